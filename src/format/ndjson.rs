@@ -1,0 +1,247 @@
+//! NDJSON format, v1: a header object, then one object per tick (with its events),
+//! one per line, so every line is a complete record.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ParseError, Recording, TickChecks, format_time, order_error, parse_time};
+use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
+use crate::model::{Event, Header, ProcRow, Tick};
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum WireLine {
+    Header(WireHeader),
+    Tick(WireTick),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireHeader {
+    format: String,
+    version: u32,
+    root_pid: u32,
+    root_start: u64,
+    root_cmd: String,
+    interval_ms: u64,
+    started: String,
+    host: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireTick {
+    tick: u32,
+    elapsed_ms: u64,
+    time: String,
+    root_alive: bool,
+    process_count: usize,
+    total_rss_kb: u64,
+    leaked_count: usize,
+    leaked_rss_kb: u64,
+    processes: Vec<ProcRow>,
+    #[serde(default)]
+    events: Vec<Event>,
+}
+
+fn push_line<T: Serialize>(value: &T, out: &mut String) {
+    // Serialising plain structs into a String cannot fail.
+    out.push_str(&serde_json::to_string(value).expect("serialisable"));
+    out.push('\n');
+}
+
+pub fn write_header(h: &Header, out: &mut String) {
+    let wire = WireLine::Header(WireHeader {
+        format: FORMAT_NAME.to_string(),
+        version: FORMAT_VERSION,
+        root_pid: h.root_pid,
+        root_start: h.root_start,
+        root_cmd: h.root_cmd.clone(),
+        interval_ms: h.interval_ms,
+        started: format_time(h.started_ms),
+        host: h.host.clone(),
+    });
+    push_line(&wire, out);
+}
+
+pub fn write_tick(t: &Tick, out: &mut String) {
+    // Rows go out in tree order, as the text format lists them.
+    let processes = crate::model::layout::layout(&t.processes)
+        .into_iter()
+        .filter_map(|line| match line {
+            crate::model::layout::Line::Proc { index, .. } => Some(t.processes[index].clone()),
+            crate::model::layout::Line::Heading(_) => None,
+        })
+        .collect();
+    let wire = WireLine::Tick(WireTick {
+        tick: t.tick,
+        elapsed_ms: t.elapsed_ms,
+        time: format_time(t.time_ms),
+        root_alive: t.root_alive,
+        process_count: t.processes.len(),
+        total_rss_kb: t.total_rss_kb(),
+        leaked_count: t.leaked_count(),
+        leaked_rss_kb: t.leaked_rss_kb(),
+        processes,
+        events: t.events.clone(),
+    });
+    push_line(&wire, out);
+}
+
+pub fn parse(content: &str) -> Result<Recording, ParseError> {
+    let lines: Vec<&str> = content.lines().collect();
+    let cut_at = (!content.is_empty() && !content.ends_with('\n')).then_some(lines.len());
+    let mut header = None;
+    let mut ticks: Vec<Tick> = Vec::new();
+    let mut truncated = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let n = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let wire: WireLine = match serde_json::from_str(raw) {
+            Ok(w) => w,
+            Err(_) if cut_at == Some(n) && header.is_some() => {
+                truncated = Some(ParseError::new(n, "a complete last line (the file ends mid-line)"));
+                break;
+            }
+            Err(e) => {
+                let what = if header.is_none() { "a leaktop NDJSON header" } else { "a tick object" };
+                return Err(ParseError::new(n, format!("{what}: {e}")));
+            }
+        };
+        match wire {
+            WireLine::Header(h) => {
+                if header.is_some() {
+                    return Err(ParseError::new(n, "one header only, found a second"));
+                }
+                header = Some(read_header(h, n)?);
+            }
+            WireLine::Tick(w) => {
+                if header.is_none() {
+                    return Err(ParseError::new(n, "the header line before any tick"));
+                }
+                let tick = read_tick(w, n)?;
+                if let Some(msg) = order_error(ticks.last(), &tick) {
+                    return Err(ParseError::new(n, msg));
+                }
+                ticks.push(tick);
+            }
+        }
+    }
+    let header = header.ok_or_else(|| ParseError::new(1, "a leaktop NDJSON header, found an empty file"))?;
+    Ok(Recording {
+        header,
+        ticks,
+        truncated,
+    })
+}
+
+fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
+    if h.format != FORMAT_NAME {
+        return Err(ParseError::new(n, format!("format {FORMAT_NAME:?}, found {:?}", h.format)));
+    }
+    if h.version != FORMAT_VERSION {
+        return Err(ParseError::new(
+            n,
+            format!("version {FORMAT_VERSION}, found version {} (this leaktop reads version {FORMAT_VERSION})", h.version),
+        ));
+    }
+    Ok(Header {
+        root_pid: h.root_pid,
+        root_start: h.root_start,
+        root_cmd: h.root_cmd,
+        interval_ms: h.interval_ms,
+        started_ms: parse_time(&h.started).ok_or_else(|| ParseError::new(n, "an RFC 3339 'started' time"))?,
+        host: h.host,
+    })
+}
+
+fn read_tick(w: WireTick, n: usize) -> Result<Tick, ParseError> {
+    if w.tick == 0 {
+        return Err(ParseError::new(n, "a tick number of 1 or more"));
+    }
+    let checks = TickChecks {
+        count: w.process_count,
+        total_rss_kb: w.total_rss_kb,
+        leaked_count: w.leaked_count,
+        leaked_rss_kb: w.leaked_rss_kb,
+    };
+    let mut processes = w.processes;
+    processes.sort_by_key(|r| (r.start, r.pid));
+    let tick = Tick {
+        tick: w.tick,
+        elapsed_ms: w.elapsed_ms,
+        time_ms: parse_time(&w.time).ok_or_else(|| ParseError::new(n, "an RFC 3339 'time'"))?,
+        root_alive: w.root_alive,
+        processes,
+        events: w.events,
+    };
+    match checks.mismatch(&tick) {
+        Some(msg) => Err(ParseError::new(n, msg)),
+        None => Ok(tick),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Format;
+    use crate::format::sample_data::recording;
+
+    #[test]
+    fn write_parse_write_is_byte_identical() {
+        let rec = recording();
+        let json = rec.write(Format::Ndjson);
+        let back = parse(&json).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(back.write(Format::Ndjson), json);
+    }
+
+    #[test]
+    fn text_to_ndjson_to_text_is_byte_identical() {
+        let text = recording().write(Format::Text);
+        let json = crate::format::text::parse(&text).unwrap().write(Format::Ndjson);
+        assert_eq!(parse(&json).unwrap().write(Format::Text), text);
+    }
+
+    #[test]
+    fn carries_the_documented_keys() {
+        let json = recording().write(Format::Ndjson);
+        let mut lines = json.lines();
+        let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        for key in ["type", "format", "version", "root_pid", "root_cmd", "interval_ms", "started"] {
+            assert!(header.get(key).is_some(), "header lacks {key}");
+        }
+        let tick: serde_json::Value = serde_json::from_str(lines.nth(1).unwrap()).unwrap();
+        for key in [
+            "type", "tick", "elapsed_ms", "time", "root_alive", "total_rss_kb", "leaked_count", "leaked_rss_kb", "processes",
+        ] {
+            assert!(tick.get(key).is_some(), "tick lacks {key}");
+        }
+        let p = &tick["processes"][1];
+        for key in ["pid", "ppid", "state", "rss_kb", "start", "name", "cmd", "leaked", "reparented_from", "escaped"] {
+            assert!(p.get(key).is_some(), "process lacks {key}: {p}");
+        }
+        assert_eq!(p["state"].as_str().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_cut_last_line_keeps_the_complete_ticks() {
+        let json = recording().write(Format::Ndjson);
+        let full = parse(&json).unwrap();
+        let last = json[..json.len() - 1].rfind('\n').unwrap() + 1;
+        for cut in last + 1..json.len() - 1 {
+            let rec = parse(&json[..cut]).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            assert_eq!(rec.ticks, full.ticks[..full.ticks.len() - 1]);
+            assert!(rec.truncated.is_some());
+        }
+    }
+
+    #[test]
+    fn bad_lines_name_the_line() {
+        let json = recording().write(Format::Ndjson);
+        let broken = json.replacen("\"rss_kb\":", "\"rss_kb\":\"x\",\"y\":", 1);
+        let err = parse(&broken).unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        let err = parse("{\"type\":\"header\",\"format\":\"leaktop-ticklog\",\"version\":9,\"root_pid\":1,\"root_start\":1,\"root_cmd\":\"x\",\"interval_ms\":1,\"started\":\"2026-01-01T00:00:00.000Z\",\"host\":\"h\"}\n").unwrap_err();
+        assert!(err.to_string().contains("version 1"), "{err}");
+    }
+}

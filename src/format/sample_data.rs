@@ -1,0 +1,92 @@
+//! A small recording of the field report's forkserver leak, for format tests.
+
+use super::Recording;
+use crate::model::{Event, Header, ProcRow, Tick};
+
+fn proc(pid: u32, ppid: u32, rss_kb: u64, start: u64, cmd: &str) -> ProcRow {
+    ProcRow {
+        pid,
+        ppid,
+        state: 'S',
+        rss_kb,
+        start,
+        cpu_ms: 1250,
+        name: "python3".into(),
+        cmd: cmd.into(),
+        leaked: false,
+        reparented_from: None,
+        escaped: false,
+        leaked_since: None,
+    }
+}
+
+pub fn recording() -> Recording {
+    let serve = proc(213019, 1556, 320_512, 100, "python3 -m cce serve --project-dir /home/u/slop clicker");
+    let tracker = proc(214862, 213019, 15360, 110, "python3 -c from multiprocessing.resource_tracker import main;main(7)");
+    let forkserver = proc(214863, 213019, 16384, 111, "python3 -c from multiprocessing.forkserver import main; main(8, 9, ['__main__'], **{'sys_path': ['/a b']})");
+    let mut worker = proc(214864, 214863, 1_607_680, 112, "python3 -c from multiprocessing.forkserver import main");
+    worker.state = 'R';
+    let mut odd = proc(214865, 214863, 863_232, 113, "weird\ttab\nnewline \\ back");
+    odd.name = "tmux: server".into();
+    let first = Tick {
+        tick: 1,
+        elapsed_ms: 0,
+        time_ms: 1_795_000_000_000,
+        root_alive: true,
+        processes: vec![serve.clone(), tracker.clone(), forkserver.clone(), worker.clone(), odd.clone()],
+        events: vec![],
+    };
+    let mut leaked: Vec<ProcRow> = [tracker, forkserver, worker, odd].into_iter().collect();
+    for p in &mut leaked {
+        p.leaked = true;
+        p.leaked_since = Some(2);
+        p.state = 'S';
+    }
+    for p in &mut leaked[..2] {
+        p.ppid = 1;
+        p.reparented_from = Some(213019);
+    }
+    let mut escapee = proc(215000, 1, 2048, 150, "sleep 300");
+    escapee.name = "sleep".into();
+    escapee.leaked = true;
+    escapee.escaped = true;
+    escapee.leaked_since = Some(2);
+    leaked.push(escapee);
+    let second = Tick {
+        tick: 2,
+        elapsed_ms: 1003,
+        time_ms: 1_795_000_001_003,
+        root_alive: false,
+        processes: leaked,
+        events: vec![
+            Event::Exited { pid: 213019, start: 100 },
+            Event::RootExited { pid: 213019, start: 100 },
+            Event::Reparented { pid: 214862, start: 110, from: 213019, to: 1 },
+            Event::Reparented { pid: 214863, start: 111, from: 213019, to: 1 },
+            Event::Escaped {
+                pid: 215000,
+                start: 150,
+                ppid: 1,
+                evidence: "parent is init (pid 1); started after the root; shares process group 213019 with member 213019".into(),
+            },
+        ],
+    };
+    let mut third = second.clone();
+    third.tick = 3;
+    third.elapsed_ms = 2001;
+    third.time_ms += 998;
+    third.events = vec![Event::Exited { pid: 214865, start: 113 }];
+    third.processes.retain(|p| p.pid != 214865);
+    Recording {
+        header: Header {
+            root_pid: 213019,
+            root_start: 100,
+            root_cmd: "python3 -m cce serve --project-dir /home/u/slop clicker".into(),
+            interval_ms: 1000,
+            started_ms: 1_795_000_000_000,
+            host: "wsl".into(),
+        },
+        ticks: vec![first, second, third],
+        truncated: None,
+    }
+}

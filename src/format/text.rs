@@ -1,0 +1,473 @@
+//! The tick-log text format, v1: the gists' `ps` snapshots made exact.
+//! The grammar is documented in `docs/tick-log.md`.
+
+use std::fmt::Write;
+
+use super::escape::{escape, unescape};
+use super::{ParseError, Recording, TickChecks, format_time, human_kb, order_error, parse_time};
+use crate::model::layout::{self, Line};
+use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
+use crate::model::{Event, Header, ProcRow, Tick};
+
+pub fn write_header(h: &Header, out: &mut String) {
+    let _ = writeln!(out, "# {FORMAT_NAME} v{FORMAT_VERSION}");
+    let _ = writeln!(out, "# root: {} start={} cmd: {}", h.root_pid, h.root_start, escape(&h.root_cmd, false));
+    let interval = humantime::format_duration(std::time::Duration::from_millis(h.interval_ms));
+    let _ = writeln!(out, "# interval: {interval}");
+    let _ = writeln!(out, "# started: {}", format_time(h.started_ms));
+    let _ = writeln!(out, "# host: {}", escape(&h.host, false));
+    out.push('\n');
+}
+
+pub fn write_tick(t: &Tick, out: &mut String) {
+    let total = t.total_rss_kb();
+    let leaked = t.leaked_rss_kb();
+    let _ = writeln!(
+        out,
+        "tick {} +{}.{:03}s {} procs={} rss={} ({} KiB) leaked={} leaked_rss={} ({} KiB) root={}",
+        t.tick,
+        t.elapsed_ms / 1000,
+        t.elapsed_ms % 1000,
+        format_time(t.time_ms),
+        t.processes.len(),
+        human_kb(total),
+        total,
+        t.leaked_count(),
+        human_kb(leaked),
+        leaked,
+        if t.root_alive { "alive" } else { "exited" },
+    );
+    for line in layout::layout(&t.processes) {
+        match line {
+            Line::Heading(h) => {
+                out.push_str(&h);
+                out.push('\n');
+            }
+            Line::Proc { index, prefix, .. } => {
+                out.push_str(&prefix);
+                write_process(&t.processes[index], out);
+            }
+        }
+    }
+    for event in &t.events {
+        write_event(event, out);
+    }
+    out.push('\n');
+}
+
+fn write_process(p: &ProcRow, out: &mut String) {
+    let _ = write!(out, "{} {} PPID={}", p.pid, escape(&p.name, true), p.ppid);
+    if let Some(from) = p.reparented_from {
+        let _ = write!(out, " (reparented from {from})");
+    }
+    let _ = write!(
+        out,
+        " state={} RSS={} ({} KiB) cpu={}.{:03}s start={}",
+        p.state,
+        human_kb(p.rss_kb),
+        p.rss_kb,
+        p.cpu_ms / 1000,
+        p.cpu_ms % 1000,
+        p.start
+    );
+    if p.leaked {
+        out.push_str(" LEAKED");
+        if let Some(since) = p.leaked_since {
+            let _ = write!(out, " since={since}");
+        }
+    }
+    if p.escaped {
+        out.push_str(" ESCAPED");
+    }
+    let _ = writeln!(out, " cmd: {}", escape(&p.cmd, false));
+}
+
+fn write_event(e: &Event, out: &mut String) {
+    let _ = match e {
+        Event::Spawned { pid, start, ppid } => writeln!(out, "* spawned {pid} start={start} ppid={ppid}"),
+        Event::Exited { pid, start } => writeln!(out, "* exited {pid} start={start}"),
+        Event::Reparented { pid, start, from, to } => {
+            writeln!(out, "* reparented {pid} start={start} from={from} to={to}")
+        }
+        Event::Escaped { pid, start, ppid, evidence } => {
+            writeln!(out, "* escaped {pid} start={start} ppid={ppid} evidence: {}", escape(evidence, false))
+        }
+        Event::RootExited { pid, start } => writeln!(out, "* root-exited {pid} start={start}"),
+    };
+}
+
+/// A cursor over one line, for the small grammar of tick-log lines.
+struct Cur<'a> {
+    rest: &'a str,
+    line: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn err(&self, what: &str) -> ParseError {
+        let near: String = self.rest.chars().take(24).collect();
+        if near.is_empty() {
+            ParseError::new(self.line, format!("{what} (the line ends early)"))
+        } else {
+            ParseError::new(self.line, format!("{what} at {near:?}"))
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        match self.rest.strip_prefix(lit) {
+            Some(r) => {
+                self.rest = r;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn expect(&mut self, lit: &str) -> Result<(), ParseError> {
+        if self.eat(lit) { Ok(()) } else { Err(self.err(&format!("{lit:?}"))) }
+    }
+
+    /// Everything up to (not including) `delim`, consuming the delimiter.
+    fn until(&mut self, delim: &str, what: &str) -> Result<&'a str, ParseError> {
+        let i = self.rest.find(delim).ok_or_else(|| self.err(what))?;
+        let (head, tail) = self.rest.split_at(i);
+        self.rest = &tail[delim.len()..];
+        Ok(head)
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, ParseError> {
+        let end = self.rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(self.rest.len());
+        let n = self.rest[..end].parse().map_err(|_| self.err(what))?;
+        self.rest = &self.rest[end..];
+        Ok(n)
+    }
+
+    /// `N.MMMs` as milliseconds.
+    fn seconds(&mut self, what: &str) -> Result<u64, ParseError> {
+        let secs: u64 = self.number(what)?;
+        self.expect(".")?;
+        let frac = &self.rest[..self.rest.len().min(3)];
+        if frac.len() != 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.err(what));
+        }
+        let ms: u64 = frac.parse().map_err(|_| self.err(what))?;
+        self.rest = &self.rest[3..];
+        self.expect("s")?;
+        secs.checked_mul(1000).and_then(|s| s.checked_add(ms)).ok_or_else(|| self.err(what))
+    }
+
+    /// `HUMAN (N KiB)`: the human part is derived, only the exact figure is kept.
+    fn size(&mut self, what: &str) -> Result<u64, ParseError> {
+        self.until(" (", what)?;
+        let kb = self.number(what)?;
+        self.expect(" KiB)")?;
+        Ok(kb)
+    }
+
+    fn text(&self, what: &str) -> Result<String, ParseError> {
+        unescape(self.rest).ok_or_else(|| self.err(what))
+    }
+
+    fn done(&self) -> Result<(), ParseError> {
+        if self.rest.is_empty() { Ok(()) } else { Err(self.err("the end of the line")) }
+    }
+}
+
+/// Parses a whole tick-log. Each tick ends with a blank line: a last tick without
+/// one (a recorder killed mid-write) is dropped and reported in `truncated`.
+pub fn parse(content: &str) -> Result<Recording, ParseError> {
+    let mut lines: Vec<&str> = content.lines().collect();
+    let mut truncated = None;
+    if !content.is_empty() && !content.ends_with('\n') {
+        lines.pop();
+        truncated = Some(ParseError::new(lines.len() + 1, "a complete last line (the file ends mid-line)"));
+    }
+    let (header, body_start) = parse_header(&lines)?;
+    let mut ticks: Vec<Tick> = Vec::new();
+    // The open tick's header line and declared totals, until its closing blank line.
+    let mut open: Option<(usize, TickChecks)> = None;
+
+    for (i, raw) in lines.iter().enumerate().skip(body_start) {
+        let n = i + 1;
+        let mut cur = Cur { rest: raw, line: n };
+        if raw.is_empty() {
+            if let (Some((at, checks)), Some(tick)) = (open.take(), ticks.last())
+                && let Some(msg) = checks.mismatch(tick)
+            {
+                return Err(ParseError::new(at, msg));
+            }
+            continue;
+        }
+        if cur.eat("tick ") {
+            if let Some((at, _)) = open {
+                return Err(ParseError::new(n, format!("a blank line ending the tick begun on line {at}")));
+            }
+            let (tick, checks) = parse_tick_line(&mut cur)?;
+            if let Some(msg) = order_error(ticks.last(), &tick) {
+                return Err(ParseError::new(n, msg));
+            }
+            ticks.push(tick);
+            open = Some((n, checks));
+            continue;
+        }
+        let (Some(_), Some(tick)) = (&open, ticks.last_mut()) else {
+            return Err(ParseError::new(n, "a 'tick N' line before any process or event"));
+        };
+        if raw.starts_with("leaked:") {
+            continue;
+        }
+        if cur.eat("* ") {
+            tick.events.push(parse_event(&mut cur)?);
+        } else {
+            let body = raw.trim_start_matches(['│', '├', '└', '─', ' ']);
+            let mut cur = Cur { rest: body, line: n };
+            tick.processes.push(parse_process(&mut cur)?);
+        }
+    }
+    if let Some((at, _)) = open {
+        ticks.pop();
+        truncated.get_or_insert(ParseError::new(at, "a blank line ending this tick (the file ends inside it)"));
+    }
+    Ok(Recording {
+        header,
+        ticks,
+        truncated,
+    })
+}
+
+fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
+    let magic = format!("# {FORMAT_NAME} v");
+    let first = lines.first().ok_or_else(|| ParseError::new(1, "a tick-log header, found an empty file"))?;
+    let version = first
+        .strip_prefix(&magic)
+        .ok_or_else(|| ParseError::new(1, format!("'# {FORMAT_NAME} v{FORMAT_VERSION}' (this is not a leaktop tick-log)")))?;
+    if version != FORMAT_VERSION.to_string() {
+        return Err(ParseError::new(
+            1,
+            format!("version {FORMAT_VERSION}, found version {version:?} (this leaktop reads version {FORMAT_VERSION})"),
+        ));
+    }
+    let mut header = Header {
+        root_pid: 0,
+        root_start: 0,
+        root_cmd: String::new(),
+        interval_ms: 0,
+        started_ms: 0,
+        host: String::new(),
+    };
+    let mut seen = 0;
+    let mut i = 1;
+    while i < lines.len() && lines[i].starts_with('#') {
+        let n = i + 1;
+        let mut cur = Cur { rest: lines[i], line: n };
+        if cur.eat("# root: ") {
+            header.root_pid = cur.number("the root pid")?;
+            cur.expect(" start=")?;
+            header.root_start = cur.number("the root's start time")?;
+            cur.expect(" cmd: ")?;
+            header.root_cmd = cur.text("the root command")?;
+        } else if cur.eat("# interval: ") {
+            let d = humantime::parse_duration(cur.rest).map_err(|_| cur.err("an interval like 1s"))?;
+            header.interval_ms = d.as_millis() as u64;
+        } else if cur.eat("# started: ") {
+            header.started_ms = parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
+        } else if cur.eat("# host: ") {
+            header.host = cur.text("a host name")?;
+        } else {
+            i += 1;
+            continue;
+        }
+        seen += 1;
+        i += 1;
+    }
+    if seen < 4 {
+        return Err(ParseError::new(i + 1, "the header lines root, interval, started and host"));
+    }
+    Ok((header, i))
+}
+
+fn parse_tick_line(cur: &mut Cur) -> Result<(Tick, TickChecks), ParseError> {
+    let tick = cur.number("a tick number")?;
+    if tick == 0 {
+        return Err(cur.err("a tick number of 1 or more"));
+    }
+    cur.expect(" +")?;
+    let elapsed_ms = cur.seconds("the elapsed time like +1.000s")?;
+    cur.expect(" ")?;
+    let time = cur.until(" procs=", "an RFC 3339 time then procs=")?;
+    let time_ms = parse_time(time).ok_or_else(|| ParseError::new(cur.line, format!("an RFC 3339 time, found {time:?}")))?;
+    let count = cur.number("a process count")?;
+    cur.expect(" rss=")?;
+    let total_rss_kb = cur.size("the total RSS")?;
+    cur.expect(" leaked=")?;
+    let leaked_count = cur.number("a leaked count")?;
+    cur.expect(" leaked_rss=")?;
+    let leaked_rss_kb = cur.size("the leaked RSS")?;
+    cur.expect(" root=")?;
+    let root_alive = if cur.eat("alive") {
+        true
+    } else if cur.eat("exited") {
+        false
+    } else {
+        return Err(cur.err("root=alive or root=exited"));
+    };
+    cur.done()?;
+    let tick = Tick {
+        tick,
+        elapsed_ms,
+        time_ms,
+        root_alive,
+        processes: Vec::new(),
+        events: Vec::new(),
+    };
+    let checks = TickChecks {
+        count,
+        total_rss_kb,
+        leaked_count,
+        leaked_rss_kb,
+    };
+    Ok((tick, checks))
+}
+
+fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
+    let pid = cur.number("a process line 'PID NAME PPID=...'")?;
+    cur.expect(" ")?;
+    let name = cur.until(" PPID=", "a name then PPID=")?;
+    let name = unescape(name).ok_or_else(|| cur.err("a name with valid escapes"))?;
+    let ppid = cur.number("a parent pid")?;
+    let reparented_from = if cur.eat(" (reparented from ") {
+        let from = cur.number("the original parent pid")?;
+        cur.expect(")")?;
+        Some(from)
+    } else {
+        None
+    };
+    cur.expect(" state=")?;
+    let state = cur.rest.chars().next().ok_or_else(|| cur.err("a state letter"))?;
+    cur.rest = &cur.rest[state.len_utf8()..];
+    cur.expect(" RSS=")?;
+    let rss_kb = cur.size("the RSS")?;
+    cur.expect(" cpu=")?;
+    let cpu_ms = cur.seconds("the CPU time like 1.250s")?;
+    cur.expect(" start=")?;
+    let start = cur.number("a start time")?;
+    let leaked = cur.eat(" LEAKED");
+    let leaked_since = if leaked && cur.eat(" since=") { Some(cur.number("a tick number")?) } else { None };
+    let escaped = cur.eat(" ESCAPED");
+    cur.expect(" cmd: ")?;
+    let cmd = cur.text("a command with valid escapes")?;
+    Ok(ProcRow {
+        pid,
+        ppid,
+        state,
+        rss_kb,
+        start,
+        cpu_ms,
+        name,
+        cmd,
+        leaked,
+        reparented_from,
+        escaped,
+        leaked_since,
+    })
+}
+
+fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
+    let kind = cur.until(" ", "an event kind")?;
+    let pid = cur.number("a pid")?;
+    cur.expect(" start=")?;
+    let start = cur.number("a start time")?;
+    let event = match kind {
+        "spawned" => {
+            cur.expect(" ppid=")?;
+            Event::Spawned { pid, start, ppid: cur.number("a parent pid")? }
+        }
+        "exited" => Event::Exited { pid, start },
+        "root-exited" => Event::RootExited { pid, start },
+        "reparented" => {
+            cur.expect(" from=")?;
+            let from = cur.number("a pid")?;
+            cur.expect(" to=")?;
+            Event::Reparented { pid, start, from, to: cur.number("a pid")? }
+        }
+        "escaped" => {
+            cur.expect(" ppid=")?;
+            let ppid = cur.number("a parent pid")?;
+            cur.expect(" evidence: ")?;
+            let evidence = cur.text("evidence with valid escapes")?;
+            cur.rest = "";
+            Event::Escaped { pid, start, ppid, evidence }
+        }
+        other => {
+            return Err(ParseError::new(
+                cur.line,
+                format!("an event kind (spawned, exited, reparented, escaped, root-exited), found {other:?}"),
+            ));
+        }
+    };
+    cur.done()?;
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::sample_data::recording;
+
+    #[test]
+    fn write_parse_write_is_byte_identical() {
+        let rec = recording();
+        let text = rec.write(crate::format::Format::Text);
+        let back = parse(&text).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(back.write(crate::format::Format::Text), text);
+    }
+
+    #[test]
+    fn looks_like_the_gists() {
+        let text = recording().write(crate::format::Format::Text);
+        assert!(text.starts_with("# leaktop-ticklog v1\n# root: 213019 start="), "{text}");
+        assert!(text.contains("\n├── 214862 python3 PPID=213019 state=S RSS=15 MiB (15360 KiB)"), "{text}");
+        assert!(text.contains("\nleaked: reparented from 213019 at tick 2\n214862 python3 PPID=1 (reparented from 213019) state=S"), "{text}");
+        assert!(text.contains("LEAKED since=2 cmd: python3 -c from multiprocessing.forkserver import main"), "{text}");
+        assert!(text.contains("* root-exited 213019 start=100\n"), "{text}");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_was_expected() {
+        let text = recording().write(crate::format::Format::Text);
+        let broken = text.replacen("PPID=1556", "PPID=abc", 1);
+        let err = parse(&broken).unwrap_err();
+        assert_eq!(err.line, 8, "{err}");
+        assert!(err.to_string().contains("expected a parent pid"), "{err}");
+
+        assert_eq!(parse("").unwrap_err().line, 1);
+        let err = parse("# leaktop-ticklog v2\n").unwrap_err();
+        assert!(err.to_string().contains("version 1"), "{err}");
+        let err = parse("hello\n").unwrap_err();
+        assert!(err.to_string().contains("not a leaktop tick-log"), "{err}");
+    }
+
+    #[test]
+    fn ticks_out_of_order_are_an_error() {
+        let text = recording().write(crate::format::Format::Text);
+        let swapped = text.replace("tick 2 ", "tick 1 ");
+        let err = parse(&swapped).unwrap_err();
+        assert!(err.to_string().contains("tick number above 1"), "{err}");
+    }
+
+    #[test]
+    fn a_cut_last_line_keeps_the_complete_ticks() {
+        let text = recording().write(crate::format::Format::Text);
+        let full = parse(&text).unwrap();
+        // Cut anywhere inside the last tick: the earlier ticks survive, with a warning.
+        let last_tick_at = text.rfind("\ntick ").unwrap() + 1;
+        for cut in ((last_tick_at + 1)..text.len() - 2).filter(|&c| text.is_char_boundary(c)) {
+            let rec = match parse(&text[..cut]) {
+                Ok(rec) => rec,
+                Err(e) => panic!("cut at {cut}: {e}"),
+            };
+            assert_eq!(rec.ticks, full.ticks[..full.ticks.len() - 1], "cut at {cut}");
+            assert!(rec.truncated.is_some(), "cut at {cut}");
+        }
+    }
+}

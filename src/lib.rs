@@ -1,0 +1,14 @@
+//! leaktop: watch a process tree over time and catch the children it leaks.
+//!
+//! Layout:
+//! - [`sample`]: reading processes from the OS (one module per backend);
+//! - [`model`]: identity, lineage and leak detection, pure logic over samples;
+//! - [`format`]: the tick-log text format and NDJSON, writers and parsers;
+//! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
+//! - [`record`]: `leaktop record`, the headless recorder.
+
+pub mod format;
+pub mod model;
+pub mod monitor;
+pub mod record;
+pub mod sample;

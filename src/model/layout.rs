@@ -1,0 +1,195 @@
+//! Orders a tick's processes as trees: the live tree first, then each leaked tree
+//! under a heading that says where it came from. A pure function of the rows, so the
+//! text writer, the parser's round trip and the TUI always agree.
+
+use std::collections::HashMap;
+
+use super::ProcRow;
+
+/// One line of a laid-out tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// Starts a group of leaked trees that share an origin.
+    Heading(String),
+    /// A process: `index` into the rows, and its tree prefix (`├── `, `│   └── `, ...).
+    Proc { index: usize, depth: usize, prefix: String },
+}
+
+/// The heading a leaked tree's top process gets.
+pub fn heading(top: &ProcRow) -> String {
+    let since = top
+        .leaked_since
+        .map(|t| format!(" at tick {t}"))
+        .unwrap_or_default();
+    if let Some(from) = top.reparented_from {
+        format!("leaked: reparented from {from}{since}")
+    } else if top.escaped {
+        format!("leaked: escaped the family, caught{since}")
+    } else {
+        format!("leaked: family root exited{since}")
+    }
+}
+
+pub fn layout(rows: &[ProcRow]) -> Vec<Line> {
+    let by_pid: HashMap<u32, usize> = rows.iter().enumerate().map(|(i, r)| (r.pid, i)).collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+    let mut tops = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        match by_pid.get(&row.ppid) {
+            Some(&parent) if parent != i => children[parent].push(i),
+            _ => tops.push(i),
+        }
+    }
+    let order = |i: &usize| {
+        let r = &rows[*i];
+        (r.leaked, r.leaked_since, r.start, r.pid)
+    };
+    for list in &mut children {
+        list.sort_by_key(order);
+    }
+    tops.sort_by_key(order);
+
+    let mut lines = Vec::with_capacity(rows.len() + 4);
+    let mut visited = vec![false; rows.len()];
+    let mut last_heading: Option<String> = None;
+    let mut emit_top = |top: usize, lines: &mut Vec<Line>, visited: &mut Vec<bool>| {
+        if rows[top].leaked {
+            let h = heading(&rows[top]);
+            if last_heading.as_ref() != Some(&h) {
+                lines.push(Line::Heading(h.clone()));
+                last_heading = Some(h);
+            }
+        }
+        walk(top, &children, &mut String::new(), None, lines, visited);
+    };
+    for &top in &tops {
+        emit_top(top, &mut lines, &mut visited);
+    }
+    // A pid cycle (possible only from a torn read) would hide rows: show them as tops.
+    for i in 0..rows.len() {
+        if !visited[i] {
+            emit_top(i, &mut lines, &mut visited);
+        }
+    }
+    lines
+}
+
+fn walk(
+    i: usize,
+    children: &[Vec<usize>],
+    indent: &mut String,
+    is_last: Option<bool>,
+    lines: &mut Vec<Line>,
+    visited: &mut [bool],
+) {
+    if visited[i] {
+        return;
+    }
+    visited[i] = true;
+    let branch = match is_last {
+        None => "",
+        Some(true) => "└── ",
+        Some(false) => "├── ",
+    };
+    lines.push(Line::Proc {
+        index: i,
+        depth: indent.chars().count() / 4 + usize::from(is_last.is_some()),
+        prefix: format!("{indent}{branch}"),
+    });
+    let saved = indent.len();
+    match is_last {
+        None => {}
+        Some(true) => indent.push_str("    "),
+        Some(false) => indent.push_str("│   "),
+    }
+    let kids = &children[i];
+    for (n, &child) in kids.iter().enumerate() {
+        walk(child, children, indent, Some(n + 1 == kids.len()), lines, visited);
+    }
+    indent.truncate(saved);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn row(pid: u32, ppid: u32, start: u64) -> ProcRow {
+        ProcRow {
+            pid,
+            ppid,
+            state: 'S',
+            rss_kb: 1000,
+            start,
+            cpu_ms: 0,
+            name: format!("p{pid}"),
+            cmd: format!("p{pid}"),
+            leaked: false,
+            reparented_from: None,
+            escaped: false,
+            leaked_since: None,
+        }
+    }
+
+    fn render(rows: &[ProcRow]) -> String {
+        layout(rows)
+            .into_iter()
+            .map(|l| match l {
+                Line::Heading(h) => h,
+                Line::Proc { index, prefix, .. } => format!("{prefix}{}", rows[index].pid),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn live_tree_then_leaked_trees_with_headings() {
+        let mut rows = vec![
+            row(10, 1, 100),
+            row(12, 10, 102),
+            row(11, 10, 101),
+            row(13, 11, 103),
+            row(20, 1, 104),
+            row(21, 20, 105),
+            row(22, 1, 106),
+        ];
+        for r in rows.iter_mut().skip(4) {
+            r.leaked = true;
+            r.leaked_since = Some(5);
+        }
+        rows[4].reparented_from = Some(10);
+        rows[6].reparented_from = Some(10);
+        let expected = "\
+10
+├── 11
+│   └── 13
+└── 12
+leaked: reparented from 10 at tick 5
+20
+└── 21
+22";
+        assert_eq!(render(&rows), expected);
+    }
+
+    #[test]
+    fn different_origins_get_their_own_heading() {
+        let mut a = row(30, 1, 1);
+        a.leaked = true;
+        a.leaked_since = Some(2);
+        a.reparented_from = Some(7);
+        let mut b = row(31, 1, 2);
+        b.leaked = true;
+        b.leaked_since = Some(3);
+        b.escaped = true;
+        assert_eq!(
+            render(&[b, a]),
+            "leaked: reparented from 7 at tick 2\n30\nleaked: escaped the family, caught at tick 3\n31"
+        );
+    }
+
+    #[test]
+    fn cycles_do_not_hide_rows() {
+        let rows = vec![row(1, 2, 1), row(2, 1, 2)];
+        let out = render(&rows);
+        assert!(out.contains('1') && out.contains('2'), "{out}");
+    }
+}

@@ -1,0 +1,12 @@
+//! The model: pure logic over samples. No I/O happens here.
+//!
+//! - [`tracker`] turns a stream of samples into a family with lineage and leaks;
+//! - [`snapshot`] holds what one tick looked like (what the formats write and read);
+//! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
+
+pub mod layout;
+pub mod snapshot;
+pub mod tracker;
+
+pub use snapshot::{Event, Header, ProcRow, Tick};
+pub use tracker::Tracker;

@@ -1,0 +1,79 @@
+//! What one tick of a recording holds; both formats write and read exactly this.
+
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_NAME: &str = "leaktop-ticklog";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Facts about a recording that hold for all its ticks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub root_pid: u32,
+    pub root_start: u64,
+    pub root_cmd: String,
+    pub interval_ms: u64,
+    /// Wall time of the start, milliseconds since the Unix epoch.
+    pub started_ms: u64,
+    pub host: String,
+}
+
+/// One process in one tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcRow {
+    pub pid: u32,
+    pub ppid: u32,
+    pub state: char,
+    pub rss_kb: u64,
+    pub start: u64,
+    pub cpu_ms: u64,
+    pub name: String,
+    pub cmd: String,
+    pub leaked: bool,
+    /// The original parent, if this process was reparented away from it.
+    pub reparented_from: Option<u32>,
+    pub escaped: bool,
+    /// The tick at which this process was first seen as leaked.
+    pub leaked_since: Option<u32>,
+}
+
+/// Something that happened between the previous tick and this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Spawned { pid: u32, start: u64, ppid: u32 },
+    Exited { pid: u32, start: u64 },
+    Reparented { pid: u32, start: u64, from: u32, to: u32 },
+    Escaped { pid: u32, start: u64, ppid: u32, evidence: String },
+    RootExited { pid: u32, start: u64 },
+}
+
+/// The state of the family at one tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick {
+    /// 1-based.
+    pub tick: u32,
+    pub elapsed_ms: u64,
+    /// Wall time, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub root_alive: bool,
+    pub processes: Vec<ProcRow>,
+    pub events: Vec<Event>,
+}
+
+impl Tick {
+    pub fn total_rss_kb(&self) -> u64 {
+        self.processes.iter().map(|p| p.rss_kb).sum()
+    }
+
+    pub fn leaked_count(&self) -> usize {
+        self.processes.iter().filter(|p| p.leaked).count()
+    }
+
+    pub fn leaked_rss_kb(&self) -> u64 {
+        self.processes
+            .iter()
+            .filter(|p| p.leaked)
+            .map(|p| p.rss_kb)
+            .sum()
+    }
+}

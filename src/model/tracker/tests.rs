@@ -1,0 +1,285 @@
+//! The tracker driven by synthetic ticks.
+
+use super::*;
+
+const ROOT_PARENT: u32 = 50;
+const SHELL_GROUP: u32 = 50;
+
+fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
+    ProcSample {
+        pid,
+        ppid,
+        state: b'S',
+        rss_kb: 1000 + u64::from(pid),
+        pgrp: 100,
+        session: 100,
+        start,
+        cpu_ms: 0,
+        comm: Comm::new(format!("p{pid}").as_bytes()),
+    }
+}
+
+fn describe(id: Identity) -> Option<Command> {
+    Some(Command {
+        name: format!("p{}", id.pid),
+        cmd: format!("/bin/p{} --start {}", id.pid, id.start),
+    })
+}
+
+fn tracker(root: ProcSample) -> Tracker {
+    let mut parent = p(ROOT_PARENT, 1, 1);
+    parent.pgrp = SHELL_GROUP;
+    parent.session = SHELL_GROUP;
+    Tracker::new(
+        root,
+        describe(root.id()).unwrap(),
+        Outside {
+            root_parent: Some(parent),
+            subreapers: vec![],
+        },
+    )
+}
+
+/// Everything on the machine: the samplers return unrelated processes too.
+fn feed(t: &mut Tracker, samples: &[ProcSample]) -> Tick {
+    let mut all = samples.to_vec();
+    all.push(p(ROOT_PARENT, 1, 1));
+    all.push(p(7, 1, 2));
+    t.update(&all, &mut describe);
+    t.snapshot(0, 0)
+}
+
+fn row(tick: &Tick, pid: u32) -> &ProcRow {
+    tick.processes.iter().find(|r| r.pid == pid).unwrap_or_else(|| panic!("{pid} not in {tick:#?}"))
+}
+
+fn pids(tick: &Tick) -> Vec<u32> {
+    tick.processes.iter().map(|r| r.pid).collect()
+}
+
+fn forkserver_family() -> Vec<ProcSample> {
+    vec![
+        p(100, ROOT_PARENT, 10),
+        p(101, 100, 11),
+        p(102, 100, 12),
+        p(103, 102, 13),
+        p(104, 102, 14),
+        p(105, 102, 15),
+    ]
+}
+
+#[test]
+fn forkserver_pool_leaks_when_its_parent_is_killed() {
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    let first = feed(&mut t, &family);
+    assert_eq!(pids(&first), [100, 101, 102, 103, 104, 105]);
+    assert_eq!(first.leaked_count(), 0);
+    assert!(first.events.is_empty(), "tick 1 is the baseline: {:?}", first.events);
+
+    // kill -KILL 100: init adopts its children; the workers keep their parent 102.
+    let mut after: Vec<ProcSample> = family[1..].to_vec();
+    after[0].ppid = 1;
+    after[1].ppid = 1;
+    let second = feed(&mut t, &after);
+    assert!(!second.root_alive);
+    assert_eq!(second.leaked_count(), 5);
+    for pid in [101, 102] {
+        let r = row(&second, pid);
+        assert_eq!(r.reparented_from, Some(100));
+        assert_eq!(r.leaked_since, Some(2));
+        assert_eq!(r.ppid, 1);
+    }
+    for pid in [103, 104, 105] {
+        let r = row(&second, pid);
+        assert!(r.leaked);
+        assert_eq!(r.reparented_from, None, "workers were not reparented themselves");
+    }
+    assert!(second.events.contains(&Event::RootExited { pid: 100, start: 10 }));
+    assert!(second.events.contains(&Event::Reparented {
+        pid: 102,
+        start: 12,
+        from: 100,
+        to: 1
+    }));
+}
+
+#[test]
+fn leak_under_a_living_root_is_only_the_reparented_subtree() {
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    feed(&mut t, &family);
+    // 102 (the forkserver) dies; its workers go to init while the root lives on.
+    let mut after = vec![family[0], family[1], family[3], family[4], family[5]];
+    for s in &mut after[2..] {
+        s.ppid = 1;
+    }
+    let tick = feed(&mut t, &after);
+    assert!(tick.root_alive);
+    assert!(!row(&tick, 100).leaked);
+    assert!(!row(&tick, 101).leaked);
+    for pid in [103, 104, 105] {
+        assert_eq!(row(&tick, pid).reparented_from, Some(102));
+    }
+    // A child born later under a leaked worker is leaked from birth.
+    after.push(p(106, 103, 20));
+    let tick = feed(&mut t, &after);
+    let child = row(&tick, 106);
+    assert!(child.leaked);
+    assert_eq!(child.leaked_since, Some(3));
+    assert!(tick.events.contains(&Event::Spawned { pid: 106, start: 20, ppid: 103 }));
+}
+
+#[test]
+fn healthy_tree_with_churn_is_never_flagged() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    let mut next_pid = 200;
+    for tick in 0..200u64 {
+        let mut now = vec![root];
+        // A short-lived compiler child and its grandchild, reaped by the next tick.
+        now.push(p(next_pid, 100, 20 + tick));
+        now.push(p(next_pid + 1, next_pid, 20 + tick));
+        next_pid += 2;
+        let snap = feed(&mut t, &now);
+        assert_eq!(snap.leaked_count(), 0, "tick {tick}: {snap:#?}");
+    }
+    assert_eq!(t.live_members().count(), 3);
+}
+
+#[test]
+fn reused_pid_of_an_unrelated_process_is_not_a_member() {
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    feed(&mut t, &family);
+    // 105 exits, and an unrelated process (parent 7) gets pid 105.
+    let mut now = family[..5].to_vec();
+    now.push(p(105, 7, 99));
+    let tick = feed(&mut t, &now);
+    assert!(!pids(&tick).contains(&105));
+    assert!(tick.events.contains(&Event::Exited { pid: 105, start: 15 }));
+    // The impostor stays out even as it lives on.
+    let tick = feed(&mut t, &now);
+    assert!(!pids(&tick).contains(&105));
+}
+
+#[test]
+fn reused_pid_inside_the_family_is_a_new_member() {
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    feed(&mut t, &family);
+    let mut now = family[..5].to_vec();
+    now.push(p(105, 100, 99));
+    let tick = feed(&mut t, &now);
+    let r = row(&tick, 105);
+    assert_eq!(r.start, 99);
+    assert!(tick.events.contains(&Event::Exited { pid: 105, start: 15 }));
+    assert!(tick.events.contains(&Event::Spawned { pid: 105, start: 99, ppid: 100 }));
+}
+
+#[test]
+fn root_dying_leaks_everything_still_alive() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    feed(&mut t, &[root, p(101, 100, 11), p(102, 101, 12)]);
+    let tick = feed(&mut t, &[p(101, 1, 11), p(102, 101, 12)]);
+    assert!(!tick.root_alive);
+    assert!(tick.processes.iter().all(|r| r.leaked));
+    // Once nothing is left, the family is over.
+    feed(&mut t, &[]);
+    assert!(!t.any_alive());
+}
+
+#[test]
+fn escaped_member_is_caught_with_its_evidence() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    feed(&mut t, &[root]);
+    // Double-forked between ticks: already init's child when first seen.
+    let mut escapee = p(300, 1, 30);
+    escapee.session = 999; // setsid'd, but kept the process group
+    let mut grandchild = p(301, 300, 31);
+    grandchild.session = 999;
+    let tick = feed(&mut t, &[root, escapee, grandchild]);
+    let r = row(&tick, 300);
+    assert!(r.escaped && r.leaked);
+    assert!(row(&tick, 301).leaked, "the escapee's own child is leaked too");
+    let evidence = tick
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Escaped { pid: 300, evidence, .. } => Some(evidence.clone()),
+            _ => None,
+        })
+        .expect("escaped event");
+    assert!(evidence.contains("parent is init"), "{evidence}");
+    assert!(evidence.contains("process group 100 with member 100"), "{evidence}");
+    assert!(!evidence.contains("session"), "{evidence}");
+}
+
+#[test]
+fn orphans_of_the_root_parents_group_or_older_than_root_are_not_escapees() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    feed(&mut t, &[root]);
+    // The user's shell backgrounds a daemon: same group and session as the shell.
+    let mut shell_job = p(400, 1, 40);
+    shell_job.pgrp = SHELL_GROUP;
+    shell_job.session = SHELL_GROUP;
+    // An init child in the family's group that predates the root.
+    let older = p(401, 1, 5);
+    // A stranger with its own session and group.
+    let mut stranger = p(402, 1, 41);
+    stranger.pgrp = 402;
+    stranger.session = 402;
+    let tick = feed(&mut t, &[root, shell_job, older, stranger]);
+    assert_eq!(pids(&tick), [100]);
+}
+
+#[test]
+fn exec_rereads_the_command_line() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    let child = p(101, 100, 11);
+    feed(&mut t, &[root, child]);
+    let mut execd = child;
+    execd.comm = Comm::new(b"worker");
+    let mut calls = 0;
+    let mut all = vec![root, execd];
+    all.push(p(7, 1, 2));
+    t.update(&all, &mut |id| {
+        calls += 1;
+        Some(Command {
+            name: "worker".into(),
+            cmd: format!("worker {}", id.pid),
+        })
+    });
+    assert_eq!(calls, 1, "only the exec'd member is re-read");
+    assert_eq!(t.member(101).unwrap().command.cmd, "worker 101");
+}
+
+#[test]
+fn child_and_grandchild_born_in_the_same_jiffy_are_both_members() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    feed(&mut t, &[root]);
+    // Same start; the grandchild's pid is lower (pid wrap) so it sorts first.
+    let tick = feed(&mut t, &[root, p(500, 100, 50), p(20, 500, 50)]);
+    assert_eq!(pids(&tick).len(), 3);
+}
+
+#[test]
+fn declared_subreaper_adoption_counts_as_evidence() {
+    let root = p(100, 4242, 10);
+    let mut t = Tracker::new(
+        root,
+        describe(root.id()).unwrap(),
+        Outside {
+            root_parent: None,
+            subreapers: vec![4242],
+        },
+    );
+    feed(&mut t, &[root]);
+    let tick = feed(&mut t, &[root, p(600, 4242, 60)]);
+    assert!(row(&tick, 600).escaped);
+}

@@ -1,0 +1,152 @@
+//! Sampling: reading the processes of interest from the OS, one tick at a time.
+//!
+//! A [`Sampler`] returns plain [`ProcSample`]s and knows nothing of families or leaks;
+//! the caller tells it which processes are members so it can avoid re-reading the rest.
+
+#[cfg(target_os = "linux")]
+pub mod procfs;
+pub mod stat;
+pub mod sysinfo;
+
+use std::fmt;
+
+/// A process is a pid *and* the time it started: a reused pid is a different process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identity {
+    pub pid: u32,
+    /// Backend-specific start time (procfs: clock ticks since boot).
+    pub start: u64,
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (start {})", self.pid, self.start)
+    }
+}
+
+/// The short process name (`comm`), stored inline so a sample never allocates.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl Comm {
+    pub fn new(name: &[u8]) -> Self {
+        let len = name.len().min(16);
+        let mut bytes = [0; 16];
+        bytes[..len].copy_from_slice(&name[..len]);
+        Comm {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    pub fn to_string_lossy(&self) -> String {
+        String::from_utf8_lossy(self.as_bytes()).into_owned()
+    }
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// One process as seen at one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcSample {
+    pub pid: u32,
+    pub ppid: u32,
+    /// Scheduler state letter as in /proc (`R`, `S`, `D`, `Z`, `T`, ...).
+    pub state: u8,
+    pub rss_kb: u64,
+    pub pgrp: u32,
+    pub session: u32,
+    pub start: u64,
+    /// User + system CPU time in milliseconds.
+    pub cpu_ms: u64,
+    pub comm: Comm,
+}
+
+impl ProcSample {
+    pub fn id(&self) -> Identity {
+        Identity {
+            pid: self.pid,
+            start: self.start,
+        }
+    }
+}
+
+/// The full command line of a process, read once per identity (and again after `exec`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Command {
+    pub name: String,
+    pub cmd: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("cannot list processes: {0}")]
+    List(#[source] std::io::Error),
+    #[error("the {0} backend is not available on this platform")]
+    Unsupported(&'static str),
+}
+
+/// A source of process samples.
+pub trait Sampler {
+    /// Appends to `out` a sample of every process in `members` that is still alive
+    /// (a pid now held by a different process is returned as that process), plus
+    /// every process that appeared since the previous call. Processes that vanish
+    /// or deny access mid-read are skipped, never reported as errors.
+    fn sample(&mut self, members: &[Identity], out: &mut Vec<ProcSample>) -> Result<(), SampleError>;
+
+    /// Reads one process's full command line, or `None` if it is gone or unreadable.
+    fn command(&mut self, id: Identity) -> Option<Command>;
+
+    /// Reads a single process (used to validate a root before sampling starts).
+    fn probe(&mut self, pid: u32) -> Option<ProcSample>;
+}
+
+/// Which sampler to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Read /proc directly (Linux only; the default there).
+    Procfs,
+    /// The portable `sysinfo` crate (the default elsewhere).
+    Sysinfo,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        if cfg!(target_os = "linux") {
+            Backend::Procfs
+        } else {
+            Backend::Sysinfo
+        }
+    }
+}
+
+pub fn open(backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
+    match backend {
+        #[cfg(target_os = "linux")]
+        Backend::Procfs => Ok(Box::new(procfs::ProcfsSampler::new())),
+        #[cfg(not(target_os = "linux"))]
+        Backend::Procfs => Err(SampleError::Unsupported("procfs")),
+        Backend::Sysinfo => Ok(Box::new(sysinfo::SysinfoSampler::new())),
+    }
+}
+
+/// Joins a NUL-separated `/proc/PID/cmdline` into one line.
+pub fn join_cmdline(raw: &[u8]) -> String {
+    let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
+    let joined: Vec<u8> = trimmed
+        .iter()
+        .map(|&b| if b == 0 { b' ' } else { b })
+        .collect();
+    String::from_utf8_lossy(&joined).into_owned()
+}

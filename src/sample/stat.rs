@@ -1,0 +1,113 @@
+//! Parsing of `/proc/PID/stat`: one read gives every field a tick needs.
+
+use super::{Comm, ProcSample};
+
+/// Kernel constants needed to turn `stat` fields into units.
+#[derive(Debug, Clone, Copy)]
+pub struct Units {
+    pub page_kb: u64,
+    pub ticks_per_sec: u64,
+}
+
+/// Parses one `stat` line. Returns `None` on anything malformed (a racing exit can
+/// leave a short read; that is a vanished process, not an error).
+pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
+    // `comm` may contain spaces and parentheses: it runs to the *last* ')'.
+    let open = buf.iter().position(|&b| b == b'(')?;
+    let close = buf.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let pid = parse_num(buf[..open].trim_ascii())? as u32;
+    let comm = Comm::new(&buf[open + 1..close]);
+    let mut fields = buf.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let ppid = parse_num(fields.next()?)? as u32;
+    let pgrp = parse_num(fields.next()?)? as u32;
+    let session = parse_num(fields.next()?)? as u32;
+    // tty_nr tpgid flags minflt cminflt majflt cmajflt
+    let mut fields = fields.skip(7);
+    let utime = parse_num(fields.next()?)?;
+    let stime = parse_num(fields.next()?)?;
+    // cutime cstime priority nice num_threads itrealvalue
+    let mut fields = fields.skip(6);
+    let start = parse_num(fields.next()?)?;
+    let _vsize = fields.next()?;
+    let rss_pages = parse_num(fields.next()?)?;
+    // A field after rss proves the rss number was not cut short.
+    fields.next()?;
+    Some(ProcSample {
+        pid,
+        ppid,
+        state,
+        rss_kb: rss_pages * units.page_kb,
+        pgrp,
+        session,
+        start,
+        cpu_ms: (utime + stime) * 1000 / units.ticks_per_sec.max(1),
+        comm,
+    })
+}
+
+fn parse_num(field: &[u8]) -> Option<u64> {
+    if field.is_empty() {
+        return None;
+    }
+    // Some fields are signed in the kernel; a negative value here means "none".
+    if field[0] == b'-' {
+        return Some(0);
+    }
+    let mut n: u64 = 0;
+    for &b in field {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNITS: Units = Units {
+        page_kb: 4,
+        ticks_per_sec: 100,
+    };
+
+    #[test]
+    fn parses_a_real_stat_line() {
+        let line = b"214864 (python3) R 214863 213019 213000 34816 213019 4194304 12 0 0 0 150 25 0 0 20 0 1 0 123460 1700000000 401920 18446744073709551615 1 1 0 0 0 0 0 16781312 134234626 0 0 0 17 1 0 0 0 0 0\n";
+        let s = parse(line, UNITS).unwrap();
+        assert_eq!(s.pid, 214864);
+        assert_eq!(s.ppid, 214863);
+        assert_eq!(s.state, b'R');
+        assert_eq!(s.pgrp, 213019);
+        assert_eq!(s.session, 213000);
+        assert_eq!(s.start, 123460);
+        assert_eq!(s.rss_kb, 401920 * 4);
+        assert_eq!(s.cpu_ms, 1750);
+        assert_eq!(s.comm.as_bytes(), b"python3");
+    }
+
+    #[test]
+    fn comm_with_spaces_and_parens() {
+        let line = b"77 (a) b (c)) S 1 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 999 100 7 0\n";
+        let s = parse(line, UNITS).unwrap();
+        assert_eq!(s.comm.as_bytes(), b"a) b (c)");
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.start, 999);
+        assert_eq!(s.rss_kb, 28);
+    }
+
+    #[test]
+    fn truncated_lines_are_rejected_not_panics() {
+        let line = b"214864 (python3) R 214863 213019 213000 34816 213019 4194304 12 0 0 0 150 25 0 0 20 0 1 0 123460 1700000000 401920";
+        for cut in 0..line.len() - 1 {
+            let _ = parse(&line[..cut], UNITS);
+        }
+        assert!(parse(b"12 (x) S 1 2", UNITS).is_none());
+        assert!(parse(b"garbage", UNITS).is_none());
+    }
+}
