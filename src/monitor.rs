@@ -1,0 +1,114 @@
+//! The sampling loop's core: a sampler, a tracker and a clock, one tick per `step`.
+//! Shared by `record`, the TUI and `run`.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::model::tracker::Outside;
+use crate::model::{Header, Tick, Tracker};
+use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("no process with PID {0}")]
+    NoSuchProcess(u32),
+    #[error("PID {0} exists but its /proc entry cannot be read (permission denied?)")]
+    Unreadable(u32),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+}
+
+pub struct Monitor {
+    sampler: Box<dyn Sampler + Send>,
+    tracker: Tracker,
+    header: Header,
+    started: Instant,
+    members: Vec<Identity>,
+    samples: Vec<ProcSample>,
+}
+
+impl Monitor {
+    /// Starts watching `pid` and the family it grows. `subreapers` are pids known to
+    /// adopt orphans (leaktop itself under `run`).
+    pub fn attach(
+        pid: u32,
+        backend: Backend,
+        interval: Duration,
+        subreapers: Vec<u32>,
+    ) -> Result<Self, AttachError> {
+        let mut sampler = sample::open(backend)?;
+        let root = match sampler.probe(pid) {
+            Some(root) if pid != 0 => root,
+            _ if pid != 0 && Path::new(&format!("/proc/{pid}")).exists() => {
+                return Err(AttachError::Unreadable(pid));
+            }
+            _ => return Err(AttachError::NoSuchProcess(pid)),
+        };
+        let command = sampler.command(root.id()).unwrap_or_default();
+        let root_parent = sampler.probe(root.ppid);
+        let header = Header {
+            root_pid: pid,
+            root_start: root.start,
+            root_cmd: command.cmd.clone(),
+            interval_ms: interval.as_millis() as u64,
+            started_ms: now_ms(),
+            host: host_name(),
+        };
+        let tracker = Tracker::new(
+            root,
+            command,
+            Outside {
+                root_parent,
+                subreapers,
+            },
+        );
+        Ok(Monitor {
+            sampler,
+            tracker,
+            header,
+            started: Instant::now(),
+            members: Vec::new(),
+            samples: Vec::new(),
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Samples once and returns the new tick.
+    pub fn step(&mut self) -> Result<Tick, SampleError> {
+        self.tracker.members_to_sample(&mut self.members);
+        self.samples.clear();
+        self.sampler.sample(&self.members, &mut self.samples)?;
+        let sampler = &mut self.sampler;
+        self.tracker
+            .update(&self.samples, &mut |id| sampler.command(id));
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        Ok(self.tracker.snapshot(elapsed, now_ms()))
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn host_name() -> String {
+    #[cfg(unix)]
+    {
+        rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned()
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("COMPUTERNAME").unwrap_or_default()
+    }
+}

@@ -1,0 +1,178 @@
+//! `leaktop record`: sample a family headlessly and write every tick as it happens.
+//!
+//! Each tick is formatted whole and written with one `write_all` and a flush, so a
+//! recorder killed at any moment leaves a file whose complete ticks all read back.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::format::{Format, human_kb};
+use crate::monitor::{AttachError, Monitor};
+use crate::sample::{Backend, SampleError};
+
+pub struct RecordOptions {
+    pub pid: u32,
+    pub interval: Duration,
+    pub ticks: Option<u64>,
+    pub duration: Option<Duration>,
+    pub format: Format,
+    /// `None` writes to stdout.
+    pub out: Option<PathBuf>,
+    pub backend: Backend,
+    /// Show a live status line on stderr when it is a terminal.
+    pub status: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Ticks,
+    Duration,
+    FamilyGone,
+    Signal(i32),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Ticks => f.write_str("tick limit reached"),
+            StopReason::Duration => f.write_str("duration reached"),
+            StopReason::FamilyGone => f.write_str("no member of the family is alive"),
+            StopReason::Signal(sig) => write!(f, "received {}", signal_name(*sig)),
+        }
+    }
+}
+
+pub struct Summary {
+    pub ticks: u64,
+    pub stop: StopReason,
+    pub leaked_at_end: usize,
+    pub leaked_rss_kb: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error("cannot create {path}: {source}")]
+    Create { path: String, source: io::Error },
+    #[error("cannot write to {path}: {source}")]
+    Write { path: String, source: io::Error },
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
+}
+
+pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
+    let (path, mut sink): (String, Box<dyn Write>) = match &opts.out {
+        Some(p) => {
+            let file = File::create(p).map_err(|source| RecordError::Create {
+                path: p.display().to_string(),
+                source,
+            })?;
+            (p.display().to_string(), Box::new(file))
+        }
+        None => ("standard output".to_string(), Box::new(io::stdout())),
+    };
+    let write_err = |source| RecordError::Write {
+        path: path.clone(),
+        source,
+    };
+
+    let stop_signals = watch_signals()?;
+    let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?;
+    let mut buf = String::with_capacity(64 * 1024);
+    opts.format.write_header(monitor.header(), &mut buf);
+    emit(&mut sink, &buf).map_err(write_err)?;
+
+    let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut next = started;
+    let mut ticks = 0u64;
+    let (mut leaked_at_end, mut leaked_rss_kb): (usize, u64);
+    let stop = loop {
+        let tick = monitor.step()?;
+        ticks += 1;
+        buf.clear();
+        opts.format.write_tick(&tick, &mut buf);
+        emit(&mut sink, &buf).map_err(write_err)?;
+        (leaked_at_end, leaked_rss_kb) = (tick.leaked_count(), tick.leaked_rss_kb());
+        if status {
+            eprint!(
+                "\r\x1b[Ktick {} · {} processes · {} · leaked {} ({})",
+                tick.tick,
+                tick.processes.len(),
+                human_kb(tick.total_rss_kb()),
+                leaked_at_end,
+                human_kb(leaked_rss_kb)
+            );
+        }
+
+        if !monitor.tracker().any_alive() {
+            break StopReason::FamilyGone;
+        }
+        if opts.ticks.is_some_and(|n| ticks >= n) {
+            break StopReason::Ticks;
+        }
+        next += opts.interval;
+        let now = Instant::now();
+        if let Some(limit) = opts.duration
+            && next.duration_since(started) > limit
+        {
+            break StopReason::Duration;
+        }
+        // Sleep until the next tick, waking at once for a stop signal. A tick that ran
+        // late is not made up for: the schedule skips ahead instead of bursting.
+        if next < now {
+            next = now;
+        }
+        match stop_signals.recv_timeout(next - now) {
+            Ok(sig) => break StopReason::Signal(sig),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+    };
+    if status {
+        eprintln!();
+    }
+    Ok(Summary {
+        ticks,
+        stop,
+        leaked_at_end,
+        leaked_rss_kb,
+    })
+}
+
+fn emit(sink: &mut Box<dyn Write>, buf: &str) -> io::Result<()> {
+    sink.write_all(buf.as_bytes())?;
+    sink.flush()
+}
+
+/// Delivers INT, TERM and HUP to a channel instead of killing the process.
+fn watch_signals() -> Result<mpsc::Receiver<i32>, RecordError> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(RecordError::Signals)?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if tx.send(sig).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}

@@ -39,7 +39,9 @@ pub fn unescape(s: &str) -> Option<String> {
             't' => out.push('\t'),
             'x' => {
                 let hex: String = chars.by_ref().take(2).collect();
-                let code = u32::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == 2)?;
+                let code = u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 2)?;
                 out.push(char::from_u32(code)?);
             }
             _ => return None,
@@ -54,7 +56,16 @@ mod tests {
 
     #[test]
     fn round_trips_awkward_text() {
-        for s in ["plain", "a b", "tab\there", "new\nline", "back\\slash", "\u{1}\u{7f}", "ünï ☃", ""] {
+        for s in [
+            "plain",
+            "a b",
+            "tab\there",
+            "new\nline",
+            "back\\slash",
+            "\u{1}\u{7f}",
+            "ünï ☃",
+            "",
+        ] {
             for space in [false, true] {
                 let e = escape(s, space);
                 assert!(!e.contains('\n'));

@@ -138,8 +138,18 @@ pub(crate) struct TickChecks {
 impl TickChecks {
     /// `None` when the declared totals match the rows.
     pub fn mismatch(&self, tick: &Tick) -> Option<String> {
-        let actual = (tick.processes.len(), tick.total_rss_kb(), tick.leaked_count(), tick.leaked_rss_kb());
-        let declared = (self.count, self.total_rss_kb, self.leaked_count, self.leaked_rss_kb);
+        let actual = (
+            tick.processes.len(),
+            tick.total_rss_kb(),
+            tick.leaked_count(),
+            tick.leaked_rss_kb(),
+        );
+        let declared = (
+            self.count,
+            self.total_rss_kb,
+            self.leaked_count,
+            self.leaked_rss_kb,
+        );
         (actual != declared).then(|| {
             format!(
                 "tick {} to hold the {} processes ({} KiB, {} leaked) its header declares, found {} ({} KiB, {} leaked)",
@@ -153,9 +163,15 @@ impl TickChecks {
 pub(crate) fn order_error(prev: Option<&Tick>, tick: &Tick) -> Option<String> {
     let prev = prev?;
     if tick.tick <= prev.tick {
-        Some(format!("tick number above {} (found tick {})", prev.tick, tick.tick))
+        Some(format!(
+            "tick number above {} (found tick {})",
+            prev.tick, tick.tick
+        ))
     } else if tick.elapsed_ms < prev.elapsed_ms {
-        Some(format!("elapsed time at least {} ms at tick {}", prev.elapsed_ms, tick.tick))
+        Some(format!(
+            "elapsed time at least {} ms at tick {}",
+            prev.elapsed_ms, tick.tick
+        ))
     } else {
         None
     }

@@ -99,11 +99,18 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
         let wire: WireLine = match serde_json::from_str(raw) {
             Ok(w) => w,
             Err(_) if cut_at == Some(n) && header.is_some() => {
-                truncated = Some(ParseError::new(n, "a complete last line (the file ends mid-line)"));
+                truncated = Some(ParseError::new(
+                    n,
+                    "a complete last line (the file ends mid-line)",
+                ));
                 break;
             }
             Err(e) => {
-                let what = if header.is_none() { "a leaktop NDJSON header" } else { "a tick object" };
+                let what = if header.is_none() {
+                    "a leaktop NDJSON header"
+                } else {
+                    "a tick object"
+                };
                 return Err(ParseError::new(n, format!("{what}: {e}")));
             }
         };
@@ -126,7 +133,8 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
             }
         }
     }
-    let header = header.ok_or_else(|| ParseError::new(1, "a leaktop NDJSON header, found an empty file"))?;
+    let header =
+        header.ok_or_else(|| ParseError::new(1, "a leaktop NDJSON header, found an empty file"))?;
     Ok(Recording {
         header,
         ticks,
@@ -136,12 +144,18 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
 
 fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
     if h.format != FORMAT_NAME {
-        return Err(ParseError::new(n, format!("format {FORMAT_NAME:?}, found {:?}", h.format)));
+        return Err(ParseError::new(
+            n,
+            format!("format {FORMAT_NAME:?}, found {:?}", h.format),
+        ));
     }
     if h.version != FORMAT_VERSION {
         return Err(ParseError::new(
             n,
-            format!("version {FORMAT_VERSION}, found version {} (this leaktop reads version {FORMAT_VERSION})", h.version),
+            format!(
+                "version {FORMAT_VERSION}, found version {} (this leaktop reads version {FORMAT_VERSION})",
+                h.version
+            ),
         ));
     }
     Ok(Header {
@@ -149,7 +163,8 @@ fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
         root_start: h.root_start,
         root_cmd: h.root_cmd,
         interval_ms: h.interval_ms,
-        started_ms: parse_time(&h.started).ok_or_else(|| ParseError::new(n, "an RFC 3339 'started' time"))?,
+        started_ms: parse_time(&h.started)
+            .ok_or_else(|| ParseError::new(n, "an RFC 3339 'started' time"))?,
         host: h.host,
     })
 }
@@ -198,7 +213,9 @@ mod tests {
     #[test]
     fn text_to_ndjson_to_text_is_byte_identical() {
         let text = recording().write(Format::Text);
-        let json = crate::format::text::parse(&text).unwrap().write(Format::Ndjson);
+        let json = crate::format::text::parse(&text)
+            .unwrap()
+            .write(Format::Ndjson);
         assert_eq!(parse(&json).unwrap().write(Format::Text), text);
     }
 
@@ -207,17 +224,44 @@ mod tests {
         let json = recording().write(Format::Ndjson);
         let mut lines = json.lines();
         let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-        for key in ["type", "format", "version", "root_pid", "root_cmd", "interval_ms", "started"] {
+        for key in [
+            "type",
+            "format",
+            "version",
+            "root_pid",
+            "root_cmd",
+            "interval_ms",
+            "started",
+        ] {
             assert!(header.get(key).is_some(), "header lacks {key}");
         }
         let tick: serde_json::Value = serde_json::from_str(lines.nth(1).unwrap()).unwrap();
         for key in [
-            "type", "tick", "elapsed_ms", "time", "root_alive", "total_rss_kb", "leaked_count", "leaked_rss_kb", "processes",
+            "type",
+            "tick",
+            "elapsed_ms",
+            "time",
+            "root_alive",
+            "total_rss_kb",
+            "leaked_count",
+            "leaked_rss_kb",
+            "processes",
         ] {
             assert!(tick.get(key).is_some(), "tick lacks {key}");
         }
         let p = &tick["processes"][1];
-        for key in ["pid", "ppid", "state", "rss_kb", "start", "name", "cmd", "leaked", "reparented_from", "escaped"] {
+        for key in [
+            "pid",
+            "ppid",
+            "state",
+            "rss_kb",
+            "start",
+            "name",
+            "cmd",
+            "leaked",
+            "reparented_from",
+            "escaped",
+        ] {
             assert!(p.get(key).is_some(), "process lacks {key}: {p}");
         }
         assert_eq!(p["state"].as_str().unwrap().len(), 1);

@@ -21,10 +21,34 @@ fn proc(pid: u32, ppid: u32, rss_kb: u64, start: u64, cmd: &str) -> ProcRow {
 }
 
 pub fn recording() -> Recording {
-    let serve = proc(213019, 1556, 320_512, 100, "python3 -m cce serve --project-dir /home/u/slop clicker");
-    let tracker = proc(214862, 213019, 15360, 110, "python3 -c from multiprocessing.resource_tracker import main;main(7)");
-    let forkserver = proc(214863, 213019, 16384, 111, "python3 -c from multiprocessing.forkserver import main; main(8, 9, ['__main__'], **{'sys_path': ['/a b']})");
-    let mut worker = proc(214864, 214863, 1_607_680, 112, "python3 -c from multiprocessing.forkserver import main");
+    let serve = proc(
+        213019,
+        1556,
+        320_512,
+        100,
+        "python3 -m cce serve --project-dir /home/u/slop clicker",
+    );
+    let tracker = proc(
+        214862,
+        213019,
+        15360,
+        110,
+        "python3 -c from multiprocessing.resource_tracker import main;main(7)",
+    );
+    let forkserver = proc(
+        214863,
+        213019,
+        16384,
+        111,
+        "python3 -c from multiprocessing.forkserver import main; main(8, 9, ['__main__'], **{'sys_path': ['/a b']})",
+    );
+    let mut worker = proc(
+        214864,
+        214863,
+        1_607_680,
+        112,
+        "python3 -c from multiprocessing.forkserver import main",
+    );
     worker.state = 'R';
     let mut odd = proc(214865, 214863, 863_232, 113, "weird\ttab\nnewline \\ back");
     odd.name = "tmux: server".into();
@@ -33,7 +57,13 @@ pub fn recording() -> Recording {
         elapsed_ms: 0,
         time_ms: 1_795_000_000_000,
         root_alive: true,
-        processes: vec![serve.clone(), tracker.clone(), forkserver.clone(), worker.clone(), odd.clone()],
+        processes: vec![
+            serve.clone(),
+            tracker.clone(),
+            forkserver.clone(),
+            worker.clone(),
+            odd.clone(),
+        ],
         events: vec![],
     };
     let mut leaked: Vec<ProcRow> = [tracker, forkserver, worker, odd].into_iter().collect();
@@ -75,7 +105,10 @@ pub fn recording() -> Recording {
     third.tick = 3;
     third.elapsed_ms = 2001;
     third.time_ms += 998;
-    third.events = vec![Event::Exited { pid: 214865, start: 113 }];
+    third.events = vec![Event::Exited {
+        pid: 214865,
+        start: 113,
+    }];
     third.processes.retain(|p| p.pid != 214865);
     Recording {
         header: Header {

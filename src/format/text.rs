@@ -11,7 +11,13 @@ use crate::model::{Event, Header, ProcRow, Tick};
 
 pub fn write_header(h: &Header, out: &mut String) {
     let _ = writeln!(out, "# {FORMAT_NAME} v{FORMAT_VERSION}");
-    let _ = writeln!(out, "# root: {} start={} cmd: {}", h.root_pid, h.root_start, escape(&h.root_cmd, false));
+    let _ = writeln!(
+        out,
+        "# root: {} start={} cmd: {}",
+        h.root_pid,
+        h.root_start,
+        escape(&h.root_cmd, false)
+    );
     let interval = humantime::format_duration(std::time::Duration::from_millis(h.interval_ms));
     let _ = writeln!(out, "# interval: {interval}");
     let _ = writeln!(out, "# started: {}", format_time(h.started_ms));
@@ -84,13 +90,29 @@ fn write_process(p: &ProcRow, out: &mut String) {
 
 fn write_event(e: &Event, out: &mut String) {
     let _ = match e {
-        Event::Spawned { pid, start, ppid } => writeln!(out, "* spawned {pid} start={start} ppid={ppid}"),
+        Event::Spawned { pid, start, ppid } => {
+            writeln!(out, "* spawned {pid} start={start} ppid={ppid}")
+        }
         Event::Exited { pid, start } => writeln!(out, "* exited {pid} start={start}"),
-        Event::Reparented { pid, start, from, to } => {
+        Event::Reparented {
+            pid,
+            start,
+            from,
+            to,
+        } => {
             writeln!(out, "* reparented {pid} start={start} from={from} to={to}")
         }
-        Event::Escaped { pid, start, ppid, evidence } => {
-            writeln!(out, "* escaped {pid} start={start} ppid={ppid} evidence: {}", escape(evidence, false))
+        Event::Escaped {
+            pid,
+            start,
+            ppid,
+            evidence,
+        } => {
+            writeln!(
+                out,
+                "* escaped {pid} start={start} ppid={ppid} evidence: {}",
+                escape(evidence, false)
+            )
         }
         Event::RootExited { pid, start } => writeln!(out, "* root-exited {pid} start={start}"),
     };
@@ -123,7 +145,11 @@ impl<'a> Cur<'a> {
     }
 
     fn expect(&mut self, lit: &str) -> Result<(), ParseError> {
-        if self.eat(lit) { Ok(()) } else { Err(self.err(&format!("{lit:?}"))) }
+        if self.eat(lit) {
+            Ok(())
+        } else {
+            Err(self.err(&format!("{lit:?}")))
+        }
     }
 
     /// Everything up to (not including) `delim`, consuming the delimiter.
@@ -135,7 +161,10 @@ impl<'a> Cur<'a> {
     }
 
     fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, ParseError> {
-        let end = self.rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(self.rest.len());
+        let end = self
+            .rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(self.rest.len());
         let n = self.rest[..end].parse().map_err(|_| self.err(what))?;
         self.rest = &self.rest[end..];
         Ok(n)
@@ -152,7 +181,9 @@ impl<'a> Cur<'a> {
         let ms: u64 = frac.parse().map_err(|_| self.err(what))?;
         self.rest = &self.rest[3..];
         self.expect("s")?;
-        secs.checked_mul(1000).and_then(|s| s.checked_add(ms)).ok_or_else(|| self.err(what))
+        secs.checked_mul(1000)
+            .and_then(|s| s.checked_add(ms))
+            .ok_or_else(|| self.err(what))
     }
 
     /// `HUMAN (N KiB)`: the human part is derived, only the exact figure is kept.
@@ -168,7 +199,11 @@ impl<'a> Cur<'a> {
     }
 
     fn done(&self) -> Result<(), ParseError> {
-        if self.rest.is_empty() { Ok(()) } else { Err(self.err("the end of the line")) }
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(self.err("the end of the line"))
+        }
     }
 }
 
@@ -179,7 +214,10 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
     let mut truncated = None;
     if !content.is_empty() && !content.ends_with('\n') {
         lines.pop();
-        truncated = Some(ParseError::new(lines.len() + 1, "a complete last line (the file ends mid-line)"));
+        truncated = Some(ParseError::new(
+            lines.len() + 1,
+            "a complete last line (the file ends mid-line)",
+        ));
     }
     let (header, body_start) = parse_header(&lines)?;
     let mut ticks: Vec<Tick> = Vec::new();
@@ -199,7 +237,10 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
         }
         if cur.eat("tick ") {
             if let Some((at, _)) = open {
-                return Err(ParseError::new(n, format!("a blank line ending the tick begun on line {at}")));
+                return Err(ParseError::new(
+                    n,
+                    format!("a blank line ending the tick begun on line {at}"),
+                ));
             }
             let (tick, checks) = parse_tick_line(&mut cur)?;
             if let Some(msg) = order_error(ticks.last(), &tick) {
@@ -210,7 +251,10 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
             continue;
         }
         let (Some(_), Some(tick)) = (&open, ticks.last_mut()) else {
-            return Err(ParseError::new(n, "a 'tick N' line before any process or event"));
+            return Err(ParseError::new(
+                n,
+                "a 'tick N' line before any process or event",
+            ));
         };
         if raw.starts_with("leaked:") {
             continue;
@@ -219,13 +263,19 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
             tick.events.push(parse_event(&mut cur)?);
         } else {
             let body = raw.trim_start_matches(['│', '├', '└', '─', ' ']);
-            let mut cur = Cur { rest: body, line: n };
+            let mut cur = Cur {
+                rest: body,
+                line: n,
+            };
             tick.processes.push(parse_process(&mut cur)?);
         }
     }
     if let Some((at, _)) = open {
         ticks.pop();
-        truncated.get_or_insert(ParseError::new(at, "a blank line ending this tick (the file ends inside it)"));
+        truncated.get_or_insert(ParseError::new(
+            at,
+            "a blank line ending this tick (the file ends inside it)",
+        ));
     }
     Ok(Recording {
         header,
@@ -236,14 +286,21 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
 
 fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
     let magic = format!("# {FORMAT_NAME} v");
-    let first = lines.first().ok_or_else(|| ParseError::new(1, "a tick-log header, found an empty file"))?;
-    let version = first
-        .strip_prefix(&magic)
-        .ok_or_else(|| ParseError::new(1, format!("'# {FORMAT_NAME} v{FORMAT_VERSION}' (this is not a leaktop tick-log)")))?;
+    let first = lines
+        .first()
+        .ok_or_else(|| ParseError::new(1, "a tick-log header, found an empty file"))?;
+    let version = first.strip_prefix(&magic).ok_or_else(|| {
+        ParseError::new(
+            1,
+            format!("'# {FORMAT_NAME} v{FORMAT_VERSION}' (this is not a leaktop tick-log)"),
+        )
+    })?;
     if version != FORMAT_VERSION.to_string() {
         return Err(ParseError::new(
             1,
-            format!("version {FORMAT_VERSION}, found version {version:?} (this leaktop reads version {FORMAT_VERSION})"),
+            format!(
+                "version {FORMAT_VERSION}, found version {version:?} (this leaktop reads version {FORMAT_VERSION})"
+            ),
         ));
     }
     let mut header = Header {
@@ -258,7 +315,10 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
     let mut i = 1;
     while i < lines.len() && lines[i].starts_with('#') {
         let n = i + 1;
-        let mut cur = Cur { rest: lines[i], line: n };
+        let mut cur = Cur {
+            rest: lines[i],
+            line: n,
+        };
         if cur.eat("# root: ") {
             header.root_pid = cur.number("the root pid")?;
             cur.expect(" start=")?;
@@ -266,7 +326,8 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
             cur.expect(" cmd: ")?;
             header.root_cmd = cur.text("the root command")?;
         } else if cur.eat("# interval: ") {
-            let d = humantime::parse_duration(cur.rest).map_err(|_| cur.err("an interval like 1s"))?;
+            let d =
+                humantime::parse_duration(cur.rest).map_err(|_| cur.err("an interval like 1s"))?;
             header.interval_ms = d.as_millis() as u64;
         } else if cur.eat("# started: ") {
             header.started_ms = parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
@@ -280,7 +341,10 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
         i += 1;
     }
     if seen < 4 {
-        return Err(ParseError::new(i + 1, "the header lines root, interval, started and host"));
+        return Err(ParseError::new(
+            i + 1,
+            "the header lines root, interval, started and host",
+        ));
     }
     Ok((header, i))
 }
@@ -294,7 +358,8 @@ fn parse_tick_line(cur: &mut Cur) -> Result<(Tick, TickChecks), ParseError> {
     let elapsed_ms = cur.seconds("the elapsed time like +1.000s")?;
     cur.expect(" ")?;
     let time = cur.until(" procs=", "an RFC 3339 time then procs=")?;
-    let time_ms = parse_time(time).ok_or_else(|| ParseError::new(cur.line, format!("an RFC 3339 time, found {time:?}")))?;
+    let time_ms = parse_time(time)
+        .ok_or_else(|| ParseError::new(cur.line, format!("an RFC 3339 time, found {time:?}")))?;
     let count = cur.number("a process count")?;
     cur.expect(" rss=")?;
     let total_rss_kb = cur.size("the total RSS")?;
@@ -342,7 +407,11 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
         None
     };
     cur.expect(" state=")?;
-    let state = cur.rest.chars().next().ok_or_else(|| cur.err("a state letter"))?;
+    let state = cur
+        .rest
+        .chars()
+        .next()
+        .ok_or_else(|| cur.err("a state letter"))?;
     cur.rest = &cur.rest[state.len_utf8()..];
     cur.expect(" RSS=")?;
     let rss_kb = cur.size("the RSS")?;
@@ -351,7 +420,11 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
     cur.expect(" start=")?;
     let start = cur.number("a start time")?;
     let leaked = cur.eat(" LEAKED");
-    let leaked_since = if leaked && cur.eat(" since=") { Some(cur.number("a tick number")?) } else { None };
+    let leaked_since = if leaked && cur.eat(" since=") {
+        Some(cur.number("a tick number")?)
+    } else {
+        None
+    };
     let escaped = cur.eat(" ESCAPED");
     cur.expect(" cmd: ")?;
     let cmd = cur.text("a command with valid escapes")?;
@@ -379,7 +452,11 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
     let event = match kind {
         "spawned" => {
             cur.expect(" ppid=")?;
-            Event::Spawned { pid, start, ppid: cur.number("a parent pid")? }
+            Event::Spawned {
+                pid,
+                start,
+                ppid: cur.number("a parent pid")?,
+            }
         }
         "exited" => Event::Exited { pid, start },
         "root-exited" => Event::RootExited { pid, start },
@@ -387,7 +464,12 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             cur.expect(" from=")?;
             let from = cur.number("a pid")?;
             cur.expect(" to=")?;
-            Event::Reparented { pid, start, from, to: cur.number("a pid")? }
+            Event::Reparented {
+                pid,
+                start,
+                from,
+                to: cur.number("a pid")?,
+            }
         }
         "escaped" => {
             cur.expect(" ppid=")?;
@@ -395,12 +477,19 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             cur.expect(" evidence: ")?;
             let evidence = cur.text("evidence with valid escapes")?;
             cur.rest = "";
-            Event::Escaped { pid, start, ppid, evidence }
+            Event::Escaped {
+                pid,
+                start,
+                ppid,
+                evidence,
+            }
         }
         other => {
             return Err(ParseError::new(
                 cur.line,
-                format!("an event kind (spawned, exited, reparented, escaped, root-exited), found {other:?}"),
+                format!(
+                    "an event kind (spawned, exited, reparented, escaped, root-exited), found {other:?}"
+                ),
             ));
         }
     };
@@ -425,10 +514,21 @@ mod tests {
     #[test]
     fn looks_like_the_gists() {
         let text = recording().write(crate::format::Format::Text);
-        assert!(text.starts_with("# leaktop-ticklog v1\n# root: 213019 start="), "{text}");
-        assert!(text.contains("\n├── 214862 python3 PPID=213019 state=S RSS=15 MiB (15360 KiB)"), "{text}");
+        assert!(
+            text.starts_with("# leaktop-ticklog v1\n# root: 213019 start="),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n├── 214862 python3 PPID=213019 state=S RSS=15 MiB (15360 KiB)"),
+            "{text}"
+        );
         assert!(text.contains("\nleaked: reparented from 213019 at tick 2\n214862 python3 PPID=1 (reparented from 213019) state=S"), "{text}");
-        assert!(text.contains("LEAKED since=2 cmd: python3 -c from multiprocessing.forkserver import main"), "{text}");
+        assert!(
+            text.contains(
+                "LEAKED since=2 cmd: python3 -c from multiprocessing.forkserver import main"
+            ),
+            "{text}"
+        );
         assert!(text.contains("* root-exited 213019 start=100\n"), "{text}");
     }
 
@@ -466,7 +566,11 @@ mod tests {
                 Ok(rec) => rec,
                 Err(e) => panic!("cut at {cut}: {e}"),
             };
-            assert_eq!(rec.ticks, full.ticks[..full.ticks.len() - 1], "cut at {cut}");
+            assert_eq!(
+                rec.ticks,
+                full.ticks[..full.ticks.len() - 1],
+                "cut at {cut}"
+            );
             assert!(rec.truncated.is_some(), "cut at {cut}");
         }
     }

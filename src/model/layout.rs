@@ -12,7 +12,11 @@ pub enum Line {
     /// Starts a group of leaked trees that share an origin.
     Heading(String),
     /// A process: `index` into the rows, and its tree prefix (`├── `, `│   └── `, ...).
-    Proc { index: usize, depth: usize, prefix: String },
+    Proc {
+        index: usize,
+        depth: usize,
+        prefix: String,
+    },
 }
 
 /// The heading a leaked tree's top process gets.
@@ -104,7 +108,14 @@ fn walk(
     }
     let kids = &children[i];
     for (n, &child) in kids.iter().enumerate() {
-        walk(child, children, indent, Some(n + 1 == kids.len()), lines, visited);
+        walk(
+            child,
+            children,
+            indent,
+            Some(n + 1 == kids.len()),
+            lines,
+            visited,
+        );
     }
     indent.truncate(saved);
 }

@@ -40,11 +40,31 @@ pub struct ProcRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    Spawned { pid: u32, start: u64, ppid: u32 },
-    Exited { pid: u32, start: u64 },
-    Reparented { pid: u32, start: u64, from: u32, to: u32 },
-    Escaped { pid: u32, start: u64, ppid: u32, evidence: String },
-    RootExited { pid: u32, start: u64 },
+    Spawned {
+        pid: u32,
+        start: u64,
+        ppid: u32,
+    },
+    Exited {
+        pid: u32,
+        start: u64,
+    },
+    Reparented {
+        pid: u32,
+        start: u64,
+        from: u32,
+        to: u32,
+    },
+    Escaped {
+        pid: u32,
+        start: u64,
+        ppid: u32,
+        evidence: String,
+    },
+    RootExited {
+        pid: u32,
+        start: u64,
+    },
 }
 
 /// The state of the family at one tick.

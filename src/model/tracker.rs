@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::sample::{Command, Comm, Identity, ProcSample};
+use crate::sample::{Comm, Command, Identity, ProcSample};
 
 use super::{Event, ProcRow, Tick};
 
@@ -71,7 +71,10 @@ impl Tracker {
             root_alive: true,
             tick: 0,
             live: HashMap::new(),
-            adopters: [1].into_iter().chain(outside.subreapers.iter().copied()).collect(),
+            adopters: [1]
+                .into_iter()
+                .chain(outside.subreapers.iter().copied())
+                .collect(),
             declared_subreapers: outside.subreapers.iter().copied().collect(),
             outsider_groups: [
                 outside.root_parent.map(|p| p.pgrp),
@@ -113,8 +116,9 @@ impl Tracker {
         out.extend(self.live.values().map(|m| m.id));
     }
 
+    /// Whether any member still runs (zombies have exited and do not count).
     pub fn any_alive(&self) -> bool {
-        !self.live.is_empty()
+        self.live.values().any(|m| !is_zombie(&m.last))
     }
 
     /// How many processes have ever belonged to the family.
@@ -152,7 +156,12 @@ impl Tracker {
         let tick = self.tick;
         let mut gone = Vec::new();
         for (pid, member) in self.live.iter_mut() {
-            let Some(&&sample) = by_pid.get(pid).filter(|s| s.start == member.id.start) else {
+            let is_root = member.id == self.root;
+            // A zombie root has exited; it only waits for its own parent to reap it.
+            let Some(&&sample) = by_pid
+                .get(pid)
+                .filter(|s| s.start == member.id.start && !(is_root && is_zombie(s)))
+            else {
                 gone.push(*pid);
                 continue;
             };
@@ -164,7 +173,6 @@ impl Tracker {
                 }
                 member.comm = sample.comm;
             }
-            let is_root = member.id == self.root;
             if !is_root && member.reparented.is_none() && sample.ppid != member.original_ppid {
                 member.reparented = Some(Reparent {
                     tick,
@@ -183,7 +191,9 @@ impl Tracker {
         }
         gone.sort_unstable();
         for pid in gone {
-            let Some(member) = self.live.remove(&pid) else { continue };
+            let Some(member) = self.live.remove(&pid) else {
+                continue;
+            };
             self.events.push(Event::Exited {
                 pid,
                 start: member.id.start,
@@ -206,7 +216,7 @@ impl Tracker {
     ) {
         let mut candidates: Vec<&ProcSample> = samples
             .iter()
-            .filter(|s| !self.live.get(&s.pid).is_some_and(|m| m.id.start == s.start))
+            .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
             .collect();
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));
@@ -247,13 +257,26 @@ impl Tracker {
                 .filter(|_| outsider != Some(key))
                 .map(|member| format!("shares {what} {key} with member {member}"))
         };
-        let group = shared(&self.member_groups, s.pgrp, self.outsider_groups[0], "process group");
-        let session = shared(&self.member_sessions, s.session, self.outsider_groups[1], "session");
+        let group = shared(
+            &self.member_groups,
+            s.pgrp,
+            self.outsider_groups[0],
+            "process group",
+        );
+        let session = shared(
+            &self.member_sessions,
+            s.session,
+            self.outsider_groups[1],
+            "session",
+        );
         let shared: Vec<String> = group.into_iter().chain(session).collect();
         if shared.is_empty() {
             return None;
         }
-        Some(format!("{parent}; started after the root; {}", shared.join("; ")))
+        Some(format!(
+            "{parent}; started after the root; {}",
+            shared.join("; ")
+        ))
     }
 
     fn admit(&mut self, s: ProcSample, command: Command, escaped: Option<String>, tick: u32) {
@@ -305,7 +328,9 @@ impl Tracker {
                 if let Some(&v) = verdict.get(&cur) {
                     break v;
                 }
-                let Some(m) = self.live.get(&cur) else { break false };
+                let Some(m) = self.live.get(&cur) else {
+                    break false;
+                };
                 path.push(cur);
                 if !self.root_alive
                     || m.leaked_since.is_some()
@@ -360,6 +385,10 @@ fn row(m: &Member) -> ProcRow {
         escaped: m.escaped.is_some(),
         leaked_since: m.leaked_since,
     }
+}
+
+fn is_zombie(s: &ProcSample) -> bool {
+    matches!(s.state, b'Z' | b'X')
 }
 
 fn fallback_command(s: &ProcSample) -> Command {

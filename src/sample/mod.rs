@@ -103,7 +103,11 @@ pub trait Sampler {
     /// (a pid now held by a different process is returned as that process), plus
     /// every process that appeared since the previous call. Processes that vanish
     /// or deny access mid-read are skipped, never reported as errors.
-    fn sample(&mut self, members: &[Identity], out: &mut Vec<ProcSample>) -> Result<(), SampleError>;
+    fn sample(
+        &mut self,
+        members: &[Identity],
+        out: &mut Vec<ProcSample>,
+    ) -> Result<(), SampleError>;
 
     /// Reads one process's full command line, or `None` if it is gone or unreadable.
     fn command(&mut self, id: Identity) -> Option<Command>;

@@ -29,6 +29,8 @@ pub struct ProcfsSampler {
     prev_pids: Vec<u32>,
     cur_pids: Vec<u32>,
     sampled: Vec<u32>,
+    /// Member pids whose process was found gone this tick.
+    vacated: Vec<u32>,
     buf: Vec<u8>,
 }
 
@@ -52,6 +54,7 @@ impl ProcfsSampler {
             prev_pids: Vec::new(),
             cur_pids: Vec::new(),
             sampled: Vec::new(),
+            vacated: Vec::new(),
             buf: vec![0; 1024],
         }
     }
@@ -104,23 +107,27 @@ impl ProcfsSampler {
     }
 
     fn sample_member(&mut self, id: Identity, out: &mut Vec<ProcSample>) {
-        if let Some((start, fd)) = self.held.remove(&id.pid) {
-            if start == id.start {
-                if let Some(sample) = self.read_fd(&fd) {
-                    self.held.insert(id.pid, (start, fd));
-                    out.push(sample);
-                    self.sampled.push(id.pid);
-                }
-                // A failed read on a held descriptor means the process is gone.
-                return;
-            }
-        }
-        let fd = self.pending.remove(&id.pid).or_else(|| self.open_stat(id.pid));
-        let Some(fd) = fd else { return };
-        let Some(sample) = self.read_fd(&fd) else {
+        let held = self
+            .held
+            .remove(&id.pid)
+            .filter(|(start, _)| *start == id.start);
+        let was_held = held.is_some();
+        let fd = match held {
+            Some((_, fd)) => Some(fd),
+            None => self
+                .pending
+                .remove(&id.pid)
+                .or_else(|| self.open_stat(id.pid)),
+        };
+        let Some((sample, fd)) = fd.and_then(|fd| Some((self.read_fd(&fd)?, fd))) else {
+            // The process is gone; its pid may already belong to a newcomer, which
+            // discovery must look at even though the pid is not new.
+            self.vacated.push(id.pid);
             return;
         };
-        if sample.start == id.start && self.held_count() < self.fd_budget {
+        // A held descriptor can only read its own process; a fresh one may have
+        // found a newcomer on a reused pid, which the caller sorts out.
+        if sample.start == id.start && (was_held || self.held_count() < self.fd_budget) {
             self.held.insert(id.pid, (sample.start, fd));
         }
         out.push(sample);
@@ -129,9 +136,14 @@ impl ProcfsSampler {
 }
 
 impl Sampler for ProcfsSampler {
-    fn sample(&mut self, members: &[Identity], out: &mut Vec<ProcSample>) -> Result<(), SampleError> {
+    fn sample(
+        &mut self,
+        members: &[Identity],
+        out: &mut Vec<ProcSample>,
+    ) -> Result<(), SampleError> {
         self.list_pids()?;
         self.sampled.clear();
+        self.vacated.clear();
         for &id in members {
             self.sample_member(id, out);
         }
@@ -142,13 +154,16 @@ impl Sampler for ProcfsSampler {
         }
         self.pending.clear();
         self.sampled.sort_unstable();
+        self.vacated.sort_unstable();
 
         let cur = std::mem::take(&mut self.cur_pids);
         let prev_pids = std::mem::take(&mut self.prev_pids);
         let mut prev = prev_pids.iter().peekable();
         for &pid in &cur {
             while prev.next_if(|&&p| p < pid).is_some() {}
-            if prev.next_if_eq(&&pid).is_some() || self.sampled.binary_search(&pid).is_ok() {
+            let known =
+                prev.next_if_eq(&&pid).is_some() && self.vacated.binary_search(&pid).is_err();
+            if known || self.sampled.binary_search(&pid).is_ok() {
                 continue;
             }
             if let Some((sample, fd)) = self.read_new(pid) {
@@ -246,13 +261,68 @@ mod tests {
         let count_first = out.len();
         assert!(count_first > 1, "first tick sees every process");
 
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         out.clear();
         sampler.sample(&[me.id()], &mut out).unwrap();
         let _ = child.kill();
         let _ = child.wait();
-        let found = out.iter().find(|s| s.pid == child.id()).expect("new child sampled");
+        let found = out
+            .iter()
+            .find(|s| s.pid == child.id())
+            .expect("new child sampled");
         assert_eq!(found.ppid, me.pid);
-        assert!(out.len() < count_first, "unrelated known pids are not re-read");
+        assert!(
+            out.len() < count_first,
+            "unrelated known pids are not re-read"
+        );
+    }
+
+    /// Forces the kernel to hand an exited member's pid to a new process.
+    fn spawn_with_pid(pid: u32) -> Option<std::process::Child> {
+        for _ in 0..20 {
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+            let mut child = std::process::Command::new("sleep").arg("5").spawn().ok()?;
+            if child.id() == pid {
+                return Some(child);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        None
+    }
+
+    #[test]
+    fn a_members_pid_reused_between_ticks_is_seen_as_the_new_process() {
+        let mut sampler = ProcfsSampler::new();
+        let mut first = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = first.id();
+        let member = sampler.probe(pid).unwrap().id();
+        let mut out = Vec::new();
+        sampler.sample(&[member], &mut out).unwrap();
+        first.kill().unwrap();
+        first.wait().unwrap();
+        // Start times have clock-tick (10 ms) resolution: a pid reused within the same
+        // tick is indistinguishable, which outside forced allocation cannot happen.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let Some(mut second) = spawn_with_pid(pid) else {
+            eprintln!("skipped: cannot steer pid allocation (needs root and ns_last_pid)");
+            return;
+        };
+        out.clear();
+        sampler.sample(&[member], &mut out).unwrap();
+        let _ = second.kill();
+        let _ = second.wait();
+        let seen: Vec<_> = out.iter().filter(|s| s.pid == pid).collect();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_ne!(
+            seen[0].start, member.start,
+            "the newcomer, not the dead member"
+        );
     }
 }

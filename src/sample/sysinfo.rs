@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
-use super::{Command, Comm, Identity, ProcSample, SampleError, Sampler};
+use super::{Comm, Command, Identity, ProcSample, SampleError, Sampler};
 
 pub struct SysinfoSampler {
     system: Option<System>,
@@ -74,7 +74,11 @@ fn to_sample(process: &sysinfo::Process) -> ProcSample {
 }
 
 impl Sampler for SysinfoSampler {
-    fn sample(&mut self, members: &[Identity], out: &mut Vec<ProcSample>) -> Result<(), SampleError> {
+    fn sample(
+        &mut self,
+        members: &[Identity],
+        out: &mut Vec<ProcSample>,
+    ) -> Result<(), SampleError> {
         let seen = std::mem::take(&mut self.seen);
         let system = self
             .refresh(ProcessesToUpdate::All, false)

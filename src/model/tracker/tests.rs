@@ -50,7 +50,10 @@ fn feed(t: &mut Tracker, samples: &[ProcSample]) -> Tick {
 }
 
 fn row(tick: &Tick, pid: u32) -> &ProcRow {
-    tick.processes.iter().find(|r| r.pid == pid).unwrap_or_else(|| panic!("{pid} not in {tick:#?}"))
+    tick.processes
+        .iter()
+        .find(|r| r.pid == pid)
+        .unwrap_or_else(|| panic!("{pid} not in {tick:#?}"))
 }
 
 fn pids(tick: &Tick) -> Vec<u32> {
@@ -75,7 +78,11 @@ fn forkserver_pool_leaks_when_its_parent_is_killed() {
     let first = feed(&mut t, &family);
     assert_eq!(pids(&first), [100, 101, 102, 103, 104, 105]);
     assert_eq!(first.leaked_count(), 0);
-    assert!(first.events.is_empty(), "tick 1 is the baseline: {:?}", first.events);
+    assert!(
+        first.events.is_empty(),
+        "tick 1 is the baseline: {:?}",
+        first.events
+    );
 
     // kill -KILL 100: init adopts its children; the workers keep their parent 102.
     let mut after: Vec<ProcSample> = family[1..].to_vec();
@@ -93,9 +100,15 @@ fn forkserver_pool_leaks_when_its_parent_is_killed() {
     for pid in [103, 104, 105] {
         let r = row(&second, pid);
         assert!(r.leaked);
-        assert_eq!(r.reparented_from, None, "workers were not reparented themselves");
+        assert_eq!(
+            r.reparented_from, None,
+            "workers were not reparented themselves"
+        );
     }
-    assert!(second.events.contains(&Event::RootExited { pid: 100, start: 10 }));
+    assert!(second.events.contains(&Event::RootExited {
+        pid: 100,
+        start: 10
+    }));
     assert!(second.events.contains(&Event::Reparented {
         pid: 102,
         start: 12,
@@ -127,7 +140,11 @@ fn leak_under_a_living_root_is_only_the_reparented_subtree() {
     let child = row(&tick, 106);
     assert!(child.leaked);
     assert_eq!(child.leaked_since, Some(3));
-    assert!(tick.events.contains(&Event::Spawned { pid: 106, start: 20, ppid: 103 }));
+    assert!(tick.events.contains(&Event::Spawned {
+        pid: 106,
+        start: 20,
+        ppid: 103
+    }));
 }
 
 #[test]
@@ -157,7 +174,10 @@ fn reused_pid_of_an_unrelated_process_is_not_a_member() {
     now.push(p(105, 7, 99));
     let tick = feed(&mut t, &now);
     assert!(!pids(&tick).contains(&105));
-    assert!(tick.events.contains(&Event::Exited { pid: 105, start: 15 }));
+    assert!(tick.events.contains(&Event::Exited {
+        pid: 105,
+        start: 15
+    }));
     // The impostor stays out even as it lives on.
     let tick = feed(&mut t, &now);
     assert!(!pids(&tick).contains(&105));
@@ -173,8 +193,15 @@ fn reused_pid_inside_the_family_is_a_new_member() {
     let tick = feed(&mut t, &now);
     let r = row(&tick, 105);
     assert_eq!(r.start, 99);
-    assert!(tick.events.contains(&Event::Exited { pid: 105, start: 15 }));
-    assert!(tick.events.contains(&Event::Spawned { pid: 105, start: 99, ppid: 100 }));
+    assert!(tick.events.contains(&Event::Exited {
+        pid: 105,
+        start: 15
+    }));
+    assert!(tick.events.contains(&Event::Spawned {
+        pid: 105,
+        start: 99,
+        ppid: 100
+    }));
 }
 
 #[test]
@@ -203,17 +230,25 @@ fn escaped_member_is_caught_with_its_evidence() {
     let tick = feed(&mut t, &[root, escapee, grandchild]);
     let r = row(&tick, 300);
     assert!(r.escaped && r.leaked);
-    assert!(row(&tick, 301).leaked, "the escapee's own child is leaked too");
+    assert!(
+        row(&tick, 301).leaked,
+        "the escapee's own child is leaked too"
+    );
     let evidence = tick
         .events
         .iter()
         .find_map(|e| match e {
-            Event::Escaped { pid: 300, evidence, .. } => Some(evidence.clone()),
+            Event::Escaped {
+                pid: 300, evidence, ..
+            } => Some(evidence.clone()),
             _ => None,
         })
         .expect("escaped event");
     assert!(evidence.contains("parent is init"), "{evidence}");
-    assert!(evidence.contains("process group 100 with member 100"), "{evidence}");
+    assert!(
+        evidence.contains("process group 100 with member 100"),
+        "{evidence}"
+    );
     assert!(!evidence.contains("session"), "{evidence}");
 }
 
@@ -282,4 +317,24 @@ fn declared_subreaper_adoption_counts_as_evidence() {
     feed(&mut t, &[root]);
     let tick = feed(&mut t, &[root, p(600, 4242, 60)]);
     assert!(row(&tick, 600).escaped);
+}
+
+#[test]
+fn a_zombie_root_has_exited_and_zombies_do_not_keep_the_family_alive() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    feed(&mut t, &[root, p(101, 100, 11)]);
+    let mut zombie_root = root;
+    zombie_root.state = b'Z';
+    let tick = feed(&mut t, &[zombie_root, p(101, 1, 11)]);
+    assert!(!tick.root_alive);
+    assert!(tick.events.contains(&Event::RootExited {
+        pid: 100,
+        start: 10
+    }));
+    assert!(row(&tick, 101).leaked);
+    let mut zombie_child = p(101, 1, 11);
+    zombie_child.state = b'Z';
+    feed(&mut t, &[zombie_child]);
+    assert!(!t.any_alive());
 }

@@ -1,0 +1,196 @@
+//! Helpers for tests that run real process trees.
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The environment variable every spawned tree carries, so cleanup can find all of
+/// its processes even after they were orphaned, double-forked or setsid'd.
+const TAG_VAR: &str = "LEAKTOP_TEST_TAG";
+
+/// A spawned process tree that is killed, every last member, when dropped.
+pub struct Family {
+    pub root: Child,
+    tag: String,
+}
+
+impl Family {
+    /// Spawns `program args` in its own process group with a unique tag.
+    pub fn spawn(program: &str, args: &[&str]) -> Family {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let root = Command::new(program)
+            .args(args)
+            .env(TAG_VAR, &tag)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {program}: {e}"));
+        Family { root, tag }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.root.id()
+    }
+
+    /// Every live process carrying this family's tag.
+    pub fn tagged_pids(&self) -> Vec<u32> {
+        tagged(&self.tag)
+    }
+
+    /// Reads one line the root printed on stdout (scripts announce readiness so).
+    pub fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let out = self.root.stdout.as_mut().expect("stdout piped");
+        let mut reader = std::io::BufReader::new(out);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read from root");
+        line.trim().to_string()
+    }
+
+    pub fn kill_root(&mut self) {
+        let _ = self.root.kill();
+        let _ = self.root.wait();
+    }
+}
+
+impl Drop for Family {
+    fn drop(&mut self) {
+        for _ in 0..10 {
+            let pids = tagged(&self.tag);
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                // SAFETY-free: rustix is not a dev-dependency; kill(1) does the job.
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.root.kill();
+        let _ = self.root.wait();
+    }
+}
+
+fn tagged(tag: &str) -> Vec<u32> {
+    let needle = format!("{TAG_VAR}={tag}\0");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            // Zombies keep no environment, so anything found here is alive.
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Is this process alive (and not a zombie)?
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+pub fn leaktop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leaktop"))
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    cond()
+}
+
+/// A running `leaktop record`, killed on drop if still running.
+pub struct Recorder {
+    pub child: Child,
+    pub out: PathBuf,
+}
+
+impl Recorder {
+    pub fn start(pid: u32, out: &Path, extra: &[&str]) -> Recorder {
+        let child = leaktop()
+            .args(["record", "--quiet", "--pid", &pid.to_string(), "--out"])
+            .arg(out)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn leaktop record");
+        Recorder {
+            child,
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// Waits until the output holds at least `n` complete ticks.
+    pub fn wait_ticks(&self, n: usize) {
+        let ok = wait_until(Duration::from_secs(20), || {
+            leaktop::format::read(&self.out).is_ok_and(|r| r.ticks.len() >= n)
+        });
+        assert!(
+            ok,
+            "recorder did not write {n} ticks to {}",
+            self.out.display()
+        );
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for the recorder to exit; returns its exit code and stderr.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let done = wait_until(Duration::from_secs(20), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        assert!(done, "recorder did not stop");
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.code(), err)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

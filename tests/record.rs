@@ -1,0 +1,394 @@
+//! `leaktop record` against real process trees.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Family, Recorder, alive, leaktop, wait_until};
+use leaktop::format::{self, Recording};
+use leaktop::model::Tick;
+
+/// A multiprocessing forkserver pool as in the field report: the parent prints its pid
+/// once its three workers are up, each holding some memory.
+const POOL: &str = r#"
+import multiprocessing as mp, os, sys, time
+def work(_):
+    blob = bytearray(20 * 1024 * 1024)
+    time.sleep(3600)
+if __name__ == "__main__":
+    mp.set_start_method("forkserver")
+    pool = mp.Pool(3)
+    pool.map_async(work, range(3))
+    time.sleep(0.5)
+    print(os.getpid(), flush=True)
+    time.sleep(3600)
+"#;
+
+fn read(path: &std::path::Path) -> Recording {
+    format::read(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn first_tick_after_root_died(rec: &Recording) -> &Tick {
+    rec.ticks
+        .iter()
+        .find(|t| !t.root_alive)
+        .expect("a tick after the root died")
+}
+
+#[test]
+fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    // Forkserver workers import the target from __main__, so it must be a real file.
+    let script = dir.path().join("pool.py");
+    std::fs::write(&script, POOL).unwrap();
+    let mut pool = Family::spawn("python3", &[script.to_str().unwrap()]);
+    let root = pool.pid();
+    assert_eq!(pool.read_line(), root.to_string());
+    let text = Recorder::start(
+        root,
+        &dir.path().join("pool.ticklog"),
+        &["--interval", "200ms"],
+    );
+    let ndjson = Recorder::start(
+        root,
+        &dir.path().join("pool.ndjson"),
+        &["--interval", "200ms"],
+    );
+    text.wait_ticks(2);
+    ndjson.wait_ticks(2);
+
+    pool.kill_root();
+    // The recorders keep going while the orphans live; give them two more ticks.
+    let before = read(&text.out).ticks.len();
+    text.wait_ticks(before + 2);
+    ndjson.wait_ticks(before + 2);
+    text.signal("-INT");
+    ndjson.signal("-INT");
+    assert_eq!(text.finish().0, Some(0));
+    assert_eq!(ndjson.finish().0, Some(0));
+
+    let dir_path = dir.path();
+    for (name, rec) in [
+        ("text", read(&dir_path.join("pool.ticklog"))),
+        ("ndjson", read(&dir_path.join("pool.ndjson"))),
+    ] {
+        let baseline = &rec.ticks[0];
+        assert!(baseline.root_alive, "{name}");
+        assert_eq!(
+            baseline.leaked_count(),
+            0,
+            "{name}: nothing leaks while the root lives"
+        );
+        let children: Vec<_> = baseline
+            .processes
+            .iter()
+            .filter(|p| p.ppid == root)
+            .collect();
+        let helper = |needle: &str| {
+            children
+                .iter()
+                .find(|p| p.cmd.contains(needle))
+                .unwrap_or_else(|| panic!("{name}: no {needle} child in {baseline:#?}"))
+                .pid
+        };
+        let tracker = helper("resource_tracker");
+        let forkserver = helper("forkserver");
+        let workers: Vec<u32> = baseline
+            .processes
+            .iter()
+            .filter(|p| p.ppid == forkserver)
+            .map(|p| p.pid)
+            .collect();
+        assert_eq!(workers.len(), 3, "{name}: three pool workers");
+
+        // Within one tick of the kill, everything left is leaked with its origin.
+        let after = first_tick_after_root_died(&rec);
+        for pid in [tracker, forkserver] {
+            let row = after
+                .processes
+                .iter()
+                .find(|p| p.pid == pid)
+                .expect("helper still alive");
+            assert_eq!(row.reparented_from, Some(root), "{name}: {pid}");
+            assert!(row.leaked && row.ppid != root, "{name}: {row:?}");
+        }
+        for pid in &workers {
+            let row = after
+                .processes
+                .iter()
+                .find(|p| p.pid == *pid)
+                .expect("worker still alive");
+            assert!(row.leaked, "{name}: worker {pid} leaked");
+            assert!(
+                row.rss_kb > 20 * 1024,
+                "{name}: worker holds its 20 MB: {row:?}"
+            );
+        }
+        assert!(
+            after.events.iter().any(
+                |e| matches!(e, leaktop::model::Event::RootExited { pid, .. } if *pid == root)
+            )
+        );
+    }
+
+    // The NDJSON carries the documented keys, read independently of leaktop's parser.
+    let raw = std::fs::read_to_string(dir_path.join("pool.ndjson")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(raw.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "tick");
+    assert_eq!(last["root_alive"], false);
+    let leaked = last["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["leaked"] == true)
+        .count();
+    assert_eq!(leaked, 5, "tracker, forkserver and three workers: {last}");
+    assert_eq!(last["leaked_count"], 5);
+}
+
+#[test]
+fn healthy_tree_whose_children_exit_is_never_flagged_and_recording_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "echo go; sleep 0.6; for i in 1 2 3 4 5 6 7 8; do (sleep 0.1; true) & sleep 0.05; done; wait; sleep 0.3";
+    let mut tree = Family::spawn("sh", &["-c", script]);
+    assert_eq!(tree.read_line(), "go");
+    let out = dir.path().join("healthy.ticklog");
+    let rec = Recorder::start(tree.pid(), &out, &["--interval", "50ms"]);
+    let (code, err) = rec.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let rec = read(&out);
+    assert!(rec.ticks.len() > 5);
+    let spawned: usize = rec
+        .ticks
+        .iter()
+        .flat_map(|t| &t.events)
+        .filter(|e| matches!(e, leaktop::model::Event::Spawned { .. }))
+        .count();
+    assert!(
+        spawned >= 8,
+        "the children were seen ({spawned} spawned events)"
+    );
+    for tick in &rec.ticks {
+        assert!(
+            tick.processes.iter().all(|p| !p.leaked),
+            "tick {} flagged a healthy process: {tick:#?}",
+            tick.tick
+        );
+    }
+    drop(tree);
+}
+
+#[test]
+fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    // The subshell forks `sleep` and exits at once: init adopts it before any tick.
+    let mut tree = Family::spawn(
+        "sh",
+        &["-c", "echo go; sleep 0.5; ( sleep 300 & ); sleep 30"],
+    );
+    assert_eq!(tree.read_line(), "go");
+    let out = dir.path().join("escape.ndjson");
+    let rec = Recorder::start(tree.pid(), &out, &["--interval", "400ms"]);
+    let found = wait_until(Duration::from_secs(10), || {
+        format::read(&out).is_ok_and(|r| {
+            r.ticks
+                .last()
+                .is_some_and(|t| t.processes.iter().any(|p| p.escaped))
+        })
+    });
+    drop(rec);
+    assert!(
+        found,
+        "no escaped member in {}",
+        std::fs::read_to_string(&out).unwrap()
+    );
+    let recording = read(&out);
+    let tick = recording
+        .ticks
+        .iter()
+        .find(|t| t.processes.iter().any(|p| p.escaped))
+        .unwrap();
+    let escapee = tick.processes.iter().find(|p| p.escaped).unwrap();
+    assert!(escapee.leaked);
+    assert!(escapee.cmd.starts_with("sleep 300"), "{escapee:?}");
+    let evidence = tick
+        .events
+        .iter()
+        .find_map(|e| match e {
+            leaktop::model::Event::Escaped { pid, evidence, .. } if *pid == escapee.pid => {
+                Some(evidence.clone())
+            }
+            _ => None,
+        })
+        .expect("escaped event with evidence");
+    assert!(
+        evidence.contains(&format!("process group {}", tree.pid())),
+        "{evidence}"
+    );
+    assert!(tree.tagged_pids().contains(&escapee.pid));
+}
+
+#[test]
+fn unrelated_process_given_a_dead_members_pid_is_not_a_member() {
+    if std::fs::write("/proc/sys/kernel/ns_last_pid", "300").is_err() {
+        eprintln!("skipped: steering pid reuse needs root (ns_last_pid)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut tree = Family::spawn("sh", &["-c", "sleep 0.4 & echo $!; wait; sleep 30"]);
+    let child: u32 = tree.read_line().parse().unwrap();
+    let out = dir.path().join("reuse.ticklog");
+    let rec = Recorder::start(tree.pid(), &out, &["--interval", "100ms"]);
+    assert!(wait_until(Duration::from_secs(5), || !alive(child)));
+    std::thread::sleep(Duration::from_millis(30));
+    // Hand the dead child's pid to a process outside the family.
+    let mut impostor = None;
+    for _ in 0..50 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (child - 1).to_string()).unwrap();
+        let mut c = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        if c.id() == child {
+            impostor = Some(c);
+            break;
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let mut impostor = impostor.expect("could not reuse the pid");
+    let before = read(&out).ticks.len();
+    rec.wait_ticks(before + 3);
+    drop(rec);
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+
+    let recording = read(&out);
+    let starts: std::collections::HashSet<u64> = recording
+        .ticks
+        .iter()
+        .flat_map(|t| {
+            t.processes
+                .iter()
+                .filter(|p| p.pid == child)
+                .map(|p| p.start)
+        })
+        .collect();
+    assert_eq!(
+        starts.len(),
+        1,
+        "only the original child ever carried pid {child}: {starts:?}"
+    );
+    assert!(recording.ticks.iter().all(|t| t.leaked_count() == 0));
+    let last = recording.ticks.last().unwrap();
+    assert!(
+        !last.processes.iter().any(|p| p.pid == child),
+        "the impostor is not listed"
+    );
+}
+
+#[test]
+fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Family::spawn("sleep", &["60"]);
+    for (sig, out) in [
+        ("-INT", "int.ticklog"),
+        ("-TERM", "term.ndjson"),
+        ("-KILL", "kill.ticklog"),
+    ] {
+        let out = dir.path().join(out);
+        let rec = Recorder::start(tree.pid(), &out, &["--interval", "20ms"]);
+        rec.wait_ticks(5);
+        rec.signal(sig);
+        let (code, err) = rec.finish();
+        let recording = read(&out);
+        assert!(recording.ticks.len() >= 5, "{sig}");
+        if sig == "-KILL" {
+            assert_eq!(code, None, "killed by a signal");
+        } else {
+            assert_eq!(code, Some(0), "{sig}: {err}");
+            assert!(
+                recording.truncated.is_none(),
+                "{sig}: clean stop leaves no partial tick"
+            );
+            let raw = std::fs::read_to_string(&out).unwrap();
+            assert!(raw.ends_with('\n'));
+        }
+    }
+}
+
+#[test]
+fn sysinfo_backend_sees_the_same_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 30"]);
+    assert_eq!(tree.read_line(), "go");
+    let out = dir.path().join("sysinfo.ticklog");
+    let rec = Recorder::start(
+        tree.pid(),
+        &out,
+        &["--interval", "200ms", "--backend", "sysinfo"],
+    );
+    rec.wait_ticks(2);
+    tree.kill_root();
+    let n = read(&out).ticks.len();
+    rec.wait_ticks(n + 2);
+    drop(rec);
+    let last = read(&out).ticks.pop().unwrap();
+    assert!(!last.root_alive);
+    // Both background sleeps and the shell's foreground `sleep 30`.
+    assert_eq!(last.leaked_count(), 3, "{last:#?}");
+    assert!(
+        last.processes
+            .iter()
+            .all(|p| p.reparented_from == Some(tree.pid()))
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec!["--pid".into(), "4194303".into()],
+            1,
+            "no process with PID 4194303",
+        ),
+        (
+            vec!["--pid".into(), "1".into(), "--interval".into(), "0s".into()],
+            2,
+            "must be greater than zero",
+        ),
+        (
+            vec![
+                "--pid".into(),
+                "1".into(),
+                "--interval".into(),
+                "fast".into(),
+            ],
+            2,
+            "'fast' is not a duration",
+        ),
+        (vec!["--pid".into(), "abc".into()], 2, "invalid value 'abc'"),
+        (
+            vec![
+                "--pid".into(),
+                "1".into(),
+                "--out".into(),
+                dir.path().join("missing/dir/x.log").display().to_string(),
+            ],
+            1,
+            "cannot create",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let out = leaktop().arg("record").args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        if code == 1 {
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+            assert!(err.starts_with("leaktop: error: "), "{err}");
+        }
+    }
+}
