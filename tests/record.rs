@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Family, Recorder, alive, leaktop, wait_until};
+use common::{Family, Recorder, Signal, alive, leaktop, wait_until};
 use leaktop::format::{self, Recording};
 use leaktop::model::Tick;
 
@@ -62,8 +62,8 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
     let before = read(&text.out).ticks.len();
     text.wait_ticks(before + 2);
     ndjson.wait_ticks(before + 2);
-    text.signal("-INT");
-    ndjson.signal("-INT");
+    text.signal(Signal::INT);
+    ndjson.signal(Signal::INT);
     assert_eq!(text.finish().0, Some(0));
     assert_eq!(ndjson.finish().0, Some(0));
 
@@ -292,9 +292,9 @@ fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let tree = Family::spawn("sleep", &["60"]);
     for (sig, out) in [
-        ("-INT", "int.ticklog"),
-        ("-TERM", "term.ndjson"),
-        ("-KILL", "kill.ticklog"),
+        (Signal::INT, "int.ticklog"),
+        (Signal::TERM, "term.ndjson"),
+        (Signal::KILL, "kill.ticklog"),
     ] {
         let out = dir.path().join(out);
         let rec = Recorder::start(tree.pid(), &out, &["--interval", "20ms"]);
@@ -302,14 +302,14 @@ fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
         rec.signal(sig);
         let (code, err) = rec.finish();
         let recording = read(&out);
-        assert!(recording.ticks.len() >= 5, "{sig}");
-        if sig == "-KILL" {
+        assert!(recording.ticks.len() >= 5, "{sig:?}");
+        if sig == Signal::KILL {
             assert_eq!(code, None, "killed by a signal");
         } else {
-            assert_eq!(code, Some(0), "{sig}: {err}");
+            assert_eq!(code, Some(0), "{sig:?}: {err}");
             assert!(
                 recording.truncated.is_none(),
-                "{sig}: clean stop leaves no partial tick"
+                "{sig:?}: clean stop leaves no partial tick"
             );
             let raw = std::fs::read_to_string(&out).unwrap();
             assert!(raw.ends_with('\n'));

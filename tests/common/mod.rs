@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use rustix::process::Signal;
+
 /// The environment variable every spawned tree carries, so cleanup can find all of
 /// its processes even after they were orphaned, double-forked or setsid'd.
 const TAG_VAR: &str = "LEAKTOP_TEST_TAG";
@@ -70,15 +72,18 @@ impl Drop for Family {
                 break;
             }
             for pid in pids {
-                // SAFETY-free: rustix is not a dev-dependency; kill(1) does the job.
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
+                signal(pid, Signal::KILL);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.root.kill();
         let _ = self.root.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 
@@ -164,12 +169,8 @@ impl Recorder {
         );
     }
 
-    pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
+    pub fn signal(&self, sig: Signal) {
+        signal(self.child.id(), sig);
     }
 
     /// Waits for the recorder to exit; returns its exit code and stderr.
