@@ -21,7 +21,10 @@ struct Tree(Child);
 
 impl Tree {
     fn spawn() -> Tree {
-        let script = format!("for i in $(seq {}); do sleep 600 & done; echo; wait", FAMILY - 1);
+        let script = format!(
+            "for i in $(seq {}); do sleep 600 & done; echo; wait",
+            FAMILY - 1
+        );
         let mut child = Command::new("sh")
             .args(["-c", &script])
             .stdout(Stdio::piped())
@@ -29,7 +32,11 @@ impl Tree {
             .spawn()
             .expect("spawn tree");
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
         Tree(child)
     }
 }
@@ -57,7 +64,11 @@ fn family_members(sampler: &mut ProcfsSampler) -> Vec<Identity> {
     let root = TREE.0.id();
     let mut out = Vec::new();
     sampler.sample(&[], &mut out).unwrap();
-    let members: Vec<Identity> = out.iter().filter(|s| s.pid == root || s.ppid == root).map(|s| s.id()).collect();
+    let members: Vec<Identity> = out
+        .iter()
+        .filter(|s| s.pid == root || s.ppid == root)
+        .map(|s| s.id())
+        .collect();
     assert_eq!(members.len(), FAMILY, "the tree is up");
     members
 }
@@ -79,7 +90,10 @@ fn procfs_sample_150(bencher: Bencher) {
 #[divan::bench]
 fn naive_open_read_close_150(bencher: Bencher) {
     let mut sampler = ProcfsSampler::new();
-    let paths: Vec<String> = family_members(&mut sampler).iter().map(|m| format!("/proc/{}/stat", m.pid)).collect();
+    let paths: Vec<String> = family_members(&mut sampler)
+        .iter()
+        .map(|m| format!("/proc/{}/stat", m.pid))
+        .collect();
     bencher.bench_local(|| {
         let mut total = 0;
         for p in &paths {
@@ -92,14 +106,16 @@ fn naive_open_read_close_150(bencher: Bencher) {
 /// A whole tick as `leaktop record` does it: sample, update the tracker, snapshot.
 #[divan::bench]
 fn monitor_step_150(bencher: Bencher) {
-    let mut monitor = Monitor::attach(TREE.0.id(), Backend::Procfs, Duration::from_secs(1), vec![]).unwrap();
+    let mut monitor =
+        Monitor::attach(TREE.0.id(), Backend::Procfs, Duration::from_secs(1), vec![]).unwrap();
     monitor.step().unwrap();
     bencher.bench_local(|| monitor.step().unwrap().processes.len());
 }
 
 #[divan::bench(args = [Format::Text, Format::Ndjson])]
 fn write_tick_150(bencher: Bencher, format: Format) {
-    let mut monitor = Monitor::attach(TREE.0.id(), Backend::Procfs, Duration::from_secs(1), vec![]).unwrap();
+    let mut monitor =
+        Monitor::attach(TREE.0.id(), Backend::Procfs, Duration::from_secs(1), vec![]).unwrap();
     let tick = monitor.step().unwrap();
     let mut buf = String::with_capacity(64 * 1024);
     bencher.bench_local(|| {
@@ -113,6 +129,10 @@ fn write_tick_150(bencher: Bencher, format: Format) {
 #[divan::bench(sample_count = 20)]
 fn ps_eo(bencher: Bencher) {
     bencher.bench_local(|| {
-        Command::new("ps").args(["-eo", "pid,ppid,rss,stat,comm"]).output().map(|o| o.stdout.len()).unwrap_or(0)
+        Command::new("ps")
+            .args(["-eo", "pid,ppid,rss,stat,comm"])
+            .output()
+            .map(|o| o.stdout.len())
+            .unwrap_or(0)
     });
 }
