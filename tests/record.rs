@@ -379,6 +379,16 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
             1,
             "cannot create",
         ),
+        (
+            vec![
+                "--pid".into(),
+                "1".into(),
+                "--out".into(),
+                "/dev/full".into(),
+            ],
+            1,
+            "cannot write to /dev/full: No space left on device",
+        ),
     ];
     for (args, code, needle) in cases {
         let out = leaktop().arg("record").args(&args).output().unwrap();
