@@ -60,6 +60,7 @@ impl Monitor {
             Outside {
                 root_parent,
                 subreapers,
+                watcher: Some(std::process::id()),
             },
         );
         Ok(Monitor {

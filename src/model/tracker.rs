@@ -47,6 +47,8 @@ pub struct Outside {
     pub root_parent: Option<ProcSample>,
     /// Pids known to adopt orphans besides init (e.g. leaktop itself under `run`).
     pub subreapers: Vec<u32>,
+    /// The watcher's own pid: never a member, whoever its parent is.
+    pub watcher: Option<u32>,
 }
 
 pub struct Tracker {
@@ -56,6 +58,7 @@ pub struct Tracker {
     live: HashMap<u32, Member>,
     adopters: HashSet<u32>,
     declared_subreapers: HashSet<u32>,
+    watcher: Option<u32>,
     outsider_groups: [Option<u32>; 2],
     /// pgrp -> a member that had it; session -> a member that had it.
     member_groups: HashMap<u32, u32>,
@@ -76,6 +79,7 @@ impl Tracker {
                 .chain(outside.subreapers.iter().copied())
                 .collect(),
             declared_subreapers: outside.subreapers.iter().copied().collect(),
+            watcher: outside.watcher,
             outsider_groups: [
                 outside.root_parent.map(|p| p.pgrp),
                 outside.root_parent.map(|p| p.session),
@@ -217,6 +221,7 @@ impl Tracker {
         let mut candidates: Vec<&ProcSample> = samples
             .iter()
             .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
+            .filter(|s| Some(s.pid) != self.watcher)
             .collect();
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));

@@ -4,6 +4,8 @@ use super::*;
 
 const ROOT_PARENT: u32 = 50;
 const SHELL_GROUP: u32 = 50;
+/// leaktop itself, started from the root shell it watches.
+const WATCHER: u32 = 60;
 
 fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
     ProcSample {
@@ -36,6 +38,7 @@ fn tracker(root: ProcSample) -> Tracker {
         Outside {
             root_parent: Some(parent),
             subreapers: vec![],
+            watcher: Some(WATCHER),
         },
     )
 }
@@ -312,6 +315,7 @@ fn declared_subreaper_adoption_counts_as_evidence() {
         Outside {
             root_parent: None,
             subreapers: vec![4242],
+            watcher: None,
         },
     );
     feed(&mut t, &[root]);
@@ -337,4 +341,12 @@ fn a_zombie_root_has_exited_and_zombies_do_not_keep_the_family_alive() {
     zombie_child.state = b'Z';
     feed(&mut t, &[zombie_child]);
     assert!(!t.any_alive());
+}
+
+#[test]
+fn the_watcher_is_never_a_member_even_as_the_roots_child() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    let tick = feed(&mut t, &[root, p(WATCHER, 100, 11), p(101, 100, 12)]);
+    assert_eq!(pids(&tick), [100, 101]);
 }
