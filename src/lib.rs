@@ -7,6 +7,7 @@
 //! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
 //! - [`record`]: `leaktop record`, the headless recorder.
 
+pub mod actions;
 pub mod format;
 pub mod model;
 pub mod monitor;

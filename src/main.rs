@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use leaktop::actions::run::{self, RunOptions};
 use leaktop::format::{Format, human_kb};
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
@@ -45,6 +46,54 @@ Examples:
 It stops on --ticks or --duration, when no member of the family is alive any more, \
 or on Ctrl-C (SIGINT), SIGTERM or SIGHUP, after finishing the current tick.")]
     Record(RecordArgs),
+    /// Run a command under a subreaper and report every process it leaves behind.
+    #[command(after_help = "\
+Examples:
+  Gate CI on a daemon cleaning up after itself (exit 3 if anything leaked):
+    leaktop run --check -- cce index --path README.md
+  Run a test suite, record it, and end whatever it leaks:
+    leaktop run --record tests.ticklog --kill-leaks -- npm test
+
+leaktop becomes a child subreaper, so every process orphaned under CMD is adopted by
+leaktop instead of init, however fast it forks or whether it calls setsid. CMD's
+stdin, stdout and stderr are untouched; leaktop reports on stderr. INT, TERM and HUP
+sent to leaktop are forwarded to CMD. If leaktop is killed with SIGKILL, CMD receives
+SIGTERM (PR_SET_PDEATHSIG).
+
+Exit codes: CMD's own (128+N if signal N killed it); 3 with --check when anything
+leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other errors.")]
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Time between samples while CMD runs.
+    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = parse_interval)]
+    interval: Duration,
+    /// How long to wait after CMD exits before deciding what leaked.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    settle: Duration,
+    /// Exit with code 3 if anything leaked, instead of CMD's exit code.
+    #[arg(long)]
+    check: bool,
+    /// End the leaked processes after reporting them (TERM, then KILL after --grace).
+    #[arg(long)]
+    kill_leaks: bool,
+    /// How long --kill-leaks waits after SIGTERM before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+    /// Record the whole run to FILE.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Where samples come from.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    backend: Backend,
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Args)]
@@ -92,6 +141,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Cmd::Record(args)) => run_record(args),
+        Some(Cmd::Run(args)) => return run_command(args),
         None => Err(anyhow::anyhow!(
             "the interactive view is not available yet; record instead: leaktop record --pid PID --out -"
         )),
@@ -101,6 +151,27 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("leaktop: error: {e:#}");
             ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn run_command(args: RunArgs) -> ExitCode {
+    let opts = RunOptions {
+        command: args.command,
+        interval: args.interval,
+        settle: args.settle,
+        check: args.check,
+        kill_leaks: args.kill_leaks,
+        grace: args.grace,
+        record: args.record,
+        format: args.format,
+        backend: args.backend,
+    };
+    match run::run(&opts) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code),
+        Err(e) => {
+            eprintln!("leaktop: error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -5,13 +5,14 @@
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::format::{Format, human_kb};
+use crate::model::{Header, Tick};
 use crate::monitor::{AttachError, Monitor};
 use crate::sample::{Backend, SampleError};
 
@@ -68,27 +69,64 @@ pub enum RecordError {
     Signals(io::Error),
 }
 
-pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
-    let (path, mut sink): (String, Box<dyn Write>) = match &opts.out {
-        Some(p) => {
-            let file = File::create(p).map_err(|source| RecordError::Create {
-                path: p.display().to_string(),
-                source,
-            })?;
-            (p.display().to_string(), Box::new(file))
-        }
-        None => ("standard output".to_string(), Box::new(io::stdout())),
-    };
-    let write_err = |source| RecordError::Write {
-        path: path.clone(),
-        source,
-    };
+/// Where ticks go: a file or stdout, each tick written whole and flushed.
+pub struct TickSink {
+    path: String,
+    sink: Box<dyn Write>,
+    format: Format,
+    buf: String,
+}
 
+impl TickSink {
+    /// `None` writes to stdout.
+    pub fn create(out: Option<&Path>, format: Format) -> Result<TickSink, RecordError> {
+        let (path, sink): (String, Box<dyn Write>) = match out {
+            Some(p) => {
+                let file = File::create(p).map_err(|source| RecordError::Create {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                (p.display().to_string(), Box::new(file))
+            }
+            None => ("standard output".to_string(), Box::new(io::stdout())),
+        };
+        Ok(TickSink {
+            path,
+            sink,
+            format,
+            buf: String::with_capacity(64 * 1024),
+        })
+    }
+
+    pub fn header(&mut self, header: &Header) -> Result<(), RecordError> {
+        self.buf.clear();
+        self.format.write_header(header, &mut self.buf);
+        self.emit()
+    }
+
+    pub fn tick(&mut self, tick: &Tick) -> Result<(), RecordError> {
+        self.buf.clear();
+        self.format.write_tick(tick, &mut self.buf);
+        self.emit()
+    }
+
+    fn emit(&mut self) -> Result<(), RecordError> {
+        let result = self
+            .sink
+            .write_all(self.buf.as_bytes())
+            .and_then(|()| self.sink.flush());
+        result.map_err(|source| RecordError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
+    let mut sink = TickSink::create(opts.out.as_deref(), opts.format)?;
     let stop_signals = watch_signals()?;
     let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?;
-    let mut buf = String::with_capacity(64 * 1024);
-    opts.format.write_header(monitor.header(), &mut buf);
-    emit(&mut sink, &buf).map_err(write_err)?;
+    sink.header(monitor.header())?;
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
     let started = Instant::now();
@@ -98,9 +136,7 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     let stop = loop {
         let tick = monitor.step()?;
         ticks += 1;
-        buf.clear();
-        opts.format.write_tick(&tick, &mut buf);
-        emit(&mut sink, &buf).map_err(write_err)?;
+        sink.tick(&tick)?;
         (leaked_at_end, leaked_rss_kb) = (tick.leaked_count(), tick.leaked_rss_kb());
         if status {
             eprint!(
@@ -146,11 +182,6 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         leaked_at_end,
         leaked_rss_kb,
     })
-}
-
-fn emit(sink: &mut Box<dyn Write>, buf: &str) -> io::Result<()> {
-    sink.write_all(buf.as_bytes())?;
-    sink.flush()
 }
 
 /// Delivers INT, TERM and HUP to a channel instead of killing the process.

@@ -61,7 +61,7 @@ pub fn write_tick(t: &Tick, out: &mut String) {
     out.push('\n');
 }
 
-fn write_process(p: &ProcRow, out: &mut String) {
+pub fn write_process(p: &ProcRow, out: &mut String) {
     let _ = write!(out, "{} {} PPID={}", p.pid, escape(&p.name, true), p.ppid);
     if let Some(from) = p.reparented_from {
         let _ = write!(out, " (reparented from {from})");

@@ -250,10 +250,16 @@ impl Tracker {
         if !self.adopters.contains(&s.ppid) || s.start < self.root.start || s.pid == self.root.pid {
             return None;
         }
+        // Under `leaktop run` the subreaper has no other children: whatever it adopts
+        // after the root started came from the family, whatever its group.
+        if self.declared_subreapers.contains(&s.ppid) {
+            return Some(format!(
+                "caught by the subreaper: adopted by pid {}; started after the root",
+                s.ppid
+            ));
+        }
         let parent = if s.ppid == 1 {
             "parent is init (pid 1)".to_string()
-        } else if self.declared_subreapers.contains(&s.ppid) {
-            format!("parent {} is a subreaper", s.ppid)
         } else {
             format!("parent {} already adopted family members", s.ppid)
         };

@@ -87,6 +87,46 @@ pub fn signal(pid: u32, sig: Signal) {
     }
 }
 
+/// A unique tag for processes started through [`Tag::command`]: everything carrying it
+/// is killed when the tag is dropped.
+pub struct Tag(String);
+
+impl Tag {
+    pub fn new() -> Tag {
+        static N: AtomicU32 = AtomicU32::new(1000);
+        Tag(format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ))
+    }
+
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env(TAG_VAR, &self.0);
+        c
+    }
+
+    pub fn live(&self) -> Vec<u32> {
+        tagged(&self.0)
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        for _ in 0..10 {
+            let pids = tagged(&self.0);
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                signal(pid, Signal::KILL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn tagged(tag: &str) -> Vec<u32> {
     let needle = format!("{TAG_VAR}={tag}\0");
     let mut pids = Vec::new();

@@ -319,8 +319,15 @@ fn declared_subreaper_adoption_counts_as_evidence() {
         },
     );
     feed(&mut t, &[root]);
-    let tick = feed(&mut t, &[root, p(600, 4242, 60)]);
+    // Even in a group and session of its own.
+    let mut adopted = p(600, 4242, 60);
+    adopted.pgrp = 600;
+    adopted.session = 600;
+    let tick = feed(&mut t, &[root, adopted]);
     assert!(row(&tick, 600).escaped);
+    assert!(
+        matches!(&tick.events[0], Event::Escaped { evidence, .. } if evidence.starts_with("caught by the subreaper"))
+    );
 }
 
 #[test]

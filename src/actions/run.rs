@@ -1,0 +1,296 @@
+//! `leaktop run -- CMD`: launch a command under a child subreaper and catch everything
+//! it leaves behind.
+//!
+//! As a subreaper, leaktop adopts every process orphaned anywhere under CMD, however
+//! fast it forks or whether it calls `setsid`, so nothing escapes to init. leaktop
+//! reaps what it adopts, forwards INT/TERM/HUP sent to it by other processes (a
+//! terminal's Ctrl-C already reaches CMD, which shares leaktop's process group), and
+//! sets PR_SET_PDEATHSIG so CMD gets SIGTERM if leaktop itself is SIGKILLed.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, WaitOptions};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+
+use super::kill::{self, KillReport, Target};
+use crate::format::{Format, human_kb, text};
+use crate::model::Tick;
+use crate::model::layout::{self, Line};
+use crate::monitor::{AttachError, Monitor};
+use crate::record::{RecordError, TickSink};
+use crate::sample::Backend;
+
+pub struct RunOptions {
+    pub command: Vec<OsString>,
+    pub interval: Duration,
+    pub settle: Duration,
+    pub check: bool,
+    pub kill_leaks: bool,
+    pub grace: Duration,
+    pub record: Option<PathBuf>,
+    pub format: Option<Format>,
+    pub backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no command given: put it after --, e.g. leaktop run -- make test")]
+    NoCommand,
+    #[error("cannot run '{0}': command not found")]
+    NotFound(String),
+    #[error("cannot run '{0}': permission denied (not executable?)")]
+    NotExecutable(String),
+    #[error("cannot run '{0}': {1}")]
+    Spawn(String, io::Error),
+    #[error("cannot become a child subreaper: {0}")]
+    Subreaper(io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error(transparent)]
+    Sample(#[from] crate::sample::SampleError),
+}
+
+impl RunError {
+    /// The exit code a shell would use for the same failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::NoCommand | RunError::NotFound(_) => 127,
+            RunError::NotExecutable(_) => 126,
+            _ => 1,
+        }
+    }
+}
+
+/// Exit code when `--check` finds leaks.
+pub const EXIT_LEAKED: u8 = 3;
+
+pub struct RunOutcome {
+    /// CMD's exit code (128 + signal if a signal killed it).
+    pub cmd_code: u8,
+    pub leaked: usize,
+    pub exit_code: u8,
+}
+
+pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let program = opts.command.first().ok_or(RunError::NoCommand)?;
+    let name = program.to_string_lossy().into_owned();
+    let me = std::process::id();
+    rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
+        .map_err(|e| RunError::Subreaper(e.into()))?;
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
+        .map_err(RunError::Signals)?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for info in signals.forever() {
+            // Only signals another process sent are forwarded; the terminal's already
+            // reached CMD through the process group.
+            if tx.send((info.signal, info.process.is_some())).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut command = std::process::Command::new(program);
+    command.args(&opts.command[1..]);
+    // SAFETY: the closure only makes one async-signal-safe prctl call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
+            Ok(())
+        });
+    }
+    let child = command.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => RunError::NotFound(name.clone()),
+        io::ErrorKind::PermissionDenied => RunError::NotExecutable(name.clone()),
+        _ => RunError::Spawn(name.clone(), e),
+    })?;
+    let root = child.id();
+    // std's Child would reap through waitpid(root); leaktop reaps everything itself.
+    drop(child);
+
+    let mut monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?;
+    let mut sink = match &opts.record {
+        Some(path) => {
+            let format = opts.format.unwrap_or_else(|| Format::from_path(path));
+            let mut sink = TickSink::create(Some(path), format)?;
+            sink.header(monitor.header())?;
+            Some(sink)
+        }
+        None => None,
+    };
+
+    let mut cmd_status: Option<u8> = None;
+    let mut exited_at: Option<Instant> = None;
+    let mut next = Instant::now();
+    let last = loop {
+        let tick = monitor.step()?;
+        if let Some(sink) = sink.as_mut() {
+            sink.tick(&tick)?;
+        }
+        reap(root, &mut cmd_status);
+        if cmd_status.is_some() && exited_at.is_none() {
+            exited_at = Some(Instant::now());
+        }
+        if let Some(at) = exited_at
+            && at.elapsed() >= opts.settle
+            && !tick.root_alive
+        {
+            break tick;
+        }
+        next += opts.interval;
+        if let Some(at) = exited_at {
+            next = next.min(at + opts.settle);
+        }
+        // Wait for the next tick; a child's exit or a signal wakes the loop early.
+        loop {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            match rx.recv_timeout(next - now) {
+                Ok((SIGCHLD, _)) => {
+                    reap(root, &mut cmd_status);
+                    if cmd_status.is_some() && exited_at.is_none() {
+                        exited_at = Some(Instant::now());
+                        next = Instant::now();
+                    }
+                }
+                Ok((sig, true)) if cmd_status.is_none() => forward(root, sig),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    };
+
+    let leaked: Vec<_> = last
+        .processes
+        .iter()
+        .filter(|p| p.leaked && p.state != 'Z')
+        .collect();
+    let cmd_code = cmd_status.unwrap_or(1);
+    if !leaked.is_empty() {
+        eprint!("{}", leak_report(&opts.command, cmd_code, &last, me));
+    }
+    if opts.kill_leaks && !leaked.is_empty() {
+        let targets: Vec<Target> = layout::layout(&last.processes)
+            .into_iter()
+            .filter_map(|l| match l {
+                Line::Proc { index, .. } => Some(&last.processes[index]),
+                Line::Heading(_) => None,
+            })
+            .filter(|p| p.leaked && p.state != 'Z')
+            .map(|p| Target {
+                id: crate::sample::Identity {
+                    pid: p.pid,
+                    start: p.start,
+                },
+                rss_kb: p.rss_kb,
+            })
+            .collect();
+        let report = kill::kill_trees(&targets, Signal::TERM, opts.grace, true);
+        eprintln!("{}", kill_summary(&report));
+    }
+    kill::reap_adopted();
+    let exit_code = if opts.check && !leaked.is_empty() {
+        EXIT_LEAKED
+    } else {
+        cmd_code
+    };
+    Ok(RunOutcome {
+        cmd_code,
+        leaked: leaked.len(),
+        exit_code,
+    })
+}
+
+/// Reaps every exited child; notes CMD's own status when it comes.
+fn reap(root: u32, status: &mut Option<u8>) {
+    while let Ok(Some((pid, wait))) = rustix::process::wait(WaitOptions::NOHANG) {
+        if pid.as_raw_nonzero().get() as u32 == root {
+            let code = match (wait.exit_status(), wait.terminating_signal()) {
+                (Some(code), _) => code as u8,
+                (None, Some(sig)) => 128u8.saturating_add(sig as u8),
+                _ => 1,
+            };
+            *status = Some(code);
+        }
+    }
+}
+
+fn forward(root: u32, sig: i32) {
+    let signal = match sig {
+        SIGINT => Signal::INT,
+        SIGTERM => Signal::TERM,
+        SIGHUP => Signal::HUP,
+        _ => return,
+    };
+    if let Some(pid) = Pid::from_raw(root as i32) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// What stayed behind, as a tree in the tick-log style.
+fn leak_report(command: &[OsString], cmd_code: u8, tick: &Tick, me: u32) -> String {
+    let shown: Vec<String> = command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let leaked: Vec<_> = tick
+        .processes
+        .iter()
+        .filter(|p| p.leaked && p.state != 'Z')
+        .cloned()
+        .collect();
+    let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
+    let mut out = format!(
+        "leaktop: `{}` exited with code {cmd_code}; {} process{} leaked, holding {}:\n",
+        shown.join(" "),
+        leaked.len(),
+        if leaked.len() == 1 { "" } else { "es" },
+        human_kb(rss)
+    );
+    for line in layout::layout(&leaked) {
+        match line {
+            Line::Heading(h) => {
+                out.push_str(&h);
+                out.push('\n');
+            }
+            Line::Proc { index, prefix, .. } => {
+                out.push_str(&prefix);
+                text::write_process(&leaked[index], &mut out);
+                if leaked[index].escaped && leaked[index].ppid == me {
+                    out.pop();
+                    out.push_str("  <- caught by the subreaper\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn kill_summary(r: &KillReport) -> String {
+    let mut s = format!(
+        "leaktop: ended {} leaked process{}, freed {}",
+        r.ended.len(),
+        if r.ended.len() == 1 { "" } else { "es" },
+        human_kb(r.freed_rss_kb)
+    );
+    if !r.survived.is_empty() {
+        s.push_str(&format!("; {} survived SIGKILL", r.survived.len()));
+    }
+    for (id, why) in &r.skipped {
+        s.push_str(&format!("\nleaktop: not signalled {}: {why}", id.pid));
+    }
+    s
+}

@@ -1,0 +1,182 @@
+//! `leaktop run` against real commands.
+
+mod common;
+
+use common::Tag;
+
+struct Outcome {
+    code: Option<i32>,
+    stderr: String,
+    stdout: String,
+}
+
+fn run(tag: &Tag, args: &[&str]) -> Outcome {
+    let out = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("run leaktop");
+    Outcome {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+fn sleeps(tag: &Tag) -> usize {
+    tag.live()
+        .iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with(b"sleep"))
+        })
+        .count()
+}
+
+/// Leaked sleeps must not hold the test's output pipes open, or `output()` would wait.
+const SETSID_LEAK: &str = "(setsid sleep 300 >/dev/null 2>&1 &); sleep 0.5";
+
+#[test]
+fn setsid_escapee_fails_the_check_and_is_caught_by_the_subreaper() {
+    let tag = Tag::new();
+    let out = run(&tag, &["--check", "--", "sh", "-c", SETSID_LEAK]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("1 process leaked"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cmd: sleep 300  <- caught by the subreaper"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sleeps(&tag), 1, "the leak is real and still there");
+}
+
+#[test]
+fn kill_leaks_leaves_no_sleep_behind() {
+    let tag = Tag::new();
+    let out = run(
+        &tag,
+        &[
+            "--check",
+            "--kill-leaks",
+            "--grace",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+            SETSID_LEAK,
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ended 1 leaked process"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sleeps(&tag), 0, "{}", out.stderr);
+}
+
+#[test]
+fn escapee_of_a_command_that_exits_within_milliseconds_is_reported() {
+    let tag = Tag::new();
+    // Forks, double-forks and exits at once: no tick can see the intermediate.
+    let out = run(
+        &tag,
+        &[
+            "--check",
+            "--",
+            "sh",
+            "-c",
+            "(sleep 300 >/dev/null 2>&1 &); exit 0",
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("cmd: sleep 300"), "{}", out.stderr);
+}
+
+#[test]
+fn a_clean_command_exits_zero_with_no_report() {
+    let tag = Tag::new();
+    let out = run(&tag, &["--check", "--", "sh", "-c", "sleep 0.2; echo done"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    assert_eq!(
+        out.stdout, "done\n",
+        "CMD's stdout passes through untouched"
+    );
+}
+
+#[test]
+fn exit_code_passes_through_without_check() {
+    let tag = Tag::new();
+    assert_eq!(run(&tag, &["--", "sh", "-c", "exit 7"]).code, Some(7));
+    // Even when something leaked.
+    let out = run(
+        &tag,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "(setsid sleep 300 >/dev/null 2>&1 &); sleep 0.3; exit 5",
+        ],
+    );
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(out.stderr.contains("exited with code 5"), "{}", out.stderr);
+}
+
+#[test]
+fn node_detached_unrefd_children_are_caught() {
+    let tag = Tag::new();
+    let script = "const cp = require('child_process'); \
+                  for (let i = 0; i < 2; i++) cp.spawn('sleep', ['300'], {detached: true, stdio: 'ignore'}).unref();";
+    let out = run(&tag, &["--check", "--", "node", "-e", script]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("2 processes leaked"), "{}", out.stderr);
+}
+
+#[test]
+fn a_command_that_cannot_run_gets_a_shells_exit_code() {
+    let tag = Tag::new();
+    let out = run(&tag, &["--", "no-such-command-leaktop"]);
+    assert_eq!(out.code, Some(127));
+    assert_eq!(
+        out.stderr.trim(),
+        "leaktop: error: cannot run 'no-such-command-leaktop': command not found"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("not-a-program");
+    std::fs::write(&plain, "data").unwrap();
+    let out = run(&tag, &["--", plain.to_str().unwrap()]);
+    assert_eq!(out.code, Some(126), "{}", out.stderr);
+    assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
+    let out = run(&tag, &[]);
+    assert_eq!(out.code, Some(127), "{}", out.stderr);
+    assert!(out.stderr.contains("no command given"));
+}
+
+#[test]
+fn run_records_the_whole_run() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ndjson");
+    let out = run(
+        &tag,
+        &[
+            "--record",
+            path.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            SETSID_LEAK,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let rec = leaktop::format::read(&path).unwrap();
+    let last = rec.ticks.last().unwrap();
+    assert!(!last.root_alive);
+    assert!(
+        last.processes
+            .iter()
+            .any(|p| p.escaped && p.cmd == "sleep 300")
+    );
+}
