@@ -24,7 +24,7 @@ leaktop samples the tree under a root process at a fixed interval, records PID, 
 and state at every tick, and marks members that were reparented (their parent died and init \
 or a subreaper adopted them), that escaped the family, or that outlived the root as leaked, \
 together with the trees under them.",
-    after_help = "Exit codes: 0 ok, 1 runtime error, 2 usage error."
+    after_help = "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run."
 )]
 struct Cli {
     #[command(subcommand)]
