@@ -47,7 +47,8 @@ pub fn kill_trees(
     escalate: bool,
 ) -> KillReport {
     let mut report = KillReport::default();
-    let protected = protected_pids();
+    let mut sampler = ProcfsSampler::new();
+    let protected = protected_pids(&mut sampler);
     let mut pinned: Vec<Pinned> = Vec::new();
     let mut seen: HashSet<u32> = HashSet::new();
     let mut pending: Vec<Target> = targets.to_vec();
@@ -57,7 +58,7 @@ pub fn kill_trees(
             if !seen.insert(t.id.pid) {
                 continue;
             }
-            match pin(t, &protected) {
+            match pin(t, &protected, &mut sampler) {
                 Ok(p) => {
                     let _ = pidfd_send_signal(&p.fd, Signal::STOP);
                     pinned.push(p);
@@ -81,18 +82,18 @@ pub fn kill_trees(
     for p in &pinned {
         let _ = pidfd_send_signal(&p.fd, Signal::CONT);
     }
-    let mut alive = wait_for_exit(pinned, grace, &mut report);
+    let mut alive = wait_for_exit(pinned, grace, &mut report, &mut sampler);
     if escalate && !alive.is_empty() {
         for p in &alive {
             let _ = pidfd_send_signal(&p.fd, Signal::KILL);
         }
-        alive = wait_for_exit(alive, Duration::from_secs(2), &mut report);
+        alive = wait_for_exit(alive, Duration::from_secs(2), &mut report, &mut sampler);
     }
     report.survived = alive.iter().map(|p| p.id).collect();
     report
 }
 
-fn pin(t: Target, protected: &HashSet<u32>) -> Result<Pinned, String> {
+fn pin(t: Target, protected: &HashSet<u32>, sampler: &mut ProcfsSampler) -> Result<Pinned, String> {
     if protected.contains(&t.id.pid) {
         return Err("protected: init, leaktop itself or one of its ancestors".into());
     }
@@ -100,7 +101,7 @@ fn pin(t: Target, protected: &HashSet<u32>) -> Result<Pinned, String> {
     let fd = pidfd_open(pid, PidfdFlags::empty())
         .map_err(|e| format!("gone or not accessible ({e})"))?;
     // The pidfd now pins whatever holds the pid: check it is still the same process.
-    match ProcfsSampler::new().probe(t.id.pid) {
+    match sampler.probe(t.id.pid) {
         Some(s) if s.start == t.id.start => Ok(Pinned {
             id: t.id,
             rss_kb: t.rss_kb,
@@ -111,9 +112,13 @@ fn pin(t: Target, protected: &HashSet<u32>) -> Result<Pinned, String> {
     }
 }
 
-fn wait_for_exit(mut alive: Vec<Pinned>, limit: Duration, report: &mut KillReport) -> Vec<Pinned> {
+fn wait_for_exit(
+    mut alive: Vec<Pinned>,
+    limit: Duration,
+    report: &mut KillReport,
+    sampler: &mut ProcfsSampler,
+) -> Vec<Pinned> {
     let end = Instant::now() + limit;
-    let mut sampler = ProcfsSampler::new();
     loop {
         reap_adopted();
         alive.retain(|p| {
@@ -146,9 +151,8 @@ fn all_processes() -> Vec<ProcSample> {
 }
 
 /// PID 1, leaktop and every ancestor of leaktop.
-fn protected_pids() -> HashSet<u32> {
+fn protected_pids(sampler: &mut ProcfsSampler) -> HashSet<u32> {
     let mut set: HashSet<u32> = [0, 1].into_iter().collect();
-    let mut sampler = ProcfsSampler::new();
     let mut pid = std::process::id();
     while pid > 1 && set.insert(pid) {
         match sampler.probe(pid) {
