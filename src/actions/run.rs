@@ -21,11 +21,10 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, text};
-use crate::model::Tick;
-use crate::model::layout::{self, Line};
+use crate::model::{ProcRow, layout};
 use crate::monitor::{AttachError, Monitor};
 use crate::record::{RecordError, TickSink};
-use crate::sample::Backend;
+use crate::sample::{Backend, Identity};
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -173,29 +172,24 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         }
     };
 
-    let leaked: Vec<_> = last
+    let leaked: Vec<ProcRow> = last
         .processes
-        .iter()
+        .into_iter()
         .filter(|p| p.leaked && p.state != 'Z')
         .collect();
     let cmd_code = cmd_status.unwrap_or(1);
     if !leaked.is_empty() {
-        eprint!("{}", leak_report(&opts.command, cmd_code, &last, me));
+        eprint!("{}", leak_report(&opts.command, cmd_code, &leaked, me));
     }
     if opts.kill_leaks && !leaked.is_empty() {
-        let targets: Vec<Target> = layout::layout(&last.processes)
-            .into_iter()
-            .filter_map(|l| match l {
-                Line::Proc { index, .. } => Some(&last.processes[index]),
-                Line::Heading(_) => None,
-            })
-            .filter(|p| p.leaked && p.state != 'Z')
-            .map(|p| Target {
-                id: crate::sample::Identity {
-                    pid: p.pid,
-                    start: p.start,
+        // Top-down, so parents are frozen before their children.
+        let targets: Vec<Target> = layout::tree_order(&leaked)
+            .map(|i| Target {
+                id: Identity {
+                    pid: leaked[i].pid,
+                    start: leaked[i].start,
                 },
-                rss_kb: p.rss_kb,
+                rss_kb: leaked[i].rss_kb,
             })
             .collect();
         let report = kill::kill_trees(&targets, Signal::TERM, opts.grace, true);
@@ -241,16 +235,10 @@ fn forward(root: u32, sig: i32) {
 }
 
 /// What stayed behind, as a tree in the tick-log style.
-fn leak_report(command: &[OsString], cmd_code: u8, tick: &Tick, me: u32) -> String {
+fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) -> String {
     let shown: Vec<String> = command
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let leaked: Vec<_> = tick
-        .processes
-        .iter()
-        .filter(|p| p.leaked && p.state != 'Z')
-        .cloned()
         .collect();
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
     let mut out = format!(
@@ -260,22 +248,13 @@ fn leak_report(command: &[OsString], cmd_code: u8, tick: &Tick, me: u32) -> Stri
         if leaked.len() == 1 { "" } else { "es" },
         human_kb(rss)
     );
-    for line in layout::layout(&leaked) {
-        match line {
-            Line::Heading(h) => {
-                out.push_str(&h);
-                out.push('\n');
-            }
-            Line::Proc { index, prefix, .. } => {
-                out.push_str(&prefix);
-                text::write_process(&leaked[index], &mut out);
-                if leaked[index].escaped && leaked[index].ppid == me {
-                    out.pop();
-                    out.push_str("  <- caught by the subreaper\n");
-                }
-            }
+    text::write_tree(leaked, &mut out, &|p| {
+        if p.escaped && p.ppid == me {
+            "  <- caught by the subreaper"
+        } else {
+            ""
         }
-    }
+    });
     out
 }
 

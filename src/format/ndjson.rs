@@ -63,12 +63,8 @@ pub fn write_header(h: &Header, out: &mut String) {
 
 pub fn write_tick(t: &Tick, out: &mut String) {
     // Rows go out in tree order, as the text format lists them.
-    let processes = crate::model::layout::layout(&t.processes)
-        .into_iter()
-        .filter_map(|line| match line {
-            crate::model::layout::Line::Proc { index, .. } => Some(t.processes[index].clone()),
-            crate::model::layout::Line::Heading(_) => None,
-        })
+    let processes = crate::model::layout::tree_order(&t.processes)
+        .map(|i| t.processes[i].clone())
         .collect();
     let wire = WireLine::Tick(WireTick {
         tick: t.tick,

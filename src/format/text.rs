@@ -43,7 +43,17 @@ pub fn write_tick(t: &Tick, out: &mut String) {
         leaked,
         if t.root_alive { "alive" } else { "exited" },
     );
-    for line in layout::layout(&t.processes) {
+    write_tree(&t.processes, out, &|_| "");
+    for event in &t.events {
+        write_event(event, out);
+    }
+    out.push('\n');
+}
+
+/// The rows as trees with their headings, one process line each; `note` may add a
+/// remark at the end of a line (the tick-log itself adds none).
+pub fn write_tree(rows: &[ProcRow], out: &mut String, note: &dyn Fn(&ProcRow) -> &'static str) {
+    for line in layout::layout(rows) {
         match line {
             Line::Heading(h) => {
                 out.push_str(&h);
@@ -51,17 +61,15 @@ pub fn write_tick(t: &Tick, out: &mut String) {
             }
             Line::Proc { index, prefix, .. } => {
                 out.push_str(&prefix);
-                write_process(&t.processes[index], out);
+                write_process(&rows[index], out);
+                out.push_str(note(&rows[index]));
+                out.push('\n');
             }
         }
     }
-    for event in &t.events {
-        write_event(event, out);
-    }
-    out.push('\n');
 }
 
-pub fn write_process(p: &ProcRow, out: &mut String) {
+fn write_process(p: &ProcRow, out: &mut String) {
     let _ = write!(out, "{} {} PPID={}", p.pid, escape(&p.name, true), p.ppid);
     if let Some(from) = p.reparented_from {
         let _ = write!(out, " (reparented from {from})");
@@ -85,7 +93,7 @@ pub fn write_process(p: &ProcRow, out: &mut String) {
     if p.escaped {
         out.push_str(" ESCAPED");
     }
-    let _ = writeln!(out, " cmd: {}", escape(&p.cmd, false));
+    let _ = write!(out, " cmd: {}", escape(&p.cmd, false));
 }
 
 fn write_event(e: &Event, out: &mut String) {

@@ -34,6 +34,15 @@ pub fn heading(top: &ProcRow) -> String {
     }
 }
 
+/// The rows' indexes in tree order (the order [`layout`] lists them, without headings):
+/// parents before their children, the live tree before leaked trees.
+pub fn tree_order(rows: &[ProcRow]) -> impl Iterator<Item = usize> {
+    layout(rows).into_iter().filter_map(|line| match line {
+        Line::Proc { index, .. } => Some(index),
+        Line::Heading(_) => None,
+    })
+}
+
 pub fn layout(rows: &[ProcRow]) -> Vec<Line> {
     let by_pid: HashMap<u32, usize> = rows.iter().enumerate().map(|(i, r)| (r.pid, i)).collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
