@@ -5,11 +5,16 @@
 //! - [`model`]: identity, lineage and leak detection, pure logic over samples;
 //! - [`format`]: the tick-log text format and NDJSON, writers and parsers;
 //! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
-//! - [`record`]: `leaktop record`, the headless recorder.
+//! - [`record`]: `leaktop record`, the headless recorder;
+//! - [`actions`]: the safe kill and `leaktop run`;
+//! - [`ui`]: the interactive view (live, replay, root picker);
+//! - [`demo`]: `leaktop demo`, a family that leaks on purpose.
 
 pub mod actions;
+pub mod demo;
 pub mod format;
 pub mod model;
 pub mod monitor;
 pub mod record;
 pub mod sample;
+pub mod ui;

@@ -7,9 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use leaktop::actions::run::{self, RunOptions};
+use leaktop::demo;
 use leaktop::format::{Format, human_kb};
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
+use leaktop::ui::{self, Root, WatchOptions};
 
 /// Exit code for errors at run time (the usage errors clap reports exit with 2).
 const EXIT_RUNTIME: u8 = 1;
@@ -24,15 +26,104 @@ leaktop samples the tree under a root process at a fixed interval, records PID, 
 and state at every tick, and marks members that were reparented (their parent died and init \
 or a subreaper adopted them), that escaped the family, or that outlived the root as leaked, \
 together with the trees under them.",
-    after_help = "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run."
+    after_help = "\
+Examples:
+  See what a leak looks like (a family that leaks on purpose):
+    leaktop demo
+  Choose a process from a list sorted by the memory of its whole tree:
+    leaktop
+  Attach to a daemon by pid or by name:
+    leaktop --pid 213019
+    leaktop --name 'cce serve'
+
+Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    #[command(flatten)]
+    view: ViewArgs,
+    /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            }
+        }
+    }
+}
+
+/// Options of the interactive view.
+#[derive(Args)]
+struct ViewArgs {
+    /// The root process to watch; without it (or --name) leaktop lets you choose.
+    #[arg(long, short, value_name = "PID", conflicts_with = "name")]
+    pid: Option<u32>,
+    /// Watch the oldest process whose command line contains PATTERN.
+    #[arg(long, short, value_name = "PATTERN")]
+    name: Option<String>,
+    #[command(flatten)]
+    tuning: ViewTuning,
+}
+
+#[derive(Args)]
+struct ViewTuning {
+    /// Time between samples, e.g. 200ms, 1s.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    interval: Duration,
+    /// How long a kill waits for processes to end before offering SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+    /// Where samples come from.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    backend: Backend,
+}
+
+impl ViewTuning {
+    fn watch(&self, root: Root, color: bool) -> WatchOptions {
+        WatchOptions {
+            root,
+            interval: self.interval,
+            backend: self.backend,
+            grace: self.grace,
+            color,
+            subreapers: Vec::new(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Start a small family that leaks on purpose and watch it: the first thing to try.
+    #[command(after_help = "\
+leaktop starts a server that opens a session every 12 s; each session starts two
+workers holding memory and then exits without ending them, so they are reparented
+and marked LEAK. Try K to kill them all, x on a single tree, ← to step back in time.
+Every helper ends when you quit.")]
+    Demo(ViewTuning),
+    /// Open a recording in the interactive view, to step through its ticks.
+    Replay {
+        /// A tick-log or NDJSON recording.
+        file: PathBuf,
+    },
+    #[command(name = "__demo-helper", hide = true)]
+    DemoHelper { role: String, args: Vec<String> },
     /// Record a family's timeline headlessly, as a tick-log or NDJSON.
     #[command(after_help = "\
 Examples:
@@ -139,12 +230,27 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let color = cli.color.enabled();
     let result = match cli.command {
         Some(Cmd::Record(args)) => run_record(args),
         Some(Cmd::Run(args)) => return run_command(args),
-        None => Err(anyhow::anyhow!(
-            "the interactive view is not available yet; record instead: leaktop record --pid PID --out -"
-        )),
+        Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
+        Some(Cmd::Replay { file }) => ui::replay(&file, color)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
+        Some(Cmd::DemoHelper { role, args }) => demo::helper(&role, &args),
+        None => {
+            let root = match (cli.view.pid, cli.view.name) {
+                (Some(pid), _) => Root::Pid(pid),
+                (None, Some(name)) => Root::Name(name),
+                (None, None) => Root::Pick,
+            };
+            ui::watch(&cli.view.tuning.watch(root, color))
+                .map(|_| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
     };
     match result {
         Ok(code) => code,

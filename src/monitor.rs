@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tick, Tracker};
-use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
+use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler, StartClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -75,6 +75,11 @@ impl Monitor {
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// How start times map to wall time (for process ages).
+    pub fn start_clock(&self) -> Option<StartClock> {
+        self.sampler.start_clock()
     }
 
     pub fn tracker(&self) -> &Tracker {

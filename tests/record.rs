@@ -4,25 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Family, Recorder, Signal, alive, leaktop, wait_until};
+use common::{Family, POOL, Recorder, Signal, alive, leaktop, wait_until};
 use leaktop::format::{self, Recording};
 use leaktop::model::Tick;
-
-/// A multiprocessing forkserver pool as in the field report: the parent prints its pid
-/// once its three workers are up, each holding some memory.
-const POOL: &str = r#"
-import multiprocessing as mp, os, sys, time
-def work(_):
-    blob = bytearray(20 * 1024 * 1024)
-    time.sleep(3600)
-if __name__ == "__main__":
-    mp.set_start_method("forkserver")
-    pool = mp.Pool(3)
-    pool.map_async(work, range(3))
-    time.sleep(0.5)
-    print(os.getpid(), flush=True)
-    time.sleep(3600)
-"#;
 
 fn read(path: &std::path::Path) -> Recording {
     format::read(path).unwrap_or_else(|e| panic!("{e}"))

@@ -16,8 +16,55 @@ use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::{Identity, ProcSample, Sampler};
 
+/// The signals a user may choose to end a tree with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSignal {
+    Term,
+    Int,
+    Hup,
+    Kill,
+}
+
+impl KillSignal {
+    pub const ALL: [KillSignal; 4] = [
+        KillSignal::Term,
+        KillSignal::Int,
+        KillSignal::Hup,
+        KillSignal::Kill,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KillSignal::Term => "SIGTERM",
+            KillSignal::Int => "SIGINT",
+            KillSignal::Hup => "SIGHUP",
+            KillSignal::Kill => "SIGKILL",
+        }
+    }
+
+    pub fn signal(self) -> Signal {
+        match self {
+            KillSignal::Term => Signal::TERM,
+            KillSignal::Int => Signal::INT,
+            KillSignal::Hup => Signal::HUP,
+            KillSignal::Kill => Signal::KILL,
+        }
+    }
+
+    /// The next one in [`KillSignal::ALL`], wrapping around.
+    pub fn next(self) -> KillSignal {
+        let i = Self::ALL.iter().position(|&s| s == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    pub fn prev(self) -> KillSignal {
+        let i = Self::ALL.iter().position(|&s| s == self).unwrap_or(0);
+        Self::ALL[(i + Self::ALL.len() - 1) % Self::ALL.len()]
+    }
+}
+
 /// A process to end, as the caller last saw it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     pub id: Identity,
     pub rss_kb: u64,
@@ -59,10 +106,12 @@ pub fn kill_trees(
                 continue;
             }
             match pin(t, &protected, &mut sampler) {
-                Ok(p) => {
-                    let _ = pidfd_send_signal(&p.fd, Signal::STOP);
-                    pinned.push(p);
-                }
+                Ok(p) => match pidfd_send_signal(&p.fd, Signal::STOP) {
+                    Err(rustix::io::Errno::PERM) => report
+                        .skipped
+                        .push((t.id, "permission denied (another user's process?)".into())),
+                    _ => pinned.push(p),
+                },
                 Err(why) => report.skipped.push((t.id, why)),
             }
         }

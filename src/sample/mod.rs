@@ -114,6 +114,27 @@ pub trait Sampler {
 
     /// Reads a single process (used to validate a root before sampling starts).
     fn probe(&mut self, pid: u32) -> Option<ProcSample>;
+
+    /// How this backend's start times map to wall time, if it knows.
+    fn start_clock(&self) -> Option<StartClock> {
+        None
+    }
+}
+
+/// Turns a backend's process start time into wall time: `boot_ms + start * 1000 / per_sec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartClock {
+    /// When the start-time clock was zero, in milliseconds since the Unix epoch.
+    pub boot_ms: u64,
+    /// Start-time units per second.
+    pub per_sec: u64,
+}
+
+impl StartClock {
+    /// Milliseconds since the Unix epoch at which a process with this start time began.
+    pub fn started_ms(&self, start: u64) -> u64 {
+        self.boot_ms + start.saturating_mul(1000) / self.per_sec.max(1)
+    }
 }
 
 /// Which sampler to use.

@@ -194,6 +194,13 @@ impl Sampler for ProcfsSampler {
         Some(Command { name, cmd })
     }
 
+    fn start_clock(&self) -> Option<super::StartClock> {
+        Some(super::StartClock {
+            boot_ms: boot_time_ms()?,
+            per_sec: self.units.ticks_per_sec,
+        })
+    }
+
     fn probe(&mut self, pid: u32) -> Option<ProcSample> {
         self.read_new(pid).map(|(sample, _)| sample)
     }
@@ -239,6 +246,13 @@ fn raise_fd_limit() -> u64 {
         }
     }
     soft
+}
+
+/// The boot time from `/proc/stat` (`btime`, whole seconds).
+fn boot_time_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("btime "))?;
+    line[6..].trim().parse::<u64>().ok().map(|s| s * 1000)
 }
 
 #[cfg(test)]

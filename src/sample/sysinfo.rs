@@ -117,6 +117,14 @@ impl Sampler for SysinfoSampler {
         Some(Command { name, cmd })
     }
 
+    fn start_clock(&self) -> Option<super::StartClock> {
+        // sysinfo reports start times in seconds since the epoch.
+        Some(super::StartClock {
+            boot_ms: 0,
+            per_sec: 1,
+        })
+    }
+
     fn probe(&mut self, pid: u32) -> Option<ProcSample> {
         let pid = Pid::from_u32(pid);
         let system = self.refresh(ProcessesToUpdate::Some(&[pid]), false)?;

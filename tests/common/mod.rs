@@ -9,6 +9,22 @@ use std::time::{Duration, Instant};
 
 pub use rustix::process::Signal;
 
+/// A multiprocessing forkserver pool as in the field report: the parent prints its pid
+/// once its three workers are up, each holding some memory.
+pub const POOL: &str = r#"
+import multiprocessing as mp, os, sys, time
+def work(_):
+    blob = bytearray(20 * 1024 * 1024)
+    time.sleep(3600)
+if __name__ == "__main__":
+    mp.set_start_method("forkserver")
+    pool = mp.Pool(3)
+    pool.map_async(work, range(3))
+    time.sleep(0.5)
+    print(os.getpid(), flush=True)
+    time.sleep(3600)
+"#;
+
 /// The environment variable every spawned tree carries, so cleanup can find all of
 /// its processes even after they were orphaned, double-forked or setsid'd.
 const TAG_VAR: &str = "LEAKTOP_TEST_TAG";
@@ -233,5 +249,21 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child process that is killed and reaped when dropped.
+pub struct Reaped(pub Child);
+
+impl Reaped {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -1,0 +1,196 @@
+//! `leaktop demo`: a small family that leaks on a schedule, watched in the live view.
+//!
+//! leaktop re-executes itself as hidden helpers (`leaktop __demo-helper ROLE`):
+//!
+//! - a `demo-server` that lives throughout, runs a short `demo-job` every second and
+//!   reaps it (healthy churn), and opens a `demo-session` every 12 s, three times;
+//! - each `demo-session` starts two `demo-worker`s holding 24 and 48 MiB, then exits
+//!   after 5 s *without ending them*, the way an evicted session or a killed parent
+//!   leaves its pool behind. The workers are reparented, and leaktop marks them leaked.
+//!
+//! leaktop is the subreaper of the demo, so the orphans are adopted by it rather than
+//! init, and every helper ends when leaktop does: leaktop kills the family on exit, and
+//! each helper also exits by itself once leaktop is gone (even after a SIGKILL).
+
+use std::ffi::CString;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+use crate::actions::kill::{self, Target};
+use crate::sample::Identity;
+use crate::ui::{self, Root, ViewError, WatchOptions};
+
+/// The hidden subcommand helpers run as.
+pub const HELPER_COMMAND: &str = "__demo-helper";
+const OWNER_ENV: &str = "LEAKTOP_DEMO_OWNER";
+
+const SESSION_EVERY: Duration = Duration::from_secs(12);
+const SESSIONS: usize = 3;
+const SESSION_LIFETIME: Duration = Duration::from_secs(5);
+const JOB_EVERY: Duration = Duration::from_secs(1);
+const WORKER_MIB: [usize; 2] = [24, 48];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot become a child subreaper: {0}")]
+    Subreaper(std::io::Error),
+    #[error("cannot start the demo helper: {0}")]
+    Spawn(std::io::Error),
+    #[error(transparent)]
+    View(#[from] ViewError),
+}
+
+/// Starts the demo family, opens the live view on it, and ends every helper on exit.
+pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
+    let me = std::process::id();
+    rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
+        .map_err(|e| DemoError::Subreaper(e.into()))?;
+    let server = spawn_helper("server", &[]).map_err(DemoError::Spawn)?;
+    let root = server.id();
+    opts.root = Root::Pid(root);
+    opts.subreapers = vec![me];
+    let last = ui::watch(&opts);
+    // The std handle would only reap the server; leaktop reaps everything itself.
+    drop(server);
+    let mut targets: Vec<Target> = last
+        .as_ref()
+        .ok()
+        .and_then(|t| t.as_ref())
+        .map(|t| {
+            t.processes
+                .iter()
+                .map(|p| Target {
+                    id: Identity {
+                        pid: p.pid,
+                        start: p.start,
+                    },
+                    rss_kb: p.rss_kb,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(probe) = crate::sample::open(opts.backend)
+        .ok()
+        .and_then(|mut s| s.probe(root))
+    {
+        targets.insert(
+            0,
+            Target {
+                id: probe.id(),
+                rss_kb: probe.rss_kb,
+            },
+        );
+    }
+    kill::kill_trees(&targets, Signal::TERM, Duration::from_secs(1), true);
+    kill::reap_adopted();
+    last?;
+    Ok(())
+}
+
+fn spawn_helper(role: &str, args: &[String]) -> std::io::Result<Child> {
+    let owner = std::env::var(OWNER_ENV).unwrap_or_else(|_| std::process::id().to_string());
+    Command::new(std::env::current_exe()?)
+        .arg(HELPER_COMMAND)
+        .arg(role)
+        .args(args)
+        .env(OWNER_ENV, owner)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// Entry point of `leaktop __demo-helper ROLE [ARGS]`. Never returns.
+pub fn helper(role: &str, args: &[String]) -> ! {
+    let owner: Option<u32> = std::env::var(OWNER_ENV).ok().and_then(|v| v.parse().ok());
+    let Some(owner) = owner else {
+        eprintln!("leaktop: {HELPER_COMMAND} is internal to `leaktop demo`");
+        std::process::exit(2);
+    };
+    set_name(&format!("demo-{role}"));
+    match role {
+        "server" => server(owner),
+        "session" => session(owner),
+        "worker" => {
+            let mib = args.first().and_then(|a| a.parse().ok()).unwrap_or(16);
+            worker(owner, mib)
+        }
+        "job" => std::thread::sleep(Duration::from_millis(300)),
+        _ => {}
+    }
+    std::process::exit(0)
+}
+
+fn set_name(name: &str) {
+    if let Ok(c) = CString::new(name) {
+        let _ = rustix::thread::set_name(&c);
+    }
+}
+
+fn owner_alive(owner: u32) -> bool {
+    Pid::from_raw(owner as i32).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// Sleeps in short steps while leaktop lives; `false` once it is gone.
+fn nap(owner: u32, total: Duration) -> bool {
+    let end = Instant::now() + total;
+    while Instant::now() < end {
+        if !owner_alive(owner) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200).min(end - Instant::now()));
+    }
+    owner_alive(owner)
+}
+
+fn hold(mib: usize) -> Vec<u8> {
+    // Written to, so the pages are really resident; black_box keeps the optimiser from
+    // dropping an allocation nobody reads.
+    std::hint::black_box(vec![0x5a; mib * 1024 * 1024])
+}
+
+fn server(owner: u32) {
+    let cache = hold(16);
+    let started = Instant::now();
+    let mut sessions = 0;
+    let mut children: Vec<Child> = Vec::new();
+    let mut next_job = Instant::now();
+    loop {
+        if sessions < SESSIONS && started.elapsed() >= SESSION_EVERY * sessions as u32 {
+            children.extend(spawn_helper("session", &[]).ok());
+            sessions += 1;
+        }
+        if Instant::now() >= next_job {
+            children.extend(spawn_helper("job", &[]).ok());
+            next_job += JOB_EVERY;
+        }
+        children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        if !nap(owner, Duration::from_millis(100)) {
+            break;
+        }
+    }
+    drop(std::hint::black_box(cache));
+}
+
+fn session(owner: u32) {
+    let state = hold(8);
+    for mib in WORKER_MIB {
+        let _ = spawn_helper("worker", &[mib.to_string()]);
+    }
+    // Exits without ending its workers: this is the leak.
+    nap(owner, SESSION_LIFETIME);
+    drop(std::hint::black_box(state));
+}
+
+fn worker(owner: u32, mib: usize) {
+    let mut held = vec![hold(mib)];
+    // Grows a little now and then, like a cache nobody trims.
+    while nap(owner, Duration::from_secs(3)) {
+        if held.len() < 8 {
+            held.push(hold(1));
+        }
+    }
+    drop(std::hint::black_box(held));
+}

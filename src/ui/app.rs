@@ -1,0 +1,501 @@
+//! The interactive view's state and what keys do to it. Nothing here touches the
+//! terminal or the OS: keys come in, [`Effect`]s the event loop must carry out come out,
+//! and the results of those effects come back through methods.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::history::History;
+use super::table::{self, Row, identity};
+use crate::actions::kill::{KillReport, KillSignal, Target};
+use crate::model::{Header, ProcRow, Tick};
+use crate::sample::{Identity, StartClock};
+
+/// Rows moved by PageUp/PageDown.
+const PAGE: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Sampling a live family.
+    Live,
+    /// Reading a recording back: nothing is sampled and nothing can be killed.
+    Replay { path: String },
+}
+
+/// Work the event loop does on the view's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    SetPaused(bool),
+    /// Write the whole timeline so far as a tick-log; answer with [`App::exported`].
+    Export,
+    /// Run the safe kill; answer with [`App::kill_finished`].
+    Kill {
+        targets: Vec<Target>,
+        signal: KillSignal,
+        grace: Duration,
+    },
+}
+
+/// A process listed in the kill dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Victim {
+    pub id: Identity,
+    pub name: String,
+    pub cmd: String,
+    pub rss_kb: u64,
+}
+
+impl Victim {
+    fn of(row: &ProcRow) -> Victim {
+        Victim {
+            id: identity(row),
+            name: row.name.clone(),
+            cmd: row.cmd.clone(),
+            rss_kb: row.rss_kb,
+        }
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            id: self.id,
+            rss_kb: self.rss_kb,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillScope {
+    Tree(u32),
+    AllLeaked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillStage {
+    /// Waiting for `y`; the signal can still be changed.
+    Confirm,
+    /// The kill is under way (freeze, signal, grace period).
+    Running,
+    /// Finished; `survivors` may be offered SIGKILL.
+    Done { survivors: Vec<Victim> },
+}
+
+/// What the kills of one dialog have done so far (a SIGKILL round adds to it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KillTally {
+    pub ended: usize,
+    pub freed_rss_kb: u64,
+    /// Processes never signalled, with the reason.
+    pub skipped: Vec<(u32, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillDialog {
+    pub scope: KillScope,
+    pub victims: Vec<Victim>,
+    pub signal: KillSignal,
+    pub stage: KillStage,
+    pub tally: KillTally,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Kill(KillDialog),
+}
+
+/// Settings fixed when the view opens.
+#[derive(Debug, Clone)]
+pub struct ViewOptions {
+    pub color: bool,
+    pub grace: Duration,
+    pub start_clock: Option<StartClock>,
+}
+
+impl Default for ViewOptions {
+    fn default() -> Self {
+        ViewOptions {
+            color: true,
+            grace: Duration::from_secs(3),
+            start_clock: None,
+        }
+    }
+}
+
+pub struct App {
+    pub header: Header,
+    pub source: Source,
+    pub options: ViewOptions,
+    pub history: History,
+    /// The history index on screen; `None` follows the newest tick.
+    pub view: Option<usize>,
+    pub selected: Option<Identity>,
+    /// Where the selection was, for when its process disappears.
+    selected_pos: usize,
+    pub folded: HashSet<Identity>,
+    pub filter: String,
+    pub editing_filter: bool,
+    pub paused: bool,
+    pub overlay: Overlay,
+    /// A one-line message for the footer (export path, refusals, errors).
+    pub status: Option<String>,
+    /// Why sampling stopped, once it has.
+    pub finished: Option<String>,
+}
+
+impl App {
+    pub fn new(header: Header, source: Source, options: ViewOptions) -> App {
+        App {
+            header,
+            source,
+            options,
+            history: History::default(),
+            view: None,
+            selected: None,
+            selected_pos: 0,
+            folded: HashSet::new(),
+            filter: String::new(),
+            editing_filter: false,
+            paused: false,
+            overlay: Overlay::None,
+            status: None,
+            finished: None,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self.source, Source::Replay { .. })
+    }
+
+    pub fn push_tick(&mut self, tick: Tick) {
+        self.history.push(tick);
+        self.fix_selection();
+    }
+
+    /// The history index on screen.
+    pub fn viewed_index(&self) -> Option<usize> {
+        self.view
+            .or_else(|| self.history.len().checked_sub(1))
+            .filter(|&i| i < self.history.len())
+    }
+
+    pub fn viewed_tick(&self) -> Option<&Tick> {
+        self.viewed_index().and_then(|i| self.history.get(i))
+    }
+
+    /// Whether the screen shows an older tick than the newest (live view only).
+    pub fn in_past(&self) -> bool {
+        self.view.is_some_and(|i| i + 1 < self.history.len())
+    }
+
+    /// The rows on screen, in order.
+    pub fn rows(&self) -> Vec<Row<'_>> {
+        let Some(i) = self.viewed_index() else {
+            return Vec::new();
+        };
+        let prev = i.checked_sub(1).and_then(|p| self.history.get(p));
+        table::build(&self.history.ticks()[i], prev, &self.folded, &self.filter)
+    }
+
+    /// The selected row's position in `rows`.
+    pub fn selected_index(&self, rows: &[Row<'_>]) -> Option<usize> {
+        let id = self.selected?;
+        rows.iter()
+            .position(|r| matches!(r, Row::Proc(p) if identity(p.row) == id))
+    }
+
+    pub fn selected_row(&self) -> Option<&ProcRow> {
+        let id = self.selected?;
+        self.viewed_tick()?
+            .processes
+            .iter()
+            .find(|p| identity(p) == id)
+    }
+
+    /// Keeps a selection on screen: the same process if it is still shown, else the
+    /// row now at its old position.
+    fn fix_selection(&mut self) {
+        let rows = self.rows();
+        if let Some(i) = self.selected_index(&rows) {
+            self.selected_pos = i;
+            return;
+        }
+        let procs: Vec<(usize, Identity)> = proc_positions(&rows);
+        let pick = procs
+            .iter()
+            .find(|(i, _)| *i >= self.selected_pos)
+            .or(procs.last())
+            .copied();
+        if let Some((i, id)) = pick {
+            self.selected = Some(id);
+            self.selected_pos = i;
+        } else {
+            self.selected = None;
+        }
+    }
+
+    fn move_selection(&mut self, by: isize) {
+        let rows = self.rows();
+        let procs = proc_positions(&rows);
+        if procs.is_empty() {
+            return;
+        }
+        let here = self
+            .selected_index(&rows)
+            .and_then(|i| procs.iter().position(|(p, _)| *p == i))
+            .unwrap_or(0);
+        let to = (here as isize + by).clamp(0, procs.len() as isize - 1) as usize;
+        self.selected = Some(procs[to].1);
+        self.selected_pos = procs[to].0;
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c'));
+        if ctrl_c {
+            return Some(Effect::Quit);
+        }
+        if self.editing_filter {
+            self.filter_key(key.code);
+            return None;
+        }
+        match &self.overlay {
+            Overlay::Help => {
+                self.overlay = Overlay::None;
+                return (key.code == KeyCode::Char('q')).then_some(Effect::Quit);
+            }
+            Overlay::Kill(_) => return self.dialog_key(key.code),
+            Overlay::None => {}
+        }
+        self.status = None;
+        match key.code {
+            KeyCode::Char('q') => return Some(Effect::Quit),
+            KeyCode::Esc if !self.filter.is_empty() => {
+                self.filter.clear();
+                self.fix_selection();
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+            KeyCode::PageUp => self.move_selection(-(PAGE as isize)),
+            KeyCode::PageDown => self.move_selection(PAGE as isize),
+            KeyCode::Home | KeyCode::Char('g') => self.move_selection(isize::MIN / 2),
+            KeyCode::Char('G') => self.move_selection(isize::MAX / 2),
+            KeyCode::Enter | KeyCode::Char(' ') => self.toggle_fold(),
+            KeyCode::Left | KeyCode::Char('[') => self.step_history(-1),
+            KeyCode::Right | KeyCode::Char(']') => self.step_history(1),
+            KeyCode::End | KeyCode::Char('l') => {
+                self.view = None;
+                self.fix_selection();
+            }
+            KeyCode::Char('/') => self.editing_filter = true,
+            KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('p') => {
+                if self.is_replay() {
+                    self.status = Some("a replay has no sampling to pause".into());
+                } else if self.finished.is_none() {
+                    self.paused = !self.paused;
+                    return Some(Effect::SetPaused(self.paused));
+                }
+            }
+            KeyCode::Char('e') => return Some(Effect::Export),
+            KeyCode::Char('x') | KeyCode::F(9) => self.open_kill(false),
+            KeyCode::Char('K') => self.open_kill(true),
+            _ => {}
+        }
+        None
+    }
+
+    fn filter_key(&mut self, code: KeyCode) {
+        match code {
+            KeyCode::Enter => self.editing_filter = false,
+            KeyCode::Esc => {
+                self.editing_filter = false;
+                self.filter.clear();
+            }
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) => self.filter.push(c),
+            _ => {}
+        }
+        self.fix_selection();
+    }
+
+    fn toggle_fold(&mut self) {
+        let Some(id) = self.selected else { return };
+        let rows = self.rows();
+        let foldable = self
+            .selected_index(&rows)
+            .is_some_and(|i| matches!(&rows[i], Row::Proc(p) if p.has_children));
+        drop(rows);
+        if foldable && !self.folded.remove(&id) {
+            self.folded.insert(id);
+        }
+    }
+
+    fn step_history(&mut self, by: isize) {
+        let len = self.history.len();
+        if len == 0 {
+            return;
+        }
+        let here = self.viewed_index().unwrap_or(len - 1) as isize;
+        let to = (here + by).clamp(0, len as isize - 1) as usize;
+        // Stepping forward onto the newest tick returns to following it.
+        self.view = if to + 1 == len && !self.is_replay() {
+            None
+        } else {
+            Some(to)
+        };
+        self.fix_selection();
+    }
+
+    fn open_kill(&mut self, all_leaked: bool) {
+        let refuse = if self.is_replay() {
+            Some("killing is disabled in a replay")
+        } else if self.in_past() {
+            Some("you are viewing the past: press End to return to live, then kill")
+        } else {
+            None
+        };
+        if let Some(why) = refuse {
+            self.status = Some(why.into());
+            return;
+        }
+        let Some(tick) = self.history.ticks().last() else {
+            return;
+        };
+        let (scope, victims): (KillScope, Vec<Victim>) = if all_leaked {
+            let rows = table::leaked(tick);
+            if rows.is_empty() {
+                self.status = Some("nothing has leaked".into());
+                return;
+            }
+            (
+                KillScope::AllLeaked,
+                rows.into_iter().map(Victim::of).collect(),
+            )
+        } else {
+            let Some(id) = self.selected else { return };
+            let rows = table::subtree(tick, id);
+            if rows.is_empty() {
+                self.status = Some(format!("process {} has already exited", id.pid));
+                return;
+            }
+            (
+                KillScope::Tree(id.pid),
+                rows.into_iter().map(Victim::of).collect(),
+            )
+        };
+        self.overlay = Overlay::Kill(KillDialog {
+            scope,
+            victims,
+            signal: KillSignal::Term,
+            stage: KillStage::Confirm,
+            tally: KillTally::default(),
+        });
+    }
+
+    fn dialog_key(&mut self, code: KeyCode) -> Option<Effect> {
+        let grace = self.options.grace;
+        let Overlay::Kill(dialog) = &mut self.overlay else {
+            return None;
+        };
+        let yes = matches!(code, KeyCode::Char('y') | KeyCode::Enter);
+        let no = matches!(code, KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q'));
+        match &dialog.stage {
+            KillStage::Running => None,
+            KillStage::Confirm if yes => {
+                dialog.stage = KillStage::Running;
+                Some(Effect::Kill {
+                    targets: dialog.victims.iter().map(Victim::target).collect(),
+                    signal: dialog.signal,
+                    grace,
+                })
+            }
+            KillStage::Confirm if no => {
+                self.overlay = Overlay::None;
+                None
+            }
+            KillStage::Confirm => {
+                match code {
+                    KeyCode::Tab | KeyCode::Right | KeyCode::Char('s') => {
+                        dialog.signal = dialog.signal.next()
+                    }
+                    KeyCode::BackTab | KeyCode::Left => dialog.signal = dialog.signal.prev(),
+                    _ => {}
+                }
+                None
+            }
+            KillStage::Done { survivors, .. }
+                if yes && !survivors.is_empty() && dialog.signal != KillSignal::Kill =>
+            {
+                let targets = survivors.iter().map(Victim::target).collect();
+                dialog.signal = KillSignal::Kill;
+                dialog.stage = KillStage::Running;
+                Some(Effect::Kill {
+                    targets,
+                    signal: KillSignal::Kill,
+                    grace: Duration::from_secs(2),
+                })
+            }
+            KillStage::Done { .. } => {
+                self.overlay = Overlay::None;
+                None
+            }
+        }
+    }
+
+    /// The kill the dialog asked for has finished.
+    pub fn kill_finished(&mut self, report: KillReport) {
+        let Overlay::Kill(dialog) = &mut self.overlay else {
+            return;
+        };
+        let survivors = dialog
+            .victims
+            .iter()
+            .filter(|v| report.survived.contains(&v.id))
+            .cloned()
+            .collect();
+        let tally = &mut dialog.tally;
+        tally.ended += report.ended.len();
+        tally.freed_rss_kb += report.freed_rss_kb;
+        tally
+            .skipped
+            .extend(report.skipped.iter().map(|(id, why)| (id.pid, why.clone())));
+        dialog.stage = KillStage::Done { survivors };
+    }
+
+    pub fn exported(&mut self, result: Result<(PathBuf, usize), String>) {
+        self.status = Some(match result {
+            Ok((path, ticks)) => format!(
+                "exported {ticks} tick{} to {}",
+                if ticks == 1 { "" } else { "s" },
+                path.display()
+            ),
+            Err(e) => format!("export failed: {e}"),
+        });
+    }
+
+    /// Sampling has stopped for good (the family is gone, or sampling failed).
+    pub fn finish(&mut self, why: String) {
+        self.finished = Some(why);
+        self.paused = false;
+    }
+}
+
+fn proc_positions(rows: &[Row<'_>]) -> Vec<(usize, Identity)> {
+    rows.iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Row::Proc(p) => Some((i, identity(p.row))),
+            Row::Heading(_) => None,
+        })
+        .collect()
+}

@@ -1,0 +1,143 @@
+//! The interactive view: live sampling or a replay, drawn with ratatui.
+//!
+//! - [`app`]: the state and what keys do to it (no terminal, no OS);
+//! - [`history`]: the ticks kept for the timeline;
+//! - [`table`]: a tick turned into the rows on screen (folds, filter, deltas);
+//! - [`render`]: pure drawing of the state into a frame;
+//! - [`picker`]: choosing a root when none was given;
+//! - [`terminal`]: the event loop that owns the terminal, the sampler and the kills.
+
+pub mod app;
+pub mod history;
+pub mod picker;
+pub mod render;
+pub mod table;
+pub mod terminal;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use app::{App, Source, ViewOptions};
+use picker::Picker;
+use terminal::Tui;
+
+use crate::format::{self, ReadError};
+use crate::model::Tick;
+use crate::monitor::{AttachError, Monitor};
+use crate::sample::{self, Backend, SampleError};
+
+/// Which family to watch.
+#[derive(Debug, Clone)]
+pub enum Root {
+    Pid(u32),
+    /// The oldest process whose command contains this.
+    Name(String),
+    /// Let the user choose from a list.
+    Pick,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub root: Root,
+    pub interval: Duration,
+    pub backend: Backend,
+    pub grace: Duration,
+    pub color: bool,
+    /// Pids known to adopt orphans (leaktop itself under `demo` and `run`).
+    pub subreapers: Vec<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(
+        "the interactive view needs a terminal; to record without one use: leaktop record --pid PID --out FILE"
+    )]
+    NotATerminal,
+    #[error("no process matches --name '{0}'")]
+    NoMatch(String),
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+fn require_terminal() -> Result<(), ViewError> {
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        Ok(())
+    } else {
+        Err(ViewError::NotATerminal)
+    }
+}
+
+/// Opens the live view and returns the last tick it saw (`None` if the user quit the
+/// picker without choosing).
+pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
+    require_terminal()?;
+    let me = std::process::id();
+    let pid = match &opts.root {
+        Root::Pid(pid) => *pid,
+        Root::Name(pattern) => {
+            let mut sampler = sample::open(opts.backend)?;
+            let all = picker::scan(sampler.as_mut())?;
+            let command = |s: &sample::ProcSample| sampler.command(s.id()).unwrap_or_default();
+            picker::oldest_matching(&all, command, pattern, me)
+                .ok_or_else(|| ViewError::NoMatch(pattern.clone()))?
+        }
+        Root::Pick => {
+            let mut sampler = sample::open(opts.backend)?;
+            let all = picker::scan(sampler.as_mut())?;
+            let list =
+                picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
+            let mut tui = Tui::open()?;
+            match tui.pick(Picker::new(list, opts.color))? {
+                Some(pid) => pid,
+                None => return Ok(None),
+            }
+        }
+    };
+    let monitor = Monitor::attach(pid, opts.backend, opts.interval, opts.subreapers.clone())?;
+    let app = App::new(
+        monitor.header().clone(),
+        Source::Live,
+        ViewOptions {
+            color: opts.color,
+            grace: opts.grace,
+            start_clock: monitor.start_clock(),
+        },
+    );
+    // As the subreaper (demo, run) leaktop must reap the orphans it adopts.
+    let source: Box<dyn terminal::TickSource> = if opts.subreapers.contains(&me) {
+        Box::new(terminal::Reaping(monitor))
+    } else {
+        Box::new(monitor)
+    };
+    let mut tui = Tui::open()?;
+    let app = tui.run(app, Some(source), opts.interval)?;
+    Ok(app.history.ticks().last().cloned())
+}
+
+/// Opens a recording in the view, in history mode, with killing disabled.
+pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
+    require_terminal()?;
+    let recording = format::read(path)?;
+    let mut app = App::new(
+        recording.header,
+        Source::Replay {
+            path: path.display().to_string(),
+        },
+        ViewOptions {
+            color,
+            ..ViewOptions::default()
+        },
+    );
+    for tick in recording.ticks {
+        app.push_tick(tick);
+    }
+    app.finish("this is a recording".into());
+    Tui::open()?.run(app, None, Duration::from_secs(1))?;
+    Ok(())
+}

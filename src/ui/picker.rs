@@ -1,0 +1,341 @@
+//! Choosing a root when none was given: every process, sorted by the RSS of its whole
+//! subtree, narrowed by typing.
+
+use std::collections::HashMap;
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::render::theme::Theme;
+use crate::format::human_kb;
+use crate::sample::{Command, ProcSample, SampleError, Sampler};
+
+/// Every process on the machine, read once.
+pub fn scan(sampler: &mut dyn Sampler) -> Result<Vec<ProcSample>, SampleError> {
+    let mut all = Vec::new();
+    sampler.sample(&[], &mut all)?;
+    Ok(all)
+}
+
+/// The oldest process whose name or command line contains `pattern`, other than
+/// leaktop itself and its ancestors (whose command lines contain the pattern too).
+pub fn oldest_matching(
+    samples: &[ProcSample],
+    mut command: impl FnMut(&ProcSample) -> Command,
+    pattern: &str,
+    me: u32,
+) -> Option<u32> {
+    let by_pid: HashMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
+    let mut mine = vec![me];
+    let mut p = me;
+    while let Some(s) = by_pid.get(&p) {
+        if s.ppid == 0 || mine.contains(&s.ppid) {
+            break;
+        }
+        mine.push(s.ppid);
+        p = s.ppid;
+    }
+    samples
+        .iter()
+        .filter(|s| !mine.contains(&s.pid) && s.state != b'Z' && s.pid > 1)
+        .filter(|s| {
+            let c = command(s);
+            c.cmd.contains(pattern) || c.name.contains(pattern)
+        })
+        .min_by_key(|s| (s.start, s.pid))
+        .map(|s| s.pid)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub pid: u32,
+    pub name: String,
+    pub cmd: String,
+    pub subtree_rss_kb: u64,
+    /// The process itself and all its descendants.
+    pub subtree_len: usize,
+}
+
+/// Every process worth watching, largest subtree first. Kernel threads, PID 1 (its
+/// subtree is the whole machine) and `exclude` (leaktop itself) are left out.
+pub fn candidates(
+    samples: &[ProcSample],
+    mut command: impl FnMut(&ProcSample) -> Command,
+    exclude: u32,
+) -> Vec<Candidate> {
+    let index: HashMap<u32, usize> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.pid, i))
+        .collect();
+    let mut rss: Vec<u64> = samples.iter().map(|s| s.rss_kb).collect();
+    let mut len = vec![1usize; samples.len()];
+    // Add each process to all its ancestors.
+    for (i, s) in samples.iter().enumerate() {
+        let mut seen = 0;
+        let mut p = s.ppid;
+        while let Some(&a) = index.get(&p) {
+            rss[a] += samples[i].rss_kb;
+            len[a] += 1;
+            p = samples[a].ppid;
+            seen += 1;
+            if seen > samples.len() {
+                break; // a cycle from a torn read
+            }
+        }
+    }
+    let kernel = |s: &ProcSample| s.pid == 2 || s.ppid == 2;
+    let mut out: Vec<Candidate> = samples
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.pid > 1 && !kernel(s) && s.pid != exclude && s.state != b'Z')
+        .map(|(i, s)| {
+            let c = command(s);
+            Candidate {
+                pid: s.pid,
+                name: c.name,
+                cmd: c.cmd,
+                subtree_rss_kb: rss[i],
+                subtree_len: len[i],
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.subtree_rss_kb
+            .cmp(&a.subtree_rss_kb)
+            .then(a.pid.cmp(&b.pid))
+    });
+    out
+}
+
+pub enum PickerOutcome {
+    Continue,
+    Pick(u32),
+    Quit,
+}
+
+pub struct Picker {
+    all: Vec<Candidate>,
+    filter: String,
+    selected: usize,
+    theme: Theme,
+}
+
+impl Picker {
+    pub fn new(all: Vec<Candidate>, color: bool) -> Picker {
+        Picker {
+            all,
+            filter: String::new(),
+            selected: 0,
+            theme: Theme { color },
+        }
+    }
+
+    pub fn shown(&self) -> Vec<&Candidate> {
+        let needle = self.filter.to_lowercase();
+        self.all
+            .iter()
+            .filter(|c| {
+                needle.is_empty()
+                    || c.pid.to_string().contains(&needle)
+                    || c.cmd.to_lowercase().contains(&needle)
+                    || c.name.to_lowercase().contains(&needle)
+            })
+            .collect()
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) -> PickerOutcome {
+        if key.kind == KeyEventKind::Release {
+            return PickerOutcome::Continue;
+        }
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return PickerOutcome::Quit;
+        }
+        let count = self.shown().len();
+        match key.code {
+            KeyCode::Esc if self.filter.is_empty() => return PickerOutcome::Quit,
+            KeyCode::Esc => self.filter.clear(),
+            KeyCode::Enter => {
+                if let Some(c) = self.shown().get(self.selected) {
+                    return PickerOutcome::Pick(c.pid);
+                }
+            }
+            KeyCode::Up => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down => self.selected = (self.selected + 1).min(count.saturating_sub(1)),
+            KeyCode::PageUp => self.selected = self.selected.saturating_sub(10),
+            KeyCode::PageDown => self.selected = (self.selected + 10).min(count.saturating_sub(1)),
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) => self.filter.push(c),
+            _ => {}
+        }
+        self.selected = self.selected.min(self.shown().len().saturating_sub(1));
+        PickerOutcome::Continue
+    }
+
+    pub fn render(&self, frame: &mut Frame) {
+        let theme = self.theme;
+        let [top, list, bottom] = Layout::vertical([
+            Constraint::Length(2),
+            Constraint::Min(1),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from(vec![
+                    Span::styled(" leaktop ", theme.title()),
+                    Span::raw(" choose the process whose family to watch (largest subtree first)"),
+                ]),
+                Line::from(vec![
+                    Span::styled(" filter: ", theme.title()),
+                    Span::raw(format!("{}█", self.filter)),
+                ]),
+            ]),
+            top,
+        );
+        let shown = self.shown();
+        let block = Block::new().borders(Borders::TOP);
+        let inner = block.inner(list);
+        frame.render_widget(block, list);
+        let visible = inner.height.saturating_sub(1) as usize;
+        let offset = (self.selected + 1).saturating_sub(visible);
+        let mut lines = vec![Line::from(Span::styled(
+            format!("{:>8} {:>12} {:>6}  COMMAND", "PID", "SUBTREE RSS", "PROCS"),
+            theme.title(),
+        ))];
+        for (i, c) in shown.iter().enumerate().skip(offset).take(visible) {
+            let line = Line::from(vec![
+                Span::raw(format!(
+                    "{:>8} {:>12} {:>6}  ",
+                    c.pid,
+                    human_kb(c.subtree_rss_kb),
+                    c.subtree_len
+                )),
+                Span::styled(c.name.clone(), theme.title()),
+                Span::styled(format!(" {}", c.cmd), theme.dim()),
+            ]);
+            lines.push(if i == self.selected {
+                line.patch_style(theme.selected())
+            } else {
+                line
+            });
+        }
+        if shown.is_empty() {
+            lines.push(Line::from(Span::styled(" no process matches", theme.dim())));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                " type to filter · ↑↓ move · Enter watch · Esc quit",
+                theme.dim(),
+            ))),
+            bottom,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Comm;
+
+    fn s(pid: u32, ppid: u32, rss_kb: u64) -> ProcSample {
+        ProcSample {
+            pid,
+            ppid,
+            state: b'S',
+            rss_kb,
+            pgrp: pid,
+            session: pid,
+            start: u64::from(pid),
+            cpu_ms: 0,
+            comm: Comm::new(format!("p{pid}").as_bytes()),
+        }
+    }
+
+    #[test]
+    fn sorted_by_subtree_rss_without_init_kernel_threads_or_self() {
+        let samples = [
+            s(1, 0, 10),
+            s(2, 0, 0),
+            s(3, 2, 0),
+            s(100, 1, 5),
+            s(101, 100, 50),
+            s(102, 101, 50),
+            s(200, 1, 80),
+            s(300, 1, 1),
+        ];
+        let got = candidates(
+            &samples,
+            |p| Command {
+                name: p.comm.to_string_lossy(),
+                cmd: String::new(),
+            },
+            300,
+        );
+        let order: Vec<(u32, u64, usize)> = got
+            .iter()
+            .map(|c| (c.pid, c.subtree_rss_kb, c.subtree_len))
+            .collect();
+        assert_eq!(
+            order,
+            [(100, 105, 3), (101, 100, 2), (200, 80, 1), (102, 50, 1)]
+        );
+    }
+
+    #[test]
+    fn oldest_match_skips_leaktop_and_its_ancestors() {
+        let mut samples = vec![s(10, 1, 0), s(20, 10, 0), s(30, 1, 0), s(40, 1, 0)];
+        samples[2].start = 5; // 30 is the oldest
+        let cmd = |p: &ProcSample| Command {
+            name: format!("p{}", p.pid),
+            cmd: match p.pid {
+                10 => "sh -c leaktop --name serve".into(),
+                20 => "leaktop --name serve".into(),
+                _ => format!("cce serve {}", p.pid),
+            },
+        };
+        assert_eq!(oldest_matching(&samples, cmd, "serve", 20), Some(30));
+        assert_eq!(oldest_matching(&samples, cmd, "nothing", 20), None);
+    }
+
+    #[test]
+    fn typing_filters_and_enter_picks() {
+        let all = vec![
+            Candidate {
+                pid: 10,
+                name: "node".into(),
+                cmd: "node server.js".into(),
+                subtree_rss_kb: 100,
+                subtree_len: 1,
+            },
+            Candidate {
+                pid: 20,
+                name: "python3".into(),
+                cmd: "python3 -m cce serve".into(),
+                subtree_rss_kb: 50,
+                subtree_len: 4,
+            },
+        ];
+        let mut p = Picker::new(all, false);
+        for c in "CCE".chars() {
+            p.handle_key(KeyEvent::from(KeyCode::Char(c)));
+        }
+        assert_eq!(p.shown().len(), 1);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Enter)),
+            PickerOutcome::Pick(20)
+        ));
+        p.handle_key(KeyEvent::from(KeyCode::Esc));
+        assert_eq!(p.shown().len(), 2);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Esc)),
+            PickerOutcome::Quit
+        ));
+    }
+}

@@ -1,0 +1,146 @@
+//! The kill dialog: what will be signalled, with which signal; then what happened,
+//! with SIGKILL offered to survivors.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::centered;
+use super::text::{interval, plural};
+use super::theme::Theme;
+use crate::actions::kill::KillSignal;
+use crate::format::human_kb;
+use crate::ui::app::{App, KillDialog, KillScope, KillStage, Victim};
+
+/// Processes listed before "… and N more".
+const LISTED: usize = 12;
+
+pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, theme: Theme) {
+    let title = match dialog.scope {
+        KillScope::Tree(pid) => format!(" kill the tree of {pid} "),
+        KillScope::AllLeaked => " kill every leaked tree ".to_string(),
+    };
+    let rss: u64 = dialog.victims.iter().map(|v| v.rss_kb).sum();
+    let mut lines = Vec::new();
+    match &dialog.stage {
+        KillStage::Confirm => {
+            lines.push(Line::raw(format!(
+                " Send {} to {} holding {}:",
+                dialog.signal.name(),
+                plural(dialog.victims.len(), "process", "processes"),
+                human_kb(rss)
+            )));
+            list(&mut lines, &dialog.victims, theme);
+            lines.push(Line::raw(""));
+            let mut signals = vec![Span::raw(" signal: ")];
+            for s in KillSignal::ALL {
+                let style = if s == dialog.signal {
+                    theme.selected()
+                } else {
+                    theme.dim()
+                };
+                // Brackets mark the choice where reverse video does not show.
+                let shown = if s == dialog.signal {
+                    format!("[{}]", s.name())
+                } else {
+                    format!(" {} ", s.name())
+                };
+                signals.push(Span::styled(shown, style));
+                signals.push(Span::raw(" "));
+            }
+            signals.push(Span::styled(" (Tab changes)", theme.dim()));
+            lines.push(Line::from(signals));
+            lines.push(Line::from(Span::styled(
+                " Children that appear meanwhile are frozen and included; each pid is",
+                theme.dim(),
+            )));
+            lines.push(Line::from(Span::styled(
+                " re-checked against its start time before it is signalled.",
+                theme.dim(),
+            )));
+            lines.push(Line::raw(""));
+            lines.push(keys(&[("y/Enter", "kill"), ("n/Esc", "cancel")], theme));
+        }
+        KillStage::Running => {
+            lines.push(Line::raw(format!(
+                " Sent {}; waiting up to {} for {} to end…",
+                dialog.signal.name(),
+                interval(app.options.grace.as_millis() as u64),
+                plural(dialog.victims.len(), "process", "processes"),
+            )));
+        }
+        KillStage::Done { survivors } => {
+            let tally = &dialog.tally;
+            lines.push(Line::from(Span::styled(
+                format!(
+                    " {} ended · {} survived · {} freed",
+                    tally.ended,
+                    survivors.len(),
+                    human_kb(tally.freed_rss_kb)
+                ),
+                theme.title(),
+            )));
+            for (pid, why) in tally.skipped.iter().take(LISTED) {
+                lines.push(Line::raw(format!(" not signalled {pid}: {why}")));
+            }
+            if survivors.is_empty() {
+                lines.push(Line::raw(""));
+                lines.push(keys(&[("any key", "closes")], theme));
+            } else {
+                lines.push(Line::raw(format!(
+                    " Still alive after {}:",
+                    dialog.signal.name()
+                )));
+                list(&mut lines, survivors, theme);
+                lines.push(Line::raw(""));
+                if dialog.signal == KillSignal::Kill {
+                    lines.push(Line::raw(
+                        " They survived SIGKILL: stuck in the kernel (state D) or not ours to kill.",
+                    ));
+                    lines.push(keys(&[("any key", "closes")], theme));
+                } else {
+                    lines.push(keys(
+                        &[("y", "send SIGKILL to them"), ("n/Esc", "leave them")],
+                        theme,
+                    ));
+                }
+            }
+        }
+    }
+    let width = area.width.saturating_sub(4).min(100);
+    let height = lines.len() as u16 + 2;
+    let box_area = centered(area, width, height);
+    frame.render_widget(Clear, box_area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(theme.leaked())
+                .title(Span::styled(title, theme.title())),
+        ),
+        box_area,
+    );
+}
+
+fn list(lines: &mut Vec<Line<'_>>, victims: &[Victim], theme: Theme) {
+    for v in victims.iter().take(LISTED) {
+        lines.push(Line::from(vec![
+            Span::raw(format!(" {:>8}  {:>10}  ", v.id.pid, human_kb(v.rss_kb))),
+            Span::styled(v.name.clone(), theme.title()),
+            Span::styled(format!(" {}", v.cmd), theme.dim()),
+        ]));
+    }
+    if victims.len() > LISTED {
+        lines.push(Line::raw(format!(" … and {} more", victims.len() - LISTED)));
+    }
+}
+
+fn keys(pairs: &[(&str, &str)], theme: Theme) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    for (k, what) in pairs {
+        spans.push(Span::styled(k.to_string(), theme.title()));
+        spans.push(Span::raw(format!(" {what}   ")));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,94 @@
+//! The three header lines: who is watched, how big the family is, what leaked, and
+//! which moment the screen shows.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::text::{elapsed, interval, plural};
+use super::theme::Theme;
+use crate::format::human_kb;
+use crate::ui::app::{App, Source};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let h = &app.header;
+    let tick = app.viewed_tick();
+    let alive = tick.is_none_or(|t| t.root_alive);
+    let mut first = vec![
+        Span::styled(" leaktop ", theme.title()),
+        Span::raw(format!(" root {} ", h.root_pid)),
+        if alive {
+            Span::styled("alive", theme.ok())
+        } else {
+            Span::styled("EXITED", theme.leaked())
+        },
+        Span::raw(format!(" · every {}", interval(h.interval_ms))),
+    ];
+    if let Some(t) = tick {
+        first.push(Span::raw(format!(
+            " · tick {} · {}",
+            t.tick,
+            elapsed(t.elapsed_ms)
+        )));
+    }
+    first.push(Span::styled(format!(" · {}", h.root_cmd), theme.dim()));
+
+    let mut second = vec![Span::raw(" ")];
+    if let Some(t) = tick {
+        second.push(Span::raw(format!(
+            "family {} · RSS {}  ",
+            plural(t.processes.len(), "process", "processes"),
+            human_kb(t.total_rss_kb())
+        )));
+        let leaked = t.leaked_count();
+        if leaked > 0 {
+            second.push(Span::styled(
+                format!(
+                    " LEAKED {} · {} ",
+                    plural(leaked, "process", "processes"),
+                    human_kb(t.leaked_rss_kb())
+                ),
+                theme.alarm(),
+            ));
+        } else {
+            second.push(Span::styled("no leaks", theme.ok()));
+        }
+    } else {
+        second.push(Span::raw("waiting for the first sample…"));
+    }
+
+    let lines = vec![Line::from(first), Line::from(second), mode_line(app, theme)];
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn mode_line(app: &App, theme: Theme) -> Line<'static> {
+    let len = app.history.len();
+    let at = app.viewed_index().map_or(0, |i| i + 1);
+    let mut spans = vec![Span::raw(" ")];
+    match &app.source {
+        Source::Replay { path } => spans.push(Span::styled(
+            format!(" REPLAY of {path}: tick {at} of {len} "),
+            theme.notice(),
+        )),
+        Source::Live if app.in_past() => spans.push(Span::styled(
+            format!(" HISTORY: viewing tick {at} of {len} · → or ] forward · End returns to live "),
+            theme.notice(),
+        )),
+        Source::Live if app.paused => spans.push(Span::styled(
+            " PAUSED: sampling stopped · p resumes ",
+            theme.notice(),
+        )),
+        Source::Live => spans.push(Span::styled("LIVE", theme.ok())),
+    }
+    if let Some(why) = &app.finished {
+        spans.push(Span::styled(
+            format!("  sampling stopped: {why}"),
+            theme.dim(),
+        ));
+    }
+    if !app.filter.is_empty() && !app.editing_filter {
+        spans.push(Span::raw(format!("  filter: {}", app.filter)));
+    }
+    Line::from(spans)
+}

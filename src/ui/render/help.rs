@@ -1,0 +1,67 @@
+//! The `?` screen: every key.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::centered;
+use super::theme::Theme;
+
+const HELP: &[(&str, &str)] = &[
+    ("↑ ↓  j k", "move the selection"),
+    ("PgUp PgDn  g G", "move by a page, to the top or bottom"),
+    ("Enter  Space", "fold or unfold the selected subtree"),
+    ("/", "filter by pid, name or command (Esc clears)"),
+    (
+        "← →  [ ]",
+        "step back and forward through the recorded ticks",
+    ),
+    ("End  l", "return to the newest tick (live)"),
+    ("p", "pause or resume sampling"),
+    ("e", "export the timeline so far as a tick-log file"),
+    ("x  F9", "kill the selected process and its tree"),
+    ("K", "kill every leaked tree"),
+    ("?", "this help"),
+    ("q  Ctrl-C", "quit"),
+];
+
+pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {keys:<16}"), theme.title()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        " LEAK: reparented away from its family, or outliving the root.",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " ESC: escaped the family (double fork + setsid) and caught.",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " Kills freeze the tree, re-check each pid's start time, then signal.",
+        theme.dim(),
+    )));
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        " any key closes this help",
+        theme.dim(),
+    )));
+    let box_area = centered(area, 74, lines.len() as u16 + 2);
+    frame.render_widget(Clear, box_area);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(Span::styled(" keys ", theme.title())),
+        ),
+        box_area,
+    );
+}

@@ -1,0 +1,80 @@
+//! Drawing. Every function here takes the state by shared reference and only draws.
+
+mod dialog;
+mod footer;
+mod header;
+mod help;
+pub mod text;
+pub mod theme;
+mod timeline;
+mod tree;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use super::app::{App, Overlay};
+use theme::Theme;
+
+/// Draws the whole screen:
+///
+/// ```text
+/// ┌──────────────────────────────────────────────────────────────┐
+/// │ header: root and its state, tick, family size and RSS,       │ 3 rows
+/// │         LEAKED count and RSS, live / paused / history mode   │
+/// ├─ processes ──────────────────────────────────────────────────┤
+/// │ LEAK    PID   PPID S      RSS     ΔRSS  CPU%   AGE  COMMAND  │ the rest
+/// │         100      1 S   30 MiB             0%    5s  server   │
+/// │ leaked: reparented from 101 at tick 5                        │
+/// │ LEAK    102      1 S   60 MiB             0%    5s  worker   │
+/// ├─ RSS over time ──────────────────────────────────────────────┤
+/// │ total, leaked and selected RSS per tick                      │ 8-10 rows
+/// ├──────────────────────────────────────────────────────────────┤
+/// │ footer: keys, the filter being typed, or a status message    │ 1 row
+/// └──────────────────────────────────────────────────────────────┘
+/// ```
+///
+/// The help screen and the kill dialog are drawn over it, centred.
+pub fn render(frame: &mut Frame, app: &App) {
+    let theme = Theme {
+        color: app.options.color,
+    };
+    let area = frame.area();
+    let chart_height = match area.height {
+        0..16 => 0,
+        16..30 => 8,
+        _ => 10,
+    };
+    let [top, table, chart, bottom] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(3),
+        Constraint::Length(chart_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::render(frame, top, app, theme);
+    tree::render(frame, table, app, theme);
+    if chart_height > 0 {
+        timeline::render(frame, chart, app, theme);
+    }
+    footer::render(frame, bottom, app, theme);
+    match &app.overlay {
+        Overlay::None => {}
+        Overlay::Help => help::render(frame, area, theme),
+        Overlay::Kill(dialog) => dialog::render(frame, area, dialog, app, theme),
+    }
+}
+
+/// A rectangle of at most `width` x `height` in the middle of `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+#[cfg(test)]
+mod tests;

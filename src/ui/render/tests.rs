@@ -1,0 +1,345 @@
+//! Whole screens drawn into a `TestBackend` and compared with snapshots; keys are
+//! injected the way a user presses them.
+
+use std::time::Duration;
+
+use insta::assert_snapshot;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::actions::kill::{KillReport, KillSignal};
+use crate::model::{Header, ProcRow, Tick};
+use crate::sample::{Identity, StartClock};
+use crate::ui::app::{App, Effect, KillStage, Overlay, Source, ViewOptions};
+
+const T0: u64 = 1_795_000_000_000;
+
+fn row(pid: u32, ppid: u32, name: &str, cmd: &str, rss_mb: u64) -> ProcRow {
+    ProcRow {
+        pid,
+        ppid,
+        state: 'S',
+        rss_kb: rss_mb * 1024,
+        start: u64::from(pid) * 10,
+        cpu_ms: 100,
+        name: name.into(),
+        cmd: cmd.into(),
+        leaked: false,
+        reparented_from: None,
+        escaped: false,
+        leaked_since: None,
+    }
+}
+
+/// A daemon whose session process exits at tick 3, leaving its workers leaked, while
+/// the daemon lives on and grows.
+fn family_ticks(n: u32) -> Vec<Tick> {
+    (1..=n)
+        .map(|t| {
+            let grow = u64::from(t) * 8;
+            let mut procs = vec![
+                row(
+                    4100,
+                    1,
+                    "cce",
+                    "python3 -m cce serve --port 8080",
+                    300 + grow,
+                ),
+                row(
+                    4120,
+                    4100,
+                    "indexer",
+                    "python3 -m cce index --path src",
+                    120,
+                ),
+                row(4121, 4120, "git", "git ls-files -z", 8),
+            ];
+            if t < 3 {
+                procs.push(row(4130, 4100, "session", "cce session 7", 40));
+            }
+            for (pid, rss) in [(4131, 900), (4132, 1400)] {
+                let mut w = row(
+                    pid,
+                    4130,
+                    "claude",
+                    "claude --session 7 --print",
+                    rss + grow,
+                );
+                w.cpu_ms = 100 + u64::from(t) * 250;
+                if t >= 3 {
+                    w.ppid = 1;
+                    w.leaked = true;
+                    w.reparented_from = Some(4130);
+                    w.leaked_since = Some(3);
+                }
+                procs.push(w);
+            }
+            Tick {
+                tick: t,
+                elapsed_ms: u64::from(t - 1) * 1000,
+                time_ms: T0 + u64::from(t - 1) * 1000,
+                root_alive: true,
+                processes: procs,
+                events: vec![],
+            }
+        })
+        .collect()
+}
+
+fn app_with(ticks: Vec<Tick>, source: Source) -> App {
+    let header = Header {
+        root_pid: 4100,
+        root_start: 41000,
+        root_cmd: "python3 -m cce serve --port 8080".into(),
+        interval_ms: 1000,
+        started_ms: T0,
+        host: "devbox".into(),
+    };
+    let options = ViewOptions {
+        color: false,
+        grace: Duration::from_secs(3),
+        // Every process started 10 minutes before the first tick, give or take its pid.
+        start_clock: Some(StartClock {
+            boot_ms: T0 - 600_000 - 41_000 * 10,
+            per_sec: 100,
+        }),
+    };
+    let mut app = App::new(header, source, options);
+    for t in ticks {
+        app.push_tick(t);
+    }
+    app
+}
+
+fn live(n: u32) -> App {
+    app_with(family_ticks(n), Source::Live)
+}
+
+fn draw(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| super::render(f, app)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn press(app: &mut App, keys: &[KeyCode]) -> Vec<Effect> {
+    keys.iter()
+        .filter_map(|&k| app.handle_key(KeyEvent::from(k)))
+        .collect()
+}
+
+#[test]
+fn live_tree_with_a_leaked_tree() {
+    let app = live(5);
+    let screen = draw(&app, 120, 40);
+    // Independent of the snapshot: the leak is in the header and marked on its rows.
+    assert!(screen.contains("LEAKED 2 processes"), "{screen}");
+    assert!(
+        screen.contains("leaked: reparented from 4130 at tick 3"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches("LEAK ").count(), 2, "{screen}");
+    assert_snapshot!(screen);
+}
+
+#[test]
+fn narrow_terminal_keeps_the_essentials() {
+    let screen = draw(&live(5), 80, 24);
+    assert!(screen.contains("LEAKED"), "{screen}");
+    assert!(!screen.contains("AGE"), "narrow screens drop CPU% and AGE");
+    assert_snapshot!(screen);
+}
+
+#[test]
+fn every_size_draws_without_panicking() {
+    let app = live(4);
+    for w in [1, 2, 10, 40, 79, 80, 200] {
+        for h in [1, 2, 3, 5, 10, 15, 16, 24, 60] {
+            draw(&app, w, h);
+        }
+    }
+}
+
+#[test]
+fn history_mode_says_so_and_shows_the_old_tick() {
+    let mut app = live(5);
+    press(&mut app, &[KeyCode::Left, KeyCode::Left, KeyCode::Left]);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("HISTORY: viewing tick 2 of 5"), "{screen}");
+    assert!(
+        screen.contains("session"),
+        "tick 2 still has the session: {screen}"
+    );
+    assert!(!screen.contains("LEAKED"), "{screen}");
+    assert_snapshot!(screen);
+    // A new tick does not move the view; End returns to live.
+    app.push_tick(family_ticks(6).pop().unwrap());
+    assert!(draw(&app, 120, 40).contains("viewing tick 2 of 6"));
+    press(&mut app, &[KeyCode::End]);
+    assert!(!app.in_past());
+    assert!(draw(&app, 120, 40).contains("LIVE"));
+}
+
+#[test]
+fn help_screen() {
+    let mut app = live(3);
+    press(&mut app, &[KeyCode::Char('?')]);
+    let screen = draw(&app, 100, 30);
+    assert!(screen.contains("kill every leaked tree"), "{screen}");
+    assert_snapshot!(screen);
+    press(&mut app, &[KeyCode::Char('x')]);
+    assert_eq!(app.overlay, Overlay::None, "any key closes help");
+}
+
+#[test]
+fn folding_and_filtering() {
+    let mut app = live(5);
+    // Select the indexer (second row) and fold it.
+    press(&mut app, &[KeyCode::Down, KeyCode::Enter]);
+    let screen = draw(&app, 120, 30);
+    assert!(screen.contains("▸ [+1] indexer"), "{screen}");
+    assert!(!screen.contains("git ls-files"), "{screen}");
+    press(&mut app, &[KeyCode::Char('/')]);
+    for c in "claude".chars() {
+        press(&mut app, &[KeyCode::Char(c)]);
+    }
+    let screen = draw(&app, 120, 30);
+    assert!(screen.contains("filter: claude█"), "{screen}");
+    assert!(screen.contains("(2 of 5 shown)"), "{screen}");
+    assert!(!screen.contains("indexer"), "{screen}");
+    assert_snapshot!(screen);
+    press(&mut app, &[KeyCode::Esc]);
+    assert!(app.filter.is_empty() && !app.editing_filter);
+}
+
+#[test]
+fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
+    let mut app = live(5);
+    press(&mut app, &[KeyCode::Char('K')]);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("Send SIGTERM to 2 processes"), "{screen}");
+    assert_snapshot!("kill_confirm", screen);
+
+    press(&mut app, &[KeyCode::Tab, KeyCode::Tab]);
+    let Overlay::Kill(d) = &app.overlay else {
+        panic!("no dialog")
+    };
+    assert_eq!(d.signal, KillSignal::Hup);
+    press(&mut app, &[KeyCode::BackTab, KeyCode::BackTab]);
+
+    let effects = press(&mut app, &[KeyCode::Char('y')]);
+    let [
+        Effect::Kill {
+            targets, signal, ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(*signal, KillSignal::Term);
+    let pids: Vec<u32> = targets.iter().map(|t| t.id.pid).collect();
+    assert_eq!(pids, [4131, 4132]);
+    assert!(draw(&app, 120, 40).contains("waiting up to 3s"));
+
+    let survivor = targets[1].id;
+    app.kill_finished(KillReport {
+        ended: vec![targets[0].id],
+        survived: vec![survivor],
+        skipped: vec![],
+        freed_rss_kb: targets[0].rss_kb,
+    });
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("1 ended · 1 survived"), "{screen}");
+    assert!(screen.contains("send SIGKILL to them"), "{screen}");
+    assert_snapshot!("kill_survivors", screen);
+
+    let effects = press(&mut app, &[KeyCode::Char('y')]);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Kill { targets, signal: KillSignal::Kill, .. }] if targets.len() == 1 && targets[0].id == survivor),
+        "{effects:?}"
+    );
+    app.kill_finished(KillReport {
+        ended: vec![survivor],
+        ..KillReport::default()
+    });
+    let Overlay::Kill(d) = &app.overlay else {
+        panic!("no dialog")
+    };
+    assert!(
+        d.tally.ended == 2
+            && matches!(&d.stage, KillStage::Done { survivors } if survivors.is_empty()),
+        "{:?}",
+        d.stage
+    );
+    press(&mut app, &[KeyCode::Enter]);
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn kill_tree_lists_the_subtree_and_can_be_cancelled() {
+    let mut app = live(5);
+    press(&mut app, &[KeyCode::Down]);
+    press(&mut app, &[KeyCode::F(9)]);
+    let Overlay::Kill(d) = &app.overlay else {
+        panic!("no dialog")
+    };
+    let pids: Vec<u32> = d.victims.iter().map(|v| v.id.pid).collect();
+    assert_eq!(pids, [4120, 4121]);
+    assert!(press(&mut app, &[KeyCode::Esc]).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn no_killing_in_the_past_or_in_a_replay() {
+    let mut app = live(5);
+    press(&mut app, &[KeyCode::Char('['), KeyCode::Char('K')]);
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(draw(&app, 120, 40).contains("press End to return to live"));
+
+    let mut replay = app_with(
+        family_ticks(5),
+        Source::Replay {
+            path: "leak.ticklog".into(),
+        },
+    );
+    press(&mut replay, &[KeyCode::Char('K')]);
+    assert_eq!(replay.overlay, Overlay::None);
+    let screen = draw(&replay, 120, 40);
+    assert!(
+        screen.contains("REPLAY of leak.ticklog: tick 5 of 5"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("killing is disabled in a replay"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn selection_follows_its_process_and_quit_keys() {
+    let mut app = live(2);
+    // The first worker, which leaks at tick 3 and moves under a heading.
+    press(
+        &mut app,
+        &[KeyCode::Down, KeyCode::Down, KeyCode::Down, KeyCode::Down],
+    );
+    let chosen = app.selected.unwrap();
+    for t in family_ticks(4).into_iter().skip(2) {
+        app.push_tick(t);
+    }
+    assert_eq!(
+        app.selected,
+        Some(chosen),
+        "the same process stays selected"
+    );
+    assert_eq!(press(&mut app, &[KeyCode::Char('q')]), [Effect::Quit]);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(app.handle_key(ctrl_c), Some(Effect::Quit));
+    assert_eq!(
+        chosen,
+        Identity {
+            pid: 4131,
+            start: 41310
+        }
+    );
+}

@@ -1,0 +1,139 @@
+//! The process table: one line per process, indented as trees, leaked trees under
+//! headings. Laid out by hand rather than with `Table` so headings span the width.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::text::{age, delta_kb};
+use super::theme::Theme;
+use crate::format::human_kb;
+use crate::ui::app::App;
+use crate::ui::table::{ProcLine, Row};
+
+/// Columns left of the command, and whether narrow terminals drop them.
+struct Columns {
+    cpu_and_age: bool,
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let rows = app.rows();
+    let title = match app.viewed_tick() {
+        Some(t) if rows.len() < t.processes.len() => {
+            format!(
+                " processes ({} of {} shown) ",
+                count_procs(&rows),
+                t.processes.len()
+            )
+        }
+        _ => " processes ".to_string(),
+    };
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, theme.title()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let cols = Columns {
+        cpu_and_age: inner.width >= 96,
+    };
+    let mut lines = vec![column_titles(&cols, theme)];
+    let visible = inner.height.saturating_sub(1) as usize;
+    let selected = app.selected_index(&rows);
+    let offset = selected.map_or(0, |s| (s + 1).saturating_sub(visible));
+    let time_ms = app.viewed_tick().map_or(0, |t| t.time_ms);
+    for (i, row) in rows.iter().enumerate().skip(offset).take(visible) {
+        let line = match row {
+            Row::Heading(h) => Line::from(Span::styled(format!(" {h}"), theme.heading())),
+            Row::Proc(p) => {
+                let started = app
+                    .options
+                    .start_clock
+                    .map(|c| time_ms.saturating_sub(c.started_ms(p.row.start)));
+                proc_line(p, started, &cols, theme)
+            }
+        };
+        // The arrow marks the selection on terminals without reverse video, too.
+        let mut line = line;
+        if Some(i) == selected {
+            line = line.patch_style(theme.selected());
+            line.spans.insert(0, Span::styled("›", theme.selected()));
+        } else {
+            line.spans.insert(0, Span::raw(" "));
+        }
+        lines.push(line);
+    }
+    if rows.is_empty() {
+        let why = if app.filter.is_empty() {
+            "no processes at this tick"
+        } else {
+            "no process matches the filter (Esc clears it)"
+        };
+        lines.push(Line::from(Span::styled(format!(" {why}"), theme.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn count_procs(rows: &[Row<'_>]) -> usize {
+    rows.iter().filter(|r| matches!(r, Row::Proc(_))).count()
+}
+
+fn column_titles(cols: &Columns, theme: Theme) -> Line<'static> {
+    let mut s = format!(
+        "{:<4} {:>7} {:>7} S {:>10} {:>10}",
+        "", "PID", "PPID", "RSS", "ΔRSS"
+    );
+    if cols.cpu_and_age {
+        s.push_str(&format!(" {:>5} {:>6}", "CPU%", "AGE"));
+    }
+    s.push_str("  COMMAND");
+    Line::from(Span::styled(s, theme.title()))
+}
+
+fn proc_line(p: &ProcLine<'_>, age_ms: Option<u64>, cols: &Columns, theme: Theme) -> Line<'static> {
+    let r = p.row;
+    let (mark, mark_style) = if r.escaped {
+        ("ESC", theme.leaked())
+    } else if r.leaked {
+        ("LEAK", theme.leaked())
+    } else {
+        ("", Style::new())
+    };
+    let delta = p.rss_delta_kb.unwrap_or(0);
+    let mut spans = vec![
+        Span::styled(format!("{mark:<4}"), mark_style),
+        Span::raw(format!(
+            " {:>7} {:>7} {} {:>10} ",
+            r.pid,
+            r.ppid,
+            r.state,
+            human_kb(r.rss_kb)
+        )),
+        Span::styled(format!("{:>10}", delta_kb(delta)), theme.growth(delta)),
+    ];
+    if cols.cpu_and_age {
+        let cpu = p.cpu_pct.map_or(String::new(), |c| format!("{c:.0}%"));
+        let age = age_ms.map_or(String::new(), age);
+        spans.push(Span::raw(format!(" {cpu:>5} {age:>6}")));
+    }
+    let fold = if p.folded > 0 {
+        format!("▸ [+{}] ", p.folded)
+    } else {
+        String::new()
+    };
+    let name_style = if r.leaked {
+        theme.leaked()
+    } else {
+        Style::new()
+    };
+    spans.push(Span::raw(format!("  {}{fold}", p.prefix)));
+    spans.push(Span::styled(r.name.clone(), name_style));
+    if r.cmd != r.name && !r.cmd.is_empty() {
+        spans.push(Span::styled(format!(" {}", r.cmd), theme.dim()));
+    }
+    Line::from(spans)
+}

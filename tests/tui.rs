@@ -1,0 +1,274 @@
+//! The interactive view driven as a person would: in a real terminal (tmux), by keys,
+//! against real process trees.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{Family, POOL, Reaped, Signal, Tag, alive, signal, wait_until};
+
+/// A tmux server of its own running one command in a 120x40 window; killed on drop.
+struct Screen {
+    socket: String,
+}
+
+impl Screen {
+    fn start(command: &str) -> Screen {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let socket = format!(
+            "leaktop-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "40",
+            ])
+            .arg(command)
+            .status()
+            .expect("tmux is needed for the interactive tests (apt-get install tmux)");
+        assert!(status.success(), "tmux failed to start `{command}`");
+        Screen { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn text(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for `needle` on screen; fails with the screen as it is.
+    fn wait_for(&self, needle: &str, limit: Duration) -> String {
+        let mut last = String::new();
+        let found = wait_until(limit, || {
+            last = self.text();
+            last.contains(needle)
+        });
+        assert!(
+            found,
+            "waited {limit:?} for {needle:?}; the screen shows:\n{last}"
+        );
+        last
+    }
+
+    /// The pid of the command the pane runs.
+    fn pane_pid(&self) -> u32 {
+        self.tmux(&["list-panes", "-F", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .expect("pane pid")
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+fn leaktop() -> &'static str {
+    env!("CARGO_BIN_EXE_leaktop")
+}
+
+/// The acceptance scenario: a forkserver pool whose parent is SIGKILLed shows
+/// its tracker, forkserver and workers as leaked; `K`, `y` ends them all, and a
+/// process with the same command name outside the family survives.
+#[test]
+fn forkserver_pool_leak_is_shown_and_killed_from_the_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("pool.py");
+    std::fs::write(&script, POOL).unwrap();
+    let mut pool = Family::spawn("python3", &[script.to_str().unwrap()]);
+    let root = pool.pid();
+    assert_eq!(pool.read_line(), root.to_string());
+    let decoys = Tag::new();
+    let decoy = Reaped(
+        decoys
+            .command("python3")
+            .args(["-c", "import time; time.sleep(3600)"])
+            .spawn()
+            .unwrap(),
+    );
+
+    let screen = Screen::start(&format!("{} --pid {root} --interval 200ms", leaktop()));
+    screen.wait_for("no leaks", Duration::from_secs(10));
+    let members = pool.tagged_pids().len();
+    assert_eq!(members, 6, "root, tracker, forkserver and three workers");
+
+    pool.kill_root();
+    let shown = screen.wait_for("LEAKED 5 processes", Duration::from_secs(5));
+    assert!(shown.contains("EXITED"), "{shown}");
+    assert!(
+        shown.contains(&format!("reparented from {root}")),
+        "{shown}"
+    );
+    let marked = shown
+        .lines()
+        .filter(|l| l.chars().skip(1).take(5).collect::<String>() == "LEAK ")
+        .count();
+    assert_eq!(marked, 5, "{shown}");
+
+    screen.keys(&["K"]);
+    screen.wait_for("Send SIGTERM to 5 processes", Duration::from_secs(2));
+    screen.keys(&["y"]);
+    let done = screen.wait_for("5 ended · 0 survived", Duration::from_secs(10));
+    assert!(done.contains("freed"), "{done}");
+    assert!(
+        wait_until(Duration::from_secs(5), || pool.tagged_pids().is_empty()),
+        "still alive: {:?}",
+        pool.tagged_pids()
+    );
+    assert!(
+        alive(decoy.id()),
+        "the same-named decoy outside the family must survive"
+    );
+    screen.keys(&["Escape", "q"]);
+}
+
+#[test]
+fn demo_leaks_on_schedule_and_cleans_up_every_helper_on_quit() {
+    let screen = Screen::start(&format!("{} demo --interval 250ms", leaktop()));
+    let shown = screen.wait_for("LEAKED 2 processes", Duration::from_secs(15));
+    assert!(shown.contains("demo-worker"), "{shown}");
+    let owner = screen.pane_pid();
+    let helpers = || demo_helpers(owner);
+    assert!(
+        helpers().len() >= 3,
+        "server and leaked workers: {:?}",
+        helpers()
+    );
+    screen.keys(&["q"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || helpers().is_empty()),
+        "helpers left behind: {:?}",
+        helpers()
+    );
+}
+
+#[test]
+fn demo_helpers_end_by_themselves_when_leaktop_is_sigkilled() {
+    let screen = Screen::start(&format!("{} demo --interval 250ms", leaktop()));
+    screen.wait_for("demo-worker", Duration::from_secs(10));
+    let owner = screen.pane_pid();
+    assert!(!demo_helpers(owner).is_empty());
+    signal(owner, Signal::KILL);
+    assert!(
+        wait_until(Duration::from_secs(5), || demo_helpers(owner).is_empty()),
+        "helpers left behind: {:?}",
+        demo_helpers(owner)
+    );
+}
+
+/// Live helpers of the demo run by `owner`.
+fn demo_helpers(owner: u32) -> Vec<u32> {
+    let needle = format!("LEAKTOP_DEMO_OWNER={owner}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                && alive(*pid)
+        })
+        .collect()
+}
+
+/// SIGTERM ends the view and the terminal is back in its normal (canonical) mode.
+#[test]
+fn terminal_is_restored_after_sigterm() {
+    let sleeper = Tag::new();
+    let child = Reaped(sleeper.command("sleep").arg("300").spawn().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("view.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "{} --pid {}\necho exit=$?\nstty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon\nsleep 60\n",
+            leaktop(),
+            child.id()
+        ),
+    )
+    .unwrap();
+    let screen = Screen::start(&format!("sh {}", script.display()));
+    screen.wait_for("no leaks", Duration::from_secs(10));
+    let view = children_of(screen.pane_pid());
+    assert_eq!(view.len(), 1, "{view:?}");
+    signal(view[0], Signal::TERM);
+    let after = screen.wait_for("exit=", Duration::from_secs(5));
+    assert!(after.contains("exit=0"), "{after}");
+    let restored = screen.wait_for("icanon", Duration::from_secs(5));
+    assert!(
+        !restored.contains("-icanon"),
+        "raw mode left on:\n{restored}"
+    );
+    assert!(
+        !restored.contains("processes"),
+        "alternate screen left on:\n{restored}"
+    );
+}
+
+#[test]
+fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
+    let tag = Tag::new();
+    let marker = format!("leaktop-picker-{}", std::process::id());
+    // `exec -a` names the sleep so the filter can find it.
+    let target = Reaped(
+        tag.command("bash")
+            .args(["-c", &format!("exec -a {marker} sleep 300")])
+            .spawn()
+            .unwrap(),
+    );
+    let screen = Screen::start(leaktop());
+    screen.wait_for("choose the process", Duration::from_secs(10));
+    for c in marker.chars() {
+        screen.tmux(&["send-keys", "-l", &c.to_string()]);
+    }
+    screen.wait_for(&format!("{:>8}", target.id()), Duration::from_secs(3));
+    screen.keys(&["Enter"]);
+    let view = screen.wait_for(
+        &format!("root {} alive", target.id()),
+        Duration::from_secs(5),
+    );
+    assert!(view.contains("no leaks"), "{view}");
+    screen.keys(&["q"]);
+
+    let by_name = Screen::start(&format!("{} --name {marker}", leaktop()));
+    by_name.wait_for(
+        &format!("root {} alive", target.id()),
+        Duration::from_secs(10),
+    );
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
