@@ -11,6 +11,7 @@ use leaktop::demo;
 use leaktop::format::{Format, human_kb};
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
+use leaktop::ui::app::ViewOptions;
 use leaktop::ui::{self, Root, WatchOptions};
 
 /// Exit code for errors at run time (the usage errors clap reports exit with 2).
@@ -144,6 +145,8 @@ Examples:
     leaktop run --check -- cce index --path README.md
   Run a test suite, record it, and end whatever it leaks:
     leaktop run --record tests.ticklog --kill-leaks -- npm test
+  Watch a dev server's family live while it runs:
+    leaktop run --tui -- npm run dev
 
 leaktop becomes a child subreaper, so every process orphaned under CMD is adopted by
 leaktop instead of init, however fast it forks or whether it calls setsid. CMD's
@@ -182,6 +185,11 @@ struct RunArgs {
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = Backend::default())]
     backend: Backend,
+    /// Show the interactive view while CMD runs (CMD's own input and output go to
+    /// /dev/null). Quitting the view sends SIGTERM to CMD if it is still running;
+    /// the leak report and exit code follow as without --tui.
+    #[arg(long)]
+    tui: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<std::ffi::OsString>,
@@ -233,7 +241,7 @@ fn main() -> ExitCode {
     let color = cli.color.enabled();
     let result = match cli.command {
         Some(Cmd::Record(args)) => run_record(args),
-        Some(Cmd::Run(args)) => return run_command(args),
+        Some(Cmd::Run(args)) => return run_command(args, color),
         Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -261,8 +269,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_command(args: RunArgs) -> ExitCode {
+fn run_command(args: RunArgs, color: bool) -> ExitCode {
     let opts = RunOptions {
+        tui: args.tui.then_some(ViewOptions {
+            color,
+            grace: args.grace,
+            start_clock: None,
+        }),
         command: args.command,
         interval: args.interval,
         settle: args.settle,

@@ -72,7 +72,7 @@ pub enum RecordError {
 /// Where ticks go: a file or stdout, each tick written whole and flushed.
 pub struct TickSink {
     path: String,
-    sink: Box<dyn Write>,
+    sink: Box<dyn Write + Send>,
     format: Format,
     buf: String,
 }
@@ -80,7 +80,7 @@ pub struct TickSink {
 impl TickSink {
     /// `None` writes to stdout.
     pub fn create(out: Option<&Path>, format: Format) -> Result<TickSink, RecordError> {
-        let (path, sink): (String, Box<dyn Write>) = match out {
+        let (path, sink): (String, Box<dyn Write + Send>) = match out {
             Some(p) => {
                 let file = File::create(p).map_err(|source| RecordError::Create {
                     path: p.display().to_string(),

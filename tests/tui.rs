@@ -272,3 +272,32 @@ fn children_of(pid: u32) -> Vec<u32> {
         .filter_map(|p| p.parse().ok())
         .collect()
 }
+
+/// `run --tui`: the view shows the escapee, and closing it gives the usual report,
+/// the --check exit code and the --kill-leaks cleanup.
+#[test]
+fn run_with_the_view_reports_and_gates_after_it_closes() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "{} {} run --tui --check --kill-leaks --interval 200ms -- sh -c '(setsid sleep 300 &); sleep 1'\necho exit=$?\nsleep 60\n",
+            tag.assignment(),
+            leaktop()
+        ),
+    )
+    .unwrap();
+    let screen = Screen::start(&format!("sh {}", script.display()));
+    let shown = screen.wait_for("LEAKED 1 process", Duration::from_secs(10));
+    assert!(shown.contains("ESC"), "{shown}");
+    screen.wait_for("EXITED", Duration::from_secs(5));
+    assert_eq!(tag.live().len(), 2, "leaktop and the escaped sleep");
+    screen.keys(&["q"]);
+    let after = screen.wait_for("exit=", Duration::from_secs(10));
+    assert!(after.contains("exit=3"), "{after}");
+    assert!(after.contains("1 process leaked"), "{after}");
+    assert!(after.contains("ended 1 leaked process"), "{after}");
+    assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
+}

@@ -11,7 +11,8 @@ use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, WaitOptions};
@@ -21,10 +22,12 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, text};
-use crate::model::{ProcRow, layout};
+use crate::model::{ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
+use crate::ui::app::{App, Source, ViewOptions};
+use crate::ui::terminal::{TickSource, Tui};
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -36,6 +39,8 @@ pub struct RunOptions {
     pub record: Option<PathBuf>,
     pub format: Option<Format>,
     pub backend: Backend,
+    /// Show the interactive view instead of passing the terminal through to CMD.
+    pub tui: Option<ViewOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,10 @@ pub enum RunError {
     Attach(#[from] AttachError),
     #[error(transparent)]
     Sample(#[from] crate::sample::SampleError),
+    #[error("terminal: {0}")]
+    View(io::Error),
+    #[error("--tui needs a terminal; without it leaktop run passes the terminal through to CMD")]
+    NoTerminal,
 }
 
 impl RunError {
@@ -83,6 +92,9 @@ pub struct RunOutcome {
 
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let program = opts.command.first().ok_or(RunError::NoCommand)?;
+    if opts.tui.is_some() {
+        crate::ui::require_terminal().map_err(|_| RunError::NoTerminal)?;
+    }
     let name = program.to_string_lossy().into_owned();
     let me = std::process::id();
     rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
@@ -102,6 +114,13 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
 
     let mut command = std::process::Command::new(program);
     command.args(&opts.command[1..]);
+    if opts.tui.is_some() {
+        // The view owns the terminal; CMD's output would tear it.
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    }
     // SAFETY: the closure only makes one async-signal-safe prctl call between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -118,8 +137,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // std's Child would reap through waitpid(root); leaktop reaps everything itself.
     drop(child);
 
-    let mut monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?;
-    let mut sink = match &opts.record {
+    let monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?;
+    let sink = match &opts.record {
         Some(path) => {
             let format = opts.format.unwrap_or_else(|| Format::from_path(path));
             let mut sink = TickSink::create(Some(path), format)?;
@@ -128,56 +147,32 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         }
         None => None,
     };
-
-    let mut cmd_status: Option<u8> = None;
-    let mut exited_at: Option<Instant> = None;
-    let mut next = Instant::now();
-    let last = loop {
-        let tick = monitor.step()?;
-        if let Some(sink) = sink.as_mut() {
-            sink.tick(&tick)?;
-        }
-        reap(root, &mut cmd_status);
-        if cmd_status.is_some() && exited_at.is_none() {
-            exited_at = Some(Instant::now());
-        }
-        if let Some(at) = exited_at
-            && at.elapsed() >= opts.settle
-            && !tick.root_alive
-        {
-            break tick;
-        }
-        next += opts.interval;
-        if let Some(at) = exited_at {
-            next = next.min(at + opts.settle);
-        }
-        // Wait for the next tick; a child's exit or a signal wakes the loop early.
-        loop {
-            let now = Instant::now();
-            if now >= next {
-                break;
-            }
-            match rx.recv_timeout(next - now) {
-                Ok((SIGCHLD, _)) => {
-                    reap(root, &mut cmd_status);
-                    if cmd_status.is_some() && exited_at.is_none() {
-                        exited_at = Some(Instant::now());
-                        next = Instant::now();
-                    }
-                }
-                Ok((sig, true)) if cmd_status.is_none() => forward(root, sig),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
+    let session = Arc::new(Mutex::new(Session {
+        monitor,
+        sink,
+        root,
+        cmd_status: None,
+        exited_at: None,
+        error: None,
+    }));
+    if let Some(view) = &opts.tui {
+        show_view(&session, view, opts.interval)?;
+    }
+    let mut session = match Arc::try_unwrap(session) {
+        Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+        Err(_) => unreachable!("the view's sampler thread has ended"),
     };
+    if let Some(e) = session.error.take() {
+        return Err(e);
+    }
+    let last = drive(&mut session, opts, &rx)?;
 
     let leaked: Vec<ProcRow> = last
         .processes
         .into_iter()
         .filter(|p| p.leaked && p.state != 'Z')
         .collect();
-    let cmd_code = cmd_status.unwrap_or(1);
+    let cmd_code = session.cmd_status.unwrap_or(1);
     if !leaked.is_empty() {
         eprint!("{}", leak_report(&opts.command, cmd_code, &leaked, me));
     }
@@ -206,6 +201,133 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         leaked: leaked.len(),
         exit_code,
     })
+}
+
+/// CMD and everything leaktop knows about it while it runs.
+struct Session {
+    monitor: Monitor,
+    sink: Option<TickSink>,
+    root: u32,
+    /// CMD's exit code once it has exited.
+    cmd_status: Option<u8>,
+    exited_at: Option<Instant>,
+    /// A failure inside the view's sampler, reported once the view closes.
+    error: Option<RunError>,
+}
+
+impl Session {
+    fn step(&mut self) -> Result<Tick, RunError> {
+        let tick = self.monitor.step()?;
+        if let Some(sink) = self.sink.as_mut() {
+            sink.tick(&tick)?;
+        }
+        self.reap();
+        Ok(tick)
+    }
+
+    fn reap(&mut self) {
+        reap(self.root, &mut self.cmd_status);
+        if self.cmd_status.is_some() && self.exited_at.is_none() {
+            self.exited_at = Some(Instant::now());
+        }
+    }
+}
+
+/// Samples until CMD has exited and the settle time has passed; returns the last tick.
+fn drive(
+    session: &mut Session,
+    opts: &RunOptions,
+    rx: &mpsc::Receiver<(i32, bool)>,
+) -> Result<Tick, RunError> {
+    let mut next = Instant::now();
+    loop {
+        let tick = session.step()?;
+        if let Some(at) = session.exited_at
+            && at.elapsed() >= opts.settle
+            && !tick.root_alive
+        {
+            return Ok(tick);
+        }
+        next += opts.interval;
+        if let Some(at) = session.exited_at {
+            next = next.min(at + opts.settle);
+        }
+        // Wait for the next tick; a child's exit or a signal wakes the loop early.
+        loop {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            match rx.recv_timeout(next - now) {
+                Ok((SIGCHLD, _)) => {
+                    let before = session.exited_at;
+                    session.reap();
+                    if before.is_none() && session.exited_at.is_some() {
+                        next = Instant::now();
+                    }
+                }
+                Ok((sig, true)) if session.cmd_status.is_none() => forward(session.root, sig),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Shows CMD's family in the interactive view until the user closes it; CMD, if still
+/// running then, gets SIGTERM (closing the view ends the run).
+fn show_view(
+    session: &Arc<Mutex<Session>>,
+    view: &ViewOptions,
+    interval: Duration,
+) -> Result<(), RunError> {
+    let header = lock(session).monitor.header().clone();
+    let start_clock = lock(session).monitor.start_clock();
+    let app = App::new(
+        header,
+        Source::Live,
+        ViewOptions {
+            start_clock,
+            ..view.clone()
+        },
+    );
+    let mut tui = Tui::open().map_err(RunError::View)?;
+    tui.run(
+        app,
+        Some(Box::new(SharedSession(session.clone()))),
+        interval,
+    )
+    .map_err(RunError::View)?;
+    drop(tui);
+    let s = lock(session);
+    if s.cmd_status.is_none() {
+        forward(s.root, SIGTERM);
+    }
+    Ok(())
+}
+
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The session as the view's sampler thread sees it.
+struct SharedSession(Arc<Mutex<Session>>);
+
+impl TickSource for SharedSession {
+    fn step(&mut self) -> Result<Tick, String> {
+        let mut s = lock(&self.0);
+        s.step().map_err(|e| {
+            let shown = e.to_string();
+            s.error = Some(e);
+            shown
+        })
+    }
+
+    fn finished(&self) -> Option<String> {
+        let s = lock(&self.0);
+        (!s.monitor.tracker().any_alive())
+            .then(|| "CMD and every process it started have exited".into())
+    }
 }
 
 /// Reaps every exited child; notes CMD's own status when it comes.

@@ -65,7 +65,8 @@ pub enum ViewError {
     Terminal(#[from] std::io::Error),
 }
 
-fn require_terminal() -> Result<(), ViewError> {
+/// The view needs a terminal on both ends.
+pub fn require_terminal() -> Result<(), ViewError> {
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         Ok(())
     } else {

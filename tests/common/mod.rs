@@ -126,6 +126,11 @@ impl Tag {
     pub fn live(&self) -> Vec<u32> {
         tagged(&self.0)
     }
+
+    /// `VAR=value`, to tag what a shell script starts.
+    pub fn assignment(&self) -> String {
+        format!("{TAG_VAR}={}", self.0)
+    }
 }
 
 impl Drop for Tag {

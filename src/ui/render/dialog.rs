@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::centered;
-use super::text::{interval, plural};
+use super::text::{command_tail, interval, plural};
 use super::theme::Theme;
 use crate::actions::kill::KillSignal;
 use crate::format::human_kb;
@@ -128,7 +128,7 @@ fn list(lines: &mut Vec<Line<'_>>, victims: &[Victim], theme: Theme) {
         lines.push(Line::from(vec![
             Span::raw(format!(" {:>8}  {:>10}  ", v.id.pid, human_kb(v.rss_kb))),
             Span::styled(v.name.clone(), theme.title()),
-            Span::styled(format!(" {}", v.cmd), theme.dim()),
+            Span::styled(format!(" {}", command_tail(&v.name, &v.cmd)), theme.dim()),
         ]));
     }
     if victims.len() > LISTED {

@@ -39,6 +39,23 @@ pub fn interval(ms: u64) -> String {
     }
 }
 
+/// The command line as shown next to a process's name: argv[0] cut to its base name,
+/// and dropped entirely when it is the name itself, so the arguments that tell
+/// processes apart (`-c from multiprocessing.forkserver ...`) stay on screen.
+pub fn command_tail(name: &str, cmd: &str) -> String {
+    let (argv0, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let base = argv0.rsplit('/').next().unwrap_or(argv0);
+    if cmd.is_empty() || cmd == name {
+        String::new()
+    } else if base == name {
+        rest.to_string()
+    } else if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base} {rest}")
+    }
+}
+
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -60,5 +77,18 @@ mod tests {
         assert_eq!(interval(200), "200ms");
         assert_eq!(interval(2000), "2s");
         assert_eq!(plural(1, "process", "processes"), "1 process");
+        assert_eq!(
+            command_tail(
+                "python3",
+                "/usr/bin/python3 -c from multiprocessing import x"
+            ),
+            "-c from multiprocessing import x"
+        );
+        assert_eq!(
+            command_tail("demo-worker", "/opt/leaktop __demo-helper worker"),
+            "leaktop __demo-helper worker"
+        );
+        assert_eq!(command_tail("sleep", "sleep"), "");
+        assert_eq!(command_tail("kworker", ""), "");
     }
 }

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::text::{age, delta_kb};
+use super::text::{age, command_tail, delta_kb};
 use super::theme::Theme;
 use crate::format::human_kb;
 use crate::ui::app::App;
@@ -132,8 +132,9 @@ fn proc_line(p: &ProcLine<'_>, age_ms: Option<u64>, cols: &Columns, theme: Theme
     };
     spans.push(Span::raw(format!("  {}{fold}", p.prefix)));
     spans.push(Span::styled(r.name.clone(), name_style));
-    if r.cmd != r.name && !r.cmd.is_empty() {
-        spans.push(Span::styled(format!(" {}", r.cmd), theme.dim()));
+    let tail = command_tail(&r.name, &r.cmd);
+    if !tail.is_empty() {
+        spans.push(Span::styled(format!(" {tail}"), theme.dim()));
     }
     Line::from(spans)
 }
