@@ -301,3 +301,27 @@ fn run_with_the_view_reports_and_gates_after_it_closes() {
     assert!(after.contains("ended 1 leaked process"), "{after}");
     assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
 }
+
+#[test]
+fn replay_steps_through_a_recording_and_refuses_to_kill() {
+    let tag = Tag::new();
+    let sleeper = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("three.ticklog");
+    let status = std::process::Command::new(leaktop())
+        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "3"])
+        .arg("--pid")
+        .arg(sleeper.id().to_string())
+        .arg("--out")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
+    screen.wait_for("tick 3 of 3", Duration::from_secs(10));
+    screen.keys(&["Left"]);
+    screen.wait_for("tick 2 of 3", Duration::from_secs(3));
+    screen.keys(&["x"]);
+    screen.wait_for("killing is disabled in a replay", Duration::from_secs(3));
+    assert!(alive(sleeper.id()));
+}

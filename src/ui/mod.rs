@@ -123,8 +123,8 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
 
 /// Opens a recording in the view, in history mode, with killing disabled.
 pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
-    require_terminal()?;
     let recording = format::read(path)?;
+    require_terminal()?;
     let mut app = App::new(
         recording.header,
         Source::Replay {

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
 use super::text::{command_tail, interval, plural};
@@ -113,7 +113,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
     let box_area = centered(area, width, height);
     frame.render_widget(Clear, box_area);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Paragraph::new(lines).block(
             Block::new()
                 .borders(Borders::ALL)
                 .border_style(theme.leaked())

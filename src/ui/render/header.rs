@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::text::{elapsed, interval, plural};
+use super::text::{command_tail, elapsed, interval, plural};
 use super::theme::Theme;
 use crate::format::human_kb;
 use crate::ui::app::{App, Source};
@@ -32,7 +32,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             elapsed(t.elapsed_ms)
         )));
     }
-    first.push(Span::styled(format!(" · {}", h.root_cmd), theme.dim()));
+    first.push(Span::styled(
+        format!(" · {}", command_tail("", &h.root_cmd)),
+        theme.dim(),
+    ));
 
     let mut second = vec![Span::raw(" ")];
     if let Some(t) = tick {
