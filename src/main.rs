@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::demo;
@@ -36,6 +36,11 @@ Examples:
   Attach to a daemon by pid or by name:
     leaktop --pid 213019
     leaktop --name 'cce serve'
+  Kill what a crashed daemon left behind (its pool now lives under init):
+    leaktop --name multiprocessing.forkserver     then x on the tree, y to confirm
+  Record a session for a bug report, or gate CI on leaks:
+    leaktop record --pid 213019 --duration 10m --out leak.ticklog
+    leaktop run --check -- cce index --path README.md
 
 Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run.",
     args_conflicts_with_subcommands = true
@@ -123,8 +128,15 @@ Every helper ends when you quit.")]
         /// A tick-log or NDJSON recording.
         file: PathBuf,
     },
-    #[command(name = "__demo-helper", hide = true)]
-    DemoHelper { role: String, args: Vec<String> },
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Install, for example:
+  bash:  leaktop completions bash > ~/.local/share/bash-completion/completions/leaktop
+  zsh:   leaktop completions zsh > ~/.zfunc/_leaktop   (with fpath+=~/.zfunc before compinit)
+  fish:  leaktop completions fish > ~/.config/fish/completions/leaktop.fish")]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. leaktop man | man -l -
+    Man,
     /// Record a family's timeline headlessly, as a tick-log or NDJSON.
     #[command(after_help = "\
 Examples:
@@ -237,6 +249,14 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    // `leaktop demo` re-executes leaktop as its helpers; they are not part of the CLI.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(demo::HELPER_COMMAND) {
+        demo::helper(
+            argv.get(2).map_or("", String::as_str),
+            &argv[3.min(argv.len())..],
+        );
+    }
     let cli = Cli::parse();
     let color = cli.color.enabled();
     let result = match cli.command {
@@ -248,7 +268,19 @@ fn main() -> ExitCode {
         Some(Cmd::Replay { file }) => ui::replay(&file, color)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
-        Some(Cmd::DemoHelper { role, args }) => demo::helper(&role, &args),
+        Some(Cmd::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "leaktop",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Man) => man_page()
+            .and_then(|page| std::io::Write::write_all(&mut std::io::stdout(), &page))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         None => {
             let root = match (cli.view.pid, cli.view.name) {
                 (Some(pid), _) => Root::Pid(pid),
@@ -267,6 +299,13 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// The manual page, generated from the same definitions as `--help`.
+fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    Ok(page)
 }
 
 fn run_command(args: RunArgs, color: bool) -> ExitCode {
@@ -347,7 +386,51 @@ mod tests {
 
     #[test]
     fn cli_is_well_formed() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// `assets/leaktop.1` must match the CLI; regenerate with
+    /// `UPDATE_MAN=1 cargo test --bin leaktop man_page`.
+    #[test]
+    fn man_page_is_up_to_date() {
+        let page = man_page().unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/leaktop.1");
+        if std::env::var_os("UPDATE_MAN").is_some() {
+            std::fs::write(path, &page).unwrap();
+        }
+        let saved = std::fs::read(path).unwrap_or_default();
+        assert!(
+            saved == page,
+            "assets/leaktop.1 is out of date: run UPDATE_MAN=1 cargo test --bin leaktop man_page"
+        );
+    }
+
+    #[test]
+    fn completions_for_every_shell_know_every_subcommand() {
+        use clap_complete::Shell;
+        let visible: Vec<String> = Cli::command()
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert!(visible.len() >= 6, "{visible:?}");
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leaktop", &mut out);
+            let script = String::from_utf8(out).unwrap();
+            for name in &visible {
+                assert!(script.contains(name.as_str()), "{shell} lacks {name}");
+            }
+            assert!(
+                !script.contains("__demo-helper"),
+                "{shell} shows the hidden helper"
+            );
+        }
     }
 }

@@ -46,3 +46,44 @@ fn help_explains_the_view_and_its_examples() {
         assert!(out.contains(needle), "--help lacks {needle}:\n{out}");
     }
 }
+
+#[test]
+fn no_color_output_to_a_pipe_has_no_escape_codes() {
+    let tag = common::Tag::new();
+    let sleeper = common::Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    let out = leaktop()
+        .env("NO_COLOR", "1")
+        .args([
+            "record",
+            "--ticks",
+            "2",
+            "--interval",
+            "50ms",
+            "--out",
+            "-",
+            "--pid",
+        ])
+        .arg(sleeper.id().to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!out.stdout.is_empty());
+    assert!(!out.stdout.contains(&0x1b), "escape in stdout");
+    assert!(!out.stderr.contains(&0x1b), "escape in stderr");
+}
+
+#[test]
+fn version_and_man_and_completions() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("leaktop {}", env!("CARGO_PKG_VERSION")));
+    let (code, out, _) = run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH leaktop 1"), "{out}");
+    let (code, out, _) = run(&["completions", "fish"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("complete -c leaktop"), "{out}");
+    let (code, _, err) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("tcsh"), "{err}");
+}
