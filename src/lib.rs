@@ -16,5 +16,6 @@ pub mod format;
 pub mod model;
 pub mod monitor;
 pub mod record;
+pub mod report;
 pub mod sample;
 pub mod ui;

@@ -8,8 +8,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::demo;
-use leaktop::format::{Format, human_kb};
+use leaktop::format::{self, Format, human_kb};
 use leaktop::record::{self, RecordOptions};
+use leaktop::report;
 use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
 use leaktop::ui::{self, Root, WatchOptions};
@@ -123,6 +124,21 @@ workers holding memory and then exits without ending them, so they are reparente
 and marked LEAK. Try K to kill them all, x on a single tree, ← to step back in time.
 Every helper ends when you quit.")]
     Demo(ViewTuning),
+    /// Summarise a recording: leaks, peaks, growers; or chart it, show one tick, convert it.
+    #[command(after_help = "\
+Examples:
+  What leaked, when, from which parent, and how big it got:
+    leaktop report serve.ticklog
+  The same for a script, as one JSON object:
+    leaktop report serve.ticklog --json | jq '.leaked[] | select(.alive_at_end)'
+  A chart to paste into a bug report:
+    leaktop report serve.ticklog --svg leak.svg
+  One tick as a snapshot for an issue, and a conversion to NDJSON:
+    leaktop report serve.ticklog --tick 14
+    leaktop report serve.ticklog --convert ndjson --out serve.ndjson
+
+The format (text or NDJSON) is detected from the content, not the name.")]
+    Report(ReportArgs),
     /// Open a recording in the interactive view, to step through its ticks.
     Replay {
         /// A tick-log or NDJSON recording.
@@ -208,6 +224,27 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+struct ReportArgs {
+    /// A tick-log or NDJSON recording.
+    file: PathBuf,
+    /// Print the summary as one JSON object.
+    #[arg(long, conflicts_with_all = ["tick", "convert"])]
+    json: bool,
+    /// Also draw total, live and leaked RSS over time as an SVG chart.
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
+    /// Print only tick N, as a tick-log snapshot (header and that tick).
+    #[arg(long, value_name = "N", conflicts_with = "convert")]
+    tick: Option<u32>,
+    /// Rewrite the whole recording in this format (to --out, or standard output).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    convert: Option<Format>,
+    /// Where --convert writes; `-` is standard output.
+    #[arg(long, short, value_name = "FILE", requires = "convert")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct RecordArgs {
     /// The root process: its family is itself plus every descendant ever seen.
     #[arg(long, value_name = "PID")]
@@ -265,6 +302,7 @@ fn main() -> ExitCode {
         Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
+        Some(Cmd::Report(args)) => run_report(args),
         Some(Cmd::Replay { file }) => ui::replay(&file, color)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -295,10 +333,58 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("leaktop: error: {e:#}");
+            // Every error message already carries its cause: print it once, not the chain.
+            eprintln!("leaktop: error: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let name = args.file.display().to_string();
+    let rec = format::read(&args.file)?;
+    if let Some(cut) = &rec.truncated {
+        eprintln!(
+            "leaktop: warning: {name}:{cut}; the incomplete last tick was dropped, reporting the {} complete ones",
+            rec.ticks.len()
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Some(n) = args.tick {
+        let tick = rec.ticks.iter().find(|t| t.tick == n).ok_or_else(|| {
+            anyhow::anyhow!(
+                "tick {n} is not in {name} (it has ticks {} to {})",
+                rec.ticks.first().map_or(0, |t| t.tick),
+                rec.ticks.last().map_or(0, |t| t.tick)
+            )
+        })?;
+        let mut out = String::new();
+        Format::Text.write_header(&rec.header, &mut out);
+        Format::Text.write_tick(tick, &mut out);
+        stdout.write_all(out.as_bytes())?;
+    } else if let Some(to) = args.convert {
+        let out = rec.write(to);
+        match args.out.as_deref() {
+            Some(path) if path.as_os_str() != "-" => std::fs::write(path, out)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+            _ => stdout.write_all(out.as_bytes())?,
+        }
+    }
+    let summary = report::summarize(&rec);
+    if let Some(svg) = &args.svg {
+        report::svg::write(&rec, &summary, svg)?;
+        eprintln!("leaktop: wrote the chart to {}", svg.display());
+    }
+    if args.tick.is_none() && args.convert.is_none() {
+        if args.json {
+            serde_json::to_writer_pretty(&mut stdout, &summary)?;
+            writeln!(stdout)?;
+        } else {
+            stdout.write_all(report::write_text(&summary, &name).as_bytes())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The manual page, generated from the same definitions as `--help`.

@@ -193,5 +193,24 @@ pub fn human_kb(kb: u64) -> String {
     humansize::format_size(kb.saturating_mul(1024), humansize::BINARY)
 }
 
+/// The command line as shown next to a process's name: argv[0] cut to its base name,
+/// and dropped entirely when it is the name itself, so the arguments that tell
+/// processes apart (`-c from multiprocessing.forkserver ...`) stay on screen.
+pub fn command_tail(name: &str, cmd: &str) -> String {
+    let (argv0, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let base = argv0.rsplit('/').next().unwrap_or(argv0);
+    if cmd.is_empty() || cmd == name {
+        String::new()
+    } else if base == name {
+        rest.to_string()
+    } else if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base} {rest}")
+    }
+}
+
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 pub(crate) mod sample_data;

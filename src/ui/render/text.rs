@@ -1,5 +1,6 @@
 //! Short human forms of sizes and durations for narrow columns.
 
+pub use crate::format::command_tail;
 use crate::format::human_kb;
 
 /// `+12 MiB`, `-3.5 MiB`, or empty for no change.
@@ -36,23 +37,6 @@ pub fn interval(ms: u64) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
-    }
-}
-
-/// The command line as shown next to a process's name: argv[0] cut to its base name,
-/// and dropped entirely when it is the name itself, so the arguments that tell
-/// processes apart (`-c from multiprocessing.forkserver ...`) stay on screen.
-pub fn command_tail(name: &str, cmd: &str) -> String {
-    let (argv0, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
-    let base = argv0.rsplit('/').next().unwrap_or(argv0);
-    if cmd.is_empty() || cmd == name {
-        String::new()
-    } else if base == name {
-        rest.to_string()
-    } else if rest.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base} {rest}")
     }
 }
 

@@ -1,0 +1,109 @@
+//! `leaktop report`: a recording read back as figures, JSON, a chart, or one tick.
+
+pub mod summary;
+pub mod svg;
+
+use std::fmt::Write;
+
+use crate::format::{command_tail, human_kb};
+pub use summary::{Summary, summarize};
+
+/// The summary for a person, in plain text.
+pub fn write_text(s: &Summary, file: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{file}: leaktop recording of root {} ({})",
+        s.root_pid,
+        command_tail("", &s.root_cmd)
+    );
+    let fate = match s.root_exited_tick {
+        Some(t) => format!("exited at tick {t}"),
+        None => "alive at the end".to_string(),
+    };
+    let _ = writeln!(o, "root:      {fate}");
+    let _ = writeln!(
+        o,
+        "ticks:     {} (ticks {} to {}) over {:.1}s{}",
+        s.ticks,
+        s.first_tick,
+        s.last_tick,
+        s.span_ms as f64 / 1000.0,
+        if s.truncated {
+            ", last incomplete tick dropped"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "processes: {} distinct (pid + start time)",
+        s.distinct_processes
+    );
+    let _ = writeln!(
+        o,
+        "peak RSS:  {} at tick {}",
+        human_kb(s.peak_total_rss_kb),
+        s.peak_tick
+    );
+    let _ = writeln!(
+        o,
+        "leaked:    {} process{}, peak leaked RSS {} at tick {}",
+        s.leaked.len(),
+        if s.leaked.len() == 1 { "" } else { "es" },
+        human_kb(s.peak_leaked_rss_kb),
+        s.peak_leaked_tick
+    );
+    if !s.leaked.is_empty() {
+        let _ = writeln!(o, "\nleaked processes:");
+        let _ = writeln!(
+            o,
+            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:<8}  COMMAND",
+            "PID", "HOW", "TICK", "RSS THEN", "RSS LAST", "AT END"
+        );
+        for l in &s.leaked {
+            let how = l.how();
+            let end = if l.alive_at_end {
+                "alive".to_string()
+            } else {
+                format!("gone@{}", l.last_seen_tick)
+            };
+            let _ = writeln!(
+                o,
+                "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:<8}  {} {}",
+                l.pid,
+                how,
+                l.tick,
+                human_kb(l.rss_kb_then),
+                human_kb(l.rss_kb_last),
+                end,
+                l.name,
+                cut(&command_tail(&l.name, &l.cmd), 80)
+            );
+        }
+    }
+    if !s.growers.is_empty() {
+        let _ = writeln!(o, "\nlargest RSS growers (first → peak):");
+        for g in &s.growers {
+            let _ = writeln!(
+                o,
+                "  {:>8}  {:<16} {} → {} (+{})",
+                g.pid,
+                g.name,
+                human_kb(g.rss_kb_first),
+                human_kb(g.rss_kb_peak),
+                human_kb(g.growth_kb)
+            );
+        }
+    }
+    o
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}

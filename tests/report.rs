@@ -1,0 +1,268 @@
+//! `leaktop report` on the real recording in assets/, checked against figures computed
+//! here straight from the raw NDJSON, and on every kind of bad input.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use common::leaktop;
+use serde_json::Value;
+
+fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(name)
+}
+
+fn report(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = leaktop().arg("report").args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> Vec<u8> {
+    let (code, out, err) = report(args);
+    assert_eq!(code, 0, "leaktop report {args:?}: {err}");
+    out
+}
+
+#[test]
+fn text_to_ndjson_to_text_is_byte_identical() {
+    let text = asset("forkserver-pool.ticklog");
+    let dir = tempfile::tempdir().unwrap();
+    let nd = dir.path().join("pool.ndjson");
+    ok(&[
+        text.to_str().unwrap(),
+        "--convert",
+        "ndjson",
+        "--out",
+        nd.to_str().unwrap(),
+    ]);
+    let back = ok(&[nd.to_str().unwrap(), "--convert", "text"]);
+    assert_eq!(back, std::fs::read(&text).unwrap());
+    // The NDJSON in assets/ is that same conversion.
+    assert_eq!(
+        std::fs::read(&nd).unwrap(),
+        std::fs::read(asset("forkserver-pool.ndjson")).unwrap()
+    );
+}
+
+/// Figures computed from the raw NDJSON lines with serde_json alone.
+#[test]
+fn report_json_matches_figures_computed_from_the_raw_file() {
+    let raw = std::fs::read_to_string(asset("forkserver-pool.ndjson")).unwrap();
+    let ticks: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "tick")
+        .collect();
+    let procs = |t: &Value| t["processes"].as_array().unwrap().clone();
+    let mut distinct = HashSet::new();
+    let (mut peak, mut peak_tick) = (0u64, 0u64);
+    for t in &ticks {
+        let total: u64 = procs(t).iter().map(|p| p["rss_kb"].as_u64().unwrap()).sum();
+        if total > peak {
+            (peak, peak_tick) = (total, t["tick"].as_u64().unwrap());
+        }
+        for p in procs(t) {
+            distinct.insert((p["pid"].as_u64().unwrap(), p["start"].as_u64().unwrap()));
+        }
+    }
+    // Every leaked identity: its leaked_since, reparented_from, last live RSS, and
+    // whether it is in the last tick and not a zombie.
+    let mut leaked: HashMap<(u64, u64), (u64, Value, u64, bool)> = HashMap::new();
+    let last = ticks.last().unwrap()["tick"].as_u64().unwrap();
+    for t in &ticks {
+        let n = t["tick"].as_u64().unwrap();
+        for p in procs(t) {
+            if p["leaked"] != Value::Bool(true) {
+                continue;
+            }
+            let id = (p["pid"].as_u64().unwrap(), p["start"].as_u64().unwrap());
+            let rss = p["rss_kb"].as_u64().unwrap();
+            let e = leaked.entry(id).or_insert((
+                p["leaked_since"].as_u64().unwrap(),
+                p["reparented_from"].clone(),
+                rss,
+                false,
+            ));
+            if rss > 0 && p["state"] != "Z" {
+                e.2 = rss;
+            }
+            e.3 = n == last && p["state"] != "Z";
+        }
+    }
+
+    let out = ok(&[asset("forkserver-pool.ticklog").to_str().unwrap(), "--json"]);
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(got["ticks"], ticks.len() as u64);
+    assert_eq!(got["distinct_processes"], distinct.len() as u64);
+    assert_eq!(got["peak_total_rss_kb"], peak);
+    assert_eq!(got["peak_tick"], peak_tick);
+    let list = got["leaked"].as_array().unwrap();
+    assert_eq!(list.len(), leaked.len());
+    assert_eq!(list.len(), 5, "tracker, forkserver and three workers");
+    for l in list {
+        let id = (l["pid"].as_u64().unwrap(), l["start"].as_u64().unwrap());
+        let (since, from, rss_last, alive) = &leaked[&id];
+        assert_eq!(l["tick"], *since, "{l}");
+        assert_eq!(l["reparented_from"], *from, "{l}");
+        assert_eq!(l["rss_kb_last"], *rss_last, "{l}");
+        assert_eq!(l["alive_at_end"], *alive, "{l}");
+    }
+    assert_eq!(
+        list.iter().filter(|l| l["alive_at_end"] == false).count(),
+        1,
+        "one worker was ended"
+    );
+}
+
+#[test]
+fn the_text_report_says_what_leaked_and_has_no_escape_codes() {
+    let out = ok(&[asset("forkserver-pool.ticklog").to_str().unwrap()]);
+    let text = String::from_utf8(out).unwrap();
+    for needle in [
+        "exited at tick 13",
+        "5 processes",
+        "reparented from",
+        "largest RSS growers",
+    ] {
+        assert!(text.contains(needle), "lacks {needle}:\n{text}");
+    }
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn one_tick_is_a_readable_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(&[
+        asset("forkserver-pool.ticklog").to_str().unwrap(),
+        "--tick",
+        "14",
+    ]);
+    let one = dir.path().join("one.ticklog");
+    std::fs::write(&one, &out).unwrap();
+    let parsed = leaktop::format::read(&one).unwrap();
+    let full = leaktop::format::read(&asset("forkserver-pool.ticklog")).unwrap();
+    assert_eq!(parsed.ticks.len(), 1);
+    assert_eq!(parsed.ticks[0], full.ticks[13]);
+    let (code, _, err) = report(&[
+        asset("forkserver-pool.ticklog").to_str().unwrap(),
+        "--tick",
+        "99",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("tick 99 is not in") && err.contains("1 to 40"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_chart_is_an_svg_with_the_leak_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("leak.svg");
+    ok(&[
+        asset("forkserver-pool.ticklog").to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let body = std::fs::read_to_string(&svg).unwrap();
+    assert!(body.starts_with("<svg"), "{}", &body[..100.min(body.len())]);
+    assert!(body.contains("tick 13: reparented from"), "leak marker");
+    assert!(
+        body.contains("leaked") && body.contains("total RSS"),
+        "legend"
+    );
+    let (code, _, err) = report(&[
+        asset("forkserver-pool.ticklog").to_str().unwrap(),
+        "--svg",
+        "/nonexistent/dir/x.svg",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/dir/x.svg"), "{err}");
+}
+
+/// Bad files: a clear `FILE:LINE: expected ...` and exit 1, never a panic; a
+/// truncated last tick is a warning and the complete ticks are reported.
+#[test]
+fn malformed_recordings_get_errors_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(asset("forkserver-pool.ticklog")).unwrap();
+    let good_nd = std::fs::read_to_string(asset("forkserver-pool.ndjson")).unwrap();
+    let second_tick = good.match_indices("\ntick ").nth(1).unwrap().0;
+    let out_of_order = {
+        let mut lines: Vec<&str> = good.lines().collect();
+        let i = lines.iter().position(|l| l.starts_with("tick 2 ")).unwrap();
+        let fixed = lines[i].replacen("tick 2 ", "tick 9 ", 1);
+        lines[i] = &fixed;
+        lines.join("\n") + "\n"
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "not-a-ticklog.txt",
+            b"hello world\n".to_vec(),
+            ":1: expected",
+        ),
+        ("empty.ticklog", Vec::new(), ":1: expected"),
+        (
+            "v9.ticklog",
+            good.replacen("leaktop-ticklog v1", "leaktop-ticklog v9", 1)
+                .into_bytes(),
+            ":1: expected",
+        ),
+        (
+            "v9.ndjson",
+            good_nd
+                .replacen("\"version\":1", "\"version\":9", 1)
+                .into_bytes(),
+            ":1: expected",
+        ),
+        ("order.ticklog", out_of_order.into_bytes(), ": expected"),
+        (
+            "binary.ticklog",
+            vec![0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe],
+            "not text",
+        ),
+        (
+            "garbage-tick.ticklog",
+            format!("{}tick x\n", &good[..second_tick + 1]).into_bytes(),
+            ": expected",
+        ),
+    ];
+    for (name, body, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let (code, out, err) = report(&[path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(out.is_empty(), "{name}");
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains(needle),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(
+            err.matches("expected").count() <= 1,
+            "{name} repeats itself: {err}"
+        );
+    }
+
+    // A recorder killed mid-write: the last tick is cut; the rest is reported.
+    let cut = &good[..good.len() - 300];
+    let path = dir.path().join("cut.ticklog");
+    std::fs::write(&path, cut).unwrap();
+    let (code, out, err) = report(&[path.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning") && err.contains("cut.ticklog:"),
+        "{err}"
+    );
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(got["ticks"], 39);
+    assert_eq!(got["truncated"], true);
+}
