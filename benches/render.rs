@@ -51,6 +51,7 @@ fn tick(n: u32) -> Tick {
         root_alive: true,
         processes,
         events: Vec::new(),
+        alerts: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::demo;
 use leaktop::format::{self, Format, human_kb};
+use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::record::{self, RecordOptions};
 use leaktop::report;
 use leaktop::sample::Backend;
@@ -100,6 +101,8 @@ struct ViewTuning {
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = Backend::default())]
     backend: Backend,
+    #[command(flatten)]
+    alerts: AlertArgs,
 }
 
 impl ViewTuning {
@@ -111,6 +114,7 @@ impl ViewTuning {
             grace: self.grace,
             color,
             subreapers: Vec::new(),
+            alerts: self.alerts.config(),
         }
     }
 }
@@ -218,6 +222,12 @@ struct RunArgs {
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     tui: bool,
+    /// With --check, also exit 3 when any of these alerts was raised (comma-separated:
+    /// accumulating, idle, rss_ratchet).
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
+    fail_on: Vec<AlertKind>,
+    #[command(flatten)]
+    alerts: AlertArgs,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<std::ffi::OsString>,
@@ -270,6 +280,76 @@ struct RecordArgs {
     /// No status line and no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    alerts: AlertArgs,
+}
+
+/// Thresholds of the alerts for leaks under live parents (the same on every command).
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Alerts")]
+struct AlertArgs {
+    /// Ticks over which a parent's children must keep rising to be `accumulating`.
+    #[arg(long, value_name = "TICKS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..))]
+    accumulate_window: u32,
+    /// How many more children than at the window's start make it `accumulating`.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    accumulate_min: u32,
+    /// How long a process must use no CPU to be `idle`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
+    idle_after: Duration,
+    /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB.
+    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
+    idle_min_rss: u64,
+    /// Windows whose RSS minimum must rise one after another for `rss_ratchet`.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..))]
+    ratchet_windows: u32,
+    /// Ticks per window of `rss_ratchet`.
+    #[arg(long, value_name = "TICKS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    ratchet_window_ticks: u32,
+    /// How much the last window's minimum must exceed the first's, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    ratchet_min_growth: f64,
+}
+
+impl AlertArgs {
+    fn config(&self) -> AlertConfig {
+        AlertConfig {
+            accumulate_window: self.accumulate_window as usize,
+            accumulate_min: self.accumulate_min as usize,
+            idle_after_ms: self.idle_after.as_millis() as u64,
+            idle_min_rss_kb: self.idle_min_rss,
+            ratchet_windows: self.ratchet_windows as usize,
+            ratchet_window_ticks: self.ratchet_window_ticks as usize,
+            ratchet_min_growth_pct: self.ratchet_min_growth,
+        }
+    }
+}
+
+/// A size in KiB from `100MB`, `512MiB`, `2G`, `4096KiB` (MB and MiB alike mean 2^20
+/// bytes, as RSS is counted in pages of KiB).
+fn parse_size_kb(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 100MB or 2GiB"))?;
+    let kb_per = match unit.trim().to_ascii_lowercase().as_str() {
+        "k" | "kb" | "kib" => 1.0,
+        "m" | "mb" | "mib" => 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0,
+        "" => return Err(format!("'{s}' needs a unit, like {s}MB")),
+        other => return Err(format!("'{s}': unknown unit '{other}' (use KB, MB or GB)")),
+    };
+    Ok((n * kb_per) as u64)
+}
+
+/// Alert kinds, comma-separated.
+fn parse_kinds(s: &str) -> Result<AlertKind, String> {
+    AlertKind::from_name(s.trim())
+        .ok_or_else(|| format!("'{s}' is not an alert kind (accumulating, idle, rss_ratchet)"))
 }
 
 /// A human duration that is not zero: `200ms`, `1s`, `1m 30s`.
@@ -396,6 +476,8 @@ fn man_page() -> std::io::Result<Vec<u8>> {
 
 fn run_command(args: RunArgs, color: bool) -> ExitCode {
     let opts = RunOptions {
+        alerts: args.alerts.config(),
+        fail_on: args.fail_on,
         tui: args.tui.then_some(ViewOptions {
             color,
             grace: args.grace,
@@ -432,6 +514,7 @@ fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         out: (!to_stdout).then(|| args.out.clone()),
         backend: args.backend,
         status: !args.quiet,
+        alerts: args.alerts.config(),
     };
     let summary = record::record(&opts)?;
     if !args.quiet {
@@ -468,6 +551,20 @@ mod tests {
         );
         assert!(parse_interval("5").unwrap_err().contains("needs a unit"));
         assert!(parse_interval("soon").unwrap_err().contains("'soon'"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size_kb("100MB"), Ok(100 * 1024));
+        assert_eq!(parse_size_kb("2GiB"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_size_kb("1.5g"), Ok(1536 * 1024));
+        assert!(parse_size_kb("100").unwrap_err().contains("needs a unit"));
+        assert!(
+            parse_size_kb("9 parsecs")
+                .unwrap_err()
+                .contains("'9 parsecs'")
+        );
+        assert!(parse_kinds("leaky").unwrap_err().contains("'leaky'"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tick, Tracker};
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler, StartClock};
@@ -25,6 +26,7 @@ pub struct Monitor {
     started: Instant,
     members: Vec<Identity>,
     samples: Vec<ProcSample>,
+    alerts: AlertDetector,
 }
 
 impl Monitor {
@@ -70,11 +72,18 @@ impl Monitor {
             started: Instant::now(),
             members: Vec::new(),
             samples: Vec::new(),
+            alerts: AlertDetector::new(AlertConfig::default()),
         })
     }
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Alert thresholds other than the defaults.
+    pub fn with_alerts(mut self, config: AlertConfig) -> Self {
+        self.alerts = AlertDetector::new(config);
+        self
     }
 
     /// How start times map to wall time (for process ages).
@@ -95,7 +104,9 @@ impl Monitor {
         self.tracker
             .update(&self.samples, &mut |id| sampler.command(id));
         let elapsed = self.started.elapsed().as_millis() as u64;
-        Ok(self.tracker.snapshot(elapsed, now_ms()))
+        let mut tick = self.tracker.snapshot(elapsed, now_ms());
+        tick.alerts = self.alerts.observe(&tick);
+        Ok(tick)
     }
 }
 

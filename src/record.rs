@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::format::{Format, human_kb};
+use crate::model::AlertConfig;
 use crate::model::{Header, Tick};
 use crate::monitor::{AttachError, Monitor};
 use crate::sample::{Backend, SampleError};
@@ -27,6 +28,7 @@ pub struct RecordOptions {
     pub backend: Backend,
     /// Show a live status line on stderr when it is a terminal.
     pub status: bool,
+    pub alerts: AlertConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +127,8 @@ impl TickSink {
 pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     let mut sink = TickSink::create(opts.out.as_deref(), opts.format)?;
     let stop_signals = watch_signals()?;
-    let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?;
+    let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
+        .with_alerts(opts.alerts.clone());
     sink.header(monitor.header())?;
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();

@@ -121,7 +121,7 @@ fn forkserver_pool_leak_is_shown_and_killed_from_the_view() {
     assert_eq!(members, 6, "root, tracker, forkserver and three workers");
 
     pool.kill_root();
-    let shown = screen.wait_for("LEAKED 5 processes", Duration::from_secs(5));
+    let shown = screen.wait_for("LEAKED 5 processes", Duration::from_secs(10));
     assert!(shown.contains("EXITED"), "{shown}");
     assert!(
         shown.contains(&format!("reparented from {root}")),
@@ -134,7 +134,7 @@ fn forkserver_pool_leak_is_shown_and_killed_from_the_view() {
     assert_eq!(marked, 5, "{shown}");
 
     screen.keys(&["K"]);
-    screen.wait_for("Send SIGTERM to 5 processes", Duration::from_secs(2));
+    screen.wait_for("Send SIGTERM to 5 processes", Duration::from_secs(10));
     screen.keys(&["y"]);
     let done = screen.wait_for("5 ended · 0 survived", Duration::from_secs(10));
     assert!(done.contains("freed"), "{done}");
@@ -220,9 +220,9 @@ fn terminal_is_restored_after_sigterm() {
     let view = children_of(screen.pane_pid());
     assert_eq!(view.len(), 1, "{view:?}");
     signal(view[0], Signal::TERM);
-    let after = screen.wait_for("exit=", Duration::from_secs(5));
+    let after = screen.wait_for("exit=", Duration::from_secs(10));
     assert!(after.contains("exit=0"), "{after}");
-    let restored = screen.wait_for("icanon", Duration::from_secs(5));
+    let restored = screen.wait_for("icanon", Duration::from_secs(10));
     assert!(
         !restored.contains("-icanon"),
         "raw mode left on:\n{restored}"
@@ -249,7 +249,7 @@ fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
     for c in marker.chars() {
         screen.tmux(&["send-keys", "-l", &c.to_string()]);
     }
-    screen.wait_for(&format!("{:>8}", target.id()), Duration::from_secs(3));
+    screen.wait_for(&format!("{:>8}", target.id()), Duration::from_secs(10));
     screen.keys(&["Enter"]);
     let view = screen.wait_for(
         &format!("root {} alive", target.id()),
@@ -292,7 +292,7 @@ fn run_with_the_view_reports_and_gates_after_it_closes() {
     let screen = Screen::start(&format!("sh {}", script.display()));
     let shown = screen.wait_for("LEAKED 1 process", Duration::from_secs(10));
     assert!(shown.contains("ESC"), "{shown}");
-    screen.wait_for("EXITED", Duration::from_secs(5));
+    screen.wait_for("EXITED", Duration::from_secs(10));
     assert_eq!(tag.live().len(), 2, "leaktop and the escaped sleep");
     screen.keys(&["q"]);
     let after = screen.wait_for("exit=", Duration::from_secs(10));
@@ -320,8 +320,8 @@ fn replay_steps_through_a_recording_and_refuses_to_kill() {
     let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
     screen.wait_for("tick 3 of 3", Duration::from_secs(10));
     screen.keys(&["Left"]);
-    screen.wait_for("tick 2 of 3", Duration::from_secs(3));
+    screen.wait_for("tick 2 of 3", Duration::from_secs(10));
     screen.keys(&["x"]);
-    screen.wait_for("killing is disabled in a replay", Duration::from_secs(3));
+    screen.wait_for("killing is disabled in a replay", Duration::from_secs(10));
     assert!(alive(sleeper.id()));
 }

@@ -22,7 +22,8 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, text};
-use crate::model::{ProcRow, Tick, layout};
+use crate::model::{Alert, AlertConfig};
+use crate::model::{AlertKind, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
@@ -41,6 +42,9 @@ pub struct RunOptions {
     pub backend: Backend,
     /// Show the interactive view instead of passing the terminal through to CMD.
     pub tui: Option<ViewOptions>,
+    pub alerts: AlertConfig,
+    /// With `check`: also fail (exit 3) if any of these alerts was raised.
+    pub fail_on: Vec<AlertKind>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +141,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // std's Child would reap through waitpid(root); leaktop reaps everything itself.
     drop(child);
 
-    let monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?;
+    let monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?
+        .with_alerts(opts.alerts.clone());
     let sink = match &opts.record {
         Some(path) => {
             let format = opts.format.unwrap_or_else(|| Format::from_path(path));
@@ -154,6 +159,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         cmd_status: None,
         exited_at: None,
         error: None,
+        raised: Vec::new(),
     }));
     if let Some(view) = &opts.tui {
         show_view(&session, view, opts.interval)?;
@@ -191,7 +197,17 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         eprintln!("{}", kill_summary(&report));
     }
     kill::reap_adopted();
-    let exit_code = if opts.check && !leaked.is_empty() {
+    for a in &session.raised {
+        eprintln!(
+            "leaktop: alert {} {} from tick {}: {}",
+            a.kind, a.pid, a.since_tick, a.reason
+        );
+    }
+    let failing_alert = session
+        .raised
+        .iter()
+        .any(|a| opts.fail_on.contains(&a.kind));
+    let exit_code = if opts.check && (!leaked.is_empty() || failing_alert) {
         EXIT_LEAKED
     } else {
         cmd_code
@@ -213,6 +229,8 @@ struct Session {
     exited_at: Option<Instant>,
     /// A failure inside the view's sampler, reported once the view closes.
     error: Option<RunError>,
+    /// Every alert raised during the run, as first raised.
+    raised: Vec<Alert>,
 }
 
 impl Session {
@@ -220,6 +238,15 @@ impl Session {
         let tick = self.monitor.step()?;
         if let Some(sink) = self.sink.as_mut() {
             sink.tick(&tick)?;
+        }
+        for a in &tick.alerts {
+            let seen = self
+                .raised
+                .iter()
+                .any(|r| (r.kind, r.pid, r.start) == (a.kind, a.pid, a.start));
+            if !seen {
+                self.raised.push(a.clone());
+            }
         }
         self.reap();
         Ok(tick)

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ParseError, Recording, TickChecks, format_time, order_error, parse_time};
 use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
-use crate::model::{Event, Header, ProcRow, Tick};
+use crate::model::{Alert, Event, Header, ProcRow, Tick};
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -39,6 +39,8 @@ struct WireTick {
     processes: Vec<ProcRow>,
     #[serde(default)]
     events: Vec<Event>,
+    #[serde(default)]
+    alerts: Vec<Alert>,
 }
 
 fn push_line<T: Serialize>(value: &T, out: &mut String) {
@@ -77,6 +79,7 @@ pub fn write_tick(t: &Tick, out: &mut String) {
         leaked_rss_kb: t.leaked_rss_kb(),
         processes,
         events: t.events.clone(),
+        alerts: t.alerts.clone(),
     });
     push_line(&wire, out);
 }
@@ -184,6 +187,7 @@ fn read_tick(w: WireTick, n: usize) -> Result<Tick, ParseError> {
         root_alive: w.root_alive,
         processes,
         events: w.events,
+        alerts: w.alerts,
     };
     match checks.mismatch(&tick) {
         Some(msg) => Err(ParseError::new(n, msg)),

@@ -1,7 +1,7 @@
 //! A small recording of the field report's forkserver leak, for format tests.
 
 use super::Recording;
-use crate::model::{Event, Header, ProcRow, Tick};
+use crate::model::{Alert, AlertKind, Event, Header, ProcRow, Tick};
 
 fn proc(pid: u32, ppid: u32, rss_kb: u64, start: u64, cmd: &str) -> ProcRow {
     ProcRow {
@@ -65,6 +65,7 @@ pub fn recording() -> Recording {
             odd.clone(),
         ],
         events: vec![],
+        alerts: Vec::new(),
     };
     let mut leaked: Vec<ProcRow> = [tracker, forkserver, worker, odd].into_iter().collect();
     for p in &mut leaked {
@@ -100,6 +101,7 @@ pub fn recording() -> Recording {
                 evidence: "parent is init (pid 1); started after the root; shares process group 213019 with member 213019".into(),
             },
         ],
+        alerts: vec![],
     };
     let mut third = second.clone();
     third.tick = 3;
@@ -110,6 +112,13 @@ pub fn recording() -> Recording {
         start: 113,
     }];
     third.processes.retain(|p| p.pid != 214865);
+    third.alerts = vec![Alert {
+        kind: AlertKind::Idle,
+        pid: 214864,
+        start: 112,
+        since_tick: 3,
+        reason: "no CPU used for 61s while holding 1.53 GiB\t(tab kept)".into(),
+    }];
     Recording {
         header: Header {
             root_pid: 213019,

@@ -7,7 +7,7 @@ use super::escape::{escape, unescape};
 use super::{ParseError, Recording, TickChecks, format_time, human_kb, order_error, parse_time};
 use crate::model::layout::{self, Line};
 use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
-use crate::model::{Event, Header, ProcRow, Tick};
+use crate::model::{Alert, AlertKind, Event, Header, ProcRow, Tick};
 
 pub fn write_header(h: &Header, out: &mut String) {
     let _ = writeln!(out, "# {FORMAT_NAME} v{FORMAT_VERSION}");
@@ -46,6 +46,17 @@ pub fn write_tick(t: &Tick, out: &mut String) {
     write_tree(&t.processes, out, &|_| "");
     for event in &t.events {
         write_event(event, out);
+    }
+    for alert in &t.alerts {
+        let _ = writeln!(
+            out,
+            "! alert {} {} start={} since={} reason: {}",
+            alert.kind,
+            alert.pid,
+            alert.start,
+            alert.since_tick,
+            escape(&alert.reason, false)
+        );
     }
     out.push('\n');
 }
@@ -269,6 +280,8 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
         }
         if cur.eat("* ") {
             tick.events.push(parse_event(&mut cur)?);
+        } else if cur.eat("! alert ") {
+            tick.alerts.push(parse_alert(&mut cur)?);
         } else {
             let body = raw.trim_start_matches(['│', '├', '└', '─', ' ']);
             let mut cur = Cur {
@@ -391,6 +404,7 @@ fn parse_tick_line(cur: &mut Cur) -> Result<(Tick, TickChecks), ParseError> {
         root_alive,
         processes: Vec::new(),
         events: Vec::new(),
+        alerts: Vec::new(),
     };
     let checks = TickChecks {
         count,
@@ -449,6 +463,31 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
         reparented_from,
         escaped,
         leaked_since,
+    })
+}
+
+fn parse_alert(cur: &mut Cur) -> Result<Alert, ParseError> {
+    let name = cur.until(" ", "an alert kind")?;
+    let kind = AlertKind::from_name(name).ok_or_else(|| {
+        ParseError::new(
+            cur.line,
+            format!("an alert kind (accumulating, idle, rss_ratchet), found {name:?}"),
+        )
+    })?;
+    let pid = cur.number("a pid")?;
+    cur.expect(" start=")?;
+    let start = cur.number("a start time")?;
+    cur.expect(" since=")?;
+    let since_tick = cur.number("a tick number")?;
+    cur.expect(" reason: ")?;
+    let reason = cur.text("a reason with valid escapes")?;
+    cur.rest = "";
+    Ok(Alert {
+        kind,
+        pid,
+        start,
+        since_tick,
+        reason,
     })
 }
 

@@ -2,11 +2,14 @@
 //!
 //! - [`tracker`] turns a stream of samples into a family with lineage and leaks;
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
+//! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet;
 //! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
 
+pub mod alerts;
 pub mod layout;
 pub mod snapshot;
 pub mod tracker;
 
+pub use alerts::{Alert, AlertConfig, AlertKind};
 pub use snapshot::{Event, Header, ProcRow, Tick};
 pub use tracker::Tracker;

@@ -78,6 +78,8 @@ pub struct Tick {
     pub root_alive: bool,
     pub processes: Vec<ProcRow>,
     pub events: Vec<Event>,
+    /// Alerts standing at this tick (see [`super::alerts`]).
+    pub alerts: Vec<super::Alert>,
 }
 
 impl Tick {

@@ -377,6 +377,7 @@ impl Tracker {
             root_alive: self.root_alive,
             processes,
             events: self.events.clone(),
+            alerts: Vec::new(),
         }
     }
 }

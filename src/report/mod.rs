@@ -82,6 +82,19 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             );
         }
     }
+    if !s.alerts.is_empty() {
+        let _ = writeln!(o, "\nalerts:");
+        for a in &s.alerts {
+            let _ = writeln!(
+                o,
+                "  {:<13} {:>8}  from tick {:<5} {}",
+                a.kind.name(),
+                a.pid,
+                a.since_tick,
+                a.reason
+            );
+        }
+    }
     if !s.growers.is_empty() {
         let _ = writeln!(o, "\nlargest RSS growers (first → peak):");
         for g in &s.growers {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::format::Recording;
+use crate::model::Alert;
 use crate::sample::Identity;
 
 /// Largest RSS growers listed.
@@ -29,6 +30,8 @@ pub struct Summary {
     pub peak_leaked_tick: u32,
     pub leaked: Vec<Leaked>,
     pub growers: Vec<Grower>,
+    /// Every alert raised, once per kind and process, with the tick it was first raised.
+    pub alerts: Vec<Alert>,
     /// An incomplete last tick was dropped.
     pub truncated: bool,
 }
@@ -101,7 +104,16 @@ pub fn summarize(rec: &Recording) -> Summary {
     let mut order: Vec<Identity> = Vec::new();
     let (mut peak, mut peak_tick, mut peak_leaked, mut peak_leaked_tick) = (0, 0, 0, 0);
     let mut root_exited_tick = None;
+    let mut alerts: Vec<Alert> = Vec::new();
     for tick in &rec.ticks {
+        for a in &tick.alerts {
+            let key = (a.kind, a.pid, a.start);
+            match alerts.iter_mut().find(|b| (b.kind, b.pid, b.start) == key) {
+                // The latest reason has the largest numbers; the first tick stays.
+                Some(b) => b.reason = a.reason.clone(),
+                None => alerts.push(a.clone()),
+            }
+        }
         let total = tick.total_rss_kb();
         if total > peak || peak_tick == 0 {
             (peak, peak_tick) = (total, tick.tick);
@@ -215,6 +227,7 @@ pub fn summarize(rec: &Recording) -> Summary {
         peak_leaked_tick,
         leaked,
         growers,
+        alerts,
         truncated: rec.truncated.is_some(),
     }
 }

@@ -45,6 +45,7 @@ pub struct WatchOptions {
     pub color: bool,
     /// Pids known to adopt orphans (leaktop itself under `demo` and `run`).
     pub subreapers: Vec<u32>,
+    pub alerts: crate::model::AlertConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +101,8 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             }
         }
     };
-    let monitor = Monitor::attach(pid, opts.backend, opts.interval, opts.subreapers.clone())?;
+    let monitor = Monitor::attach(pid, opts.backend, opts.interval, opts.subreapers.clone())?
+        .with_alerts(opts.alerts.clone());
     let app = App::new(
         monitor.header().clone(),
         Source::Live,

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::layout::{self, Line};
-use crate::model::{ProcRow, Tick};
+use crate::model::{AlertKind, ProcRow, Tick};
 use crate::sample::Identity;
 
 pub fn identity(row: &ProcRow) -> Identity {
@@ -32,6 +32,8 @@ pub struct ProcLine<'a> {
     pub rss_delta_kb: Option<i64>,
     /// CPU use since the previous tick, in percent of one core.
     pub cpu_pct: Option<f64>,
+    /// Alerts standing on this process at this tick.
+    pub alerts: Vec<AlertKind>,
 }
 
 /// The rows of `tick` as shown, given the tick before it (for deltas), the folded
@@ -90,6 +92,12 @@ pub fn build<'a>(
             continue;
         }
         let was = before.get(&identity(row));
+        let alerts = tick
+            .alerts
+            .iter()
+            .filter(|a| a.pid == row.pid && a.start == row.start)
+            .map(|a| a.kind)
+            .collect();
         rows.push(Row::Proc(ProcLine {
             row,
             prefix: prefix.clone(),
@@ -99,6 +107,7 @@ pub fn build<'a>(
             cpu_pct: was
                 .filter(|_| dt_ms > 0)
                 .map(|&(_, cpu)| row.cpu_ms.saturating_sub(cpu) as f64 * 100.0 / dt_ms as f64),
+            alerts,
         }));
     }
     drop_empty_headings(&mut rows);

@@ -57,6 +57,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         } else {
             second.push(Span::styled("no leaks", theme.ok()));
         }
+        if !t.alerts.is_empty() {
+            second.push(Span::styled(
+                format!("  {} ", plural(t.alerts.len(), "alert", "alerts")),
+                theme.alert(),
+            ));
+        }
     } else {
         second.push(Span::raw("waiting for the first sample…"));
     }

@@ -1,5 +1,6 @@
 //! Drawing. Every function here takes the state by shared reference and only draws.
 
+mod alerts;
 mod dialog;
 mod footer;
 mod header;
@@ -26,6 +27,8 @@ use theme::Theme;
 /// │         100      1 S   30 MiB             0%    5s  server   │
 /// │ leaked: reparented from 101 at tick 5                        │
 /// │ LEAK    102      1 S   60 MiB             0%    5s  worker   │
+/// ├─ alerts (when any stand) ─────────────────────────────────────┤
+/// │ idle  4100  since tick 61  no CPU used for 60s while ...     │ 2-5 rows
 /// ├─ RSS over time ──────────────────────────────────────────────┤
 /// │ total, leaked and selected RSS per tick                      │ 8-10 rows
 /// ├──────────────────────────────────────────────────────────────┤
@@ -44,15 +47,25 @@ pub fn render(frame: &mut Frame, app: &App) {
         16..30 => 8,
         _ => 10,
     };
-    let [top, table, chart, bottom] = Layout::vertical([
+    let standing = app.viewed_tick().map_or(&[][..], |t| &t.alerts[..]);
+    let alerts_height = if area.height >= 20 {
+        alerts::height(standing)
+    } else {
+        0
+    };
+    let [top, table, panel, chart, bottom] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(3),
+        Constraint::Length(alerts_height),
         Constraint::Length(chart_height),
         Constraint::Length(1),
     ])
     .areas(area);
     header::render(frame, top, app, theme);
     tree::render(frame, table, app, theme);
+    if alerts_height > 0 {
+        alerts::render(frame, panel, standing, theme);
+    }
     if chart_height > 0 {
         timeline::render(frame, chart, app, theme);
     }

@@ -82,6 +82,7 @@ fn family_ticks(n: u32) -> Vec<Tick> {
                 root_alive: true,
                 processes: procs,
                 events: vec![],
+                alerts: Vec::new(),
             }
         })
         .collect()
@@ -342,4 +343,22 @@ fn selection_follows_its_process_and_quit_keys() {
             start: 41310
         }
     );
+}
+
+#[test]
+fn alerts_are_marked_on_rows_and_listed_in_a_panel() {
+    let mut ticks = family_ticks(5);
+    ticks[4].alerts = vec![crate::model::Alert {
+        kind: crate::model::AlertKind::Idle,
+        pid: 4120,
+        start: 41200,
+        since_tick: 4,
+        reason: "no CPU used for 75s while holding 120 MiB".into(),
+    }];
+    let app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("1 alert"), "{screen}");
+    assert!(screen.contains(" alerts (1) "), "{screen}");
+    assert!(screen.contains("IDLE"), "{screen}");
+    assert_snapshot!(screen);
 }

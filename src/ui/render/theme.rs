@@ -31,6 +31,14 @@ impl Theme {
         )
     }
 
+    /// A process under an alert: notable, less loud than a leak.
+    pub fn alert(&self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
     pub fn ok(&self) -> Style {
         self.pick(Style::new().fg(Color::Green), Style::new())
     }

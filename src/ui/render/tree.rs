@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::text::{age, command_tail, delta_kb};
 use super::theme::Theme;
 use crate::format::human_kb;
+use crate::model::AlertKind;
 use crate::ui::app::App;
 use crate::ui::table::{ProcLine, Row};
 
@@ -78,6 +79,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// Four letters for the mark column.
+pub fn alert_mark(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Accumulating => "ACCU",
+        AlertKind::Idle => "IDLE",
+        AlertKind::RssRatchet => "RTCH",
+    }
+}
+
 fn count_procs(rows: &[Row<'_>]) -> usize {
     rows.iter().filter(|r| matches!(r, Row::Proc(_))).count()
 }
@@ -100,6 +110,8 @@ fn proc_line(p: &ProcLine<'_>, age_ms: Option<u64>, cols: &Columns, theme: Theme
         ("ESC", theme.leaked())
     } else if r.leaked {
         ("LEAK", theme.leaked())
+    } else if let Some(kind) = p.alerts.first() {
+        (alert_mark(*kind), theme.alert())
     } else {
         ("", Style::new())
     };

@@ -1,0 +1,266 @@
+//! Leaks that are not reparented: a parent piling up children, a process holding
+//! memory while doing nothing, and an RSS low-water mark that keeps rising. Pure logic
+//! over the ticks the tracker produces.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::Tick;
+use crate::format::human_kb;
+use crate::sample::Identity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A parent whose number of children keeps rising while the older ones stay.
+    Accumulating,
+    /// No CPU used for a long time while holding real memory.
+    Idle,
+    /// The RSS low-water mark rises window after window instead of returning.
+    RssRatchet,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [
+        AlertKind::Accumulating,
+        AlertKind::Idle,
+        AlertKind::RssRatchet,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::Accumulating => "accumulating",
+            AlertKind::Idle => "idle",
+            AlertKind::RssRatchet => "rss_ratchet",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<AlertKind> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One alert standing at one tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub pid: u32,
+    pub start: u64,
+    /// The tick at which the condition first held (it has held ever since).
+    pub since_tick: u32,
+    /// One line with the numbers behind it.
+    pub reason: String,
+}
+
+/// Thresholds; the defaults are the documented ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    pub accumulate_window: usize,
+    pub accumulate_min: usize,
+    pub idle_after_ms: u64,
+    pub idle_min_rss_kb: u64,
+    pub ratchet_windows: usize,
+    pub ratchet_window_ticks: usize,
+    pub ratchet_min_growth_pct: f64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            accumulate_window: 30,
+            accumulate_min: 5,
+            idle_after_ms: 60_000,
+            idle_min_rss_kb: 100 * 1024,
+            ratchet_windows: 5,
+            ratchet_window_ticks: 10,
+            ratchet_min_growth_pct: 5.0,
+        }
+    }
+}
+
+/// What is remembered of each process between ticks.
+#[derive(Default)]
+struct Track {
+    /// Its children at each of the last `accumulate_window` ticks.
+    children: VecDeque<Vec<Identity>>,
+    /// CPU time last seen, and the wall time it last changed.
+    cpu_ms: u64,
+    cpu_changed_ms: u64,
+    /// RSS at each of the last `ratchet_windows * ratchet_window_ticks` ticks.
+    rss: VecDeque<u64>,
+}
+
+#[derive(Default)]
+pub struct AlertDetector {
+    config: AlertConfig,
+    tracks: HashMap<Identity, Track>,
+    since: HashMap<(AlertKind, Identity), u32>,
+}
+
+impl AlertDetector {
+    pub fn new(config: AlertConfig) -> Self {
+        AlertDetector {
+            config,
+            tracks: HashMap::new(),
+            since: HashMap::new(),
+        }
+    }
+
+    /// The alerts standing at `tick`, in a stable order.
+    pub fn observe(&mut self, tick: &Tick) -> Vec<Alert> {
+        let c = &self.config;
+        let id = |p: &super::ProcRow| Identity {
+            pid: p.pid,
+            start: p.start,
+        };
+        let by_pid: HashMap<u32, Identity> =
+            tick.processes.iter().map(|p| (p.pid, id(p))).collect();
+        let mut kids: HashMap<Identity, Vec<Identity>> = HashMap::new();
+        for p in &tick.processes {
+            if let Some(parent) = by_pid.get(&p.ppid) {
+                kids.entry(*parent).or_default().push(id(p));
+            }
+        }
+        let alive: HashSet<Identity> = tick.processes.iter().map(id).collect();
+        self.tracks.retain(|k, _| alive.contains(k));
+
+        let mut found: Vec<(AlertKind, Identity, String)> = Vec::new();
+        for p in &tick.processes {
+            let me = id(p);
+            let fresh = !self.tracks.contains_key(&me);
+            let t = self.tracks.entry(me).or_default();
+            if fresh || p.cpu_ms != t.cpu_ms {
+                t.cpu_ms = p.cpu_ms;
+                t.cpu_changed_ms = tick.time_ms;
+            }
+            let mut children = kids.remove(&me).unwrap_or_default();
+            children.sort();
+            push_capped(&mut t.children, children, c.accumulate_window);
+            if p.state != 'Z' {
+                push_capped(
+                    &mut t.rss,
+                    p.rss_kb,
+                    c.ratchet_windows * c.ratchet_window_ticks,
+                );
+            }
+            if let Some(why) = accumulating(&t.children, c) {
+                found.push((AlertKind::Accumulating, me, why));
+            }
+            let idle_ms = tick.time_ms.saturating_sub(t.cpu_changed_ms);
+            if p.state != 'Z'
+                && !fresh
+                && idle_ms >= c.idle_after_ms
+                && p.rss_kb >= c.idle_min_rss_kb
+            {
+                found.push((
+                    AlertKind::Idle,
+                    me,
+                    format!(
+                        "no CPU used for {}s while holding {}",
+                        idle_ms / 1000,
+                        human_kb(p.rss_kb)
+                    ),
+                ));
+            }
+            if let Some(why) = ratchet(&t.rss, c) {
+                found.push((AlertKind::RssRatchet, me, why));
+            }
+        }
+        let standing: HashSet<(AlertKind, Identity)> =
+            found.iter().map(|(k, id, _)| (*k, *id)).collect();
+        self.since.retain(|key, _| standing.contains(key));
+        let mut alerts: Vec<Alert> = found
+            .into_iter()
+            .map(|(kind, id, reason)| Alert {
+                kind,
+                pid: id.pid,
+                start: id.start,
+                since_tick: *self.since.entry((kind, id)).or_insert(tick.tick),
+                reason,
+            })
+            .collect();
+        alerts.sort_by_key(|a| (a.kind, a.pid, a.start));
+        alerts
+    }
+}
+
+fn push_capped<T>(q: &mut VecDeque<T>, value: T, cap: usize) {
+    q.push_back(value);
+    while q.len() > cap.max(1) {
+        q.pop_front();
+    }
+}
+
+/// Over a full window: the count rose in most of the steps where it changed, ended
+/// at least `accumulate_min` above where it began, and at least half of the children
+/// present at the window's start are still there (a pool that recycles its workers
+/// replaces them; one that piles them up keeps them).
+fn accumulating(window: &VecDeque<Vec<Identity>>, c: &AlertConfig) -> Option<String> {
+    if window.len() < c.accumulate_window.max(2) {
+        return None;
+    }
+    let first = window.front()?;
+    let last = window.back()?;
+    let (mut rises, mut falls) = (0, 0);
+    for (a, b) in window.iter().zip(window.iter().skip(1)) {
+        match b.len().cmp(&a.len()) {
+            std::cmp::Ordering::Greater => rises += 1,
+            std::cmp::Ordering::Less => falls += 1,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    let kept = first
+        .iter()
+        .filter(|child| last.binary_search(child).is_ok())
+        .count()
+        * 2
+        >= first.len();
+    (last.len() >= first.len() + c.accumulate_min && rises > falls && kept).then(|| {
+        format!(
+            "children rose from {} to {} over {} ticks while the older ones stayed",
+            first.len(),
+            last.len(),
+            window.len()
+        )
+    })
+}
+
+/// With `ratchet_windows` full windows: each window's minimum RSS is above the one
+/// before, and the last is more than `ratchet_min_growth_pct` above the first.
+fn ratchet(rss: &VecDeque<u64>, c: &AlertConfig) -> Option<String> {
+    let size = c.ratchet_window_ticks.max(1);
+    if c.ratchet_windows < 2 || rss.len() < c.ratchet_windows * size {
+        return None;
+    }
+    let mins: Vec<u64> = rss
+        .iter()
+        .copied()
+        .collect::<Vec<_>>()
+        .chunks(size)
+        .map(|w| w.iter().copied().min().unwrap_or(0))
+        .collect();
+    let rising = mins.windows(2).all(|w| w[1] > w[0]);
+    let (first, last) = (mins[0], mins[mins.len() - 1]);
+    let growth = (last as f64 - first as f64) * 100.0 / (first.max(1) as f64);
+    (rising && growth > c.ratchet_min_growth_pct).then(|| {
+        format!(
+            "RSS low-water mark rose in each of {} windows of {} ticks: {} to {} (+{growth:.0}%)",
+            mins.len(),
+            size,
+            human_kb(first),
+            human_kb(last)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;
