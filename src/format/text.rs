@@ -193,11 +193,12 @@ impl<'a> Cur<'a> {
     fn seconds(&mut self, what: &str) -> Result<u64, ParseError> {
         let secs: u64 = self.number(what)?;
         self.expect(".")?;
-        let frac = &self.rest[..self.rest.len().min(3)];
-        if frac.len() != 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        // Byte-wise check first: slicing at 3 could split a multi-byte char.
+        let frac = self.rest.as_bytes().get(..3).unwrap_or_default();
+        if frac.len() != 3 || !frac.iter().all(u8::is_ascii_digit) {
             return Err(self.err(what));
         }
-        let ms: u64 = frac.parse().map_err(|_| self.err(what))?;
+        let ms: u64 = self.rest[..3].parse().map_err(|_| self.err(what))?;
         self.rest = &self.rest[3..];
         self.expect("s")?;
         secs.checked_mul(1000)
@@ -592,6 +593,14 @@ mod tests {
         assert!(err.to_string().contains("version 1"), "{err}");
         let err = parse("hello\n").unwrap_err();
         assert!(err.to_string().contains("not a leaktop tick-log"), "{err}");
+    }
+
+    #[test]
+    fn a_multibyte_char_inside_a_number_is_an_error_not_a_panic() {
+        let text = recording().write(crate::format::Format::Text);
+        let broken = text.replacen("cpu=1.25", "cpu=1.2\u{251c}", 1);
+        let err = parse(&broken).unwrap_err();
+        assert!(err.to_string().contains("expected"), "{err}");
     }
 
     #[test]
