@@ -233,6 +233,56 @@ fn terminal_is_restored_after_sigterm() {
     );
 }
 
+/// SIGKILLs a process on drop, if the pid still names the same process.
+struct KillOnDrop(u32, Option<String>);
+
+impl KillOnDrop {
+    fn new(pid: u32) -> KillOnDrop {
+        KillOnDrop(pid, start_time(pid))
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.1.is_some() && start_time(self.0) == self.1 {
+            signal(self.0, Signal::KILL);
+        }
+    }
+}
+
+/// Field 22 of /proc/PID/stat, counted after the command's closing parenthesis.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(19)
+        .map(String::from)
+}
+
+/// Closing the terminal under the view (tmux kill-server: SIGHUP, then a tty that
+/// reads EOF forever) ends leaktop; it must not linger, spinning, without a terminal.
+#[test]
+fn leaktop_exits_when_its_terminal_goes_away() {
+    let tag = Tag::new();
+    let child = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    for command in [
+        format!("exec {} --pid {}", leaktop(), child.id()),
+        format!("exec {}", leaktop()),
+    ] {
+        let screen = Screen::start(&command);
+        screen.wait_for("leaktop", Duration::from_secs(10));
+        let view = screen.pane_pid();
+        // Killed even if the assertion fails: a lingering view spins on a CPU.
+        let _guard = KillOnDrop::new(view);
+        drop(screen);
+        assert!(
+            wait_until(Duration::from_secs(5), || !alive(view)),
+            "`{command}` still running after its terminal closed"
+        );
+    }
+}
+
 #[test]
 fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
     let tag = Tag::new();

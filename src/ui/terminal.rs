@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -75,25 +75,27 @@ impl Tui {
         })
     }
 
-    /// Lets the user choose a root; `None` if they quit.
+    /// Lets the user choose a root; `None` if they quit (or a stop signal arrives).
     pub fn pick(&mut self, mut picker: Picker) -> io::Result<Option<u32>> {
-        let stop_signals = signal_channel()?;
-        loop {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let input = spawn_input(tx.clone(), stop.clone());
+        let signals = forward_signals(tx)?;
+        let result = (|| loop {
             self.terminal.draw(|f| picker.render(f))?;
-            if stop_signals.try_recv().is_ok() {
-                return Ok(None);
-            }
-            if !event::poll(Duration::from_millis(200))? {
-                continue;
-            }
-            if let Event::Key(key) = event::read()? {
-                match picker.handle_key(key) {
+            match rx.recv() {
+                Ok(Msg::Key(key)) => match picker.handle_key(key) {
                     PickerOutcome::Continue => {}
                     PickerOutcome::Pick(pid) => return Ok(Some(pid)),
                     PickerOutcome::Quit => return Ok(None),
-                }
+                },
+                Ok(Msg::Signal) | Err(_) => return Ok(None),
+                Ok(_) => {}
             }
-        }
+        })();
+        signals.close();
+        stop_input(input, &stop);
+        result
     }
 
     /// Runs the view until the user quits (or a stop signal arrives) and returns its
@@ -184,7 +186,7 @@ impl Tui {
         if let Some(k) = killer {
             let _ = k.join();
         }
-        let _ = input.join();
+        stop_input(input, &stop);
         result.map(|()| app)
     }
 }
@@ -215,6 +217,22 @@ fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// Stops the input thread and waits for it, but not for long: on a terminal that has
+/// gone away (SIGHUP) crossterm 0.29 re-reads EOF forever inside `event::poll`
+/// (crossterm#793), and waiting for it would keep leaktop alive, spinning, after its
+/// terminal closed. Such a thread is left to end with the process.
+fn stop_input(input: JoinHandle<()>, stop: &AtomicBool) {
+    stop.store(true, Ordering::Relaxed);
+    // The thread looks at `stop` every 100 ms between polls.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !input.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if input.is_finished() {
+        let _ = input.join();
+    }
 }
 
 fn spawn_sampler(
@@ -276,19 +294,6 @@ fn forward_signals(tx: Sender<Msg>) -> io::Result<signal_hook::iterator::Handle>
         }
     });
     Ok(handle)
-}
-
-fn signal_channel() -> io::Result<Receiver<()>> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for _ in signals.forever() {
-            if tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
 }
 
 /// Writes the timeline so far to `leaktop-ROOT-YYYYMMDD-HHMMSS.ticklog` in the current
