@@ -86,6 +86,10 @@ struct ViewArgs {
     /// Watch the oldest process whose command line contains PATTERN.
     #[arg(long, short, value_name = "PATTERN")]
     name: Option<String>,
+    /// With --name: when the root exits and a new process matching PATTERN starts (a
+    /// supervisor restarted it), watch the new one; the old one's survivors stay leaked.
+    #[arg(long, requires = "name")]
+    follow: bool,
     #[command(flatten)]
     tuning: ViewTuning,
 }
@@ -402,7 +406,10 @@ fn main() -> ExitCode {
         None => {
             let root = match (cli.view.pid, cli.view.name) {
                 (Some(pid), _) => Root::Pid(pid),
-                (None, Some(name)) => Root::Name(name),
+                (None, Some(pattern)) => Root::Name {
+                    pattern,
+                    follow: cli.view.follow,
+                },
                 (None, None) => Root::Pick,
             };
             ui::watch(&cli.view.tuning.watch(root, color))

@@ -27,6 +27,8 @@ pub struct Monitor {
     members: Vec<Identity>,
     samples: Vec<ProcSample>,
     alerts: AlertDetector,
+    /// `--follow`: when the root exits, a new process matching this takes over.
+    follow: Option<String>,
 }
 
 impl Monitor {
@@ -73,6 +75,7 @@ impl Monitor {
             members: Vec::new(),
             samples: Vec::new(),
             alerts: AlertDetector::new(AlertConfig::default()),
+            follow: None,
         })
     }
 
@@ -83,6 +86,13 @@ impl Monitor {
     /// Alert thresholds other than the defaults.
     pub fn with_alerts(mut self, config: AlertConfig) -> Self {
         self.alerts = AlertDetector::new(config);
+        self
+    }
+
+    /// Keeps watching across restarts: once the root has exited, the first new process
+    /// whose command matches `pattern` becomes the root.
+    pub fn following(mut self, pattern: Option<String>) -> Self {
+        self.follow = pattern;
         self
     }
 
@@ -103,10 +113,42 @@ impl Monitor {
         let sampler = &mut self.sampler;
         self.tracker
             .update(&self.samples, &mut |id| sampler.command(id));
+        if let Some(pattern) = &self.follow
+            && !self.tracker.root_alive()
+        {
+            self.take_over(&pattern.clone());
+        }
         let elapsed = self.started.elapsed().as_millis() as u64;
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
         tick.alerts = self.alerts.observe(&tick);
         Ok(tick)
+    }
+}
+
+impl Monitor {
+    /// Looks among the processes new this tick for the root's successor: the oldest
+    /// one that matches and is not of the old generation.
+    fn take_over(&mut self, pattern: &str) {
+        let me = std::process::id();
+        let old = self.tracker.root();
+        let mut candidates: Vec<ProcSample> = self
+            .samples
+            .iter()
+            .filter(|s| s.pid != me && s.start >= old.start && s.state != b'Z')
+            .filter(|s| self.tracker.member(s.pid).is_none_or(|m| m.id != s.id()))
+            .copied()
+            .collect();
+        candidates.sort_by_key(|s| (s.start, s.pid));
+        for s in candidates {
+            if let Some(command) = self.sampler.command(s.id())
+                && command.matches(pattern)
+            {
+                let sampler = &mut self.sampler;
+                self.tracker
+                    .follow(s, command, &self.samples, &mut |id| sampler.command(id));
+                return;
+            }
+        }
     }
 }
 

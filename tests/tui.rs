@@ -375,3 +375,77 @@ fn replay_steps_through_a_recording_and_refuses_to_kill() {
     screen.wait_for("killing is disabled in a replay", Duration::from_secs(10));
     assert!(alive(sleeper.id()));
 }
+
+/// `--name --follow` across a supervisor's restart: the new daemon becomes the root and
+/// the old one's orphan stays listed as leaked.
+#[test]
+fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("leakd-gen-{}", std::process::id());
+    let daemon = dir.path().join(format!("{name}.sh"));
+    std::fs::write(&daemon, "sleep 3001 &\nwait\n").unwrap();
+    let supervisor = dir.path().join("supervise.sh");
+    std::fs::write(
+        &supervisor,
+        format!("while :; do sh {}; sleep 0.3; done\n", daemon.display()),
+    )
+    .unwrap();
+    let tag = Tag::new();
+    let _sup = Reaped(
+        tag.command("sh")
+            .arg(&supervisor)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The running generation: the daemon and its sleep.
+    let generation = || -> Option<(u32, u32)> {
+        tag.live().into_iter().find_map(|pid| {
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+            let sleep = children_of(pid).into_iter().next()?;
+            cmd.contains(&name).then_some((pid, sleep))
+        })
+    };
+    let mut first = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        first = generation();
+        first.is_some()
+    }));
+    let (gen1, orphan) = first.unwrap();
+
+    let screen = Screen::start(&format!(
+        "{} --name {name} --follow --interval 200ms",
+        leaktop()
+    ));
+    screen.wait_for(&format!("root {gen1} alive"), Duration::from_secs(10));
+
+    signal(gen1, Signal::KILL);
+    let mut second = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        second = generation().filter(|g| g.0 != gen1);
+        second.is_some()
+    }));
+    let (gen2, gen2_sleep) = second.unwrap();
+    let shown = screen.wait_for(
+        &format!("root {gen2} alive (restarted at tick"),
+        Duration::from_secs(10),
+    );
+    let shown = if shown.contains("LEAKED 1 process") {
+        shown
+    } else {
+        screen.wait_for("LEAKED 1 process", Duration::from_secs(10))
+    };
+    assert!(shown.contains(&format!("was {gen1}")), "{shown}");
+    let orphan_row = shown
+        .lines()
+        .find(|l| l.contains(&format!(" {orphan} ")))
+        .unwrap_or_else(|| panic!("orphan {orphan} not listed:\n{shown}"));
+    assert!(orphan_row.contains("LEAK"), "{shown}");
+    let shown = screen.wait_for(&format!(" {gen2_sleep} "), Duration::from_secs(10));
+    let live_row = shown
+        .lines()
+        .find(|l| l.contains(&format!(" {gen2_sleep} ")))
+        .unwrap();
+    assert!(!live_row.contains("LEAK"), "{shown}");
+    assert!(alive(orphan));
+}

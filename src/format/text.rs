@@ -134,6 +134,14 @@ fn write_event(e: &Event, out: &mut String) {
             )
         }
         Event::RootExited { pid, start } => writeln!(out, "* root-exited {pid} start={start}"),
+        Event::RootRestarted {
+            pid,
+            start,
+            previous,
+        } => writeln!(
+            out,
+            "* root-restarted {pid} start={start} previous={previous}"
+        ),
     };
 }
 
@@ -508,6 +516,14 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
         }
         "exited" => Event::Exited { pid, start },
         "root-exited" => Event::RootExited { pid, start },
+        "root-restarted" => {
+            cur.expect(" previous=")?;
+            Event::RootRestarted {
+                pid,
+                start,
+                previous: cur.number("a pid")?,
+            }
+        }
         "reparented" => {
             cur.expect(" from=")?;
             let from = cur.number("a pid")?;
@@ -536,7 +552,7 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             return Err(ParseError::new(
                 cur.line,
                 format!(
-                    "an event kind (spawned, exited, reparented, escaped, root-exited), found {other:?}"
+                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted), found {other:?}"
                 ),
             ));
         }

@@ -65,6 +65,12 @@ pub enum Event {
         pid: u32,
         start: u64,
     },
+    /// A new process took over as the root (`--follow`) after `previous` exited.
+    RootRestarted {
+        pid: u32,
+        start: u64,
+        previous: u32,
+    },
 }
 
 /// The state of the family at one tick.

@@ -97,6 +97,35 @@ impl Tracker {
         self.root
     }
 
+    /// After the root exited, makes `new_root` the root (a supervisor restarted it).
+    /// The old generation's survivors stay leaked; the new root's tree is live. Call it
+    /// after [`Tracker::update`] with the same `samples`: the new root's children that
+    /// appeared with it join the family at once.
+    pub fn follow(
+        &mut self,
+        new_root: ProcSample,
+        command: Command,
+        samples: &[ProcSample],
+        describe: &mut dyn FnMut(Identity) -> Option<Command>,
+    ) {
+        if self.root_alive {
+            return;
+        }
+        let previous = self.root.pid;
+        self.root = new_root.id();
+        self.root_alive = true;
+        self.events.push(Event::RootRestarted {
+            pid: new_root.pid,
+            start: new_root.start,
+            previous,
+        });
+        if !self.live.contains_key(&new_root.pid) {
+            self.admit(new_root, command, None, self.tick);
+        }
+        self.discover(samples, describe);
+        self.mark_leaks();
+    }
+
     pub fn root_alive(&self) -> bool {
         self.root_alive
     }

@@ -89,6 +89,14 @@ pub struct Command {
     pub cmd: String,
 }
 
+impl Command {
+    /// Whether `--name PATTERN` picks this process: a plain substring of its command
+    /// line or name. Never another leaktop, whose own command line holds the pattern.
+    pub fn matches(&self, pattern: &str) -> bool {
+        self.name != "leaktop" && (self.cmd.contains(pattern) || self.name.contains(pattern))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
     #[error("cannot list processes: {0}")]

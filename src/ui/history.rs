@@ -1,7 +1,7 @@
 //! The timeline the interactive view keeps: every tick so far, and the RSS series the
 //! chart draws from.
 
-use crate::model::Tick;
+use crate::model::{Event, Tick};
 use crate::sample::Identity;
 
 /// One point of the family's RSS over time.
@@ -12,10 +12,20 @@ pub struct Totals {
     pub leaked_rss_kb: u64,
 }
 
+/// A new root taking over (`--follow`), at the history index where it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    pub index: usize,
+    pub tick: u32,
+    pub pid: u32,
+    pub previous: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct History {
     ticks: Vec<Tick>,
     totals: Vec<Totals>,
+    restarts: Vec<Restart>,
 }
 
 impl History {
@@ -25,6 +35,16 @@ impl History {
             total_rss_kb: tick.total_rss_kb(),
             leaked_rss_kb: tick.leaked_rss_kb(),
         });
+        for e in &tick.events {
+            if let Event::RootRestarted { pid, previous, .. } = *e {
+                self.restarts.push(Restart {
+                    index: self.ticks.len(),
+                    tick: tick.tick,
+                    pid,
+                    previous,
+                });
+            }
+        }
         self.ticks.push(tick);
     }
 
@@ -46,6 +66,15 @@ impl History {
 
     pub fn totals(&self) -> &[Totals] {
         &self.totals
+    }
+
+    pub fn restarts(&self) -> &[Restart] {
+        &self.restarts
+    }
+
+    /// The latest restart at or before history `index`: who the root was then.
+    pub fn restart_before(&self, index: usize) -> Option<&Restart> {
+        self.restarts.iter().rev().find(|r| r.index <= index)
     }
 
     /// One process's RSS at every tick it was alive: `(tick, rss_kb)`.

@@ -30,8 +30,12 @@ use crate::sample::{self, Backend, SampleError};
 #[derive(Debug, Clone)]
 pub enum Root {
     Pid(u32),
-    /// The oldest process whose command contains this.
-    Name(String),
+    /// The oldest process whose command contains `pattern`; with `follow`, the next
+    /// one that starts once it has exited.
+    Name {
+        pattern: String,
+        follow: bool,
+    },
     /// Let the user choose from a list.
     Pick,
 }
@@ -82,7 +86,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     let me = std::process::id();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
-        Root::Name(pattern) => {
+        Root::Name { pattern, .. } => {
             let mut sampler = sample::open(opts.backend)?;
             let all = picker::scan(sampler.as_mut())?;
             let command = |s: &sample::ProcSample| sampler.command(s.id()).unwrap_or_default();
@@ -102,7 +106,14 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
         }
     };
     let monitor = Monitor::attach(pid, opts.backend, opts.interval, opts.subreapers.clone())?
-        .with_alerts(opts.alerts.clone());
+        .with_alerts(opts.alerts.clone())
+        .following(match &opts.root {
+            Root::Name {
+                pattern,
+                follow: true,
+            } => Some(pattern.clone()),
+            _ => None,
+        });
     let app = App::new(
         monitor.header().clone(),
         Source::Live,

@@ -41,10 +41,7 @@ pub fn oldest_matching(
     samples
         .iter()
         .filter(|s| !mine.contains(&s.pid) && s.state != b'Z' && s.pid > 1)
-        .filter(|s| {
-            let c = command(s);
-            c.cmd.contains(pattern) || c.name.contains(pattern)
-        })
+        .filter(|s| command(s).matches(pattern))
         .min_by_key(|s| (s.start, s.pid))
         .map(|s| s.pid)
 }
@@ -290,13 +287,24 @@ mod tests {
 
     #[test]
     fn oldest_match_skips_leaktop_and_its_ancestors() {
-        let mut samples = vec![s(10, 1, 0), s(20, 10, 0), s(30, 1, 0), s(40, 1, 0)];
-        samples[2].start = 5; // 30 is the oldest
+        let mut samples = vec![
+            s(10, 1, 0),
+            s(20, 10, 0),
+            s(30, 1, 0),
+            s(40, 1, 0),
+            s(50, 1, 0),
+        ];
+        samples[2].start = 5; // 30 is the oldest but one
+        samples[4].start = 1; // 50, another leaktop watching "serve", is the oldest
         let cmd = |p: &ProcSample| Command {
-            name: format!("p{}", p.pid),
+            name: if p.pid == 50 {
+                "leaktop".into()
+            } else {
+                format!("p{}", p.pid)
+            },
             cmd: match p.pid {
                 10 => "sh -c leaktop --name serve".into(),
-                20 => "leaktop --name serve".into(),
+                20 | 50 => "leaktop --name serve".into(),
                 _ => format!("cce serve {}", p.pid),
             },
         };

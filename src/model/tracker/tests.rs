@@ -357,3 +357,48 @@ fn the_watcher_is_never_a_member_even_as_the_roots_child() {
     let tick = feed(&mut t, &[root, p(WATCHER, 100, 11), p(101, 100, 12)]);
     assert_eq!(pids(&tick), [100, 101]);
 }
+
+#[test]
+fn a_followed_restart_makes_a_new_root_and_keeps_the_old_orphans_leaked() {
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    feed(&mut t, &family);
+    let mut orphans: Vec<ProcSample> = family[1..].to_vec();
+    orphans[0].ppid = 1;
+    orphans[1].ppid = 1;
+    feed(&mut t, &orphans);
+
+    // The supervisor (the root's parent) starts generation 2, which forks a worker;
+    // the monitor hands it over after the update, before the snapshot.
+    let gen2 = p(200, ROOT_PARENT, 30);
+    let mut now = orphans.clone();
+    now.extend([gen2, p(201, 200, 31), p(ROOT_PARENT, 1, 1)]);
+    t.update(&now, &mut describe);
+    t.follow(gen2, describe(gen2.id()).unwrap(), &now, &mut describe);
+    let tick = t.snapshot(0, 0);
+    assert!(tick.root_alive);
+    assert_eq!(t.root(), gen2.id());
+    assert!(tick.events.contains(&Event::RootRestarted {
+        pid: 200,
+        start: 30,
+        previous: 100
+    }));
+    assert!(!row(&tick, 200).leaked);
+    assert!(
+        !row(&tick, 201).leaked,
+        "its child, seen in the same tick, joins its live tree at once"
+    );
+
+    let tick = feed(&mut t, &now);
+    assert_eq!(tick.leaked_count(), 5, "{tick:#?}");
+    assert!(
+        !row(&tick, 201).leaked,
+        "the new root's children are its live tree"
+    );
+    assert!(row(&tick, 102).leaked);
+
+    // Following again while the new root lives changes nothing.
+    let gen3 = p(300, ROOT_PARENT, 40);
+    t.follow(gen3, describe(gen3.id()).unwrap(), &[gen3], &mut describe);
+    assert_eq!(t.root(), gen2.id());
+}

@@ -15,16 +15,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let h = &app.header;
     let tick = app.viewed_tick();
     let alive = tick.is_none_or(|t| t.root_alive);
+    let restart = app
+        .viewed_index()
+        .and_then(|i| app.history.restart_before(i));
+    let root_pid = restart.map_or(h.root_pid, |r| r.pid);
+    let root_cmd = tick
+        .and_then(|t| t.processes.iter().find(|p| p.pid == root_pid))
+        .filter(|_| restart.is_some())
+        .map_or(h.root_cmd.as_str(), |p| p.cmd.as_str());
     let mut first = vec![
         Span::styled(" leaktop ", theme.title()),
-        Span::raw(format!(" root {} ", h.root_pid)),
+        Span::raw(format!(" root {root_pid} ")),
         if alive {
             Span::styled("alive", theme.ok())
         } else {
             Span::styled("EXITED", theme.leaked())
         },
-        Span::raw(format!(" · every {}", interval(h.interval_ms))),
     ];
+    if let Some(r) = restart {
+        first.push(Span::styled(
+            format!(" (restarted at tick {}, was {})", r.tick, r.previous),
+            theme.alert(),
+        ));
+    }
+    first.push(Span::raw(format!(" · every {}", interval(h.interval_ms))));
     if let Some(t) = tick {
         first.push(Span::raw(format!(
             " · tick {} · {}",
@@ -33,7 +47,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         )));
     }
     first.push(Span::styled(
-        format!(" · {}", command_tail("", &h.root_cmd)),
+        format!(" · {}", command_tail("", root_cmd)),
         theme.dim(),
     ));
 

@@ -362,3 +362,45 @@ fn alerts_are_marked_on_rows_and_listed_in_a_panel() {
     assert!(screen.contains("IDLE"), "{screen}");
     assert_snapshot!(screen);
 }
+
+#[test]
+fn a_followed_restart_names_the_new_root_and_marks_the_timeline() {
+    let mut ticks = family_ticks(6);
+    for t in &mut ticks[2..] {
+        // Tick 3: the daemon is gone; from tick 4 a new one (4200) runs in its place.
+        t.processes.retain(|p| p.pid != 4100);
+        for p in &mut t.processes {
+            if p.ppid == 4100 {
+                p.ppid = 1;
+                p.leaked = true;
+                p.reparented_from = Some(4100);
+                p.leaked_since = Some(3);
+            }
+        }
+        t.root_alive = t.tick >= 4;
+        if t.tick >= 4 {
+            t.processes
+                .push(row(4200, 1, "cce", "python3 -m cce serve --port 8081", 250));
+        }
+    }
+    ticks[3].events.push(crate::model::Event::RootRestarted {
+        pid: 4200,
+        start: 42000,
+        previous: 4100,
+    });
+    let mut app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen.contains("root 4200 alive (restarted at tick 4, was 4100)"),
+        "{screen}"
+    );
+    assert!(screen.contains("--port 8081"), "{screen}");
+    assert!(screen.contains("restart"), "{screen}");
+    assert_snapshot!(screen);
+
+    // Back at tick 3 the old root is the one shown, and it had exited.
+    press(&mut app, &[KeyCode::Left, KeyCode::Left, KeyCode::Left]);
+    let past = draw(&app, 120, 40);
+    assert!(past.contains("root 4100 EXITED"), "{past}");
+    assert!(!past.contains("restarted at"), "{past}");
+}

@@ -1,5 +1,6 @@
 //! RSS over the recorded ticks: the family's total, the leaked part, and the selected
-//! process, with the viewed tick marked when looking at the past.
+//! process, with the viewed tick marked when looking at the past and each root restart
+//! (`--follow`) marked where it happened.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -48,6 +49,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         _ => Vec::new(),
     };
 
+    // `--follow`: a vertical line where each new root took over.
+    let restarts: Vec<[(f64, f64); 2]> = history
+        .restarts()
+        .iter()
+        .map(|r| [(f64::from(r.tick), 0.0), (f64::from(r.tick), top)])
+        .collect();
+
     let mut sets = vec![
         Dataset::default()
             .name("total")
@@ -83,6 +91,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 .style(theme.series(Series::Selected))
                 .data(&selected),
         );
+    }
+    for (i, line) in restarts.iter().enumerate() {
+        let set = Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.alert())
+            .data(line);
+        sets.push(if i == 0 { set.name("restart") } else { set });
     }
     if !cursor.is_empty() {
         sets.push(
