@@ -49,6 +49,20 @@ pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
     })
 }
 
+/// Whether a `stat` line is a thread other than its group's leader: `/proc/TID` can be
+/// opened for any thread (it is only hidden from the listing), and there a thread
+/// poses as a process whose parent is its leader's parent. Only a non-leader thread
+/// has exit_signal (field 38) -1.
+pub fn is_thread(buf: &[u8]) -> bool {
+    let Some(close) = buf.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    // Field 3 (state) follows ") "; exit_signal is 35 fields later.
+    buf.get(close + 2..)
+        .and_then(|rest| rest.split(|&b| b == b' ').nth(35))
+        .is_some_and(|f| f.starts_with(b"-"))
+}
+
 fn parse_num(field: &[u8]) -> Option<u64> {
     if field.is_empty() {
         return None;
@@ -89,6 +103,15 @@ mod tests {
         assert_eq!(s.rss_kb, 401920 * 4);
         assert_eq!(s.cpu_ms, 1750);
         assert_eq!(s.comm.as_bytes(), b"python3");
+    }
+
+    #[test]
+    fn tells_threads_from_processes() {
+        let process = b"1692 (python3) S 1690 1692 1690 0 -1 4194304 0 0 0 0 1 0 0 0 20 0 2 0 99 1 1 1 1 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let thread = b"1735 (python3) S 1690 1692 1690 0 -1 4194368 0 0 0 0 1 0 0 0 20 0 2 0 99 1 1 1 1 1 1 0 0 0 0 0 0 0 0 0 -1 1 0 0 0 0 0\n";
+        assert!(!is_thread(process));
+        assert!(is_thread(thread));
+        assert!(!is_thread(b"12 (x) S 1 2"));
     }
 
     #[test]
