@@ -145,6 +145,17 @@ pub struct App {
     pub status: Option<String>,
     /// Why sampling stopped, once it has.
     pub finished: Option<String>,
+    /// The viewed tick and the one before it, decoded from the history.
+    shown: Shown,
+    /// The selected process's RSS over the history, kept up to date as ticks arrive.
+    series: Option<(Identity, Vec<(u32, u64)>)>,
+}
+
+#[derive(Debug, Default)]
+struct Shown {
+    index: Option<usize>,
+    tick: Option<Tick>,
+    prev: Option<Tick>,
 }
 
 impl App {
@@ -164,6 +175,8 @@ impl App {
             overlay: Overlay::None,
             status: None,
             finished: None,
+            shown: Shown::default(),
+            series: None,
         }
     }
 
@@ -173,7 +186,31 @@ impl App {
 
     pub fn push_tick(&mut self, tick: Tick) {
         self.history.push(tick);
+        if let (Some((id, series)), Some(newest)) = (&mut self.series, self.history.newest())
+            && let Some(p) = newest.processes.iter().find(|p| identity(p) == *id)
+        {
+            series.push((newest.tick, p.rss_kb));
+        }
+        self.sync();
+    }
+
+    /// Brings the decoded tick, the selection and its series in line with the history
+    /// and the view, after anything that may have moved them.
+    fn sync(&mut self) {
+        let index = self.viewed_index();
+        if index != self.shown.index || (index.is_some() && self.shown.tick.is_none()) {
+            let (tick, prev) = index.map_or((None, None), |i| self.history.pair(i));
+            self.shown = Shown { index, tick, prev };
+        }
         self.fix_selection();
+        if self.series.as_ref().map(|s| s.0) != self.selected {
+            self.series = self.selected.map(|id| (id, self.history.rss_of(id)));
+        }
+    }
+
+    /// The selected process's RSS at the ticks it was alive: `(tick, rss_kb)`.
+    pub fn selected_series(&self) -> &[(u32, u64)] {
+        self.series.as_ref().map_or(&[], |s| &s.1)
     }
 
     /// The history index on screen.
@@ -184,7 +221,7 @@ impl App {
     }
 
     pub fn viewed_tick(&self) -> Option<&Tick> {
-        self.viewed_index().and_then(|i| self.history.get(i))
+        self.shown.tick.as_ref()
     }
 
     /// Whether the screen shows an older tick than the newest (live view only).
@@ -194,11 +231,10 @@ impl App {
 
     /// The rows on screen, in order.
     pub fn rows(&self) -> Vec<Row<'_>> {
-        let Some(i) = self.viewed_index() else {
+        let Some(tick) = &self.shown.tick else {
             return Vec::new();
         };
-        let prev = i.checked_sub(1).and_then(|p| self.history.get(p));
-        table::build(&self.history.ticks()[i], prev, &self.folded, &self.filter)
+        table::build(tick, self.shown.prev.as_ref(), &self.folded, &self.filter)
     }
 
     /// The selected row's position in `rows`.
@@ -254,6 +290,12 @@ impl App {
     }
 
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let effect = self.apply_key(key);
+        self.sync();
+        effect
+    }
+
+    fn apply_key(&mut self, key: KeyEvent) -> Option<Effect> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
@@ -353,7 +395,7 @@ impl App {
         } else {
             Some(to)
         };
-        self.fix_selection();
+        self.sync();
     }
 
     fn open_kill(&mut self, all_leaked: bool) {
@@ -368,7 +410,7 @@ impl App {
             self.status = Some(why.into());
             return;
         }
-        let Some(tick) = self.history.ticks().last() else {
+        let Some(tick) = self.history.newest() else {
             return;
         };
         let (scope, victims): (KillScope, Vec<Victim>) = if all_leaked {

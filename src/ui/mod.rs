@@ -131,7 +131,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     };
     let mut tui = Tui::open()?;
     let app = tui.run(app, Some(source), opts.interval)?;
-    Ok(app.history.ticks().last().cloned())
+    Ok(app.history.newest().cloned())
 }
 
 /// Opens a recording in the view, in history mode, with killing disabled.

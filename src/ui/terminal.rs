@@ -308,8 +308,8 @@ fn export(app: &App) -> Result<(PathBuf, usize), String> {
     let path = PathBuf::from(format!("leaktop-{}-{stamp}.ticklog", app.header.root_pid));
     let mut out = String::new();
     Format::Text.write_header(&app.header, &mut out);
-    for tick in app.history.ticks() {
-        Format::Text.write_tick(tick, &mut out);
+    for tick in app.history.iter() {
+        Format::Text.write_tick(&tick, &mut out);
     }
     std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
     let shown = std::env::current_dir().map_or(path.clone(), |d| d.join(&path));

@@ -12,7 +12,6 @@ use super::theme::{Series, Theme};
 use crate::format::human_kb;
 use crate::ui::app::App;
 use crate::ui::history::History;
-use crate::ui::table::identity;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let block = Block::new()
@@ -27,20 +26,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let picks = pick_indexes(history.len(), usize::from(area.width.max(1)) * 2);
     let total = bucket_max(history, &picks, |t| t.total_rss_kb);
     let leaked = bucket_max(history, &picks, |t| t.leaked_rss_kb);
-    let selected: Vec<(f64, f64)> = app
-        .selected_row()
-        .map(|row| {
-            let id = identity(row);
-            picks
-                .iter()
-                .filter_map(|&(i, _)| {
-                    let t = history.get(i)?;
-                    let p = t.processes.iter().find(|p| identity(p) == id)?;
-                    Some((f64::from(t.tick), p.rss_kb as f64))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let selected = bucket_series(history, &picks, app.selected_series());
     let top = total.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let first = f64::from(history.totals()[0].tick);
     let last = f64::from(history.totals()[history.len() - 1].tick).max(first + 1.0);
@@ -139,6 +125,26 @@ fn pick_indexes(len: usize, max: usize) -> Vec<(usize, usize)> {
             let start = k * len / n;
             let end = ((k + 1) * len / n).max(start + 1);
             (start, end)
+        })
+        .collect()
+}
+
+/// A process's RSS series (`(tick, rss_kb)`, ascending) as the largest value in each
+/// bucket it has points in.
+fn bucket_series(
+    history: &History,
+    picks: &[(usize, usize)],
+    series: &[(u32, u64)],
+) -> Vec<(f64, f64)> {
+    let totals = history.totals();
+    picks
+        .iter()
+        .filter_map(|&(start, end)| {
+            let (first, last) = (totals[start].tick, totals[end - 1].tick);
+            let from = series.partition_point(|p| p.0 < first);
+            let to = series.partition_point(|p| p.0 <= last);
+            let peak = series[from..to].iter().map(|p| p.1).max()?;
+            Some((f64::from(first), peak as f64))
         })
         .collect()
 }

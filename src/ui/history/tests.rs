@@ -1,0 +1,203 @@
+//! The compact history gives back exactly the ticks it was given.
+
+use super::*;
+use crate::model::AlertKind;
+
+fn row(pid: u32, ppid: u32, rss_kb: u64) -> ProcRow {
+    ProcRow {
+        pid,
+        ppid,
+        state: 'S',
+        rss_kb,
+        start: u64::from(pid) * 3,
+        cpu_ms: 0,
+        name: format!("p{pid}"),
+        cmd: format!("/usr/bin/p{pid} --serve"),
+        leaked: false,
+        reparented_from: None,
+        escaped: false,
+        leaked_since: None,
+    }
+}
+
+/// A family that grows, loses members, leaks, execs, raises alerts and restarts, with
+/// RSS and CPU moving every tick.
+fn ticks(n: u32) -> Vec<Tick> {
+    (1..=n)
+        .map(|t| {
+            let mut processes: Vec<ProcRow> = (0..12)
+                .filter(|k| (t + k) % 17 != 0) // members come and go
+                .map(|k| {
+                    let pid = 100 + k;
+                    let mut p = row(pid, if k == 0 { 1 } else { 100 }, 0);
+                    p.rss_kb = 10_000 + u64::from((t * 37 + k * 11) % 900) * 4;
+                    p.cpu_ms = u64::from(t / (k + 1)) * 10;
+                    p.state = if (t + k) % 5 == 0 { 'R' } else { 'S' };
+                    if k == 3 && t > 40 {
+                        p.ppid = 1;
+                        p.leaked = true;
+                        p.reparented_from = Some(100);
+                        p.leaked_since = Some(41);
+                    }
+                    if k == 4 && t > 70 {
+                        p.name = "python3".into();
+                        p.cmd = format!("python3 worker.py {k}");
+                    }
+                    p
+                })
+                .collect();
+            processes.sort_by_key(|p| (p.start, p.pid));
+            let mut events = Vec::new();
+            if t == 41 {
+                events.push(Event::Reparented {
+                    pid: 103,
+                    start: 309,
+                    from: 100,
+                    to: 1,
+                });
+            }
+            if t == 90 {
+                events.push(Event::RootRestarted {
+                    pid: 100,
+                    start: 300,
+                    previous: 99,
+                });
+            }
+            let alerts = if t > 50 {
+                vec![Alert {
+                    kind: AlertKind::Idle,
+                    pid: 105,
+                    start: 315,
+                    since_tick: 51,
+                    reason: format!("no CPU used for {t}s"),
+                }]
+            } else {
+                Vec::new()
+            };
+            Tick {
+                tick: t,
+                elapsed_ms: u64::from(t) * 1000,
+                time_ms: 1_795_000_000_000 + u64::from(t) * 1000,
+                root_alive: t % 31 != 0,
+                processes,
+                events,
+                alerts,
+            }
+        })
+        .collect()
+}
+
+fn history(ticks: &[Tick]) -> History {
+    let mut h = History::default();
+    for t in ticks {
+        h.push(t.clone());
+    }
+    h
+}
+
+/// Alerts keep the reason of the tick they were first raised at.
+fn expected(ticks: &[Tick], i: usize) -> Tick {
+    let mut t = ticks[i].clone();
+    if i + 1 < ticks.len() {
+        for a in &mut t.alerts {
+            let first = ticks
+                .iter()
+                .flat_map(|t| &t.alerts)
+                .find(|b| key(b) == key(a))
+                .unwrap();
+            a.reason = first.reason.clone();
+        }
+    }
+    t
+}
+
+#[test]
+fn every_tick_decodes_to_what_was_pushed() {
+    let ticks = ticks(200);
+    let h = history(&ticks);
+    assert_eq!(h.len(), 200);
+    for i in 0..ticks.len() {
+        let (tick, prev) = h.pair(i);
+        assert_eq!(tick.as_ref(), Some(&expected(&ticks, i)), "tick {}", i + 1);
+        let want_prev = i.checked_sub(1).map(|p| expected(&ticks, p));
+        // The newest tick's predecessor is kept whole, with its own reason text.
+        let want_prev = if i + 1 == ticks.len() {
+            Some(ticks[i - 1].clone())
+        } else {
+            want_prev
+        };
+        assert_eq!(prev, want_prev, "before tick {}", i + 1);
+    }
+    let all: Vec<Tick> = h.iter().collect();
+    for (i, t) in all.iter().enumerate() {
+        let mut want = expected(&ticks, i);
+        want.alerts = t.alerts.clone();
+        assert_eq!(*t, want, "iter at tick {}", i + 1);
+    }
+    assert_eq!(h.get(200), None);
+    assert_eq!(h.restarts().len(), 1);
+}
+
+#[test]
+fn rss_series_of_a_process() {
+    let ticks = ticks(150);
+    let h = history(&ticks);
+    let id = Identity {
+        pid: 103,
+        start: 309,
+    };
+    let want: Vec<(u32, u64)> = ticks
+        .iter()
+        .filter_map(|t| {
+            let p = t.processes.iter().find(|p| p.pid == 103)?;
+            Some((t.tick, p.rss_kb))
+        })
+        .collect();
+    assert_eq!(h.rss_of(id), want);
+}
+
+#[test]
+fn a_long_history_costs_about_two_bytes_per_process_and_tick() {
+    // 150 processes whose RSS moves by up to ±256 KiB (in pages, as from /proc) every
+    // tick and two thirds of which use CPU, for an hour.
+    let mut h = History::default();
+    let mut rss: Vec<u64> = (0..150).map(|k| 50_000 + k * 1000).collect();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let n = 3600;
+    for t in 1..=n {
+        let processes = rss
+            .iter_mut()
+            .enumerate()
+            .map(|(k, r)| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *r = (*r + (seed % 129) * 4).saturating_sub(256).max(1000);
+                let mut p = row(1000 + k as u32, 999, *r);
+                p.cpu_ms = u64::from(t) * 10 * (k as u64 % 3);
+                p
+            })
+            .collect();
+        h.push(Tick {
+            tick: t,
+            elapsed_ms: u64::from(t) * 1000,
+            time_ms: u64::from(t) * 1000,
+            root_alive: true,
+            processes,
+            events: Vec::new(),
+            alerts: Vec::new(),
+        });
+    }
+    let samples = f64::from(n) * 150.0;
+    let encoded = h.data.len() as f64 / samples;
+    assert!(
+        encoded < 2.0,
+        "{encoded:.2} encoded bytes per process and tick"
+    );
+    // Whole ticks would cost over 100 bytes per process and tick.
+    let held = h.heap_bytes() as f64 / samples;
+    assert!(held < 3.0, "{held:.2} bytes held per process and tick");
+    let newest = h.newest().unwrap();
+    assert_eq!(h.get(h.len() - 1).as_ref(), Some(newest));
+    assert_eq!(h.get(1234).unwrap().processes.len(), 150);
+}
