@@ -149,6 +149,8 @@ pub struct App {
     shown: Shown,
     /// The selected process's RSS over the history, kept up to date as ticks arrive.
     series: Option<(Identity, Vec<(u32, u64)>)>,
+    /// What the rows on screen were last laid out from: tick index, filter, folds.
+    laid_out: Option<(Option<usize>, String, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -177,6 +179,7 @@ impl App {
             finished: None,
             shown: Shown::default(),
             series: None,
+            laid_out: None,
         }
     }
 
@@ -198,11 +201,17 @@ impl App {
     /// and the view, after anything that may have moved them.
     fn sync(&mut self) {
         let index = self.viewed_index();
-        if index != self.shown.index || (index.is_some() && self.shown.tick.is_none()) {
+        // The history only grows: the same index is the same tick.
+        if index != self.shown.index {
             let (tick, prev) = index.map_or((None, None), |i| self.history.pair(i));
             self.shown = Shown { index, tick, prev };
         }
-        self.fix_selection();
+        // The selection can only have vanished if the rows were laid out anew.
+        let layout = Some((index, self.filter.clone(), self.folded.len()));
+        if layout != self.laid_out {
+            self.fix_selection();
+            self.laid_out = layout;
+        }
         if self.series.as_ref().map(|s| s.0) != self.selected {
             self.series = self.selected.map(|id| (id, self.history.rss_of(id)));
         }

@@ -22,9 +22,10 @@ use crate::sample::Identity;
 
 /// Ticks between two keyframes (a tick encoded without reference to the one before).
 pub const KEYFRAME_EVERY: usize = 64;
-/// Up to this many ticks a process's RSS series is read from every tick; beyond, from
-/// the keyframes (a chart column then spans more ticks than that anyway).
-const SERIES_FROM_EVERY_TICK: usize = 4096;
+/// How many process rows a process's RSS series may decode (about 1.5 ms): within
+/// it the series has every tick; beyond, the keyframes and the ticks since the last
+/// one, so that moving the selection stays quick on a big family with a long history.
+const SERIES_ROW_BUDGET: usize = 200_000;
 
 /// One point of the family's RSS over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,9 +481,9 @@ impl History {
         self.restarts.iter().rev().find(|r| r.index <= index)
     }
 
-    /// One process's RSS at the ticks it was alive: `(tick, rss_kb)`. Every tick for a
-    /// history of up to [`SERIES_FROM_EVERY_TICK`] ticks; beyond, every keyframe and
-    /// every tick since the last one.
+    /// One process's RSS at the ticks it was alive: `(tick, rss_kb)`. Every tick while
+    /// that decodes at most [`SERIES_ROW_BUDGET`] rows; beyond, every keyframe and every
+    /// tick since the last one.
     pub fn rss_of(&self, id: Identity) -> Vec<(u32, u64)> {
         let is_it = |i: u32| {
             let p = &self.procs[i as usize];
@@ -496,7 +497,8 @@ impl History {
             }
         };
         let len = self.len();
-        let every_tick_from = if len <= SERIES_FROM_EVERY_TICK {
+        let rows_per_tick = self.last_rows.len().max(1);
+        let every_tick_from = if len.saturating_mul(rows_per_tick) <= SERIES_ROW_BUDGET {
             0
         } else {
             let last_key = (len - 1) - (len - 1) % KEYFRAME_EVERY;
