@@ -57,7 +57,8 @@ fn plan(previous: Option<u32>, last: Option<u32>, known: usize, since_full: u32)
     let worth_reading = u32::try_from(known / 16).unwrap_or(u32::MAX).max(32);
     if created > worth_reading || since_full >= FULL_SCAN_EVERY {
         return Discovery::Full {
-            allocated: Some((previous + 1, last)),
+            // An empty range must not read as a wrapped one (first > last).
+            allocated: (created > 0).then_some((previous + 1, last)),
         };
     }
     Discovery::Range {
@@ -517,12 +518,16 @@ mod tests {
                 allocated: Some((32_001, 310))
             }
         );
-        // The periodic safety net.
+        // The periodic safety net; when nothing was created, nothing counts as new.
         assert_eq!(
             plan(Some(500), Some(501), 100, FULL_SCAN_EVERY),
             Full {
                 allocated: Some((501, 501))
             }
+        );
+        assert_eq!(
+            plan(Some(500), Some(500), 100, FULL_SCAN_EVERY),
+            Full { allocated: None }
         );
         assert!(in_allocated(32_500, Some((32_001, 310))));
         assert!(in_allocated(7, Some((32_001, 310))));
@@ -573,6 +578,25 @@ mod tests {
             "{} listings",
             sampler.full_scans()
         );
+    }
+
+    #[test]
+    fn a_periodic_listing_rereads_nothing_already_known() {
+        let mut sampler = ProcfsSampler::new();
+        let me = sampler.probe(std::process::id()).unwrap().id();
+        let mut out = Vec::new();
+        sampler.sample(&[me], &mut out).unwrap();
+        let mut fewest = out.len();
+        for _ in 0..FULL_SCAN_EVERY + 2 {
+            out.clear();
+            sampler.sample(&[me], &mut out).unwrap();
+            if sampler.ticks_since_full == 0 {
+                fewest = fewest.min(out.len());
+            }
+        }
+        assert!(sampler.full_scans() >= 2, "a periodic listing happened");
+        // This process, and whatever the machine started meanwhile: not everything.
+        assert!(fewest < 8, "a listing re-read {fewest} processes");
     }
 
     #[test]
