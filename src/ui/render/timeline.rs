@@ -42,15 +42,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .map(|r| [(f64::from(r.tick), 0.0), (f64::from(r.tick), top)])
         .collect();
 
+    let selected_name = app
+        .selected_row()
+        .map(|r| format!("pid {}", r.pid))
+        .unwrap_or_default();
+    // ratatui leaves the rest of a short legend row uncleared, and the chart shows
+    // through it: every name is padded to the longest.
+    let width = selected_name.len().max("restart".len());
+    let name = |n: &str| format!("{n:<width$}");
+
     let mut sets = vec![
         Dataset::default()
-            .name("total")
+            .name(name("total"))
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(theme.series(Series::Total))
             .data(&total),
         Dataset::default()
-            .name("leaked")
+            .name(name("leaked"))
             .marker(if theme.color {
                 Marker::Braille
             } else {
@@ -60,14 +69,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .style(theme.series(Series::Leaked))
             .data(&leaked),
     ];
-    let selected_name = app
-        .selected_row()
-        .map(|r| format!("pid {}", r.pid))
-        .unwrap_or_default();
     if !selected.is_empty() {
         sets.push(
             Dataset::default()
-                .name(selected_name)
+                .name(name(&selected_name))
                 .marker(if theme.color {
                     Marker::Braille
                 } else {
@@ -84,7 +89,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             .graph_type(GraphType::Line)
             .style(theme.alert())
             .data(line);
-        sets.push(if i == 0 { set.name("restart") } else { set });
+        sets.push(if i == 0 {
+            set.name(name("restart"))
+        } else {
+            set
+        });
     }
     if !cursor.is_empty() {
         sets.push(
