@@ -95,8 +95,8 @@ fn kill_and_reap(pgid: Pid) {
     let _ = rustix::process::kill_process_group(pgid, Signal::KILL);
     // Until ECHILD: none of them is our child any more. As a subreaper we inherit the
     // sleepers when their `sh` dies, before its own exit can be waited for.
-    while let Ok(Some(_)) = rustix::process::waitpgid(pgid, rustix::process::WaitOptions::empty()) {
-    }
+    let blocking = rustix::process::WaitOptions::empty();
+    while let Ok(Some(_)) = rustix::process::waitpgid(pgid, blocking) {}
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: kill the workload and every group, reap, and exit.
@@ -468,7 +468,7 @@ fn main() {
     };
     let ratio = |name: &str, r: f64, target: f64| {
         let verdict = if r <= target { "ok" } else { "MISSED" };
-        println!("{name:<22}{r:>9.3}  (target <= {target}) {verdict}");
+        println!("{name:<22}{r:>9.3}  (target <= {target:.1}) {verdict}");
     };
     line("leaktop record", &leaktop);
     line("naive floor", &floor);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# leaktop's CPU per tick against the naive /proc floor and a `ps` loop, side by side
-# in one run; with --scale, also with 2,000 unrelated sleepers on the machine.
+# leaktop's CPU per tick next to the naive /proc floor and a `ps` loop, side by side in
+# one run (see examples/bench_vs_ps.rs); with --scale, also with 2,000 unrelated
+# sleepers on the machine (busy/quiet). Everything it starts is killed on exit.
 #
-#   scripts/bench-vs-ps.sh [--ticks N] [--interval-ms MS] [--repeat R] [--scale] [--busy N]
+#   scripts/bench-vs-ps.sh [--ticks N] [--interval-ms MS] [--repeat R] [--busy N] [--scale]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --bin leaktop --example bench-vs-ps
-exec target/release/examples/bench-vs-ps --leaktop target/release/leaktop "$@"
+cargo build --release --bin leaktop --example bench-vs-ps
+target="${CARGO_TARGET_DIR:-target}"
+exec "$target/release/examples/bench-vs-ps" --leaktop "$target/release/leaktop" "$@"
