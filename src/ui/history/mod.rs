@@ -358,24 +358,35 @@ impl History {
 
     /// The tick at `index`, decoded (the newest two are cloned).
     pub fn get(&self, index: usize) -> Option<Tick> {
-        self.pair(index).0
+        if index + 1 == self.len() {
+            return self.newest.clone();
+        }
+        self.decode(index, false).0
     }
 
     /// The tick at `index` and the one before it, decoded in one pass.
     pub fn pair(&self, index: usize) -> (Option<Tick>, Option<Tick>) {
-        let len = self.len();
-        if index >= len {
-            return (None, None);
-        }
-        if index + 1 == len {
+        if index + 1 == self.len() {
             return (self.newest.clone(), self.before_newest.clone());
         }
-        let first = index.saturating_sub(1);
+        self.decode(index, true)
+    }
+
+    /// Decodes from the keyframe at or before the first tick wanted up to `index`.
+    fn decode(&self, index: usize, with_before: bool) -> (Option<Tick>, Option<Tick>) {
+        if index >= self.len() {
+            return (None, None);
+        }
+        let first = if with_before {
+            index.saturating_sub(1)
+        } else {
+            index
+        };
         let mut rows = Vec::new();
         let mut before = None;
         for f in first - first % KEYFRAME_EVERY..=index {
             self.decode_frame(f, &mut rows);
-            if f + 1 == index {
+            if with_before && f + 1 == index {
                 before = Some(self.tick_of(f, &rows));
             }
         }

@@ -19,9 +19,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .viewed_index()
         .and_then(|i| app.history.restart_before(i));
     let root_pid = restart.map_or(h.root_pid, |r| r.pid);
-    let root_cmd = tick
+    // After a restart the recording's header names the old root: ask the tick.
+    let root_cmd = restart
+        .and(tick)
         .and_then(|t| t.processes.iter().find(|p| p.pid == root_pid))
-        .filter(|_| restart.is_some())
         .map_or(h.root_cmd.as_str(), |p| p.cmd.as_str());
     let mut first = vec![
         Span::styled(" leaktop ", theme.title()),
