@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Tag, alive, wait_until};
+use common::{Tag, alive, children_of, wait_until};
 use leaktop::actions::kill::{Target, kill_trees};
 use leaktop::sample::{Sampler, procfs::ProcfsSampler};
 use rustix::process::Signal;
@@ -15,15 +15,6 @@ fn target(pid: u32) -> Target {
         id: s.id(),
         rss_kb: s.rss_kb,
     }
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    ProcfsSampler::new().sample(&[], &mut out).unwrap();
-    out.iter()
-        .filter(|s| s.ppid == pid && s.state != b'Z')
-        .map(|s| s.pid)
-        .collect()
 }
 
 #[test]

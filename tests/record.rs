@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Family, POOL, Recorder, Signal, alive, leaktop, wait_until};
+use common::{Family, Recorder, Signal, alive, leaktop, wait_until};
 use leaktop::format::{self, Recording};
 use leaktop::model::Tick;
 
@@ -22,12 +22,8 @@ fn first_tick_after_root_died(rec: &Recording) -> &Tick {
 #[test]
 fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
-    // Forkserver workers import the target from __main__, so it must be a real file.
-    let script = dir.path().join("pool.py");
-    std::fs::write(&script, POOL).unwrap();
-    let mut pool = Family::spawn("python3", &[script.to_str().unwrap()]);
+    let mut pool = Family::spawn_pool(dir.path());
     let root = pool.pid();
-    assert_eq!(pool.read_line(), root.to_string());
     let text = Recorder::start(
         root,
         &dir.path().join("pool.ticklog"),

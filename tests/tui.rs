@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Family, POOL, Reaped, Signal, Tag, alive, signal, wait_until};
+use common::{Family, Reaped, Signal, Tag, alive, children_of, signal, wait_until};
 
 /// A tmux server of its own running one command in a 120x40 window; killed on drop.
 struct Screen {
@@ -101,11 +101,8 @@ fn leaktop() -> &'static str {
 #[test]
 fn forkserver_pool_leak_is_shown_and_killed_from_the_view() {
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("pool.py");
-    std::fs::write(&script, POOL).unwrap();
-    let mut pool = Family::spawn("python3", &[script.to_str().unwrap()]);
+    let mut pool = Family::spawn_pool(dir.path());
     let root = pool.pid();
-    assert_eq!(pool.read_line(), root.to_string());
     let decoys = Tag::new();
     let decoy = Reaped(
         decoys
@@ -313,14 +310,6 @@ fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
         &format!("root {} alive", target.id()),
         Duration::from_secs(10),
     );
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 /// `run --tui`: the view shows the escapee, and closing it gives the usual report,

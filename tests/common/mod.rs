@@ -55,6 +55,16 @@ impl Family {
         Family { root, tag }
     }
 
+    /// Starts [`POOL`] from a script in `dir` (forkserver workers import their target
+    /// from `__main__`, so it must be a real file) and waits until its workers are up.
+    pub fn spawn_pool(dir: &Path) -> Family {
+        let script = dir.join("pool.py");
+        std::fs::write(&script, POOL).unwrap();
+        let mut pool = Family::spawn("python3", &[script.to_str().unwrap()]);
+        assert_eq!(pool.read_line(), pool.pid().to_string());
+        pool
+    }
+
     pub fn pid(&self) -> u32 {
         self.root.id()
     }
@@ -168,6 +178,23 @@ fn tagged(tag: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The live (not zombie) children of `pid`, whichever of its threads forked them.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter(|&c| alive(c))
+        .collect()
 }
 
 /// Is this process alive (and not a zombie)?
