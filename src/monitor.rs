@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tick, Tracker};
-use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler, StartClock};
+use crate::sample::{
+    self, Backend, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -48,7 +50,7 @@ impl Monitor {
             }
             _ => return Err(AttachError::NoSuchProcess(pid)),
         };
-        let command = sampler.command(root.id()).unwrap_or_default();
+        let command = settled_command(sampler.as_mut(), root.id());
         let root_parent = sampler.probe(root.ppid);
         let header = Header {
             root_pid: pid,
@@ -150,6 +152,24 @@ impl Monitor {
             }
         }
     }
+}
+
+/// The root's command line. A root that `run` or `demo` has just spawned may still be
+/// inside `exec`, with no command line yet (it would read as `[leaktop]`): give it a
+/// few milliseconds to finish.
+fn settled_command(sampler: &mut dyn Sampler, id: Identity) -> Command {
+    let mut command = sampler.command(id).unwrap_or_default();
+    for _ in 0..20 {
+        if !command.is_bare() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        match sampler.command(id) {
+            Some(c) => command = c,
+            None => break,
+        }
+    }
+    command
 }
 
 fn now_ms() -> u64 {

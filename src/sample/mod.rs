@@ -95,6 +95,15 @@ impl Command {
     pub fn matches(&self, pattern: &str) -> bool {
         self.name != "leaktop" && (self.cmd.contains(pattern) || self.name.contains(pattern))
     }
+
+    /// Whether the command line was empty and only the name stood in for it: a kernel
+    /// thread, a zombie, or a process caught in the middle of `exec`.
+    pub fn is_bare(&self) -> bool {
+        self.cmd.len() == self.name.len() + 2
+            && self.cmd.starts_with('[')
+            && self.cmd.ends_with(']')
+            && self.cmd[1..self.cmd.len() - 1] == self.name
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,4 +191,22 @@ pub fn join_cmdline(raw: &[u8]) -> String {
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
     String::from_utf8_lossy(&joined).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+
+    #[test]
+    fn a_bare_command_is_only_the_bracketed_name() {
+        let cmd = |name: &str, cmd: &str| Command {
+            name: name.into(),
+            cmd: cmd.into(),
+        };
+        assert!(cmd("leaktop", "[leaktop]").is_bare());
+        assert!(cmd("kworker/0:1", "[kworker/0:1]").is_bare());
+        assert!(!cmd("leaktop", "leaktop demo").is_bare());
+        assert!(!cmd("sh", "[sh] -c x").is_bare());
+        assert!(!cmd("a", "[b]").is_bare());
+    }
 }

@@ -19,10 +19,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .viewed_index()
         .and_then(|i| app.history.restart_before(i));
     let root_pid = restart.map_or(h.root_pid, |r| r.pid);
-    // After a restart the recording's header names the old root: ask the tick.
-    let root_cmd = restart
-        .and(tick)
-        .and_then(|t| t.processes.iter().find(|p| p.pid == root_pid))
+    // The tick's own row while the root lives: it follows an `exec`, and after a
+    // restart the recording's header names the old root.
+    let root_cmd = tick
+        .and_then(|t| t.processes.iter().find(|p| p.pid == root_pid && !p.leaked))
         .map_or(h.root_cmd.as_str(), |p| p.cmd.as_str());
     let mut first = vec![
         Span::styled(" leaktop ", theme.title()),

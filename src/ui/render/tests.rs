@@ -404,3 +404,15 @@ fn a_followed_restart_names_the_new_root_and_marks_the_timeline() {
     assert!(past.contains("root 4100 EXITED"), "{past}");
     assert!(!past.contains("restarted at"), "{past}");
 }
+
+#[test]
+fn the_header_names_the_root_by_its_command_after_exec() {
+    let mut ticks = family_ticks(2);
+    // The header was read while the root was still inside `exec`.
+    ticks[1].processes[0].cmd = "python3 -m cce serve --port 9090".into();
+    let mut app = app_with(ticks, Source::Live);
+    app.header.root_cmd = "[leaktop]".into();
+    let first_line = draw(&app, 120, 40).lines().next().unwrap().to_string();
+    assert!(first_line.contains("cce serve --port 9090"), "{first_line}");
+    assert!(!first_line.contains("[leaktop]"), "{first_line}");
+}
