@@ -674,6 +674,59 @@ mod tests {
         None
     }
 
+    /// After a wrap-around the kernel hands out pids densely, reusing those freed a
+    /// moment ago: a pid the previous listing knew as an outsider may belong to a
+    /// newcomer by the next tick, and must be read again. `gap` pids are handed out
+    /// between the ticks: few are read as a range, many make the tick list `/proc`.
+    fn outsiders_pid_reused_is_read_again(gap: u32) {
+        let _cursor = pid_cursor();
+        let base = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.trim().rsplit(' ').next()?.parse::<u32>().ok())
+            .unwrap();
+        let pid = base + gap + 100;
+        let Some(outsider) = spawn_with_pid(pid) else {
+            eprintln!("skipped: cannot steer pid allocation (needs root and ns_last_pid)");
+            return;
+        };
+        let mut outsider = Reaped(vec![outsider]);
+        let mut sampler = ProcfsSampler::new();
+        let me = sampler.probe(std::process::id()).unwrap().id();
+        let old = sampler.probe(pid).unwrap();
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - gap).to_string()).unwrap();
+        let mut out = Vec::new();
+        sampler.sample(&[me], &mut out).unwrap();
+        assert!(sampler.prev_pids.contains(&pid), "the outsider was listed");
+        let _ = outsider.0[0].kill();
+        let _ = outsider.0[0].wait();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let Some(newcomer) = spawn_with_pid(pid) else {
+            eprintln!("skipped: pid {pid} was taken meanwhile");
+            return;
+        };
+        outsider.0.push(newcomer);
+        out.clear();
+        sampler.sample(&[me], &mut out).unwrap();
+        let seen: Vec<_> = out.iter().filter(|s| s.pid == pid).collect();
+        assert_eq!(
+            seen.len(),
+            1,
+            "newcomer on reused pid {pid} missed: {seen:?}"
+        );
+        assert_ne!(seen[0].start, old.start);
+        assert_eq!(seen[0].ppid, me.pid);
+    }
+
+    #[test]
+    fn an_outsiders_pid_reused_between_ticks_is_read_from_the_range() {
+        outsiders_pid_reused_is_read_again(8);
+    }
+
+    #[test]
+    fn an_outsiders_pid_reused_between_ticks_is_read_by_a_listing() {
+        outsiders_pid_reused_is_read_again(2_000);
+    }
+
     #[test]
     fn a_members_pid_reused_between_ticks_is_seen_as_the_new_process() {
         let _cursor = pid_cursor();
