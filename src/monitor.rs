@@ -31,6 +31,9 @@ pub struct Monitor {
     alerts: AlertDetector,
     /// `--follow`: when the root exits, a new process matching this takes over.
     follow: Option<String>,
+    /// leaktop is the family's subreaper (`run`, `demo`): its children are members.
+    adopter: bool,
+    adopted: Vec<u32>,
 }
 
 impl Monitor {
@@ -42,7 +45,16 @@ impl Monitor {
         interval: Duration,
         subreapers: Vec<u32>,
     ) -> Result<Self, AttachError> {
-        let mut sampler = sample::open(backend)?;
+        Self::attach_with(sample::open(backend)?, pid, interval, subreapers)
+    }
+
+    /// [`Monitor::attach`] with a sampler of the caller's.
+    pub fn attach_with(
+        mut sampler: Box<dyn Sampler + Send>,
+        pid: u32,
+        interval: Duration,
+        subreapers: Vec<u32>,
+    ) -> Result<Self, AttachError> {
         let root = match sampler.probe(pid) {
             Some(root) if pid != 0 => root,
             _ if pid != 0 && Path::new(&format!("/proc/{pid}")).exists() => {
@@ -51,6 +63,7 @@ impl Monitor {
             _ => return Err(AttachError::NoSuchProcess(pid)),
         };
         let command = settled_command(sampler.as_mut(), root.id());
+        let adopter = subreapers.contains(&std::process::id());
         let root_parent = sampler.probe(root.ppid);
         let header = Header {
             root_pid: pid,
@@ -78,6 +91,8 @@ impl Monitor {
             samples: Vec::new(),
             alerts: AlertDetector::new(AlertConfig::default()),
             follow: None,
+            adopter,
+            adopted: Vec::new(),
         })
     }
 
@@ -112,6 +127,9 @@ impl Monitor {
         self.tracker.members_to_sample(&mut self.members);
         self.samples.clear();
         self.sampler.sample(&self.members, &mut self.samples)?;
+        if self.adopter {
+            self.add_adopted();
+        }
         let sampler = &mut self.sampler;
         self.tracker
             .update(&self.samples, &mut |id| sampler.command(id));
@@ -128,6 +146,21 @@ impl Monitor {
 }
 
 impl Monitor {
+    /// Makes sure every child of leaktop is sampled. As the family's subreaper leaktop
+    /// is the parent of every orphan it made, so the kernel's own list of its children
+    /// catches any that pid discovery could have missed between two ticks.
+    fn add_adopted(&mut self) {
+        self.adopted.clear();
+        sample::own_children(&mut self.adopted);
+        for &pid in &self.adopted {
+            if self.samples.iter().all(|s| s.pid != pid)
+                && let Some(s) = self.sampler.probe(pid)
+            {
+                self.samples.push(s);
+            }
+        }
+    }
+
     /// Looks among the processes new this tick for the root's successor: the oldest
     /// one that matches and is not of the old generation.
     fn take_over(&mut self, pattern: &str) {

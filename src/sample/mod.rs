@@ -173,6 +173,22 @@ impl Default for Backend {
     }
 }
 
+/// Appends the pids of this process's children, as the kernel lists them in
+/// `/proc/self/task/*/children` (nothing where it does not).
+pub fn own_children(out: &mut Vec<u32>) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                list.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+}
+
 pub fn open(backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
     match backend {
         #[cfg(target_os = "linux")]
