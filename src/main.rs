@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::demo;
@@ -44,17 +44,17 @@ Examples:
     leaktop record --pid 213019 --duration 10m --out leak.ticklog
     leaktop run --check -- cce index --path README.md
 
-Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run.",
-    args_conflicts_with_subcommands = true
+Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
-    #[command(flatten)]
-    view: ViewArgs,
     /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    // After --color: the alert options it flattens in open a help section of their own.
+    #[command(flatten)]
+    view: ViewArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -378,8 +378,12 @@ fn main() -> ExitCode {
             &argv[3.min(argv.len())..],
         );
     }
-    let cli = Cli::parse();
+    let cli = parse_args();
     let color = cli.color.enabled();
+    if cli.color == ColorChoice::Always {
+        // crossterm honours NO_COLOR on its own; an explicit --color always wins.
+        ratatui::crossterm::style::force_color_output(true);
+    }
     let result = match cli.command {
         Some(Cmd::Record(args)) => run_record(args),
         Some(Cmd::Run(args)) => return run_command(args, color),
@@ -425,6 +429,59 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// Parses the command line. Usage errors are one plain line on stderr and exit 2.
+fn parse_args() -> Cli {
+    let matches = Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| usage_error(&e));
+    if let Some((sub, _)) = matches.subcommand() {
+        // The live view's options before a subcommand would be silently ignored.
+        let misplaced = matches.ids().find(|id| {
+            id.as_str() != "color"
+                && matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        });
+        if let Some(id) = misplaced {
+            let flag = Cli::command()
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_long())
+                .unwrap_or(id.as_str())
+                .to_string();
+            usage_line(&format!(
+                "--{flag} is an option of the live view; options of `{sub}` go after it: leaktop {sub} [OPTIONS]"
+            ));
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(&e))
+}
+
+fn usage_error(e: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // clap's first paragraph is the message (a list of missing arguments continues it
+    // on indented lines); tips and usage follow.
+    let text = e.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    usage_line(message.strip_prefix("error: ").unwrap_or(&message));
+}
+
+fn usage_line(message: &str) -> ! {
+    eprintln!("leaktop: error: {message} (see --help)");
+    std::process::exit(2);
 }
 
 fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {

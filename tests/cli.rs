@@ -24,15 +24,32 @@ fn the_view_without_a_terminal_says_what_to_do_instead() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// A usage error is one line, `leaktop: error: ...`, exit 2.
+fn usage_error(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 2, "{args:?}: {err}");
+    assert!(out.is_empty(), "{args:?}: {out}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("leaktop: error: "), "{args:?}: {err}");
+    assert!(!err.contains('\x1b'), "{args:?}: {err}");
+    err
+}
+
 #[test]
 fn pid_and_name_conflict_and_bad_values_are_usage_errors() {
-    let (code, _, err) = run(&["--pid", "1", "--name", "x"]);
-    assert_eq!(code, 2, "{err}");
-    let (code, _, err) = run(&["--pid", "soon"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("soon"), "{err}");
-    let (code, _, err) = run(&["demo", "--interval", "0s"]);
-    assert_eq!(code, 2, "{err}");
+    usage_error(&["--pid", "1", "--name", "x"]);
+    assert!(usage_error(&["--pid", "soon"]).contains("'soon'"));
+    assert!(usage_error(&["demo", "--interval", "0s"]).contains("greater than zero"));
+    assert!(usage_error(&["record"]).contains("--pid"));
+    assert!(usage_error(&["report"]).contains("<FILE>"));
+    assert!(usage_error(&["record", "--pid", "1", "--bogus"]).contains("'--bogus'"));
+    assert!(usage_error(&["completions", "tcsh"]).contains("'tcsh'"));
+    let (code, _, err) = run(&["--pid", "4194304"]);
+    assert_eq!(
+        code, 1,
+        "a missing pid is named before the terminal is asked for"
+    );
+    assert_eq!(err.trim(), "leaktop: error: no process with PID 4194304");
     let (code, _, err) = run(&["replay", "/nonexistent/leak.ticklog"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("/nonexistent/leak.ticklog"), "{err}");
@@ -86,4 +103,25 @@ fn version_and_man_and_completions() {
     let (code, _, err) = run(&["completions", "tcsh"]);
     assert_eq!(code, 2);
     assert!(err.contains("tcsh"), "{err}");
+}
+
+#[test]
+fn colour_goes_anywhere_but_view_options_not_before_a_subcommand() {
+    let asset = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/forkserver-pool.ticklog"
+    );
+    for args in [
+        ["--color", "never", "report", asset],
+        ["report", "--color", "never", asset],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("leaked:"), "{out}");
+    }
+    let err = usage_error(&["--interval", "200ms", "report", asset]);
+    assert!(
+        err.contains("--interval") && err.contains("report"),
+        "{err}"
+    );
 }

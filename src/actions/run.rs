@@ -97,7 +97,7 @@ pub struct RunOutcome {
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let program = opts.command.first().ok_or(RunError::NoCommand)?;
     if opts.tui.is_some() {
-        crate::ui::require_terminal().map_err(|_| RunError::NoTerminal)?;
+        crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
     }
     let name = program.to_string_lossy().into_owned();
     let me = std::process::id();

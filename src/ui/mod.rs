@@ -54,10 +54,11 @@ pub struct WatchOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
-    #[error(
-        "the interactive view needs a terminal; to record without one use: leaktop record --pid PID --out FILE"
-    )]
-    NotATerminal,
+    /// With what to use instead.
+    #[error("the interactive view needs a terminal; {0}")]
+    NotATerminal(&'static str),
+    #[error("{0} holds no ticks (its recorder stopped before the first sample)")]
+    NoTicks(String),
     #[error("no process matches --name '{0}'")]
     NoMatch(String),
     #[error(transparent)]
@@ -70,19 +71,25 @@ pub enum ViewError {
     Terminal(#[from] std::io::Error),
 }
 
-/// The view needs a terminal on both ends.
-pub fn require_terminal() -> Result<(), ViewError> {
+/// What to use instead of the live view without a terminal.
+const RECORD_INSTEAD: &str = "to record without one use: leaktop record --pid PID --out FILE";
+
+/// The view needs a terminal on both ends; `instead` says what to do without one.
+pub fn require_terminal(instead: &'static str) -> Result<(), ViewError> {
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         Ok(())
     } else {
-        Err(ViewError::NotATerminal)
+        Err(ViewError::NotATerminal(instead))
     }
 }
 
 /// Opens the live view and returns the last tick it saw (`None` if the user quit the
 /// picker without choosing).
 pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
-    require_terminal()?;
+    // A bad --pid or --name is the first thing to hear about, terminal or not.
+    if matches!(opts.root, Root::Pick) {
+        require_terminal(RECORD_INSTEAD)?;
+    }
     let me = std::process::id();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
@@ -114,6 +121,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             } => Some(pattern.clone()),
             _ => None,
         });
+    require_terminal(RECORD_INSTEAD)?;
     let app = App::new(
         monitor.header().clone(),
         Source::Live,
@@ -137,7 +145,18 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
 /// Opens a recording in the view, in history mode, with killing disabled.
 pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     let recording = format::read(path)?;
-    require_terminal()?;
+    let name = path.display().to_string();
+    if recording.ticks.is_empty() {
+        return Err(ViewError::NoTicks(name));
+    }
+    require_terminal("to read a recording without one use: leaktop report FILE")?;
+    let status = match &recording.truncated {
+        Some(cut) => {
+            eprintln!("leaktop: warning: {name}:{cut}; the incomplete last tick is not shown");
+            format!("a recording; its last tick was cut off ({cut}) and is not shown")
+        }
+        None => "this is a recording".into(),
+    };
     let mut app = App::new(
         recording.header,
         Source::Replay {
@@ -151,7 +170,7 @@ pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     for tick in recording.ticks {
         app.push_tick(tick);
     }
-    app.finish("this is a recording".into());
+    app.finish(status);
     Tui::open()?.run(app, None, Duration::from_secs(1))?;
     Ok(())
 }
