@@ -173,11 +173,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     }
     let last = drive(&mut session, opts, &rx)?;
 
-    let leaked: Vec<ProcRow> = last
-        .processes
-        .into_iter()
-        .filter(|p| p.leaked && p.state != 'Z')
-        .collect();
+    let leaked: Vec<ProcRow> = last.processes.into_iter().filter(|p| p.leaked).collect();
     let cmd_code = session.cmd_status.unwrap_or(1);
     if !leaked.is_empty() {
         eprint!("{}", leak_report(&opts.command, cmd_code, &leaked, me));

@@ -149,9 +149,9 @@ impl Tracker {
         out.extend(self.live.values().map(|m| m.id));
     }
 
-    /// Whether any member still runs (zombies have exited and do not count).
+    /// Whether any member still runs.
     pub fn any_alive(&self) -> bool {
-        self.live.values().any(|m| !is_zombie(&m.last))
+        !self.live.is_empty()
     }
 
     /// How many processes have ever belonged to the family.
@@ -190,10 +190,11 @@ impl Tracker {
         let mut gone = Vec::new();
         for (pid, member) in self.live.iter_mut() {
             let is_root = member.id == self.root;
-            // A zombie root has exited; it only waits for its own parent to reap it.
+            // A zombie has exited; it only waits for its parent to reap it. Its parent
+            // may die first and hand it to init, which is no leak.
             let Some(&&sample) = by_pid
                 .get(pid)
-                .filter(|s| s.start == member.id.start && !(is_root && is_zombie(s)))
+                .filter(|s| s.start == member.id.start && !is_zombie(s))
             else {
                 gone.push(*pid);
                 continue;
@@ -250,7 +251,7 @@ impl Tracker {
         let mut candidates: Vec<&ProcSample> = samples
             .iter()
             .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
-            .filter(|s| Some(s.pid) != self.watcher)
+            .filter(|s| Some(s.pid) != self.watcher && !is_zombie(s))
             .collect();
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));

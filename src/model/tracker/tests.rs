@@ -351,6 +351,60 @@ fn a_zombie_root_has_exited_and_zombies_do_not_keep_the_family_alive() {
 }
 
 #[test]
+fn zombies_handed_to_init_by_a_dying_parent_are_exits_not_leaks() {
+    // A whole tree killed at once: the children die with their parent, and init
+    // adopts their corpses until it gets round to reaping them.
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    feed(&mut t, &family);
+    let corpses: Vec<ProcSample> = family[1..]
+        .iter()
+        .map(|s| ProcSample {
+            ppid: 1,
+            state: b'Z',
+            rss_kb: 0,
+            ..*s
+        })
+        .collect();
+    let tick = feed(&mut t, &corpses);
+    assert!(tick.processes.is_empty(), "{tick:#?}");
+    assert_eq!(tick.leaked_count(), 0);
+    assert!(
+        !tick
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Reparented { .. })),
+        "{:?}",
+        tick.events
+    );
+    assert!(!t.any_alive());
+    // Nor do they join again while they linger.
+    assert!(feed(&mut t, &corpses).processes.is_empty());
+}
+
+#[test]
+fn a_leaked_process_that_dies_is_no_longer_counted() {
+    let family = forkserver_family();
+    let mut t = tracker(family[0]);
+    feed(&mut t, &family);
+    let orphans: Vec<ProcSample> = family[1..]
+        .iter()
+        .map(|s| ProcSample {
+            ppid: if s.ppid == 100 { 1 } else { s.ppid },
+            ..*s
+        })
+        .collect();
+    assert_eq!(feed(&mut t, &orphans).leaked_count(), 5);
+    let mut killed = orphans.clone();
+    for s in &mut killed[2..] {
+        s.state = b'Z';
+    }
+    let tick = feed(&mut t, &killed);
+    assert_eq!(pids(&tick), [101, 102]);
+    assert_eq!(tick.leaked_count(), 2);
+}
+
+#[test]
 fn the_watcher_is_never_a_member_even_as_the_roots_child() {
     let root = p(100, ROOT_PARENT, 10);
     let mut t = tracker(root);
