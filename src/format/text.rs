@@ -284,7 +284,7 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
                 "a 'tick N' line before any process or event",
             ));
         };
-        if raw.starts_with("leaked:") {
+        if layout::is_heading(raw) {
             continue;
         }
         if cur.eat("* ") {
@@ -586,7 +586,7 @@ mod tests {
             text.contains("\n├── 214862 python3 PPID=213019 state=S RSS=15 MiB (15360 KiB)"),
             "{text}"
         );
-        assert!(text.contains("\nleaked: reparented from 213019 at tick 2\n214862 python3 PPID=1 (reparented from 213019) state=S"), "{text}");
+        assert!(text.contains("\nleaked at tick 2: reparented from 213019\n214862 python3 PPID=1 (reparented from 213019) state=S"), "{text}");
         assert!(
             text.contains(
                 "LEAKED since=2 cmd: python3 -c from multiprocessing.forkserver import main"

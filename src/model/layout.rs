@@ -19,19 +19,24 @@ pub enum Line {
     },
 }
 
-/// The heading a leaked tree's top process gets.
+/// The heading a leaked tree's top process gets: when it leaked, and how. The two
+/// can differ: a tree that outlived the root at tick 5 may be reparented at tick 9.
 pub fn heading(top: &ProcRow) -> String {
-    let since = top
+    let when = top
         .leaked_since
-        .map(|t| format!(" at tick {t}"))
-        .unwrap_or_default();
+        .map_or("leaked".to_string(), |t| format!("leaked at tick {t}"));
     if let Some(from) = top.reparented_from {
-        format!("leaked: reparented from {from}{since}")
+        format!("{when}: reparented from {from}")
     } else if top.escaped {
-        format!("leaked: escaped the family, caught{since}")
+        format!("{when}: escaped the family")
     } else {
-        format!("leaked: family root exited{since}")
+        format!("{when}: outlived the root")
     }
+}
+
+/// Whether a line of a text tick-log is a [`heading`] (or an older version's).
+pub fn is_heading(line: &str) -> bool {
+    line.starts_with("leaked at tick ") || line.starts_with("leaked:")
 }
 
 /// The rows' indexes in tree order (the order [`layout`] lists them, without headings):
@@ -183,7 +188,7 @@ mod tests {
 ├── 11
 │   └── 13
 └── 12
-leaked: reparented from 10 at tick 5
+leaked at tick 5: reparented from 10
 20
 └── 21
 22";
@@ -202,7 +207,7 @@ leaked: reparented from 10 at tick 5
         b.escaped = true;
         assert_eq!(
             render(&[b, a]),
-            "leaked: reparented from 7 at tick 2\n30\nleaked: escaped the family, caught at tick 3\n31"
+            "leaked at tick 2: reparented from 7\n30\nleaked at tick 3: escaped the family\n31"
         );
     }
 
