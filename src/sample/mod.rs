@@ -91,9 +91,12 @@ pub struct Command {
 
 impl Command {
     /// Whether `--name PATTERN` picks this process: a plain substring of its command
-    /// line or name. Never another leaktop, whose own command line holds the pattern.
+    /// line or name. Never a leaktop, nor what started one (a shell, `tmux new`,
+    /// `sudo`), whose command line holds the pattern as leaktop's argument.
     pub fn matches(&self, pattern: &str) -> bool {
-        self.name != "leaktop" && (self.cmd.contains(pattern) || self.name.contains(pattern))
+        let runs_leaktop = self.name == "leaktop"
+            || (self.cmd.contains("leaktop") && !pattern.contains("leaktop"));
+        !runs_leaktop && (self.cmd.contains(pattern) || self.name.contains(pattern))
     }
 
     /// Whether the command line was empty and only the name stood in for it: a kernel
@@ -224,5 +227,19 @@ mod tests {
         assert!(!cmd("leaktop", "leaktop demo").is_bare());
         assert!(!cmd("sh", "[sh] -c x").is_bare());
         assert!(!cmd("a", "[b]").is_bare());
+    }
+
+    #[test]
+    fn a_name_pattern_never_picks_leaktop_or_what_started_it() {
+        let cmd = |name: &str, cmd: &str| Command {
+            name: name.into(),
+            cmd: cmd.into(),
+        };
+        assert!(cmd("python3", "python3 -m cce serve").matches("cce serve"));
+        assert!(!cmd("leaktop", "leaktop --name 'cce serve'").matches("cce serve"));
+        assert!(!cmd("tmux: client", "tmux new leaktop --name cce").matches("cce"));
+        assert!(!cmd("sh", "sh -c leaktop --name cce").matches("cce"));
+        // Unless leaktop is what the user is looking for.
+        assert!(cmd("sh", "sh -c leaktop demo").matches("leaktop demo"));
     }
 }
