@@ -70,7 +70,7 @@ fn app() -> App {
         ViewOptions {
             color: true,
             grace: Duration::from_secs(3),
-            start_clock: None,
+            ..ViewOptions::default()
         },
     );
     for n in 1..=HISTORY {

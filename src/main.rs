@@ -545,7 +545,7 @@ fn run_command(args: RunArgs, color: bool) -> ExitCode {
         tui: args.tui.then_some(ViewOptions {
             color,
             grace: args.grace,
-            start_clock: None,
+            ..ViewOptions::default()
         }),
         command: args.command,
         interval: args.interval,

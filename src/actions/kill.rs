@@ -199,7 +199,11 @@ fn all_processes() -> Vec<ProcSample> {
     out
 }
 
-/// PID 1, leaktop and every ancestor of leaktop.
+/// The pids a kill never signals: PID 1, leaktop and every ancestor of leaktop.
+pub fn protected() -> HashSet<u32> {
+    protected_pids(&mut ProcfsSampler::new())
+}
+
 fn protected_pids(sampler: &mut ProcfsSampler) -> HashSet<u32> {
     let mut set: HashSet<u32> = [0, 1].into_iter().collect();
     let mut pid = std::process::id();

@@ -311,6 +311,7 @@ fn show_view(
         Source::Live,
         ViewOptions {
             start_clock,
+            protected: kill::protected(),
             ..view.clone()
         },
     );

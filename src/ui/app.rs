@@ -96,6 +96,8 @@ pub struct KillTally {
 pub struct KillDialog {
     pub scope: KillScope,
     pub victims: Vec<Victim>,
+    /// Members of the trees that are never signalled (init, leaktop, its ancestors).
+    pub spared: Vec<Victim>,
     pub signal: KillSignal,
     pub stage: KillStage,
     pub tally: KillTally,
@@ -114,6 +116,8 @@ pub struct ViewOptions {
     pub color: bool,
     pub grace: Duration,
     pub start_clock: Option<StartClock>,
+    /// Pids no kill signals (init, leaktop, its ancestors): the dialog leaves them out.
+    pub protected: HashSet<u32>,
 }
 
 impl Default for ViewOptions {
@@ -122,6 +126,7 @@ impl Default for ViewOptions {
             color: true,
             grace: Duration::from_secs(3),
             start_clock: None,
+            protected: HashSet::new(),
         }
     }
 }
@@ -422,7 +427,7 @@ impl App {
         let Some(tick) = self.history.newest() else {
             return;
         };
-        let (scope, victims): (KillScope, Vec<Victim>) = if all_leaked {
+        let (scope, listed): (KillScope, Vec<Victim>) = if all_leaked {
             let rows = table::leaked(tick);
             if rows.is_empty() {
                 self.status = Some("nothing has leaked".into());
@@ -444,9 +449,20 @@ impl App {
                 rows.into_iter().map(Victim::of).collect(),
             )
         };
+        let (spared, victims): (Vec<Victim>, Vec<Victim>) = listed
+            .into_iter()
+            .partition(|v| self.options.protected.contains(&v.id.pid));
+        if victims.is_empty() {
+            self.status = Some(format!(
+                "nothing to kill: {} is init, leaktop or one of its ancestors",
+                spared.first().map_or(0, |v| v.id.pid)
+            ));
+            return;
+        }
         self.overlay = Overlay::Kill(KillDialog {
             scope,
             victims,
+            spared,
             signal: KillSignal::Term,
             stage: KillStage::Confirm,
             tally: KillTally::default(),

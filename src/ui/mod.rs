@@ -129,6 +129,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             color: opts.color,
             grace: opts.grace,
             start_clock: monitor.start_clock(),
+            protected: crate::actions::kill::protected(),
         },
     );
     // As the subreaper (demo, run) leaktop must reap the orphans it adopts.

@@ -305,13 +305,22 @@ fn export(app: &App) -> Result<(PathBuf, usize), String> {
         .filter(|c| c.is_ascii_digit() || *c == 'T')
         .map(|c| if c == 'T' { '-' } else { c })
         .collect();
-    let path = PathBuf::from(format!("leaktop-{}-{stamp}.ticklog", app.header.root_pid));
+    let name = format!("leaktop-{}-{stamp}.ticklog", app.header.root_pid);
     let mut out = String::new();
     Format::Text.write_header(&app.header, &mut out);
     for tick in app.history.iter() {
         Format::Text.write_tick(&tick, &mut out);
     }
-    std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
-    let shown = std::env::current_dir().map_or(path.clone(), |d| d.join(&path));
-    Ok((shown, app.history.len()))
+    // The working directory first; where it is not writable (/, a read-only mount),
+    // the temporary directory rather than nothing.
+    let here = std::env::current_dir().unwrap_or_default().join(&name);
+    let there = std::env::temp_dir().join(&name);
+    std::fs::write(&here, &out)
+        .map(|()| here.clone())
+        .or_else(|first| {
+            std::fs::write(&there, &out)
+                .map(|()| there.clone())
+                .map_err(|_| format!("{}: {first}", here.display()))
+        })
+        .map(|path| (path, app.history.len()))
 }

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
-use super::text::{command_tail, interval, plural};
+use super::text::{command_tail, fit, interval, plural};
 use super::theme::Theme;
 use crate::actions::kill::KillSignal;
 use crate::format::human_kb;
@@ -22,6 +22,9 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
         KillScope::AllLeaked => " kill every leaked tree ".to_string(),
     };
     let rss: u64 = dialog.victims.iter().map(|v| v.rss_kb).sum();
+    let width = area.width.saturating_sub(4).min(100);
+    // Inside the border, less the leading space of every line.
+    let room = usize::from(width.saturating_sub(3));
     let mut lines = Vec::new();
     match &dialog.stage {
         KillStage::Confirm => {
@@ -31,7 +34,22 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
                 plural(dialog.victims.len(), "process", "processes"),
                 human_kb(rss)
             )));
-            list(&mut lines, &dialog.victims, theme);
+            list(&mut lines, &dialog.victims, room, theme);
+            if !dialog.spared.is_empty() {
+                let pids: Vec<String> = dialog
+                    .spared
+                    .iter()
+                    .map(|v| format!("{} {}", v.id.pid, v.name))
+                    .collect();
+                let note = format!(
+                    "Left out, never signalled (init, leaktop or its ancestors): {}",
+                    pids.join(", ")
+                );
+                lines.push(Line::from(Span::styled(
+                    format!(" {}", fit(&note, room)),
+                    theme.dim(),
+                )));
+            }
             lines.push(Line::raw(""));
             let mut signals = vec![Span::raw(" signal: ")];
             for s in KillSignal::ALL {
@@ -92,7 +110,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
                     " Still alive after {}:",
                     dialog.signal.name()
                 )));
-                list(&mut lines, survivors, theme);
+                list(&mut lines, survivors, room, theme);
                 lines.push(Line::raw(""));
                 if dialog.signal == KillSignal::Kill {
                     lines.push(Line::raw(
@@ -108,7 +126,6 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
             }
         }
     }
-    let width = area.width.saturating_sub(4).min(100);
     let height = lines.len() as u16 + 2;
     let box_area = centered(area, width, height);
     frame.render_widget(Clear, box_area);
@@ -123,12 +140,19 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
     );
 }
 
-fn list(lines: &mut Vec<Line<'_>>, victims: &[Victim], theme: Theme) {
+/// One line per process, its command cut with `…` to `room` characters.
+fn list(lines: &mut Vec<Line<'_>>, victims: &[Victim], room: usize, theme: Theme) {
     for v in victims.iter().take(LISTED) {
+        let figures = format!("{:>8}  {:>10}  ", v.id.pid, human_kb(v.rss_kb));
+        let name = fit(&v.name, room.saturating_sub(figures.len()));
+        let tail = fit(
+            &command_tail(&v.name, &v.cmd),
+            room.saturating_sub(figures.len() + name.chars().count() + 1),
+        );
         lines.push(Line::from(vec![
-            Span::raw(format!(" {:>8}  {:>10}  ", v.id.pid, human_kb(v.rss_kb))),
-            Span::styled(v.name.clone(), theme.title()),
-            Span::styled(format!(" {}", command_tail(&v.name, &v.cmd)), theme.dim()),
+            Span::raw(format!(" {figures}")),
+            Span::styled(name, theme.title()),
+            Span::styled(format!(" {tail}"), theme.dim()),
         ]));
     }
     if victims.len() > LISTED {

@@ -8,17 +8,19 @@ use ratatui::widgets::Paragraph;
 use super::theme::Theme;
 use crate::ui::app::App;
 
-const KEYS: &[(&str, &str)] = &[
-    ("q", "quit"),
-    ("↑↓", "move"),
-    ("⏎", "fold"),
-    ("/", "filter"),
-    ("←→", "history"),
-    ("p", "pause"),
-    ("e", "export"),
-    ("x", "kill tree"),
-    ("K", "kill leaked"),
-    ("?", "help"),
+/// The main keys, in the order shown, each with how early it gives way on a narrow
+/// terminal (0: never; `?` lists them all anyway).
+const KEYS: &[(&str, &str, u8)] = &[
+    ("q", "quit", 0),
+    ("↑↓", "move", 1),
+    ("⏎", "fold", 2),
+    ("/", "filter", 4),
+    ("←→", "history", 5),
+    ("p", "pause", 3),
+    ("e", "export", 6),
+    ("x", "kill tree", 0),
+    ("K", "kill leaked", 0),
+    ("?", "help", 0),
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -31,15 +33,67 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     } else if let Some(status) = &app.status {
         Line::from(Span::styled(format!(" {status}"), theme.notice()))
     } else {
-        let mut spans = vec![Span::raw(" ")];
-        for (key, what) in KEYS {
-            if app.is_replay() && matches!(*key, "p" | "x" | "K") {
-                continue;
-            }
-            spans.push(Span::styled(*key, theme.title()));
-            spans.push(Span::styled(format!(" {what}  "), theme.dim()));
-        }
-        Line::from(spans)
+        keys_line(app.is_replay(), usize::from(area.width), theme)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// As many of [`KEYS`] as fit in `width`.
+fn keys_line(replay: bool, width: usize, theme: Theme) -> Line<'static> {
+    let mut keys: Vec<&(&str, &str, u8)> = KEYS
+        .iter()
+        .filter(|(key, ..)| !(replay && matches!(*key, "p" | "x" | "K")))
+        .collect();
+    let shown_width = |keys: &[&(&str, &str, u8)]| -> usize {
+        1 + keys
+            .iter()
+            .map(|(k, what, _)| k.chars().count() + what.len() + 3)
+            .sum::<usize>()
+    };
+    while shown_width(&keys) > width + 2 {
+        let Some(drop) = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.2 > 0)
+            .min_by_key(|(_, k)| k.2)
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        keys.remove(drop);
+    }
+    let mut spans = vec![Span::raw(" ")];
+    for (key, what, _) in keys {
+        spans.push(Span::styled(*key, theme.title()));
+        spans.push(Span::styled(format!(" {what}  "), theme.dim()));
+    }
+    Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &Line<'_>) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn narrow_footers_keep_the_keys_that_kill_and_help() {
+        let theme = Theme { color: false };
+        let wide = text(&keys_line(false, 120, theme));
+        assert!(
+            wide.contains("↑↓ move") && wide.contains("e export"),
+            "{wide}"
+        );
+        let narrow = text(&keys_line(false, 80, theme));
+        assert!(narrow.trim_end().chars().count() <= 80, "{narrow}");
+        for key in ["q quit", "x kill tree", "K kill leaked", "? help"] {
+            assert!(narrow.contains(key), "{narrow}");
+        }
+        let tiny = text(&keys_line(false, 50, theme));
+        assert!(tiny.contains("? help"), "{tiny}");
+        let replay = text(&keys_line(true, 80, theme));
+        assert!(!replay.contains("kill"), "{replay}");
+    }
 }

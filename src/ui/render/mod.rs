@@ -23,14 +23,14 @@ use theme::Theme;
 /// │ header: root and its state, tick, family size and RSS,       │ 3 rows
 /// │         LEAKED count and RSS, live / paused / history mode   │
 /// ├─ processes ──────────────────────────────────────────────────┤
-/// │ LEAK    PID   PPID S      RSS     ΔRSS  CPU%   AGE  COMMAND  │ the rest
+/// │ LEAK    PID   PPID S      RSS     ΔRSS  CPU%   AGE  COMMAND  │ as needed
 /// │         100      1 S   30 MiB             0%    5s  server   │
-/// │ leaked: reparented from 101 at tick 5                        │
+/// │ leaked at tick 5: reparented from 101                        │
 /// │ LEAK    102      1 S   60 MiB             0%    5s  worker   │
 /// ├─ alerts (when any stand) ─────────────────────────────────────┤
 /// │ idle  4100  since tick 61  no CPU used for 60s while ...     │ 2-5 rows
 /// ├─ RSS over time ──────────────────────────────────────────────┤
-/// │ total, leaked and selected RSS per tick                      │ 8-10 rows
+/// │ total, leaked and selected RSS per tick                      │ 8+ rows
 /// ├──────────────────────────────────────────────────────────────┤
 /// │ footer: keys, the filter being typed, or a status message    │ 1 row
 /// └──────────────────────────────────────────────────────────────┘
@@ -53,16 +53,25 @@ pub fn render(frame: &mut Frame, app: &App) {
     } else {
         0
     };
+    let rows = app.rows();
+    // The table takes what its rows need (title, column names, rows), the chart the
+    // rest: a small family leaves a tall chart rather than blank lines.
+    let table_height = u16::try_from(rows.len() + 2).unwrap_or(u16::MAX).max(4);
+    let chart_constraint = if chart_height == 0 {
+        Constraint::Length(0)
+    } else {
+        Constraint::Min(chart_height)
+    };
     let [top, table, panel, chart, bottom] = Layout::vertical([
         Constraint::Length(3),
-        Constraint::Min(3),
+        Constraint::Max(table_height),
         Constraint::Length(alerts_height),
-        Constraint::Length(chart_height),
+        chart_constraint,
         Constraint::Length(1),
     ])
     .areas(area);
     header::render(frame, top, app, theme);
-    tree::render(frame, table, app, theme);
+    tree::render(frame, table, app, &rows, theme);
     if alerts_height > 0 {
         alerts::render(frame, panel, standing, theme);
     }

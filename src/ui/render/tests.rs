@@ -105,6 +105,7 @@ fn app_with(ticks: Vec<Tick>, source: Source) -> App {
             boot_ms: T0 - 600_000 - 41_000 * 10,
             per_sec: 100,
         }),
+        protected: [1, 4100].into_iter().collect(),
     };
     let mut app = App::new(header, source, options);
     for t in ticks {
@@ -136,7 +137,7 @@ fn live_tree_with_a_leaked_tree() {
     // Independent of the snapshot: the leak is in the header and marked on its rows.
     assert!(screen.contains("LEAKED 2 processes"), "{screen}");
     assert!(
-        screen.contains("leaked: reparented from 4130 at tick 3"),
+        screen.contains("leaked at tick 3: reparented from 4130"),
         "{screen}"
     );
     assert_eq!(screen.matches("LEAK ").count(), 2, "{screen}");
@@ -288,6 +289,54 @@ fn kill_tree_lists_the_subtree_and_can_be_cancelled() {
     assert_eq!(pids, [4120, 4121]);
     assert!(press(&mut app, &[KeyCode::Esc]).is_empty());
     assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn protected_processes_are_left_out_of_the_dialog_not_signalled_behind_its_back() {
+    // As if leaktop watched its own parent shell: 4100 is protected.
+    let mut app = live(5);
+    press(&mut app, &[KeyCode::Char('x')]);
+    let Overlay::Kill(d) = &app.overlay else {
+        panic!("no dialog")
+    };
+    let pids: Vec<u32> = d.victims.iter().map(|v| v.id.pid).collect();
+    assert_eq!(pids, [4120, 4121]);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("Send SIGTERM to 2 processes"), "{screen}");
+    assert!(
+        screen.contains("Left out, never signalled (init, leaktop or its ancestors): 4100 cce"),
+        "{screen}"
+    );
+    let effects = press(&mut app, &[KeyCode::Char('y')]);
+    let [Effect::Kill { targets, .. }] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    assert!(targets.iter().all(|t| t.id.pid != 4100));
+
+    // A selection that is protected itself has nothing to kill.
+    let mut single = live(5);
+    let mut tick = family_ticks(1).remove(0);
+    tick.processes.truncate(1);
+    single.push_tick(tick);
+    press(&mut single, &[KeyCode::Char('x')]);
+    assert_eq!(single.overlay, Overlay::None);
+    assert!(draw(&single, 120, 40).contains("nothing to kill: 4100 is init, leaktop"));
+}
+
+#[test]
+fn long_commands_in_the_dialog_end_in_an_ellipsis() {
+    let mut ticks = family_ticks(5);
+    for r in &mut ticks[4].processes {
+        r.cmd = format!("{} {}", r.cmd, "--flag ".repeat(40));
+    }
+    let mut app = app_with(ticks, Source::Live);
+    press(&mut app, &[KeyCode::Char('K')]);
+    let screen = draw(&app, 100, 40);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("│") && l.contains("4131"))
+        .unwrap();
+    assert!(row.contains("--flag") && row.contains("…│"), "{row}");
 }
 
 #[test]

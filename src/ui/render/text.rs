@@ -3,13 +3,35 @@
 pub use crate::format::command_tail;
 use crate::format::human_kb;
 
-/// `+12 MiB`, `-3.5 MiB`, or empty for no change.
+/// `+12 MiB`, `-3.5 MiB`, or empty for no change; at most 10 characters (`-109 MiB`
+/// rather than `-109.23 MiB`).
 pub fn delta_kb(delta: i64) -> String {
-    match delta.signum() {
-        0 => String::new(),
-        1 => format!("+{}", human_kb(delta as u64)),
-        _ => format!("-{}", human_kb(delta.unsigned_abs())),
+    let sign = match delta.signum() {
+        0 => return String::new(),
+        1 => '+',
+        _ => '-',
+    };
+    let size = human_kb(delta.unsigned_abs());
+    let short = match size.split_once('.') {
+        Some((whole, rest)) if size.chars().count() >= 10 => {
+            format!(
+                "{whole}{}",
+                rest.trim_start_matches(|c: char| c.is_ascii_digit())
+            )
+        }
+        _ => size,
+    };
+    format!("{sign}{short}")
+}
+
+/// `text` cut to `width` characters, with `…` where it was cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
     }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// `12s`, `4m12s`, `2h05m`, `3d04h`.
@@ -53,6 +75,14 @@ mod tests {
         assert_eq!(delta_kb(0), "");
         assert_eq!(delta_kb(2048), "+2 MiB");
         assert_eq!(delta_kb(-512), "-512 KiB");
+        assert_eq!(delta_kb(-109 * 1024 - 235), "-109 MiB");
+        assert_eq!(delta_kb(1023 * 1024 * 1024), "+1023 GiB");
+        assert_eq!(delta_kb(-1536), "-1.50 MiB");
+        for kb in [1, 999, 1023, 99_999, 1_048_575, 1 << 40] {
+            assert!(delta_kb(-kb).chars().count() <= 10, "{}", delta_kb(-kb));
+        }
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdefg", 6), "abcde…");
         assert_eq!(age(59_999), "59s");
         assert_eq!(age(61_000), "1m01s");
         assert_eq!(age(3_660_000), "1h01m");

@@ -5,8 +5,8 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::symbols::Marker;
-use ratatui::text::Span;
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType};
 
 use super::theme::{Series, Theme};
 use crate::format::human_kb;
@@ -14,12 +14,13 @@ use crate::ui::app::App;
 use crate::ui::history::History;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let block = Block::new()
-        .borders(Borders::TOP)
-        .title(Span::styled(" RSS over time ", theme.title()));
+    let block = Block::new().borders(Borders::TOP);
     let history = &app.history;
     if history.is_empty() {
-        frame.render_widget(block, area);
+        frame.render_widget(
+            block.title(Span::styled(" RSS over time ", theme.title())),
+            area,
+        );
         return;
     }
     // A braille cell holds two points across: more would only be drawn over.
@@ -42,75 +43,58 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .map(|r| [(f64::from(r.tick), 0.0), (f64::from(r.tick), top)])
         .collect();
 
-    let selected_name = app
-        .selected_row()
-        .map(|r| format!("pid {}", r.pid))
-        .unwrap_or_default();
-    // ratatui leaves the rest of a short legend row uncleared, and the chart shows
-    // through it: every name is padded to the longest.
-    let width = selected_name.len().max("restart".len());
-    let name = |n: &str| format!("{n:<width$}");
+    // The legend is the title line: a legend box would hide the start of the lines,
+    // and ratatui drops it altogether on small charts.
+    let glyph = |marker: Marker| match marker {
+        Marker::Dot => "•",
+        Marker::Block => "█",
+        _ => "⣿",
+    };
+    let mono = |marker: Marker| if theme.color { Marker::Braille } else { marker };
+    let mut title = vec![Span::styled(" RSS over time ", theme.title())];
+    let mut key = |marker: Marker, name: String, style| {
+        title.push(Span::styled(format!(" {} {name} ", glyph(marker)), style));
+    };
+    key(Marker::Braille, "total".into(), theme.series(Series::Total));
+    key(
+        mono(Marker::Dot),
+        "leaked".into(),
+        theme.series(Series::Leaked),
+    );
+    let selected_name = app.selected_row().map(|r| format!("pid {}", r.pid));
+    if let Some(name) = selected_name.filter(|_| !selected.is_empty()) {
+        key(mono(Marker::Block), name, theme.series(Series::Selected));
+    }
+    if !restarts.is_empty() {
+        key(Marker::Braille, "restart".into(), theme.alert());
+    }
 
+    let line = |data, marker, style| {
+        Dataset::default()
+            .marker(marker)
+            .graph_type(GraphType::Line)
+            .style(style)
+            .data(data)
+    };
     let mut sets = vec![
-        Dataset::default()
-            .name(name("total"))
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.series(Series::Total))
-            .data(&total),
-        Dataset::default()
-            .name(name("leaked"))
-            .marker(if theme.color {
-                Marker::Braille
-            } else {
-                Marker::Dot
-            })
-            .graph_type(GraphType::Line)
-            .style(theme.series(Series::Leaked))
-            .data(&leaked),
+        line(&total, Marker::Braille, theme.series(Series::Total)),
+        line(&leaked, mono(Marker::Dot), theme.series(Series::Leaked)),
     ];
     if !selected.is_empty() {
-        sets.push(
-            Dataset::default()
-                .name(name(&selected_name))
-                .marker(if theme.color {
-                    Marker::Braille
-                } else {
-                    Marker::Block
-                })
-                .graph_type(GraphType::Line)
-                .style(theme.series(Series::Selected))
-                .data(&selected),
-        );
+        sets.push(line(
+            &selected,
+            mono(Marker::Block),
+            theme.series(Series::Selected),
+        ));
     }
-    for (i, line) in restarts.iter().enumerate() {
-        let set = Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.alert())
-            .data(line);
-        sets.push(if i == 0 {
-            set.name(name("restart"))
-        } else {
-            set
-        });
+    for restart in &restarts {
+        sets.push(line(restart, Marker::Braille, theme.alert()));
     }
     if !cursor.is_empty() {
-        sets.push(
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(theme.series(Series::Cursor))
-                .data(&cursor),
-        );
+        sets.push(line(&cursor, Marker::Braille, theme.series(Series::Cursor)));
     }
     let chart = Chart::new(sets)
-        .block(block)
-        .legend_position(Some(LegendPosition::TopLeft))
-        .hidden_legend_constraints((
-            ratatui::layout::Constraint::Percentage(50),
-            ratatui::layout::Constraint::Percentage(80),
-        ))
+        .block(block.title(Line::from(title)))
         .x_axis(
             Axis::default()
                 .bounds([first, last])

@@ -19,13 +19,12 @@ struct Columns {
     cpu_and_age: bool,
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let rows = app.rows();
+pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme: Theme) {
     let title = match app.viewed_tick() {
         Some(t) if rows.len() < t.processes.len() => {
             format!(
                 " processes ({} of {} shown) ",
-                count_procs(&rows),
+                count_procs(rows),
                 t.processes.len()
             )
         }
@@ -44,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     };
     let mut lines = vec![column_titles(&cols, theme)];
     let visible = inner.height.saturating_sub(1) as usize;
-    let selected = app.selected_index(&rows);
+    let selected = app.selected_index(rows);
     let offset = selected.map_or(0, |s| (s + 1).saturating_sub(visible));
     let time_ms = app.viewed_tick().map_or(0, |t| t.time_ms);
     for (i, row) in rows.iter().enumerate().skip(offset).take(visible) {
