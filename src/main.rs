@@ -488,6 +488,7 @@ fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let name = args.file.display().to_string();
     let rec = format::read(&args.file)?;
+    rec.require_ticks(&name)?;
     if let Some(cut) = &rec.truncated {
         eprintln!(
             "leaktop: warning: {name}:{cut}; the incomplete last tick was dropped, reporting the {} complete ones",

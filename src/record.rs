@@ -143,9 +143,9 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         (leaked_at_end, leaked_rss_kb) = (tick.leaked_count(), tick.leaked_rss_kb());
         if status {
             eprint!(
-                "\r\x1b[Ktick {} · {} processes · {} · leaked {} ({})",
+                "\r\x1b[Ktick {} · {} · {} · leaked {} ({})",
                 tick.tick,
-                tick.processes.len(),
+                crate::format::plural(tick.processes.len(), "process", "processes"),
                 human_kb(tick.total_rss_kb()),
                 leaked_at_end,
                 human_kb(leaked_rss_kb)

@@ -226,7 +226,56 @@ fn malformed_recordings_get_errors_naming_file_and_line() {
         (
             "binary.ticklog",
             vec![0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe],
-            "not text",
+            ":1: expected UTF-8 text",
+        ),
+        (
+            "invalid-utf8-inside.ticklog",
+            good.replacen(" python3 PPID=", " py\u{1}thon3 PPID=", 1)
+                .into_bytes()
+                .into_iter()
+                .map(|b| if b == 1 { 0xff } else { b })
+                .collect(),
+            ":8: expected UTF-8 text",
+        ),
+        (
+            "header-only.ticklog",
+            good.as_bytes()[..good.find("\ntick ").unwrap() + 1].to_vec(),
+            "holds no ticks",
+        ),
+        (
+            "two-roots.ticklog",
+            good.replacen("# interval:", "# root: 1 start=1 cmd: x\n# interval:", 1)
+                .into_bytes(),
+            ":3: expected one '# root:' line",
+        ),
+        (
+            "odd-escape.ticklog",
+            good.replacen(" cmd: ", " cmd: \\x+1", 1).into_bytes(),
+            ":2: expected the root command",
+        ),
+        (
+            "same-pid-twice.ticklog",
+            {
+                let tick = &good[second_tick + 1..];
+                let row = tick.lines().nth(1).unwrap();
+                let dup = tick.replacen(row, &format!("{row}\n{row}"), 1);
+                format!("{}{dup}", &good[..second_tick + 1]).into_bytes()
+            },
+            "found 4623 twice",
+        ),
+        (
+            "state-newline.ndjson",
+            good_nd
+                .replacen("\"state\":\"S\"", "\"state\":\"\\n\"", 1)
+                .into_bytes(),
+            ":2: expected a state letter",
+        ),
+        (
+            "leaked-later.ndjson",
+            good_nd
+                .replacen("\"leaked_since\":13", "\"leaked_since\":99", 1)
+                .into_bytes(),
+            "expected pid",
         ),
         (
             "garbage-tick.ticklog",
@@ -252,6 +301,21 @@ fn malformed_recordings_get_errors_naming_file_and_line() {
         );
     }
 
+    let (code, _, err) = report(&["/dev/zero"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.trim(),
+        "leaktop: error: /dev/zero: a device, not a recording"
+    );
+
+    // Cut inside a multi-byte character (the tree's `├`): a cut-off last line.
+    let in_char = second_tick + good[second_tick..].find("├").unwrap() + 1;
+    let path = dir.path().join("cut-in-char.ticklog");
+    std::fs::write(&path, &good.as_bytes()[..in_char]).unwrap();
+    let (code, _, err) = report(&[path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning"), "{err}");
+
     // A recorder killed mid-write: the last tick is cut; the rest is reported.
     let cut = &good[..good.len() - 300];
     let path = dir.path().join("cut.ticklog");
@@ -265,4 +329,32 @@ fn malformed_recordings_get_errors_naming_file_and_line() {
     let got: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(got["ticks"], 39);
     assert_eq!(got["truncated"], true);
+}
+
+/// A command line can hold terminal escape sequences; they reach no terminal or SVG.
+#[test]
+fn control_characters_in_commands_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let nd = std::fs::read_to_string(asset("forkserver-pool.ndjson"))
+        .unwrap()
+        .replace("\"cmd\":\"", "\"cmd\":\"\\u001b]0;pwned\\u0007\\u001b[2J ")
+        .replace("\"root_cmd\":\"", "\"root_cmd\":\"\\u001b[31m ");
+    let path = dir.path().join("escapes.ndjson");
+    std::fs::write(&path, nd).unwrap();
+    let svg = dir.path().join("escapes.svg");
+    let path = path.to_str().unwrap();
+    let controls = |bytes: &[u8]| bytes.iter().filter(|&&b| b < 0x20 && b != b'\n').count();
+    let text = ok(&[path, "--svg", svg.to_str().unwrap()]);
+    assert_eq!(controls(&text), 0, "{}", String::from_utf8_lossy(&text));
+    assert!(String::from_utf8_lossy(&text).contains("\\x1b[31m"));
+    assert_eq!(controls(&std::fs::read(&svg).unwrap()), 0);
+    let json: Value = serde_json::from_slice(&ok(&[path, "--json"])).unwrap();
+    assert!(
+        json["leaked"][0]["cmd"]
+            .as_str()
+            .unwrap()
+            .starts_with("\\x1b]0;pwned\\x07\\x1b[2J ")
+    );
+    let converted = ok(&[path, "--convert", "text"]);
+    assert_eq!(controls(&converted), 0);
 }

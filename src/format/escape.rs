@@ -1,6 +1,7 @@
 //! Escaping for free text in tick-log lines: a line must never contain a raw newline
 //! or control byte, and a process name must never contain a space.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Escapes `\`, control characters and (with `space`) spaces as `\\`, `\n`, `\xNN`.
@@ -9,19 +10,41 @@ pub fn escape(s: &str, space: bool) -> String {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
             ' ' if space => out.push_str("\\x20"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
+            c => push_shown(&mut out, c),
         }
     }
     out
 }
 
-/// Reverses [`escape`]; `None` on a malformed escape.
+/// Text from a process or a file as leaktop keeps it: control characters (an escape
+/// sequence in a command line would drive the terminal it is shown on) written as
+/// `\n`, `\t`, `\xNN`.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_shown(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+fn push_shown(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        // Unicode's control characters are C0, DEL and C1: all below 0x100.
+        c if c.is_control() => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+/// Reverses [`escape`]; `None` on a malformed escape, or one [`escape`] would not
+/// have written (so what is read writes back byte for byte).
 pub fn unescape(s: &str) -> Option<String> {
     if !s.contains('\\') {
         return Some(s.to_string());
@@ -39,10 +62,14 @@ pub fn unescape(s: &str) -> Option<String> {
             't' => out.push('\t'),
             'x' => {
                 let hex: String = chars.by_ref().take(2).collect();
-                let code = u32::from_str_radix(&hex, 16)
-                    .ok()
-                    .filter(|_| hex.len() == 2)?;
-                out.push(char::from_u32(code)?);
+                if hex.len() != 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return None;
+                }
+                let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                if !(c.is_control() || c == ' ') || matches!(c, '\n' | '\t') {
+                    return None;
+                }
+                out.push(c);
             }
             _ => return None,
         }
@@ -62,7 +89,7 @@ mod tests {
             "tab\there",
             "new\nline",
             "back\\slash",
-            "\u{1}\u{7f}",
+            "\u{1}\u{7f}\u{85}",
             "ünï ☃",
             "",
         ] {
@@ -79,8 +106,22 @@ mod tests {
 
     #[test]
     fn malformed_escapes_are_rejected() {
-        for bad in ["\\", "\\q", "\\x4", "\\xzz"] {
+        for bad in ["\\", "\\q", "\\x4", "\\xzz", "\\x+1", "\\x41", "\\x0a"] {
             assert_eq!(unescape(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn printable_text_has_no_control_characters() {
+        assert!(matches!(printable("cce serve ☃"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("a\u{1b}[2J\u{7}\tb\nc\u{9b}"),
+            "a\\x1b[2J\\x07\\tb\\nc\\x9b"
+        );
+        assert!(
+            !printable("\u{1b}]0;pwned\u{7}")
+                .chars()
+                .any(char::is_control)
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! parser side by side. Both carry exactly the same data, so conversion is lossless.
 
 mod escape;
+pub use escape::printable;
 pub mod ndjson;
 pub mod text;
 
@@ -66,7 +67,21 @@ pub struct Recording {
     pub truncated: Option<ParseError>,
 }
 
+/// A recording with a header and no tick: there is nothing to show or report.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} holds no ticks (its recorder stopped before the first sample)")]
+pub struct NoTicks(pub String);
+
 impl Recording {
+    /// `Err` naming `file` when there is not a single complete tick.
+    pub fn require_ticks(&self, file: &str) -> Result<(), NoTicks> {
+        if self.ticks.is_empty() {
+            Err(NoTicks(file.to_string()))
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn write(&self, format: Format) -> String {
         let mut out = String::new();
         format.write_header(&self.header, &mut out);
@@ -101,8 +116,10 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: the file is not text (a tick-log is UTF-8)")]
-    Binary { path: String },
+    #[error("{path}:{line}: expected UTF-8 text without NUL bytes (this is not a tick-log)")]
+    Binary { path: String, line: usize },
+    #[error("{path}: a device, not a recording")]
+    Device { path: String },
     #[error("{path}:{source}")]
     Parse {
         path: String,
@@ -114,17 +131,45 @@ pub enum ReadError {
 /// Reads a recording in either format, detected from its content.
 pub fn read(path: &Path) -> Result<Recording, ReadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
         path: name.clone(),
         source,
-    })?;
-    let content = String::from_utf8(bytes).map_err(|_| ReadError::Binary { path: name.clone() })?;
-    if content.contains('\0') {
-        return Err(ReadError::Binary { path: name });
+    };
+    // /dev/zero would be read until memory runs out; a pipe is fine.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::metadata(path).map_err(io)?.file_type();
+        if kind.is_char_device() || kind.is_block_device() {
+            return Err(ReadError::Device { path: name });
+        }
     }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let content = text_of(bytes).map_err(|line| ReadError::Binary {
+        path: name.clone(),
+        line,
+    })?;
     Format::detect(&content)
         .parse(&content)
         .map_err(|source| ReadError::Parse { path: name, source })
+}
+
+/// The file as text, or the line where it stops being text. Invalid UTF-8 on the last,
+/// unterminated line is a write cut short inside a character: it is dropped, and the
+/// parser reports the cut-off line as it does any other.
+fn text_of(mut bytes: Vec<u8>) -> Result<String, usize> {
+    let line_of = |bytes: &[u8], at: usize| bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let at = e.valid_up_to();
+        if bytes[at..].contains(&b'\n') {
+            return Err(line_of(&bytes, at));
+        }
+        bytes.truncate(at);
+    }
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(line_of(&bytes, at));
+    }
+    Ok(String::from_utf8(bytes).unwrap_or_default())
 }
 
 /// The checks both parsers make on a tick's declared totals and its order.
@@ -136,8 +181,45 @@ pub(crate) struct TickChecks {
 }
 
 impl TickChecks {
-    /// `None` when the declared totals match the rows.
-    pub fn mismatch(&self, tick: &Tick) -> Option<String> {
+    /// `None` when the tick is consistent: its rows are distinct processes with a
+    /// state letter, nothing leaked or raised an alert after this tick, and the
+    /// declared totals match the rows.
+    pub fn problem(&self, tick: &Tick) -> Option<String> {
+        let mut pids: Vec<u32> = tick.processes.iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        if let Some(w) = pids.windows(2).find(|w| w[0] == w[1]) {
+            return Some(format!(
+                "one row per pid in tick {}, found {} twice",
+                tick.tick, w[0]
+            ));
+        }
+        if let Some(p) = tick
+            .processes
+            .iter()
+            .find(|p| !p.state.is_ascii_alphabetic())
+        {
+            return Some(format!(
+                "a state letter for pid {}, found {:?}",
+                p.pid, p.state
+            ));
+        }
+        let later = |since: u32| since > tick.tick;
+        if let Some(p) = tick
+            .processes
+            .iter()
+            .find(|p| p.leaked_since.is_some_and(later))
+        {
+            return Some(format!(
+                "pid {} to have leaked by tick {}, not since a later tick",
+                p.pid, tick.tick
+            ));
+        }
+        if let Some(a) = tick.alerts.iter().find(|a| later(a.since_tick)) {
+            return Some(format!(
+                "the alert on pid {} to stand since tick {} at the latest",
+                a.pid, tick.tick
+            ));
+        }
         let actual = (
             tick.processes.len(),
             tick.total_rss_kb(),
@@ -191,6 +273,31 @@ pub(crate) fn parse_time(s: &str) -> Option<u64> {
 /// A size for people, next to the exact KiB figure.
 pub fn human_kb(kb: u64) -> String {
     humansize::format_size(kb.saturating_mul(1024), humansize::BINARY)
+}
+
+/// `12s`, `4m12s`, `2h05m`, `3d04h`.
+pub fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// `41.0s` under a minute, else as [`age`].
+pub fn elapsed(ms: u64) -> String {
+    if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        age(ms)
+    }
+}
+
+/// `1 process`, `2 processes`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The command line as shown next to a process's name: argv[0] cut to its base name,

@@ -50,7 +50,15 @@ pub fn recording() -> Recording {
         "python3 -c from multiprocessing.forkserver import main",
     );
     worker.state = 'R';
-    let mut odd = proc(214865, 214863, 863_232, 113, "weird\ttab\nnewline \\ back");
+    // As the sampler keeps it: the tab and newline of the command line escaped, a
+    // backslash as it was.
+    let mut odd = proc(
+        214865,
+        214863,
+        863_232,
+        113,
+        "weird\\ttab\\nnewline \\ back",
+    );
     odd.name = "tmux: server".into();
     let first = Tick {
         tick: 1,
@@ -117,7 +125,7 @@ pub fn recording() -> Recording {
         pid: 214864,
         start: 112,
         since_tick: 3,
-        reason: "no CPU used for 61s while holding 1.53 GiB\t(tab kept)".into(),
+        reason: "no CPU used for 61s while holding 1.53 GiB \\ (a backslash kept)".into(),
     }];
     Recording {
         header: Header {

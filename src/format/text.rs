@@ -223,7 +223,8 @@ impl<'a> Cur<'a> {
     }
 
     fn text(&self, what: &str) -> Result<String, ParseError> {
-        unescape(self.rest).ok_or_else(|| self.err(what))
+        let text = unescape(self.rest).ok_or_else(|| self.err(what))?;
+        Ok(super::printable(&text).into_owned())
     }
 
     fn done(&self) -> Result<(), ParseError> {
@@ -257,7 +258,7 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
         let mut cur = Cur { rest: raw, line: n };
         if raw.is_empty() {
             if let (Some((at, checks)), Some(tick)) = (open.take(), ticks.last())
-                && let Some(msg) = checks.mismatch(tick)
+                && let Some(msg) = checks.problem(tick)
             {
                 return Err(ParseError::new(at, msg));
             }
@@ -341,7 +342,7 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
         started_ms: 0,
         host: String::new(),
     };
-    let mut seen = 0;
+    let mut seen: Vec<&str> = Vec::new();
     let mut i = 1;
     while i < lines.len() && lines[i].starts_with('#') {
         let n = i + 1;
@@ -349,6 +350,18 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
             rest: lines[i],
             line: n,
         };
+        let key = ["# root: ", "# interval: ", "# started: ", "# host: "]
+            .into_iter()
+            .find(|k| lines[i].starts_with(k));
+        if let Some(key) = key {
+            if seen.contains(&key) {
+                return Err(ParseError::new(
+                    n,
+                    format!("one '{}' line, found a second", key.trim_end()),
+                ));
+            }
+            seen.push(key);
+        }
         if cur.eat("# root: ") {
             header.root_pid = cur.number("the root pid")?;
             cur.expect(" start=")?;
@@ -356,21 +369,18 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
             cur.expect(" cmd: ")?;
             header.root_cmd = cur.text("the root command")?;
         } else if cur.eat("# interval: ") {
-            let d =
-                humantime::parse_duration(cur.rest).map_err(|_| cur.err("an interval like 1s"))?;
-            header.interval_ms = d.as_millis() as u64;
+            header.interval_ms = humantime::parse_duration(cur.rest)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok())
+                .ok_or_else(|| cur.err("an interval like 1s"))?;
         } else if cur.eat("# started: ") {
             header.started_ms = parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
         } else if cur.eat("# host: ") {
             header.host = cur.text("a host name")?;
-        } else {
-            i += 1;
-            continue;
         }
-        seen += 1;
         i += 1;
     }
-    if seen < 4 {
+    if seen.len() < 4 {
         return Err(ParseError::new(
             i + 1,
             "the header lines root, interval, started and host",

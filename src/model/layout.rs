@@ -78,7 +78,7 @@ pub fn layout(rows: &[ProcRow]) -> Vec<Line> {
                 last_heading = Some(h);
             }
         }
-        walk(top, &children, &mut String::new(), None, lines, visited);
+        walk(top, &children, lines, visited);
     };
     for &top in &tops {
         emit_top(top, &mut lines, &mut visited);
@@ -92,46 +92,51 @@ pub fn layout(rows: &[ProcRow]) -> Vec<Line> {
     lines
 }
 
-fn walk(
-    i: usize,
-    children: &[Vec<usize>],
-    indent: &mut String,
-    is_last: Option<bool>,
-    lines: &mut Vec<Line>,
-    visited: &mut [bool],
-) {
-    if visited[i] {
+/// Tree levels drawn before the prefix stops growing: a chain thousands deep (a fork
+/// loop, a crafted file) would otherwise make prefixes quadratic in size.
+const MAX_INDENT: usize = 32;
+
+/// Lists `top` and, depth first, everything under it not listed yet. A loop, not
+/// recursion: a chain of any depth fits.
+fn walk(top: usize, children: &[Vec<usize>], lines: &mut Vec<Line>, visited: &mut [bool]) {
+    if visited[top] {
         return;
     }
-    visited[i] = true;
-    let branch = match is_last {
-        None => "",
-        Some(true) => "└── ",
-        Some(false) => "├── ",
-    };
+    visited[top] = true;
     lines.push(Line::Proc {
-        index: i,
-        depth: indent.chars().count() / 4 + usize::from(is_last.is_some()),
-        prefix: format!("{indent}{branch}"),
+        index: top,
+        depth: 0,
+        prefix: String::new(),
     });
-    let saved = indent.len();
-    match is_last {
-        None => {}
-        Some(true) => indent.push_str("    "),
-        Some(false) => indent.push_str("│   "),
+    // A process whose children are being listed, and its next child.
+    let mut stack: Vec<(usize, usize)> = vec![(top, 0)];
+    // What each level below the top draws in front of deeper rows.
+    let mut pieces: Vec<&str> = Vec::new();
+    while let Some(frame) = stack.last_mut() {
+        let (node, next) = *frame;
+        let kids = &children[node];
+        if next == kids.len() {
+            stack.pop();
+            pieces.pop();
+            continue;
+        }
+        frame.1 += 1;
+        let child = kids[next];
+        if visited[child] {
+            continue;
+        }
+        visited[child] = true;
+        let last = next + 1 == kids.len();
+        let mut prefix = pieces[..pieces.len().min(MAX_INDENT)].concat();
+        prefix.push_str(if last { "└── " } else { "├── " });
+        lines.push(Line::Proc {
+            index: child,
+            depth: stack.len(),
+            prefix,
+        });
+        stack.push((child, 0));
+        pieces.push(if last { "    " } else { "│   " });
     }
-    let kids = &children[i];
-    for (n, &child) in kids.iter().enumerate() {
-        walk(
-            child,
-            children,
-            indent,
-            Some(n + 1 == kids.len()),
-            lines,
-            visited,
-        );
-    }
-    indent.truncate(saved);
 }
 
 #[cfg(test)]
@@ -209,6 +214,21 @@ leaked at tick 5: reparented from 10
             render(&[b, a]),
             "leaked at tick 2: reparented from 7\n30\nleaked at tick 3: escaped the family\n31"
         );
+    }
+
+    #[test]
+    fn a_chain_of_any_depth_is_laid_out_without_recursion() {
+        let n: u32 = 100_000;
+        let rows: Vec<ProcRow> = (1..=n)
+            .map(|pid| row(pid, pid - 1, u64::from(pid)))
+            .collect();
+        let lines = layout(&rows);
+        assert_eq!(lines.len(), n as usize);
+        let Line::Proc { depth, prefix, .. } = &lines[lines.len() - 1] else {
+            panic!("a heading")
+        };
+        assert_eq!(*depth, n as usize - 1);
+        assert_eq!(prefix.chars().count(), 4 * (MAX_INDENT + 1));
     }
 
     #[test]

@@ -89,8 +89,11 @@ pub struct Tick {
 }
 
 impl Tick {
+    // Saturating: the figures of a file leaktop did not write can be anything.
     pub fn total_rss_kb(&self) -> u64 {
-        self.processes.iter().map(|p| p.rss_kb).sum()
+        self.processes
+            .iter()
+            .fold(0, |sum, p| sum.saturating_add(p.rss_kb))
     }
 
     pub fn leaked_count(&self) -> usize {
@@ -101,7 +104,6 @@ impl Tick {
         self.processes
             .iter()
             .filter(|p| p.leaked)
-            .map(|p| p.rss_kb)
-            .sum()
+            .fold(0, |sum, p| sum.saturating_add(p.rss_kb))
     }
 }

@@ -5,7 +5,7 @@ pub mod svg;
 
 use std::fmt::Write;
 
-use crate::format::{command_tail, human_kb};
+use crate::format::{command_tail, elapsed, human_kb, plural};
 pub use summary::{Summary, summarize};
 
 /// The summary for a person, in plain text.
@@ -24,11 +24,11 @@ pub fn write_text(s: &Summary, file: &str) -> String {
     let _ = writeln!(o, "root:      {fate}");
     let _ = writeln!(
         o,
-        "ticks:     {} (ticks {} to {}) over {:.1}s{}",
+        "ticks:     {} (ticks {} to {}) over {}{}",
         s.ticks,
         s.first_tick,
         s.last_tick,
-        s.span_ms as f64 / 1000.0,
+        elapsed(s.span_ms),
         if s.truncated {
             ", last incomplete tick dropped"
         } else {
@@ -46,14 +46,17 @@ pub fn write_text(s: &Summary, file: &str) -> String {
         human_kb(s.peak_total_rss_kb),
         s.peak_tick
     );
-    let _ = writeln!(
-        o,
-        "leaked:    {} process{}, peak leaked RSS {} at tick {}",
-        s.leaked.len(),
-        if s.leaked.len() == 1 { "" } else { "es" },
-        human_kb(s.peak_leaked_rss_kb),
-        s.peak_leaked_tick
-    );
+    if s.leaked.is_empty() {
+        let _ = writeln!(o, "leaked:    none");
+    } else {
+        let _ = writeln!(
+            o,
+            "leaked:    {}, peak leaked RSS {} at tick {}",
+            plural(s.leaked.len(), "process", "processes"),
+            human_kb(s.peak_leaked_rss_kb),
+            s.peak_leaked_tick
+        );
+    }
     if !s.leaked.is_empty() {
         let _ = writeln!(o, "\nleaked processes:");
         let _ = writeln!(

@@ -46,8 +46,9 @@ impl Comm {
         &self.bytes[..self.len as usize]
     }
 
+    /// The name as text, control characters escaped ([`crate::format::printable`]).
     pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(self.as_bytes()).into_owned()
+        crate::format::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
     }
 }
 
@@ -202,14 +203,14 @@ pub fn open(backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
     }
 }
 
-/// Joins a NUL-separated `/proc/PID/cmdline` into one line.
+/// Joins a NUL-separated `/proc/PID/cmdline` into one printable line.
 pub fn join_cmdline(raw: &[u8]) -> String {
     let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
     let joined: Vec<u8> = trimmed
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
-    String::from_utf8_lossy(&joined).into_owned()
+    crate::format::printable(&String::from_utf8_lossy(&joined)).into_owned()
 }
 
 #[cfg(test)]

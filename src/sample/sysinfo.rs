@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use super::{Comm, Command, Identity, ProcSample, SampleError, Sampler};
+use crate::format::printable;
 
 pub struct SysinfoSampler {
     system: Option<System>,
@@ -103,11 +104,11 @@ impl Sampler for SysinfoSampler {
         if process.start_time() != id.start {
             return None;
         }
-        let name = process.name().to_string_lossy().into_owned();
+        let name = printable(&process.name().to_string_lossy()).into_owned();
         let args: Vec<String> = process
             .cmd()
             .iter()
-            .map(|a| a.to_string_lossy().into_owned())
+            .map(|a| printable(&a.to_string_lossy()).into_owned())
             .collect();
         let cmd = if args.is_empty() {
             format!("[{name}]")

@@ -57,8 +57,8 @@ pub enum ViewError {
     /// With what to use instead.
     #[error("the interactive view needs a terminal; {0}")]
     NotATerminal(&'static str),
-    #[error("{0} holds no ticks (its recorder stopped before the first sample)")]
-    NoTicks(String),
+    #[error(transparent)]
+    NoTicks(#[from] format::NoTicks),
     #[error("no process matches --name '{0}'")]
     NoMatch(String),
     #[error(transparent)]
@@ -147,9 +147,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
 pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     let recording = format::read(path)?;
     let name = path.display().to_string();
-    if recording.ticks.is_empty() {
-        return Err(ViewError::NoTicks(name));
-    }
+    recording.require_ticks(&name)?;
     require_terminal("to read a recording without one use: leaktop report FILE")?;
     let status = match &recording.truncated {
         Some(cut) => {

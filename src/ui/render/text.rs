@@ -1,7 +1,7 @@
 //! Short human forms of sizes and durations for narrow columns.
 
-pub use crate::format::command_tail;
 use crate::format::human_kb;
+pub use crate::format::{age, command_tail, elapsed, plural};
 
 /// `+12 MiB`, `-3.5 MiB`, or empty for no change; at most 10 characters (`-109 MiB`
 /// rather than `-109.23 MiB`).
@@ -34,36 +34,12 @@ pub fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-/// `12s`, `4m12s`, `2h05m`, `3d04h`.
-pub fn age(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
-}
-
-/// `41.0s` under a minute, else as [`age`].
-pub fn elapsed(ms: u64) -> String {
-    if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        age(ms)
-    }
-}
-
 pub fn interval(ms: u64) -> String {
     if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
     }
-}
-
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
