@@ -295,6 +295,16 @@ pub fn elapsed(ms: u64) -> String {
     }
 }
 
+/// `text` cut to `width` characters, with `…` where it was cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// `1 process`, `2 processes`.
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

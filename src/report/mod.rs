@@ -5,7 +5,7 @@ pub mod svg;
 
 use std::fmt::Write;
 
-use crate::format::{command_tail, elapsed, human_kb, plural};
+use crate::format::{command_tail, elapsed, fit, human_kb, plural};
 pub use summary::{Summary, summarize};
 
 /// The summary for a person, in plain text.
@@ -81,7 +81,7 @@ pub fn write_text(s: &Summary, file: &str) -> String {
                 human_kb(l.rss_kb_last),
                 end,
                 l.name,
-                cut(&command_tail(&l.name, &l.cmd), 80)
+                fit(&command_tail(&l.name, &l.cmd), 80)
             );
         }
     }
@@ -113,13 +113,4 @@ pub fn write_text(s: &Summary, file: &str) -> String {
         }
     }
     o
-}
-
-/// At most `max` characters, with an ellipsis when cut.
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(max - 1).collect::<String>())
-    }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::summary::Summary;
-use crate::format::{Recording, command_tail};
+use crate::format::{Recording, command_tail, elapsed, fit, human_kb, plural};
 use crate::sample::Identity;
 
 /// Processes stacked individually; the rest are summed as "others".
@@ -39,7 +39,8 @@ const PALETTE: [RGBColor; STACKED] = [
 ];
 const OTHERS: RGBColor = RGBColor(222, 222, 222);
 const LEAKED: RGBColor = RGBColor(214, 39, 40);
-const LIVE: RGBColor = RGBColor(31, 119, 180);
+/// Dark enough to show on the palette's light blue.
+const LIVE: RGBColor = RGBColor(20, 40, 120);
 
 pub fn write(rec: &Recording, summary: &Summary, path: &Path) -> Result<(), SvgError> {
     let svg = render(rec, summary)?;
@@ -58,8 +59,61 @@ pub fn render(rec: &Recording, summary: &Summary) -> Result<String, SvgError> {
     Ok(out)
 }
 
-fn mib(kb: u64) -> f64 {
-    kb as f64 / 1024.0
+/// The units the axes are drawn in, chosen from the recording's span and peak.
+struct Units {
+    kb_per_unit: f64,
+    rss: &'static str,
+    ms_per_unit: f64,
+    time: &'static str,
+}
+
+impl Units {
+    fn of(span_ms: u64, peak_kb: u64) -> Units {
+        let (kb_per_unit, rss) = if peak_kb >= 4 << 20 {
+            (1024.0 * 1024.0, "GiB")
+        } else {
+            (1024.0, "MiB")
+        };
+        let (ms_per_unit, time) = match span_ms {
+            0..600_000 => (1000.0, "seconds"),
+            600_000..10_800_000 => (60_000.0, "minutes"),
+            _ => (3_600_000.0, "hours"),
+        };
+        Units {
+            kb_per_unit,
+            rss,
+            ms_per_unit,
+            time,
+        }
+    }
+
+    fn rss(&self, kb: u64) -> f64 {
+        kb as f64 / self.kb_per_unit
+    }
+}
+
+/// A value that holds from one tick until the next (the last until `end`): a leak
+/// shows as the jump it was, not as a slope from the tick before.
+fn steps(xs: &[f64], end: f64, ys: impl IntoIterator<Item = f64>) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(xs.len() * 2 + 1);
+    for (i, y) in ys.into_iter().enumerate() {
+        if let Some(&(_, before)) = out.last() {
+            out.push((xs[i], before));
+        }
+        out.push((xs[i], y));
+    }
+    if let Some(&(x, y)) = out.last()
+        && x < end
+    {
+        out.push((end, y));
+    }
+    out
+}
+
+/// An axis label: `0`, `2.5`, `0.3`, never `0.30000000000000004`.
+fn axis_label(v: &f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn draw(
@@ -67,29 +121,44 @@ fn draw(
     summary: &Summary,
     out: &mut String,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let secs = |ms: u64| ms as f64 / 1000.0;
     let t0 = rec.ticks[0].elapsed_ms;
-    let xs: Vec<f64> = rec.ticks.iter().map(|t| secs(t.elapsed_ms - t0)).collect();
-    let x_max = xs.last().copied().unwrap_or(0.0).max(0.001);
-    let y_max = mib(summary.peak_total_rss_kb).max(1.0) * 1.15;
+    let units = Units::of(summary.span_ms, summary.peak_total_rss_kb);
+    let xs: Vec<f64> = rec
+        .ticks
+        .iter()
+        .map(|t| (t.elapsed_ms - t0) as f64 / units.ms_per_unit)
+        .collect();
+    // A single tick still gets an axis one interval wide.
+    let x_max = xs[xs.len() - 1].max(rec.header.interval_ms.max(1) as f64 / units.ms_per_unit);
+    let y_max = units.rss(summary.peak_total_rss_kb.max(1024)) * 1.15;
+    let leaked_ids: HashMap<Identity, u32> = summary
+        .leaked
+        .iter()
+        .map(|l| {
+            (
+                Identity {
+                    pid: l.pid,
+                    start: l.start,
+                },
+                l.tick,
+            )
+        })
+        .collect();
 
     // The largest processes by peak RSS, each with its RSS at every tick.
-    let mut peak: HashMap<Identity, (u64, String)> = HashMap::new();
+    let mut peak: HashMap<Identity, (u64, &crate::model::ProcRow)> = HashMap::new();
     for t in &rec.ticks {
         for p in &t.processes {
-            let e = peak
-                .entry(Identity {
-                    pid: p.pid,
-                    start: p.start,
-                })
-                .or_insert((0, format!("{} {}", p.pid, short(&p.name, &p.cmd))));
+            let id = Identity {
+                pid: p.pid,
+                start: p.start,
+            };
+            let e = peak.entry(id).or_insert((0, p));
             e.0 = e.0.max(p.rss_kb);
         }
     }
-    let mut top: Vec<(Identity, u64, String)> = peak
-        .into_iter()
-        .map(|(id, (kb, label))| (id, kb, label))
-        .collect();
+    let mut top: Vec<(Identity, u64, &crate::model::ProcRow)> =
+        peak.into_iter().map(|(id, (kb, p))| (id, kb, p)).collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(STACKED);
     let rss_at: Vec<HashMap<Identity, u64>> = rec
@@ -114,12 +183,10 @@ fn draw(
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let mut entries: Vec<(Entry, String)> = Vec::new();
     let title = format!(
-        "leaktop: {} (root {}), {} ticks",
-        short("", &rec.header.root_cmd),
-        rec.header.root_pid,
-        rec.ticks.len()
+        "leaktop: {} (root {})",
+        short("", &rec.header.root_cmd, 60),
+        rec.header.root_pid
     );
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 22))
@@ -129,8 +196,12 @@ fn draw(
         .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
     chart
         .configure_mesh()
-        .x_desc("seconds since the recording started")
-        .y_desc("RSS (MiB)")
+        .x_desc(format!("{} since the recording started", units.time))
+        .y_desc(format!("RSS ({})", units.rss))
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
 
@@ -139,54 +210,63 @@ fn draw(
     for (i, at) in rss_at.iter().enumerate() {
         let mut sum = 0.0;
         for (k, (id, _, _)) in top.iter().enumerate() {
-            sum += mib(at.get(id).copied().unwrap_or(0));
+            sum += units.rss(at.get(id).copied().unwrap_or(0));
             cumulative[k][i] = sum;
         }
-        cumulative[top.len()][i] = mib(rec.ticks[i].total_rss_kb());
+        cumulative[top.len()][i] = units.rss(rec.ticks[i].total_rss_kb());
     }
     chart.draw_series(AreaSeries::new(
-        xs.iter()
-            .copied()
-            .zip(cumulative[top.len()].iter().copied()),
+        steps(&xs, x_max, cumulative[top.len()].iter().copied()),
         0.0,
         OTHERS.filled(),
     ))?;
     for (k, _) in top.iter().enumerate().rev() {
         chart.draw_series(AreaSeries::new(
-            xs.iter().copied().zip(cumulative[k].iter().copied()),
+            steps(&xs, x_max, cumulative[k].iter().copied()),
             0.0,
             PALETTE[k].filled(),
         ))?;
     }
 
-    let line = |f: fn(&crate::model::Tick) -> u64| -> Vec<(f64, f64)> {
-        xs.iter()
-            .zip(&rec.ticks)
-            .map(|(&x, t)| (x, mib(f(t))))
-            .collect()
+    let line = |f: &dyn Fn(&crate::model::Tick) -> u64| {
+        steps(&xs, x_max, rec.ticks.iter().map(|t| units.rss(f(t))))
     };
+    let any_leak = !summary.leaked.is_empty();
+    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
     chart.draw_series(LineSeries::new(
-        line(|t| t.total_rss_kb()),
+        line(&|t| t.total_rss_kb()),
         BLACK.stroke_width(3),
     ))?;
-    chart.draw_series(LineSeries::new(
-        line(|t| t.total_rss_kb() - t.leaked_rss_kb()),
-        LIVE.stroke_width(2),
-    ))?;
-    chart.draw_series(LineSeries::new(
-        line(|t| t.leaked_rss_kb()),
-        LEAKED.stroke_width(3),
-    ))?;
-    entries.push((Entry::Line(BLACK, 3), "total RSS".into()));
-    entries.push((Entry::Line(LIVE, 2), "live (not leaked)".into()));
-    entries.push((Entry::Line(LEAKED, 3), "leaked".into()));
-    entries.push((Entry::Dashes(LEAKED), "a leak happened".into()));
-    for (k, (_, _, label)) in top.iter().enumerate() {
-        entries.push((Entry::Band(PALETTE[k]), label.clone()));
+    if any_leak {
+        chart.draw_series(LineSeries::new(
+            line(&|t| t.total_rss_kb() - t.leaked_rss_kb()),
+            LIVE.stroke_width(2),
+        ))?;
+        chart.draw_series(LineSeries::new(
+            line(&|t| t.leaked_rss_kb()),
+            LEAKED.stroke_width(3),
+        ))?;
+        entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
+        entries.push(Entry::Line(LEAKED, 3, "leaked".into()));
+        entries.push(Entry::Dashes(
+            LEAKED,
+            "a leak happened (tick number)".into(),
+        ));
     }
-    entries.push((Entry::Band(OTHERS), "other processes".into()));
+    for (k, (id, _, p)) in top.iter().enumerate() {
+        let leaked = leaked_ids
+            .get(id)
+            .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
+        entries.push(Entry::Band(
+            PALETTE[k],
+            format!("{} {}{leaked}", p.pid, p.name),
+            short(&p.name, &p.cmd, 44),
+        ));
+    }
+    entries.push(Entry::Band(OTHERS, "other processes".into(), String::new()));
 
-    // One marker per tick at which something leaked, naming where it came from.
+    // One marker per tick at which something leaked, labelled with the tick; the
+    // legend says what leaked then.
     let mut moments: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for l in &summary.leaked {
         let what = l.how();
@@ -195,7 +275,8 @@ fn draw(
             list.push(what);
         }
     }
-    for (n, (tick, what)) in moments.iter().enumerate() {
+    let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
+    for (n, tick) in moments.keys().enumerate() {
         let Some(i) = rec.ticks.iter().position(|t| t.tick == *tick) else {
             continue;
         };
@@ -206,51 +287,119 @@ fn draw(
             4,
             LEAKED.stroke_width(2),
         ))?;
-        chart.draw_series(std::iter::once(Text::new(
-            format!(" tick {tick}: {}", what.join(", ")),
-            (x, y_max * (0.97 - 0.05 * (n % 4) as f64)),
-            ("sans-serif", 15).into_font().color(&LEAKED),
-        )))?;
+        // Beside the line, not on it; staggered so neighbours do not overlap.
+        let y = y_max * (0.98 - 0.045 * (n % 6) as f64);
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((x, y)) + Text::new(tick.to_string(), (4, 0), label_font.clone()),
+        ))?;
     }
-    draw_legend(&legend, &entries)?;
+    let about = [
+        format!(
+            "{} over {} · every {}",
+            plural(rec.ticks.len(), "tick", "ticks"),
+            elapsed(summary.span_ms),
+            humantime::format_duration(std::time::Duration::from_millis(rec.header.interval_ms))
+        ),
+        format!(
+            "host {} · started {} UTC",
+            rec.header.host,
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(rec.header.started_ms)
+            )
+            .to_string()
+            .replace('T', " ")
+            .trim_end_matches('Z')
+        ),
+        if any_leak {
+            format!(
+                "{} leaked, peak {} at tick {}",
+                plural(summary.leaked.len(), "process", "processes"),
+                human_kb(summary.peak_leaked_rss_kb),
+                summary.peak_leaked_tick
+            )
+        } else {
+            "nothing leaked".to_string()
+        },
+    ];
+    let leaks: Vec<String> = moments
+        .iter()
+        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
+        .collect();
+    draw_legend(&legend, &about, &entries, &leaks)?;
     root.present()?;
     Ok(())
 }
 
-/// How a legend entry is drawn.
+/// A legend entry and how it is drawn.
 enum Entry {
-    Line(RGBColor, u32),
-    Dashes(RGBColor),
-    Band(RGBColor),
+    Line(RGBColor, u32, String),
+    Dashes(RGBColor, String),
+    /// A stacked band: its label and, smaller, the command line.
+    Band(RGBColor, String, String),
 }
 
-/// The legend as a panel of its own, so it never hides data.
+/// Leak moments listed in the legend before "… and N more".
+const LISTED_LEAKS: usize = 8;
+
+/// The legend as a panel of its own, so it never hides data: what the recording is,
+/// what each line and band is, and what leaked when.
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    entries: &[(Entry, String)],
+    about: &[String],
+    entries: &[Entry],
+    leaks: &[String],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let font = ("sans-serif", 14).into_font();
-    let top = 70;
-    for (i, (entry, label)) in entries.iter().enumerate() {
-        let y = top + i as i32 * 24;
-        match entry {
-            Entry::Line(c, w) => {
-                area.draw(&PathElement::new([(4, y), (28, y)], c.stroke_width(*w)))?
+    let small = ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90));
+    let mut y = 24;
+    for line in about {
+        area.draw(&Text::new(line.clone(), (4, y), small.clone()))?;
+        y += 17;
+    }
+    y += 22;
+    for entry in entries {
+        let label = match entry {
+            Entry::Line(c, w, label) => {
+                area.draw(&PathElement::new([(4, y), (28, y)], c.stroke_width(*w)))?;
+                label
             }
-            Entry::Dashes(c) => {
+            Entry::Dashes(c, label) => {
                 for x in [4, 14, 24] {
                     area.draw(&PathElement::new([(x, y), (x + 5, y)], c.stroke_width(2)))?;
                 }
+                label
             }
-            Entry::Band(c) => area.draw(&Rectangle::new([(4, y - 7), (28, y + 7)], c.filled()))?,
-        }
+            Entry::Band(c, label, _) => {
+                area.draw(&Rectangle::new([(4, y - 7), (28, y + 7)], c.filled()))?;
+                label
+            }
+        };
         area.draw(&Text::new(label.clone(), (36, y - 8), font.clone()))?;
+        y += 22;
+        if let Entry::Band(_, _, command) = entry
+            && !command.is_empty()
+        {
+            area.draw(&Text::new(command.clone(), (36, y - 10), small.clone()))?;
+            y += 16;
+        }
+    }
+    if !leaks.is_empty() {
+        y += 10;
+        let red = ("sans-serif", 13).into_font().color(&LEAKED);
+        for line in leaks.iter().take(LISTED_LEAKS) {
+            area.draw(&Text::new(fit(line, 50), (4, y), red.clone()))?;
+            y += 17;
+        }
+        if leaks.len() > LISTED_LEAKS {
+            let more = format!("… and {} more", leaks.len() - LISTED_LEAKS);
+            area.draw(&Text::new(more, (4, y), red))?;
+        }
     }
     Ok(())
 }
 
-/// `name args` cut to fit the legend.
-fn short(name: &str, cmd: &str) -> String {
+/// `name args` cut to `max` characters.
+fn short(name: &str, cmd: &str, max: usize) -> String {
     let tail = command_tail(name, cmd);
     let s = if name.is_empty() {
         tail
@@ -259,9 +408,32 @@ fn short(name: &str, cmd: &str) -> String {
     } else {
         format!("{name} {tail}")
     };
-    if s.chars().count() > 36 {
-        format!("{}…", s.chars().take(35).collect::<String>())
-    } else {
-        s
+    fit(&s, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_hold_each_value_until_the_next_tick() {
+        assert_eq!(
+            steps(&[0.0, 1.0, 2.0], 2.0, [5.0, 7.0, 6.0]),
+            [(0.0, 5.0), (1.0, 5.0), (1.0, 7.0), (2.0, 7.0), (2.0, 6.0)]
+        );
+        // A single tick still spans the axis.
+        assert_eq!(steps(&[0.0], 1.0, [3.0]), [(0.0, 3.0), (1.0, 3.0)]);
+    }
+
+    #[test]
+    fn axes_pick_readable_units_and_labels() {
+        let small = Units::of(9_800, 360 * 1024);
+        assert_eq!((small.time, small.rss), ("seconds", "MiB"));
+        let day = Units::of(86_400_000, 44 << 20);
+        assert_eq!((day.time, day.rss), ("hours", "GiB"));
+        assert_eq!(Units::of(3_600_000, 1).time, "minutes");
+        assert_eq!(axis_label(&0.30000000000000004), "0.3");
+        assert_eq!(axis_label(&400.0), "400");
+        assert_eq!(axis_label(&2.5), "2.5");
     }
 }

@@ -1,7 +1,7 @@
 //! Short human forms of sizes and durations for narrow columns.
 
 use crate::format::human_kb;
-pub use crate::format::{age, command_tail, elapsed, plural};
+pub use crate::format::{age, command_tail, elapsed, fit, plural};
 
 /// `+12 MiB`, `-3.5 MiB`, or empty for no change; at most 10 characters (`-109 MiB`
 /// rather than `-109.23 MiB`).
@@ -22,16 +22,6 @@ pub fn delta_kb(delta: i64) -> String {
         _ => size,
     };
     format!("{sign}{short}")
-}
-
-/// `text` cut to `width` characters, with `…` where it was cut.
-pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 pub fn interval(ms: u64) -> String {
