@@ -127,10 +127,15 @@ impl ViewTuning {
 enum Cmd {
     /// Start a small family that leaks on purpose and watch it: the first thing to try.
     #[command(after_help = "\
-leaktop starts a server that opens a session every 12 s; each session starts two
-workers holding memory and then exits without ending them, so they are reparented
-and marked LEAK. Try K to kill them all, x on a single tree, ← to step back in time.
-Every helper ends when you quit.")]
+Examples:
+  The demo as it comes, then faster and with short alert thresholds:
+    leaktop demo
+    leaktop demo --interval 250ms --idle-after 5s --idle-min-rss 20MB
+
+leaktop starts a server that opens a session every 12 s, three in all; each session
+starts two workers holding memory and then exits without ending them, so they are
+reparented and marked LEAK. Try K to kill them all, x on a single tree, ← to step
+back in time. Every helper ends when you quit.")]
     Demo(ViewTuning),
     /// Summarise a recording: leaks, peaks, growers; or chart it, show one tick, convert it.
     #[command(after_help = "\
@@ -148,6 +153,14 @@ Examples:
 The format (text or NDJSON) is detected from the content, not the name.")]
     Report(ReportArgs),
     /// Open a recording in the interactive view, to step through its ticks.
+    #[command(after_help = "\
+Examples:
+  Step through a recording someone attached to a bug report (← → [ ], End):
+    leaktop replay leak.ticklog
+  The same for a recording made by leaktop run:
+    leaktop replay tests.ndjson
+
+Killing and pausing are off in a replay. Without a terminal, use leaktop report.")]
     Replay {
         /// A tick-log or NDJSON recording.
         file: PathBuf,
@@ -159,8 +172,12 @@ Install, for example:
   zsh:   leaktop completions zsh > ~/.zfunc/_leaktop   (with fpath+=~/.zfunc before compinit)
   fish:  leaktop completions fish > ~/.config/fish/completions/leaktop.fish")]
     Completions { shell: clap_complete::Shell },
-    /// Print the manual page (roff), e.g. leaktop man | man -l -
-    Man,
+    /// Print a manual page (roff): leaktop man | man -l -, or leaktop man report
+    Man {
+        /// The page of this command (leaktop-COMMAND(1)) instead of leaktop(1).
+        #[arg(value_parser = ["demo", "report", "replay", "completions", "man", "record", "run"])]
+        command: Option<String>,
+    },
     /// Record a family's timeline headlessly, as a tick-log or NDJSON.
     #[command(after_help = "\
 Examples:
@@ -403,7 +420,7 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Some(Cmd::Man) => man_page()
+        Some(Cmd::Man { command }) => man_page(command.as_deref())
             .and_then(|page| std::io::Write::write_all(&mut std::io::stdout(), &page))
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -532,11 +549,26 @@ fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The manual page, generated from the same definitions as `--help`.
-fn man_page() -> std::io::Result<Vec<u8>> {
+/// The manual page of leaktop, or of one of its commands (leaktop-report(1), ...),
+/// generated from the same definitions as `--help`.
+fn man_page(command: Option<&str>) -> std::io::Result<Vec<u8>> {
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    // Gives subcommands their leaktop-NAME titles and fills in inherited options.
+    cli.build();
+    let cmd = match command {
+        None => cli,
+        Some(name) => cli
+            .find_subcommand(name)
+            .cloned()
+            .ok_or_else(|| std::io::Error::other(format!("no command {name}")))?,
+    };
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-    Ok(page)
+    clap_mangen::Man::new(cmd).render(&mut page)?;
+    // clap_mangen files the text after the options under EXTRA.
+    let page = String::from_utf8_lossy(&page)
+        .replacen(".SH EXTRA\nExamples:\n", ".SH EXAMPLES\n", 1)
+        .replacen(".SH EXTRA\n", ".SH NOTES\n", 1);
+    Ok(page.into_bytes())
 }
 
 fn run_command(args: RunArgs, color: bool) -> ExitCode {
@@ -637,20 +669,59 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// `assets/leaktop.1` must match the CLI; regenerate with
+    /// The pages in `assets/` must match the CLI; regenerate with
     /// `UPDATE_MAN=1 cargo test --bin leaktop man_page`.
     #[test]
-    fn man_page_is_up_to_date() {
-        let page = man_page().unwrap();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/leaktop.1");
-        if std::env::var_os("UPDATE_MAN").is_some() {
-            std::fs::write(path, &page).unwrap();
-        }
-        let saved = std::fs::read(path).unwrap_or_default();
-        assert!(
-            saved == page,
-            "assets/leaktop.1 is out of date: run UPDATE_MAN=1 cargo test --bin leaktop man_page"
+    fn man_pages_are_up_to_date_and_cover_every_command() {
+        let visible: Vec<String> = Cli::command()
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_string())
+            .collect();
+        let mut pages = vec![(None, "leaktop".to_string())];
+        pages.extend(
+            visible
+                .iter()
+                .map(|c| (Some(c.as_str()), format!("leaktop-{c}"))),
         );
+        for (command, name) in pages {
+            let page = man_page(command).unwrap();
+            let text = String::from_utf8_lossy(&page);
+            assert!(
+                text.starts_with(&format!(
+                    ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n.TH {name} 1"
+                )),
+                "{name}: {}",
+                &text[..80]
+            );
+            assert!(!text.contains(".SH EXTRA"), "{name}");
+            let path = format!("{}/assets/{name}.1", env!("CARGO_MANIFEST_DIR"));
+            if std::env::var_os("UPDATE_MAN").is_some() {
+                std::fs::write(&path, &page).unwrap();
+            }
+            let saved = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                saved == page,
+                "{path} is out of date: run UPDATE_MAN=1 cargo test --bin leaktop man_page"
+            );
+        }
+        // `leaktop man COMMAND` offers exactly these.
+        let offered: Vec<String> = Cli::command()
+            .find_subcommand("man")
+            .and_then(|m| m.get_arguments().find(|a| a.get_id() == "command"))
+            .map(|a| {
+                a.get_possible_values()
+                    .iter()
+                    .map(|v| v.get_name().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(offered, visible);
+        // Every page the main one refers to exists.
+        let main = String::from_utf8(man_page(None).unwrap()).unwrap();
+        for c in &visible {
+            assert!(main.contains(&format!("leaktop\\-{c}(1)")), "{c}");
+        }
     }
 
     #[test]
