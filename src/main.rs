@@ -309,8 +309,9 @@ struct RecordArgs {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Alerts")]
 struct AlertArgs {
-    /// Ticks over which a parent's children must keep rising to be `accumulating`.
-    #[arg(long, value_name = "TICKS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..))]
+    /// Ticks over which the children a parent keeps must rise (in each fifth) to be
+    /// `accumulating`.
+    #[arg(long, value_name = "TICKS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..))]
     accumulate_window: u32,
     /// How many more children than at the window's start make it `accumulating`.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]

@@ -90,6 +90,8 @@ impl Default for AlertConfig {
 /// What is remembered of each process between ticks.
 #[derive(Default)]
 struct Track {
+    /// Ticks it has been seen at.
+    seen: usize,
     /// Its children at each of the last `accumulate_window` ticks.
     children: VecDeque<Vec<Identity>>,
     /// CPU time last seen, and the wall time it last changed.
@@ -138,6 +140,7 @@ impl AlertDetector {
             let me = id(p);
             let fresh = !self.tracks.contains_key(&me);
             let t = self.tracks.entry(me).or_default();
+            t.seen += 1;
             if fresh || p.cpu_ms != t.cpu_ms {
                 t.cpu_ms = p.cpu_ms;
                 t.cpu_changed_ms = tick.time_ms;
@@ -145,7 +148,9 @@ impl AlertDetector {
             let mut children = kids.remove(&me).unwrap_or_default();
             children.sort();
             push_capped(&mut t.children, children, c.accumulate_window);
-            if p.state != 'Z' {
+            // A process's first window is its start-up (read mid-exec, its RSS can be
+            // 0): ratchets are counted from the end of it.
+            if p.state != 'Z' && t.seen > c.ratchet_window_ticks {
                 push_capped(
                     &mut t.rss,
                     p.rss_kb,
@@ -200,36 +205,46 @@ fn push_capped<T>(q: &mut VecDeque<T>, value: T, cap: usize) {
     }
 }
 
-/// Over a full window: the count rose in most of the steps where it changed, ended
-/// at least `accumulate_min` above where it began, and at least half of the children
-/// present at the window's start are still there (a pool that recycles its workers
-/// replaces them; one that piles them up keeps them).
+/// Parts a window of [`accumulating`] is cut into: a pool starting its workers
+/// raises the count at one or two part boundaries, a leak at every one.
+pub const ACCUMULATE_PARTS: usize = 5;
+
+/// Over a full window cut into five parts: the children that stay through a whole
+/// part grow in number part after part, by at least `accumulate_min` in all, and
+/// most of those of the first part are still there. Children that come and go (a
+/// build's jobs, a pool recycling its workers) never stay through a part; a pool that
+/// starts its workers, even in batches, rises at one or two parts only; whatever runs
+/// alongside a leak does not hide it.
 fn accumulating(window: &VecDeque<Vec<Identity>>, c: &AlertConfig) -> Option<String> {
-    if window.len() < c.accumulate_window.max(2) {
+    let len = window.len();
+    if len < c.accumulate_window.max(ACCUMULATE_PARTS) {
         return None;
     }
-    let first = window.front()?;
-    let last = window.back()?;
-    let (mut rises, mut falls) = (0, 0);
-    for (a, b) in window.iter().zip(window.iter().skip(1)) {
-        match b.len().cmp(&a.len()) {
-            std::cmp::Ordering::Greater => rises += 1,
-            std::cmp::Ordering::Less => falls += 1,
-            std::cmp::Ordering::Equal => {}
-        }
-    }
+    let ticks: Vec<&Vec<Identity>> = window.iter().collect();
+    let stayed: Vec<Vec<Identity>> = (0..ACCUMULATE_PARTS)
+        .map(|k| {
+            let part = &ticks[k * len / ACCUMULATE_PARTS..(k + 1) * len / ACCUMULATE_PARTS];
+            part[0]
+                .iter()
+                .filter(|child| part[1..].iter().all(|t| t.binary_search(child).is_ok()))
+                .copied()
+                .collect()
+        })
+        .collect();
+    let rising = stayed.windows(2).all(|w| w[1].len() > w[0].len());
+    let (first, last) = (&stayed[0], &stayed[ACCUMULATE_PARTS - 1]);
     let kept = first
         .iter()
         .filter(|child| last.binary_search(child).is_ok())
         .count()
         * 2
         >= first.len();
-    (last.len() >= first.len() + c.accumulate_min && rises > falls && kept).then(|| {
+    (rising && kept && last.len() >= first.len() + c.accumulate_min).then(|| {
         format!(
-            "children rose from {} to {} over {} ticks while the older ones stayed",
+            "children that stay rose from {} to {} over {len} ticks ({} children now)",
             first.len(),
             last.len(),
-            window.len()
+            ticks[len - 1].len()
         )
     })
 }

@@ -55,11 +55,65 @@ fn a_parent_that_never_ends_its_children_is_accumulating() {
     );
     assert_eq!(kinds(&out[29]), [(AlertKind::Accumulating, 1)]);
     assert_eq!(out[39][0].since_tick, 30, "since stays where it began");
-    assert!(
-        out[39][0].reason.contains("rose from 11 to 40"),
-        "{}",
-        out[39][0].reason
+    assert_eq!(
+        out[39][0].reason,
+        "children that stay rose from 11 to 35 over 30 ticks (40 children now)"
     );
+}
+
+#[test]
+fn a_burst_of_jobs_or_a_pool_starting_up_is_not() {
+    // make -j8: nothing, then eight jobs at once, each replaced as it ends.
+    let build = run(AlertConfig::default(), 60, |n| {
+        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
+        if n > 12 {
+            rows.extend((0..8).map(|c| row(100_000 + 8 * (n / 2) + c, 1, 500, 1)));
+        }
+        rows
+    });
+    assert!(
+        build.iter().all(Vec::is_empty),
+        "{:?}",
+        build.iter().find(|a| !a.is_empty())
+    );
+    // Pools that start eight long-lived workers: over a few ticks, or in two batches.
+    for batches in [[15, 16, 17, 18], [15, 15, 25, 25]] {
+        let pool = run(AlertConfig::default(), 60, |n| {
+            let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
+            let started = 2 * batches.iter().filter(|&&b| n >= b).count() as u32;
+            rows.extend((0..started).map(|c| row(100 + c, 1, 500, 1)));
+            rows
+        });
+        assert!(
+            pool.iter().all(Vec::is_empty),
+            "{batches:?}: {:?}",
+            pool.iter().find(|a| !a.is_empty())
+        );
+    }
+}
+
+#[test]
+fn a_leak_among_short_helpers_stands_without_flickering() {
+    // One child kept every other tick; short helpers come and go around them.
+    let out = run(AlertConfig::default(), 80, |n| {
+        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
+        rows.extend((0..n / 2).map(|c| row(100 + c, 1, 500, 1)));
+        if n % 2 == 0 {
+            rows.extend((0..4).map(|c| row(10_000 * n + c, 1, 500, 1)));
+        }
+        rows
+    });
+    let first = out.iter().position(|a| !a.is_empty()).expect("flagged");
+    assert!(first < 40, "flagged at tick {}", first + 1);
+    for (i, alerts) in out.iter().enumerate().skip(first) {
+        assert_eq!(
+            kinds(alerts),
+            [(AlertKind::Accumulating, 1)],
+            "tick {}",
+            i + 1
+        );
+        assert_eq!(alerts[0].since_tick as usize, first + 1, "tick {}", i + 1);
+    }
 }
 
 #[test]
@@ -138,13 +192,14 @@ fn a_rising_low_water_mark_is_a_ratchet_a_steady_sawtooth_is_not() {
         let base = 50 * 1024 + cycle * 4 * 1024;
         vec![row(1, 0, base + within * 1024, u64::from(n))]
     };
-    let out = run(AlertConfig::default(), 60, ratchet);
-    assert!(out[48].is_empty(), "5 windows are not full yet");
-    assert_eq!(kinds(&out[49]), [(AlertKind::RssRatchet, 1)]);
+    // The first window is start-up; five more must be full.
+    let out = run(AlertConfig::default(), 70, ratchet);
+    assert!(out[58].is_empty(), "5 windows are not full yet");
+    assert_eq!(kinds(&out[59]), [(AlertKind::RssRatchet, 1)]);
     assert!(
-        out[49][0].reason.contains("50 MiB to 66 MiB"),
+        out[59][0].reason.contains("54 MiB to 70 MiB"),
         "{}",
-        out[49][0].reason
+        out[59][0].reason
     );
 
     // Grows by 10 MiB per cycle and frees it all: a steady server.
@@ -160,6 +215,24 @@ fn a_rising_low_water_mark_is_a_ratchet_a_steady_sawtooth_is_not() {
         run(AlertConfig::default(), 100, steady)
             .iter()
             .all(Vec::is_empty)
+    );
+}
+
+#[test]
+fn a_process_starting_from_nothing_is_no_ratchet() {
+    // Read mid-exec at 0 B, then a server that warms up and holds steady.
+    let out = run(AlertConfig::default(), 100, |n| {
+        let rss = match n {
+            1 => 0,
+            2..10 => u64::from(n) * 4 * 1024,
+            _ => 60 * 1024 + u64::from(n % 3) * 100,
+        };
+        vec![row(1, 0, rss, u64::from(n))]
+    });
+    assert!(
+        out.iter().all(Vec::is_empty),
+        "{:?}",
+        out.iter().find(|a| !a.is_empty())
     );
 }
 
