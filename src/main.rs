@@ -16,6 +16,15 @@ use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
 use leaktop::ui::{self, Root, WatchOptions};
 
+/// A line on stderr. A closed stderr must not turn an error into a panic (exit 101)
+/// or stop the work that follows.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Exit code for errors at run time (the usage errors clap reports exit with 2).
 const EXIT_RUNTIME: u8 = 1;
 
@@ -443,7 +452,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Every error message already carries its cause: print it once, not the chain.
-            eprintln!("leaktop: error: {e}");
+            say!("leaktop: error: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }
@@ -498,7 +507,7 @@ fn usage_error(e: &clap::Error) -> ! {
 }
 
 fn usage_line(message: &str) -> ! {
-    eprintln!("leaktop: error: {message} (see --help)");
+    say!("leaktop: error: {message} (see --help)");
     std::process::exit(2);
 }
 
@@ -508,7 +517,7 @@ fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let rec = format::read(&args.file)?;
     rec.require_ticks(&name)?;
     if let Some(cut) = &rec.truncated {
-        eprintln!(
+        say!(
             "leaktop: warning: {name}:{cut}; the incomplete last tick was dropped, reporting the {} complete ones",
             rec.ticks.len()
         );
@@ -537,7 +546,7 @@ fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let summary = report::summarize(&rec);
     if let Some(svg) = &args.svg {
         report::svg::write(&rec, &summary, svg)?;
-        eprintln!("leaktop: wrote the chart to {}", svg.display());
+        say!("leaktop: wrote the chart to {}", svg.display());
     }
     if args.tick.is_none() && args.convert.is_none() {
         if args.json {
@@ -594,7 +603,7 @@ fn run_command(args: RunArgs, color: bool) -> ExitCode {
     match run::run(&opts) {
         Ok(outcome) => ExitCode::from(outcome.exit_code),
         Err(e) => {
-            eprintln!("leaktop: error: {e}");
+            say!("leaktop: error: {e}");
             ExitCode::from(e.exit_code())
         }
     }
@@ -621,7 +630,7 @@ fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         } else {
             args.out.display().to_string()
         };
-        eprintln!(
+        say!(
             "leaktop: recorded {} tick{} to {place} ({}); {} leaked process{} holding {} at the end",
             summary.ticks,
             if summary.ticks == 1 { "" } else { "s" },

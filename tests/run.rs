@@ -180,3 +180,80 @@ fn run_records_the_whole_run() {
             .any(|p| p.escaped && p.cmd == "sleep 300")
     );
 }
+
+#[test]
+fn an_unwritable_recording_is_refused_before_anything_starts() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let script = format!("touch {}", marker.display());
+    let out = run(
+        &tag,
+        &[
+            "--record",
+            "/nonexistent/dir/run.ticklog",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/dir/run.ticklog"),
+        "{}",
+        out.stderr
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!marker.exists(), "the command was started");
+}
+
+#[test]
+fn a_signal_while_settling_reports_at_once() {
+    let tag = Tag::new();
+    let mut child = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .args(["run", "--check", "--settle", "60s", "--", "sh", "-c"])
+        .arg(SETSID_LEAK)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    common::signal(child.id(), common::Signal::INT);
+    let done = common::wait_until(std::time::Duration::from_secs(5), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !done {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(done, "still settling after SIGINT");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 process leaked"));
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_kill_leaks() {
+    let tag = Tag::new();
+    let mut child = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .args([
+            "run",
+            "--check",
+            "--kill-leaks",
+            "--grace",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(SETSID_LEAK)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads leaktop's report.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(sleeps(&tag), 0, "the leak was not ended");
+}

@@ -21,7 +21,7 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use super::kill::{self, KillReport, Target};
-use crate::format::{Format, human_kb, text};
+use crate::format::{Format, human_kb, plural, text};
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
@@ -101,6 +101,14 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     }
     let name = program.to_string_lossy().into_owned();
     let me = std::process::id();
+    // A recording that cannot be written is known before anything is started.
+    let mut sink = match &opts.record {
+        Some(path) => {
+            let format = opts.format.unwrap_or_else(|| Format::from_path(path));
+            Some(TickSink::create(Some(path), format)?)
+        }
+        None => None,
+    };
     rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
         .map_err(|e| RunError::Subreaper(e.into()))?;
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
@@ -125,10 +133,18 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
     }
-    // SAFETY: the closure only makes one async-signal-safe prctl call between fork and exec.
+    let parent = Pid::from_raw(me as i32);
+    // SAFETY: between fork and exec the closure makes only async-signal-safe calls
+    // (prctl, getppid).
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
+            // leaktop died before the prctl took effect: no signal will ever come.
+            if rustix::process::getppid() != parent {
+                return Err(io::Error::other(
+                    "leaktop exited while starting the command",
+                ));
+            }
             Ok(())
         });
     }
@@ -143,15 +159,9 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
 
     let monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?
         .with_alerts(opts.alerts.clone());
-    let sink = match &opts.record {
-        Some(path) => {
-            let format = opts.format.unwrap_or_else(|| Format::from_path(path));
-            let mut sink = TickSink::create(Some(path), format)?;
-            sink.header(monitor.header())?;
-            Some(sink)
-        }
-        None => None,
-    };
+    if let Some(sink) = sink.as_mut() {
+        sink.header(monitor.header())?;
+    }
     let session = Arc::new(Mutex::new(Session {
         monitor,
         sink,
@@ -176,7 +186,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let leaked: Vec<ProcRow> = last.processes.into_iter().filter(|p| p.leaked).collect();
     let cmd_code = session.cmd_status.unwrap_or(1);
     if !leaked.is_empty() {
-        eprint!("{}", leak_report(&opts.command, cmd_code, &leaked, me));
+        say(&leak_report(&opts.command, cmd_code, &leaked, me));
     }
     if opts.kill_leaks && !leaked.is_empty() {
         // Top-down, so parents are frozen before their children.
@@ -190,14 +200,14 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             })
             .collect();
         let report = kill::kill_trees(&targets, Signal::TERM, opts.grace, true);
-        eprintln!("{}", kill_summary(&report));
+        say(&kill_summary(&report));
     }
     kill::reap_adopted();
     for a in &session.raised {
-        eprintln!(
-            "leaktop: alert {} {} from tick {}: {}",
+        say(&format!(
+            "leaktop: alert {} {} from tick {}: {}\n",
             a.kind, a.pid, a.since_tick, a.reason
-        );
+        ));
     }
     let failing_alert = session
         .raised
@@ -263,10 +273,12 @@ fn drive(
     rx: &mpsc::Receiver<(i32, bool)>,
 ) -> Result<Tick, RunError> {
     let mut next = Instant::now();
+    // Set by INT, TERM or HUP once CMD has exited: report now, not after --settle.
+    let mut hurried = false;
     loop {
         let tick = session.step()?;
         if let Some(at) = session.exited_at
-            && at.elapsed() >= opts.settle
+            && (hurried || at.elapsed() >= opts.settle)
             && !tick.root_alive
         {
             return Ok(tick);
@@ -290,6 +302,10 @@ fn drive(
                     }
                 }
                 Ok((sig, true)) if session.cmd_status.is_none() => forward(session.root, sig),
+                Ok((SIGINT | SIGTERM | SIGHUP, _)) if session.cmd_status.is_some() => {
+                    hurried = true;
+                    next = Instant::now();
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -380,6 +396,12 @@ fn forward(root: u32, sig: i32) {
     }
 }
 
+/// leaktop's own report, on stderr. A closed stderr (a CI step that stopped reading)
+/// must not stop what follows, such as --kill-leaks.
+fn say(text: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+}
+
 /// What stayed behind, as a tree in the tick-log style.
 fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) -> String {
     let shown: Vec<String> = command
@@ -404,18 +426,39 @@ fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) 
     out
 }
 
+/// Pids listed by the summary before "…".
+const PIDS_LISTED: usize = 12;
+
 fn kill_summary(r: &KillReport) -> String {
+    let pids = |ids: &[Identity]| {
+        let mut shown: Vec<String> = ids
+            .iter()
+            .take(PIDS_LISTED)
+            .map(|i| i.pid.to_string())
+            .collect();
+        if ids.len() > PIDS_LISTED {
+            shown.push("…".into());
+        }
+        shown.join(" ")
+    };
     let mut s = format!(
-        "leaktop: ended {} leaked process{}, freed {}",
-        r.ended.len(),
-        if r.ended.len() == 1 { "" } else { "es" },
+        "leaktop: ended {}, freed {}",
+        plural(r.ended.len(), "leaked process", "leaked processes"),
         human_kb(r.freed_rss_kb)
     );
+    if !r.ended.is_empty() {
+        s.push_str(&format!(": {}", pids(&r.ended)));
+    }
     if !r.survived.is_empty() {
-        s.push_str(&format!("; {} survived SIGKILL", r.survived.len()));
+        s.push_str(&format!(
+            "\nleaktop: {} survived SIGKILL: {}",
+            r.survived.len(),
+            pids(&r.survived)
+        ));
     }
     for (id, why) in &r.skipped {
         s.push_str(&format!("\nleaktop: not signalled {}: {why}", id.pid));
     }
+    s.push('\n');
     s
 }
