@@ -196,9 +196,11 @@ Examples:
     leaktop record --pid 213019 --interval 200ms --duration 1m --out leak.ndjson
   Watch the ticks go by:
     leaktop record --pid 213019 --out -
+  Keep recording a daemon across its supervisor's restarts, for a day:
+    leaktop record --name 'cce serve' --follow --duration 24h --out serve.ndjson
 
-It stops on --ticks or --duration, when no member of the family is alive any more, \
-or on Ctrl-C (SIGINT), SIGTERM or SIGHUP, after finishing the current tick.")]
+It stops on --ticks or --duration, when no member of the family is alive any more \
+(unless --follow), or on Ctrl-C (SIGINT), SIGTERM or SIGHUP, after finishing the current tick.")]
     Record(RecordArgs),
     /// Run a command under a subreaper and report every process it leaves behind.
     #[command(after_help = "\
@@ -287,8 +289,22 @@ struct ReportArgs {
 #[derive(Args)]
 struct RecordArgs {
     /// The root process: its family is itself plus every descendant ever seen.
-    #[arg(long, value_name = "PID")]
-    pid: u32,
+    #[arg(
+        long,
+        short,
+        value_name = "PID",
+        required_unless_present = "name",
+        conflicts_with = "name"
+    )]
+    pid: Option<u32>,
+    /// Record the oldest process whose command line contains PATTERN.
+    #[arg(long, short, value_name = "PATTERN")]
+    name: Option<String>,
+    /// With --name: when the root exits and a new process matching PATTERN starts (a
+    /// supervisor restarted it), go on with the new one; the old one's survivors stay
+    /// leaked. Recording then stops only on --ticks, --duration or a signal.
+    #[arg(long, requires = "name")]
+    follow: bool,
     /// Where to write; `-` is standard output.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     out: PathBuf,
@@ -612,8 +628,15 @@ fn run_command(args: RunArgs, color: bool) -> ExitCode {
 fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let to_stdout = args.out.as_os_str() == "-";
     let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
+    let pid = match (args.pid, &args.name) {
+        (Some(pid), _) => pid,
+        (None, Some(pattern)) => leaktop::monitor::find_by_name(args.backend, pattern)?
+            .ok_or_else(|| anyhow::anyhow!("no process matches --name '{pattern}'"))?,
+        (None, None) => anyhow::bail!("record needs --pid PID or --name PATTERN"),
+    };
     let opts = RecordOptions {
-        pid: args.pid,
+        pid,
+        follow: args.follow.then(|| args.name.clone()).flatten(),
         interval: args.interval,
         ticks: args.ticks,
         duration: args.duration,

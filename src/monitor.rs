@@ -1,6 +1,7 @@
 //! The sampling loop's core: a sampler, a tracker and a clock, one tick per `step`.
 //! Shared by `record`, the TUI and `run`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -205,6 +206,40 @@ fn settled_command(sampler: &mut dyn Sampler, id: Identity) -> Command {
     command
 }
 
+/// `--name PATTERN`: the oldest process whose command matches, if any.
+pub fn find_by_name(backend: Backend, pattern: &str) -> Result<Option<u32>, SampleError> {
+    let mut sampler = sample::open(backend)?;
+    let all = sample::scan(sampler.as_mut())?;
+    let command = |s: &ProcSample| sampler.command(s.id()).unwrap_or_default();
+    Ok(oldest_matching(&all, command, pattern, std::process::id()))
+}
+
+/// The oldest process whose name or command line contains `pattern`, other than
+/// leaktop itself and its ancestors (whose command lines contain the pattern too).
+pub fn oldest_matching(
+    samples: &[ProcSample],
+    mut command: impl FnMut(&ProcSample) -> Command,
+    pattern: &str,
+    me: u32,
+) -> Option<u32> {
+    let by_pid: HashMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
+    let mut mine = vec![me];
+    let mut p = me;
+    while let Some(s) = by_pid.get(&p) {
+        if s.ppid == 0 || mine.contains(&s.ppid) {
+            break;
+        }
+        mine.push(s.ppid);
+        p = s.ppid;
+    }
+    samples
+        .iter()
+        .filter(|s| !mine.contains(&s.pid) && s.state != b'Z' && s.pid > 1)
+        .filter(|s| command(s).matches(pattern))
+        .min_by_key(|s| (s.start, s.pid))
+        .map(|s| s.pid)
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -222,5 +257,52 @@ fn host_name() -> String {
     #[cfg(not(unix))]
     {
         std::env::var("COMPUTERNAME").unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{Comm, Command};
+
+    fn s(pid: u32, ppid: u32, start: u64) -> ProcSample {
+        ProcSample {
+            pid,
+            ppid,
+            state: b'S',
+            rss_kb: 0,
+            pgrp: pid,
+            session: pid,
+            start,
+            cpu_ms: 0,
+            comm: Comm::new(format!("p{pid}").as_bytes()),
+        }
+    }
+
+    #[test]
+    fn oldest_match_skips_leaktop_and_its_ancestors() {
+        let mut samples = vec![
+            s(10, 1, 10),
+            s(20, 10, 20),
+            s(30, 1, 30),
+            s(40, 1, 40),
+            s(50, 1, 50),
+        ];
+        samples[2].start = 5; // 30 is the oldest but one
+        samples[4].start = 1; // 50, another leaktop watching "serve", is the oldest
+        let cmd = |p: &ProcSample| Command {
+            name: if p.pid == 50 {
+                "leaktop".into()
+            } else {
+                format!("p{}", p.pid)
+            },
+            cmd: match p.pid {
+                10 => "sh -c leaktop --name serve".into(),
+                20 | 50 => "leaktop --name serve".into(),
+                _ => format!("cce serve {}", p.pid),
+            },
+        };
+        assert_eq!(oldest_matching(&samples, cmd, "serve", 20), Some(30));
+        assert_eq!(oldest_matching(&samples, cmd, "nothing", 20), None);
     }
 }

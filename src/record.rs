@@ -19,6 +19,9 @@ use crate::sample::{Backend, SampleError};
 
 pub struct RecordOptions {
     pub pid: u32,
+    /// `--name PATTERN --follow`: when the root exits, the next process matching the
+    /// pattern becomes the root, and recording goes on until stopped.
+    pub follow: Option<String>,
     pub interval: Duration,
     pub ticks: Option<u64>,
     pub duration: Option<Duration>,
@@ -128,7 +131,8 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     let mut sink = TickSink::create(opts.out.as_deref(), opts.format)?;
     let stop_signals = watch_signals()?;
     let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
-        .with_alerts(opts.alerts.clone());
+        .with_alerts(opts.alerts.clone())
+        .following(opts.follow.clone());
     sink.header(monitor.header())?;
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
@@ -152,7 +156,8 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
             );
         }
 
-        if !monitor.tracker().any_alive() {
+        // Following, a family that is gone waits for its next generation.
+        if opts.follow.is_none() && !monitor.tracker().any_alive() {
             break StopReason::FamilyGone;
         }
         if opts.ticks.is_some_and(|n| ticks >= n) {

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Family, Recorder, Signal, alive, leaktop, wait_until};
+use common::{Family, Recorder, Signal, leaktop, wait_until};
 use leaktop::format::{self, Recording};
 use leaktop::model::Tick;
 
@@ -209,65 +209,6 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
 }
 
 #[test]
-fn unrelated_process_given_a_dead_members_pid_is_not_a_member() {
-    if std::fs::write("/proc/sys/kernel/ns_last_pid", "300").is_err() {
-        eprintln!("skipped: steering pid reuse needs root (ns_last_pid)");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mut tree = Family::spawn("sh", &["-c", "sleep 0.4 & echo $!; wait; sleep 30"]);
-    let child: u32 = tree.read_line().parse().unwrap();
-    let out = dir.path().join("reuse.ticklog");
-    let rec = Recorder::start(tree.pid(), &out, &["--interval", "100ms"]);
-    assert!(wait_until(Duration::from_secs(5), || !alive(child)));
-    std::thread::sleep(Duration::from_millis(30));
-    // Hand the dead child's pid to a process outside the family.
-    let mut impostor = None;
-    for _ in 0..50 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (child - 1).to_string()).unwrap();
-        let mut c = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        if c.id() == child {
-            impostor = Some(c);
-            break;
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    let mut impostor = impostor.expect("could not reuse the pid");
-    let before = read(&out).ticks.len();
-    rec.wait_ticks(before + 3);
-    drop(rec);
-    let _ = impostor.kill();
-    let _ = impostor.wait();
-
-    let recording = read(&out);
-    let starts: std::collections::HashSet<u64> = recording
-        .ticks
-        .iter()
-        .flat_map(|t| {
-            t.processes
-                .iter()
-                .filter(|p| p.pid == child)
-                .map(|p| p.start)
-        })
-        .collect();
-    assert_eq!(
-        starts.len(),
-        1,
-        "only the original child ever carried pid {child}: {starts:?}"
-    );
-    assert!(recording.ticks.iter().all(|t| t.leaked_count() == 0));
-    let last = recording.ticks.last().unwrap();
-    assert!(
-        !last.processes.iter().any(|p| p.pid == child),
-        "the impostor is not listed"
-    );
-}
-
-#[test]
 fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let tree = Family::spawn("sleep", &["60"]);
@@ -381,4 +322,74 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
             assert!(err.starts_with("leaktop: error: "), "{err}");
         }
     }
+}
+
+#[test]
+fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("leakd-rec-{}", std::process::id());
+    // Each generation leaves a sleep behind and exits after 0.6 s; a supervisor
+    // starts the next one.
+    let daemon = dir.path().join(format!("{name}.sh"));
+    std::fs::write(&daemon, "sleep 3002 &\nsleep 0.6\n").unwrap();
+    let supervisor = dir.path().join("supervise.sh");
+    std::fs::write(
+        &supervisor,
+        format!(
+            "for i in 1 2 3; do sh {}; done; sleep 30\n",
+            daemon.display()
+        ),
+    )
+    .unwrap();
+    let mut sup = Family::spawn("sh", &[supervisor.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        sup.tagged_pids().iter().any(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains(&name))
+        })
+    }));
+    let out = dir.path().join("follow.ticklog");
+    let rec = leaktop()
+        .args([
+            "record",
+            "--quiet",
+            "--name",
+            &name,
+            "--follow",
+            "--interval",
+            "100ms",
+        ])
+        .args(["--duration", "2500ms", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let rec = read(&out);
+    let restarts = rec
+        .ticks
+        .iter()
+        .flat_map(|t| &t.events)
+        .filter(|e| matches!(e, leaktop::model::Event::RootRestarted { .. }))
+        .count();
+    assert!(restarts >= 2, "{restarts} restarts followed");
+    let last = rec.ticks.last().unwrap();
+    let orphans = last
+        .processes
+        .iter()
+        .filter(|p| p.leaked && p.cmd == "sleep 3002")
+        .count();
+    assert!(
+        orphans >= 2,
+        "old generations' sleeps: {:#?}",
+        last.processes
+    );
+    assert!(
+        rec.ticks.len() >= 20,
+        "recording went on past the first root's exit: {} ticks",
+        rec.ticks.len()
+    );
+    sup.kill_root();
 }

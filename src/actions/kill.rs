@@ -194,9 +194,7 @@ pub fn reap_adopted() {
 }
 
 fn all_processes() -> Vec<ProcSample> {
-    let mut out = Vec::new();
-    let _ = ProcfsSampler::new().sample(&[], &mut out);
-    out
+    crate::sample::scan(&mut ProcfsSampler::new()).unwrap_or_default()
 }
 
 /// The pids a kill never signals: PID 1, leaktop and every ancestor of leaktop.

@@ -177,6 +177,13 @@ impl Default for Backend {
     }
 }
 
+/// Every process on the machine, read once.
+pub fn scan(sampler: &mut dyn Sampler) -> Result<Vec<ProcSample>, SampleError> {
+    let mut all = Vec::new();
+    sampler.sample(&[], &mut all)?;
+    Ok(all)
+}
+
 /// Appends the pids of this process's children, as the kernel lists them in
 /// `/proc/self/task/*/children` (nothing where it does not).
 pub fn own_children(out: &mut Vec<u32>) {

@@ -93,16 +93,11 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     let me = std::process::id();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
-        Root::Name { pattern, .. } => {
-            let mut sampler = sample::open(opts.backend)?;
-            let all = picker::scan(sampler.as_mut())?;
-            let command = |s: &sample::ProcSample| sampler.command(s.id()).unwrap_or_default();
-            picker::oldest_matching(&all, command, pattern, me)
-                .ok_or_else(|| ViewError::NoMatch(pattern.clone()))?
-        }
+        Root::Name { pattern, .. } => crate::monitor::find_by_name(opts.backend, pattern)?
+            .ok_or_else(|| ViewError::NoMatch(pattern.clone()))?,
         Root::Pick => {
             let mut sampler = sample::open(opts.backend)?;
-            let all = picker::scan(sampler.as_mut())?;
+            let all = sample::scan(sampler.as_mut())?;
             let list =
                 picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
             let mut tui = Tui::open()?;

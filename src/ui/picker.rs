@@ -11,40 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::render::theme::Theme;
 use crate::format::human_kb;
-use crate::sample::{Command, ProcSample, SampleError, Sampler};
-
-/// Every process on the machine, read once.
-pub fn scan(sampler: &mut dyn Sampler) -> Result<Vec<ProcSample>, SampleError> {
-    let mut all = Vec::new();
-    sampler.sample(&[], &mut all)?;
-    Ok(all)
-}
-
-/// The oldest process whose name or command line contains `pattern`, other than
-/// leaktop itself and its ancestors (whose command lines contain the pattern too).
-pub fn oldest_matching(
-    samples: &[ProcSample],
-    mut command: impl FnMut(&ProcSample) -> Command,
-    pattern: &str,
-    me: u32,
-) -> Option<u32> {
-    let by_pid: HashMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
-    let mut mine = vec![me];
-    let mut p = me;
-    while let Some(s) = by_pid.get(&p) {
-        if s.ppid == 0 || mine.contains(&s.ppid) {
-            break;
-        }
-        mine.push(s.ppid);
-        p = s.ppid;
-    }
-    samples
-        .iter()
-        .filter(|s| !mine.contains(&s.pid) && s.state != b'Z' && s.pid > 1)
-        .filter(|s| command(s).matches(pattern))
-        .min_by_key(|s| (s.start, s.pid))
-        .map(|s| s.pid)
-}
+use crate::sample::{Command, ProcSample};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -283,33 +250,6 @@ mod tests {
             order,
             [(100, 105, 3), (101, 100, 2), (200, 80, 1), (102, 50, 1)]
         );
-    }
-
-    #[test]
-    fn oldest_match_skips_leaktop_and_its_ancestors() {
-        let mut samples = vec![
-            s(10, 1, 0),
-            s(20, 10, 0),
-            s(30, 1, 0),
-            s(40, 1, 0),
-            s(50, 1, 0),
-        ];
-        samples[2].start = 5; // 30 is the oldest but one
-        samples[4].start = 1; // 50, another leaktop watching "serve", is the oldest
-        let cmd = |p: &ProcSample| Command {
-            name: if p.pid == 50 {
-                "leaktop".into()
-            } else {
-                format!("p{}", p.pid)
-            },
-            cmd: match p.pid {
-                10 => "sh -c leaktop --name serve".into(),
-                20 | 50 => "leaktop --name serve".into(),
-                _ => format!("cce serve {}", p.pid),
-            },
-        };
-        assert_eq!(oldest_matching(&samples, cmd, "serve", 20), Some(30));
-        assert_eq!(oldest_matching(&samples, cmd, "nothing", 20), None);
     }
 
     #[test]
