@@ -2,14 +2,14 @@
 //! memory while doing nothing, and an RSS low-water mark that keeps rising. Pure logic
 //! over the ticks the tracker produces.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::Tick;
 use crate::format::human_kb;
-use crate::sample::Identity;
+use crate::sample::{IdMap, IdSet, Identity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,16 +104,16 @@ struct Track {
 #[derive(Default)]
 pub struct AlertDetector {
     config: AlertConfig,
-    tracks: HashMap<Identity, Track>,
-    since: HashMap<(AlertKind, Identity), u32>,
+    tracks: IdMap<Identity, Track>,
+    since: IdMap<(AlertKind, Identity), u32>,
 }
 
 impl AlertDetector {
     pub fn new(config: AlertConfig) -> Self {
         AlertDetector {
             config,
-            tracks: HashMap::new(),
-            since: HashMap::new(),
+            tracks: IdMap::default(),
+            since: IdMap::default(),
         }
     }
 
@@ -124,15 +124,14 @@ impl AlertDetector {
             pid: p.pid,
             start: p.start,
         };
-        let by_pid: HashMap<u32, Identity> =
-            tick.processes.iter().map(|p| (p.pid, id(p))).collect();
-        let mut kids: HashMap<Identity, Vec<Identity>> = HashMap::new();
+        let by_pid: IdMap<u32, Identity> = tick.processes.iter().map(|p| (p.pid, id(p))).collect();
+        let mut kids: IdMap<Identity, Vec<Identity>> = IdMap::default();
         for p in &tick.processes {
             if let Some(parent) = by_pid.get(&p.ppid) {
                 kids.entry(*parent).or_default().push(id(p));
             }
         }
-        let alive: HashSet<Identity> = tick.processes.iter().map(id).collect();
+        let alive: IdSet<Identity> = tick.processes.iter().map(id).collect();
         self.tracks.retain(|k, _| alive.contains(k));
 
         let mut found: Vec<(AlertKind, Identity, String)> = Vec::new();
@@ -180,7 +179,7 @@ impl AlertDetector {
                 found.push((AlertKind::RssRatchet, me, why));
             }
         }
-        let standing: HashSet<(AlertKind, Identity)> =
+        let standing: IdSet<(AlertKind, Identity)> =
             found.iter().map(|(k, id, _)| (*k, *id)).collect();
         self.since.retain(|key, _| standing.contains(key));
         let mut alerts: Vec<Alert> = found
@@ -220,33 +219,44 @@ fn accumulating(window: &VecDeque<Vec<Identity>>, c: &AlertConfig) -> Option<Str
     if len < c.accumulate_window.max(ACCUMULATE_PARTS) {
         return None;
     }
-    let ticks: Vec<&Vec<Identity>> = window.iter().collect();
-    let stayed: Vec<Vec<Identity>> = (0..ACCUMULATE_PARTS)
+    // A process cannot leave and come back as itself: a child present at both ends of
+    // a part was there all through it.
+    let stayed: Vec<usize> = (0..ACCUMULATE_PARTS)
         .map(|k| {
-            let part = &ticks[k * len / ACCUMULATE_PARTS..(k + 1) * len / ACCUMULATE_PARTS];
-            part[0]
-                .iter()
-                .filter(|child| part[1..].iter().all(|t| t.binary_search(child).is_ok()))
-                .copied()
-                .collect()
+            let (from, to) = (
+                k * len / ACCUMULATE_PARTS,
+                (k + 1) * len / ACCUMULATE_PARTS - 1,
+            );
+            common(&window[from], &window[to])
         })
         .collect();
-    let rising = stayed.windows(2).all(|w| w[1].len() > w[0].len());
-    let (first, last) = (&stayed[0], &stayed[ACCUMULATE_PARTS - 1]);
-    let kept = first
-        .iter()
-        .filter(|child| last.binary_search(child).is_ok())
-        .count()
-        * 2
-        >= first.len();
-    (rising && kept && last.len() >= first.len() + c.accumulate_min).then(|| {
+    let rising = stayed.windows(2).all(|w| w[1] > w[0]);
+    let (first, last) = (stayed[0], stayed[ACCUMULATE_PARTS - 1]);
+    // Of the first part's stayers, those still there at the end stayed throughout.
+    let kept = common(&window[0], &window[len - 1]) * 2 >= first;
+    (rising && kept && last >= first + c.accumulate_min).then(|| {
         format!(
-            "children that stay rose from {} to {} over {len} ticks ({} children now)",
-            first.len(),
-            last.len(),
-            ticks[len - 1].len()
+            "children that stay rose from {first} to {last} over {len} ticks ({} children now)",
+            window[len - 1].len()
         )
     })
+}
+
+/// How many of two sorted lists' elements they share.
+fn common(a: &[Identity], b: &[Identity]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
 
 /// With `ratchet_windows` full windows: each window's minimum RSS is above the one

@@ -10,9 +10,7 @@
 //!   or a pid that already adopted members), it started after the root, and it shares
 //!   a process group or session with a member that the root's own parent does not have.
 
-use std::collections::{HashMap, HashSet};
-
-use crate::sample::{Comm, Command, Identity, ProcSample};
+use crate::sample::{Comm, Command, IdMap, IdSet, Identity, ProcSample};
 
 use super::{Event, ProcRow, Tick};
 
@@ -55,14 +53,14 @@ pub struct Tracker {
     root: Identity,
     root_alive: bool,
     tick: u32,
-    live: HashMap<u32, Member>,
-    adopters: HashSet<u32>,
-    declared_subreapers: HashSet<u32>,
+    live: IdMap<u32, Member>,
+    adopters: IdSet<u32>,
+    declared_subreapers: IdSet<u32>,
     watcher: Option<u32>,
     outsider_groups: [Option<u32>; 2],
     /// pgrp -> a member that had it; session -> a member that had it.
-    member_groups: HashMap<u32, u32>,
-    member_sessions: HashMap<u32, u32>,
+    member_groups: IdMap<u32, u32>,
+    member_sessions: IdMap<u32, u32>,
     events: Vec<Event>,
     ever_members: u64,
 }
@@ -73,7 +71,7 @@ impl Tracker {
             root: root.id(),
             root_alive: true,
             tick: 0,
-            live: HashMap::new(),
+            live: IdMap::default(),
             adopters: [1]
                 .into_iter()
                 .chain(outside.subreapers.iter().copied())
@@ -84,8 +82,8 @@ impl Tracker {
                 outside.root_parent.map(|p| p.pgrp),
                 outside.root_parent.map(|p| p.session),
             ],
-            member_groups: HashMap::new(),
-            member_sessions: HashMap::new(),
+            member_groups: IdMap::default(),
+            member_sessions: IdMap::default(),
             events: Vec::new(),
             ever_members: 0,
         };
@@ -173,7 +171,7 @@ impl Tracker {
         self.tick += 1;
         self.events.clear();
         let tick = self.tick;
-        let by_pid: HashMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
+        let by_pid: IdMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
 
         self.update_members(&by_pid, describe);
         self.discover(samples, describe);
@@ -183,7 +181,7 @@ impl Tracker {
 
     fn update_members(
         &mut self,
-        by_pid: &HashMap<u32, &ProcSample>,
+        by_pid: &IdMap<u32, &ProcSample>,
         describe: &mut dyn FnMut(Identity) -> Option<Command>,
     ) {
         let tick = self.tick;
@@ -293,7 +291,7 @@ impl Tracker {
         } else {
             format!("parent {} already adopted family members", s.ppid)
         };
-        let shared = |map: &HashMap<u32, u32>, key: u32, outsider: Option<u32>, what: &str| {
+        let shared = |map: &IdMap<u32, u32>, key: u32, outsider: Option<u32>, what: &str| {
             map.get(&key)
                 .filter(|_| outsider != Some(key))
                 .map(|member| format!("shares {what} {key} with member {member}"))
@@ -359,7 +357,8 @@ impl Tracker {
 
     fn mark_leaks(&mut self) {
         let tick = self.tick;
-        let mut verdict: HashMap<u32, bool> = HashMap::with_capacity(self.live.len());
+        let mut verdict: IdMap<u32, bool> =
+            IdMap::with_capacity_and_hasher(self.live.len(), Default::default());
         let mut path = Vec::new();
         let pids: Vec<u32> = self.live.keys().copied().collect();
         for pid in pids {

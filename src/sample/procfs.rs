@@ -11,14 +11,13 @@
 //! made when that range is large, when pids wrapped around, and every
 //! [`FULL_SCAN_EVERY`] ticks as a safety net.
 
-use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
 use rustix::fs::{Dir, Mode, OFlags};
 use rustix::process::{Resource, Rlimit};
 
 use super::stat::{self, Units};
-use super::{Command, Identity, ProcSample, SampleError, Sampler};
+use super::{Command, IdMap, IdSet, Identity, ProcSample, SampleError, Sampler};
 
 /// Descriptors kept free for everything else leaktop opens.
 const FD_HEADROOM: u64 = 256;
@@ -79,10 +78,10 @@ fn in_allocated(pid: u32, allocated: Option<(u32, u32)>) -> bool {
 pub struct ProcfsSampler {
     units: Units,
     /// Open `stat` descriptors of members, by pid, with the start time they belong to.
-    held: HashMap<u32, (u64, OwnedFd)>,
+    held: IdMap<u32, (u64, OwnedFd)>,
     /// Descriptors opened while discovering new pids, kept for one tick in case the
     /// caller makes them members.
-    pending: HashMap<u32, OwnedFd>,
+    pending: IdMap<u32, OwnedFd>,
     fd_budget: usize,
     prev_pids: Vec<u32>,
     cur_pids: Vec<u32>,
@@ -113,8 +112,8 @@ impl ProcfsSampler {
         };
         ProcfsSampler {
             units,
-            held: HashMap::new(),
-            pending: HashMap::new(),
+            held: IdMap::default(),
+            pending: IdMap::default(),
             fd_budget: raise_fd_limit().saturating_sub(FD_HEADROOM) as usize,
             prev_pids: Vec::new(),
             cur_pids: Vec::new(),
@@ -330,7 +329,7 @@ impl Sampler for ProcfsSampler {
         }
         // Members that left the list (exited, or dropped by the caller) release their fd.
         if self.held.len() > members.len() {
-            let keep: std::collections::HashSet<u32> = members.iter().map(|m| m.pid).collect();
+            let keep: IdSet<u32> = members.iter().map(|m| m.pid).collect();
             self.held.retain(|pid, _| keep.contains(pid));
         }
         self.pending.clear();
