@@ -697,6 +697,15 @@ mod tests {
         assert!(parse_kinds("leaky").unwrap_err().contains("'leaky'"));
     }
 
+    /// The subcommands a user sees (not the demo's hidden helper).
+    fn visible_commands() -> Vec<String> {
+        Cli::command()
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_string())
+            .collect()
+    }
+
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
@@ -706,11 +715,7 @@ mod tests {
     /// `UPDATE_MAN=1 cargo test --bin leaktop man_page`.
     #[test]
     fn man_pages_are_up_to_date_and_cover_every_command() {
-        let visible: Vec<String> = Cli::command()
-            .get_subcommands()
-            .filter(|c| !c.is_hide_set())
-            .map(|c| c.get_name().to_string())
-            .collect();
+        let visible = visible_commands();
         let mut pages = vec![(None, "leaktop".to_string())];
         pages.extend(
             visible
@@ -760,11 +765,7 @@ mod tests {
     #[test]
     fn completions_for_every_shell_know_every_subcommand() {
         use clap_complete::Shell;
-        let visible: Vec<String> = Cli::command()
-            .get_subcommands()
-            .filter(|c| !c.is_hide_set())
-            .map(|c| c.get_name().to_string())
-            .collect();
+        let visible = visible_commands();
         assert!(visible.len() >= 6, "{visible:?}");
         for shell in [
             Shell::Bash,

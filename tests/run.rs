@@ -24,6 +24,16 @@ fn run(tag: &Tag, args: &[&str]) -> Outcome {
     }
 }
 
+/// `leaktop run ARGS` started, its stderr piped, for tests that act while it runs.
+fn start(tag: &Tag, args: &[&str]) -> std::process::Child {
+    tag.command(env!("CARGO_BIN_EXE_leaktop"))
+        .arg("run")
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start leaktop run")
+}
+
 fn sleeps(tag: &Tag) -> usize {
     tag.live()
         .iter()
@@ -211,13 +221,10 @@ fn an_unwritable_recording_is_refused_before_anything_starts() {
 #[test]
 fn a_signal_while_settling_reports_at_once() {
     let tag = Tag::new();
-    let mut child = tag
-        .command(env!("CARGO_BIN_EXE_leaktop"))
-        .args(["run", "--check", "--settle", "60s", "--", "sh", "-c"])
-        .arg(SETSID_LEAK)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(
+        &tag,
+        &["--check", "--settle", "60s", "--", "sh", "-c", SETSID_LEAK],
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
     common::signal(child.id(), common::Signal::INT);
     let done = common::wait_until(std::time::Duration::from_secs(5), || {
@@ -235,10 +242,9 @@ fn a_signal_while_settling_reports_at_once() {
 #[test]
 fn a_closed_stderr_does_not_stop_kill_leaks() {
     let tag = Tag::new();
-    let mut child = tag
-        .command(env!("CARGO_BIN_EXE_leaktop"))
-        .args([
-            "run",
+    let mut child = start(
+        &tag,
+        &[
             "--check",
             "--kill-leaks",
             "--grace",
@@ -246,11 +252,9 @@ fn a_closed_stderr_does_not_stop_kill_leaks() {
             "--",
             "sh",
             "-c",
-        ])
-        .arg(SETSID_LEAK)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+            SETSID_LEAK,
+        ],
+    );
     // Nobody reads leaktop's report.
     drop(child.stderr.take());
     let status = child.wait().unwrap();
