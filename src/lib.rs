@@ -19,3 +19,10 @@ pub mod record;
 pub mod report;
 pub mod sample;
 pub mod ui;
+
+/// Writes leaktop's own messages to stderr. A closed stderr (a CI step that stopped
+/// reading) must neither panic nor stop the work that follows, such as a kill.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}

@@ -19,10 +19,9 @@ use leaktop::ui::{self, Root, WatchOptions};
 /// A line on stderr. A closed stderr must not turn an error into a panic (exit 101)
 /// or stop the work that follows.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        leaktop::say(&format!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 /// Exit code for errors at run time (the usage errors clap reports exit with 2).
@@ -654,12 +653,10 @@ fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
             args.out.display().to_string()
         };
         say!(
-            "leaktop: recorded {} tick{} to {place} ({}); {} leaked process{} holding {} at the end",
-            summary.ticks,
-            if summary.ticks == 1 { "" } else { "s" },
+            "leaktop: recorded {} to {place} ({}); {} holding {} at the end",
+            format::plural(summary.ticks as usize, "tick", "ticks"),
             summary.stop,
-            summary.leaked_at_end,
-            if summary.leaked_at_end == 1 { "" } else { "es" },
+            format::plural(summary.leaked_at_end, "leaked process", "leaked processes"),
             human_kb(summary.leaked_rss_kb),
         );
     }

@@ -152,9 +152,11 @@ impl Monitor {
     /// catches any that pid discovery could have missed between two ticks.
     fn add_adopted(&mut self) {
         self.adopted.clear();
-        sample::own_children(&mut self.adopted);
+        sample::children_of(std::process::id(), &mut self.adopted);
         for &pid in &self.adopted {
-            if self.samples.iter().all(|s| s.pid != pid)
+            // Members are sampled already; a newcomer only once.
+            if self.tracker.member(pid).is_none()
+                && self.samples.iter().all(|s| s.pid != pid)
                 && let Some(s) = self.sampler.probe(pid)
             {
                 self.samples.push(s);

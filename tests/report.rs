@@ -357,4 +357,14 @@ fn control_characters_in_commands_are_shown_escaped() {
     );
     let converted = ok(&[path, "--convert", "text"]);
     assert_eq!(controls(&converted), 0);
+
+    // The text format writes them escaped; read back, they stay escaped.
+    let text = std::fs::read_to_string(asset("forkserver-pool.ticklog"))
+        .unwrap()
+        .replace(" python3 PPID=", " py\\x1b[2Jthon3 PPID=");
+    let path = dir.path().join("escapes.ticklog");
+    std::fs::write(&path, text).unwrap();
+    let out = ok(&[path.to_str().unwrap()]);
+    assert_eq!(controls(&out), 0, "{}", String::from_utf8_lossy(&out));
+    assert!(String::from_utf8_lossy(&out).contains("py\\x1b[2Jthon3"));
 }

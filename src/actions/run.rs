@@ -27,6 +27,7 @@ use crate::model::{AlertKind, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
+use crate::say;
 use crate::ui::app::{App, Source, ViewOptions};
 use crate::ui::terminal::{TickSource, Tui};
 
@@ -396,12 +397,6 @@ fn forward(root: u32, sig: i32) {
     }
 }
 
-/// leaktop's own report, on stderr. A closed stderr (a CI step that stopped reading)
-/// must not stop what follows, such as --kill-leaks.
-fn say(text: &str) {
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
-}
-
 /// What stayed behind, as a tree in the tick-log style.
 fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) -> String {
     let shown: Vec<String> = command
@@ -410,10 +405,9 @@ fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) 
         .collect();
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
     let mut out = format!(
-        "leaktop: `{}` exited with code {cmd_code}; {} process{} leaked, holding {}:\n",
+        "leaktop: `{}` exited with code {cmd_code}; {} leaked, holding {}:\n",
         shown.join(" "),
-        leaked.len(),
-        if leaked.len() == 1 { "" } else { "es" },
+        plural(leaked.len(), "process", "processes"),
         human_kb(rss)
     );
     text::write_tree(leaked, &mut out, &|p| {

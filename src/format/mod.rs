@@ -50,11 +50,15 @@ impl Format {
         }
     }
 
+    /// Reads a recording; its free text is kept printable, as leaktop keeps what it
+    /// reads from processes.
     pub fn parse(self, content: &str) -> Result<Recording, ParseError> {
-        match self {
+        let mut rec = match self {
             Format::Text => text::parse(content),
             Format::Ndjson => ndjson::parse(content),
-        }
+        }?;
+        rec.keep_printable();
+        Ok(rec)
     }
 }
 
@@ -79,6 +83,32 @@ impl Recording {
             Err(NoTicks(file.to_string()))
         } else {
             Ok(())
+        }
+    }
+
+    /// Escapes control characters in every piece of free text ([`printable`]): a
+    /// crafted recording must not drive the terminal that shows it.
+    pub fn keep_printable(&mut self) {
+        fn clean(s: &mut String) {
+            if let std::borrow::Cow::Owned(shown) = printable(s) {
+                *s = shown;
+            }
+        }
+        clean(&mut self.header.root_cmd);
+        clean(&mut self.header.host);
+        for tick in &mut self.ticks {
+            for p in &mut tick.processes {
+                clean(&mut p.name);
+                clean(&mut p.cmd);
+            }
+            for e in &mut tick.events {
+                if let crate::model::Event::Escaped { evidence, .. } = e {
+                    clean(evidence);
+                }
+            }
+            for a in &mut tick.alerts {
+                clean(&mut a.reason);
+            }
         }
     }
 

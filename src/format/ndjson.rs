@@ -141,15 +141,7 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
     })
 }
 
-fn keep_printable(s: &mut String) {
-    if let std::borrow::Cow::Owned(shown) = super::printable(s) {
-        *s = shown;
-    }
-}
-
-fn read_header(mut h: WireHeader, n: usize) -> Result<Header, ParseError> {
-    keep_printable(&mut h.root_cmd);
-    keep_printable(&mut h.host);
+fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
     if h.format != FORMAT_NAME {
         return Err(ParseError::new(
             n,
@@ -188,29 +180,14 @@ fn read_tick(w: WireTick, n: usize) -> Result<Tick, ParseError> {
     };
     let mut processes = w.processes;
     processes.sort_by_key(|r| (r.start, r.pid));
-    let mut events = w.events;
-    let mut alerts = w.alerts;
-    // Kept printable as the text format's reader keeps them.
-    for p in &mut processes {
-        keep_printable(&mut p.name);
-        keep_printable(&mut p.cmd);
-    }
-    for e in &mut events {
-        if let Event::Escaped { evidence, .. } = e {
-            keep_printable(evidence);
-        }
-    }
-    for a in &mut alerts {
-        keep_printable(&mut a.reason);
-    }
     let tick = Tick {
         tick: w.tick,
         elapsed_ms: w.elapsed_ms,
         time_ms: parse_time(&w.time).ok_or_else(|| ParseError::new(n, "an RFC 3339 'time'"))?,
         root_alive: w.root_alive,
         processes,
-        events,
-        alerts,
+        events: w.events,
+        alerts: w.alerts,
     };
     match checks.problem(&tick) {
         Some(msg) => Err(ParseError::new(n, msg)),

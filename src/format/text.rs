@@ -223,8 +223,7 @@ impl<'a> Cur<'a> {
     }
 
     fn text(&self, what: &str) -> Result<String, ParseError> {
-        let text = unescape(self.rest).ok_or_else(|| self.err(what))?;
-        Ok(super::printable(&text).into_owned())
+        unescape(self.rest).ok_or_else(|| self.err(what))
     }
 
     fn done(&self) -> Result<(), ParseError> {
@@ -350,35 +349,41 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
             rest: lines[i],
             line: n,
         };
-        let key = ["# root: ", "# interval: ", "# started: ", "# host: "]
-            .into_iter()
-            .find(|k| lines[i].starts_with(k));
-        if let Some(key) = key {
-            if seen.contains(&key) {
-                return Err(ParseError::new(
-                    n,
-                    format!("one '{}' line, found a second", key.trim_end()),
-                ));
-            }
-            seen.push(key);
-        }
-        if cur.eat("# root: ") {
-            header.root_pid = cur.number("the root pid")?;
-            cur.expect(" start=")?;
-            header.root_start = cur.number("the root's start time")?;
-            cur.expect(" cmd: ")?;
-            header.root_cmd = cur.text("the root command")?;
-        } else if cur.eat("# interval: ") {
-            header.interval_ms = humantime::parse_duration(cur.rest)
-                .ok()
-                .and_then(|d| u64::try_from(d.as_millis()).ok())
-                .ok_or_else(|| cur.err("an interval like 1s"))?;
-        } else if cur.eat("# started: ") {
-            header.started_ms = parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
-        } else if cur.eat("# host: ") {
-            header.host = cur.text("a host name")?;
-        }
         i += 1;
+        // Other comment lines are allowed and skipped.
+        let Some(key) = ["# root: ", "# interval: ", "# started: ", "# host: "]
+            .into_iter()
+            .find(|k| cur.eat(k))
+        else {
+            continue;
+        };
+        if seen.contains(&key) {
+            return Err(ParseError::new(
+                n,
+                format!("one '{}' line, found a second", key.trim_end()),
+            ));
+        }
+        seen.push(key);
+        match key {
+            "# root: " => {
+                header.root_pid = cur.number("the root pid")?;
+                cur.expect(" start=")?;
+                header.root_start = cur.number("the root's start time")?;
+                cur.expect(" cmd: ")?;
+                header.root_cmd = cur.text("the root command")?;
+            }
+            "# interval: " => {
+                header.interval_ms = humantime::parse_duration(cur.rest)
+                    .ok()
+                    .and_then(|d| u64::try_from(d.as_millis()).ok())
+                    .ok_or_else(|| cur.err("an interval like 1s"))?;
+            }
+            "# started: " => {
+                header.started_ms =
+                    parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
+            }
+            _ => header.host = cur.text("a host name")?,
+        }
     }
     if seen.len() < 4 {
         return Err(ParseError::new(

@@ -216,20 +216,18 @@ pub const ACCUMULATE_PARTS: usize = 5;
 /// alongside a leak does not hide it.
 fn accumulating(window: &VecDeque<Vec<Identity>>, c: &AlertConfig) -> Option<String> {
     let len = window.len();
-    if len < c.accumulate_window.max(ACCUMULATE_PARTS) {
+    // The last part's stayers are among the children now: fewer children than the
+    // minimum cannot hold a rise by it (most processes have none at all).
+    if len < c.accumulate_window.max(ACCUMULATE_PARTS) || window[len - 1].len() < c.accumulate_min {
         return None;
     }
     // A process cannot leave and come back as itself: a child present at both ends of
     // a part was there all through it.
-    let stayed: Vec<usize> = (0..ACCUMULATE_PARTS)
-        .map(|k| {
-            let (from, to) = (
-                k * len / ACCUMULATE_PARTS,
-                (k + 1) * len / ACCUMULATE_PARTS - 1,
-            );
-            common(&window[from], &window[to])
-        })
-        .collect();
+    let stayed: [usize; ACCUMULATE_PARTS] = std::array::from_fn(|k| {
+        let from = k * len / ACCUMULATE_PARTS;
+        let to = (k + 1) * len / ACCUMULATE_PARTS - 1;
+        common(&window[from], &window[to])
+    });
     let rising = stayed.windows(2).all(|w| w[1] > w[0]);
     let (first, last) = (stayed[0], stayed[ACCUMULATE_PARTS - 1]);
     // Of the first part's stayers, those still there at the end stayed throughout.

@@ -56,8 +56,6 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             human_kb(s.peak_leaked_rss_kb),
             s.peak_leaked_tick
         );
-    }
-    if !s.leaked.is_empty() {
         let _ = writeln!(o, "\nleaked processes:");
         let _ = writeln!(
             o,

@@ -43,6 +43,11 @@ impl Hasher for IdHasher {
         self.write_u64(u64::from(n));
     }
 
+    // Enum discriminants hash as isize, which goes through here.
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
@@ -123,11 +128,16 @@ pub struct Command {
 
 impl Command {
     /// Whether `--name PATTERN` picks this process: a plain substring of its command
-    /// line or name. Never a leaktop, nor what started one (a shell, `tmux new`,
-    /// `sudo`), whose command line holds the pattern as leaktop's argument.
+    /// line or name. Never a leaktop, nor what started one with this very option (a
+    /// shell, `tmux new`, `sudo`), whose command line holds the pattern too.
     pub fn matches(&self, pattern: &str) -> bool {
         let runs_leaktop = self.name == "leaktop"
-            || (self.cmd.contains("leaktop") && !pattern.contains("leaktop"));
+            || (self.cmd.contains("leaktop")
+                && ["--name ", "--name=", "-n "].iter().any(|flag| {
+                    ["", "'", "\""]
+                        .iter()
+                        .any(|q| self.cmd.contains(&format!("{flag}{q}{pattern}")))
+                }));
         !runs_leaktop && (self.cmd.contains(pattern) || self.name.contains(pattern))
     }
 
@@ -215,10 +225,11 @@ pub fn scan(sampler: &mut dyn Sampler) -> Result<Vec<ProcSample>, SampleError> {
     Ok(all)
 }
 
-/// Appends the pids of this process's children, as the kernel lists them in
-/// `/proc/self/task/*/children` (nothing where it does not).
-pub fn own_children(out: &mut Vec<u32>) {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+/// Appends the pids of `pid`'s children (zombies included), whichever of its threads
+/// forked them, as the kernel lists them in `/proc/PID/task/*/children` (nothing
+/// where it does not).
+pub fn children_of(pid: u32, out: &mut Vec<u32>) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return;
     };
     for task in tasks.flatten() {
@@ -277,8 +288,10 @@ mod tests {
         assert!(cmd("python3", "python3 -m cce serve").matches("cce serve"));
         assert!(!cmd("leaktop", "leaktop --name 'cce serve'").matches("cce serve"));
         assert!(!cmd("tmux: client", "tmux new leaktop --name cce").matches("cce"));
-        assert!(!cmd("sh", "sh -c leaktop --name cce").matches("cce"));
-        // Unless leaktop is what the user is looking for.
+        assert!(!cmd("sh", "sh -c leaktop --name 'cce serve' --follow").matches("cce serve"));
+        assert!(!cmd("sudo", "sudo leaktop -n cce").matches("cce"));
+        // A process that merely mentions leaktop is fair game.
+        assert!(cmd("server", "/src/leaktop/target/debug/server --port 1").matches("server"));
         assert!(cmd("sh", "sh -c leaktop demo").matches("leaktop demo"));
     }
 }

@@ -542,8 +542,8 @@ impl App {
     pub fn exported(&mut self, result: Result<(PathBuf, usize), String>) {
         self.status = Some(match result {
             Ok((path, ticks)) => format!(
-                "exported {ticks} tick{} to {}",
-                if ticks == 1 { "" } else { "s" },
+                "exported {} to {}",
+                crate::format::plural(ticks, "tick", "ticks"),
                 path.display()
             ),
             Err(e) => format!("export failed: {e}"),

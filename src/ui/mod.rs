@@ -146,7 +146,9 @@ pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     require_terminal("to read a recording without one use: leaktop report FILE")?;
     let status = match &recording.truncated {
         Some(cut) => {
-            eprintln!("leaktop: warning: {name}:{cut}; the incomplete last tick is not shown");
+            crate::say(&format!(
+                "leaktop: warning: {name}:{cut}; the incomplete last tick is not shown\n"
+            ));
             format!("a recording; its last tick was cut off ({cut}) and is not shown")
         }
         None => "this is a recording".into(),

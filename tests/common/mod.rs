@@ -182,19 +182,10 @@ fn tagged(tag: &str) -> Vec<u32> {
 
 /// The live (not zombie) children of `pid`, whichever of its threads forked them.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten();
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .filter(|&c| alive(c))
-        .collect()
+    let mut children = Vec::new();
+    leaktop::sample::children_of(pid, &mut children);
+    children.retain(|&c| alive(c));
+    children
 }
 
 /// Is this process alive (and not a zombie)?

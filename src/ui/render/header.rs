@@ -22,6 +22,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // The tick's own row while the root lives: it follows an `exec`, and after a
     // restart the recording's header names the old root.
     let root_cmd = tick
+        .filter(|t| t.root_alive)
         .and_then(|t| t.processes.iter().find(|p| p.pid == root_pid && !p.leaked))
         .map_or(h.root_cmd.as_str(), |p| p.cmd.as_str());
     let mut first = vec![
