@@ -83,8 +83,9 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
             },
         );
     }
-    kill::kill_trees(&targets, Signal::TERM, Duration::from_secs(1), true);
-    kill::reap_adopted();
+    let host = crate::host::real();
+    kill::kill_trees(host.as_ref(), &targets, Signal::TERM, Duration::from_secs(1), true);
+    host.reap();
     last?;
     Ok(())
 }

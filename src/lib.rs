@@ -1,6 +1,8 @@
 //! leaktop: watch a process tree over time and catch the children it leaks.
 //!
 //! Layout:
+//! - [`host`]: the OS port: every effect on the machine (sampling, clock, signals,
+//!   reaping, spawning, files), with a real implementation and a fake in the tests;
 //! - [`sample`]: reading processes from the OS (one module per backend);
 //! - [`model`]: identity, lineage and leak detection, pure logic over samples;
 //! - [`format`]: the tick-log text format and NDJSON, writers and parsers;
@@ -13,6 +15,7 @@
 pub mod actions;
 pub mod demo;
 pub mod format;
+pub mod host;
 pub mod model;
 pub mod monitor;
 pub mod record;

@@ -2,9 +2,10 @@
 //! Shared by `record`, the TUI and `run`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::host::Host;
 use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tick, Tracker};
@@ -23,6 +24,7 @@ pub enum AttachError {
 }
 
 pub struct Monitor {
+    host: Arc<dyn Host>,
     sampler: Box<dyn Sampler + Send>,
     tracker: Tracker,
     header: Header,
@@ -51,6 +53,18 @@ impl Monitor {
 
     /// [`Monitor::attach`] with a sampler of the caller's.
     pub fn attach_with(
+        sampler: Box<dyn Sampler + Send>,
+        pid: u32,
+        interval: Duration,
+        subreapers: Vec<u32>,
+    ) -> Result<Self, AttachError> {
+        Self::attach_on(crate::host::real(), sampler, pid, interval, subreapers)
+    }
+
+    /// [`Monitor::attach`] on a host and with a sampler of the caller's. leaktop's own
+    /// pid and the kernel's list of its children come from `host`.
+    pub fn attach_on(
+        host: Arc<dyn Host>,
         mut sampler: Box<dyn Sampler + Send>,
         pid: u32,
         interval: Duration,
@@ -58,13 +72,12 @@ impl Monitor {
     ) -> Result<Self, AttachError> {
         let root = match sampler.probe(pid) {
             Some(root) if pid != 0 => root,
-            _ if pid != 0 && Path::new(&format!("/proc/{pid}")).exists() => {
-                return Err(AttachError::Unreadable(pid));
-            }
+            _ if host.exists(pid) => return Err(AttachError::Unreadable(pid)),
             _ => return Err(AttachError::NoSuchProcess(pid)),
         };
         let command = settled_command(sampler.as_mut(), root.id());
-        let adopter = subreapers.contains(&std::process::id());
+        let me = host.own_pid();
+        let adopter = subreapers.contains(&me);
         let root_parent = sampler.probe(root.ppid);
         let header = Header {
             root_pid: pid,
@@ -80,10 +93,11 @@ impl Monitor {
             Outside {
                 root_parent,
                 subreapers,
-                watcher: Some(std::process::id()),
+                watcher: Some(me),
             },
         );
         Ok(Monitor {
+            host,
             sampler,
             tracker,
             header,
@@ -152,7 +166,7 @@ impl Monitor {
     /// catches any that pid discovery could have missed between two ticks.
     fn add_adopted(&mut self) {
         self.adopted.clear();
-        sample::children_of(std::process::id(), &mut self.adopted);
+        self.host.children_of(self.host.own_pid(), &mut self.adopted);
         for &pid in &self.adopted {
             // Members are sampled already; a newcomer only once.
             if self.tracker.member(pid).is_none()
@@ -167,7 +181,7 @@ impl Monitor {
     /// Looks among the processes new this tick for the root's successor: the oldest
     /// one that matches and is not of the old generation.
     fn take_over(&mut self, pattern: &str) {
-        let me = std::process::id();
+        let me = self.host.own_pid();
         let old = self.tracker.root();
         let mut candidates: Vec<ProcSample> = self
             .samples

@@ -3,7 +3,6 @@
 //! Each tick is formatted whole and written with one `write_all` and a flush, so a
 //! recorder killed at any moment leaves a file whose complete ticks all read back.
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::format::{Format, human_kb};
+use crate::host::{Create, Host};
 use crate::model::AlertConfig;
 use crate::model::{Header, Tick};
 use crate::monitor::{AttachError, Monitor};
@@ -83,15 +83,43 @@ pub struct TickSink {
 }
 
 impl TickSink {
-    /// `None` writes to stdout.
-    pub fn create(out: Option<&Path>, format: Format) -> Result<TickSink, RecordError> {
+    /// Checks that `out` can be written without touching what it holds: an existing
+    /// file is opened for writing but not truncated; a new one is created and removed.
+    /// Call it before starting anything, and [`TickSink::create`] once the attach or
+    /// spawn has worked, so a failed start never empties an old recording.
+    pub fn check(host: &dyn Host, out: Option<&Path>) -> Result<(), RecordError> {
+        let Some(p) = out else { return Ok(()) };
+        let create_error = |source| RecordError::Create {
+            path: shown_path(p),
+            source,
+        };
+        if p.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map_err(create_error)?;
+        } else {
+            drop(host.create(p, Create::New).map_err(create_error)?);
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    }
+
+    /// Creates (or truncates) `out`; `None` writes to stdout.
+    pub fn create(
+        host: &dyn Host,
+        out: Option<&Path>,
+        format: Format,
+    ) -> Result<TickSink, RecordError> {
         let (path, sink): (String, Box<dyn Write + Send>) = match out {
             Some(p) => {
-                let file = File::create(p).map_err(|source| RecordError::Create {
-                    path: p.display().to_string(),
-                    source,
-                })?;
-                (p.display().to_string(), Box::new(file))
+                let file = host
+                    .create(p, Create::Truncate)
+                    .map_err(|source| RecordError::Create {
+                        path: shown_path(p),
+                        source,
+                    })?;
+                (shown_path(p), Box::new(file))
             }
             None => ("standard output".to_string(), Box::new(io::stdout())),
         };
@@ -128,11 +156,13 @@ impl TickSink {
 }
 
 pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
-    let mut sink = TickSink::create(opts.out.as_deref(), opts.format)?;
+    let host = crate::host::real();
+    TickSink::check(host.as_ref(), opts.out.as_deref())?;
     let stop_signals = watch_signals()?;
     let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
         .with_alerts(opts.alerts.clone())
         .following(opts.follow.clone());
+    let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
     sink.header(monitor.header())?;
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
@@ -205,6 +235,11 @@ fn watch_signals() -> Result<mpsc::Receiver<i32>, RecordError> {
         }
     });
     Ok(rx)
+}
+
+/// A path as shown in messages: control characters escaped.
+fn shown_path(p: &Path) -> String {
+    crate::format::printable(&p.display().to_string()).into_owned()
 }
 
 fn signal_name(sig: i32) -> &'static str {

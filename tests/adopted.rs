@@ -90,5 +90,5 @@ fn orphans_adopted_by_leaktop_join_the_family_even_where_discovery_misses_them()
     assert_eq!(escapee_seen(root.id(), Vec::new()), None);
     drop(root);
     drop(tag);
-    leaktop::actions::kill::reap_adopted();
+    leaktop::host::real().reap();
 }

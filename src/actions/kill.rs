@@ -6,15 +6,22 @@
 //! forks away mid-kill; then the signal goes out, the trees are resumed, and survivors
 //! of the grace period may get SIGKILL. PID 1, leaktop and its ancestors are never
 //! signalled.
+//!
+//! Children that appear while the signal is being handled (a process that forks on
+//! SIGTERM, or keeps forking and ignores it) are followed at every poll of the grace
+//! period and get the same signal; before SIGKILL the survivors are frozen and
+//! re-enumerated again, so the SIGKILL round reaches every child they have by then.
+//! A child whose parent forks it and exits between two polls (20 ms) is reparented
+//! beyond reach of this enumeration; under `leaktop run` the subreaper adopts it and
+//! `run` ends it in a further round.
+//!
+//! Every effect goes through a [`Host`], so this runs on the fake host in tests.
 
 use std::collections::HashSet;
-use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
-
-use crate::sample::procfs::ProcfsSampler;
-use crate::sample::{Identity, ProcSample, Sampler};
+use crate::host::{self, Frozen, Host, Pinned, Signal, SignalError};
+use crate::sample::Identity;
 
 /// The signals a user may choose to end a tree with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,149 +74,214 @@ impl KillSignal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     pub id: Identity,
+    /// RSS in KiB when the caller last sampled it (what a kill is said to free).
     pub rss_kb: u64,
 }
 
 #[derive(Debug, Default)]
 pub struct KillReport {
+    /// Every process that ended, the targets and the children found on the way.
     pub ended: Vec<Identity>,
     pub survived: Vec<Identity>,
     /// Never signalled, with the reason (gone, pid reused, protected, no permission).
     pub skipped: Vec<(Identity, String)>,
+    /// Summed RSS in KiB of the ended processes, as last sampled.
     pub freed_rss_kb: u64,
 }
 
-struct Pinned {
-    id: Identity,
-    rss_kb: u64,
-    fd: OwnedFd,
-}
+/// How long the SIGKILL round waits for the processes to go.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+/// Time between two looks at the processes being ended.
+const POLL: Duration = Duration::from_millis(20);
 
-/// Sends `signal` to the targets and every child they have at the moment of the kill,
-/// waits up to `grace`, then (with `escalate`) SIGKILLs survivors and waits again.
+/// Sends `signal` to the targets and every child they have at the moment of the kill
+/// (and every child that appears while they handle it), waits up to `grace`, then
+/// (with `escalate`) SIGKILLs survivors and waits up to 2 s more.
 pub fn kill_trees(
+    host: &dyn Host,
     targets: &[Target],
     signal: Signal,
     grace: Duration,
     escalate: bool,
 ) -> KillReport {
-    let mut report = KillReport::default();
-    let mut sampler = ProcfsSampler::new();
-    let protected = protected_pids(&mut sampler);
-    let mut pinned: Vec<Pinned> = Vec::new();
-    let mut seen: HashSet<u32> = HashSet::new();
-    let mut pending: Vec<Target> = targets.to_vec();
-    // Freeze top-down and follow new children until the set stops growing.
-    while !pending.is_empty() {
-        for t in std::mem::take(&mut pending) {
-            if !seen.insert(t.id.pid) {
-                continue;
-            }
-            match pin(t, &protected, &mut sampler) {
-                Ok(p) => match pidfd_send_signal(&p.fd, Signal::STOP) {
-                    Err(rustix::io::Errno::PERM) => report
-                        .skipped
-                        .push((t.id, "permission denied (another user's process?)".into())),
-                    _ => pinned.push(p),
-                },
-                Err(why) => report.skipped.push((t.id, why)),
-            }
-        }
-        let parents: HashSet<u32> = pinned.iter().map(|p| p.id.pid).collect();
-        pending = all_processes()
-            .into_iter()
-            .filter(|s| parents.contains(&s.ppid) && !seen.contains(&s.pid))
-            .map(|s| Target {
-                id: s.id(),
-                rss_kb: s.rss_kb,
-            })
-            .collect();
+    let mut kill = Kill {
+        host,
+        protected: host::protected(host),
+        seen: HashSet::new(),
+        report: KillReport::default(),
+        rss: targets.iter().map(|t| (t.id, t.rss_kb)).collect(),
+    };
+    let frozen = kill.freeze_trees(targets.iter().map(|t| t.id).collect(), Frozen::new());
+    for p in frozen.held() {
+        let _ = p.signal(signal);
     }
-    for p in &pinned {
-        let _ = pidfd_send_signal(&p.fd, signal);
-    }
-    for p in &pinned {
-        let _ = pidfd_send_signal(&p.fd, Signal::CONT);
-    }
-    let mut alive = wait_for_exit(pinned, grace, &mut report, &mut sampler);
+    let mut alive = kill.wait_for_exit(frozen.thaw(), grace, signal);
     if escalate && !alive.is_empty() {
-        for p in &alive {
-            let _ = pidfd_send_signal(&p.fd, Signal::KILL);
-        }
-        alive = wait_for_exit(alive, Duration::from_secs(2), &mut report, &mut sampler);
-    }
-    report.survived = alive.iter().map(|p| p.id).collect();
-    report
-}
-
-fn pin(t: Target, protected: &HashSet<u32>, sampler: &mut ProcfsSampler) -> Result<Pinned, String> {
-    if protected.contains(&t.id.pid) {
-        return Err("protected: init, leaktop itself or one of its ancestors".into());
-    }
-    let pid = Pid::from_raw(t.id.pid as i32).ok_or("not a valid pid")?;
-    let fd = pidfd_open(pid, PidfdFlags::empty())
-        .map_err(|e| format!("gone or not accessible ({e})"))?;
-    // The pidfd now pins whatever holds the pid: check it is still the same process.
-    match sampler.probe(t.id.pid) {
-        Some(s) if s.start == t.id.start => Ok(Pinned {
-            id: t.id,
-            rss_kb: t.rss_kb,
-            fd,
-        }),
-        Some(_) => Err("pid reused by another process; not signalled".into()),
-        None => Err("already gone".into()),
-    }
-}
-
-fn wait_for_exit(
-    mut alive: Vec<Pinned>,
-    limit: Duration,
-    report: &mut KillReport,
-    sampler: &mut ProcfsSampler,
-) -> Vec<Pinned> {
-    let end = Instant::now() + limit;
-    loop {
-        reap_adopted();
-        alive.retain(|p| {
-            // Gone once reaped, a zombie until then: either way it has ended.
-            let gone = sampler
-                .probe(p.id.pid)
-                .is_none_or(|s| s.start != p.id.start || s.state == b'Z');
-            if gone {
-                report.ended.push(p.id);
-                report.freed_rss_kb += p.rss_kb;
+        // Freeze what is left and what it forked since, then SIGKILL it all at once.
+        let mut frozen = Frozen::new();
+        for pin in alive {
+            let id = pin.id();
+            match frozen.freeze(pin) {
+                Ok(()) => {}
+                Err((_, SignalError::Gone)) => kill.ended(id),
+                Err((_, e)) => kill.report.skipped.push((id, e.to_string())),
             }
-            !gone
-        });
-        if alive.is_empty() || Instant::now() >= end {
-            return alive;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        let frozen = kill.freeze_children(frozen);
+        for p in frozen.held() {
+            let _ = p.signal(Signal::KILL);
+        }
+        alive = kill.wait_for_exit(frozen.thaw(), KILL_WAIT, Signal::KILL);
     }
+    kill.report.survived = alive.iter().map(|p| p.id()).collect();
+    kill.report
 }
 
-/// Reaps any exited children (leaktop adopts orphans when it is a subreaper).
-pub fn reap_adopted() {
-    while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
+/// One kill in progress.
+struct Kill<'a> {
+    host: &'a dyn Host,
+    protected: HashSet<u32>,
+    /// Every pid already pinned or refused, so nothing is signalled twice.
+    seen: HashSet<u32>,
+    report: KillReport,
+    /// RSS in KiB by identity, as the caller or a scan last saw it.
+    rss: Vec<(Identity, u64)>,
 }
 
-fn all_processes() -> Vec<ProcSample> {
-    crate::sample::scan(&mut ProcfsSampler::new()).unwrap_or_default()
+impl Kill<'_> {
+    /// Pins and stops `ids`, then their children, top-down, until no new child
+    /// appears.
+    fn freeze_trees(&mut self, ids: Vec<Identity>, mut frozen: Frozen) -> Frozen {
+        for id in ids {
+            self.freeze_one(id, &mut frozen);
+        }
+        self.freeze_children(frozen)
+    }
+
+    fn freeze_children(&mut self, mut frozen: Frozen) -> Frozen {
+        loop {
+            let new = self.new_children(frozen.held().iter().map(|p| p.id().pid));
+            if new.is_empty() {
+                return frozen;
+            }
+            for id in new {
+                self.freeze_one(id, &mut frozen);
+            }
+        }
+    }
+
+    fn freeze_one(&mut self, id: Identity, frozen: &mut Frozen) {
+        if !self.seen.insert(id.pid) {
+            return;
+        }
+        match self.pin(id) {
+            Ok(pin) => {
+                if let Err((_, e)) = frozen.freeze(pin) {
+                    match e {
+                        SignalError::Gone => self.ended(id),
+                        e => self.report.skipped.push((id, e.to_string())),
+                    }
+                }
+            }
+            Err(why) => self.report.skipped.push((id, why)),
+        }
+    }
+
+    fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, String> {
+        if self.protected.contains(&id.pid) {
+            return Err("protected: init, leaktop itself or one of its ancestors".into());
+        }
+        self.host.pin(id).map_err(|e| e.to_string())
+    }
+
+    /// The children of `parents` not seen before, with their identities (and their
+    /// RSS noted for the report).
+    fn new_children(&mut self, parents: impl Iterator<Item = u32>) -> Vec<Identity> {
+        let mut pids = Vec::new();
+        for parent in parents {
+            self.host.children_of(parent, &mut pids);
+        }
+        pids.retain(|p| !self.seen.contains(p));
+        pids.sort_unstable();
+        pids.dedup();
+        let mut ids = Vec::new();
+        for pid in pids {
+            match self.host.probe(pid) {
+                Some(s) if s.state != b'Z' => {
+                    self.rss.push((s.id(), s.rss_kb));
+                    ids.push(s.id());
+                }
+                _ => {}
+            }
+        }
+        ids
+    }
+
+    fn rss_of(&self, id: Identity) -> u64 {
+        self.rss
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map_or(0, |(_, kb)| *kb)
+    }
+
+    fn ended(&mut self, id: Identity) {
+        self.report.freed_rss_kb += self.rss_of(id);
+        self.report.ended.push(id);
+    }
+
+    /// Polls until every held process has ended or `limit` has passed; children that
+    /// appear meanwhile are pinned and sent `signal` too.
+    fn wait_for_exit(
+        &mut self,
+        mut alive: Vec<Box<dyn Pinned>>,
+        limit: Duration,
+        signal: Signal,
+    ) -> Vec<Box<dyn Pinned>> {
+        let end = self.host.now() + limit.min(Duration::from_secs(3600));
+        loop {
+            let new = self.new_children(alive.iter().map(|p| p.id().pid));
+            for id in new {
+                if !self.seen.insert(id.pid) {
+                    continue;
+                }
+                match self.pin(id) {
+                    Ok(pin) => match pin.signal(signal) {
+                        Ok(()) => {
+                            let _ = pin.signal(Signal::CONT);
+                            alive.push(pin);
+                        }
+                        Err(SignalError::Gone) => self.ended(id),
+                        Err(e) => self.report.skipped.push((id, e.to_string())),
+                    },
+                    Err(why) => self.report.skipped.push((id, why)),
+                }
+            }
+            let host = self.host;
+            let mut gone = Vec::new();
+            alive.retain(|p| {
+                let id = p.id();
+                // Gone once reaped, a zombie until then: either way it has ended.
+                let ended = host
+                    .probe(id.pid)
+                    .is_none_or(|s| s.start != id.start || s.state == b'Z');
+                if ended {
+                    gone.push(id);
+                }
+                !ended
+            });
+            for id in gone {
+                self.ended(id);
+            }
+            if alive.is_empty() || self.host.now() >= end {
+                return alive;
+            }
+            self.host.sleep(POLL);
+        }
+    }
 }
 
 /// The pids a kill never signals: PID 1, leaktop and every ancestor of leaktop.
 pub fn protected() -> HashSet<u32> {
-    protected_pids(&mut ProcfsSampler::new())
-}
-
-fn protected_pids(sampler: &mut ProcfsSampler) -> HashSet<u32> {
-    let mut set: HashSet<u32> = [0, 1].into_iter().collect();
-    let mut pid = std::process::id();
-    while pid > 1 && set.insert(pid) {
-        match sampler.probe(pid) {
-            Some(s) => pid = s.ppid,
-            None => break,
-        }
-    }
-    set
+    host::protected(host::real().as_ref())
 }

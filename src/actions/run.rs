@@ -9,19 +9,18 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::Pid;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, plural, text};
+use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
@@ -52,12 +51,8 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("no command given: put it after --, e.g. leaktop run -- make test")]
     NoCommand,
-    #[error("cannot run '{0}': command not found")]
-    NotFound(String),
-    #[error("cannot run '{0}': permission denied (not executable?)")]
-    NotExecutable(String),
-    #[error("cannot run '{0}': {1}")]
-    Spawn(String, io::Error),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
     #[error("cannot become a child subreaper: {0}")]
     Subreaper(io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -78,8 +73,8 @@ impl RunError {
     /// The exit code a shell would use for the same failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::NoCommand | RunError::NotFound(_) => 127,
-            RunError::NotExecutable(_) => 126,
+            RunError::NoCommand | RunError::Spawn(SpawnError::NotFound(_)) => 127,
+            RunError::Spawn(SpawnError::NotExecutable(_)) => 126,
             _ => 1,
         }
     }
@@ -95,21 +90,26 @@ pub struct RunOutcome {
     pub exit_code: u8,
 }
 
+/// Rounds of `--kill-leaks`: each ends what is left under the subreaper, including
+/// what the previous round's processes forked while they died.
+const KILL_ROUNDS: usize = 5;
+
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    let program = opts.command.first().ok_or(RunError::NoCommand)?;
+    run_on(crate::host::real(), opts)
+}
+
+/// [`run`] on a host of the caller's.
+pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    if opts.command.is_empty() {
+        return Err(RunError::NoCommand);
+    }
     if opts.tui.is_some() {
         crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
     }
-    let name = program.to_string_lossy().into_owned();
-    let me = std::process::id();
-    // A recording that cannot be written is known before anything is started.
-    let mut sink = match &opts.record {
-        Some(path) => {
-            let format = opts.format.unwrap_or_else(|| Format::from_path(path));
-            Some(TickSink::create(Some(path), format)?)
-        }
-        None => None,
-    };
+    let me = host.own_pid();
+    // A recording that cannot be written is known before anything is started; the
+    // file itself is created only once CMD runs, so a failed start leaves it as it was.
+    TickSink::check(host.as_ref(), opts.record.as_deref())?;
     rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
         .map_err(|e| RunError::Subreaper(e.into()))?;
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
@@ -125,53 +125,48 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         }
     });
 
-    let mut command = std::process::Command::new(program);
-    command.args(&opts.command[1..]);
-    if opts.tui.is_some() {
+    let spawned = host.spawn(&SpawnSpec {
+        argv: opts.command.clone(),
         // The view owns the terminal; CMD's output would tear it.
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    }
-    let parent = Pid::from_raw(me as i32);
-    // SAFETY: between fork and exec the closure makes only async-signal-safe calls
-    // (prctl, getppid).
-    unsafe {
-        command.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
-            // leaktop died before the prctl took effect: no signal will ever come.
-            if rustix::process::getppid() != parent {
-                return Err(io::Error::other(
-                    "leaktop exited while starting the command",
-                ));
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => RunError::NotFound(name.clone()),
-        io::ErrorKind::PermissionDenied => RunError::NotExecutable(name.clone()),
-        _ => RunError::Spawn(name.clone(), e),
+        null_stdio: opts.tui.is_some(),
+        parent_death_signal: Some(Signal::TERM),
     })?;
-    let root = child.id();
-    // std's Child would reap through waitpid(root); leaktop reaps everything itself.
-    drop(child);
-
-    let monitor = Monitor::attach(root, opts.backend, opts.interval, vec![me])?
-        .with_alerts(opts.alerts.clone());
-    if let Some(sink) = sink.as_mut() {
-        sink.header(monitor.header())?;
-    }
-    let session = Arc::new(Mutex::new(Session {
-        monitor,
-        sink,
+    let supervisor = Supervisor::new(host.clone(), spawned);
+    let root = supervisor.cmd_pid;
+    let monitor = match Monitor::attach_on(
+        host.clone(),
+        host.sampler(opts.backend)?,
         root,
-        cmd_status: None,
-        exited_at: None,
-        error: None,
+        opts.interval,
+        vec![me],
+    ) {
+        Ok(m) => m.with_alerts(opts.alerts.clone()),
+        Err(e) => {
+            supervisor.signal(Signal::TERM);
+            return Err(e.into());
+        }
+    };
+    let mut session = Session {
+        monitor,
+        sink: None,
+        recording: None,
+        supervisor,
         raised: Vec::new(),
-    }));
+        error: None,
+        viewing: opts.tui.is_some(),
+    };
+    if let Some(path) = &opts.record {
+        let format = opts.format.unwrap_or_else(|| Format::from_path(path));
+        match TickSink::create(host.as_ref(), Some(path), format) {
+            Ok(sink) => {
+                session.sink = Some(sink);
+                let header = session.monitor.header().clone();
+                session.record(|sink| sink.header(&header));
+            }
+            Err(e) => session.recording_failed(e),
+        }
+    }
+    let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
         show_view(&session, view, opts.interval)?;
     }
@@ -180,30 +175,37 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         Err(_) => unreachable!("the view's sampler thread has ended"),
     };
     if let Some(e) = session.error.take() {
+        session.supervisor.signal(Signal::TERM);
         return Err(e);
     }
     let last = drive(&mut session, opts, &rx)?;
 
     let leaked: Vec<ProcRow> = last.processes.into_iter().filter(|p| p.leaked).collect();
-    let cmd_code = session.cmd_status.unwrap_or(1);
+    let cmd_code = session.supervisor.exit.map_or(1, Exit::shell_code);
     if !leaked.is_empty() {
         say(&leak_report(&opts.command, cmd_code, &leaked, me));
     }
-    if opts.kill_leaks && !leaked.is_empty() {
-        // Top-down, so parents are frozen before their children.
-        let targets: Vec<Target> = layout::tree_order(&leaked)
-            .map(|i| Target {
-                id: Identity {
-                    pid: leaked[i].pid,
-                    start: leaked[i].start,
-                },
-                rss_kb: leaked[i].rss_kb,
-            })
-            .collect();
-        let report = kill::kill_trees(&targets, Signal::TERM, opts.grace, true);
-        say(&kill_summary(&report));
+    if let Some(e) = &session.recording {
+        say(&format!(
+            "leaktop: warning: the recording is incomplete: {e}\n"
+        ));
     }
-    kill::reap_adopted();
+    let mut killed = KillReport::default();
+    if opts.kill_leaks && !leaked.is_empty() {
+        killed = kill_leaks(&session.supervisor, &leaked, opts.grace);
+        say(&kill_summary(&killed));
+    }
+    session.supervisor.reap();
+    let hidden = session.supervisor.hidden_adoptees(&leaked, &killed);
+    if !hidden.is_empty() {
+        let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
+        say(&format!(
+            "leaktop: warning: {} adopted by leaktop cannot be read (its /proc entry is hidden: \
+             hidepid, or a mount over /proc/PID), so it is neither reported nor ended: {}\n",
+            plural(hidden.len(), "process", "processes"),
+            pids.join(" ")
+        ));
+    }
     for a in &session.raised {
         say(&format!(
             "leaktop: alert {} {} from tick {}: {}\n",
@@ -214,38 +216,156 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         .raised
         .iter()
         .any(|a| opts.fail_on.contains(&a.kind));
-    let exit_code = if opts.check && (!leaked.is_empty() || failing_alert) {
+    let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert)
+    {
         EXIT_LEAKED
     } else {
         cmd_code
     };
     Ok(RunOutcome {
         cmd_code,
-        leaked: leaked.len(),
+        leaked: leaked.len() + hidden.len(),
         exit_code,
     })
+}
+
+/// Ends the leaked trees, then, round after round, whatever is still left under the
+/// subreaper: a leaked process may fork while it handles SIGTERM, and an orphan of
+/// the kill is adopted by leaktop, not by the kill's enumeration.
+fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> KillReport {
+    let host = supervisor.host.as_ref();
+    // Top-down, so parents are frozen before their children.
+    let mut targets: Vec<Target> = layout::tree_order(leaked)
+        .map(|i| Target {
+            id: Identity {
+                pid: leaked[i].pid,
+                start: leaked[i].start,
+            },
+            rss_kb: leaked[i].rss_kb,
+        })
+        .collect();
+    let mut total = KillReport::default();
+    for _ in 0..KILL_ROUNDS {
+        let round = kill::kill_trees(host, &targets, Signal::TERM, grace, true);
+        total.ended.extend(round.ended);
+        total.freed_rss_kb += round.freed_rss_kb;
+        total.skipped.extend(round.skipped);
+        total.survived = round.survived;
+        supervisor.reap_now();
+        targets = supervisor
+            .adoptees()
+            .into_iter()
+            .filter(|s| !total.ended.contains(&s.id()) && !total.survived.contains(&s.id()))
+            .map(|s| Target {
+                id: s.id(),
+                rss_kb: s.rss_kb,
+            })
+            .collect();
+        if targets.is_empty() {
+            break;
+        }
+    }
+    // Whatever is still under the subreaper after the last round survived too.
+    for s in supervisor.adoptees() {
+        if !total.survived.contains(&s.id()) {
+            total.survived.push(s.id());
+        }
+    }
+    total
+}
+
+/// CMD as leaktop holds it: the only place that reaps, and the only way a signal
+/// reaches CMD (through its pidfd, so never a process that took its pid later).
+struct Supervisor {
+    host: Arc<dyn Host>,
+    cmd_pid: u32,
+    cmd: Box<dyn Pinned>,
+    /// How CMD ended, once reaped.
+    exit: Option<Exit>,
+    exited_at: Option<Instant>,
+}
+
+impl Supervisor {
+    fn new(host: Arc<dyn Host>, spawned: Spawned) -> Self {
+        Supervisor {
+            host,
+            cmd_pid: spawned.pid,
+            cmd: spawned.pinned,
+            exit: None,
+            exited_at: None,
+        }
+    }
+
+    /// Reaps every exited child, noting CMD's status when it comes.
+    fn reap(&mut self) {
+        for (pid, exit) in self.host.reap() {
+            if pid == self.cmd_pid && self.exit.is_none() {
+                self.exit = Some(exit);
+                self.exited_at = Some(self.host.now());
+            }
+        }
+    }
+
+    /// Reaps without noting anything: only once CMD's status is known.
+    fn reap_now(&self) {
+        if self.exit.is_some() {
+            self.host.reap();
+        }
+    }
+
+    /// Sends `signal` to CMD unless it has exited.
+    fn signal(&self, signal: Signal) {
+        if self.exit.is_none() {
+            let _ = self.cmd.signal(signal);
+        }
+    }
+
+    /// leaktop's live children other than CMD: each an orphan of CMD's family.
+    fn adoptees(&self) -> Vec<crate::sample::ProcSample> {
+        let mut pids = Vec::new();
+        self.host.children_of(self.host.own_pid(), &mut pids);
+        pids.into_iter()
+            .filter(|&p| p != self.cmd_pid || self.exit.is_some())
+            .filter_map(|p| self.host.probe(p))
+            .filter(|s| s.state != b'Z')
+            .collect()
+    }
+
+    /// Children of leaktop the kernel lists but whose `/proc` entries cannot be read,
+    /// and that are neither reported nor ended already.
+    fn hidden_adoptees(&self, leaked: &[ProcRow], killed: &KillReport) -> Vec<u32> {
+        let mut pids = Vec::new();
+        self.host.children_of(self.host.own_pid(), &mut pids);
+        pids.sort_unstable();
+        pids.dedup();
+        pids.into_iter()
+            .filter(|&p| p != self.cmd_pid || self.exit.is_some())
+            .filter(|&p| leaked.iter().all(|r| r.pid != p))
+            .filter(|&p| killed.ended.iter().all(|id| id.pid != p))
+            .filter(|&p| self.host.probe(p).is_none())
+            .collect()
+    }
 }
 
 /// CMD and everything leaktop knows about it while it runs.
 struct Session {
     monitor: Monitor,
     sink: Option<TickSink>,
-    root: u32,
-    /// CMD's exit code once it has exited.
-    cmd_status: Option<u8>,
-    exited_at: Option<Instant>,
-    /// A failure inside the view's sampler, reported once the view closes.
-    error: Option<RunError>,
+    /// Why the recording stopped early, if it did; supervision goes on without it.
+    recording: Option<RecordError>,
+    supervisor: Supervisor,
     /// Every alert raised during the run, as first raised.
     raised: Vec<Alert>,
+    /// A failure inside the view's sampler, reported once the view closes.
+    error: Option<RunError>,
+    /// The view owns the terminal.
+    viewing: bool,
 }
 
 impl Session {
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
-        if let Some(sink) = self.sink.as_mut() {
-            sink.tick(&tick)?;
-        }
+        self.record(|sink| sink.tick(&tick));
         for a in &tick.alerts {
             let seen = self
                 .raised
@@ -255,15 +375,29 @@ impl Session {
                 self.raised.push(a.clone());
             }
         }
-        self.reap();
+        self.supervisor.reap();
         Ok(tick)
     }
 
-    fn reap(&mut self) {
-        reap(self.root, &mut self.cmd_status);
-        if self.cmd_status.is_some() && self.exited_at.is_none() {
-            self.exited_at = Some(Instant::now());
+    /// Writes to the recording; a failure (a full disk) ends the recording, not the
+    /// run: CMD and its family are still supervised and reported.
+    fn record(&mut self, write: impl FnOnce(&mut TickSink) -> Result<(), RecordError>) {
+        if let Some(sink) = self.sink.as_mut()
+            && let Err(e) = write(sink)
+        {
+            self.recording_failed(e);
         }
+    }
+
+    fn recording_failed(&mut self, e: RecordError) {
+        // While the view owns the terminal the message waits for the final report.
+        if self.recording.is_none() && !self.viewing {
+            say(&format!(
+                "leaktop: error: {e}; recording stops, supervising goes on\n"
+            ));
+        }
+        self.sink = None;
+        self.recording = Some(e);
     }
 }
 
@@ -278,15 +412,16 @@ fn drive(
     let mut hurried = false;
     loop {
         let tick = session.step()?;
-        if let Some(at) = session.exited_at
+        let exited_at = session.supervisor.exited_at;
+        if let Some(at) = exited_at
             && (hurried || at.elapsed() >= opts.settle)
             && !tick.root_alive
         {
             return Ok(tick);
         }
-        next += opts.interval;
-        if let Some(at) = session.exited_at {
-            next = next.min(at + opts.settle);
+        next = after(next, opts.interval);
+        if let Some(at) = exited_at {
+            next = next.min(after(at, opts.settle));
         }
         // Wait for the next tick; a child's exit or a signal wakes the loop early.
         loop {
@@ -296,14 +431,18 @@ fn drive(
             }
             match rx.recv_timeout(next - now) {
                 Ok((SIGCHLD, _)) => {
-                    let before = session.exited_at;
-                    session.reap();
-                    if before.is_none() && session.exited_at.is_some() {
+                    let before = session.supervisor.exited_at;
+                    session.supervisor.reap();
+                    if before.is_none() && session.supervisor.exited_at.is_some() {
                         next = Instant::now();
                     }
                 }
-                Ok((sig, true)) if session.cmd_status.is_none() => forward(session.root, sig),
-                Ok((SIGINT | SIGTERM | SIGHUP, _)) if session.cmd_status.is_some() => {
+                Ok((sig, true)) if session.supervisor.exit.is_none() => {
+                    if let Some(signal) = forwarded(sig) {
+                        session.supervisor.signal(signal);
+                    }
+                }
+                Ok((SIGINT | SIGTERM | SIGHUP, _)) if session.supervisor.exit.is_some() => {
                     hurried = true;
                     next = Instant::now();
                 }
@@ -312,6 +451,12 @@ fn drive(
             }
         }
     }
+}
+
+/// `at + d`, or far in the future where that overflows the clock.
+fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365))
 }
 
 /// Shows CMD's family in the interactive view until the user closes it; CMD, if still
@@ -340,10 +485,9 @@ fn show_view(
     )
     .map_err(RunError::View)?;
     drop(tui);
-    let s = lock(session);
-    if s.cmd_status.is_none() {
-        forward(s.root, SIGTERM);
-    }
+    let mut s = lock(session);
+    s.supervisor.reap();
+    s.supervisor.signal(Signal::TERM);
     Ok(())
 }
 
@@ -371,29 +515,13 @@ impl TickSource for SharedSession {
     }
 }
 
-/// Reaps every exited child; notes CMD's own status when it comes.
-fn reap(root: u32, status: &mut Option<u8>) {
-    while let Ok(Some((pid, wait))) = rustix::process::wait(WaitOptions::NOHANG) {
-        if pid.as_raw_nonzero().get() as u32 == root {
-            let code = match (wait.exit_status(), wait.terminating_signal()) {
-                (Some(code), _) => code as u8,
-                (None, Some(sig)) => 128u8.saturating_add(sig as u8),
-                _ => 1,
-            };
-            *status = Some(code);
-        }
-    }
-}
-
-fn forward(root: u32, sig: i32) {
-    let signal = match sig {
-        SIGINT => Signal::INT,
-        SIGTERM => Signal::TERM,
-        SIGHUP => Signal::HUP,
-        _ => return,
-    };
-    if let Some(pid) = Pid::from_raw(root as i32) {
-        let _ = rustix::process::kill_process(pid, signal);
+/// The signals `run` passes on to CMD.
+fn forwarded(sig: i32) -> Option<Signal> {
+    match sig {
+        SIGINT => Some(Signal::INT),
+        SIGTERM => Some(Signal::TERM),
+        SIGHUP => Some(Signal::HUP),
+        _ => None,
     }
 }
 

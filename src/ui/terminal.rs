@@ -44,7 +44,7 @@ pub struct Reaping(pub Monitor);
 
 impl TickSource for Reaping {
     fn step(&mut self) -> Result<Tick, String> {
-        kill::reap_adopted();
+        crate::host::real().reap();
         TickSource::step(&mut self.0)
     }
 
@@ -161,8 +161,14 @@ impl Tui {
                             }
                             let tx = tx.clone();
                             killer = Some(thread::spawn(move || {
-                                let report =
-                                    kill::kill_trees(&targets, signal.signal(), grace, false);
+                                let host = crate::host::real();
+                                let report = kill::kill_trees(
+                                    host.as_ref(),
+                                    &targets,
+                                    signal.signal(),
+                                    grace,
+                                    false,
+                                );
                                 let _ = tx.send(Msg::Killed(report));
                             }));
                         }

@@ -1,0 +1,196 @@
+//! The [`Host`] of Linux: `/proc`, pidfds, `waitid`, `prctl`.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
+
+use super::{
+    Create, Exit, Host, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
+};
+use crate::sample::procfs::ProcfsSampler;
+use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
+
+/// The real Linux host. Its own sampler (for probes and scans) sits behind a lock, so
+/// one host serves every thread.
+pub struct LinuxHost {
+    sampler: Mutex<ProcfsSampler>,
+}
+
+impl LinuxHost {
+    pub fn new() -> Self {
+        LinuxHost {
+            sampler: Mutex::new(ProcfsSampler::new()),
+        }
+    }
+
+    fn sampler_lock(&self) -> std::sync::MutexGuard<'_, ProcfsSampler> {
+        self.sampler.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for LinuxHost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A pidfd and the identity checked after it was opened.
+struct Pidfd {
+    id: Identity,
+    fd: OwnedFd,
+}
+
+impl Pinned for Pidfd {
+    fn id(&self) -> Identity {
+        self.id
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), SignalError> {
+        pidfd_send_signal(&self.fd, signal).map_err(|e| match e {
+            rustix::io::Errno::PERM => SignalError::Denied,
+            rustix::io::Errno::SRCH => SignalError::Gone,
+            e => SignalError::Other(e.to_string()),
+        })
+    }
+}
+
+impl Host for LinuxHost {
+    fn sampler(&self, backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
+        sample::open(backend)
+    }
+
+    fn probe(&self, pid: u32) -> Option<ProcSample> {
+        self.sampler_lock().probe(pid)
+    }
+
+    fn scan(&self) -> Vec<ProcSample> {
+        // A fresh sampler: the shared one remembers which pids it has seen.
+        sample::scan(&mut ProcfsSampler::new()).unwrap_or_default()
+    }
+
+    fn children_of(&self, pid: u32, out: &mut Vec<u32>) {
+        sample::children_of(pid, out);
+    }
+
+    fn own_pid(&self) -> u32 {
+        std::process::id()
+    }
+
+    fn exists(&self, pid: u32) -> bool {
+        pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+
+    fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
+        let pid = Pid::from_raw(id.pid as i32).ok_or(PinError::Gone)?;
+        let fd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| match e {
+            rustix::io::Errno::SRCH => PinError::Gone,
+            e => PinError::Inaccessible(e.to_string()),
+        })?;
+        // The pidfd now holds whatever has the pid: check it is the process meant.
+        match self.probe(id.pid) {
+            Some(s) if s.start == id.start => Ok(Box::new(Pidfd { id, fd })),
+            Some(_) => Err(PinError::Reused),
+            None => Err(PinError::Gone),
+        }
+    }
+
+    fn reap(&self) -> Vec<(u32, Exit)> {
+        let mut reaped = Vec::new();
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            let exit = match (status.exit_status(), status.terminating_signal()) {
+                (Some(code), _) => Exit::Code(code as u8),
+                (None, Some(sig)) => Exit::Signaled(sig),
+                _ => Exit::Code(1),
+            };
+            reaped.push((pid.as_raw_nonzero().get() as u32, exit));
+        }
+        reaped
+    }
+
+    fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
+        let program = spec
+            .argv
+            .first()
+            .ok_or_else(|| SpawnError::NotFound(String::new()))?;
+        let name = crate::format::printable(&program.to_string_lossy()).into_owned();
+        let mut command = std::process::Command::new(program);
+        command.args(&spec.argv[1..]);
+        if spec.null_stdio {
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+        if let Some(signal) = spec.parent_death_signal {
+            let parent = Pid::from_raw(std::process::id() as i32);
+            // SAFETY: between fork and exec the closure makes only async-signal-safe
+            // calls (prctl, getppid).
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::set_parent_process_death_signal(Some(signal))?;
+                    // leaktop died before the prctl took effect: no signal would come.
+                    if rustix::process::getppid() != parent {
+                        return Err(io::Error::other(
+                            "leaktop exited while starting the command",
+                        ));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => SpawnError::NotFound(name.clone()),
+            io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(name.clone()),
+            _ => SpawnError::Other(name.clone(), e),
+        })?;
+        let pid = child.id();
+        // std's Child would reap through waitpid(pid); leaktop reaps everything itself
+        // (Host::reap), so the pid stays ours, and the pidfd opened now is CMD's.
+        drop(child);
+        let fd = pidfd_open(
+            Pid::from_raw(pid as i32).expect("a spawned child has a pid"),
+            PidfdFlags::empty(),
+        )
+        .map_err(|e| SpawnError::Other(name, e.into()))?;
+        let start = self.probe(pid).map_or(0, |s| s.start);
+        Ok(Spawned {
+            pid,
+            pinned: Box::new(Pidfd {
+                id: Identity { pid, start },
+                fd,
+            }),
+        })
+    }
+
+    fn create(&self, path: &Path, how: Create) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.write(true);
+        match how {
+            Create::Truncate => {
+                options.create(true).truncate(true);
+            }
+            Create::New => {
+                options
+                    .create_new(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+            }
+        }
+        options.open(path)
+    }
+}

@@ -1,0 +1,240 @@
+//! The OS port: every effect leaktop has on the machine goes through a [`Host`].
+//!
+//! Sampling, the clock, leaktop's own pid, pinning processes (pidfds) and signalling
+//! them, reaping, spawning and creating output files. [`real`] gives the
+//! implementation for this platform ([`linux::LinuxHost`] on Linux); the tests have a
+//! fake (`tests/fakes/host.rs`) that scripts trees, exits, reparentings, signal
+//! outcomes and I/O errors, and a clock that moves only when told, so the paths that
+//! matter most (quitting, killing, reaping) run in milliseconds and without luck.
+//!
+//! ```text
+//!  cmd ──► actions / ui ──► monitor ──► sample
+//!   │          │                          ▲
+//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | tests' FakeHost)
+//! ```
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
+
+pub use rustix::process::Signal;
+
+/// How a reaped child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It called `exit` with this status.
+    Code(u8),
+    /// A signal (its number) ended it.
+    Signaled(i32),
+}
+
+impl Exit {
+    /// The code a shell gives it: the status, or 128 + the signal's number.
+    pub fn shell_code(self) -> u8 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signaled(sig) => 128u8.saturating_add(sig.clamp(0, 127) as u8),
+        }
+    }
+}
+
+/// Why a process could not be pinned; nothing was signalled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    #[error("already gone")]
+    Gone,
+    #[error("pid reused by another process; not signalled")]
+    Reused,
+    #[error("not accessible ({0})")]
+    Inaccessible(String),
+}
+
+/// Why a signal through a [`Pinned`] handle did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    #[error("permission denied (another user's process?)")]
+    Denied,
+    #[error("the process has exited")]
+    Gone,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A process held by a handle that stays with it (a pidfd on Linux): a signal sent
+/// through it reaches that process or nothing, even once its pid is reused.
+pub trait Pinned: Send + Sync {
+    /// The identity that was checked after the handle was opened.
+    fn id(&self) -> Identity;
+    fn signal(&self, signal: Signal) -> Result<(), SignalError>;
+}
+
+/// What [`Host::spawn`] starts.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnSpec {
+    /// The program and its arguments; the program is looked up in `PATH`.
+    pub argv: Vec<OsString>,
+    /// Standard input, output and error go to `/dev/null` (the view owns the terminal).
+    pub null_stdio: bool,
+    /// The signal the child gets when leaktop dies (`PR_SET_PDEATHSIG`), if any.
+    pub parent_death_signal: Option<Signal>,
+}
+
+/// Why [`Host::spawn`] failed; the exit codes follow the shell's.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot run '{0}': command not found")]
+    NotFound(String),
+    #[error("cannot run '{0}': permission denied (not executable?)")]
+    NotExecutable(String),
+    #[error("cannot run '{0}': {1}")]
+    Other(String, io::Error),
+}
+
+/// A child that [`Host::spawn`] started: its pid and a handle pinned to it. leaktop
+/// reaps its own children, so the pid cannot be reused before [`Host::reap`] says the
+/// child has exited.
+pub struct Spawned {
+    pub pid: u32,
+    pub pinned: Box<dyn Pinned>,
+}
+
+/// How [`Host::create`] makes a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Create or truncate (a recording the user named).
+    Truncate,
+    /// Only a new file, never through a symlink (`O_CREAT|O_EXCL|O_NOFOLLOW`): for
+    /// names leaktop picks itself in a directory someone else may control.
+    New,
+}
+
+/// Every OS effect leaktop has. Implementations are shared between threads.
+pub trait Host: Send + Sync {
+    /// A sampler of `backend`'s kind.
+    fn sampler(&self, backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError>;
+
+    /// One process, or `None` if it is gone or unreadable.
+    fn probe(&self, pid: u32) -> Option<ProcSample>;
+
+    /// Every process on the machine, read once (processes that vanish mid-read are
+    /// left out).
+    fn scan(&self) -> Vec<ProcSample>;
+
+    /// Appends the pids of `pid`'s children (zombies included) as the kernel lists
+    /// them (`/proc/PID/task/*/children`), even where their own `/proc` entries are
+    /// hidden.
+    fn children_of(&self, pid: u32, out: &mut Vec<u32>);
+
+    /// leaktop's own pid.
+    fn own_pid(&self) -> u32;
+
+    /// Whether a process exists at `pid` even if it cannot be read (its `/proc` entry
+    /// exists, or signal 0 reaches it).
+    fn exists(&self, pid: u32) -> bool;
+
+    /// The monotonic clock.
+    fn now(&self) -> Instant;
+
+    /// Waits `duration` (the fake host moves its clock instead).
+    fn sleep(&self, duration: Duration);
+
+    /// Opens a handle on the process now at `id.pid`, then checks that it is `id`
+    /// (same start time): only then may it be signalled.
+    fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError>;
+
+    /// Collects every exited child of leaktop without blocking: (pid, how it ended).
+    fn reap(&self) -> Vec<(u32, Exit)>;
+
+    /// Starts a child process.
+    fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned, SpawnError>;
+
+    /// Creates an output file; see [`Create`].
+    fn create(&self, path: &Path, how: Create) -> io::Result<File>;
+}
+
+/// The host of this platform.
+pub fn real() -> Arc<dyn Host> {
+    #[cfg(target_os = "linux")]
+    {
+        Arc::new(linux::LinuxHost::new())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        compile_error!("leaktop has no Host for this platform yet")
+    }
+}
+
+/// The pids a kill never signals: 0, PID 1, leaktop and every ancestor of leaktop.
+pub fn protected(host: &dyn Host) -> HashSet<u32> {
+    let mut set: HashSet<u32> = [0, 1].into_iter().collect();
+    let mut pid = host.own_pid();
+    while pid > 1 && set.insert(pid) {
+        match host.probe(pid) {
+            Some(s) => pid = s.ppid,
+            None => break,
+        }
+    }
+    set
+}
+
+/// Processes stopped with SIGSTOP, resumed with SIGCONT when the guard goes: on the
+/// normal path, on an early return and on a panic's unwind alike. Only a SIGKILL of
+/// leaktop itself while the guard lives leaves them stopped (`kill -CONT` resumes
+/// them); leaktop keeps that window to one enumeration of the tree.
+pub struct Frozen {
+    held: Vec<Box<dyn Pinned>>,
+}
+
+impl Frozen {
+    pub fn new() -> Self {
+        Frozen { held: Vec::new() }
+    }
+
+    /// Stops `p` and keeps it to resume later. `Err` (nothing kept) if the stop did
+    /// not go out.
+    pub fn freeze(&mut self, p: Box<dyn Pinned>) -> Result<(), (Box<dyn Pinned>, SignalError)> {
+        match p.signal(Signal::STOP) {
+            Ok(()) => {
+                self.held.push(p);
+                Ok(())
+            }
+            Err(e) => Err((p, e)),
+        }
+    }
+
+    pub fn held(&self) -> &[Box<dyn Pinned>] {
+        &self.held
+    }
+
+    /// Resumes every process and hands their handles back.
+    pub fn thaw(mut self) -> Vec<Box<dyn Pinned>> {
+        let held = std::mem::take(&mut self.held);
+        for p in &held {
+            let _ = p.signal(Signal::CONT);
+        }
+        held
+    }
+}
+
+impl Default for Frozen {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for p in &self.held {
+            let _ = p.signal(Signal::CONT);
+        }
+    }
+}
