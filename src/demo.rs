@@ -84,7 +84,13 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
         );
     }
     let host = crate::host::real();
-    kill::kill_trees(host.as_ref(), &targets, Signal::TERM, Duration::from_secs(1), true);
+    kill::kill_trees(
+        host.as_ref(),
+        &targets,
+        Signal::TERM,
+        Duration::from_secs(1),
+        true,
+    );
     host.reap();
     last?;
     Ok(())

@@ -166,7 +166,8 @@ impl Monitor {
     /// catches any that pid discovery could have missed between two ticks.
     fn add_adopted(&mut self) {
         self.adopted.clear();
-        self.host.children_of(self.host.own_pid(), &mut self.adopted);
+        self.host
+            .children_of(self.host.own_pid(), &mut self.adopted);
         for &pid in &self.adopted {
             // Members are sampled already; a newcomer only once.
             if self.tracker.member(pid).is_none()

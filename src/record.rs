@@ -113,12 +113,12 @@ impl TickSink {
     ) -> Result<TickSink, RecordError> {
         let (path, sink): (String, Box<dyn Write + Send>) = match out {
             Some(p) => {
-                let file = host
-                    .create(p, Create::Truncate)
-                    .map_err(|source| RecordError::Create {
-                        path: shown_path(p),
-                        source,
-                    })?;
+                let file =
+                    host.create(p, Create::Truncate)
+                        .map_err(|source| RecordError::Create {
+                            path: shown_path(p),
+                            source,
+                        })?;
                 (shown_path(p), Box::new(file))
             }
             None => ("standard output".to_string(), Box::new(io::stdout())),

@@ -393,3 +393,32 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
     );
     sup.kill_root();
 }
+
+/// Issue 17, fault 5: `record --out F` for a pid that does not exist used to
+/// truncate F before finding out.
+#[test]
+fn a_failed_attach_leaves_the_old_recording_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.ticklog");
+    std::fs::write(&old, "yesterday's recording\n").unwrap();
+    let out = leaktop()
+        .args(["record", "--pid", "4000000", "--out"])
+        .arg(&old)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4000000"));
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        "yesterday's recording\n"
+    );
+    // Nor does a failed attach leave a new, empty file behind.
+    let new = dir.path().join("new.ticklog");
+    let out = leaktop()
+        .args(["record", "--pid", "4000000", "--out"])
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!new.exists());
+}

@@ -261,3 +261,142 @@ fn a_closed_stderr_does_not_stop_kill_leaks() {
     assert_eq!(status.code(), Some(3));
     assert_eq!(sleeps(&tag), 0, "the leak was not ended");
 }
+
+/// Leaked processes that fight back: one forks a child as it handles SIGTERM, the
+/// other ignores SIGTERM and forks every 50 ms. Both are left by a command that exits.
+const FORKING_LEAKS: &str = r#"
+import os, signal, sys, time
+def leave(body):
+    if os.fork() == 0:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        if os.fork() == 0:
+            body()
+        os._exit(0)
+def forks_on_term():
+    def handler(*_):
+        if os.fork() == 0:
+            time.sleep(300)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, handler)
+    time.sleep(300)
+def keeps_forking():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        if os.fork() == 0:
+            time.sleep(300)
+            os._exit(0)
+        time.sleep(0.05)
+leave(forks_on_term)
+leave(keeps_forking)
+time.sleep(0.5)
+"#;
+
+/// Issue 17, fault 2: the SIGKILL round hit only the processes pinned at the start,
+/// and `--kill-leaks` said "ended 21" while 40 lived on under PID 1. Every process
+/// the leaks forked while dying must be gone when leaktop says so.
+#[test]
+fn kill_leaks_ends_what_the_leaks_fork_while_they_die() {
+    let tag = Tag::new();
+    let out = run(
+        &tag,
+        &[
+            "--check",
+            "--kill-leaks",
+            "--grace",
+            "500ms",
+            "--",
+            "python3",
+            "-c",
+            FORKING_LEAKS,
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("ended "), "{}", out.stderr);
+    assert!(!out.stderr.contains("survived"), "{}", out.stderr);
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(2), || tag.live().is_empty()),
+        "alive after leaktop said it ended them: {:?}\n{}",
+        tag.live(),
+        out.stderr
+    );
+}
+
+/// Issue 17, fault 5: a run whose command cannot start must leave an existing
+/// recording as it was (it used to be truncated before the spawn).
+#[test]
+fn a_command_that_cannot_start_leaves_the_old_recording_alone() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.ticklog");
+    std::fs::write(&old, "yesterday's recording\n").unwrap();
+    let out = run(
+        &tag,
+        &[
+            "--record",
+            old.to_str().unwrap(),
+            "--",
+            "/nonexistent/command",
+        ],
+    );
+    assert_eq!(out.code, Some(127), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        "yesterday's recording\n"
+    );
+    // A recording that cannot be created is still known before anything starts.
+    let out = run(
+        &tag,
+        &["--record", "/nonexistent/dir/x.ticklog", "--", "true"],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/dir/x.ticklog"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue 17, fault 6: a recording that cannot be written (a full disk) used to end
+/// leaktop with exit 1, CMD dying by the parent-death signal and its leaks left under
+/// PID 1 unreported. The recording stops; supervision, the report and the kill go on.
+#[test]
+fn a_full_disk_stops_the_recording_not_the_run() {
+    let tag = Tag::new();
+    let out = run(
+        &tag,
+        &[
+            "--check",
+            "--kill-leaks",
+            "--grace",
+            "1s",
+            "--record",
+            "/dev/full",
+            "--",
+            "sh",
+            "-c",
+            SETSID_LEAK,
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("supervising goes on"), "{}", out.stderr);
+    assert!(out.stderr.contains("1 process leaked"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the recording is incomplete"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("ended 1 leaked process"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sleeps(&tag), 0, "{}", out.stderr);
+}

@@ -438,3 +438,37 @@ fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
     assert!(!live_row.contains("LEAK"), "{shown}");
     assert!(alive(orphan));
 }
+
+/// Issue 17, fault 1: a kill from `run --tui` used to reap CMD inside the kill's wait
+/// loop, so `run` never learned that CMD had exited, hung after the view closed, and
+/// forwarded later signals to CMD's old pid. The supervisor now owns reaping: the run
+/// ends and reports CMD's death by SIGTERM.
+#[test]
+fn run_with_the_view_exits_after_the_root_is_killed_from_the_view() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "{} {} run --tui --interval 200ms --grace 1s -- sh -c 'sleep 300 & sleep 300'\necho exit=$?\nsleep 60\n",
+            tag.assignment(),
+            leaktop()
+        ),
+    )
+    .unwrap();
+    let screen = Screen::start(&format!("sh {}", script.display()));
+    screen.wait_for("family 3 processes", Duration::from_secs(10));
+    screen.keys(&["g", "x"]);
+    screen.wait_for("Send SIGTERM to 3 processes", Duration::from_secs(10));
+    screen.keys(&["y"]);
+    screen.wait_for("3 ended", Duration::from_secs(10));
+    screen.keys(&["Escape", "q"]);
+    let after = screen.wait_for("exit=", Duration::from_secs(10));
+    assert!(after.contains("exit=143"), "CMD died of SIGTERM: {after}");
+    assert!(
+        wait_until(Duration::from_secs(5), || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}

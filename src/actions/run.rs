@@ -216,8 +216,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .raised
         .iter()
         .any(|a| opts.fail_on.contains(&a.kind));
-    let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert)
-    {
+    let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
         EXIT_LEAKED
     } else {
         cmd_code
