@@ -228,9 +228,10 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     })
 }
 
-/// Ends the leaked trees, then, round after round, whatever is still left under the
-/// subreaper: a leaked process may fork while it handles SIGTERM, and an orphan of
-/// the kill is adopted by leaktop, not by the kill's enumeration.
+/// Ends the leaked trees (SIGTERM, then SIGKILL after `grace`), then, round after
+/// round, with SIGKILL, whatever is still left under the subreaper: a leaked process
+/// may fork while it handles SIGTERM, and an orphan of the kill is adopted by
+/// leaktop, not found by the kill's enumeration.
 fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> KillReport {
     let host = supervisor.host.as_ref();
     // Top-down, so parents are frozen before their children.
@@ -244,8 +245,12 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         })
         .collect();
     let mut total = KillReport::default();
+    let mut signal = Signal::TERM;
     for _ in 0..KILL_ROUNDS {
-        let round = kill::kill_trees(host, &targets, Signal::TERM, grace, true);
+        let round = kill::kill_trees(host, &targets, signal, grace, true);
+        // What the leaks left while they died had its chance to end cleanly: a process
+        // that forks afresh on every SIGTERM would otherwise outlast every round.
+        signal = Signal::KILL;
         total.ended.extend(round.ended);
         total.freed_rss_kb += round.freed_rss_kb;
         total.skipped.extend(round.skipped);
