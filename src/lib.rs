@@ -8,10 +8,12 @@
 //! - [`record`]: `leaktop record`, the headless recorder;
 //! - [`actions`]: the safe kill and `leaktop run`;
 //! - [`ui`]: the interactive view (live, replay, root picker);
-//! - [`demo`]: `leaktop demo`, a family that leaks on purpose.
+//! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
+//! - [`exit_codes`]: how leaktop ends.
 
 pub mod actions;
 pub mod demo;
+pub mod exit_codes;
 pub mod format;
 pub mod model;
 pub mod monitor;
