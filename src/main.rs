@@ -8,6 +8,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::demo;
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::{self, Format, human_kb};
 use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::record::{self, RecordOptions};
@@ -23,9 +24,6 @@ macro_rules! say {
         leaktop::say(&format!("{}\n", format_args!($($arg)*)))
     };
 }
-
-/// Exit code for errors at run time (the usage errors clap reports exit with 2).
-const EXIT_RUNTIME: u8 = 1;
 
 #[derive(Parser)]
 #[command(
@@ -437,18 +435,17 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Some(Cmd::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "leaktop",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
+            // Rendered first: clap_complete panics on a failed write to stdout.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leaktop", &mut script);
+            leaktop::stdout::write_all(&script)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
         }
         Some(Cmd::Man { command }) => man_page(command.as_deref())
-            .and_then(|page| std::io::Write::write_all(&mut std::io::stdout(), &page))
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(Into::into),
+            .map_err(anyhow::Error::from)
+            .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
+            .map(|()| ExitCode::SUCCESS),
         None => {
             let root = match (cli.view.pid, cli.view.name) {
                 (Some(pid), _) => Root::Pid(pid),
@@ -463,14 +460,19 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
         }
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            // Every error message already carries its cause: print it once, not the chain.
-            say!("leaktop: error: {e}");
-            ExitCode::from(EXIT_RUNTIME)
-        }
+    result.unwrap_or_else(|e| fail(&e))
+}
+
+/// How an error ends leaktop, decided once: a reader that closed standard output
+/// (`leaktop report x | head`) ends it quietly with 0, as ripgrep does; anything else
+/// is one line on stderr and exit 1.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    if leaktop::stdout::closed_pipe(e.as_ref()) {
+        return Exit::Success.into();
     }
+    // Every error message already carries its cause: print it once, not the chain.
+    say!("leaktop: error: {e}");
+    Exit::RuntimeError.into()
 }
 
 /// Parses the command line. Usage errors are one plain line on stderr and exit 2.
@@ -523,7 +525,7 @@ fn usage_error(e: &clap::Error) -> ! {
 
 fn usage_line(message: &str) -> ! {
     say!("leaktop: error: {message} (see --help)");
-    std::process::exit(2);
+    Exit::UsageError.exit()
 }
 
 fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {

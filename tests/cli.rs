@@ -125,3 +125,116 @@ fn colour_goes_anywhere_but_view_options_not_before_a_subcommand() {
         "{err}"
     );
 }
+
+/// Runs leaktop with its standard output a pipe whose reader is already gone (as in
+/// `leaktop ... | true`), so its first write fails with EPIPE. Returns the exit code
+/// (`None` if a signal ended it, as SIGPIPE would if leaktop stopped ignoring it)
+/// and stderr.
+fn into_closed_pipe(cmd: &mut std::process::Command) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Ending quietly: exit 0 (not 101, not killed by SIGPIPE), nothing on stderr.
+fn assert_quiet(what: &str, (code, err): (Option<i32>, String)) {
+    assert_eq!(code, Some(0), "{what}: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe") && err.is_empty(),
+        "{what}: {err}"
+    );
+}
+
+#[test]
+fn every_command_that_prints_ends_quietly_when_its_reader_has_gone() {
+    let asset = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/forkserver-pool.ticklog"
+    );
+    let mut cases: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["--version"],
+        vec!["record", "--help"],
+        vec!["man"],
+        vec!["report", asset],
+        vec!["report", asset, "--json"],
+        vec!["report", asset, "--tick", "3"],
+        vec!["report", asset, "--convert", "ndjson"],
+    ];
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        cases.push(vec!["completions", shell]);
+    }
+    for page in [
+        "demo",
+        "report",
+        "replay",
+        "completions",
+        "man",
+        "record",
+        "run",
+    ] {
+        cases.push(vec!["man", page]);
+    }
+    for args in cases {
+        assert_quiet(&args.join(" "), into_closed_pipe(leaktop().args(&args)));
+    }
+}
+
+#[test]
+fn record_to_standard_output_ends_quietly_when_its_reader_goes() {
+    use std::io::Read;
+    let tag = common::Tag::new();
+    let sleeper = common::Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    let pid = sleeper.id().to_string();
+    let args = [
+        "record",
+        "--interval",
+        "20ms",
+        "--ticks",
+        "500",
+        "--out",
+        "-",
+    ];
+    // Gone before the header.
+    assert_quiet(
+        "record, reader gone at once",
+        into_closed_pipe(leaktop().args(args).args(["--pid", &pid])),
+    );
+    // Gone after the first ticks, as `| head -c 100`.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let mut child = common::Reaped(
+        leaktop()
+            .args(args)
+            .args(["--pid", &pid])
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut head = [0u8; 100];
+    reader.read_exact(&mut head).unwrap();
+    assert!(head.starts_with(b"# leaktop-ticklog"));
+    drop(reader);
+    let done = common::wait_until(std::time::Duration::from_secs(20), || {
+        matches!(child.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(done, "record went on writing to a closed pipe");
+    let code = child.0.wait().unwrap().code();
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_quiet("record, reader gone after 100 bytes", (code, err));
+}
