@@ -78,7 +78,10 @@ mod tests {
         }
         assert_eq!(ExitCode::of_command(Some(7), None), ExitCode::Command(7));
         assert_eq!(ExitCode::of_command(None, Some(9)), ExitCode::Command(137));
-        assert_eq!(ExitCode::of_command(None, Some(200)), ExitCode::Command(255));
+        assert_eq!(
+            ExitCode::of_command(None, Some(200)),
+            ExitCode::Command(255)
+        );
         assert_eq!(ExitCode::of_command(None, None), ExitCode::RuntimeError);
     }
 }

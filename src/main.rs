@@ -102,11 +102,11 @@ struct ViewArgs {
 
 #[derive(Args)]
 struct ViewTuning {
-    /// Time between samples, e.g. 200ms, 1s.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = INTERVAL)]
     interval: Duration,
-    /// How long a kill waits for processes to end before offering SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    /// How long a kill waits for processes to end before offering SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = WAIT)]
     grace: Duration,
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = Backend::default())]
@@ -222,11 +222,11 @@ leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other er
 
 #[derive(Args)]
 struct RunArgs {
-    /// Time between samples while CMD runs.
-    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = parse_interval)]
+    /// Time between samples while CMD runs, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = INTERVAL)]
     interval: Duration,
-    /// How long to wait after CMD exits before deciding what leaked.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// How long to wait after CMD exits before deciding what leaked (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = WAIT)]
     settle: Duration,
     /// Exit with code 3 if anything leaked, instead of CMD's exit code.
     #[arg(long)]
@@ -234,8 +234,8 @@ struct RunArgs {
     /// End the leaked processes after reporting them (TERM, then KILL after --grace).
     #[arg(long)]
     kill_leaks: bool,
-    /// How long --kill-leaks waits after SIGTERM before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    /// How long --kill-leaks waits after SIGTERM before SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = WAIT)]
     grace: Duration,
     /// Record the whole run to FILE.
     #[arg(long, value_name = "FILE")]
@@ -305,14 +305,14 @@ struct RecordArgs {
     /// Where to write; `-` is standard output.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     out: PathBuf,
-    /// Time between samples, e.g. 200ms, 1s, 1m.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = INTERVAL)]
     interval: Duration,
     /// Stop after this many ticks.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     ticks: Option<u64>,
-    /// Stop after this much time, e.g. 30s, 10m, 2h.
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    /// Stop after this much time, e.g. 30s, 10m, 2h (at most 1year).
+    #[arg(long, value_name = "DURATION", value_parser = SPAN)]
     duration: Option<Duration>,
     /// Output format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
@@ -338,8 +338,8 @@ struct AlertArgs {
     /// How many more children than at the window's start make it `accumulating`.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     accumulate_min: u32,
-    /// How long a process must use no CPU to be `idle`.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
+    /// How long a process must use no CPU to be `idle` (at most 1year).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = SPAN)]
     idle_after: Duration,
     /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB.
     #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
@@ -351,7 +351,7 @@ struct AlertArgs {
     #[arg(long, value_name = "TICKS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     ratchet_window_ticks: u32,
     /// How much the last window's minimum must exceed the first's, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Percent)]
     ratchet_min_growth: f64,
 }
 
@@ -396,17 +396,121 @@ fn parse_kinds(s: &str) -> Result<AlertKind, String> {
         .ok_or_else(|| format!("'{s}' is not an alert kind (accumulating, idle, rss_ratchet)"))
 }
 
-/// A human duration that is not zero: `200ms`, `1s`, `1m 30s`.
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("'{s}' needs a unit, like {s}s or {s}ms"));
+/// A percentage: a finite number, 0 or more (NaN would make every comparison false,
+/// and a negative one every comparison true).
+#[derive(Clone, Copy)]
+struct Percent;
+
+impl Percent {
+    fn parse(s: &str) -> Result<f64, String> {
+        match s.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+            _ => Err("is not a percentage (a finite number, 0 or more)".into()),
+        }
     }
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration like 200ms or 1s ({e})"))?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
+}
+
+impl clap::builder::TypedValueParser for Percent {
+    type Value = f64;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<f64, clap::Error> {
+        let s = value.to_string_lossy();
+        Percent::parse(&s).map_err(|why| bad_value(cmd, arg, &s, &why))
     }
-    Ok(d)
+}
+
+/// A bad value as one line that starts with the option: "--interval 5h is too long
+/// (at most 1h)".
+fn bad_value(cmd: &clap::Command, arg: Option<&clap::Arg>, value: &str, why: &str) -> clap::Error {
+    let flag = arg
+        .and_then(clap::Arg::get_long)
+        .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("{flag} {value} {why}\n"),
+    )
+    .with_cmd(cmd)
+}
+
+/// The bounds of a duration option; every duration option is parsed by one of these.
+/// The caps keep every `Instant + Duration` and millisecond count leaktop computes far
+/// from overflow (`9223372036854775807s` panicked), and catch a unit typed wrong.
+#[derive(Clone, Copy)]
+struct Span {
+    /// The shortest accepted; a zero `min` accepts zero.
+    min: Duration,
+    /// Why `min`, said when a value is under it.
+    why_min: &'static str,
+    max: Duration,
+}
+
+/// Time between samples. Under 10 ms a sample means nothing more: the CPU times in
+/// /proc advance in 10 ms steps (USER_HZ = 100), and reading /proc for a 150-process
+/// family already takes about 2 ms of CPU. Over an hour is a typo more likely than a
+/// wish, and would leave a leak unseen for that long.
+const INTERVAL: Span = Span {
+    min: Duration::from_millis(10),
+    why_min: "CPU times in /proc advance in 10 ms steps, and each sample costs milliseconds",
+    max: Duration::from_secs(3600),
+};
+
+/// Waits that a person or a CI job sits through (--grace, --settle): zero is fine
+/// (no wait), more than an hour is a mistake.
+const WAIT: Span = Span {
+    min: Duration::ZERO,
+    why_min: "",
+    max: Duration::from_secs(3600),
+};
+
+/// Spans of a whole session (--duration, --idle-after): more than zero, at most a
+/// year (humantime's, 365.25 days).
+const SPAN: Span = Span {
+    min: Duration::from_millis(1),
+    why_min: "",
+    max: Duration::from_secs(31_557_600),
+};
+
+impl Span {
+    /// Parses a human duration (`200ms`, `1m 30s`) within these bounds; the error
+    /// follows the value, as in "--interval 5h is too long (at most 1h)".
+    fn parse(&self, s: &str) -> Result<Duration, String> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!("needs a unit, like {s}s or {s}ms"));
+        }
+        let d = humantime::parse_duration(s)
+            .map_err(|e| format!("is not a duration like 200ms or 1s ({e})"))?;
+        let show = |d| humantime::format_duration(d).to_string();
+        if d < self.min {
+            return Err(match (d.is_zero(), self.why_min) {
+                (true, "") => "must be greater than zero".to_string(),
+                (_, "") => format!("is too short (at least {})", show(self.min)),
+                (_, why) => format!("is too short (at least {}: {why})", show(self.min)),
+            });
+        }
+        if d > self.max {
+            return Err(format!("is too long (at most {})", show(self.max)));
+        }
+        Ok(d)
+    }
+}
+
+impl clap::builder::TypedValueParser for Span {
+    type Value = Duration;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Duration, clap::Error> {
+        let s = value.to_string_lossy();
+        self.parse(&s).map_err(|why| bad_value(cmd, arg, &s, &why))
+    }
 }
 
 fn main() -> ExitCode {
@@ -670,16 +774,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_interval("1m 30s"), Ok(Duration::from_secs(90)));
+    fn durations_are_bounded_and_say_their_bounds() {
+        assert_eq!(INTERVAL.parse("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(INTERVAL.parse("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(INTERVAL.parse("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(INTERVAL.parse("1h"), Ok(Duration::from_secs(3600)));
+        for tiny in ["0s", "1ns", "9ms"] {
+            let e = INTERVAL.parse(tiny).unwrap_err();
+            assert!(
+                e.starts_with("is too short (at least 10ms: CPU times"),
+                "{e}"
+            );
+        }
+        for huge in ["9223372036854775807s", "1h 1s", "2years"] {
+            assert_eq!(
+                INTERVAL.parse(huge).unwrap_err(),
+                "is too long (at most 1h)",
+                "{huge}"
+            );
+        }
+        assert_eq!(WAIT.parse("0s"), Ok(Duration::ZERO));
+        assert!(WAIT.parse("2h").unwrap_err().contains("at most 1h"));
+        assert_eq!(SPAN.parse("1year"), Ok(Duration::from_secs(31_557_600)));
+        assert!(SPAN.parse("0s").unwrap_err().contains("greater than zero"));
+        assert!(SPAN.parse("2years").unwrap_err().contains("at most 1year"));
         assert!(
-            parse_interval("0s")
+            SPAN.parse("9223372036854775807s")
                 .unwrap_err()
-                .contains("greater than zero")
+                .contains("too long")
         );
-        assert!(parse_interval("5").unwrap_err().contains("needs a unit"));
-        assert!(parse_interval("soon").unwrap_err().contains("'soon'"));
+        assert!(INTERVAL.parse("5").unwrap_err().contains("needs a unit"));
+        assert!(
+            INTERVAL
+                .parse("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        // Every cap fits in the millisecond counts and Instants it becomes.
+        for span in [INTERVAL, WAIT, SPAN] {
+            assert!(
+                std::time::Instant::now()
+                    .checked_add(span.max * 1000)
+                    .is_some()
+            );
+        }
+    }
+
+    #[test]
+    fn percentages_are_finite_and_not_negative() {
+        assert_eq!(Percent::parse("5"), Ok(5.0));
+        assert_eq!(Percent::parse("0"), Ok(0.0));
+        assert_eq!(Percent::parse("250.5"), Ok(250.5));
+        for bad in [
+            "NaN", "nan", "inf", "-inf", "infinity", "-1", "-0.5", "five",
+        ] {
+            let e = Percent::parse(bad).unwrap_err();
+            assert!(e.contains("not a percentage"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn usage_error(args: &[&str]) -> String {
 fn pid_and_name_conflict_and_bad_values_are_usage_errors() {
     usage_error(&["--pid", "1", "--name", "x"]);
     assert!(usage_error(&["--pid", "soon"]).contains("'soon'"));
-    assert!(usage_error(&["demo", "--interval", "0s"]).contains("greater than zero"));
+    assert!(usage_error(&["demo", "--interval", "0s"]).contains("--interval 0s is too short"));
     assert!(usage_error(&["record"]).contains("--pid"));
     assert!(usage_error(&["report"]).contains("<FILE>"));
     assert!(usage_error(&["record", "--pid", "1", "--bogus"]).contains("'--bogus'"));
@@ -53,6 +53,91 @@ fn pid_and_name_conflict_and_bad_values_are_usage_errors() {
     let (code, _, err) = run(&["replay", "/nonexistent/leak.ticklog"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("/nonexistent/leak.ticklog"), "{err}");
+}
+
+/// Every duration option has a cap (and --interval a floor) that its error names; none
+/// of them may reach the arithmetic that panicked ("overflow when adding duration to
+/// instant", exit 101). `record` is bounded by --ticks so that the old code, which
+/// accepted these, ends too.
+#[test]
+fn durations_and_percentages_out_of_range_are_usage_errors_naming_value_and_bound() {
+    let huge = "9223372036854775807s";
+    let record = ["record", "--pid", "1", "--ticks", "2", "--out", "/dev/null"];
+    let run = ["run", "--", "true"];
+    let mut cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["--interval", huge], huge, "is too long (at most 1h)"),
+        (vec!["--grace", huge], huge, "is too long (at most 1h)"),
+        (
+            vec!["--idle-after", huge],
+            huge,
+            "is too long (at most 1year)",
+        ),
+        (
+            vec!["demo", "--interval", huge],
+            huge,
+            "is too long (at most 1h)",
+        ),
+        (
+            vec!["demo", "--grace", huge],
+            huge,
+            "is too long (at most 1h)",
+        ),
+        (
+            vec!["--interval", "1ns"],
+            "1ns",
+            "is too short (at least 10ms: ",
+        ),
+        (
+            vec!["--interval", "9ms"],
+            "9ms",
+            "is too short (at least 10ms: ",
+        ),
+        (
+            vec!["--ratchet-min-growth", "NaN"],
+            "NaN",
+            "is not a percentage",
+        ),
+        (
+            vec!["--ratchet-min-growth", "inf"],
+            "inf",
+            "is not a percentage",
+        ),
+        (vec!["--ratchet-min-growth=-5"], "-5", "is not a percentage"),
+    ];
+    for (flag, value, why) in [
+        ("--interval", huge, "is too long (at most 1h)"),
+        ("--interval", "1ns", "is too short (at least 10ms: "),
+        ("--duration", huge, "is too long (at most 1year)"),
+        ("--idle-after", huge, "is too long (at most 1year)"),
+        ("--ratchet-min-growth", "NaN", "is not a percentage"),
+    ] {
+        let mut args = record.to_vec();
+        args.extend([flag, value]);
+        cases.push((args, value, why));
+    }
+    for (flag, value, why) in [
+        ("--interval", huge, "is too long (at most 1h)"),
+        ("--settle", huge, "is too long (at most 1h)"),
+        ("--grace", huge, "is too long (at most 1h)"),
+        ("--idle-after", huge, "is too long (at most 1year)"),
+    ] {
+        let mut args = vec![run[0], flag, value];
+        args.extend(&run[1..]);
+        cases.push((args, value, why));
+    }
+    for (args, value, why) in cases {
+        let flag = args
+            .iter()
+            .rev()
+            .find(|a| a.starts_with("--") && a.len() > 2)
+            .map(|a| a.split('=').next().unwrap())
+            .unwrap();
+        let err = usage_error(&args);
+        assert!(
+            err.contains(&format!("{flag} {value} {why}")),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]
