@@ -341,7 +341,8 @@ struct AlertArgs {
     /// How long a process must use no CPU to be `idle` (at most 1year).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = SPAN)]
     idle_after: Duration,
-    /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB.
+    /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB (KB, MB, GB count in
+    /// 1024s, as KiB, MiB, GiB do).
     #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
     idle_min_rss: u64,
     /// Windows whose RSS minimum must rise one after another for `rss_ratchet`.
@@ -369,25 +370,23 @@ impl AlertArgs {
     }
 }
 
-/// A size in KiB from `100MB`, `512MiB`, `2G`, `4096KiB` (MB and MiB alike mean 2^20
-/// bytes, as RSS is counted in pages of KiB).
+/// A size in KiB from `100MB`, `512MiB`, `1.5G`, `4096KiB`. KB, MB and GB count in
+/// 1024s like KiB, MiB and GiB: leaktop shows RSS in binary units, and `100MB` typed
+/// after reading "100.00 MiB" in the view must mean that.
 fn parse_size_kb(s: &str) -> Result<u64, String> {
+    const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size like 100MB or 2GiB"))?;
-    let kb_per = match unit.trim().to_ascii_lowercase().as_str() {
-        "k" | "kb" | "kib" => 1.0,
-        "m" | "mb" | "mib" => 1024.0,
-        "g" | "gb" | "gib" => 1024.0 * 1024.0,
-        "" => return Err(format!("'{s}' needs a unit, like {s}MB")),
-        other => return Err(format!("'{s}': unknown unit '{other}' (use KB, MB or GB)")),
-    };
-    Ok((n * kb_per) as u64)
+    // parse-size reads a bare number as bytes; here it is more likely meant as MB.
+    if !t.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!("'{s}' needs a unit, like {t}MB"));
+    }
+    match SIZES.parse_size(t) {
+        Ok(bytes) => Ok(bytes / 1024),
+        Err(parse_size::Error::PosOverflow) => Err(format!("'{s}' is too large")),
+        Err(_) => Err(format!(
+            "'{s}' is not a size like 100MB or 2GiB (units B, KB, MB, GB, TB)"
+        )),
+    }
 }
 
 /// Alert kinds, comma-separated.
@@ -838,7 +837,15 @@ mod tests {
         assert_eq!(parse_size_kb("100MB"), Ok(100 * 1024));
         assert_eq!(parse_size_kb("2GiB"), Ok(2 * 1024 * 1024));
         assert_eq!(parse_size_kb("1.5g"), Ok(1536 * 1024));
+        // MB is MiB, as RSS is shown.
+        assert_eq!(parse_size_kb("100MB"), parse_size_kb("100MiB"));
+        assert_eq!(parse_size_kb("4096KB"), Ok(4096));
+        assert_eq!(parse_size_kb("1 TB"), Ok(1 << 30));
+        assert_eq!(parse_size_kb("512B"), Ok(0));
         assert!(parse_size_kb("100").unwrap_err().contains("needs a unit"));
+        assert!(parse_size_kb("1e3").unwrap_err().contains("needs a unit"));
+        assert!(parse_size_kb("-5MB").unwrap_err().contains("'-5MB'"));
+        assert_eq!(parse_size_kb("16EiB").unwrap_err(), "'16EiB' is too large");
         assert!(
             parse_size_kb("9 parsecs")
                 .unwrap_err()
