@@ -605,7 +605,7 @@ fn parse_args() -> Cli {
 }
 
 fn usage_error(e: &clap::Error) -> ! {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     if matches!(
         e.kind(),
         ErrorKind::DisplayHelp
@@ -613,6 +613,15 @@ fn usage_error(e: &clap::Error) -> ! {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         e.exit();
+    }
+    // `leaktop 1234`: a pid where a command goes.
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand)
+        && let Ok(pid) = word.parse::<u32>()
+    {
+        usage_line(&format!(
+            "'{word}' is not a command; to watch pid {pid} use `leaktop --pid {pid}`"
+        ));
     }
     // clap's first paragraph is the message (a list of missing arguments continues it
     // on indented lines); tips and usage follow.
@@ -622,7 +631,25 @@ fn usage_error(e: &clap::Error) -> ! {
         .take_while(|l| !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    let message = message.join(" ");
+    let mut message = message.join(" ");
+    // Of the tips, the one that matters on a single line: the near miss of a typo.
+    let similar: Vec<String> = [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .filter_map(|kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(vec![s.clone()]),
+        Some(ContextValue::Strings(v)) => Some(v.clone()),
+        _ => None,
+    })
+    .flatten()
+    .map(|s| format!("'{s}'"))
+    .collect();
+    if !similar.is_empty() {
+        message = format!("{message}; did you mean {}?", similar.join(" or "));
+    }
     usage_line(message.strip_prefix("error: ").unwrap_or(&message));
 }
 

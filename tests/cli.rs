@@ -141,6 +141,26 @@ fn durations_and_percentages_out_of_range_are_usage_errors_naming_value_and_boun
 }
 
 #[test]
+fn a_bare_pid_and_a_typo_get_told_what_was_meant() {
+    assert_eq!(
+        usage_error(&["1234"]).trim(),
+        "leaktop: error: '1234' is not a command; to watch pid 1234 use `leaktop --pid 1234` (see --help)"
+    );
+    for (args, meant) in [
+        (vec!["recrod"], "did you mean 'record'?"),
+        (vec!["--intervl", "1s"], "did you mean '--interval'?"),
+        (
+            vec!["run", "--chek", "--", "true"],
+            "did you mean '--check'?",
+        ),
+        (vec!["--color", "nevr"], "did you mean 'never'?"),
+    ] {
+        let err = usage_error(&args);
+        assert!(err.contains(meant), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn help_explains_the_view_and_its_examples() {
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, 0);
