@@ -361,7 +361,8 @@ impl AlertArgs {
         AlertConfig {
             accumulate_window: self.accumulate_window as usize,
             accumulate_min: self.accumulate_min as usize,
-            idle_after_ms: self.idle_after.as_millis() as u64,
+            // Capped at a year by the parser; saturating all the same, not wrapping.
+            idle_after_ms: u64::try_from(self.idle_after.as_millis()).unwrap_or(u64::MAX),
             idle_min_rss_kb: self.idle_min_rss,
             ratchet_windows: self.ratchet_windows as usize,
             ratchet_window_ticks: self.ratchet_window_ticks as usize,
