@@ -103,10 +103,10 @@ struct ViewArgs {
 #[derive(Args)]
 struct ViewTuning {
     /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = INTERVAL)]
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
     interval: Duration,
     /// How long a kill waits for processes to end before offering SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = WAIT)]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     grace: Duration,
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = Backend::default())]
@@ -223,10 +223,10 @@ leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other er
 #[derive(Args)]
 struct RunArgs {
     /// Time between samples while CMD runs, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = INTERVAL)]
+    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = Named(INTERVAL))]
     interval: Duration,
     /// How long to wait after CMD exits before deciding what leaked (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = WAIT)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
     settle: Duration,
     /// Exit with code 3 if anything leaked, instead of CMD's exit code.
     #[arg(long)]
@@ -235,7 +235,7 @@ struct RunArgs {
     #[arg(long)]
     kill_leaks: bool,
     /// How long --kill-leaks waits after SIGTERM before SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = WAIT)]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     grace: Duration,
     /// Record the whole run to FILE.
     #[arg(long, value_name = "FILE")]
@@ -306,13 +306,13 @@ struct RecordArgs {
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     out: PathBuf,
     /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = INTERVAL)]
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
     interval: Duration,
     /// Stop after this many ticks.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     ticks: Option<u64>,
     /// Stop after this much time, e.g. 30s, 10m, 2h (at most 1year).
-    #[arg(long, value_name = "DURATION", value_parser = SPAN)]
+    #[arg(long, value_name = "DURATION", value_parser = Named(SPAN))]
     duration: Option<Duration>,
     /// Output format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
@@ -339,7 +339,7 @@ struct AlertArgs {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     accumulate_min: u32,
     /// How long a process must use no CPU to be `idle` (at most 1year).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = SPAN)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
     idle_after: Duration,
     /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB (KB, MB, GB count in
     /// 1024s, as KiB, MiB, GiB do).
@@ -352,7 +352,7 @@ struct AlertArgs {
     #[arg(long, value_name = "TICKS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     ratchet_window_ticks: u32,
     /// How much the last window's minimum must exceed the first's, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Percent)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
     ratchet_min_growth: f64,
 }
 
@@ -396,45 +396,53 @@ fn parse_kinds(s: &str) -> Result<AlertKind, String> {
         .ok_or_else(|| format!("'{s}' is not an alert kind (accumulating, idle, rss_ratchet)"))
 }
 
-/// A percentage: a finite number, 0 or more (NaN would make every comparison false,
-/// and a negative one every comparison true).
-#[derive(Clone, Copy)]
-struct Percent;
-
-impl Percent {
-    fn parse(s: &str) -> Result<f64, String> {
-        match s.trim().parse::<f64>() {
-            Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
-            _ => Err("is not a percentage (a finite number, 0 or more)".into()),
-        }
-    }
+/// A check of an option's value whose error says why after the option and value.
+trait Checked: Clone + Send + Sync + 'static {
+    type Value: Clone + Send + Sync + 'static;
+    fn check(&self, s: &str) -> Result<Self::Value, String>;
 }
 
-impl clap::builder::TypedValueParser for Percent {
-    type Value = f64;
+/// Parses with a [`Checked`]; a bad value is one line that starts with the option:
+/// "--interval 5h is too long (at most 1h)".
+#[derive(Clone)]
+struct Named<C>(C);
+
+impl<C: Checked> clap::builder::TypedValueParser for Named<C> {
+    type Value = C::Value;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<f64, clap::Error> {
+    ) -> Result<C::Value, clap::Error> {
         let s = value.to_string_lossy();
-        Percent::parse(&s).map_err(|why| bad_value(cmd, arg, &s, &why))
+        self.0.check(&s).map_err(|why| {
+            let flag = arg
+                .and_then(clap::Arg::get_long)
+                .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{flag} {s} {why}\n"),
+            )
+            .with_cmd(cmd)
+        })
     }
 }
 
-/// A bad value as one line that starts with the option: "--interval 5h is too long
-/// (at most 1h)".
-fn bad_value(cmd: &clap::Command, arg: Option<&clap::Arg>, value: &str, why: &str) -> clap::Error {
-    let flag = arg
-        .and_then(clap::Arg::get_long)
-        .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
-    clap::Error::raw(
-        clap::error::ErrorKind::ValueValidation,
-        format!("{flag} {value} {why}\n"),
-    )
-    .with_cmd(cmd)
+/// A percentage: a finite number, 0 or more (NaN would make every comparison false,
+/// and a negative one every comparison true).
+#[derive(Clone, Copy)]
+struct Percent;
+
+impl Checked for Percent {
+    type Value = f64;
+    fn check(&self, s: &str) -> Result<f64, String> {
+        match s.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+            _ => Err("is not a percentage (a finite number, 0 or more)".into()),
+        }
+    }
 }
 
 /// The bounds of a duration option; every duration option is parsed by one of these.
@@ -475,10 +483,10 @@ const SPAN: Span = Span {
     max: Duration::from_secs(31_557_600),
 };
 
-impl Span {
-    /// Parses a human duration (`200ms`, `1m 30s`) within these bounds; the error
-    /// follows the value, as in "--interval 5h is too long (at most 1h)".
-    fn parse(&self, s: &str) -> Result<Duration, String> {
+impl Checked for Span {
+    type Value = Duration;
+    /// Parses a human duration (`200ms`, `1m 30s`) within these bounds.
+    fn check(&self, s: &str) -> Result<Duration, String> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Err(format!("needs a unit, like {s}s or {s}ms"));
         }
@@ -496,20 +504,6 @@ impl Span {
             return Err(format!("is too long (at most {})", show(self.max)));
         }
         Ok(d)
-    }
-}
-
-impl clap::builder::TypedValueParser for Span {
-    type Value = Duration;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Duration, clap::Error> {
-        let s = value.to_string_lossy();
-        self.parse(&s).map_err(|why| bad_value(cmd, arg, &s, &why))
     }
 }
 
@@ -802,12 +796,12 @@ mod tests {
 
     #[test]
     fn durations_are_bounded_and_say_their_bounds() {
-        assert_eq!(INTERVAL.parse("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(INTERVAL.parse("1m 30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(INTERVAL.parse("10ms"), Ok(Duration::from_millis(10)));
-        assert_eq!(INTERVAL.parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(INTERVAL.check("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(INTERVAL.check("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(INTERVAL.check("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(INTERVAL.check("1h"), Ok(Duration::from_secs(3600)));
         for tiny in ["0s", "1ns", "9ms"] {
-            let e = INTERVAL.parse(tiny).unwrap_err();
+            let e = INTERVAL.check(tiny).unwrap_err();
             assert!(
                 e.starts_with("is too short (at least 10ms: CPU times"),
                 "{e}"
@@ -815,25 +809,25 @@ mod tests {
         }
         for huge in ["9223372036854775807s", "1h 1s", "2years"] {
             assert_eq!(
-                INTERVAL.parse(huge).unwrap_err(),
+                INTERVAL.check(huge).unwrap_err(),
                 "is too long (at most 1h)",
                 "{huge}"
             );
         }
-        assert_eq!(WAIT.parse("0s"), Ok(Duration::ZERO));
-        assert!(WAIT.parse("2h").unwrap_err().contains("at most 1h"));
-        assert_eq!(SPAN.parse("1year"), Ok(Duration::from_secs(31_557_600)));
-        assert!(SPAN.parse("0s").unwrap_err().contains("greater than zero"));
-        assert!(SPAN.parse("2years").unwrap_err().contains("at most 1year"));
+        assert_eq!(WAIT.check("0s"), Ok(Duration::ZERO));
+        assert!(WAIT.check("2h").unwrap_err().contains("at most 1h"));
+        assert_eq!(SPAN.check("1year"), Ok(Duration::from_secs(31_557_600)));
+        assert!(SPAN.check("0s").unwrap_err().contains("greater than zero"));
+        assert!(SPAN.check("2years").unwrap_err().contains("at most 1year"));
         assert!(
-            SPAN.parse("9223372036854775807s")
+            SPAN.check("9223372036854775807s")
                 .unwrap_err()
                 .contains("too long")
         );
-        assert!(INTERVAL.parse("5").unwrap_err().contains("needs a unit"));
+        assert!(INTERVAL.check("5").unwrap_err().contains("needs a unit"));
         assert!(
             INTERVAL
-                .parse("soon")
+                .check("soon")
                 .unwrap_err()
                 .contains("not a duration")
         );
@@ -849,13 +843,13 @@ mod tests {
 
     #[test]
     fn percentages_are_finite_and_not_negative() {
-        assert_eq!(Percent::parse("5"), Ok(5.0));
-        assert_eq!(Percent::parse("0"), Ok(0.0));
-        assert_eq!(Percent::parse("250.5"), Ok(250.5));
+        assert_eq!(Percent.check("5"), Ok(5.0));
+        assert_eq!(Percent.check("0"), Ok(0.0));
+        assert_eq!(Percent.check("250.5"), Ok(250.5));
         for bad in [
             "NaN", "nan", "inf", "-inf", "infinity", "-1", "-0.5", "five",
         ] {
-            let e = Percent::parse(bad).unwrap_err();
+            let e = Percent.check(bad).unwrap_err();
             assert!(e.contains("not a percentage"), "{bad}: {e}");
         }
     }

@@ -62,81 +62,65 @@ fn pid_and_name_conflict_and_bad_values_are_usage_errors() {
 #[test]
 fn durations_and_percentages_out_of_range_are_usage_errors_naming_value_and_bound() {
     let huge = "9223372036854775807s";
+    let hour = "is too long (at most 1h)";
+    let year = "is too long (at most 1year)";
+    let short = "is too short (at least 10ms: ";
+    let percent = "is not a percentage";
     let record = ["record", "--pid", "1", "--ticks", "2", "--out", "/dev/null"];
-    let run = ["run", "--", "true"];
-    let mut cases: Vec<(Vec<&str>, &str, &str)> = vec![
-        (vec!["--interval", huge], huge, "is too long (at most 1h)"),
-        (vec!["--grace", huge], huge, "is too long (at most 1h)"),
+    let cases: [(&[&str], &[&str], Vec<(&str, &str, &str)>); 4] = [
         (
-            vec!["--idle-after", huge],
-            huge,
-            "is too long (at most 1year)",
+            &[],
+            &[],
+            vec![
+                ("--interval", huge, hour),
+                ("--grace", huge, hour),
+                ("--idle-after", huge, year),
+                ("--interval", "1ns", short),
+                ("--interval", "9ms", short),
+                ("--ratchet-min-growth", "NaN", percent),
+                ("--ratchet-min-growth", "inf", percent),
+                ("--ratchet-min-growth", "-5", percent),
+            ],
         ),
         (
-            vec!["demo", "--interval", huge],
-            huge,
-            "is too long (at most 1h)",
+            &["demo"],
+            &[],
+            vec![("--interval", huge, hour), ("--grace", huge, hour)],
         ),
         (
-            vec!["demo", "--grace", huge],
-            huge,
-            "is too long (at most 1h)",
+            &record,
+            &[],
+            vec![
+                ("--interval", huge, hour),
+                ("--interval", "1ns", short),
+                ("--duration", huge, year),
+                ("--idle-after", huge, year),
+                ("--ratchet-min-growth", "NaN", percent),
+            ],
         ),
         (
-            vec!["--interval", "1ns"],
-            "1ns",
-            "is too short (at least 10ms: ",
+            &["run"],
+            &["--", "true"],
+            vec![
+                ("--interval", huge, hour),
+                ("--settle", huge, hour),
+                ("--grace", huge, hour),
+                ("--idle-after", huge, year),
+            ],
         ),
-        (
-            vec!["--interval", "9ms"],
-            "9ms",
-            "is too short (at least 10ms: ",
-        ),
-        (
-            vec!["--ratchet-min-growth", "NaN"],
-            "NaN",
-            "is not a percentage",
-        ),
-        (
-            vec!["--ratchet-min-growth", "inf"],
-            "inf",
-            "is not a percentage",
-        ),
-        (vec!["--ratchet-min-growth=-5"], "-5", "is not a percentage"),
     ];
-    for (flag, value, why) in [
-        ("--interval", huge, "is too long (at most 1h)"),
-        ("--interval", "1ns", "is too short (at least 10ms: "),
-        ("--duration", huge, "is too long (at most 1year)"),
-        ("--idle-after", huge, "is too long (at most 1year)"),
-        ("--ratchet-min-growth", "NaN", "is not a percentage"),
-    ] {
-        let mut args = record.to_vec();
-        args.extend([flag, value]);
-        cases.push((args, value, why));
-    }
-    for (flag, value, why) in [
-        ("--interval", huge, "is too long (at most 1h)"),
-        ("--settle", huge, "is too long (at most 1h)"),
-        ("--grace", huge, "is too long (at most 1h)"),
-        ("--idle-after", huge, "is too long (at most 1year)"),
-    ] {
-        let mut args = vec![run[0], flag, value];
-        args.extend(&run[1..]);
-        cases.push((args, value, why));
-    }
-    for (args, value, why) in cases {
-        let flag = args
-            .iter()
-            .rev()
-            .find(|a| a.starts_with("--") && a.len() > 2)
-            .map(|a| a.split('=').next().unwrap())
-            .unwrap();
-        let err = usage_error(&args);
-        assert!(
-            err.contains(&format!("{flag} {value} {why}")),
-            "{args:?}: {err}"
-        );
+    for (before, after, options) in cases {
+        for (flag, value, why) in options {
+            let option = format!("{flag}={value}");
+            let mut args = before.to_vec();
+            args.push(&option);
+            args.extend(after);
+            let err = usage_error(&args);
+            assert!(
+                err.contains(&format!("{flag} {value} {why}")),
+                "{args:?}: {err}"
+            );
+        }
     }
 }
 
