@@ -67,7 +67,13 @@ fn durations_and_percentages_out_of_range_are_usage_errors_naming_value_and_boun
     let short = "is too short (at least 10ms: ";
     let percent = "is not a percentage";
     let record = ["record", "--pid", "1", "--ticks", "2", "--out", "/dev/null"];
-    let cases: [(&[&str], &[&str], Vec<(&str, &str, &str)>); 4] = [
+    // (the command before the option, after it, [(option, value, why)])
+    type Cases<'a> = [(
+        &'a [&'a str],
+        &'a [&'a str],
+        Vec<(&'a str, &'a str, &'a str)>,
+    ); 4];
+    let cases: Cases = [
         (
             &[],
             &[],
