@@ -10,10 +10,13 @@
 //! - [`record`]: `leaktop record`, the headless recorder;
 //! - [`actions`]: the safe kill and `leaktop run`;
 //! - [`ui`]: the interactive view (live, replay, root picker);
-//! - [`demo`]: `leaktop demo`, a family that leaks on purpose.
+//! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
+//! - [`exit_codes`] and [`stdout`]: how leaktop ends, and what a failed write to
+//!   standard output means.
 
 pub mod actions;
 pub mod demo;
+pub mod exit_codes;
 pub mod format;
 pub mod host;
 pub mod model;
@@ -21,6 +24,7 @@ pub mod monitor;
 pub mod record;
 pub mod report;
 pub mod sample;
+pub mod stdout;
 pub mod ui;
 
 /// Writes leaktop's own messages to stderr. A closed stderr (a CI step that stopped

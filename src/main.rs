@@ -8,6 +8,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::demo;
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::{self, Format, human_kb};
 use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::record::{self, RecordOptions};
@@ -23,9 +24,6 @@ macro_rules! say {
         leaktop::say(&format!("{}\n", format_args!($($arg)*)))
     };
 }
-
-/// Exit code for errors at run time (the usage errors clap reports exit with 2).
-const EXIT_RUNTIME: u8 = 1;
 
 #[derive(Parser)]
 #[command(
@@ -104,11 +102,11 @@ struct ViewArgs {
 
 #[derive(Args)]
 struct ViewTuning {
-    /// Time between samples, e.g. 200ms, 1s.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
     interval: Duration,
-    /// How long a kill waits for processes to end before offering SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    /// How long a kill waits for processes to end before offering SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     grace: Duration,
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = Backend::default())]
@@ -224,11 +222,11 @@ leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other er
 
 #[derive(Args)]
 struct RunArgs {
-    /// Time between samples while CMD runs.
-    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = parse_interval)]
+    /// Time between samples while CMD runs, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = Named(INTERVAL))]
     interval: Duration,
-    /// How long to wait after CMD exits before deciding what leaked.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// How long to wait after CMD exits before deciding what leaked (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
     settle: Duration,
     /// Exit with code 3 if anything leaked, instead of CMD's exit code.
     #[arg(long)]
@@ -236,8 +234,8 @@ struct RunArgs {
     /// End the leaked processes after reporting them (TERM, then KILL after --grace).
     #[arg(long)]
     kill_leaks: bool,
-    /// How long --kill-leaks waits after SIGTERM before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+    /// How long --kill-leaks waits after SIGTERM before SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     grace: Duration,
     /// Record the whole run to FILE.
     #[arg(long, value_name = "FILE")]
@@ -307,14 +305,14 @@ struct RecordArgs {
     /// Where to write; `-` is standard output.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     out: PathBuf,
-    /// Time between samples, e.g. 200ms, 1s, 1m.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
     interval: Duration,
     /// Stop after this many ticks.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     ticks: Option<u64>,
-    /// Stop after this much time, e.g. 30s, 10m, 2h.
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    /// Stop after this much time, e.g. 30s, 10m, 2h (at most 1year).
+    #[arg(long, value_name = "DURATION", value_parser = Named(SPAN))]
     duration: Option<Duration>,
     /// Output format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
@@ -340,10 +338,11 @@ struct AlertArgs {
     /// How many more children than at the window's start make it `accumulating`.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     accumulate_min: u32,
-    /// How long a process must use no CPU to be `idle`.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
+    /// How long a process must use no CPU to be `idle` (at most 1year).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
     idle_after: Duration,
-    /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB.
+    /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB (KB, MB, GB count in
+    /// 1024s, as KiB, MiB, GiB do).
     #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
     idle_min_rss: u64,
     /// Windows whose RSS minimum must rise one after another for `rss_ratchet`.
@@ -353,7 +352,7 @@ struct AlertArgs {
     #[arg(long, value_name = "TICKS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     ratchet_window_ticks: u32,
     /// How much the last window's minimum must exceed the first's, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
     ratchet_min_growth: f64,
 }
 
@@ -362,7 +361,8 @@ impl AlertArgs {
         AlertConfig {
             accumulate_window: self.accumulate_window as usize,
             accumulate_min: self.accumulate_min as usize,
-            idle_after_ms: self.idle_after.as_millis() as u64,
+            // Capped at a year by the parser; saturating all the same, not wrapping.
+            idle_after_ms: u64::try_from(self.idle_after.as_millis()).unwrap_or(u64::MAX),
             idle_min_rss_kb: self.idle_min_rss,
             ratchet_windows: self.ratchet_windows as usize,
             ratchet_window_ticks: self.ratchet_window_ticks as usize,
@@ -371,25 +371,23 @@ impl AlertArgs {
     }
 }
 
-/// A size in KiB from `100MB`, `512MiB`, `2G`, `4096KiB` (MB and MiB alike mean 2^20
-/// bytes, as RSS is counted in pages of KiB).
+/// A size in KiB from `100MB`, `512MiB`, `1.5G`, `4096KiB`. KB, MB and GB count in
+/// 1024s like KiB, MiB and GiB: leaktop shows RSS in binary units, and `100MB` typed
+/// after reading "100.00 MiB" in the view must mean that.
 fn parse_size_kb(s: &str) -> Result<u64, String> {
+    const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size like 100MB or 2GiB"))?;
-    let kb_per = match unit.trim().to_ascii_lowercase().as_str() {
-        "k" | "kb" | "kib" => 1.0,
-        "m" | "mb" | "mib" => 1024.0,
-        "g" | "gb" | "gib" => 1024.0 * 1024.0,
-        "" => return Err(format!("'{s}' needs a unit, like {s}MB")),
-        other => return Err(format!("'{s}': unknown unit '{other}' (use KB, MB or GB)")),
-    };
-    Ok((n * kb_per) as u64)
+    // parse-size reads a bare number as bytes; here it is more likely meant as MB.
+    if !t.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!("'{s}' needs a unit, like {t}MB"));
+    }
+    match SIZES.parse_size(t) {
+        Ok(bytes) => Ok(bytes / 1024),
+        Err(parse_size::Error::PosOverflow) => Err(format!("'{s}' is too large")),
+        Err(_) => Err(format!(
+            "'{s}' is not a size like 100MB or 2GiB (units B, KB, MB, GB, TB)"
+        )),
+    }
 }
 
 /// Alert kinds, comma-separated.
@@ -398,17 +396,115 @@ fn parse_kinds(s: &str) -> Result<AlertKind, String> {
         .ok_or_else(|| format!("'{s}' is not an alert kind (accumulating, idle, rss_ratchet)"))
 }
 
-/// A human duration that is not zero: `200ms`, `1s`, `1m 30s`.
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("'{s}' needs a unit, like {s}s or {s}ms"));
+/// A check of an option's value whose error says why after the option and value.
+trait Checked: Clone + Send + Sync + 'static {
+    type Value: Clone + Send + Sync + 'static;
+    fn check(&self, s: &str) -> Result<Self::Value, String>;
+}
+
+/// Parses with a [`Checked`]; a bad value is one line that starts with the option:
+/// "--interval 5h is too long (at most 1h)".
+#[derive(Clone)]
+struct Named<C>(C);
+
+impl<C: Checked> clap::builder::TypedValueParser for Named<C> {
+    type Value = C::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<C::Value, clap::Error> {
+        let s = value.to_string_lossy();
+        self.0.check(&s).map_err(|why| {
+            let flag = arg
+                .and_then(clap::Arg::get_long)
+                .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{flag} {s} {why}\n"),
+            )
+            .with_cmd(cmd)
+        })
     }
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration like 200ms or 1s ({e})"))?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
+}
+
+/// A percentage: a finite number, 0 or more (NaN would make every comparison false,
+/// and a negative one every comparison true).
+#[derive(Clone, Copy)]
+struct Percent;
+
+impl Checked for Percent {
+    type Value = f64;
+    fn check(&self, s: &str) -> Result<f64, String> {
+        match s.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+            _ => Err("is not a percentage (a finite number, 0 or more)".into()),
+        }
     }
-    Ok(d)
+}
+
+/// The bounds of a duration option; every duration option is parsed by one of these.
+/// The caps keep every `Instant + Duration` and millisecond count leaktop computes far
+/// from overflow (`9223372036854775807s` panicked), and catch a unit typed wrong.
+#[derive(Clone, Copy)]
+struct Span {
+    /// The shortest accepted; a zero `min` accepts zero.
+    min: Duration,
+    /// Why `min`, said when a value is under it.
+    why_min: &'static str,
+    max: Duration,
+}
+
+/// Time between samples. Under 10 ms a sample means nothing more: the CPU times in
+/// /proc advance in 10 ms steps (USER_HZ = 100), and reading /proc for a 150-process
+/// family already takes about 2 ms of CPU. Over an hour is a typo more likely than a
+/// wish, and would leave a leak unseen for that long.
+const INTERVAL: Span = Span {
+    min: Duration::from_millis(10),
+    why_min: "CPU times in /proc advance in 10 ms steps, and each sample costs milliseconds",
+    max: Duration::from_secs(3600),
+};
+
+/// Waits that a person or a CI job sits through (--grace, --settle): zero is fine
+/// (no wait), more than an hour is a mistake.
+const WAIT: Span = Span {
+    min: Duration::ZERO,
+    why_min: "",
+    max: Duration::from_secs(3600),
+};
+
+/// Spans of a whole session (--duration, --idle-after): more than zero, at most a
+/// year (humantime's, 365.25 days).
+const SPAN: Span = Span {
+    min: Duration::from_millis(1),
+    why_min: "",
+    max: Duration::from_secs(31_557_600),
+};
+
+impl Checked for Span {
+    type Value = Duration;
+    /// Parses a human duration (`200ms`, `1m 30s`) within these bounds.
+    fn check(&self, s: &str) -> Result<Duration, String> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!("needs a unit, like {s}s or {s}ms"));
+        }
+        let d = humantime::parse_duration(s)
+            .map_err(|e| format!("is not a duration like 200ms or 1s ({e})"))?;
+        let show = |d| humantime::format_duration(d).to_string();
+        if d < self.min {
+            return Err(match (d.is_zero(), self.why_min) {
+                (true, "") => "must be greater than zero".to_string(),
+                (_, "") => format!("is too short (at least {})", show(self.min)),
+                (_, why) => format!("is too short (at least {}: {why})", show(self.min)),
+            });
+        }
+        if d > self.max {
+            return Err(format!("is too long (at most {})", show(self.max)));
+        }
+        Ok(d)
+    }
 }
 
 fn main() -> ExitCode {
@@ -437,18 +533,17 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Some(Cmd::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "leaktop",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
+            // Rendered first: clap_complete panics on a failed write to stdout.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leaktop", &mut script);
+            leaktop::stdout::write_all(&script)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
         }
         Some(Cmd::Man { command }) => man_page(command.as_deref())
-            .and_then(|page| std::io::Write::write_all(&mut std::io::stdout(), &page))
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(Into::into),
+            .map_err(anyhow::Error::from)
+            .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
+            .map(|()| ExitCode::SUCCESS),
         None => {
             let root = match (cli.view.pid, cli.view.name) {
                 (Some(pid), _) => Root::Pid(pid),
@@ -463,14 +558,19 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
         }
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            // Every error message already carries its cause: print it once, not the chain.
-            say!("leaktop: error: {e}");
-            ExitCode::from(EXIT_RUNTIME)
-        }
+    result.unwrap_or_else(|e| fail(&e))
+}
+
+/// How an error ends leaktop, decided once: a reader that closed standard output
+/// (`leaktop report x | head`) ends it quietly with 0, as ripgrep does; anything else
+/// is one line on stderr and exit 1.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    if leaktop::stdout::closed_pipe(e.as_ref()) {
+        return Exit::Success.into();
     }
+    // Every error message already carries its cause: print it once, not the chain.
+    say!("leaktop: error: {e}");
+    Exit::RuntimeError.into()
 }
 
 /// Parses the command line. Usage errors are one plain line on stderr and exit 2.
@@ -500,7 +600,7 @@ fn parse_args() -> Cli {
 }
 
 fn usage_error(e: &clap::Error) -> ! {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     if matches!(
         e.kind(),
         ErrorKind::DisplayHelp
@@ -508,6 +608,15 @@ fn usage_error(e: &clap::Error) -> ! {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         e.exit();
+    }
+    // `leaktop 1234`: a pid where a command goes.
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand)
+        && let Ok(pid) = word.parse::<u32>()
+    {
+        usage_line(&format!(
+            "'{word}' is not a command; to watch pid {pid} use `leaktop --pid {pid}`"
+        ));
     }
     // clap's first paragraph is the message (a list of missing arguments continues it
     // on indented lines); tips and usage follow.
@@ -517,13 +626,31 @@ fn usage_error(e: &clap::Error) -> ! {
         .take_while(|l| !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    let message = message.join(" ");
+    let mut message = message.join(" ");
+    // Of the tips, the one that matters on a single line: the near miss of a typo.
+    let similar: Vec<String> = [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .filter_map(|kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(vec![s.clone()]),
+        Some(ContextValue::Strings(v)) => Some(v.clone()),
+        _ => None,
+    })
+    .flatten()
+    .map(|s| format!("'{s}'"))
+    .collect();
+    if !similar.is_empty() {
+        message = format!("{message}; did you mean {}?", similar.join(" or "));
+    }
     usage_line(message.strip_prefix("error: ").unwrap_or(&message));
 }
 
 fn usage_line(message: &str) -> ! {
     say!("leaktop: error: {message} (see --help)");
-    std::process::exit(2);
+    Exit::UsageError.exit()
 }
 
 fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -668,16 +795,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_interval("1m 30s"), Ok(Duration::from_secs(90)));
+    fn durations_are_bounded_and_say_their_bounds() {
+        assert_eq!(INTERVAL.check("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(INTERVAL.check("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(INTERVAL.check("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(INTERVAL.check("1h"), Ok(Duration::from_secs(3600)));
+        for tiny in ["0s", "1ns", "9ms"] {
+            let e = INTERVAL.check(tiny).unwrap_err();
+            assert!(
+                e.starts_with("is too short (at least 10ms: CPU times"),
+                "{e}"
+            );
+        }
+        for huge in ["9223372036854775807s", "1h 1s", "2years"] {
+            assert_eq!(
+                INTERVAL.check(huge).unwrap_err(),
+                "is too long (at most 1h)",
+                "{huge}"
+            );
+        }
+        assert_eq!(WAIT.check("0s"), Ok(Duration::ZERO));
+        assert!(WAIT.check("2h").unwrap_err().contains("at most 1h"));
+        assert_eq!(SPAN.check("1year"), Ok(Duration::from_secs(31_557_600)));
+        assert!(SPAN.check("0s").unwrap_err().contains("greater than zero"));
+        assert!(SPAN.check("2years").unwrap_err().contains("at most 1year"));
         assert!(
-            parse_interval("0s")
+            SPAN.check("9223372036854775807s")
                 .unwrap_err()
-                .contains("greater than zero")
+                .contains("too long")
         );
-        assert!(parse_interval("5").unwrap_err().contains("needs a unit"));
-        assert!(parse_interval("soon").unwrap_err().contains("'soon'"));
+        assert!(INTERVAL.check("5").unwrap_err().contains("needs a unit"));
+        assert!(
+            INTERVAL
+                .check("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        // Every cap fits in the millisecond counts and Instants it becomes.
+        for span in [INTERVAL, WAIT, SPAN] {
+            assert!(
+                std::time::Instant::now()
+                    .checked_add(span.max * 1000)
+                    .is_some()
+            );
+        }
+    }
+
+    #[test]
+    fn percentages_are_finite_and_not_negative() {
+        assert_eq!(Percent.check("5"), Ok(5.0));
+        assert_eq!(Percent.check("0"), Ok(0.0));
+        assert_eq!(Percent.check("250.5"), Ok(250.5));
+        for bad in [
+            "NaN", "nan", "inf", "-inf", "infinity", "-1", "-0.5", "five",
+        ] {
+            let e = Percent.check(bad).unwrap_err();
+            assert!(e.contains("not a percentage"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -685,7 +859,15 @@ mod tests {
         assert_eq!(parse_size_kb("100MB"), Ok(100 * 1024));
         assert_eq!(parse_size_kb("2GiB"), Ok(2 * 1024 * 1024));
         assert_eq!(parse_size_kb("1.5g"), Ok(1536 * 1024));
+        // MB is MiB, as RSS is shown.
+        assert_eq!(parse_size_kb("100MB"), parse_size_kb("100MiB"));
+        assert_eq!(parse_size_kb("4096KB"), Ok(4096));
+        assert_eq!(parse_size_kb("1 TB"), Ok(1 << 30));
+        assert_eq!(parse_size_kb("512B"), Ok(0));
         assert!(parse_size_kb("100").unwrap_err().contains("needs a unit"));
+        assert!(parse_size_kb("1e3").unwrap_err().contains("needs a unit"));
+        assert!(parse_size_kb("-5MB").unwrap_err().contains("'-5MB'"));
+        assert_eq!(parse_size_kb("16EiB").unwrap_err(), "'16EiB' is too large");
         assert!(
             parse_size_kb("9 parsecs")
                 .unwrap_err()

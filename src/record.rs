@@ -167,7 +167,6 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
     let started = Instant::now();
-    let mut next = started;
     let mut ticks = 0u64;
     let (mut leaked_at_end, mut leaked_rss_kb): (usize, u64);
     let stop = loop {
@@ -193,19 +192,22 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         if opts.ticks.is_some_and(|n| ticks >= n) {
             break StopReason::Ticks;
         }
-        next += opts.interval;
-        let now = Instant::now();
+        let next = next_tick(started, opts.interval, Instant::now());
         if let Some(limit) = opts.duration
-            && next.duration_since(started) > limit
+            && next.is_none_or(|next| next.duration_since(started) > limit)
         {
             break StopReason::Duration;
         }
-        // Sleep until the next tick, waking at once for a stop signal. A tick that ran
-        // late is not made up for: the schedule skips ahead instead of bursting.
-        if next < now {
-            next = now;
-        }
-        match stop_signals.recv_timeout(next - now) {
+        // Sleep until the next tick, waking at once for a stop signal. A next tick
+        // beyond what an Instant can hold (not reachable with the CLI's caps) waits for
+        // a signal only.
+        let wait = match next {
+            Some(next) => stop_signals.recv_timeout(next.saturating_duration_since(Instant::now())),
+            None => stop_signals
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match wait {
             Ok(sig) => break StopReason::Signal(sig),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {}
@@ -220,6 +222,24 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         leaked_at_end,
         leaked_rss_kb,
     })
+}
+
+/// When the tick after `now` is due: the first point of the schedule `started`,
+/// `started + interval`, `started + 2 interval`, ... that is later than `now`.
+///
+/// A tick that ran late (a stall: the machine suspended, the recorder stopped, a slow
+/// /proc) is not made up for: the points it missed are skipped, and the next tick
+/// waits for the next point rather than starting at once, 0 ms after the late one.
+/// `None` when that point is beyond what an `Instant` can hold.
+pub(crate) fn next_tick(started: Instant, interval: Duration, now: Instant) -> Option<Instant> {
+    let every = interval.as_nanos().max(1);
+    let elapsed = now.saturating_duration_since(started).as_nanos();
+    let offset = (elapsed / every + 1).checked_mul(every)?;
+    let offset = Duration::new(
+        u64::try_from(offset / 1_000_000_000).ok()?,
+        (offset % 1_000_000_000) as u32,
+    );
+    started.checked_add(offset)
 }
 
 /// Delivers INT, TERM and HUP to a channel instead of killing the process.
@@ -248,5 +268,62 @@ fn signal_name(sig: i32) -> &'static str {
         SIGTERM => "SIGTERM",
         SIGHUP => "SIGHUP",
         _ => "a signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_tick;
+    use std::time::{Duration, Instant};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn ticks_on_time_follow_the_schedule() {
+        let t0 = Instant::now();
+        let every = 100 * MS;
+        assert_eq!(next_tick(t0, every, t0), Some(t0 + every));
+        // The sampling took 3 ms: the next tick is still on the grid.
+        assert_eq!(next_tick(t0, every, t0 + 3 * MS), Some(t0 + 100 * MS));
+        assert_eq!(next_tick(t0, every, t0 + 103 * MS), Some(t0 + 200 * MS));
+    }
+
+    #[test]
+    fn a_stall_skips_the_missed_ticks_instead_of_writing_one_at_once() {
+        let t0 = Instant::now();
+        let every = 100 * MS;
+        // The tick due at 100 ms ran until 350 ms: the ones at 200 and 300 are gone,
+        // and the next is at 400, not at 350 (0 ms after the late one).
+        assert_eq!(next_tick(t0, every, t0 + 350 * MS), Some(t0 + 400 * MS));
+        // Exactly on a point of the schedule: that point has just been used.
+        assert_eq!(next_tick(t0, every, t0 + 400 * MS), Some(t0 + 500 * MS));
+        // A long stall.
+        assert_eq!(
+            next_tick(t0, every, t0 + Duration::from_secs(3600) + MS),
+            Some(t0 + Duration::from_secs(3600) + every)
+        );
+    }
+
+    #[test]
+    fn the_next_tick_is_after_now_and_at_most_an_interval_away() {
+        let t0 = Instant::now();
+        for every_ms in [10u64, 50, 200, 1000, 3_600_000] {
+            let every = Duration::from_millis(every_ms);
+            for late_us in [0u64, 1, 999, 10_000, 123_457, 7_200_000_000] {
+                let now = t0 + Duration::from_micros(late_us);
+                let next = next_tick(t0, every, now).unwrap();
+                assert!(next > now && next - now <= every, "{every_ms} {late_us}");
+                assert_eq!((next - t0).as_nanos() % every.as_nanos(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unreachable_next_tick_is_none_not_a_panic() {
+        let t0 = Instant::now();
+        assert_eq!(next_tick(t0, Duration::MAX, t0), None);
+        assert_eq!(next_tick(t0, Duration::from_secs(u64::MAX / 2), t0), None);
+        // A zero interval is read as the smallest one, not a division by zero.
+        assert!(next_tick(t0, Duration::ZERO, t0).is_some_and(|n| n > t0));
     }
 }

@@ -277,7 +277,7 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
         (
             vec!["--pid".into(), "1".into(), "--interval".into(), "0s".into()],
             2,
-            "must be greater than zero",
+            "--interval 0s is too short (at least 10ms",
         ),
         (
             vec![
@@ -287,7 +287,7 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
                 "fast".into(),
             ],
             2,
-            "'fast' is not a duration",
+            "--interval fast is not a duration",
         ),
         (vec!["--pid".into(), "abc".into()], 2, "invalid value 'abc'"),
         (
