@@ -8,9 +8,7 @@ pub mod procfs;
 pub mod stat;
 pub mod sysinfo;
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// A process is a pid *and* the time it started: a reused pid is a different process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,39 +24,11 @@ impl fmt::Display for Identity {
     }
 }
 
-/// A hasher for the maps keyed by pids and identities that every tick builds and
-/// probes (FxHash's multiply-rotate): the keys are small integers that need no
-/// defence against collision attacks, and SipHash showed in profiles of a tick.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    // Enum discriminants hash as isize, which goes through here.
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+/// Maps and sets keyed by pids and identities, which every tick builds and probes:
+/// the keys are small integers that need no defence against collision attacks, and
+/// SipHash showed in profiles of a tick, so they use rustc's FxHash.
+pub type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
+pub type IdSet<K> = rustc_hash::FxHashSet<K>;
 
 /// The short process name (`comm`), stored inline so a sample never allocates.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
