@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use crate::actions::kill::{self, Target};
-use crate::sample::Identity;
 use crate::ui::{self, Root, ViewError, WatchOptions};
 
 /// The hidden subcommand helpers run as.
@@ -58,30 +57,13 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
         .as_ref()
         .ok()
         .and_then(|t| t.as_ref())
-        .map(|t| {
-            t.processes
-                .iter()
-                .map(|p| Target {
-                    id: Identity {
-                        pid: p.pid,
-                        start: p.start,
-                    },
-                    rss_kb: p.rss_kb,
-                })
-                .collect()
-        })
+        .map(|t| t.processes.iter().map(Target::row).collect())
         .unwrap_or_default();
     if let Some(probe) = crate::sample::open(opts.backend)
         .ok()
         .and_then(|mut s| s.probe(root))
     {
-        targets.insert(
-            0,
-            Target {
-                id: probe.id(),
-                rss_kb: probe.rss_kb,
-            },
-        );
+        targets.insert(0, Target::sample(&probe));
     }
     let host = crate::host::real();
     kill::kill_trees(

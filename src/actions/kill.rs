@@ -21,7 +21,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::host::{self, Frozen, Host, Pinned, Signal, SignalError};
-use crate::sample::Identity;
+use crate::model::ProcRow;
+use crate::sample::{Identity, ProcSample};
 
 /// The signals a user may choose to end a tree with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,24 @@ pub struct Target {
     pub id: Identity,
     /// RSS in KiB when the caller last sampled it (what a kill is said to free).
     pub rss_kb: u64,
+}
+
+impl Target {
+    /// A process as a tick shows it.
+    pub fn row(row: &ProcRow) -> Target {
+        Target {
+            id: row.id(),
+            rss_kb: row.rss_kb,
+        }
+    }
+
+    /// A process as a sample shows it.
+    pub fn sample(sample: &ProcSample) -> Target {
+        Target {
+            id: sample.id(),
+            rss_kb: sample.rss_kb,
+        }
+    }
 }
 
 #[derive(Debug, Default)]

@@ -236,13 +236,7 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
     let host = supervisor.host.as_ref();
     // Top-down, so parents are frozen before their children.
     let mut targets: Vec<Target> = layout::tree_order(leaked)
-        .map(|i| Target {
-            id: Identity {
-                pid: leaked[i].pid,
-                start: leaked[i].start,
-            },
-            rss_kb: leaked[i].rss_kb,
-        })
+        .map(|i| Target::row(&leaked[i]))
         .collect();
     let mut total = KillReport::default();
     let mut signal = Signal::TERM;
@@ -260,10 +254,7 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
             .adoptees()
             .into_iter()
             .filter(|s| !total.ended.contains(&s.id()) && !total.survived.contains(&s.id()))
-            .map(|s| Target {
-                id: s.id(),
-                rss_kb: s.rss_kb,
-            })
+            .map(|s| Target::sample(&s))
             .collect();
         if targets.is_empty() {
             break;

@@ -120,10 +120,7 @@ impl AlertDetector {
     /// The alerts standing at `tick`, in a stable order.
     pub fn observe(&mut self, tick: &Tick) -> Vec<Alert> {
         let c = &self.config;
-        let id = |p: &super::ProcRow| Identity {
-            pid: p.pid,
-            start: p.start,
-        };
+        let id = super::ProcRow::id;
         let by_pid: IdMap<u32, Identity> = tick.processes.iter().map(|p| (p.pid, id(p))).collect();
         let mut kids: IdMap<Identity, Vec<Identity>> = IdMap::default();
         for p in &tick.processes {

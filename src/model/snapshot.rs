@@ -36,6 +36,16 @@ pub struct ProcRow {
     pub leaked_since: Option<u32>,
 }
 
+impl ProcRow {
+    /// The process this row is of: its pid and start time.
+    pub fn id(&self) -> crate::sample::Identity {
+        crate::sample::Identity {
+            pid: self.pid,
+            start: self.start,
+        }
+    }
+}
+
 /// Something that happened between the previous tick and this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
