@@ -1,0 +1,410 @@
+//! The command line: one module per subcommand, the option groups they share in
+//! [`options`], and here the definition of the whole CLI, its dispatch, and the one
+//! place where errors are reported and exit codes decided.
+
+/// A line on stderr. A closed stderr must not turn an error into a panic (exit 101)
+/// or stop the work that follows.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        leaktop::say(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod man;
+mod options;
+mod record;
+mod report;
+mod run;
+mod view;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use leaktop::demo;
+use leaktop::exit_codes::ExitCode as Exit;
+use leaktop::ui::{self, Root};
+
+use std::path::PathBuf;
+
+use options::ViewTuning;
+use record::RecordArgs;
+use report::ReportArgs;
+use run::RunArgs;
+use view::ViewArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "leaktop",
+    version,
+    about = "Watch a process tree over time and catch the children it leaks",
+    long_about = "Watch a process tree over time and catch the children it leaks.\n\n\
+leaktop samples the tree under a root process at a fixed interval, records PID, PPID, RSS \
+and state at every tick, and marks members that were reparented (their parent died and init \
+or a subreaper adopted them), that escaped the family, or that outlived the root as leaked, \
+together with the trees under them.",
+    after_help = "\
+Examples:
+  See what a leak looks like (a family that leaks on purpose):
+    leaktop demo
+  Choose a process from a list sorted by the memory of its whole tree:
+    leaktop
+  Attach to a daemon by pid or by name:
+    leaktop --pid 213019
+    leaktop --name 'cce serve'
+  Kill what a crashed daemon left behind (its pool now lives under init):
+    leaktop --name multiprocessing.forkserver     then x on the tree, y to confirm
+  Record a session for a bug report, or gate CI on leaks:
+    leaktop record --pid 213019 --duration 10m --out leak.ticklog
+    leaktop run --check -- cce index --path README.md
+
+Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 leaks found (run --check), 126/127 command could not run."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Cmd>,
+    /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+    // After --color: the alert options it flattens in open a help section of their own.
+    #[command(flatten)]
+    pub(crate) view: ViewArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub(crate) fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            }
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Start a small family that leaks on purpose and watch it: the first thing to try.
+    #[command(after_help = "\
+Examples:
+  The demo as it comes, then faster and with short alert thresholds:
+    leaktop demo
+    leaktop demo --interval 250ms --idle-after 5s --idle-min-rss 20MB
+
+leaktop starts a server that opens a session every 12 s, three in all; each session
+starts two workers holding memory and then exits without ending them, so they are
+reparented and marked LEAK. Try K to kill them all, x on a single tree, ← to step
+back in time. Every helper ends when you quit.")]
+    Demo(ViewTuning),
+    /// Summarise a recording: leaks, peaks, growers; or chart it, show one tick, convert it.
+    #[command(after_help = "\
+Examples:
+  What leaked, when, from which parent, and how big it got:
+    leaktop report serve.ticklog
+  The same for a script, as one JSON object:
+    leaktop report serve.ticklog --json | jq '.leaked[] | select(.alive_at_end)'
+  A chart to paste into a bug report:
+    leaktop report serve.ticklog --svg leak.svg
+  One tick as a snapshot for an issue, and a conversion to NDJSON:
+    leaktop report serve.ticklog --tick 14
+    leaktop report serve.ticklog --convert ndjson --out serve.ndjson
+
+The format (text or NDJSON) is detected from the content, not the name.")]
+    Report(ReportArgs),
+    /// Open a recording in the interactive view, to step through its ticks.
+    #[command(after_help = "\
+Examples:
+  Step through a recording someone attached to a bug report (← → [ ], End):
+    leaktop replay leak.ticklog
+  The same for a recording made by leaktop run:
+    leaktop replay tests.ndjson
+
+Killing and pausing are off in a replay. Without a terminal, use leaktop report.")]
+    Replay {
+        /// A tick-log or NDJSON recording.
+        file: PathBuf,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Install, for example:
+  bash:  leaktop completions bash > ~/.local/share/bash-completion/completions/leaktop
+  zsh:   leaktop completions zsh > ~/.zfunc/_leaktop   (with fpath+=~/.zfunc before compinit)
+  fish:  leaktop completions fish > ~/.config/fish/completions/leaktop.fish")]
+    Completions { shell: clap_complete::Shell },
+    /// Print a manual page (roff): leaktop man | man -l -, or leaktop man report
+    Man {
+        /// The page of this command (leaktop-COMMAND(1)) instead of leaktop(1).
+        #[arg(value_parser = ["demo", "report", "replay", "completions", "man", "record", "run"])]
+        command: Option<String>,
+    },
+    /// Record a family's timeline headlessly, as a tick-log or NDJSON.
+    #[command(after_help = "\
+Examples:
+  Attach to a daemon and record until it and all it spawned are gone:
+    leaktop record --pid $(pgrep -f 'cce serve') --out serve.ticklog
+  Record a minute at 200 ms for a bug report, as NDJSON:
+    leaktop record --pid 213019 --interval 200ms --duration 1m --out leak.ndjson
+  Watch the ticks go by:
+    leaktop record --pid 213019 --out -
+  Keep recording a daemon across its supervisor's restarts, for a day:
+    leaktop record --name 'cce serve' --follow --duration 24h --out serve.ndjson
+
+It stops on --ticks or --duration, when no member of the family is alive any more \
+(unless --follow), or on Ctrl-C (SIGINT), SIGTERM or SIGHUP, after finishing the current tick.")]
+    Record(RecordArgs),
+    /// Run a command under a subreaper and report every process it leaves behind.
+    #[command(after_help = "\
+Examples:
+  Gate CI on a daemon cleaning up after itself (exit 3 if anything leaked):
+    leaktop run --check -- cce index --path README.md
+  Run a test suite, record it, and end whatever it leaks:
+    leaktop run --record tests.ticklog --kill-leaks -- npm test
+  Watch a dev server's family live while it runs:
+    leaktop run --tui -- npm run dev
+
+leaktop becomes a child subreaper, so every process orphaned under CMD is adopted by
+leaktop instead of init, however fast it forks or whether it calls setsid. CMD's
+stdin, stdout and stderr are untouched; leaktop reports on stderr. INT, TERM and HUP
+sent to leaktop are forwarded to CMD. If leaktop is killed with SIGKILL, CMD receives
+SIGTERM (PR_SET_PDEATHSIG).
+
+Exit codes: CMD's own (128+N if signal N killed it); 3 with --check when anything
+leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other errors.")]
+    Run(RunArgs),
+}
+
+/// Parses the command line and runs the command; every error is reported here, once.
+pub(crate) fn main() -> ExitCode {
+    let cli = parse_args();
+    let color = cli.color.enabled();
+    if cli.color == ColorChoice::Always {
+        // crossterm honours NO_COLOR on its own; an explicit --color always wins.
+        ratatui::crossterm::style::force_color_output(true);
+    }
+    let result = match cli.command {
+        Some(Cmd::Record(args)) => record::run(args),
+        Some(Cmd::Run(args)) => return run::run(args, color),
+        Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
+        Some(Cmd::Report(args)) => report::run(args),
+        Some(Cmd::Replay { file }) => ui::replay(&file, color)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
+        Some(Cmd::Completions { shell }) => {
+            // Rendered first: clap_complete panics on a failed write to stdout.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leaktop", &mut script);
+            leaktop::stdout::write_all(&script)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
+        Some(Cmd::Man { command }) => man::page(command.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
+            .map(|()| ExitCode::SUCCESS),
+        None => {
+            let root = cli.view.root.root();
+            ui::watch(&cli.view.tuning.watch(root, color))
+                .map(|_| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
+    };
+    result.unwrap_or_else(|e| fail(&e))
+}
+
+/// How an error ends leaktop, decided once: a reader that closed standard output
+/// (`leaktop report x | head`) ends it quietly with 0, as ripgrep does; anything else
+/// is one line on stderr and exit 1.
+pub(crate) fn fail(e: &anyhow::Error) -> ExitCode {
+    if leaktop::stdout::closed_pipe(e.as_ref()) {
+        return Exit::Success.into();
+    }
+    // Every error message already carries its cause: print it once, not the chain.
+    say!("leaktop: error: {e}");
+    Exit::RuntimeError.into()
+}
+
+/// Parses the command line. Usage errors are one plain line on stderr and exit 2.
+pub(crate) fn parse_args() -> Cli {
+    let matches = Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| usage_error(&e));
+    if let Some((sub, _)) = matches.subcommand() {
+        // The live view's options before a subcommand would be silently ignored.
+        let misplaced = matches.ids().find(|id| {
+            id.as_str() != "color"
+                && matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        });
+        if let Some(id) = misplaced {
+            let flag = Cli::command()
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_long())
+                .unwrap_or(id.as_str())
+                .to_string();
+            usage_line(&format!(
+                "--{flag} is an option of the live view; options of `{sub}` go after it: leaktop {sub} [OPTIONS]"
+            ));
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(&e))
+}
+
+pub(crate) fn usage_error(e: &clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // `leaktop 1234`: a pid where a command goes.
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand)
+        && let Ok(pid) = word.parse::<u32>()
+    {
+        usage_line(&format!(
+            "'{word}' is not a command; to watch pid {pid} use `leaktop --pid {pid}`"
+        ));
+    }
+    // clap's first paragraph is the message (a list of missing arguments continues it
+    // on indented lines); tips and usage follow.
+    let text = e.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let mut message = message.join(" ");
+    // Of the tips, the one that matters on a single line: the near miss of a typo.
+    let similar: Vec<String> = [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .filter_map(|kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(vec![s.clone()]),
+        Some(ContextValue::Strings(v)) => Some(v.clone()),
+        _ => None,
+    })
+    .flatten()
+    .map(|s| format!("'{s}'"))
+    .collect();
+    if !similar.is_empty() {
+        message = format!("{message}; did you mean {}?", similar.join(" or "));
+    }
+    usage_line(message.strip_prefix("error: ").unwrap_or(&message));
+}
+
+pub(crate) fn usage_line(message: &str) -> ! {
+    say!("leaktop: error: {message} (see --help)");
+    Exit::UsageError.exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The subcommands a user sees (not the demo's hidden helper).
+    fn visible_commands() -> Vec<String> {
+        Cli::command()
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// The pages in `assets/` must match the CLI; regenerate with
+    /// `UPDATE_MAN=1 cargo test --bin leaktop man_page`.
+    #[test]
+    fn man_pages_are_up_to_date_and_cover_every_command() {
+        let visible = visible_commands();
+        let mut pages = vec![(None, "leaktop".to_string())];
+        pages.extend(
+            visible
+                .iter()
+                .map(|c| (Some(c.as_str()), format!("leaktop-{c}"))),
+        );
+        for (command, name) in pages {
+            let page = man::page(command).unwrap();
+            let text = String::from_utf8_lossy(&page);
+            assert!(
+                text.starts_with(&format!(
+                    ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n.TH {name} 1"
+                )),
+                "{name}: {}",
+                &text[..80]
+            );
+            assert!(!text.contains(".SH EXTRA"), "{name}");
+            let path = format!("{}/assets/{name}.1", env!("CARGO_MANIFEST_DIR"));
+            if std::env::var_os("UPDATE_MAN").is_some() {
+                std::fs::write(&path, &page).unwrap();
+            }
+            let saved = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                saved == page,
+                "{path} is out of date: run UPDATE_MAN=1 cargo test --bin leaktop man_page"
+            );
+        }
+        // `leaktop man COMMAND` offers exactly these.
+        let offered: Vec<String> = Cli::command()
+            .find_subcommand("man")
+            .and_then(|m| m.get_arguments().find(|a| a.get_id() == "command"))
+            .map(|a| {
+                a.get_possible_values()
+                    .iter()
+                    .map(|v| v.get_name().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(offered, visible);
+        // Every page the main one refers to exists.
+        let main = String::from_utf8(man::page(None).unwrap()).unwrap();
+        for c in &visible {
+            assert!(main.contains(&format!("leaktop\\-{c}(1)")), "{c}");
+        }
+    }
+
+    #[test]
+    fn completions_for_every_shell_know_every_subcommand() {
+        use clap_complete::Shell;
+        let visible = visible_commands();
+        assert!(visible.len() >= 6, "{visible:?}");
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leaktop", &mut out);
+            let script = String::from_utf8(out).unwrap();
+            for name in &visible {
+                assert!(script.contains(name.as_str()), "{shell} lacks {name}");
+            }
+            assert!(
+                !script.contains("__demo-helper"),
+                "{shell} shows the hidden helper"
+            );
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The option groups several commands share (sampling, alerts) and the value parsers
+//! every option goes through, so that a bound or a message is said once.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use leaktop::model::{AlertConfig, AlertKind};
+use leaktop::sample::Backend;
+use leaktop::ui::{Root, WatchOptions};
+
+/// Which process is the family's root (the view and `record`).
+#[derive(Args)]
+pub(crate) struct RootArgs {
+    /// The root process: its family is itself and every descendant ever seen. Without
+    /// it or --name, the view lets you choose.
+    #[arg(long, short, value_name = "PID", conflicts_with = "name")]
+    pub(crate) pid: Option<u32>,
+    /// The root is the oldest process whose command line contains PATTERN.
+    #[arg(long, short, value_name = "PATTERN")]
+    pub(crate) name: Option<String>,
+    /// With --name: when the root exits and a new process matching PATTERN starts (a
+    /// supervisor restarted it), go on with the new one; the old one's survivors stay
+    /// leaked.
+    #[arg(long, requires = "name")]
+    pub(crate) follow: bool,
+}
+
+impl RootArgs {
+    /// The root as the view takes it: `--pid`, `--name` (with `--follow`) or a pick.
+    pub(crate) fn root(&self) -> Root {
+        match (self.pid, &self.name) {
+            (Some(pid), _) => Root::Pid(pid),
+            (None, Some(pattern)) => Root::Name {
+                pattern: pattern.clone(),
+                follow: self.follow,
+            },
+            (None, None) => Root::Pick,
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct ViewTuning {
+    /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
+    pub(crate) interval: Duration,
+    /// How long a kill waits for processes to end before offering SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
+    pub(crate) grace: Duration,
+    /// Where samples come from.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    pub(crate) backend: Backend,
+    #[command(flatten)]
+    pub(crate) alerts: AlertArgs,
+}
+
+impl ViewTuning {
+    pub(crate) fn watch(&self, root: Root, color: bool) -> WatchOptions {
+        WatchOptions {
+            root,
+            interval: self.interval,
+            backend: self.backend,
+            grace: self.grace,
+            color,
+            subreapers: Vec::new(),
+            alerts: self.alerts.config(),
+        }
+    }
+}
+
+/// Thresholds of the alerts for leaks under live parents (the same on every command).
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Alerts")]
+pub(crate) struct AlertArgs {
+    /// Ticks over which the children a parent keeps must rise (in each fifth) to be
+    /// `accumulating`.
+    #[arg(long, value_name = "TICKS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..))]
+    pub(crate) accumulate_window: u32,
+    /// How many more children than at the window's start make it `accumulating`.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) accumulate_min: u32,
+    /// How long a process must use no CPU to be `idle` (at most 1year).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    pub(crate) idle_after: Duration,
+    /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB (KB, MB, GB count in
+    /// 1024s, as KiB, MiB, GiB do).
+    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
+    pub(crate) idle_min_rss: u64,
+    /// Windows whose RSS minimum must rise one after another for `rss_ratchet`.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..))]
+    pub(crate) ratchet_windows: u32,
+    /// Ticks per window of `rss_ratchet`.
+    #[arg(long, value_name = "TICKS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) ratchet_window_ticks: u32,
+    /// How much the last window's minimum must exceed the first's, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
+    pub(crate) ratchet_min_growth: f64,
+}
+
+impl AlertArgs {
+    pub(crate) fn config(&self) -> AlertConfig {
+        AlertConfig {
+            accumulate_window: self.accumulate_window as usize,
+            accumulate_min: self.accumulate_min as usize,
+            // Capped at a year by the parser; saturating all the same, not wrapping.
+            idle_after_ms: u64::try_from(self.idle_after.as_millis()).unwrap_or(u64::MAX),
+            idle_min_rss_kb: self.idle_min_rss,
+            ratchet_windows: self.ratchet_windows as usize,
+            ratchet_window_ticks: self.ratchet_window_ticks as usize,
+            ratchet_min_growth_pct: self.ratchet_min_growth,
+        }
+    }
+}
+
+/// A size in KiB from `100MB`, `512MiB`, `1.5G`, `4096KiB`. KB, MB and GB count in
+/// 1024s like KiB, MiB and GiB: leaktop shows RSS in binary units, and `100MB` typed
+/// after reading "100.00 MiB" in the view must mean that.
+pub(crate) fn parse_size_kb(s: &str) -> Result<u64, String> {
+    const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
+    let t = s.trim();
+    // parse-size reads a bare number as bytes; here it is more likely meant as MB.
+    if !t.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!("'{s}' needs a unit, like {t}MB"));
+    }
+    match SIZES.parse_size(t) {
+        Ok(bytes) => Ok(bytes / 1024),
+        Err(parse_size::Error::PosOverflow) => Err(format!("'{s}' is too large")),
+        Err(_) => Err(format!(
+            "'{s}' is not a size like 100MB or 2GiB (units B, KB, MB, GB, TB)"
+        )),
+    }
+}
+
+/// Alert kinds, comma-separated.
+pub(crate) fn parse_kinds(s: &str) -> Result<AlertKind, String> {
+    AlertKind::from_name(s.trim())
+        .ok_or_else(|| format!("'{s}' is not an alert kind (accumulating, idle, rss_ratchet)"))
+}
+
+/// A check of an option's value whose error says why after the option and value.
+pub(crate) trait Checked: Clone + Send + Sync + 'static {
+    type Value: Clone + Send + Sync + 'static;
+    fn check(&self, s: &str) -> Result<Self::Value, String>;
+}
+
+/// Parses with a [`Checked`]; a bad value is one line that starts with the option:
+/// "--interval 5h is too long (at most 1h)".
+#[derive(Clone)]
+pub(crate) struct Named<C>(pub(crate) C);
+
+impl<C: Checked> clap::builder::TypedValueParser for Named<C> {
+    type Value = C::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<C::Value, clap::Error> {
+        let s = value.to_string_lossy();
+        self.0.check(&s).map_err(|why| {
+            let flag = arg
+                .and_then(clap::Arg::get_long)
+                .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{flag} {s} {why}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// A percentage: a finite number, 0 or more (NaN would make every comparison false,
+/// and a negative one every comparison true).
+#[derive(Clone, Copy)]
+pub(crate) struct Percent;
+
+impl Checked for Percent {
+    type Value = f64;
+    fn check(&self, s: &str) -> Result<f64, String> {
+        match s.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+            _ => Err("is not a percentage (a finite number, 0 or more)".into()),
+        }
+    }
+}
+
+/// The bounds of a duration option; every duration option is parsed by one of these.
+/// The caps keep every `Instant + Duration` and millisecond count leaktop computes far
+/// from overflow (`9223372036854775807s` panicked), and catch a unit typed wrong.
+#[derive(Clone, Copy)]
+pub(crate) struct Span {
+    /// The shortest accepted; a zero `min` accepts zero.
+    pub(crate) min: Duration,
+    /// Why `min`, said when a value is under it.
+    pub(crate) why_min: &'static str,
+    pub(crate) max: Duration,
+}
+
+/// Time between samples. Under 10 ms a sample means nothing more: the CPU times in
+/// /proc advance in 10 ms steps (USER_HZ = 100), and reading /proc for a 150-process
+/// family already takes about 2 ms of CPU. Over an hour is a typo more likely than a
+/// wish, and would leave a leak unseen for that long.
+pub(crate) const INTERVAL: Span = Span {
+    min: Duration::from_millis(10),
+    why_min: "CPU times in /proc advance in 10 ms steps, and each sample costs milliseconds",
+    max: Duration::from_secs(3600),
+};
+
+/// Waits that a person or a CI job sits through (--grace, --settle): zero is fine
+/// (no wait), more than an hour is a mistake.
+pub(crate) const WAIT: Span = Span {
+    min: Duration::ZERO,
+    why_min: "",
+    max: Duration::from_secs(3600),
+};
+
+/// Spans of a whole session (--duration, --idle-after): more than zero, at most a
+/// year (humantime's, 365.25 days).
+pub(crate) const SPAN: Span = Span {
+    min: Duration::from_millis(1),
+    why_min: "",
+    max: Duration::from_secs(31_557_600),
+};
+
+impl Checked for Span {
+    type Value = Duration;
+    /// Parses a human duration (`200ms`, `1m 30s`) within these bounds.
+    fn check(&self, s: &str) -> Result<Duration, String> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!("needs a unit, like {s}s or {s}ms"));
+        }
+        let d = humantime::parse_duration(s)
+            .map_err(|e| format!("is not a duration like 200ms or 1s ({e})"))?;
+        let show = |d| humantime::format_duration(d).to_string();
+        if d < self.min {
+            return Err(match (d.is_zero(), self.why_min) {
+                (true, "") => "must be greater than zero".to_string(),
+                (_, "") => format!("is too short (at least {})", show(self.min)),
+                (_, why) => format!("is too short (at least {}: {why})", show(self.min)),
+            });
+        }
+        if d > self.max {
+            return Err(format!("is too long (at most {})", show(self.max)));
+        }
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_bounded_and_say_their_bounds() {
+        assert_eq!(INTERVAL.check("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(INTERVAL.check("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(INTERVAL.check("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(INTERVAL.check("1h"), Ok(Duration::from_secs(3600)));
+        for tiny in ["0s", "1ns", "9ms"] {
+            let e = INTERVAL.check(tiny).unwrap_err();
+            assert!(
+                e.starts_with("is too short (at least 10ms: CPU times"),
+                "{e}"
+            );
+        }
+        for huge in ["9223372036854775807s", "1h 1s", "2years"] {
+            assert_eq!(
+                INTERVAL.check(huge).unwrap_err(),
+                "is too long (at most 1h)",
+                "{huge}"
+            );
+        }
+        assert_eq!(WAIT.check("0s"), Ok(Duration::ZERO));
+        assert!(WAIT.check("2h").unwrap_err().contains("at most 1h"));
+        assert_eq!(SPAN.check("1year"), Ok(Duration::from_secs(31_557_600)));
+        assert!(SPAN.check("0s").unwrap_err().contains("greater than zero"));
+        assert!(SPAN.check("2years").unwrap_err().contains("at most 1year"));
+        assert!(
+            SPAN.check("9223372036854775807s")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(INTERVAL.check("5").unwrap_err().contains("needs a unit"));
+        assert!(
+            INTERVAL
+                .check("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        // Every cap fits in the millisecond counts and Instants it becomes.
+        for span in [INTERVAL, WAIT, SPAN] {
+            assert!(
+                std::time::Instant::now()
+                    .checked_add(span.max * 1000)
+                    .is_some()
+            );
+        }
+    }
+
+    #[test]
+    fn percentages_are_finite_and_not_negative() {
+        assert_eq!(Percent.check("5"), Ok(5.0));
+        assert_eq!(Percent.check("0"), Ok(0.0));
+        assert_eq!(Percent.check("250.5"), Ok(250.5));
+        for bad in [
+            "NaN", "nan", "inf", "-inf", "infinity", "-1", "-0.5", "five",
+        ] {
+            let e = Percent.check(bad).unwrap_err();
+            assert!(e.contains("not a percentage"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size_kb("100MB"), Ok(100 * 1024));
+        assert_eq!(parse_size_kb("2GiB"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_size_kb("1.5g"), Ok(1536 * 1024));
+        // MB is MiB, as RSS is shown.
+        assert_eq!(parse_size_kb("100MB"), parse_size_kb("100MiB"));
+        assert_eq!(parse_size_kb("4096KB"), Ok(4096));
+        assert_eq!(parse_size_kb("1 TB"), Ok(1 << 30));
+        assert_eq!(parse_size_kb("512B"), Ok(0));
+        assert!(parse_size_kb("100").unwrap_err().contains("needs a unit"));
+        assert!(parse_size_kb("1e3").unwrap_err().contains("needs a unit"));
+        assert!(parse_size_kb("-5MB").unwrap_err().contains("'-5MB'"));
+        assert_eq!(parse_size_kb("16EiB").unwrap_err(), "'16EiB' is too large");
+        assert!(
+            parse_size_kb("9 parsecs")
+                .unwrap_err()
+                .contains("'9 parsecs'")
+        );
+        assert!(parse_kinds("leaky").unwrap_err().contains("'leaky'"));
+    }
+}

@@ -1,0 +1,82 @@
+//! `leaktop record`: record a family headlessly.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args};
+
+use leaktop::format::{self, Format, human_kb};
+use leaktop::record::{self, RecordOptions};
+use leaktop::sample::Backend;
+
+use super::options::{AlertArgs, INTERVAL, Named, RootArgs, SPAN};
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("root").required(true).args(["pid", "name"])))]
+pub(crate) struct RecordArgs {
+    #[command(flatten)]
+    pub(crate) root: RootArgs,
+    /// Where to write; `-` is standard output.
+    #[arg(long, short, value_name = "FILE", default_value = "-")]
+    pub(crate) out: PathBuf,
+    /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
+    pub(crate) interval: Duration,
+    /// Stop after this many ticks.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) ticks: Option<u64>,
+    /// Stop after this much time, e.g. 30s, 10m, 2h (at most 1year).
+    #[arg(long, value_name = "DURATION", value_parser = Named(SPAN))]
+    pub(crate) duration: Option<Duration>,
+    /// Output format [default: ndjson for .ndjson/.jsonl files, else text].
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+    /// Where samples come from.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    pub(crate) backend: Backend,
+    /// No status line and no summary on stderr.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) alerts: AlertArgs,
+}
+
+pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let to_stdout = args.out.as_os_str() == "-";
+    let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
+    let pid = match (args.root.pid, &args.root.name) {
+        (Some(pid), _) => pid,
+        (None, Some(pattern)) => leaktop::monitor::find_by_name(args.backend, pattern)?
+            .ok_or_else(|| anyhow::anyhow!("no process matches --name '{pattern}'"))?,
+        (None, None) => anyhow::bail!("record needs --pid PID or --name PATTERN"),
+    };
+    let opts = RecordOptions {
+        pid,
+        follow: args.root.follow.then(|| args.root.name.clone()).flatten(),
+        interval: args.interval,
+        ticks: args.ticks,
+        duration: args.duration,
+        format,
+        out: (!to_stdout).then(|| args.out.clone()),
+        backend: args.backend,
+        status: !args.quiet,
+        alerts: args.alerts.config(),
+    };
+    let summary = record::record(&opts)?;
+    if !args.quiet {
+        let place = if to_stdout {
+            "standard output".to_string()
+        } else {
+            args.out.display().to_string()
+        };
+        say!(
+            "leaktop: recorded {} to {place} ({}); {} holding {} at the end",
+            format::plural(summary.ticks as usize, "tick", "ticks"),
+            summary.stop,
+            format::plural(summary.leaked_at_end, "leaked process", "leaked processes"),
+            human_kb(summary.leaked_rss_kb),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,85 @@
+//! `leaktop run -- CMD`: run a command under a subreaper.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use leaktop::actions::run::{self, RunOptions};
+use leaktop::format::Format;
+use leaktop::model::AlertKind;
+use leaktop::sample::Backend;
+use leaktop::ui::app::ViewOptions;
+
+use super::options::{AlertArgs, INTERVAL, Named, WAIT, parse_kinds};
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Time between samples while CMD runs, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
+    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = Named(INTERVAL))]
+    pub(crate) interval: Duration,
+    /// How long to wait after CMD exits before deciding what leaked (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    pub(crate) settle: Duration,
+    /// Exit with code 3 if anything leaked, instead of CMD's exit code.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// End the leaked processes after reporting them (TERM, then KILL after --grace).
+    #[arg(long)]
+    pub(crate) kill_leaks: bool,
+    /// How long --kill-leaks waits after SIGTERM before SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
+    pub(crate) grace: Duration,
+    /// Record the whole run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+    /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+    /// Where samples come from.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    pub(crate) backend: Backend,
+    /// Show the interactive view while CMD runs (CMD's own input and output go to
+    /// /dev/null). Quitting the view sends SIGTERM to CMD if it is still running;
+    /// the leak report and exit code follow as without --tui.
+    #[arg(long)]
+    pub(crate) tui: bool,
+    /// With --check, also exit 3 when any of these alerts was raised (comma-separated:
+    /// accumulating, idle, rss_ratchet).
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
+    pub(crate) fail_on: Vec<AlertKind>,
+    #[command(flatten)]
+    pub(crate) alerts: AlertArgs,
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "CMD")]
+    pub(crate) command: Vec<std::ffi::OsString>,
+}
+
+pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
+    let opts = RunOptions {
+        alerts: args.alerts.config(),
+        fail_on: args.fail_on,
+        tui: args.tui.then_some(ViewOptions {
+            color,
+            grace: args.grace,
+            ..ViewOptions::default()
+        }),
+        command: args.command,
+        interval: args.interval,
+        settle: args.settle,
+        check: args.check,
+        kill_leaks: args.kill_leaks,
+        grace: args.grace,
+        record: args.record,
+        format: args.format,
+        backend: args.backend,
+    };
+    match run::run(&opts) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code),
+        Err(e) => {
+            say!("leaktop: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
