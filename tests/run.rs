@@ -400,3 +400,86 @@ fn a_full_disk_stops_the_recording_not_the_run() {
     );
     assert_eq!(sleeps(&tag), 0, "{}", out.stderr);
 }
+
+/// An empty directory mounted over `/proc/PID`, unmounted on drop (before the tag's
+/// cleanup, which must see the process to end it).
+struct Hidden(String);
+
+impl Hidden {
+    /// `None` where this user may not mount (the test then has nothing to show).
+    fn hide(pid: u32, empty: &std::path::Path) -> Option<Hidden> {
+        let target = format!("/proc/{pid}");
+        let ok = std::process::Command::new("mount")
+            .args(["--bind", empty.to_str().unwrap(), &target])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Hidden(target))
+    }
+}
+
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 17, fault 9: a process orphaned under CMD whose `/proc` entry is hidden (here
+/// by a mount over it, as `hidepid=2` hides another user's) was silently missing from
+/// the report, and `--check` passed. leaktop knows it from the kernel's list of its
+/// own children: it is named, and the check fails.
+#[test]
+fn an_adopted_child_hidden_from_proc_is_named_and_fails_the_check() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let go = dir.path().join("go");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    // The leak starts after leaktop's first tick, and the next tick comes only when
+    // CMD exits (--interval 1h): the mount is in place before leaktop can see it.
+    let script = format!(
+        "sleep 0.5; sleep 300 >/dev/null 2>&1 & echo $! > {}; while [ ! -e {} ]; do sleep 0.05; done",
+        pidfile.display(),
+        go.display()
+    );
+    let child = start(
+        &tag,
+        &[
+            "--check",
+            "--interval",
+            "1h",
+            "--settle",
+            "300ms",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(10), || {
+            std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
+        }),
+        "the script never started its sleep"
+    );
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let Some(_hidden) = Hidden::hide(pid, &empty) else {
+        eprintln!("skipped: mounting over /proc/{pid} needs CAP_SYS_ADMIN");
+        std::fs::write(&go, "").unwrap();
+        let _ = child.wait_with_output();
+        return;
+    };
+    std::fs::write(&go, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot be read") && stderr.contains(&pid.to_string()),
+        "{stderr}"
+    );
+}
