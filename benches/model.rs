@@ -43,6 +43,7 @@ fn tracker() -> Tracker {
         sample(0, 0),
         describe(sample(0, 0).id()).unwrap(),
         Outside {
+            root_ancestors: vec![],
             root_parent: None,
             subreapers: Vec::new(),
             watcher: None,

@@ -79,6 +79,7 @@ impl Monitor {
         let me = host.own_pid();
         let adopter = subreapers.contains(&me);
         let root_parent = sampler.probe(root.ppid);
+        let root_ancestors = ancestors(sampler.as_mut(), root.ppid);
         let header = Header {
             root_pid: pid,
             root_start: root.start,
@@ -92,6 +93,7 @@ impl Monitor {
             command,
             Outside {
                 root_parent,
+                root_ancestors,
                 subreapers,
                 watcher: Some(me),
             },
@@ -187,7 +189,7 @@ impl Monitor {
         let mut candidates: Vec<ProcSample> = self
             .samples
             .iter()
-            .filter(|s| s.pid != me && s.start >= old.start && s.state != b'Z')
+            .filter(|s| s.pid != me && s.start >= old.start && !s.has_exited())
             .filter(|s| self.tracker.member(s.pid).is_none_or(|m| m.id != s.id()))
             .copied()
             .collect();
@@ -203,6 +205,20 @@ impl Monitor {
             }
         }
     }
+}
+
+/// `pid` and its ancestors up to init, parent first (pid + start time).
+fn ancestors(sampler: &mut dyn Sampler, mut pid: u32) -> Vec<Identity> {
+    let mut chain: Vec<Identity> = Vec::new();
+    while pid > 0 && chain.iter().all(|a| a.pid != pid) {
+        let Some(s) = sampler.probe(pid) else { break };
+        chain.push(s.id());
+        if pid == 1 {
+            break;
+        }
+        pid = s.ppid;
+    }
+    chain
 }
 
 /// The root's command line. A root that `run` or `demo` has just spawned may still be
@@ -251,7 +267,7 @@ pub fn oldest_matching(
     }
     samples
         .iter()
-        .filter(|s| !mine.contains(&s.pid) && s.state != b'Z' && s.pid > 1)
+        .filter(|s| !mine.contains(&s.pid) && !s.has_exited() && s.pid > 1)
         .filter(|s| command(s).matches(pattern))
         .min_by_key(|s| (s.start, s.pid))
         .map(|s| s.pid)

@@ -94,6 +94,7 @@ fn a_day_of_ticks_fits_in_well_under_50_mb() {
         root,
         describe(root.id()).unwrap(),
         Outside {
+            root_ancestors: vec![],
             root_parent: None,
             subreapers: Vec::new(),
             watcher: None,

@@ -226,7 +226,7 @@ impl Kill<'_> {
         let mut ids = Vec::new();
         for pid in pids {
             match self.host.probe(pid) {
-                Some(s) if s.state != b'Z' => {
+                Some(s) if !s.has_exited() => {
                     self.rss.push((s.id(), s.rss_kb));
                     ids.push(s.id());
                 }
@@ -283,7 +283,7 @@ impl Kill<'_> {
                 // Gone once reaped, a zombie until then: either way it has ended.
                 let ended = host
                     .probe(id.pid)
-                    .is_none_or(|s| s.start != id.start || s.state == b'Z');
+                    .is_none_or(|s| s.start != id.start || s.has_exited());
                 if ended {
                     gone.push(id);
                 }

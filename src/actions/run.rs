@@ -322,7 +322,7 @@ impl Supervisor {
         pids.into_iter()
             .filter(|&p| p != self.cmd_pid || self.exit.is_some())
             .filter_map(|p| self.host.probe(p))
-            .filter(|s| s.state != b'Z')
+            .filter(|s| !s.has_exited())
             .collect()
     }
 

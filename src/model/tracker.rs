@@ -6,9 +6,16 @@
 //! - A member is *leaked* when it is reparented, escaped, lies under a leaked member,
 //!   or is still alive after the root exited. Leaked is sticky.
 //! - A new process that was orphaned before any tick could see it is an *escaped*
-//!   member when the kernel data says so: its parent is an adopter (init, a subreaper,
-//!   or a pid that already adopted members), it started after the root, and it shares
-//!   a process group or session with a member that the root's own parent does not have.
+//!   member when the kernel data links it to the family itself: its parent is a
+//!   possible adopter (init, a declared or observed subreaper, or an ancestor of the
+//!   root recorded at attach), it started no earlier than the root, and its process
+//!   group or session was *created by a member*: the group's or session's leader is
+//!   or was a member. A group or session that an outsider also holds (the user's
+//!   shell, another element of a pipeline, the root's parent) proves nothing, and
+//!   group or session 0 never counts.
+//! - The price: a process that escapes between two ticks from a root that leads
+//!   neither its process group nor its session leaves no evidence in `/proc`, and is
+//!   not flagged in attach mode (`leaktop run` catches it: it is the subreaper).
 
 use crate::sample::{Comm, Command, IdMap, IdSet, Identity, ProcSample};
 
@@ -43,6 +50,10 @@ pub struct Member {
 pub struct Outside {
     /// The root's parent, read once at start: its group and session are not evidence.
     pub root_parent: Option<ProcSample>,
+    /// The root's ancestors at attach, parent first (pid + start time): each may be a
+    /// subreaper (`PR_SET_CHILD_SUBREAPER` leaves no trace in `/proc`), so each may
+    /// adopt an escapee.
+    pub root_ancestors: Vec<Identity>,
     /// Pids known to adopt orphans besides init (e.g. leaktop itself under `run`).
     pub subreapers: Vec<u32>,
     /// The watcher's own pid: never a member, whoever its parent is.
@@ -54,13 +65,18 @@ pub struct Tracker {
     root_alive: bool,
     tick: u32,
     live: IdMap<u32, Member>,
+    /// Init and the pids seen adopting members, or declared to (leaktop under `run`).
     adopters: IdSet<u32>,
     declared_subreapers: IdSet<u32>,
+    /// Ancestors of the root at attach: possible subreapers.
+    ancestors: IdSet<u32>,
     watcher: Option<u32>,
-    outsider_groups: [Option<u32>; 2],
-    /// pgrp -> a member that had it; session -> a member that had it.
-    member_groups: IdMap<u32, u32>,
-    member_sessions: IdMap<u32, u32>,
+    /// Members that lead a process group or a session: pid -> start time. A group or
+    /// session whose id is here was created by a member.
+    leaders: IdMap<u32, u64>,
+    /// Process groups and sessions that an outsider holds too: no evidence.
+    outsider_groups: IdSet<u32>,
+    outsider_sessions: IdSet<u32>,
     events: Vec<Event>,
     ever_members: u64,
 }
@@ -77,13 +93,16 @@ impl Tracker {
                 .chain(outside.subreapers.iter().copied())
                 .collect(),
             declared_subreapers: outside.subreapers.iter().copied().collect(),
+            ancestors: outside
+                .root_ancestors
+                .iter()
+                .map(|a| a.pid)
+                .filter(|&p| p > 1)
+                .collect(),
             watcher: outside.watcher,
-            outsider_groups: [
-                outside.root_parent.map(|p| p.pgrp),
-                outside.root_parent.map(|p| p.session),
-            ],
-            member_groups: IdMap::default(),
-            member_sessions: IdMap::default(),
+            leaders: IdMap::default(),
+            outsider_groups: outside.root_parent.map(|p| p.pgrp).into_iter().collect(),
+            outsider_sessions: outside.root_parent.map(|p| p.session).into_iter().collect(),
             events: Vec::new(),
             ever_members: 0,
         };
@@ -192,7 +211,7 @@ impl Tracker {
             // may die first and hand it to init, which is no leak.
             let Some(&&sample) = by_pid
                 .get(pid)
-                .filter(|s| s.start == member.id.start && !is_zombie(s))
+                .filter(|s| s.start == member.id.start && !s.has_exited())
             else {
                 gone.push(*pid);
                 continue;
@@ -240,7 +259,9 @@ impl Tracker {
         }
     }
 
-    /// Admits new processes: descendants of members, then escaped members.
+    /// Admits new processes: descendants of members, then escaped members. Processes
+    /// that cannot be members first mark the groups and sessions they share, so that no
+    /// escape is judged on a group an outsider holds.
     fn discover(
         &mut self,
         samples: &[ProcSample],
@@ -249,8 +270,15 @@ impl Tracker {
         let mut candidates: Vec<&ProcSample> = samples
             .iter()
             .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
-            .filter(|s| Some(s.pid) != self.watcher && !is_zombie(s))
+            .filter(|s| Some(s.pid) != self.watcher && !s.has_exited())
             .collect();
+        let new: IdSet<u32> = candidates.iter().map(|s| s.pid).collect();
+        for s in &candidates {
+            if !self.live.contains_key(&s.ppid) && !new.contains(&s.ppid) && !self.may_adopt(s.ppid)
+            {
+                self.mark_outsider(s);
+            }
+        }
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));
         loop {
@@ -260,7 +288,7 @@ impl Tracker {
                     let command = describe(s.id()).unwrap_or_else(|| fallback_command(&s));
                     self.admit(s, command, None, self.tick);
                     false
-                } else if let Some(evidence) = self.escape_evidence(&s) {
+                } else if let Some(evidence) = self.escape_evidence(&s, samples) {
                     let command = describe(s.id()).unwrap_or_else(|| fallback_command(&s));
                     self.admit(s, command, Some(evidence), self.tick);
                     false
@@ -272,56 +300,88 @@ impl Tracker {
                 break;
             }
         }
+        for s in candidates {
+            self.mark_outsider(s);
+        }
     }
 
-    fn escape_evidence(&self, s: &ProcSample) -> Option<String> {
-        if !self.adopters.contains(&s.ppid) || s.start < self.root.start || s.pid == self.root.pid {
+    /// Whether `pid` may have adopted an escapee: init, a declared or observed adopter,
+    /// or (after the first tick) an ancestor of the root. At the first tick a child of
+    /// an ancestor is what it looks like: a sibling of the root, such as another
+    /// element of its pipeline.
+    fn may_adopt(&self, pid: u32) -> bool {
+        self.adopters.contains(&pid) || (self.tick > 1 && self.ancestors.contains(&pid))
+    }
+
+    fn mark_outsider(&mut self, s: &ProcSample) {
+        self.outsider_groups.insert(s.pgrp);
+        self.outsider_sessions.insert(s.session);
+    }
+
+    fn escape_evidence(&self, s: &ProcSample, samples: &[ProcSample]) -> Option<String> {
+        if !self.may_adopt(s.ppid) || s.start < self.root.start || s.pid == self.root.pid {
             return None;
         }
+        let when = if s.start == self.root.start {
+            "started in the same clock tick as the root"
+        } else {
+            "started after the root"
+        };
         // Under `leaktop run` the subreaper has no other children: whatever it adopts
         // after the root started came from the family, whatever its group.
         if self.declared_subreapers.contains(&s.ppid) {
             return Some(format!(
-                "caught by the subreaper: adopted by pid {}; started after the root",
+                "caught by the subreaper: adopted by pid {}; {when}",
                 s.ppid
             ));
         }
         let parent = if s.ppid == 1 {
             "parent is init (pid 1)".to_string()
-        } else {
+        } else if self.adopters.contains(&s.ppid) {
             format!("parent {} already adopted family members", s.ppid)
+        } else {
+            format!(
+                "parent {} is an ancestor of the root (a possible subreaper)",
+                s.ppid
+            )
         };
-        let shared = |map: &IdMap<u32, u32>, key: u32, outsider: Option<u32>, what: &str| {
-            map.get(&key)
-                .filter(|_| outsider != Some(key))
-                .map(|member| format!("shares {what} {key} with member {member}"))
+        // A leader's pid is the group's id; the group is the member's only while no
+        // other process has taken that pid since.
+        let created_by_member = |id: u32, outsiders: &IdSet<u32>| {
+            id != 0
+                && !outsiders.contains(&id)
+                && self.leaders.get(&id).is_some_and(|&start| {
+                    start <= s.start
+                        && samples
+                            .iter()
+                            .find(|o| o.pid == id)
+                            .is_none_or(|o| o.start == start)
+                })
         };
-        let group = shared(
-            &self.member_groups,
-            s.pgrp,
-            self.outsider_groups[0],
-            "process group",
-        );
-        let session = shared(
-            &self.member_sessions,
-            s.session,
-            self.outsider_groups[1],
-            "session",
-        );
-        let shared: Vec<String> = group.into_iter().chain(session).collect();
-        if shared.is_empty() {
+        let mut links = Vec::new();
+        if created_by_member(s.pgrp, &self.outsider_groups) {
+            links.push(format!(
+                "its process group {} was created by member {}",
+                s.pgrp, s.pgrp
+            ));
+        }
+        if created_by_member(s.session, &self.outsider_sessions) {
+            links.push(format!(
+                "its session {} was created by member {}",
+                s.session, s.session
+            ));
+        }
+        if links.is_empty() {
             return None;
         }
-        Some(format!(
-            "{parent}; started after the root; {}",
-            shared.join("; ")
-        ))
+        Some(format!("{parent}; {when}; {}", links.join("; ")))
     }
 
     fn admit(&mut self, s: ProcSample, command: Command, escaped: Option<String>, tick: u32) {
         self.ever_members += 1;
-        self.member_groups.entry(s.pgrp).or_insert(s.pid);
-        self.member_sessions.entry(s.session).or_insert(s.pid);
+        if s.pid != 0 && (s.pid == s.pgrp || s.pid == s.session) {
+            self.leaders.insert(s.pid, s.start);
+        }
         let event = match &escaped {
             Some(evidence) => Some(Event::Escaped {
                 pid: s.pid,
@@ -426,10 +486,6 @@ fn row(m: &Member) -> ProcRow {
         escaped: m.escaped.is_some(),
         leaked_since: m.leaked_since,
     }
-}
-
-fn is_zombie(s: &ProcSample) -> bool {
-    matches!(s.state, b'Z' | b'X')
 }
 
 fn fallback_command(s: &ProcSample) -> Command {

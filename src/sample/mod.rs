@@ -69,7 +69,8 @@ impl fmt::Debug for Comm {
 pub struct ProcSample {
     pub pid: u32,
     pub ppid: u32,
-    /// Scheduler state letter as in /proc (`R`, `S`, `D`, `Z`, `T`, ...).
+    /// Scheduler state letter as in /proc (`R`, `S`, `D`, `Z`, `T`, ...); `X` also for
+    /// a process the kernel is tearing down (`PF_EXITING` in the stat flags).
     pub state: u8,
     pub rss_kb: u64,
     pub pgrp: u32,
@@ -86,6 +87,10 @@ impl ProcSample {
             pid: self.pid,
             start: self.start,
         }
+    }
+    /// A zombie, or a process on its way out: it has exited and holds nothing.
+    pub fn has_exited(&self) -> bool {
+        matches!(self.state, b'Z' | b'X')
     }
 }
 

@@ -11,6 +11,10 @@ pub struct Units {
 
 /// Parses one `stat` line. Returns `None` on anything malformed (a racing exit can
 /// leave a short read; that is a vanished process, not an error).
+/// `PF_EXITING` in the flags field (the 9th) of `/proc/PID/stat`: the process is
+/// getting out of the kernel (include/linux/sched.h).
+const PF_EXITING: u64 = 0x4;
+
 pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
     // `comm` may contain spaces and parentheses: it runs to the *last* ')'.
     let open = buf.iter().position(|&b| b == b'(')?;
@@ -25,8 +29,11 @@ pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
     let ppid = parse_num(fields.next()?)? as u32;
     let pgrp = parse_num(fields.next()?)? as u32;
     let session = parse_num(fields.next()?)? as u32;
-    // tty_nr tpgid flags minflt cminflt majflt cmajflt
-    let mut fields = fields.skip(7);
+    let _tty = fields.next()?;
+    let _tpgid = fields.next()?;
+    let flags = parse_num(fields.next()?)?;
+    // minflt cminflt majflt cmajflt
+    let mut fields = fields.skip(4);
     let utime = parse_num(fields.next()?)?;
     let stime = parse_num(fields.next()?)?;
     // cutime cstime priority nice num_threads itrealvalue
@@ -36,6 +43,13 @@ pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
     let rss_pages = parse_num(fields.next()?)?;
     // A field after rss proves the rss number was not cut short.
     fields.next()?;
+    // A process the kernel is tearing down (SIGKILLed, or past exit()) still shows as
+    // R or D with its RSS being freed: it has exited, as a zombie has.
+    let state = if flags & PF_EXITING != 0 && !matches!(state, b'Z' | b'X') {
+        b'X'
+    } else {
+        state
+    };
     Some(ProcSample {
         pid,
         ppid,
@@ -103,6 +117,18 @@ mod tests {
         assert_eq!(s.rss_kb, 401920 * 4);
         assert_eq!(s.cpu_ms, 1750);
         assert_eq!(s.comm.as_bytes(), b"python3");
+    }
+
+    #[test]
+    fn a_process_on_its_way_out_has_exited() {
+        // The flags field (4194308 = PF_EXITING | PF_RANDOMIZE) of a SIGKILLed worker
+        // caught mid-teardown: state R, RSS already 0.
+        let line = b"2148 (python3) R 1 2100 2100 0 -1 4194308 12 0 0 0 150 25 0 0 20 0 1 0 123460 0 0 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let s = parse(line, UNITS).unwrap();
+        assert_eq!(s.state, b'X');
+        assert!(s.has_exited());
+        let living = b"2148 (python3) R 1 2100 2100 0 -1 4194304 12 0 0 0 150 25 0 0 20 0 1 0 123460 0 0 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        assert_eq!(parse(living, UNITS).unwrap().state, b'R');
     }
 
     #[test]

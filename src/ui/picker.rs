@@ -55,7 +55,7 @@ pub fn candidates(
     let mut out: Vec<Candidate> = samples
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.pid > 1 && !kernel(s) && s.pid != exclude && s.state != b'Z')
+        .filter(|(_, s)| s.pid > 1 && !kernel(s) && s.pid != exclude && !s.has_exited())
         .map(|(i, s)| {
             let c = command(s);
             Candidate {

@@ -21,6 +21,14 @@ fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
     }
 }
 
+/// A process of no family, in a group and session of `group`'s.
+fn outsider(pid: u32, ppid: u32, start: u64, group: u32) -> ProcSample {
+    let mut s = p(pid, ppid, start);
+    s.pgrp = group;
+    s.session = group;
+    s
+}
+
 fn describe(id: Identity) -> Option<Command> {
     Some(Command {
         name: format!("p{}", id.pid),
@@ -36,6 +44,7 @@ fn tracker(root: ProcSample) -> Tracker {
         root,
         describe(root.id()).unwrap(),
         Outside {
+            root_ancestors: vec![],
             root_parent: Some(parent),
             subreapers: vec![],
             watcher: Some(WATCHER),
@@ -46,8 +55,8 @@ fn tracker(root: ProcSample) -> Tracker {
 /// Everything on the machine: the samplers return unrelated processes too.
 fn feed(t: &mut Tracker, samples: &[ProcSample]) -> Tick {
     let mut all = samples.to_vec();
-    all.push(p(ROOT_PARENT, 1, 1));
-    all.push(p(7, 1, 2));
+    all.push(outsider(ROOT_PARENT, 1, 1, SHELL_GROUP));
+    all.push(outsider(7, 1, 2, 7));
     t.update(&all, &mut describe);
     t.snapshot(0, 0)
 }
@@ -249,7 +258,7 @@ fn escaped_member_is_caught_with_its_evidence() {
         .expect("escaped event");
     assert!(evidence.contains("parent is init"), "{evidence}");
     assert!(
-        evidence.contains("process group 100 with member 100"),
+        evidence.contains("its process group 100 was created by member 100"),
         "{evidence}"
     );
     assert!(!evidence.contains("session"), "{evidence}");
@@ -284,7 +293,7 @@ fn exec_rereads_the_command_line() {
     execd.comm = Comm::new(b"worker");
     let mut calls = 0;
     let mut all = vec![root, execd];
-    all.push(p(7, 1, 2));
+    all.push(outsider(7, 1, 2, 7));
     t.update(&all, &mut |id| {
         calls += 1;
         Some(Command {
@@ -313,6 +322,7 @@ fn declared_subreaper_adoption_counts_as_evidence() {
         root,
         describe(root.id()).unwrap(),
         Outside {
+            root_ancestors: vec![],
             root_parent: None,
             subreapers: vec![4242],
             watcher: None,
