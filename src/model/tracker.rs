@@ -259,9 +259,9 @@ impl Tracker {
         }
     }
 
-    /// Admits new processes: descendants of members, then escaped members. Processes
-    /// that cannot be members first mark the groups and sessions they share, so that no
-    /// escape is judged on a group an outsider holds.
+    /// Admits new processes: descendants of members, then escaped members. In between,
+    /// processes that cannot be members mark the groups and sessions they hold, so no
+    /// escape is judged on a group an outsider holds too.
     fn discover(
         &mut self,
         samples: &[ProcSample],
@@ -272,37 +272,70 @@ impl Tracker {
             .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
             .filter(|s| Some(s.pid) != self.watcher && !s.has_exited())
             .collect();
-        let new: IdSet<u32> = candidates.iter().map(|s| s.pid).collect();
-        for s in &candidates {
-            if !self.live.contains_key(&s.ppid) && !new.contains(&s.ppid) && !self.may_adopt(s.ppid)
-            {
-                self.mark_outsider(s);
-            }
-        }
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));
+        self.admit_all(&mut candidates, samples, describe, false);
+        let by_pid: IdMap<u32, &ProcSample> = candidates.iter().map(|s| (s.pid, *s)).collect();
+        let outsiders: Vec<ProcSample> = candidates
+            .iter()
+            .filter(|s| !self.may_be_family(s, &by_pid))
+            .map(|&&s| s)
+            .collect();
+        for s in &outsiders {
+            self.mark_outsider(s);
+        }
+        self.admit_all(&mut candidates, samples, describe, true);
+        for s in candidates {
+            self.mark_outsider(s);
+        }
+    }
+
+    /// Admits the candidates whose parent is a member (and, with `escapes`, those with
+    /// escape evidence), repeatedly, so that grandchildren follow their parents.
+    fn admit_all(
+        &mut self,
+        candidates: &mut Vec<&ProcSample>,
+        samples: &[ProcSample],
+        describe: &mut dyn FnMut(Identity) -> Option<Command>,
+        escapes: bool,
+    ) {
         loop {
             let before = candidates.len();
             candidates.retain(|&&s| {
-                if self.live.contains_key(&s.ppid) {
-                    let command = describe(s.id()).unwrap_or_else(|| fallback_command(&s));
-                    self.admit(s, command, None, self.tick);
-                    false
-                } else if let Some(evidence) = self.escape_evidence(&s, samples) {
-                    let command = describe(s.id()).unwrap_or_else(|| fallback_command(&s));
-                    self.admit(s, command, Some(evidence), self.tick);
-                    false
+                let evidence = if self.live.contains_key(&s.ppid) {
+                    None
+                } else if let Some(evidence) =
+                    escapes.then(|| self.escape_evidence(&s, samples)).flatten()
+                {
+                    Some(evidence)
                 } else {
-                    true
-                }
+                    return true;
+                };
+                let command = describe(s.id()).unwrap_or_else(|| fallback_command(&s));
+                self.admit(s, command, evidence, self.tick);
+                false
             });
             if candidates.len() == before {
                 break;
             }
         }
-        for s in candidates {
-            self.mark_outsider(s);
+    }
+
+    /// Whether a process that is no descendant of a member could still be family: it,
+    /// or one of its ancestors among the new processes, could be an escapee (a possible
+    /// adopter's child, started no earlier than the root).
+    fn may_be_family(&self, s: &ProcSample, candidates: &IdMap<u32, &ProcSample>) -> bool {
+        let mut cur = s;
+        for _ in 0..=candidates.len() {
+            if self.may_adopt(cur.ppid) && cur.start >= self.root.start {
+                return true;
+            }
+            match candidates.get(&cur.ppid) {
+                Some(parent) => cur = parent,
+                None => return false,
+            }
         }
+        false
     }
 
     /// Whether `pid` may have adopted an escapee: init, a declared or observed adopter,
