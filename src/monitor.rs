@@ -13,6 +13,10 @@ use crate::sample::{
     self, Backend, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
 
+/// The default leak grace: an orphan that exits by itself within a second (a pool's
+/// worker seeing EOF, a shutdown draining) is not a leak.
+pub const LEAK_GRACE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
     #[error("no process with PID {0}")]
@@ -110,7 +114,8 @@ impl Monitor {
             follow: None,
             adopter,
             adopted: Vec::new(),
-        })
+        }
+        .with_leak_grace(LEAK_GRACE))
     }
 
     pub fn header(&self) -> &Header {
@@ -120,6 +125,15 @@ impl Monitor {
     /// Alert thresholds other than the defaults.
     pub fn with_alerts(mut self, config: AlertConfig) -> Self {
         self.alerts = AlertDetector::new(config);
+        self
+    }
+
+    /// How long an orphan must outlive its parent (or the family its root) before it is
+    /// called leaked; never less than one interval. The default is [`LEAK_GRACE`].
+    pub fn with_leak_grace(mut self, grace: Duration) -> Self {
+        let interval = Duration::from_millis(self.header.interval_ms);
+        self.tracker
+            .set_leak_grace(grace.max(interval).as_millis() as u64);
         self
     }
 
@@ -148,14 +162,14 @@ impl Monitor {
             self.add_adopted();
         }
         let sampler = &mut self.sampler;
+        let elapsed = self.started.elapsed().as_millis() as u64;
         self.tracker
-            .update(&self.samples, &mut |id| sampler.command(id));
+            .update_at(elapsed, &self.samples, &mut |id| sampler.command(id));
         if let Some(pattern) = &self.follow
             && !self.tracker.root_alive()
         {
             self.take_over(&pattern.clone());
         }
-        let elapsed = self.started.elapsed().as_millis() as u64;
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
         tick.alerts = self.alerts.observe(&tick);
         Ok(tick)

@@ -32,6 +32,8 @@ pub struct RecordOptions {
     /// Show a live status line on stderr when it is a terminal.
     pub status: bool,
     pub alerts: AlertConfig,
+    /// How long an orphan must outlive its parent to be called leaked.
+    pub leak_grace: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +163,7 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     let stop_signals = watch_signals()?;
     let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
         .with_alerts(opts.alerts.clone())
+        .with_leak_grace(opts.leak_grace)
         .following(opts.follow.clone());
     let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
     sink.header(monitor.header())?;

@@ -38,10 +38,11 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
     ndjson.wait_ticks(2);
 
     pool.kill_root();
-    // The recorders keep going while the orphans live; give them two more ticks.
+    // The recorders keep going while the orphans live; give them the leak grace (1 s
+    // at 200 ms) and two more ticks.
     let before = read(&text.out).ticks.len();
-    text.wait_ticks(before + 2);
-    ndjson.wait_ticks(before + 2);
+    text.wait_ticks(before + 8);
+    ndjson.wait_ticks(before + 8);
     text.signal(Signal::INT);
     ndjson.signal(Signal::INT);
     assert_eq!(text.finish().0, Some(0));
@@ -81,8 +82,29 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
             .collect();
         assert_eq!(workers.len(), 3, "{name}: three pool workers");
 
-        // Within one tick of the kill, everything left is leaked with its origin.
-        let after = first_tick_after_root_died(&rec);
+        // Within one tick of the kill everything left is seen reparented, and is leaked
+        // once it has outlived its parent by the leak grace (1 s), not before.
+        let died = first_tick_after_root_died(&rec);
+        for pid in [tracker, forkserver] {
+            let row = died.processes.iter().find(|p| p.pid == pid).unwrap();
+            assert_eq!(row.reparented_from, Some(root), "{name}: {row:?}");
+            assert!(!row.leaked, "{name}: leaked within the grace: {row:?}");
+        }
+        let after = rec
+            .ticks
+            .iter()
+            .find(|t| t.leaked_count() > 0)
+            .expect("a tick with the leak");
+        let waited = after.elapsed_ms - died.elapsed_ms;
+        assert!(
+            (1000..1000 + 3 * 200).contains(&waited),
+            "{name}: leaked {waited} ms after the root died"
+        );
+        assert!(
+            died.events.iter().any(
+                |e| matches!(e, leaktop::model::Event::RootExited { pid, .. } if *pid == root)
+            )
+        );
         for pid in [tracker, forkserver] {
             let row = after
                 .processes
@@ -104,11 +126,6 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
                 "{name}: worker holds its 20 MB: {row:?}"
             );
         }
-        assert!(
-            after.events.iter().any(
-                |e| matches!(e, leaktop::model::Event::RootExited { pid, .. } if *pid == root)
-            )
-        );
     }
 
     // The NDJSON carries the documented keys, read independently of leaktop's parser.
@@ -173,7 +190,7 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
         format::read(&out).is_ok_and(|r| {
             r.ticks
                 .last()
-                .is_some_and(|t| t.processes.iter().any(|p| p.escaped))
+                .is_some_and(|t| t.processes.iter().any(|p| p.escaped && p.leaked))
         })
     });
     drop(rec);
@@ -189,7 +206,6 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
         .find(|t| t.processes.iter().any(|p| p.escaped))
         .unwrap();
     let escapee = tick.processes.iter().find(|p| p.escaped).unwrap();
-    assert!(escapee.leaked);
     assert!(escapee.cmd.starts_with("sleep 300"), "{escapee:?}");
     let evidence = tick
         .events
@@ -252,7 +268,8 @@ fn sysinfo_backend_sees_the_same_leak() {
     rec.wait_ticks(2);
     tree.kill_root();
     let n = read(&out).ticks.len();
-    rec.wait_ticks(n + 2);
+    // The leak grace (1 s at 200 ms), and two more ticks.
+    rec.wait_ticks(n + 8);
     drop(rec);
     let last = read(&out).ticks.pop().unwrap();
     assert!(!last.root_alive);

@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub alerts: AlertConfig,
     /// With `check`: also fail (exit 3) if any of these alerts was raised.
     pub fail_on: Vec<AlertKind>,
+    /// How long an orphan must outlive its parent to be called leaked; the run decides
+    /// after the longer of this and `settle`.
+    pub leak_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +143,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         opts.interval,
         vec![me],
     ) {
-        Ok(m) => m.with_alerts(opts.alerts.clone()),
+        Ok(m) => m
+            .with_alerts(opts.alerts.clone())
+            .with_leak_grace(opts.leak_grace),
         Err(e) => {
             supervisor.signal(Signal::TERM);
             return Err(e.into());
@@ -409,7 +414,7 @@ fn drive(
         let tick = session.step()?;
         let exited_at = session.supervisor.exited_at;
         if let Some(at) = exited_at
-            && (hurried || at.elapsed() >= opts.settle)
+            && (hurried || (at.elapsed() >= opts.settle && !session.monitor.tracker().undecided()))
             && !tick.root_alive
         {
             return Ok(tick);

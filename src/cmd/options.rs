@@ -52,7 +52,20 @@ pub(crate) struct ViewTuning {
     #[arg(long, value_enum, default_value_t = Backend::default())]
     pub(crate) backend: Backend,
     #[command(flatten)]
+    pub(crate) verdict: VerdictArgs,
+    #[command(flatten)]
     pub(crate) alerts: AlertArgs,
+}
+
+/// When an orphan becomes a leak (the same on every command that samples).
+#[derive(Args, Clone)]
+pub(crate) struct VerdictArgs {
+    /// How long an orphan must outlive its parent (or the family its root) to be called
+    /// leaked, at least one interval: workers that exit by themselves once their parent
+    /// is gone (a pool seeing EOF, a shutdown draining) are not leaks. Not --grace,
+    /// which is how long a kill waits before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    pub(crate) leak_grace: Duration,
 }
 
 impl ViewTuning {
@@ -65,6 +78,7 @@ impl ViewTuning {
             color,
             subreapers: Vec::new(),
             alerts: self.alerts.config(),
+            leak_grace: self.verdict.leak_grace,
         }
     }
 }

@@ -10,7 +10,7 @@ use leaktop::format::{self, Format, human_kb};
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
 
-use super::options::{AlertArgs, INTERVAL, Named, RootArgs, SPAN};
+use super::options::{AlertArgs, INTERVAL, Named, RootArgs, SPAN, VerdictArgs};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("root").required(true).args(["pid", "name"])))]
@@ -39,6 +39,8 @@ pub(crate) struct RecordArgs {
     #[arg(long, short)]
     pub(crate) quiet: bool,
     #[command(flatten)]
+    pub(crate) verdict: VerdictArgs,
+    #[command(flatten)]
     pub(crate) alerts: AlertArgs,
 }
 
@@ -62,6 +64,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         backend: args.backend,
         status: !args.quiet,
         alerts: args.alerts.config(),
+        leak_grace: args.verdict.leak_grace,
     };
     let summary = record::record(&opts)?;
     if !args.quiet {

@@ -12,7 +12,7 @@ use leaktop::model::AlertKind;
 use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
 
-use super::options::{AlertArgs, INTERVAL, Named, WAIT, parse_kinds};
+use super::options::{AlertArgs, INTERVAL, Named, VerdictArgs, WAIT, parse_kinds};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -50,6 +50,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
     #[command(flatten)]
+    pub(crate) verdict: VerdictArgs,
+    #[command(flatten)]
     pub(crate) alerts: AlertArgs,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
@@ -59,6 +61,7 @@ pub(crate) struct RunArgs {
 pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
     let opts = RunOptions {
         alerts: args.alerts.config(),
+        leak_grace: args.verdict.leak_grace,
         fail_on: args.fail_on,
         tui: args.tui.then_some(ViewOptions {
             color,

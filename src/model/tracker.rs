@@ -40,6 +40,9 @@ pub struct Member {
     /// The evidence that made this process an escaped member.
     pub escaped: Option<String>,
     pub leaked_since: Option<u32>,
+    /// When (ms since the recording began) it was first seen orphaned: reparented or
+    /// escaped. It is a leak once it has outlived its parent by the leak grace.
+    pub orphaned_ms: Option<u64>,
     pub last: ProcSample,
     /// RSS at the previous tick, for deltas.
     pub prev_rss_kb: u64,
@@ -63,7 +66,13 @@ pub struct Outside {
 pub struct Tracker {
     root: Identity,
     root_alive: bool,
+    /// When the root was seen gone (ms since the recording began).
+    root_exited_ms: Option<u64>,
     tick: u32,
+    /// The time of the current tick, ms since the recording began.
+    now_ms: u64,
+    /// How long an orphan must outlive its parent to be a leak, in ms.
+    leak_grace_ms: u64,
     live: IdMap<u32, Member>,
     /// Init and the pids seen adopting members, or declared to (leaktop under `run`).
     adopters: IdSet<u32>,
@@ -86,7 +95,10 @@ impl Tracker {
         let mut tracker = Tracker {
             root: root.id(),
             root_alive: true,
+            root_exited_ms: None,
             tick: 0,
+            now_ms: 0,
+            leak_grace_ms: 0,
             live: IdMap::default(),
             adopters: [1]
                 .into_iter()
@@ -114,6 +126,14 @@ impl Tracker {
         self.root
     }
 
+    /// How long (ms) an orphan must outlive its parent, or the family its root, before
+    /// it is called leaked: workers that exit by themselves once their parent is gone
+    /// (a pool seeing EOF, an orderly shutdown draining) are not leaks. 0 (the
+    /// default) decides at once.
+    pub fn set_leak_grace(&mut self, ms: u64) {
+        self.leak_grace_ms = ms;
+    }
+
     /// After the root exited, makes `new_root` the root (a supervisor restarted it).
     /// The old generation's survivors stay leaked; the new root's tree is live. Call it
     /// after [`Tracker::update`] with the same `samples`: the new root's children that
@@ -129,8 +149,14 @@ impl Tracker {
             return;
         }
         let previous = self.root.pid;
+        // The old generation's survivors stay orphans of the root that exited.
+        let exited = self.root_exited_ms.unwrap_or(self.now_ms);
+        for m in self.live.values_mut() {
+            m.orphaned_ms.get_or_insert(exited);
+        }
         self.root = new_root.id();
         self.root_alive = true;
+        self.root_exited_ms = None;
         self.events.push(Event::RootRestarted {
             pid: new_root.pid,
             start: new_root.start,
@@ -166,6 +192,15 @@ impl Tracker {
         out.extend(self.live.values().map(|m| m.id));
     }
 
+    /// Whether an orphan is still within its leak grace: alive, orphaned (or outliving
+    /// the root), and not yet called leaked.
+    pub fn undecided(&self) -> bool {
+        self.live.values().any(|m| {
+            m.leaked_since.is_none()
+                && (m.orphaned_ms.is_some() || (self.root_exited_ms.is_some() && m.id != self.root))
+        })
+    }
+
     /// Whether any member still runs.
     pub fn any_alive(&self) -> bool {
         !self.live.is_empty()
@@ -181,12 +216,24 @@ impl Tracker {
         &self.events
     }
 
-    /// Feeds one tick of samples. `describe` reads a new member's command line.
+    /// Feeds one tick of samples at the time of the previous one (for synthetic ticks
+    /// with no leak grace). `describe` reads a new member's command line.
     pub fn update(
         &mut self,
         samples: &[ProcSample],
         describe: &mut dyn FnMut(Identity) -> Option<Command>,
     ) {
+        self.update_at(self.now_ms, samples, describe);
+    }
+
+    /// Feeds one tick of samples taken `elapsed_ms` after the recording began.
+    pub fn update_at(
+        &mut self,
+        elapsed_ms: u64,
+        samples: &[ProcSample],
+        describe: &mut dyn FnMut(Identity) -> Option<Command>,
+    ) {
+        self.now_ms = self.now_ms.max(elapsed_ms);
         self.tick += 1;
         self.events.clear();
         let tick = self.tick;
@@ -230,6 +277,7 @@ impl Tracker {
                     from: member.original_ppid,
                     to: sample.ppid,
                 });
+                member.orphaned_ms.get_or_insert(self.now_ms);
                 self.adopters.insert(sample.ppid);
                 self.events.push(Event::Reparented {
                     pid: *pid,
@@ -251,6 +299,7 @@ impl Tracker {
             });
             if member.id == self.root {
                 self.root_alive = false;
+                self.root_exited_ms = Some(self.now_ms);
                 self.events.push(Event::RootExited {
                     pid,
                     start: member.id.start,
@@ -440,6 +489,7 @@ impl Tracker {
                 original_ppid: s.ppid,
                 first_tick: tick.max(1),
                 reparented: None,
+                orphaned_ms: escaped.is_some().then_some(self.now_ms),
                 escaped,
                 leaked_since: None,
                 last: s,
@@ -452,6 +502,8 @@ impl Tracker {
         let tick = self.tick;
         let mut verdict: IdMap<u32, bool> =
             IdMap::with_capacity_and_hasher(self.live.len(), Default::default());
+        let (now, grace) = (self.now_ms, self.leak_grace_ms);
+        let ripe = |since: u64| now >= since.saturating_add(grace);
         let mut path = Vec::new();
         let pids: Vec<u32> = self.live.keys().copied().collect();
         for pid in pids {
@@ -465,10 +517,9 @@ impl Tracker {
                     break false;
                 };
                 path.push(cur);
-                if !self.root_alive
+                if self.root_exited_ms.is_some_and(ripe)
                     || m.leaked_since.is_some()
-                    || m.reparented.is_some()
-                    || m.escaped.is_some()
+                    || m.orphaned_ms.is_some_and(ripe)
                 {
                     break true;
                 }

@@ -50,6 +50,8 @@ pub struct WatchOptions {
     /// Pids known to adopt orphans (leaktop itself under `demo` and `run`).
     pub subreapers: Vec<u32>,
     pub alerts: crate::model::AlertConfig,
+    /// How long an orphan must outlive its parent to be called leaked.
+    pub leak_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     };
     let monitor = Monitor::attach(pid, opts.backend, opts.interval, opts.subreapers.clone())?
         .with_alerts(opts.alerts.clone())
+        .with_leak_grace(opts.leak_grace)
         .following(match &opts.root {
             Root::Name {
                 pattern,
