@@ -58,7 +58,10 @@ fn init_leaktop_and_its_ancestors_are_never_signalled() {
     assert_eq!(signalled, [200, 210].into(), "{:?}", fake.signals());
     assert_eq!(skipped(&report), [1, 300, 400, 500], "{report:?}");
     assert!(
-        report.skipped.iter().all(|(_, why)| why.contains("protected")),
+        report
+            .skipped
+            .iter()
+            .all(|(_, why)| why.contains("protected")),
         "{report:?}"
     );
     for pid in [1, 300, 310, 400, 500] {
@@ -83,7 +86,10 @@ fn a_reused_pid_is_never_signalled() {
     let report = kill_trees(fake.host().as_ref(), &[stale], Signal::KILL, GRACE, true);
 
     assert!(fake.signals().is_empty(), "nothing may be signalled");
-    assert!(fake.alive(600) && fake.alive(602), "the new process is left alone");
+    assert!(
+        fake.alive(600) && fake.alive(602),
+        "the new process is left alone"
+    );
     assert_eq!(skipped(&report), [600], "{report:?}");
     assert!(report.skipped[0].1.contains("reused"), "{report:?}");
     assert!(report.ended.is_empty() && report.survived.is_empty());
@@ -111,7 +117,11 @@ fn a_child_forked_on_term_is_killed_too() {
     let helper = helpers[0];
     // (The CONT that follows finds it gone.)
     assert_eq!(fake.signals_to(helper), [Signal::TERM]);
-    assert!(!fake.alive(700) && !fake.alive(helper), "{:?}", fake.processes());
+    assert!(
+        !fake.alive(700) && !fake.alive(helper),
+        "{:?}",
+        fake.processes()
+    );
     assert_eq!(report.ended.len(), 2, "{report:?}");
     assert!(report.survived.is_empty(), "{report:?}");
     assert!(fake.elapsed() < GRACE, "done once both had gone");
@@ -137,7 +147,11 @@ fn a_term_ignoring_process_that_keeps_forking_is_killed_whole_with_escalate() {
         false,
     );
     assert_eq!(
-        no_escalation.survived.iter().map(|id| id.pid).collect::<Vec<_>>(),
+        no_escalation
+            .survived
+            .iter()
+            .map(|id| id.pid)
+            .collect::<Vec<_>>(),
         [800],
         "TERM alone leaves it: {no_escalation:?}"
     );
@@ -158,7 +172,11 @@ fn a_term_ignoring_process_that_keeps_forking_is_killed_whole_with_escalate() {
         .chain(family)
         .filter(|&pid| fake.alive(pid))
         .collect();
-    assert_eq!(alive, Vec::<u32>::new(), "every process of the family must be gone");
+    assert_eq!(
+        alive,
+        Vec::<u32>::new(),
+        "every process of the family must be gone"
+    );
     assert!(report.survived.is_empty(), "{report:?}");
     assert!(fake.signals_to(800).contains(&Signal::KILL));
     assert_eq!(left_frozen(&fake), Vec::<u32>::new(), "nothing left frozen");
