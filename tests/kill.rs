@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::{Tag, alive, children_of, wait_until};
 use leaktop::actions::kill::{Target, kill_trees};
+use leaktop::host::real as host;
 use leaktop::sample::{Sampler, procfs::ProcfsSampler};
 use rustix::process::Signal;
 
@@ -35,6 +36,7 @@ fn kills_the_whole_tree_including_children_it_was_not_told_about_and_spares_a_de
     let kids = children_of(tree.id());
 
     let report = kill_trees(
+        host().as_ref(),
         &[target(tree.id())],
         Signal::TERM,
         Duration::from_secs(2),
@@ -76,6 +78,7 @@ fn a_process_that_ignores_term_gets_kill_after_the_grace() {
     )
     .unwrap();
     let no_escalation = kill_trees(
+        host().as_ref(),
         &[target(stubborn.id())],
         Signal::TERM,
         Duration::from_millis(300),
@@ -87,6 +90,7 @@ fn a_process_that_ignores_term_gets_kill_after_the_grace() {
         "TERM is ignored: {no_escalation:?}"
     );
     let report = kill_trees(
+        host().as_ref(),
         &[target(stubborn.id())],
         Signal::TERM,
         Duration::from_millis(300),
@@ -101,6 +105,7 @@ fn never_signals_its_own_ancestors_or_a_reused_identity() {
     let me = ProcfsSampler::new().probe(std::process::id()).unwrap();
     let parent = target(me.ppid);
     let report = kill_trees(
+        host().as_ref(),
         &[parent, target(1)],
         Signal::TERM,
         Duration::from_millis(100),
@@ -119,7 +124,13 @@ fn never_signals_its_own_ancestors_or_a_reused_identity() {
     let mut victim = tag.command("sleep").arg("300").spawn().unwrap();
     let mut stale = target(victim.id());
     stale.id.start += 1; // what a reused pid looks like: same pid, another start time
-    let report = kill_trees(&[stale], Signal::KILL, Duration::from_millis(100), false);
+    let report = kill_trees(
+        host().as_ref(),
+        &[stale],
+        Signal::KILL,
+        Duration::from_millis(100),
+        false,
+    );
     assert!(report.skipped[0].1.contains("pid reused"), "{report:?}");
     assert!(
         alive(victim.id()),
