@@ -230,6 +230,52 @@ fn terminal_is_restored_after_sigterm() {
     );
 }
 
+/// SIGQUIT and SIGUSR1 (signals whose default action ends a process, which leaktop
+/// does not take as a quit) give the terminal back too, then end leaktop as the
+/// signal would have: the shell sees 128 + the signal's number.
+#[test]
+fn terminal_is_restored_before_leaktop_dies_of_sigquit_or_sigusr1() {
+    let sleeper = Tag::new();
+    let child = Reaped(sleeper.command("sleep").arg("300").spawn().unwrap());
+    for (signal, code) in [(Signal::QUIT, 131), (Signal::USR1, 138)] {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("view.sh");
+        // No core file for SIGQUIT.
+        std::fs::write(
+            &script,
+            format!(
+                "ulimit -c 0\n{} --pid {}\necho exit=$?\nstty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon\nsleep 60\n",
+                leaktop(),
+                child.id()
+            ),
+        )
+        .unwrap();
+        let screen = Screen::start(&format!("sh {}", script.display()));
+        screen.wait_for("no leaks", Duration::from_secs(10));
+        let view = children_of(screen.pane_pid());
+        assert_eq!(view.len(), 1, "{view:?}");
+        // Pinned, then re-identified as the pane's child, before it is signalled.
+        let pinned = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(view[0] as i32).unwrap(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(children_of(screen.pane_pid()), view);
+        rustix::process::pidfd_send_signal(&pinned, signal).unwrap();
+        let after = screen.wait_for("exit=", Duration::from_secs(10));
+        assert!(after.contains(&format!("exit={code}")), "{after}");
+        let restored = screen.wait_for("icanon", Duration::from_secs(10));
+        assert!(
+            !restored.contains("-icanon"),
+            "raw mode left on:\n{restored}"
+        );
+        assert!(
+            !restored.contains("processes"),
+            "alternate screen left on:\n{restored}"
+        );
+    }
+}
+
 /// SIGKILLs a process on drop, if the pid still names the same process.
 struct KillOnDrop(u32, Option<String>);
 
