@@ -103,7 +103,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
                 picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
             let mut tui = Tui::open()?;
             let picked = tui.pick(Picker::new(list, opts.color))?;
-            close(tui);
+            close(tui, false);
             match picked {
                 Some(pid) => pid,
                 None => return Ok(None),
@@ -145,7 +145,8 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     };
     let mut tui = Tui::open()?;
     let app = tui.run_on(LoopOptions::new(host), app, Some(source), opts.interval)?;
-    close(tui);
+    // `demo` must end its helpers before leaktop may die of a signal.
+    close(tui, opts.subreapers.contains(&me));
     Ok(app.history.newest().cloned())
 }
 
@@ -180,16 +181,19 @@ pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     app.finish(status);
     let mut tui = Tui::open()?;
     tui.run(app, None, Duration::from_secs(1))?;
-    close(tui);
+    close(tui, false);
     Ok(())
 }
 
 /// Gives the terminal back, then dies of the signal that ended the view if leaktop
-/// does not take it as a quit (SIGQUIT, SIGUSR1, …: [`terminal::FATAL_SIGNALS`]).
-fn close(tui: Tui) {
+/// does not take it as a quit (SIGQUIT, SIGUSR1, …: [`terminal::FATAL_SIGNALS`]); or,
+/// with `defer`, leaves that to the caller's [`terminal::reraise_deferred`].
+fn close(tui: Tui, defer: bool) {
     let ending = tui.ending();
     drop(tui);
-    if let Some(ending) = ending {
-        ending.reraise();
+    match ending {
+        Some(ending) if defer => ending.defer(),
+        Some(ending) => ending.reraise(),
+        None => {}
     }
 }

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
@@ -158,6 +158,26 @@ impl Ending {
         if let Some(signal) = self.fatal_signal() {
             let _ = signal_hook::low_level::emulate_default_handler(signal);
         }
+    }
+
+    /// Keeps [`Ending::fatal_signal`] for [`reraise_deferred`]: for a caller that has
+    /// cleaning up to do first (`demo` ends its helpers, `run` its command).
+    pub fn defer(self) {
+        if let Some(signal) = self.fatal_signal() {
+            DEFERRED.store(signal, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A fatal signal that ended a view, kept by [`Ending::defer`] (0: none).
+static DEFERRED: AtomicI32 = AtomicI32::new(0);
+
+/// Dies of the fatal signal a view ended on, if one was deferred ([`Ending::defer`]):
+/// call it once the cleaning up is done.
+pub fn reraise_deferred() {
+    let signal = DEFERRED.swap(0, Ordering::Relaxed);
+    if signal != 0 {
+        Ending::Signal(signal).reraise();
     }
 }
 
@@ -758,5 +778,11 @@ mod tests {
         }
         assert_eq!(Ending::Quit.fatal_signal(), None);
         assert_eq!(Ending::Closed.fatal_signal(), None);
+        // Deferring a quit keeps nothing (else this test process would die of it).
+        for s in QUIT_SIGNALS {
+            Ending::Signal(s).defer();
+        }
+        Ending::Quit.defer();
+        reraise_deferred();
     }
 }
