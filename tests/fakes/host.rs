@@ -7,10 +7,11 @@
 //!   its pid: pid reuse).
 //! - **Signals**: sent only through [`Host::pin`] handles, which check the start time
 //!   as the real pidfds do. Every signal that reaches a process is recorded in order
-//!   ([`FakeHost::signals`]). STOP stops a process (it does nothing, forks nothing),
-//!   CONT resumes it and delivers what came meanwhile, KILL always ends it; any other
-//!   signal does what the process's scripted [`Reaction`] says (by default: it dies,
-//!   but for CHLD, URG and WINCH, which it ignores).
+//!   ([`FakeHost::signals`]; [`FakeHost::attempts`] has the failed sends too). STOP
+//!   stops a process (it does nothing, forks nothing), CONT resumes it and delivers
+//!   what came meanwhile, KILL always ends it; any other signal does what the
+//!   process's scripted [`Reaction`] says (by default: it dies, but for CHLD, URG and
+//!   WINCH, which it ignores).
 //! - **Deaths**: a process that ends is gone at once, except leaktop's own children,
 //!   which stay zombies (`Z`) until [`Host::reap`] collects them. Its children are
 //!   reparented to init (or to [`FakeHost::set_reparent_to`], a subreaper).
@@ -281,6 +282,7 @@ struct World {
     call_cost: Duration,
     next_pid: u32,
     signals: Vec<(u32, Signal)>,
+    attempts: Vec<(Identity, Signal, Result<(), SignalError>)>,
     deaths: Vec<(Identity, Exit)>,
     /// Each process's parent when it was added or forked.
     lineage: HashMap<u32, u32>,
@@ -485,6 +487,7 @@ impl FakeHost {
             call_cost: Duration::ZERO,
             next_pid: 2,
             signals: Vec::new(),
+            attempts: Vec::new(),
             deaths: Vec::new(),
             lineage: HashMap::new(),
             scripted_reaps: VecDeque::new(),
@@ -612,6 +615,13 @@ impl FakeHost {
     /// Every signal that reached a process, in order: (pid, signal).
     pub fn signals(&self) -> Vec<(u32, Signal)> {
         self.world().signals.clone()
+    }
+
+    /// Every signal sent through a pinned handle, in order, with what the send
+    /// returned: those that reached their process, and those that found it gone or
+    /// were denied.
+    pub fn attempts(&self) -> Vec<(Identity, Signal, Result<(), SignalError>)> {
+        self.world().attempts.clone()
     }
 
     /// The signals that reached `pid`, in order.
@@ -752,16 +762,22 @@ impl Pinned for FakePin {
     fn signal(&self, signal: Signal) -> Result<(), SignalError> {
         self.host.checkpoint(Point::Signal(signal));
         let mut w = self.host.call();
-        match w.procs.get(&self.id.pid) {
-            Some(l) if l.p.start == self.id.start => {}
-            _ => return Err(SignalError::Gone),
+        let result = match w.procs.get(&self.id.pid) {
+            Some(l) if l.p.start == self.id.start => {
+                if w.denied.contains(&self.id.pid) {
+                    Err(SignalError::Denied)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(SignalError::Gone),
+        };
+        w.attempts.push((self.id, signal, result.clone()));
+        if result.is_ok() {
+            w.signals.push((self.id.pid, signal));
+            w.deliver(self.id.pid, signal);
         }
-        if w.denied.contains(&self.id.pid) {
-            return Err(SignalError::Denied);
-        }
-        w.signals.push((self.id.pid, signal));
-        w.deliver(self.id.pid, signal);
-        Ok(())
+        result
     }
 }
 
