@@ -196,26 +196,14 @@ impl View {
 /// second worker (4132) ignores SIGTERM. leaktop is pid 50.
 fn family() -> FakeHost {
     let fake = FakeHost::new(50);
-    fake.add(
-        Proc::new(4100, 1, "cce")
-            .cmd("python3 -m cce serve --port 8080")
-            .rss_mb(300),
-    );
-    fake.add(
-        Proc::new(4120, 4100, "indexer")
-            .cmd("python3 -m cce index")
-            .rss_mb(120),
-    );
-    fake.add(
-        Proc::new(4130, 4100, "session")
-            .cmd("cce session 7")
-            .rss_mb(40),
-    );
-    fake.add(
-        Proc::new(4131, 4130, "claude")
-            .cmd("claude --session 7 --print")
-            .rss_mb(900),
-    );
+    for (pid, ppid, comm, cmd, mb) in [
+        (4100, 1, "cce", "python3 -m cce serve --port 8080", 300),
+        (4120, 4100, "indexer", "python3 -m cce index", 120),
+        (4130, 4100, "session", "cce session 7", 40),
+        (4131, 4130, "claude", "claude --session 7 --print", 900),
+    ] {
+        fake.add(Proc::new(pid, ppid, comm).cmd(cmd).rss_mb(mb));
+    }
     fake.add(
         Proc::new(4132, 4130, "claude")
             .cmd("claude --session 7 --print --stubborn")

@@ -46,6 +46,7 @@ use crate::record::TickSink;
 
 /// What the view samples from.
 pub trait TickSource: Send {
+    /// Samples once: the next tick, or why sampling failed (it then stops).
     fn step(&mut self) -> Result<Tick, String>;
     /// Why there is nothing more to sample after the last step, if so.
     fn finished(&self) -> Option<String>;
@@ -207,6 +208,7 @@ impl LoopOptions {
 
 /// How the view ended, and its final state.
 pub struct Outcome {
+    /// The view's state when it ended (its history, a kill dialog's tally, …).
     pub app: App,
     pub ending: Ending,
 }
@@ -454,6 +456,7 @@ pub struct Tui {
 }
 
 impl Tui {
+    /// Puts the terminal in raw mode on the alternate screen.
     pub fn open() -> io::Result<Tui> {
         // ratatui also restores the terminal from its panic hook.
         Ok(Tui {
