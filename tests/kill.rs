@@ -84,9 +84,13 @@ fn a_process_that_ignores_term_gets_kill_after_the_grace() {
         Duration::from_millis(300),
         false,
     );
-    assert_eq!(
-        no_escalation.survived.len(),
-        1,
+    // The shell survives; so may the `sleep` it forked last, TERMed at the very end
+    // of the grace (the kill now follows children that appear meanwhile).
+    assert!(
+        no_escalation
+            .survived
+            .iter()
+            .any(|id| id.pid == stubborn.id()),
         "TERM is ignored: {no_escalation:?}"
     );
     let report = kill_trees(
