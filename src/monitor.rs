@@ -102,12 +102,13 @@ impl Monitor {
                 watcher: Some(me),
             },
         );
+        let started = host.now();
         Ok(Monitor {
             host,
             sampler,
             tracker,
             header,
-            started: Instant::now(),
+            started,
             members: Vec::new(),
             samples: Vec::new(),
             alerts: AlertDetector::new(AlertConfig::default()),
@@ -162,7 +163,7 @@ impl Monitor {
             self.add_adopted();
         }
         let sampler = &mut self.sampler;
-        let elapsed = self.started.elapsed().as_millis() as u64;
+        let elapsed = self.host.now().duration_since(self.started).as_millis() as u64;
         self.tracker
             .update_at(elapsed, &self.samples, &mut |id| sampler.command(id));
         if let Some(pattern) = &self.follow

@@ -133,6 +133,17 @@ impl TickSink {
         })
     }
 
+    /// Writes to a file the caller has already opened (say with [`Create::New`]);
+    /// `path` is only for messages.
+    pub fn from_file(file: std::fs::File, path: &Path, format: Format) -> TickSink {
+        TickSink {
+            path: shown_path(path),
+            sink: Box::new(file),
+            format,
+            buf: String::with_capacity(64 * 1024),
+        }
+    }
+
     pub fn header(&mut self, header: &Header) -> Result<(), RecordError> {
         self.buf.clear();
         self.format.write_header(header, &mut self.buf);

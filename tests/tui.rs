@@ -201,14 +201,32 @@ fn demo_helpers(owner: u32) -> Vec<u32> {
 fn terminal_is_restored_after_sigterm() {
     let sleeper = Tag::new();
     let child = Reaped(sleeper.command("sleep").arg("300").spawn().unwrap());
+    signal_the_view_and_check_the_terminal(child.id(), Signal::TERM, 0);
+}
+
+/// SIGQUIT and SIGUSR1 (signals whose default action ends a process, which leaktop
+/// does not take as a quit) give the terminal back too, then end leaktop as the
+/// signal would have: the shell sees 128 + the signal's number.
+#[test]
+fn terminal_is_restored_before_leaktop_dies_of_sigquit_or_sigusr1() {
+    let sleeper = Tag::new();
+    let child = Reaped(sleeper.command("sleep").arg("300").spawn().unwrap());
+    for (signal, code) in [(Signal::QUIT, 131), (Signal::USR1, 138)] {
+        signal_the_view_and_check_the_terminal(child.id(), signal, code);
+    }
+}
+
+/// Runs the view on `pid` from a shell in tmux, sends it `signal`, and checks that the
+/// shell sees exit code `code` and a terminal out of raw mode and the alternate screen.
+fn signal_the_view_and_check_the_terminal(pid: u32, signal: Signal, code: i32) {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("view.sh");
+    // No core file for SIGQUIT.
     std::fs::write(
         &script,
         format!(
-            "{} --pid {}\necho exit=$?\nstty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon\nsleep 60\n",
+            "ulimit -c 0\n{} --pid {pid}\necho exit=$?\nstty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon\nsleep 60\n",
             leaktop(),
-            child.id()
         ),
     )
     .unwrap();
@@ -216,17 +234,27 @@ fn terminal_is_restored_after_sigterm() {
     screen.wait_for("no leaks", Duration::from_secs(10));
     let view = children_of(screen.pane_pid());
     assert_eq!(view.len(), 1, "{view:?}");
-    signal(view[0], Signal::TERM);
+    // Pinned, then re-identified as the pane's child, before it is signalled.
+    let pinned = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(view[0] as i32).unwrap(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .unwrap();
+    assert_eq!(children_of(screen.pane_pid()), view);
+    rustix::process::pidfd_send_signal(&pinned, signal).unwrap();
     let after = screen.wait_for("exit=", Duration::from_secs(10));
-    assert!(after.contains("exit=0"), "{after}");
+    assert!(
+        after.contains(&format!("exit={code}")),
+        "{signal:?}: {after}"
+    );
     let restored = screen.wait_for("icanon", Duration::from_secs(10));
     assert!(
         !restored.contains("-icanon"),
-        "raw mode left on:\n{restored}"
+        "{signal:?}: raw mode left on:\n{restored}"
     );
     assert!(
         !restored.contains("processes"),
-        "alternate screen left on:\n{restored}"
+        "{signal:?}: alternate screen left on:\n{restored}"
     );
 }
 

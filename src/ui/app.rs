@@ -150,6 +150,8 @@ pub struct App {
     pub status: Option<String>,
     /// Why sampling stopped, once it has.
     pub finished: Option<String>,
+    /// An export under way: ticks written so far, and in all.
+    pub exporting: Option<(usize, usize)>,
     /// The viewed tick and the one before it, decoded from the history.
     shown: Shown,
     /// The selected process's RSS over the history, kept up to date as ticks arrive.
@@ -182,6 +184,7 @@ impl App {
             overlay: Overlay::None,
             status: None,
             finished: None,
+            exporting: None,
             shown: Shown::default(),
             series: None,
             laid_out: None,
@@ -359,6 +362,9 @@ impl App {
                     self.paused = !self.paused;
                     return Some(Effect::SetPaused(self.paused));
                 }
+            }
+            KeyCode::Char('e') if self.exporting.is_some() => {
+                self.status = Some("an export is already under way".into());
             }
             KeyCode::Char('e') => return Some(Effect::Export),
             KeyCode::Char('x') | KeyCode::F(9) => self.open_kill(false),
@@ -539,7 +545,22 @@ impl App {
         dialog.stage = KillStage::Done { survivors };
     }
 
+    /// The event loop has started the export [`Effect::Export`] asked for, of `total`
+    /// ticks; it says how far it has got with [`App::export_progress`] and how it ended
+    /// with [`App::exported`].
+    pub fn export_started(&mut self, total: usize) {
+        self.status = None;
+        self.exporting = Some((0, total));
+    }
+
+    /// The export under way has written `done` of `total` ticks.
+    pub fn export_progress(&mut self, done: usize, total: usize) {
+        self.exporting = Some((done, total));
+    }
+
+    /// The export has finished: where it went and how many ticks, or why it failed.
     pub fn exported(&mut self, result: Result<(PathBuf, usize), String>) {
+        self.exporting = None;
         self.status = Some(match result {
             Ok((path, ticks)) => format!(
                 "exported {} to {}",

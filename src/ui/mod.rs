@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use app::{App, Source, ViewOptions};
 use picker::Picker;
-use terminal::Tui;
+use terminal::{LoopOptions, Tui};
 
 use crate::format::{self, ReadError};
 use crate::model::Tick;
@@ -92,7 +92,8 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     if matches!(opts.root, Root::Pick) {
         require_terminal(RECORD_INSTEAD)?;
     }
-    let me = std::process::id();
+    let host = crate::host::real();
+    let me = host.own_pid();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
         Root::Name { pattern, .. } => crate::monitor::find_by_name(opts.backend, pattern)?
@@ -103,22 +104,31 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             let list =
                 picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
             let mut tui = Tui::open()?;
-            match tui.pick(Picker::new(list, opts.color))? {
+            let picked = tui.pick(Picker::new(list, opts.color))?;
+            close(tui, false);
+            match picked {
                 Some(pid) => pid,
                 None => return Ok(None),
             }
         }
     };
-    let monitor = Monitor::attach(pid, opts.backend, opts.interval, opts.subreapers.clone())?
-        .with_alerts(opts.alerts.clone())
-        .with_leak_grace(opts.leak_grace)
-        .following(match &opts.root {
-            Root::Name {
-                pattern,
-                follow: true,
-            } => Some(pattern.clone()),
-            _ => None,
-        });
+    let sampler = host.sampler(opts.backend)?;
+    let monitor = Monitor::attach_on(
+        host.clone(),
+        sampler,
+        pid,
+        opts.interval,
+        opts.subreapers.clone(),
+    )?
+    .with_alerts(opts.alerts.clone())
+    .with_leak_grace(opts.leak_grace)
+    .following(match &opts.root {
+        Root::Name {
+            pattern,
+            follow: true,
+        } => Some(pattern.clone()),
+        _ => None,
+    });
     require_terminal(RECORD_INSTEAD)?;
     let app = App::new(
         monitor.header().clone(),
@@ -127,17 +137,19 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             color: opts.color,
             grace: opts.grace,
             start_clock: monitor.start_clock(),
-            protected: crate::actions::kill::protected(),
+            protected: crate::host::protected(host.as_ref()),
         },
     );
     // As the subreaper (demo, run) leaktop must reap the orphans it adopts.
     let source: Box<dyn terminal::TickSource> = if opts.subreapers.contains(&me) {
-        Box::new(terminal::Reaping(monitor))
+        Box::new(terminal::Reaping::new(monitor, host.clone()))
     } else {
         Box::new(monitor)
     };
     let mut tui = Tui::open()?;
-    let app = tui.run(app, Some(source), opts.interval)?;
+    let app = tui.run_on(LoopOptions::new(host), app, Some(source), opts.interval)?;
+    // `demo` must end its helpers before leaktop may die of a signal.
+    close(tui, opts.subreapers.contains(&me));
     Ok(app.history.newest().cloned())
 }
 
@@ -170,6 +182,21 @@ pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
         app.push_tick(tick);
     }
     app.finish(status);
-    Tui::open()?.run(app, None, Duration::from_secs(1))?;
+    let mut tui = Tui::open()?;
+    tui.run(app, None, Duration::from_secs(1))?;
+    close(tui, false);
     Ok(())
+}
+
+/// Gives the terminal back, then dies of the signal that ended the view if leaktop
+/// does not take it as a quit (SIGQUIT, SIGUSR1, …: [`terminal::FATAL_SIGNALS`]); or,
+/// with `defer`, leaves that to the caller's [`terminal::reraise_deferred`].
+fn close(tui: Tui, defer: bool) {
+    let ending = tui.ending();
+    drop(tui);
+    match ending {
+        Some(ending) if defer => ending.defer(),
+        Some(ending) => ending.reraise(),
+        None => {}
+    }
 }

@@ -44,7 +44,8 @@ pub struct Restart {
     pub previous: u32,
 }
 
-#[derive(Default)]
+/// Cloned whole for work off the UI thread (an export writes from a copy).
+#[derive(Default, Clone)]
 pub struct History {
     frames: Vec<Frame>,
     /// Every frame's rows, encoded, back to back.
@@ -80,7 +81,7 @@ impl std::fmt::Debug for History {
 }
 
 /// What never changes for a process (a new entry is made if it execs).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ProcInfo {
     pid: u32,
     start: u64,
@@ -88,7 +89,7 @@ struct ProcInfo {
     cmd: Box<str>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Frame {
     tick: u32,
     root_alive: bool,

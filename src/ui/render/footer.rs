@@ -32,10 +32,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         ])
     } else if let Some(status) = &app.status {
         Line::from(Span::styled(format!(" {status}"), theme.notice()))
+    } else if let Some((done, total)) = app.exporting {
+        Line::from(Span::styled(
+            format!(" exporting… {}/{} ticks", grouped(done), grouped(total)),
+            theme.notice(),
+        ))
     } else {
         keys_line(app.is_replay(), usize::from(area.width), theme)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// `n` with a comma every three digits: 10,000.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// As many of [`KEYS`] as fit in `width`.
@@ -76,6 +94,14 @@ mod tests {
 
     fn text(line: &Line<'_>) -> String {
         line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(4000), "4,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 
     #[test]
