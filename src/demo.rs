@@ -74,6 +74,9 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
         true,
     );
     host.reap();
+    // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect now that
+    // every helper is gone.
+    crate::ui::terminal::reraise_deferred();
     last?;
     Ok(())
 }

@@ -365,7 +365,8 @@ fn run_with_the_view_reports_and_gates_after_it_closes() {
     let after = screen.wait_for("exit=", Duration::from_secs(10));
     assert!(after.contains("exit=3"), "{after}");
     assert!(after.contains("1 process leaked"), "{after}");
-    assert!(after.contains("ended 1 leaked process"), "{after}");
+    // The escapee, and the `sleep` that CMD left when the view's close sent it SIGTERM.
+    assert!(after.contains("ended 2 leaked processes"), "{after}");
     assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
 }
 
@@ -494,6 +495,44 @@ fn run_with_the_view_exits_after_the_root_is_killed_from_the_view() {
     screen.keys(&["Escape", "q"]);
     let after = screen.wait_for("exit=", Duration::from_secs(10));
     assert!(after.contains("exit=143"), "CMD died of SIGTERM: {after}");
+    assert!(
+        wait_until(Duration::from_secs(5), || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
+
+/// `run --tui` on SIGQUIT: the view gives the terminal back, the run still reports and
+/// ends its leaks (--kill-leaks), and only then leaktop dies of the signal (131).
+#[test]
+fn run_with_the_view_cleans_up_before_it_dies_of_sigquit() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "ulimit -c 0\n{} {} run --tui --kill-leaks --grace 1s --interval 200ms -- sh -c '(setsid sleep 300 &); sleep 300'\necho exit=$?\nsleep 60\n",
+            tag.assignment(),
+            leaktop()
+        ),
+    )
+    .unwrap();
+    let screen = Screen::start(&format!("sh {}", script.display()));
+    screen.wait_for("LEAKED 1 process", Duration::from_secs(10));
+    let view = children_of(screen.pane_pid());
+    assert_eq!(view.len(), 1, "{view:?}");
+    let pinned = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(view[0] as i32).unwrap(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .unwrap();
+    assert_eq!(children_of(screen.pane_pid()), view);
+    rustix::process::pidfd_send_signal(&pinned, Signal::QUIT).unwrap();
+    let after = screen.wait_for("exit=", Duration::from_secs(15));
+    assert!(after.contains("exit=131"), "{after}");
+    // The escapee, and the `sleep` that CMD left when the view's close sent it SIGTERM.
+    assert!(after.contains("ended 2 leaked processes"), "{after}");
     assert!(
         wait_until(Duration::from_secs(5), || tag.live().is_empty()),
         "left behind: {:?}",

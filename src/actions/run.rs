@@ -28,7 +28,7 @@ use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
 use crate::say;
 use crate::ui::app::{App, Source, ViewOptions};
-use crate::ui::terminal::{TickSource, Tui};
+use crate::ui::terminal::{LoopOptions, TickSource, Tui};
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -173,7 +173,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(&session, view, opts.interval)?;
+        show_view(host.clone(), &session, view, opts.interval)?;
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -221,6 +221,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .raised
         .iter()
         .any(|a| opts.fail_on.contains(&a.kind));
+    crate::ui::terminal::reraise_deferred();
     let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
         EXIT_LEAKED
     } else {
@@ -462,6 +463,7 @@ fn after(at: Instant, d: Duration) -> Instant {
 /// Shows CMD's family in the interactive view until the user closes it; CMD, if still
 /// running then, gets SIGTERM (closing the view ends the run).
 fn show_view(
+    host: Arc<dyn Host>,
     session: &Arc<Mutex<Session>>,
     view: &ViewOptions,
     interval: Duration,
@@ -473,17 +475,23 @@ fn show_view(
         Source::Live,
         ViewOptions {
             start_clock,
-            protected: kill::protected(),
+            protected: crate::host::protected(host.as_ref()),
             ..view.clone()
         },
     );
     let mut tui = Tui::open().map_err(RunError::View)?;
-    tui.run(
+    tui.run_on(
+        LoopOptions::new(host),
         app,
         Some(Box::new(SharedSession(session.clone()))),
         interval,
     )
     .map_err(RunError::View)?;
+    // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once the
+    // run has reported and cleaned up.
+    if let Some(ending) = tui.ending() {
+        ending.defer();
+    }
     drop(tui);
     let mut s = lock(session);
     s.supervisor.reap();
