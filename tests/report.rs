@@ -536,3 +536,51 @@ fn a_line_past_16_mib_is_refused_with_its_line() {
         "{err}"
     );
 }
+
+/// `--tick N` stops reading once it has tick N: damage after it does not matter.
+#[test]
+fn one_tick_is_found_without_reading_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(asset("forkserver-pool.ticklog")).unwrap();
+    let third = good.match_indices("\ntick ").nth(2).unwrap().0;
+    let path = dir.path().join("damaged-later.ticklog");
+    std::fs::write(&path, format!("{}tick x\n", &good[..third + 1])).unwrap();
+    let out = String::from_utf8(ok(&[path.to_str().unwrap(), "--tick", "2"])).unwrap();
+    assert!(out.contains("\ntick 2 +"), "{out}");
+    let (code, _, err) = report(&[path.to_str().unwrap(), "--tick", "9"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("damaged-later.ticklog:"), "{err}");
+}
+
+/// A FIFO is read as it is written; until a writer comes, leaktop says it waits.
+#[test]
+fn a_fifo_says_it_waits_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("live.ndjson");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = leaktop()
+        .arg("report")
+        .arg(&fifo)
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("is a FIFO: waiting for a writer"), "{first}");
+    std::fs::write(
+        &fifo,
+        std::fs::read(asset("forkserver-pool.ndjson")).unwrap(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["ticks"], 40);
+}
