@@ -525,7 +525,7 @@ fn a_line_past_16_mib_is_refused_with_its_line() {
     let good_nd = std::fs::read_to_string(asset("forkserver-pool.ndjson")).unwrap();
     let header_end = good_nd.find('\n').unwrap() + 1;
     let path = dir.path().join("long.ndjson");
-    let mut body = good_nd[..header_end].as_bytes().to_vec();
+    let mut body = good_nd.as_bytes()[..header_end].to_vec();
     body.extend(std::iter::repeat_n(b' ', 17 << 20));
     body.extend_from_slice(b"\n");
     std::fs::write(&path, body).unwrap();

@@ -28,24 +28,11 @@ pub(crate) trait LineParser {
     fn truncated(&mut self) -> Option<ParseError>;
 }
 
-enum Parser {
-    Text(text::Parser),
-    Ndjson(ndjson::Parser),
-}
-
-impl Parser {
-    fn of(format: Format) -> Parser {
-        match format {
-            Format::Text => Parser::Text(text::Parser::default()),
-            Format::Ndjson => Parser::Ndjson(ndjson::Parser::default()),
-        }
-    }
-
-    fn get(&mut self) -> &mut dyn LineParser {
-        match self {
-            Parser::Text(p) => p,
-            Parser::Ndjson(p) => p,
-        }
+/// A new parser for `format`.
+fn parser(format: Format) -> Box<dyn LineParser + Send> {
+    match format {
+        Format::Text => Box::new(text::Parser::default()),
+        Format::Ndjson => Box::new(ndjson::Parser::default()),
     }
 }
 
@@ -57,7 +44,7 @@ pub struct TickReader<R> {
     /// The file name as shown in messages (printable).
     name: String,
     format: Format,
-    parser: Parser,
+    parser: Box<dyn LineParser + Send>,
     header: Header,
     truncated: Option<ParseError>,
     ticks: usize,
@@ -130,7 +117,7 @@ impl<R: BufRead> TickReader<R> {
             lines,
             name: name.to_string(),
             format,
-            parser: Parser::of(format),
+            parser: parser(format),
             header: super::text::empty_header(),
             truncated: None,
             ticks: 0,
@@ -138,12 +125,13 @@ impl<R: BufRead> TickReader<R> {
         };
         let parse = |e| reader_parse_error(name, e);
         let mut header = None;
-        let mut feed = |p: &mut Parser, n, text: &str, cut| -> Result<(), ReadError> {
-            if let Some(Item::Header(h)) = p.get().line(n, text, cut).map_err(parse)? {
-                header = Some(h);
-            }
-            Ok(())
-        };
+        let mut feed =
+            |p: &mut Box<dyn LineParser + Send>, n, text: &str, cut| -> Result<(), ReadError> {
+                if let Some(Item::Header(h)) = p.line(n, text, cut).map_err(parse)? {
+                    header = Some(h);
+                }
+                Ok(())
+            };
         if let Some((n, cut)) = blank_first {
             feed(&mut reader.parser, n, "", cut)?;
         }
@@ -153,22 +141,19 @@ impl<R: BufRead> TickReader<R> {
         while header.is_none() {
             match reader.lines.next_line() {
                 Some(Ok(l)) => {
-                    if let Some(Item::Header(h)) = reader
-                        .parser
-                        .get()
-                        .line(l.n, l.text, l.cut)
-                        .map_err(parse)?
+                    if let Some(Item::Header(h)) =
+                        reader.parser.line(l.n, l.text, l.cut).map_err(parse)?
                     {
                         header = Some(h);
                     }
                 }
                 Some(Err(e)) => return Err(line_error(name, e)),
                 None => {
-                    if let Some(Item::Header(h)) = reader.parser.get().end().map_err(parse)? {
+                    if let Some(Item::Header(h)) = reader.parser.end().map_err(parse)? {
                         header = Some(h);
                     }
                     reader.done = true;
-                    reader.truncated = reader.parser.get().truncated();
+                    reader.truncated = reader.parser.truncated();
                     break;
                 }
             }
@@ -239,15 +224,15 @@ impl<R: BufRead> Iterator for TickReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             let step = match self.lines.next_line() {
-                Some(Ok(l)) => self.parser.get().line(l.n, l.text, l.cut),
+                Some(Ok(l)) => self.parser.line(l.n, l.text, l.cut),
                 Some(Err(e)) => {
                     let e = line_error(&self.name, e);
                     return self.fail(e);
                 }
                 None => {
                     self.done = true;
-                    let end = self.parser.get().end();
-                    self.truncated = self.parser.get().truncated();
+                    let end = self.parser.end();
+                    self.truncated = self.parser.truncated();
                     end
                 }
             };

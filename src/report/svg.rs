@@ -155,7 +155,9 @@ impl Chart {
     /// highest at the first point, the lowest at the second).
     fn points(&self) -> (Vec<u64>, Vec<Vec<u64>>) {
         let mut xs = Vec::with_capacity(self.buckets.len() * 2);
-        let mut ys = vec![Vec::with_capacity(self.buckets.len() * 2); SERIES];
+        let mut ys: Vec<Vec<u64>> = (0..SERIES)
+            .map(|_| Vec::with_capacity(self.buckets.len() * 2))
+            .collect();
         for b in &self.buckets {
             xs.push(b.first_ms);
             for (s, y) in ys.iter_mut().enumerate() {
