@@ -58,6 +58,10 @@ pub enum ReportError {
 pub fn run(opts: &Options) -> Result<(), ReportError> {
     let name = shown_path(&opts.file);
     let say = |m: &str| crate::say(&format!("leaktop: {m}\n"));
+    // The chart is a second pass over the file: refused before the first.
+    if opts.svg.is_some() && std::fs::metadata(&opts.file).is_ok_and(|m| !m.is_file()) {
+        return Err(ReportError::SvgNeedsFile(name));
+    }
     let mut reader = format::open(&opts.file, say)?;
     // The header waits for the first tick: a recording without one is an error
     // before anything is written.
@@ -107,7 +111,7 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
     }
     let summary = fold.summary(reader.header(), ended && reader.truncated().is_some());
     if let Some(path) = &opts.svg {
-        let chart = chart(&opts.file, &name, &summary, &fold)?;
+        let chart = chart(&opts.file, &summary, &fold)?;
         svg::write_file(&svg::render_chart(reader.header(), &summary, &chart)?, path)?;
         say(&format!("wrote the chart to {}", shown_path(path)));
     }
@@ -217,15 +221,7 @@ fn convert_to_file<R: BufRead>(
 
 /// The chart's series: a second pass over the file, now that the summary says which
 /// processes to stack and where leaks happened.
-fn chart(
-    path: &Path,
-    name: &str,
-    summary: &super::Summary,
-    fold: &Summarizer,
-) -> Result<Chart, ReportError> {
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return Err(ReportError::SvgNeedsFile(name.to_string()));
-    }
+fn chart(path: &Path, summary: &super::Summary, fold: &Summarizer) -> Result<Chart, ReportError> {
     let mut chart = Chart::new(summary, fold.top_by_peak(svg::STACKED));
     let reader = format::open(path, |_| {})?;
     // Only the ticks the summary counted (a file still being written grows).
