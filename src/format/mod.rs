@@ -90,22 +90,8 @@ impl Recording {
     /// Escapes control characters in every piece of free text ([`printable`]): a
     /// crafted recording must not drive the terminal that shows it.
     pub fn keep_printable(&mut self) {
-        clean(&mut self.header.root_cmd);
-        clean(&mut self.header.host);
-        for tick in &mut self.ticks {
-            for p in &mut tick.processes {
-                clean(&mut p.name);
-                clean(&mut p.cmd);
-            }
-            for e in &mut tick.events {
-                if let crate::model::Event::Escaped { evidence, .. } = e {
-                    clean(evidence);
-                }
-            }
-            for a in &mut tick.alerts {
-                clean(&mut a.reason);
-            }
-        }
+        keep_header_printable(&mut self.header);
+        self.ticks.iter_mut().for_each(keep_tick_printable);
     }
 
     pub fn write(&self, format: Format) -> String {
@@ -115,6 +101,28 @@ impl Recording {
             format.write_tick(tick, &mut out);
         }
         out
+    }
+}
+
+/// The header's free text made printable ([`printable`]).
+pub(crate) fn keep_header_printable(h: &mut Header) {
+    clean(&mut h.root_cmd);
+    clean(&mut h.host);
+}
+
+/// A tick's free text made printable ([`printable`]).
+pub(crate) fn keep_tick_printable(tick: &mut Tick) {
+    for p in &mut tick.processes {
+        clean(&mut p.name);
+        clean(&mut p.cmd);
+    }
+    for e in &mut tick.events {
+        if let crate::model::Event::Escaped { evidence, .. } = e {
+            clean(evidence);
+        }
+    }
+    for a in &mut tick.alerts {
+        clean(&mut a.reason);
     }
 }
 

@@ -6,7 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::lines::{LineError, Lines, MAX_LINE_BYTES};
-use super::{Format, ParseError, ReadError, Recording, ndjson, shown_path, text};
+use super::{
+    Format, ParseError, ReadError, Recording, keep_header_printable, keep_tick_printable, ndjson,
+    shown_path, text,
+};
 use crate::model::{Header, Tick};
 
 /// What a parser makes of a line.
@@ -271,26 +274,6 @@ fn line_error(name: &str, e: LineError) -> ReadError {
             limit: humansize::format_size(limit, humansize::BINARY),
         },
         LineError::CrOnly { line } => ReadError::CrOnly { path, line },
-    }
-}
-
-fn keep_header_printable(h: &mut Header) {
-    super::clean(&mut h.root_cmd);
-    super::clean(&mut h.host);
-}
-
-fn keep_tick_printable(tick: &mut Tick) {
-    for p in &mut tick.processes {
-        super::clean(&mut p.name);
-        super::clean(&mut p.cmd);
-    }
-    for e in &mut tick.events {
-        if let crate::model::Event::Escaped { evidence, .. } = e {
-            super::clean(evidence);
-        }
-    }
-    for a in &mut tick.alerts {
-        super::clean(&mut a.reason);
     }
 }
 
