@@ -508,6 +508,40 @@ fn short(name: &str, cmd: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::sample_data;
+
+    #[test]
+    fn a_long_recording_keeps_a_bounded_chart_with_its_peak() {
+        let rec = sample_data::recording();
+        let summary = super::super::summarize(&rec);
+        let mut chart = Chart::new(&summary, Vec::new());
+        let spike_at = 3 * MAX_POINTS + 7;
+        for i in 0..5 * MAX_POINTS {
+            let mut tick = rec.ticks[0].clone();
+            tick.tick = i as u32 + 1;
+            tick.elapsed_ms = i as u64 * 1000;
+            if i == spike_at {
+                tick.processes[0].rss_kb *= 100;
+            }
+            chart.add(&tick);
+        }
+        assert!(chart.buckets.len() <= MAX_POINTS, "{}", chart.buckets.len());
+        assert_eq!(
+            chart.buckets.iter().map(|b| b.ticks).sum::<usize>(),
+            5 * MAX_POINTS
+        );
+        let (xs, ys) = chart.points();
+        let base = rec.ticks[0].total_rss_kb();
+        let spike = base + rec.ticks[0].processes[0].rss_kb * 99;
+        assert_eq!(
+            ys[0].iter().max(),
+            Some(&spike),
+            "the one-tick peak survives"
+        );
+        assert_eq!(ys[0].iter().min(), Some(&base));
+        assert!(xs.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(xs.last(), Some(&((5 * MAX_POINTS - 1) as u64 * 1000)));
+    }
 
     #[test]
     fn steps_hold_each_value_until_the_next_tick() {
