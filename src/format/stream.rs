@@ -126,35 +126,25 @@ impl<R: BufRead> TickReader<R> {
             ticks: 0,
             done: false,
         };
-        let parse = |e| reader_parse_error(name, e);
+        // What the parser makes of a line before the header is complete.
+        let header_of = |step: Result<Option<Item>, ParseError>| match step {
+            Ok(Some(Item::Header(h))) => Ok(Some(h)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(reader_parse_error(name, e)),
+        };
         let mut header = None;
-        let mut feed =
-            |p: &mut Box<dyn LineParser + Send>, n, text: &str, cut| -> Result<(), ReadError> {
-                if let Some(Item::Header(h)) = p.line(n, text, cut).map_err(parse)? {
-                    header = Some(h);
-                }
-                Ok(())
-            };
         if let Some((n, cut)) = blank_first {
-            feed(&mut reader.parser, n, "", cut)?;
+            header = header_of(reader.parser.line(n, "", cut))?;
         }
         if let Some((n, text, cut)) = &first {
-            feed(&mut reader.parser, *n, text, *cut)?;
+            header = header.or(header_of(reader.parser.line(*n, text, *cut))?);
         }
         while header.is_none() {
             match reader.lines.next_line() {
-                Some(Ok(l)) => {
-                    if let Some(Item::Header(h)) =
-                        reader.parser.line(l.n, l.text, l.cut).map_err(parse)?
-                    {
-                        header = Some(h);
-                    }
-                }
+                Some(Ok(l)) => header = header_of(reader.parser.line(l.n, l.text, l.cut))?,
                 Some(Err(e)) => return Err(line_error(name, e)),
                 None => {
-                    if let Some(Item::Header(h)) = reader.parser.end().map_err(parse)? {
-                        header = Some(h);
-                    }
+                    header = header_of(reader.parser.end())?;
                     reader.done = true;
                     reader.truncated = reader.parser.truncated();
                     break;
