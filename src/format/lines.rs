@@ -50,14 +50,24 @@ pub(crate) struct Lines<R> {
 
 impl<R: BufRead> Lines<R> {
     pub fn new(src: R, limit: usize) -> Lines<R> {
+        Lines::starting_at(src, limit, 0, 0)
+    }
+
+    /// Lines of an input already read up to byte `offset`, after line `before`.
+    pub fn starting_at(src: R, limit: usize, before: usize, offset: u64) -> Lines<R> {
         Lines {
             src,
             buf: Vec::new(),
-            n: 0,
+            n: before,
             limit,
-            offset: 0,
+            offset,
             done: false,
         }
+    }
+
+    /// Lines returned so far (the number of the last one).
+    pub fn count(&self) -> usize {
+        self.n
     }
 
     /// The byte offset of the next line from the start of the input.

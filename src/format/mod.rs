@@ -7,7 +7,7 @@ mod lines;
 pub use lines::MAX_LINE_BYTES;
 pub mod ndjson;
 pub mod stream;
-pub use stream::{TickReader, open};
+pub use stream::{TickAt, TickReader, open};
 pub mod text;
 
 use std::path::Path;

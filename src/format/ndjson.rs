@@ -153,6 +153,10 @@ impl LineParser for Parser {
     fn truncated(&mut self) -> Option<ParseError> {
         self.truncated.take()
     }
+
+    fn skip_header(&mut self) {
+        self.header = true;
+    }
 }
 
 /// Parses a whole NDJSON recording held in memory.

@@ -29,6 +29,22 @@ pub(crate) trait LineParser {
     fn end(&mut self) -> Result<Option<Item>, ParseError>;
     /// The incomplete last line or tick that was dropped, once the input has ended.
     fn truncated(&mut self) -> Option<ParseError>;
+    /// Lines have begun a tick that has not ended yet.
+    fn in_tick(&self) -> bool {
+        false
+    }
+    /// Goes on as if a header had just been read: for reading from a tick's start.
+    fn skip_header(&mut self);
+}
+
+/// Where a tick begins in its file: a place to read it again from, later, without
+/// the ticks before it ([`TickReader::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickAt {
+    /// Bytes from the start of the file to the tick's first line.
+    pub offset: u64,
+    /// That line's number (1-based).
+    pub line: usize,
 }
 
 /// A new parser for `format`.
@@ -52,6 +68,10 @@ pub struct TickReader<R> {
     truncated: Option<ParseError>,
     ticks: usize,
     done: bool,
+    /// Where the tick the parser has open began.
+    opening: Option<TickAt>,
+    /// Where the tick last returned began.
+    last_at: Option<TickAt>,
 }
 
 /// Opens a recording file for streaming. `waiting` is called with a message before
@@ -125,6 +145,8 @@ impl<R: BufRead> TickReader<R> {
             truncated: None,
             ticks: 0,
             done: false,
+            opening: None,
+            last_at: None,
         };
         // What the parser makes of a line before the header is complete.
         let header_of = |step: Result<Option<Item>, ParseError>| match step {
@@ -139,7 +161,10 @@ impl<R: BufRead> TickReader<R> {
         if let Some((n, text, cut)) = &first {
             header = header.or(header_of(reader.parser.line(*n, text, *cut))?);
         }
+        // The line that ends a text header may begin the first tick.
+        let mut at = reader.here();
         while header.is_none() {
+            at = reader.here();
             match reader.lines.next_line() {
                 Some(Ok(l)) => header = header_of(reader.parser.line(l.n, l.text, l.cut))?,
                 Some(Err(e)) => return Err(line_error(name, e)),
@@ -158,9 +183,45 @@ impl<R: BufRead> TickReader<R> {
                 ParseError::new(1, "a leaktop recording header"),
             ));
         };
+        if reader.parser.in_tick() {
+            reader.opening = Some(at);
+        }
         keep_header_printable(&mut header);
         reader.header = header;
         Ok(reader)
+    }
+
+    /// A reader of the ticks from `at` on, in a file whose header and format were
+    /// read before (`src` already positioned at `at.offset`). The first tick read
+    /// is not checked against the one before it.
+    pub fn resume(src: R, name: &str, format: Format, header: Header, at: TickAt) -> TickReader<R> {
+        let mut parser = parser(format);
+        parser.skip_header();
+        TickReader {
+            lines: Lines::starting_at(src, MAX_LINE_BYTES, at.line - 1, at.offset),
+            name: name.to_string(),
+            format,
+            parser,
+            header,
+            truncated: None,
+            ticks: 0,
+            done: false,
+            opening: None,
+            last_at: None,
+        }
+    }
+
+    /// Where the tick last returned by `next` began: an index of these is enough to
+    /// read any tick again on demand.
+    pub fn last_tick_at(&self) -> Option<TickAt> {
+        self.last_at
+    }
+
+    fn here(&self) -> TickAt {
+        TickAt {
+            offset: self.lines.offset(),
+            line: self.lines.count() + 1,
+        }
     }
 
     /// The recording's header.
@@ -216,6 +277,8 @@ impl<R: BufRead> Iterator for TickReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
+            let at = self.here();
+            let was_open = self.parser.in_tick();
             let step = match self.lines.next_line() {
                 Some(Ok(l)) => self.parser.line(l.n, l.text, l.cut),
                 Some(Err(e)) => {
@@ -231,11 +294,20 @@ impl<R: BufRead> Iterator for TickReader<R> {
             };
             match step {
                 Ok(Some(Item::Tick(mut tick))) => {
+                    self.last_at = if was_open {
+                        self.opening.take()
+                    } else {
+                        Some(at)
+                    };
                     keep_tick_printable(&mut tick);
                     self.ticks += 1;
                     return Some(Ok(tick));
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    if !was_open && self.parser.in_tick() {
+                        self.opening = Some(at);
+                    }
+                }
                 Err(e) => {
                     let e = reader_parse_error(&self.name, e);
                     return self.fail(e);
@@ -333,6 +405,38 @@ mod tests {
                 .unwrap()
                 .to_string();
             assert!(err.starts_with("f:1: ") && err.contains("CR"), "{err}");
+        }
+    }
+
+    #[test]
+    fn any_tick_reads_again_from_where_it_began() {
+        for (format, content) in [
+            (Format::Text, recording().write(Format::Text)),
+            (Format::Ndjson, recording().write(Format::Ndjson)),
+            // A header ended by the first tick's line, not a blank one.
+            (
+                Format::Text,
+                recording()
+                    .write(Format::Text)
+                    .replacen("\n\ntick", "\ntick", 1),
+            ),
+        ] {
+            let mut reader = TickReader::new(content.as_bytes(), "x", None).unwrap();
+            let mut index = Vec::new();
+            while let Some(tick) = reader.next() {
+                index.push((reader.last_tick_at().unwrap(), tick.unwrap()));
+            }
+            assert_eq!(index.len(), 3);
+            for (at, tick) in index.iter().rev() {
+                let src = &content.as_bytes()[at.offset as usize..];
+                let mut again = TickReader::resume(src, "x", format, reader.header().clone(), *at);
+                assert_eq!(
+                    again.next().unwrap().unwrap(),
+                    *tick,
+                    "{format:?} at {at:?}"
+                );
+                assert_eq!(again.last_tick_at(), Some(*at));
+            }
         }
     }
 

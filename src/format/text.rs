@@ -325,6 +325,14 @@ impl LineParser for Parser {
     fn truncated(&mut self) -> Option<ParseError> {
         self.truncated.take()
     }
+
+    fn in_tick(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn skip_header(&mut self) {
+        self.stage = Stage::Body;
+    }
 }
 
 impl Parser {
