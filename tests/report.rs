@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use common::leaktop;
@@ -583,4 +584,53 @@ fn a_fifo_says_it_waits_for_a_writer() {
     assert!(out.status.success());
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["ticks"], 40);
+}
+
+/// `--out` may name the recording itself, a link to a file, or a device; a failed
+/// conversion leaves nothing behind.
+#[test]
+fn convert_out_in_place_through_a_link_to_a_device_and_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(asset("forkserver-pool.ticklog")).unwrap();
+    let nd = std::fs::read(asset("forkserver-pool.ndjson")).unwrap();
+    let file = dir.path().join("pool.rec");
+    std::fs::write(&file, &text).unwrap();
+    let f = file.to_str().unwrap();
+    ok(&[f, "--convert", "ndjson", "--out", f]);
+    assert_eq!(std::fs::read(&file).unwrap(), nd, "converted in place");
+    let link = dir.path().join("link.rec");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    ok(&[f, "--convert", "text", "--out", link.to_str().unwrap()]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        text,
+        "written through the link"
+    );
+    ok(&[f, "--convert", "ndjson", "--out", "/dev/null"]);
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    let good = String::from_utf8(text).unwrap();
+    let third = good.match_indices("\ntick ").nth(2).unwrap().0;
+    let bad = dir.path().join("bad.ticklog");
+    std::fs::write(&bad, format!("{}tick x\n", &good[..third + 1])).unwrap();
+    let out = dir.path().join("out.ndjson");
+    let (code, _, err) = report(&[
+        bad.to_str().unwrap(),
+        "--convert",
+        "ndjson",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(!out.exists() && left.len() == 3, "{left:?}");
 }

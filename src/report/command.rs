@@ -187,8 +187,10 @@ fn convert<R: BufRead>(
     out.flush().map_err(ConvertError::Write)
 }
 
-/// Converts into a file next to `path`, renamed over it once complete: a failed
-/// conversion leaves no half file, and `--out` may name the recording itself.
+/// Converts into a file next to `path` (through a symbolic link, next to what it
+/// names), renamed over it once complete: a failed conversion leaves no half file,
+/// and `--out` may name the recording itself. A device or FIFO (`/dev/null`) is
+/// written directly.
 fn convert_to_file<R: BufRead>(
     first: Tick,
     reader: &mut TickReader<R>,
@@ -201,18 +203,28 @@ fn convert_to_file<R: BufRead>(
         path: shown.clone(),
         source,
     };
-    let mut partial = path.as_os_str().to_owned();
+    let failed = |e| match e {
+        ConvertError::Read(e) => e.into(),
+        ConvertError::Write(e) => write_error(e),
+    };
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(write_error)?;
+        let mut file = BufWriter::with_capacity(64 << 10, file);
+        return convert(first, reader, to, &mut file, fold).map_err(failed);
+    }
+    let mut partial = target.as_os_str().to_owned();
     partial.push(format!(".leaktop-{}.part", std::process::id()));
     let partial = PathBuf::from(partial);
     let file = std::fs::File::create(&partial).map_err(write_error)?;
     let mut file = BufWriter::with_capacity(64 << 10, file);
     let result = convert(first, reader, to, &mut file, fold)
         .and_then(|()| file.get_ref().sync_all().map_err(ConvertError::Write))
-        .map_err(|e| match e {
-            ConvertError::Read(e) => e.into(),
-            ConvertError::Write(e) => write_error(e),
-        })
-        .and_then(|()| std::fs::rename(&partial, path).map_err(write_error));
+        .map_err(failed)
+        .and_then(|()| std::fs::rename(&partial, &target).map_err(write_error));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
