@@ -196,9 +196,10 @@ impl<R: std::io::BufRead> Loader<R> {
             }
             None => {
                 self.end = Some(match self.reader.truncated() {
-                    Some(cut) => {
-                        format!("a recording; its last tick was cut off ({cut}) and is not shown")
-                    }
+                    Some(cut) => format!(
+                        "a recording; its last tick was cut off ({}:{cut}) and is not shown",
+                        self.reader.name()
+                    ),
                     None => "this is a recording".into(),
                 });
                 None
@@ -220,5 +221,45 @@ impl<R: std::io::BufRead + Send> terminal::TickSource for Loader<R> {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Loader;
+    use super::terminal::TickSource;
+    use crate::format::{Format, TickReader, sample_data};
+
+    /// Every tick the loader steps through, and why it says it stopped.
+    fn load(content: &str) -> (Vec<u32>, Option<String>) {
+        let mut reader = TickReader::new(content.as_bytes(), "f", None).unwrap();
+        let mut seen = vec![reader.next().unwrap().unwrap().tick];
+        let mut source = Loader {
+            reader,
+            next: None,
+            end: None,
+        };
+        source.read_ahead();
+        while source.finished().is_none() {
+            seen.push(source.step().unwrap().tick);
+        }
+        (seen, source.finished())
+    }
+
+    #[test]
+    fn the_loader_feeds_every_tick_then_says_why_it_stopped() {
+        let text = sample_data::recording().write(Format::Text);
+        assert_eq!(
+            load(&text),
+            (vec![1, 2, 3], Some("this is a recording".into()))
+        );
+        let cut = &text[..text.len() - 3];
+        let (ticks, why) = load(cut);
+        assert_eq!(ticks, [1, 2]);
+        assert!(why.unwrap().contains("last tick was cut off (f:"));
+        let damaged = text.replacen("tick 3 ", "tick x ", 1);
+        let (ticks, why) = load(&damaged);
+        assert_eq!(ticks, [1, 2]);
+        assert!(why.unwrap().contains("the rest of it cannot be read: f:"));
     }
 }
