@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use common::leaktop;
@@ -367,4 +368,269 @@ fn control_characters_in_commands_are_shown_escaped() {
     let out = ok(&[path.to_str().unwrap()]);
     assert_eq!(controls(&out), 0, "{}", String::from_utf8_lossy(&out));
     assert!(String::from_utf8_lossy(&out).contains("py\\x1b[2Jthon3"));
+}
+
+/// Bytes a terminal would act on: C0 controls other than the line end, DEL, and the
+/// C1 controls (as UTF-8 characters).
+fn terminal_controls(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars()
+        .filter(|&c| c != '\n' && c.is_control())
+        .map(|c| format!("{:#x}", c as u32))
+        .collect()
+}
+
+/// Fault 3: a crafted recording or file name must not drive the terminal through an
+/// error message or the report's first line.
+#[test]
+fn crafted_recordings_and_file_names_reach_no_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let good_nd = std::fs::read_to_string(asset("forkserver-pool.ndjson")).unwrap();
+    let header_end = good_nd.find('\n').unwrap() + 1;
+    let cases: Vec<(String, Vec<u8>, i32)> = vec![
+        // serde quotes the unknown variant.
+        (
+            "variant.ndjson".into(),
+            b"{\"type\":\"\\u001b]0;pwned\\u0007\\u001b[2J\"}\n".to_vec(),
+            1,
+        ),
+        // ... and an unknown field, raw in the line (JSON allows it in a key once escaped).
+        (
+            "field.ndjson".into(),
+            format!(
+                "{}{{\"type\":\"tick\",\"\\u001b[2J\\u009b\":1}}\n",
+                &good_nd[..header_end]
+            )
+            .into_bytes(),
+            1,
+        ),
+        // A text line with raw escape bytes where a number is expected.
+        (
+            "text.ticklog".into(),
+            b"# leaktop-ticklog v1\n# root: \x1b[2J\x07 start=1 cmd: x\n".to_vec(),
+            1,
+        ),
+        (
+            "evil\x1b]0;pwned\x07\u{9b}name.ticklog".into(),
+            b"hello\n".to_vec(),
+            1,
+        ),
+        ("evil\x1b[2J.ndjson".into(), good_nd.clone().into_bytes(), 0),
+    ];
+    for (name, body, want) in cases {
+        let path = dir.path().join(&name);
+        std::fs::write(&path, body).unwrap();
+        let out = leaktop().arg("report").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(want), "{name:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            terminal_controls(&out.stderr),
+            Vec::<String>::new(),
+            "{name:?}: {err}"
+        );
+        assert_eq!(
+            terminal_controls(&out.stdout),
+            Vec::<String>::new(),
+            "{name:?}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        if want == 0 {
+            let first = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                first.starts_with(&format!(
+                    "{}",
+                    dir.path().join("evil\\x1b[2J.ndjson").display()
+                )),
+                "{first}"
+            );
+        } else {
+            assert_eq!(err.lines().count(), 1, "{name:?}: {err}");
+        }
+    }
+    // A file that is not there, by a name with escapes.
+    let out = leaktop()
+        .arg("report")
+        .arg(dir.path().join("gone\x1b[2J"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(terminal_controls(&out.stderr), Vec::<String>::new());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gone\\x1b[2J"));
+}
+
+/// Fault 12: what a reader sees when a recording is odd, and when standard output
+/// fails.
+#[test]
+fn odd_line_ends_inconsistent_rows_and_a_full_stdout_say_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(asset("forkserver-pool.ticklog")).unwrap();
+    let good_nd = std::fs::read_to_string(asset("forkserver-pool.ndjson")).unwrap();
+
+    // A BOM is accepted silently, in both formats.
+    for (name, body) in [("bom.ticklog", &good), ("bom.ndjson", &good_nd)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("\u{feff}{body}")).unwrap();
+        let (code, out, err) = report(&[path.to_str().unwrap(), "--json"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{name}");
+        let got: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(got["ticks"], 40, "{name}");
+    }
+
+    // CR-only line ends are named.
+    let path = dir.path().join("cr.ticklog");
+    std::fs::write(&path, good.replace('\n', "\r")).unwrap();
+    let (code, _, err) = report(&[path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cr.ticklog:1:") && err.contains("CR alone"),
+        "{err}"
+    );
+
+    // leaked_since on a row that is not leaked: refused, as text could not carry it.
+    let path = dir.path().join("since.ndjson");
+    std::fs::write(
+        &path,
+        good_nd.replacen("\"leaked_since\":null", "\"leaked_since\":1", 1),
+    )
+    .unwrap();
+    let (code, _, err) = report(&[path.to_str().unwrap(), "--convert", "text"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("since.ndjson:2: expected pid 4623 to be leaked"),
+        "{err}"
+    );
+
+    // Standard output that fails is named as such.
+    let full = std::fs::File::create("/dev/full").unwrap();
+    for args in [&["--json"][..], &["--convert", "ndjson"], &[]] {
+        let out = leaktop()
+            .arg("report")
+            .arg(asset("forkserver-pool.ticklog"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            "leaktop: error: cannot write to standard output: No space left on device",
+            "{args:?}"
+        );
+    }
+}
+
+/// A long line is refused at its line, before it is read whole.
+#[test]
+fn a_line_past_16_mib_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good_nd = std::fs::read_to_string(asset("forkserver-pool.ndjson")).unwrap();
+    let header_end = good_nd.find('\n').unwrap() + 1;
+    let path = dir.path().join("long.ndjson");
+    let mut body = good_nd.as_bytes()[..header_end].to_vec();
+    body.extend(std::iter::repeat_n(b' ', 17 << 20));
+    body.extend_from_slice(b"\n");
+    std::fs::write(&path, body).unwrap();
+    let (code, _, err) = report(&[path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("long.ndjson:2: expected a line of at most 16 MiB"),
+        "{err}"
+    );
+}
+
+/// `--tick N` stops reading once it has tick N: damage after it does not matter.
+#[test]
+fn one_tick_is_found_without_reading_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(asset("forkserver-pool.ticklog")).unwrap();
+    let third = good.match_indices("\ntick ").nth(2).unwrap().0;
+    let path = dir.path().join("damaged-later.ticklog");
+    std::fs::write(&path, format!("{}tick x\n", &good[..third + 1])).unwrap();
+    let out = String::from_utf8(ok(&[path.to_str().unwrap(), "--tick", "2"])).unwrap();
+    assert!(out.contains("\ntick 2 +"), "{out}");
+    let (code, _, err) = report(&[path.to_str().unwrap(), "--tick", "9"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("damaged-later.ticklog:"), "{err}");
+}
+
+/// A FIFO is read as it is written; until a writer comes, leaktop says it waits.
+#[test]
+fn a_fifo_says_it_waits_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("live.ndjson");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = leaktop()
+        .arg("report")
+        .arg(&fifo)
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("is a FIFO: waiting for a writer"), "{first}");
+    std::fs::write(
+        &fifo,
+        std::fs::read(asset("forkserver-pool.ndjson")).unwrap(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["ticks"], 40);
+}
+
+/// `--out` may name the recording itself, a link to a file, or a device; a failed
+/// conversion leaves nothing behind.
+#[test]
+fn convert_out_in_place_through_a_link_to_a_device_and_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(asset("forkserver-pool.ticklog")).unwrap();
+    let nd = std::fs::read(asset("forkserver-pool.ndjson")).unwrap();
+    let file = dir.path().join("pool.rec");
+    std::fs::write(&file, &text).unwrap();
+    let f = file.to_str().unwrap();
+    ok(&[f, "--convert", "ndjson", "--out", f]);
+    assert_eq!(std::fs::read(&file).unwrap(), nd, "converted in place");
+    let link = dir.path().join("link.rec");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    ok(&[f, "--convert", "text", "--out", link.to_str().unwrap()]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        text,
+        "written through the link"
+    );
+    ok(&[f, "--convert", "ndjson", "--out", "/dev/null"]);
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    let good = String::from_utf8(text).unwrap();
+    let third = good.match_indices("\ntick ").nth(2).unwrap().0;
+    let bad = dir.path().join("bad.ticklog");
+    std::fs::write(&bad, format!("{}tick x\n", &good[..third + 1])).unwrap();
+    let out = dir.path().join("out.ndjson");
+    let (code, _, err) = report(&[
+        bad.to_str().unwrap(),
+        "--convert",
+        "ndjson",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(!out.exists() && left.len() == 3, "{left:?}");
 }

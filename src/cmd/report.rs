@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use leaktop::format::{self, Format};
+use leaktop::format::Format;
 use leaktop::report;
 
 #[derive(Args)]
@@ -30,49 +30,13 @@ pub(crate) struct ReportArgs {
 }
 
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    use std::io::Write as _;
-    let name = args.file.display().to_string();
-    let rec = format::read(&args.file)?;
-    rec.require_ticks(&name)?;
-    if let Some(cut) = &rec.truncated {
-        say!(
-            "leaktop: warning: {name}:{cut}; the incomplete last tick was dropped, reporting the {} complete ones",
-            rec.ticks.len()
-        );
-    }
-    let mut stdout = std::io::stdout().lock();
-    if let Some(n) = args.tick {
-        let tick = rec.ticks.iter().find(|t| t.tick == n).ok_or_else(|| {
-            anyhow::anyhow!(
-                "tick {n} is not in {name} (it has ticks {} to {})",
-                rec.ticks.first().map_or(0, |t| t.tick),
-                rec.ticks.last().map_or(0, |t| t.tick)
-            )
-        })?;
-        let mut out = String::new();
-        Format::Text.write_header(&rec.header, &mut out);
-        Format::Text.write_tick(tick, &mut out);
-        stdout.write_all(out.as_bytes())?;
-    } else if let Some(to) = args.convert {
-        let out = rec.write(to);
-        match args.out.as_deref() {
-            Some(path) if path.as_os_str() != "-" => std::fs::write(path, out)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-            _ => stdout.write_all(out.as_bytes())?,
-        }
-    }
-    let summary = report::summarize(&rec);
-    if let Some(svg) = &args.svg {
-        report::svg::write(&rec, &summary, svg)?;
-        say!("leaktop: wrote the chart to {}", svg.display());
-    }
-    if args.tick.is_none() && args.convert.is_none() {
-        if args.json {
-            serde_json::to_writer_pretty(&mut stdout, &summary)?;
-            writeln!(stdout)?;
-        } else {
-            stdout.write_all(report::write_text(&summary, &name).as_bytes())?;
-        }
-    }
+    report::run(&report::Options {
+        file: args.file,
+        json: args.json,
+        svg: args.svg,
+        tick: args.tick,
+        convert: args.convert,
+        out: args.out,
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,11 @@
 
 mod escape;
 pub use escape::printable;
+mod lines;
+pub use lines::MAX_LINE_BYTES;
 pub mod ndjson;
+pub mod stream;
+pub use stream::{TickAt, TickReader, open};
 pub mod text;
 
 use std::path::Path;
@@ -27,7 +31,8 @@ impl Format {
         }
     }
 
-    /// Detects the format from a file's content, not its name.
+    /// Detects the format from a file's content (its first non-blank line is
+    /// enough), not its name.
     pub fn detect(content: &str) -> Format {
         if content.trim_start().starts_with('{') {
             Format::Ndjson
@@ -52,13 +57,9 @@ impl Format {
 
     /// Reads a recording; its free text is kept printable, as leaktop keeps what it
     /// reads from processes.
+    /// It is read line by line as a file is ([`TickReader`]).
     pub fn parse(self, content: &str) -> Result<Recording, ParseError> {
-        let mut rec = match self {
-            Format::Text => text::parse(content),
-            Format::Ndjson => ndjson::parse(content),
-        }?;
-        rec.keep_printable();
-        Ok(rec)
+        stream::parse_str(content, self)
     }
 }
 
@@ -89,27 +90,8 @@ impl Recording {
     /// Escapes control characters in every piece of free text ([`printable`]): a
     /// crafted recording must not drive the terminal that shows it.
     pub fn keep_printable(&mut self) {
-        fn clean(s: &mut String) {
-            if let std::borrow::Cow::Owned(shown) = printable(s) {
-                *s = shown;
-            }
-        }
-        clean(&mut self.header.root_cmd);
-        clean(&mut self.header.host);
-        for tick in &mut self.ticks {
-            for p in &mut tick.processes {
-                clean(&mut p.name);
-                clean(&mut p.cmd);
-            }
-            for e in &mut tick.events {
-                if let crate::model::Event::Escaped { evidence, .. } = e {
-                    clean(evidence);
-                }
-            }
-            for a in &mut tick.alerts {
-                clean(&mut a.reason);
-            }
-        }
+        keep_header_printable(&mut self.header);
+        self.ticks.iter_mut().for_each(keep_tick_printable);
     }
 
     pub fn write(&self, format: Format) -> String {
@@ -122,25 +104,64 @@ impl Recording {
     }
 }
 
+/// The header's free text made printable ([`printable`]).
+pub(crate) fn keep_header_printable(h: &mut Header) {
+    clean(&mut h.root_cmd);
+    clean(&mut h.host);
+}
+
+/// A tick's free text made printable ([`printable`]).
+pub(crate) fn keep_tick_printable(tick: &mut Tick) {
+    for p in &mut tick.processes {
+        clean(&mut p.name);
+        clean(&mut p.cmd);
+    }
+    for e in &mut tick.events {
+        if let crate::model::Event::Escaped { evidence, .. } = e {
+            clean(evidence);
+        }
+    }
+    for a in &mut tick.alerts {
+        clean(&mut a.reason);
+    }
+}
+
+/// `s` with its control characters escaped ([`printable`]), in place.
+pub(crate) fn clean(s: &mut String) {
+    if let std::borrow::Cow::Owned(shown) = printable(s) {
+        *s = shown;
+    }
+}
+
+/// A file name as shown in messages: control characters in it escaped, so a crafted
+/// name cannot drive the terminal the message reaches.
+pub fn shown_path(path: &Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
+
+/// What a parser expected at a line (1-based) and did not find.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}: expected {expected}")]
 pub struct ParseError {
     pub line: usize,
+    /// Printable: it may quote the file's bytes (serde's messages do), so control
+    /// characters are escaped when the error is made.
     pub expected: String,
 }
 
 impl ParseError {
+    /// The one place parse errors are made: `expected` is made printable here.
     pub fn new(line: usize, expected: impl Into<String>) -> Self {
-        ParseError {
-            line,
-            expected: expected.into(),
-        }
+        let mut expected = expected.into();
+        clean(&mut expected);
+        ParseError { line, expected }
     }
 }
 
+/// Why a recording could not be read. `path` is always printable ([`shown_path`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", io_message(source))]
     Io {
         path: String,
         #[source]
@@ -148,6 +169,19 @@ pub enum ReadError {
     },
     #[error("{path}:{line}: expected UTF-8 text without NUL bytes (this is not a tick-log)")]
     Binary { path: String, line: usize },
+    /// A line over [`MAX_LINE_BYTES`] (`limit`, for people).
+    #[error(
+        "{path}:{line}: expected a line of at most {limit}, found a longer one (this is not a leaktop recording, or it is damaged)"
+    )]
+    LineTooLong {
+        path: String,
+        line: usize,
+        limit: String,
+    },
+    #[error(
+        "{path}:{line}: expected lines ended by LF, found CR alone (convert the line ends, e.g. tr '\\r' '\\n')"
+    )]
+    CrOnly { path: String, line: usize },
     #[error("{path}: a device, not a recording")]
     Device { path: String },
     #[error("{path}:{source}")]
@@ -158,48 +192,33 @@ pub enum ReadError {
     },
 }
 
-/// Reads a recording in either format, detected from its content.
-pub fn read(path: &Path) -> Result<Recording, ReadError> {
-    let name = path.display().to_string();
-    let io = |source| ReadError::Io {
-        path: name.clone(),
-        source,
-    };
-    // /dev/zero would be read until memory runs out; a pipe is fine.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let kind = std::fs::metadata(path).map_err(io)?.file_type();
-        if kind.is_char_device() || kind.is_block_device() {
-            return Err(ReadError::Device { path: name });
+impl ReadError {
+    /// The line it is about, if it is about one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ReadError::Binary { line, .. }
+            | ReadError::LineTooLong { line, .. }
+            | ReadError::CrOnly { line, .. } => Some(*line),
+            ReadError::Parse { source, .. } => Some(source.line),
+            ReadError::Io { .. } | ReadError::Device { .. } => None,
         }
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let content = text_of(bytes).map_err(|line| ReadError::Binary {
-        path: name.clone(),
-        line,
-    })?;
-    Format::detect(&content)
-        .parse(&content)
-        .map_err(|source| ReadError::Parse { path: name, source })
 }
 
-/// The file as text, or the line where it stops being text. Invalid UTF-8 on the last,
-/// unterminated line is a write cut short inside a character: it is dropped, and the
-/// parser reports the cut-off line as it does any other.
-fn text_of(mut bytes: Vec<u8>) -> Result<String, usize> {
-    let line_of = |bytes: &[u8], at: usize| bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let at = e.valid_up_to();
-        if bytes[at..].contains(&b'\n') {
-            return Err(line_of(&bytes, at));
-        }
-        bytes.truncate(at);
+/// An I/O error as a person reads it: `No space left on device`, without the
+/// `(os error 28)` that follows in its `Display`.
+pub fn io_message(e: &std::io::Error) -> String {
+    let shown = e.to_string();
+    match shown.rfind(" (os error ") {
+        Some(at) if shown.ends_with(')') => shown[..at].to_string(),
+        _ => shown,
     }
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(line_of(&bytes, at));
-    }
-    Ok(String::from_utf8(bytes).unwrap_or_default())
+}
+
+/// Reads a whole recording in either format, detected from its content. Memory grows
+/// with the file: to go through a long one, use [`open`] and its ticks one by one.
+pub fn read(path: &Path) -> Result<Recording, ReadError> {
+    open(path, |_| {})?.into_recording()
 }
 
 /// The checks both parsers make on a tick's declared totals and its order.
@@ -231,6 +250,18 @@ impl TickChecks {
             return Some(format!(
                 "a state letter for pid {}, found {:?}",
                 p.pid, p.state
+            ));
+        }
+        // The text format writes `since=` only on a leaked row: a non-leaked row with
+        // one would not convert without loss, and says two things at once.
+        if let Some(p) = tick
+            .processes
+            .iter()
+            .find(|p| !p.leaked && p.leaked_since.is_some())
+        {
+            return Some(format!(
+                "pid {} to be leaked, as its leaked_since says (or no leaked_since)",
+                p.pid
             ));
         }
         let later = |since: u32| since > tick.tick;
@@ -271,18 +302,19 @@ impl TickChecks {
     }
 }
 
-/// Checks that ticks come in order; returns the error text if not.
-pub(crate) fn order_error(prev: Option<&Tick>, tick: &Tick) -> Option<String> {
-    let prev = prev?;
-    if tick.tick <= prev.tick {
+/// Checks that ticks come in order after the previous tick's `(number, elapsed ms)`;
+/// returns the error text if not.
+pub(crate) fn order_error(prev: Option<(u32, u64)>, tick: &Tick) -> Option<String> {
+    let (prev_tick, prev_elapsed) = prev?;
+    if tick.tick <= prev_tick {
         Some(format!(
-            "tick number above {} (found tick {})",
-            prev.tick, tick.tick
+            "tick number above {prev_tick} (found tick {})",
+            tick.tick
         ))
-    } else if tick.elapsed_ms < prev.elapsed_ms {
+    } else if tick.elapsed_ms < prev_elapsed {
         Some(format!(
-            "elapsed time at least {} ms at tick {}",
-            prev.elapsed_ms, tick.tick
+            "elapsed time at least {prev_elapsed} ms at tick {}",
+            tick.tick
         ))
     } else {
         None

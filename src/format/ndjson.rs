@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::stream::{Item, LineParser};
 use super::{ParseError, Recording, TickChecks, format_time, order_error, parse_time};
 use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
 use crate::model::{Alert, Event, Header, ProcRow, Tick};
@@ -84,61 +85,83 @@ pub fn write_tick(t: &Tick, out: &mut String) {
     push_line(&wire, out);
 }
 
-pub fn parse(content: &str) -> Result<Recording, ParseError> {
-    let lines: Vec<&str> = content.lines().collect();
-    let cut_at = (!content.is_empty() && !content.ends_with('\n')).then_some(lines.len());
-    let mut header = None;
-    let mut ticks: Vec<Tick> = Vec::new();
-    let mut truncated = None;
-    for (i, raw) in lines.iter().enumerate() {
-        let n = i + 1;
+/// The NDJSON parser, fed one line at a time (see [`super::stream`]).
+#[derive(Default)]
+pub(crate) struct Parser {
+    header: bool,
+    /// The previous tick's number and elapsed time, for the order check.
+    prev: Option<(u32, u64)>,
+    truncated: Option<ParseError>,
+}
+
+impl LineParser for Parser {
+    fn line(&mut self, n: usize, raw: &str, cut: bool) -> Result<Option<Item>, ParseError> {
         if raw.trim().is_empty() {
-            continue;
+            return Ok(None);
         }
         let wire: WireLine = match serde_json::from_str(raw) {
             Ok(w) => w,
-            Err(_) if cut_at == Some(n) && header.is_some() => {
-                truncated = Some(ParseError::new(
+            Err(_) if cut && self.header => {
+                self.truncated = Some(ParseError::new(
                     n,
                     "a complete last line (the file ends mid-line)",
                 ));
-                break;
+                return Ok(None);
             }
             Err(e) => {
-                let what = if header.is_none() {
-                    "a leaktop NDJSON header"
-                } else {
+                let what = if self.header {
                     "a tick object"
+                } else {
+                    "a leaktop NDJSON header"
                 };
                 return Err(ParseError::new(n, format!("{what}: {e}")));
             }
         };
         match wire {
             WireLine::Header(h) => {
-                if header.is_some() {
+                if self.header {
                     return Err(ParseError::new(n, "one header only, found a second"));
                 }
-                header = Some(read_header(h, n)?);
+                self.header = true;
+                Ok(Some(Item::Header(read_header(h, n)?)))
             }
             WireLine::Tick(w) => {
-                if header.is_none() {
+                if !self.header {
                     return Err(ParseError::new(n, "the header line before any tick"));
                 }
                 let tick = read_tick(w, n)?;
-                if let Some(msg) = order_error(ticks.last(), &tick) {
+                if let Some(msg) = order_error(self.prev, &tick) {
                     return Err(ParseError::new(n, msg));
                 }
-                ticks.push(tick);
+                self.prev = Some((tick.tick, tick.elapsed_ms));
+                Ok(Some(Item::Tick(tick)))
             }
         }
     }
-    let header =
-        header.ok_or_else(|| ParseError::new(1, "a leaktop NDJSON header, found an empty file"))?;
-    Ok(Recording {
-        header,
-        ticks,
-        truncated,
-    })
+
+    fn end(&mut self) -> Result<Option<Item>, ParseError> {
+        if self.header {
+            Ok(None)
+        } else {
+            Err(ParseError::new(
+                1,
+                "a leaktop NDJSON header, found an empty file",
+            ))
+        }
+    }
+
+    fn truncated(&mut self) -> Option<ParseError> {
+        self.truncated.take()
+    }
+
+    fn skip_header(&mut self) {
+        self.header = true;
+    }
+}
+
+/// Parses a whole NDJSON recording held in memory.
+pub fn parse(content: &str) -> Result<Recording, ParseError> {
+    super::Format::Ndjson.parse(content)
 }
 
 fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {

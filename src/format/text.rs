@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::escape::{escape, unescape};
+use super::stream::{Item, LineParser};
 use super::{ParseError, Recording, TickChecks, format_time, human_kb, order_error, parse_time};
 use crate::model::layout::{self, Line};
 use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
@@ -235,57 +236,152 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// Parses a whole tick-log. Each tick ends with a blank line: a last tick without
-/// one (a recorder killed mid-write) is dropped and reported in `truncated`.
-pub fn parse(content: &str) -> Result<Recording, ParseError> {
-    let mut lines: Vec<&str> = content.lines().collect();
-    let mut truncated = None;
-    if !content.is_empty() && !content.ends_with('\n') {
-        lines.pop();
-        truncated = Some(ParseError::new(
-            lines.len() + 1,
-            "a complete last line (the file ends mid-line)",
-        ));
-    }
-    let (header, body_start) = parse_header(&lines)?;
-    let mut ticks: Vec<Tick> = Vec::new();
-    // The open tick's header line and declared totals, until its closing blank line.
-    let mut open: Option<(usize, TickChecks)> = None;
+/// Where the text parser is in the file.
+enum Stage {
+    /// Before line 1, the magic line.
+    Magic,
+    /// In the `#` lines of the header.
+    Header {
+        header: Header,
+        seen: Vec<&'static str>,
+    },
+    Body,
+}
 
-    for (i, raw) in lines.iter().enumerate().skip(body_start) {
-        let n = i + 1;
+/// The tick-log parser, fed one line at a time (see [`super::stream`]). Each tick ends
+/// with a blank line: a last tick without one (a recorder killed mid-write) is dropped
+/// and reported as truncated.
+pub(crate) struct Parser {
+    stage: Stage,
+    /// The open tick, its header line and declared totals, until its closing blank line.
+    open: Option<(usize, TickChecks, Tick)>,
+    /// The previous tick's number and elapsed time, for the order check.
+    prev: Option<(u32, u64)>,
+    /// Complete lines seen.
+    lines: usize,
+    truncated: Option<ParseError>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser {
+            stage: Stage::Magic,
+            open: None,
+            prev: None,
+            lines: 0,
+            truncated: None,
+        }
+    }
+}
+
+impl LineParser for Parser {
+    fn line(&mut self, n: usize, raw: &str, cut: bool) -> Result<Option<Item>, ParseError> {
+        if cut {
+            self.truncated = Some(ParseError::new(
+                n,
+                "a complete last line (the file ends mid-line)",
+            ));
+            return Ok(None);
+        }
+        self.lines = n;
+        match &mut self.stage {
+            Stage::Magic => {
+                check_magic(raw)?;
+                self.stage = Stage::Header {
+                    header: empty_header(),
+                    seen: Vec::new(),
+                };
+                Ok(None)
+            }
+            Stage::Header { header, seen } if raw.starts_with('#') => {
+                header_line(header, seen, raw, n)?;
+                Ok(None)
+            }
+            Stage::Header { .. } => {
+                let header = self.take_header(n)?;
+                self.body_line(n, raw)?;
+                Ok(Some(Item::Header(header)))
+            }
+            Stage::Body => Ok(self.body_line(n, raw)?.map(Item::Tick)),
+        }
+    }
+
+    fn end(&mut self) -> Result<Option<Item>, ParseError> {
+        match self.stage {
+            Stage::Magic => Err(ParseError::new(1, "a tick-log header, found an empty file")),
+            Stage::Header { .. } => Ok(Some(Item::Header(self.take_header(self.lines + 1)?))),
+            Stage::Body => {
+                if let Some((at, _, _)) = self.open.take() {
+                    self.truncated.get_or_insert(ParseError::new(
+                        at,
+                        "a blank line ending this tick (the file ends inside it)",
+                    ));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn truncated(&mut self) -> Option<ParseError> {
+        self.truncated.take()
+    }
+
+    fn in_tick(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn skip_header(&mut self) {
+        self.stage = Stage::Body;
+    }
+}
+
+impl Parser {
+    /// The header, complete at line `n`, the first line after it.
+    fn take_header(&mut self, n: usize) -> Result<Header, ParseError> {
+        match std::mem::replace(&mut self.stage, Stage::Body) {
+            Stage::Header { header, seen } if seen.len() == 4 => Ok(header),
+            _ => Err(ParseError::new(
+                n,
+                "the header lines root, interval, started and host",
+            )),
+        }
+    }
+
+    /// A line after the header; the tick it closes, if it does.
+    fn body_line(&mut self, n: usize, raw: &str) -> Result<Option<Tick>, ParseError> {
         let mut cur = Cur { rest: raw, line: n };
         if raw.is_empty() {
-            if let (Some((at, checks)), Some(tick)) = (open.take(), ticks.last())
-                && let Some(msg) = checks.problem(tick)
-            {
-                return Err(ParseError::new(at, msg));
-            }
-            continue;
+            return match self.open.take() {
+                Some((at, checks, tick)) => match checks.problem(&tick) {
+                    Some(msg) => Err(ParseError::new(at, msg)),
+                    None => Ok(Some(tick)),
+                },
+                None => Ok(None),
+            };
         }
         if cur.eat("tick ") {
-            if let Some((at, _)) = open {
+            if let Some((at, _, _)) = self.open {
                 return Err(ParseError::new(
                     n,
                     format!("a blank line ending the tick begun on line {at}"),
                 ));
             }
             let (tick, checks) = parse_tick_line(&mut cur)?;
-            if let Some(msg) = order_error(ticks.last(), &tick) {
+            if let Some(msg) = order_error(self.prev, &tick) {
                 return Err(ParseError::new(n, msg));
             }
-            ticks.push(tick);
-            open = Some((n, checks));
-            continue;
+            self.prev = Some((tick.tick, tick.elapsed_ms));
+            self.open = Some((n, checks, tick));
+            return Ok(None);
         }
-        let (Some(_), Some(tick)) = (&open, ticks.last_mut()) else {
+        let Some((_, _, tick)) = &mut self.open else {
             return Err(ParseError::new(
                 n,
                 "a 'tick N' line before any process or event",
             ));
         };
         if layout::is_heading(raw) {
-            continue;
+            return Ok(None);
         }
         if cur.eat("* ") {
             tick.events.push(parse_event(&mut cur)?);
@@ -299,26 +395,17 @@ pub fn parse(content: &str) -> Result<Recording, ParseError> {
             };
             tick.processes.push(parse_process(&mut cur)?);
         }
+        Ok(None)
     }
-    if let Some((at, _)) = open {
-        ticks.pop();
-        truncated.get_or_insert(ParseError::new(
-            at,
-            "a blank line ending this tick (the file ends inside it)",
-        ));
-    }
-    Ok(Recording {
-        header,
-        ticks,
-        truncated,
-    })
 }
 
-fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
+/// Parses a whole tick-log held in memory.
+pub fn parse(content: &str) -> Result<Recording, ParseError> {
+    super::Format::Text.parse(content)
+}
+
+fn check_magic(first: &str) -> Result<(), ParseError> {
     let magic = format!("# {FORMAT_NAME} v");
-    let first = lines
-        .first()
-        .ok_or_else(|| ParseError::new(1, "a tick-log header, found an empty file"))?;
     let version = first.strip_prefix(&magic).ok_or_else(|| {
         ParseError::new(
             1,
@@ -333,65 +420,61 @@ fn parse_header(lines: &[&str]) -> Result<(Header, usize), ParseError> {
             ),
         ));
     }
-    let mut header = Header {
+    Ok(())
+}
+
+pub(crate) fn empty_header() -> Header {
+    Header {
         root_pid: 0,
         root_start: 0,
         root_cmd: String::new(),
         interval_ms: 0,
         started_ms: 0,
         host: String::new(),
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    let mut i = 1;
-    while i < lines.len() && lines[i].starts_with('#') {
-        let n = i + 1;
-        let mut cur = Cur {
-            rest: lines[i],
-            line: n,
-        };
-        i += 1;
-        // Other comment lines are allowed and skipped.
-        let Some(key) = ["# root: ", "# interval: ", "# started: ", "# host: "]
-            .into_iter()
-            .find(|k| cur.eat(k))
-        else {
-            continue;
-        };
-        if seen.contains(&key) {
-            return Err(ParseError::new(
-                n,
-                format!("one '{}' line, found a second", key.trim_end()),
-            ));
-        }
-        seen.push(key);
-        match key {
-            "# root: " => {
-                header.root_pid = cur.number("the root pid")?;
-                cur.expect(" start=")?;
-                header.root_start = cur.number("the root's start time")?;
-                cur.expect(" cmd: ")?;
-                header.root_cmd = cur.text("the root command")?;
-            }
-            "# interval: " => {
-                header.interval_ms = humantime::parse_duration(cur.rest)
-                    .ok()
-                    .and_then(|d| u64::try_from(d.as_millis()).ok())
-                    .ok_or_else(|| cur.err("an interval like 1s"))?;
-            }
-            "# started: " => {
-                header.started_ms =
-                    parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
-            }
-            _ => header.host = cur.text("a host name")?,
-        }
     }
-    if seen.len() < 4 {
+}
+
+/// One `#` line of the header; other comment lines are allowed and skipped.
+fn header_line(
+    header: &mut Header,
+    seen: &mut Vec<&'static str>,
+    raw: &str,
+    n: usize,
+) -> Result<(), ParseError> {
+    let mut cur = Cur { rest: raw, line: n };
+    let Some(key) = ["# root: ", "# interval: ", "# started: ", "# host: "]
+        .into_iter()
+        .find(|k| cur.eat(k))
+    else {
+        return Ok(());
+    };
+    if seen.contains(&key) {
         return Err(ParseError::new(
-            i + 1,
-            "the header lines root, interval, started and host",
+            n,
+            format!("one '{}' line, found a second", key.trim_end()),
         ));
     }
-    Ok((header, i))
+    seen.push(key);
+    match key {
+        "# root: " => {
+            header.root_pid = cur.number("the root pid")?;
+            cur.expect(" start=")?;
+            header.root_start = cur.number("the root's start time")?;
+            cur.expect(" cmd: ")?;
+            header.root_cmd = cur.text("the root command")?;
+        }
+        "# interval: " => {
+            header.interval_ms = humantime::parse_duration(cur.rest)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok())
+                .ok_or_else(|| cur.err("an interval like 1s"))?;
+        }
+        "# started: " => {
+            header.started_ms = parse_time(cur.rest).ok_or_else(|| cur.err("an RFC 3339 time"))?;
+        }
+        _ => header.host = cur.text("a host name")?,
+    }
+    Ok(())
 }
 
 fn parse_tick_line(cur: &mut Cur) -> Result<(Tick, TickChecks), ParseError> {

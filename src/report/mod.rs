@@ -1,12 +1,15 @@
 //! `leaktop report`: a recording read back as figures, JSON, a chart, or one tick.
 
+mod command;
 pub mod summary;
 pub mod svg;
+
+pub use command::{Options, ReportError, run};
 
 use std::fmt::Write;
 
 use crate::format::{command_tail, elapsed, fit, human_kb, plural};
-pub use summary::{Summary, summarize};
+pub use summary::{Summarizer, Summary, summarize};
 
 /// The summary for a person, in plain text.
 pub fn write_text(s: &Summary, file: &str) -> String {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::format::Recording;
-use crate::model::Alert;
+use crate::model::{Alert, Header, Tick};
 use crate::sample::Identity;
 
 /// Largest RSS growers listed.
@@ -99,31 +99,65 @@ struct LeakStart {
     under: Option<u32>,
 }
 
-pub fn summarize(rec: &Recording) -> Summary {
-    let mut lives: HashMap<Identity, Life> = HashMap::new();
-    let mut order: Vec<Identity> = Vec::new();
-    let (mut peak, mut peak_tick, mut peak_leaked, mut peak_leaked_tick) = (0, 0, 0, 0);
-    let mut root_exited_tick = None;
-    let mut alerts: Vec<Alert> = Vec::new();
-    for tick in &rec.ticks {
+/// A process among the largest by peak RSS, for the chart's stacked bands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Top {
+    pub id: Identity,
+    pub peak_rss_kb: u64,
+    /// Name and command line as first seen.
+    pub name: String,
+    pub cmd: String,
+}
+
+/// A [`Summary`] built one tick at a time. Its state grows with the distinct
+/// processes and alerts of the recording, never with its length: a day of ticks of
+/// the same 150 processes costs what a minute does.
+#[derive(Default)]
+pub struct Summarizer {
+    lives: HashMap<Identity, Life>,
+    order: Vec<Identity>,
+    peak: (u64, u32),
+    peak_leaked: (u64, u32),
+    root_exited_tick: Option<u32>,
+    alerts: Vec<Alert>,
+    ticks: usize,
+    /// First and last tick: (number, elapsed ms).
+    first: Option<(u32, u64)>,
+    last: Option<(u32, u64)>,
+}
+
+impl Summarizer {
+    pub fn new() -> Summarizer {
+        Summarizer::default()
+    }
+
+    /// Folds in the next tick (ticks come in order).
+    pub fn add(&mut self, tick: &Tick) {
+        self.ticks += 1;
+        self.first.get_or_insert((tick.tick, tick.elapsed_ms));
+        self.last = Some((tick.tick, tick.elapsed_ms));
         for a in &tick.alerts {
             let key = (a.kind, a.pid, a.start);
-            match alerts.iter_mut().find(|b| (b.kind, b.pid, b.start) == key) {
+            match self
+                .alerts
+                .iter_mut()
+                .find(|b| (b.kind, b.pid, b.start) == key)
+            {
                 // The latest reason has the largest numbers; the first tick stays.
-                Some(b) => b.reason = a.reason.clone(),
-                None => alerts.push(a.clone()),
+                Some(b) => b.reason.clone_from(&a.reason),
+                None => self.alerts.push(a.clone()),
             }
         }
         let total = tick.total_rss_kb();
-        if total > peak || peak_tick == 0 {
-            (peak, peak_tick) = (total, tick.tick);
+        if total > self.peak.0 || self.peak.1 == 0 {
+            self.peak = (total, tick.tick);
         }
         let leaked = tick.leaked_rss_kb();
-        if leaked > peak_leaked || peak_leaked_tick == 0 {
-            (peak_leaked, peak_leaked_tick) = (leaked, tick.tick);
+        if leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0 {
+            self.peak_leaked = (leaked, tick.tick);
         }
-        if !tick.root_alive && root_exited_tick.is_none() {
-            root_exited_tick = Some(tick.tick);
+        if !tick.root_alive && self.root_exited_tick.is_none() {
+            self.root_exited_tick = Some(tick.tick);
         }
         let leaked_pids: std::collections::HashSet<u32> = tick
             .processes
@@ -136,7 +170,8 @@ pub fn summarize(rec: &Recording) -> Summary {
                 pid: p.pid,
                 start: p.start,
             };
-            let life = lives.entry(id).or_insert_with(|| {
+            let order = &mut self.order;
+            let life = self.lives.entry(id).or_insert_with(|| {
                 order.push(id);
                 Life {
                     name: p.name.clone(),
@@ -170,66 +205,107 @@ pub fn summarize(rec: &Recording) -> Summary {
             }
         }
     }
-    let last_tick = rec.ticks.last().map_or(0, |t| t.tick);
-    let leaked = order
-        .iter()
-        .filter_map(|id| {
-            let life = &lives[id];
-            let start = life.leak.as_ref()?;
-            Some(Leaked {
-                pid: id.pid,
-                start: id.start,
+
+    /// Ticks folded in so far.
+    pub fn ticks(&self) -> usize {
+        self.ticks
+    }
+
+    /// The first and last tick numbers folded in (0 and 0 before any).
+    pub fn tick_range(&self) -> (u32, u32) {
+        (self.first.map_or(0, |f| f.0), self.last.map_or(0, |l| l.0))
+    }
+
+    /// The `n` processes with the largest peak RSS, largest first (ties by identity).
+    pub fn top_by_peak(&self, n: usize) -> Vec<Top> {
+        let mut top: Vec<(&Identity, &Life)> = self.lives.iter().collect();
+        top.sort_by(|a, b| b.1.peak_rss.cmp(&a.1.peak_rss).then(a.0.cmp(b.0)));
+        top.into_iter()
+            .take(n)
+            .map(|(id, life)| Top {
+                id: *id,
+                peak_rss_kb: life.peak_rss,
                 name: life.name.clone(),
                 cmd: life.cmd.clone(),
-                reparented_from: start.reparented_from,
-                escaped: start.escaped,
-                under: start.under,
-                tick: start.tick,
-                rss_kb_then: start.rss_kb,
-                rss_kb_last: life.last_rss,
-                last_seen_tick: life.last_tick,
-                alive_at_end: life.last_tick == last_tick && life.last_state != 'Z',
             })
-        })
-        .collect();
-    let mut growers: Vec<Grower> = order
-        .iter()
-        .map(|id| {
-            let life = &lives[id];
-            Grower {
-                pid: id.pid,
-                start: id.start,
-                name: life.name.clone(),
-                rss_kb_first: life.first_rss,
-                rss_kb_peak: life.peak_rss,
-                growth_kb: life.peak_rss - life.first_rss,
-            }
-        })
-        .filter(|g| g.growth_kb > 0)
-        .collect();
-    growers.sort_by(|a, b| b.growth_kb.cmp(&a.growth_kb).then(a.pid.cmp(&b.pid)));
-    growers.truncate(GROWERS);
-    Summary {
-        root_pid: rec.header.root_pid,
-        root_cmd: rec.header.root_cmd.clone(),
-        root_exited_tick,
-        ticks: rec.ticks.len(),
-        first_tick: rec.ticks.first().map_or(0, |t| t.tick),
-        last_tick,
-        span_ms: match (rec.ticks.first(), rec.ticks.last()) {
-            (Some(a), Some(b)) => b.elapsed_ms - a.elapsed_ms,
-            _ => 0,
-        },
-        distinct_processes: lives.len(),
-        peak_total_rss_kb: peak,
-        peak_tick,
-        peak_leaked_rss_kb: peak_leaked,
-        peak_leaked_tick,
-        leaked,
-        growers,
-        alerts,
-        truncated: rec.truncated.is_some(),
+            .collect()
     }
+
+    /// The summary of everything folded in. `truncated`: an incomplete last tick was
+    /// dropped.
+    pub fn summary(&self, header: &Header, truncated: bool) -> Summary {
+        let last_tick = self.last.map_or(0, |l| l.0);
+        let leaked = self
+            .order
+            .iter()
+            .filter_map(|id| {
+                let life = &self.lives[id];
+                let start = life.leak.as_ref()?;
+                Some(Leaked {
+                    pid: id.pid,
+                    start: id.start,
+                    name: life.name.clone(),
+                    cmd: life.cmd.clone(),
+                    reparented_from: start.reparented_from,
+                    escaped: start.escaped,
+                    under: start.under,
+                    tick: start.tick,
+                    rss_kb_then: start.rss_kb,
+                    rss_kb_last: life.last_rss,
+                    last_seen_tick: life.last_tick,
+                    alive_at_end: life.last_tick == last_tick && life.last_state != 'Z',
+                })
+            })
+            .collect();
+        let mut growers: Vec<Grower> = self
+            .order
+            .iter()
+            .map(|id| {
+                let life = &self.lives[id];
+                Grower {
+                    pid: id.pid,
+                    start: id.start,
+                    name: life.name.clone(),
+                    rss_kb_first: life.first_rss,
+                    rss_kb_peak: life.peak_rss,
+                    growth_kb: life.peak_rss - life.first_rss,
+                }
+            })
+            .filter(|g| g.growth_kb > 0)
+            .collect();
+        growers.sort_by(|a, b| b.growth_kb.cmp(&a.growth_kb).then(a.pid.cmp(&b.pid)));
+        growers.truncate(GROWERS);
+        Summary {
+            root_pid: header.root_pid,
+            root_cmd: header.root_cmd.clone(),
+            root_exited_tick: self.root_exited_tick,
+            ticks: self.ticks,
+            first_tick: self.first.map_or(0, |f| f.0),
+            last_tick,
+            span_ms: match (self.first, self.last) {
+                (Some(a), Some(b)) => b.1.saturating_sub(a.1),
+                _ => 0,
+            },
+            distinct_processes: self.lives.len(),
+            peak_total_rss_kb: self.peak.0,
+            peak_tick: self.peak.1,
+            peak_leaked_rss_kb: self.peak_leaked.0,
+            peak_leaked_tick: self.peak_leaked.1,
+            leaked,
+            growers,
+            alerts: self.alerts.clone(),
+            truncated,
+        }
+    }
+}
+
+/// The summary of a recording held in memory (see [`Summarizer`] for a stream).
+pub fn summarize(rec: &Recording) -> Summary {
+    let mut fold = Summarizer::new();
+    for tick in &rec.ticks {
+        fold.add(tick);
+    }
+    fold.summary(&rec.header, rec.truncated.is_some())
 }
 
 #[cfg(test)]

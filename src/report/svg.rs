@@ -8,10 +8,11 @@ use plotters::prelude::*;
 
 use super::summary::Summary;
 use crate::format::{Recording, command_tail, elapsed, fit, human_kb, plural};
+use crate::model::Header;
 use crate::sample::Identity;
 
 /// Processes stacked individually; the rest are summed as "others".
-const STACKED: usize = 5;
+pub const STACKED: usize = 5;
 const SIZE: (u32, u32) = (1200, 620);
 /// Width of the legend panel right of the plot.
 const LEGEND_WIDTH: u32 = 330;
@@ -42,20 +43,171 @@ const LEAKED: RGBColor = RGBColor(214, 39, 40);
 /// Dark enough to show on the palette's light blue.
 const LIVE: RGBColor = RGBColor(20, 40, 120);
 
+/// Buckets the chart keeps at most: past this many ticks, neighbouring buckets are
+/// merged in pairs, each keeping the lowest and highest value of every series so a
+/// one-tick peak still shows. The plot is under 900 pixels wide.
+pub const MAX_POINTS: usize = 1024;
+
+/// Series per tick: total, live, leaked, then the stacked processes' running sums.
+const SERIES: usize = 3 + STACKED;
+
+/// A run of consecutive ticks drawn as one step: its extremes in every series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bucket {
+    first_ms: u64,
+    last_ms: u64,
+    ticks: usize,
+    min: [u64; SERIES],
+    max: [u64; SERIES],
+}
+
+impl Bucket {
+    fn merge(self, b: Bucket) -> Bucket {
+        let mut out = self;
+        out.last_ms = b.last_ms;
+        out.ticks += b.ticks;
+        for s in 0..SERIES {
+            out.min[s] = out.min[s].min(b.min[s]);
+            out.max[s] = out.max[s].max(b.max[s]);
+        }
+        out
+    }
+}
+
+/// What the chart needs from the recording, gathered one tick at a time in at most
+/// [`MAX_POINTS`] buckets: memory does not grow with the recording's length.
+pub struct Chart {
+    /// The stacked processes, largest peak first (from [`super::Summarizer::top_by_peak`]).
+    top: Vec<super::summary::Top>,
+    buckets: Vec<Bucket>,
+    /// Ticks per bucket (a power of two).
+    per_bucket: usize,
+    ticks: usize,
+    /// The elapsed time of every tick at which something leaked.
+    moments: HashMap<u32, u64>,
+}
+
+impl Chart {
+    /// A chart stacking `top` and marking the ticks at which `summary` says
+    /// something leaked.
+    pub fn new(summary: &Summary, mut top: Vec<super::summary::Top>) -> Chart {
+        top.truncate(STACKED);
+        Chart {
+            top,
+            buckets: Vec::new(),
+            per_bucket: 1,
+            ticks: 0,
+            moments: summary.leaked.iter().map(|l| (l.tick, u64::MAX)).collect(),
+        }
+    }
+
+    /// Adds the next tick.
+    pub fn add(&mut self, tick: &crate::model::Tick) {
+        self.ticks += 1;
+        if let Some(x) = self.moments.get_mut(&tick.tick) {
+            *x = tick.elapsed_ms;
+        }
+        let mut v = [0u64; SERIES];
+        let total = tick.total_rss_kb();
+        let leaked = tick.leaked_rss_kb();
+        v[0] = total;
+        v[1] = total - leaked;
+        v[2] = leaked;
+        let mut sum = 0;
+        for (k, top) in self.top.iter().enumerate() {
+            sum += tick
+                .processes
+                .iter()
+                .find(|p| p.pid == top.id.pid && p.start == top.id.start)
+                .map_or(0, |p| p.rss_kb);
+            v[3 + k] = sum;
+        }
+        let one = Bucket {
+            first_ms: tick.elapsed_ms,
+            last_ms: tick.elapsed_ms,
+            ticks: 1,
+            min: v,
+            max: v,
+        };
+        match self.buckets.last_mut() {
+            Some(last) if last.ticks < self.per_bucket => *last = last.merge(one),
+            _ => {
+                if self.buckets.len() == MAX_POINTS {
+                    self.buckets = self
+                        .buckets
+                        .chunks(2)
+                        .map(|pair| pair.iter().copied().reduce(Bucket::merge).unwrap_or(one))
+                        .collect();
+                    self.per_bucket *= 2;
+                }
+                self.buckets.push(one);
+            }
+        }
+    }
+
+    /// No tick was added.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The x of every point, in ticks' elapsed ms: one per bucket of one tick, two
+    /// (first and last tick) for a wider one; and, per series, its value there (the
+    /// highest at the first point, the lowest at the second).
+    fn points(&self) -> (Vec<u64>, Vec<Vec<u64>>) {
+        let mut xs = Vec::with_capacity(self.buckets.len() * 2);
+        let mut ys: Vec<Vec<u64>> = (0..SERIES)
+            .map(|_| Vec::with_capacity(self.buckets.len() * 2))
+            .collect();
+        for b in &self.buckets {
+            xs.push(b.first_ms);
+            for (s, y) in ys.iter_mut().enumerate() {
+                y.push(b.max[s]);
+            }
+            if b.ticks > 1 {
+                xs.push(b.last_ms);
+                for (s, y) in ys.iter_mut().enumerate() {
+                    y.push(b.min[s]);
+                }
+            }
+        }
+        (xs, ys)
+    }
+}
+
+/// Draws the chart of a recording held in memory into `path`.
 pub fn write(rec: &Recording, summary: &Summary, path: &Path) -> Result<(), SvgError> {
     let svg = render(rec, summary)?;
+    write_file(&svg, path)
+}
+
+/// Writes a drawn chart to `path`.
+pub fn write_file(svg: &str, path: &Path) -> Result<(), SvgError> {
     std::fs::write(path, svg).map_err(|source| SvgError::Write {
-        path: path.display().to_string(),
+        path: crate::format::shown_path(path),
         source,
     })
 }
 
+/// The chart of a recording held in memory, as SVG text.
 pub fn render(rec: &Recording, summary: &Summary) -> Result<String, SvgError> {
-    if rec.ticks.is_empty() {
+    let mut fold = super::Summarizer::new();
+    for t in &rec.ticks {
+        fold.add(t);
+    }
+    let mut chart = Chart::new(summary, fold.top_by_peak(STACKED));
+    for t in &rec.ticks {
+        chart.add(t);
+    }
+    render_chart(&rec.header, summary, &chart)
+}
+
+/// The chart gathered tick by tick, as SVG text.
+pub fn render_chart(header: &Header, summary: &Summary, chart: &Chart) -> Result<String, SvgError> {
+    if chart.buckets.is_empty() {
         return Err(SvgError::Empty);
     }
     let mut out = String::new();
-    draw(rec, summary, &mut out).map_err(|e| SvgError::Draw(e.to_string()))?;
+    draw(header, summary, chart, &mut out).map_err(|e| SvgError::Draw(e.to_string()))?;
     Ok(out)
 }
 
@@ -117,19 +269,18 @@ fn axis_label(v: &f64) -> String {
 }
 
 fn draw(
-    rec: &Recording,
+    header: &Header,
     summary: &Summary,
+    chart_data: &Chart,
     out: &mut String,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let t0 = rec.ticks[0].elapsed_ms;
     let units = Units::of(summary.span_ms, summary.peak_total_rss_kb);
-    let xs: Vec<f64> = rec
-        .ticks
-        .iter()
-        .map(|t| (t.elapsed_ms - t0) as f64 / units.ms_per_unit)
-        .collect();
+    let (ms, series) = chart_data.points();
+    let t0 = ms[0];
+    let x_of = |ms: u64| ms.saturating_sub(t0) as f64 / units.ms_per_unit;
+    let xs: Vec<f64> = ms.iter().map(|&m| x_of(m)).collect();
     // A single tick still gets an axis one interval wide.
-    let x_max = xs[xs.len() - 1].max(rec.header.interval_ms.max(1) as f64 / units.ms_per_unit);
+    let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
     let y_max = units.rss(summary.peak_total_rss_kb.max(1024)) * 1.15;
     let leaked_ids: HashMap<Identity, u32> = summary
         .leaked
@@ -144,49 +295,16 @@ fn draw(
             )
         })
         .collect();
-
-    // The largest processes by peak RSS, each with its RSS at every tick.
-    let mut peak: HashMap<Identity, (u64, &crate::model::ProcRow)> = HashMap::new();
-    for t in &rec.ticks {
-        for p in &t.processes {
-            let id = Identity {
-                pid: p.pid,
-                start: p.start,
-            };
-            let e = peak.entry(id).or_insert((0, p));
-            e.0 = e.0.max(p.rss_kb);
-        }
-    }
-    let mut top: Vec<(Identity, u64, &crate::model::ProcRow)> =
-        peak.into_iter().map(|(id, (kb, p))| (id, kb, p)).collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    top.truncate(STACKED);
-    let rss_at: Vec<HashMap<Identity, u64>> = rec
-        .ticks
-        .iter()
-        .map(|t| {
-            t.processes
-                .iter()
-                .map(|p| {
-                    (
-                        Identity {
-                            pid: p.pid,
-                            start: p.start,
-                        },
-                        p.rss_kb,
-                    )
-                })
-                .collect()
-        })
-        .collect();
+    let top = &chart_data.top;
+    let series_steps = |s: usize| steps(&xs, x_max, series[s].iter().map(|&kb| units.rss(kb)));
 
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
     let title = format!(
         "leaktop: {} (root {})",
-        short("", &rec.header.root_cmd, 60),
-        rec.header.root_pid
+        short("", &header.root_cmd, 60),
+        header.root_pid
     );
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 22))
@@ -205,47 +323,23 @@ fn draw(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
 
-    // Stacked areas, drawn from the top of the stack down so each band shows.
-    let mut cumulative = vec![vec![0.0; xs.len()]; top.len() + 1];
-    for (i, at) in rss_at.iter().enumerate() {
-        let mut sum = 0.0;
-        for (k, (id, _, _)) in top.iter().enumerate() {
-            sum += units.rss(at.get(id).copied().unwrap_or(0));
-            cumulative[k][i] = sum;
-        }
-        cumulative[top.len()][i] = units.rss(rec.ticks[i].total_rss_kb());
-    }
-    chart.draw_series(AreaSeries::new(
-        steps(&xs, x_max, cumulative[top.len()].iter().copied()),
-        0.0,
-        OTHERS.filled(),
-    ))?;
-    for (k, _) in top.iter().enumerate().rev() {
+    // Stacked areas, drawn from the top of the stack down so each band shows; the
+    // whole family's total tops them as "others".
+    chart.draw_series(AreaSeries::new(series_steps(0), 0.0, OTHERS.filled()))?;
+    for k in (0..top.len()).rev() {
         chart.draw_series(AreaSeries::new(
-            steps(&xs, x_max, cumulative[k].iter().copied()),
+            series_steps(3 + k),
             0.0,
             PALETTE[k].filled(),
         ))?;
     }
 
-    let line = |f: &dyn Fn(&crate::model::Tick) -> u64| {
-        steps(&xs, x_max, rec.ticks.iter().map(|t| units.rss(f(t))))
-    };
     let any_leak = !summary.leaked.is_empty();
     let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
-    chart.draw_series(LineSeries::new(
-        line(&|t| t.total_rss_kb()),
-        BLACK.stroke_width(3),
-    ))?;
+    chart.draw_series(LineSeries::new(series_steps(0), BLACK.stroke_width(3)))?;
     if any_leak {
-        chart.draw_series(LineSeries::new(
-            line(&|t| t.total_rss_kb() - t.leaked_rss_kb()),
-            LIVE.stroke_width(2),
-        ))?;
-        chart.draw_series(LineSeries::new(
-            line(&|t| t.leaked_rss_kb()),
-            LEAKED.stroke_width(3),
-        ))?;
+        chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
         entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
         entries.push(Entry::Line(LEAKED, 3, "leaked".into()));
         entries.push(Entry::Dashes(
@@ -253,13 +347,13 @@ fn draw(
             "a leak happened (tick number)".into(),
         ));
     }
-    for (k, (id, _, p)) in top.iter().enumerate() {
+    for (k, p) in top.iter().enumerate() {
         let leaked = leaked_ids
-            .get(id)
+            .get(&p.id)
             .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
         entries.push(Entry::Band(
             PALETTE[k],
-            format!("{} {}{leaked}", p.pid, p.name),
+            format!("{} {}{leaked}", p.id.pid, p.name),
             short(&p.name, &p.cmd, 44),
         ));
     }
@@ -277,10 +371,10 @@ fn draw(
     }
     let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
     for (n, tick) in moments.keys().enumerate() {
-        let Some(i) = rec.ticks.iter().position(|t| t.tick == *tick) else {
+        let Some(&at) = chart_data.moments.get(tick).filter(|&&ms| ms != u64::MAX) else {
             continue;
         };
-        let x = xs[i];
+        let x = x_of(at);
         chart.draw_series(DashedLineSeries::new(
             [(x, 0.0), (x, y_max)],
             6,
@@ -296,15 +390,15 @@ fn draw(
     let about = [
         format!(
             "{} over {} · every {}",
-            plural(rec.ticks.len(), "tick", "ticks"),
+            plural(summary.ticks, "tick", "ticks"),
             elapsed(summary.span_ms),
-            humantime::format_duration(std::time::Duration::from_millis(rec.header.interval_ms))
+            humantime::format_duration(std::time::Duration::from_millis(header.interval_ms))
         ),
         format!(
             "host {} · started {} UTC",
-            rec.header.host,
+            header.host,
             humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(rec.header.started_ms)
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(header.started_ms)
             )
             .to_string()
             .replace('T', " ")
@@ -414,6 +508,40 @@ fn short(name: &str, cmd: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::sample_data;
+
+    #[test]
+    fn a_long_recording_keeps_a_bounded_chart_with_its_peak() {
+        let rec = sample_data::recording();
+        let summary = super::super::summarize(&rec);
+        let mut chart = Chart::new(&summary, Vec::new());
+        let spike_at = 3 * MAX_POINTS + 7;
+        for i in 0..5 * MAX_POINTS {
+            let mut tick = rec.ticks[0].clone();
+            tick.tick = i as u32 + 1;
+            tick.elapsed_ms = i as u64 * 1000;
+            if i == spike_at {
+                tick.processes[0].rss_kb *= 100;
+            }
+            chart.add(&tick);
+        }
+        assert!(chart.buckets.len() <= MAX_POINTS, "{}", chart.buckets.len());
+        assert_eq!(
+            chart.buckets.iter().map(|b| b.ticks).sum::<usize>(),
+            5 * MAX_POINTS
+        );
+        let (xs, ys) = chart.points();
+        let base = rec.ticks[0].total_rss_kb();
+        let spike = base + rec.ticks[0].processes[0].rss_kb * 99;
+        assert_eq!(
+            ys[0].iter().max(),
+            Some(&spike),
+            "the one-tick peak survives"
+        );
+        assert_eq!(ys[0].iter().min(), Some(&base));
+        assert!(xs.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(xs.last(), Some(&((5 * MAX_POINTS - 1) as u64 * 1000)));
+    }
 
     #[test]
     fn steps_hold_each_value_until_the_next_tick() {

@@ -153,37 +153,43 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     Ok(app.history.newest().cloned())
 }
 
-/// Opens a recording in the view, in history mode, with killing disabled.
+/// Opens a recording in the view, in history mode, with killing disabled. The first
+/// tick is read before the terminal opens (a file without one is an error); the rest
+/// load in the background, one tick at a time into the view's compact history, so
+/// the screen shows at once and memory follows the history, not the file.
 pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
-    let recording = format::read(path)?;
-    let name = path.display().to_string();
-    recording.require_ticks(&name)?;
+    let mut reader = format::open(path, |m| crate::say(&format!("leaktop: {m}\n")))?;
+    let name = reader.name().to_string();
+    let first = reader
+        .next()
+        .transpose()?
+        .ok_or_else(|| format::NoTicks(name.clone()))?;
     require_terminal("to read a recording without one use: leaktop report FILE")?;
-    let status = match &recording.truncated {
-        Some(cut) => {
-            crate::say(&format!(
-                "leaktop: warning: {name}:{cut}; the incomplete last tick is not shown\n"
-            ));
-            format!("a recording; its last tick was cut off ({cut}) and is not shown")
-        }
-        None => "this is a recording".into(),
-    };
     let mut app = App::new(
-        recording.header,
-        Source::Replay {
-            path: path.display().to_string(),
-        },
+        reader.header().clone(),
+        Source::Replay { path: name },
         ViewOptions {
             color,
             ..ViewOptions::default()
         },
     );
-    for tick in recording.ticks {
-        app.push_tick(tick);
-    }
-    app.finish(status);
+    app.push_tick(first);
+    let mut source = Loader {
+        reader,
+        next: None,
+        end: None,
+    };
+    source.read_ahead();
+    // The sampler steps before it asks whether the source has finished.
+    let source: Option<Box<dyn terminal::TickSource>> = match source.end.take() {
+        Some(why) if source.next.is_none() => {
+            app.finish(why);
+            None
+        }
+        _ => Some(Box::new(source)),
+    };
     let mut tui = Tui::open()?;
-    tui.run(app, None, Duration::from_secs(1))?;
+    tui.run(app, source, Duration::ZERO)?;
     close(tui, false);
     Ok(())
 }
@@ -198,5 +204,92 @@ fn close(tui: Tui, defer: bool) {
         Some(ending) if defer => ending.defer(),
         Some(ending) => ending.reraise(),
         None => {}
+    }
+}
+
+/// The rest of a recording, fed to the view as if sampled, as fast as it reads.
+struct Loader<R> {
+    reader: format::TickReader<R>,
+    /// The tick the next step returns; `None` once the recording has ended.
+    next: Option<Tick>,
+    /// Why there is no more, once there is not.
+    end: Option<String>,
+}
+
+impl<R: std::io::BufRead> Loader<R> {
+    fn read_ahead(&mut self) {
+        self.next = match self.reader.next() {
+            Some(Ok(tick)) => Some(tick),
+            Some(Err(e)) => {
+                self.end = Some(format!("a recording; the rest of it cannot be read: {e}"));
+                None
+            }
+            None => {
+                self.end = Some(match self.reader.truncated() {
+                    Some(cut) => format!(
+                        "a recording; its last tick was cut off ({}:{cut}) and is not shown",
+                        self.reader.name()
+                    ),
+                    None => "this is a recording".into(),
+                });
+                None
+            }
+        };
+    }
+}
+
+impl<R: std::io::BufRead + Send> terminal::TickSource for Loader<R> {
+    fn step(&mut self) -> Result<Tick, String> {
+        let tick = self.next.take().ok_or("the recording has no more ticks")?;
+        self.read_ahead();
+        Ok(tick)
+    }
+
+    fn finished(&self) -> Option<String> {
+        if self.next.is_none() {
+            self.end.clone()
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Loader;
+    use super::terminal::TickSource;
+    use crate::format::{Format, TickReader, sample_data};
+
+    /// Every tick the loader steps through, and why it says it stopped.
+    fn load(content: &str) -> (Vec<u32>, Option<String>) {
+        let mut reader = TickReader::new(content.as_bytes(), "f", None).unwrap();
+        let mut seen = vec![reader.next().unwrap().unwrap().tick];
+        let mut source = Loader {
+            reader,
+            next: None,
+            end: None,
+        };
+        source.read_ahead();
+        while source.finished().is_none() {
+            seen.push(source.step().unwrap().tick);
+        }
+        (seen, source.finished())
+    }
+
+    #[test]
+    fn the_loader_feeds_every_tick_then_says_why_it_stopped() {
+        let text = sample_data::recording().write(Format::Text);
+        assert_eq!(
+            load(&text),
+            (vec![1, 2, 3], Some("this is a recording".into()))
+        );
+        let cut = &text[..text.len() - 3];
+        let (ticks, why) = load(cut);
+        assert_eq!(ticks, [1, 2]);
+        assert!(why.unwrap().contains("last tick was cut off (f:"));
+        let damaged = text.replacen("tick 3 ", "tick x ", 1);
+        let (ticks, why) = load(&damaged);
+        assert_eq!(ticks, [1, 2]);
+        assert!(why.unwrap().contains("the rest of it cannot be read: f:"));
     }
 }
