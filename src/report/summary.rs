@@ -152,8 +152,9 @@ impl Summarizer {
         if total > self.peak.0 || self.peak.1 == 0 {
             self.peak = (total, tick.tick);
         }
+        // The peak of leaked RSS is at a tick that had leaks, never a tick before them.
         let leaked = tick.leaked_rss_kb();
-        if leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0 {
+        if tick.leaked_count() > 0 && (leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0) {
             self.peak_leaked = (leaked, tick.tick);
         }
         if !tick.root_alive && self.root_exited_tick.is_none() {
@@ -185,10 +186,13 @@ impl Summarizer {
                 }
             });
             life.peak_rss = life.peak_rss.max(p.rss_kb);
-            // An exiting process (a zombie, or one whose memory is already gone) reads
-            // 0: its last RSS is the one it had alive.
-            if p.state != 'Z' && p.rss_kb > 0 {
-                life.last_rss = p.rss_kb;
+            // RSS LAST is the last sample, whatever it was.
+            life.last_rss = p.rss_kb;
+            // A process is named by what it runs last: a shim (pyenv's `bash .../pyenv-exec
+            // python3`) that execs the interpreter is reported as the interpreter.
+            if life.cmd != p.cmd {
+                life.cmd.clone_from(&p.cmd);
+                life.name.clone_from(&p.name);
             }
             life.last_tick = tick.tick;
             life.last_state = p.state;
@@ -312,6 +316,7 @@ pub fn summarize(rec: &Recording) -> Summary {
 mod tests {
     use super::*;
     use crate::format::sample_data;
+    use crate::model::{ProcRow, Tick};
 
     #[test]
     fn figures_of_the_sample_recording() {
@@ -337,5 +342,60 @@ mod tests {
             ]
         );
         assert!(s.leaked.iter().all(|l| l.tick == 2));
+    }
+
+    fn row(pid: u32, name: &str, cmd: &str, rss_kb: u64, leaked: Option<u32>) -> ProcRow {
+        ProcRow {
+            pid,
+            ppid: 1,
+            state: 'S',
+            rss_kb,
+            start: 100,
+            cpu_ms: 0,
+            name: name.into(),
+            cmd: cmd.into(),
+            leaked: leaked.is_some(),
+            reparented_from: leaked.map(|_| 50),
+            escaped: false,
+            leaked_since: leaked,
+        }
+    }
+
+    fn tick(n: u32, processes: Vec<ProcRow>) -> Tick {
+        Tick {
+            tick: n,
+            elapsed_ms: u64::from(n) * 1000,
+            time_ms: 0,
+            root_alive: true,
+            processes,
+            events: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+
+    /// Issue 13, fault 5: a pyenv shim that execs the interpreter was reported by its
+    /// first command line; "RSS LAST" showed 1 GB for a process last seen at 0 B; the
+    /// peak of leaked RSS was "0 B at tick 1" when the leak was at tick 3.
+    #[test]
+    fn names_are_the_last_command_rss_last_the_last_sample_and_the_peak_a_leaked_tick() {
+        let shim = "bash /root/.pyenv/libexec/pyenv-exec python3 server.py";
+        let server = "python3 server.py";
+        let mut fold = Summarizer::new();
+        fold.add(&tick(1, vec![row(7, "bash", shim, 3_000, None)]));
+        fold.add(&tick(2, vec![row(7, "python3", server, 1_000_000, None)]));
+        fold.add(&tick(3, vec![row(7, "python3", server, 900_000, Some(3))]));
+        fold.add(&tick(4, vec![row(7, "python3", server, 0, Some(3))]));
+        let s = fold.summary(&sample_data::recording().header, false);
+        let leak = &s.leaked[0];
+        assert_eq!((leak.name.as_str(), leak.cmd.as_str()), ("python3", server));
+        assert_eq!(leak.rss_kb_last, 0);
+        assert_eq!((s.peak_leaked_rss_kb, s.peak_leaked_tick), (900_000, 3));
+        // A leak whose RSS reads 0 (its memory already being freed) still peaks at its
+        // own tick, not at the first tick of the recording.
+        let mut fold = Summarizer::new();
+        fold.add(&tick(1, vec![row(7, "sleep", "sleep 9", 0, None)]));
+        fold.add(&tick(2, vec![row(7, "sleep", "sleep 9", 0, Some(2))]));
+        let s = fold.summary(&sample_data::recording().header, false);
+        assert_eq!((s.peak_leaked_rss_kb, s.peak_leaked_tick), (0, 2));
     }
 }
