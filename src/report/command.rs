@@ -40,7 +40,7 @@ pub enum ReportError {
         last: u32,
     },
     #[error("cannot write to standard output: {}", io_message(.0))]
-    Stdout(std::io::Error),
+    Stdout(#[source] std::io::Error),
     #[error("cannot write {path}: {}", io_message(source))]
     Write {
         path: String,
