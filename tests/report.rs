@@ -91,9 +91,8 @@ fn report_json_matches_figures_computed_from_the_raw_file() {
                 rss,
                 false,
             ));
-            if rss > 0 && p["state"] != "Z" {
-                e.2 = rss;
-            }
+            // RSS LAST is the last sample, 0 B included (issue 13).
+            e.2 = rss;
             e.3 = n == last && p["state"] != "Z";
         }
     }

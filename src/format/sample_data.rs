@@ -115,10 +115,22 @@ pub fn recording() -> Recording {
     third.tick = 3;
     third.elapsed_ms = 2001;
     third.time_ms += 998;
-    third.events = vec![Event::Exited {
-        pid: 214865,
-        start: 113,
-    }];
+    third.events = vec![
+        Event::Exited {
+            pid: 214865,
+            start: 113,
+        },
+        // A worker of the old root that was orphaned and exited within the leak grace.
+        Event::Exited {
+            pid: 214870,
+            start: 118,
+        },
+        Event::OrphanExited {
+            pid: 214870,
+            start: 118,
+            after_ms: 120,
+        },
+    ];
     third.processes.retain(|p| p.pid != 214865);
     third.alerts = vec![Alert {
         kind: AlertKind::Idle,

@@ -143,6 +143,14 @@ fn write_event(e: &Event, out: &mut String) {
             out,
             "* root-restarted {pid} start={start} previous={previous}"
         ),
+        Event::OrphanExited {
+            pid,
+            start,
+            after_ms,
+        } => writeln!(
+            out,
+            "* orphan-exited {pid} start={start} after={after_ms}ms"
+        ),
     };
 }
 
@@ -614,6 +622,16 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
         }
         "exited" => Event::Exited { pid, start },
         "root-exited" => Event::RootExited { pid, start },
+        "orphan-exited" => {
+            cur.expect(" after=")?;
+            let after_ms = cur.number("milliseconds")?;
+            cur.expect("ms")?;
+            Event::OrphanExited {
+                pid,
+                start,
+                after_ms,
+            }
+        }
         "root-restarted" => {
             cur.expect(" previous=")?;
             Event::RootRestarted {
@@ -650,7 +668,7 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             return Err(ParseError::new(
                 cur.line,
                 format!(
-                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted), found {other:?}"
+                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited), found {other:?}"
                 ),
             ));
         }

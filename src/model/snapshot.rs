@@ -81,6 +81,13 @@ pub enum Event {
         start: u64,
         previous: u32,
     },
+    /// An orphan (or a member outliving the root) exited by itself within the leak
+    /// grace, `after_ms` after it was first seen orphaned: not a leak.
+    OrphanExited {
+        pid: u32,
+        start: u64,
+        after_ms: u64,
+    },
 }
 
 /// The state of the family at one tick.

@@ -289,6 +289,8 @@ impl Tracker {
             member.last = sample;
         }
         gone.sort_unstable();
+        // A member that goes in the same tick as the root never outlived it.
+        let root_gone_before = self.root_exited_ms;
         for pid in gone {
             let Some(member) = self.live.remove(&pid) else {
                 continue;
@@ -297,6 +299,18 @@ impl Tracker {
                 pid,
                 start: member.id.start,
             });
+            let orphaned = member
+                .orphaned_ms
+                .or(root_gone_before.filter(|_| member.id != self.root));
+            if let Some(since) = orphaned
+                && member.leaked_since.is_none()
+            {
+                self.events.push(Event::OrphanExited {
+                    pid,
+                    start: member.id.start,
+                    after_ms: self.now_ms.saturating_sub(since),
+                });
+            }
             if member.id == self.root {
                 self.root_alive = false;
                 self.root_exited_ms = Some(self.now_ms);

@@ -59,6 +59,13 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             human_kb(s.peak_leaked_rss_kb),
             s.peak_leaked_tick
         );
+        if s.orphans_exited > 0 {
+            let _ = writeln!(
+                o,
+                "orphaned:  {} exited by themselves within the leak grace (not leaks)",
+                plural(s.orphans_exited as usize, "more process", "more processes")
+            );
+        }
         let _ = writeln!(o, "\nleaked processes:");
         let _ = writeln!(
             o,

@@ -29,6 +29,8 @@ pub struct Summary {
     pub peak_leaked_rss_kb: u64,
     pub peak_leaked_tick: u32,
     pub leaked: Vec<Leaked>,
+    /// Orphans that exited by themselves within the leak grace (not leaks).
+    pub orphans_exited: u64,
     pub growers: Vec<Grower>,
     /// Every alert raised, once per kind and process, with the tick it was first raised.
     pub alerts: Vec<Alert>,
@@ -119,6 +121,7 @@ pub struct Summarizer {
     peak: (u64, u32),
     peak_leaked: (u64, u32),
     root_exited_tick: Option<u32>,
+    orphans_exited: u64,
     alerts: Vec<Alert>,
     ticks: usize,
     /// First and last tick: (number, elapsed ms).
@@ -157,6 +160,11 @@ impl Summarizer {
         if tick.leaked_count() > 0 && (leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0) {
             self.peak_leaked = (leaked, tick.tick);
         }
+        self.orphans_exited += tick
+            .events
+            .iter()
+            .filter(|e| matches!(e, crate::model::Event::OrphanExited { .. }))
+            .count() as u64;
         if !tick.root_alive && self.root_exited_tick.is_none() {
             self.root_exited_tick = Some(tick.tick);
         }
@@ -296,6 +304,7 @@ impl Summarizer {
             peak_leaked_rss_kb: self.peak_leaked.0,
             peak_leaked_tick: self.peak_leaked.1,
             leaked,
+            orphans_exited: self.orphans_exited,
             growers,
             alerts: self.alerts.clone(),
             truncated,
@@ -342,6 +351,7 @@ mod tests {
             ]
         );
         assert!(s.leaked.iter().all(|l| l.tick == 2));
+        assert_eq!(s.orphans_exited, 1);
     }
 
     fn row(pid: u32, name: &str, cmd: &str, rss_kb: u64, leaked: Option<u32>) -> ProcRow {

@@ -466,3 +466,39 @@ fn a_followed_restart_makes_a_new_root_and_keeps_the_old_orphans_leaked() {
     t.follow(gen3, describe(gen3.id()).unwrap(), &[gen3], &mut describe);
     assert_eq!(t.root(), gen2.id());
 }
+
+/// With a leak grace, an orphan that exits by itself within it is an event, never a
+/// leak; one that outlives the grace is a leak from the tick the grace ends.
+#[test]
+fn orphans_are_leaks_only_once_they_outlive_the_grace() {
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    t.set_leak_grace(1000);
+    let all = |t: &mut Tracker, ms: u64, samples: &[ProcSample]| {
+        let mut v = samples.to_vec();
+        v.push(outsider(ROOT_PARENT, 1, 1, SHELL_GROUP));
+        t.update_at(ms, &v, &mut describe);
+        t.snapshot(ms, 0)
+    };
+    all(&mut t, 0, &[root, p(101, 100, 11), p(102, 100, 12)]);
+    // The root dies; both children are reparented to init.
+    let tick = all(&mut t, 200, &[p(101, 1, 11), p(102, 1, 12)]);
+    assert_eq!(tick.leaked_count(), 0, "within the grace: {tick:#?}");
+    // 101 drains and exits 300 ms after it was orphaned.
+    let tick = all(&mut t, 500, &[p(102, 1, 12)]);
+    assert!(
+        tick.events.contains(&Event::OrphanExited {
+            pid: 101,
+            start: 11,
+            after_ms: 300
+        }),
+        "{:?}",
+        tick.events
+    );
+    assert_eq!(tick.leaked_count(), 0);
+    // 102 is still there when the grace has passed: leaked, from this tick.
+    let tick = all(&mut t, 1200, &[p(102, 1, 12)]);
+    assert!(row(&tick, 102).leaked);
+    assert_eq!(row(&tick, 102).leaked_since, Some(t.tick()));
+    assert!(!t.undecided());
+}
