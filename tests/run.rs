@@ -483,3 +483,28 @@ fn an_adopted_child_hidden_from_proc_is_named_and_fails_the_check() {
         "{stderr}"
     );
 }
+
+/// An orphan that exits by itself within the leak grace is no leak: `--check` passes,
+/// and the summary says it happened.
+#[test]
+fn an_orphan_that_exits_within_the_grace_is_counted_not_leaked() {
+    let tag = Tag::new();
+    let out = run(
+        &tag,
+        &[
+            "--check",
+            "--",
+            "sh",
+            "-c",
+            "(sleep 0.3 >/dev/null 2>&1 &); true",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("1 process was orphaned during the run and exited by itself"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("leaked"), "{}", out.stderr);
+}

@@ -22,7 +22,7 @@ use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, plural, text};
 use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
-use crate::model::{AlertKind, ProcRow, Tick, layout};
+use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
@@ -157,6 +157,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         recording: None,
         supervisor,
         raised: Vec::new(),
+        orphans_exited: 0,
         error: None,
         viewing: opts.tui.is_some(),
     };
@@ -194,6 +195,17 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         say(&format!(
             "leaktop: warning: the recording is incomplete: {e}\n"
         ));
+    }
+    if session.orphans_exited > 0 {
+        say(&match session.orphans_exited {
+            1 => {
+                "leaktop: 1 process was orphaned during the run and exited by itself (not a leak)\n"
+                    .to_string()
+            }
+            n => format!(
+                "leaktop: {n} processes were orphaned during the run and exited by themselves (not leaks)\n"
+            ),
+        });
     }
     let mut killed = KillReport::default();
     if opts.kill_leaks && !leaked.is_empty() {
@@ -357,6 +369,8 @@ struct Session {
     supervisor: Supervisor,
     /// Every alert raised during the run, as first raised.
     raised: Vec<Alert>,
+    /// Orphans that exited by themselves within the leak grace.
+    orphans_exited: usize,
     /// A failure inside the view's sampler, reported once the view closes.
     error: Option<RunError>,
     /// The view owns the terminal.
@@ -367,6 +381,11 @@ impl Session {
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
         self.record(|sink| sink.tick(&tick));
+        self.orphans_exited += tick
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::OrphanExited { .. }))
+            .count();
         for a in &tick.alerts {
             let seen = self
                 .raised
