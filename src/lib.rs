@@ -9,6 +9,7 @@
 //! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
 //! - [`record`]: `leaktop record`, the headless recorder;
 //! - [`actions`]: the safe kill and `leaktop run`;
+//! - [`text`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
 //! - [`ui`]: the interactive view (live, replay, root picker);
 //! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
 //! - [`exit_codes`] and [`stdout`]: how leaktop ends, and what a failed write to
@@ -25,6 +26,7 @@ pub mod record;
 pub mod report;
 pub mod sample;
 pub mod stdout;
+pub mod text;
 pub mod ui;
 
 /// Writes leaktop's own messages to stderr. A closed stderr (a CI step that stopped

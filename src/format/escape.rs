@@ -1,8 +1,7 @@
 //! Escaping for free text in tick-log lines: a line must never contain a raw newline
 //! or control byte, and a process name must never contain a space.
 
-use std::borrow::Cow;
-use std::fmt::Write;
+use crate::text::push_shown;
 
 /// Escapes `\`, control characters and (with `space`) spaces as `\\`, `\n`, `\xNN`.
 pub fn escape(s: &str, space: bool) -> String {
@@ -15,32 +14,6 @@ pub fn escape(s: &str, space: bool) -> String {
         }
     }
     out
-}
-
-/// Text from a process or a file as leaktop keeps it: control characters (an escape
-/// sequence in a command line would drive the terminal it is shown on) written as
-/// `\n`, `\t`, `\xNN`.
-pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        push_shown(&mut out, c);
-    }
-    Cow::Owned(out)
-}
-
-fn push_shown(out: &mut String, c: char) {
-    match c {
-        '\n' => out.push_str("\\n"),
-        '\t' => out.push_str("\\t"),
-        // Unicode's control characters are C0, DEL and C1: all below 0x100.
-        c if c.is_control() => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        }
-        c => out.push(c),
-    }
 }
 
 /// Reverses [`escape`]; `None` on a malformed escape, or one [`escape`] would not
@@ -80,6 +53,8 @@ pub fn unescape(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::printable;
+    use std::borrow::Cow;
 
     #[test]
     fn round_trips_awkward_text() {

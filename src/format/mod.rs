@@ -2,7 +2,7 @@
 //! parser side by side. Both carry exactly the same data, so conversion is lossless.
 
 mod escape;
-pub use escape::printable;
+pub use crate::text::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
 mod lines;
 pub use lines::MAX_LINE_BYTES;
 pub mod ndjson;
@@ -133,12 +133,6 @@ pub(crate) fn clean(s: &mut String) {
     }
 }
 
-/// A file name as shown in messages: control characters in it escaped, so a crafted
-/// name cannot drive the terminal the message reaches.
-pub fn shown_path(path: &Path) -> String {
-    printable(&path.display().to_string()).into_owned()
-}
-
 /// What a parser expected at a line (1-based) and did not find.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}: expected {expected}")]
@@ -202,16 +196,6 @@ impl ReadError {
             ReadError::Parse { source, .. } => Some(source.line),
             ReadError::Io { .. } | ReadError::Device { .. } => None,
         }
-    }
-}
-
-/// An I/O error as a person reads it: `No space left on device`, without the
-/// `(os error 28)` that follows in its `Display`.
-pub fn io_message(e: &std::io::Error) -> String {
-    let shown = e.to_string();
-    match shown.rfind(" (os error ") {
-        Some(at) if shown.ends_with(')') => shown[..at].to_string(),
-        _ => shown,
     }
 }
 
@@ -330,46 +314,6 @@ pub(crate) fn format_time(ms: u64) -> String {
 pub(crate) fn parse_time(s: &str) -> Option<u64> {
     let t = humantime::parse_rfc3339(s).ok()?;
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
-}
-
-/// A size for people, next to the exact KiB figure.
-pub fn human_kb(kb: u64) -> String {
-    humansize::format_size(kb.saturating_mul(1024), humansize::BINARY)
-}
-
-/// `12s`, `4m12s`, `2h05m`, `3d04h`.
-pub fn age(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
-}
-
-/// `41.0s` under a minute, else as [`age`].
-pub fn elapsed(ms: u64) -> String {
-    if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        age(ms)
-    }
-}
-
-/// `text` cut to `width` characters, with `…` where it was cut.
-pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
-/// `1 process`, `2 processes`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The command line as shown next to a process's name: argv[0] cut to its base name,

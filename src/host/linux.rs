@@ -128,7 +128,7 @@ impl Host for LinuxHost {
             .argv
             .first()
             .ok_or_else(|| SpawnError::NotFound(String::new()))?;
-        let name = crate::format::printable(&program.to_string_lossy()).into_owned();
+        let name = crate::text::printable(&program.to_string_lossy()).into_owned();
         let mut command = std::process::Command::new(program);
         command.args(&spec.argv[1..]);
         if spec.null_stdio {

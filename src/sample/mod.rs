@@ -52,9 +52,9 @@ impl Comm {
         &self.bytes[..self.len as usize]
     }
 
-    /// The name as text, control characters escaped ([`crate::format::printable`]).
+    /// The name as text, control characters escaped ([`crate::text::printable`]).
     pub fn to_string_lossy(&self) -> String {
-        crate::format::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
+        crate::text::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
     }
 }
 
@@ -234,7 +234,7 @@ pub fn join_cmdline(raw: &[u8]) -> String {
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
-    crate::format::printable(&String::from_utf8_lossy(&joined)).into_owned()
+    crate::text::printable(&String::from_utf8_lossy(&joined)).into_owned()
 }
 
 #[cfg(test)]
