@@ -121,18 +121,21 @@ impl AlertDetector {
     pub fn observe(&mut self, tick: &Tick) -> Vec<Alert> {
         let c = &self.config;
         let id = super::ProcRow::id;
-        let by_pid: IdMap<u32, Identity> = tick.processes.iter().map(|p| (p.pid, id(p))).collect();
+        // Defunct rows (zombies) have exited: no alert of these counts them.
+        let living: Vec<&super::ProcRow> =
+            tick.processes.iter().filter(|p| p.state != 'Z').collect();
+        let by_pid: IdMap<u32, Identity> = living.iter().map(|p| (p.pid, id(p))).collect();
         let mut kids: IdMap<Identity, Vec<Identity>> = IdMap::default();
-        for p in &tick.processes {
+        for p in living.iter().copied() {
             if let Some(parent) = by_pid.get(&p.ppid) {
                 kids.entry(*parent).or_default().push(id(p));
             }
         }
-        let alive: IdSet<Identity> = tick.processes.iter().map(id).collect();
+        let alive: IdSet<Identity> = living.iter().map(|p| id(p)).collect();
         self.tracks.retain(|k, _| alive.contains(k));
 
         let mut found: Vec<(AlertKind, Identity, String)> = Vec::new();
-        for p in &tick.processes {
+        for p in living.iter().copied() {
             let me = id(p);
             let fresh = !self.tracks.contains_key(&me);
             let t = self.tracks.entry(me).or_default();

@@ -74,6 +74,9 @@ pub struct Tracker {
     /// How long an orphan must outlive its parent to be a leak, in ms.
     leak_grace_ms: u64,
     live: IdMap<u32, Member>,
+    /// Members that have exited and wait to be reaped (zombies): shown as defunct rows
+    /// until they are gone, never leaked, never alive for the family's sake.
+    defunct: IdMap<u32, Member>,
     /// Init and the pids seen adopting members, or declared to (leaktop under `run`).
     adopters: IdSet<u32>,
     declared_subreapers: IdSet<u32>,
@@ -100,6 +103,7 @@ impl Tracker {
             now_ms: 0,
             leak_grace_ms: 0,
             live: IdMap::default(),
+            defunct: IdMap::default(),
             adopters: [1]
                 .into_iter()
                 .chain(outside.subreapers.iter().copied())
@@ -190,6 +194,7 @@ impl Tracker {
     pub fn members_to_sample(&self, out: &mut Vec<Identity>) {
         out.clear();
         out.extend(self.live.values().map(|m| m.id));
+        out.extend(self.defunct.values().map(|m| m.id));
     }
 
     /// Whether an orphan is still within its leak grace: alive, orphaned (or outliving
@@ -251,6 +256,16 @@ impl Tracker {
         describe: &mut dyn FnMut(Identity) -> Option<Command>,
     ) {
         let tick = self.tick;
+        // A defunct member stays until its parent (or init) reaps it.
+        self.defunct.retain(|pid, m| {
+            by_pid.get(pid).is_some_and(|s| {
+                let still = s.start == m.id.start && s.state == b'Z';
+                if still {
+                    m.last = **s;
+                }
+                still
+            })
+        });
         let mut gone = Vec::new();
         for (pid, member) in self.live.iter_mut() {
             let is_root = member.id == self.root;
@@ -299,6 +314,18 @@ impl Tracker {
                 pid,
                 start: member.id.start,
             });
+            if let Some(&&zombie) = by_pid
+                .get(&pid)
+                .filter(|s| s.start == member.id.start && s.state == b'Z')
+            {
+                self.defunct.insert(
+                    pid,
+                    Member {
+                        last: zombie,
+                        ..member.clone()
+                    },
+                );
+            }
             let orphaned = member
                 .orphaned_ms
                 .or(root_gone_before.filter(|_| member.id != self.root));
@@ -556,6 +583,12 @@ impl Tracker {
     /// The tick as the formats write it.
     pub fn snapshot(&self, elapsed_ms: u64, time_ms: u64) -> Tick {
         let mut processes: Vec<ProcRow> = self.live.values().map(row).collect();
+        // A zombie has exited: shown as defunct, never as leaked.
+        processes.extend(self.defunct.values().map(|m| ProcRow {
+            leaked: false,
+            leaked_since: None,
+            ..row(m)
+        }));
         processes.sort_by_key(|r| (r.start, r.pid));
         Tick {
             tick: self.tick,

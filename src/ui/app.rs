@@ -445,7 +445,11 @@ impl App {
             )
         } else {
             let Some(id) = self.selected else { return };
-            let rows = table::subtree(tick, id);
+            // A defunct process has exited already: nothing to signal.
+            let rows: Vec<_> = table::subtree(tick, id)
+                .into_iter()
+                .filter(|r| r.state != 'Z')
+                .collect();
             if rows.is_empty() {
                 self.status = Some(format!("process {} has already exited", id.pid));
                 return;

@@ -377,7 +377,9 @@ fn zombies_handed_to_init_by_a_dying_parent_are_exits_not_leaks() {
         })
         .collect();
     let tick = feed(&mut t, &corpses);
-    assert!(tick.processes.is_empty(), "{tick:#?}");
+    // Shown as defunct until reaped, never as leaked.
+    assert_eq!(pids(&tick), [101, 102, 103, 104, 105], "{tick:#?}");
+    assert!(tick.processes.iter().all(|r| r.state == 'Z' && !r.leaked));
     assert_eq!(tick.leaked_count(), 0);
     assert!(
         !tick
@@ -388,8 +390,11 @@ fn zombies_handed_to_init_by_a_dying_parent_are_exits_not_leaks() {
         tick.events
     );
     assert!(!t.any_alive());
-    // Nor do they join again while they linger.
-    assert!(feed(&mut t, &corpses).processes.is_empty());
+    // Nor do they join again while they linger, and once reaped they are gone.
+    let tick = feed(&mut t, &corpses);
+    assert!(tick.processes.iter().all(|r| r.state == 'Z' && !r.leaked));
+    assert!(!t.any_alive());
+    assert!(feed(&mut t, &[]).processes.is_empty());
 }
 
 #[test]
@@ -410,8 +415,21 @@ fn a_leaked_process_that_dies_is_no_longer_counted() {
         s.state = b'Z';
     }
     let tick = feed(&mut t, &killed);
-    assert_eq!(pids(&tick), [101, 102]);
+    let alive: Vec<u32> = tick
+        .processes
+        .iter()
+        .filter(|r| r.state != 'Z')
+        .map(|r| r.pid)
+        .collect();
+    assert_eq!(alive, [101, 102]);
     assert_eq!(tick.leaked_count(), 2);
+    // The dead ones are defunct rows until reaped, not leaks.
+    assert!(
+        tick.processes
+            .iter()
+            .filter(|r| r.state == 'Z')
+            .all(|r| !r.leaked && [103, 104, 105].contains(&r.pid))
+    );
 }
 
 #[test]

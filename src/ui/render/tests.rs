@@ -465,3 +465,33 @@ fn the_header_names_the_root_by_its_command_after_exec() {
     assert!(first_line.contains("cce serve --port 9090"), "{first_line}");
     assert!(!first_line.contains("[leaktop]"), "{first_line}");
 }
+
+/// A zombie child is a defunct row: shown as `ps` shows it, never leaked, and `x` on
+/// it signals nothing (it has exited already).
+#[test]
+fn a_defunct_row_is_shown_and_is_no_kill_target() {
+    let mut ticks = family_ticks(2);
+    let mut zombie = row(4140, 4100, "sh", "sh -c make", 0);
+    zombie.state = 'Z';
+    ticks[1].processes.push(zombie);
+    let mut app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("4140"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        line.contains(" Z ") && line.contains("sh <defunct>"),
+        "{line}"
+    );
+    assert!(!line.contains("LEAK"), "{line}");
+    // Select it and ask to kill its tree.
+    press(&mut app, &[KeyCode::Char('G')]);
+    assert_eq!(app.selected.map(|id| id.pid), Some(4140), "{screen}");
+    press(&mut app, &[KeyCode::Char('x')]);
+    assert!(matches!(app.overlay, Overlay::None));
+    assert_eq!(
+        app.status.as_deref(),
+        Some("process 4140 has already exited")
+    );
+}

@@ -143,6 +143,11 @@ fn proc_line(p: &ProcLine<'_>, age_ms: Option<u64>, cols: &Columns, theme: Theme
     };
     spans.push(Span::raw(format!("  {}{fold}", p.prefix)));
     spans.push(Span::styled(r.name.clone(), name_style));
+    // A zombie: exited, waiting for its parent to reap it (as ps says it).
+    if r.state == 'Z' {
+        spans.push(Span::styled(" <defunct>", theme.dim()));
+        return Line::from(spans);
+    }
     let tail = command_tail(&r.name, &r.cmd);
     if !tail.is_empty() {
         spans.push(Span::styled(format!(" {tail}"), theme.dim()));
