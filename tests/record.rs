@@ -345,15 +345,16 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
 fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("leakd-rec-{}", std::process::id());
-    // Each generation leaves a sleep behind and exits after 0.6 s; a supervisor
-    // starts the next one.
+    // Each generation leaves a sleep behind and exits after 0.8 s; a supervisor
+    // starts the next one. Five generations leave room for a recorder that attaches
+    // late on a loaded machine to see at least two restarts.
     let daemon = dir.path().join(format!("{name}.sh"));
-    std::fs::write(&daemon, "sleep 3002 &\nsleep 0.6\n").unwrap();
+    std::fs::write(&daemon, "sleep 3002 &\nsleep 0.8\n").unwrap();
     let supervisor = dir.path().join("supervise.sh");
     std::fs::write(
         &supervisor,
         format!(
-            "for i in 1 2 3; do sh {}; done; sleep 30\n",
+            "for i in 1 2 3 4 5; do sh {}; done; sleep 30\n",
             daemon.display()
         ),
     )
@@ -375,7 +376,7 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
             "--interval",
             "100ms",
         ])
-        .args(["--duration", "2500ms", "--out"])
+        .args(["--duration", "4s", "--out"])
         .arg(&out)
         .output()
         .unwrap();
