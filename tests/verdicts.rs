@@ -137,3 +137,85 @@ fn a_worker_that_drains_after_its_parent_exits_is_not_a_leak() {
         .collect();
     assert!(leaked.is_empty(), "{leaked:#?}");
 }
+
+/// `sleep 400 | sh -c '(sleep 401 &); sleep 400'` in a shell with job control: the
+/// first element leads the pipeline's process group, the second joins it. Watched at
+/// the first, the second's orphaned grandchild shares the group but is no member
+/// (the second element, the shell's child, holds the group too). It used to be
+/// flagged escaped, and K killed it.
+#[test]
+fn a_pipelines_other_element_leaves_no_escapee_of_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    // The shell's part: fork each element into the first one's process group.
+    let shell = format!(
+        r#"
+import os, sys, time
+first = os.fork()
+if first == 0:
+    os.setpgid(0, 0)
+    os.execvp("sleep", ["sleep", "400"])
+os.setpgid(first, first)
+second = os.fork()
+if second == 0:
+    os.setpgid(0, first)
+    while not os.path.exists({go:?}):
+        time.sleep(0.02)
+    os.execvp("sh", ["sh", "-c", "(sleep 401 >/dev/null 2>&1 &); sleep 400"])
+print(first, flush=True)
+time.sleep(3600)
+"#,
+        go = go.to_str().unwrap()
+    );
+    let mut shell = Family::spawn("python3", &["-c", &shell]);
+    let first: u32 = shell.read_line().parse().unwrap();
+    let out = dir.path().join("pipe.ndjson");
+    let rec = Recorder::start(first, &out, &["--interval", "100ms", "--ticks", "20"]);
+    rec.wait_ticks(2);
+    std::fs::write(&go, "").unwrap();
+    let (code, stderr) = rec.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let rec = read(&out);
+    assert_eq!(
+        listed(&rec).into_iter().collect::<Vec<_>>(),
+        [first],
+        "{:#?}",
+        rec.ticks.last()
+    );
+    // The orphan exists and shares the group: the test showed what it meant to.
+    let orphan = shell.tagged_pids().into_iter().find(|&p| {
+        std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == "sleep\x00401\x00")
+    });
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", orphan.expect("sleep 401"))).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[2], first.to_string(), "in the first element's group");
+}
+
+/// `leaktop --pid 2`: kthreadd (parent 0, process group and session 0). Init's other
+/// children live in session 0 too; none of them is its family.
+#[test]
+fn kthreadds_family_is_its_kernel_threads_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kthreadd.ndjson");
+    let rec = Recorder::start(2, &out, &["--interval", "100ms", "--ticks", "5"]);
+    let (code, stderr) = rec.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let rec = read(&out);
+    let last = rec.ticks.last().unwrap();
+    assert!(
+        last.processes
+            .iter()
+            .all(|p| (p.pid == 2 || p.ppid == 2) && !p.leaked && !p.escaped),
+        "{:#?}",
+        last.processes
+            .iter()
+            .filter(|p| p.ppid != 2)
+            .collect::<Vec<_>>()
+    );
+}
