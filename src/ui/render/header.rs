@@ -106,6 +106,9 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
         )),
         Source::Live => spans.push(Span::styled("LIVE", theme.ok())),
     }
+    if let Some(note) = &app.root_note {
+        spans.push(Span::styled(format!("  {note}"), theme.alert()));
+    }
     if let Some(why) = &app.finished {
         spans.push(Span::styled(
             format!("  sampling stopped: {why}"),
