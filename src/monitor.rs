@@ -336,6 +336,8 @@ impl Monitor {
     /// pattern and is neither of the old generation nor a leaktop.
     fn take_over(&mut self, pattern: &str, now_ms: u64) {
         let old = self.tracker.root();
+        let supervisor_alive =
+            self.marks.parent > 1 && self.sampler.probe(self.marks.parent).is_some();
         let mut best: Option<(Rank, ProcSample, Command, String)> = None;
         for &(id, _) in &self.fresh {
             let Some(s) = self.sampler.probe(id.pid) else {
@@ -364,7 +366,9 @@ impl Monitor {
                 exe,
                 argv0: argv0_base(&command),
             };
-            let Some((rank, rule)) = plausible_restart(&self.marks, old.pid, &candidate) else {
+            let Some((rank, rule)) =
+                plausible_restart(&self.marks, old.pid, supervisor_alive, &candidate)
+            else {
                 continue;
             };
             let better = best
@@ -408,10 +412,17 @@ pub type Rank = (bool, bool);
 /// Whether `c` is a plausible restart of the root that exited (`old`, whose marks are
 /// `marks`), and if so how good a one and by which rule, in words. A plausible
 /// restart runs the same executable as the old root (the file's device and inode), or
-/// failing that (an executable that cannot be read) has the same argv[0] base name:
-/// a process that only mentions the pattern among its arguments (`grep PATTERN`, an
-/// editor on a file so named, `watch pgrep -af PATTERN`) runs something else.
-pub fn plausible_restart(marks: &RootMarks, old: u32, c: &Candidate) -> Option<(Rank, String)> {
+/// has the same argv[0] base name (an executable that cannot be read, or a binary
+/// upgraded in place): a process that only mentions the pattern among its arguments
+/// (`grep PATTERN`, an editor on a file so named, `watch pgrep -af PATTERN`) runs
+/// something else. While the old root's parent (not init) is still alive, it is the
+/// supervisor that restarts it, and only its children qualify.
+pub fn plausible_restart(
+    marks: &RootMarks,
+    old: u32,
+    supervisor_alive: bool,
+    c: &Candidate,
+) -> Option<(Rank, String)> {
     let same_exe = c.exe.is_some() && c.exe == marks.exe;
     let same_argv0 = !c.argv0.is_empty() && c.argv0 == marks.argv0;
     let what = if same_exe {
@@ -431,6 +442,9 @@ pub fn plausible_restart(marks: &RootMarks, old: u32, c: &Candidate) -> Option<(
         return None;
     };
     let supervised = marks.parent > 1 && c.ppid == marks.parent;
+    if !supervised && marks.parent > 1 && supervisor_alive {
+        return None;
+    }
     let whose = if supervised {
         format!(
             "a child of {}, the old root's parent (its supervisor)",
@@ -438,7 +452,7 @@ pub fn plausible_restart(marks: &RootMarks, old: u32, c: &Candidate) -> Option<(
         )
     } else {
         format!(
-            "a child of {}, not of the old root's parent {}",
+            "a child of {}; the old root's parent {} is gone or is init",
             c.ppid, marks.parent
         )
     };
@@ -736,13 +750,14 @@ mod tests {
             ((8, 2005), "sh"),
         ] {
             assert_eq!(
-                plausible_restart(&marks(), 100, &cand(50, Some(exe), argv0)),
+                plausible_restart(&marks(), 100, true, &cand(50, Some(exe), argv0)),
                 None,
                 "{argv0}"
             );
         }
-        let (rank, rule) = plausible_restart(&marks(), 100, &cand(50, Some((8, 1001)), "python3"))
-            .expect("the supervisor's new python3 is a restart");
+        let (rank, rule) =
+            plausible_restart(&marks(), 100, true, &cand(50, Some((8, 1001)), "python3"))
+                .expect("the supervisor's new python3 is a restart");
         assert_eq!(rank, (false, false));
         assert!(rule.contains("same executable as root 100"), "{rule}");
         assert!(
@@ -754,10 +769,15 @@ mod tests {
     #[test]
     fn a_child_of_the_supervisor_and_the_same_file_rank_first() {
         let m = marks();
-        let supervised = plausible_restart(&m, 100, &cand(50, Some((8, 1001)), "python3"));
-        let elsewhere = plausible_restart(&m, 100, &cand(77, Some((8, 1001)), "python3"));
-        let unreadable = plausible_restart(&m, 100, &cand(50, None, "python3"));
-        let upgraded = plausible_restart(&m, 100, &cand(50, Some((8, 9999)), "python3"));
+        let supervised = plausible_restart(&m, 100, true, &cand(50, Some((8, 1001)), "python3"));
+        // While the supervisor lives, a python3 started elsewhere is not its restart.
+        assert_eq!(
+            plausible_restart(&m, 100, true, &cand(77, Some((8, 1001)), "python3")),
+            None
+        );
+        let elsewhere = plausible_restart(&m, 100, false, &cand(77, Some((8, 1001)), "python3"));
+        let unreadable = plausible_restart(&m, 100, true, &cand(50, None, "python3"));
+        let upgraded = plausible_restart(&m, 100, true, &cand(50, Some((8, 9999)), "python3"));
         let (a, b, c, d) = (
             supervised.unwrap(),
             elsewhere.unwrap(),
@@ -765,7 +785,7 @@ mod tests {
             upgraded.unwrap(),
         );
         assert!(a.0 < c.0 && c.0 < b.0, "{a:?} {b:?} {c:?}");
-        assert!(b.1.contains("not of the old root's parent 50"), "{}", b.1);
+        assert!(b.1.contains("parent 50 is gone"), "{}", b.1);
         assert!(c.1.contains("cannot be read"), "{}", c.1);
         assert!(d.1.contains("another executable file"), "{}", d.1);
         // Init is no supervisor: its children get no preference.
@@ -773,7 +793,8 @@ mod tests {
             parent: 1,
             ..marks()
         };
-        let r = plausible_restart(&orphan, 100, &cand(1, Some((8, 1001)), "python3")).unwrap();
+        let r =
+            plausible_restart(&orphan, 100, true, &cand(1, Some((8, 1001)), "python3")).unwrap();
         assert_eq!(r.0, (true, false));
     }
 
