@@ -465,3 +465,24 @@ fn the_header_names_the_root_by_its_command_after_exec() {
     assert!(first_line.contains("cce serve --port 9090"), "{first_line}");
     assert!(!first_line.contains("[leaktop]"), "{first_line}");
 }
+
+/// Issue 13, fault 6: a root whose parent was already gone at attach looked like a
+/// healthy family; the header now says so, and keeps saying it.
+#[test]
+fn an_orphaned_root_is_marked_in_the_header() {
+    let mut app = live(2);
+    let plain = draw(&app, 80, 24);
+    assert!(!plain.contains("parent is gone"), "{plain}");
+    app.root_note = Some("root's parent is gone: adopted by PID 1".into());
+    let screen = draw(&app, 80, 24);
+    // Instead of "no leaks", which is what misled, and within 80 columns.
+    let second = screen.lines().nth(1).unwrap();
+    assert!(
+        second.contains("GiB   root's parent is gone: adopted by PID 1"),
+        "{screen}"
+    );
+    assert!(!second.contains("no leaks"), "{screen}");
+    press(&mut app, &[KeyCode::Left]);
+    let past = draw(&app, 80, 24);
+    assert!(past.contains("root's parent is gone"), "{past}");
+}
