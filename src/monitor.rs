@@ -74,7 +74,9 @@ pub struct RootMarks {
 /// A root that `--follow` moved, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restart {
+    /// The new root.
     pub pid: u32,
+    /// The root that had exited.
     pub previous: u32,
     /// The rule that made it a plausible restart, in words.
     pub rule: String,
@@ -399,7 +401,9 @@ impl Monitor {
 /// What [`plausible_restart`] looks at in a candidate for the new root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// Its parent.
     pub ppid: u32,
+    /// Its executable, if it could be read.
     pub exe: Option<ExeId>,
     /// The base name of its argv[0].
     pub argv0: String,
@@ -530,6 +534,7 @@ pub fn find_all_by_name(backend: Backend, pattern: &str) -> Result<NameMatches, 
 /// of the descendants of the oldest among all processes.
 #[derive(Debug, Clone, Default)]
 pub struct NameMatches {
+    /// The `--name` pattern.
     pub pattern: String,
     /// Oldest first (start time, then pid).
     pub matches: Vec<(ProcSample, Command)>,
