@@ -305,12 +305,18 @@ impl Monitor {
                 .retain(|&(_, seen)| seen.saturating_add(keep_ms) >= now_ms);
         }
         let me = self.host.own_pid();
+        let root_start = self.tracker.root().start;
+        let alive = self.tracker.root_alive();
         for s in &self.samples {
             let family = self.tracker.member(s.pid).is_some_and(|m| m.id == s.id());
+            // Older than the root: no restart of it (at the first tick, most of the
+            // machine). The sampler hands each newcomer over once, but `run` adds
+            // leaktop's children again.
             if s.pid != me
+                && s.start >= root_start
                 && !family
                 && !s.has_exited()
-                && self.fresh.iter().all(|(id, _)| *id != s.id())
+                && (alive || self.fresh.iter().all(|(id, _)| *id != s.id()))
             {
                 self.fresh.push((s.id(), now_ms));
             }
