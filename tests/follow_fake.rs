@@ -201,6 +201,10 @@ fn another_leaktop_is_never_a_member_whatever_its_name() {
     assert_eq!(pids(&tick), [100, 120], "{tick:?}");
     // Dropped, not exited: it never was family.
     assert!(tick.events.is_empty(), "{:?}", tick.events);
+    // Nor is the group it leads: what it double-forks there is no escaped member.
+    fake.add(Proc::new(140, 1, "sleep").group(130, 130).start(1040));
+    let tick = step(&fake, &mut m);
+    assert_eq!(pids(&tick), [100, 120], "{tick:?}");
     // And when the root exits, the recorders are not its leaked survivors.
     fake.exit(100, 0);
     fake.advance(Duration::from_secs(5));

@@ -573,6 +573,10 @@ impl Tracker {
         self.excluded.insert(id);
         if self.live.get(&id.pid).is_some_and(|m| m.id == id) {
             self.live.remove(&id.pid);
+            // Nor is a group or session it leads the family's.
+            if self.leaders.get(&id.pid) == Some(&id.start) {
+                self.leaders.remove(&id.pid);
+            }
         }
     }
 
