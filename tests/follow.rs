@@ -232,8 +232,11 @@ fn record_says_once_that_the_root_is_an_orphan_but_not_of_a_daemon() {
         orphan.is_some() && daemon.is_some()
     }));
     let (orphan, daemon) = (orphan.unwrap(), daemon.unwrap());
-    assert_eq!(ppid(orphan), Some(1), "this test needs init as the adopter");
-    assert_eq!(ppid(daemon), Some(1), "this test needs init as the adopter");
+    // Once the subshell and setsid's fork have exited.
+    let adopted = wait_until(Duration::from_secs(5), || {
+        ppid(orphan) == Some(1) && ppid(daemon) == Some(1)
+    });
+    assert!(adopted, "this test needs init as the adopter");
 
     let record = |name: &str, file: &str| {
         let out = leaktop()
