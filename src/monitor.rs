@@ -67,8 +67,6 @@ pub struct RootMarks {
     pub comm: Comm,
     /// The root's parent at its last live tick: the supervisor, if it has one.
     pub parent: u32,
-    /// When the root was last seen alive (ms since the recording began).
-    pub last_live_ms: u64,
 }
 
 /// A root that `--follow` moved, and why.
@@ -125,7 +123,6 @@ impl Monitor {
             argv0: argv0_base(&command),
             comm: root.comm,
             parent: root.ppid,
-            last_live_ms: 0,
         };
         // A root that runs leaktop (the demo's server) keeps its leaktop children.
         let leaktop_exe = host.exe_id(me).filter(|&exe| marks.exe != Some(exe));
@@ -239,9 +236,9 @@ impl Monitor {
         if let Some(pattern) = self.follow.clone() {
             self.note_fresh(elapsed);
             if self.tracker.root_alive() {
-                self.mark_root(elapsed);
+                self.mark_root();
             } else {
-                self.take_over(&pattern, elapsed);
+                self.take_over(&pattern);
             }
         }
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
@@ -325,13 +322,12 @@ impl Monitor {
 
     /// Keeps the living root's marks up to date: its parent, and what it runs after
     /// an `exec`.
-    fn mark_root(&mut self, now_ms: u64) {
+    fn mark_root(&mut self) {
         let root = self.tracker.root();
         let Some(m) = self.tracker.member(root.pid) else {
             return;
         };
         self.marks.parent = m.last.ppid;
-        self.marks.last_live_ms = now_ms;
         if m.comm != self.marks.comm {
             self.marks.comm = m.comm;
             self.marks.argv0 = argv0_base(&m.command);
@@ -342,7 +338,7 @@ impl Monitor {
     /// Looks among the processes first seen since the root's last live tick for its
     /// successor: a plausible restart (see [`plausible_restart`]) that matches the
     /// pattern and is neither of the old generation nor a leaktop.
-    fn take_over(&mut self, pattern: &str, now_ms: u64) {
+    fn take_over(&mut self, pattern: &str) {
         let old = self.tracker.root();
         let supervisor_alive =
             self.marks.parent > 1 && self.sampler.probe(self.marks.parent).is_some();
@@ -399,7 +395,7 @@ impl Monitor {
                 rule,
             });
             self.fresh.clear();
-            self.mark_root(now_ms);
+            self.mark_root();
         }
     }
 }
@@ -736,7 +732,6 @@ mod tests {
             argv0: "python3".into(),
             comm: Comm::new(b"python3"),
             parent: 50,
-            last_live_ms: 0,
         }
     }
 
