@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::host::Host;
+use crate::host::{ExeId, Host};
 use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tick, Tracker};
 use crate::sample::{
-    self, Backend, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
+    self, Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
 
 /// The default leak grace: an orphan that exits by itself within a second (a pool's
@@ -41,6 +41,43 @@ pub struct Monitor {
     /// leaktop is the family's subreaper (`run`, `demo`): its children are members.
     adopter: bool,
     adopted: Vec<u32>,
+    /// leaktop's own executable: a process running it is another leaktop, never a
+    /// member. `None` when the root runs it too (the demo's helpers are leaktop).
+    leaktop_exe: Option<ExeId>,
+    /// What the root runs and who its parent is, kept while it lives, for `--follow`.
+    marks: RootMarks,
+    /// `--follow`: processes first seen at the root's last live tick or later, not of
+    /// the family: the candidates for its restart (pid + start, first seen at ms).
+    fresh: Vec<(Identity, u64)>,
+    /// The last restart `--follow` made, and the rule that chose it.
+    restart: Option<Restart>,
+    /// The root was an orphan at attach, and it is not a daemon by design.
+    orphan_root: Option<String>,
+}
+
+/// What a restarted root must share with the root that exited (see
+/// [`plausible_restart`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootMarks {
+    /// The root's executable, if it could be read.
+    pub exe: Option<ExeId>,
+    /// The base name of the root's argv[0].
+    pub argv0: String,
+    /// The root's name when `exe` and `argv0` were read: a new name means an `exec`.
+    pub comm: Comm,
+    /// The root's parent at its last live tick: the supervisor, if it has one.
+    pub parent: u32,
+}
+
+/// A root that `--follow` moved, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restart {
+    /// The new root.
+    pub pid: u32,
+    /// The root that had exited.
+    pub previous: u32,
+    /// The rule that made it a plausible restart, in words.
+    pub rule: String,
 }
 
 impl Monitor {
@@ -81,6 +118,17 @@ impl Monitor {
         };
         let command = settled_command(sampler.as_mut(), root.id());
         let me = host.own_pid();
+        let marks = RootMarks {
+            exe: host.exe_id(pid),
+            argv0: argv0_base(&command),
+            comm: root.comm,
+            parent: root.ppid,
+        };
+        // A root that runs leaktop (the demo's server) keeps its leaktop children.
+        let leaktop_exe = host.exe_id(me).filter(|&exe| marks.exe != Some(exe));
+        let orphan_root = (pid != 1)
+            .then(|| orphan_note(&root, host.as_ref()))
+            .flatten();
         let adopter = subreapers.contains(&me);
         let root_parent = sampler.probe(root.ppid);
         let root_ancestors = ancestors(sampler.as_mut(), root.ppid);
@@ -115,6 +163,11 @@ impl Monitor {
             follow: None,
             adopter,
             adopted: Vec::new(),
+            leaktop_exe,
+            marks,
+            fresh: Vec::new(),
+            restart: None,
+            orphan_root,
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -138,8 +191,9 @@ impl Monitor {
         self
     }
 
-    /// Keeps watching across restarts: once the root has exited, the first new process
-    /// whose command matches `pattern` becomes the root.
+    /// Keeps watching across restarts: once the root has exited, a plausible restart
+    /// of it (see [`plausible_restart`]) whose command matches `pattern` becomes the
+    /// root.
     pub fn following(mut self, pattern: Option<String>) -> Self {
         self.follow = pattern;
         self
@@ -154,6 +208,18 @@ impl Monitor {
         &self.tracker
     }
 
+    /// The last restart `--follow` made and the rule that chose the new root; the
+    /// step that made it returns a tick with its `RootRestarted` event.
+    pub fn last_restart(&self) -> Option<&Restart> {
+        self.restart.as_ref()
+    }
+
+    /// Set when the root's parent was gone at attach: it had been adopted by PID 1
+    /// and is not a daemon by design (see [`orphan_note`]). Says so in words.
+    pub fn orphan_root(&self) -> Option<&str> {
+        self.orphan_root.as_deref()
+    }
+
     /// Samples once and returns the new tick.
     pub fn step(&mut self) -> Result<Tick, SampleError> {
         self.tracker.members_to_sample(&mut self.members);
@@ -162,14 +228,18 @@ impl Monitor {
         if self.adopter {
             self.add_adopted();
         }
+        self.exclude_leaktops();
         let sampler = &mut self.sampler;
         let elapsed = self.host.now().duration_since(self.started).as_millis() as u64;
         self.tracker
             .update_at(elapsed, &self.samples, &mut |id| sampler.command(id));
-        if let Some(pattern) = &self.follow
-            && !self.tracker.root_alive()
-        {
-            self.take_over(&pattern.clone());
+        if let Some(pattern) = self.follow.clone() {
+            self.note_fresh(elapsed);
+            if self.tracker.root_alive() {
+                self.mark_root();
+            } else {
+                self.take_over(&pattern);
+            }
         }
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
         tick.alerts = self.alerts.observe(&tick);
@@ -196,30 +266,225 @@ impl Monitor {
         }
     }
 
-    /// Looks among the processes new this tick for the root's successor: the oldest
-    /// one that matches and is not of the old generation.
-    fn take_over(&mut self, pattern: &str) {
+    /// Tells the tracker which of this tick's processes are other leaktops (by their
+    /// executable, not their name): newcomers that could join the family, and members
+    /// that have just exec'd (a shell that forked and then ran leaktop).
+    fn exclude_leaktops(&mut self) {
+        let Some(leaktop) = self.leaktop_exe else {
+            return;
+        };
         let me = self.host.own_pid();
-        let old = self.tracker.root();
-        let mut candidates: Vec<ProcSample> = self
-            .samples
-            .iter()
-            .filter(|s| s.pid != me && s.start >= old.start && !s.has_exited())
-            .filter(|s| self.tracker.member(s.pid).is_none_or(|m| m.id != s.id()))
-            .copied()
-            .collect();
-        candidates.sort_by_key(|s| (s.start, s.pid));
-        for s in candidates {
-            if let Some(command) = self.sampler.command(s.id())
-                && command.matches(pattern)
-            {
-                let sampler = &mut self.sampler;
-                self.tracker
-                    .follow(s, command, &self.samples, &mut |id| sampler.command(id));
-                return;
+        let root = self.tracker.root();
+        for s in &self.samples {
+            if s.pid == me || s.start < root.start || s.id() == root || s.has_exited() {
+                continue;
+            }
+            let check = match self.tracker.member(s.pid) {
+                Some(m) if m.id == s.id() => m.comm != s.comm,
+                _ => !self.tracker.is_excluded(s.id()),
+            };
+            if check && self.host.exe_id(s.pid) == Some(leaktop) {
+                self.tracker.exclude(s.id());
             }
         }
     }
+
+    /// `--follow`: remembers this tick's newcomers that are not of the family. While
+    /// the root lives only the latest tick's are kept (the root's last live tick
+    /// bounds its successor's first sighting); once it has exited they gather, each
+    /// kept a few ticks, long enough to see a forked child `exec` into the daemon.
+    fn note_fresh(&mut self, now_ms: u64) {
+        let keep_ms = (3 * self.header.interval_ms).max(1000);
+        if self.tracker.root_alive() {
+            self.fresh.clear();
+        } else {
+            self.fresh
+                .retain(|&(_, seen)| seen.saturating_add(keep_ms) >= now_ms);
+        }
+        let me = self.host.own_pid();
+        let root_start = self.tracker.root().start;
+        let alive = self.tracker.root_alive();
+        for s in &self.samples {
+            let family = self.tracker.member(s.pid).is_some_and(|m| m.id == s.id());
+            // Older than the root: no restart of it (at the first tick, most of the
+            // machine). The sampler hands each newcomer over once, but `run` adds
+            // leaktop's children again.
+            if s.pid != me
+                && s.start >= root_start
+                && !family
+                && !s.has_exited()
+                && (alive || self.fresh.iter().all(|(id, _)| *id != s.id()))
+            {
+                self.fresh.push((s.id(), now_ms));
+            }
+        }
+    }
+
+    /// Keeps the living root's marks up to date: its parent, and what it runs after
+    /// an `exec`.
+    fn mark_root(&mut self) {
+        let root = self.tracker.root();
+        let Some(m) = self.tracker.member(root.pid) else {
+            return;
+        };
+        self.marks.parent = m.last.ppid;
+        if m.comm != self.marks.comm {
+            self.marks.comm = m.comm;
+            self.marks.argv0 = argv0_base(&m.command);
+            self.marks.exe = self.host.exe_id(root.pid);
+        }
+    }
+
+    /// Looks among the processes first seen since the root's last live tick for its
+    /// successor: a plausible restart (see [`plausible_restart`]) that matches the
+    /// pattern and is neither of the old generation nor a leaktop.
+    fn take_over(&mut self, pattern: &str) {
+        let old = self.tracker.root();
+        let supervisor_alive =
+            self.marks.parent > 1 && self.sampler.probe(self.marks.parent).is_some();
+        let mut best: Option<(Rank, ProcSample, Command, String)> = None;
+        for &(id, _) in &self.fresh {
+            let Some(s) = self.sampler.probe(id.pid) else {
+                continue;
+            };
+            if s.start != id.start
+                || s.start < old.start
+                || s.has_exited()
+                || self.tracker.is_excluded(id)
+                || self.tracker.member(id.pid).is_some_and(|m| m.id == id)
+            {
+                continue;
+            }
+            let Some(command) = self.sampler.command(id) else {
+                continue;
+            };
+            if !command.matches(pattern) {
+                continue;
+            }
+            let exe = self.host.exe_id(id.pid);
+            if exe.is_some() && exe == self.leaktop_exe {
+                continue;
+            }
+            let candidate = Candidate {
+                ppid: s.ppid,
+                exe,
+                argv0: argv0_base(&command),
+            };
+            let Some((rank, rule)) =
+                plausible_restart(&self.marks, old.pid, supervisor_alive, &candidate)
+            else {
+                continue;
+            };
+            let better = best
+                .as_ref()
+                .is_none_or(|(r, b, ..)| (rank, s.start, s.pid) < (*r, b.start, b.pid));
+            if better {
+                best = Some((rank, s, command, rule));
+            }
+        }
+        let Some((_, s, command, rule)) = best else {
+            return;
+        };
+        let sampler = &mut self.sampler;
+        self.tracker
+            .follow(s, command, &self.samples, &mut |id| sampler.command(id));
+        if self.tracker.root() == s.id() {
+            self.restart = Some(Restart {
+                pid: s.pid,
+                previous: old.pid,
+                rule,
+            });
+            self.fresh.clear();
+            self.mark_root();
+        }
+    }
+}
+
+/// What [`plausible_restart`] looks at in a candidate for the new root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its parent.
+    pub ppid: u32,
+    /// Its executable, if it could be read.
+    pub exe: Option<ExeId>,
+    /// The base name of its argv[0].
+    pub argv0: String,
+}
+
+/// How good a plausible restart is; smaller is better: a child of the old root's
+/// parent (its supervisor) first, then the same executable over the same argv[0].
+pub type Rank = (bool, bool);
+
+/// Whether `c` is a plausible restart of the root that exited (`old`, whose marks are
+/// `marks`), and if so how good a one and by which rule, in words. A plausible
+/// restart runs the same executable as the old root (the file's device and inode), or
+/// has the same argv[0] base name (an executable that cannot be read, or a binary
+/// upgraded in place): a process that only mentions the pattern among its arguments
+/// (`grep PATTERN`, an editor on a file so named, `watch pgrep -af PATTERN`) runs
+/// something else. While the old root's parent (not init) is still alive, it is the
+/// supervisor that restarts it, and only its children qualify.
+pub fn plausible_restart(
+    marks: &RootMarks,
+    old: u32,
+    supervisor_alive: bool,
+    c: &Candidate,
+) -> Option<(Rank, String)> {
+    let same_exe = c.exe.is_some() && c.exe == marks.exe;
+    let same_argv0 = !c.argv0.is_empty() && c.argv0 == marks.argv0;
+    let what = if same_exe {
+        format!("runs the same executable as root {old}")
+    } else if same_argv0 && (c.exe.is_none() || marks.exe.is_none()) {
+        format!(
+            "its argv[0] is {:?} as root {old}'s was (the executable cannot be read)",
+            c.argv0
+        )
+    } else if same_argv0 {
+        // Both executables were read and differ: an upgraded binary, say.
+        format!(
+            "its argv[0] is {:?} as root {old}'s was (another executable file)",
+            c.argv0
+        )
+    } else {
+        return None;
+    };
+    let supervised = marks.parent > 1 && c.ppid == marks.parent;
+    if !supervised && marks.parent > 1 && supervisor_alive {
+        return None;
+    }
+    let whose = if supervised {
+        format!(
+            "a child of {}, the old root's parent (its supervisor)",
+            c.ppid
+        )
+    } else {
+        format!(
+            "a child of {}; the old root's parent {} is gone or is init",
+            c.ppid, marks.parent
+        )
+    };
+    Some(((!supervised, !same_exe), format!("{what}; {whose}")))
+}
+
+/// The base name of a command's argv[0] (`/usr/bin/python3 -m x` → `python3`), or its
+/// name when it has no command line.
+pub fn argv0_base(command: &Command) -> String {
+    if command.is_bare() {
+        return command.name.clone();
+    }
+    let argv0 = command.cmd.split(' ').next().unwrap_or_default();
+    argv0.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// Why a root is called an orphan at attach, in words, or `None`: its parent is init
+/// (PID 1 of its namespace) and it did not make itself a daemon on purpose (the
+/// leader of its own session with its standard streams off any terminal). A
+/// supervisor's service, a double-forked daemon and a `setsid` job are not orphans.
+pub fn orphan_note(root: &ProcSample, host: &dyn Host) -> Option<String> {
+    if root.ppid != 1 {
+        return None;
+    }
+    let daemon = root.pid == root.session && host.stdio_on_terminal(root.pid) != Some(true);
+    (!daemon).then(|| "root's parent is gone: adopted by PID 1".to_string())
 }
 
 /// `pid` and its ancestors up to init, parent first (pid + start time).
@@ -256,20 +521,89 @@ fn settled_command(sampler: &mut dyn Sampler, id: Identity) -> Command {
 
 /// `--name PATTERN`: the oldest process whose command matches, if any.
 pub fn find_by_name(backend: Backend, pattern: &str) -> Result<Option<u32>, SampleError> {
+    Ok(find_all_by_name(backend, pattern)?.picked())
+}
+
+/// `--name PATTERN`: every process whose command matches, oldest first.
+pub fn find_all_by_name(backend: Backend, pattern: &str) -> Result<NameMatches, SampleError> {
     let mut sampler = sample::open(backend)?;
     let all = sample::scan(sampler.as_mut())?;
     let command = |s: &ProcSample| sampler.command(s.id()).unwrap_or_default();
-    Ok(oldest_matching(&all, command, pattern, std::process::id()))
+    Ok(all_matching(&all, command, pattern, std::process::id()))
 }
 
-/// The oldest process whose name or command line contains `pattern`, other than
-/// leaktop itself and its ancestors (whose command lines contain the pattern too).
-pub fn oldest_matching(
+/// What `--name PATTERN` found: the matching processes, oldest first, and the pids
+/// of the descendants of the oldest among all processes.
+#[derive(Debug, Clone, Default)]
+pub struct NameMatches {
+    /// The `--name` pattern.
+    pub pattern: String,
+    /// Oldest first (start time, then pid).
+    pub matches: Vec<(ProcSample, Command)>,
+    /// How many of the later matches are descendants of the first.
+    pub under_first: usize,
+}
+
+impl NameMatches {
+    /// The process `--name` watches: the oldest match.
+    pub fn picked(&self) -> Option<u32> {
+        self.matches.first().map(|(s, _)| s.pid)
+    }
+
+    /// The pids of every match, oldest first.
+    pub fn pids(&self) -> Vec<u32> {
+        self.matches.iter().map(|(s, _)| s.pid).collect()
+    }
+
+    /// With several matches, one line saying how many, which one is watched and why;
+    /// `None` with one match or none.
+    pub fn choice(&self) -> Option<String> {
+        let [(first, command), rest @ ..] = self.matches.as_slice() else {
+            return None;
+        };
+        if rest.is_empty() {
+            return None;
+        }
+        let shown: Vec<String> = rest
+            .iter()
+            .take(5)
+            .map(|(s, _)| s.pid.to_string())
+            .collect();
+        let more = if rest.len() > 5 {
+            format!(" and {} more", rest.len() - 5)
+        } else {
+            String::new()
+        };
+        let why = if self.under_first == rest.len() {
+            "the oldest; the others are its descendants, in its family".to_string()
+        } else if self.under_first > 0 {
+            format!(
+                "the oldest; {} of the others are its descendants, the rest are not watched",
+                self.under_first
+            )
+        } else {
+            "the oldest; the others are not watched".to_string()
+        };
+        let cmd: String = command.cmd.chars().take(60).collect();
+        Some(format!(
+            "--name '{}' matches {} processes: watching {} ({cmd}), {why} ({}{more}); use --pid to choose another",
+            self.pattern,
+            self.matches.len(),
+            first.pid,
+            shown.join(", "),
+        ))
+    }
+}
+
+/// Every process whose name or command line contains `pattern`, oldest first, other
+/// than leaktop itself and its ancestors (whose command lines contain the pattern
+/// too).
+pub fn all_matching(
     samples: &[ProcSample],
     mut command: impl FnMut(&ProcSample) -> Command,
     pattern: &str,
     me: u32,
-) -> Option<u32> {
+) -> NameMatches {
     let by_pid: HashMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
     let mut mine = vec![me];
     let mut p = me;
@@ -280,12 +614,50 @@ pub fn oldest_matching(
         mine.push(s.ppid);
         p = s.ppid;
     }
-    samples
+    let mut matches: Vec<(ProcSample, Command)> = samples
         .iter()
         .filter(|s| !mine.contains(&s.pid) && !s.has_exited() && s.pid > 1)
-        .filter(|s| command(s).matches(pattern))
-        .min_by_key(|s| (s.start, s.pid))
-        .map(|s| s.pid)
+        .filter_map(|s| {
+            let c = command(s);
+            c.matches(pattern).then_some((*s, c))
+        })
+        .collect();
+    matches.sort_by_key(|(s, _)| (s.start, s.pid));
+    let under_first = match matches.first() {
+        Some((first, _)) => matches[1..]
+            .iter()
+            .filter(|(s, _)| {
+                let mut p = s.ppid;
+                for _ in 0..samples.len() {
+                    if p == first.pid {
+                        return true;
+                    }
+                    match by_pid.get(&p) {
+                        Some(a) if p > 1 => p = a.ppid,
+                        _ => return false,
+                    }
+                }
+                false
+            })
+            .count(),
+        None => 0,
+    };
+    NameMatches {
+        pattern: pattern.to_string(),
+        matches,
+        under_first,
+    }
+}
+
+/// The oldest process whose name or command line contains `pattern`, other than
+/// leaktop itself and its ancestors (whose command lines contain the pattern too).
+pub fn oldest_matching(
+    samples: &[ProcSample],
+    command: impl FnMut(&ProcSample) -> Command,
+    pattern: &str,
+    me: u32,
+) -> Option<u32> {
+    all_matching(samples, command, pattern, me).picked()
 }
 
 fn now_ms() -> u64 {
@@ -352,5 +724,130 @@ mod tests {
         };
         assert_eq!(oldest_matching(&samples, cmd, "serve", 20), Some(30));
         assert_eq!(oldest_matching(&samples, cmd, "nothing", 20), None);
+    }
+
+    fn marks() -> RootMarks {
+        RootMarks {
+            exe: Some((8, 1001)),
+            argv0: "python3".into(),
+            comm: Comm::new(b"python3"),
+            parent: 50,
+        }
+    }
+
+    fn cand(ppid: u32, exe: Option<ExeId>, argv0: &str) -> Candidate {
+        Candidate {
+            ppid,
+            exe,
+            argv0: argv0.into(),
+        }
+    }
+
+    #[test]
+    fn a_restart_runs_what_the_old_root_ran() {
+        // Issue 13, fault 4: `watch pgrep -af serve`, `grep serve`, `tail -f log |
+        // grep serve`, `vim serve.log` and another leaktop all mention the pattern in
+        // their arguments; none of them runs the daemon's executable.
+        for (exe, argv0) in [
+            ((8, 2001), "watch"),
+            ((8, 2002), "grep"),
+            ((8, 2003), "vim"),
+            ((8, 2004), "leaktop"),
+            ((8, 2005), "sh"),
+        ] {
+            assert_eq!(
+                plausible_restart(&marks(), 100, true, &cand(50, Some(exe), argv0)),
+                None,
+                "{argv0}"
+            );
+        }
+        let (rank, rule) =
+            plausible_restart(&marks(), 100, true, &cand(50, Some((8, 1001)), "python3"))
+                .expect("the supervisor's new python3 is a restart");
+        assert_eq!(rank, (false, false));
+        assert!(rule.contains("same executable as root 100"), "{rule}");
+        assert!(
+            rule.contains("child of 50, the old root's parent"),
+            "{rule}"
+        );
+    }
+
+    #[test]
+    fn a_child_of_the_supervisor_and_the_same_file_rank_first() {
+        let m = marks();
+        let supervised = plausible_restart(&m, 100, true, &cand(50, Some((8, 1001)), "python3"));
+        // While the supervisor lives, a python3 started elsewhere is not its restart.
+        assert_eq!(
+            plausible_restart(&m, 100, true, &cand(77, Some((8, 1001)), "python3")),
+            None
+        );
+        let elsewhere = plausible_restart(&m, 100, false, &cand(77, Some((8, 1001)), "python3"));
+        let unreadable = plausible_restart(&m, 100, true, &cand(50, None, "python3"));
+        let upgraded = plausible_restart(&m, 100, true, &cand(50, Some((8, 9999)), "python3"));
+        let (a, b, c, d) = (
+            supervised.unwrap(),
+            elsewhere.unwrap(),
+            unreadable.unwrap(),
+            upgraded.unwrap(),
+        );
+        assert!(a.0 < c.0 && c.0 < b.0, "{a:?} {b:?} {c:?}");
+        assert!(b.1.contains("parent 50 is gone"), "{}", b.1);
+        assert!(c.1.contains("cannot be read"), "{}", c.1);
+        assert!(d.1.contains("another executable file"), "{}", d.1);
+        // Init is no supervisor: its children get no preference.
+        let orphan = RootMarks {
+            parent: 1,
+            ..marks()
+        };
+        let r =
+            plausible_restart(&orphan, 100, true, &cand(1, Some((8, 1001)), "python3")).unwrap();
+        assert_eq!(r.0, (true, false));
+    }
+
+    #[test]
+    fn argv0_is_the_base_name_of_the_first_word() {
+        let c = |name: &str, cmd: &str| Command {
+            name: name.into(),
+            cmd: cmd.into(),
+        };
+        assert_eq!(
+            argv0_base(&c("python3", "/usr/bin/python3 -m cce serve")),
+            "python3"
+        );
+        assert_eq!(
+            argv0_base(&c("sh", "sh -c while :; do sleep 1; done serve")),
+            "sh"
+        );
+        assert_eq!(argv0_base(&c("kworker/0", "[kworker/0]")), "kworker/0");
+    }
+
+    #[test]
+    fn several_matches_are_counted_and_the_choice_explained() {
+        let mut samples = vec![s(10, 1, 10), s(11, 10, 11), s(30, 1, 30), s(40, 2, 40)];
+        samples[3].start = 5; // 40 is the oldest, and no relation of the others
+        let cmd = |p: &ProcSample| Command {
+            name: "python3".into(),
+            cmd: format!("python3 -m cce serve {}", p.pid),
+        };
+        let found = all_matching(&samples, cmd, "cce serve", 999);
+        assert_eq!(found.pids(), [40, 10, 11, 30]);
+        assert_eq!(found.picked(), Some(40));
+        let line = found.choice().unwrap();
+        assert!(line.contains("matches 4 processes"), "{line}");
+        assert!(
+            line.contains("watching 40 (python3 -m cce serve 40), the oldest"),
+            "{line}"
+        );
+        assert!(line.contains("(10, 11, 30)"), "{line}");
+        assert!(line.contains("use --pid"), "{line}");
+        // A daemon and its own workers: they are in its family, and it says so.
+        let family = all_matching(&samples[..2], cmd, "cce serve", 999);
+        let line = family.choice().unwrap();
+        assert!(line.contains("the others are its descendants"), "{line}");
+        // One match: nothing to say.
+        assert_eq!(
+            all_matching(&samples[..1], cmd, "cce serve", 999).choice(),
+            None
+        );
     }
 }

@@ -31,6 +31,10 @@ pub struct RecordOptions {
     pub backend: Backend,
     /// Show a live status line on stderr when it is a terminal.
     pub status: bool,
+    /// Say on stderr, once each, what the recording alone does not: a root whose
+    /// parent was already gone at attach, and the rule by which `--follow` chose
+    /// each new root.
+    pub notes: bool,
     pub alerts: AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
@@ -178,6 +182,11 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         .following(opts.follow.clone());
     let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
     sink.header(monitor.header())?;
+    if opts.notes
+        && let Some(note) = monitor.orphan_root()
+    {
+        crate::say(&format!("leaktop: root {}: {note}\n", opts.pid));
+    }
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
     let started = Instant::now();
@@ -187,6 +196,18 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         let tick = monitor.step()?;
         ticks += 1;
         sink.tick(&tick)?;
+        if opts.notes
+            && let Some(r) = monitor.last_restart()
+            && tick.events.iter().any(
+                |e| matches!(e, crate::model::Event::RootRestarted { pid, .. } if *pid == r.pid),
+            )
+        {
+            let clear = if status { "\r\x1b[K" } else { "" };
+            crate::say(&format!(
+                "{clear}leaktop: --follow: root {} exited; {} is its restart: {}\n",
+                r.previous, r.pid, r.rule
+            ));
+        }
         (leaked_at_end, leaked_rss_kb) = (tick.leaked_count(), tick.leaked_rss_kb());
         if status {
             eprint!(

@@ -340,6 +340,38 @@ fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
     );
 }
 
+/// Issue 13, fault 6: `--name` matching several processes opens the picker on the
+/// matches, oldest first, instead of silently taking one.
+#[test]
+fn name_with_several_matches_opens_the_picker_on_them() {
+    let tag = Tag::new();
+    let marker = format!("leaktop-twice-{}", std::process::id());
+    let spawn = || {
+        Reaped(
+            tag.command("bash")
+                .args(["-c", &format!("exec -a {marker} sleep 300")])
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let older = spawn();
+    std::thread::sleep(Duration::from_millis(50));
+    let newer = spawn();
+    let screen = Screen::start(&format!("{} --name {marker}", leaktop()));
+    let shown = screen.wait_for(
+        &format!("2 processes match --name '{marker}'"),
+        Duration::from_secs(10),
+    );
+    let at = |pid: u32| shown.find(&format!("{pid:>8} ")).unwrap_or(usize::MAX);
+    assert!(at(older.id()) < at(newer.id()), "{shown}");
+    assert!(at(newer.id()) < usize::MAX, "{shown}");
+    screen.keys(&["Down", "Enter"]);
+    screen.wait_for(
+        &format!("root {} alive", newer.id()),
+        Duration::from_secs(5),
+    );
+}
+
 /// `run --tui`: the view shows the escapee, and closing it gives the usual report,
 /// the --check exit code and the --kill-leaks cleanup.
 #[test]

@@ -49,8 +49,19 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
     let pid = match (args.root.pid, &args.root.name) {
         (Some(pid), _) => pid,
-        (None, Some(pattern)) => leaktop::monitor::find_by_name(args.backend, pattern)?
-            .ok_or_else(|| anyhow::anyhow!("no process matches --name '{pattern}'"))?,
+        (None, Some(pattern)) => {
+            let found = leaktop::monitor::find_all_by_name(args.backend, pattern)?;
+            let pid = found
+                .picked()
+                .ok_or_else(|| anyhow::anyhow!("no process matches --name '{pattern}'"))?;
+            // Several matches: say which one is recorded and why, never silently.
+            if let Some(choice) = found.choice()
+                && !args.quiet
+            {
+                say!("leaktop: {choice}");
+            }
+            pid
+        }
         (None, None) => anyhow::bail!("record needs --pid PID or --name PATTERN"),
     };
     let opts = RecordOptions {
@@ -63,6 +74,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         out: (!to_stdout).then(|| args.out.clone()),
         backend: args.backend,
         status: !args.quiet,
+        notes: !args.quiet,
         alerts: args.alerts.config(),
         leak_grace: args.verdict.leak_grace,
     };

@@ -84,6 +84,37 @@ impl Host for LinuxHost {
         std::process::id()
     }
 
+    fn exe_id(&self, pid: u32) -> Option<super::ExeId> {
+        if pid == 0 {
+            return None;
+        }
+        // stat follows the link to the file itself, even one deleted since (an
+        // upgraded binary): its device and inode.
+        let st = rustix::fs::stat(format!("/proc/{pid}/exe")).ok()?;
+        #[allow(clippy::unnecessary_cast)] // their types vary between targets
+        Some((st.st_dev as u64, st.st_ino as u64))
+    }
+
+    fn stdio_on_terminal(&self, pid: u32) -> Option<bool> {
+        let mut on = false;
+        for fd in 0..3 {
+            match std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
+                Ok(target) => {
+                    let t = target.to_string_lossy();
+                    on |= t.starts_with("/dev/pts/") || t.starts_with("/dev/tty");
+                }
+                // A closed descriptor is off the terminal.
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        return None;
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        Some(on)
+    }
+
     fn exists(&self, pid: u32) -> bool {
         pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
     }

@@ -28,6 +28,9 @@ use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
 
+/// An executable file: its device and inode (see [`Host::exe_id`]).
+pub type ExeId = (u64, u64);
+
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -136,6 +139,23 @@ pub trait Host: Send + Sync {
 
     /// leaktop's own pid.
     fn own_pid(&self) -> u32;
+
+    /// The executable `pid` runs, as the device and inode of the file
+    /// (`/proc/PID/exe`'s target), or `None` if it is gone, a kernel thread or not
+    /// readable (another user's process). Unlike a name, no process can fake it: it is
+    /// how leaktop recognises another leaktop, and a restarted daemon under `--follow`.
+    /// The default knows no executables.
+    fn exe_id(&self, pid: u32) -> Option<ExeId> {
+        let _ = pid;
+        None
+    }
+
+    /// Whether any of `pid`'s standard streams (fds 0, 1, 2) is a terminal, or `None`
+    /// if that cannot be read (another user's process, gone). The default cannot tell.
+    fn stdio_on_terminal(&self, pid: u32) -> Option<bool> {
+        let _ = pid;
+        None
+    }
 
     /// Whether a process exists at `pid` even if it cannot be read (its `/proc` entry
     /// exists, or signal 0 reaches it).

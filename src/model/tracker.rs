@@ -83,6 +83,8 @@ pub struct Tracker {
     /// Ancestors of the root at attach: possible subreapers.
     ancestors: IdSet<u32>,
     watcher: Option<u32>,
+    /// Processes that are never members: other leaktops ([`Tracker::exclude`]).
+    excluded: IdSet<Identity>,
     /// Members that lead a process group or a session: pid -> start time. A group or
     /// session whose id is here was created by a member.
     leaders: IdMap<u32, u64>,
@@ -116,6 +118,7 @@ impl Tracker {
                 .filter(|&p| p > 1)
                 .collect(),
             watcher: outside.watcher,
+            excluded: IdSet::default(),
             leaders: IdMap::default(),
             outsider_groups: outside.root_parent.map(|p| p.pgrp).into_iter().collect(),
             outsider_sessions: outside.root_parent.map(|p| p.session).into_iter().collect(),
@@ -361,6 +364,7 @@ impl Tracker {
             .iter()
             .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
             .filter(|s| Some(s.pid) != self.watcher && !s.has_exited())
+            .filter(|s| !self.excluded.contains(&s.id()))
             .collect();
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));
@@ -599,6 +603,33 @@ impl Tracker {
             events: self.events.clone(),
             alerts: Vec::new(),
         }
+    }
+}
+
+/// Processes that are never members, whatever their lineage: the monitor finds
+/// them (another leaktop, recognised by its executable) and says so here, keeping
+/// the tracker free of the OS.
+impl Tracker {
+    /// `id` is never a member: not admitted from now on, and dropped (without an
+    /// event: it was never family) if it had been admitted before it showed what it
+    /// runs (a shell that forked and then exec'd leaktop). The root stays the root.
+    pub fn exclude(&mut self, id: Identity) {
+        if id == self.root {
+            return;
+        }
+        self.excluded.insert(id);
+        if self.live.get(&id.pid).is_some_and(|m| m.id == id) {
+            self.live.remove(&id.pid);
+            // Nor is a group or session it leads the family's.
+            if self.leaders.get(&id.pid) == Some(&id.start) {
+                self.leaders.remove(&id.pid);
+            }
+        }
+    }
+
+    /// Whether `id` was excluded with [`Tracker::exclude`].
+    pub fn is_excluded(&self, id: Identity) -> bool {
+        self.excluded.contains(&id)
     }
 }
 

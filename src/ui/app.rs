@@ -148,6 +148,8 @@ pub struct App {
     pub overlay: Overlay,
     /// A one-line message for the footer (export path, refusals, errors).
     pub status: Option<String>,
+    /// A standing remark on the root, from attach: its parent was already gone.
+    pub root_note: Option<String>,
     /// Why sampling stopped, once it has.
     pub finished: Option<String>,
     /// An export under way: ticks written so far, and in all.
@@ -183,6 +185,7 @@ impl App {
             paused: false,
             overlay: Overlay::None,
             status: None,
+            root_note: None,
             finished: None,
             exporting: None,
             shown: Shown::default(),

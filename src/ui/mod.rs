@@ -96,8 +96,22 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     let me = host.own_pid();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
-        Root::Name { pattern, .. } => crate::monitor::find_by_name(opts.backend, pattern)?
-            .ok_or_else(|| ViewError::NoMatch(pattern.clone()))?,
+        Root::Name { pattern, .. } => {
+            let found = crate::monitor::find_all_by_name(opts.backend, pattern)?;
+            let oldest = found
+                .picked()
+                .ok_or_else(|| ViewError::NoMatch(pattern.clone()))?;
+            // Several matches: on a terminal the user chooses among them (without one
+            // the view cannot open, and says so below).
+            if found.matches.len() > 1 && require_terminal(RECORD_INSTEAD).is_ok() {
+                match pick_among(opts, &found, me)? {
+                    Some(pid) => pid,
+                    None => return Ok(None),
+                }
+            } else {
+                oldest
+            }
+        }
         Root::Pick => {
             let mut sampler = sample::open(opts.backend)?;
             let all = sample::scan(sampler.as_mut())?;
@@ -130,7 +144,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
         _ => None,
     });
     require_terminal(RECORD_INSTEAD)?;
-    let app = App::new(
+    let mut app = App::new(
         monitor.header().clone(),
         Source::Live,
         ViewOptions {
@@ -140,6 +154,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             protected: crate::host::protected(host.as_ref()),
         },
     );
+    app.root_note = monitor.orphan_root().map(str::to_string);
     // As the subreaper (demo, run) leaktop must reap the orphans it adopts.
     let source: Box<dyn terminal::TickSource> = if opts.subreapers.contains(&me) {
         Box::new(terminal::Reaping::new(monitor, host.clone()))
@@ -151,6 +166,33 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     // `demo` must end its helpers before leaktop may die of a signal.
     close(tui, opts.subreapers.contains(&me));
     Ok(app.history.newest().cloned())
+}
+
+/// `--name` matched several processes: the picker, showing only them, oldest first
+/// selected. `None` if the user quit without choosing.
+fn pick_among(
+    opts: &WatchOptions,
+    found: &crate::monitor::NameMatches,
+    me: u32,
+) -> Result<Option<u32>, ViewError> {
+    let mut sampler = sample::open(opts.backend)?;
+    let all = sample::scan(sampler.as_mut())?;
+    let pids = found.pids();
+    let mut list = picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
+    list.retain(|c| pids.contains(&c.pid));
+    list.sort_by_key(|c| pids.iter().position(|&p| p == c.pid));
+    if list.is_empty() {
+        return Ok(found.picked());
+    }
+    let title = format!(
+        "{} processes match --name '{}' (oldest first): choose the root",
+        list.len(),
+        found.pattern
+    );
+    let mut tui = Tui::open()?;
+    let picked = tui.pick(Picker::new(list, opts.color).with_title(title))?;
+    close(tui, false);
+    Ok(picked)
 }
 
 /// Opens a recording in the view, in history mode, with killing disabled. The first

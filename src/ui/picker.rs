@@ -86,6 +86,8 @@ pub struct Picker {
     filter: String,
     selected: usize,
     theme: Theme,
+    /// What the list is for, above it.
+    title: String,
 }
 
 impl Picker {
@@ -95,7 +97,15 @@ impl Picker {
             filter: String::new(),
             selected: 0,
             theme: Theme { color },
+            title: "choose the process whose family to watch (largest subtree first)".into(),
         }
+    }
+
+    /// Says `title` above the list instead of the default (say, that it holds only
+    /// the processes `--name` matched).
+    pub fn with_title(mut self, title: String) -> Picker {
+        self.title = title;
+        self
     }
 
     pub fn shown(&self) -> Vec<&Candidate> {
@@ -153,7 +163,7 @@ impl Picker {
             Paragraph::new(vec![
                 Line::from(vec![
                     Span::styled(" leaktop ", theme.title()),
-                    Span::raw(" choose the process whose family to watch (largest subtree first)"),
+                    Span::raw(format!(" {}", self.title)),
                 ]),
                 Line::from(vec![
                     Span::styled(" filter: ", theme.title()),

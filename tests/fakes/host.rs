@@ -73,6 +73,15 @@ pub enum Reaction {
     Fork(Box<Reaction>),
 }
 
+/// The fake executable a process named `name` runs by default: device 8, an inode
+/// made from the name.
+pub fn exe_of_name(name: &str) -> (u64, u64) {
+    let inode = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (8, inode)
+}
+
 /// A process of the fake table, and how it behaves. Build with [`Proc::new`] and the
 /// methods that follow it.
 #[derive(Debug, Clone)]
@@ -95,6 +104,10 @@ pub struct Proc {
     pub forks_every: Option<Duration>,
     /// What its children are like (their pid, parent and start are filled in).
     pub child: Option<Box<Proc>>,
+    /// The executable it runs (device, inode) as [`Host::exe_id`] reports it: by
+    /// default one file per name (as if each name were one binary), `None` for an
+    /// unreadable one. [`Proc::exe`] sets another: a process faking a name, say.
+    pub exe: Option<(u64, u64)>,
 }
 
 impl Proc {
@@ -115,7 +128,15 @@ impl Proc {
             reactions: Vec::new(),
             forks_every: None,
             child: None,
+            exe: Some(exe_of_name(comm)),
         }
+    }
+
+    /// Runs the executable `exe` (device, inode), whatever its name says; `None`: the
+    /// executable cannot be read.
+    pub fn exe(mut self, exe: Option<(u64, u64)>) -> Proc {
+        self.exe = exe;
+        self
     }
 
     pub fn start(mut self, start: u64) -> Proc {
@@ -815,6 +836,14 @@ impl Host for FakeHost {
 
     fn own_pid(&self) -> u32 {
         self.world().own_pid
+    }
+
+    fn exe_id(&self, pid: u32) -> Option<(u64, u64)> {
+        let w = self.call();
+        if w.hidden.contains(&pid) || w.denied.contains(&pid) {
+            return None;
+        }
+        w.procs.get(&pid).and_then(|l| l.p.exe)
     }
 
     fn exists(&self, pid: u32) -> bool {

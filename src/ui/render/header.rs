@@ -70,8 +70,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 ),
                 theme.alarm(),
             ));
-        } else {
+        } else if app.root_note.is_none() {
             second.push(Span::styled("no leaks", theme.ok()));
+        }
+        // A root orphaned before leaktop attached: its family is no healthy one, even
+        // with nothing leaked since.
+        if let Some(note) = &app.root_note {
+            second.push(Span::styled(format!(" {note} "), theme.alert()));
         }
         if !t.alerts.is_empty() {
             second.push(Span::styled(

@@ -495,3 +495,24 @@ fn a_defunct_row_is_shown_and_is_no_kill_target() {
         Some("process 4140 has already exited")
     );
 }
+
+/// Issue 13, fault 6: a root whose parent was already gone at attach looked like a
+/// healthy family; the header now says so, and keeps saying it.
+#[test]
+fn an_orphaned_root_is_marked_in_the_header() {
+    let mut app = live(2);
+    let plain = draw(&app, 80, 24);
+    assert!(!plain.contains("parent is gone"), "{plain}");
+    app.root_note = Some("root's parent is gone: adopted by PID 1".into());
+    let screen = draw(&app, 80, 24);
+    // Instead of "no leaks", which is what misled, and within 80 columns.
+    let second = screen.lines().nth(1).unwrap();
+    assert!(
+        second.contains("GiB   root's parent is gone: adopted by PID 1"),
+        "{screen}"
+    );
+    assert!(!second.contains("no leaks"), "{screen}");
+    press(&mut app, &[KeyCode::Left]);
+    let past = draw(&app, 80, 24);
+    assert!(past.contains("root's parent is gone"), "{past}");
+}
