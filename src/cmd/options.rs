@@ -19,9 +19,9 @@ pub(crate) struct RootArgs {
     /// The root is the oldest process whose command line contains PATTERN.
     #[arg(long, short, value_name = "PATTERN")]
     pub(crate) name: Option<String>,
-    /// With --name: when the root exits and a new process matching PATTERN starts (a
-    /// supervisor restarted it), go on with the new one; the old one's survivors stay
-    /// leaked.
+    /// With --name: when the root exits, follow its restart: a new process matching
+    /// PATTERN that runs the same executable, started by the root's parent (its
+    /// supervisor) while that lives; the old one's survivors stay leaked.
     #[arg(long, requires = "name")]
     pub(crate) follow: bool,
 }
