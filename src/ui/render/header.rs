@@ -70,6 +70,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 ),
                 theme.alarm(),
             ));
+        } else if let n @ 1.. = orphans_in_grace(t) {
+            // Orphaned, but not yet outliving the leak grace: no verdict either way.
+            second.push(Span::styled(
+                format!(
+                    " {} orphaned · within the leak grace ",
+                    plural(n, "process", "processes")
+                ),
+                theme.alert(),
+            ));
         } else if app.root_note.is_none() {
             second.push(Span::styled("no leaks", theme.ok()));
         }
@@ -90,6 +99,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
     let lines = vec![Line::from(first), Line::from(second), mode_line(app, theme)];
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// Processes orphaned (reparented, escaped, or outliving the root) that have no
+/// verdict yet: the leak grace has not passed.
+fn orphans_in_grace(t: &crate::model::Tick) -> usize {
+    t.processes
+        .iter()
+        .filter(|p| {
+            !p.leaked
+                && p.state != 'Z'
+                && (p.reparented_from.is_some() || p.escaped || !t.root_alive)
+        })
+        .count()
 }
 
 fn mode_line(app: &App, theme: Theme) -> Line<'static> {

@@ -516,3 +516,27 @@ fn an_orphaned_root_is_marked_in_the_header() {
     let past = draw(&app, 80, 24);
     assert!(past.contains("root's parent is gone"), "{past}");
 }
+
+/// Orphans within the leak grace have no verdict yet: the header says so rather than
+/// "no leaks", and does not call them leaked either.
+#[test]
+fn orphans_within_the_grace_are_neither_leaks_nor_all_clear() {
+    let mut ticks = family_ticks(3);
+    for r in &mut ticks[2].processes {
+        if r.leaked {
+            r.leaked = false;
+            r.leaked_since = None;
+        }
+    }
+    let app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    let second = screen.lines().nth(1).unwrap();
+    assert!(
+        second.contains("2 processes orphaned · within the leak grace"),
+        "{screen}"
+    );
+    assert!(
+        !second.contains("no leaks") && !second.contains("LEAKED"),
+        "{screen}"
+    );
+}
