@@ -150,6 +150,8 @@ pub struct App {
     pub status: Option<String>,
     /// A standing remark on the root, from attach: its parent was already gone.
     pub root_note: Option<String>,
+    /// Orphans that exited by themselves within the leak grace, so far.
+    pub orphans_exited: usize,
     /// Why sampling stopped, once it has.
     pub finished: Option<String>,
     /// An export under way: ticks written so far, and in all.
@@ -186,6 +188,7 @@ impl App {
             overlay: Overlay::None,
             status: None,
             root_note: None,
+            orphans_exited: 0,
             finished: None,
             exporting: None,
             shown: Shown::default(),
@@ -199,6 +202,11 @@ impl App {
     }
 
     pub fn push_tick(&mut self, tick: Tick) {
+        self.orphans_exited += tick
+            .events
+            .iter()
+            .filter(|e| matches!(e, crate::model::Event::OrphanExited { .. }))
+            .count();
         self.history.push(tick);
         if let (Some((id, series)), Some(newest)) = (&mut self.series, self.history.newest())
             && let Some(p) = newest.processes.iter().find(|p| identity(p) == *id)

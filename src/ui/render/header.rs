@@ -93,6 +93,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 theme.alert(),
             ));
         }
+        if app.orphans_exited > 0 {
+            second.push(Span::styled(
+                match app.orphans_exited {
+                    1 => "  1 orphan exited by itself".to_string(),
+                    n => format!("  {n} orphans exited by themselves"),
+                },
+                theme.dim(),
+            ));
+        }
     } else {
         second.push(Span::raw("waiting for the first sample…"));
     }

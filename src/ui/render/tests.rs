@@ -540,3 +540,25 @@ fn orphans_within_the_grace_are_neither_leaks_nor_all_clear() {
         "{screen}"
     );
 }
+
+/// Orphans that exit by themselves within the grace are no leaks, but the view says
+/// they happened.
+#[test]
+fn orphans_that_exited_by_themselves_are_counted_in_the_header() {
+    let mut ticks = family_ticks(2);
+    ticks[1].events.push(crate::model::Event::OrphanExited {
+        pid: 4150,
+        start: 41500,
+        after_ms: 120,
+    });
+    let app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("1 orphan exited by itself"),
+        "{screen}"
+    );
+}
