@@ -175,10 +175,7 @@ impl Summarizer {
             .map(|p| p.pid)
             .collect();
         for p in &tick.processes {
-            let id = Identity {
-                pid: p.pid,
-                start: p.start,
-            };
+            let id = p.id();
             let order = &mut self.order;
             let life = self.lives.entry(id).or_insert_with(|| {
                 order.push(id);

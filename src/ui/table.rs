@@ -8,10 +8,7 @@ use crate::model::{AlertKind, ProcRow, Tick};
 use crate::sample::Identity;
 
 pub fn identity(row: &ProcRow) -> Identity {
-    Identity {
-        pid: row.pid,
-        start: row.start,
-    }
+    row.id()
 }
 
 #[derive(Debug)]

@@ -324,10 +324,7 @@ impl History {
 
     /// The index of this process's static facts, added if new (or if it exec'd).
     fn intern(&mut self, p: &ProcRow) -> u32 {
-        let id = Identity {
-            pid: p.pid,
-            start: p.start,
-        };
+        let id = p.id();
         if let Some(&i) = self.ids.get(&id) {
             let known = &self.procs[i as usize];
             if *known.name == p.name && *known.cmd == p.cmd {
