@@ -47,6 +47,7 @@ fn tracker() -> Tracker {
             root_parent: None,
             subreapers: Vec::new(),
             watcher: None,
+            watcher_ancestors: vec![],
         },
     )
 }

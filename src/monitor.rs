@@ -148,6 +148,10 @@ impl Monitor {
                 root_ancestors,
                 subreapers,
                 watcher: Some(me),
+                watcher_ancestors: match sampler.probe(me) {
+                    Some(s) => ancestors(sampler.as_mut(), s.ppid),
+                    None => Vec::new(),
+                },
             },
         );
         let started = host.now();

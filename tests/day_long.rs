@@ -98,6 +98,7 @@ fn a_day_of_ticks_fits_in_well_under_50_mb() {
             root_parent: None,
             subreapers: Vec::new(),
             watcher: None,
+            watcher_ancestors: vec![],
         },
     );
     let mut alerts = AlertDetector::new(AlertConfig::default());

@@ -110,6 +110,7 @@ fn verdicts(s: &Scenario) -> (BTreeSet<u32>, BTreeSet<u32>) {
             root_ancestors: s.ancestors.clone(),
             subreapers: s.subreapers.clone(),
             watcher: None,
+            watcher_ancestors: vec![],
         },
     );
     let mut last = None;

@@ -61,6 +61,10 @@ pub struct Outside {
     pub subreapers: Vec<u32>,
     /// The watcher's own pid: never a member, whoever its parent is.
     pub watcher: Option<u32>,
+    /// The watcher's ancestors (pid + start time), when leaktop runs inside the tree
+    /// it watches: shown as members, never leaked (and never signalled: see
+    /// [`crate::host::protected`]).
+    pub watcher_ancestors: Vec<Identity>,
 }
 
 pub struct Tracker {
@@ -83,6 +87,8 @@ pub struct Tracker {
     /// Ancestors of the root at attach: possible subreapers.
     ancestors: IdSet<u32>,
     watcher: Option<u32>,
+    /// The watcher's ancestors: never leaked.
+    watcher_ancestors: Vec<Identity>,
     /// Processes that are never members: other leaktops ([`Tracker::exclude`]).
     excluded: IdSet<Identity>,
     /// Members that lead a process group or a session: pid -> start time. A group or
@@ -118,6 +124,7 @@ impl Tracker {
                 .filter(|&p| p > 1)
                 .collect(),
             watcher: outside.watcher,
+            watcher_ancestors: outside.watcher_ancestors.clone(),
             excluded: IdSet::default(),
             leaders: IdMap::default(),
             outsider_groups: outside.root_parent.map(|p| p.pgrp).into_iter().collect(),
@@ -578,7 +585,10 @@ impl Tracker {
             }
         }
         for (pid, member) in self.live.iter_mut() {
-            if verdict.get(pid) == Some(&true) && member.leaked_since.is_none() {
+            if verdict.get(pid) == Some(&true)
+                && member.leaked_since.is_none()
+                && !self.watcher_ancestors.contains(&member.id)
+            {
                 member.leaked_since = Some(tick);
             }
         }

@@ -48,6 +48,7 @@ fn tracker(root: ProcSample) -> Tracker {
             root_parent: Some(parent),
             subreapers: vec![],
             watcher: Some(WATCHER),
+            watcher_ancestors: vec![],
         },
     )
 }
@@ -326,6 +327,7 @@ fn declared_subreaper_adoption_counts_as_evidence() {
             root_parent: None,
             subreapers: vec![4242],
             watcher: None,
+            watcher_ancestors: vec![],
         },
     );
     feed(&mut t, &[root]);
@@ -519,4 +521,30 @@ fn orphans_are_leaks_only_once_they_outlive_the_grace() {
     assert!(row(&tick, 102).leaked);
     assert_eq!(row(&tick, 102).leaked_since, Some(t.tick()));
     assert!(!t.undecided());
+}
+
+/// leaktop run from inside the tree it watches: its parent shell is a member, shown
+/// but never leaked (it outlives the root only because it runs leaktop).
+#[test]
+fn the_watchers_ancestors_are_members_but_never_leaked() {
+    let root = p(100, ROOT_PARENT, 10);
+    let shell = p(101, 100, 11);
+    let other = p(102, 100, 12);
+    let mut t = Tracker::new(
+        root,
+        describe(root.id()).unwrap(),
+        Outside {
+            root_parent: Some(outsider(ROOT_PARENT, 1, 1, SHELL_GROUP)),
+            root_ancestors: vec![],
+            subreapers: vec![],
+            watcher: Some(WATCHER),
+            watcher_ancestors: vec![shell.id(), root.id()],
+        },
+    );
+    feed(&mut t, &[root, shell, other, p(WATCHER, 101, 20)]);
+    // The root exits; both children are reparented to init.
+    let tick = feed(&mut t, &[p(101, 1, 11), p(102, 1, 12), p(WATCHER, 101, 20)]);
+    assert_eq!(pids(&tick), [101, 102]);
+    assert!(!row(&tick, 101).leaked, "leaktop's own parent");
+    assert!(row(&tick, 102).leaked);
 }
