@@ -10,7 +10,12 @@ meta = json.loads(
 
 
 def version(s):
-    return tuple(int(x) for x in (s or "0").split("."))
+    """(major, minor, patch), padded: `1.88` and `1.88.0` are the same version."""
+    parts = [int(x) for x in (s or "0").split(".")]
+    return tuple((parts + [0, 0, 0])[:3])
+
+
+assert version("1.88") == version("1.88.0") < version("1.88.1") < version("1.95")
 
 
 ours = next(p for p in meta["packages"] if p["name"] == "leaktop")["rust_version"]
