@@ -17,7 +17,17 @@ fn asset(name: &str) -> PathBuf {
 }
 
 fn report(args: &[&str]) -> (i32, Vec<u8>, String) {
-    let out = leaktop().arg("report").args(args).output().unwrap();
+    report_in(Path::new("."), args)
+}
+
+/// `leaktop report ARGS` run in `dir`.
+fn report_in(dir: &Path, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = leaktop()
+        .current_dir(dir)
+        .arg("report")
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         out.stdout,
@@ -632,4 +642,27 @@ fn convert_out_in_place_through_a_link_to_a_device_and_on_failure() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(!out.exists() && left.len() == 3, "{left:?}");
+}
+
+/// `--svg -` writes the chart to standard output, alone, rather than to a file named
+/// `-`; with another command writing there too it is refused.
+#[test]
+fn svg_dash_is_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = asset("forkserver-pool.ticklog");
+    let (code, out, err) = report_in(dir.path(), &[file.to_str().unwrap(), "--svg", "-"]);
+    assert_eq!(code, 0, "{err}");
+    let svg = String::from_utf8(out).unwrap();
+    assert!(
+        svg.trim_start().starts_with("<svg") || svg.starts_with("<?xml"),
+        "{svg:.80}"
+    );
+    assert!(
+        svg.trim_end().ends_with("</svg>"),
+        "only the chart on stdout"
+    );
+    assert!(!dir.path().join("-").exists(), "no file named -");
+    let (code, _, err) = report(&[file.to_str().unwrap(), "--svg", "-", "--tick", "3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("both write to standard output"), "{err}");
 }

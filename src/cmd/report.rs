@@ -15,7 +15,8 @@ pub(crate) struct ReportArgs {
     /// Print the summary as one JSON object.
     #[arg(long, conflicts_with_all = ["tick", "convert"])]
     pub(crate) json: bool,
-    /// Also draw total, live and leaked RSS over time as an SVG chart.
+    /// Also draw total, live and leaked RSS over time as an SVG chart; `-` writes it to
+    /// standard output instead of the summary.
     #[arg(long, value_name = "OUT.svg")]
     pub(crate) svg: Option<PathBuf>,
     /// Print only tick N, as a tick-log snapshot (header and that tick).

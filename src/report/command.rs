@@ -52,6 +52,8 @@ pub enum ReportError {
     SvgNeedsFile(String),
     #[error(transparent)]
     Svg(#[from] SvgError),
+    #[error("--svg - and --tick or --convert (without --out) would both write to standard output")]
+    BothToStdout,
 }
 
 /// Runs `leaktop report`: warnings and notes go to stderr, the report to stdout.
@@ -61,6 +63,13 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
     // The chart is a second pass over the file: refused before the first.
     if opts.svg.is_some() && std::fs::metadata(&opts.file).is_ok_and(|m| !m.is_file()) {
         return Err(ReportError::SvgNeedsFile(name));
+    }
+    // `--svg -`: the chart is all that goes to standard output.
+    let svg_to_stdout = opts.svg.as_deref() == Some(Path::new("-"));
+    let convert_to_stdout =
+        opts.convert.is_some() && opts.out.as_deref().is_none_or(|p| p == Path::new("-"));
+    if svg_to_stdout && (opts.tick.is_some() || convert_to_stdout) {
+        return Err(ReportError::BothToStdout);
     }
     let mut reader = format::open(&opts.file, say)?;
     // The header waits for the first tick: a recording without one is an error
@@ -112,10 +121,16 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
     let summary = fold.summary(reader.header(), ended && reader.truncated().is_some());
     if let Some(path) = &opts.svg {
         let chart = chart(&opts.file, &summary, &fold)?;
-        svg::write_file(&svg::render_chart(reader.header(), &summary, &chart)?, path)?;
-        say(&format!("wrote the chart to {}", shown_path(path)));
+        let drawn = svg::render_chart(reader.header(), &summary, &chart)?;
+        if svg_to_stdout {
+            out.write_all(drawn.as_bytes())
+                .map_err(ReportError::Stdout)?;
+        } else {
+            svg::write_file(&drawn, path)?;
+            say(&format!("wrote the chart to {}", shown_path(path)));
+        }
     }
-    if opts.tick.is_none() && opts.convert.is_none() {
+    if opts.tick.is_none() && opts.convert.is_none() && !svg_to_stdout {
         let text = if opts.json {
             // A struct of strings and numbers always serialises.
             serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n"
