@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
 
 use super::{
-    Create, Exit, Host, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
+    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
 };
 use crate::sample::procfs::ProcfsSampler;
+use crate::sample::stat;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 
 /// The real Linux host. Its own sampler (for probes and scans) sits behind a lock, so
@@ -223,5 +224,66 @@ impl Host for LinuxHost {
             }
         }
         options.open(path)
+    }
+
+    fn memory(&self, id: Identity) -> Option<Memory> {
+        read_memory(id)
+    }
+}
+
+/// Opens `/proc/PID` as a directory, checks through it that the process is `id`, then
+/// reads `smaps_rollup` through the same directory: a pid reused after the check
+/// would be a new directory, so the figures are `id`'s or nothing.
+fn read_memory(id: Identity) -> Option<Memory> {
+    use rustix::fs::{Mode, OFlags, openat};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(
+        format!("/proc/{}", id.pid),
+        flags | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .ok()?;
+    let units = stat::Units {
+        page_kb: (rustix::param::page_size() / 1024) as u64,
+        ticks_per_sec: rustix::param::clock_ticks_per_second(),
+    };
+    let mut buf = vec![0u8; 4096];
+    let stat_fd = openat(&dir, "stat", flags, Mode::empty()).ok()?;
+    let n = rustix::io::read(&stat_fd, &mut buf[..]).ok()?;
+    if stat::parse(&buf[..n], units)?.start != id.start {
+        return None;
+    }
+    let rollup = openat(&dir, "smaps_rollup", flags, Mode::empty()).ok()?;
+    let mut text = Vec::with_capacity(2048);
+    loop {
+        let n = rustix::io::read(&rollup, &mut buf[..]).ok()?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    super::parse_smaps_rollup(std::str::from_utf8(&text).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_memory_and_refuses_another_start_time() {
+        let host = LinuxHost::new();
+        let me = host.probe(std::process::id()).expect("leaktop reads itself");
+        let m = host.memory(me.id()).expect("its own smaps_rollup is readable");
+        assert!(m.pss_kb > 0 && m.uss_kb > 0 && m.uss_kb <= m.pss_kb);
+        let other = Identity {
+            pid: me.pid,
+            start: me.start + 1,
+        };
+        assert_eq!(host.memory(other), None, "a reused pid is not measured");
+        let gone = Identity {
+            pid: u32::MAX - 1,
+            start: 0,
+        };
+        assert_eq!(host.memory(gone), None);
     }
 }

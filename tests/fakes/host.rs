@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use leaktop::actions::kill::Target;
 use leaktop::host::{
-    Create, Exit, Host, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
+    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
 };
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
@@ -108,6 +108,8 @@ pub struct Proc {
     /// default one file per name (as if each name were one binary), `None` for an
     /// unreadable one. [`Proc::exe`] sets another: a process faking a name, say.
     pub exe: Option<(u64, u64)>,
+    /// What [`Host::memory`] says of it (PSS, USS, swap); `None`: unreadable.
+    pub memory: Option<Memory>,
 }
 
 impl Proc {
@@ -129,6 +131,7 @@ impl Proc {
             forks_every: None,
             child: None,
             exe: Some(exe_of_name(comm)),
+            memory: None,
         }
     }
 
@@ -136,6 +139,16 @@ impl Proc {
     /// executable cannot be read.
     pub fn exe(mut self, exe: Option<(u64, u64)>) -> Proc {
         self.exe = exe;
+        self
+    }
+
+    /// Its PSS, USS and swap in MiB, as `smaps_rollup` would give them.
+    pub fn mem_mb(mut self, pss: u64, uss: u64, swap: u64) -> Proc {
+        self.memory = Some(Memory {
+            pss_kb: pss * 1024,
+            uss_kb: uss * 1024,
+            swap_kb: swap * 1024,
+        });
         self
     }
 
@@ -309,6 +322,8 @@ struct World {
     lineage: HashMap<u32, u32>,
     scripted_reaps: VecDeque<(u32, Exit)>,
     denied: HashSet<u32>,
+    /// Every [`Host::memory`] call, in order.
+    memory_reads: Vec<Identity>,
     hidden: HashSet<u32>,
     creates: Vec<(PathBuf, Create)>,
     create_errors: VecDeque<io::ErrorKind>,
@@ -513,6 +528,7 @@ impl FakeHost {
             lineage: HashMap::new(),
             scripted_reaps: VecDeque::new(),
             denied: HashSet::new(),
+            memory_reads: Vec::new(),
             hidden: HashSet::new(),
             creates: Vec::new(),
             create_errors: VecDeque::new(),
@@ -699,6 +715,11 @@ impl FakeHost {
     /// The next [`Host::reap`] also returns `(pid, exit)`.
     pub fn push_reap(&self, pid: u32, exit: Exit) {
         self.world().scripted_reaps.push_back((pid, exit));
+    }
+
+    /// The identities [`Host::memory`] was asked about, in order.
+    pub fn memory_reads(&self) -> Vec<Identity> {
+        self.world().memory_reads.clone()
     }
 
     /// Signals to `pid` fail with [`SignalError::Denied`] (another user's process).
@@ -945,6 +966,18 @@ impl Host for FakeHost {
         }
         // The real thing: O_CREAT|O_TRUNC, or O_CREAT|O_EXCL|O_NOFOLLOW.
         leaktop::host::linux::LinuxHost::new().create(path, how)
+    }
+
+    fn memory(&self, id: Identity) -> Option<Memory> {
+        let mut w = self.call();
+        w.memory_reads.push(id);
+        if w.hidden.contains(&id.pid) {
+            return None;
+        }
+        let p = &w.procs.get(&id.pid)?.p;
+        (p.start == id.start && p.state != b'Z')
+            .then_some(p.memory)
+            .flatten()
     }
 }
 
