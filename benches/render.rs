@@ -33,6 +33,10 @@ fn tick(n: u32) -> Tick {
         reparented_from: leaked.then_some(1000),
         escaped: false,
         leaked_since: leaked.then_some(2),
+        pss_kb: None,
+        uss_kb: None,
+        swap_kb: None,
+        mem_tick: None,
     };
     processes.push(row(1000, 1, false));
     for w in 0..20 {

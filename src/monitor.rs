@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::host::{ExeId, Host};
+use crate::host::{ExeId, Host, Memory};
 use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::tracker::Outside;
-use crate::model::{Header, Tick, Tracker};
+use crate::model::{Header, ProcRow, Tick, Tracker};
 use crate::sample::{
     self, Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -53,6 +53,10 @@ pub struct Monitor {
     restart: Option<Restart>,
     /// The root was an orphan at attach, and it is not a daemon by design.
     orphan_root: Option<String>,
+    /// Last-known PSS/USS/swap of the members, with when they were read.
+    memory: HashMap<Identity, Measured>,
+    /// Where the round-robin over the members not leaked resumes.
+    memory_cursor: usize,
 }
 
 /// What a restarted root must share with the root that exited (see
@@ -79,6 +83,18 @@ pub struct Restart {
     /// The rule that made it a plausible restart, in words.
     pub rule: String,
 }
+
+/// What [`Monitor`] knows of one process's memory.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    /// The last successful read and the tick it was made at.
+    known: Option<(Memory, u32)>,
+    /// The tick of the last attempt, successful or not.
+    tried: u32,
+}
+
+/// The share of the interval that memory reads (`smaps_rollup`) may take: a tenth.
+pub const MEMORY_BUDGET_SHARE: u32 = 10;
 
 impl Monitor {
     /// Starts watching `pid` and the family it grows. `subreapers` are pids known to
@@ -172,6 +188,8 @@ impl Monitor {
             fresh: Vec::new(),
             restart: None,
             orphan_root,
+            memory: HashMap::new(),
+            memory_cursor: 0,
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -246,9 +264,99 @@ impl Monitor {
             }
         }
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
+        self.measure_memory(&mut tick);
         tick.alerts = self.alerts.observe(&tick);
         Ok(tick)
     }
+}
+
+impl Monitor {
+    /// Reads PSS/USS/swap (`Host::memory`, 20-300x a `stat` read) for as many members
+    /// as a tenth of the interval allows, leaked ones first (the least recently tried
+    /// first), then the others round-robin; at least one per tick. Fills every row with
+    /// its last-known figures and the tick they were read at.
+    fn measure_memory(&mut self, tick: &mut Tick) {
+        let budget = Duration::from_millis(self.header.interval_ms) / MEMORY_BUDGET_SHARE;
+        let memory = &self.memory;
+        let order = memory_order(
+            &tick.processes,
+            |id| memory.get(&id).map(|m| m.tried),
+            self.memory_cursor,
+        );
+        let began = self.host.now();
+        let mut others = 0;
+        for (i, id) in order.ids.iter().enumerate() {
+            if i > 0 && self.host.now().duration_since(began) >= budget {
+                break;
+            }
+            let read = self.host.memory(*id);
+            let entry = self.memory.entry(*id).or_insert(Measured {
+                known: None,
+                tried: tick.tick,
+            });
+            entry.tried = tick.tick;
+            // A failed read (the process exiting, a lock refused) keeps what was known.
+            if let Some(m) = read {
+                entry.known = Some((m, tick.tick));
+            }
+            if i >= order.leaked {
+                others += 1;
+            }
+        }
+        let not_leaked = order.ids.len() - order.leaked;
+        self.memory_cursor = (self.memory_cursor + others)
+            .checked_rem(not_leaked)
+            .unwrap_or(0);
+        self.memory
+            .retain(|id, _| tick.processes.iter().any(|p| p.id() == *id));
+        for row in &mut tick.processes {
+            if let Some(Measured {
+                known: Some((m, at)),
+                ..
+            }) = self.memory.get(&row.id())
+            {
+                row.pss_kb = Some(m.pss_kb);
+                row.uss_kb = Some(m.uss_kb);
+                row.swap_kb = Some(m.swap_kb);
+                row.mem_tick = Some(*at);
+            }
+        }
+    }
+}
+
+/// Whom to measure, in order: see [`memory_order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryOrder {
+    pub ids: Vec<Identity>,
+    /// The first `leaked` of `ids` are the leaked processes.
+    pub leaked: usize,
+}
+
+/// The order in which to read members' memory this tick: the leaked processes, never
+/// tried first, then the least recently tried (`tried` gives the tick of the last
+/// attempt); then the others in (start, pid) order, rotated to begin at `cursor`
+/// (modulo their number) so that a budget too small for all reaches each in turn.
+pub fn memory_order(
+    rows: &[ProcRow],
+    tried: impl Fn(Identity) -> Option<u32>,
+    cursor: usize,
+) -> MemoryOrder {
+    let mut leaked: Vec<(Option<u32>, Identity)> = rows
+        .iter()
+        .filter(|r| r.leaked)
+        .map(|r| (tried(r.id()), r.id()))
+        .collect();
+    leaked.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
+    let mut others: Vec<Identity> = rows.iter().filter(|r| !r.leaked).map(|r| r.id()).collect();
+    others.sort_by_key(|id| (id.start, id.pid));
+    if !others.is_empty() {
+        let at = cursor % others.len();
+        others.rotate_left(at);
+    }
+    let n = leaked.len();
+    let mut ids: Vec<Identity> = leaked.into_iter().map(|(_, id)| id).collect();
+    ids.extend(others);
+    MemoryOrder { ids, leaked: n }
 }
 
 impl Monitor {
@@ -701,6 +809,68 @@ mod tests {
             cpu_ms: 0,
             comm: Comm::new(format!("p{pid}").as_bytes()),
         }
+    }
+
+    fn r(pid: u32, leaked: bool) -> ProcRow {
+        ProcRow {
+            pid,
+            ppid: 1,
+            state: 'S',
+            rss_kb: 1000,
+            start: u64::from(pid),
+            cpu_ms: 0,
+            name: format!("p{pid}"),
+            cmd: format!("p{pid}"),
+            leaked,
+            reparented_from: None,
+            escaped: false,
+            leaked_since: None,
+            pss_kb: None,
+            uss_kb: None,
+            swap_kb: None,
+            mem_tick: None,
+        }
+    }
+
+    #[test]
+    fn memory_order_puts_leaked_first_least_recently_tried_first() {
+        let rows = [
+            r(10, false),
+            r(11, true),
+            r(12, false),
+            r(13, true),
+            r(14, true),
+        ];
+        let id = |pid: u32| Identity {
+            pid,
+            start: u64::from(pid),
+        };
+        // 11 was tried at tick 5, 13 at tick 3, 14 never.
+        let tried = |i: Identity| match i.pid {
+            11 => Some(5),
+            13 => Some(3),
+            _ => None,
+        };
+        let order = memory_order(&rows, tried, 0);
+        assert_eq!(order.leaked, 3);
+        assert_eq!(order.ids, [id(14), id(13), id(11), id(10), id(12)]);
+    }
+
+    #[test]
+    fn memory_order_rotates_the_others_from_the_cursor() {
+        let rows = [r(10, false), r(11, false), r(12, false), r(13, true)];
+        let pids = |cursor| -> Vec<u32> {
+            memory_order(&rows, |_| None, cursor)
+                .ids
+                .iter()
+                .map(|i| i.pid)
+                .collect()
+        };
+        assert_eq!(pids(0), [13, 10, 11, 12]);
+        assert_eq!(pids(1), [13, 11, 12, 10]);
+        assert_eq!(pids(2), [13, 12, 10, 11]);
+        assert_eq!(pids(4), [13, 11, 12, 10], "the cursor wraps");
+        assert!(memory_order(&[], |_| None, 7).ids.is_empty());
     }
 
     #[test]

@@ -17,6 +17,10 @@ fn proc(pid: u32, ppid: u32, rss_kb: u64, start: u64, cmd: &str) -> ProcRow {
         reparented_from: None,
         escaped: false,
         leaked_since: None,
+        pss_kb: None,
+        uss_kb: None,
+        swap_kb: None,
+        mem_tick: None,
     }
 }
 

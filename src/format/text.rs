@@ -96,6 +96,14 @@ fn write_process(p: &ProcRow, out: &mut String) {
         p.cpu_ms % 1000,
         p.start
     );
+    for (label, kb) in [("PSS", p.pss_kb), ("USS", p.uss_kb), ("SWAP", p.swap_kb)] {
+        if let Some(kb) = kb {
+            let _ = write!(out, " {label}={} ({kb} KiB)", human_kb(kb));
+        }
+    }
+    if let Some(at) = p.mem_tick {
+        let _ = write!(out, " measured={at}");
+    }
     if p.leaked {
         out.push_str(" LEAKED");
         if let Some(since) = p.leaked_since {
@@ -556,6 +564,18 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
     let cpu_ms = cur.seconds("the CPU time like 1.250s")?;
     cur.expect(" start=")?;
     let start = cur.number("a start time")?;
+    let mut memory = [None; 3];
+    for (label, kb) in [" PSS=", " USS=", " SWAP="].into_iter().zip(&mut memory) {
+        if cur.eat(label) {
+            *kb = Some(cur.size("a memory size like '1.5 MiB (1536 KiB)'")?);
+        }
+    }
+    let [pss_kb, uss_kb, swap_kb] = memory;
+    let mem_tick = if cur.eat(" measured=") {
+        Some(cur.number("the tick the memory was measured at")?)
+    } else {
+        None
+    };
     let leaked = cur.eat(" LEAKED");
     let leaked_since = if leaked && cur.eat(" since=") {
         Some(cur.number("a tick number")?)
@@ -578,6 +598,10 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
         reparented_from,
         escaped,
         leaked_since,
+        pss_kb,
+        uss_kb,
+        swap_kb,
+        mem_tick,
     })
 }
 

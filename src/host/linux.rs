@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
 
 use super::{
-    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
+    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
+    Spawned,
 };
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::stat;
@@ -272,8 +273,12 @@ mod tests {
     #[test]
     fn reads_its_own_memory_and_refuses_another_start_time() {
         let host = LinuxHost::new();
-        let me = host.probe(std::process::id()).expect("leaktop reads itself");
-        let m = host.memory(me.id()).expect("its own smaps_rollup is readable");
+        let me = host
+            .probe(std::process::id())
+            .expect("leaktop reads itself");
+        let m = host
+            .memory(me.id())
+            .expect("its own smaps_rollup is readable");
         assert!(m.pss_kb > 0 && m.uss_kb > 0 && m.uss_kb <= m.pss_kb);
         let other = Identity {
             pid: me.pid,

@@ -157,6 +157,10 @@ mod tests {
             reparented_from: None,
             escaped: false,
             leaked_since: None,
+            pss_kb: None,
+            uss_kb: None,
+            swap_kb: None,
+            mem_tick: None,
         }
     }
 

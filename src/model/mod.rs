@@ -11,5 +11,5 @@ pub mod snapshot;
 pub mod tracker;
 
 pub use alerts::{Alert, AlertConfig, AlertKind};
-pub use snapshot::{Event, Header, ProcRow, Tick};
+pub use snapshot::{Event, Header, MemSum, ProcRow, Tick};
 pub use tracker::Tracker;

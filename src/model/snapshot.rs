@@ -34,6 +34,21 @@ pub struct ProcRow {
     pub escaped: bool,
     /// The tick at which this process was first seen as leaked.
     pub leaked_since: Option<u32>,
+    /// Proportional set size in KiB (`Pss:` of `/proc/PID/smaps_rollup`): shared pages
+    /// divided among their sharers. The last known value, measured at `mem_tick`;
+    /// `None`: not measured yet or unreadable (never 0 for unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_kb: Option<u64>,
+    /// Unique set size in KiB (`Private_Clean:` + `Private_Dirty:` of
+    /// `smaps_rollup`): what only this process maps. Last known, as `pss_kb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uss_kb: Option<u64>,
+    /// Swapped-out memory in KiB (`Swap:` of `smaps_rollup`). Last known, as `pss_kb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_kb: Option<u64>,
+    /// The tick at which `pss_kb`, `uss_kb` and `swap_kb` were measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_tick: Option<u32>,
 }
 
 impl ProcRow {
@@ -122,5 +137,51 @@ impl Tick {
             .iter()
             .filter(|p| p.leaked)
             .fold(0, |sum, p| sum.saturating_add(p.rss_kb))
+    }
+
+    /// The leaked processes' last-known PSS summed (KiB), and how many of them have no
+    /// known PSS (left out of the sum): about what killing them all would free.
+    pub fn leaked_pss_kb(&self) -> MemSum {
+        MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.pss_kb)
+    }
+
+    /// As [`Tick::leaked_pss_kb`], of USS (KiB): the least that killing them frees.
+    pub fn leaked_uss_kb(&self) -> MemSum {
+        MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.uss_kb)
+    }
+
+    /// As [`Tick::leaked_pss_kb`], of swap (KiB).
+    pub fn leaked_swap_kb(&self) -> MemSum {
+        MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.swap_kb)
+    }
+}
+
+/// A sum of last-known memory figures (KiB) and how many processes' figure is
+/// unknown, so "unknown" never reads as 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemSum {
+    /// The sum of the known figures, KiB.
+    pub kb: u64,
+    /// The processes whose figure is unknown (not in `kb`).
+    pub unknown: usize,
+}
+
+impl MemSum {
+    pub fn of<'a>(
+        rows: impl Iterator<Item = &'a ProcRow>,
+        figure: impl Fn(&ProcRow) -> Option<u64>,
+    ) -> MemSum {
+        rows.fold(MemSum::default(), |mut sum, p| {
+            match figure(p) {
+                Some(kb) => sum.kb = sum.kb.saturating_add(kb),
+                None => sum.unknown += 1,
+            }
+            sum
+        })
+    }
+
+    /// The sum, or `None` when every figure in it is unknown (or there were none).
+    pub fn known(&self) -> Option<u64> {
+        (self.kb > 0 || self.unknown == 0).then_some(self.kb)
     }
 }

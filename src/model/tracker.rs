@@ -657,6 +657,10 @@ fn row(m: &Member) -> ProcRow {
         reparented_from: m.reparented.map(|r| r.from),
         escaped: m.escaped.is_some(),
         leaked_since: m.leaked_since,
+        pss_kb: None,
+        uss_kb: None,
+        swap_kb: None,
+        mem_tick: None,
     }
 }
 

@@ -365,6 +365,10 @@ mod tests {
             reparented_from: leaked.map(|_| 50),
             escaped: false,
             leaked_since: leaked,
+            pss_kb: None,
+            uss_kb: None,
+            swap_kb: None,
+            mem_tick: None,
         }
     }
 

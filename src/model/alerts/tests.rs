@@ -15,6 +15,10 @@ fn row(pid: u32, ppid: u32, rss_kb: u64, cpu_ms: u64) -> ProcRow {
         reparented_from: None,
         escaped: false,
         leaked_since: None,
+        pss_kb: None,
+        uss_kb: None,
+        swap_kb: None,
+        mem_tick: None,
     }
 }
 

@@ -474,6 +474,10 @@ impl History {
             reparented_from: v.marks.reparented_from,
             escaped: v.marks.escaped,
             leaked_since: v.marks.leaked_since,
+            pss_kb: None,
+            uss_kb: None,
+            swap_kb: None,
+            mem_tick: None,
         }
     }
 
