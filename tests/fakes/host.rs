@@ -47,7 +47,8 @@ use std::time::{Duration, Instant};
 
 use leaktop::actions::kill::Target;
 use leaktop::host::{
-    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec, Spawned,
+    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
+    Spawned,
 };
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
