@@ -259,6 +259,16 @@ impl TickChecks {
                 p.pid, tick.tick
             ));
         }
+        if let Some(p) = tick
+            .processes
+            .iter()
+            .find(|p| p.mem_tick.is_some_and(later))
+        {
+            return Some(format!(
+                "pid {} to have its memory measured by tick {}, not at a later tick",
+                p.pid, tick.tick
+            ));
+        }
         if let Some(a) = tick.alerts.iter().find(|a| later(a.since_tick)) {
             return Some(format!(
                 "the alert on pid {} to stand since tick {} at the latest",

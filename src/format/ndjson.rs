@@ -37,6 +37,13 @@ struct WireTick {
     total_rss_kb: u64,
     leaked_count: usize,
     leaked_rss_kb: u64,
+    /// Derived from the rows (readers recompute it): the leaked processes' summed
+    /// last-known PSS, written when the tick has leaked processes and any PSS figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leaked_pss_kb: Option<Option<u64>>,
+    /// How many leaked processes' PSS is unknown (left out of `leaked_pss_kb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leaked_pss_unknown: Option<usize>,
     processes: Vec<ProcRow>,
     #[serde(default)]
     events: Vec<Event>,
@@ -69,6 +76,8 @@ pub fn write_tick(t: &Tick, out: &mut String) {
     let processes = crate::model::layout::tree_order(&t.processes)
         .map(|i| t.processes[i].clone())
         .collect();
+    let measured = t.leaked_count() > 0 && t.processes.iter().any(|p| p.pss_kb.is_some());
+    let pss = t.leaked_pss_kb();
     let wire = WireLine::Tick(WireTick {
         tick: t.tick,
         elapsed_ms: t.elapsed_ms,
@@ -78,6 +87,8 @@ pub fn write_tick(t: &Tick, out: &mut String) {
         total_rss_kb: t.total_rss_kb(),
         leaked_count: t.leaked_count(),
         leaked_rss_kb: t.leaked_rss_kb(),
+        leaked_pss_kb: measured.then(|| pss.known()),
+        leaked_pss_unknown: measured.then_some(pss.unknown),
         processes,
         events: t.events.clone(),
         alerts: t.alerts.clone(),
@@ -240,6 +251,43 @@ mod tests {
             .unwrap()
             .write(Format::Ndjson);
         assert_eq!(parse(&json).unwrap().write(Format::Text), text);
+    }
+
+    #[test]
+    fn memory_is_written_when_known_and_summed_per_tick() {
+        let json = recording().write(Format::Ndjson);
+        let tick: serde_json::Value = serde_json::from_str(json.lines().nth(2).unwrap()).unwrap();
+        // Two of the five leaked processes have a PSS; three are unknown.
+        assert_eq!(tick["leaked_pss_kb"], 9_216 + 268_000);
+        assert_eq!(tick["leaked_pss_unknown"], 3);
+        let rows = tick["processes"].as_array().unwrap();
+        let row = |pid: u64| rows.iter().find(|r| r["pid"] == pid).unwrap();
+        assert_eq!(row(214863)["pss_kb"], 9_216);
+        assert_eq!(row(214863)["uss_kb"], 7_168);
+        assert_eq!(row(214863)["swap_kb"], 512);
+        assert_eq!(row(214863)["mem_tick"], 1);
+        assert!(
+            row(214862).get("pss_kb").is_none(),
+            "unknown is absent, not 0"
+        );
+        // Ticks of a recording without any memory figure have no sum either.
+        let first: serde_json::Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+        assert!(first.get("leaked_pss_kb").is_none());
+    }
+
+    #[test]
+    fn a_recording_from_before_memory_reads_as_unknown() {
+        let old = r#"{"type":"header","format":"leaktop-ticklog","version":1,"root_pid":213019,"root_start":100,"root_cmd":"python3 -m cce serve","interval_ms":1000,"started":"2026-11-22T21:40:00.000Z","host":"wsl"}
+{"type":"tick","tick":2,"elapsed_ms":1003,"time":"2026-11-22T21:40:01.003Z","root_alive":false,"process_count":1,"total_rss_kb":15360,"leaked_count":1,"leaked_rss_kb":15360,"processes":[{"pid":214862,"ppid":1,"state":"S","rss_kb":15360,"start":110,"cpu_ms":1250,"name":"python3","cmd":"python3 -c ...","leaked":true,"reparented_from":213019,"escaped":false,"leaked_since":2}],"events":[]}
+"#;
+        let rec = parse(old).unwrap();
+        let p = &rec.ticks[0].processes[0];
+        assert_eq!(
+            (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick),
+            (None, None, None, None)
+        );
+        let sum = rec.ticks[0].leaked_pss_kb();
+        assert_eq!((sum.known(), sum.unknown), (None, 1));
     }
 
     #[test]

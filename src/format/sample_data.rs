@@ -89,6 +89,17 @@ pub fn recording() -> Recording {
         p.ppid = 1;
         p.reparented_from = Some(213019);
     }
+    // Memory as the monitor rations it: the forkserver read a tick ago (swapped a
+    // little), the worker this tick (its pages shared with its siblings: PSS far
+    // below RSS), the tracker never (unknown, not 0).
+    leaked[1].pss_kb = Some(9_216);
+    leaked[1].uss_kb = Some(7_168);
+    leaked[1].swap_kb = Some(512);
+    leaked[1].mem_tick = Some(1);
+    leaked[2].pss_kb = Some(268_000);
+    leaked[2].uss_kb = Some(4_096);
+    leaked[2].swap_kb = Some(0);
+    leaked[2].mem_tick = Some(2);
     let mut escapee = proc(215000, 1, 2048, 150, "sleep 300");
     escapee.name = "sleep".into();
     escapee.leaked = true;

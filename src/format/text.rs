@@ -737,6 +737,33 @@ mod tests {
     }
 
     #[test]
+    fn memory_figures_sit_between_start_and_leaked() {
+        let text = recording().write(crate::format::Format::Text);
+        assert!(
+            text.contains(" start=111 PSS=9 MiB (9216 KiB) USS=7 MiB (7168 KiB) SWAP=512 KiB (512 KiB) measured=1 LEAKED since=2 cmd: "),
+            "{text}"
+        );
+        // Unknown is left out, never written as 0.
+        assert!(text.contains(" start=110 LEAKED since=2 cmd: "), "{text}");
+        // A line without them (every file before them) reads as unknown.
+        let old = text
+            .lines()
+            .map(|l| match (l.find(" PSS="), l.find(" LEAKED")) {
+                (Some(a), Some(b)) => format!("{}{}", &l[..a], &l[b..]),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        let rec = parse(&old).unwrap();
+        assert!(
+            rec.ticks.iter().flat_map(|t| &t.processes).all(|p| {
+                (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick) == (None, None, None, None)
+            })
+        );
+    }
+
+    #[test]
     fn errors_name_the_line_and_what_was_expected() {
         let text = recording().write(crate::format::Format::Text);
         let broken = text.replacen("PPID=1556", "PPID=abc", 1);
