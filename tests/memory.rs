@@ -1,0 +1,105 @@
+//! Real processes: what a leaked pool of forked workers costs, by RSS and by PSS.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Family, Recorder, Signal, wait_until};
+use leaktop::format::read;
+use leaktop::model::Tick;
+
+/// A parent that holds 200 MB (every page touched), forks six workers that share it
+/// copy-on-write, prints its pid and waits to be killed.
+const SHARING_PARENT: &str = r#"
+import os, sys, time
+blob = bytearray(200 * 1024 * 1024)
+blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
+for _ in range(6):
+    if os.fork() == 0:
+        time.sleep(3600)
+        os._exit(0)
+print(os.getpid(), flush=True)
+time.sleep(3600)
+"#;
+
+/// (PSS, USS) in KiB from `/proc/PID/smaps_rollup`, parsed here independently of
+/// leaktop.
+fn rollup(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    let field = |key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    (
+        field("Pss:"),
+        field("Private_Clean:") + field("Private_Dirty:"),
+    )
+}
+
+fn within(actual: u64, expected: u64, share: f64) -> bool {
+    (actual as f64 - expected as f64).abs() <= expected as f64 * share
+}
+
+/// The first tick at which the root was gone, and the last tick if by then all six
+/// workers are leaked with PSS read after the root died.
+fn measured_after_death(ticks: &[Tick]) -> Option<&Tick> {
+    let died = ticks.iter().find(|t| !t.root_alive)?.tick;
+    let last = ticks.last()?;
+    let leaked: Vec<_> = last.processes.iter().filter(|p| p.leaked).collect();
+    (leaked.len() == 6 && leaked.iter().all(|p| p.mem_tick.is_some_and(|t| t > died)))
+        .then_some(last)
+}
+
+#[test]
+fn leaked_workers_sharing_200_mb_cost_their_pss_not_their_rss() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut family = Family::spawn("python3", &["-c", SHARING_PARENT]);
+    let root = family.pid();
+    assert_eq!(family.read_line(), root.to_string());
+    let workers = common::children_of(root);
+    assert_eq!(workers.len(), 6, "{workers:?}");
+
+    let out = dir.path().join("pool.ndjson");
+    let rec = Recorder::start(root, &out, &["--interval", "200ms"]);
+    rec.wait_ticks(2);
+    common::signal(root, Signal::KILL);
+    let _ = family.root.wait();
+    // The leak grace is 1 s; then the workers' PSS must be read once more (it grew
+    // by a sixth when their parent's share went away).
+    let ok = wait_until(Duration::from_secs(30), || {
+        read(&out).is_ok_and(|r| measured_after_death(&r.ticks).is_some())
+    });
+    let recording = read(&out).unwrap();
+    assert!(
+        ok,
+        "no tick with the six workers leaked and measured: {:?}",
+        recording.ticks.last()
+    );
+    let tick = measured_after_death(&recording.ticks).unwrap().clone();
+    drop(rec);
+
+    let (mut pss, mut uss) = (0, 0);
+    for &pid in &workers {
+        let (p, u) = rollup(pid);
+        pss += p;
+        uss += u;
+    }
+    let rec_pss = tick.leaked_pss_kb();
+    let rec_uss = tick.leaked_uss_kb();
+    let rss = tick.leaked_rss_kb();
+    eprintln!(
+        "leaked: RSS {rss} KiB, PSS {} KiB (recorded) vs {pss} KiB (read), USS {} vs {uss} KiB",
+        rec_pss.kb, rec_uss.kb
+    );
+    assert_eq!((rec_pss.unknown, rec_uss.unknown), (0, 0));
+    assert!(within(rec_pss.kb, pss, 0.10), "PSS {} vs {pss}", rec_pss.kb);
+    assert!(within(rec_uss.kb, uss, 0.10), "USS {} vs {uss}", rec_uss.kb);
+    // The point: 200 MB shared six ways is counted six times by RSS, once by PSS.
+    assert!(
+        pss >= 190 * 1024,
+        "the workers share the 200 MB: PSS {pss} KiB"
+    );
+    assert!(rss > 4 * pss, "RSS {rss} KiB vs PSS {pss} KiB");
+}
