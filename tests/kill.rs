@@ -15,6 +15,8 @@ fn target(pid: u32) -> Target {
     Target {
         id: s.id(),
         rss_kb: s.rss_kb,
+        pss_kb: None,
+        uss_kb: None,
     }
 }
 

@@ -230,3 +230,31 @@ fn frozen_resumes_what_it_stopped_when_a_panic_unwinds() {
     }
     assert_eq!(fake.stopped(), Vec::<u32>::new());
 }
+
+#[test]
+fn what_a_kill_frees_is_the_pss_of_what_ended_with_the_private_floor() {
+    let fake = FakeHost::new(500);
+    // A pool whose workers share their parent's pages: 200 MiB RSS each, 30 MiB PSS.
+    fake.add(Proc::new(1100, 1, "pool").rss_mb(210).mem_mb(40, 10, 0));
+    for pid in 1101..=1103 {
+        fake.add(Proc::new(pid, 1100, "worker").rss_mb(200).mem_mb(30, 2, 0));
+    }
+    // One the caller has no PSS for (another user's, or not measured yet).
+    fake.add(Proc::new(1104, 1100, "worker").rss_mb(200));
+    let targets: Vec<_> = (1100..=1104).map(|pid| fake.target(pid)).collect();
+    let report = kill_trees(fake.host().as_ref(), &targets, Signal::TERM, GRACE, true);
+    assert_eq!(report.ended.len(), 5, "{report:?}");
+    assert_eq!(report.freed_rss_kb, (210 + 4 * 200) * 1024);
+    assert_eq!(
+        (report.freed_pss.kb, report.freed_pss.unknown),
+        ((40 + 3 * 30) * 1024, 1)
+    );
+    assert_eq!(
+        (report.freed_uss.kb, report.freed_uss.unknown),
+        ((10 + 3 * 2) * 1024, 1)
+    );
+    assert_eq!(
+        leaktop::actions::kill::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss),
+        "~130 MiB freed (PSS) + 1 process of unknown PSS; at least 16 MiB private; RSS 1010 MiB"
+    );
+}

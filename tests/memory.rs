@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Family, Recorder, Signal, wait_until};
+use common::{Family, Recorder, Signal, Tag, wait_until};
 use leaktop::format::read;
 use leaktop::model::Tick;
 
@@ -102,4 +102,102 @@ fn leaked_workers_sharing_200_mb_cost_their_pss_not_their_rss() {
         "the workers share the 200 MB: PSS {pss} KiB"
     );
     assert!(rss > 4 * pss, "RSS {rss} KiB vs PSS {pss} KiB");
+}
+
+/// As [`SHARING_PARENT`], but the parent prints its workers' pids and then exits by
+/// itself: a command `leaktop run` watches.
+const LEAVING_PARENT: &str = r#"
+import os, sys, time
+blob = bytearray(200 * 1024 * 1024)
+blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
+pids = []
+for _ in range(6):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(3600)
+        os._exit(0)
+    pids.append(pid)
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(0.6)
+os._exit(0)
+"#;
+
+/// `~N.NN MiB freed (PSS)` in a line of `run --kill-leaks`, as KiB.
+fn freed_pss_kb(stderr: &str) -> Option<u64> {
+    let at = stderr.find(" freed (PSS)")?;
+    let head = &stderr[..at];
+    let figure = &head[head.rfind('~')? + 1..];
+    let (n, unit) = figure.split_once(' ')?;
+    let n: f64 = n.parse().ok()?;
+    let scale = match unit {
+        "KiB" => 1.0,
+        "MiB" => 1024.0,
+        "GiB" => 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((n * scale) as u64)
+}
+
+/// The parent pid in `/proc/PID/stat`, or `None` once it is gone.
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn kill_leaks_says_it_freed_the_pss_of_the_pool_not_its_rss() {
+    use std::io::{BufRead, BufReader, Read};
+    let tag = Tag::new();
+    let mut child = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .args([
+            "run",
+            "--kill-leaks",
+            "--grace",
+            "1s",
+            "--interval",
+            "200ms",
+            "--",
+        ])
+        .args(["python3", "-c", LEAVING_PARENT])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start leaktop run");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = child.stderr.take().unwrap();
+    let mut run = common::Reaped(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let workers: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 6, "{line:?}");
+    let parent = ppid(workers[0]).unwrap();
+    // Once their parent is gone (and before the 1 s leak grace ends), what they hold.
+    assert!(wait_until(Duration::from_secs(10), || {
+        workers
+            .iter()
+            .all(|&w| ppid(w).is_some_and(|p| p != parent))
+    }));
+    let pss: u64 = workers.iter().map(|&w| rollup(w).0).sum();
+
+    let done = wait_until(Duration::from_secs(30), || {
+        matches!(run.0.try_wait(), Ok(Some(_)))
+    });
+    // The workers hold the stderr pipe too: make sure they are gone before reading it.
+    for &w in &workers {
+        common::signal(w, Signal::KILL);
+    }
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(done, "leaktop run did not finish: {err}");
+    eprintln!("workers' PSS {pss} KiB; leaktop said: {err}");
+    assert!(err.contains("ended 6 leaked processes"), "{err}");
+    let said = freed_pss_kb(&err).unwrap_or_else(|| panic!("no PSS figure: {err}"));
+    assert!(
+        within(said, pss, 0.25),
+        "said {said} KiB freed, PSS was {pss} KiB"
+    );
 }

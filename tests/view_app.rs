@@ -202,7 +202,13 @@ fn family() -> FakeHost {
         (4130, 4100, "session", "cce session 7", 40),
         (4131, 4130, "claude", "claude --session 7 --print", 900),
     ] {
-        fake.add(Proc::new(pid, ppid, comm).cmd(cmd).rss_mb(mb));
+        // Their pages partly shared: PSS a third of RSS, a tenth private.
+        fake.add(
+            Proc::new(pid, ppid, comm)
+                .cmd(cmd)
+                .rss_mb(mb)
+                .mem_mb(mb / 3, mb / 10, 0),
+        );
     }
     fake.add(
         Proc::new(4132, 4130, "claude")

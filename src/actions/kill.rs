@@ -21,8 +21,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::host::{self, Frozen, Host, Pinned, Signal, SignalError};
-use crate::model::ProcRow;
+use crate::model::{MemSum, ProcRow};
 use crate::sample::{Identity, ProcSample};
+use crate::text::human_kb;
 
 /// The signals a user may choose to end a tree with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +76,12 @@ impl KillSignal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     pub id: Identity,
-    /// RSS in KiB when the caller last sampled it (what a kill is said to free).
+    /// RSS in KiB when the caller last sampled it (shared pages counted in full).
     pub rss_kb: u64,
+    /// Last-known PSS in KiB (`Pss:` of `/proc/PID/smaps_rollup`); `None`: unknown.
+    pub pss_kb: Option<u64>,
+    /// Last-known USS in KiB (`Private_Clean:` + `Private_Dirty:`); `None`: unknown.
+    pub uss_kb: Option<u64>,
 }
 
 impl Target {
@@ -85,6 +90,8 @@ impl Target {
         Target {
             id: row.id(),
             rss_kb: row.rss_kb,
+            pss_kb: row.pss_kb,
+            uss_kb: row.uss_kb,
         }
     }
 
@@ -93,6 +100,8 @@ impl Target {
         Target {
             id: sample.id(),
             rss_kb: sample.rss_kb,
+            pss_kb: None,
+            uss_kb: None,
         }
     }
 }
@@ -104,8 +113,35 @@ pub struct KillReport {
     pub survived: Vec<Identity>,
     /// Never signalled, with the reason (gone, pid reused, protected, no permission).
     pub skipped: Vec<(Identity, String)>,
-    /// Summed RSS in KiB of the ended processes, as last sampled.
+    /// Summed RSS in KiB of the ended processes, as last sampled: counts shared pages
+    /// once per process, so it overstates what came back.
     pub freed_rss_kb: u64,
+    /// Summed last-known PSS in KiB of the ended processes, and how many had none:
+    /// what came back when they were all the sharers of their pages (a pool killed
+    /// whole).
+    pub freed_pss: MemSum,
+    /// Summed last-known USS in KiB of the ended processes: the least that came back.
+    pub freed_uss: MemSum,
+}
+
+/// What a kill freed, PSS first: `~143 MiB freed (PSS); at least 120 MiB private; RSS
+/// 174.6 MiB`. Unknown figures are said to be unknown, never 0.
+pub fn freed_text(rss_kb: u64, pss: MemSum, uss: MemSum) -> String {
+    let unknown = |n: usize| crate::text::plural(n, "process", "processes");
+    let mut s = match pss.known() {
+        Some(kb) if pss.unknown == 0 => format!("~{} freed (PSS)", human_kb(kb)),
+        Some(kb) => format!(
+            "~{} freed (PSS) + {} of unknown PSS",
+            human_kb(kb),
+            unknown(pss.unknown)
+        ),
+        None => "PSS unknown".to_string(),
+    };
+    if let Some(kb) = uss.known() {
+        s.push_str(&format!("; at least {} private", human_kb(kb)));
+    }
+    s.push_str(&format!("; RSS {}", human_kb(rss_kb)));
+    s
 }
 
 /// How long the SIGKILL round waits for the processes to go.
@@ -128,7 +164,7 @@ pub fn kill_trees(
         protected: host::protected(host),
         seen: HashSet::new(),
         report: KillReport::default(),
-        rss: targets.iter().map(|t| (t.id, t.rss_kb)).collect(),
+        known: targets.to_vec(),
     };
     let frozen = kill.freeze_trees(targets.iter().map(|t| t.id).collect(), Frozen::new());
     for p in frozen.held() {
@@ -163,8 +199,9 @@ struct Kill<'a> {
     /// Every pid already pinned or refused, so nothing is signalled twice.
     seen: HashSet<u32>,
     report: KillReport,
-    /// RSS in KiB by identity, as the caller or a scan last saw it.
-    rss: Vec<(Identity, u64)>,
+    /// What the caller (or a scan, for children found on the way: RSS only) last knew
+    /// of each process's memory.
+    known: Vec<Target>,
 }
 
 impl Kill<'_> {
@@ -227,7 +264,7 @@ impl Kill<'_> {
         for pid in pids {
             match self.host.probe(pid) {
                 Some(s) if !s.has_exited() => {
-                    self.rss.push((s.id(), s.rss_kb));
+                    self.known.push(Target::sample(&s));
                     ids.push(s.id());
                 }
                 _ => {}
@@ -236,16 +273,15 @@ impl Kill<'_> {
         ids
     }
 
-    fn rss_of(&self, id: Identity) -> u64 {
-        self.rss
-            .iter()
-            .rev()
-            .find(|(i, _)| *i == id)
-            .map_or(0, |(_, kb)| *kb)
+    fn known(&self, id: Identity) -> Option<&Target> {
+        self.known.iter().rev().find(|t| t.id == id)
     }
 
     fn ended(&mut self, id: Identity) {
-        self.report.freed_rss_kb += self.rss_of(id);
+        let known = self.known(id).copied();
+        self.report.freed_rss_kb += known.map_or(0, |t| t.rss_kb);
+        self.report.freed_pss.add(known.and_then(|t| t.pss_kb));
+        self.report.freed_uss.add(known.and_then(|t| t.uss_kb));
         self.report.ended.push(id);
     }
 
@@ -303,4 +339,23 @@ impl Kill<'_> {
 /// The pids a kill never signals: PID 1, leaktop and every ancestor of leaktop.
 pub fn protected() -> HashSet<u32> {
     host::protected(host::real().as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_says_pss_first_and_unknown_as_unknown() {
+        let sum = |kb, unknown| MemSum { kb, unknown };
+        assert_eq!(
+            freed_text(1_290_000, sum(216_000, 0), sum(4_096, 0)),
+            "~210.94 MiB freed (PSS); at least 4 MiB private; RSS 1.23 GiB"
+        );
+        assert_eq!(
+            freed_text(100_000, sum(0, 61), sum(0, 61)),
+            "PSS unknown; RSS 97.66 MiB",
+            "never 0 for unknown"
+        );
+    }
 }

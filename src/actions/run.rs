@@ -265,6 +265,8 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         signal = Signal::KILL;
         total.ended.extend(round.ended);
         total.freed_rss_kb += round.freed_rss_kb;
+        total.freed_pss.merge(round.freed_pss);
+        total.freed_uss.merge(round.freed_uss);
         total.skipped.extend(round.skipped);
         total.survived = round.survived;
         supervisor.reap_now();
@@ -591,9 +593,9 @@ fn kill_summary(r: &KillReport) -> String {
         shown.join(" ")
     };
     let mut s = format!(
-        "leaktop: ended {}, freed {}",
+        "leaktop: ended {}, {}",
         plural(r.ended.len(), "leaked process", "leaked processes"),
-        human_kb(r.freed_rss_kb)
+        kill::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
     );
     if !r.ended.is_empty() {
         s.push_str(&format!(": {}", pids(&r.ended)));

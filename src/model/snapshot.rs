@@ -172,12 +172,23 @@ impl MemSum {
         figure: impl Fn(&ProcRow) -> Option<u64>,
     ) -> MemSum {
         rows.fold(MemSum::default(), |mut sum, p| {
-            match figure(p) {
-                Some(kb) => sum.kb = sum.kb.saturating_add(kb),
-                None => sum.unknown += 1,
-            }
+            sum.add(figure(p));
             sum
         })
+    }
+
+    /// Adds one process's figure (KiB), or counts it unknown.
+    pub fn add(&mut self, kb: Option<u64>) {
+        match kb {
+            Some(kb) => self.kb = self.kb.saturating_add(kb),
+            None => self.unknown += 1,
+        }
+    }
+
+    /// Adds another sum (a further round of a kill).
+    pub fn merge(&mut self, other: MemSum) {
+        self.kb = self.kb.saturating_add(other.kb);
+        self.unknown += other.unknown;
     }
 
     /// The sum, or `None` when every figure in it is unknown (or there were none).

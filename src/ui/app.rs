@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::history::History;
 use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
-use crate::model::{Header, ProcRow, Tick};
+use crate::model::{Header, MemSum, ProcRow, Tick};
 use crate::sample::{Identity, StartClock};
 
 /// Rows moved by PageUp/PageDown.
@@ -47,6 +47,9 @@ pub struct Victim {
     pub name: String,
     pub cmd: String,
     pub rss_kb: u64,
+    /// Last-known PSS and USS in KiB (`smaps_rollup`); `None`: unknown.
+    pub pss_kb: Option<u64>,
+    pub uss_kb: Option<u64>,
 }
 
 impl Victim {
@@ -56,6 +59,8 @@ impl Victim {
             name: row.name.clone(),
             cmd: row.cmd.clone(),
             rss_kb: row.rss_kb,
+            pss_kb: row.pss_kb,
+            uss_kb: row.uss_kb,
         }
     }
 
@@ -63,6 +68,8 @@ impl Victim {
         Target {
             id: self.id,
             rss_kb: self.rss_kb,
+            pss_kb: self.pss_kb,
+            uss_kb: self.uss_kb,
         }
     }
 }
@@ -88,6 +95,9 @@ pub enum KillStage {
 pub struct KillTally {
     pub ended: usize,
     pub freed_rss_kb: u64,
+    /// Summed last-known PSS and USS (KiB) of what ended; see [`KillReport`].
+    pub freed_pss: MemSum,
+    pub freed_uss: MemSum,
     /// Processes never signalled, with the reason.
     pub skipped: Vec<(u32, String)>,
 }
@@ -554,6 +564,8 @@ impl App {
         let tally = &mut dialog.tally;
         tally.ended += report.ended.len();
         tally.freed_rss_kb += report.freed_rss_kb;
+        tally.freed_pss.merge(report.freed_pss);
+        tally.freed_uss.merge(report.freed_uss);
         tally
             .skipped
             .extend(report.skipped.iter().map(|(id, why)| (id.pid, why.clone())));

@@ -594,6 +594,8 @@ impl FakeHost {
         Target {
             id: p.id(),
             rss_kb: p.rss_kb,
+            pss_kb: p.memory.map(|m| m.pss_kb),
+            uss_kb: p.memory.map(|m| m.uss_kb),
         }
     }
 

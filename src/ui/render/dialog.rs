@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::centered;
 use super::text::{command_tail, fit, interval, plural};
 use super::theme::Theme;
-use crate::actions::kill::KillSignal;
+use crate::actions::kill::{KillSignal, freed_text};
 use crate::format::human_kb;
 use crate::ui::app::{App, KillDialog, KillScope, KillStage, Victim};
 
@@ -92,10 +92,10 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
             let tally = &dialog.tally;
             lines.push(Line::from(Span::styled(
                 format!(
-                    " {} ended · {} survived · {} freed",
+                    " {} ended · {} survived · {}",
                     tally.ended,
                     survivors.len(),
-                    human_kb(tally.freed_rss_kb)
+                    freed_text(tally.freed_rss_kb, tally.freed_pss, tally.freed_uss)
                 ),
                 theme.title(),
             )));

@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::actions::kill::{KillReport, KillSignal};
-use crate::model::{Header, ProcRow, Tick};
+use crate::model::{Header, MemSum, ProcRow, Tick};
 use crate::sample::{Identity, StartClock};
 use crate::ui::app::{App, Effect, KillStage, Overlay, Source, ViewOptions};
 
@@ -253,6 +253,15 @@ fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
         survived: vec![survivor],
         skipped: vec![],
         freed_rss_kb: targets[0].rss_kb,
+        // Its pages shared with its siblings: far less comes back than its RSS.
+        freed_pss: MemSum {
+            kb: 120 * 1024,
+            unknown: 0,
+        },
+        freed_uss: MemSum {
+            kb: 90 * 1024,
+            unknown: 0,
+        },
     });
     let screen = draw(&app, 120, 40);
     assert!(screen.contains("1 ended · 1 survived"), "{screen}");
