@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::text::{command_tail, elapsed, interval, plural};
 use super::theme::Theme;
 use crate::format::human_kb;
+use crate::model::Tick;
 use crate::ui::app::{App, Source};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -63,11 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         let leaked = t.leaked_count();
         if leaked > 0 {
             second.push(Span::styled(
-                format!(
-                    " LEAKED {} · {} ",
-                    plural(leaked, "process", "processes"),
-                    human_kb(t.leaked_rss_kb())
-                ),
+                format!(" LEAKED {} ", leaked_figures(t)),
                 theme.alarm(),
             ));
         } else if let n @ 1.. = orphans_in_grace(t) {
@@ -152,4 +149,85 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
         spans.push(Span::raw(format!("  filter: {}", app.filter)));
     }
     Line::from(spans)
+}
+
+/// `6 processes · RSS 1.26 GiB · frees ~211 MiB[ · swap 12 MiB]`: the leaked RSS
+/// (shared pages counted in every process) and what killing them all would free (their
+/// last-known PSS summed; `?` for the part not known, never 0); swap when there is any.
+fn leaked_figures(t: &Tick) -> String {
+    let pss = t.leaked_pss_kb();
+    let frees = match (pss.known(), pss.unknown) {
+        (None, _) => "?".to_string(),
+        (Some(kb), 0) => format!("~{}", human_kb(kb)),
+        (Some(kb), _) => format!("~{} + ?", human_kb(kb)),
+    };
+    let mut s = format!(
+        "{} · RSS {} · frees {frees}",
+        plural(t.leaked_count(), "process", "processes"),
+        human_kb(t.leaked_rss_kb())
+    );
+    let swap = t.leaked_swap_kb().kb;
+    if swap > 0 {
+        s.push_str(&format!(" · swap {}", human_kb(swap)));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ProcRow;
+
+    fn leaked(pid: u32, rss_mb: u64, pss_mb: Option<u64>, swap_mb: u64) -> ProcRow {
+        ProcRow {
+            pid,
+            ppid: 1,
+            state: 'S',
+            rss_kb: rss_mb * 1024,
+            start: u64::from(pid),
+            cpu_ms: 0,
+            name: "w".into(),
+            cmd: "w".into(),
+            leaked: true,
+            reparented_from: None,
+            escaped: false,
+            leaked_since: Some(1),
+            pss_kb: pss_mb.map(|mb| mb * 1024),
+            uss_kb: pss_mb.map(|_| 1024),
+            swap_kb: pss_mb.map(|_| swap_mb * 1024),
+            mem_tick: pss_mb.map(|_| 1),
+        }
+    }
+
+    fn tick(rows: Vec<ProcRow>) -> Tick {
+        Tick {
+            tick: 2,
+            elapsed_ms: 1000,
+            time_ms: 0,
+            root_alive: false,
+            processes: rows,
+            events: vec![],
+            alerts: vec![],
+        }
+    }
+
+    #[test]
+    fn the_leaked_figure_says_what_a_kill_would_free() {
+        let six = (1..=6).map(|pid| leaked(pid, 210, Some(35), 0)).collect();
+        assert_eq!(
+            leaked_figures(&tick(six)),
+            "6 processes · RSS 1.23 GiB · frees ~210 MiB"
+        );
+        let some = vec![leaked(1, 210, Some(35), 2), leaked(2, 210, None, 0)];
+        assert_eq!(
+            leaked_figures(&tick(some)),
+            "2 processes · RSS 420 MiB · frees ~35 MiB + ? · swap 2 MiB"
+        );
+        let none = vec![leaked(1, 210, None, 0)];
+        assert_eq!(
+            leaked_figures(&tick(none)),
+            "1 process · RSS 210 MiB · frees ?",
+            "unknown, never 0"
+        );
+    }
 }
