@@ -54,10 +54,11 @@ pub fn write_text(s: &Summary, file: &str) -> String {
     } else {
         let _ = writeln!(
             o,
-            "leaked:    {}, peak leaked RSS {} at tick {}",
+            "leaked:    {}, peak leaked RSS {} at tick {}{}",
             plural(s.leaked.len(), "process", "processes"),
             human_kb(s.peak_leaked_rss_kb),
-            s.peak_leaked_tick
+            s.peak_leaked_tick,
+            leaked_pss_note(s)
         );
         if s.orphans_exited > 0 {
             let _ = writeln!(
@@ -67,10 +68,25 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             );
         }
         let _ = writeln!(o, "\nleaked processes:");
+        let swap = s
+            .leaked
+            .iter()
+            .any(|l| l.swap_kb_last.is_some_and(|kb| kb > 0));
         let _ = writeln!(
             o,
-            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:<8}  COMMAND",
-            "PID", "HOW", "TICK", "RSS THEN", "RSS LAST", "AT END"
+            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{:<8}  COMMAND",
+            "PID",
+            "HOW",
+            "TICK",
+            "RSS THEN",
+            "RSS LAST",
+            "PSS LAST",
+            if swap {
+                format!("{:>11}  ", "SWAP LAST")
+            } else {
+                String::new()
+            },
+            "AT END"
         );
         for l in &s.leaked {
             let how = l.how();
@@ -79,14 +95,21 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             } else {
                 format!("gone@{}", l.last_seen_tick)
             };
+            let known = |kb: Option<u64>| kb.map_or_else(|| "?".to_string(), human_kb);
             let _ = writeln!(
                 o,
-                "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:<8}  {} {}",
+                "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{:<8}  {} {}",
                 l.pid,
                 how,
                 l.tick,
                 human_kb(l.rss_kb_then),
                 human_kb(l.rss_kb_last),
+                known(l.pss_kb_last),
+                if swap {
+                    format!("{:>11}  ", known(l.swap_kb_last))
+                } else {
+                    String::new()
+                },
                 end,
                 l.name,
                 fit(&command_tail(&l.name, &l.cmd), 80)
@@ -121,4 +144,22 @@ pub fn write_text(s: &Summary, file: &str) -> String {
         }
     }
     o
+}
+
+/// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB]` for the peak leaked
+/// tick; `?` for PSS not measured (a recording from before PSS, or unreadable).
+fn leaked_pss_note(s: &Summary) -> String {
+    let mut note = match (s.peak_leaked_pss_kb, s.peak_leaked_pss_unknown) {
+        (None, _) => ", PSS ?".to_string(),
+        (Some(kb), 0) => format!(", PSS ~{} (what killing them frees)", human_kb(kb)),
+        (Some(kb), n) => format!(
+            ", PSS ~{} + {} of unknown PSS",
+            human_kb(kb),
+            plural(n, "process", "processes")
+        ),
+    };
+    if s.peak_leaked_swap_kb > 0 {
+        note.push_str(&format!(", swap {}", human_kb(s.peak_leaked_swap_kb)));
+    }
+    note
 }

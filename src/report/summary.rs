@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::format::Recording;
-use crate::model::{Alert, Header, Tick};
+use crate::model::{Alert, Header, MemSum, Tick};
 use crate::sample::Identity;
 
 /// Largest RSS growers listed.
@@ -28,6 +28,13 @@ pub struct Summary {
     pub peak_tick: u32,
     pub peak_leaked_rss_kb: u64,
     pub peak_leaked_tick: u32,
+    /// At the peak leaked tick: the leaked processes' last-known PSS summed (KiB), what
+    /// killing them would have freed; `None` when none of them had a known PSS.
+    pub peak_leaked_pss_kb: Option<u64>,
+    /// At the peak leaked tick: how many leaked processes' PSS was unknown.
+    pub peak_leaked_pss_unknown: usize,
+    /// At the peak leaked tick: the leaked processes' last-known swap summed (KiB).
+    pub peak_leaked_swap_kb: u64,
     pub leaked: Vec<Leaked>,
     /// Orphans that exited by themselves within the leak grace (not leaks).
     pub orphans_exited: u64,
@@ -54,6 +61,12 @@ pub struct Leaked {
     pub tick: u32,
     pub rss_kb_then: u64,
     pub rss_kb_last: u64,
+    /// Its last-known PSS, USS and swap in KiB (`smaps_rollup`), `None` if never
+    /// measured, and the tick they were measured at.
+    pub pss_kb_last: Option<u64>,
+    pub uss_kb_last: Option<u64>,
+    pub swap_kb_last: Option<u64>,
+    pub mem_tick_last: Option<u32>,
     pub last_seen_tick: u32,
     pub alive_at_end: bool,
 }
@@ -87,6 +100,8 @@ struct Life {
     first_rss: u64,
     peak_rss: u64,
     last_rss: u64,
+    /// The last row with memory figures: (PSS, USS, swap, measured at).
+    last_mem: Option<(Option<u64>, Option<u64>, Option<u64>, Option<u32>)>,
     last_tick: u32,
     last_state: char,
     leak: Option<LeakStart>,
@@ -120,6 +135,8 @@ pub struct Summarizer {
     order: Vec<Identity>,
     peak: (u64, u32),
     peak_leaked: (u64, u32),
+    /// PSS and swap of the leaked processes at the peak leaked tick.
+    peak_leaked_mem: (MemSum, u64),
     root_exited_tick: Option<u32>,
     orphans_exited: u64,
     alerts: Vec<Alert>,
@@ -159,6 +176,7 @@ impl Summarizer {
         let leaked = tick.leaked_rss_kb();
         if tick.leaked_count() > 0 && (leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0) {
             self.peak_leaked = (leaked, tick.tick);
+            self.peak_leaked_mem = (tick.leaked_pss_kb(), tick.leaked_swap_kb().kb);
         }
         self.orphans_exited += tick
             .events
@@ -185,6 +203,7 @@ impl Summarizer {
                     first_rss: p.rss_kb,
                     peak_rss: 0,
                     last_rss: 0,
+                    last_mem: None,
                     last_tick: 0,
                     last_state: p.state,
                     leak: None,
@@ -193,6 +212,9 @@ impl Summarizer {
             life.peak_rss = life.peak_rss.max(p.rss_kb);
             // RSS LAST is the last sample, whatever it was.
             life.last_rss = p.rss_kb;
+            if p.pss_kb.is_some() || p.uss_kb.is_some() || p.swap_kb.is_some() {
+                life.last_mem = Some((p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick));
+            }
             // A process is named by what it runs last: a shim (pyenv's `bash .../pyenv-exec
             // python3`) that execs the interpreter is reported as the interpreter.
             if life.cmd != p.cmd {
@@ -261,6 +283,10 @@ impl Summarizer {
                     tick: start.tick,
                     rss_kb_then: start.rss_kb,
                     rss_kb_last: life.last_rss,
+                    pss_kb_last: life.last_mem.and_then(|m| m.0),
+                    uss_kb_last: life.last_mem.and_then(|m| m.1),
+                    swap_kb_last: life.last_mem.and_then(|m| m.2),
+                    mem_tick_last: life.last_mem.and_then(|m| m.3),
                     last_seen_tick: life.last_tick,
                     alive_at_end: life.last_tick == last_tick && life.last_state != 'Z',
                 })
@@ -300,6 +326,9 @@ impl Summarizer {
             peak_tick: self.peak.1,
             peak_leaked_rss_kb: self.peak_leaked.0,
             peak_leaked_tick: self.peak_leaked.1,
+            peak_leaked_pss_kb: self.peak_leaked_mem.0.known(),
+            peak_leaked_pss_unknown: self.peak_leaked_mem.0.unknown,
+            peak_leaked_swap_kb: self.peak_leaked_mem.1,
             leaked,
             orphans_exited: self.orphans_exited,
             growers,
@@ -349,6 +378,38 @@ mod tests {
         );
         assert!(s.leaked.iter().all(|l| l.tick == 2));
         assert_eq!(s.orphans_exited, 1);
+    }
+
+    #[test]
+    fn leaked_memory_is_rss_and_pss_with_swap_and_unknown_kept_apart() {
+        let s = summarize(&sample_data::recording());
+        assert_eq!(s.peak_leaked_tick, 2);
+        assert_eq!(s.peak_leaked_pss_kb, Some(9_216 + 268_000));
+        assert_eq!(s.peak_leaked_pss_unknown, 3);
+        assert_eq!(s.peak_leaked_swap_kb, 512);
+        let l = |pid| s.leaked.iter().find(|l| l.pid == pid).unwrap();
+        assert_eq!(
+            (
+                l(214863).pss_kb_last,
+                l(214863).swap_kb_last,
+                l(214863).mem_tick_last
+            ),
+            (Some(9_216), Some(512), Some(1))
+        );
+        assert_eq!(
+            l(214862).pss_kb_last,
+            None,
+            "never measured: unknown, not 0"
+        );
+        let text = crate::report::write_text(&s, "sample.ticklog");
+        assert!(
+            text.contains("peak leaked RSS 2.39 GiB at tick 2, PSS ~270.72 MiB + 3 processes of unknown PSS, swap 512 KiB"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PSS LAST") && text.contains("SWAP LAST"),
+            "{text}"
+        );
     }
 
     fn row(pid: u32, name: &str, cmd: &str, rss_kb: u64, leaked: Option<u32>) -> ProcRow {
