@@ -100,11 +100,20 @@ struct Life {
     first_rss: u64,
     peak_rss: u64,
     last_rss: u64,
-    /// The last row with memory figures: (PSS, USS, swap, measured at).
-    last_mem: Option<(Option<u64>, Option<u64>, Option<u64>, Option<u32>)>,
+    /// The figures of the last row that had any.
+    last_mem: Option<LastMem>,
     last_tick: u32,
     last_state: char,
     leak: Option<LeakStart>,
+}
+
+/// A process's last-known PSS, USS and swap (KiB) and the tick they were measured at.
+#[derive(Clone, Copy)]
+struct LastMem {
+    pss_kb: Option<u64>,
+    uss_kb: Option<u64>,
+    swap_kb: Option<u64>,
+    at: Option<u32>,
 }
 
 /// A process at the tick it was first seen leaked.
@@ -213,7 +222,12 @@ impl Summarizer {
             // RSS LAST is the last sample, whatever it was.
             life.last_rss = p.rss_kb;
             if p.pss_kb.is_some() || p.uss_kb.is_some() || p.swap_kb.is_some() {
-                life.last_mem = Some((p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick));
+                life.last_mem = Some(LastMem {
+                    pss_kb: p.pss_kb,
+                    uss_kb: p.uss_kb,
+                    swap_kb: p.swap_kb,
+                    at: p.mem_tick,
+                });
             }
             // A process is named by what it runs last: a shim (pyenv's `bash .../pyenv-exec
             // python3`) that execs the interpreter is reported as the interpreter.
@@ -283,10 +297,10 @@ impl Summarizer {
                     tick: start.tick,
                     rss_kb_then: start.rss_kb,
                     rss_kb_last: life.last_rss,
-                    pss_kb_last: life.last_mem.and_then(|m| m.0),
-                    uss_kb_last: life.last_mem.and_then(|m| m.1),
-                    swap_kb_last: life.last_mem.and_then(|m| m.2),
-                    mem_tick_last: life.last_mem.and_then(|m| m.3),
+                    pss_kb_last: life.last_mem.and_then(|m| m.pss_kb),
+                    uss_kb_last: life.last_mem.and_then(|m| m.uss_kb),
+                    swap_kb_last: life.last_mem.and_then(|m| m.swap_kb),
+                    mem_tick_last: life.last_mem.and_then(|m| m.at),
                     last_seen_tick: life.last_tick,
                     alive_at_end: life.last_tick == last_tick && life.last_state != 'Z',
                 })
