@@ -67,7 +67,7 @@ fn reads_stay_within_a_tenth_of_the_interval_and_reach_everyone_in_turn() {
         for p in &tick.processes {
             if let Some(at) = p.mem_tick {
                 assert!(at <= tick.tick);
-                assert_eq!(p.pss_kb.is_some(), true);
+                assert!(p.pss_kb.is_some());
             }
         }
         last = Some(tick);
