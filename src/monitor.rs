@@ -813,22 +813,8 @@ mod tests {
 
     fn r(pid: u32, leaked: bool) -> ProcRow {
         ProcRow {
-            pid,
-            ppid: 1,
-            state: 'S',
-            rss_kb: 1000,
-            start: u64::from(pid),
-            cpu_ms: 0,
-            name: format!("p{pid}"),
-            cmd: format!("p{pid}"),
             leaked,
-            reparented_from: None,
-            escaped: false,
-            leaked_since: None,
-            pss_kb: None,
-            uss_kb: None,
-            swap_kb: None,
-            mem_tick: None,
+            ..ProcRow::for_test(pid, 1)
         }
     }
 

@@ -145,22 +145,8 @@ mod tests {
 
     pub fn row(pid: u32, ppid: u32, start: u64) -> ProcRow {
         ProcRow {
-            pid,
-            ppid,
-            state: 'S',
-            rss_kb: 1000,
             start,
-            cpu_ms: 0,
-            name: format!("p{pid}"),
-            cmd: format!("p{pid}"),
-            leaked: false,
-            reparented_from: None,
-            escaped: false,
-            leaked_since: None,
-            pss_kb: None,
-            uss_kb: None,
-            swap_kb: None,
-            mem_tick: None,
+            ..ProcRow::for_test(pid, ppid)
         }
     }
 
