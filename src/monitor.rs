@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::host::{ExeId, Host, Memory};
 use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::tracker::Outside;
-use crate::model::{Header, ProcRow, Tick, Tracker};
+use crate::model::{Event, Header, ProcRow, Tick, Tracker};
 use crate::sample::{
     self, Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -91,6 +91,30 @@ struct Measured {
     known: Option<(Memory, u32)>,
     /// The tick of the last attempt, successful or not.
     tried: u32,
+    /// The process's RSS (KiB) and leaked mark at the last attempt.
+    rss_kb: u64,
+    leaked: bool,
+}
+
+/// How long a process's memory figures stay fresh while nothing suggests they moved.
+pub const MEMORY_REFRESH: Duration = Duration::from_secs(30);
+
+/// Whether `row`'s memory is due a read: never read (or unreadable so far); its RSS or
+/// its leaked mark changed since; a member exited this tick (its shared pages now
+/// divide among fewer: PSS moves with no change of RSS); or it was last tried
+/// `refresh` ticks ago or more. A leak of sleeping workers is then read once, not
+/// every tick.
+fn memory_due(row: &ProcRow, m: Option<&Measured>, tick: u32, refresh: u32, exits: bool) -> bool {
+    match m {
+        None => true,
+        Some(m) => {
+            m.known.is_none()
+                || exits
+                || m.rss_kb != row.rss_kb
+                || m.leaked != row.leaked
+                || tick.saturating_sub(m.tried) >= refresh
+        }
+    }
 }
 
 /// The share of the interval that memory reads (`smaps_rollup`) may take: a tenth.
@@ -276,10 +300,20 @@ impl Monitor {
     /// first), then the others round-robin; at least one per tick. Fills every row with
     /// its last-known figures and the tick they were read at.
     fn measure_memory(&mut self, tick: &mut Tick) {
-        let budget = Duration::from_millis(self.header.interval_ms) / MEMORY_BUDGET_SHARE;
+        let interval = Duration::from_millis(self.header.interval_ms);
+        let budget = interval / MEMORY_BUDGET_SHARE;
+        let refresh = (MEMORY_REFRESH.as_millis() / interval.as_millis().max(1)).max(1) as u32;
+        let exits = tick
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Exited { .. }));
         let memory = &self.memory;
+        let due = tick
+            .processes
+            .iter()
+            .filter(|r| memory_due(r, memory.get(&r.id()), tick.tick, refresh, exits));
         let order = memory_order(
-            &tick.processes,
+            due,
             |id| memory.get(&id).map(|m| m.tried),
             self.memory_cursor,
         );
@@ -290,11 +324,18 @@ impl Monitor {
                 break;
             }
             let read = self.host.memory(*id);
+            let Some(row) = tick.processes.iter().find(|r| r.id() == *id) else {
+                continue;
+            };
             let entry = self.memory.entry(*id).or_insert(Measured {
                 known: None,
                 tried: tick.tick,
+                rss_kb: row.rss_kb,
+                leaked: row.leaked,
             });
             entry.tried = tick.tick;
+            entry.rss_kb = row.rss_kb;
+            entry.leaked = row.leaked;
             // A failed read (the process exiting, a lock refused) keeps what was known.
             if let Some(m) = read {
                 entry.known = Some((m, tick.tick));
@@ -336,18 +377,21 @@ pub struct MemoryOrder {
 /// tried first, then the least recently tried (`tried` gives the tick of the last
 /// attempt); then the others in (start, pid) order, rotated to begin at `cursor`
 /// (modulo their number) so that a budget too small for all reaches each in turn.
-pub fn memory_order(
-    rows: &[ProcRow],
+pub fn memory_order<'a>(
+    rows: impl IntoIterator<Item = &'a ProcRow>,
     tried: impl Fn(Identity) -> Option<u32>,
     cursor: usize,
 ) -> MemoryOrder {
-    let mut leaked: Vec<(Option<u32>, Identity)> = rows
-        .iter()
-        .filter(|r| r.leaked)
-        .map(|r| (tried(r.id()), r.id()))
-        .collect();
+    let mut leaked: Vec<(Option<u32>, Identity)> = Vec::new();
+    let mut others: Vec<Identity> = Vec::new();
+    for r in rows {
+        if r.leaked {
+            leaked.push((tried(r.id()), r.id()));
+        } else {
+            others.push(r.id());
+        }
+    }
     leaked.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
-    let mut others: Vec<Identity> = rows.iter().filter(|r| !r.leaked).map(|r| r.id()).collect();
     others.sort_by_key(|id| (id.start, id.pid));
     if !others.is_empty() {
         let at = cursor % others.len();
@@ -857,6 +901,41 @@ mod tests {
         assert_eq!(pids(2), [13, 12, 10, 11]);
         assert_eq!(pids(4), [13, 11, 12, 10], "the cursor wraps");
         assert!(memory_order(&[], |_| None, 7).ids.is_empty());
+    }
+
+    #[test]
+    fn memory_is_read_again_only_when_it_may_have_moved() {
+        let row = r(10, true);
+        let m = Measured {
+            known: Some((Memory::default(), 5)),
+            tried: 5,
+            rss_kb: row.rss_kb,
+            leaked: true,
+        };
+        let due =
+            |row: &ProcRow, m: Option<&Measured>, tick, exits| memory_due(row, m, tick, 30, exits);
+        assert!(due(&row, None, 6, false), "never read");
+        assert!(!due(&row, Some(&m), 6, false), "fresh and unchanged");
+        assert!(due(&row, Some(&m), 35, false), "30 ticks old");
+        assert!(
+            due(&row, Some(&m), 6, true),
+            "a member exited: PSS shares moved"
+        );
+        let grown = ProcRow {
+            rss_kb: 2000,
+            ..row.clone()
+        };
+        assert!(due(&grown, Some(&m), 6, false), "its RSS changed");
+        let unleaked = ProcRow {
+            leaked: false,
+            ..row.clone()
+        };
+        assert!(
+            due(&unleaked, Some(&m), 6, false),
+            "its leaked mark changed"
+        );
+        let unknown = Measured { known: None, ..m };
+        assert!(due(&row, Some(&unknown), 6, false), "unknown so far");
     }
 
     #[test]
