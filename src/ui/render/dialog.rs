@@ -11,6 +11,7 @@ use super::text::{command_tail, fit, interval, plural};
 use super::theme::Theme;
 use crate::actions::kill::{KillSignal, freed_text};
 use crate::format::human_kb;
+use crate::model::MemSum;
 use crate::ui::app::{App, KillDialog, KillScope, KillStage, Victim};
 
 /// Processes listed before "… and N more".
@@ -33,6 +34,10 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
                 dialog.signal.name(),
                 plural(dialog.victims.len(), "process", "processes"),
                 human_kb(rss)
+            )));
+            lines.push(Line::from(Span::styled(
+                format!(" {}", expected_free(&dialog.victims)),
+                theme.dim(),
             )));
             list(&mut lines, &dialog.victims, room, theme);
             if !dialog.spared.is_empty() {
@@ -143,7 +148,13 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
 /// One line per process, its command cut with `…` to `room` characters.
 fn list(lines: &mut Vec<Line<'_>>, victims: &[Victim], room: usize, theme: Theme) {
     for v in victims.iter().take(LISTED) {
-        let figures = format!("{:>8}  {:>10}  ", v.id.pid, human_kb(v.rss_kb));
+        let pss = v.pss_kb.map_or_else(|| "?".to_string(), human_kb);
+        let figures = format!(
+            "{:>8}  RSS {:>10}  PSS {:>10}  ",
+            v.id.pid,
+            human_kb(v.rss_kb),
+            pss
+        );
         let name = fit(&v.name, room.saturating_sub(figures.len()));
         let tail = fit(
             &command_tail(&v.name, &v.cmd),
@@ -167,4 +178,63 @@ fn keys(pairs: &[(&str, &str)], theme: Theme) -> Line<'static> {
         spans.push(Span::raw(format!(" {what}   ")));
     }
     Line::from(spans)
+}
+
+/// What killing `victims` should give back: about their PSS sum when they are all the
+/// sharers of their pages, at least their USS sum; unknown figures said so, never 0.
+fn expected_free(victims: &[Victim]) -> String {
+    let mut pss = MemSum::default();
+    let mut uss = MemSum::default();
+    for v in victims {
+        pss.add(v.pss_kb);
+        uss.add(v.uss_kb);
+    }
+    let mut s = match (pss.known(), pss.unknown) {
+        (None, _) => "Frees: unknown (no PSS measured yet)".to_string(),
+        (Some(kb), 0) => format!("Frees ~{} (their PSS)", human_kb(kb)),
+        (Some(kb), n) => format!(
+            "Frees ~{} + ? (their PSS; {} not measured yet)",
+            human_kb(kb),
+            plural(n, "process", "processes")
+        ),
+    };
+    if let Some(kb) = uss.known() {
+        s.push_str(&format!(", at least {} (private)", human_kb(kb)));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Identity;
+
+    fn victim(pid: u32, pss_mb: Option<u64>) -> Victim {
+        Victim {
+            id: Identity { pid, start: 1 },
+            name: "w".into(),
+            cmd: "w".into(),
+            rss_kb: 210 * 1024,
+            pss_kb: pss_mb.map(|mb| mb * 1024),
+            uss_kb: pss_mb.map(|_| 1024),
+        }
+    }
+
+    #[test]
+    fn the_confirmation_says_what_the_kill_should_free() {
+        let all: Vec<Victim> = (1..=6).map(|pid| victim(pid, Some(35))).collect();
+        assert_eq!(
+            expected_free(&all),
+            "Frees ~210 MiB (their PSS), at least 6 MiB (private)"
+        );
+        let some = [victim(1, Some(35)), victim(2, None)];
+        assert_eq!(
+            expected_free(&some),
+            "Frees ~35 MiB + ? (their PSS; 1 process not measured yet), at least 1 MiB (private)"
+        );
+        assert_eq!(
+            expected_free(&[victim(1, None)]),
+            "Frees: unknown (no PSS measured yet)"
+        );
+    }
 }
