@@ -134,7 +134,8 @@ fn forkserver_pool_leak_is_shown_and_killed_from_the_view() {
     screen.wait_for("Send SIGTERM to 5 processes", Duration::from_secs(10));
     screen.keys(&["y"]);
     let done = screen.wait_for("5 ended · 0 survived", Duration::from_secs(10));
-    assert!(done.contains("freed"), "{done}");
+    // What came back is the PSS of what ended (the RSS only beside it).
+    assert!(done.contains("freed (PSS)"), "{done}");
     assert!(
         wait_until(Duration::from_secs(5), || pool.tagged_pids().is_empty()),
         "still alive: {:?}",
