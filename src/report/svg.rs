@@ -40,6 +40,8 @@ const PALETTE: [RGBColor; STACKED] = [
 ];
 const OTHERS: RGBColor = RGBColor(222, 222, 222);
 const LEAKED: RGBColor = RGBColor(214, 39, 40);
+/// The leaked processes' PSS: darker than their RSS, drawn below it.
+const LEAKED_PSS: RGBColor = RGBColor(120, 10, 60);
 /// Dark enough to show on the palette's light blue.
 const LIVE: RGBColor = RGBColor(20, 40, 120);
 
@@ -48,8 +50,11 @@ const LIVE: RGBColor = RGBColor(20, 40, 120);
 /// one-tick peak still shows. The plot is under 900 pixels wide.
 pub const MAX_POINTS: usize = 1024;
 
-/// Series per tick: total, live, leaked, then the stacked processes' running sums.
-const SERIES: usize = 3 + STACKED;
+/// Series per tick: total, live, leaked (RSS), leaked PSS (the known part), then the
+/// stacked processes' running sums.
+const SERIES: usize = 4 + STACKED;
+/// The index of the first stacked process's series.
+const STACK: usize = 4;
 
 /// A run of consecutive ticks drawn as one step: its extremes in every series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +90,8 @@ pub struct Chart {
     ticks: usize,
     /// The elapsed time of every tick at which something leaked.
     moments: HashMap<u32, u64>,
+    /// Some tick had a leaked process with a known PSS.
+    pss: bool,
 }
 
 impl Chart {
@@ -98,6 +105,7 @@ impl Chart {
             per_bucket: 1,
             ticks: 0,
             moments: summary.leaked.iter().map(|l| (l.tick, u64::MAX)).collect(),
+            pss: false,
         }
     }
 
@@ -113,6 +121,9 @@ impl Chart {
         v[0] = total;
         v[1] = total - leaked;
         v[2] = leaked;
+        let pss = tick.leaked_pss_kb();
+        v[3] = pss.kb;
+        self.pss |= pss.kb > 0;
         let mut sum = 0;
         for (k, top) in self.top.iter().enumerate() {
             sum += tick
@@ -120,7 +131,7 @@ impl Chart {
                 .iter()
                 .find(|p| p.pid == top.id.pid && p.start == top.id.start)
                 .map_or(0, |p| p.rss_kb);
-            v[3 + k] = sum;
+            v[STACK + k] = sum;
         }
         let one = Bucket {
             first_ms: tick.elapsed_ms,
@@ -315,7 +326,11 @@ fn draw(
     chart
         .configure_mesh()
         .x_desc(format!("{} since the recording started", units.time))
-        .y_desc(format!("RSS ({})", units.rss))
+        .y_desc(if chart_data.pss {
+            format!("RSS, PSS ({})", units.rss)
+        } else {
+            format!("RSS ({})", units.rss)
+        })
         .x_label_formatter(&axis_label)
         .y_label_formatter(&axis_label)
         .label_style(("sans-serif", 14))
@@ -328,7 +343,7 @@ fn draw(
     chart.draw_series(AreaSeries::new(series_steps(0), 0.0, OTHERS.filled()))?;
     for k in (0..top.len()).rev() {
         chart.draw_series(AreaSeries::new(
-            series_steps(3 + k),
+            series_steps(STACK + k),
             0.0,
             PALETTE[k].filled(),
         ))?;
@@ -341,7 +356,15 @@ fn draw(
         chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
         chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
         entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
-        entries.push(Entry::Line(LEAKED, 3, "leaked".into()));
+        entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
+        if chart_data.pss {
+            chart.draw_series(LineSeries::new(series_steps(3), LEAKED_PSS.stroke_width(2)))?;
+            entries.push(Entry::Line(
+                LEAKED_PSS,
+                2,
+                "leaked PSS: what killing them frees".into(),
+            ));
+        }
         entries.push(Entry::Dashes(
             LEAKED,
             "a leak happened (tick number)".into(),
@@ -541,6 +564,23 @@ mod tests {
         assert_eq!(ys[0].iter().min(), Some(&base));
         assert!(xs.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(xs.last(), Some(&((5 * MAX_POINTS - 1) as u64 * 1000)));
+    }
+
+    #[test]
+    fn leaked_pss_is_drawn_beside_leaked_rss_when_recorded() {
+        let rec = crate::format::sample_data::recording();
+        let svg = render(&rec, &crate::report::summarize(&rec)).unwrap();
+        assert!(svg.contains("leaked PSS: what killing them frees"));
+        assert!(svg.contains("RSS, PSS ("));
+        let mut old = rec.clone();
+        for p in old.ticks.iter_mut().flat_map(|t| &mut t.processes) {
+            p.pss_kb = None;
+        }
+        let svg = render(&old, &crate::report::summarize(&old)).unwrap();
+        assert!(
+            !svg.contains("leaked PSS"),
+            "no PSS line without PSS figures"
+        );
     }
 
     #[test]
