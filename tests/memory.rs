@@ -201,3 +201,56 @@ fn kill_leaks_says_it_freed_the_pss_of_the_pool_not_its_rss() {
         "said {said} KiB freed, PSS was {pss} KiB"
     );
 }
+
+/// Another user's process: its `smaps_rollup` cannot be read, so its PSS is unknown
+/// (absent), never 0. Needs root to start the two users (skipped otherwise).
+#[test]
+fn another_users_process_has_unknown_memory_not_zero() {
+    if !rustix::process::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let tag = Tag::new();
+    let as_user = |uid: &str| {
+        let mut c = tag.command("/usr/bin/setpriv");
+        c.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+        ]);
+        c
+    };
+    let target = common::Reaped(as_user("65534").args(["sleep", "300"]).spawn().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = dir.path().join("other.ndjson");
+    let recorder = common::Reaped(
+        as_user("65533")
+            .arg(env!("CARGO_BIN_EXE_leaktop"))
+            .args(["record", "--quiet", "--interval", "100ms", "--pid"])
+            .arg(target.id().to_string())
+            .arg("--out")
+            .arg(&out)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        read(&out).is_ok_and(|r| r.ticks.len() >= 5)
+    }));
+    drop(recorder);
+    let rec = read(&out).unwrap();
+    for t in &rec.ticks {
+        let row = t.processes.iter().find(|p| p.pid == target.id()).unwrap();
+        assert_eq!(
+            (row.pss_kb, row.uss_kb, row.mem_tick),
+            (None, None, None),
+            "{row:?}"
+        );
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("\"pss_kb\""), "unknown is absent, not 0");
+}
