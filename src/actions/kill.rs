@@ -122,6 +122,19 @@ pub struct KillReport {
     pub freed_pss: MemSum,
     /// Summed last-known USS in KiB of the ended processes: the least that came back.
     pub freed_uss: MemSum,
+    /// How much the machine's `MemAvailable` (KiB) rose from before the kill to after
+    /// it (negative: fell). Every process on the machine moves it: a second opinion,
+    /// shown and never relied on. `None` if it could not be read.
+    pub mem_available_change_kb: Option<i64>,
+}
+
+/// `MemAvailable +212 MiB (a second opinion: anything on the machine moves it)`.
+pub fn mem_available_text(change_kb: i64) -> String {
+    let sign = if change_kb < 0 { '-' } else { '+' };
+    format!(
+        "MemAvailable {sign}{} (a second opinion: anything on the machine moves it)",
+        human_kb(change_kb.unsigned_abs())
+    )
 }
 
 /// What a kill freed, PSS first: `~143 MiB freed (PSS); at least 120 MiB private; RSS
@@ -166,6 +179,7 @@ pub fn kill_trees(
         report: KillReport::default(),
         known: targets.to_vec(),
     };
+    let available_before = host.mem_available_kb();
     let frozen = kill.freeze_trees(targets.iter().map(|t| t.id).collect(), Frozen::new());
     for p in frozen.held() {
         let _ = p.signal(signal);
@@ -189,7 +203,28 @@ pub fn kill_trees(
         alive = kill.wait_for_exit(frozen.thaw(), KILL_WAIT, Signal::KILL);
     }
     kill.report.survived = alive.iter().map(|p| p.id()).collect();
+    if available_before.is_some() && !kill.report.ended.is_empty() {
+        kill.report.mem_available_change_kb = available_before
+            .zip(settled_available(host))
+            .map(|(before, after)| after as i64 - before as i64);
+    }
     kill.report
+}
+
+/// `MemAvailable` once it stops moving (less than 1 MiB between two polls, at most
+/// half a second): a process counts as ended once it is exiting, while the kernel may
+/// still be freeing its pages.
+fn settled_available(host: &dyn Host) -> Option<u64> {
+    let mut last = host.mem_available_kb()?;
+    for _ in 0..25 {
+        host.sleep(POLL);
+        let now = host.mem_available_kb()?;
+        if now.abs_diff(last) < 1024 {
+            return Some(now);
+        }
+        last = now;
+    }
+    Some(last)
 }
 
 /// One kill in progress.
@@ -344,6 +379,12 @@ pub fn protected() -> HashSet<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mem_available_change_says_its_sign() {
+        assert!(mem_available_text(216_000).starts_with("MemAvailable +210.94 MiB ("));
+        assert!(mem_available_text(-2048).starts_with("MemAvailable -2 MiB ("));
+    }
 
     #[test]
     fn freed_says_pss_first_and_unknown_as_unknown() {

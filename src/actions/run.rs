@@ -267,6 +267,11 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         total.freed_rss_kb += round.freed_rss_kb;
         total.freed_pss.merge(round.freed_pss);
         total.freed_uss.merge(round.freed_uss);
+        total.mem_available_change_kb =
+            match (total.mem_available_change_kb, round.mem_available_change_kb) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
         total.skipped.extend(round.skipped);
         total.survived = round.survived;
         supervisor.reap_now();
@@ -599,6 +604,9 @@ fn kill_summary(r: &KillReport) -> String {
     );
     if !r.ended.is_empty() {
         s.push_str(&format!(": {}", pids(&r.ended)));
+    }
+    if let Some(change) = r.mem_available_change_kb.filter(|_| !r.ended.is_empty()) {
+        s.push_str(&format!("\nleaktop: {}", kill::mem_available_text(change)));
     }
     if !r.survived.is_empty() {
         s.push_str(&format!(

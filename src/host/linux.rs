@@ -230,6 +230,10 @@ impl Host for LinuxHost {
     fn memory(&self, id: Identity) -> Option<Memory> {
         read_memory(id)
     }
+
+    fn mem_available_kb(&self) -> Option<u64> {
+        super::parse_mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+    }
 }
 
 /// Opens `/proc/PID` as a directory, checks through it that the process is `id`, then

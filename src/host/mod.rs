@@ -76,6 +76,17 @@ pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
     })
 }
 
+/// `MemAvailable:` in KiB from the text of `/proc/meminfo`.
+pub fn parse_mem_available(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -230,6 +241,10 @@ pub trait Host: Send + Sync {
     /// reused pid, permission denied (another user's process). Costs 20-300x a `stat`
     /// read and takes the target's mmap lock: callers ration it.
     fn memory(&self, id: Identity) -> Option<Memory>;
+
+    /// The machine's `MemAvailable:` in KiB (`/proc/meminfo`), `None` if unreadable.
+    /// Every process on the machine moves it: a second opinion, never relied on.
+    fn mem_available_kb(&self) -> Option<u64>;
 }
 
 /// The host of this platform.
@@ -350,6 +365,13 @@ Locked:                0 kB
                 swap_kb: 1536,
             })
         );
+    }
+
+    #[test]
+    fn mem_available_from_meminfo() {
+        let meminfo = "MemTotal:       16303460 kB\nMemFree:         1031580 kB\nMemAvailable:    9876543 kB\nBuffers:          321004 kB\n";
+        assert_eq!(parse_mem_available(meminfo), Some(9_876_543));
+        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct KillTally {
     /// Summed last-known PSS and USS (KiB) of what ended; see [`KillReport`].
     pub freed_pss: MemSum,
     pub freed_uss: MemSum,
+    /// The change of `MemAvailable` (KiB) over the kills; see [`KillReport`].
+    pub mem_available_change_kb: Option<i64>,
     /// Processes never signalled, with the reason.
     pub skipped: Vec<(u32, String)>,
 }
@@ -566,6 +568,9 @@ impl App {
         tally.freed_rss_kb += report.freed_rss_kb;
         tally.freed_pss.merge(report.freed_pss);
         tally.freed_uss.merge(report.freed_uss);
+        if let Some(change) = report.mem_available_change_kb {
+            *tally.mem_available_change_kb.get_or_insert(0) += change;
+        }
         tally
             .skipped
             .extend(report.skipped.iter().map(|(id, why)| (id.pid, why.clone())));

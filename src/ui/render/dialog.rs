@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::centered;
 use super::text::{command_tail, fit, interval, plural};
 use super::theme::Theme;
-use crate::actions::kill::{KillSignal, freed_text};
+use crate::actions::kill::{KillSignal, freed_text, mem_available_text};
 use crate::format::human_kb;
 use crate::model::MemSum;
 use crate::ui::app::{App, KillDialog, KillScope, KillStage, Victim};
@@ -104,6 +104,12 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
                 ),
                 theme.title(),
             )));
+            if let Some(change) = tally.mem_available_change_kb.filter(|_| tally.ended > 0) {
+                lines.push(Line::from(Span::styled(
+                    format!(" {}", mem_available_text(change)),
+                    theme.dim(),
+                )));
+            }
             for (pid, why) in tally.skipped.iter().take(LISTED) {
                 lines.push(Line::raw(format!(" not signalled {pid}: {why}")));
             }
