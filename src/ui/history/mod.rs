@@ -107,7 +107,8 @@ struct Values {
     marks: Marks,
 }
 
-/// The fields that seldom change.
+/// The fields that seldom change: marks, and the last-known memory figures (read
+/// again only now and then).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Marks {
     ppid: u32,
@@ -116,6 +117,10 @@ struct Marks {
     escaped: bool,
     reparented_from: Option<u32>,
     leaked_since: Option<u32>,
+    pss_kb: Option<u64>,
+    uss_kb: Option<u64>,
+    swap_kb: Option<u64>,
+    mem_tick: Option<u32>,
 }
 
 impl Values {
@@ -130,6 +135,10 @@ impl Values {
                 escaped: p.escaped,
                 reparented_from: p.reparented_from,
                 leaked_since: p.leaked_since,
+                pss_kb: p.pss_kb,
+                uss_kb: p.uss_kb,
+                swap_kb: p.swap_kb,
+                mem_tick: p.mem_tick,
             },
         }
     }
@@ -143,7 +152,11 @@ impl Marks {
             u8::from(self.leaked)
                 | u8::from(self.escaped) << 1
                 | u8::from(self.reparented_from.is_some()) << 2
-                | u8::from(self.leaked_since.is_some()) << 3,
+                | u8::from(self.leaked_since.is_some()) << 3
+                | u8::from(self.pss_kb.is_some()) << 4
+                | u8::from(self.uss_kb.is_some()) << 5
+                | u8::from(self.swap_kb.is_some()) << 6
+                | u8::from(self.mem_tick.is_some()) << 7,
         );
         for v in [self.reparented_from, self.leaked_since]
             .into_iter()
@@ -151,15 +164,28 @@ impl Marks {
         {
             codec::put(out, u128::from(v));
         }
+        for v in [self.pss_kb, self.uss_kb, self.swap_kb]
+            .into_iter()
+            .flatten()
+        {
+            codec::put(out, u128::from(v));
+        }
+        if let Some(t) = self.mem_tick {
+            codec::put(out, u128::from(t));
+        }
     }
 
     fn decode(r: &mut codec::Reader) -> Marks {
         let ppid = r.get() as u32;
         let state = char::from_u32(r.get() as u32).unwrap_or('?');
         let bits = r.byte();
-        let mut opt = |bit: u8| (bits & bit != 0).then(|| r.get() as u32);
-        let reparented_from = opt(4);
-        let leaked_since = opt(8);
+        let mut opt = |bit: u8| (bits & bit != 0).then(|| r.get());
+        let reparented_from = opt(4).map(|v| v as u32);
+        let leaked_since = opt(8).map(|v| v as u32);
+        let pss_kb = opt(16).map(|v| v as u64);
+        let uss_kb = opt(32).map(|v| v as u64);
+        let swap_kb = opt(64).map(|v| v as u64);
+        let mem_tick = opt(128).map(|v| v as u32);
         Marks {
             ppid,
             state,
@@ -167,6 +193,10 @@ impl Marks {
             escaped: bits & 2 != 0,
             reparented_from,
             leaked_since,
+            pss_kb,
+            uss_kb,
+            swap_kb,
+            mem_tick,
         }
     }
 }
@@ -474,10 +504,10 @@ impl History {
             reparented_from: v.marks.reparented_from,
             escaped: v.marks.escaped,
             leaked_since: v.marks.leaked_since,
-            pss_kb: None,
-            uss_kb: None,
-            swap_kb: None,
-            mem_tick: None,
+            pss_kb: v.marks.pss_kb,
+            uss_kb: v.marks.uss_kb,
+            swap_kb: v.marks.swap_kb,
+            mem_tick: v.marks.mem_tick,
         }
     }
 

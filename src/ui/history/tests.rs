@@ -205,3 +205,25 @@ fn a_long_history_costs_about_two_bytes_per_process_and_tick() {
     assert_eq!(h.get(h.len() - 1).as_ref(), Some(newest));
     assert_eq!(h.get(1234).unwrap().processes.len(), 150);
 }
+
+/// Every field of a row comes back as it went in, the memory figures included (PSS,
+/// USS, swap and when they were measured): stepping back, or exporting from the view,
+/// must not lose them.
+#[test]
+fn rows_come_back_whole_memory_included() {
+    let rec = crate::format::sample_data::recording();
+    assert!(
+        rec.ticks
+            .iter()
+            .flat_map(|t| &t.processes)
+            .any(|p| p.pss_kb.is_some() && p.mem_tick.is_some()),
+        "the sample has measured rows"
+    );
+    let mut h = History::default();
+    for t in &rec.ticks {
+        h.push(t.clone());
+    }
+    for (i, t) in rec.ticks.iter().enumerate() {
+        assert_eq!(h.get(i).as_ref(), Some(t), "tick {}", t.tick);
+    }
+}
