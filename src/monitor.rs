@@ -222,6 +222,15 @@ impl Monitor {
         &self.header
     }
 
+    /// Processes that are never members, whatever their parent: under `run`, the
+    /// children leaktop already had before CMD started (inherited through `exec`).
+    pub fn excluding(mut self, ids: &[Identity]) -> Self {
+        for &id in ids {
+            self.tracker.exclude(id);
+        }
+        self
+    }
+
     /// Alert thresholds other than the defaults.
     pub fn with_alerts(mut self, config: AlertConfig) -> Self {
         self.alerts = AlertDetector::new(config);

@@ -508,3 +508,78 @@ fn an_orphan_that_exits_within_the_grace_is_counted_not_leaked() {
     );
     assert!(!out.stderr.contains("leaked"), "{}", out.stderr);
 }
+
+/// A wrapper that starts a helper and then `exec`s leaktop hands the helper down as
+/// leaktop's child: it was never CMD's, so it is neither reported nor ended.
+#[test]
+fn a_child_leaktop_had_before_cmd_started_is_not_cmds_leak() {
+    let tag = Tag::new();
+    let script = format!(
+        "sleep 1001 >/dev/null 2>&1 & exec {} run --kill-leaks --grace 1s -- sh -c '(sleep 300 >/dev/null 2>&1 &)'",
+        env!("CARGO_BIN_EXE_leaktop")
+    );
+    let out = tag.command("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 process leaked"), "{stderr}");
+    assert!(stderr.contains("ended 1 leaked process"), "{stderr}");
+    let helper = tag.live().into_iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\x001001\x00")
+    });
+    assert!(helper, "the wrapper's helper was killed: {stderr}");
+}
+
+/// With --leak-grace longer than --settle, run samples at its interval until the
+/// grace has passed; it used to spin (tens of thousands of ticks a second).
+#[test]
+fn a_long_leak_grace_waits_at_the_interval() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("grace.ticklog");
+    let out = run(
+        &tag,
+        &[
+            "--check",
+            "--leak-grace",
+            "2s",
+            "--record",
+            rec.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "(sleep 300 >/dev/null 2>&1 &)",
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let ticks = std::fs::read_to_string(&rec)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("tick "))
+        .count();
+    // About 2 s at 200 ms, with room for a slow machine; a spin writes thousands.
+    assert!((5..40).contains(&ticks), "{ticks} ticks");
+}
+
+/// A signal that cuts the settle short still reports what CMD left alive, even an
+/// orphan within its leak grace: under run, CMD has exited and it lives on.
+#[test]
+fn a_signal_during_the_settle_still_reports_the_orphan() {
+    let tag = Tag::new();
+    let child = start(
+        &tag,
+        &[
+            "--check",
+            "--settle",
+            "5s",
+            "--",
+            "sh",
+            "-c",
+            "sleep 300 >/dev/null 2>&1 & exit 0",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    common::signal(child.id(), common::Signal::TERM);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("1 process leaked"), "{stderr}");
+}

@@ -128,13 +128,22 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         }
     });
 
+    // Children leaktop already has (a wrapper that `exec`s leaktop hands its own
+    // down): they were never CMD's, so they are neither adopted nor ended.
+    let mut before = Vec::new();
+    host.children_of(me, &mut before);
+    let preexisting: Vec<Identity> = before
+        .into_iter()
+        .filter_map(|p| host.probe(p))
+        .map(|s| s.id())
+        .collect();
     let spawned = host.spawn(&SpawnSpec {
         argv: opts.command.clone(),
         // The view owns the terminal; CMD's output would tear it.
         null_stdio: opts.tui.is_some(),
         parent_death_signal: Some(Signal::TERM),
     })?;
-    let supervisor = Supervisor::new(host.clone(), spawned);
+    let supervisor = Supervisor::new(host.clone(), spawned, preexisting.clone());
     let root = supervisor.cmd_pid;
     let monitor = match Monitor::attach_on(
         host.clone(),
@@ -144,6 +153,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         vec![me],
     ) {
         Ok(m) => m
+            .excluding(&preexisting)
             .with_alerts(opts.alerts.clone())
             .with_leak_grace(opts.leak_grace),
         Err(e) => {
@@ -184,9 +194,15 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         session.supervisor.signal(Signal::TERM);
         return Err(e);
     }
-    let last = drive(&mut session, opts, &rx)?;
+    let (last, hurried) = drive(&mut session, opts, &rx)?;
 
-    let leaked: Vec<ProcRow> = last.processes.into_iter().filter(|p| p.leaked).collect();
+    // Hurried by a signal, an orphan still within its leak grace is left behind all
+    // the same: CMD has exited, and whatever of its family lives on is a leak.
+    let leaked: Vec<ProcRow> = last
+        .processes
+        .into_iter()
+        .filter(|p| p.leaked || (hurried && p.state != 'Z'))
+        .collect();
     let cmd_code = session.supervisor.exit.map_or(1, Exit::shell_code);
     if !leaked.is_empty() {
         say(&leak_report(&opts.command, cmd_code, &leaked, me));
@@ -303,16 +319,19 @@ struct Supervisor {
     /// How CMD ended, once reaped.
     exit: Option<Exit>,
     exited_at: Option<Instant>,
+    /// leaktop's children from before CMD started: never CMD's orphans.
+    preexisting: Vec<Identity>,
 }
 
 impl Supervisor {
-    fn new(host: Arc<dyn Host>, spawned: Spawned) -> Self {
+    fn new(host: Arc<dyn Host>, spawned: Spawned, preexisting: Vec<Identity>) -> Self {
         Supervisor {
             host,
             cmd_pid: spawned.pid,
             cmd: spawned.pinned,
             exit: None,
             exited_at: None,
+            preexisting,
         }
     }
 
@@ -347,7 +366,7 @@ impl Supervisor {
         pids.into_iter()
             .filter(|&p| p != self.cmd_pid || self.exit.is_some())
             .filter_map(|p| self.host.probe(p))
-            .filter(|s| !s.has_exited())
+            .filter(|s| !s.has_exited() && !self.preexisting.contains(&s.id()))
             .collect()
     }
 
@@ -362,6 +381,7 @@ impl Supervisor {
             .filter(|&p| p != self.cmd_pid || self.exit.is_some())
             .filter(|&p| leaked.iter().all(|r| r.pid != p))
             .filter(|&p| killed.ended.iter().all(|id| id.pid != p))
+            .filter(|&p| self.preexisting.iter().all(|id| id.pid != p))
             .filter(|&p| self.host.probe(p).is_none())
             .collect()
     }
@@ -428,12 +448,13 @@ impl Session {
     }
 }
 
-/// Samples until CMD has exited and the settle time has passed; returns the last tick.
+/// Samples until CMD has exited and the settle time has passed; returns the last tick,
+/// and whether a signal cut the settle short.
 fn drive(
     session: &mut Session,
     opts: &RunOptions,
     rx: &mpsc::Receiver<(i32, bool)>,
-) -> Result<Tick, RunError> {
+) -> Result<(Tick, bool), RunError> {
     let mut next = Instant::now();
     // Set by INT, TERM or HUP once CMD has exited: report now, not after --settle.
     let mut hurried = false;
@@ -444,11 +465,16 @@ fn drive(
             && (hurried || (at.elapsed() >= opts.settle && !session.monitor.tracker().undecided()))
             && !tick.root_alive
         {
-            return Ok(tick);
+            return Ok((tick, hurried));
         }
         next = after(next, opts.interval);
+        // The settle's end may bring the next tick forward, never into the past: an
+        // orphan still within its leak grace waits at the interval, not in a spin.
         if let Some(at) = exited_at {
-            next = next.min(after(at, opts.settle));
+            let settled = after(at, opts.settle);
+            if settled > Instant::now() {
+                next = next.min(settled);
+            }
         }
         // Wait for the next tick; a child's exit or a signal wakes the loop early.
         loop {
