@@ -93,7 +93,12 @@ pub struct Tracker {
     excluded: IdSet<Identity>,
     /// Members that lead a process group or a session: pid -> start time. A group or
     /// session whose id is here was created by a member.
-    leaders: IdMap<u32, u64>,
+    group_leaders: IdMap<u32, u64>,
+    /// Processes already there, and no members, when leaktop attached: whatever
+    /// happened to them happened unseen, so they are never judged escapees.
+    before_attach: IdSet<Identity>,
+    /// Members that lead a session, likewise.
+    session_leaders: IdMap<u32, u64>,
     /// Process groups and sessions that an outsider holds too: no evidence.
     outsider_groups: IdSet<u32>,
     outsider_sessions: IdSet<u32>,
@@ -126,7 +131,9 @@ impl Tracker {
             watcher: outside.watcher,
             watcher_ancestors: outside.watcher_ancestors.clone(),
             excluded: IdSet::default(),
-            leaders: IdMap::default(),
+            group_leaders: IdMap::default(),
+            before_attach: IdSet::default(),
+            session_leaders: IdMap::default(),
             outsider_groups: outside.root_parent.map(|p| p.pgrp).into_iter().collect(),
             outsider_sessions: outside.root_parent.map(|p| p.session).into_iter().collect(),
             events: Vec::new(),
@@ -255,6 +262,7 @@ impl Tracker {
         let by_pid: IdMap<u32, &ProcSample> = samples.iter().map(|s| (s.pid, s)).collect();
 
         self.update_members(&by_pid, describe);
+        self.prune_leaders();
         self.discover(samples, describe);
         self.mark_leaks();
         debug_assert!(self.live.values().all(|m| m.first_tick <= tick));
@@ -312,6 +320,12 @@ impl Tracker {
                 });
             }
             member.last = sample;
+            if sample.pid != 0 && sample.pid == sample.pgrp {
+                self.group_leaders.insert(sample.pid, sample.start);
+            }
+            if sample.pid != 0 && sample.pid == sample.session {
+                self.session_leaders.insert(sample.pid, sample.start);
+            }
         }
         gone.sort_unstable();
         // A member that goes in the same tick as the root never outlived it.
@@ -372,6 +386,7 @@ impl Tracker {
             .filter(|s| self.live.get(&s.pid).is_none_or(|m| m.id.start != s.start))
             .filter(|s| Some(s.pid) != self.watcher && !s.has_exited())
             .filter(|s| !self.excluded.contains(&s.id()))
+            .filter(|s| !self.before_attach.contains(&s.id()))
             .collect();
         // Parents start before their children; a few passes settle same-jiffy ties.
         candidates.sort_by_key(|s| (s.start, s.pid));
@@ -385,9 +400,19 @@ impl Tracker {
         for s in &outsiders {
             self.mark_outsider(s);
         }
+        // An escape is judged only on what a tick saw happen: at the first tick a
+        // process under init in the root's group may be the orphan of a pipeline
+        // sibling that exited before leaktop attached (no trace of it is left). Such
+        // processes are neither escapees nor outsiders: they prove nothing either way.
         self.admit_all(&mut candidates, samples, describe, true);
+        let first = self.tick == 1;
         for s in candidates {
-            self.mark_outsider(s);
+            if first {
+                self.before_attach.insert(s.id());
+            }
+            if !(first && self.may_be_family(s, &by_pid)) {
+                self.mark_outsider(s);
+            }
         }
     }
 
@@ -456,6 +481,11 @@ impl Tracker {
         if !self.may_adopt(s.ppid) || s.start < self.root.start || s.pid == self.root.pid {
             return None;
         }
+        // At the first tick only leaktop's own adoption (under `run`) is evidence seen
+        // to happen; anything else was orphaned before leaktop looked.
+        if self.tick == 1 && !self.declared_subreapers.contains(&s.ppid) {
+            return None;
+        }
         let when = if s.start == self.root.start {
             "started in the same clock tick as the root"
         } else {
@@ -481,10 +511,10 @@ impl Tracker {
         };
         // A leader's pid is the group's id; the group is the member's only while no
         // other process has taken that pid since.
-        let created_by_member = |id: u32, outsiders: &IdSet<u32>| {
+        let created_by_member = |id: u32, leaders: &IdMap<u32, u64>, outsiders: &IdSet<u32>| {
             id != 0
                 && !outsiders.contains(&id)
-                && self.leaders.get(&id).is_some_and(|&start| {
+                && leaders.get(&id).is_some_and(|&start| {
                     start <= s.start
                         && samples
                             .iter()
@@ -493,13 +523,13 @@ impl Tracker {
                 })
         };
         let mut links = Vec::new();
-        if created_by_member(s.pgrp, &self.outsider_groups) {
+        if created_by_member(s.pgrp, &self.group_leaders, &self.outsider_groups) {
             links.push(format!(
                 "its process group {} was created by member {}",
                 s.pgrp, s.pgrp
             ));
         }
-        if created_by_member(s.session, &self.outsider_sessions) {
+        if created_by_member(s.session, &self.session_leaders, &self.outsider_sessions) {
             links.push(format!(
                 "its session {} was created by member {}",
                 s.session, s.session
@@ -511,11 +541,36 @@ impl Tracker {
         Some(format!("{parent}; {when}; {}", links.join("; ")))
     }
 
+    /// Notes a member that leads its process group or session (at admission, or later
+    /// after a `setpgid` or `setsid`).
+    fn note_leader(&mut self, s: &ProcSample) {
+        if s.pid == 0 {
+            return;
+        }
+        if s.pid == s.pgrp {
+            self.group_leaders.insert(s.pid, s.start);
+        }
+        if s.pid == s.session {
+            self.session_leaders.insert(s.pid, s.start);
+        }
+    }
+
+    /// Forgets a group or session once its leader is gone and no member holds it: its
+    /// id may then be any process's (pid reuse), and proves nothing.
+    fn prune_leaders(&mut self) {
+        let live = &self.live;
+        let groups: IdSet<u32> = live.values().map(|m| m.last.pgrp).collect();
+        let sessions: IdSet<u32> = live.values().map(|m| m.last.session).collect();
+        let alive = |pid: &u32, start: &u64| live.get(pid).is_some_and(|m| m.id.start == *start);
+        self.group_leaders
+            .retain(|pid, start| alive(pid, start) || groups.contains(pid));
+        self.session_leaders
+            .retain(|pid, start| alive(pid, start) || sessions.contains(pid));
+    }
+
     fn admit(&mut self, s: ProcSample, command: Command, escaped: Option<String>, tick: u32) {
         self.ever_members += 1;
-        if s.pid != 0 && (s.pid == s.pgrp || s.pid == s.session) {
-            self.leaders.insert(s.pid, s.start);
-        }
+        self.note_leader(&s);
         let event = match &escaped {
             Some(evidence) => Some(Event::Escaped {
                 pid: s.pid,
@@ -631,8 +686,11 @@ impl Tracker {
         if self.live.get(&id.pid).is_some_and(|m| m.id == id) {
             self.live.remove(&id.pid);
             // Nor is a group or session it leads the family's.
-            if self.leaders.get(&id.pid) == Some(&id.start) {
-                self.leaders.remove(&id.pid);
+            if self.group_leaders.get(&id.pid) == Some(&id.start) {
+                self.group_leaders.remove(&id.pid);
+            }
+            if self.session_leaders.get(&id.pid) == Some(&id.start) {
+                self.session_leaders.remove(&id.pid);
             }
         }
     }
