@@ -666,3 +666,16 @@ fn svg_dash_is_standard_output() {
     assert_eq!(code, 1);
     assert!(err.contains("both write to standard output"), "{err}");
 }
+
+/// `--svg` naming the recording itself is refused: the chart would replace the data.
+#[test]
+fn svg_never_writes_over_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("x.ticklog");
+    std::fs::copy(asset("forkserver-pool.ticklog"), &rec).unwrap();
+    let before = std::fs::read(&rec).unwrap();
+    let (code, _, err) = report(&[rec.to_str().unwrap(), "--svg", rec.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("would write over the recording"), "{err}");
+    assert_eq!(std::fs::read(&rec).unwrap(), before);
+}

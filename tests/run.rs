@@ -583,3 +583,22 @@ fn a_signal_during_the_settle_still_reports_the_orphan() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("1 process leaked"), "{stderr}");
 }
+
+/// CMD's arguments are shown in the leak report with control characters escaped: a
+/// crafted argument must not drive the terminal that reads leaktop's stderr.
+#[test]
+fn the_leak_report_escapes_control_characters_in_cmd() {
+    let tag = Tag::new();
+    let out = run(
+        &tag,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "(setsid sleep 300 >/dev/null 2>&1 &); sleep 0.3 #\u{1b}]0;PWNED\u{7}\u{1b}[2J",
+        ],
+    );
+    assert!(out.stderr.contains("1 process leaked"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    assert!(out.stderr.contains("\\x1b]0;PWNED"), "{}", out.stderr);
+}

@@ -587,9 +587,10 @@ fn forwarded(sig: i32) -> Option<Signal> {
 
 /// What stayed behind, as a tree in the tick-log style.
 fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) -> String {
+    // CMD's arguments are anyone's text: control characters escaped.
     let shown: Vec<String> = command
         .iter()
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| crate::text::printable(&a.to_string_lossy()).into_owned())
         .collect();
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
     let mut out = format!(

@@ -51,9 +51,12 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         (Some(pid), _) => pid,
         (None, Some(pattern)) => {
             let found = leaktop::monitor::find_all_by_name(args.backend, pattern)?;
-            let pid = found
-                .picked()
-                .ok_or_else(|| anyhow::anyhow!("no process matches --name '{pattern}'"))?;
+            let pid = found.picked().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no process matches --name '{}'",
+                    leaktop::text::printable(pattern)
+                )
+            })?;
             // Several matches: say which one is recorded and why, never silently.
             if let Some(choice) = found.choice()
                 && !args.quiet

@@ -54,6 +54,8 @@ pub enum ReportError {
     Svg(#[from] SvgError),
     #[error("--svg - and --tick or --convert (without --out) would both write to standard output")]
     BothToStdout,
+    #[error("--svg would write over the recording {0} itself; choose another file")]
+    SvgOverInput(String),
 }
 
 /// Runs `leaktop report`: warnings and notes go to stderr, the report to stdout.
@@ -63,6 +65,13 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
     // The chart is a second pass over the file: refused before the first.
     if opts.svg.is_some() && std::fs::metadata(&opts.file).is_ok_and(|m| !m.is_file()) {
         return Err(ReportError::SvgNeedsFile(name));
+    }
+    // The chart must never replace the recording it is drawn from.
+    if let Some(svg) = opts.svg.as_deref()
+        && svg != Path::new("-")
+        && same_file(svg, &opts.file)
+    {
+        return Err(ReportError::SvgOverInput(name));
     }
     // `--svg -`: the chart is all that goes to standard output.
     let svg_to_stdout = opts.svg.as_deref() == Some(Path::new("-"));
@@ -259,4 +268,13 @@ fn chart(path: &Path, summary: &super::Summary, fold: &Summarizer) -> Result<Cha
         return Err(SvgError::Empty.into());
     }
     Ok(chart)
+}
+
+/// Whether `a` and `b` name the same existing file (device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }

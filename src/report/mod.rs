@@ -63,8 +63,14 @@ pub fn write_text(s: &Summary, file: &str) -> String {
         if s.orphans_exited > 0 {
             let _ = writeln!(
                 o,
-                "orphaned:  {} exited by themselves within the leak grace (not leaks)",
-                plural(s.orphans_exited as usize, "more process", "more processes")
+                "orphaned:  {}",
+                match s.orphans_exited {
+                    1 => "1 more process exited by itself within the leak grace (not a leak)"
+                        .to_string(),
+                    n => format!(
+                        "{n} more processes exited by themselves within the leak grace (not leaks)"
+                    ),
+                }
             );
         }
         let _ = writeln!(o, "\nleaked processes:");

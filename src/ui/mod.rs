@@ -100,7 +100,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
             let found = crate::monitor::find_all_by_name(opts.backend, pattern)?;
             let oldest = found
                 .picked()
-                .ok_or_else(|| ViewError::NoMatch(pattern.clone()))?;
+                .ok_or_else(|| ViewError::NoMatch(crate::text::printable(pattern).into_owned()))?;
             // Several matches: on a terminal the user chooses among them (without one
             // the view cannot open, and says so below).
             if found.matches.len() > 1 && require_terminal(RECORD_INSTEAD).is_ok() {

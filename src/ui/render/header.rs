@@ -56,9 +56,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
     let mut second = vec![Span::raw(" ")];
     if let Some(t) = tick {
+        // Defunct rows (zombies) have exited: not counted as family.
+        let living = t.processes.iter().filter(|p| p.state != 'Z').count();
         second.push(Span::raw(format!(
             "family {} · RSS {}  ",
-            plural(t.processes.len(), "process", "processes"),
+            plural(living, "process", "processes"),
             human_kb(t.total_rss_kb())
         )));
         let leaked = t.leaked_count();
