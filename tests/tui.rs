@@ -91,6 +91,38 @@ impl Drop for Screen {
     }
 }
 
+impl Screen {
+    /// `leaktop run ARGS` from a shell in tmux, tagged, that then prints `exit=CODE`
+    /// and stays; `dir` holds the script.
+    fn run_leaktop(tag: &Tag, dir: &std::path::Path, args: &str) -> Screen {
+        let script = dir.join("run.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "ulimit -c 0\n{} {} run {args}\necho exit=$?\nsleep 60\n",
+                tag.assignment(),
+                leaktop()
+            ),
+        )
+        .unwrap();
+        Screen::start(&format!("sh {}", script.display()))
+    }
+
+    /// Sends `signal` to the pane's one child (leaktop), pinned with a pidfd and then
+    /// re-identified as that child before it is signalled.
+    fn signal_leaktop(&self, signal: Signal) {
+        let view = children_of(self.pane_pid());
+        assert_eq!(view.len(), 1, "{view:?}");
+        let pinned = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(view[0] as i32).unwrap(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(children_of(self.pane_pid()), view);
+        rustix::process::pidfd_send_signal(&pinned, signal).unwrap();
+    }
+}
+
 fn leaktop() -> &'static str {
     env!("CARGO_BIN_EXE_leaktop")
 }
@@ -233,16 +265,7 @@ fn signal_the_view_and_check_the_terminal(pid: u32, signal: Signal, code: i32) {
     .unwrap();
     let screen = Screen::start(&format!("sh {}", script.display()));
     screen.wait_for("no leaks", Duration::from_secs(10));
-    let view = children_of(screen.pane_pid());
-    assert_eq!(view.len(), 1, "{view:?}");
-    // Pinned, then re-identified as the pane's child, before it is signalled.
-    let pinned = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(view[0] as i32).unwrap(),
-        rustix::process::PidfdFlags::empty(),
-    )
-    .unwrap();
-    assert_eq!(children_of(screen.pane_pid()), view);
-    rustix::process::pidfd_send_signal(&pinned, signal).unwrap();
+    screen.signal_leaktop(signal);
     let after = screen.wait_for("exit=", Duration::from_secs(10));
     assert!(
         after.contains(&format!("exit={code}")),
@@ -380,17 +403,11 @@ fn name_with_several_matches_opens_the_picker_on_them() {
 fn run_with_the_view_reports_and_gates_after_it_closes() {
     let tag = Tag::new();
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("run.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "{} {} run --tui --check --kill-leaks --interval 200ms -- sh -c '(setsid sleep 300 &); sleep 1'\necho exit=$?\nsleep 60\n",
-            tag.assignment(),
-            leaktop()
-        ),
-    )
-    .unwrap();
-    let screen = Screen::start(&format!("sh {}", script.display()));
+    let screen = Screen::run_leaktop(
+        &tag,
+        dir.path(),
+        "--tui --check --kill-leaks --interval 200ms -- sh -c '(setsid sleep 300 &); sleep 1'",
+    );
     let shown = screen.wait_for("LEAKED 1 process", Duration::from_secs(10));
     assert!(shown.contains("ESC"), "{shown}");
     screen.wait_for("EXITED", Duration::from_secs(10));
@@ -509,17 +526,11 @@ fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
 fn run_with_the_view_exits_after_the_root_is_killed_from_the_view() {
     let tag = Tag::new();
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("run.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "{} {} run --tui --interval 200ms --grace 1s -- sh -c 'sleep 300 & sleep 300'\necho exit=$?\nsleep 60\n",
-            tag.assignment(),
-            leaktop()
-        ),
-    )
-    .unwrap();
-    let screen = Screen::start(&format!("sh {}", script.display()));
+    let screen = Screen::run_leaktop(
+        &tag,
+        dir.path(),
+        "--tui --interval 200ms --grace 1s -- sh -c 'sleep 300 & sleep 300'",
+    );
     screen.wait_for("family 3 processes", Duration::from_secs(10));
     screen.keys(&["g", "x"]);
     screen.wait_for("Send SIGTERM to 3 processes", Duration::from_secs(10));
@@ -541,27 +552,13 @@ fn run_with_the_view_exits_after_the_root_is_killed_from_the_view() {
 fn run_with_the_view_cleans_up_before_it_dies_of_sigquit() {
     let tag = Tag::new();
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("run.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "ulimit -c 0\n{} {} run --tui --kill-leaks --grace 1s --interval 200ms -- sh -c '(setsid sleep 300 &); sleep 300'\necho exit=$?\nsleep 60\n",
-            tag.assignment(),
-            leaktop()
-        ),
-    )
-    .unwrap();
-    let screen = Screen::start(&format!("sh {}", script.display()));
+    let screen = Screen::run_leaktop(
+        &tag,
+        dir.path(),
+        "--tui --kill-leaks --grace 1s --interval 200ms -- sh -c '(setsid sleep 300 &); sleep 300'",
+    );
     screen.wait_for("LEAKED 1 process", Duration::from_secs(10));
-    let view = children_of(screen.pane_pid());
-    assert_eq!(view.len(), 1, "{view:?}");
-    let pinned = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(view[0] as i32).unwrap(),
-        rustix::process::PidfdFlags::empty(),
-    )
-    .unwrap();
-    assert_eq!(children_of(screen.pane_pid()), view);
-    rustix::process::pidfd_send_signal(&pinned, Signal::QUIT).unwrap();
+    screen.signal_leaktop(Signal::QUIT);
     let after = screen.wait_for("exit=", Duration::from_secs(15));
     assert!(after.contains("exit=131"), "{after}");
     // The escapee, and the `sleep` that CMD left when the view's close sent it SIGTERM.
