@@ -12,6 +12,14 @@ fn read(path: &std::path::Path) -> Recording {
     format::read(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Every row, at any tick of `rec`, that says leaked.
+fn leaked_rows(rec: &Recording) -> Vec<&leaktop::model::ProcRow> {
+    rec.ticks
+        .iter()
+        .flat_map(|t| t.processes.iter().filter(|p| p.leaked))
+        .collect()
+}
+
 /// Every pid any tick of `rec` lists.
 fn listed(rec: &Recording) -> std::collections::BTreeSet<u32> {
     rec.ticks
@@ -96,11 +104,7 @@ fn pool_workers_that_exit_after_their_parent_are_not_leaks() {
     let (code, stderr) = rec.finish();
     assert_eq!(code, Some(0), "{stderr}");
     let rec = read(&out);
-    let leaked: Vec<_> = rec
-        .ticks
-        .iter()
-        .flat_map(|t| t.processes.iter().filter(|p| p.leaked))
-        .collect();
+    let leaked = leaked_rows(&rec);
     assert!(leaked.is_empty(), "{leaked:#?}");
 }
 
@@ -130,11 +134,7 @@ fn a_worker_that_drains_after_its_parent_exits_is_not_a_leak() {
         "the worker was never seen outliving its parent: {:#?}",
         rec.ticks
     );
-    let leaked: Vec<_> = rec
-        .ticks
-        .iter()
-        .flat_map(|t| t.processes.iter().filter(|p| p.leaked))
-        .collect();
+    let leaked = leaked_rows(&rec);
     assert!(leaked.is_empty(), "{leaked:#?}");
 }
 
