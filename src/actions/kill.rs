@@ -371,11 +371,6 @@ impl Kill<'_> {
     }
 }
 
-/// The pids a kill never signals: PID 1, leaktop and every ancestor of leaktop.
-pub fn protected() -> HashSet<u32> {
-    host::protected(host::real().as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
