@@ -428,22 +428,14 @@ mod tests {
 
     fn row(pid: u32, name: &str, cmd: &str, rss_kb: u64, leaked: Option<u32>) -> ProcRow {
         ProcRow {
-            pid,
-            ppid: 1,
-            state: 'S',
             rss_kb,
             start: 100,
-            cpu_ms: 0,
             name: name.into(),
             cmd: cmd.into(),
             leaked: leaked.is_some(),
             reparented_from: leaked.map(|_| 50),
-            escaped: false,
             leaked_since: leaked,
-            pss_kb: None,
-            uss_kb: None,
-            swap_kb: None,
-            mem_tick: None,
+            ..ProcRow::for_test(pid, 1)
         }
     }
 
