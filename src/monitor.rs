@@ -57,6 +57,8 @@ pub struct Monitor {
     memory: HashMap<Identity, Measured>,
     /// Where the round-robin over the members not leaked resumes.
     memory_cursor: usize,
+    /// Read PSS/USS/swap at all (`record --no-pss` turns it off).
+    measure_pss: bool,
 }
 
 /// What a restarted root must share with the root that exited (see
@@ -214,6 +216,7 @@ impl Monitor {
             orphan_root,
             memory: HashMap::new(),
             memory_cursor: 0,
+            measure_pss: true,
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -243,6 +246,13 @@ impl Monitor {
         let interval = Duration::from_millis(self.header.interval_ms);
         self.tracker
             .set_leak_grace(grace.max(interval).as_millis() as u64);
+        self
+    }
+
+    /// Whether to read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget;
+    /// on by default. Off, those figures stay unknown (`None`), never 0.
+    pub fn measuring_pss(mut self, on: bool) -> Self {
+        self.measure_pss = on;
         self
     }
 
@@ -309,6 +319,9 @@ impl Monitor {
     /// first), then the others round-robin; at least one per tick. Fills every row with
     /// its last-known figures and the tick they were read at.
     fn measure_memory(&mut self, tick: &mut Tick) {
+        if !self.measure_pss {
+            return;
+        }
         let interval = Duration::from_millis(self.header.interval_ms);
         let budget = interval / MEMORY_BUDGET_SHARE;
         let refresh = (MEMORY_REFRESH.as_millis() / interval.as_millis().max(1)).max(1) as u32;

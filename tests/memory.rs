@@ -254,3 +254,43 @@ fn another_users_process_has_unknown_memory_not_zero() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(!text.contains("\"pss_kb\""), "unknown is absent, not 0");
 }
+
+/// `record --no-pss` never reads smaps_rollup: every PSS/USS/swap figure is unknown
+/// (null), never 0, while the same family recorded without it has PSS.
+#[test]
+fn no_pss_leaves_every_pss_figure_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut family = Family::spawn("python3", &["-c", SHARING_PARENT]);
+    let root = family.pid();
+    assert_eq!(family.read_line(), root.to_string());
+    let without = dir.path().join("without.ndjson");
+    let with = dir.path().join("with.ndjson");
+    let off = Recorder::start(root, &without, &["--interval", "100ms", "--no-pss"]);
+    let on = Recorder::start(root, &with, &["--interval", "100ms"]);
+    off.wait_ticks(10);
+    on.wait_ticks(10);
+    drop((off, on));
+    let rows = |path| {
+        read(path)
+            .unwrap()
+            .ticks
+            .into_iter()
+            .flat_map(|t| t.processes)
+            .collect::<Vec<_>>()
+    };
+    let off_rows = rows(&without);
+    assert!(off_rows.len() >= 70, "{} rows", off_rows.len());
+    assert!(
+        off_rows
+            .iter()
+            .all(|r| (r.pss_kb, r.uss_kb, r.swap_kb, r.mem_tick) == (None, None, None, None)),
+        "a figure was read with --no-pss"
+    );
+    assert!(
+        rows(&with)
+            .iter()
+            .any(|r| r.pss_kb.is_some_and(|kb| kb > 0)),
+        "without --no-pss some PSS is read"
+    );
+    drop(family);
+}
