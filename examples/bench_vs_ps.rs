@@ -14,6 +14,12 @@
 //! issue's scale case is 2,000 of them. With `--scale`, leaktop is measured both without
 //! them (quiet) and with them (busy), and the floor and `ps` in the quiet setting only.
 //!
+//! With `--pool-mb MB` the family is what PSS is for: a Python parent holding MB
+//! (every page touched) forks 149 workers that share it copy-on-write and exits 2 s
+//! into the workload, leaving them leaked (the harness, a subreaper, adopts them).
+//! leaktop then reads their PSS within a tenth of the interval, leaked first, and is
+//! measured a second time with `--no-pss`; a fresh pool is made for each workload.
+//!
 //! Each workload runs as a child process for the same number of ticks at the same
 //! interval, so for roughly the same wall time. Its CPU is user+sys from the `rusage`
 //! that `wait4` returns for it: exact to the microsecond (clock-tick counters such as
@@ -34,6 +40,7 @@
 //!
 //! ```text
 //! scripts/bench-vs-ps.sh [--ticks N] [--interval-ms MS] [--repeat R] [--busy N] [--scale]
+//!                        [--pool-mb MB]
 //! ```
 
 use std::io::{IsTerminal, Read};
@@ -75,6 +82,13 @@ struct Options {
     /// Measurements per workload; the median is reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// The family is a leaked pool instead of sleepers: a parent holding this many MB
+    /// (every page touched) forks 149 workers that share it copy-on-write, and exits
+    /// 2 s into each workload, so leaktop sees the workers leaked and reads their PSS
+    /// (smaps_rollup of a 200 MB mapping costs milliseconds). leaktop is then also
+    /// measured with `--no-pss`.
+    #[arg(long, value_name = "MB")]
+    pool_mb: Option<u64>,
 }
 
 // ---- Cleanup: every process spawned here dies with the harness ----------------------
@@ -190,6 +204,69 @@ impl Sleepers {
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
             .collect()
+    }
+}
+
+/// A Python parent that holds `mb` MB, forks `n` workers sharing it copy-on-write and
+/// exits after `linger_s` seconds; its `sh` then becomes `sleep 3600` (the root).
+const POOL: &str = r#"
+import os, sys, time
+n, mb, linger = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+blob = bytearray(mb * 1024 * 1024)
+blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
+for _ in range(n):
+    if os.fork() == 0:
+        time.sleep(3600)
+        os._exit(0)
+time.sleep(linger)
+os._exit(0)
+"#;
+
+impl Sleepers {
+    /// The pool family ([`POOL`]): the root `sh` (later `sleep`), the parent, and
+    /// `n` workers, returned once all `n` are forked.
+    fn spawn_pool(n: usize, mb: u64, linger_s: f64) -> Sleepers {
+        let script = format!("python3 -c \"$0\" {n} {mb} {linger_s}; exec sleep 3600");
+        let mut groups = lock(&GROUPS);
+        let sh = Command::new("sh")
+            .args(["-c", &script, POOL])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn sh");
+        let pgid = Pid::from_raw(sh.id() as i32).expect("a child's pid is positive");
+        groups.push(pgid);
+        drop(groups);
+        let sleepers = Sleepers { sh, pgid };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sleepers.group().len() < n + 2 {
+            stop_if_interrupted();
+            assert!(Instant::now() < deadline, "the pool did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sleepers
+    }
+
+    /// Every process in the family's process group, the root first.
+    fn group(&self) -> Vec<u32> {
+        let pgid = self.pgid.as_raw_nonzero().get() as u32;
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+                        fields.get(2)?.parse::<u32>().ok()
+                    })
+                    == Some(pgid)
+            })
+            .collect();
+        pids.sort_unstable_by_key(|&p| (p != pgid, p));
+        pids
     }
 }
 
@@ -339,32 +416,71 @@ impl Samples {
 struct Workloads<'a> {
     o: &'a Options,
     me: PathBuf,
+}
+
+/// The family a workload watches: its root and members (as pid strings), and, when it
+/// owns them, the processes (killed on drop).
+struct Family {
+    _guard: std::rc::Rc<Sleepers>,
     root: String,
     members: Vec<String>,
 }
 
+impl Family {
+    fn sleepers() -> Family {
+        let sleepers = Sleepers::spawn(FAMILY - 1);
+        let mut members = vec![sleepers.pid()];
+        members.extend(sleepers.children());
+        assert_eq!(members.len(), FAMILY, "the family is up");
+        Family {
+            root: sleepers.pid().to_string(),
+            members: members.iter().map(u32::to_string).collect(),
+            _guard: std::rc::Rc::new(sleepers),
+        }
+    }
+
+    fn pool(mb: u64) -> Family {
+        let pool = Sleepers::spawn_pool(FAMILY - 1, mb, 2.0);
+        Family {
+            root: pool.pid().to_string(),
+            members: pool.group().iter().map(u32::to_string).collect(),
+            _guard: std::rc::Rc::new(pool),
+        }
+    }
+
+    /// The same processes, shared.
+    fn clone_view(&self) -> Family {
+        Family {
+            _guard: self._guard.clone(),
+            root: self.root.clone(),
+            members: self.members.clone(),
+        }
+    }
+}
+
 impl Workloads<'_> {
-    fn leaktop(&self) -> Cost {
+    fn leaktop(&self, family: &Family, extra: &[&str]) -> Cost {
         let mut c = Command::new(&self.o.leaktop);
         c.args([
             "record",
             "--pid",
-            &self.root,
+            &family.root,
             "--quiet",
             "--out",
             "/dev/null",
         ]);
         c.args(["--interval", &format!("{}ms", self.o.interval_ms)]);
         c.args(["--ticks", &self.o.ticks.to_string()]);
+        c.args(extra);
         run(&mut c)
     }
 
-    fn floor(&self) -> Cost {
+    fn floor(&self, family: &Family) -> Cost {
         let mut c = Command::new(&self.me);
         c.arg("__floor")
             .arg(self.o.interval_ms.to_string())
             .arg(self.o.ticks.to_string());
-        c.args(&self.members);
+        c.args(&family.members);
         run(&mut c)
     }
 
@@ -399,21 +515,30 @@ fn main() {
     kill_all_on_signals();
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).expect("subreaper");
 
-    let family = Sleepers::spawn(FAMILY - 1);
-    let mut members = vec![family.pid()];
-    members.extend(family.children());
-    assert_eq!(members.len(), FAMILY, "the family is up");
     let w = Workloads {
         o: &o,
         me: std::env::current_exe().expect("current_exe"),
-        root: family.pid().to_string(),
-        members: members.iter().map(u32::to_string).collect(),
+    };
+    // The sleepers stay up for the whole measurement; a pool is fresh for each
+    // workload, since its workers are leaked only to a leaktop that saw them orphaned.
+    let family = || match o.pool_mb {
+        Some(mb) => Family::pool(mb),
+        None => Family::sleepers(),
+    };
+    let shared = o.pool_mb.is_none().then(family);
+    let fresh = || match &shared {
+        Some(f) => f.clone_view(),
+        None => family(),
     };
     // Without --scale, --busy sleepers stay up for the whole measurement.
     let _busy = (busy > 0 && !o.scale).then(|| Sleepers::spawn(busy));
 
+    let what = match o.pool_mb {
+        Some(mb) => format!("a leaked pool of {} workers sharing {mb} MB", FAMILY - 1),
+        None => format!("sh + {} sleepers", FAMILY - 1),
+    };
     println!(
-        "family {FAMILY} processes, {busy} unrelated sleepers{}, {} ticks at {}ms, median of {}",
+        "family {FAMILY} processes ({what}), {busy} unrelated sleepers{}, {} ticks at {}ms, median of {}",
         if o.scale { " (busy setting only)" } else { "" },
         o.ticks,
         o.interval_ms,
@@ -434,19 +559,24 @@ fn main() {
     let mut floor = Samples::default();
     let mut ps = Samples::default();
     let mut leaktop_busy = Samples::default();
+    let mut leaktop_no_pss = Samples::default();
     for round in 1..=o.repeat {
         let of = o.repeat;
         progress(&format!("round {round}/{of}: leaktop"));
-        leaktop.push(w.leaktop());
+        leaktop.push(w.leaktop(&fresh(), &[]));
+        if o.pool_mb.is_some() {
+            progress(&format!("round {round}/{of}: leaktop --no-pss"));
+            leaktop_no_pss.push(w.leaktop(&fresh(), &["--no-pss"]));
+        }
         progress(&format!("round {round}/{of}: naive floor"));
-        floor.push(w.floor());
+        floor.push(w.floor(&fresh()));
         progress(&format!("round {round}/{of}: ps loop"));
         ps.push(w.ps());
         if o.scale {
             progress(&format!("round {round}/{of}: starting {busy} sleepers"));
             let others = Sleepers::spawn(busy);
             progress(&format!("round {round}/{of}: leaktop with {busy} sleepers"));
-            leaktop_busy.push(w.leaktop());
+            leaktop_busy.push(w.leaktop(&fresh(), &[]));
             drop(others);
         }
     }
@@ -471,6 +601,9 @@ fn main() {
         println!("{name:<22}{r:>9.3}  (target <= {target:.1}) {verdict}");
     };
     line("leaktop record", &leaktop);
+    if o.pool_mb.is_some() {
+        line("leaktop --no-pss", &leaktop_no_pss);
+    }
     line("naive floor", &floor);
     line("ps loop", &ps);
     if o.scale {
@@ -480,6 +613,16 @@ fn main() {
     ratio("leaktop/ps", l / p, 0.1);
     if o.scale {
         ratio("busy/quiet", per_tick(&leaktop_busy) / l, 1.5);
+    }
+    if o.pool_mb.is_some() {
+        let n = per_tick(&leaktop_no_pss);
+        println!(
+            "{:<22}{:>9.3}  (PSS reads: {:.1} µs/tick, within a tenth of the interval)",
+            "pss on/off",
+            l / n,
+            l - n
+        );
+        ratio("leaktop --no-pss/floor", n / f, 1.0);
     }
 
     // Each workload should take about ticks x interval; say so when one overran.

@@ -4,6 +4,7 @@
 # sleepers on the machine (busy/quiet). Everything it starts is killed on exit.
 #
 #   scripts/bench-vs-ps.sh [--ticks N] [--interval-ms MS] [--repeat R] [--busy N] [--scale]
+#                          [--pool-mb MB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin leaktop --example bench-vs-ps
