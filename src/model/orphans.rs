@@ -28,6 +28,10 @@ use serde::Serialize;
 
 use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
 
+/// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
+/// of the `leaktop run` process, inherited by everything CMD starts.
+pub const RUN_MARKER: &str = "LEAKTOP_RUN";
+
 /// Executable names (`comm`) of the subreapers leaktop knows: their children may be
 /// orphans they adopted. `systemd` counts only where it is not PID 1 (`systemd
 /// --user`); `init` is WSL's.
@@ -292,8 +296,7 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
     // a terminal, whatever still holds it.
     let mut holders: IdMap<u32, &ProcSample> = IdMap::default();
     for s in scan {
-        if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s)
-        {
+        if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
             holders.entry(s.session).or_insert(s);
         }
     }
@@ -366,8 +369,7 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         }
     }
     for g in &mut groups {
-        g.processes
-            .sort_by_key(|o| (o.sample.start, o.sample.pid));
+        g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
         g.evidence
             .sort_by(|a, b| b.strength.cmp(&a.strength).then(a.kind.cmp(b.kind)));
     }
@@ -454,9 +456,7 @@ fn judge(
     // where nobody reads; the double fork's gone leaders are no evidence then.
     let daemon_like = holder.is_none()
         && facts.tty_nr == Some(0)
-        && facts
-            .stdio
-            .is_some_and(|s| s.iter().all(|k| k.detached()));
+        && facts.stdio.is_some_and(|s| s.iter().all(|k| k.detached()));
     // Unreadable streams or terminal: it cannot be told from a daemon.
     let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
     let trusted_leaders = !daemon_like && !(unknown_kind && holder.is_none());

@@ -122,7 +122,11 @@ fn a_pool_whose_job_died_is_one_group_with_the_gone_leader() {
 
 #[test]
 fn two_jobs_of_one_live_shell_are_two_weak_groups() {
-    let mut scan = vec![init(), p(500, 400, 500, 500, "bash"), p(400, 1, 400, 400, "sshd")];
+    let mut scan = vec![
+        init(),
+        p(500, 400, 500, 500, "bash"),
+        p(400, 1, 400, 400, "sshd"),
+    ];
     scan.extend(pool(600, 500));
     scan.extend(pool(700, 500));
     // A healthy child of the live shell, in a group whose leader is gone: not adopted.
@@ -132,7 +136,11 @@ fn two_jobs_of_one_live_shell_are_two_weak_groups() {
     got_ids.sort();
     assert_eq!(got_ids, ["pg-600", "pg-700"]);
     for g in &got.groups {
-        assert!(!g.strong(), "the shell still holds the session: {:?}", g.evidence);
+        assert!(
+            !g.strong(),
+            "the shell still holds the session: {:?}",
+            g.evidence
+        );
         assert!(g.evidence[0].text.contains("nohup"), "{:?}", g.evidence);
         assert!(g.evidence[0].text.contains("live 500 (bash)"));
         assert_eq!(g.processes.len(), 5);
@@ -142,10 +150,17 @@ fn two_jobs_of_one_live_shell_are_two_weak_groups() {
 #[test]
 fn a_daemon_by_design_is_not_listed_unless_all() {
     // Double fork: the setsid child (900) exited, the daemon (901) leads nothing.
-    let scan = vec![init(), p(901, 1, 900, 900, "mydaemon"), p(902, 901, 900, 900, "worker")];
+    let scan = vec![
+        init(),
+        p(901, 1, 900, 900, "mydaemon"),
+        p(902, 901, 900, 900, "worker"),
+    ];
     let mut world = World::default();
     world.facts.insert(901, daemon_facts());
-    assert_eq!(ids(&classify(&scan, &ctx(), &mut world)), Vec::<&str>::new());
+    assert_eq!(
+        ids(&classify(&scan, &ctx(), &mut world)),
+        Vec::<&str>::new()
+    );
     let all = Context { all: true, ..ctx() };
     let got = classify(&scan, &all, &mut world);
     assert_eq!(ids(&got), ["pg-900"]);
@@ -188,12 +203,24 @@ fn unreadable_streams_are_not_taken_for_an_orphan() {
 #[test]
 fn a_process_leading_its_own_session_has_no_evidence() {
     // A service started by init directly, and a `detached` node child.
-    let scan = vec![init(), p(300, 1, 300, 300, "sshd"), p(301, 1, 301, 0, "agent")];
-    assert!(classify(&scan, &ctx(), &mut World::default()).groups.is_empty());
+    let scan = vec![
+        init(),
+        p(300, 1, 300, 300, "sshd"),
+        p(301, 1, 301, 0, "agent"),
+    ];
+    assert!(
+        classify(&scan, &ctx(), &mut World::default())
+            .groups
+            .is_empty()
+    );
     let all = Context { all: true, ..ctx() };
     let got = classify(&scan, &all, &mut World::default());
     assert_eq!(ids(&got).len(), 2);
-    assert!(got.groups.iter().all(|g| g.evidence[0].kind == "no_evidence"));
+    assert!(
+        got.groups
+            .iter()
+            .all(|g| g.evidence[0].kind == "no_evidence")
+    );
 }
 
 #[test]
@@ -274,7 +301,10 @@ fn the_run_marker_of_a_gone_run_groups_its_survivors() {
     let mut alive = scan.clone();
     alive.push(p(900, 500, 900, 500, "leaktop"));
     let got = classify(&alive, &ctx(), &mut world);
-    assert!(got.groups.iter().all(|g| !g.id.starts_with("run-")), "{got:?}");
+    assert!(
+        got.groups.iter().all(|g| !g.id.starts_with("run-")),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -299,10 +329,18 @@ fn a_service_whose_main_process_is_gone_or_restarted() {
     let mut got_ids = ids(&got);
     got_ids.sort();
     assert_eq!(got_ids, ["unit-api.service", "unit-gone.service"]);
-    let api = got.groups.iter().find(|g| g.id == "unit-api.service").unwrap();
+    let api = got
+        .groups
+        .iter()
+        .find(|g| g.id == "unit-api.service")
+        .unwrap();
     assert_eq!(pids(api), [1101], "the main process itself is never listed");
     assert_eq!(api.evidence[0].kind, "unit_restarted");
-    let gone = got.groups.iter().find(|g| g.id == "unit-gone.service").unwrap();
+    let gone = got
+        .groups
+        .iter()
+        .find(|g| g.id == "unit-gone.service")
+        .unwrap();
     assert_eq!(gone.evidence[0].kind, "unit_main_gone");
 
     // Without systemd as PID 1 the cgroup says nothing.
@@ -312,7 +350,11 @@ fn a_service_whose_main_process_is_gone_or_restarted() {
 
 #[test]
 fn a_process_of_a_live_service_is_not_listed() {
-    let scan = vec![init(), p(1200, 1, 1200, 1200, "api"), p(1301, 1, 1300, 1200, "worker")];
+    let scan = vec![
+        init(),
+        p(1200, 1, 1200, 1200, "api"),
+        p(1301, 1, 1300, 1200, "worker"),
+    ];
     let mut world = World::default();
     let facts = ProcFacts {
         cgroup: Some("/system.slice/api.service".into()),
@@ -350,7 +392,12 @@ fn known_subreapers_and_seen_adopters_adopt() {
 
 #[test]
 fn adopters_are_seen_when_a_parent_dies_between_scans() {
-    let before = vec![init(), p(60, 1, 60, 60, "reaper"), p(61, 60, 61, 60, "job"), p(62, 61, 61, 60, "w")];
+    let before = vec![
+        init(),
+        p(60, 1, 60, 60, "reaper"),
+        p(61, 60, 61, 60, "job"),
+        p(62, 61, 61, 60, "w"),
+    ];
     let now = vec![init(), p(60, 1, 60, 60, "reaper"), p(62, 60, 61, 60, "w")];
     assert_eq!(adopters_seen(&before, &now), [60]);
     // A pid reused by another process says nothing.
@@ -375,11 +422,17 @@ fn vanished_candidates_are_counted_and_groups_sort_by_memory() {
 
 #[test]
 fn service_paths() {
-    assert_eq!(service_of("/system.slice/nginx.service"), Some("nginx.service"));
+    assert_eq!(
+        service_of("/system.slice/nginx.service"),
+        Some("nginx.service")
+    );
     assert_eq!(
         service_of("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service"),
         None
     );
-    assert_eq!(service_of("/user.slice/user-1000.slice/session-2.scope"), None);
+    assert_eq!(
+        service_of("/user.slice/user-1000.slice/session-2.scope"),
+        None
+    );
     assert_eq!(service_of("/"), None);
 }
