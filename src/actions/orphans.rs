@@ -243,7 +243,8 @@ pub struct Options {
     pub filter: Filter,
     pub output: Output,
     pub kill: Option<KillOptions>,
-    /// Scan again at this interval and report new groups (`--watch`).
+    /// Scan again at this interval and report new groups (`--watch`), each once it
+    /// has lasted `scan.older_than`.
     pub watch: Option<Duration>,
     /// Stop after this many scans (`--watch --count`).
     pub count: Option<u64>,
@@ -429,6 +430,9 @@ fn watch(
     io: &mut Io,
 ) -> Result<(), OrphansError> {
     let mut reported: IdSet<String> = IdSet::default();
+    // When each group was first seen: one is reported once it has lasted
+    // --older-than, so a pool that exits by itself after its parent is not.
+    let mut first_seen: IdMap<String, std::time::Instant> = IdMap::default();
     let mut scans = 0u64;
     loop {
         let scan = scanner.scan(&opts.scan);
@@ -446,9 +450,11 @@ fn watch(
             .filter(|g| opts.filter.selects(g))
         {
             now.insert(g.id.clone());
-            if reported.contains(&g.id) {
+            let since = *first_seen.entry(g.id.clone()).or_insert_with(|| host.now());
+            if reported.contains(&g.id) || host.now().duration_since(since) < opts.scan.older_than {
                 continue;
             }
+            reported.insert(g.id.clone());
             let line = match opts.output {
                 Output::Json => {
                     let mut v = crate::format::orphans::group_json(g, &view);
@@ -460,7 +466,8 @@ fn watch(
             (io.out)(&line)?;
         }
         // Only the groups alive now are remembered: memory stays bounded.
-        reported = now;
+        reported.retain(|id| now.contains(id));
+        first_seen.retain(|id, _| now.contains(id));
         if opts.count.is_some_and(|n| scans >= n) {
             return Ok(());
         }

@@ -49,8 +49,9 @@ pub(crate) struct OrphansArgs {
     /// substring). Names the groups: weak ones are ended too with --kill.
     #[arg(long = "match", short = 'm', value_name = "PATTERN")]
     pub(crate) pattern: Option<String>,
-    /// Only processes at least this old are candidates (the grace of a one-shot scan:
-    /// a pool orphaned a moment ago may still be exiting by itself; at most 1h).
+    /// Only processes at least this old are candidates, and with --watch a group is
+    /// reported once it has lasted this long: a pool orphaned a moment ago may still
+    /// be exiting by itself (at most 1h).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = Named(WAIT))]
     pub(crate) older_than: Duration,
     /// Only groups holding at least this much RSS, e.g. 100MB.
