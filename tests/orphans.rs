@@ -314,10 +314,16 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
         .args(["--group", &format!("pg-{job}")])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The watch sees the job with its worker, then the worker adopted.
-    std::thread::sleep(Duration::from_millis(600));
+    // The watch sees the job with its worker (it says so after its first scan), then
+    // the worker adopted.
+    let mut said = String::new();
+    std::io::BufReader::new(watch.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(said.contains("watching for new orphan groups"), "{said}");
     use std::io::Write;
     reaper.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     reaper.stdin.as_mut().unwrap().flush().unwrap();

@@ -468,6 +468,13 @@ fn watch(
         // Only the groups alive now are remembered: memory stays bounded.
         reported.retain(|id| now.contains(id));
         first_seen.retain(|id, _| now.contains(id));
+        if scans == 1 {
+            // After the first scan: from now on an adoption is seen as it happens.
+            (io.say)(&format!(
+                "leaktop: watching for new orphan groups every {}; Ctrl-C stops\n",
+                humantime::format_duration(interval)
+            ));
+        }
         if opts.count.is_some_and(|n| scans >= n) {
             return Ok(());
         }

@@ -110,7 +110,13 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
                 r.cpu_ms as f64 / 1000.0,
             );
             let room = width.saturating_sub(head.chars().count()).max(20);
-            let _ = writeln!(out, "{head}{}", fit(&printable(&r.cmd), room));
+            let tail = super::command_tail(&r.name, &r.cmd);
+            let shown = if tail.is_empty() {
+                r.name.clone()
+            } else {
+                format!("{} {tail}", r.name)
+            };
+            let _ = writeln!(out, "{head}{}", fit(&printable(&shown), room));
         }
         out.push('\n');
     }

@@ -457,9 +457,11 @@ fn judge(
     let daemon_like = holder.is_none()
         && facts.tty_nr == Some(0)
         && facts.stdio.is_some_and(|s| s.iter().all(|k| k.detached()));
-    // Unreadable streams or terminal: it cannot be told from a daemon.
+    // Unreadable streams or terminal, and no live holder: it cannot be told from a
+    // daemon.
     let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
-    let trusted_leaders = !daemon_like && !(unknown_kind && holder.is_none());
+    let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
+    let trusted_leaders = !looks_daemon;
     for (kind, text, o) in leader_gone {
         let e = match holder {
             _ if !trusted_leaders => Evidence {

@@ -410,7 +410,7 @@ fn adopters_are_seen_when_a_parent_dies_between_scans() {
 fn vanished_candidates_are_counted_and_groups_sort_by_memory() {
     let mut scan = vec![init()];
     scan.extend(pool(600, 500));
-    scan.push(p(701, 1, 700, 700, "big").clone());
+    scan.push(p(701, 1, 700, 700, "big"));
     scan.last_mut().unwrap().rss_kb = 10_000_000;
     scan.push(p(801, 1, 800, 800, "gone"));
     let mut world = World::default();
