@@ -838,13 +838,15 @@ pub fn oldest_matching(
     all_matching(samples, command, pattern, me).picked()
 }
 
-fn now_ms() -> u64 {
+/// Wall time, ms since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn host_name() -> String {
+/// This machine's name (`uname -n`).
+pub(crate) fn host_name() -> String {
     #[cfg(unix)]
     {
         rustix::system::uname()

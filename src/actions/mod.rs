@@ -1,4 +1,6 @@
-//! Actions that change the world: the safe kill and the subreaper runner.
+//! Actions that change the world: the safe kill, the subreaper runner, and the
+//! orphan scan that feeds the kill.
 
 pub mod kill;
+pub mod orphans;
 pub mod run;

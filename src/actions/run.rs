@@ -101,6 +101,14 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     run_on(crate::host::real(), opts)
 }
 
+/// The value of `LEAKTOP_RUN` for a run by this leaktop: `<pid>.<start>`, which no
+/// other process will have while any process carrying it lives (start times differ).
+pub fn run_marker(host: &dyn Host) -> String {
+    let me = host.own_pid();
+    let start = host.probe(me).map_or(0, |s| s.start);
+    format!("{me}.{start}")
+}
+
 /// [`run`] on a host of the caller's.
 pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.command.is_empty() {
@@ -142,6 +150,11 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         // The view owns the terminal; CMD's output would tear it.
         null_stdio: opts.tui.is_some(),
         parent_death_signal: Some(Signal::TERM),
+        // A trail for `leaktop orphans`, should leaktop itself be killed.
+        env: vec![(
+            crate::model::orphans::RUN_MARKER.into(),
+            run_marker(host.as_ref()).into(),
+        )],
     })?;
     let supervisor = Supervisor::new(host.clone(), spawned, preexisting.clone());
     let root = supervisor.cmd_pid;

@@ -12,6 +12,7 @@ macro_rules! say {
 
 mod man;
 mod options;
+mod orphans;
 mod record;
 mod report;
 mod run;
@@ -143,7 +144,7 @@ Install, for example:
     /// Print a manual page (roff): leaktop man | man -l -, or leaktop man report
     Man {
         /// The page of this command (leaktop-COMMAND(1)) instead of leaktop(1).
-        #[arg(value_parser = ["demo", "report", "replay", "completions", "man", "record", "run"])]
+        #[arg(value_parser = ["demo", "report", "replay", "completions", "man", "record", "run", "orphans"])]
         command: Option<String>,
     },
     /// Record a family's timeline headlessly, as a tick-log or NDJSON.
@@ -180,6 +181,29 @@ SIGTERM (PR_SET_PDEATHSIG).
 Exit codes: CMD's own (128+N if signal N killed it); 3 with --check when anything
 leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other errors.")]
     Run(RunArgs),
+    /// Find the leaks that happened before leaktop started: orphaned pools, by origin.
+    #[command(after_help = "\
+Examples:
+  What crashed jobs left behind, largest first, with the evidence:
+    leaktop orphans
+  The same for a script, and a snapshot per group for a bug report:
+    leaktop orphans --json | jq '.groups[] | {id, rss_kb}'
+    leaktop orphans --format text
+  End one group (asks first; --yes without a terminal):
+    leaktop orphans --group pg-4242 --kill
+  End every orphaned MCP server older than two minutes:
+    leaktop orphans --match mcp-server --older-than 2m --kill --yes
+  Report new orphan groups as they appear, as NDJSON:
+    leaktop orphans --watch --json
+
+An orphan is a process whose parent is PID 1 or a known subreaper (systemd --user, tini,
+dumb-init, catatonit, WSL's init). Strong evidence: its process group's or session's leader
+is gone, it carries the LEAKTOP_RUN marker of a leaktop run that is gone, or its systemd
+service's main process is gone. Weak: a gone leader while a live shell still holds the
+session (nohup cmd & looks the same); weak groups are ended only when named by --group or
+--match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
+only with --all, as is a detached child that looks like one.")]
+    Orphans(orphans::OrphansArgs),
 }
 
 /// Parses the command line and runs the command; every error is reported here, once.
@@ -193,6 +217,7 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.command {
         Some(Cmd::Record(args)) => record::run(args),
         Some(Cmd::Run(args)) => return run::run(args, color),
+        Some(Cmd::Orphans(args)) => return orphans::run(args),
         Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),

@@ -6,6 +6,7 @@ pub use crate::text::{age, elapsed, fit, human_kb, io_message, plural, printable
 mod lines;
 pub use lines::MAX_LINE_BYTES;
 pub mod ndjson;
+pub mod orphans;
 pub mod stream;
 pub use stream::{TickAt, TickReader, open};
 pub mod text;

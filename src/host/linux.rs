@@ -16,6 +16,7 @@ use super::{
     Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
     Spawned,
 };
+use crate::model::orphans::{ProcFacts, StdioKind};
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::stat;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
@@ -164,6 +165,7 @@ impl Host for LinuxHost {
         let name = crate::text::printable(&program.to_string_lossy()).into_owned();
         let mut command = std::process::Command::new(program);
         command.args(&spec.argv[1..]);
+        command.envs(spec.env.iter().map(|(k, v)| (k, v)));
         if spec.null_stdio {
             command
                 .stdin(Stdio::null())
@@ -234,6 +236,129 @@ impl Host for LinuxHost {
     fn mem_available_kb(&self) -> Option<u64> {
         super::parse_mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
     }
+
+    fn facts(&self, id: Identity) -> Option<ProcFacts> {
+        read_facts(id)
+    }
+
+    fn service_main_pid(&self, unit: &str) -> Option<u32> {
+        service_main_pid(unit)
+    }
+
+    fn now_start(&self) -> Option<u64> {
+        let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+        let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+        Some((secs * rustix::param::clock_ticks_per_second() as f64) as u64)
+    }
+
+    fn user_id(&self, name: &str) -> Option<u32> {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut f = line.split(':');
+            (f.next()? == name).then_some(())?;
+            f.nth(1)?.parse().ok()
+        })
+    }
+}
+
+/// Reads [`ProcFacts`] through the `procfs` crate, checking the start time first.
+fn read_facts(id: Identity) -> Option<ProcFacts> {
+    use procfs::process::{FDTarget, Process, StatFlags};
+    let denied = |e: &procfs::ProcError| matches!(e, procfs::ProcError::PermissionDenied(_));
+    let proc = Process::new(id.pid as i32).ok()?;
+    let stat = proc.stat().ok()?;
+    if stat.starttime != id.start {
+        return None;
+    }
+    let mut facts = ProcFacts {
+        tty_nr: u32::try_from(stat.tty_nr).ok(),
+        exiting: stat
+            .flags()
+            .is_ok_and(|f| f.contains(StatFlags::PF_EXITING)),
+        ..ProcFacts::default()
+    };
+    let mut stdio = [StdioKind::Other; 3];
+    let mut readable = true;
+    for (fd, kind) in stdio.iter_mut().enumerate() {
+        *kind = match proc.fd_from_fd(fd as i32) {
+            Ok(info) => match info.target {
+                FDTarget::Path(path) => {
+                    let p = path.to_string_lossy();
+                    if p == "/dev/null" {
+                        StdioKind::Null
+                    } else if p.starts_with("/dev/pts/")
+                        || p.starts_with("/dev/tty")
+                        || p == "/dev/console"
+                    {
+                        StdioKind::Terminal
+                    } else if p.starts_with('/') && !p.starts_with("/dev/") {
+                        StdioKind::File
+                    } else {
+                        StdioKind::Other
+                    }
+                }
+                FDTarget::Pipe(_) => StdioKind::Pipe,
+                FDTarget::Socket(_) | FDTarget::Net(_) => StdioKind::Socket,
+                _ => StdioKind::Other,
+            },
+            Err(procfs::ProcError::NotFound(_)) if proc.is_alive() => StdioKind::Closed,
+            Err(e) => {
+                facts.denied |= denied(&e);
+                readable = false;
+                StdioKind::Other
+            }
+        };
+    }
+    facts.stdio = readable.then_some(stdio);
+    match proc.cgroups() {
+        Ok(groups) => {
+            let groups = groups.0;
+            // The unified hierarchy, or v1's systemd one.
+            facts.cgroup = groups
+                .iter()
+                .find(|g| g.hierarchy == 0)
+                .or_else(|| {
+                    groups
+                        .iter()
+                        .find(|g| g.controllers.iter().any(|c| c == "name=systemd"))
+                })
+                .map(|g| g.pathname.clone());
+        }
+        Err(e) => facts.denied |= denied(&e),
+    }
+    match proc.environ() {
+        Ok(env) => {
+            facts.run_marker = Some(
+                env.get(std::ffi::OsStr::new(crate::model::orphans::RUN_MARKER))
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+        Err(e) => facts.denied |= denied(&e),
+    }
+    match proc.status() {
+        Ok(status) => facts.uid = Some(status.ruid),
+        Err(e) => facts.denied |= denied(&e),
+    }
+    Some(facts)
+}
+
+/// `MainPID` of `unit` from `systemctl show`, only where systemd is PID 1.
+fn service_main_pid(unit: &str) -> Option<u32> {
+    let init = std::fs::read_to_string("/proc/1/comm").ok()?;
+    if init.trim_end() != "systemd" || unit.starts_with('-') {
+        return None;
+    }
+    let out = std::process::Command::new("systemctl")
+        .args(["show", "--property=MainPID", "--value", "--", unit])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// Opens `/proc/PID` as a directory, checks through it that the process is `id`, then

@@ -24,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::model::orphans::ProcFacts;
 use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
@@ -145,6 +146,8 @@ pub struct SpawnSpec {
     pub null_stdio: bool,
     /// The signal the child gets when leaktop dies (`PR_SET_PDEATHSIG`), if any.
     pub parent_death_signal: Option<Signal>,
+    /// Variables added to the child's environment (`leaktop run`'s `LEAKTOP_RUN`).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 /// Why [`Host::spawn`] failed; the exit codes follow the shell's.
@@ -245,6 +248,37 @@ pub trait Host: Send + Sync {
     /// The machine's `MemAvailable:` in KiB (`/proc/meminfo`), `None` if unreadable.
     /// Every process on the machine moves it: a second opinion, never relied on.
     fn mem_available_kb(&self) -> Option<u64>;
+
+    /// What `leaktop orphans` needs of a process beyond its sample: its controlling
+    /// terminal and `PF_EXITING` (`/proc/PID/stat`), standard streams
+    /// (`/proc/PID/fd/{0,1,2}`), cgroup (`/proc/PID/cgroup`), `LEAKTOP_RUN` marker
+    /// (`/proc/PID/environ`) and real uid (`/proc/PID/status`). `None` if the process
+    /// now at `id.pid` is not `id` (gone, pid reused); a field it may not read is
+    /// `None` and [`ProcFacts::denied`] is set. The default knows nothing.
+    fn facts(&self, id: Identity) -> Option<ProcFacts> {
+        let _ = id;
+        None
+    }
+
+    /// The main pid of the systemd service `unit` (`MainPID`, 0 when it has none),
+    /// asked of systemd only where it is PID 1; `None` elsewhere or when systemd
+    /// cannot say. The default: no systemd.
+    fn service_main_pid(&self, unit: &str) -> Option<u32> {
+        let _ = unit;
+        None
+    }
+
+    /// The uid of the user `name` (`/etc/passwd`), or `None` if there is none.
+    fn user_id(&self, name: &str) -> Option<u32> {
+        let _ = name;
+        None
+    }
+
+    /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
+    /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
+    fn now_start(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The host of this platform.

@@ -50,6 +50,7 @@ use leaktop::host::{
     Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
     Spawned,
 };
+use leaktop::model::orphans::{ProcFacts, StdioKind};
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -111,6 +112,9 @@ pub struct Proc {
     pub exe: Option<(u64, u64)>,
     /// What [`Host::memory`] says of it (PSS, USS, swap); `None`: unreadable.
     pub memory: Option<Memory>,
+    /// What [`Host::facts`] says of it: by default no terminal, streams on pipes,
+    /// cgroup `/`, no run marker, uid 1000.
+    pub facts: ProcFacts,
 }
 
 impl Proc {
@@ -133,7 +137,46 @@ impl Proc {
             child: None,
             exe: Some(exe_of_name(comm)),
             memory: None,
+            facts: ProcFacts {
+                tty_nr: Some(0),
+                stdio: Some([StdioKind::Pipe; 3]),
+                cgroup: Some("/".into()),
+                run_marker: Some(String::new()),
+                uid: Some(1000),
+                exiting: false,
+                denied: false,
+            },
         }
+    }
+
+    /// Its standard streams (as [`Host::facts`] reports them).
+    pub fn stdio(mut self, stdio: [StdioKind; 3]) -> Proc {
+        self.facts.stdio = Some(stdio);
+        self
+    }
+
+    /// Its controlling terminal's device number (0: none).
+    pub fn tty(mut self, tty_nr: u32) -> Proc {
+        self.facts.tty_nr = Some(tty_nr);
+        self
+    }
+
+    /// Its cgroup path, e.g. `/system.slice/api.service`.
+    pub fn cgroup(mut self, path: &str) -> Proc {
+        self.facts.cgroup = Some(path.into());
+        self
+    }
+
+    /// The `LEAKTOP_RUN` marker in its environment.
+    pub fn run_marker(mut self, marker: &str) -> Proc {
+        self.facts.run_marker = Some(marker.into());
+        self
+    }
+
+    /// Its real uid.
+    pub fn uid(mut self, uid: u32) -> Proc {
+        self.facts.uid = Some(uid);
+        self
     }
 
     /// Runs the executable `exe` (device, inode), whatever its name says; `None`: the
@@ -333,6 +376,9 @@ struct World {
     holds: Vec<(Point, Arc<Gate>)>,
     sleeps: Vec<Duration>,
     samples: usize,
+    /// systemd services and their main pids; empty: systemd is not PID 1.
+    units: HashMap<String, u32>,
+    users: HashMap<String, u32>,
 }
 
 impl World {
@@ -538,6 +584,8 @@ impl FakeHost {
             holds: Vec::new(),
             sleeps: Vec::new(),
             samples: 0,
+            units: HashMap::new(),
+            users: HashMap::new(),
         };
         world.add(Proc::new(1, 0, "init").start(1));
         world.add(Proc::new(own_pid, 1, "leaktop"));
@@ -547,6 +595,17 @@ impl FakeHost {
                 base: Instant::now(),
             }),
         }
+    }
+
+    /// Makes systemd PID 1 with a service `unit` whose main pid is `main_pid` (0:
+    /// none running).
+    pub fn set_unit_main(&self, unit: &str, main_pid: u32) {
+        self.world().units.insert(unit.into(), main_pid);
+    }
+
+    /// A user `name` with uid `uid`, for [`Host::user_id`].
+    pub fn add_user(&self, name: &str, uid: u32) {
+        self.world().users.insert(name.into(), uid);
     }
 
     /// This host as leaktop takes it.
@@ -974,6 +1033,35 @@ impl Host for FakeHost {
     fn mem_available_kb(&self) -> Option<u64> {
         // Not scripted: the kill's second opinion is left out.
         None
+    }
+
+    fn facts(&self, id: Identity) -> Option<ProcFacts> {
+        let w = self.call();
+        if w.hidden.contains(&id.pid) {
+            return None;
+        }
+        let p = &w.procs.get(&id.pid).filter(|l| l.p.start == id.start)?.p;
+        if w.denied.contains(&id.pid) {
+            return Some(ProcFacts {
+                tty_nr: p.facts.tty_nr,
+                exiting: p.facts.exiting,
+                denied: true,
+                ..ProcFacts::default()
+            });
+        }
+        Some(p.facts.clone())
+    }
+
+    fn service_main_pid(&self, unit: &str) -> Option<u32> {
+        self.call().units.get(unit).copied()
+    }
+
+    fn user_id(&self, name: &str) -> Option<u32> {
+        self.call().users.get(name).copied()
+    }
+
+    fn now_start(&self) -> Option<u64> {
+        Some(self.call().start_now())
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {

@@ -1,0 +1,483 @@
+//! `leaktop orphans` on a [`Host`]: one scan classified into orphan groups, the
+//! filters that select among them, their memory, and the safe kill of the selected.
+//!
+//! The judgement is [`crate::model::orphans`]'s; this reads the facts it asks for
+//! through the host (so the whole command runs on the fake host in tests) and ends
+//! groups with [`kill::kill_trees`].
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::host::{self, Host, Memory, Signal};
+use crate::model::orphans::{
+    self, Classified, Context, Lookup, OrphanGroup, ProcFacts, adopters_seen,
+};
+use crate::sample::{Backend, Command, IdMap, IdSet, Identity, ProcSample, Sampler};
+
+use super::kill::{self, KillReport, Target};
+
+/// What one scan looks at.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// A candidate must be at least this old.
+    pub older_than: Duration,
+    /// Also list daemons by design and processes without evidence.
+    pub all: bool,
+    /// Read PSS and USS (`/proc/PID/smaps_rollup`) of every listed process.
+    pub measure: bool,
+}
+
+/// One scan, classified.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub classified: Classified,
+    /// Every process of the scan, for the next one's comparison (`--watch`).
+    pub samples: Vec<ProcSample>,
+    /// Now in start-time units, to tell ages.
+    pub now_start: u64,
+    /// Start-time units per second.
+    pub per_sec: u64,
+    /// PSS, USS and swap of listed processes, where measured.
+    pub memory: IdMap<Identity, Memory>,
+}
+
+impl Scan {
+    /// The age of a process that started at `start`, in ms.
+    pub fn age_ms(&self, start: u64) -> u64 {
+        self.now_start.saturating_sub(start).saturating_mul(1000) / self.per_sec.max(1)
+    }
+}
+
+/// Scans over time: remembers the previous scan to see adopters (`--watch`).
+pub struct Scanner {
+    host: std::sync::Arc<dyn Host>,
+    sampler: Box<dyn Sampler + Send>,
+    seen_adopting: IdSet<u32>,
+    previous: Vec<ProcSample>,
+    protected: IdSet<u32>,
+}
+
+impl Scanner {
+    /// A scanner with its own sampler for command lines.
+    pub fn new(host: std::sync::Arc<dyn Host>) -> Result<Scanner, crate::sample::SampleError> {
+        let sampler = host.sampler(Backend::default())?;
+        let protected = host::protected(host.as_ref()).into_iter().collect();
+        Ok(Scanner {
+            host,
+            sampler,
+            seen_adopting: IdSet::default(),
+            previous: Vec::new(),
+            protected,
+        })
+    }
+
+    /// Scans every process once and classifies it.
+    pub fn scan(&mut self, opts: &ScanOptions) -> Scan {
+        let host = self.host.as_ref();
+        let samples = host.scan();
+        if !self.previous.is_empty() {
+            self.seen_adopting
+                .extend(adopters_seen(&self.previous, &samples));
+            let live: IdSet<u32> = samples.iter().map(|s| s.pid).collect();
+            self.seen_adopting.retain(|p| live.contains(p));
+        }
+        let per_sec = self.sampler.start_clock().map_or(100, |c| c.per_sec);
+        // Unknown: the youngest process stands for now, so no age is overstated.
+        let now_start = host
+            .now_start()
+            .unwrap_or_else(|| samples.iter().map(|s| s.start).max().unwrap_or(0));
+        let ctx = Context {
+            protected: self.protected.clone(),
+            seen_adopting: self.seen_adopting.clone(),
+            now_start,
+            per_sec,
+            older_than: u64::try_from(opts.older_than.as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(per_sec)
+                / 1000,
+            all: opts.all,
+        };
+        let mut lookup = HostLookup {
+            host,
+            sampler: self.sampler.as_mut(),
+            facts: IdMap::default(),
+            units: IdMap::default(),
+        };
+        let classified = orphans::classify(&samples, &ctx, &mut lookup);
+        let mut memory = IdMap::default();
+        if opts.measure {
+            for p in classified.groups.iter().flat_map(|g| &g.processes) {
+                if let Some(m) = host.memory(p.sample.id()) {
+                    memory.insert(p.sample.id(), m);
+                }
+            }
+        }
+        self.previous.clone_from(&samples);
+        Scan {
+            classified,
+            samples,
+            now_start,
+            per_sec,
+            memory,
+        }
+    }
+
+    /// Ends `groups` (every process in them, and what they fork meanwhile) with the
+    /// safe kill: `signal`, `grace`, then SIGKILL. Never PID 1, leaktop, its
+    /// ancestors or an adopter.
+    pub fn kill(
+        &self,
+        groups: &[&OrphanGroup],
+        memory: &IdMap<Identity, Memory>,
+        signal: Signal,
+        grace: Duration,
+    ) -> KillReport {
+        let targets: Vec<Target> = groups
+            .iter()
+            .flat_map(|g| &g.processes)
+            .filter(|p| p.sample.pid != 1 && !self.seen_adopting.contains(&p.sample.pid))
+            .map(|p| {
+                let m = memory.get(&p.sample.id());
+                Target {
+                    pss_kb: m.map(|m| m.pss_kb),
+                    uss_kb: m.map(|m| m.uss_kb),
+                    ..Target::sample(&p.sample)
+                }
+            })
+            .collect();
+        kill::kill_trees(self.host.as_ref(), &targets, signal, grace, true)
+    }
+}
+
+/// The filters that select groups. Empty filters select every group.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// A substring of some member's command line ([`Command::matches`]).
+    pub pattern: Option<String>,
+    /// At least this much RSS in the group, KiB.
+    pub min_rss_kb: u64,
+    /// Some adopted member runs as this uid.
+    pub uid: Option<u32>,
+    /// Exactly this group id.
+    pub group: Option<String>,
+}
+
+impl Filter {
+    /// Whether `g` passes every filter.
+    pub fn selects(&self, g: &OrphanGroup) -> bool {
+        self.pattern
+            .as_deref()
+            .is_none_or(|p| g.processes.iter().any(|o| o.command.matches(p)))
+            && g.rss_kb >= self.min_rss_kb
+            && self
+                .uid
+                .is_none_or(|u| g.processes.iter().any(|o| o.adopted && o.uid == Some(u)))
+            && self.group.as_deref().is_none_or(|id| g.id == id)
+    }
+
+    /// Whether the user named the groups (`--group` or `--match`): only then are
+    /// weak groups killed.
+    pub fn names(&self) -> bool {
+        self.pattern.is_some() || self.group.is_some()
+    }
+}
+
+/// The host as the classifier asks it, with what it read kept for the scan.
+struct HostLookup<'a> {
+    host: &'a dyn Host,
+    sampler: &'a mut (dyn Sampler + Send),
+    facts: IdMap<Identity, Option<ProcFacts>>,
+    units: IdMap<String, Option<u32>>,
+}
+
+impl Lookup for HostLookup<'_> {
+    fn command(&mut self, id: Identity) -> Option<Command> {
+        self.sampler.command(id)
+    }
+
+    fn facts(&mut self, id: Identity) -> Option<ProcFacts> {
+        let host = self.host;
+        self.facts
+            .entry(id)
+            .or_insert_with(|| host.facts(id))
+            .clone()
+    }
+
+    fn service_main_pid(&mut self, unit: &str) -> Option<u32> {
+        if let Some(&known) = self.units.get(unit) {
+            return known;
+        }
+        let main = self.host.service_main_pid(unit);
+        self.units.insert(unit.to_string(), main);
+        main
+    }
+}
+
+/// How `leaktop orphans` writes its listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The table, this many columns wide.
+    Table(usize),
+    /// One JSON object (NDJSON, one group per line, under `--watch`).
+    Json,
+    /// A tick-log snapshot per group.
+    Text,
+}
+
+/// How `--kill` ends the selected groups.
+#[derive(Debug, Clone, Copy)]
+pub struct KillOptions {
+    pub signal: Signal,
+    /// The signal's name, for the prompt and report.
+    pub signal_name: &'static str,
+    /// How long to wait before SIGKILL.
+    pub grace: Duration,
+    /// Do not ask (`--yes`).
+    pub yes: bool,
+}
+
+/// Everything `leaktop orphans` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scan: ScanOptions,
+    pub filter: Filter,
+    pub output: Output,
+    pub kill: Option<KillOptions>,
+    /// Scan again at this interval and report new groups (`--watch`), each once it
+    /// has lasted `scan.older_than`.
+    pub watch: Option<Duration>,
+    /// Stop after this many scans (`--watch --count`).
+    pub count: Option<u64>,
+}
+
+/// Why `leaktop orphans` failed; nothing was signalled.
+#[derive(Debug, thiserror::Error)]
+pub enum OrphansError {
+    #[error("no orphan group '{0}' (the groups now: {1})")]
+    UnknownGroup(String, String),
+    #[error("no orphan group has a process whose command line matches '{0}'")]
+    NoMatch(String),
+    #[error("--kill needs a terminal to ask on, or --yes")]
+    NoTerminal,
+    #[error("{0}")]
+    Sample(#[from] crate::sample::SampleError),
+    #[error("{0}")]
+    Write(#[from] crate::stdout::Error),
+}
+
+/// Where the command's output goes: standard output (the listing) and a question on
+/// the terminal (`None`: there is none).
+pub struct Io<'a> {
+    pub out: &'a mut dyn FnMut(&str) -> Result<(), crate::stdout::Error>,
+    /// Asks a yes/no question; `None` without a terminal.
+    pub ask: Option<&'a mut dyn FnMut(&str) -> bool>,
+    /// Messages for people (stderr).
+    pub say: &'a mut dyn FnMut(&str),
+}
+
+/// Runs `leaktop orphans` on `host`. See [`Options`].
+pub fn run_on(
+    host: std::sync::Arc<dyn Host>,
+    opts: &Options,
+    io: &mut Io,
+) -> Result<(), OrphansError> {
+    if opts.kill.is_some_and(|k| !k.yes) && io.ask.is_none() {
+        return Err(OrphansError::NoTerminal);
+    }
+    let mut scanner = Scanner::new(host.clone())?;
+    if let Some(interval) = opts.watch {
+        return watch(&mut scanner, host.as_ref(), opts, interval, io);
+    }
+    let scan = scanner.scan(&opts.scan);
+    let c = &scan.classified;
+    let selected: Vec<&OrphanGroup> = c.groups.iter().filter(|g| opts.filter.selects(g)).collect();
+    if selected.is_empty() {
+        if let Some(id) = &opts.filter.group {
+            let now: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
+            let now = if now.is_empty() {
+                "none".to_string()
+            } else {
+                now.join(", ")
+            };
+            return Err(OrphansError::UnknownGroup(id.clone(), now));
+        }
+        if let Some(p) = &opts.filter.pattern {
+            return Err(OrphansError::NoMatch(p.clone()));
+        }
+    }
+    unreadable_note(c, io);
+    let age = |start| scan.age_ms(start);
+    let view = crate::format::orphans::View {
+        memory: &scan.memory,
+        age_ms: &age,
+    };
+    let listing = match opts.output {
+        Output::Table(width) if selected.is_empty() => {
+            (io.say)("leaktop: no orphan groups found\n");
+            let _ = width;
+            String::new()
+        }
+        Output::Table(width) => crate::format::orphans::table(&selected, &view, width),
+        Output::Json => crate::format::orphans::json(&selected, &view, c.denied, c.vanished),
+        Output::Text => crate::format::orphans::snapshots(
+            &selected,
+            &view,
+            crate::monitor::now_ms(),
+            &crate::monitor::host_name(),
+        ),
+    };
+    (io.out)(&listing)?;
+    let Some(k) = opts.kill else {
+        return Ok(());
+    };
+    let (to_kill, spared): (Vec<&OrphanGroup>, Vec<&OrphanGroup>) = selected
+        .iter()
+        .partition(|g| g.strong() || opts.filter.names());
+    for g in &spared {
+        (io.say)(&format!(
+            "leaktop: not ending {} (weak evidence): name it with --group {} or --match to end it\n",
+            g.id, g.id
+        ));
+    }
+    if to_kill.is_empty() {
+        return Ok(());
+    }
+    let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
+    let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
+    if !k.yes {
+        let question = format!(
+            "End {} ({}, RSS {}) with {}, then SIGKILL after {}? [y/N] ",
+            ids.join(", "),
+            crate::text::plural(processes, "process", "processes"),
+            crate::text::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
+            k.signal_name,
+            humantime::format_duration(k.grace),
+        );
+        let yes = io.ask.as_mut().is_some_and(|ask| ask(&question));
+        if !yes {
+            (io.say)("leaktop: nothing ended\n");
+            return Ok(());
+        }
+    }
+    let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
+    let text = kill_text(&to_kill, &report);
+    if opts.output == Output::Json {
+        (io.say)(&text);
+    } else {
+        (io.out)(&text)?;
+    }
+    Ok(())
+}
+
+fn unreadable_note(c: &Classified, io: &mut Io) {
+    if c.denied > 0 {
+        (io.say)(&format!(
+            "leaktop: {} could not be read fully: permission denied (run as their user or root to judge them)\n",
+            crate::text::plural(c.denied, "process", "processes")
+        ));
+    }
+}
+
+/// What a kill did, group by group: what ended, what survived, what came back.
+fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
+    let mut out = String::new();
+    for g in groups {
+        let ids: IdSet<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
+        let ended = report.ended.iter().filter(|i| ids.contains(i)).count();
+        let _ = writeln!(
+            out,
+            "ended {}: {} of {}",
+            g.id,
+            ended,
+            crate::text::plural(g.processes.len(), "process", "processes")
+        );
+    }
+    let known: IdSet<Identity> = groups
+        .iter()
+        .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
+        .collect();
+    let forked = report.ended.iter().filter(|i| !known.contains(i)).count();
+    if forked > 0 {
+        let _ = writeln!(
+            out,
+            "ended too: {} forked during the kill",
+            crate::text::plural(forked, "process", "processes")
+        );
+    }
+    for id in &report.survived {
+        let _ = writeln!(out, "survived: {id}");
+    }
+    for (id, why) in &report.skipped {
+        let _ = writeln!(out, "not signalled: {id}: {why}");
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        kill::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
+    );
+    if let Some(change) = report.mem_available_change_kb {
+        let _ = writeln!(out, "{}", kill::mem_available_text(change));
+    }
+    out
+}
+
+/// `--watch`: scans at `interval` and reports each group once, when it appears.
+fn watch(
+    scanner: &mut Scanner,
+    host: &dyn Host,
+    opts: &Options,
+    interval: Duration,
+    io: &mut Io,
+) -> Result<(), OrphansError> {
+    let mut reported: IdSet<String> = IdSet::default();
+    // When each group was first seen: one is reported once it has lasted
+    // --older-than, so a pool that exits by itself after its parent is not.
+    let mut first_seen: IdMap<String, std::time::Instant> = IdMap::default();
+    let mut scans = 0u64;
+    loop {
+        let scan = scanner.scan(&opts.scan);
+        scans += 1;
+        let age = |start| scan.age_ms(start);
+        let view = crate::format::orphans::View {
+            memory: &scan.memory,
+            age_ms: &age,
+        };
+        let mut now: IdSet<String> = IdSet::default();
+        for g in scan
+            .classified
+            .groups
+            .iter()
+            .filter(|g| opts.filter.selects(g))
+        {
+            now.insert(g.id.clone());
+            let since = *first_seen.entry(g.id.clone()).or_insert_with(|| host.now());
+            if reported.contains(&g.id) || host.now().duration_since(since) < opts.scan.older_than {
+                continue;
+            }
+            reported.insert(g.id.clone());
+            let line = match opts.output {
+                Output::Json => {
+                    let mut v = crate::format::orphans::group_json(g, &view);
+                    v["time_ms"] = crate::monitor::now_ms().into();
+                    format!("{v}\n")
+                }
+                _ => crate::format::orphans::appeared_line(g),
+            };
+            (io.out)(&line)?;
+        }
+        // Only the groups alive now are remembered: memory stays bounded.
+        reported.retain(|id| now.contains(id));
+        first_seen.retain(|id, _| now.contains(id));
+        if scans == 1 {
+            // After the first scan: from now on an adoption is seen as it happens.
+            (io.say)(&format!(
+                "leaktop: watching for new orphan groups every {}; Ctrl-C stops\n",
+                humantime::format_duration(interval)
+            ));
+        }
+        if opts.count.is_some_and(|n| scans >= n) {
+            return Ok(());
+        }
+        host.sleep(interval);
+    }
+}

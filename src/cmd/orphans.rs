@@ -1,0 +1,179 @@
+//! `leaktop orphans`: find (and end) what was orphaned before leaktop started.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use leaktop::actions::kill::KillSignal;
+use leaktop::actions::orphans::{
+    self, Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions,
+};
+use leaktop::exit_codes::ExitCode as Exit;
+
+use super::options::{INTERVAL, Named, WAIT, parse_size_kb};
+
+/// Whether the listing is a table, JSON or tick-log snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ListFormat {
+    /// A table for people.
+    Table,
+    /// A tick-log snapshot per group, to paste into a bug report.
+    Text,
+}
+
+/// The signal `--kill` sends first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SignalArg {
+    Term,
+    Int,
+    Hup,
+    Kill,
+}
+
+impl SignalArg {
+    fn kill_signal(self) -> KillSignal {
+        match self {
+            SignalArg::Term => KillSignal::Term,
+            SignalArg::Int => KillSignal::Int,
+            SignalArg::Hup => KillSignal::Hup,
+            SignalArg::Kill => KillSignal::Kill,
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct OrphansArgs {
+    /// Only groups with a process whose command line contains PATTERN (a plain
+    /// substring). Names the groups: weak ones are ended too with --kill.
+    #[arg(long = "match", short = 'm', value_name = "PATTERN")]
+    pub(crate) pattern: Option<String>,
+    /// Only processes at least this old are candidates, and with --watch a group is
+    /// reported once it has lasted this long: a pool orphaned a moment ago may still
+    /// be exiting by itself (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = Named(WAIT))]
+    pub(crate) older_than: Duration,
+    /// Only groups holding at least this much RSS, e.g. 100MB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_kb)]
+    pub(crate) min_rss: Option<u64>,
+    /// Only groups with an adopted process of this user (a name or a uid).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Only the group with this id (as listed: pg-4242, sid-4100, run-…, unit-…).
+    /// Names the group: a weak one is ended too with --kill.
+    #[arg(long, value_name = "ID")]
+    pub(crate) group: Option<String>,
+    /// Do not read PSS and USS (`/proc/PID/smaps_rollup`, which takes each process's
+    /// mmap lock and costs 20-300x a `stat` read): RSS only.
+    #[arg(long)]
+    pub(crate) no_pss: bool,
+    /// Also list daemons by design and adopted processes without evidence.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print one JSON object (with --watch: one NDJSON line per new group).
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
+    /// The listing's format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub(crate) format: ListFormat,
+    /// End the selected groups with the safe kill (asks on a terminal; --yes without
+    /// one). Groups with weak evidence only when named by --group or --match.
+    #[arg(long, conflicts_with = "watch")]
+    pub(crate) kill: bool,
+    /// Do not ask before --kill.
+    #[arg(long, requires = "kill")]
+    pub(crate) yes: bool,
+    /// The signal --kill sends first.
+    #[arg(long, value_enum, default_value_t = SignalArg::Term, requires = "kill")]
+    pub(crate) signal: SignalArg,
+    /// How long --kill waits before SIGKILL (at most 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT), requires = "kill")]
+    pub(crate) grace: Duration,
+    /// Keep scanning at --interval and report each new group once, as it appears.
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// Time between scans with --watch (from 10ms to 1h).
+    #[arg(long, short, value_name = "DURATION", default_value = "2s", value_parser = Named(INTERVAL), requires = "watch")]
+    pub(crate) interval: Duration,
+    /// With --watch, stop after N scans.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "watch")]
+    pub(crate) count: Option<u64>,
+}
+
+pub(crate) fn run(args: OrphansArgs) -> ExitCode {
+    let host = leaktop::host::real();
+    let uid = match &args.user {
+        None => None,
+        Some(name) => match name.parse::<u32>().ok().or_else(|| host.user_id(name)) {
+            Some(uid) => Some(uid),
+            None => {
+                say!("leaktop: error: --user {name}: no such user");
+                return Exit::UsageError.into();
+            }
+        },
+    };
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let width = if std::io::stdout().is_terminal() {
+        ratatui::crossterm::terminal::size().map_or(120, |(w, _)| usize::from(w))
+    } else {
+        200
+    };
+    let kill = args.kill.then(|| {
+        let s = args.signal.kill_signal();
+        KillOptions {
+            signal: s.signal(),
+            signal_name: s.name(),
+            grace: args.grace,
+            yes: args.yes,
+        }
+    });
+    let opts = Options {
+        scan: ScanOptions {
+            older_than: args.older_than,
+            all: args.all,
+            measure: !args.no_pss,
+        },
+        filter: Filter {
+            pattern: args.pattern,
+            min_rss_kb: args.min_rss.unwrap_or(0),
+            uid,
+            group: args.group,
+        },
+        output: match (args.json, args.format) {
+            (true, _) => Output::Json,
+            (false, ListFormat::Text) => Output::Text,
+            (false, ListFormat::Table) => Output::Table(width),
+        },
+        kill,
+        watch: args.watch.then_some(args.interval),
+        count: args.count,
+    };
+    let mut out = |s: &str| leaktop::stdout::write_all(s.as_bytes());
+    let mut ask = |question: &str| {
+        let mut err = std::io::stderr();
+        let _ = err.write_all(question.as_bytes());
+        let _ = err.flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).is_ok()
+            && matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    let mut say = |s: &str| leaktop::say(s);
+    let mut io = Io {
+        out: &mut out,
+        ask: if terminal { Some(&mut ask) } else { None },
+        say: &mut say,
+    };
+    match orphans::run_on(host, &opts, &mut io) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(OrphansError::Write(e)) if e.is_closed_pipe() => ExitCode::SUCCESS,
+        Err(e @ OrphansError::NoTerminal) => {
+            say!("leaktop: error: {e}");
+            Exit::UsageError.into()
+        }
+        Err(e) => {
+            say!("leaktop: error: {e}");
+            Exit::RuntimeError.into()
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! How `leaktop orphans` writes its groups: a table for people (tree prefixes as in
+//! the tick-log, sizes by `humansize`), a JSON object, a tick-log snapshot per group,
+//! and one line (or one NDJSON object) per group that `--watch` sees appear.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::Format;
+use crate::host::Memory;
+use crate::model::layout::{self, Line};
+use crate::model::orphans::{Orphan, OrphanGroup, Strength};
+use crate::model::{Event, Header, ProcRow, Tick};
+use crate::sample::{IdMap, Identity};
+use crate::text::{age, fit, human_kb, plural, printable};
+
+/// What a writer needs besides the groups.
+pub struct View<'a> {
+    /// PSS, USS and swap where measured.
+    pub memory: &'a IdMap<Identity, Memory>,
+    /// The age in ms of a process that started at this start time.
+    pub age_ms: &'a dyn Fn(u64) -> u64,
+}
+
+impl View<'_> {
+    fn row(&self, o: &Orphan) -> ProcRow {
+        let s = &o.sample;
+        let m = self.memory.get(&s.id());
+        ProcRow {
+            pid: s.pid,
+            ppid: s.ppid,
+            state: char::from(s.state),
+            rss_kb: s.rss_kb,
+            start: s.start,
+            cpu_ms: s.cpu_ms,
+            name: o.command.name.clone(),
+            cmd: o.command.cmd.clone(),
+            leaked: true,
+            reparented_from: None,
+            escaped: o.adopted,
+            leaked_since: Some(1),
+            pss_kb: m.map(|m| m.pss_kb),
+            uss_kb: m.map(|m| m.uss_kb),
+            swap_kb: m.map(|m| m.swap_kb),
+            mem_tick: m.map(|_| 1),
+        }
+    }
+
+    fn rows(&self, g: &OrphanGroup) -> Vec<ProcRow> {
+        g.processes.iter().map(|o| self.row(o)).collect()
+    }
+
+    /// The group's summed PSS, `None` unless every member was measured.
+    fn pss_kb(&self, g: &OrphanGroup) -> Option<u64> {
+        g.processes
+            .iter()
+            .map(|o| self.memory.get(&o.sample.id()).map(|m| m.pss_kb))
+            .sum()
+    }
+}
+
+fn strength(g: &OrphanGroup) -> &'static str {
+    if g.strong() { "strong" } else { "weak" }
+}
+
+/// The table: per group a heading with its id, strength, size and evidence, then its
+/// processes as trees, `width` columns wide.
+pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
+    let mut out = String::new();
+    for g in groups {
+        let pss = view
+            .pss_kb(g)
+            .map_or(String::new(), |kb| format!(", PSS {}", human_kb(kb)));
+        let _ = writeln!(
+            out,
+            "{}  {}  {}, RSS {}{pss}",
+            g.id,
+            strength(g).to_uppercase(),
+            plural(g.processes.len(), "process", "processes"),
+            human_kb(g.rss_kb),
+        );
+        for e in &g.evidence {
+            let mark = if e.strength == Strength::Strong {
+                "+"
+            } else {
+                "?"
+            };
+            let _ = writeln!(out, "  {mark} {}", printable(&e.text));
+        }
+        let _ = writeln!(
+            out,
+            "  {:>7} {:>7} S {:>10} {:>10} {:>6} {:>8}  COMMAND",
+            "PID", "PPID", "RSS", "PSS", "AGE", "CPU"
+        );
+        let rows = view.rows(g);
+        for line in layout::layout(&rows) {
+            let Line::Proc { index, prefix, .. } = line else {
+                continue;
+            };
+            let r = &rows[index];
+            let pss = r.pss_kb.map_or("-".to_string(), human_kb);
+            let head = format!(
+                "  {:>7} {:>7} {} {:>10} {:>10} {:>6} {:>7.1}s  {prefix}",
+                r.pid,
+                r.ppid,
+                r.state,
+                human_kb(r.rss_kb),
+                pss,
+                age((view.age_ms)(r.start)),
+                r.cpu_ms as f64 / 1000.0,
+            );
+            let room = width.saturating_sub(head.chars().count()).max(20);
+            let tail = super::command_tail(&r.name, &r.cmd);
+            let shown = if tail.is_empty() {
+                r.name.clone()
+            } else {
+                format!("{} {tail}", r.name)
+            };
+            let _ = writeln!(out, "{head}{}", fit(&printable(&shown), room));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One group as JSON: `id`, `strength`, `evidence`, `rss_kb`, `pss_kb` (when every
+/// member was measured), `processes`.
+pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
+    let processes: Vec<Value> = g
+        .processes
+        .iter()
+        .map(|o| {
+            let s = &o.sample;
+            let m = view.memory.get(&s.id());
+            json!({
+                "pid": s.pid,
+                "start": s.start,
+                "ppid": s.ppid,
+                "pgrp": s.pgrp,
+                "session": s.session,
+                "state": char::from(s.state).to_string(),
+                "rss_kb": s.rss_kb,
+                "pss_kb": m.map(|m| m.pss_kb),
+                "uss_kb": m.map(|m| m.uss_kb),
+                "age_ms": (view.age_ms)(s.start),
+                "cpu_ms": s.cpu_ms,
+                "uid": o.uid,
+                "adopted": o.adopted,
+                "name": o.command.name,
+                "cmd": o.command.cmd,
+            })
+        })
+        .collect();
+    json!({
+        "id": g.id,
+        "strength": strength(g),
+        "evidence": g.evidence,
+        "rss_kb": g.rss_kb,
+        "pss_kb": view.pss_kb(g),
+        "processes": processes,
+    })
+}
+
+/// The whole listing as one JSON object: `groups`, and the processes that could not
+/// be read (`unreadable`) or vanished mid-scan (`vanished`).
+pub fn json(groups: &[&OrphanGroup], view: &View, unreadable: usize, vanished: usize) -> String {
+    let groups: Vec<Value> = groups.iter().map(|g| group_json(g, view)).collect();
+    let mut s = json!({
+        "groups": groups,
+        "unreadable": unreadable,
+        "vanished": vanished,
+    })
+    .to_string();
+    s.push('\n');
+    s
+}
+
+/// A tick-log snapshot per group, to paste into a bug report: its oldest member as
+/// the root, every member marked leaked, the adopted ones escaped, with the evidence
+/// in their `escaped` events.
+pub fn snapshots(groups: &[&OrphanGroup], view: &View, time_ms: u64, host: &str) -> String {
+    let mut out = String::new();
+    for g in groups {
+        let rows = view.rows(g);
+        let Some(oldest) = rows.iter().min_by_key(|r| (r.start, r.pid)) else {
+            continue;
+        };
+        let header = Header {
+            root_pid: oldest.pid,
+            root_start: oldest.start,
+            root_cmd: oldest.cmd.clone(),
+            interval_ms: 1000,
+            started_ms: time_ms,
+            host: host.to_string(),
+        };
+        let evidence: Vec<&str> = g.evidence.iter().map(|e| e.text.as_str()).collect();
+        let events = g
+            .processes
+            .iter()
+            .filter(|o| o.adopted)
+            .map(|o| Event::Escaped {
+                pid: o.sample.pid,
+                start: o.sample.start,
+                ppid: o.sample.ppid,
+                evidence: format!("orphan group {}: {}", g.id, evidence.join("; ")),
+            })
+            .collect();
+        let tick = Tick {
+            tick: 1,
+            elapsed_ms: 0,
+            time_ms,
+            root_alive: true,
+            processes: rows,
+            events,
+            alerts: Vec::new(),
+        };
+        Format::Text.write_header(&header, &mut out);
+        Format::Text.write_tick(&tick, &mut out);
+    }
+    out
+}
+
+/// The line `--watch` prints when a group appears.
+pub fn appeared_line(g: &OrphanGroup) -> String {
+    let top = g
+        .processes
+        .iter()
+        .max_by_key(|o| o.sample.rss_kb)
+        .map_or(String::new(), |o| fit(&printable(&o.command.cmd), 60));
+    let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
+    format!(
+        "new orphan group {} ({}): {}, RSS {}: {}: {}\n",
+        g.id,
+        strength(g),
+        plural(g.processes.len(), "process", "processes"),
+        human_kb(g.rss_kb),
+        printable(evidence),
+        top
+    )
+}

@@ -1,0 +1,544 @@
+//! Orphan groups: the leaks that happened before leaktop looked.
+//!
+//! One scan of every process, and a few facts read for the processes that could be
+//! orphans, decide which processes were orphaned and are not daemons by design, and
+//! group them by the job they came from. Pure: the facts come through [`Lookup`].
+//!
+//! - An *adopter* is PID 1, a known subreaper recognised by its executable's name
+//!   ([`KNOWN_SUBREAPERS`]: `systemd --user`, WSL's init, tini, dumb-init,
+//!   catatonit), or a process seen adopting between two scans (`--watch`). An
+//!   ordinary parent (a shell, tmux, sshd) is not one: a subreaper leaves no mark in
+//!   `/proc`.
+//! - A *candidate* is a live process whose parent is an adopter, older than the grace.
+//!   The processes below a candidate belong to its group as its tree.
+//! - **Evidence**, strong: the process group's or session's leader is gone (the job
+//!   that created it died), the environment carries the `LEAKTOP_RUN` marker of a
+//!   `leaktop run` that is gone, the cgroup is a systemd service's whose main process
+//!   is gone or was restarted since (only where systemd is PID 1). Weak: a gone
+//!   leader while the session is still shared by a live process that is no orphan
+//!   (the shell: an intentional `nohup cmd &` looks the same). Weak groups are listed
+//!   and never killed unless named.
+//! - Not listed unless `all`: a daemon by design (no controlling terminal, a session
+//!   no live process shares, standard streams on `/dev/null`, a file or closed,
+//!   however many forks it took), a process in a live service's cgroup, anything
+//!   without evidence. Never listed: a systemd service's main process, kernel
+//!   threads, zombies and processes on their way out (`PF_EXITING`), leaktop.
+
+use serde::Serialize;
+
+use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
+
+/// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
+/// of the `leaktop run` process, inherited by everything CMD starts.
+pub const RUN_MARKER: &str = "LEAKTOP_RUN";
+
+/// Executable names (`comm`) of the subreapers leaktop knows: their children may be
+/// orphans they adopted. `systemd` counts only where it is not PID 1 (`systemd
+/// --user`); `init` is WSL's.
+pub const KNOWN_SUBREAPERS: [&str; 6] = [
+    "systemd",
+    "init",
+    "tini",
+    "dumb-init",
+    "catatonit",
+    "docker-init",
+];
+
+/// What a standard stream (fd 0, 1 or 2) is connected to: the target of
+/// `/proc/PID/fd/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdioKind {
+    /// A terminal (`/dev/pts/*`, `/dev/tty*`, `/dev/console`).
+    Terminal,
+    /// `/dev/null`.
+    Null,
+    /// A regular file (a log).
+    File,
+    Pipe,
+    Socket,
+    /// The descriptor is closed.
+    Closed,
+    /// Anything else (another device, an anonymous inode).
+    Other,
+}
+
+impl StdioKind {
+    /// Where a daemon by design points its streams: nowhere a reader waits.
+    pub fn detached(self) -> bool {
+        matches!(self, StdioKind::Null | StdioKind::File | StdioKind::Closed)
+    }
+}
+
+/// Facts about one process beyond its sample, read only for candidates (see
+/// [`crate::host::Host::facts`]). `None` in a field: unreadable (another user's
+/// process), never a stand-in for "none".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcFacts {
+    /// The controlling terminal's device number (`tty_nr` of `/proc/PID/stat`);
+    /// `Some(0)`: none.
+    pub tty_nr: Option<u32>,
+    /// Standard input, output and error.
+    pub stdio: Option<[StdioKind; 3]>,
+    /// The cgroup (v2 path of `/proc/PID/cgroup`, or v1's `name=systemd`).
+    pub cgroup: Option<String>,
+    /// `LEAKTOP_RUN` from `/proc/PID/environ`: `<pid>.<start>` of the `leaktop run`
+    /// that started it. `Some("")`: readable, no marker.
+    pub run_marker: Option<String>,
+    /// The real user id (`Uid:` of `/proc/PID/status`).
+    pub uid: Option<u32>,
+    /// `PF_EXITING` in the flags of `/proc/PID/stat`: on its way out.
+    pub exiting: bool,
+    /// Some of the above could not be read: permission denied.
+    pub denied: bool,
+}
+
+/// What the classifier asks of the world, lazily: only candidates and their trees
+/// are looked up.
+pub trait Lookup {
+    /// The full command line, or `None` if gone or unreadable.
+    fn command(&mut self, id: Identity) -> Option<Command>;
+    /// The facts of `id`, or `None` if it is gone.
+    fn facts(&mut self, id: Identity) -> Option<ProcFacts>;
+    /// The main pid of the systemd service `unit` (`0`: it has none running), or
+    /// `None` where systemd is not PID 1 or cannot say.
+    fn service_main_pid(&mut self, unit: &str) -> Option<u32>;
+}
+
+/// The settings of one classification.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Processes never listed: leaktop and its ancestors.
+    pub protected: IdSet<u32>,
+    /// Processes seen adopting another's child between two scans (`--watch`).
+    pub seen_adopting: IdSet<u32>,
+    /// Now, in start-time units (clock ticks since boot).
+    pub now_start: u64,
+    /// Start-time units per second.
+    pub per_sec: u64,
+    /// A candidate must be at least this old, in start-time units.
+    pub older_than: u64,
+    /// List daemons by design and processes without evidence too.
+    pub all: bool,
+}
+
+/// How sure a piece of evidence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// Listed, never killed unless named by `--group` or `--match`.
+    Weak,
+    /// The job that created it is gone.
+    Strong,
+}
+
+/// One piece of evidence, in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub strength: Strength,
+    /// `group_leader_gone`, `session_leader_gone`, `run_marker`, `unit_main_gone`,
+    /// `unit_restarted`, `daemon_like`, `no_evidence`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Where a group came from: its id says it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    /// The `leaktop run` of this marker (`<pid>.<start>`).
+    Run(String),
+    /// A systemd service.
+    Unit(String),
+    /// A process group whose leader is gone (or, with `all`, any).
+    Group(u32),
+    /// A session whose leader is gone (or, with `all`, any).
+    Session(u32),
+}
+
+impl Origin {
+    /// The stable id: `run-<marker>`, `unit-<name>`, `pg-<pgid>`, `sid-<sid>`. Linux
+    /// does not hand a process group's or session's id out again while a member
+    /// lives, so the id stays the group's across scans.
+    pub fn id(&self) -> String {
+        match self {
+            Origin::Run(m) => format!("run-{m}"),
+            Origin::Unit(u) => format!("unit-{u}"),
+            Origin::Group(g) => format!("pg-{g}"),
+            Origin::Session(s) => format!("sid-{s}"),
+        }
+    }
+}
+
+/// One process of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub sample: ProcSample,
+    pub command: Command,
+    pub uid: Option<u32>,
+    /// Adopted itself (the top of a tree), not a descendant of one.
+    pub adopted: bool,
+}
+
+/// The orphans of one dead job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanGroup {
+    pub id: String,
+    pub origin: Origin,
+    /// Every distinct piece of evidence of its members, strongest first.
+    pub evidence: Vec<Evidence>,
+    /// Summed RSS in KiB (shared pages counted once per process).
+    pub rss_kb: u64,
+    /// The adopted processes and their descendants, by start time.
+    pub processes: Vec<Orphan>,
+}
+
+impl OrphanGroup {
+    /// Strong: some evidence says the job that made it is gone. Weak groups are never
+    /// killed unless named.
+    pub fn strong(&self) -> bool {
+        self.evidence.iter().any(|e| e.strength == Strength::Strong)
+    }
+}
+
+/// The outcome of one classification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Classified {
+    /// Sorted by RSS, largest first.
+    pub groups: Vec<OrphanGroup>,
+    /// Candidates or members that could not be read fully (permission denied) and
+    /// were left out or judged without those facts.
+    pub denied: usize,
+    /// Candidates that vanished between the scan and their facts.
+    pub vanished: usize,
+}
+
+/// Whether the process at `ppid` adopts orphans: PID 1, a known subreaper, or one
+/// seen adopting.
+pub fn is_adopter(parent: Option<&ProcSample>, ppid: u32, ctx: &Context) -> bool {
+    if ppid == 1 || ctx.seen_adopting.contains(&ppid) {
+        return true;
+    }
+    parent.is_some_and(|p| {
+        let comm = p.comm.as_bytes();
+        KNOWN_SUBREAPERS.iter().any(|k| k.as_bytes() == comm)
+    })
+}
+
+/// The systemd service a cgroup path is in: its deepest `*.service` component, unless
+/// it lies under a user manager (`user@UID.service`), which PID 1 does not run.
+pub fn service_of(cgroup: &str) -> Option<&str> {
+    if cgroup.contains("/user@") {
+        return None;
+    }
+    cgroup.rsplit('/').find(|c| c.ends_with(".service"))
+}
+
+/// Processes seen adopting between two scans: a process alive in both whose parent
+/// changed away from one that is gone now. `before` and `now` are whole scans.
+pub fn adopters_seen(before: &[ProcSample], now: &[ProcSample]) -> Vec<u32> {
+    let now_by_pid: IdMap<u32, &ProcSample> = now.iter().map(|s| (s.pid, s)).collect();
+    let mut out: Vec<u32> = before
+        .iter()
+        .filter_map(|b| {
+            let n = now_by_pid.get(&b.pid)?;
+            let parent_gone = now_by_pid.get(&b.ppid).is_none_or(|p| p.has_exited());
+            (n.start == b.start && n.ppid != b.ppid && n.ppid != 0 && parent_gone).then_some(n.ppid)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Classifies one scan of every process. See the module's documentation.
+pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> Classified {
+    let by_pid: IdMap<u32, &ProcSample> = scan.iter().map(|s| (s.pid, s)).collect();
+    let live = |pid: u32| by_pid.get(&pid).is_some_and(|s| !s.has_exited());
+    let mut children: IdMap<u32, Vec<&ProcSample>> = IdMap::default();
+    for s in scan {
+        if !s.has_exited() && s.pid != s.ppid {
+            children.entry(s.ppid).or_default().push(s);
+        }
+    }
+
+    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop.
+    let candidates: Vec<&ProcSample> = scan
+        .iter()
+        .filter(|s| {
+            s.pid > 1
+                && !s.has_exited()
+                && !is_kernel_thread(s)
+                && !ctx.protected.contains(&s.pid)
+                && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
+                && is_adopter(by_pid.get(&s.ppid).copied(), s.ppid, ctx)
+        })
+        .collect();
+
+    // Everything in the tree of a candidate whose group or session leader is gone:
+    // no live shell, whatever its session. (A candidate that leads its own group and
+    // session, such as sshd or a tmux server under init, holds its sessions.)
+    let leader_gone = |c: &ProcSample| {
+        (c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp))
+            || (c.session != 0 && c.session != c.pid && !live(c.session))
+    };
+    let mut in_trees: IdSet<u32> = IdSet::default();
+    let mut stack: Vec<u32> = candidates
+        .iter()
+        .filter(|c| leader_gone(c))
+        .map(|c| c.pid)
+        .collect();
+    while let Some(pid) = stack.pop() {
+        if in_trees.insert(pid) {
+            stack.extend(children.get(&pid).into_iter().flatten().map(|c| c.pid));
+        }
+    }
+    // The first live process of each session that is in no adopted tree: a shell,
+    // a terminal, whatever still holds it.
+    let mut holders: IdMap<u32, &ProcSample> = IdMap::default();
+    for s in scan {
+        if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
+            holders.entry(s.session).or_insert(s);
+        }
+    }
+
+    let mut out = Classified::default();
+    let mut groups: Vec<OrphanGroup> = Vec::new();
+    let mut index: IdMap<String, usize> = IdMap::default();
+    // A process is listed once, even under an adopter that is itself an orphan.
+    let mut placed: IdSet<u32> = IdSet::default();
+    for c in candidates {
+        if placed.contains(&c.pid) {
+            continue;
+        }
+        let Some(facts) = lookup.facts(c.id()) else {
+            out.vanished += 1;
+            continue;
+        };
+        if facts.denied {
+            out.denied += 1;
+        }
+        if facts.exiting {
+            continue;
+        }
+        let Some((origin, evidence)) = judge(c, &facts, ctx, lookup, &by_pid, &live, &holders)
+        else {
+            continue;
+        };
+        let id = origin.id();
+        let at = *index.entry(id.clone()).or_insert_with(|| {
+            groups.push(OrphanGroup {
+                id,
+                origin,
+                evidence: Vec::new(),
+                rss_kb: 0,
+                processes: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        let group = &mut groups[at];
+        for e in evidence {
+            if !group.evidence.contains(&e) {
+                group.evidence.push(e);
+            }
+        }
+        let mut tree = vec![(c, true)];
+        while let Some((p, adopted)) = tree.pop() {
+            if !placed.insert(p.pid) {
+                continue;
+            }
+            let command = lookup.command(p.id()).unwrap_or_else(|| bare_command(p));
+            let uid = if adopted {
+                facts.uid
+            } else {
+                lookup.facts(p.id()).and_then(|f| f.uid)
+            };
+            group.rss_kb += p.rss_kb;
+            group.processes.push(Orphan {
+                sample: *p,
+                command,
+                uid,
+                adopted,
+            });
+            tree.extend(
+                children
+                    .get(&p.pid)
+                    .into_iter()
+                    .flatten()
+                    .map(|ch| (*ch, false)),
+            );
+        }
+    }
+    for g in &mut groups {
+        g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
+        g.evidence
+            .sort_by(|a, b| b.strength.cmp(&a.strength).then(a.kind.cmp(b.kind)));
+    }
+    groups.sort_by(|a, b| b.rss_kb.cmp(&a.rss_kb).then(a.id.cmp(&b.id)));
+    out.groups = groups;
+    out
+}
+
+/// The origin and evidence of one candidate, or `None` if it is not listed.
+fn judge(
+    c: &ProcSample,
+    facts: &ProcFacts,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+    by_pid: &IdMap<u32, &ProcSample>,
+    live: &dyn Fn(u32) -> bool,
+    holders: &IdMap<u32, &ProcSample>,
+) -> Option<(Origin, Vec<Evidence>)> {
+    let mut evidence = Vec::new();
+    let mut origin = None;
+    let strong = |kind, text| Evidence {
+        strength: Strength::Strong,
+        kind,
+        text,
+    };
+
+    // A `leaktop run` that is gone.
+    if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty())
+        && !run_alive(marker, by_pid)
+    {
+        evidence.push(strong(
+            "run_marker",
+            format!("started under `leaktop run` (LEAKTOP_RUN={marker}), which is gone"),
+        ));
+        origin = Some(Origin::Run(marker.to_string()));
+    }
+
+    // A systemd service whose main process is gone or was restarted.
+    let mut in_live_service = false;
+    if let Some(unit) = facts.cgroup.as_deref().and_then(service_of)
+        && let Some(main) = lookup.service_main_pid(unit)
+    {
+        if main == c.pid {
+            return None; // the service's main process is no orphan
+        }
+        let main_sample = by_pid.get(&main).filter(|m| main != 0 && !m.has_exited());
+        match main_sample {
+            None => evidence.push(strong(
+                "unit_main_gone",
+                format!("in the cgroup of {unit}, whose main process is gone"),
+            )),
+            Some(m) if m.start > c.start => evidence.push(strong(
+                "unit_restarted",
+                format!(
+                    "in the cgroup of {unit}, whose main process {} started after it (restarted)",
+                    m.pid
+                ),
+            )),
+            Some(_) => in_live_service = true,
+        }
+        if !in_live_service && origin.is_none() {
+            origin = Some(Origin::Unit(unit.to_string()));
+        }
+    }
+
+    // A process group or session whose leader is gone.
+    let holder = holders.get(&c.session).copied();
+    let mut leader_gone = Vec::new();
+    if c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp) {
+        leader_gone.push((
+            "group_leader_gone",
+            format!("its process group {}'s leader is gone", c.pgrp),
+            Origin::Group(c.pgrp),
+        ));
+    }
+    if c.session != 0 && c.session != c.pid && !live(c.session) {
+        leader_gone.push((
+            "session_leader_gone",
+            format!("its session {}'s leader is gone", c.session),
+            Origin::Session(c.session),
+        ));
+    }
+    // A daemon by design: no terminal, a session no live process shares, streams
+    // where nobody reads; the double fork's gone leaders are no evidence then.
+    let daemon_like = holder.is_none()
+        && facts.tty_nr == Some(0)
+        && facts.stdio.is_some_and(|s| s.iter().all(|k| k.detached()));
+    // Unreadable streams or terminal, and no live holder: it cannot be told from a
+    // daemon.
+    let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
+    let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
+    let trusted_leaders = !looks_daemon;
+    for (kind, text, o) in leader_gone {
+        let e = match holder {
+            _ if !trusted_leaders => Evidence {
+                strength: Strength::Weak,
+                kind,
+                text: format!("{text}, but it looks like a daemon by design"),
+            },
+            Some(h) => Evidence {
+                strength: Strength::Weak,
+                kind,
+                text: format!(
+                    "{text}, but session {} is still held by live {} ({}): an intentional `nohup cmd &` looks the same",
+                    c.session,
+                    h.pid,
+                    h.comm.to_string_lossy()
+                ),
+            },
+            None => strong(kind, text),
+        };
+        if !trusted_leaders && !ctx.all && origin.is_none() {
+            continue;
+        }
+        evidence.push(e);
+        origin.get_or_insert(o);
+    }
+
+    // A live service's processes are its manager's business (`KillMode=`), unless a
+    // gone `leaktop run` started them.
+    if in_live_service && !ctx.all && !matches!(origin, Some(Origin::Run(_))) {
+        return None;
+    }
+    if evidence.is_empty() {
+        if !ctx.all {
+            return None;
+        }
+        evidence.push(Evidence {
+            strength: Strength::Weak,
+            kind: "no_evidence",
+            text: format!(
+                "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
+                c.ppid
+            ),
+        });
+    }
+    let origin = origin.unwrap_or(if c.session != 0 {
+        Origin::Session(c.session)
+    } else {
+        Origin::Group(c.pgrp.max(c.pid))
+    });
+    Some((origin, evidence))
+}
+
+/// Whether the `leaktop run` of `marker` (`<pid>.<start>`) is still alive.
+fn run_alive(marker: &str, by_pid: &IdMap<u32, &ProcSample>) -> bool {
+    let Some((pid, start)) = marker.split_once('.') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    by_pid
+        .get(&pid)
+        .is_some_and(|s| s.start == start && !s.has_exited())
+}
+
+/// A kernel thread: kthreadd (2) and its children.
+fn is_kernel_thread(s: &ProcSample) -> bool {
+    s.pid == 2 || s.ppid == 2
+}
+
+fn bare_command(s: &ProcSample) -> Command {
+    let name = s.comm.to_string_lossy();
+    Command {
+        cmd: format!("[{name}]"),
+        name,
+    }
+}
+
+#[cfg(test)]
+mod tests;
