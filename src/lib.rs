@@ -12,6 +12,7 @@
 //! - [`text`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
 //! - [`ui`]: the interactive view (live, replay, root picker);
 //! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
+//! - [`metrics`]: `--metrics ADDR`, the figures served to Prometheus;
 //! - [`exit_codes`] and [`stdout`]: how leaktop ends, and what a failed write to
 //!   standard output means.
 
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod exit_codes;
 pub mod format;
 pub mod host;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod record;

@@ -38,6 +38,8 @@ pub struct RecordOptions {
     pub alerts: AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// `--metrics`: where each tick's figures are published.
+    pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +181,7 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
         .with_alerts(opts.alerts.clone())
         .with_leak_grace(opts.leak_grace)
+        .with_metrics(opts.metrics.clone())
         .following(opts.follow.clone());
     let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
     sink.header(monitor.header())?;

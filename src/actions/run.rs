@@ -48,6 +48,8 @@ pub struct RunOptions {
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
+    /// `--metrics`: where each tick's figures are published.
+    pub metrics: Option<Arc<crate::metrics::MetricsState>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +157,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         Ok(m) => m
             .excluding(&preexisting)
             .with_alerts(opts.alerts.clone())
-            .with_leak_grace(opts.leak_grace),
+            .with_leak_grace(opts.leak_grace)
+            .with_metrics(opts.metrics.clone()),
         Err(e) => {
             supervisor.signal(Signal::TERM);
             return Err(e.into());

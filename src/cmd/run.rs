@@ -12,7 +12,7 @@ use leaktop::model::AlertKind;
 use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
 
-use super::options::{AlertArgs, INTERVAL, Named, VerdictArgs, WAIT, parse_kinds};
+use super::options::{AlertArgs, INTERVAL, MetricsArgs, Named, VerdictArgs, WAIT, parse_kinds};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -53,13 +53,29 @@ pub(crate) struct RunArgs {
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
     pub(crate) alerts: AlertArgs,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
 pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
+    // Bound before CMD starts: a taken address fails the run without running CMD.
+    let served = match args.metrics.start() {
+        Ok(served) => served,
+        Err(e) => {
+            say!("leaktop: error: {e}");
+            return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
+        }
+    };
+    if let Some(s) = &served
+        && !args.tui
+    {
+        say!("{}", s.note());
+    }
     let opts = RunOptions {
+        metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(),
         leak_grace: args.verdict.leak_grace,
         fail_on: args.fail_on,
