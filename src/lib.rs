@@ -9,6 +9,7 @@
 //! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
 //! - [`record`]: `leaktop record`, the headless recorder;
 //! - [`actions`]: the safe kill and `leaktop run`;
+//! - [`ci`]: `run --check` for CI: JUnit XML, GitHub Actions annotations and summary;
 //! - [`text`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
 //! - [`ui`]: the interactive view (live, replay, root picker);
 //! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
@@ -17,6 +18,7 @@
 //!   standard output means.
 
 pub mod actions;
+pub mod ci;
 pub mod demo;
 pub mod exit_codes;
 pub mod format;

@@ -103,7 +103,10 @@ fn a_real_family_is_served_and_hostile_clients_neither_stall_ticks_nor_grow_memo
     );
     assert_eq!(value(&body, "leaktop_root_up{root=\"sh\"}"), Some(1.0));
     assert!(body.ends_with("# EOF\n"));
-    assert_eq!(get(served.addr, "/nope").unwrap().0, "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        get(served.addr, "/nope").unwrap().0,
+        "HTTP/1.1 404 Not Found"
+    );
 
     let threads = served.status("Threads");
     let rss_before = served.status("VmRSS");
@@ -115,7 +118,8 @@ fn a_real_family_is_served_and_hostile_clients_neither_stall_ticks_nor_grow_memo
         .collect();
     assert!(idle.len() > 100, "only {} connected", idle.len());
     let mut huge = TcpStream::connect(served.addr).unwrap();
-    huge.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    huge.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let _ = huge.write_all(b"GET /");
     let chunk = vec![b'a'; 1 << 20];
     let mut sent = 0;
@@ -158,7 +162,8 @@ fn an_idle_connection_is_closed_after_its_timeout() {
     let family = Family::spawn("sleep", &["300"]);
     let served = Served::start(family.pid(), &dir.path().join("rec.ticklog"), "200ms");
     let mut idle = TcpStream::connect(served.addr).unwrap();
-    idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let began = Instant::now();
     let mut buf = [0u8; 16];
     // The server closes it (EOF) after about 2 s, having read nothing.

@@ -61,7 +61,11 @@ fn free_port() -> u16 {
 fn get(addr: SocketAddr, path_and_query: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path_and_query} HTTP/1.0\r\nHost: localhost\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
@@ -109,7 +113,10 @@ fn start_prometheus(bin: &str, dir: &Path, target: SocketAddr) -> (Killed, Socke
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let child = Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={web}"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -126,7 +133,13 @@ fn prometheus_scrapes_the_leak_of_an_orphaned_forkserver_pool() {
     let dir = tempfile::tempdir().unwrap();
     let mut pool = Family::spawn_pool(dir.path());
     let mut recorder = leaktop()
-        .args(["record", "--pid", &pool.pid().to_string(), "--interval", "200ms"])
+        .args([
+            "record",
+            "--pid",
+            &pool.pid().to_string(),
+            "--interval",
+            "200ms",
+        ])
         .args(["--metrics", "127.0.0.1:0", "--out"])
         .arg(dir.path().join("pool.ticklog"))
         .stderr(Stdio::piped())
@@ -189,7 +202,8 @@ fn prometheus_scrapes_the_leak_of_an_orphaned_forkserver_pool() {
     let rss = query(web, "leaktop_leaked_memory_bytes{kind=\"rss\"}");
     // Three workers each hold a 20 MiB bytearray.
     assert!(
-        rss.first().is_some_and(|(_, v)| *v >= 60.0 * 1024.0 * 1024.0),
+        rss.first()
+            .is_some_and(|(_, v)| *v >= 60.0 * 1024.0 * 1024.0),
         "{rss:?}"
     );
     let up = query(web, "leaktop_root_up");
