@@ -135,13 +135,15 @@ fn a_real_family_is_served_and_hostile_clients_neither_stall_ticks_nor_grow_memo
     let ticks = served.ticks();
     let during: Vec<u64> = ticks[ticks_before..].iter().map(|t| t.elapsed_ms).collect();
     let held = began.elapsed().as_millis() as u64;
+    // A server that made sampling wait for a client would stall it for the client's
+    // 2 s timeout; the bounds leave room for a machine busy with other work.
     assert!(
-        during.len() as u64 >= held / 100 / 2,
+        during.len() as u64 >= held / 100 / 4,
         "{} ticks in {held} ms",
         during.len()
     );
     let gap = during.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-    assert!(gap < 500, "a tick waited {gap} ms");
+    assert!(gap < 1500, "a tick waited {gap} ms");
     // No thread per connection, no buffer per byte sent.
     assert_eq!(served.status("Threads"), threads, "threads grew");
     let grown = served.status("VmRSS").saturating_sub(rss_before);
