@@ -102,7 +102,9 @@ impl MetricsState {
 #[derive(Debug)]
 pub struct TickPublisher {
     state: Arc<MetricsState>,
+    /// The processes leaked at the last tick, and at the one before (scratch).
     leaked: IdSet<Identity>,
+    previous: IdSet<Identity>,
     leaks_total: u64,
     root: Option<String>,
 }
@@ -112,6 +114,7 @@ impl TickPublisher {
         TickPublisher {
             state,
             leaked: IdSet::default(),
+            previous: IdSet::default(),
             leaks_total: 0,
             root: None,
         }
@@ -132,17 +135,17 @@ impl TickPublisher {
             .root
             .get_or_insert_with(|| command_name(&header.root_cmd))
             .clone();
-        let now: IdSet<Identity> = tick
-            .processes
-            .iter()
-            .filter(|p| p.leaked)
-            .map(|p| p.id())
-            .collect();
-        self.leaks_total += now.difference(&self.leaked).count() as u64;
-        // A leaked process stays leaked while it lives: kept, it is not counted again.
-        let alive: IdSet<Identity> = tick.processes.iter().map(|p| p.id()).collect();
-        self.leaked.retain(|id| alive.contains(id));
-        self.leaked.extend(now);
+        // The processes leaked at the last tick and at this one (two sets swapped, so a
+        // tick allocates nothing once they have grown): one not leaked at the last
+        // tick is a new leak, each counted once.
+        std::mem::swap(&mut self.leaked, &mut self.previous);
+        self.leaked.clear();
+        for p in tick.processes.iter().filter(|p| p.leaked) {
+            let id = p.id();
+            if self.leaked.insert(id) && !self.previous.contains(&id) {
+                self.leaks_total += 1;
+            }
+        }
         let mut alerts: BTreeMap<AlertKind, u64> = AlertKind::ALL.iter().map(|&k| (k, 0)).collect();
         for a in &tick.alerts {
             *alerts.entry(a.kind).or_default() += 1;
