@@ -9,17 +9,21 @@
 //! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
 //! - [`record`]: `leaktop record`, the headless recorder;
 //! - [`actions`]: the safe kill and `leaktop run`;
+//! - [`ci`]: `run --check` for CI: JUnit XML, GitHub Actions annotations and summary;
 //! - [`text`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
 //! - [`ui`]: the interactive view (live, replay, root picker);
 //! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
+//! - [`metrics`]: `--metrics ADDR`, the figures served to Prometheus;
 //! - [`exit_codes`] and [`stdout`]: how leaktop ends, and what a failed write to
 //!   standard output means.
 
 pub mod actions;
+pub mod ci;
 pub mod demo;
 pub mod exit_codes;
 pub mod format;
 pub mod host;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod record;

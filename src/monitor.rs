@@ -59,6 +59,8 @@ pub struct Monitor {
     memory_cursor: usize,
     /// Read PSS/USS/swap at all (`record --no-pss` turns it off).
     measure_pss: bool,
+    /// `--metrics`: where each tick's figures are published.
+    metrics: Option<crate::metrics::TickPublisher>,
 }
 
 /// What a restarted root must share with the root that exited (see
@@ -217,6 +219,7 @@ impl Monitor {
             memory: HashMap::new(),
             memory_cursor: 0,
             measure_pss: true,
+            metrics: None,
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -285,8 +288,16 @@ impl Monitor {
         self.orphan_root.as_deref()
     }
 
+    /// Publishes every tick's figures to `state` (`--metrics`), with the wall time its
+    /// sampling took.
+    pub fn with_metrics(mut self, state: Option<Arc<crate::metrics::MetricsState>>) -> Self {
+        self.metrics = state.map(crate::metrics::TickPublisher::new);
+        self
+    }
+
     /// Samples once and returns the new tick.
     pub fn step(&mut self) -> Result<Tick, SampleError> {
+        let began = self.host.now();
         self.tracker.members_to_sample(&mut self.members);
         self.samples.clear();
         self.sampler.sample(&self.members, &mut self.samples)?;
@@ -309,6 +320,10 @@ impl Monitor {
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
         self.measure_memory(&mut tick);
         tick.alerts = self.alerts.observe(&tick);
+        if let Some(metrics) = &mut self.metrics {
+            let took = self.host.now().saturating_duration_since(began);
+            metrics.publish(&self.header, &tick, took);
+        }
         Ok(tick)
     }
 }

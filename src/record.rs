@@ -40,6 +40,8 @@ pub struct RecordOptions {
     pub leak_grace: Duration,
     /// Read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget.
     pub pss: bool,
+    /// `--metrics`: where each tick's figures are published.
+    pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,7 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         .with_alerts(opts.alerts.clone())
         .with_leak_grace(opts.leak_grace)
         .measuring_pss(opts.pss)
+        .with_metrics(opts.metrics.clone())
         .following(opts.follow.clone());
     let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
     sink.header(monitor.header())?;

@@ -48,6 +48,11 @@ pub struct RunOptions {
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
+    /// `--metrics`: where each tick's figures are published.
+    pub metrics: Option<Arc<crate::metrics::MetricsState>>,
+    /// Fold every tick into a [`crate::report::Summary`] (`--json`): its state grows
+    /// with the distinct processes of the run.
+    pub summarize: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +96,14 @@ pub struct RunOutcome {
     pub cmd_code: u8,
     pub leaked: usize,
     pub exit_code: u8,
+    /// The leaked processes at the end, as reported.
+    pub leaked_rows: Vec<ProcRow>,
+    /// Processes adopted by leaktop whose `/proc` entry could not be read.
+    pub hidden: Vec<u32>,
+    /// Every alert raised during the run, as first raised.
+    pub raised: Vec<Alert>,
+    /// The run as `report --json` summarises a recording (with `summarize`).
+    pub summary: Option<crate::report::Summary>,
 }
 
 /// Rounds of `--kill-leaks`: each ends what is left under the subreaper, including
@@ -168,7 +181,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         Ok(m) => m
             .excluding(&preexisting)
             .with_alerts(opts.alerts.clone())
-            .with_leak_grace(opts.leak_grace),
+            .with_leak_grace(opts.leak_grace)
+            .with_metrics(opts.metrics.clone()),
         Err(e) => {
             supervisor.signal(Signal::TERM);
             return Err(e.into());
@@ -183,6 +197,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         orphans_exited: 0,
         error: None,
         viewing: opts.tui.is_some(),
+        summary: opts.summarize.then(crate::report::Summarizer::new),
     };
     if let Some(path) = &opts.record {
         let format = opts.format.unwrap_or_else(|| Format::from_path(path));
@@ -268,10 +283,18 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     } else {
         cmd_code
     };
+    let summary = session
+        .summary
+        .as_ref()
+        .map(|s| s.summary(session.monitor.header(), false));
     Ok(RunOutcome {
         cmd_code,
         leaked: leaked.len() + hidden.len(),
         exit_code,
+        leaked_rows: leaked,
+        hidden,
+        raised: session.raised,
+        summary,
     })
 }
 
@@ -415,12 +438,17 @@ struct Session {
     error: Option<RunError>,
     /// The view owns the terminal.
     viewing: bool,
+    /// `--json`: every tick folded in.
+    summary: Option<crate::report::Summarizer>,
 }
 
 impl Session {
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
         self.record(|sink| sink.tick(&tick));
+        if let Some(summary) = &mut self.summary {
+            summary.add(&tick);
+        }
         self.orphans_exited += tick
             .events
             .iter()

@@ -237,12 +237,7 @@ pub(crate) fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
             .map(|()| ExitCode::SUCCESS),
-        None => {
-            let root = cli.view.root.root();
-            ui::watch(&cli.view.tuning.watch(root, color))
-                .map(|_| ExitCode::SUCCESS)
-                .map_err(Into::into)
-        }
+        None => cli.view.watch(color).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| fail(&e))
 }

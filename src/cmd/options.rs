@@ -79,6 +79,7 @@ impl ViewTuning {
             subreapers: Vec::new(),
             alerts: self.alerts.config(),
             leak_grace: self.verdict.leak_grace,
+            metrics: None,
         }
     }
 }
@@ -260,6 +261,54 @@ impl Checked for Span {
             return Err(format!("is too long (at most {})", show(self.max)));
         }
         Ok(d)
+    }
+}
+
+/// `--metrics ADDR` (record, run, the view): serve the family's figures to Prometheus.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Metrics")]
+pub(crate) struct MetricsArgs {
+    /// Serve the family's figures on http://ADDR/metrics in the OpenMetrics format, for
+    /// Prometheus: 127.0.0.1:9847 or [::1]:9847 (port 0 takes a free port).
+    #[arg(long, value_name = "ADDR", value_parser = leaktop::metrics::server::parse_addr)]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
+    /// Serve --metrics on an address that is not loopback (the figures name this
+    /// machine's processes, and the server has no authentication).
+    #[arg(long, requires = "metrics")]
+    pub(crate) metrics_public: bool,
+}
+
+impl MetricsArgs {
+    /// Starts the server before anything else starts: a non-loopback address without
+    /// --metrics-public is a usage error (exit 2); an address that cannot be bound (in
+    /// use) is an error returned (exit 1). `None` without --metrics.
+    pub(crate) fn start(&self) -> Result<Option<Served>, leaktop::metrics::MetricsError> {
+        use leaktop::metrics::{MetricsError, MetricsServer, MetricsState};
+        let Some(addr) = self.metrics else {
+            return Ok(None);
+        };
+        let state = MetricsState::new();
+        match MetricsServer::start(addr, self.metrics_public, state.clone()) {
+            Ok(server) => Ok(Some(Served { server, state })),
+            Err(e @ MetricsError::NotLoopback(_)) => super::usage_line(&e.to_string()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A running metrics server and the state it serves; the server stops when dropped.
+pub(crate) struct Served {
+    pub(crate) server: leaktop::metrics::MetricsServer,
+    pub(crate) state: std::sync::Arc<leaktop::metrics::MetricsState>,
+}
+
+impl Served {
+    /// "serving metrics on http://127.0.0.1:9847/metrics", for stderr.
+    pub(crate) fn note(&self) -> String {
+        format!(
+            "leaktop: serving metrics on http://{}/metrics",
+            self.server.addr()
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use leaktop::format::{self, Format, human_kb};
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
 
-use super::options::{AlertArgs, INTERVAL, Named, RootArgs, SPAN, VerdictArgs};
+use super::options::{AlertArgs, INTERVAL, MetricsArgs, Named, RootArgs, SPAN, VerdictArgs};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("root").required(true).args(["pid", "name"])))]
@@ -47,9 +47,18 @@ pub(crate) struct RecordArgs {
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
     pub(crate) alerts: AlertArgs,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
 }
 
 pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    // Bound first: a taken address is known before anything else happens.
+    let served = args.metrics.start()?;
+    if let Some(s) = &served
+        && !args.quiet
+    {
+        say!("{}", s.note());
+    }
     let to_stdout = args.out.as_os_str() == "-";
     let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
     let pid = match (args.root.pid, &args.root.name) {
@@ -86,6 +95,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         alerts: args.alerts.config(),
         leak_grace: args.verdict.leak_grace,
         pss: !args.no_pss,
+        metrics: served.as_ref().map(|s| s.state.clone()),
     };
     let summary = record::record(&opts)?;
     if !args.quiet {

@@ -7,12 +7,14 @@ use std::time::Duration;
 use clap::Args;
 
 use leaktop::actions::run::{self, RunOptions};
+use leaktop::ci::CiReport;
+use leaktop::ci::output::CiOutputs;
 use leaktop::format::Format;
 use leaktop::model::AlertKind;
 use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
 
-use super::options::{AlertArgs, INTERVAL, Named, VerdictArgs, WAIT, parse_kinds};
+use super::options::{AlertArgs, INTERVAL, MetricsArgs, Named, VerdictArgs, WAIT, parse_kinds};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -53,13 +55,48 @@ pub(crate) struct RunArgs {
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
     pub(crate) alerts: AlertArgs,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
+    /// Write a JUnit XML report to FILE: a failing test case per leaked tree (the tree
+    /// with pids, RSS and how each process leaked), one per --fail-on alert kind; a
+    /// clean run is one passing case.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write the run's report to FILE as one JSON object, as `leaktop report --json`
+    /// writes a recording's (a file: CMD's own output shares standard output).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
 pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
+    // Bound before CMD starts: a taken address fails the run without running CMD.
+    let served = match args.metrics.start() {
+        Ok(served) => served,
+        Err(e) => {
+            say!("leaktop: error: {e}");
+            return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
+        }
+    };
+    if let Some(s) = &served
+        && !args.tui
+    {
+        say!("{}", s.note());
+    }
+    // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
+    // summary; --junit and --json files must be writable before CMD starts.
+    let outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
+    if let Err(e) = outputs.check(leaktop::host::real().as_ref()) {
+        say!("leaktop: error: {e}");
+        return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
+    }
+    let command = args.command.clone();
+    let fail_on = args.fail_on.clone();
     let opts = RunOptions {
+        summarize: outputs.wants_summary(),
+        metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(),
         leak_grace: args.verdict.leak_grace,
         fail_on: args.fail_on,
@@ -79,7 +116,24 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
         backend: args.backend,
     };
     match run::run(&opts) {
-        Ok(outcome) => ExitCode::from(outcome.exit_code),
+        Ok(outcome) => {
+            let report = CiReport::new(
+                &command,
+                outcome.cmd_code,
+                &outcome.leaked_rows,
+                &outcome.hidden,
+                &outcome.raised,
+                &fail_on,
+            );
+            match outputs.write(&report, outcome.summary.as_ref(), args.check) {
+                Ok(()) => ExitCode::from(outcome.exit_code),
+                Err(e) => {
+                    say!("leaktop: error: {e}");
+                    // A CI that asked for a report it did not get must not pass.
+                    ExitCode::from(outcome.exit_code.max(1))
+                }
+            }
+        }
         Err(e) => {
             say!("leaktop: error: {e}");
             ExitCode::from(e.exit_code())

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::options::{RootArgs, ViewTuning};
+use super::options::{MetricsArgs, RootArgs, ViewTuning};
 
 /// Options of the interactive view.
 #[derive(Args)]
@@ -11,4 +11,17 @@ pub(crate) struct ViewArgs {
     pub(crate) root: RootArgs,
     #[command(flatten)]
     pub(crate) tuning: ViewTuning,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
+}
+
+impl ViewArgs {
+    /// The live view, serving `--metrics` while it runs.
+    pub(crate) fn watch(&self, color: bool) -> anyhow::Result<()> {
+        let served = self.metrics.start()?;
+        let mut opts = self.tuning.watch(self.root.root(), color);
+        opts.metrics = served.as_ref().map(|s| s.state.clone());
+        leaktop::ui::watch(&opts)?;
+        Ok(())
+    }
 }

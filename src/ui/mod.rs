@@ -52,6 +52,8 @@ pub struct WatchOptions {
     pub alerts: crate::model::AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// `--metrics`: where each tick's figures are published.
+    pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +138,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
     )?
     .with_alerts(opts.alerts.clone())
     .with_leak_grace(opts.leak_grace)
+    .with_metrics(opts.metrics.clone())
     .following(match &opts.root {
         Root::Name {
             pattern,
