@@ -53,6 +53,7 @@ fn options(output: Output) -> Options {
         kill: None,
         watch: None,
         count: None,
+        metrics: None,
     }
 }
 
@@ -293,9 +294,11 @@ fn unreadable_processes_are_counted_not_errors() {
 #[test]
 fn watch_reports_each_new_group_once() {
     let fake = machine();
+    let state = leaktop::metrics::MetricsState::new();
     let opts = Options {
         watch: Some(Duration::from_secs(2)),
         count: Some(4),
+        metrics: Some(state.clone()),
         ..options(Output::Json)
     };
     // The pool of job 1000 is orphaned after the second scan.
@@ -324,6 +327,11 @@ fn watch_reports_each_new_group_once() {
         "{got:?}"
     );
     assert_eq!(got.len(), 3);
+    // --metrics serves the last scan's groups and their RSS.
+    let rss_kb: u64 = lines.iter().map(|v| v["rss_kb"].as_u64().unwrap()).sum();
+    let served = state.snapshot().orphans.expect("orphan figures published");
+    assert_eq!(served.groups, 3);
+    assert_eq!(served.memory_bytes, Some(rss_kb * 1024));
 }
 
 #[test]

@@ -248,6 +248,8 @@ pub struct Options {
     pub watch: Option<Duration>,
     /// Stop after this many scans (`--watch --count`).
     pub count: Option<u64>,
+    /// `--watch --metrics`: where each scan's group count and memory are published.
+    pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
 }
 
 /// Why `leaktop orphans` failed; nothing was signalled.
@@ -421,6 +423,21 @@ fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
     out
 }
 
+/// The figures `--watch --metrics` serves: the selected groups standing now (reported
+/// or not yet: a scrape sees what is there) and their RSS summed, in bytes.
+fn orphan_figures(scan: &Scan, filter: &Filter) -> crate::metrics::OrphanFigures {
+    let groups: Vec<&OrphanGroup> = scan
+        .classified
+        .groups
+        .iter()
+        .filter(|g| filter.selects(g))
+        .collect();
+    crate::metrics::OrphanFigures {
+        groups: groups.len() as u64,
+        memory_bytes: Some(groups.iter().map(|g| g.rss_kb * 1024).sum()),
+    }
+}
+
 /// `--watch`: scans at `interval` and reports each group once, when it appears.
 fn watch(
     scanner: &mut Scanner,
@@ -464,6 +481,9 @@ fn watch(
                 _ => crate::format::orphans::appeared_line(g),
             };
             (io.out)(&line)?;
+        }
+        if let Some(state) = &opts.metrics {
+            state.set_orphans(orphan_figures(&scan, &opts.filter));
         }
         // Only the groups alive now are remembered: memory stays bounded.
         reported.retain(|id| now.contains(id));

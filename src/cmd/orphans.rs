@@ -12,7 +12,7 @@ use leaktop::actions::orphans::{
 };
 use leaktop::exit_codes::ExitCode as Exit;
 
-use super::options::{INTERVAL, Named, WAIT, parse_size_kb};
+use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
 
 /// Whether the listing is a table, JSON or tick-log snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -99,6 +99,8 @@ pub(crate) struct OrphansArgs {
     /// With --watch, stop after N scans.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "watch")]
     pub(crate) count: Option<u64>,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
 }
 
 pub(crate) fn run(args: OrphansArgs) -> ExitCode {
@@ -113,6 +115,20 @@ pub(crate) fn run(args: OrphansArgs) -> ExitCode {
             }
         },
     };
+    if args.metrics.metrics.is_some() && !args.watch {
+        say!("leaktop: error: --metrics needs --watch (a single scan has nothing to serve)");
+        return Exit::UsageError.into();
+    }
+    let served = match args.metrics.start() {
+        Ok(served) => served,
+        Err(e) => {
+            say!("leaktop: error: {e}");
+            return Exit::RuntimeError.into();
+        }
+    };
+    if let Some(s) = &served {
+        leaktop::say(&format!("{}\n", s.note()));
+    }
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let width = if std::io::stdout().is_terminal() {
         ratatui::crossterm::terminal::size().map_or(120, |(w, _)| usize::from(w))
@@ -148,6 +164,7 @@ pub(crate) fn run(args: OrphansArgs) -> ExitCode {
         kill,
         watch: args.watch.then_some(args.interval),
         count: args.count,
+        metrics: served.as_ref().map(|s| s.state.clone()),
     };
     let mut out = |s: &str| leaktop::stdout::write_all(s.as_bytes());
     let mut ask = |question: &str| {

@@ -142,7 +142,7 @@ fn register_orphans(registry: &mut Registry, o: &OrphanFigures) {
         memory.set(int(bytes));
         registry.register_with_unit(
             "orphaned_memory",
-            "Memory held by the orphan groups",
+            "Resident memory (RSS) of the orphan groups' processes",
             Unit::Bytes,
             memory,
         );
