@@ -1,16 +1,14 @@
 //! The [`Host`] of Linux: `/proc`, pidfds, `waitid`, `prctl`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
+use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
 
 use super::{
     Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
@@ -144,32 +142,11 @@ impl Host for LinuxHost {
     }
 
     fn reap(&self) -> Vec<(u32, Exit)> {
-        let mut reaped = Vec::new();
-        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
-            let exit = match (status.exit_status(), status.terminating_signal()) {
-                (Some(code), _) => Exit::Code(code as u8),
-                (None, Some(sig)) => Exit::Signaled(sig),
-                _ => Exit::Code(1),
-            };
-            reaped.push((pid.as_raw_nonzero().get() as u32, exit));
-        }
-        reaped
+        super::unix::reap()
     }
 
     fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
-        let program = spec
-            .argv
-            .first()
-            .ok_or_else(|| SpawnError::NotFound(String::new()))?;
-        let name = crate::text::printable(&program.to_string_lossy()).into_owned();
-        let mut command = std::process::Command::new(program);
-        command.args(&spec.argv[1..]);
-        if spec.null_stdio {
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        }
+        let (mut command, name) = super::unix::command(spec)?;
         if let Some(signal) = spec.parent_death_signal {
             let parent = Pid::from_raw(std::process::id() as i32);
             // SAFETY: between fork and exec the closure makes only async-signal-safe
@@ -187,15 +164,9 @@ impl Host for LinuxHost {
                 });
             }
         }
-        let child = command.spawn().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => SpawnError::NotFound(name.clone()),
-            io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(name.clone()),
-            _ => SpawnError::Other(name.clone(), e),
-        })?;
-        let pid = child.id();
-        // std's Child would reap through waitpid(pid); leaktop reaps everything itself
-        // (Host::reap), so the pid stays ours, and the pidfd opened now is CMD's.
-        drop(child);
+        // leaktop reaps its own children, so the pid stays CMD's: the pidfd opened
+        // now is CMD's.
+        let pid = super::unix::start(command, &name)?;
         let fd = pidfd_open(
             Pid::from_raw(pid as i32).expect("a spawned child has a pid"),
             PidfdFlags::empty(),
@@ -212,19 +183,7 @@ impl Host for LinuxHost {
     }
 
     fn create(&self, path: &Path, how: Create) -> io::Result<File> {
-        let mut options = OpenOptions::new();
-        options.write(true);
-        match how {
-            Create::Truncate => {
-                options.create(true).truncate(true);
-            }
-            Create::New => {
-                options
-                    .create_new(true)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-            }
-        }
-        options.open(path)
+        super::unix::create(path, how)
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {

@@ -15,6 +15,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(unix)]
+mod unix;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
