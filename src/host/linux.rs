@@ -54,11 +54,7 @@ impl Pinned for Pidfd {
     }
 
     fn signal(&self, signal: Signal) -> Result<(), SignalError> {
-        pidfd_send_signal(&self.fd, signal).map_err(|e| match e {
-            rustix::io::Errno::PERM => SignalError::Denied,
-            rustix::io::Errno::SRCH => SignalError::Gone,
-            e => SignalError::Other(e.to_string()),
-        })
+        pidfd_send_signal(&self.fd, signal).map_err(super::unix::signal_error)
     }
 }
 
@@ -145,6 +141,12 @@ impl Host for LinuxHost {
         super::unix::reap()
     }
 
+    fn become_subreaper(&self) -> io::Result<bool> {
+        let me = Pid::from_raw(std::process::id() as i32);
+        rustix::process::set_child_subreaper(me)?;
+        Ok(true)
+    }
+
     fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
         let (mut command, name) = super::unix::command(spec)?;
         if let Some(signal) = spec.parent_death_signal {
@@ -227,6 +229,31 @@ fn read_memory(id: Identity) -> Option<Memory> {
         text.extend_from_slice(&buf[..n]);
     }
     super::parse_smaps_rollup(std::str::from_utf8(&text).ok()?)
+}
+
+/// See [`super::listen_signals`]: the sender comes from each signal's `siginfo`.
+pub(super) fn listen_signals(
+    signals: &[i32],
+    tx: std::sync::mpsc::Sender<(i32, bool)>,
+) -> io::Result<()> {
+    use signal_hook::iterator::SignalsInfo;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    let mut signals = SignalsInfo::<WithOrigin>::new(signals)?;
+    std::thread::spawn(move || {
+        for info in signals.forever() {
+            if tx.send((info.signal, info.process.is_some())).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// See [`super::set_process_name`]: `PR_SET_NAME`, at most 15 bytes.
+pub(super) fn set_process_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        let _ = rustix::thread::set_name(&c);
+    }
 }
 
 #[cfg(test)]

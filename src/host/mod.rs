@@ -2,7 +2,8 @@
 //!
 //! Sampling, the clock, leaktop's own pid, pinning processes (pidfds) and signalling
 //! them, reaping, spawning and creating output files. [`real`] gives the
-//! implementation for this platform ([`linux::LinuxHost`] on Linux); the tests have a
+//! implementation for this platform, one module per OS: `linux::LinuxHost` (`/proc`,
+//! pidfds) and `macos::MacosHost` (sysinfo, `kill(2)` after a re-check); the tests have a
 //! fake (`tests/fakes/host.rs`) that scripts trees, exits, reparentings, signal
 //! outcomes and I/O errors, and a clock that moves only when told, so the paths that
 //! matter most (quitting, killing, reaping) run in milliseconds and without luck.
@@ -10,13 +11,20 @@
 //! ```text
 //!  cmd ──► actions / ui ──► monitor ──► sample
 //!   │          │                          ▲
-//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | tests' FakeHost)
+//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
 //! ```
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "macos")]
+pub mod macos;
 #[cfg(unix)]
 mod unix;
+
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(target_os = "macos")]
+use macos as os;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -247,6 +255,15 @@ pub trait Host: Send + Sync {
     /// The machine's `MemAvailable:` in KiB (`/proc/meminfo`), `None` if unreadable.
     /// Every process on the machine moves it: a second opinion, never relied on.
     fn mem_available_kb(&self) -> Option<u64>;
+
+    /// Makes leaktop a child subreaper (`PR_SET_CHILD_SUBREAPER`): every process
+    /// orphaned below it is then reparented to leaktop rather than to init, however
+    /// fast it forks or whether it calls `setsid`. `Ok(true)` once leaktop is one,
+    /// `Ok(false)` where the platform has no subreapers (macOS; the default), `Err` if
+    /// the kernel refused.
+    fn become_subreaper(&self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// The host of this platform.
@@ -255,10 +272,29 @@ pub fn real() -> Arc<dyn Host> {
     {
         Arc::new(linux::LinuxHost::new())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        Arc::new(macos::MacosHost::new())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         compile_error!("leaktop has no Host for this platform yet")
     }
+}
+
+/// Sends each of `signals` that reaches leaktop to `tx`, from a thread of its own, as
+/// (its number, whether another process sent it rather than the kernel: a terminal's
+/// Ctrl-C has reached leaktop's whole process group already). Linux reads the sender
+/// from the signal's `siginfo`; macOS cannot, and takes a SIGINT that comes while
+/// leaktop is in its terminal's foreground for the terminal's.
+pub fn listen_signals(signals: &[i32], tx: std::sync::mpsc::Sender<(i32, bool)>) -> io::Result<()> {
+    os::listen_signals(signals, tx)
+}
+
+/// Names the calling process as `ps` and `top` show it (its `comm`) where the platform
+/// lets a process rename itself (Linux); elsewhere it keeps its executable's name.
+pub fn set_process_name(name: &str) {
+    os::set_process_name(name)
 }
 
 /// The pids a kill never signals: 0, PID 1, leaktop and every ancestor of leaktop.

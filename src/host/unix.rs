@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use rustix::process::WaitOptions;
 
-use super::{Create, Exit, SpawnError, SpawnSpec};
+use super::{Create, Exit, SignalError, SpawnError, SpawnSpec};
 
 /// Collects every exited child of leaktop without blocking (`waitpid(-1, WNOHANG)`).
 pub(super) fn reap() -> Vec<(u32, Exit)> {
@@ -22,6 +22,15 @@ pub(super) fn reap() -> Vec<(u32, Exit)> {
         reaped.push((pid.as_raw_nonzero().get() as u32, exit));
     }
     reaped
+}
+
+/// What an error of `kill(2)` or `pidfd_send_signal(2)` means for the signal.
+pub(super) fn signal_error(e: rustix::io::Errno) -> SignalError {
+    match e {
+        rustix::io::Errno::PERM => SignalError::Denied,
+        rustix::io::Errno::SRCH => SignalError::Gone,
+        e => SignalError::Other(e.to_string()),
+    }
 }
 
 /// The command `spec` describes, and its program's name as errors show it.
