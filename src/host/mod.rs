@@ -56,47 +56,6 @@ pub struct Memory {
     pub swap_kb: u64,
 }
 
-/// Parses the text of `/proc/PID/smaps_rollup` (lines of `Key:   N kB`). `None` if it
-/// has no `Pss:` line (an empty read: a kernel thread, or a process that has exited).
-pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
-    let mut pss = None;
-    let (mut private, mut swap) = (0u64, 0u64);
-    for line in text.lines() {
-        let Some((key, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let Some(kb) = rest
-            .trim()
-            .strip_suffix("kB")
-            .and_then(|n| n.trim().parse::<u64>().ok())
-        else {
-            continue;
-        };
-        match key {
-            "Pss" => pss = Some(kb),
-            "Private_Clean" | "Private_Dirty" => private = private.saturating_add(kb),
-            "Swap" => swap = kb,
-            _ => {}
-        }
-    }
-    Some(Memory {
-        pss_kb: pss?,
-        uss_kb: private,
-        swap_kb: swap,
-    })
-}
-
-/// `MemAvailable:` in KiB from the text of `/proc/meminfo`.
-pub fn parse_mem_available(text: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -360,65 +319,5 @@ impl Drop for Frozen {
         for p in &self.held {
             let _ = p.signal(Signal::CONT);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// As Linux 6.6 writes it for a Python worker forked from a parent holding 200 MB.
-    const ROLLUP: &str = "\
-55d0c5a6b000-7ffd1e3f1000 ---p 00000000 00:00 0                          [rollup]
-Rss:              208420 kB
-Pss:               30112 kB
-Pss_Dirty:         29870 kB
-Pss_Anon:          29850 kB
-Pss_File:            262 kB
-Pss_Shmem:             0 kB
-Shared_Clean:       3012 kB
-Shared_Dirty:     204800 kB
-Private_Clean:       120 kB
-Private_Dirty:       488 kB
-Referenced:       208420 kB
-Anonymous:        205288 kB
-LazyFree:              0 kB
-AnonHugePages:         0 kB
-ShmemPmdMapped:        0 kB
-FilePmdMapped:         0 kB
-Shared_Hugetlb:        0 kB
-Private_Hugetlb:       0 kB
-Swap:               1536 kB
-SwapPss:             219 kB
-Locked:                0 kB
-";
-
-    #[test]
-    fn smaps_rollup_gives_pss_private_and_swap() {
-        assert_eq!(
-            parse_smaps_rollup(ROLLUP),
-            Some(Memory {
-                pss_kb: 30112,
-                uss_kb: 120 + 488,
-                swap_kb: 1536,
-            })
-        );
-    }
-
-    #[test]
-    fn mem_available_from_meminfo() {
-        let meminfo = "MemTotal:       16303460 kB\nMemFree:         1031580 kB\nMemAvailable:    9876543 kB\nBuffers:          321004 kB\n";
-        assert_eq!(parse_mem_available(meminfo), Some(9_876_543));
-        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
-    }
-
-    #[test]
-    fn an_empty_rollup_is_unknown_not_zero() {
-        assert_eq!(parse_smaps_rollup(""), None);
-        // A kernel thread's rollup has the header line only.
-        assert_eq!(
-            parse_smaps_rollup("00000000-00000000 ---p 00000000 00:00 0  [rollup]\n"),
-            None
-        );
     }
 }
