@@ -227,3 +227,90 @@ fn in_terminal_foreground() -> bool {
 
 /// See [`super::set_process_name`]: macOS names a process by its executable.
 pub(super) fn set_process_name(_name: &str) {}
+
+/// These run on Linux too: the host needs only sysinfo and `kill(2)`, so its re-check
+/// is tried against real processes wherever the tests run.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{WaitOptions, waitpid};
+
+    /// A child of this test, killed and reaped by its pid when dropped unless the test
+    /// reaped it (other tests' children are theirs to reap: no `waitpid(-1)` here).
+    struct Child(Option<u32>);
+
+    impl Child {
+        /// Waits for the child; the signal that ended it, if one did.
+        fn wait(&mut self) -> Option<i32> {
+            let pid = Pid::from_raw(self.0.take()? as i32)?;
+            let (_, status) = waitpid(Some(pid), WaitOptions::empty()).ok()??;
+            status.terminating_signal()
+        }
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            if let Some(pid) = self.0.and_then(|p| Pid::from_raw(p as i32)) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+                let _ = waitpid(Some(pid), WaitOptions::empty());
+            }
+        }
+    }
+
+    fn sleeper(host: &MacosHost) -> (Child, Box<dyn Pinned>) {
+        let spawned = host
+            .spawn(&SpawnSpec {
+                argv: vec!["sleep".into(), "30".into()],
+                null_stdio: true,
+                parent_death_signal: None,
+            })
+            .expect("spawn sleep");
+        (Child(Some(spawned.pid)), spawned.pinned)
+    }
+
+    #[test]
+    fn a_handle_signals_its_process_and_nothing_once_that_is_gone() {
+        let host = MacosHost::new();
+        let (mut child, spawned) = sleeper(&host);
+        let id = spawned.id();
+        assert_ne!(id.start, 0, "the child was read after it started");
+        assert!(host.exists(id.pid));
+        let mut children = Vec::new();
+        host.children_of(host.own_pid(), &mut children);
+        assert!(children.contains(&id.pid), "{children:?}");
+
+        let other = Identity {
+            pid: id.pid,
+            start: id.start + 1,
+        };
+        assert_eq!(host.pin(other).err(), Some(PinError::Reused));
+        // A handle whose process has gone and whose pid another process holds: the
+        // re-check before kill(2) sends nothing.
+        assert_eq!(
+            host.handle(other).signal(Signal::TERM),
+            Err(SignalError::Gone)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(host.probe(id.pid).is_some_and(|s| !s.has_exited()));
+        let pinned = host.pin(id).expect("pinned by pid and start time");
+        assert_eq!(pinned.signal(Signal::TERM), Ok(()));
+        assert_eq!(child.wait(), Some(Signal::TERM.as_raw()));
+
+        // Reaped: the re-check finds no process with that start time and sends nothing.
+        assert_eq!(pinned.signal(Signal::KILL), Err(SignalError::Gone));
+        assert_eq!(spawned.signal(Signal::KILL), Err(SignalError::Gone));
+        assert!(host.pin(id).is_err());
+    }
+
+    #[test]
+    fn knows_its_own_executable_and_the_machines_memory() {
+        let host = MacosHost::new();
+        let exe = rustix::fs::stat(std::env::current_exe().unwrap()).unwrap();
+        #[allow(clippy::unnecessary_cast)]
+        let expected = (exe.st_dev as u64, exe.st_ino as u64);
+        assert_eq!(host.exe_id(host.own_pid()), Some(expected));
+        assert!(host.exists(host.own_pid()));
+        assert!(host.mem_available_kb().is_some_and(|kb| kb > 0));
+        assert_eq!(host.memory(host.probe(host.own_pid()).unwrap().id()), None);
+    }
+}
