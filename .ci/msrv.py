@@ -1,8 +1,11 @@
-"""rust-version in Cargo.toml must cover every dependency's and not be newer than the
-toolchain CI runs, so the declared MSRV is the one actually checked."""
+"""rust-version in Cargo.toml must cover every dependency's, not be newer than the
+toolchain CI runs, and be the toolchain .ci/run builds with (`cargo +VERSION check`),
+so the declared MSRV is the one actually checked."""
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 meta = json.loads(
     subprocess.check_output(["cargo", "metadata", "--locked", "--format-version", "1"])
@@ -10,19 +13,39 @@ meta = json.loads(
 
 
 def version(s):
-    """(major, minor, patch), padded: `1.88` and `1.88.0` are the same version."""
-    parts = [int(x) for x in (s or "0").split(".")]
+    """(major, minor, patch), padded: `1.88` and `1.88.0` are the same version; a
+    pre-release tail (`1.96.0-nightly`) is dropped."""
+    parts = [int(re.match(r"\d*", x).group() or 0) for x in (s or "0").split(".")]
     return tuple((parts + [0, 0, 0])[:3])
 
 
 assert version("1.88") == version("1.88.0") < version("1.88.1") < version("1.95")
+assert version("1.96.0-nightly") == (1, 96, 0) and version(None) == (0, 0, 0)
+
+
+def rustc(toolchain=None):
+    cmd = ["rustc"] + ([f"+{toolchain}"] if toolchain else []) + ["--version"]
+    return subprocess.check_output(cmd, text=True).split()[1]
 
 
 ours = next(p for p in meta["packages"] if p["name"] == "leaktop")["rust_version"]
 worst = max(meta["packages"], key=lambda p: version(p.get("rust_version")))
-rustc = subprocess.check_output(["rustc", "--version"], text=True).split()[1]
 if version(worst["rust_version"]) > version(ours):
     sys.exit(f"{worst['name']} needs Rust {worst['rust_version']}; Cargo.toml says {ours}")
-if version(rustc)[:2] < version(ours)[:2]:
-    sys.exit(f"rustc {rustc} is older than rust-version {ours}")
-print(f"rust-version {ours} covers every dependency; checked with rustc {rustc}")
+stable = rustc()
+if version(stable)[:2] < version(ours)[:2]:
+    sys.exit(f"rustc {stable} is older than rust-version {ours}")
+# The MSRV toolchain itself: what `cargo +VERSION` runs must be that version.
+try:
+    msrv = rustc(ours)
+except subprocess.CalledProcessError:
+    sys.exit(f"no {ours} toolchain: rustup toolchain install {ours} --profile minimal")
+if version(msrv)[:2] != version(ours)[:2]:
+    sys.exit(f"rustc +{ours} is {msrv}, not rust-version {ours}")
+ci = (Path(__file__).parent / "run").read_text()
+if f"cargo +{ours} check" not in ci:
+    sys.exit(f".ci/run does not build with the MSRV toolchain: no `cargo +{ours} check`")
+print(
+    f"rust-version {ours} covers every dependency (the newest needs {worst['rust_version']}); "
+    f"checked with rustc {stable} and {msrv}"
+)

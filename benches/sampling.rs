@@ -12,7 +12,9 @@ use std::time::Duration;
 use divan::Bencher;
 use leaktop::format::Format;
 use leaktop::monitor::Monitor;
-use leaktop::sample::{Backend, Identity, Sampler, procfs::ProcfsSampler};
+use leaktop::sample::Backend;
+#[cfg(target_os = "linux")]
+use leaktop::sample::{Identity, Sampler, procfs::ProcfsSampler};
 
 const FAMILY: usize = 150;
 
@@ -60,6 +62,7 @@ fn main() {
     let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
 }
 
+#[cfg(target_os = "linux")]
 fn family_members(sampler: &mut ProcfsSampler) -> Vec<Identity> {
     let root = TREE.0.id();
     let mut out = Vec::new();
@@ -74,6 +77,7 @@ fn family_members(sampler: &mut ProcfsSampler) -> Vec<Identity> {
 }
 
 /// One steady-state tick of the procfs sampler over the family (held descriptors).
+#[cfg(target_os = "linux")]
 #[divan::bench]
 fn procfs_sample_150(bencher: Bencher) {
     let mut sampler = ProcfsSampler::new();
@@ -87,6 +91,7 @@ fn procfs_sample_150(bencher: Bencher) {
 }
 
 /// The naive floor: open, read and close `/proc/PID/stat` once per member.
+#[cfg(target_os = "linux")]
 #[divan::bench]
 fn naive_open_read_close_150(bencher: Bencher) {
     let mut sampler = ProcfsSampler::new();
@@ -106,16 +111,26 @@ fn naive_open_read_close_150(bencher: Bencher) {
 /// A whole tick as `leaktop record` does it: sample, update the tracker, snapshot.
 #[divan::bench]
 fn monitor_step_150(bencher: Bencher) {
-    let mut monitor =
-        Monitor::attach(TREE.0.id(), Backend::Procfs, Duration::from_secs(1), vec![]).unwrap();
+    let mut monitor = Monitor::attach(
+        TREE.0.id(),
+        Backend::default(),
+        Duration::from_secs(1),
+        vec![],
+    )
+    .unwrap();
     monitor.step().unwrap();
     bencher.bench_local(|| monitor.step().unwrap().processes.len());
 }
 
 #[divan::bench(args = [Format::Text, Format::Ndjson])]
 fn write_tick_150(bencher: Bencher, format: Format) {
-    let mut monitor =
-        Monitor::attach(TREE.0.id(), Backend::Procfs, Duration::from_secs(1), vec![]).unwrap();
+    let mut monitor = Monitor::attach(
+        TREE.0.id(),
+        Backend::default(),
+        Duration::from_secs(1),
+        vec![],
+    )
+    .unwrap();
     let tick = monitor.step().unwrap();
     let mut buf = String::with_capacity(64 * 1024);
     bencher.bench_local(|| {

@@ -513,7 +513,7 @@ fn main() {
     let o = Options::parse();
     let busy = o.busy.unwrap_or(if o.scale { SCALE_BUSY } else { 0 });
     kill_all_on_signals();
-    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).expect("subreaper");
+    leaktop::host::real().become_subreaper().expect("subreaper");
 
     let w = Workloads {
         o: &o,

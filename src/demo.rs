@@ -12,7 +12,6 @@
 //! init, and every helper ends when leaktop does: leaktop kills the family on exit, and
 //! each helper also exits by itself once leaktop is gone (even after a SIGKILL).
 
-use std::ffi::CString;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,12 +43,12 @@ pub enum DemoError {
 /// Starts the demo family, opens the live view on it, and ends every helper on exit.
 pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
     let me = std::process::id();
-    rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
-        .map_err(|e| DemoError::Subreaper(e.into()))?;
+    let host = crate::host::real();
+    let adopting = host.become_subreaper().map_err(DemoError::Subreaper)?;
     let server = spawn_helper("server", &[]).map_err(DemoError::Spawn)?;
     let root = server.id();
     opts.root = Root::Pid(root);
-    opts.subreapers = vec![me];
+    opts.subreapers = if adopting { vec![me] } else { Vec::new() };
     let last = ui::watch(&opts);
     // The std handle would only reap the server; leaktop reaps everything itself.
     drop(server);
@@ -65,7 +64,6 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
     {
         targets.insert(0, Target::sample(&probe));
     }
-    let host = crate::host::real();
     kill::kill_trees(
         host.as_ref(),
         &targets,
@@ -116,9 +114,7 @@ pub fn helper(role: &str, args: &[String]) -> ! {
 }
 
 fn set_name(name: &str) {
-    if let Ok(c) = CString::new(name) {
-        let _ = rustix::thread::set_name(&c);
-    }
+    crate::host::set_process_name(name);
 }
 
 fn owner_alive(owner: u32) -> bool {

@@ -3,6 +3,8 @@
 //! even where pid discovery missed it. This test binary makes itself a subreaper, so
 //! it holds this one test only.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::time::{Duration, Instant};

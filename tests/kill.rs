@@ -1,5 +1,7 @@
 //! The safe kill against real processes.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::time::Duration;

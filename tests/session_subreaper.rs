@@ -3,6 +3,8 @@
 //! makes itself such a subreaper (so it holds this one test only) and attaches to a
 //! root it started, declaring nothing: the escape must be seen all the same.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::time::{Duration, Instant};

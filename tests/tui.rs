@@ -1,6 +1,8 @@
 //! The interactive view driven as a person would: in a real terminal (tmux), by keys,
 //! against real process trees.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::process::Command;

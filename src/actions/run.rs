@@ -6,6 +6,9 @@
 //! reaps what it adopts, forwards INT/TERM/HUP sent to it by other processes (a
 //! terminal's Ctrl-C already reaches CMD, which shares leaktop's process group), and
 //! sets PR_SET_PDEATHSIG so CMD gets SIGTERM if leaktop itself is SIGKILLed.
+//!
+//! Where the platform has no subreaper (macOS) an orphan goes to init (launchd), and
+//! `run` knows it only if a tick saw it in CMD's family first; it says so in its report.
 
 use std::ffi::OsString;
 use std::io;
@@ -13,10 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use rustix::process::Pid;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::SignalsInfo;
-use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, plural, text};
@@ -134,20 +134,12 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     // A recording that cannot be written is known before anything is started; the
     // file itself is created only once CMD runs, so a failed start leaves it as it was.
     TickSink::check(host.as_ref(), opts.record.as_deref())?;
-    rustix::process::set_child_subreaper(Pid::from_raw(me as i32))
-        .map_err(|e| RunError::Subreaper(e.into()))?;
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
-        .map_err(RunError::Signals)?;
+    let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
+    // Only signals another process sent are forwarded; the terminal's already reached
+    // CMD through the process group.
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for info in signals.forever() {
-            // Only signals another process sent are forwarded; the terminal's already
-            // reached CMD through the process group.
-            if tx.send((info.signal, info.process.is_some())).is_err() {
-                break;
-            }
-        }
-    });
+    crate::host::listen_signals(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD], tx)
+        .map_err(RunError::Signals)?;
 
     // Children leaktop already has (a wrapper that `exec`s leaktop hands its own
     // down): they were never CMD's, so they are neither adopted nor ended.
@@ -176,7 +168,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         host.sampler(opts.backend)?,
         root,
         opts.interval,
-        vec![me],
+        if adopting { vec![me] } else { Vec::new() },
     ) {
         Ok(m) => m
             .excluding(&preexisting)
@@ -250,6 +242,14 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
                 "leaktop: {n} processes were orphaned during the run and exited by themselves (not leaks)\n"
             ),
         });
+    }
+    if !adopting {
+        say(&format!(
+            "leaktop: note: this system has no subreaper, so an orphan of CMD's goes to init: \
+             one started and orphaned between two ticks ({}) was never seen in CMD's family \
+             and is not reported\n",
+            humantime::format_duration(opts.interval)
+        ));
     }
     let mut killed = KillReport::default();
     if opts.kill_leaks && !leaked.is_empty() {

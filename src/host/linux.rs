@@ -1,16 +1,14 @@
 //! The [`Host`] of Linux: `/proc`, pidfds, `waitid`, `prctl`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, PidfdFlags, WaitOptions, pidfd_open, pidfd_send_signal};
+use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
 
 use super::{
     Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
@@ -18,7 +16,6 @@ use super::{
 };
 use crate::model::orphans::{ProcFacts, StdioKind};
 use crate::sample::procfs::ProcfsSampler;
-use crate::sample::stat;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 
 /// The real Linux host. Its own sampler (for probes and scans) sits behind a lock, so
@@ -57,11 +54,7 @@ impl Pinned for Pidfd {
     }
 
     fn signal(&self, signal: Signal) -> Result<(), SignalError> {
-        pidfd_send_signal(&self.fd, signal).map_err(|e| match e {
-            rustix::io::Errno::PERM => SignalError::Denied,
-            rustix::io::Errno::SRCH => SignalError::Gone,
-            e => SignalError::Other(e.to_string()),
-        })
+        pidfd_send_signal(&self.fd, signal).map_err(super::unix::signal_error)
     }
 }
 
@@ -145,33 +138,17 @@ impl Host for LinuxHost {
     }
 
     fn reap(&self) -> Vec<(u32, Exit)> {
-        let mut reaped = Vec::new();
-        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
-            let exit = match (status.exit_status(), status.terminating_signal()) {
-                (Some(code), _) => Exit::Code(code as u8),
-                (None, Some(sig)) => Exit::Signaled(sig),
-                _ => Exit::Code(1),
-            };
-            reaped.push((pid.as_raw_nonzero().get() as u32, exit));
-        }
-        reaped
+        super::unix::reap()
+    }
+
+    fn become_subreaper(&self) -> io::Result<bool> {
+        let me = Pid::from_raw(std::process::id() as i32);
+        rustix::process::set_child_subreaper(me)?;
+        Ok(true)
     }
 
     fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
-        let program = spec
-            .argv
-            .first()
-            .ok_or_else(|| SpawnError::NotFound(String::new()))?;
-        let name = crate::text::printable(&program.to_string_lossy()).into_owned();
-        let mut command = std::process::Command::new(program);
-        command.args(&spec.argv[1..]);
-        command.envs(spec.env.iter().map(|(k, v)| (k, v)));
-        if spec.null_stdio {
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        }
+        let (mut command, name) = super::unix::command(spec)?;
         if let Some(signal) = spec.parent_death_signal {
             let parent = Pid::from_raw(std::process::id() as i32);
             // SAFETY: between fork and exec the closure makes only async-signal-safe
@@ -189,15 +166,9 @@ impl Host for LinuxHost {
                 });
             }
         }
-        let child = command.spawn().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => SpawnError::NotFound(name.clone()),
-            io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(name.clone()),
-            _ => SpawnError::Other(name.clone(), e),
-        })?;
-        let pid = child.id();
-        // std's Child would reap through waitpid(pid); leaktop reaps everything itself
-        // (Host::reap), so the pid stays ours, and the pidfd opened now is CMD's.
-        drop(child);
+        // leaktop reaps its own children, so the pid stays CMD's: the pidfd opened
+        // now is CMD's.
+        let pid = super::unix::start(command, &name)?;
         let fd = pidfd_open(
             Pid::from_raw(pid as i32).expect("a spawned child has a pid"),
             PidfdFlags::empty(),
@@ -214,19 +185,7 @@ impl Host for LinuxHost {
     }
 
     fn create(&self, path: &Path, how: Create) -> io::Result<File> {
-        let mut options = OpenOptions::new();
-        options.write(true);
-        match how {
-            Create::Truncate => {
-                options.create(true).truncate(true);
-            }
-            Create::New => {
-                options
-                    .create_new(true)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-            }
-        }
-        options.open(path)
+        super::unix::create(path, how)
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {
@@ -234,7 +193,9 @@ impl Host for LinuxHost {
     }
 
     fn mem_available_kb(&self) -> Option<u64> {
-        super::parse_mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+        use procfs::Current;
+        // procfs gives bytes.
+        Some(procfs::Meminfo::current().ok()?.mem_available? / 1024)
     }
 
     fn facts(&self, id: Identity) -> Option<ProcFacts> {
@@ -351,8 +312,8 @@ fn service_main_pid(unit: &str) -> Option<u32> {
     }
     let out = std::process::Command::new("systemctl")
         .args(["show", "--property=MainPID", "--value", "--", unit])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
     if !out.status.success() {
@@ -361,43 +322,124 @@ fn service_main_pid(unit: &str) -> Option<u32> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-/// Opens `/proc/PID` as a directory, checks through it that the process is `id`, then
-/// reads `smaps_rollup` through the same directory: a pid reused after the check
-/// would be a new directory, so the figures are `id`'s or nothing.
+/// Opens `/proc/PID` as a directory (procfs's `Process`), checks through it that the
+/// process is `id` (its `stat` start time), then reads `smaps_rollup` through the same
+/// directory: a pid reused after the check would be a new directory, so the figures
+/// are `id`'s or nothing.
 fn read_memory(id: Identity) -> Option<Memory> {
-    use rustix::fs::{Mode, OFlags, openat};
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let dir = rustix::fs::open(
-        format!("/proc/{}", id.pid),
-        flags | OFlags::DIRECTORY,
-        Mode::empty(),
-    )
-    .ok()?;
-    let units = stat::Units {
-        page_kb: (rustix::param::page_size() / 1024) as u64,
-        ticks_per_sec: rustix::param::clock_ticks_per_second(),
-    };
-    let mut buf = vec![0u8; 4096];
-    let stat_fd = openat(&dir, "stat", flags, Mode::empty()).ok()?;
-    let n = rustix::io::read(&stat_fd, &mut buf[..]).ok()?;
-    if stat::parse(&buf[..n], units)?.start != id.start {
+    let process = procfs::process::Process::new(i32::try_from(id.pid).ok()?).ok()?;
+    if process.stat().ok()?.starttime != id.start {
         return None;
     }
-    let rollup = openat(&dir, "smaps_rollup", flags, Mode::empty()).ok()?;
-    let mut text = Vec::with_capacity(2048);
-    loop {
-        let n = rustix::io::read(&rollup, &mut buf[..]).ok()?;
-        if n == 0 {
-            break;
+    memory_of(&process.smaps_rollup().ok()?)
+}
+
+/// PSS (`Pss:`), USS (`Private_Clean:` + `Private_Dirty:`) and swap (`Swap:`) from a
+/// parsed `smaps_rollup`, in KiB (procfs gives bytes). `None` if it has no `Pss:` line
+/// (an empty read: a kernel thread, or a process that has exited).
+fn memory_of(rollup: &procfs::process::SmapsRollup) -> Option<Memory> {
+    let fields = &rollup.memory_map_rollup.0.first()?.extension.map;
+    let kb = |key: &str| fields.get(key).map_or(0, |bytes| bytes / 1024);
+    fields.contains_key("Pss").then(|| Memory {
+        pss_kb: kb("Pss"),
+        uss_kb: kb("Private_Clean").saturating_add(kb("Private_Dirty")),
+        swap_kb: kb("Swap"),
+    })
+}
+
+/// See [`super::listen_signals`]: the sender comes from each signal's `siginfo`.
+pub(super) fn listen_signals(
+    signals: &[i32],
+    tx: std::sync::mpsc::Sender<(i32, bool)>,
+) -> io::Result<()> {
+    use signal_hook::iterator::SignalsInfo;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    let mut signals = SignalsInfo::<WithOrigin>::new(signals)?;
+    std::thread::spawn(move || {
+        for info in signals.forever() {
+            if tx.send((info.signal, info.process.is_some())).is_err() {
+                break;
+            }
         }
-        text.extend_from_slice(&buf[..n]);
+    });
+    Ok(())
+}
+
+/// See [`super::set_process_name`]: `PR_SET_NAME`, at most 15 bytes.
+pub(super) fn set_process_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        let _ = rustix::thread::set_name(&c);
     }
-    super::parse_smaps_rollup(std::str::from_utf8(&text).ok()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use procfs::FromBufRead;
+    use procfs::process::SmapsRollup;
+
+    /// As Linux 6.6 writes it for a Python worker forked from a parent holding 200 MB.
+    const ROLLUP: &str = "\
+55d0c5a6b000-7ffd1e3f1000 ---p 00000000 00:00 0                          [rollup]
+Rss:              208420 kB
+Pss:               30112 kB
+Pss_Dirty:         29870 kB
+Pss_Anon:          29850 kB
+Pss_File:            262 kB
+Pss_Shmem:             0 kB
+Shared_Clean:       3012 kB
+Shared_Dirty:     204800 kB
+Private_Clean:       120 kB
+Private_Dirty:       488 kB
+Referenced:       208420 kB
+Anonymous:        205288 kB
+LazyFree:              0 kB
+AnonHugePages:         0 kB
+ShmemPmdMapped:        0 kB
+FilePmdMapped:         0 kB
+Shared_Hugetlb:        0 kB
+Private_Hugetlb:       0 kB
+Swap:               1536 kB
+SwapPss:             219 kB
+Locked:                0 kB
+";
+
+    fn rollup(text: &str) -> Option<Memory> {
+        memory_of(&SmapsRollup::from_buf_read(text.as_bytes()).ok()?)
+    }
+
+    #[test]
+    fn smaps_rollup_gives_pss_private_and_swap() {
+        assert_eq!(
+            rollup(ROLLUP),
+            Some(Memory {
+                pss_kb: 30112,
+                uss_kb: 120 + 488,
+                swap_kb: 1536,
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_rollup_is_unknown_not_zero() {
+        assert_eq!(rollup(""), None);
+        // A kernel thread's rollup has the header line only.
+        assert_eq!(
+            rollup("00000000-00000000 ---p 00000000 00:00 0  [rollup]\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn mem_available_is_read_and_below_the_total() {
+        use procfs::Current;
+        let total_kb = procfs::Meminfo::current().unwrap().mem_total / 1024;
+        let available = LinuxHost::new().mem_available_kb().expect("MemAvailable");
+        assert!(
+            available > 0 && available < total_kb,
+            "{available} of {total_kb} KiB"
+        );
+    }
 
     #[test]
     fn reads_its_own_memory_and_refuses_another_start_time() {

@@ -2,7 +2,8 @@
 //!
 //! Sampling, the clock, leaktop's own pid, pinning processes (pidfds) and signalling
 //! them, reaping, spawning and creating output files. [`real`] gives the
-//! implementation for this platform ([`linux::LinuxHost`] on Linux); the tests have a
+//! implementation for this platform, one module per OS: `linux::LinuxHost` (`/proc`,
+//! pidfds) and `macos::MacosHost` (sysinfo, `kill(2)` after a re-check); the tests have a
 //! fake (`tests/fakes/host.rs`) that scripts trees, exits, reparentings, signal
 //! outcomes and I/O errors, and a clock that moves only when told, so the paths that
 //! matter most (quitting, killing, reaping) run in milliseconds and without luck.
@@ -10,11 +11,22 @@
 //! ```text
 //!  cmd ──► actions / ui ──► monitor ──► sample
 //!   │          │                          ▲
-//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | tests' FakeHost)
+//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
 //! ```
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+// Built on Linux too for its tests: it needs only sysinfo and kill(2).
+#[cfg(any(target_os = "macos", all(test, target_os = "linux")))]
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub mod macos;
+#[cfg(unix)]
+mod unix;
+
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(target_os = "macos")]
+use macos as os;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -45,47 +57,6 @@ pub struct Memory {
     pub uss_kb: u64,
     /// Swapped-out anonymous memory (`Swap:`, KiB), which RSS does not count.
     pub swap_kb: u64,
-}
-
-/// Parses the text of `/proc/PID/smaps_rollup` (lines of `Key:   N kB`). `None` if it
-/// has no `Pss:` line (an empty read: a kernel thread, or a process that has exited).
-pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
-    let mut pss = None;
-    let (mut private, mut swap) = (0u64, 0u64);
-    for line in text.lines() {
-        let Some((key, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let Some(kb) = rest
-            .trim()
-            .strip_suffix("kB")
-            .and_then(|n| n.trim().parse::<u64>().ok())
-        else {
-            continue;
-        };
-        match key {
-            "Pss" => pss = Some(kb),
-            "Private_Clean" | "Private_Dirty" => private = private.saturating_add(kb),
-            "Swap" => swap = kb,
-            _ => {}
-        }
-    }
-    Some(Memory {
-        pss_kb: pss?,
-        uss_kb: private,
-        swap_kb: swap,
-    })
-}
-
-/// `MemAvailable:` in KiB from the text of `/proc/meminfo`.
-pub fn parse_mem_available(text: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// How a reaped child ended.
@@ -279,6 +250,15 @@ pub trait Host: Send + Sync {
     fn now_start(&self) -> Option<u64> {
         None
     }
+
+    /// Makes leaktop a child subreaper (`PR_SET_CHILD_SUBREAPER`): every process
+    /// orphaned below it is then reparented to leaktop rather than to init, however
+    /// fast it forks or whether it calls `setsid`. `Ok(true)` once leaktop is one,
+    /// `Ok(false)` where the platform has no subreapers (macOS; the default), `Err` if
+    /// the kernel refused.
+    fn become_subreaper(&self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// The host of this platform.
@@ -287,10 +267,29 @@ pub fn real() -> Arc<dyn Host> {
     {
         Arc::new(linux::LinuxHost::new())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        Arc::new(macos::MacosHost::new())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         compile_error!("leaktop has no Host for this platform yet")
     }
+}
+
+/// Sends each of `signals` that reaches leaktop to `tx`, from a thread of its own, as
+/// (its number, whether another process sent it rather than the kernel: a terminal's
+/// Ctrl-C has reached leaktop's whole process group already). Linux reads the sender
+/// from the signal's `siginfo`; macOS cannot, and takes a SIGINT that comes while
+/// leaktop is in its terminal's foreground for the terminal's.
+pub fn listen_signals(signals: &[i32], tx: std::sync::mpsc::Sender<(i32, bool)>) -> io::Result<()> {
+    os::listen_signals(signals, tx)
+}
+
+/// Names the calling process as `ps` and `top` show it (its `comm`) where the platform
+/// lets a process rename itself (Linux); elsewhere it keeps its executable's name.
+pub fn set_process_name(name: &str) {
+    os::set_process_name(name)
 }
 
 /// The pids a kill never signals: 0, PID 1, leaktop and every ancestor of leaktop.
@@ -356,65 +355,5 @@ impl Drop for Frozen {
         for p in &self.held {
             let _ = p.signal(Signal::CONT);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// As Linux 6.6 writes it for a Python worker forked from a parent holding 200 MB.
-    const ROLLUP: &str = "\
-55d0c5a6b000-7ffd1e3f1000 ---p 00000000 00:00 0                          [rollup]
-Rss:              208420 kB
-Pss:               30112 kB
-Pss_Dirty:         29870 kB
-Pss_Anon:          29850 kB
-Pss_File:            262 kB
-Pss_Shmem:             0 kB
-Shared_Clean:       3012 kB
-Shared_Dirty:     204800 kB
-Private_Clean:       120 kB
-Private_Dirty:       488 kB
-Referenced:       208420 kB
-Anonymous:        205288 kB
-LazyFree:              0 kB
-AnonHugePages:         0 kB
-ShmemPmdMapped:        0 kB
-FilePmdMapped:         0 kB
-Shared_Hugetlb:        0 kB
-Private_Hugetlb:       0 kB
-Swap:               1536 kB
-SwapPss:             219 kB
-Locked:                0 kB
-";
-
-    #[test]
-    fn smaps_rollup_gives_pss_private_and_swap() {
-        assert_eq!(
-            parse_smaps_rollup(ROLLUP),
-            Some(Memory {
-                pss_kb: 30112,
-                uss_kb: 120 + 488,
-                swap_kb: 1536,
-            })
-        );
-    }
-
-    #[test]
-    fn mem_available_from_meminfo() {
-        let meminfo = "MemTotal:       16303460 kB\nMemFree:         1031580 kB\nMemAvailable:    9876543 kB\nBuffers:          321004 kB\n";
-        assert_eq!(parse_mem_available(meminfo), Some(9_876_543));
-        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
-    }
-
-    #[test]
-    fn an_empty_rollup_is_unknown_not_zero() {
-        assert_eq!(parse_smaps_rollup(""), None);
-        // A kernel thread's rollup has the header line only.
-        assert_eq!(
-            parse_smaps_rollup("00000000-00000000 ---p 00000000 00:00 0  [rollup]\n"),
-            None
-        );
     }
 }

@@ -142,9 +142,12 @@ impl ProcfsSampler {
     fn read_last_pid(&mut self) -> Option<u32> {
         let fd = self.loadavg.as_ref()?;
         let n = rustix::io::pread(fd, &mut self.buf[..], 0).ok()?;
-        let text = self.buf[..n].trim_ascii_end();
-        let field = text.rsplit(|&b| b == b' ').next()?;
-        parse_pid(field)
+        use ::procfs::FromRead;
+        Some(
+            ::procfs::LoadAverage::from_read(&self.buf[..n])
+                .ok()?
+                .latest_pid,
+        )
     }
 
     /// How many descriptors may be held open at once.
@@ -433,9 +436,7 @@ fn raise_fd_limit() -> u64 {
 
 /// The boot time from `/proc/stat` (`btime`, whole seconds).
 fn boot_time_ms() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().find(|l| l.starts_with("btime "))?;
-    line[6..].trim().parse::<u64>().ok().map(|s| s * 1000)
+    ::procfs::boot_time_secs().ok().map(|s| s * 1000)
 }
 
 #[cfg(test)]

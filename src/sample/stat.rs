@@ -1,4 +1,11 @@
 //! Parsing of `/proc/PID/stat`: one read gives every field a tick needs.
+//!
+//! Hand-written, not the `procfs` crate's `Stat`, because it is the hot path: every
+//! member is read every tick (and every newcomer once), thousands of times a second on
+//! a large family. This parser reads the 10 fields a tick uses in place from a reused
+//! buffer and allocates nothing; procfs's parses all 52 into a struct with an owned
+//! `comm` String, for each read. What is read rarely (`smaps_rollup`, `meminfo`, the
+//! boot time, `loadavg`'s last pid) goes through the `procfs` crate.
 
 use super::{Comm, ProcSample};
 

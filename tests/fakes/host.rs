@@ -1027,7 +1027,7 @@ impl Host for FakeHost {
             return Err(kind.into());
         }
         // The real thing: O_CREAT|O_TRUNC, or O_CREAT|O_EXCL|O_NOFOLLOW.
-        leaktop::host::linux::LinuxHost::new().create(path, how)
+        leaktop::host::real().create(path, how)
     }
 
     fn mem_available_kb(&self) -> Option<u64> {
