@@ -344,6 +344,15 @@ impl App {
         if ctrl_c {
             return Some(Effect::Quit);
         }
+        // F1 opens the help from anywhere but a kill dialog (as in htop and btop).
+        if key.code == KeyCode::F(1) && !matches!(self.overlay, Overlay::Kill(_)) {
+            self.editing_filter = false;
+            self.overlay = match self.overlay {
+                Overlay::Help => Overlay::None,
+                _ => Overlay::Help,
+            };
+            return None;
+        }
         if self.editing_filter {
             self.filter_key(key.code);
             return None;
@@ -358,7 +367,7 @@ impl App {
         }
         self.status = None;
         match key.code {
-            KeyCode::Char('q') => return Some(Effect::Quit),
+            KeyCode::Char('q') | KeyCode::F(10) => return Some(Effect::Quit),
             KeyCode::Esc if !self.filter.is_empty() => {
                 self.filter.clear();
                 self.fix_selection();
@@ -372,10 +381,15 @@ impl App {
             KeyCode::Enter | KeyCode::Char(' ') => self.toggle_fold(),
             KeyCode::Left | KeyCode::Char('[') => self.step_history(-1),
             KeyCode::Right | KeyCode::Char(']') => self.step_history(1),
-            KeyCode::End | KeyCode::Char('l') => {
+            KeyCode::Char('{') => self.step_history(-self.tenth()),
+            KeyCode::Char('}') => self.step_history(self.tenth()),
+            KeyCode::Char('<') => self.step_history(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('l') | KeyCode::Char('>') => {
                 self.view = None;
                 self.fix_selection();
             }
+            KeyCode::Char('n') => self.next_landmark(true),
+            KeyCode::Char('N') => self.next_landmark(false),
             KeyCode::Char('/') => self.editing_filter = true,
             KeyCode::Char('?') => self.overlay = Overlay::Help,
             KeyCode::Char('p') => {
@@ -439,6 +453,41 @@ impl App {
             Some(to)
         };
         self.sync();
+    }
+
+    /// A tenth of the history, in ticks (at least one): what `{` and `}` move by.
+    fn tenth(&self) -> isize {
+        (self.history.len() / 10).max(1) as isize
+    }
+
+    /// Moves to the next (or previous) tick where something happened: a leak, an
+    /// alert, a restart, an exit; the footer says which, or that there is none.
+    fn next_landmark(&mut self, forward: bool) {
+        let Some(here) = self.viewed_index() else {
+            return;
+        };
+        match self.history.landmark_from(here, forward) {
+            Some((index, what)) => {
+                self.step_history(index as isize - here as isize);
+                let tick = self.history.totals()[index].tick;
+                let keys = if forward {
+                    "n next · N previous"
+                } else {
+                    "N previous · n next"
+                };
+                self.status = Some(format!("tick {tick}: {} · {keys}", what.describe()));
+            }
+            None => {
+                self.status = Some(
+                    if forward {
+                        "no later event (a leak, an alert, a restart, an exit)"
+                    } else {
+                        "no earlier event (a leak, an alert, a restart, an exit)"
+                    }
+                    .into(),
+                )
+            }
+        }
     }
 
     fn open_kill(&mut self, all_leaked: bool) {
@@ -509,7 +558,11 @@ impl App {
         };
         let yes = matches!(code, KeyCode::Char('y') | KeyCode::Enter);
         let no = matches!(code, KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q'));
+        let q = code == KeyCode::Char('q');
         match &dialog.stage {
+            // Quitting does not wait out the kill's grace (the loop tells the kill to
+            // stop waiting; what it froze is resumed first).
+            KillStage::Running if q || code == KeyCode::F(10) => Some(Effect::Quit),
             KillStage::Running => None,
             KillStage::Confirm if yes => {
                 dialog.stage = KillStage::Running;
@@ -521,6 +574,9 @@ impl App {
             }
             KillStage::Confirm if no => {
                 self.overlay = Overlay::None;
+                if q {
+                    self.status = Some("kill cancelled · q again quits".into());
+                }
                 None
             }
             KillStage::Confirm => {
@@ -547,6 +603,9 @@ impl App {
             }
             KillStage::Done { .. } => {
                 self.overlay = Overlay::None;
+                if q {
+                    self.status = Some("closed the kill's result · q again quits".into());
+                }
                 None
             }
         }

@@ -217,8 +217,9 @@ pub struct Outcome {
 /// goes away ([`Msg::Closed`], or every sender of `events` dropped). With a `source`,
 /// a thread samples it every interval (the thread is stopped and joined before this
 /// returns); ticks may also come straight from `events`. It returns only once the kill
-/// or export in flight has finished: a kill has frozen processes that it must resume,
-/// and an export is not left half-written.
+/// or export in flight has finished: a kill has frozen processes that it must resume
+/// (it is told to stop waiting out its grace, so that is prompt), and an export is not
+/// left half-written.
 pub fn run_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     mut app: App,
@@ -242,6 +243,9 @@ pub fn run_loop<B: Backend>(
     if let Some(s) = sampling {
         s.stop();
     }
+    // A kill in flight stops waiting out its grace: its signal has gone out (or goes
+    // out once the freeze is done), and what it froze is resumed before it returns.
+    workers.stop_kill.store(true, Ordering::Relaxed);
     if workers.busy() && ending.is_ok() {
         // Say why the view has not gone yet (a kill's grace can take seconds).
         app.status = Some("quitting once the kill or export under way has finished…".into());
@@ -269,6 +273,8 @@ fn relay(events: Receiver<Msg>, tx: Sender<Msg>) {
 struct Workers {
     killer: Option<JoinHandle<()>>,
     exporter: Option<JoinHandle<()>>,
+    /// Set when the view ends: the kill stops waiting for its processes to end.
+    stop_kill: Arc<AtomicBool>,
 }
 
 impl Workers {
@@ -356,13 +362,15 @@ fn serve<B: Backend>(
                     }
                     let tx = tx.clone();
                     let host = options.host.clone();
+                    let stop = workers.stop_kill.clone();
                     workers.killer = Some(thread::spawn(move || {
-                        let report = kill::kill_trees(
+                        let report = kill::kill_trees_until(
                             host.as_ref(),
                             &targets,
                             signal.signal(),
                             grace,
                             false,
+                            &stop,
                         );
                         let _ = tx.send(Msg::Killed(report));
                     }));

@@ -132,7 +132,9 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
             theme.notice(),
         )),
         Source::Live if app.in_past() => spans.push(Span::styled(
-            format!(" HISTORY: viewing tick {at} of {len} · → or ] forward · End returns to live "),
+            format!(
+                " HISTORY: viewing tick {at} of {len} · → }} n forward · > or End returns to live "
+            ),
             theme.notice(),
         )),
         Source::Live if app.paused => spans.push(Span::styled(
