@@ -200,6 +200,38 @@ fn demo_leaks_on_schedule_and_cleans_up_every_helper_on_quit() {
     );
 }
 
+/// Issue 19: the demo shows its point at once. Until the first leak the screen says
+/// what is about to happen; the leak itself is on screen within 3 s of the view
+/// opening, by the view's own clock (the header's elapsed time at the first screen
+/// showing it), with the demo's default settings.
+#[test]
+fn demo_shows_its_first_leak_within_three_seconds_and_says_it_is_coming() {
+    let screen = Screen::start(&format!("{} demo", leaktop()));
+    let opened = screen.wait_for("every 250ms · tick", Duration::from_secs(10));
+    let seen_open = std::time::Instant::now();
+    assert!(
+        opened.contains("next: a session will be orphaned in"),
+        "{opened}"
+    );
+    let mut last = String::new();
+    let found = wait_until(Duration::from_secs(10), || {
+        last = screen.text();
+        last.contains("LEAKED 2 processes")
+    });
+    let waited = seen_open.elapsed();
+    assert!(found, "no leak after 10 s:\n{last}");
+    // ` · tick 10 · 2.3s · `: the header's elapsed time since the view opened.
+    let elapsed: f64 = last
+        .lines()
+        .next()
+        .and_then(|l| l.split(" · ").find(|f| f.ends_with('s') && f.contains('.')))
+        .and_then(|f| f.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no elapsed time in the header:\n{last}"));
+    assert!(elapsed <= 3.0, "first leak at {elapsed} s:\n{last}");
+    assert!(waited < Duration::from_secs(4), "seen after {waited:?}");
+    screen.keys(&["q"]);
+}
+
 #[test]
 fn demo_helpers_end_by_themselves_when_leaktop_is_sigkilled() {
     let screen = Screen::start(&format!("{} demo --interval 250ms", leaktop()));
@@ -345,6 +377,8 @@ fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
     );
     let screen = Screen::start(leaktop());
     screen.wait_for("choose the process", Duration::from_secs(10));
+    // Letters filter only after `/` (as in htop): `q` would quit.
+    screen.keys(&["/"]);
     for c in marker.chars() {
         screen.tmux(&["send-keys", "-l", &c.to_string()]);
     }

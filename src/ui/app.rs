@@ -122,6 +122,18 @@ pub enum Overlay {
     Kill(KillDialog),
 }
 
+/// Something known to be about to happen to the family (the demo's schedule): the
+/// header counts down to it until it has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forecast {
+    /// When, wall time in milliseconds since the Unix epoch (as [`Tick::time_ms`]).
+    pub at_ms: u64,
+    /// What, as the end of "… in 2 s": `a session will be orphaned`.
+    pub what: String,
+    /// Said after the countdown: `its 2 workers leak 1 s later`.
+    pub then: String,
+}
+
 /// Settings fixed when the view opens.
 #[derive(Debug, Clone)]
 pub struct ViewOptions {
@@ -162,6 +174,8 @@ pub struct App {
     pub status: Option<String>,
     /// A standing remark on the root, from attach: its parent was already gone.
     pub root_note: Option<String>,
+    /// What is about to happen, soonest first (the demo's schedule; empty otherwise).
+    pub forecast: Vec<Forecast>,
     /// Orphans that exited by themselves within the leak grace, so far.
     pub orphans_exited: usize,
     /// Why sampling stopped, once it has.
@@ -200,6 +214,7 @@ impl App {
             overlay: Overlay::None,
             status: None,
             root_note: None,
+            forecast: Vec::new(),
             orphans_exited: 0,
             finished: None,
             exporting: None,
@@ -251,6 +266,16 @@ impl App {
     /// The selected process's RSS at the ticks it was alive: `(tick, rss_kb)`.
     pub fn selected_series(&self) -> &[(u32, u64)] {
         self.series.as_ref().map_or(&[], |s| &s.1)
+    }
+
+    /// The next forecast after the viewed tick and the seconds to it (rounded up):
+    /// what the header says is about to happen.
+    pub fn coming(&self) -> Option<(&Forecast, u64)> {
+        let now = self.viewed_tick()?.time_ms;
+        self.forecast
+            .iter()
+            .find(|f| f.at_ms > now)
+            .map(|f| (f, (f.at_ms - now).div_ceil(1000)))
     }
 
     /// The history index on screen.

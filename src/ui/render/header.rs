@@ -143,6 +143,12 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
         )),
         Source::Live => spans.push(Span::styled("LIVE", theme.ok())),
     }
+    if let Some((f, secs)) = app.coming().filter(|_| app.finished.is_none()) {
+        spans.push(Span::styled(
+            format!("  next: {} in {secs} s; {}", f.what, f.then),
+            theme.alert(),
+        ));
+    }
     if let Some(why) = &app.finished {
         spans.push(Span::styled(
             format!("  sampling stopped: {why}"),

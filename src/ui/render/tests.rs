@@ -576,3 +576,29 @@ fn orphans_that_exited_by_themselves_are_counted_in_the_header() {
         "{screen}"
     );
 }
+
+/// The demo's schedule: the header counts down to the next orphaning (rounded up to
+/// whole seconds) and says nothing once every forecast has passed.
+#[test]
+fn the_header_counts_down_to_what_is_coming() {
+    let mut app = app_with(family_ticks(1), Source::Live);
+    app.forecast = crate::demo::schedule(T0 - 200, Duration::from_secs(1));
+    let line = |app: &App| {
+        draw(app, 120, 40)
+            .lines()
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&app)
+            .contains("LIVE  next: a session will be orphaned in 1 s; its 2 workers leak 1s later"),
+        "{}",
+        line(&app)
+    );
+    // Tick 2 is a second on: the first session has gone; the next in 11.8 s.
+    app.push_tick(family_ticks(2).pop().unwrap());
+    assert!(line(&app).contains("orphaned in 12 s"), "{}", line(&app));
+    app.forecast.truncate(1);
+    assert!(!line(&app).contains("next:"), "{}", line(&app));
+}
