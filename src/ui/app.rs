@@ -134,6 +134,47 @@ pub struct Forecast {
     pub then: String,
 }
 
+/// Which memory figure the process table shows (`m` cycles through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemColumn {
+    /// Resident set size, sampled every tick: shared pages counted in every process.
+    #[default]
+    Rss,
+    /// Proportional set size, last measured (see [`ProcRow::pss_kb`]).
+    Pss,
+    /// Unique set size, last measured (see [`ProcRow::uss_kb`]).
+    Uss,
+}
+
+impl MemColumn {
+    /// The next one `m` switches to.
+    pub fn next(self) -> MemColumn {
+        match self {
+            MemColumn::Rss => MemColumn::Pss,
+            MemColumn::Pss => MemColumn::Uss,
+            MemColumn::Uss => MemColumn::Rss,
+        }
+    }
+
+    /// The column's title: `RSS`, `PSS`, `USS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemColumn::Rss => "RSS",
+            MemColumn::Pss => "PSS",
+            MemColumn::Uss => "USS",
+        }
+    }
+
+    /// The figure of `row` in KiB, `None` when not known (never measured, unreadable).
+    pub fn of(self, row: &ProcRow) -> Option<u64> {
+        match self {
+            MemColumn::Rss => Some(row.rss_kb),
+            MemColumn::Pss => row.pss_kb,
+            MemColumn::Uss => row.uss_kb,
+        }
+    }
+}
+
 /// Settings fixed when the view opens.
 #[derive(Debug, Clone)]
 pub struct ViewOptions {
@@ -176,6 +217,8 @@ pub struct App {
     pub root_note: Option<String>,
     /// What is about to happen, soonest first (the demo's schedule; empty otherwise).
     pub forecast: Vec<Forecast>,
+    /// The memory figure the table shows.
+    pub mem_column: MemColumn,
     /// Orphans that exited by themselves within the leak grace, so far.
     pub orphans_exited: usize,
     /// Why sampling stopped, once it has.
@@ -215,6 +258,7 @@ impl App {
             status: None,
             root_note: None,
             forecast: Vec::new(),
+            mem_column: MemColumn::Rss,
             orphans_exited: 0,
             finished: None,
             exporting: None,
@@ -415,6 +459,14 @@ impl App {
             }
             KeyCode::Char('n') => self.next_landmark(true),
             KeyCode::Char('N') => self.next_landmark(false),
+            KeyCode::Char('m') => {
+                self.mem_column = self.mem_column.next();
+                self.status = Some(match self.mem_column {
+                    MemColumn::Rss => "memory column: RSS (resident, shared pages counted in full)",
+                    MemColumn::Pss => "memory column: PSS (shared pages divided among their sharers; READ: how long ago)",
+                    MemColumn::Uss => "memory column: USS (pages only this process maps; READ: how long ago)",
+                }.into());
+            }
             KeyCode::Char('/') => self.editing_filter = true,
             KeyCode::Char('?') => self.overlay = Overlay::Help,
             KeyCode::Char('p') => {

@@ -24,6 +24,7 @@ const HELP: &[(&str, &str)] = &[
     ),
     ("<", "the first tick"),
     ("> End l", "return to the newest tick (live)"),
+    ("m", "memory column: RSS, PSS, USS (READ: how old)"),
     ("p", "pause or resume sampling"),
     ("e", "export the timeline so far as a tick-log file"),
     ("x  F9", "kill the selected process and its tree"),

@@ -602,3 +602,44 @@ fn the_header_counts_down_to_what_is_coming() {
     app.forecast.truncate(1);
     assert!(!line(&app).contains("next:"), "{}", line(&app));
 }
+
+/// `m` switches the memory column RSS → PSS → USS → RSS; the title says which; a
+/// figure never measured is `?` (never 0); a measured one says how long before the
+/// viewed tick it was read.
+#[test]
+fn m_switches_the_memory_column_and_says_how_old_a_figure_is() {
+    let mut ticks = family_ticks(5);
+    for t in &mut ticks {
+        for p in t.processes.iter_mut().filter(|p| p.pid == 4131) {
+            p.pss_kb = Some(300 * 1024);
+            p.uss_kb = Some(90 * 1024);
+            p.mem_tick = Some(2);
+        }
+    }
+    let mut app = app_with(ticks, Source::Live);
+    let row = |screen: &str, pid: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(pid) && l.contains("claude"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rss = draw(&app, 120, 40);
+    assert!(rss.contains("PPID S        RSS       ΔRSS"), "{rss}");
+    press(&mut app, &[KeyCode::Char('m')]);
+    let pss = draw(&app, 120, 40);
+    assert!(pss.contains("PPID S        PSS  READ       ΔRSS"), "{pss}");
+    // Measured at tick 2, viewed at tick 5 of a 1 s interval.
+    assert!(row(&pss, "4131").contains("300 MiB    3s"), "{pss}");
+    assert!(row(&pss, "4132").contains("         ?"), "{pss}");
+    assert!(!row(&pss, "4132").contains(" 0 B"), "{pss}");
+    press(&mut app, &[KeyCode::Char('m')]);
+    let uss = draw(&app, 120, 40);
+    assert!(uss.contains("USS  READ"), "{uss}");
+    assert!(row(&uss, "4131").contains("90 MiB    3s"), "{uss}");
+    // Back at the tick it was read: `now`.
+    press(&mut app, &[KeyCode::Left, KeyCode::Left, KeyCode::Left]);
+    assert!(row(&draw(&app, 120, 40), "4131").contains("90 MiB   now"));
+    press(&mut app, &[KeyCode::Char('m')]);
+    assert!(draw(&app, 120, 40).contains("PPID S        RSS       ΔRSS"));
+}
