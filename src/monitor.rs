@@ -1,7 +1,7 @@
 //! The sampling loop's core: a sampler, a tracker and a clock, one tick per `step`.
 //! Shared by `record`, the TUI and `run`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +57,9 @@ pub struct Monitor {
     memory: HashMap<Identity, Measured>,
     /// Where the round-robin over the members not leaked resumes.
     memory_cursor: usize,
+    /// The processes the user is looking at (the view's selected subtree): measured
+    /// right after the leaked ones.
+    focus: HashSet<Identity>,
 }
 
 /// What a restarted root must share with the root that exited (see
@@ -214,6 +217,7 @@ impl Monitor {
             orphan_root,
             memory: HashMap::new(),
             memory_cursor: 0,
+            focus: HashSet::new(),
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -275,6 +279,13 @@ impl Monitor {
         self.orphan_root.as_deref()
     }
 
+    /// The processes whose PSS/USS to read right after the leaked ones' (the view's
+    /// selected subtree); replaces the ones set before.
+    pub fn set_focus(&mut self, ids: impl IntoIterator<Item = Identity>) {
+        self.focus.clear();
+        self.focus.extend(ids);
+    }
+
     /// Samples once and returns the new tick.
     pub fn step(&mut self) -> Result<Tick, SampleError> {
         self.tracker.members_to_sample(&mut self.members);
@@ -306,7 +317,8 @@ impl Monitor {
 impl Monitor {
     /// Reads PSS/USS/swap (`Host::memory`, 20-300x a `stat` read) for as many members
     /// as a tenth of the interval allows, leaked ones first (the least recently tried
-    /// first), then the others round-robin; at least one per tick. Fills every row with
+    /// first), then the focus (the view's selected subtree, likewise), then the others
+    /// round-robin; at least one per tick. Fills every row with
     /// its last-known figures and the tick they were read at.
     fn measure_memory(&mut self, tick: &mut Tick) {
         let interval = Duration::from_millis(self.header.interval_ms);
@@ -324,6 +336,7 @@ impl Monitor {
         let order = memory_order(
             due,
             |id| memory.get(&id).map(|m| m.tried),
+            &self.focus,
             self.memory_cursor,
         );
         let began = self.host.now();
@@ -349,11 +362,11 @@ impl Monitor {
             if let Some(m) = read {
                 entry.known = Some((m, tick.tick));
             }
-            if i >= order.leaked {
+            if i >= order.first_other {
                 others += 1;
             }
         }
-        let not_leaked = order.ids.len() - order.leaked;
+        let not_leaked = order.ids.len() - order.first_other;
         self.memory_cursor = (self.memory_cursor + others)
             .checked_rem(not_leaked)
             .unwrap_or(0);
@@ -380,27 +393,36 @@ pub struct MemoryOrder {
     pub ids: Vec<Identity>,
     /// The first `leaked` of `ids` are the leaked processes.
     pub leaked: usize,
+    /// Where the others (neither leaked nor in focus) begin in `ids`.
+    pub first_other: usize,
 }
 
 /// The order in which to read members' memory this tick: the leaked processes, never
 /// tried first, then the least recently tried (`tried` gives the tick of the last
-/// attempt); then the others in (start, pid) order, rotated to begin at `cursor`
-/// (modulo their number) so that a budget too small for all reaches each in turn.
+/// attempt); then those in `focus` (the view's selected subtree) likewise; then the
+/// others in (start, pid) order, rotated to begin at `cursor` (modulo their number) so
+/// that a budget too small for all reaches each in turn.
 pub fn memory_order<'a>(
     rows: impl IntoIterator<Item = &'a ProcRow>,
     tried: impl Fn(Identity) -> Option<u32>,
+    focus: &HashSet<Identity>,
     cursor: usize,
 ) -> MemoryOrder {
     let mut leaked: Vec<(Option<u32>, Identity)> = Vec::new();
+    let mut focused: Vec<(Option<u32>, Identity)> = Vec::new();
     let mut others: Vec<Identity> = Vec::new();
     for r in rows {
         if r.leaked {
             leaked.push((tried(r.id()), r.id()));
+        } else if focus.contains(&r.id()) {
+            focused.push((tried(r.id()), r.id()));
         } else {
             others.push(r.id());
         }
     }
-    leaked.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
+    for list in [&mut leaked, &mut focused] {
+        list.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
+    }
     others.sort_by_key(|id| (id.start, id.pid));
     if !others.is_empty() {
         let at = cursor % others.len();
@@ -408,8 +430,14 @@ pub fn memory_order<'a>(
     }
     let n = leaked.len();
     let mut ids: Vec<Identity> = leaked.into_iter().map(|(_, id)| id).collect();
+    ids.extend(focused.into_iter().map(|(_, id)| id));
+    let first_other = ids.len();
     ids.extend(others);
-    MemoryOrder { ids, leaked: n }
+    MemoryOrder {
+        ids,
+        leaked: n,
+        first_other,
+    }
 }
 
 impl Monitor {
@@ -890,7 +918,7 @@ mod tests {
             13 => Some(3),
             _ => None,
         };
-        let order = memory_order(&rows, tried, 0);
+        let order = memory_order(&rows, tried, &HashSet::new(), 0);
         assert_eq!(order.leaked, 3);
         assert_eq!(order.ids, [id(14), id(13), id(11), id(10), id(12)]);
     }
@@ -899,7 +927,7 @@ mod tests {
     fn memory_order_rotates_the_others_from_the_cursor() {
         let rows = [r(10, false), r(11, false), r(12, false), r(13, true)];
         let pids = |cursor| -> Vec<u32> {
-            memory_order(&rows, |_| None, cursor)
+            memory_order(&rows, |_| None, &HashSet::new(), cursor)
                 .ids
                 .iter()
                 .map(|i| i.pid)
@@ -909,7 +937,38 @@ mod tests {
         assert_eq!(pids(1), [13, 11, 12, 10]);
         assert_eq!(pids(2), [13, 12, 10, 11]);
         assert_eq!(pids(4), [13, 11, 12, 10], "the cursor wraps");
-        assert!(memory_order(&[], |_| None, 7).ids.is_empty());
+        assert!(
+            memory_order(&[], |_| None, &HashSet::new(), 7)
+                .ids
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn memory_order_puts_the_focus_after_the_leaked_and_before_the_others() {
+        let rows = [
+            r(10, false),
+            r(11, false),
+            r(12, false),
+            r(13, true),
+            r(14, false),
+        ];
+        let id = |pid: u32| Identity {
+            pid,
+            start: u64::from(pid),
+        };
+        // The selected subtree is 12 and 14; 14 was never tried, 12 at tick 4.
+        let focus: HashSet<Identity> = [id(12), id(14)].into_iter().collect();
+        let tried = |i: Identity| (i.pid == 12).then_some(4);
+        let order = memory_order(&rows, tried, &focus, 1);
+        assert_eq!(order.ids, [id(13), id(14), id(12), id(11), id(10)]);
+        assert_eq!((order.leaked, order.first_other), (1, 3));
+        // A focus on a leaked process changes nothing: it comes first anyway.
+        let leaked: HashSet<Identity> = [id(13)].into_iter().collect();
+        assert_eq!(
+            memory_order(&rows, |_| None, &leaked, 0).ids,
+            [id(13), id(10), id(11), id(12), id(14)]
+        );
     }
 
     #[test]

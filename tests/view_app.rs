@@ -624,3 +624,76 @@ fn a_long_replay_is_crossed_with_first_last_tenths_and_events() {
     view.key(KeyCode::Char('q'));
     assert_eq!(view.end().ending, Ending::Quit);
 }
+
+/// A monitor that samples only when the test says so (one step per message), so that
+/// the test knows which tick did what.
+struct Gated(Monitor, mpsc::Receiver<()>);
+
+impl TickSource for Gated {
+    fn step(&mut self) -> Result<Tick, String> {
+        self.1
+            .recv()
+            .map_err(|_| "the test has ended".to_string())?;
+        TickSource::step(&mut self.0)
+    }
+
+    fn finished(&self) -> Option<String> {
+        self.0.finished()
+    }
+
+    fn focus(&mut self, ids: Vec<leaktop::sample::Identity>) {
+        TickSource::focus(&mut self.0, ids);
+    }
+}
+
+/// Issue 16: the selected subtree's PSS is read right after the leaked processes',
+/// before the round-robin over everyone else. A pool of 60 workers where a read costs
+/// 30 ms of a 100 ms budget: the round-robin would reach the last worker after about
+/// 20 ticks; selected, it is read at the first tick that starts after the selection.
+#[test]
+fn the_selected_subtree_is_measured_first() {
+    let fake = FakeHost::new(50);
+    fake.add(Proc::new(4100, 1, "pool").mem_mb(50, 40, 0));
+    for pid in 4101..=4160 {
+        fake.add(Proc::new(pid, 4100, "worker").rss_mb(200).mem_mb(30, 2, 0));
+    }
+    let m = monitor(&fake);
+    let app = app(&fake, &m);
+    fake.set_call_cost(Duration::from_millis(30));
+    let last = fake.target(4160).id;
+    let (go, steps) = mpsc::channel();
+    let source = Gated(m.0, steps);
+    let view = View::start(
+        app,
+        Some(Box::new(source)),
+        options(&fake, std::env::temp_dir()),
+    );
+    go.send(()).unwrap();
+    view.wait_for("family 61 processes");
+    view.key(KeyCode::Char('G'));
+    view.wait_for("›        4160");
+    let reads_then = fake.memory_reads().len();
+    // The sampler was already waiting inside its next step: that one goes as it was.
+    go.send(()).unwrap();
+    view.wait_for("tick 2");
+    go.send(()).unwrap();
+    view.wait_for("tick 3");
+    let reads = fake.memory_reads();
+    assert!(reads_then <= 3, "{reads:?}");
+    assert!(
+        reads[reads_then..].contains(&last),
+        "the selected worker was not read in the two ticks after it was selected: {reads:?}\n{}",
+        view.screen()
+    );
+    assert!(
+        !reads[..reads_then].contains(&last),
+        "read before it was selected: {reads:?}"
+    );
+    view.key(KeyCode::Char('m'));
+    let screen = view.wait_for("PSS  READ");
+    let row = screen.lines().find(|l| l.contains(" 4160 ")).unwrap();
+    assert!(row.contains("30 MiB"), "{screen}");
+    drop(go);
+    view.key(KeyCode::Char('q'));
+    view.end();
+}

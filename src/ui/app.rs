@@ -322,6 +322,15 @@ impl App {
             .map(|f| (f, (f.at_ms - now).div_ceil(1000)))
     }
 
+    /// The selected process and its descendants at the newest tick: whose PSS/USS the
+    /// monitor reads right after the leaked ones' (empty without a selection).
+    pub fn focus(&self) -> Vec<Identity> {
+        match (self.selected, self.history.newest()) {
+            (Some(id), Some(tick)) => table::subtree(tick, id).into_iter().map(identity).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The history index on screen.
     pub fn viewed_index(&self) -> Option<usize> {
         self.view

@@ -22,9 +22,9 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,6 +43,7 @@ use crate::host::{Create, Host};
 use crate::model::{Header, Tick};
 use crate::monitor::Monitor;
 use crate::record::TickSink;
+use crate::sample::Identity;
 
 /// What the view samples from.
 pub trait TickSource: Send {
@@ -50,11 +51,18 @@ pub trait TickSource: Send {
     fn step(&mut self) -> Result<Tick, String>;
     /// Why there is nothing more to sample after the last step, if so.
     fn finished(&self) -> Option<String>;
+    /// The processes the user is looking at (the selected subtree), whose PSS/USS a
+    /// monitor reads right after the leaked ones'. Ignored by default.
+    fn focus(&mut self, _ids: Vec<Identity>) {}
 }
 
 impl TickSource for Monitor {
     fn step(&mut self) -> Result<Tick, String> {
         Monitor::step(self).map_err(|e| e.to_string())
+    }
+
+    fn focus(&mut self, ids: Vec<Identity>) {
+        self.set_focus(ids);
     }
 
     fn finished(&self) -> Option<String> {
@@ -83,6 +91,10 @@ impl TickSource for Reaping {
 
     fn finished(&self) -> Option<String> {
         self.monitor.finished()
+    }
+
+    fn focus(&mut self, ids: Vec<Identity>) {
+        self.monitor.set_focus(ids);
     }
 }
 
@@ -305,6 +317,8 @@ fn serve<B: Backend>(
     options: &LoopOptions,
 ) -> Result<Ending, B::Error> {
     terminal.draw(|f| render::render(f, app))?;
+    // What the focus was last worked out from: the selection and the history's length.
+    let mut focused: Option<(Option<Identity>, usize)> = None;
     // The loop holds a sender itself, so this never ends by disconnection: the relay
     // says Closed instead.
     while let Ok(first) = rx.recv() {
@@ -377,6 +391,13 @@ fn serve<B: Backend>(
                 }
             }
         }
+        if let Some(s) = sampling {
+            let now = Some((app.selected, app.history.len()));
+            if focused != now {
+                focused = now;
+                s.set_focus(app.focus());
+            }
+        }
         terminal.draw(|f| render::render(f, app))?;
     }
     Ok(Ending::Closed)
@@ -388,6 +409,8 @@ struct Sampling {
     thread: JoinHandle<()>,
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
+    /// A new focus for the source, taken before its next step.
+    focus: Arc<Mutex<Option<Vec<Identity>>>>,
 }
 
 impl Sampling {
@@ -395,12 +418,17 @@ impl Sampling {
     fn spawn(mut source: Box<dyn TickSource>, interval: Duration, tx: Sender<Msg>) -> Sampling {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
-        let (stop_flag, paused_flag) = (stop.clone(), paused.clone());
+        let focus: Arc<Mutex<Option<Vec<Identity>>>> = Arc::default();
+        let (stop_flag, paused_flag, focus_slot) = (stop.clone(), paused.clone(), focus.clone());
         let thread = thread::spawn(move || {
             let (stop, paused) = (stop_flag, paused_flag);
             let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 if !paused.load(Ordering::Relaxed) {
+                    let new_focus = focus_slot.lock().ok().and_then(|mut f| f.take());
+                    if let Some(ids) = new_focus {
+                        source.focus(ids);
+                    }
                     match source.step() {
                         Ok(tick) => {
                             if tx.send(Msg::Tick(tick)).is_err() {
@@ -440,6 +468,14 @@ impl Sampling {
             thread,
             stop,
             paused,
+            focus,
+        }
+    }
+
+    /// Hands the source a new focus before its next step ([`TickSource::focus`]).
+    fn set_focus(&self, ids: Vec<Identity>) {
+        if let Ok(mut slot) = self.focus.lock() {
+            *slot = Some(ids);
         }
     }
 
