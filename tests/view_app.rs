@@ -697,3 +697,37 @@ fn the_selected_subtree_is_measured_first() {
     view.key(KeyCode::Char('q'));
     view.end();
 }
+
+/// Issue 16: the kill dialog reads its victims' PSS when it opens, on a worker thread,
+/// rather than trusting figures that may be old or missing: here the ticks carry none,
+/// the dialog first says so, then shows what the read found (4132's cannot be read:
+/// it stays unknown, never 0).
+#[test]
+fn the_kill_dialog_reads_pss_when_it_opens() {
+    let fake = family();
+    let mut m = monitor(&fake);
+    let app = app(&fake, &m);
+    let ticks = five_ticks(&fake, &mut m);
+    let view = View::start(app, None, options(&fake, std::env::temp_dir()));
+    for mut t in ticks {
+        for p in &mut t.processes {
+            (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick) = (None, None, None, None);
+        }
+        view.send(Msg::Tick(t));
+    }
+    view.wait_for("LEAKED 2 processes");
+    let reads_before = fake.memory_reads().len();
+    view.key(KeyCode::Char('K'));
+    let screen = view.wait_for(
+        "Frees ~300 MiB + ? (their PSS; 1 process not measured yet), at least 90 MiB (private)",
+    );
+    assert!(screen.contains("PSS    300 MiB"), "{screen}");
+    let read: Vec<u32> = fake.memory_reads()[reads_before..]
+        .iter()
+        .map(|i| i.pid)
+        .collect();
+    assert_eq!(read, [4131, 4132]);
+    view.key(KeyCode::Esc);
+    view.key(KeyCode::Char('q'));
+    assert_eq!(view.end().ending, Ending::Quit);
+}

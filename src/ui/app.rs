@@ -11,6 +11,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::history::History;
 use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
+use crate::host::Memory;
 use crate::model::{Header, MemSum, ProcRow, Tick};
 use crate::sample::{Identity, StartClock};
 
@@ -32,6 +33,9 @@ pub enum Effect {
     SetPaused(bool),
     /// Write the whole timeline so far as a tick-log; answer with [`App::exported`].
     Export,
+    /// Read these processes' PSS/USS/swap now (`smaps_rollup`, slow: off the UI
+    /// thread); answer with [`App::memory_measured`].
+    MeasureMemory(Vec<Identity>),
     /// Run the safe kill; answer with [`App::kill_finished`].
     Kill {
         targets: Vec<Target>,
@@ -113,6 +117,8 @@ pub struct KillDialog {
     pub signal: KillSignal,
     pub stage: KillStage,
     pub tally: KillTally,
+    /// The victims' PSS/USS are being read now ([`Effect::MeasureMemory`]).
+    pub measuring: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,8 +496,8 @@ impl App {
                 self.status = Some("an export is already under way".into());
             }
             KeyCode::Char('e') => return Some(Effect::Export),
-            KeyCode::Char('x') | KeyCode::F(9) => self.open_kill(false),
-            KeyCode::Char('K') => self.open_kill(true),
+            KeyCode::Char('x') | KeyCode::F(9) => return self.open_kill(false),
+            KeyCode::Char('K') => return self.open_kill(true),
             _ => {}
         }
         None
@@ -576,7 +582,10 @@ impl App {
         }
     }
 
-    fn open_kill(&mut self, all_leaked: bool) {
+    /// Opens the kill dialog, and asks for the victims' PSS/USS to be read now (off
+    /// the UI thread: [`Effect::MeasureMemory`]), the figures the dialog's estimate of
+    /// what the kill frees rests on.
+    fn open_kill(&mut self, all_leaked: bool) -> Option<Effect> {
         let refuse = if self.is_replay() {
             Some("killing is disabled in a replay")
         } else if self.in_past() {
@@ -586,23 +595,25 @@ impl App {
         };
         if let Some(why) = refuse {
             self.status = Some(why.into());
-            return;
+            return None;
         }
         let Some(tick) = self.history.newest() else {
-            return;
+            return None;
         };
         let (scope, listed): (KillScope, Vec<Victim>) = if all_leaked {
             let rows = table::leaked(tick);
             if rows.is_empty() {
                 self.status = Some("nothing has leaked".into());
-                return;
+                return None;
             }
             (
                 KillScope::AllLeaked,
                 rows.into_iter().map(Victim::of).collect(),
             )
         } else {
-            let Some(id) = self.selected else { return };
+            let Some(id) = self.selected else {
+                return None;
+            };
             // A defunct process has exited already: nothing to signal.
             let rows: Vec<_> = table::subtree(tick, id)
                 .into_iter()
@@ -610,7 +621,7 @@ impl App {
                 .collect();
             if rows.is_empty() {
                 self.status = Some(format!("process {} has already exited", id.pid));
-                return;
+                return None;
             }
             (
                 KillScope::Tree(id.pid),
@@ -625,8 +636,9 @@ impl App {
                 "nothing to kill: {} is init, leaktop or one of its ancestors",
                 spared.first().map_or(0, |v| v.id.pid)
             ));
-            return;
+            return None;
         }
+        let ids = victims.iter().map(|v| v.id).collect();
         self.overlay = Overlay::Kill(KillDialog {
             scope,
             victims,
@@ -634,7 +646,25 @@ impl App {
             signal: KillSignal::Term,
             stage: KillStage::Confirm,
             tally: KillTally::default(),
+            measuring: true,
         });
+        Some(Effect::MeasureMemory(ids))
+    }
+
+    /// The reads [`Effect::MeasureMemory`] asked for: each process's PSS, USS and
+    /// swap, `None` where it could not be read (the last-known figure then stays).
+    pub fn memory_measured(&mut self, read: Vec<(Identity, Option<Memory>)>) {
+        let Overlay::Kill(dialog) = &mut self.overlay else {
+            return;
+        };
+        dialog.measuring = false;
+        for (id, m) in read {
+            let Some(m) = m else { continue };
+            for v in dialog.victims.iter_mut().filter(|v| v.id == id) {
+                v.pss_kb = Some(m.pss_kb);
+                v.uss_kb = Some(m.uss_kb);
+            }
+        }
     }
 
     fn dialog_key(&mut self, code: KeyCode) -> Option<Effect> {

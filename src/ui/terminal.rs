@@ -39,7 +39,7 @@ use super::picker::{Picker, PickerOutcome};
 use super::render;
 use crate::actions::kill::{self, KillReport};
 use crate::format::Format;
-use crate::host::{Create, Host};
+use crate::host::{Create, Host, Memory};
 use crate::model::{Header, Tick};
 use crate::monitor::Monitor;
 use crate::record::TickSink;
@@ -116,6 +116,8 @@ pub enum Msg {
     Closed,
     /// A kill has finished (sent by the loop's own kill worker).
     Killed(KillReport),
+    /// The memory reads a kill dialog asked for (sent by the loop's own worker).
+    Measured(Vec<(Identity, Option<Memory>)>),
     /// An export has written `done` of `total` ticks (sent by the export worker).
     ExportProgress { done: usize, total: usize },
     /// An export has finished: the file and the ticks in it, or why it failed.
@@ -285,6 +287,8 @@ fn relay(events: Receiver<Msg>, tx: Sender<Msg>) {
 struct Workers {
     killer: Option<JoinHandle<()>>,
     exporter: Option<JoinHandle<()>>,
+    /// The memory reads of a kill dialog (short: joined, not waited for by name).
+    measurer: Option<JoinHandle<()>>,
     /// Set when the view ends: the kill stops waiting for its processes to end.
     stop_kill: Arc<AtomicBool>,
 }
@@ -298,9 +302,13 @@ impl Workers {
     }
 
     fn join(&mut self) {
-        for worker in [self.killer.take(), self.exporter.take()]
-            .into_iter()
-            .flatten()
+        for worker in [
+            self.killer.take(),
+            self.exporter.take(),
+            self.measurer.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = worker.join();
         }
@@ -339,6 +347,10 @@ fn serve<B: Backend>(
                     app.kill_finished(report);
                     None
                 }
+                Msg::Measured(read) => {
+                    app.memory_measured(read);
+                    None
+                }
                 Msg::ExportProgress { done, total } => {
                     app.export_progress(done, total);
                     None
@@ -364,6 +376,17 @@ fn serve<B: Backend>(
                     }
                     app.export_started(app.history.len());
                     workers.exporter = Some(spawn_export(app, options, tx.clone()));
+                }
+                Some(Effect::MeasureMemory(ids)) => {
+                    if let Some(done) = workers.measurer.take() {
+                        let _ = done.join();
+                    }
+                    let tx = tx.clone();
+                    let host = options.host.clone();
+                    workers.measurer = Some(thread::spawn(move || {
+                        let read = ids.into_iter().map(|id| (id, host.memory(id))).collect();
+                        let _ = tx.send(Msg::Measured(read));
+                    }));
                 }
                 Some(Effect::Kill {
                     targets,

@@ -221,10 +221,30 @@ fn folding_and_filtering() {
 #[test]
 fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
     let mut app = live(5);
-    press(&mut app, &[KeyCode::Char('K')]);
+    let opened = press(&mut app, &[KeyCode::Char('K')]);
     let screen = draw(&app, 120, 40);
     assert!(screen.contains("Send SIGTERM to 2 processes"), "{screen}");
     assert_snapshot!("kill_confirm", screen);
+    // Opening asks for their PSS now; what is read replaces the unknown, what is not
+    // stays unknown.
+    let [Effect::MeasureMemory(ids)] = opened.as_slice() else {
+        panic!("{opened:?}")
+    };
+    assert_eq!(ids.iter().map(|i| i.pid).collect::<Vec<_>>(), [4131, 4132]);
+    let read = crate::host::Memory {
+        pss_kb: 310 * 1024,
+        uss_kb: 20 * 1024,
+        swap_kb: 0,
+    };
+    app.memory_measured(vec![(ids[0], Some(read)), (ids[1], None)]);
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen.contains(
+            "Frees ~310 MiB + ? (their PSS; 1 process not measured yet), at least 20 MiB (private)"
+        ),
+        "{screen}"
+    );
+    assert!(!screen.contains("reading PSS now"), "{screen}");
 
     press(&mut app, &[KeyCode::Tab, KeyCode::Tab]);
     let Overlay::Kill(d) = &app.overlay else {
@@ -245,6 +265,11 @@ fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
     assert_eq!(*signal, KillSignal::Term);
     let pids: Vec<u32> = targets.iter().map(|t| t.id.pid).collect();
     assert_eq!(pids, [4131, 4132]);
+    assert_eq!(
+        targets[0].pss_kb,
+        Some(310 * 1024),
+        "the kill counts what was read"
+    );
     assert!(draw(&app, 120, 40).contains("waiting up to 3s"));
 
     let survivor = targets[1].id;
