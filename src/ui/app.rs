@@ -597,9 +597,7 @@ impl App {
             self.status = Some(why.into());
             return None;
         }
-        let Some(tick) = self.history.newest() else {
-            return None;
-        };
+        let tick = self.history.newest()?;
         let (scope, listed): (KillScope, Vec<Victim>) = if all_leaked {
             let rows = table::leaked(tick);
             if rows.is_empty() {
@@ -611,9 +609,7 @@ impl App {
                 rows.into_iter().map(Victim::of).collect(),
             )
         } else {
-            let Some(id) = self.selected else {
-                return None;
-            };
+            let id = self.selected?;
             // A defunct process has exited already: nothing to signal.
             let rows: Vec<_> = table::subtree(tick, id)
                 .into_iter()
