@@ -478,6 +478,55 @@ fn replay_steps_through_a_recording_and_refuses_to_kill() {
     assert!(alive(sleeper.id()));
 }
 
+/// Issue 19: a recording crossed with the history keys in a real terminal. A shell
+/// leaves two sleeps behind and exits: the root's exit and the leak are the events
+/// `n`/`N` stop at; `<` goes to the first tick, `}`/`{` a tenth on and back, `>` to the
+/// last.
+#[test]
+fn replay_is_crossed_with_first_last_tenths_and_events() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Reaped(
+        tag.command("sh")
+            .args(["-c", "sleep 300 & sleep 300 & sleep 1"])
+            .spawn()
+            .unwrap(),
+    );
+    let file = dir.path().join("leak.ticklog");
+    let status = Command::new(leaktop())
+        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "60"])
+        .arg("--pid")
+        .arg(root.id().to_string())
+        .arg("--out")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    drop(root);
+    let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
+    screen.wait_for("tick 60 of 60", Duration::from_secs(10));
+    let press = |key: &str, shown: &str| -> String {
+        screen.keys(&[key]);
+        screen.wait_for(shown, Duration::from_secs(10))
+    };
+    press("<", "tick 1 of 60");
+    press("}", "tick 7 of 60");
+    let exit = press("n", ": exit · n next · N previous");
+    assert!(exit.contains("EXITED"), "{exit}");
+    let leak = press("n", ": leak · n next · N previous");
+    assert!(leak.contains("LEAKED 2 processes"), "{leak}");
+    assert!(
+        leak.contains("⣿ viewing tick"),
+        "the chart marks it: {leak}"
+    );
+    press("n", "no later event");
+    press("N", ": exit · N previous · n next");
+    press("N", "no earlier event");
+    press(">", "tick 60 of 60");
+    press("{", "tick 54 of 60");
+    screen.keys(&["q"]);
+}
+
 /// `--name --follow` across a supervisor's restart: the new daemon becomes the root and
 /// the old one's orphan stays listed as leaked.
 #[test]
