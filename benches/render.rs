@@ -107,3 +107,79 @@ fn keypress_down(bencher: Bencher) {
     let mut app = app();
     bencher.bench_local(|| app.handle_key(KeyEvent::from(KeyCode::Down)));
 }
+
+/// A day at 1 s (86,400 ticks) of a root and 29 workers, one more of which leaks every
+/// hour: the history keys must not get slower with the history's length.
+fn day() -> App {
+    let header = Header {
+        root_pid: 1000,
+        root_start: 1000,
+        root_cmd: "server".into(),
+        interval_ms: 1000,
+        started_ms: 1_795_000_000_000,
+        host: "bench".into(),
+    };
+    let mut app = App::new(
+        header,
+        Source::Replay { path: "day".into() },
+        ViewOptions::default(),
+    );
+    for n in 1..=86_400u32 {
+        let processes = (0..30u32)
+            .map(|k| {
+                let since = 3600 * (k + 1);
+                let leaked = k > 0 && n >= since;
+                ProcRow {
+                    pid: 1000 + k,
+                    ppid: if k == 0 || leaked { 1 } else { 1000 },
+                    state: 'S',
+                    rss_kb: 10_000 + u64::from((n + k) % 50) * 4,
+                    start: u64::from(1000 + k),
+                    cpu_ms: u64::from(n),
+                    name: "worker".into(),
+                    cmd: format!("worker --id {k}"),
+                    leaked,
+                    reparented_from: leaked.then_some(1000),
+                    escaped: false,
+                    leaked_since: leaked.then_some(since),
+                    pss_kb: None,
+                    uss_kb: None,
+                    swap_kb: None,
+                    mem_tick: None,
+                }
+            })
+            .collect();
+        app.push_tick(Tick {
+            tick: n,
+            elapsed_ms: u64::from(n) * 1000,
+            time_ms: 1_795_000_000_000 + u64::from(n) * 1000,
+            root_alive: true,
+            processes,
+            events: Vec::new(),
+            alerts: Vec::new(),
+        });
+    }
+    app
+}
+
+/// `n` then `N` (to the next leak and back) across a day's history.
+#[divan::bench]
+fn keypress_next_event_in_a_day(bencher: Bencher) {
+    let mut app = day();
+    app.handle_key(KeyEvent::from(KeyCode::Char('{')));
+    bencher.bench_local(|| {
+        app.handle_key(KeyEvent::from(KeyCode::Char('n')));
+        app.handle_key(KeyEvent::from(KeyCode::Char('N')))
+    });
+}
+
+/// `}` then `{` (a tenth of the day, 8,640 ticks, on and back).
+#[divan::bench]
+fn keypress_tenth_in_a_day(bencher: Bencher) {
+    let mut app = day();
+    app.handle_key(KeyEvent::from(KeyCode::Char('<')));
+    bencher.bench_local(|| {
+        app.handle_key(KeyEvent::from(KeyCode::Char('}')));
+        app.handle_key(KeyEvent::from(KeyCode::Char('{')))
+    });
+}

@@ -5,8 +5,13 @@
 //! - a `demo-server` that lives throughout, runs a short `demo-job` every second and
 //!   reaps it (healthy churn), and opens a `demo-session` every 12 s, three times;
 //! - each `demo-session` starts two `demo-worker`s holding 24 and 48 MiB, then exits
-//!   after 5 s *without ending them*, the way an evicted session or a killed parent
-//!   leaves its pool behind. The workers are reparented, and leaktop marks them leaked.
+//!   after 1 s *without ending them*, the way an evicted session or a killed parent
+//!   leaves its pool behind. The workers are reparented, and leaktop marks them leaked
+//!   once they have outlived their parent by the leak grace (1 s).
+//!
+//! The demo shows its point at once: it samples every 250 ms (unless `--interval` says
+//! otherwise), so the first leak is on screen about 2.5 s after the view opens, and
+//! until then the header counts down to it ([`schedule`]).
 //!
 //! leaktop is the subreaper of the demo, so the orphans are adopted by it rather than
 //! init, and every helper ends when leaktop does: leaktop kills the family on exit, and
@@ -26,7 +31,12 @@ const OWNER_ENV: &str = "LEAKTOP_DEMO_OWNER";
 
 const SESSION_EVERY: Duration = Duration::from_secs(12);
 const SESSIONS: usize = 3;
-const SESSION_LIFETIME: Duration = Duration::from_secs(5);
+const SESSION_LIFETIME: Duration = Duration::from_secs(1);
+/// The demo's interval when `--interval` is left at its default (1 s): room for the
+/// leak grace within the first 3 s.
+const DEMO_INTERVAL: Duration = Duration::from_millis(250);
+/// `--interval`'s default.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const JOB_EVERY: Duration = Duration::from_secs(1);
 const WORKER_MIB: [usize; 2] = [24, 48];
 
@@ -46,10 +56,17 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
     let host = crate::host::real();
     let adopting = host.become_subreaper().map_err(DemoError::Subreaper)?;
     let server = spawn_helper("server", &[]).map_err(DemoError::Spawn)?;
+    let started = std::time::SystemTime::now();
     let root = server.id();
     opts.root = Root::Pid(root);
     opts.subreapers = if adopting { vec![me] } else { Vec::new() };
-    let last = ui::watch(&opts);
+    if opts.interval == DEFAULT_INTERVAL {
+        opts.interval = DEMO_INTERVAL;
+    }
+    let started_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let last = ui::watch_with(&opts, schedule(started_ms, opts.leak_grace));
     // The std handle would only reap the server; leaktop reaps everything itself.
     drop(server);
     let mut targets: Vec<Target> = last
@@ -77,6 +94,23 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
     crate::ui::terminal::reraise_deferred();
     last?;
     Ok(())
+}
+
+/// What the demo's server started at `started_ms` (wall time, ms) will do: each
+/// session orphaned [`SESSION_LIFETIME`] after it opens, its workers leaked
+/// `leak_grace` later.
+pub fn schedule(started_ms: u64, leak_grace: Duration) -> Vec<ui::app::Forecast> {
+    (0..SESSIONS as u32)
+        .map(|k| ui::app::Forecast {
+            at_ms: started_ms + (SESSION_EVERY * k + SESSION_LIFETIME).as_millis() as u64,
+            what: "a session will be orphaned".into(),
+            then: format!(
+                "its {} workers leak {} later",
+                WORKER_MIB.len(),
+                ui::render::text::interval(leak_grace.as_millis() as u64)
+            ),
+        })
+        .collect()
 }
 
 fn spawn_helper(role: &str, args: &[String]) -> std::io::Result<Child> {

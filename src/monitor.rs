@@ -1,7 +1,7 @@
 //! The sampling loop's core: a sampler, a tracker and a clock, one tick per `step`.
 //! Shared by `record`, the TUI and `run`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,12 +55,13 @@ pub struct Monitor {
     orphan_root: Option<String>,
     /// Last-known PSS/USS/swap of the members, with when they were read.
     memory: HashMap<Identity, Measured>,
-    /// Where the round-robin over the members not leaked resumes.
-    memory_cursor: usize,
     /// Read PSS/USS/swap at all (`record --no-pss` turns it off).
     measure_pss: bool,
     /// `--metrics`: where each tick's figures are published.
     metrics: Option<crate::metrics::TickPublisher>,
+    /// The processes the user is looking at (the view's selected subtree): measured
+    /// right after the leaked ones.
+    focus: HashSet<Identity>,
 }
 
 /// What a restarted root must share with the root that exited (see
@@ -217,9 +218,9 @@ impl Monitor {
             restart: None,
             orphan_root,
             memory: HashMap::new(),
-            memory_cursor: 0,
             measure_pss: true,
             metrics: None,
+            focus: HashSet::new(),
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -295,6 +296,13 @@ impl Monitor {
         self
     }
 
+    /// The processes whose PSS/USS to read right after the leaked ones' (the view's
+    /// selected subtree); replaces the ones set before.
+    pub fn set_focus(&mut self, ids: impl IntoIterator<Item = Identity>) {
+        self.focus.clear();
+        self.focus.extend(ids);
+    }
+
     /// Samples once and returns the new tick.
     pub fn step(&mut self) -> Result<Tick, SampleError> {
         let began = self.host.now();
@@ -331,7 +339,9 @@ impl Monitor {
 impl Monitor {
     /// Reads PSS/USS/swap (`Host::memory`, 20-300x a `stat` read) for as many members
     /// as a tenth of the interval allows, leaked ones first (the least recently tried
-    /// first), then the others round-robin; at least one per tick. Fills every row with
+    /// first), then the focus (the view's selected subtree, likewise), then the others
+    /// round-robin, the largest RSS first among equals ([`memory_order`]); at least
+    /// one per tick. Fills every row with
     /// its last-known figures and the tick they were read at.
     fn measure_memory(&mut self, tick: &mut Tick) {
         if !self.measure_pss {
@@ -349,13 +359,8 @@ impl Monitor {
             .processes
             .iter()
             .filter(|r| memory_due(r, memory.get(&r.id()), tick.tick, refresh, exits));
-        let order = memory_order(
-            due,
-            |id| memory.get(&id).map(|m| m.tried),
-            self.memory_cursor,
-        );
+        let order = memory_order(due, |id| memory.get(&id).map(|m| m.tried), &self.focus);
         let began = self.host.now();
-        let mut others = 0;
         for (i, id) in order.ids.iter().enumerate() {
             if i > 0 && self.host.now().duration_since(began) >= budget {
                 break;
@@ -377,14 +382,7 @@ impl Monitor {
             if let Some(m) = read {
                 entry.known = Some((m, tick.tick));
             }
-            if i >= order.leaked {
-                others += 1;
-            }
         }
-        let not_leaked = order.ids.len() - order.leaked;
-        self.memory_cursor = (self.memory_cursor + others)
-            .checked_rem(not_leaked)
-            .unwrap_or(0);
         self.memory
             .retain(|id, _| tick.processes.iter().any(|p| p.id() == *id));
         for row in &mut tick.processes {
@@ -408,36 +406,47 @@ pub struct MemoryOrder {
     pub ids: Vec<Identity>,
     /// The first `leaked` of `ids` are the leaked processes.
     pub leaked: usize,
+    /// Where the others (neither leaked nor in focus) begin in `ids`.
+    pub first_other: usize,
 }
 
 /// The order in which to read members' memory this tick: the leaked processes, never
 /// tried first, then the least recently tried (`tried` gives the tick of the last
-/// attempt); then the others in (start, pid) order, rotated to begin at `cursor`
-/// (modulo their number) so that a budget too small for all reaches each in turn.
+/// attempt); then those in `focus` (the view's selected subtree) likewise; then the
+/// others, never tried first, then the least recently tried, the largest RSS first
+/// among equals: a round-robin that a budget too small for all still takes through
+/// everyone in turn, the biggest first.
 pub fn memory_order<'a>(
     rows: impl IntoIterator<Item = &'a ProcRow>,
     tried: impl Fn(Identity) -> Option<u32>,
-    cursor: usize,
+    focus: &HashSet<Identity>,
 ) -> MemoryOrder {
     let mut leaked: Vec<(Option<u32>, Identity)> = Vec::new();
-    let mut others: Vec<Identity> = Vec::new();
+    let mut focused: Vec<(Option<u32>, Identity)> = Vec::new();
+    let mut others: Vec<(Option<u32>, std::cmp::Reverse<u64>, Identity)> = Vec::new();
     for r in rows {
         if r.leaked {
             leaked.push((tried(r.id()), r.id()));
+        } else if focus.contains(&r.id()) {
+            focused.push((tried(r.id()), r.id()));
         } else {
-            others.push(r.id());
+            others.push((tried(r.id()), std::cmp::Reverse(r.rss_kb), r.id()));
         }
     }
-    leaked.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
-    others.sort_by_key(|id| (id.start, id.pid));
-    if !others.is_empty() {
-        let at = cursor % others.len();
-        others.rotate_left(at);
+    for list in [&mut leaked, &mut focused] {
+        list.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
     }
+    others.sort_by_key(|&(tried, rss, id)| (tried, rss, id.start, id.pid));
     let n = leaked.len();
     let mut ids: Vec<Identity> = leaked.into_iter().map(|(_, id)| id).collect();
-    ids.extend(others);
-    MemoryOrder { ids, leaked: n }
+    ids.extend(focused.into_iter().map(|(_, id)| id));
+    let first_other = ids.len();
+    ids.extend(others.into_iter().map(|(_, _, id)| id));
+    MemoryOrder {
+        ids,
+        leaked: n,
+        first_other,
+    }
 }
 
 impl Monitor {
@@ -920,26 +929,73 @@ mod tests {
             13 => Some(3),
             _ => None,
         };
-        let order = memory_order(&rows, tried, 0);
+        let order = memory_order(&rows, tried, &HashSet::new());
         assert_eq!(order.leaked, 3);
         assert_eq!(order.ids, [id(14), id(13), id(11), id(10), id(12)]);
     }
 
     #[test]
-    fn memory_order_rotates_the_others_from_the_cursor() {
-        let rows = [r(10, false), r(11, false), r(12, false), r(13, true)];
-        let pids = |cursor| -> Vec<u32> {
-            memory_order(&rows, |_| None, cursor)
+    fn memory_order_takes_the_others_least_recently_tried_first_then_largest() {
+        let rows = [
+            ProcRow {
+                rss_kb: 500,
+                ..r(10, false)
+            },
+            ProcRow {
+                rss_kb: 9000,
+                ..r(11, false)
+            },
+            ProcRow {
+                rss_kb: 3000,
+                ..r(12, false)
+            },
+            r(13, true),
+        ];
+        let pids = |tried: &dyn Fn(u32) -> Option<u32>| -> Vec<u32> {
+            memory_order(&rows, |i| tried(i.pid), &HashSet::new())
                 .ids
                 .iter()
                 .map(|i| i.pid)
                 .collect()
         };
-        assert_eq!(pids(0), [13, 10, 11, 12]);
-        assert_eq!(pids(1), [13, 11, 12, 10]);
-        assert_eq!(pids(2), [13, 12, 10, 11]);
-        assert_eq!(pids(4), [13, 11, 12, 10], "the cursor wraps");
-        assert!(memory_order(&[], |_| None, 7).ids.is_empty());
+        assert_eq!(
+            pids(&|_| None),
+            [13, 11, 12, 10],
+            "never tried: largest first"
+        );
+        // 11 and 12 read last tick: 10 comes round before them.
+        assert_eq!(
+            pids(&|p| matches!(p, 11 | 12).then_some(5)),
+            [13, 10, 11, 12]
+        );
+        assert!(memory_order(&[], |_| None, &HashSet::new()).ids.is_empty());
+    }
+
+    #[test]
+    fn memory_order_puts_the_focus_after_the_leaked_and_before_the_others() {
+        let rows = [
+            r(10, false),
+            r(11, false),
+            r(12, false),
+            r(13, true),
+            r(14, false),
+        ];
+        let id = |pid: u32| Identity {
+            pid,
+            start: u64::from(pid),
+        };
+        // The selected subtree is 12 and 14; 14 was never tried, 12 at tick 4.
+        let focus: HashSet<Identity> = [id(12), id(14)].into_iter().collect();
+        let tried = |i: Identity| (i.pid == 12).then_some(4);
+        let order = memory_order(&rows, tried, &focus);
+        assert_eq!(order.ids, [id(13), id(14), id(12), id(10), id(11)]);
+        assert_eq!((order.leaked, order.first_other), (1, 3));
+        // A focus on a leaked process changes nothing: it comes first anyway.
+        let leaked: HashSet<Identity> = [id(13)].into_iter().collect();
+        assert_eq!(
+            memory_order(&rows, |_| None, &leaked).ids,
+            [id(13), id(10), id(11), id(12), id(14)]
+        );
     }
 
     #[test]

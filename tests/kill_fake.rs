@@ -258,3 +258,35 @@ fn what_a_kill_frees_is_the_pss_of_what_ended_with_the_private_floor() {
         "~130 MiB freed (PSS) + 1 process of unknown PSS; at least 16 MiB private; RSS 1010 MiB"
     );
 }
+
+/// A kill told to stop waiting (the view quitting) still signals and resumes the whole
+/// tree, but waits out no grace and escalates nothing: the TERM-ignoring child is left
+/// running, not frozen, and reported as a survivor.
+#[test]
+fn a_stopped_kill_signals_resumes_and_returns_without_waiting() {
+    let fake = FakeHost::new(500);
+    fake.add(Proc::new(100, 1, "server"));
+    fake.add(Proc::new(101, 100, "stubborn").on(Signal::TERM, Reaction::Ignore));
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let before = fake.elapsed();
+    let report = leaktop::actions::kill::kill_trees_until(
+        fake.host().as_ref(),
+        &[fake.target(100)],
+        Signal::TERM,
+        GRACE,
+        true,
+        &stop,
+    );
+    assert!(!fake.alive(100));
+    assert!(fake.alive(101));
+    assert_eq!(
+        fake.signals_to(101),
+        [Signal::STOP, Signal::TERM, Signal::CONT]
+    );
+    assert!(left_frozen(&fake).is_empty(), "{:?}", fake.signals());
+    assert_eq!(
+        report.survived.iter().map(|i| i.pid).collect::<Vec<_>>(),
+        [101]
+    );
+    assert!(fake.elapsed() - before < Duration::from_secs(1), "waited");
+}

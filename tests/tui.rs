@@ -202,6 +202,38 @@ fn demo_leaks_on_schedule_and_cleans_up_every_helper_on_quit() {
     );
 }
 
+/// Issue 19: the demo shows its point at once. Until the first leak the screen says
+/// what is about to happen; the leak itself is on screen within 3 s of the view
+/// opening, by the view's own clock (the header's elapsed time at the first screen
+/// showing it), with the demo's default settings.
+#[test]
+fn demo_shows_its_first_leak_within_three_seconds_and_says_it_is_coming() {
+    let screen = Screen::start(&format!("{} demo", leaktop()));
+    let opened = screen.wait_for("every 250ms · tick", Duration::from_secs(10));
+    let seen_open = std::time::Instant::now();
+    assert!(
+        opened.contains("next: a session will be orphaned in"),
+        "{opened}"
+    );
+    let mut last = String::new();
+    let found = wait_until(Duration::from_secs(10), || {
+        last = screen.text();
+        last.contains("LEAKED 2 processes")
+    });
+    let waited = seen_open.elapsed();
+    assert!(found, "no leak after 10 s:\n{last}");
+    // ` · tick 10 · 2.3s · `: the header's elapsed time since the view opened.
+    let elapsed: f64 = last
+        .lines()
+        .next()
+        .and_then(|l| l.split(" · ").find(|f| f.ends_with('s') && f.contains('.')))
+        .and_then(|f| f.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no elapsed time in the header:\n{last}"));
+    assert!(elapsed <= 3.0, "first leak at {elapsed} s:\n{last}");
+    assert!(waited < Duration::from_secs(4), "seen after {waited:?}");
+    screen.keys(&["q"]);
+}
+
 #[test]
 fn demo_helpers_end_by_themselves_when_leaktop_is_sigkilled() {
     let screen = Screen::start(&format!("{} demo --interval 250ms", leaktop()));
@@ -347,6 +379,8 @@ fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
     );
     let screen = Screen::start(leaktop());
     screen.wait_for("choose the process", Duration::from_secs(10));
+    // Letters filter only after `/` (as in htop): `q` would quit.
+    screen.keys(&["/"]);
     for c in marker.chars() {
         screen.tmux(&["send-keys", "-l", &c.to_string()]);
     }
@@ -444,6 +478,55 @@ fn replay_steps_through_a_recording_and_refuses_to_kill() {
     screen.keys(&["x"]);
     screen.wait_for("killing is disabled in a replay", Duration::from_secs(10));
     assert!(alive(sleeper.id()));
+}
+
+/// Issue 19: a recording crossed with the history keys in a real terminal. A shell
+/// leaves two sleeps behind and exits: the root's exit and the leak are the events
+/// `n`/`N` stop at; `<` goes to the first tick, `}`/`{` a tenth on and back, `>` to the
+/// last.
+#[test]
+fn replay_is_crossed_with_first_last_tenths_and_events() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Reaped(
+        tag.command("sh")
+            .args(["-c", "sleep 300 & sleep 300 & sleep 1"])
+            .spawn()
+            .unwrap(),
+    );
+    let file = dir.path().join("leak.ticklog");
+    let status = Command::new(leaktop())
+        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "60"])
+        .arg("--pid")
+        .arg(root.id().to_string())
+        .arg("--out")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    drop(root);
+    let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
+    screen.wait_for("tick 60 of 60", Duration::from_secs(10));
+    let press = |key: &str, shown: &str| -> String {
+        screen.keys(&[key]);
+        screen.wait_for(shown, Duration::from_secs(10))
+    };
+    press("<", "tick 1 of 60");
+    press("}", "tick 7 of 60");
+    let exit = press("n", ": exit · n next · N previous");
+    assert!(exit.contains("EXITED"), "{exit}");
+    let leak = press("n", ": leak · n next · N previous");
+    assert!(leak.contains("LEAKED 2 processes"), "{leak}");
+    assert!(
+        leak.contains("⣿ viewing tick"),
+        "the chart marks it: {leak}"
+    );
+    press("n", "no later event");
+    press("N", ": exit · N previous · n next");
+    press("N", "no earlier event");
+    press(">", "tick 60 of 60");
+    press("{", "tick 54 of 60");
+    screen.keys(&["q"]);
 }
 
 /// `--name --follow` across a supervisor's restart: the new daemon becomes the root and

@@ -18,6 +18,7 @@
 //! Every effect goes through a [`Host`], so this runs on the fake host in tests.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::host::{self, Frozen, Host, Pinned, Signal, SignalError};
@@ -172,12 +173,35 @@ pub fn kill_trees(
     grace: Duration,
     escalate: bool,
 ) -> KillReport {
+    kill_trees_until(
+        host,
+        targets,
+        signal,
+        grace,
+        escalate,
+        &AtomicBool::new(false),
+    )
+}
+
+/// [`kill_trees`] that stops waiting once `stop` is set (the view quitting): the
+/// signal still goes out to every target and the trees are resumed before it returns,
+/// but the grace period is not waited out, nothing is escalated, and whatever is still
+/// alive is reported as a survivor.
+pub fn kill_trees_until(
+    host: &dyn Host,
+    targets: &[Target],
+    signal: Signal,
+    grace: Duration,
+    escalate: bool,
+    stop: &AtomicBool,
+) -> KillReport {
     let mut kill = Kill {
         host,
         protected: host::protected(host),
         seen: HashSet::new(),
         report: KillReport::default(),
         known: targets.to_vec(),
+        stop,
     };
     let available_before = host.mem_available_kb();
     let frozen = kill.freeze_trees(targets.iter().map(|t| t.id).collect(), Frozen::new());
@@ -185,7 +209,7 @@ pub fn kill_trees(
         let _ = p.signal(signal);
     }
     let mut alive = kill.wait_for_exit(frozen.thaw(), grace, signal);
-    if escalate && !alive.is_empty() {
+    if escalate && !alive.is_empty() && !stop.load(Ordering::Relaxed) {
         // Freeze what is left and what it forked since, then SIGKILL it all at once.
         let mut frozen = Frozen::new();
         for pin in alive {
@@ -203,7 +227,8 @@ pub fn kill_trees(
         alive = kill.wait_for_exit(frozen.thaw(), KILL_WAIT, Signal::KILL);
     }
     kill.report.survived = alive.iter().map(|p| p.id()).collect();
-    if available_before.is_some() && !kill.report.ended.is_empty() {
+    if available_before.is_some() && !kill.report.ended.is_empty() && !stop.load(Ordering::Relaxed)
+    {
         kill.report.mem_available_change_kb = available_before
             .zip(settled_available(host))
             .map(|(before, after)| after as i64 - before as i64);
@@ -237,6 +262,8 @@ struct Kill<'a> {
     /// What the caller (or a scan, for children found on the way: RSS only) last knew
     /// of each process's memory.
     known: Vec<Target>,
+    /// Set: stop waiting for the processes to end.
+    stop: &'a AtomicBool,
 }
 
 impl Kill<'_> {
@@ -363,7 +390,7 @@ impl Kill<'_> {
             for id in gone {
                 self.ended(id);
             }
-            if alive.is_empty() || self.host.now() >= end {
+            if alive.is_empty() || self.host.now() >= end || self.stop.load(Ordering::Relaxed) {
                 return alive;
             }
             self.host.sleep(POLL);

@@ -614,6 +614,10 @@ impl TickSource for SharedSession {
         (!s.monitor.tracker().any_alive())
             .then(|| "CMD and every process it started have exited".into())
     }
+
+    fn focus(&mut self, ids: Vec<crate::sample::Identity>) {
+        lock(&self.0).monitor.set_focus(ids);
+    }
 }
 
 /// The signals `run` passes on to CMD.

@@ -11,6 +11,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::history::History;
 use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
+use crate::host::Memory;
 use crate::model::{Header, MemSum, ProcRow, Tick};
 use crate::sample::{Identity, StartClock};
 
@@ -32,6 +33,9 @@ pub enum Effect {
     SetPaused(bool),
     /// Write the whole timeline so far as a tick-log; answer with [`App::exported`].
     Export,
+    /// Read these processes' PSS/USS/swap now (`smaps_rollup`, slow: off the UI
+    /// thread); answer with [`App::memory_measured`].
+    MeasureMemory(Vec<Identity>),
     /// Run the safe kill; answer with [`App::kill_finished`].
     Kill {
         targets: Vec<Target>,
@@ -113,6 +117,8 @@ pub struct KillDialog {
     pub signal: KillSignal,
     pub stage: KillStage,
     pub tally: KillTally,
+    /// The victims' PSS/USS are being read now ([`Effect::MeasureMemory`]).
+    pub measuring: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +126,59 @@ pub enum Overlay {
     None,
     Help,
     Kill(KillDialog),
+}
+
+/// Something known to be about to happen to the family (the demo's schedule): the
+/// header counts down to it until it has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forecast {
+    /// When, wall time in milliseconds since the Unix epoch (as [`Tick::time_ms`]).
+    pub at_ms: u64,
+    /// What, as the end of "… in 2 s": `a session will be orphaned`.
+    pub what: String,
+    /// Said after the countdown: `its 2 workers leak 1 s later`.
+    pub then: String,
+}
+
+/// Which memory figure the process table shows (`m` cycles through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemColumn {
+    /// Resident set size, sampled every tick: shared pages counted in every process.
+    #[default]
+    Rss,
+    /// Proportional set size, last measured (see [`ProcRow::pss_kb`]).
+    Pss,
+    /// Unique set size, last measured (see [`ProcRow::uss_kb`]).
+    Uss,
+}
+
+impl MemColumn {
+    /// The next one `m` switches to.
+    pub fn next(self) -> MemColumn {
+        match self {
+            MemColumn::Rss => MemColumn::Pss,
+            MemColumn::Pss => MemColumn::Uss,
+            MemColumn::Uss => MemColumn::Rss,
+        }
+    }
+
+    /// The column's title: `RSS`, `PSS`, `USS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemColumn::Rss => "RSS",
+            MemColumn::Pss => "PSS",
+            MemColumn::Uss => "USS",
+        }
+    }
+
+    /// The figure of `row` in KiB, `None` when not known (never measured, unreadable).
+    pub fn of(self, row: &ProcRow) -> Option<u64> {
+        match self {
+            MemColumn::Rss => Some(row.rss_kb),
+            MemColumn::Pss => row.pss_kb,
+            MemColumn::Uss => row.uss_kb,
+        }
+    }
 }
 
 /// Settings fixed when the view opens.
@@ -162,6 +221,10 @@ pub struct App {
     pub status: Option<String>,
     /// A standing remark on the root, from attach: its parent was already gone.
     pub root_note: Option<String>,
+    /// What is about to happen, soonest first (the demo's schedule; empty otherwise).
+    pub forecast: Vec<Forecast>,
+    /// The memory figure the table shows.
+    pub mem_column: MemColumn,
     /// Orphans that exited by themselves within the leak grace, so far.
     pub orphans_exited: usize,
     /// Why sampling stopped, once it has.
@@ -200,6 +263,8 @@ impl App {
             overlay: Overlay::None,
             status: None,
             root_note: None,
+            forecast: Vec::new(),
+            mem_column: MemColumn::Rss,
             orphans_exited: 0,
             finished: None,
             exporting: None,
@@ -251,6 +316,25 @@ impl App {
     /// The selected process's RSS at the ticks it was alive: `(tick, rss_kb)`.
     pub fn selected_series(&self) -> &[(u32, u64)] {
         self.series.as_ref().map_or(&[], |s| &s.1)
+    }
+
+    /// The next forecast after the viewed tick and the seconds to it (rounded up):
+    /// what the header says is about to happen.
+    pub fn coming(&self) -> Option<(&Forecast, u64)> {
+        let now = self.viewed_tick()?.time_ms;
+        self.forecast
+            .iter()
+            .find(|f| f.at_ms > now)
+            .map(|f| (f, (f.at_ms - now).div_ceil(1000)))
+    }
+
+    /// The selected process and its descendants at the newest tick: whose PSS/USS the
+    /// monitor reads right after the leaked ones' (empty without a selection).
+    pub fn focus(&self) -> Vec<Identity> {
+        match (self.selected, self.history.newest()) {
+            (Some(id), Some(tick)) => table::subtree(tick, id).into_iter().map(identity).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The history index on screen.
@@ -344,6 +428,15 @@ impl App {
         if ctrl_c {
             return Some(Effect::Quit);
         }
+        // F1 opens the help from anywhere but a kill dialog (as in htop and btop).
+        if key.code == KeyCode::F(1) && !matches!(self.overlay, Overlay::Kill(_)) {
+            self.editing_filter = false;
+            self.overlay = match self.overlay {
+                Overlay::Help => Overlay::None,
+                _ => Overlay::Help,
+            };
+            return None;
+        }
         if self.editing_filter {
             self.filter_key(key.code);
             return None;
@@ -358,7 +451,7 @@ impl App {
         }
         self.status = None;
         match key.code {
-            KeyCode::Char('q') => return Some(Effect::Quit),
+            KeyCode::Char('q') | KeyCode::F(10) => return Some(Effect::Quit),
             KeyCode::Esc if !self.filter.is_empty() => {
                 self.filter.clear();
                 self.fix_selection();
@@ -372,9 +465,22 @@ impl App {
             KeyCode::Enter | KeyCode::Char(' ') => self.toggle_fold(),
             KeyCode::Left | KeyCode::Char('[') => self.step_history(-1),
             KeyCode::Right | KeyCode::Char(']') => self.step_history(1),
-            KeyCode::End | KeyCode::Char('l') => {
+            KeyCode::Char('{') => self.step_history(-self.tenth()),
+            KeyCode::Char('}') => self.step_history(self.tenth()),
+            KeyCode::Char('<') => self.step_history(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('l') | KeyCode::Char('>') => {
                 self.view = None;
                 self.fix_selection();
+            }
+            KeyCode::Char('n') => self.next_landmark(true),
+            KeyCode::Char('N') => self.next_landmark(false),
+            KeyCode::Char('m') => {
+                self.mem_column = self.mem_column.next();
+                self.status = Some(match self.mem_column {
+                    MemColumn::Rss => "memory column: RSS (resident, shared pages counted in full)",
+                    MemColumn::Pss => "memory column: PSS (shared pages divided among their sharers; READ: how long ago)",
+                    MemColumn::Uss => "memory column: USS (pages only this process maps; READ: how long ago)",
+                }.into());
             }
             KeyCode::Char('/') => self.editing_filter = true,
             KeyCode::Char('?') => self.overlay = Overlay::Help,
@@ -390,8 +496,8 @@ impl App {
                 self.status = Some("an export is already under way".into());
             }
             KeyCode::Char('e') => return Some(Effect::Export),
-            KeyCode::Char('x') | KeyCode::F(9) => self.open_kill(false),
-            KeyCode::Char('K') => self.open_kill(true),
+            KeyCode::Char('x') | KeyCode::F(9) => return self.open_kill(false),
+            KeyCode::Char('K') => return self.open_kill(true),
             _ => {}
         }
         None
@@ -441,7 +547,45 @@ impl App {
         self.sync();
     }
 
-    fn open_kill(&mut self, all_leaked: bool) {
+    /// A tenth of the history, in ticks (at least one): what `{` and `}` move by.
+    fn tenth(&self) -> isize {
+        (self.history.len() / 10).max(1) as isize
+    }
+
+    /// Moves to the next (or previous) tick where something happened: a leak, an
+    /// alert, a restart, an exit; the footer says which, or that there is none.
+    fn next_landmark(&mut self, forward: bool) {
+        let Some(here) = self.viewed_index() else {
+            return;
+        };
+        match self.history.landmark_from(here, forward) {
+            Some((index, what)) => {
+                self.step_history(index as isize - here as isize);
+                let tick = self.history.totals()[index].tick;
+                let keys = if forward {
+                    "n next · N previous"
+                } else {
+                    "N previous · n next"
+                };
+                self.status = Some(format!("tick {tick}: {} · {keys}", what.describe()));
+            }
+            None => {
+                self.status = Some(
+                    if forward {
+                        "no later event (a leak, an alert, a restart, an exit)"
+                    } else {
+                        "no earlier event (a leak, an alert, a restart, an exit)"
+                    }
+                    .into(),
+                )
+            }
+        }
+    }
+
+    /// Opens the kill dialog, and asks for the victims' PSS/USS to be read now (off
+    /// the UI thread: [`Effect::MeasureMemory`]), the figures the dialog's estimate of
+    /// what the kill frees rests on.
+    fn open_kill(&mut self, all_leaked: bool) -> Option<Effect> {
         let refuse = if self.is_replay() {
             Some("killing is disabled in a replay")
         } else if self.in_past() {
@@ -451,23 +595,21 @@ impl App {
         };
         if let Some(why) = refuse {
             self.status = Some(why.into());
-            return;
+            return None;
         }
-        let Some(tick) = self.history.newest() else {
-            return;
-        };
+        let tick = self.history.newest()?;
         let (scope, listed): (KillScope, Vec<Victim>) = if all_leaked {
             let rows = table::leaked(tick);
             if rows.is_empty() {
                 self.status = Some("nothing has leaked".into());
-                return;
+                return None;
             }
             (
                 KillScope::AllLeaked,
                 rows.into_iter().map(Victim::of).collect(),
             )
         } else {
-            let Some(id) = self.selected else { return };
+            let id = self.selected?;
             // A defunct process has exited already: nothing to signal.
             let rows: Vec<_> = table::subtree(tick, id)
                 .into_iter()
@@ -475,7 +617,7 @@ impl App {
                 .collect();
             if rows.is_empty() {
                 self.status = Some(format!("process {} has already exited", id.pid));
-                return;
+                return None;
             }
             (
                 KillScope::Tree(id.pid),
@@ -490,8 +632,9 @@ impl App {
                 "nothing to kill: {} is init, leaktop or one of its ancestors",
                 spared.first().map_or(0, |v| v.id.pid)
             ));
-            return;
+            return None;
         }
+        let ids = victims.iter().map(|v| v.id).collect();
         self.overlay = Overlay::Kill(KillDialog {
             scope,
             victims,
@@ -499,7 +642,25 @@ impl App {
             signal: KillSignal::Term,
             stage: KillStage::Confirm,
             tally: KillTally::default(),
+            measuring: true,
         });
+        Some(Effect::MeasureMemory(ids))
+    }
+
+    /// The reads [`Effect::MeasureMemory`] asked for: each process's PSS, USS and
+    /// swap, `None` where it could not be read (the last-known figure then stays).
+    pub fn memory_measured(&mut self, read: Vec<(Identity, Option<Memory>)>) {
+        let Overlay::Kill(dialog) = &mut self.overlay else {
+            return;
+        };
+        dialog.measuring = false;
+        for (id, m) in read {
+            let Some(m) = m else { continue };
+            for v in dialog.victims.iter_mut().filter(|v| v.id == id) {
+                v.pss_kb = Some(m.pss_kb);
+                v.uss_kb = Some(m.uss_kb);
+            }
+        }
     }
 
     fn dialog_key(&mut self, code: KeyCode) -> Option<Effect> {
@@ -509,7 +670,11 @@ impl App {
         };
         let yes = matches!(code, KeyCode::Char('y') | KeyCode::Enter);
         let no = matches!(code, KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q'));
+        let q = code == KeyCode::Char('q');
         match &dialog.stage {
+            // Quitting does not wait out the kill's grace (the loop tells the kill to
+            // stop waiting; what it froze is resumed first).
+            KillStage::Running if q || code == KeyCode::F(10) => Some(Effect::Quit),
             KillStage::Running => None,
             KillStage::Confirm if yes => {
                 dialog.stage = KillStage::Running;
@@ -521,6 +686,9 @@ impl App {
             }
             KillStage::Confirm if no => {
                 self.overlay = Overlay::None;
+                if q {
+                    self.status = Some("kill cancelled · q again quits".into());
+                }
                 None
             }
             KillStage::Confirm => {
@@ -547,6 +715,9 @@ impl App {
             }
             KillStage::Done { .. } => {
                 self.overlay = Overlay::None;
+                if q {
+                    self.status = Some("closed the kill's result · q again quits".into());
+                }
                 None
             }
         }

@@ -90,6 +90,15 @@ pub fn require_terminal(instead: &'static str) -> Result<(), ViewError> {
 /// Opens the live view and returns the last tick it saw (`None` if the user quit the
 /// picker without choosing).
 pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
+    watch_with(opts, Vec::new())
+}
+
+/// [`watch`], with the header counting down to what is known to be coming (the
+/// demo's schedule).
+pub fn watch_with(
+    opts: &WatchOptions,
+    forecast: Vec<app::Forecast>,
+) -> Result<Option<Tick>, ViewError> {
     // A bad --pid or --name is the first thing to hear about, terminal or not.
     if matches!(opts.root, Root::Pick) {
         require_terminal(RECORD_INSTEAD)?;
@@ -158,6 +167,7 @@ pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
         },
     );
     app.root_note = monitor.orphan_root().map(str::to_string);
+    app.forecast = forecast;
     // As the subreaper (demo, run) leaktop must reap the orphans it adopts.
     let source: Box<dyn terminal::TickSource> = if opts.subreapers.contains(&me) {
         Box::new(terminal::Reaping::new(monitor, host.clone()))

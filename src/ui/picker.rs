@@ -75,6 +75,18 @@ pub fn candidates(
     out
 }
 
+/// The picker's keys, as its help lists them.
+const PICKER_KEYS: &[(&str, &str)] = &[
+    ("↑ ↓  j k", "move the selection"),
+    ("PgUp PgDn", "move by a page"),
+    ("Home End  g G", "to the top or bottom"),
+    ("/", "filter by pid, name or command"),
+    ("Enter", "watch the selected process's family"),
+    ("Esc", "clear the filter; without one, quit"),
+    ("q  F10  Ctrl-C", "quit"),
+    ("F1  ?", "this help"),
+];
+
 pub enum PickerOutcome {
     Continue,
     Pick(u32),
@@ -84,6 +96,10 @@ pub enum PickerOutcome {
 pub struct Picker {
     all: Vec<Candidate>,
     filter: String,
+    /// Typing goes into the filter (after `/`, until Enter or Esc).
+    editing: bool,
+    /// The key help is shown (F1 or `?`; any key closes it).
+    help: bool,
     selected: usize,
     theme: Theme,
     /// What the list is for, above it.
@@ -95,6 +111,8 @@ impl Picker {
         Picker {
             all,
             filter: String::new(),
+            editing: false,
+            help: false,
             selected: 0,
             theme: Theme { color },
             title: "choose the process whose family to watch (largest subtree first)".into(),
@@ -121,6 +139,9 @@ impl Picker {
             .collect()
     }
 
+    /// The keys of htop, btop and bottom: `q`, `Esc` and `F10` quit (`Esc` first
+    /// clears a filter), `/` starts typing a filter (Enter watches the selected process,
+    /// Esc clears it), `F1` or `?` shows the keys.
     pub fn handle_key(&mut self, key: KeyEvent) -> PickerOutcome {
         if key.kind == KeyEventKind::Release {
             return PickerOutcome::Continue;
@@ -128,23 +149,46 @@ impl Picker {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return PickerOutcome::Quit;
         }
+        if self.help {
+            self.help = false;
+            return PickerOutcome::Continue;
+        }
         let count = self.shown().len();
+        let last = count.saturating_sub(1);
         match key.code {
-            KeyCode::Esc if self.filter.is_empty() => return PickerOutcome::Quit,
-            KeyCode::Esc => self.filter.clear(),
+            KeyCode::F(1) => {
+                self.editing = false;
+                self.help = true;
+            }
+            KeyCode::F(10) => return PickerOutcome::Quit,
             KeyCode::Enter => {
                 if let Some(c) = self.shown().get(self.selected) {
                     return PickerOutcome::Pick(c.pid);
                 }
+                self.editing = false;
             }
             KeyCode::Up => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down => self.selected = (self.selected + 1).min(count.saturating_sub(1)),
+            KeyCode::Down => self.selected = (self.selected + 1).min(last),
             KeyCode::PageUp => self.selected = self.selected.saturating_sub(10),
-            KeyCode::PageDown => self.selected = (self.selected + 10).min(count.saturating_sub(1)),
-            KeyCode::Backspace => {
+            KeyCode::PageDown => self.selected = (self.selected + 10).min(last),
+            KeyCode::Home => self.selected = 0,
+            KeyCode::End => self.selected = last,
+            KeyCode::Esc if self.editing || !self.filter.is_empty() => {
+                self.editing = false;
+                self.filter.clear();
+            }
+            KeyCode::Esc => return PickerOutcome::Quit,
+            KeyCode::Backspace if self.editing => {
                 self.filter.pop();
             }
-            KeyCode::Char(c) => self.filter.push(c),
+            KeyCode::Char(c) if self.editing => self.filter.push(c),
+            KeyCode::Char('/') => self.editing = true,
+            KeyCode::Char('q') => return PickerOutcome::Quit,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
+            KeyCode::Char('g') => self.selected = 0,
+            KeyCode::Char('G') => self.selected = last,
             _ => {}
         }
         self.selected = self.selected.min(self.shown().len().saturating_sub(1));
@@ -165,10 +209,24 @@ impl Picker {
                     Span::styled(" leaktop ", theme.title()),
                     Span::raw(format!(" {}", self.title)),
                 ]),
-                Line::from(vec![
-                    Span::styled(" filter: ", theme.title()),
-                    Span::raw(format!("{}█", self.filter)),
-                ]),
+                if self.editing {
+                    Line::from(vec![
+                        Span::styled(" filter: ", theme.title()),
+                        Span::raw(format!("{}█", self.filter)),
+                        Span::styled("   Enter watches · Esc clears", theme.dim()),
+                    ])
+                } else if self.filter.is_empty() {
+                    Line::from(Span::styled(
+                        " / filters by pid, name or command",
+                        theme.dim(),
+                    ))
+                } else {
+                    Line::from(vec![
+                        Span::styled(" filter: ", theme.title()),
+                        Span::raw(self.filter.clone()),
+                        Span::styled("   / edits · Esc clears", theme.dim()),
+                    ])
+                },
             ]),
             top,
         );
@@ -205,11 +263,36 @@ impl Picker {
         frame.render_widget(Paragraph::new(lines), inner);
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
-                " type to filter · ↑↓ move · Enter watch · Esc quit",
+                " / filter · ↑↓ move · Enter watch · q quit · F1 help",
                 theme.dim(),
             ))),
             bottom,
         );
+        if self.help {
+            let lines: Vec<Line> = PICKER_KEYS
+                .iter()
+                .map(|(keys, what)| {
+                    Line::from(vec![
+                        Span::styled(format!(" {keys:<16}"), theme.title()),
+                        Span::raw(*what),
+                    ])
+                })
+                .chain([
+                    Line::raw(""),
+                    Line::from(Span::styled(" any key closes this help", theme.dim())),
+                ])
+                .collect();
+            let area = super::render::centered(frame.area(), 60, lines.len() as u16 + 2);
+            frame.render_widget(ratatui::widgets::Clear, area);
+            frame.render_widget(
+                Paragraph::new(lines).block(
+                    Block::new()
+                        .borders(Borders::ALL)
+                        .title(Span::styled(" keys ", theme.title())),
+                ),
+                area,
+            );
+        }
     }
 }
 
@@ -263,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn typing_filters_and_enter_picks() {
+    fn typing_after_a_slash_filters_and_enter_picks() {
         let all = vec![
             Candidate {
                 pid: 10,
@@ -281,6 +364,7 @@ mod tests {
             },
         ];
         let mut p = Picker::new(all, false);
+        p.handle_key(KeyEvent::from(KeyCode::Char('/')));
         for c in "CCE".chars() {
             p.handle_key(KeyEvent::from(KeyCode::Char(c)));
         }
@@ -295,5 +379,43 @@ mod tests {
             p.handle_key(KeyEvent::from(KeyCode::Esc)),
             PickerOutcome::Quit
         ));
+    }
+
+    #[test]
+    fn q_esc_and_f10_quit_and_letters_filter_only_after_a_slash() {
+        let all = || {
+            vec![Candidate {
+                pid: 10,
+                name: "quux".into(),
+                cmd: "quux".into(),
+                subtree_rss_kb: 100,
+                subtree_len: 1,
+            }]
+        };
+        let quits = |p: &mut Picker, code| {
+            matches!(p.handle_key(KeyEvent::from(code)), PickerOutcome::Quit)
+        };
+        for code in [KeyCode::Char('q'), KeyCode::Esc, KeyCode::F(10)] {
+            assert!(quits(&mut Picker::new(all(), false), code), "{code:?}");
+        }
+        // After `/`, q is typed into the filter; Esc clears it and stops typing; then
+        // q quits.
+        let mut p = Picker::new(all(), false);
+        assert!(!quits(&mut p, KeyCode::Char('/')));
+        assert!(!quits(&mut p, KeyCode::Char('q')));
+        assert_eq!(p.filter, "q");
+        assert_eq!(p.shown().len(), 1);
+        assert!(!quits(&mut p, KeyCode::Esc));
+        assert_eq!(p.filter, "");
+        // F1 shows the keys; any key closes them without acting.
+        assert!(!quits(&mut p, KeyCode::F(1)));
+        assert!(p.help);
+        assert!(!quits(&mut p, KeyCode::Char('q')));
+        assert!(!p.help);
+        assert!(quits(&mut p, KeyCode::Char('q')));
+        // Without `/`, letters move or do nothing: they never filter.
+        let mut p = Picker::new(all(), false);
+        p.handle_key(KeyEvent::from(KeyCode::Char('x')));
+        assert_eq!(p.filter, "");
     }
 }

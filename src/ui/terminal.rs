@@ -22,9 +22,9 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,10 +39,11 @@ use super::picker::{Picker, PickerOutcome};
 use super::render;
 use crate::actions::kill::{self, KillReport};
 use crate::format::Format;
-use crate::host::{Create, Host};
+use crate::host::{Create, Host, Memory};
 use crate::model::{Header, Tick};
 use crate::monitor::Monitor;
 use crate::record::TickSink;
+use crate::sample::Identity;
 
 /// What the view samples from.
 pub trait TickSource: Send {
@@ -50,11 +51,18 @@ pub trait TickSource: Send {
     fn step(&mut self) -> Result<Tick, String>;
     /// Why there is nothing more to sample after the last step, if so.
     fn finished(&self) -> Option<String>;
+    /// The processes the user is looking at (the selected subtree), whose PSS/USS a
+    /// monitor reads right after the leaked ones'. Ignored by default.
+    fn focus(&mut self, _ids: Vec<Identity>) {}
 }
 
 impl TickSource for Monitor {
     fn step(&mut self) -> Result<Tick, String> {
         Monitor::step(self).map_err(|e| e.to_string())
+    }
+
+    fn focus(&mut self, ids: Vec<Identity>) {
+        self.set_focus(ids);
     }
 
     fn finished(&self) -> Option<String> {
@@ -84,6 +92,10 @@ impl TickSource for Reaping {
     fn finished(&self) -> Option<String> {
         self.monitor.finished()
     }
+
+    fn focus(&mut self, ids: Vec<Identity>) {
+        self.monitor.set_focus(ids);
+    }
 }
 
 /// Everything the event loop reacts to.
@@ -104,6 +116,8 @@ pub enum Msg {
     Closed,
     /// A kill has finished (sent by the loop's own kill worker).
     Killed(KillReport),
+    /// The memory reads a kill dialog asked for (sent by the loop's own worker).
+    Measured(Vec<(Identity, Option<Memory>)>),
     /// An export has written `done` of `total` ticks (sent by the export worker).
     ExportProgress { done: usize, total: usize },
     /// An export has finished: the file and the ticks in it, or why it failed.
@@ -217,8 +231,9 @@ pub struct Outcome {
 /// goes away ([`Msg::Closed`], or every sender of `events` dropped). With a `source`,
 /// a thread samples it every interval (the thread is stopped and joined before this
 /// returns); ticks may also come straight from `events`. It returns only once the kill
-/// or export in flight has finished: a kill has frozen processes that it must resume,
-/// and an export is not left half-written.
+/// or export in flight has finished: a kill has frozen processes that it must resume
+/// (it is told to stop waiting out its grace, so that is prompt), and an export is not
+/// left half-written.
 pub fn run_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     mut app: App,
@@ -242,6 +257,9 @@ pub fn run_loop<B: Backend>(
     if let Some(s) = sampling {
         s.stop();
     }
+    // A kill in flight stops waiting out its grace: its signal has gone out (or goes
+    // out once the freeze is done), and what it froze is resumed before it returns.
+    workers.stop_kill.store(true, Ordering::Relaxed);
     if workers.busy() && ending.is_ok() {
         // Say why the view has not gone yet (a kill's grace can take seconds).
         app.status = Some("quitting once the kill or export under way has finished…".into());
@@ -269,6 +287,10 @@ fn relay(events: Receiver<Msg>, tx: Sender<Msg>) {
 struct Workers {
     killer: Option<JoinHandle<()>>,
     exporter: Option<JoinHandle<()>>,
+    /// The memory reads of a kill dialog (short: joined, not waited for by name).
+    measurer: Option<JoinHandle<()>>,
+    /// Set when the view ends: the kill stops waiting for its processes to end.
+    stop_kill: Arc<AtomicBool>,
 }
 
 impl Workers {
@@ -280,9 +302,13 @@ impl Workers {
     }
 
     fn join(&mut self) {
-        for worker in [self.killer.take(), self.exporter.take()]
-            .into_iter()
-            .flatten()
+        for worker in [
+            self.killer.take(),
+            self.exporter.take(),
+            self.measurer.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = worker.join();
         }
@@ -299,6 +325,8 @@ fn serve<B: Backend>(
     options: &LoopOptions,
 ) -> Result<Ending, B::Error> {
     terminal.draw(|f| render::render(f, app))?;
+    // What the focus was last worked out from: the selection and the history's length.
+    let mut focused: Option<(Option<Identity>, usize)> = None;
     // The loop holds a sender itself, so this never ends by disconnection: the relay
     // says Closed instead.
     while let Ok(first) = rx.recv() {
@@ -317,6 +345,10 @@ fn serve<B: Backend>(
                 }
                 Msg::Killed(report) => {
                     app.kill_finished(report);
+                    None
+                }
+                Msg::Measured(read) => {
+                    app.memory_measured(read);
                     None
                 }
                 Msg::ExportProgress { done, total } => {
@@ -345,6 +377,17 @@ fn serve<B: Backend>(
                     app.export_started(app.history.len());
                     workers.exporter = Some(spawn_export(app, options, tx.clone()));
                 }
+                Some(Effect::MeasureMemory(ids)) => {
+                    if let Some(done) = workers.measurer.take() {
+                        let _ = done.join();
+                    }
+                    let tx = tx.clone();
+                    let host = options.host.clone();
+                    workers.measurer = Some(thread::spawn(move || {
+                        let read = ids.into_iter().map(|id| (id, host.memory(id))).collect();
+                        let _ = tx.send(Msg::Measured(read));
+                    }));
+                }
                 Some(Effect::Kill {
                     targets,
                     signal,
@@ -356,17 +399,26 @@ fn serve<B: Backend>(
                     }
                     let tx = tx.clone();
                     let host = options.host.clone();
+                    let stop = workers.stop_kill.clone();
                     workers.killer = Some(thread::spawn(move || {
-                        let report = kill::kill_trees(
+                        let report = kill::kill_trees_until(
                             host.as_ref(),
                             &targets,
                             signal.signal(),
                             grace,
                             false,
+                            &stop,
                         );
                         let _ = tx.send(Msg::Killed(report));
                     }));
                 }
+            }
+        }
+        if let Some(s) = sampling {
+            let now = Some((app.selected, app.history.len()));
+            if focused != now {
+                focused = now;
+                s.set_focus(app.focus());
             }
         }
         terminal.draw(|f| render::render(f, app))?;
@@ -380,6 +432,8 @@ struct Sampling {
     thread: JoinHandle<()>,
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
+    /// A new focus for the source, taken before its next step.
+    focus: Arc<Mutex<Option<Vec<Identity>>>>,
 }
 
 impl Sampling {
@@ -387,12 +441,17 @@ impl Sampling {
     fn spawn(mut source: Box<dyn TickSource>, interval: Duration, tx: Sender<Msg>) -> Sampling {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
-        let (stop_flag, paused_flag) = (stop.clone(), paused.clone());
+        let focus: Arc<Mutex<Option<Vec<Identity>>>> = Arc::default();
+        let (stop_flag, paused_flag, focus_slot) = (stop.clone(), paused.clone(), focus.clone());
         let thread = thread::spawn(move || {
             let (stop, paused) = (stop_flag, paused_flag);
             let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 if !paused.load(Ordering::Relaxed) {
+                    let new_focus = focus_slot.lock().ok().and_then(|mut f| f.take());
+                    if let Some(ids) = new_focus {
+                        source.focus(ids);
+                    }
                     match source.step() {
                         Ok(tick) => {
                             if tx.send(Msg::Tick(tick)).is_err() {
@@ -432,6 +491,14 @@ impl Sampling {
             thread,
             stop,
             paused,
+            focus,
+        }
+    }
+
+    /// Hands the source a new focus before its next step ([`TickSource::focus`]).
+    fn set_focus(&self, ids: Vec<Identity>) {
+        if let Ok(mut slot) = self.focus.lock() {
+            *slot = Some(ids);
         }
     }
 

@@ -44,6 +44,51 @@ pub struct Restart {
     pub previous: u32,
 }
 
+/// What happened at a tick worth jumping to (`n`/`N` in the view): a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Landmark(u8);
+
+impl Landmark {
+    /// A process was first seen leaked.
+    pub const LEAK: Landmark = Landmark(1);
+    /// An alert was raised that did not stand at the tick before.
+    pub const ALERT: Landmark = Landmark(2);
+    /// A new root took over (`--follow`).
+    pub const RESTART: Landmark = Landmark(4);
+    /// The root exited, or an orphan exited by itself within the leak grace. (The
+    /// healthy churn of short-lived children is not a landmark: it would be every tick.)
+    pub const EXIT: Landmark = Landmark(8);
+
+    pub fn contains(self, other: Landmark) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// What happened, in words: `leak, alert`.
+    pub fn describe(self) -> String {
+        [
+            (Landmark::LEAK, "leak"),
+            (Landmark::ALERT, "alert"),
+            (Landmark::RESTART, "restart"),
+            (Landmark::EXIT, "exit"),
+        ]
+        .iter()
+        .filter(|(l, _)| self.contains(*l))
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+impl std::ops::BitOrAssign for Landmark {
+    fn bitor_assign(&mut self, other: Landmark) {
+        self.0 |= other.0;
+    }
+}
+
 /// Cloned whole for work off the UI thread (an export writes from a copy).
 #[derive(Default, Clone)]
 pub struct History {
@@ -54,6 +99,9 @@ pub struct History {
     ids: HashMap<Identity, u32>,
     totals: Vec<Totals>,
     restarts: Vec<Restart>,
+    /// The frames with a [`Landmark`], ascending (few are), for `n`/`N` to find by
+    /// binary search however long the history.
+    landmarks: Vec<(usize, Landmark)>,
     /// The frames that have events (few do), by frame index.
     events: Vec<(usize, Box<[Event]>)>,
     /// Every alert raised, once, with the reason it was first stored with.
@@ -76,6 +124,7 @@ impl std::fmt::Debug for History {
             .field("capacity", &self.data.capacity())
             .field("event_frames", &self.events.len())
             .field("alert_runs", &self.alert_runs.len())
+            .field("landmarks", &self.landmarks.len())
             .finish()
     }
 }
@@ -250,8 +299,64 @@ impl History {
                 });
             }
         }
+        let mut landmark = self.landmark_of(&tick);
+        let alerts_known = self.alert_table.len();
         self.encode(&tick);
+        if self.alert_table.len() > alerts_known {
+            landmark |= Landmark::ALERT;
+        }
+        if !landmark.is_empty() {
+            self.landmarks.push((self.frames.len() - 1, landmark));
+        }
         self.before_newest = self.newest.replace(tick);
+    }
+
+    /// The landmark of `tick`, the next to be pushed, but for alerts (known once it
+    /// is encoded): its new leaks, restarts and exits.
+    fn landmark_of(&self, tick: &Tick) -> Landmark {
+        let mut landmark = Landmark::default();
+        let was_leaked = |p: &ProcRow| {
+            self.newest.as_ref().is_some_and(|n| {
+                n.processes
+                    .iter()
+                    .any(|q| q.leaked && q.pid == p.pid && q.start == p.start)
+            })
+        };
+        let new_leak = tick.processes.iter().any(|p| {
+            p.leaked
+                && match p.leaked_since {
+                    Some(since) => since == tick.tick,
+                    None => !was_leaked(p),
+                }
+        });
+        if new_leak {
+            landmark |= Landmark::LEAK;
+        }
+        for e in &tick.events {
+            match e {
+                Event::RootRestarted { .. } => landmark |= Landmark::RESTART,
+                Event::RootExited { .. } | Event::OrphanExited { .. } => landmark |= Landmark::EXIT,
+                _ => {}
+            }
+        }
+        landmark
+    }
+
+    /// The nearest landmark after history `index` (`forward`) or before it, with its
+    /// index. A binary search: as quick on a day's history as on a minute's.
+    pub fn landmark_from(&self, index: usize, forward: bool) -> Option<(usize, Landmark)> {
+        let at = self.landmarks.partition_point(|l| l.0 <= index);
+        if forward {
+            self.landmarks.get(at).copied()
+        } else {
+            let before = self.landmarks.partition_point(|l| l.0 < index);
+            before.checked_sub(1).map(|i| self.landmarks[i])
+        }
+    }
+
+    /// Every landmark so far: `(history index, what)`, ascending.
+    pub fn landmarks(&self) -> &[(usize, Landmark)] {
+        &self.landmarks
     }
 
     fn encode(&mut self, tick: &Tick) {
@@ -580,6 +685,7 @@ impl History {
             + extras
             + self.ids.capacity() * (size_of::<Identity>() + size_of::<u32>() + 8)
             + self.totals.capacity() * size_of::<Totals>()
+            + self.landmarks.capacity() * size_of::<(usize, Landmark)>()
     }
 }
 

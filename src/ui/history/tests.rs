@@ -227,3 +227,39 @@ fn rows_come_back_whole_memory_included() {
         assert_eq!(h.get(i).as_ref(), Some(t), "tick {}", t.tick);
     }
 }
+
+/// The ticks `n`/`N` stop at: the leak at 41 (once, though the process comes and goes
+/// afterwards), the alert raised at 51, the restart at 90; the root's exits are not
+/// events of this family (`root_alive` alone flips), nor is ordinary churn.
+#[test]
+fn landmarks_are_the_ticks_where_something_happened() {
+    let mut ticks = ticks(200);
+    ticks[119].events.push(Event::OrphanExited {
+        pid: 103,
+        start: 309,
+        after_ms: 500,
+    });
+    let h = history(&ticks);
+    let found: Vec<(u32, String)> = h
+        .landmarks()
+        .iter()
+        .map(|&(i, l)| (ticks[i].tick, l.describe()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (41, "leak".to_string()),
+            (51, "alert".to_string()),
+            (90, "restart".to_string()),
+            (120, "exit".to_string()),
+        ]
+    );
+    // From anywhere, the next and the previous one.
+    assert_eq!(h.landmark_from(0, true).map(|l| l.0), Some(40));
+    assert_eq!(h.landmark_from(40, true).map(|l| l.0), Some(50));
+    assert_eq!(h.landmark_from(60, true).map(|l| l.0), Some(89));
+    assert_eq!(h.landmark_from(119, true), None);
+    assert_eq!(h.landmark_from(199, false).map(|l| l.0), Some(119));
+    assert_eq!(h.landmark_from(50, false).map(|l| l.0), Some(40));
+    assert_eq!(h.landmark_from(40, false), None);
+}

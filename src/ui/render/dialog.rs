@@ -35,8 +35,13 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
                 plural(dialog.victims.len(), "process", "processes"),
                 human_kb(rss)
             )));
+            let measuring = if dialog.measuring {
+                " · reading PSS now…"
+            } else {
+                ""
+            };
             lines.push(Line::from(Span::styled(
-                format!(" {}", expected_free(&dialog.victims)),
+                format!(" {}{measuring}", expected_free(&dialog.victims)),
                 theme.dim(),
             )));
             list(&mut lines, &dialog.victims, room, theme);

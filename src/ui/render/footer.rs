@@ -12,11 +12,13 @@ use crate::ui::app::App;
 /// terminal (0: never; `?` lists them all anyway).
 const KEYS: &[(&str, &str, u8)] = &[
     ("q", "quit", 0),
-    ("↑↓", "move", 1),
+    ("↑↓", "move", 2),
     ("⏎", "fold", 2),
     ("/", "filter", 4),
-    ("←→", "history", 5),
+    ("←→{}<>", "history", 5),
+    ("nN", "events", 2),
     ("p", "pause", 3),
+    ("m", "memory", 1),
     ("e", "export", 6),
     ("x", "kill tree", 0),
     ("K", "kill leaked", 0),

@@ -132,7 +132,9 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
             theme.notice(),
         )),
         Source::Live if app.in_past() => spans.push(Span::styled(
-            format!(" HISTORY: viewing tick {at} of {len} · → or ] forward · End returns to live "),
+            format!(
+                " HISTORY: viewing tick {at} of {len} · → }} n forward · > or End returns to live "
+            ),
             theme.notice(),
         )),
         Source::Live if app.paused => spans.push(Span::styled(
@@ -140,6 +142,12 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
             theme.notice(),
         )),
         Source::Live => spans.push(Span::styled("LIVE", theme.ok())),
+    }
+    if let Some((f, secs)) = app.coming().filter(|_| app.finished.is_none()) {
+        spans.push(Span::styled(
+            format!("  next: {} in {secs} s; {}", f.what, f.then),
+            theme.alert(),
+        ));
     }
     if let Some(why) = &app.finished {
         spans.push(Span::styled(

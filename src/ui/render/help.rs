@@ -17,13 +17,20 @@ const HELP: &[(&str, &str)] = &[
         "← →  [ ]",
         "step back and forward through the recorded ticks",
     ),
-    ("End  l", "return to the newest tick (live)"),
+    ("{ }", "move a tenth of the history back or forward"),
+    (
+        "n N",
+        "next or previous event (a leak, alert, restart or exit)",
+    ),
+    ("<", "the first tick"),
+    ("> End l", "return to the newest tick (live)"),
+    ("m", "memory column: RSS, PSS, USS (READ: how old)"),
     ("p", "pause or resume sampling"),
     ("e", "export the timeline so far as a tick-log file"),
     ("x  F9", "kill the selected process and its tree"),
     ("K", "kill every leaked tree"),
-    ("?", "this help"),
-    ("q  Ctrl-C", "quit"),
+    ("?  F1", "this help"),
+    ("q  F10  Ctrl-C", "quit"),
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {

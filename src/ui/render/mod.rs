@@ -87,7 +87,7 @@ pub fn render(frame: &mut Frame, app: &App) {
 }
 
 /// A rectangle of at most `width` x `height` in the middle of `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect {

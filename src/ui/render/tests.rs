@@ -221,10 +221,30 @@ fn folding_and_filtering() {
 #[test]
 fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
     let mut app = live(5);
-    press(&mut app, &[KeyCode::Char('K')]);
+    let opened = press(&mut app, &[KeyCode::Char('K')]);
     let screen = draw(&app, 120, 40);
     assert!(screen.contains("Send SIGTERM to 2 processes"), "{screen}");
     assert_snapshot!("kill_confirm", screen);
+    // Opening asks for their PSS now; what is read replaces the unknown, what is not
+    // stays unknown.
+    let [Effect::MeasureMemory(ids)] = opened.as_slice() else {
+        panic!("{opened:?}")
+    };
+    assert_eq!(ids.iter().map(|i| i.pid).collect::<Vec<_>>(), [4131, 4132]);
+    let read = crate::host::Memory {
+        pss_kb: 310 * 1024,
+        uss_kb: 20 * 1024,
+        swap_kb: 0,
+    };
+    app.memory_measured(vec![(ids[0], Some(read)), (ids[1], None)]);
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen.contains(
+            "Frees ~310 MiB + ? (their PSS; 1 process not measured yet), at least 20 MiB (private)"
+        ),
+        "{screen}"
+    );
+    assert!(!screen.contains("reading PSS now"), "{screen}");
 
     press(&mut app, &[KeyCode::Tab, KeyCode::Tab]);
     let Overlay::Kill(d) = &app.overlay else {
@@ -245,6 +265,11 @@ fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
     assert_eq!(*signal, KillSignal::Term);
     let pids: Vec<u32> = targets.iter().map(|t| t.id.pid).collect();
     assert_eq!(pids, [4131, 4132]);
+    assert_eq!(
+        targets[0].pss_kb,
+        Some(310 * 1024),
+        "the kill counts what was read"
+    );
     assert!(draw(&app, 120, 40).contains("waiting up to 3s"));
 
     let survivor = targets[1].id;
@@ -575,4 +600,71 @@ fn orphans_that_exited_by_themselves_are_counted_in_the_header() {
             .contains("1 orphan exited by itself"),
         "{screen}"
     );
+}
+
+/// The demo's schedule: the header counts down to the next orphaning (rounded up to
+/// whole seconds) and says nothing once every forecast has passed.
+#[test]
+fn the_header_counts_down_to_what_is_coming() {
+    let mut app = app_with(family_ticks(1), Source::Live);
+    app.forecast = crate::demo::schedule(T0 - 200, Duration::from_secs(1));
+    let line = |app: &App| {
+        draw(app, 120, 40)
+            .lines()
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&app)
+            .contains("LIVE  next: a session will be orphaned in 1 s; its 2 workers leak 1s later"),
+        "{}",
+        line(&app)
+    );
+    // Tick 2 is a second on: the first session has gone; the next in 11.8 s.
+    app.push_tick(family_ticks(2).pop().unwrap());
+    assert!(line(&app).contains("orphaned in 12 s"), "{}", line(&app));
+    app.forecast.truncate(1);
+    assert!(!line(&app).contains("next:"), "{}", line(&app));
+}
+
+/// `m` switches the memory column RSS → PSS → USS → RSS; the title says which; a
+/// figure never measured is `?` (never 0); a measured one says how long before the
+/// viewed tick it was read.
+#[test]
+fn m_switches_the_memory_column_and_says_how_old_a_figure_is() {
+    let mut ticks = family_ticks(5);
+    for t in &mut ticks {
+        for p in t.processes.iter_mut().filter(|p| p.pid == 4131) {
+            p.pss_kb = Some(300 * 1024);
+            p.uss_kb = Some(90 * 1024);
+            p.mem_tick = Some(2);
+        }
+    }
+    let mut app = app_with(ticks, Source::Live);
+    let row = |screen: &str, pid: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(pid) && l.contains("claude"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rss = draw(&app, 120, 40);
+    assert!(rss.contains("PPID S        RSS       ΔRSS"), "{rss}");
+    press(&mut app, &[KeyCode::Char('m')]);
+    let pss = draw(&app, 120, 40);
+    assert!(pss.contains("PPID S        PSS  READ       ΔRSS"), "{pss}");
+    // Measured at tick 2, viewed at tick 5 of a 1 s interval.
+    assert!(row(&pss, "4131").contains("300 MiB    3s"), "{pss}");
+    assert!(row(&pss, "4132").contains("         ?"), "{pss}");
+    assert!(!row(&pss, "4132").contains(" 0 B"), "{pss}");
+    press(&mut app, &[KeyCode::Char('m')]);
+    let uss = draw(&app, 120, 40);
+    assert!(uss.contains("USS  READ"), "{uss}");
+    assert!(row(&uss, "4131").contains("90 MiB    3s"), "{uss}");
+    // Back at the tick it was read: `now`.
+    press(&mut app, &[KeyCode::Left, KeyCode::Left, KeyCode::Left]);
+    assert!(row(&draw(&app, 120, 40), "4131").contains("90 MiB   now"));
+    press(&mut app, &[KeyCode::Char('m')]);
+    assert!(draw(&app, 120, 40).contains("PPID S        RSS       ΔRSS"));
 }

@@ -68,6 +68,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if !restarts.is_empty() {
         key(Marker::Braille, "restart".into(), theme.alert());
     }
+    if let (false, Some(t)) = (cursor.is_empty(), app.viewed_tick()) {
+        key(
+            Marker::Braille,
+            format!("viewing tick {}", t.tick),
+            theme.series(Series::Cursor),
+        );
+    }
 
     let line = |data, marker, style| {
         Dataset::default()

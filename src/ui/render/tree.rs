@@ -11,12 +11,39 @@ use super::text::{age, command_tail, delta_kb};
 use super::theme::Theme;
 use crate::format::human_kb;
 use crate::model::AlertKind;
+use crate::model::ProcRow;
 use crate::ui::app::App;
+use crate::ui::app::MemColumn;
 use crate::ui::table::{ProcLine, Row};
 
 /// Columns left of the command, and whether narrow terminals drop them.
 struct Columns {
     cpu_and_age: bool,
+}
+
+/// The memory column: which figure, and what its age is counted from.
+struct Memory {
+    column: MemColumn,
+    /// The viewed tick, and the time between two (for the age of a PSS or USS figure).
+    tick: u32,
+    interval_ms: u64,
+}
+
+impl Memory {
+    /// The figure (`?` when unknown, never 0) and, for PSS and USS, how long before
+    /// the viewed tick it was measured (`now` at this tick; empty when unknown).
+    fn cells(&self, r: &ProcRow) -> (String, Option<String>) {
+        let value = self.column.of(r).map_or_else(|| "?".to_string(), human_kb);
+        if self.column == MemColumn::Rss {
+            return (value, None);
+        }
+        let read = match r.mem_tick.filter(|_| self.column.of(r).is_some()) {
+            None => String::new(),
+            Some(at) if at >= self.tick => "now".to_string(),
+            Some(at) => age(u64::from(self.tick - at) * self.interval_ms),
+        };
+        (value, Some(read))
+    }
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme: Theme) {
@@ -41,7 +68,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme:
     let cols = Columns {
         cpu_and_age: inner.width >= 96,
     };
-    let mut lines = vec![column_titles(&cols, theme)];
+    let mem = Memory {
+        column: app.mem_column,
+        tick: app.viewed_tick().map_or(0, |t| t.tick),
+        interval_ms: app.header.interval_ms,
+    };
+    let mut lines = vec![column_titles(&cols, mem.column, theme)];
     let visible = inner.height.saturating_sub(1) as usize;
     let selected = app.selected_index(rows);
     let offset = selected.map_or(0, |s| (s + 1).saturating_sub(visible));
@@ -54,7 +86,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme:
                     .options
                     .start_clock
                     .map(|c| time_ms.saturating_sub(c.started_ms(p.row.start)));
-                proc_line(p, started, &cols, theme)
+                proc_line(p, started, &cols, &mem, theme)
             }
         };
         // The arrow marks the selection on terminals without reverse video, too.
@@ -91,11 +123,12 @@ fn count_procs(rows: &[Row<'_>]) -> usize {
     rows.iter().filter(|r| matches!(r, Row::Proc(_))).count()
 }
 
-fn column_titles(cols: &Columns, theme: Theme) -> Line<'static> {
-    let mut s = format!(
-        "{:<4} {:>7} {:>7} S {:>10} {:>10}",
-        "", "PID", "PPID", "RSS", "ΔRSS"
-    );
+fn column_titles(cols: &Columns, mem: MemColumn, theme: Theme) -> Line<'static> {
+    let mut s = format!("{:<4} {:>7} {:>7} S {:>10}", "", "PID", "PPID", mem.name());
+    if mem != MemColumn::Rss {
+        s.push_str(&format!(" {:>5}", "READ"));
+    }
+    s.push_str(&format!(" {:>10}", "ΔRSS"));
     if cols.cpu_and_age {
         s.push_str(&format!(" {:>5} {:>6}", "CPU%", "AGE"));
     }
@@ -103,7 +136,13 @@ fn column_titles(cols: &Columns, theme: Theme) -> Line<'static> {
     Line::from(Span::styled(s, theme.title()))
 }
 
-fn proc_line(p: &ProcLine<'_>, age_ms: Option<u64>, cols: &Columns, theme: Theme) -> Line<'static> {
+fn proc_line(
+    p: &ProcLine<'_>,
+    age_ms: Option<u64>,
+    cols: &Columns,
+    mem: &Memory,
+    theme: Theme,
+) -> Line<'static> {
     let r = p.row;
     let (mark, mark_style) = if r.escaped {
         ("ESC", theme.leaked())
@@ -115,17 +154,21 @@ fn proc_line(p: &ProcLine<'_>, age_ms: Option<u64>, cols: &Columns, theme: Theme
         ("", Style::new())
     };
     let delta = p.rss_delta_kb.unwrap_or(0);
+    let (figure, read) = mem.cells(r);
     let mut spans = vec![
         Span::styled(format!("{mark:<4}"), mark_style),
         Span::raw(format!(
-            " {:>7} {:>7} {} {:>10} ",
-            r.pid,
-            r.ppid,
-            r.state,
-            human_kb(r.rss_kb)
+            " {:>7} {:>7} {} {figure:>10} ",
+            r.pid, r.ppid, r.state
         )),
-        Span::styled(format!("{:>10}", delta_kb(delta)), theme.growth(delta)),
     ];
+    if let Some(read) = read {
+        spans.push(Span::styled(format!("{read:>5} "), theme.dim()));
+    }
+    spans.push(Span::styled(
+        format!("{:>10}", delta_kb(delta)),
+        theme.growth(delta),
+    ));
     if cols.cpu_and_age {
         let cpu = p.cpu_pct.map_or(String::new(), |c| format!("{c:.0}%"));
         let age = age_ms.map_or(String::new(), age);
