@@ -23,6 +23,8 @@ pub enum AttachError {
     NoSuchProcess(u32),
     #[error("PID {0} exists but its /proc entry cannot be read (permission denied?)")]
     Unreadable(u32),
+    #[error("{tid} is a thread of process {pid}, not a process: watch --pid {pid}")]
+    Thread { tid: u32, pid: u32 },
     #[error(transparent)]
     Sample(#[from] SampleError),
 }
@@ -156,6 +158,14 @@ impl Monitor {
         interval: Duration,
         subreapers: Vec<u32>,
     ) -> Result<Self, AttachError> {
+        if let Some(process) = host.thread_group(pid)
+            && process != pid
+        {
+            return Err(AttachError::Thread {
+                tid: pid,
+                pid: process,
+            });
+        }
         let root = match sampler.probe(pid) {
             Some(root) if pid != 0 => root,
             _ if host.exists(pid) => return Err(AttachError::Unreadable(pid)),

@@ -308,6 +308,26 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
         .map(str::trim)
         .collect();
     let mut message = message.join(" ");
+    // clap's rendering strips escape sequences from the word it quotes, so a crafted
+    // argument would be shown as another word: say it escaped instead.
+    let quoted = [
+        (ContextKind::InvalidSubcommand, "unrecognized subcommand"),
+        (ContextKind::InvalidArg, "unexpected argument"),
+        (ContextKind::InvalidValue, "invalid value"),
+    ];
+    for (kind, what) in quoted {
+        if let Some(ContextValue::String(raw)) = e.get(kind)
+            && raw.chars().any(char::is_control)
+        {
+            let raw = leaktop::text::printable(raw);
+            message = match (kind, e.get(ContextKind::InvalidArg)) {
+                (ContextKind::InvalidValue, Some(ContextValue::String(arg))) => {
+                    format!("{what} '{raw}' for '{}'", leaktop::text::printable(arg))
+                }
+                _ => format!("{what} '{raw}'"),
+            };
+        }
+    }
     // Of the tips, the one that matters on a single line: the near miss of a typo.
     let similar: Vec<String> = [
         ContextKind::SuggestedSubcommand,
@@ -323,10 +343,44 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
     .flatten()
     .map(|s| format!("'{s}'"))
     .collect();
+    let similar = if similar.is_empty()
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+    {
+        near_option(arg)
+            .map(|o| format!("'{o}'"))
+            .into_iter()
+            .collect()
+    } else {
+        similar
+    };
     if !similar.is_empty() {
         message = format!("{message}; did you mean {}?", similar.join(" or "));
     }
     usage_line(message.strip_prefix("error: ").unwrap_or(&message));
+}
+
+/// The long option of the command line's subcommand (or of leaktop itself) nearest to
+/// a mistyped `--option`, when clap has none to offer: clap's measure (Jaro) misses a
+/// swap of two letters in a short name (`--pdi`), which edit distance counts as one.
+fn near_option(typed: &str) -> Option<String> {
+    let name = typed.strip_prefix("--")?.split('=').next()?;
+    let mut cli = Cli::command();
+    cli.build();
+    let sub = std::env::args()
+        .skip(1)
+        .find_map(|a| cli.find_subcommand(&a).map(|c| c.get_name().to_string()));
+    let cmd = match &sub {
+        Some(s) => cli.find_subcommand(s)?,
+        None => &cli,
+    };
+    let allowed = if name.chars().count() <= 4 { 1 } else { 2 };
+    cmd.get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .filter_map(clap::Arg::get_long)
+        .map(|long| (strsim::damerau_levenshtein(name, long), long))
+        .filter(|&(d, _)| d <= allowed)
+        .min()
+        .map(|(_, long)| format!("--{long}"))
 }
 
 pub(crate) fn usage_line(message: &str) -> ! {

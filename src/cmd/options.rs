@@ -14,7 +14,7 @@ use leaktop::ui::{Root, WatchOptions};
 pub(crate) struct RootArgs {
     /// The root process: its family is itself and every descendant ever seen. Without
     /// it or --name, the view lets you choose.
-    #[arg(long, short, value_name = "PID", conflicts_with = "name")]
+    #[arg(long, short, value_name = "PID", conflicts_with = "name", allow_hyphen_values = true, value_parser = Named(ProcessId))]
     pub(crate) pid: Option<u32>,
     /// The root is the oldest process whose command line contains PATTERN.
     #[arg(long, short, value_name = "PATTERN")]
@@ -180,10 +180,25 @@ impl<C: Checked> clap::builder::TypedValueParser for Named<C> {
                 .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
-                format!("{flag} {s} {why}\n"),
+                format!("{flag} {} {why}\n", leaktop::text::printable(&s)),
             )
             .with_cmd(cmd)
         })
+    }
+}
+
+/// A process id: a whole number from 1 (`-1`, which `kill(2)` reads as "every
+/// process", is named in the error rather than taken for an option).
+#[derive(Clone, Copy)]
+pub(crate) struct ProcessId;
+
+impl Checked for ProcessId {
+    type Value = u32;
+    fn check(&self, s: &str) -> Result<u32, String> {
+        match s.trim().parse::<u32>() {
+            Ok(pid) if pid > 0 => Ok(pid),
+            _ => Err("is not a process id (a whole number from 1)".into()),
+        }
     }
 }
 

@@ -206,6 +206,14 @@ impl Host for LinuxHost {
         service_main_pid(unit)
     }
 
+    fn thread_group(&self, pid: u32) -> Option<u32> {
+        let status = procfs::process::Process::new(i32::try_from(pid).ok()?)
+            .ok()?
+            .status()
+            .ok()?;
+        u32::try_from(status.tgid).ok()
+    }
+
     fn now_start(&self) -> Option<u64> {
         let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
         let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;

@@ -245,6 +245,15 @@ pub trait Host: Send + Sync {
         None
     }
 
+    /// The process (thread group) that the task `pid` belongs to: `pid` itself for a
+    /// process, another pid for one of its threads (`Tgid:` in `/proc/PID/status`;
+    /// `/proc/TID` exists for every thread although no listing shows it). `None` if
+    /// unknown (gone, unreadable, or no such notion here: the default).
+    fn thread_group(&self, pid: u32) -> Option<u32> {
+        let _ = pid;
+        None
+    }
+
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
     fn now_start(&self) -> Option<u64> {
