@@ -43,8 +43,11 @@ pub struct RunOptions {
     /// Show the interactive view instead of passing the terminal through to CMD.
     pub tui: Option<ViewOptions>,
     pub alerts: AlertConfig,
-    /// With `check`: also fail (exit 3) if any of these alerts was raised.
+    /// With `check`: also fail (exit 3) on any of these alerts standing at the last
+    /// tick before CMD exited...
     pub fail_on: Vec<AlertKind>,
+    /// ...or, when not zero, having stood for at least this long at any time.
+    pub fail_after: Duration,
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
@@ -167,6 +170,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         recording: None,
         supervisor,
         raised: Vec::new(),
+        standing: Vec::new(),
+        stood_ms: Vec::new(),
         orphans_exited: 0,
         error: None,
         viewing: opts.tui.is_some(),
@@ -245,10 +250,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
             a.kind, a.pid, a.since_tick, a.reason
         ));
     }
-    let failing_alert = session
-        .raised
-        .iter()
-        .any(|a| opts.fail_on.contains(&a.kind));
+    let failing_alert = session.failing(&opts.fail_on, opts.fail_after);
     crate::ui::terminal::reraise_deferred();
     let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
         EXIT_LEAKED
@@ -396,6 +398,12 @@ struct Session {
     supervisor: Supervisor,
     /// Every alert raised during the run, as first raised.
     raised: Vec<Alert>,
+    /// The alerts standing at the last tick at which CMD was alive.
+    standing: Vec<Alert>,
+    /// For each alert of `raised` (same index): when (elapsed ms) its latest streak
+    /// began, and the longest it stood without a break, ms, from the tick it was
+    /// raised to the last tick it stood.
+    stood_ms: Vec<(u64, u64)>,
     /// Orphans that exited by themselves within the leak grace.
     orphans_exited: usize,
     /// A failure inside the view's sampler, reported once the view closes.
@@ -414,16 +422,41 @@ impl Session {
             .filter(|e| matches!(e, Event::OrphanExited { .. }))
             .count();
         for a in &tick.alerts {
-            let seen = self
+            let at = self
                 .raised
                 .iter()
-                .any(|r| (r.kind, r.pid, r.start) == (a.kind, a.pid, a.start));
-            if !seen {
+                .position(|r| (r.kind, r.pid, r.start) == (a.kind, a.pid, a.start));
+            let i = at.unwrap_or_else(|| {
                 self.raised.push(a.clone());
+                self.stood_ms.push((tick.elapsed_ms, 0));
+                self.raised.len() - 1
+            });
+            // Raised afresh at this tick (it had cleared): a new streak.
+            let (from, longest) = &mut self.stood_ms[i];
+            if a.since_tick == tick.tick {
+                *from = tick.elapsed_ms;
             }
+            *longest = (*longest).max(tick.elapsed_ms.saturating_sub(*from));
+        }
+        if tick.root_alive {
+            self.standing.clone_from(&tick.alerts);
         }
         self.supervisor.reap();
         Ok(tick)
+    }
+
+    /// Whether an alert of `kinds` fails the run: one standing at the last tick before
+    /// CMD exited, or (with `after` not zero) one that stood that long at any time. One
+    /// raised once and cleared long before the end does not.
+    fn failing(&self, kinds: &[AlertKind], after: Duration) -> bool {
+        let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        self.standing.iter().any(|a| kinds.contains(&a.kind))
+            || (after_ms > 0
+                && self
+                    .raised
+                    .iter()
+                    .zip(&self.stood_ms)
+                    .any(|(a, &(_, ms))| kinds.contains(&a.kind) && ms >= after_ms))
     }
 
     /// Writes to the recording; a failure (a full disk) ends the recording, not the

@@ -78,7 +78,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         backend: args.backend,
         status: !args.quiet,
         notes: !args.quiet,
-        alerts: args.alerts.config(),
+        alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
     };
     let summary = record::record(&opts)?;

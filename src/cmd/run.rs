@@ -45,10 +45,14 @@ pub(crate) struct RunArgs {
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
-    /// With --check, also exit 3 when any of these alerts was raised (comma-separated:
-    /// accumulating, idle, rss_ratchet).
+    /// With --check, also exit 3 when any of these alerts stands at the last tick
+    /// before CMD exits (comma-separated: accumulating, idle, rss_ratchet, zombies).
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
+    /// With --fail-on, also exit 3 when one of its alerts stood for at least DURATION
+    /// at any time, even if it cleared before CMD exited (0 = off).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
+    pub(crate) fail_after: Duration,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -60,9 +64,10 @@ pub(crate) struct RunArgs {
 
 pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
     let opts = RunOptions {
-        alerts: args.alerts.config(),
+        alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
         fail_on: args.fail_on,
+        fail_after: args.fail_after,
         tui: args.tui.then_some(ViewOptions {
             color,
             grace: args.grace,
