@@ -1,9 +1,9 @@
 //! A process's whole history in fixed memory, and the trends judged over it at several
 //! timescales at once.
 //!
-//! Each sample goes into a base bucket of about a second (a bucket closes at the first
-//! sample at least [`BASE_MS`] after it opened, so at intervals over a second a bucket
-//! holds one sample). Closed buckets are kept level by level: level 0 holds the last
+//! Each sample goes into a base bucket (a bucket closes at the first sample at least
+//! [`BASE_MS`] after it opened, so at the usual intervals a bucket holds one sample and
+//! is one interval long). Closed buckets are kept level by level: level 0 holds the last
 //! [`LEVEL_BUCKETS`] base buckets, and every two consecutive buckets of a level are
 //! merged into one bucket of the level above, twice as long. Each level is a view of
 //! the recent past twice as long as the one below; the top levels hold the whole history
@@ -12,16 +12,17 @@
 //! from one part of a view to the next is memory or children that stayed.
 //!
 //! Cost: per process, at most [`LEVEL_BUCKETS`] buckets per level and one level per
-//! doubling of its age (17 for a day at 1 s); per sample one comparison per series,
+//! doubling of its age in intervals (13 for a day at 1 s); per sample one comparison per series,
 //! and per closed base bucket an amortised two merges and two views judged
 //! (`O(LEVEL_BUCKETS)` each), so O(1) amortised work per tick.
 
-/// The shortest base bucket, ms: samples closer together than this share a bucket.
-pub const BASE_MS: u64 = 1000;
+/// The shortest base bucket, ms: samples closer together than this share a bucket (at
+/// intervals of 100 ms and more, each sample is a base bucket of its own).
+pub const BASE_MS: u64 = 100;
 /// Buckets each level keeps: a view at level `L` spans `LEVEL_BUCKETS * 2^L` base
 /// buckets at most.
 pub const LEVEL_BUCKETS: usize = 16;
-/// Levels at most: 2^40 s is far beyond any process's life.
+/// Levels at most: 2^40 intervals is far beyond any process's life.
 const MAX_LEVELS: usize = 40;
 /// The series kept per process.
 pub const SERIES: usize = 3;
