@@ -175,7 +175,10 @@ fn run_fails_on_the_named_alert_kinds_standing_at_the_end() {
             .args(["--", "python3", "-c", cmd])
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     // Idle from 0.5 s to the end (os._exit: no teardown using CPU on the way out).
     let idle_to_the_end =
@@ -192,7 +195,10 @@ fn run_fails_on_the_named_alert_kinds_standing_at_the_end() {
     let (code, err) = run(&["--fail-on", "idle"], idle_then_busy);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("alert idle"), "{err}");
-    let (code, err) = run(&["--fail-on", "idle", "--fail-after", "500ms"], idle_then_busy);
+    let (code, err) = run(
+        &["--fail-on", "idle", "--fail-after", "500ms"],
+        idle_then_busy,
+    );
     assert_eq!(code, Some(3), "{err}");
     let (code, err) = run(&["--fail-on", "idle", "--fail-after", "5s"], idle_then_busy);
     assert_eq!(code, Some(0), "{err}");
@@ -220,7 +226,10 @@ fn a_parent_that_never_waits_piles_up_zombies() {
     let found = raised(&rec, AlertKind::Zombies);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, parent.id());
-    assert!(found[0].2.contains("unreaped children (zombies)"), "{found:?}");
+    assert!(
+        found[0].2.contains("unreaped children (zombies)"),
+        "{found:?}"
+    );
     let last = rec.ticks.last().unwrap();
     let zombies: Vec<_> = last
         .processes
@@ -229,7 +238,9 @@ fn a_parent_that_never_waits_piles_up_zombies() {
         .collect();
     assert!(zombies.len() >= 7, "{zombies:?}");
     assert!(
-        zombies.iter().all(|z| z.state == 'Z' && !z.leaked && z.rss_kb == 0),
+        zombies
+            .iter()
+            .all(|z| z.state == 'Z' && !z.leaked && z.rss_kb == 0),
         "{zombies:?}"
     );
     // Never an accumulating parent: its zombies are no live children.
@@ -274,7 +285,11 @@ fn tick_counts_are_deprecated_but_still_mean_ticks() {
         .args(["--ratchet-span", "1m", "--ratchet-window-ticks", "10"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "the old and the new option conflict");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the old and the new option conflict"
+    );
     let out = leaktop()
         .args(["record", "--ticks", "1", "--pid", &sleeper.id().to_string()])
         .args(["--accumulate-window", "4"])
@@ -282,5 +297,8 @@ fn tick_counts_are_deprecated_but_still_mean_ticks() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("--accumulate-window 4 is too few ticks (at least 5)"), "{err}");
+    assert!(
+        err.contains("--accumulate-window 4 is too few ticks (at least 5)"),
+        "{err}"
+    );
 }

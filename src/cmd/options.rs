@@ -431,13 +431,51 @@ mod tests {
         assert_eq!(parse_kinds("zombies"), Ok(AlertKind::Zombies));
     }
 
+    /// The alert options as a command line gives them.
+    fn alerts(args: &[&str]) -> AlertArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            alerts: AlertArgs,
+        }
+        let argv = std::iter::once("leaktop").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().alerts
+    }
+
+    #[test]
+    fn alert_windows_become_durations_whatever_the_interval() {
+        let second = Duration::from_secs(1);
+        let defaults = alerts(&[]).config(second);
+        assert_eq!(defaults, AlertConfig::default());
+        assert_eq!(defaults, alerts(&[]).config(Duration::from_millis(200)));
+        let given = alerts(&["--accumulate-window", "90s", "--ratchet-span", "5m"]);
+        let c = given.config(Duration::from_millis(200));
+        assert_eq!((c.accumulate_span_ms, c.ratchet_span_ms), (90_000, 300_000));
+        // Deprecated tick counts are taken at the interval.
+        let ticks = alerts(&["--accumulate-window", "30", "--ratchet-window-ticks", "10"]);
+        let c = ticks.config(Duration::from_millis(200));
+        assert_eq!((c.accumulate_span_ms, c.ratchet_span_ms), (6_000, 10_000));
+        let c = ticks.config(second);
+        assert_eq!((c.accumulate_span_ms, c.ratchet_span_ms), (30_000, 50_000));
+        let z = alerts(&["--zombies-min", "12"]).config(second);
+        assert_eq!(z.zombies_min, 12);
+    }
+
     #[test]
     fn windows_are_durations_or_deprecated_ticks() {
         let w = Window { min_ticks: 5 };
         assert_eq!(w.check("2m"), Ok(WindowArg::Span(Duration::from_secs(120))));
         assert_eq!(w.check("30"), Ok(WindowArg::Ticks(30)));
-        assert!(w.check("4").unwrap_err().contains("at least 5"), "{:?}", w.check("4"));
-        assert!(w.check("99999999999").unwrap_err().contains("too many ticks"));
+        assert!(
+            w.check("4").unwrap_err().contains("at least 5"),
+            "{:?}",
+            w.check("4")
+        );
+        assert!(
+            w.check("99999999999")
+                .unwrap_err()
+                .contains("too many ticks")
+        );
         assert!(w.check("0s").unwrap_err().contains("greater than zero"));
         assert!(w.check("2years").unwrap_err().contains("at most 1year"));
         assert!(w.check("soon").unwrap_err().contains("not a duration"));

@@ -77,7 +77,6 @@ pub struct Alert {
     pub reason: String,
 }
 
-
 /// Thresholds; the defaults are the documented ones. Every window is a duration, so a
 /// verdict does not depend on the interval.
 #[derive(Debug, Clone, PartialEq)]

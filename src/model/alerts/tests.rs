@@ -52,12 +52,7 @@ struct Run {
 
 impl Run {
     /// `secs` seconds of ticks every `step_ms`, the family at `t` ms given by `f`.
-    fn new(
-        config: AlertConfig,
-        step_ms: u64,
-        secs: u64,
-        f: impl Fn(u64) -> Vec<ProcRow>,
-    ) -> Run {
+    fn new(config: AlertConfig, step_ms: u64, secs: u64, f: impl Fn(u64) -> Vec<ProcRow>) -> Run {
         let mut d = AlertDetector::new(config);
         let ticks = (0..=secs * 1000 / step_ms)
             .map(|i| {
@@ -110,11 +105,17 @@ fn a_child_every_ten_seconds_is_accumulating_within_four_minutes_at_any_interval
         let last = &run.ticks.last().unwrap().1;
         assert_eq!(kinds(last), [(AlertKind::Accumulating, 1)]);
         assert!(
-            last[0].reason.starts_with("children that stay rose in each of 5 parts"),
+            last[0]
+                .reason
+                .starts_with("children that stay rose in each of 5 parts"),
             "{}",
             last[0].reason
         );
-        assert!(last[0].reason.ends_with("(37 children now)"), "{}", last[0].reason);
+        assert!(
+            last[0].reason.ends_with("(37 children now)"),
+            "{}",
+            last[0].reason
+        );
     }
 }
 
@@ -144,7 +145,12 @@ fn children_that_end_clear_the_alert_at_once() {
         family(t, (0..n).map(|c| 100 + c))
     });
     assert!(run.first(AlertKind::Accumulating).is_some());
-    assert!(run.ticks.iter().filter(|(t, _)| *t >= 240_000).all(|(_, a)| a.is_empty()));
+    assert!(
+        run.ticks
+            .iter()
+            .filter(|(t, _)| *t >= 240_000)
+            .all(|(_, a)| a.is_empty())
+    );
 }
 
 #[test]
@@ -176,7 +182,8 @@ fn ten_mib_kept_per_thirty_second_cycle_is_a_ratchet_within_four_minutes() {
         assert!(run.stands_from(AlertKind::RssRatchet, at), "{step} ms");
         let last = &run.ticks.last().unwrap().1[0];
         assert!(
-            last.reason.starts_with("RSS low-water mark rose in each of 5 parts of the last"),
+            last.reason
+                .starts_with("RSS low-water mark rose in each of 5 parts of the last"),
             "{}",
             last.reason
         );
@@ -195,11 +202,20 @@ fn a_ratchet_every_six_seconds_is_found_after_the_minimum_span() {
 #[test]
 fn memory_given_back_clears_a_ratchet() {
     let run = Run::new(AlertConfig::default(), 1000, 400, |t| {
-        let rss = if t < 300_000 { ratchet_30s(t) } else { 23 * MIB };
+        let rss = if t < 300_000 {
+            ratchet_30s(t)
+        } else {
+            23 * MIB
+        };
         vec![row(1, 0, rss, t / 10)]
     });
     assert!(run.first(AlertKind::RssRatchet).is_some());
-    assert!(run.ticks.iter().filter(|(t, _)| *t >= 300_000).all(|(_, a)| a.is_empty()));
+    assert!(
+        run.ticks
+            .iter()
+            .filter(|(t, _)| *t >= 300_000)
+            .all(|(_, a)| a.is_empty())
+    );
 }
 
 #[test]
@@ -217,7 +233,9 @@ fn a_shorter_span_catches_sooner_and_a_larger_growth_needs_more() {
         ratchet_min_growth_pct: 1000.0,
         ..AlertConfig::default()
     };
-    let run = Run::new(greedy, 1000, 300, |t| vec![row(1, 0, ratchet_30s(t), t / 10)]);
+    let run = Run::new(greedy, 1000, 300, |t| {
+        vec![row(1, 0, ratchet_30s(t), t / 10)]
+    });
     assert_eq!(run.first(AlertKind::RssRatchet), None);
 }
 
@@ -316,7 +334,10 @@ fn a_rising_count_of_zombies_raises_zombies_below_the_minimum() {
     let at = run.first(AlertKind::Zombies).expect("flagged");
     assert!((120_000..=240_000).contains(&at), "at {at} ms");
     let reason = &run.ticks.last().unwrap().1[0].reason;
-    assert!(reason.starts_with("unreaped children (zombies) rose"), "{reason}");
+    assert!(
+        reason.starts_with("unreaped children (zombies) rose"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -353,7 +374,10 @@ fn kinds_round_trip_their_names() {
         assert_eq!(AlertKind::from_name(k.name()), Some(k));
     }
     assert_eq!(AlertKind::from_name("leaky"), None);
-    assert_eq!(AlertKind::names(), "accumulating, idle, rss_ratchet, zombies");
+    assert_eq!(
+        AlertKind::names(),
+        "accumulating, idle, rss_ratchet, zombies"
+    );
 }
 
 /// The README's table: how long each default takes to flag the leaks it lists, at 1 s.
@@ -368,7 +392,13 @@ fn the_readme_detection_times() {
     let ratchet_every = |period_ms: u64, mib: u64, secs| {
         Run::new(AlertConfig::default(), 1000, secs, |t| {
             let (cycle, within) = (t / period_ms, t % period_ms);
-            let rss = 23 * MIB + cycle * mib * MIB + if within < period_ms / 2 { 2 * mib * MIB } else { mib * MIB };
+            let rss = 23 * MIB
+                + cycle * mib * MIB
+                + if within < period_ms / 2 {
+                    2 * mib * MIB
+                } else {
+                    mib * MIB
+                };
             vec![row(1, 0, rss, t / 10)]
         })
         .first(AlertKind::RssRatchet)
@@ -397,7 +427,11 @@ fn the_readme_detection_times() {
     for (what, at, bound_s) in found {
         let at = at.unwrap_or_else(|| panic!("{what}: never flagged"));
         // Never sooner than the minimum span of evidence (but zombies held).
-        assert!(at >= 120_000 || what.starts_with("zombie"), "{what}: {}", span(at));
+        assert!(
+            at >= 120_000 || what.starts_with("zombie"),
+            "{what}: {}",
+            span(at)
+        );
         assert!(at <= bound_s * 1000, "{what}: {} > {bound_s}s", span(at));
     }
 }

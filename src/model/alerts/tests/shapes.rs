@@ -7,7 +7,8 @@ const MINUTES: u64 = 20;
 
 /// A few hundred KiB of noise, the same for the same `t` and `salt`.
 fn noise(t: u64, salt: u64) -> u64 {
-    let mut x = (t / 100).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut x =
+        (t / 100).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x ^= x >> 31;
     x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^= x >> 29;
@@ -102,7 +103,12 @@ fn batches_of_short_jobs() {
     silent("batches", |t| {
         let batch = (t / 30_000) as u32;
         let running = t % 30_000 < 5000;
-        family(t, (0..20).filter(|_| running).map(|c| 10_000 + batch * 100 + c))
+        family(
+            t,
+            (0..20)
+                .filter(|_| running)
+                .map(|c| 10_000 + batch * 100 + c),
+        )
     });
 }
 
