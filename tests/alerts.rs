@@ -104,7 +104,14 @@ fn growing_by_more_than_it_frees_is_an_rss_ratchet() {
     let rec = record(
         grower.id(),
         50,
-        &["--ratchet-windows", "4", "--ratchet-span", "2s"],
+        &[
+            "--ratchet-windows",
+            "4",
+            "--ratchet-span",
+            "2s",
+            "--ratchet-min-rise",
+            "4MB",
+        ],
     );
     let found = raised(&rec, AlertKind::RssRatchet);
     assert_eq!(found.len(), 1, "{found:?}");

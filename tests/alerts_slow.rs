@@ -120,7 +120,7 @@ fn silent(what: &str, healthy: &Reaped) {
 #[test]
 fn a_warm_up_of_30s_then_flat_is_silent() {
     let tag = Tag::new();
-    let script = "import time\nheld = []\nfor _ in range(30):\n    held.append(b'x' * (4 << 20))\n    time.sleep(1)\nwhile True:\n    time.sleep(0.5)\n";
+    let script = "import time\nheld = []\nfor _ in range(30):\n    held.append(b'x' * (4 << 20))\n    time.sleep(1)\nwhile True:\n    sum(range(100000))\n    time.sleep(0.5)\n";
     silent("warm-up", &spawn(&tag, "python3", &["-c", script]));
 }
 

@@ -119,6 +119,9 @@ pub(crate) struct AlertArgs {
     /// How much the last part's minimum must exceed the first's, in percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
     pub(crate) ratchet_min_growth: f64,
+    /// How much the last part's minimum must exceed the first's, in memory: 8MB, 512KB.
+    #[arg(long, value_name = "SIZE", default_value = "8MB", value_parser = parse_size_kb)]
+    pub(crate) ratchet_min_rise: u64,
     /// Unreaped children (zombies) a live parent must hold for 3s to raise `zombies`; a
     /// count that rises in each of five parts of --accumulate-window raises it too.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
@@ -171,6 +174,7 @@ impl AlertArgs {
             ratchet_windows: windows as usize,
             ratchet_span_ms: ms(ratchet),
             ratchet_min_growth_pct: self.ratchet_min_growth,
+            ratchet_min_rise_kb: self.ratchet_min_rise,
             zombies_min: self.zombies_min as usize,
         }
     }

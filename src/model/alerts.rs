@@ -96,8 +96,12 @@ pub struct AlertConfig {
     pub ratchet_windows: usize,
     /// The shortest span (ms) over which the RSS low-water mark must rise.
     pub ratchet_span_ms: u64,
-    /// How much the last part's minimum must exceed the first's, in percent.
+    /// How much the last part's minimum must exceed the first's, in percent...
     pub ratchet_min_growth_pct: f64,
+    /// ...and in KiB: a small process whose RSS creeps up by a few pages as it works (make
+    /// keeping a record of every target built) is no leak worth a word, and a real one
+    /// passes this once the history is long enough.
+    pub ratchet_min_rise_kb: u64,
     /// Unreaped children a live parent must hold (for [`ZOMBIES_HOLD_MS`]) to raise
     /// `zombies`.
     pub zombies_min: usize,
@@ -113,6 +117,7 @@ impl Default for AlertConfig {
             ratchet_windows: 5,
             ratchet_span_ms: 120_000,
             ratchet_min_growth_pct: 5.0,
+            ratchet_min_rise_kb: 8 * 1024,
             zombies_min: 5,
         }
     }
@@ -132,7 +137,7 @@ impl AlertConfig {
             Rule {
                 min_span_ms: self.ratchet_span_ms,
                 segments: self.ratchet_windows.clamp(2, trend::LEVEL_BUCKETS),
-                min_rise: 1,
+                min_rise: self.ratchet_min_rise_kb.max(1),
                 min_growth_pct: self.ratchet_min_growth_pct,
             },
             Rule {

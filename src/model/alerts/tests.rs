@@ -435,3 +435,15 @@ fn the_readme_detection_times() {
         assert!(at <= bound_s * 1000, "{what}: {} > {bound_s}s", span(at));
     }
 }
+
+#[test]
+fn a_small_ratchet_is_caught_once_it_has_risen_by_the_minimum() {
+    // 1 MiB kept every 30 s: 8 MiB after four minutes, and the history long enough.
+    let run = Run::new(AlertConfig::default(), 1000, 1200, |t| {
+        let (cycle, within) = (t / 30_000, t % 30_000);
+        let rss = 5 * MIB + cycle * MIB + if within < 15_000 { 2 * MIB } else { MIB };
+        vec![row(1, 0, rss, t / 10)]
+    });
+    let at = run.first(AlertKind::RssRatchet).expect("flagged");
+    assert!((240_000..=600_000).contains(&at), "at {at} ms");
+}
