@@ -7,7 +7,7 @@
 //! cargo test --release --test alerts_slow -- --test-threads 16
 //! ```
 //!
-//! (about four and a half minutes in all).
+//! (about four minutes in all; ignored in debug builds, like `day_long`).
 
 mod common;
 
@@ -70,6 +70,10 @@ fn caught(leak: &Reaped, interval: &str, duration: &str, kind: AlertKind, within
 const CHILD_EVERY: &str = "while :; do sleep 3600 & sleep $0; done";
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn a_child_every_2s_at_200ms_is_accumulating() {
     let tag = Tag::new();
     let leak = spawn(&tag, "sh", &["-c", CHILD_EVERY, "2"]);
@@ -77,6 +81,10 @@ fn a_child_every_2s_at_200ms_is_accumulating() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn a_child_every_10s_at_1s_is_accumulating() {
     let tag = Tag::new();
     let leak = spawn(&tag, "sh", &["-c", CHILD_EVERY, "10"]);
@@ -87,6 +95,10 @@ fn a_child_every_10s_at_1s_is_accumulating() {
 const RATCHET: &str = "import sys, time\nhalf = float(sys.argv[1]) / 2\nkeep = []\nwhile True:\n    tmp = b'x' * (10 << 20)\n    keep.append(b'y' * (10 << 20))\n    time.sleep(half)\n    del tmp\n    time.sleep(half)\n";
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn ten_mb_kept_every_6s_at_200ms_is_an_rss_ratchet() {
     let tag = Tag::new();
     let leak = spawn(&tag, "python3", &["-c", RATCHET, "6"]);
@@ -94,6 +106,10 @@ fn ten_mb_kept_every_6s_at_200ms_is_an_rss_ratchet() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn ten_mb_kept_every_30s_at_1s_is_an_rss_ratchet() {
     let tag = Tag::new();
     let leak = spawn(&tag, "python3", &["-c", RATCHET, "30"]);
@@ -118,6 +134,10 @@ fn silent(what: &str, healthy: &Reaped) {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn a_warm_up_of_30s_then_flat_is_silent() {
     let tag = Tag::new();
     let script = "import time\nheld = []\nfor _ in range(30):\n    held.append(b'x' * (4 << 20))\n    time.sleep(1)\nwhile True:\n    sum(range(100000))\n    time.sleep(0.5)\n";
@@ -125,6 +145,10 @@ fn a_warm_up_of_30s_then_flat_is_silent() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn a_pool_ramping_up_to_8_workers_over_20s_is_silent() {
     let tag = Tag::new();
     let script = "for i in 1 2 3 4 5 6 7 8; do sleep 3600 & sleep 2.5; done; wait";
@@ -132,6 +156,10 @@ fn a_pool_ramping_up_to_8_workers_over_20s_is_silent() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn a_garbage_collected_sawtooth_every_15s_is_silent() {
     let tag = Tag::new();
     // 30 MB held throughout; a cache filled over 15 s, then dropped, again and again.
@@ -140,6 +168,10 @@ fn a_garbage_collected_sawtooth_every_15s_is_silent() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn a_pool_that_retires_and_restarts_a_worker_every_10s_is_silent() {
     let tag = Tag::new();
     let script = "import subprocess, time\nstart = lambda: subprocess.Popen(['sleep', '3600'])\nworkers = [start() for _ in range(4)]\nwhile True:\n    time.sleep(10)\n    old = workers.pop(0)\n    old.kill()\n    old.wait()\n    workers.append(start())\n";
@@ -147,6 +179,10 @@ fn a_pool_that_retires_and_restarts_a_worker_every_10s_is_silent() {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn make_j8_is_silent() {
     let tag = Tag::new();
     let dir = tempfile::tempdir().unwrap();
@@ -173,6 +209,10 @@ fn write_makefile(dir: &Path, n: u32) {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "minutes each; CI runs: cargo test --release --test alerts_slow -- --test-threads 16"
+)]
 fn batches_of_short_jobs_are_silent() {
     let tag = Tag::new();
     let script =
