@@ -178,6 +178,9 @@ struct Track {
     zombies_since_ms: Option<u64>,
 }
 
+/// Judges each tick's processes against their history: one track per living
+/// process (fixed size, but for one summary level per doubling of its age), dropped
+/// when it ends.
 #[derive(Default)]
 pub struct AlertDetector {
     config: AlertConfig,
