@@ -121,3 +121,26 @@ fn parse_recording_600x150(bencher: Bencher, format: Format) {
         .counter(divan::counter::BytesCount::new(content.len()))
         .bench_local(|| format.parse(&content).map(|r| r.ticks.len()).unwrap());
 }
+
+/// The alert detector's per-tick cost: one tick of 150 processes (the root with eight
+/// children, each with eight, as above) whose RSS moves every tick, after an hour of
+/// ticks at 1 s so its summaries are as deep as they get in an hour.
+#[divan::bench]
+fn alerts_observe_150(bencher: Bencher) {
+    use leaktop::model::AlertConfig;
+    use leaktop::model::alerts::AlertDetector;
+    let mut detector = AlertDetector::new(AlertConfig::default());
+    let mut history = ticks(3600);
+    for t in &history {
+        detector.observe(t);
+    }
+    let mut n = 3600;
+    bencher.bench_local(|| {
+        n += 1;
+        let t = &mut history[n as usize % 3600];
+        t.tick = n;
+        t.elapsed_ms = u64::from(n) * 1000;
+        t.time_ms = 1_795_000_000_000 + u64::from(n) * 1000;
+        detector.observe(t).len()
+    });
+}

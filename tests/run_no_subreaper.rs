@@ -64,6 +64,7 @@ fn without_a_subreaper_an_orphan_seen_in_the_family_is_reported_leaked() {
             tui: None,
             alerts: AlertConfig::default(),
             fail_on: Vec::new(),
+            fail_after: Duration::ZERO,
             leak_grace: Duration::from_millis(20),
             metrics: None,
             summarize: false,

@@ -43,8 +43,11 @@ pub struct RunOptions {
     /// Show the interactive view instead of passing the terminal through to CMD.
     pub tui: Option<ViewOptions>,
     pub alerts: AlertConfig,
-    /// With `check`: also fail (exit 3) if any of these alerts was raised.
+    /// With `check`: also fail (exit 3) on any of these alerts standing at the last
+    /// tick before CMD exited...
     pub fail_on: Vec<AlertKind>,
+    /// ...or, when not zero, having stood for at least this long at any time.
+    pub fail_after: Duration,
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
@@ -102,6 +105,9 @@ pub struct RunOutcome {
     pub hidden: Vec<u32>,
     /// Every alert raised during the run, as first raised.
     pub raised: Vec<Alert>,
+    /// The alerts of `--fail-on` kinds that fail `--check`: standing when CMD exited,
+    /// or standing for `--fail-after` at some time.
+    pub failing: Vec<Alert>,
     /// The run as `report --json` summarises a recording (with `summarize`).
     pub summary: Option<crate::report::Summary>,
 }
@@ -186,6 +192,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         recording: None,
         supervisor,
         raised: Vec::new(),
+        standing: Vec::new(),
+        stood_ms: Vec::new(),
         orphans_exited: 0,
         error: None,
         viewing: opts.tui.is_some(),
@@ -273,10 +281,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
             a.kind, a.pid, a.since_tick, a.reason
         ));
     }
-    let failing_alert = session
-        .raised
-        .iter()
-        .any(|a| opts.fail_on.contains(&a.kind));
+    let failing = session.failing(&opts.fail_on, opts.fail_after);
+    let failing_alert = !failing.is_empty();
     crate::ui::terminal::reraise_deferred();
     let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
         EXIT_LEAKED
@@ -294,6 +300,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         leaked_rows: leaked,
         hidden,
         raised: session.raised,
+        failing,
         summary,
     })
 }
@@ -432,6 +439,12 @@ struct Session {
     supervisor: Supervisor,
     /// Every alert raised during the run, as first raised.
     raised: Vec<Alert>,
+    /// The alerts standing at the last tick at which CMD was alive.
+    standing: Vec<Alert>,
+    /// For each alert of `raised` (same index): when (elapsed ms) its latest streak
+    /// began, and the longest it stood without a break, ms, from the tick it was
+    /// raised to the last tick it stood.
+    stood_ms: Vec<(u64, u64)>,
     /// Orphans that exited by themselves within the leak grace.
     orphans_exited: usize,
     /// A failure inside the view's sampler, reported once the view closes.
@@ -455,16 +468,50 @@ impl Session {
             .filter(|e| matches!(e, Event::OrphanExited { .. }))
             .count();
         for a in &tick.alerts {
-            let seen = self
+            let at = self
                 .raised
                 .iter()
-                .any(|r| (r.kind, r.pid, r.start) == (a.kind, a.pid, a.start));
-            if !seen {
+                .position(|r| (r.kind, r.pid, r.start) == (a.kind, a.pid, a.start));
+            let i = at.unwrap_or_else(|| {
                 self.raised.push(a.clone());
+                self.stood_ms.push((tick.elapsed_ms, 0));
+                self.raised.len() - 1
+            });
+            // Raised afresh at this tick (it had cleared): a new streak.
+            let (from, longest) = &mut self.stood_ms[i];
+            if a.since_tick == tick.tick {
+                *from = tick.elapsed_ms;
             }
+            *longest = (*longest).max(tick.elapsed_ms.saturating_sub(*from));
+        }
+        if tick.root_alive {
+            self.standing.clone_from(&tick.alerts);
         }
         self.supervisor.reap();
         Ok(tick)
+    }
+
+    /// Whether an alert of `kinds` fails the run: one standing at the last tick before
+    /// CMD exited, or (with `after` not zero) one that stood that long at any time. One
+    /// raised once and cleared long before the end does not.
+    /// The alerts of `kinds` that fail `--check`: standing at the end, or (with
+    /// `after` > 0) having stood at least `after` at some time; each once.
+    fn failing(&self, kinds: &[AlertKind], after: Duration) -> Vec<Alert> {
+        let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        let mut failing: Vec<Alert> = self
+            .standing
+            .iter()
+            .filter(|a| kinds.contains(&a.kind))
+            .cloned()
+            .collect();
+        if after_ms > 0 {
+            for (a, &(_, ms)) in self.raised.iter().zip(&self.stood_ms) {
+                if kinds.contains(&a.kind) && ms >= after_ms && !failing.contains(a) {
+                    failing.push(a.clone());
+                }
+            }
+        }
+        failing
     }
 
     /// Writes to the recording; a failure (a full disk) ends the recording, not the

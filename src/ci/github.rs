@@ -40,7 +40,7 @@ pub fn annotations(report: &CiReport, level: Level) -> String {
         ));
     }
     for (kind, alerts) in report.fail_on.iter().filter(|(_, a)| !a.is_empty()) {
-        let mut m = format!("alert {kind} (--fail-on) raised:");
+        let mut m = format!("alert {kind} (--fail-on) failing the run:");
         for a in alerts {
             let _ = write!(
                 m,
@@ -146,9 +146,9 @@ pub fn step_summary(report: &CiReport, room: usize) -> String {
             alerts,
             "- alert `{kind}` (--fail-on): {}",
             if raised.is_empty() {
-                "not raised".to_string()
+                "passed (none standing at the end)".to_string()
             } else {
-                format!("raised {}", plural(raised.len(), "time", "times"))
+                format!("failed ({})", plural(raised.len(), "alert", "alerts"))
             }
         );
     }

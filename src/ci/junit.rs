@@ -3,7 +3,7 @@
 //!
 //! One test case per leaked tree, failing, its message the tree's one-line title and
 //! its body the tree as the tick-log writes it; one per alert kind named in
-//! `--fail-on`, failing if any such alert was raised; one for processes adopted but
+//! `--fail-on`, failing if such an alert fails the run (standing at the end, or for `--fail-after`); one for processes adopted but
 //! unreadable, if any. A run with no leaks has one passing case, `no leaked processes`.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -66,7 +66,7 @@ pub fn junit_xml(report: &CiReport) -> String {
                 .collect();
             failed(
                 format!(
-                    "{} raised",
+                    "{} failing the run",
                     plural(
                         alerts.len(),
                         &format!("{kind} alert"),
@@ -142,7 +142,10 @@ mod tests {
             xml.contains(r#"<testcase name="alert accumulating" classname="leaktop.alerts"/>"#),
             "{xml}"
         );
-        assert!(xml.contains("message=\"1 idle alert raised\""), "{xml}");
+        assert!(
+            xml.contains("message=\"1 idle alert failing the run\""),
+            "{xml}"
+        );
         assert!(xml.contains("idle 7 from tick 3: no CPU for 60s"), "{xml}");
         assert!(
             xml.contains(r#"tests="3""#) && xml.contains(r#"failures="1""#),

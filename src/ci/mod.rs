@@ -21,21 +21,21 @@ pub struct CiReport {
     /// Processes adopted by leaktop whose `/proc` entry cannot be read: leaked, but
     /// with nothing more to say about them.
     pub hidden: Vec<u32>,
-    /// The alert kinds named in `--fail-on`, each with the alerts of that kind raised
-    /// during the run (empty: it passed).
+    /// The alert kinds named in `--fail-on`, each with its alerts that fail the run
+    /// (standing when CMD exited, or for `--fail-after`; empty: it passed).
     pub fail_on: Vec<(AlertKind, Vec<Alert>)>,
 }
 
 impl CiReport {
     /// The report of a run of `command` that exited with `cmd_code` and left `leaked`
-    /// and `hidden` behind; `raised` are the alerts raised during it, of which the
-    /// kinds in `fail_on` are reported.
+    /// and `hidden` behind; `failing` are its alerts that fail `--check` (see
+    /// [`crate::actions::run::RunOutcome::failing`]), reported by the kinds of `fail_on`.
     pub fn new(
         command: &[std::ffi::OsString],
         cmd_code: u8,
         leaked: &[ProcRow],
         hidden: &[u32],
-        raised: &[Alert],
+        failing: &[Alert],
         fail_on: &[AlertKind],
     ) -> CiReport {
         let shown: Vec<String> = command
@@ -52,7 +52,7 @@ impl CiReport {
             hidden: hidden.to_vec(),
             fail_on: kinds
                 .into_iter()
-                .map(|k| (k, raised.iter().filter(|a| a.kind == k).cloned().collect()))
+                .map(|k| (k, failing.iter().filter(|a| a.kind == k).cloned().collect()))
                 .collect(),
         }
     }

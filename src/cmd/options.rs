@@ -77,7 +77,7 @@ impl ViewTuning {
             grace: self.grace,
             color,
             subreapers: Vec::new(),
-            alerts: self.alerts.config(),
+            alerts: self.alerts.config(self.interval),
             leak_grace: self.verdict.leak_grace,
             metrics: None,
         }
@@ -88,11 +88,14 @@ impl ViewTuning {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Alerts")]
 pub(crate) struct AlertArgs {
-    /// Ticks over which the children a parent keeps must rise (in each fifth) to be
-    /// `accumulating`.
-    #[arg(long, value_name = "TICKS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..))]
-    pub(crate) accumulate_window: u32,
-    /// How many more children than at the window's start make it `accumulating`.
+    /// The shortest span over which the children a parent keeps must rise, in each of
+    /// five parts, to be `accumulating`. Trends are judged over each process's whole
+    /// history at several timescales at once; this is the least evidence one needs (a
+    /// warm-up rises like a leak for its first seconds). A bare number counts ticks
+    /// (deprecated).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = Named(Window { min_ticks: 5 }))]
+    pub(crate) accumulate_window: WindowArg,
+    /// How many more children the last part of that span holds than the first, at least.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) accumulate_min: u32,
     /// How long a process must use no CPU to be `idle` (at most 1year).
@@ -102,28 +105,110 @@ pub(crate) struct AlertArgs {
     /// 1024s, as KiB, MiB, GiB do).
     #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
     pub(crate) idle_min_rss: u64,
-    /// Windows whose RSS minimum must rise one after another for `rss_ratchet`.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..))]
+    /// Parts (2 to 16) the span of `rss_ratchet` is cut into: the RSS minimum must rise
+    /// from each to the next.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=16))]
     pub(crate) ratchet_windows: u32,
-    /// Ticks per window of `rss_ratchet`.
-    #[arg(long, value_name = "TICKS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) ratchet_window_ticks: u32,
-    /// How much the last window's minimum must exceed the first's, in percent.
+    /// The shortest span over which the RSS low-water mark must rise, in each part, to
+    /// be `rss_ratchet` (judged, as for --accumulate-window, over the whole history).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = Named(SPAN), conflicts_with = "ratchet_window_ticks")]
+    pub(crate) ratchet_span: Duration,
+    /// Deprecated: use --ratchet-span. The length of each of --ratchet-windows parts; a
+    /// bare number counts ticks.
+    #[arg(long, value_name = "TICKS", value_parser = Named(Window { min_ticks: 1 }))]
+    pub(crate) ratchet_window_ticks: Option<WindowArg>,
+    /// How much the last part's minimum must exceed the first's, in percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
     pub(crate) ratchet_min_growth: f64,
+    /// How much the last part's minimum must exceed the first's, in memory: 8MB, 512KB.
+    #[arg(long, value_name = "SIZE", default_value = "8MB", value_parser = parse_size_kb)]
+    pub(crate) ratchet_min_rise: u64,
+    /// Unreaped children (zombies) a live parent must hold for 3s to raise `zombies`; a
+    /// count that rises in each of five parts of --accumulate-window raises it too.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) zombies_min: u32,
 }
 
 impl AlertArgs {
-    pub(crate) fn config(&self) -> AlertConfig {
+    /// The thresholds, windows in time: a count of ticks (deprecated) is taken at
+    /// `interval`, with a warning on stderr saying the duration it means.
+    pub(crate) fn config(&self, interval: Duration) -> AlertConfig {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        let accumulate = match self.accumulate_window {
+            WindowArg::Span(d) => d,
+            WindowArg::Ticks(n) => {
+                let d = interval.saturating_mul(n);
+                say!(
+                    "leaktop: warning: --accumulate-window {n} counts ticks, which is deprecated: \
+                     at --interval {} it is --accumulate-window {}",
+                    show(interval),
+                    show(d)
+                );
+                d
+            }
+        };
+        let windows = self.ratchet_windows;
+        let ratchet = match self.ratchet_window_ticks {
+            None => self.ratchet_span,
+            Some(w) => {
+                let (given, each) = match w {
+                    WindowArg::Span(d) => (show(d), d),
+                    WindowArg::Ticks(n) => (n.to_string(), interval.saturating_mul(n)),
+                };
+                let d = each.saturating_mul(windows);
+                say!(
+                    "leaktop: warning: --ratchet-window-ticks is deprecated: {given} in each of \
+                     {windows} windows at --interval {} is --ratchet-span {}",
+                    show(interval),
+                    show(d)
+                );
+                d
+            }
+        };
         AlertConfig {
-            accumulate_window: self.accumulate_window as usize,
+            accumulate_span_ms: ms(accumulate),
             accumulate_min: self.accumulate_min as usize,
             // Capped at a year by the parser; saturating all the same, not wrapping.
-            idle_after_ms: u64::try_from(self.idle_after.as_millis()).unwrap_or(u64::MAX),
+            idle_after_ms: ms(self.idle_after),
             idle_min_rss_kb: self.idle_min_rss,
-            ratchet_windows: self.ratchet_windows as usize,
-            ratchet_window_ticks: self.ratchet_window_ticks as usize,
+            ratchet_windows: windows as usize,
+            ratchet_span_ms: ms(ratchet),
             ratchet_min_growth_pct: self.ratchet_min_growth,
+            ratchet_min_rise_kb: self.ratchet_min_rise,
+            zombies_min: self.zombies_min as usize,
+        }
+    }
+}
+
+/// An alert window as given: a duration, or (deprecated) a bare count of ticks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum WindowArg {
+    Span(Duration),
+    Ticks(u32),
+}
+
+/// Parses an alert window: a duration within [`SPAN`], or a bare number of ticks (the
+/// options' old meaning, kept for scripts) of at least `min_ticks`.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) min_ticks: u32,
+}
+
+impl Checked for Window {
+    type Value = WindowArg;
+    fn check(&self, s: &str) -> Result<WindowArg, String> {
+        let t = s.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return SPAN.check(t).map(WindowArg::Span);
+        }
+        match t.parse::<u32>() {
+            Ok(n) if n >= self.min_ticks => Ok(WindowArg::Ticks(n)),
+            Ok(_) => Err(format!(
+                "is too few ticks (at least {}); give a duration, like {t}s",
+                self.min_ticks
+            )),
+            Err(_) => Err(format!("is too many ticks; give a duration, like {t}s")),
         }
     }
 }
@@ -150,7 +235,7 @@ pub(crate) fn parse_size_kb(s: &str) -> Result<u64, String> {
 /// Alert kinds, comma-separated.
 pub(crate) fn parse_kinds(s: &str) -> Result<AlertKind, String> {
     AlertKind::from_name(s.trim())
-        .ok_or_else(|| format!("'{s}' is not an alert kind (accumulating, idle, rss_ratchet)"))
+        .ok_or_else(|| format!("'{s}' is not an alert kind ({})", AlertKind::names()))
 }
 
 /// A check of an option's value whose error says why after the option and value.
@@ -411,5 +496,56 @@ mod tests {
                 .contains("'9 parsecs'")
         );
         assert!(parse_kinds("leaky").unwrap_err().contains("'leaky'"));
+        assert_eq!(parse_kinds("zombies"), Ok(AlertKind::Zombies));
+    }
+
+    /// The alert options as a command line gives them.
+    fn alerts(args: &[&str]) -> AlertArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            alerts: AlertArgs,
+        }
+        let argv = std::iter::once("leaktop").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().alerts
+    }
+
+    #[test]
+    fn alert_windows_become_durations_whatever_the_interval() {
+        let second = Duration::from_secs(1);
+        let defaults = alerts(&[]).config(second);
+        assert_eq!(defaults, AlertConfig::default());
+        assert_eq!(defaults, alerts(&[]).config(Duration::from_millis(200)));
+        let given = alerts(&["--accumulate-window", "90s", "--ratchet-span", "5m"]);
+        let c = given.config(Duration::from_millis(200));
+        assert_eq!((c.accumulate_span_ms, c.ratchet_span_ms), (90_000, 300_000));
+        // Deprecated tick counts are taken at the interval.
+        let ticks = alerts(&["--accumulate-window", "30", "--ratchet-window-ticks", "10"]);
+        let c = ticks.config(Duration::from_millis(200));
+        assert_eq!((c.accumulate_span_ms, c.ratchet_span_ms), (6_000, 10_000));
+        let c = ticks.config(second);
+        assert_eq!((c.accumulate_span_ms, c.ratchet_span_ms), (30_000, 50_000));
+        let z = alerts(&["--zombies-min", "12"]).config(second);
+        assert_eq!(z.zombies_min, 12);
+    }
+
+    #[test]
+    fn windows_are_durations_or_deprecated_ticks() {
+        let w = Window { min_ticks: 5 };
+        assert_eq!(w.check("2m"), Ok(WindowArg::Span(Duration::from_secs(120))));
+        assert_eq!(w.check("30"), Ok(WindowArg::Ticks(30)));
+        assert!(
+            w.check("4").unwrap_err().contains("at least 5"),
+            "{:?}",
+            w.check("4")
+        );
+        assert!(
+            w.check("99999999999")
+                .unwrap_err()
+                .contains("too many ticks")
+        );
+        assert!(w.check("0s").unwrap_err().contains("greater than zero"));
+        assert!(w.check("2years").unwrap_err().contains("at most 1year"));
+        assert!(w.check("soon").unwrap_err().contains("not a duration"));
     }
 }

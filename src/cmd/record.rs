@@ -92,7 +92,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         backend: args.backend,
         status: !args.quiet,
         notes: !args.quiet,
-        alerts: args.alerts.config(),
+        alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),

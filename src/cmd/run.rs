@@ -47,10 +47,14 @@ pub(crate) struct RunArgs {
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
-    /// With --check, also exit 3 when any of these alerts was raised (comma-separated:
-    /// accumulating, idle, rss_ratchet).
+    /// With --check, also exit 3 when any of these alerts stands at the last tick
+    /// before CMD exits (comma-separated: accumulating, idle, rss_ratchet, zombies).
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
+    /// With --fail-on, also exit 3 when one of its alerts stood for at least DURATION
+    /// at any time, even if it cleared before CMD exited (0 = off).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
+    pub(crate) fail_after: Duration,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -97,9 +101,10 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
     let opts = RunOptions {
         summarize: outputs.wants_summary(),
         metrics: served.as_ref().map(|s| s.state.clone()),
-        alerts: args.alerts.config(),
+        alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
         fail_on: args.fail_on,
+        fail_after: args.fail_after,
         tui: args.tui.then_some(ViewOptions {
             color,
             grace: args.grace,
@@ -122,7 +127,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
                 outcome.cmd_code,
                 &outcome.leaked_rows,
                 &outcome.hidden,
-                &outcome.raised,
+                &outcome.failing,
                 &fail_on,
             );
             match outputs.write(&report, outcome.summary.as_ref(), args.check) {

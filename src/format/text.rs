@@ -610,7 +610,7 @@ fn parse_alert(cur: &mut Cur) -> Result<Alert, ParseError> {
     let kind = AlertKind::from_name(name).ok_or_else(|| {
         ParseError::new(
             cur.line,
-            format!("an alert kind (accumulating, idle, rss_ratchet), found {name:?}"),
+            format!("an alert kind ({}), found {name:?}", AlertKind::names()),
         )
     })?;
     let pid = cur.number("a pid")?;

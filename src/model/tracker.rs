@@ -187,6 +187,7 @@ impl Tracker {
             self.admit(new_root, command, None, self.tick);
         }
         self.discover(samples, describe);
+        self.note_zombies(samples);
         self.mark_leaks();
     }
 
@@ -264,6 +265,7 @@ impl Tracker {
         self.update_members(&by_pid, describe);
         self.prune_leaders();
         self.discover(samples, describe);
+        self.note_zombies(samples);
         self.mark_leaks();
         debug_assert!(self.live.values().all(|m| m.first_tick <= tick));
     }
@@ -413,6 +415,36 @@ impl Tracker {
             if !(first && self.may_be_family(s, &by_pid)) {
                 self.mark_outsider(s);
             }
+        }
+    }
+
+    /// Lists as defunct the zombies first seen already exited (forked and ended
+    /// between two ticks, never reaped) whose parent is a member, as those seen alive
+    /// are listed: a parent that never waits piles them up. Never members, so never
+    /// leaked, never killed, never anyone's live child.
+    fn note_zombies(&mut self, samples: &[ProcSample]) {
+        for s in samples.iter().filter(|s| s.state == b'Z') {
+            let known = self.defunct.contains_key(&s.pid)
+                || self.live.get(&s.pid).is_some_and(|m| m.id.start == s.start);
+            if known || !self.live.contains_key(&s.ppid) || self.excluded.contains(&s.id()) {
+                continue;
+            }
+            self.defunct.insert(
+                s.pid,
+                Member {
+                    id: s.id(),
+                    command: fallback_command(s),
+                    comm: s.comm,
+                    original_ppid: s.ppid,
+                    first_tick: self.tick.max(1),
+                    reparented: None,
+                    escaped: None,
+                    leaked_since: None,
+                    orphaned_ms: None,
+                    last: *s,
+                    prev_rss_kb: s.rss_kb,
+                },
+            );
         }
     }
 

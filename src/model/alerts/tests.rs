@@ -1,32 +1,34 @@
+//! The detector on synthetic ticks, timed on a fake clock in milliseconds.
+
 use super::*;
 use crate::model::ProcRow;
 
+mod shapes;
+
+const MIB: u64 = 1024;
+
 fn row(pid: u32, ppid: u32, rss_kb: u64, cpu_ms: u64) -> ProcRow {
     ProcRow {
-        pid,
-        ppid,
-        state: 'S',
         rss_kb,
-        start: u64::from(pid),
         cpu_ms,
-        name: format!("p{pid}"),
-        cmd: String::new(),
-        leaked: false,
-        reparented_from: None,
-        escaped: false,
-        leaked_since: None,
-        pss_kb: None,
-        uss_kb: None,
-        swap_kb: None,
-        mem_tick: None,
+        ..ProcRow::for_test(pid, ppid)
     }
 }
 
-fn tick(n: u32, processes: Vec<ProcRow>) -> Tick {
+fn zombie(pid: u32, ppid: u32) -> ProcRow {
+    ProcRow {
+        state: 'Z',
+        rss_kb: 0,
+        ..ProcRow::for_test(pid, ppid)
+    }
+}
+
+/// Tick `n` (1-based), `at_ms` after the first.
+fn tick_at(n: u32, at_ms: u64, processes: Vec<ProcRow>) -> Tick {
     Tick {
         tick: n,
-        elapsed_ms: u64::from(n - 1) * 1000,
-        time_ms: 1_000_000 + u64::from(n - 1) * 1000,
+        elapsed_ms: at_ms,
+        time_ms: 1_000_000 + at_ms,
         root_alive: true,
         processes,
         events: Vec::new(),
@@ -34,118 +36,207 @@ fn tick(n: u32, processes: Vec<ProcRow>) -> Tick {
     }
 }
 
+/// One tick a second.
+fn tick(n: u32, processes: Vec<ProcRow>) -> Tick {
+    tick_at(n, u64::from(n - 1) * 1000, processes)
+}
+
 fn kinds(alerts: &[Alert]) -> Vec<(AlertKind, u32)> {
     alerts.iter().map(|a| (a.kind, a.pid)).collect()
 }
 
-/// Runs `ticks` ticks built by `f`, returning the alerts of each.
-fn run(config: AlertConfig, ticks: u32, f: impl Fn(u32) -> Vec<ProcRow>) -> Vec<Vec<Alert>> {
-    let mut d = AlertDetector::new(config);
-    (1..=ticks).map(|n| d.observe(&tick(n, f(n)))).collect()
+/// A run on the fake clock: the alerts at each tick, with the tick's time (ms).
+struct Run {
+    ticks: Vec<(u64, Vec<Alert>)>,
+}
+
+impl Run {
+    /// `secs` seconds of ticks every `step_ms`, the family at `t` ms given by `f`.
+    fn new(config: AlertConfig, step_ms: u64, secs: u64, f: impl Fn(u64) -> Vec<ProcRow>) -> Run {
+        let mut d = AlertDetector::new(config);
+        let ticks = (0..=secs * 1000 / step_ms)
+            .map(|i| {
+                let at = i * step_ms;
+                (at, d.observe(&tick_at(i as u32 + 1, at, f(at))))
+            })
+            .collect();
+        Run { ticks }
+    }
+
+    /// When (ms) an alert of `kind` first stood.
+    fn first(&self, kind: AlertKind) -> Option<u64> {
+        self.ticks
+            .iter()
+            .find(|(_, a)| a.iter().any(|a| a.kind == kind))
+            .map(|(t, _)| *t)
+    }
+
+    /// The first alert of any kind, for a message.
+    fn any(&self) -> Option<&(u64, Vec<Alert>)> {
+        self.ticks.iter().find(|(_, a)| !a.is_empty())
+    }
+
+    /// Whether an alert of `kind` stands at every tick from `from_ms` on.
+    fn stands_from(&self, kind: AlertKind, from_ms: u64) -> bool {
+        self.ticks
+            .iter()
+            .filter(|(t, _)| *t >= from_ms)
+            .all(|(_, a)| a.iter().any(|a| a.kind == kind))
+    }
+}
+
+/// A busy parent (pid 1) and the children alive at `t` ms: pids from `first_pid`.
+fn family(t: u64, children: impl IntoIterator<Item = u32>) -> Vec<ProcRow> {
+    let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+    rows.extend(children.into_iter().map(|c| row(c, 1, 2 * MIB, 1)));
+    rows
 }
 
 #[test]
-fn a_parent_that_never_ends_its_children_is_accumulating() {
-    // One more child every tick, none ending; the parent keeps busy (no idle alert).
-    let out = run(AlertConfig::default(), 40, |n| {
-        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
-        rows.extend((0..n).map(|c| row(100 + c, 1, 500, u64::from(n) * 10)));
-        rows
-    });
-    assert!(
-        out[28].is_empty(),
-        "the window is not full yet: {:?}",
-        out[28]
-    );
-    assert_eq!(kinds(&out[29]), [(AlertKind::Accumulating, 1)]);
-    assert_eq!(out[39][0].since_tick, 30, "since stays where it began");
-    assert_eq!(
-        out[39][0].reason,
-        "children that stay rose from 11 to 35 over 30 ticks (40 children now)"
-    );
-}
-
-#[test]
-fn a_burst_of_jobs_or_a_pool_starting_up_is_not() {
-    // make -j8: nothing, then eight jobs at once, each replaced as it ends.
-    let build = run(AlertConfig::default(), 60, |n| {
-        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
-        if n > 12 {
-            rows.extend((0..8).map(|c| row(100_000 + 8 * (n / 2) + c, 1, 500, 1)));
-        }
-        rows
-    });
-    assert!(
-        build.iter().all(Vec::is_empty),
-        "{:?}",
-        build.iter().find(|a| !a.is_empty())
-    );
-    // Pools that start eight long-lived workers: over a few ticks, or in two batches.
-    for batches in [[15, 16, 17, 18], [15, 15, 25, 25]] {
-        let pool = run(AlertConfig::default(), 60, |n| {
-            let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
-            let started = 2 * batches.iter().filter(|&&b| n >= b).count() as u32;
-            rows.extend((0..started).map(|c| row(100 + c, 1, 500, 1)));
-            rows
+fn a_child_every_ten_seconds_is_accumulating_within_four_minutes_at_any_interval() {
+    for step in [200, 1000] {
+        let run = Run::new(AlertConfig::default(), step, 360, |t| {
+            family(t, (0..=(t / 10_000) as u32).map(|c| 100 + c))
         });
+        let at = run.first(AlertKind::Accumulating).expect("flagged");
+        // At least the minimum span of evidence, and within four minutes.
+        assert!((120_000..=240_000).contains(&at), "{step} ms: at {at} ms");
+        assert!(run.stands_from(AlertKind::Accumulating, at), "{step} ms");
+        let last = &run.ticks.last().unwrap().1;
+        assert_eq!(kinds(last), [(AlertKind::Accumulating, 1)]);
         assert!(
-            pool.iter().all(Vec::is_empty),
-            "{batches:?}: {:?}",
-            pool.iter().find(|a| !a.is_empty())
+            last[0]
+                .reason
+                .starts_with("children that stay rose in each of 5 parts"),
+            "{}",
+            last[0].reason
+        );
+        assert!(
+            last[0].reason.ends_with("(37 children now)"),
+            "{}",
+            last[0].reason
         );
     }
 }
 
 #[test]
-fn a_leak_among_short_helpers_stands_without_flickering() {
-    // One child kept every other tick; short helpers come and go around them.
-    let out = run(AlertConfig::default(), 80, |n| {
-        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
-        rows.extend((0..n / 2).map(|c| row(100 + c, 1, 500, 1)));
-        if n % 2 == 0 {
-            rows.extend((0..4).map(|c| row(10_000 * n + c, 1, 500, 1)));
-        }
-        rows
+fn a_child_every_two_seconds_is_accumulating_once_the_minimum_span_has_passed() {
+    let run = Run::new(AlertConfig::default(), 200, 200, |t| {
+        family(t, (0..=(t / 2000) as u32).map(|c| 100 + c))
     });
-    let first = out.iter().position(|a| !a.is_empty()).expect("flagged");
-    assert!(first < 40, "flagged at tick {}", first + 1);
-    for (i, alerts) in out.iter().enumerate().skip(first) {
-        assert_eq!(
-            kinds(alerts),
-            [(AlertKind::Accumulating, 1)],
-            "tick {}",
-            i + 1
-        );
-        assert_eq!(alerts[0].since_tick as usize, first + 1, "tick {}", i + 1);
-    }
+    let at = run.first(AlertKind::Accumulating).expect("flagged");
+    assert!((120_000..=150_000).contains(&at), "at {at} ms");
 }
 
 #[test]
-fn a_parent_that_reaps_its_children_is_not() {
-    // A build: children come and go by the hundred, the count rises and falls.
-    let out = run(AlertConfig::default(), 60, |n| {
-        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
-        let live = 3 + (n % 7);
-        rows.extend((0..live).map(|c| row(1000 * n + c, 1, 500, u64::from(n))));
-        rows
+fn a_child_every_two_minutes_is_caught_when_the_evidence_is_clear() {
+    let run = Run::new(AlertConfig::default(), 1000, 4 * 3600, |t| {
+        family(t, (0..=(t / 120_000) as u32).map(|c| 100 + c))
     });
+    let at = run.first(AlertKind::Accumulating).expect("flagged");
+    assert!((600_000..=3_600_000).contains(&at), "at {at} ms");
+}
+
+#[test]
+fn children_that_end_clear_the_alert_at_once() {
+    // A child every 5 s for 4 minutes, then the parent ends them all.
+    let run = Run::new(AlertConfig::default(), 1000, 300, |t| {
+        let n = if t < 240_000 { (t / 5000) as u32 } else { 0 };
+        family(t, (0..n).map(|c| 100 + c))
+    });
+    assert!(run.first(AlertKind::Accumulating).is_some());
     assert!(
-        out.iter().all(Vec::is_empty),
-        "{:?}",
-        out.iter().find(|a| !a.is_empty())
+        run.ticks
+            .iter()
+            .filter(|(t, _)| *t >= 240_000)
+            .all(|(_, a)| a.is_empty())
     );
 }
 
 #[test]
-fn replacing_old_children_with_new_ones_is_not_accumulating() {
-    // The count rises, but the children of the window's start have ended: a pool
-    // that recycles its workers while growing is not piling them up.
-    let out = run(AlertConfig::default(), 40, |n| {
-        let mut rows = vec![row(1, 0, 1000, u64::from(n) * 10)];
-        rows.extend((0..n).map(|c| row(10_000 * n + c, 1, 500, u64::from(n))));
-        rows
+fn replacing_every_child_at_every_tick_is_not_accumulating() {
+    // The count rises, but no child lives from one tick to the next.
+    let run = Run::new(AlertConfig::default(), 1000, 600, |t| {
+        let n = (t / 10_000) as u32;
+        family(t, (0..n).map(|c| 1_000_000 + (t / 1000) as u32 * 1000 + c))
     });
-    assert!(out.iter().all(Vec::is_empty));
+    assert!(run.any().is_none(), "{:?}", run.any());
+}
+
+/// 23 MiB that keeps 10 MiB of each 30 s cycle: 20 MiB taken in the first half of
+/// the cycle, 10 given back in the second.
+fn ratchet_30s(t: u64) -> u64 {
+    let cycle = t / 30_000;
+    let within = t % 30_000;
+    23 * MIB + cycle * 10 * MIB + if within < 15_000 { 20 * MIB } else { 10 * MIB }
+}
+
+#[test]
+fn ten_mib_kept_per_thirty_second_cycle_is_a_ratchet_within_four_minutes() {
+    for step in [200, 1000] {
+        let run = Run::new(AlertConfig::default(), step, 300, |t| {
+            vec![row(1, 0, ratchet_30s(t), t / 10)]
+        });
+        let at = run.first(AlertKind::RssRatchet).expect("flagged");
+        assert!((120_000..=240_000).contains(&at), "{step} ms: at {at} ms");
+        assert!(run.stands_from(AlertKind::RssRatchet, at), "{step} ms");
+        let last = &run.ticks.last().unwrap().1[0];
+        assert!(
+            last.reason
+                .starts_with("RSS low-water mark rose in each of 5 parts of the last"),
+            "{}",
+            last.reason
+        );
+    }
+}
+
+#[test]
+fn a_ratchet_every_six_seconds_is_found_after_the_minimum_span() {
+    let run = Run::new(AlertConfig::default(), 200, 200, |t| {
+        vec![row(1, 0, 30 * MIB + (t / 6000) * 10 * MIB, t / 10)]
+    });
+    let at = run.first(AlertKind::RssRatchet).expect("flagged");
+    assert!((120_000..=150_000).contains(&at), "at {at} ms");
+}
+
+#[test]
+fn memory_given_back_clears_a_ratchet() {
+    let run = Run::new(AlertConfig::default(), 1000, 400, |t| {
+        let rss = if t < 300_000 {
+            ratchet_30s(t)
+        } else {
+            23 * MIB
+        };
+        vec![row(1, 0, rss, t / 10)]
+    });
+    assert!(run.first(AlertKind::RssRatchet).is_some());
+    assert!(
+        run.ticks
+            .iter()
+            .filter(|(t, _)| *t >= 300_000)
+            .all(|(_, a)| a.is_empty())
+    );
+}
+
+#[test]
+fn a_shorter_span_catches_sooner_and_a_larger_growth_needs_more() {
+    let fast = AlertConfig {
+        ratchet_span_ms: 30_000,
+        ..AlertConfig::default()
+    };
+    let run = Run::new(fast, 200, 100, |t| {
+        vec![row(1, 0, 30 * MIB + (t / 3000) * MIB, t / 10)]
+    });
+    let at = run.first(AlertKind::RssRatchet).expect("flagged");
+    assert!((30_000..=60_000).contains(&at), "at {at} ms");
+    let greedy = AlertConfig {
+        ratchet_min_growth_pct: 1000.0,
+        ..AlertConfig::default()
+    };
+    let run = Run::new(greedy, 1000, 300, |t| {
+        vec![row(1, 0, ratchet_30s(t), t / 10)]
+    });
+    assert_eq!(run.first(AlertKind::RssRatchet), None);
 }
 
 #[test]
@@ -155,13 +246,19 @@ fn idle_memory_holders_and_busy_or_small_ones() {
         idle_min_rss_kb: 100 * 1024,
         ..AlertConfig::default()
     };
-    let out = run(config, 20, |n| {
-        vec![
-            row(1, 0, 150 * 1024, 500),                // big and asleep: idle
-            row(2, 1, 150 * 1024, u64::from(n) * 100), // big but busy
-            row(3, 1, 10 * 1024, 500),                 // asleep but small
-        ]
-    });
+    let mut d = AlertDetector::new(config);
+    let out: Vec<Vec<Alert>> = (1..=20)
+        .map(|n| {
+            d.observe(&tick(
+                n,
+                vec![
+                    row(1, 0, 150 * 1024, 500),                // big and asleep: idle
+                    row(2, 1, 150 * 1024, u64::from(n) * 100), // big but busy
+                    row(3, 1, 10 * 1024, 500),                 // asleep but small
+                ],
+            ))
+        })
+        .collect();
     assert!(out[9].is_empty(), "10 s have not passed yet");
     assert_eq!(kinds(&out[10]), [(AlertKind::Idle, 1)]);
     assert!(
@@ -187,57 +284,88 @@ fn idle_memory_holders_and_busy_or_small_ones() {
     );
 }
 
-#[test]
-fn a_rising_low_water_mark_is_a_ratchet_a_steady_sawtooth_is_not() {
-    // Each 10-tick cycle grows by 10 MiB and frees only 6.
-    let ratchet = |n: u32| {
-        let cycle = u64::from((n - 1) / 10);
-        let within = u64::from((n - 1) % 10);
-        let base = 50 * 1024 + cycle * 4 * 1024;
-        vec![row(1, 0, base + within * 1024, u64::from(n))]
-    };
-    // The first window is start-up; five more must be full.
-    let out = run(AlertConfig::default(), 70, ratchet);
-    assert!(out[58].is_empty(), "5 windows are not full yet");
-    assert_eq!(kinds(&out[59]), [(AlertKind::RssRatchet, 1)]);
-    assert!(
-        out[59][0].reason.contains("54 MiB to 70 MiB"),
-        "{}",
-        out[59][0].reason
-    );
+/// A parent (pid 1) that forks a child every second which exits at once and is never
+/// reaped: `n` zombies after `n` seconds.
+fn zombie_pile(t: u64) -> Vec<ProcRow> {
+    let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+    rows.extend((0..(t / 1000) as u32).map(|c| zombie(100 + c, 1)));
+    rows
+}
 
-    // Grows by 10 MiB per cycle and frees it all: a steady server.
-    let steady = |n: u32| {
-        vec![row(
-            1,
-            0,
-            50 * 1024 + u64::from((n - 1) % 10) * 1024,
-            u64::from(n),
-        )]
+#[test]
+fn a_parent_that_never_reaps_raises_zombies_within_seconds() {
+    for step in [200, 1000] {
+        let run = Run::new(AlertConfig::default(), step, 60, zombie_pile);
+        let at = run.first(AlertKind::Zombies).expect("flagged");
+        // Five zombies at 5 s, held for three seconds.
+        assert_eq!(at, 8000, "{step} ms");
+        assert!(run.stands_from(AlertKind::Zombies, at));
+        let last = &run.ticks.last().unwrap().1;
+        // Zombies are no children that stay: no accumulating alert.
+        assert_eq!(kinds(last), [(AlertKind::Zombies, 1)], "{step} ms");
+        assert_eq!(last[0].reason, "60 unreaped children (zombies) for 55s");
+    }
+}
+
+#[test]
+fn a_moment_with_several_zombies_is_no_alert() {
+    // A parent that reaps every few seconds: 8 zombies for a second at a time.
+    let run = Run::new(AlertConfig::default(), 200, 300, |t| {
+        let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+        if t % 5000 < 1000 {
+            rows.extend((0..8).map(|c| zombie(100_000 + (t / 5000) as u32 * 8 + c, 1)));
+        }
+        rows
+    });
+    assert!(run.any().is_none(), "{:?}", run.any());
+}
+
+#[test]
+fn a_rising_count_of_zombies_raises_zombies_below_the_minimum() {
+    let config = AlertConfig {
+        zombies_min: 1000,
+        ..AlertConfig::default()
     };
+    let run = Run::new(config, 1000, 300, |t| {
+        let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+        rows.extend((0..(t / 10_000) as u32).map(|c| zombie(100 + c, 1)));
+        rows
+    });
+    let at = run.first(AlertKind::Zombies).expect("flagged");
+    assert!((120_000..=240_000).contains(&at), "at {at} ms");
+    let reason = &run.ticks.last().unwrap().1[0].reason;
     assert!(
-        run(AlertConfig::default(), 100, steady)
-            .iter()
-            .all(Vec::is_empty)
+        reason.starts_with("unreaped children (zombies) rose"),
+        "{reason}"
     );
 }
 
 #[test]
-fn a_process_starting_from_nothing_is_no_ratchet() {
-    // Read mid-exec at 0 B, then a server that warms up and holds steady.
-    let out = run(AlertConfig::default(), 100, |n| {
-        let rss = match n {
-            1 => 0,
-            2..10 => u64::from(n) * 4 * 1024,
-            _ => 60 * 1024 + u64::from(n % 3) * 100,
-        };
-        vec![row(1, 0, rss, u64::from(n))]
+fn zombies_of_a_dead_parent_raise_nothing() {
+    // The parent itself is a zombie: nobody is holding them.
+    let run = Run::new(AlertConfig::default(), 1000, 30, |t| {
+        let mut rows = vec![zombie(1, 0)];
+        rows.extend((0..10).map(|c| zombie(100 + c, 1)));
+        rows.push(row(2, 0, 1000, t));
+        rows
     });
-    assert!(
-        out.iter().all(Vec::is_empty),
-        "{:?}",
-        out.iter().find(|a| !a.is_empty())
-    );
+    assert!(run.any().is_none(), "{:?}", run.any());
+}
+
+#[test]
+fn the_same_process_is_flagged_at_the_same_time_at_any_interval() {
+    let at = |step| {
+        Run::new(AlertConfig::default(), step, 360, |t| {
+            family(t, (0..=(t / 10_000) as u32).map(|c| 100 + c))
+        })
+        .first(AlertKind::Accumulating)
+        .unwrap()
+    };
+    // The views' lengths are whole numbers of intervals: the times differ by that
+    // rounding, not by a factor of the interval.
+    let times = [at(100), at(200), at(1000), at(2000)];
+    let (min, max) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(max - min <= 15_000, "{times:?}");
 }
 
 #[test]
@@ -246,4 +374,76 @@ fn kinds_round_trip_their_names() {
         assert_eq!(AlertKind::from_name(k.name()), Some(k));
     }
     assert_eq!(AlertKind::from_name("leaky"), None);
+    assert_eq!(
+        AlertKind::names(),
+        "accumulating, idle, rss_ratchet, zombies"
+    );
+}
+
+/// The README's table: how long each default takes to flag the leaks it lists, at 1 s.
+#[test]
+fn the_readme_detection_times() {
+    let child_every = |period_ms: u64, secs| {
+        Run::new(AlertConfig::default(), 1000, secs, |t| {
+            family(t, (0..=(t / period_ms) as u32).map(|c| 100 + c))
+        })
+        .first(AlertKind::Accumulating)
+    };
+    let ratchet_every = |period_ms: u64, mib: u64, secs| {
+        Run::new(AlertConfig::default(), 1000, secs, |t| {
+            let (cycle, within) = (t / period_ms, t % period_ms);
+            let rss = 23 * MIB
+                + cycle * mib * MIB
+                + if within < period_ms / 2 {
+                    2 * mib * MIB
+                } else {
+                    mib * MIB
+                };
+            vec![row(1, 0, rss, t / 10)]
+        })
+        .first(AlertKind::RssRatchet)
+    };
+    let zombie_every = |period_ms: u64, secs| {
+        Run::new(AlertConfig::default(), 1000, secs, |t| {
+            let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+            rows.extend((0..(t / period_ms) as u32).map(|c| zombie(100 + c, 1)));
+            rows
+        })
+        .first(AlertKind::Zombies)
+    };
+    // What, when it was flagged, and the README's bound: measured 2m, 2m, 6m 56s,
+    // 1h 4m, 2m, 2m 32s, 32m, 8s, 5m 3s.
+    let found = [
+        ("child every 2s", child_every(2000, 600), 130),
+        ("child every 10s", child_every(10_000, 600), 150),
+        ("child every 1m", child_every(60_000, 3600), 8 * 60),
+        ("child every 10m", child_every(600_000, 6 * 3600), 70 * 60),
+        ("10MB per 6s", ratchet_every(6000, 10, 600), 130),
+        ("10MB per 30s", ratchet_every(30_000, 10, 600), 180),
+        ("10MB per 5m", ratchet_every(300_000, 10, 4 * 3600), 35 * 60),
+        ("zombie every 1s", zombie_every(1000, 60), 8),
+        ("zombie every 1m", zombie_every(60_000, 3600), 5 * 60 + 10),
+    ];
+    for (what, at, bound_s) in found {
+        let at = at.unwrap_or_else(|| panic!("{what}: never flagged"));
+        // Never sooner than the minimum span of evidence (but zombies held).
+        assert!(
+            at >= 120_000 || what.starts_with("zombie"),
+            "{what}: {}",
+            span(at)
+        );
+        assert!(at <= bound_s * 1000, "{what}: {} > {bound_s}s", span(at));
+    }
+}
+
+#[test]
+fn a_small_ratchet_is_caught_once_it_has_risen_by_the_minimum() {
+    // 1 MiB kept every 30 s: 8 MiB after four minutes, and the history long enough.
+    let run = Run::new(AlertConfig::default(), 1000, 1200, |t| {
+        let (cycle, within) = (t / 30_000, t % 30_000);
+        let rss = 5 * MIB + cycle * MIB + if within < 15_000 { 2 * MIB } else { MIB };
+        vec![row(1, 0, rss, t / 10)]
+    });
+    let at = run.first(AlertKind::RssRatchet).expect("flagged");
+    assert!((240_000..=600_000).contains(&at), "at {at} ms");
 }

@@ -548,3 +548,36 @@ fn the_watchers_ancestors_are_members_but_never_leaked() {
     assert!(!row(&tick, 101).leaked, "leaktop's own parent");
     assert!(row(&tick, 102).leaked);
 }
+
+#[test]
+fn zombies_never_seen_alive_are_listed_under_their_living_parent() {
+    // A parent that forks helpers which exit at once and never waits: each is a zombie
+    // at the first tick that sees it.
+    let root = p(100, ROOT_PARENT, 10);
+    let mut t = tracker(root);
+    feed(&mut t, &[root]);
+    let zombie = |pid: u32, ppid: u32| ProcSample {
+        state: b'Z',
+        rss_kb: 0,
+        ..p(pid, ppid, u64::from(pid))
+    };
+    let tick = feed(&mut t, &[root, zombie(101, 100), zombie(102, 100)]);
+    assert_eq!(pids(&tick), [100, 101, 102], "{tick:#?}");
+    for pid in [101, 102] {
+        let r = row(&tick, pid);
+        assert!(r.state == 'Z' && !r.leaked && r.rss_kb == 0, "{r:?}");
+        assert_eq!(r.ppid, 100);
+    }
+    assert_eq!(tick.leaked_count(), 0);
+    assert_eq!(tick.leaked_rss_kb(), 0);
+    // Zombies of a process outside the family are not listed; reaped ones go.
+    let tick = feed(&mut t, &[root, zombie(102, 100), zombie(300, 7)]);
+    assert_eq!(pids(&tick), [100, 102]);
+    // The root ending leaves nothing alive: a zombie keeps no family alive.
+    let gone = ProcSample {
+        state: b'Z',
+        ..root
+    };
+    feed(&mut t, &[gone, zombie(102, 100)]);
+    assert!(!t.any_alive());
+}

@@ -116,6 +116,7 @@ pub fn alert_mark(kind: AlertKind) -> &'static str {
         AlertKind::Accumulating => "ACCU",
         AlertKind::Idle => "IDLE",
         AlertKind::RssRatchet => "RTCH",
+        AlertKind::Zombies => "ZOMB",
     }
 }
 
