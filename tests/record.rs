@@ -306,7 +306,7 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
             2,
             "--interval fast is not a duration",
         ),
-        (vec!["--pid".into(), "abc".into()], 2, "invalid value 'abc'"),
+        (vec!["--pid".into(), "abc".into()], 2, "--pid abc is not a process id"),
         (
             vec![
                 "--pid".into(),
