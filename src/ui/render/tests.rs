@@ -235,6 +235,7 @@ fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
         pss_kb: 310 * 1024,
         uss_kb: 20 * 1024,
         swap_kb: 0,
+        ..Default::default()
     };
     app.memory_measured(vec![(ids[0], Some(read)), (ids[1], None)]);
     let screen = draw(&app, 120, 40);
