@@ -294,3 +294,72 @@ fn no_pss_leaves_every_pss_figure_unknown() {
     );
     drop(family);
 }
+
+/// A parent that maps 32 MiB of shared memory (an anonymous `MAP_SHARED` mapping is
+/// shmem to the kernel) and 16 MiB of its own heap, every page touched, forks one
+/// child that maps the shared pages too, prints its pid once the child has, and waits
+/// to be killed.
+const SHMEM_PARENT: &str = r#"
+import mmap, os, time
+shared = mmap.mmap(-1, 32 * 1024 * 1024)
+shared[::4096] = b"\x01" * len(range(0, len(shared), 4096))
+own = bytearray(16 * 1024 * 1024)
+own[::4096] = b"\x01" * len(range(0, len(own), 4096))
+r, w = os.pipe()
+if os.fork() == 0:
+    # Fork copies no page tables of a shared mapping: the child maps the pages by
+    # touching them.
+    sum(shared[::4096])
+    os.write(w, b"x")
+    time.sleep(3600)
+    os._exit(0)
+os.read(r, 1)
+print(os.getpid(), flush=True)
+time.sleep(3600)
+"#;
+
+/// A kB line of `/proc/PID/smaps_rollup`, parsed here independently of leaktop.
+fn rollup_line(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The split the kill dialog builds on, read from a real process: the shared mapping
+/// is shmem PSS shared out between parent and child, the heap anonymous PSS, each
+/// as the kernel writes it.
+#[test]
+fn a_real_process_pss_is_told_apart_into_anon_file_and_shmem() {
+    let mut family = Family::spawn("python3", &["-c", SHMEM_PARENT]);
+    let root = family.pid();
+    assert_eq!(family.read_line(), root.to_string());
+    if rollup_line(root, "Pss_Shmem:").is_none() {
+        eprintln!("this kernel does not tell the PSS apart (before 5.7): skipped");
+        return;
+    }
+    let host = leaktop::host::real();
+    let id = host.probe(root).expect("the parent is alive").id();
+    let m = host
+        .memory(id)
+        .expect("our own child's smaps_rollup is readable");
+    let (Some(anon), Some(file), Some(shmem)) =
+        (m.parts.anon_kb, m.parts.file_kb, m.parts.shmem_kb)
+    else {
+        panic!("the kernel writes the split but it was not read: {m:?}");
+    };
+    // Half of the 32 MiB mapping, shared with the child.
+    assert!(within(shmem, 16 * 1024, 0.1), "shmem PSS {shmem} KiB");
+    // Its own 16 MiB heap and the interpreter's, partly shared with the child.
+    assert!(anon >= 8 * 1024, "anon PSS {anon} KiB");
+    assert!(
+        m.pss_kb.abs_diff(anon + file + shmem) <= 4,
+        "{anon} + {file} + {shmem} vs Pss {}",
+        m.pss_kb
+    );
+    // As the test reads them itself (they may move a little between two reads).
+    let theirs = rollup_line(root, "Pss_Shmem:").unwrap();
+    assert!(within(shmem, theirs, 0.05), "{shmem} vs {theirs}");
+    // No swap on most test machines: whatever it is, it is known.
+    assert!(m.parts.swap_pss_kb.is_some(), "{m:?}");
+}

@@ -731,3 +731,60 @@ fn the_kill_dialog_reads_pss_when_it_opens() {
     view.key(KeyCode::Char('q'));
     assert_eq!(view.end().ending, Ending::Quit);
 }
+
+/// On a kernel that tells the PSS apart, the kill dialog reads each victim's
+/// `smaps_rollup` through the host and says what comes back: anonymous + shmem +
+/// swapped PSS, the private floor, and the file-backed PSS apart as page cache that
+/// stays cached; the swapped-out workers get a SWAP column and the header's swap.
+#[test]
+fn the_kill_dialog_tells_the_pss_apart_and_leaves_the_page_cache_out() {
+    let fake = FakeHost::new(50);
+    fake.add(
+        Proc::new(4100, 1, "cce")
+            .cmd("python3 -m cce serve")
+            .rss_mb(300),
+    );
+    fake.add(
+        Proc::new(4130, 4100, "session")
+            .cmd("cce session 7")
+            .rss_mb(40),
+    );
+    for pid in [4131, 4132] {
+        // 210 MiB resident, mostly shared with its sibling; some swapped out.
+        fake.add(
+            Proc::new(pid, 4130, "worker")
+                .cmd("python3 worker.py")
+                .rss_mb(210)
+                .mem_mb(110, 8, 24)
+                .pss_parts_mb(90, 12, 8, 10),
+        );
+    }
+    let mut m = monitor(&fake);
+    let app = app(&fake, &m);
+    let ticks = five_ticks(&fake, &mut m);
+    let view = View::start(app, None, options(&fake, std::env::temp_dir()));
+    for t in ticks {
+        view.send(Msg::Tick(t));
+    }
+    let live = view.wait_for("LEAKED 2 processes");
+    assert!(live.contains("· swap 48 MiB"), "{live}");
+    assert!(live.contains("SWAP"), "{live}");
+    view.key(KeyCode::Char('K'));
+    let confirm = view.wait_for("Frees ~216 MiB (anon 180 MiB · shmem 16 MiB · swap 20 MiB)");
+    assert!(confirm.contains("at least 16 MiB (private)"), "{confirm}");
+    assert!(
+        confirm
+            .contains("Not counted: file-backed 24 MiB of their PSS, page cache that stays cached"),
+        "{confirm}"
+    );
+    assert_snapshot!("kill_confirm_split", confirm);
+    let read: Vec<u32> = fake.memory_reads().iter().map(|id| id.pid).collect();
+    assert!(
+        read.ends_with(&[4131, 4132]),
+        "the dialog reads the victims' smaps_rollup: {read:?}"
+    );
+    view.key(KeyCode::Esc);
+    view.key(KeyCode::Char('q'));
+    assert_eq!(view.end().ending, Ending::Quit);
+    assert!(fake.signals().is_empty(), "{:?}", fake.signals());
+}

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
 
 use super::{
-    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
-    Spawned,
+    Create, Exit, Host, Memory, PinError, Pinned, PssParts, Signal, SignalError, SpawnError,
+    SpawnSpec, Spawned,
 };
 use crate::model::orphans::{ProcFacts, StdioKind};
 use crate::sample::procfs::ProcfsSampler;
@@ -343,15 +343,24 @@ fn read_memory(id: Identity) -> Option<Memory> {
 }
 
 /// PSS (`Pss:`), USS (`Private_Clean:` + `Private_Dirty:`) and swap (`Swap:`) from a
-/// parsed `smaps_rollup`, in KiB (procfs gives bytes). `None` if it has no `Pss:` line
-/// (an empty read: a kernel thread, or a process that has exited).
+/// parsed `smaps_rollup`, in KiB (procfs gives bytes), with the PSS told apart
+/// (`Pss_Anon:`, `Pss_File:`, `Pss_Shmem:`, `SwapPss:`) where the kernel writes those
+/// lines (`None` where not). `None` if it has no `Pss:` line (an empty read: a kernel
+/// thread, or a process that has exited).
 fn memory_of(rollup: &procfs::process::SmapsRollup) -> Option<Memory> {
     let fields = &rollup.memory_map_rollup.0.first()?.extension.map;
-    let kb = |key: &str| fields.get(key).map_or(0, |bytes| bytes / 1024);
+    let given = |key: &str| fields.get(key).map(|bytes| bytes / 1024);
+    let kb = |key: &str| given(key).unwrap_or(0);
     fields.contains_key("Pss").then(|| Memory {
         pss_kb: kb("Pss"),
         uss_kb: kb("Private_Clean").saturating_add(kb("Private_Dirty")),
         swap_kb: kb("Swap"),
+        parts: PssParts {
+            anon_kb: given("Pss_Anon"),
+            file_kb: given("Pss_File"),
+            shmem_kb: given("Pss_Shmem"),
+            swap_pss_kb: given("SwapPss"),
+        },
     })
 }
 
@@ -424,8 +433,68 @@ Locked:                0 kB
                 pss_kb: 30112,
                 uss_kb: 120 + 488,
                 swap_kb: 1536,
+                parts: PssParts {
+                    anon_kb: Some(29850),
+                    file_kb: Some(262),
+                    shmem_kb: Some(0),
+                    swap_pss_kb: Some(219),
+                },
             })
         );
+    }
+
+    /// As Linux 4.19 writes it: `SwapPss:` but no `Pss_Anon:`/`Pss_File:`/`Pss_Shmem:`.
+    const ROLLUP_4_19: &str = "\
+00400000-7ffc8a3f2000 ---p 00000000 00:00 0                              [rollup]
+Rss:               12044 kB
+Pss:                4410 kB
+Shared_Clean:       8012 kB
+Shared_Dirty:          0 kB
+Private_Clean:       320 kB
+Private_Dirty:      3712 kB
+Referenced:        12044 kB
+Anonymous:          3712 kB
+LazyFree:              0 kB
+AnonHugePages:         0 kB
+ShmemPmdMapped:        0 kB
+Shared_Hugetlb:        0 kB
+Private_Hugetlb:       0 kB
+Swap:                 64 kB
+SwapPss:              32 kB
+Locked:                0 kB
+";
+
+    #[test]
+    fn an_older_kernel_without_the_split_leaves_it_unknown_not_zero() {
+        let m = rollup(ROLLUP_4_19).expect("Pss is there");
+        assert_eq!((m.pss_kb, m.uss_kb, m.swap_kb), (4410, 320 + 3712, 64));
+        assert_eq!(
+            m.parts,
+            PssParts {
+                anon_kb: None,
+                file_kb: None,
+                shmem_kb: None,
+                swap_pss_kb: Some(32),
+            }
+        );
+    }
+
+    #[test]
+    fn its_own_split_adds_up_to_its_pss() {
+        let host = LinuxHost::new();
+        let me = host.probe(std::process::id()).expect("reads itself");
+        let m = host.memory(me.id()).expect("its own smaps_rollup");
+        // This kernel writes the split (5.7+); one without it gives `None`, tested above.
+        let (Some(anon), Some(file), Some(shmem)) =
+            (m.parts.anon_kb, m.parts.file_kb, m.parts.shmem_kb)
+        else {
+            eprintln!("this kernel does not give the PSS apart; skipped");
+            return;
+        };
+        // Each line is rounded down on its own: a few KiB apart at most.
+        let sum = anon + file + shmem;
+        assert!(m.pss_kb.abs_diff(sum) <= 4, "{sum} vs Pss {}", m.pss_kb);
+        assert!(anon > 0, "a running test has a heap");
     }
 
     #[test]

@@ -57,6 +57,28 @@ pub struct Memory {
     pub uss_kb: u64,
     /// Swapped-out anonymous memory (`Swap:`, KiB), which RSS does not count.
     pub swap_kb: u64,
+    /// The PSS told apart by kind, where the kernel gives it.
+    pub parts: PssParts,
+}
+
+/// A process's PSS told apart by the kind of page, in KiB, from the `Pss_Anon:`,
+/// `Pss_File:`, `Pss_Shmem:` (Linux 5.7+) and `SwapPss:` (4.3+) lines of
+/// `/proc/PID/smaps_rollup`. Each is `None` where the kernel does not write it:
+/// unknown, never 0.
+///
+/// `Pss` is `anon + file + shmem`; swap is outside it. Killing every sharer gives back
+/// its anonymous, shared-memory and swapped shares; the file-backed share is page
+/// cache, which stays cached (reclaimable) after the processes end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PssParts {
+    /// Anonymous pages' PSS (`Pss_Anon:`, KiB): heap, stacks, copy-on-write copies.
+    pub anon_kb: Option<u64>,
+    /// File-backed pages' PSS (`Pss_File:`, KiB): page cache, stays after a kill.
+    pub file_kb: Option<u64>,
+    /// Shared memory's PSS (`Pss_Shmem:`, KiB): tmpfs, `memfd`, SysV shm.
+    pub shmem_kb: Option<u64>,
+    /// Swapped-out pages' proportional share (`SwapPss:`, KiB).
+    pub swap_pss_kb: Option<u64>,
 }
 
 /// How a reaped child ended.

@@ -164,8 +164,8 @@ fn leaked_pss_note(s: &Summary) -> String {
             plural(n, "process", "processes")
         ),
     };
-    if s.peak_leaked_swap_kb > 0 {
-        note.push_str(&format!(", swap {}", human_kb(s.peak_leaked_swap_kb)));
+    if let Some(kb) = s.peak_leaked_swap_kb.filter(|&kb| kb > 0) {
+        note.push_str(&format!(", swap {}", human_kb(kb)));
     }
     note
 }

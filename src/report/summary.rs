@@ -33,8 +33,9 @@ pub struct Summary {
     pub peak_leaked_pss_kb: Option<u64>,
     /// At the peak leaked tick: how many leaked processes' PSS was unknown.
     pub peak_leaked_pss_unknown: usize,
-    /// At the peak leaked tick: the leaked processes' last-known swap summed (KiB).
-    pub peak_leaked_swap_kb: u64,
+    /// At the peak leaked tick: the leaked processes' last-known swap summed (KiB);
+    /// `None` when none of them had a known swap (a recording from before PSS), not 0.
+    pub peak_leaked_swap_kb: Option<u64>,
     pub leaked: Vec<Leaked>,
     /// Orphans that exited by themselves within the leak grace (not leaks).
     pub orphans_exited: u64,
@@ -145,7 +146,7 @@ pub struct Summarizer {
     peak: (u64, u32),
     peak_leaked: (u64, u32),
     /// PSS and swap of the leaked processes at the peak leaked tick.
-    peak_leaked_mem: (MemSum, u64),
+    peak_leaked_mem: (MemSum, Option<u64>),
     root_exited_tick: Option<u32>,
     orphans_exited: u64,
     alerts: Vec<Alert>,
@@ -185,7 +186,7 @@ impl Summarizer {
         let leaked = tick.leaked_rss_kb();
         if tick.leaked_count() > 0 && (leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0) {
             self.peak_leaked = (leaked, tick.tick);
-            self.peak_leaked_mem = (tick.leaked_pss_kb(), tick.leaked_swap_kb().kb);
+            self.peak_leaked_mem = (tick.leaked_pss_kb(), tick.leaked_swap_kb().known());
         }
         self.orphans_exited += tick
             .events
@@ -400,7 +401,7 @@ mod tests {
         assert_eq!(s.peak_leaked_tick, 2);
         assert_eq!(s.peak_leaked_pss_kb, Some(9_216 + 268_000));
         assert_eq!(s.peak_leaked_pss_unknown, 3);
-        assert_eq!(s.peak_leaked_swap_kb, 512);
+        assert_eq!(s.peak_leaked_swap_kb, Some(512));
         let l = |pid| s.leaked.iter().find(|l| l.pid == pid).unwrap();
         assert_eq!(
             (
@@ -424,6 +425,20 @@ mod tests {
             text.contains("PSS LAST") && text.contains("SWAP LAST"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_recording_without_memory_figures_has_unknown_swap_not_zero() {
+        let mut rec = sample_data::recording();
+        for p in rec.ticks.iter_mut().flat_map(|t| t.processes.iter_mut()) {
+            (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick) = (None, None, None, None);
+        }
+        let s = summarize(&rec);
+        assert_eq!((s.peak_leaked_pss_kb, s.peak_leaked_swap_kb), (None, None));
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json["peak_leaked_swap_kb"].is_null(), "{json}");
+        let text = crate::report::write_text(&s, "old.ticklog");
+        assert!(!text.contains("swap") && !text.contains("SWAP"), "{text}");
     }
 
     fn row(pid: u32, name: &str, cmd: &str, rss_kb: u64, leaked: Option<u32>) -> ProcRow {

@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::history::History;
 use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
-use crate::host::Memory;
+use crate::host::{Memory, PssParts};
 use crate::model::{Header, MemSum, ProcRow, Tick};
 use crate::sample::{Identity, StartClock};
 
@@ -54,6 +54,8 @@ pub struct Victim {
     /// Last-known PSS and USS in KiB (`smaps_rollup`); `None`: unknown.
     pub pss_kb: Option<u64>,
     pub uss_kb: Option<u64>,
+    /// Its PSS told apart by kind, known once read for the dialog (never from a tick).
+    pub parts: PssParts,
 }
 
 impl Victim {
@@ -65,6 +67,7 @@ impl Victim {
             rss_kb: row.rss_kb,
             pss_kb: row.pss_kb,
             uss_kb: row.uss_kb,
+            parts: PssParts::default(),
         }
     }
 
@@ -659,6 +662,7 @@ impl App {
             for v in dialog.victims.iter_mut().filter(|v| v.id == id) {
                 v.pss_kb = Some(m.pss_kb);
                 v.uss_kb = Some(m.uss_kb);
+                v.parts = m.parts;
             }
         }
     }

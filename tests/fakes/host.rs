@@ -192,7 +192,22 @@ impl Proc {
             pss_kb: pss * 1024,
             uss_kb: uss * 1024,
             swap_kb: swap * 1024,
+            ..Default::default()
         });
+        self
+    }
+
+    /// Its PSS told apart in MiB (anonymous, file-backed, shared memory, swapped), as
+    /// `smaps_rollup` gives it on Linux 5.7+; after [`Proc::mem_mb`]. Without it the
+    /// split is unknown, as on older kernels.
+    pub fn pss_parts_mb(mut self, anon: u64, file: u64, shmem: u64, swap_pss: u64) -> Proc {
+        let m = self.memory.get_or_insert_with(Memory::default);
+        m.parts = leaktop::host::PssParts {
+            anon_kb: Some(anon * 1024),
+            file_kb: Some(file * 1024),
+            shmem_kb: Some(shmem * 1024),
+            swap_pss_kb: Some(swap_pss * 1024),
+        };
         self
     }
 

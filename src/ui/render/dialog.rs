@@ -40,10 +40,14 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
             } else {
                 ""
             };
-            lines.push(Line::from(Span::styled(
-                format!(" {}{measuring}", expected_free(&dialog.victims)),
-                theme.dim(),
-            )));
+            let expected = expected_free(&dialog.victims);
+            for (i, line) in expected.iter().enumerate() {
+                let tail = if i == 0 { measuring } else { "" };
+                lines.push(Line::from(Span::styled(
+                    format!(" {}", fit(&format!("{line}{tail}"), room)),
+                    theme.dim(),
+                )));
+            }
             list(&mut lines, &dialog.victims, room, theme);
             if !dialog.spared.is_empty() {
                 let pids: Vec<String> = dialog
@@ -191,33 +195,79 @@ fn keys(pairs: &[(&str, &str)], theme: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// What killing `victims` should give back: about their PSS sum when they are all the
-/// sharers of their pages, at least their USS sum; unknown figures said so, never 0.
-fn expected_free(victims: &[Victim]) -> String {
+/// What killing `victims` should give back, one or two lines. About their PSS sum when
+/// they are all the sharers of their pages, at least their USS sum when only part of
+/// them are; unknown figures said so, never 0. Where the kernel gave every measured
+/// victim's PSS apart ([`crate::host::PssParts`]), the estimate is anonymous + shmem
+/// PSS + swapped PSS, and the file-backed PSS, page cache that stays cached after the
+/// kill, is said apart on a second line instead of being counted.
+fn expected_free(victims: &[Victim]) -> Vec<String> {
     let mut pss = MemSum::default();
     let mut uss = MemSum::default();
+    // Anonymous, shmem, swapped and file-backed PSS summed, while every measured victim
+    // has all four.
+    let mut split = Some([0u64; 4]);
     for v in victims {
         pss.add(v.pss_kb);
         uss.add(v.uss_kb);
+        if v.pss_kb.is_none() {
+            continue;
+        }
+        let p = v.parts;
+        split = match (split, p.anon_kb, p.shmem_kb, p.swap_pss_kb, p.file_kb) {
+            (Some(sum), Some(anon), Some(shmem), Some(swap), Some(file)) => {
+                let mut sum = sum;
+                for (total, kb) in sum.iter_mut().zip([anon, shmem, swap, file]) {
+                    *total = total.saturating_add(kb);
+                }
+                Some(sum)
+            }
+            _ => None,
+        };
     }
-    let mut s = match (pss.known(), pss.unknown) {
-        (None, _) => "Frees: unknown (no PSS measured yet)".to_string(),
-        (Some(kb), 0) => format!("Frees ~{} (their PSS)", human_kb(kb)),
-        (Some(kb), n) => format!(
-            "Frees ~{} + ? (their PSS; {} not measured yet)",
-            human_kb(kb),
+    let Some(pss_kb) = pss.known() else {
+        return vec!["Frees: unknown (no PSS measured yet)".to_string()];
+    };
+    let (upper, what) = match split {
+        Some([anon, shmem, swap, _]) => {
+            let mut parts = vec![format!("anon {}", human_kb(anon))];
+            if shmem > 0 {
+                parts.push(format!("shmem {}", human_kb(shmem)));
+            }
+            if swap > 0 {
+                parts.push(format!("swap {}", human_kb(swap)));
+            }
+            (anon + shmem + swap, parts.join(" · "))
+        }
+        None => (pss_kb, "their PSS".to_string()),
+    };
+    let mut first = match pss.unknown {
+        0 => format!("Frees ~{} ({what})", human_kb(upper)),
+        n => format!(
+            "Frees ~{} + ? ({what}; {} not measured yet)",
+            human_kb(upper),
             plural(n, "process", "processes")
         ),
     };
     if let Some(kb) = uss.known() {
-        s.push_str(&format!(", at least {} (private)", human_kb(kb)));
+        // USS counts private file-backed pages too: never a floor above the estimate.
+        let floor = if split.is_some() { kb.min(upper) } else { kb };
+        first.push_str(&format!(", at least {} (private)", human_kb(floor)));
     }
-    s
+    let mut lines = vec![first];
+    if let Some([.., file]) = split.filter(|s| s[3] > 0) {
+        lines.push(format!(
+            "Not counted: file-backed {} of their PSS, page cache that stays cached",
+            human_kb(file)
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::PssParts;
     use crate::sample::Identity;
 
     fn victim(pid: u32, pss_mb: Option<u64>) -> Victim {
@@ -228,7 +278,57 @@ mod tests {
             rss_kb: 210 * 1024,
             pss_kb: pss_mb.map(|mb| mb * 1024),
             uss_kb: pss_mb.map(|_| 1024),
+            parts: PssParts::default(),
         }
+    }
+
+    /// Measured, with the PSS told apart as Linux 5.7+ gives it (MiB).
+    fn split_victim(pid: u32, [anon, file, shmem, swap]: [u64; 4]) -> Victim {
+        let mut v = victim(pid, Some(anon + file + shmem));
+        v.parts = PssParts {
+            anon_kb: Some(anon * 1024),
+            file_kb: Some(file * 1024),
+            shmem_kb: Some(shmem * 1024),
+            swap_pss_kb: Some(swap * 1024),
+        };
+        v
+    }
+
+    #[test]
+    fn the_split_counts_anon_shmem_and_swap_and_leaves_the_page_cache_out() {
+        let pool: Vec<Victim> = (1..=6)
+            .map(|pid| split_victim(pid, [30, 2, 3, 2]))
+            .collect();
+        assert_eq!(
+            expected_free(&pool),
+            [
+                "Frees ~210 MiB (anon 180 MiB · shmem 18 MiB · swap 12 MiB), at least 6 MiB (private)",
+                "Not counted: file-backed 12 MiB of their PSS, page cache that stays cached",
+            ]
+        );
+        // No shmem, no swap, no page cache: only what there is.
+        assert_eq!(
+            expected_free(&[split_victim(1, [35, 0, 0, 0])]),
+            ["Frees ~35 MiB (anon 35 MiB), at least 1 MiB (private)"]
+        );
+        // One not measured: its share unknown, the rest still told apart.
+        assert_eq!(
+            expected_free(&[split_victim(1, [35, 0, 0, 4]), victim(2, None)]),
+            [
+                "Frees ~39 MiB + ? (anon 35 MiB · swap 4 MiB; 1 process not measured yet), at least 1 MiB (private)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_victim_without_the_split_falls_back_to_their_pss() {
+        // One read on a kernel that does not tell the PSS apart: the split of the
+        // others is not summed as if it were all of it.
+        let mixed = [split_victim(1, [30, 2, 3, 0]), victim(2, Some(35))];
+        assert_eq!(
+            expected_free(&mixed),
+            ["Frees ~70 MiB (their PSS), at least 2 MiB (private)"]
+        );
     }
 
     #[test]
@@ -236,16 +336,16 @@ mod tests {
         let all: Vec<Victim> = (1..=6).map(|pid| victim(pid, Some(35))).collect();
         assert_eq!(
             expected_free(&all),
-            "Frees ~210 MiB (their PSS), at least 6 MiB (private)"
+            ["Frees ~210 MiB (their PSS), at least 6 MiB (private)"]
         );
         let some = [victim(1, Some(35)), victim(2, None)];
         assert_eq!(
             expected_free(&some),
-            "Frees ~35 MiB + ? (their PSS; 1 process not measured yet), at least 1 MiB (private)"
+            ["Frees ~35 MiB + ? (their PSS; 1 process not measured yet), at least 1 MiB (private)"]
         );
         assert_eq!(
             expected_free(&[victim(1, None)]),
-            "Frees: unknown (no PSS measured yet)"
+            ["Frees: unknown (no PSS measured yet)"]
         );
     }
 }

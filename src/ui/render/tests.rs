@@ -235,6 +235,7 @@ fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
         pss_kb: 310 * 1024,
         uss_kb: 20 * 1024,
         swap_kb: 0,
+        ..Default::default()
     };
     app.memory_measured(vec![(ids[0], Some(read)), (ids[1], None)]);
     let screen = draw(&app, 120, 40);
@@ -667,4 +668,44 @@ fn m_switches_the_memory_column_and_says_how_old_a_figure_is() {
     assert!(row(&draw(&app, 120, 40), "4131").contains("90 MiB   now"));
     press(&mut app, &[KeyCode::Char('m')]);
     assert!(draw(&app, 120, 40).contains("PPID S        RSS       ΔRSS"));
+}
+
+/// Swapped-out memory, which RSS hides, gets a SWAP column while some process at the
+/// viewed tick has any, and the header adds the leaked processes' swap; `?` for a
+/// process whose swap was never read (never 0).
+#[test]
+fn swapped_out_leaks_show_a_swap_column_and_the_header_says_so() {
+    let mut ticks = family_ticks(5);
+    for t in ticks.iter_mut().skip(3) {
+        for p in t.processes.iter_mut().filter(|p| p.pid == 4131) {
+            p.pss_kb = Some(300 * 1024);
+            p.uss_kb = Some(90 * 1024);
+            p.swap_kb = Some(700 * 1024);
+            p.mem_tick = Some(t.tick);
+        }
+    }
+    let mut app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    assert!(
+        screen.contains("PPID S        RSS       SWAP       ΔRSS"),
+        "{screen}"
+    );
+    let row = |screen: &str, pid: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(pid) && l.contains("claude"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row(&screen, "4131").contains("700 MiB"), "{screen}");
+    assert!(row(&screen, "4132").contains("          ? "), "{screen}");
+    assert!(screen.contains("· swap 700 MiB"), "{screen}");
+    assert_snapshot!(screen);
+    // Back before anything was swapped: no column, no header figure.
+    press(&mut app, &[KeyCode::Left, KeyCode::Left]);
+    let before = draw(&app, 120, 40);
+    assert!(
+        !before.contains("SWAP") && !before.contains("· swap"),
+        "{before}"
+    );
 }

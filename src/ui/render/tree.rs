@@ -27,6 +27,9 @@ struct Memory {
     /// The viewed tick, and the time between two (for the age of a PSS or USS figure).
     tick: u32,
     interval_ms: u64,
+    /// A SWAP column too: some process at the viewed tick has swapped-out memory,
+    /// which RSS, PSS and USS leave out.
+    swap: bool,
 }
 
 impl Memory {
@@ -43,6 +46,12 @@ impl Memory {
             Some(at) => age(u64::from(self.tick - at) * self.interval_ms),
         };
         (value, Some(read))
+    }
+
+    /// The SWAP cell, if the column is shown: last-known swap, `?` when unknown.
+    fn swap_cell(&self, r: &ProcRow) -> Option<String> {
+        self.swap
+            .then(|| r.swap_kb.map_or_else(|| "?".to_string(), human_kb))
     }
 }
 
@@ -72,8 +81,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme:
         column: app.mem_column,
         tick: app.viewed_tick().map_or(0, |t| t.tick),
         interval_ms: app.header.interval_ms,
+        swap: app.viewed_tick().is_some_and(|t| {
+            t.processes
+                .iter()
+                .any(|p| p.swap_kb.is_some_and(|kb| kb > 0))
+        }),
     };
-    let mut lines = vec![column_titles(&cols, mem.column, theme)];
+    let mut lines = vec![column_titles(&cols, &mem, theme)];
     let visible = inner.height.saturating_sub(1) as usize;
     let selected = app.selected_index(rows);
     let offset = selected.map_or(0, |s| (s + 1).saturating_sub(visible));
@@ -124,10 +138,19 @@ fn count_procs(rows: &[Row<'_>]) -> usize {
     rows.iter().filter(|r| matches!(r, Row::Proc(_))).count()
 }
 
-fn column_titles(cols: &Columns, mem: MemColumn, theme: Theme) -> Line<'static> {
-    let mut s = format!("{:<4} {:>7} {:>7} S {:>10}", "", "PID", "PPID", mem.name());
-    if mem != MemColumn::Rss {
+fn column_titles(cols: &Columns, mem: &Memory, theme: Theme) -> Line<'static> {
+    let mut s = format!(
+        "{:<4} {:>7} {:>7} S {:>10}",
+        "",
+        "PID",
+        "PPID",
+        mem.column.name()
+    );
+    if mem.column != MemColumn::Rss {
         s.push_str(&format!(" {:>5}", "READ"));
+    }
+    if mem.swap {
+        s.push_str(&format!(" {:>10}", "SWAP"));
     }
     s.push_str(&format!(" {:>10}", "ΔRSS"));
     if cols.cpu_and_age {
@@ -165,6 +188,9 @@ fn proc_line(
     ];
     if let Some(read) = read {
         spans.push(Span::styled(format!("{read:>5} "), theme.dim()));
+    }
+    if let Some(swap) = mem.swap_cell(r) {
+        spans.push(Span::raw(format!("{swap:>10} ")));
     }
     spans.push(Span::styled(
         format!("{:>10}", delta_kb(delta)),
