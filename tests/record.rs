@@ -306,7 +306,11 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
             2,
             "--interval fast is not a duration",
         ),
-        (vec!["--pid".into(), "abc".into()], 2, "--pid abc is not a process id"),
+        (
+            vec!["--pid".into(), "abc".into()],
+            2,
+            "--pid abc is not a process id",
+        ),
         (
             vec![
                 "--pid".into(),
