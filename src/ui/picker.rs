@@ -168,6 +168,9 @@ impl Picker {
             protected,
             grace,
         });
+        self.title =
+            "choose the process whose family to watch (orphan groups first, then largest subtree)"
+                .into();
         self
     }
 
@@ -186,9 +189,14 @@ impl Picker {
                 o.failed = Some(why);
             }
         }
-        // The selection stays on the line it was on.
-        let added = self.groups().len();
-        if self.filter.is_empty() || added > 0 {
+        // At the top, the selection lands on the first group; moved, it stays on
+        // the process it was on.
+        if self.selected > 0 {
+            let added = self
+                .shown()
+                .iter()
+                .filter(|e| matches!(e, Entry::Group(_)))
+                .count();
             self.selected = (self.selected + added).min(self.shown().len().saturating_sub(1));
         }
     }
@@ -285,9 +293,8 @@ impl Picker {
             None => return PickerOutcome::Continue,
         };
         if !group.strong() {
-            let why = group.evidence.first().map_or("", |e| e.text.as_str());
             self.status = Some(format!(
-                "{} has only weak evidence ({why}): end it by name with leaktop orphans --group {} --kill",
+                "{} has weak evidence only: end it by name: leaktop orphans --group {} --kill",
                 group.id, group.id
             ));
             return PickerOutcome::Continue;
@@ -473,9 +480,17 @@ impl Picker {
             (Some(status), _) => Line::from(Span::styled(format!(" {status}"), theme.notice())),
             (None, Some(o)) => Line::from(Span::styled(
                 match (&o.groups, &o.failed) {
-                    (None, _) => " looking for orphan groups… · / filter · Enter watch · q quit · F1 help".to_string(),
-                    (Some(_), Some(why)) => format!(" no orphan scan: {why} · / filter · Enter watch · q quit"),
-                    (Some(_), None) => " / filter · ↑↓ move · Enter watch · x kill orphan group · q quit · F1 help".to_string(),
+                    (None, _) => {
+                        " looking for orphan groups… · / filter · Enter watch · q quit · F1 help"
+                            .to_string()
+                    }
+                    (Some(_), Some(why)) => {
+                        format!(" no orphan scan: {why} · / filter · Enter watch · q quit")
+                    }
+                    (Some(_), None) => {
+                        " / filter · ↑↓ move · Enter watch · x kill orphan group · q quit · F1 help"
+                            .to_string()
+                    }
                 },
                 theme.dim(),
             )),

@@ -18,7 +18,7 @@ use crate::ui::app::{KillDialog, KillScope, KillStage, Victim};
 
 /// What the keys do on a result with nothing more to offer (`q` closes it, and the
 /// next `q` quits, as the footer then says).
-const CLOSE_KEYS: &[(&str, &str)] = &[("any key", "closes this"), ("q q", "closes it, then quits")];
+const CLOSE_KEYS: &[(&str, &str)] = &[("any key", "closes"), ("q", "closes, and a second q quits")];
 
 /// Processes listed before "… and N more".
 const LISTED: usize = 12;
