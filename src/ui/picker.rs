@@ -553,6 +553,7 @@ fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::orphans::{Evidence, Origin, Orphan, Strength};
     use crate::sample::Comm;
 
     fn s(pid: u32, ppid: u32, rss_kb: u64) -> ProcSample {
@@ -671,5 +672,95 @@ mod tests {
         let mut p = Picker::new(all(), false);
         p.handle_key(KeyEvent::from(KeyCode::Char('x')));
         assert_eq!(p.filter, "");
+    }
+
+    fn group(id: &str, pids: &[u32], strength: Strength) -> OrphanGroup {
+        OrphanGroup {
+            id: id.into(),
+            origin: Origin::Group(pids[0]),
+            evidence: vec![Evidence {
+                strength,
+                kind: "group_leader_gone",
+                text: "its leader is gone".into(),
+            }],
+            rss_kb: 10,
+            processes: pids
+                .iter()
+                .map(|&pid| Orphan {
+                    sample: s(pid, 1, 5),
+                    command: Command {
+                        name: "node".into(),
+                        cmd: format!("node worker-{pid}.js"),
+                    },
+                    uid: None,
+                    adopted: true,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn orphan_groups_come_first_filter_by_their_members_and_only_strong_ones_open_the_dialog() {
+        let all: Vec<Candidate> = [10, 20]
+            .map(|pid| Candidate {
+                pid,
+                name: "bash".into(),
+                cmd: "bash".into(),
+                subtree_rss_kb: 100,
+                subtree_len: 1,
+            })
+            .into();
+        let mut p = Picker::new(all, false).with_orphans(HashSet::from([1, 50]), Duration::ZERO);
+        assert!(p.wants_orphans());
+        // Moved before the scan ends: the selection stays on its process.
+        p.handle_key(KeyEvent::from(KeyCode::End));
+        p.orphans_found(Ok(vec![
+            group("pg-70", &[70, 71], Strength::Weak),
+            group("pg-80", &[80, 50], Strength::Strong),
+        ]));
+        assert!(!p.wants_orphans());
+        let first = |p: &Picker| match p.shown()[p.selected] {
+            Entry::Group(g) => g.id.clone(),
+            Entry::Process(c) => c.pid.to_string(),
+        };
+        assert_eq!(first(&p), "20");
+        assert_eq!(p.shown().len(), 4);
+        // A weak group: refused, with the command that names it.
+        p.handle_key(KeyEvent::from(KeyCode::Home));
+        assert_eq!(first(&p), "pg-70");
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Char('x'))),
+            PickerOutcome::Continue
+        ));
+        assert!(
+            p.status()
+                .unwrap()
+                .contains("leaktop orphans --group pg-70 --kill")
+        );
+        assert!(p.dialog().is_none());
+        // A strong one: its dialog, leaktop (50) spared, memory asked for.
+        p.handle_key(KeyEvent::from(KeyCode::Down));
+        let PickerOutcome::Effect(Effect::MeasureMemory(ids)) =
+            p.handle_key(KeyEvent::from(KeyCode::Char('x')))
+        else {
+            panic!("no dialog");
+        };
+        assert_eq!(ids.iter().map(|i| i.pid).collect::<Vec<_>>(), [80]);
+        assert_eq!(p.dialog().unwrap().spared[0].id.pid, 50);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Esc)),
+            PickerOutcome::Continue
+        ));
+        assert!(p.dialog().is_none());
+        // The filter finds a group by a member's command line.
+        p.handle_key(KeyEvent::from(KeyCode::Char('/')));
+        for c in "worker-71".chars() {
+            p.handle_key(KeyEvent::from(KeyCode::Char(c)));
+        }
+        assert_eq!(p.shown().len(), 1);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Enter)),
+            PickerOutcome::Pick(70)
+        ));
     }
 }
