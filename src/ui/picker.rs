@@ -281,6 +281,10 @@ impl Picker {
             self.status = Some("x kills orphan groups, which this list does not show".into());
             return PickerOutcome::Continue;
         };
+        if o.groups.is_none() {
+            self.status = Some("still looking for orphan groups…".into());
+            return PickerOutcome::Continue;
+        }
         let group = match self.shown().get(self.selected) {
             Some(Entry::Group(g)) => (*g).clone(),
             Some(Entry::Process(c)) => {
