@@ -13,7 +13,7 @@ use leaktop::ui::{Root, WatchOptions};
 #[derive(Args)]
 pub(crate) struct RootArgs {
     /// The root process: its family is itself and every descendant ever seen. Without
-    /// it or --name, the view lets you choose.
+    /// it or --name, the view lets you choose (orphan groups first; x ends one).
     #[arg(long, short, value_name = "PID", conflicts_with = "name", allow_hyphen_values = true, value_parser = Named(ProcessId))]
     pub(crate) pid: Option<u32>,
     /// The root is the oldest process whose command line contains PATTERN.

@@ -85,6 +85,8 @@ impl Victim {
 pub enum KillScope {
     Tree(u32),
     AllLeaked,
+    /// An orphan group, by its id (the picker).
+    Orphans(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +124,141 @@ pub struct KillDialog {
     pub tally: KillTally,
     /// The victims' PSS/USS are being read now ([`Effect::MeasureMemory`]).
     pub measuring: bool,
+}
+
+/// What a key did to a kill dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialogKey {
+    /// The dialog stays; nothing to do.
+    Stay,
+    /// The dialog stays and asks the loop for this (a kill, or quitting during one).
+    Effect(Effect),
+    /// The dialog closes; after `q`, a note for the footer (the next `q` quits).
+    Close(Option<&'static str>),
+}
+
+impl KillDialog {
+    /// A dialog offering to end `listed`, less the `protected` pids (init, leaktop,
+    /// its ancestors), which it lists as spared. Errors with the reason to show when
+    /// nothing is left to signal.
+    pub fn open(
+        scope: KillScope,
+        listed: Vec<Victim>,
+        protected: &HashSet<u32>,
+    ) -> Result<KillDialog, String> {
+        let (spared, victims): (Vec<Victim>, Vec<Victim>) = listed
+            .into_iter()
+            .partition(|v| protected.contains(&v.id.pid));
+        if victims.is_empty() {
+            return Err(format!(
+                "nothing to kill: {} is init, leaktop or one of its ancestors",
+                spared.first().map_or(0, |v| v.id.pid)
+            ));
+        }
+        Ok(KillDialog {
+            scope,
+            victims,
+            spared,
+            signal: KillSignal::Term,
+            stage: KillStage::Confirm,
+            tally: KillTally::default(),
+            measuring: true,
+        })
+    }
+
+    /// The read of the victims' PSS/USS the dialog's estimate rests on (off the UI
+    /// thread); answer with [`KillDialog::memory_measured`].
+    pub fn measure(&self) -> Effect {
+        Effect::MeasureMemory(self.victims.iter().map(|v| v.id).collect())
+    }
+
+    /// The reads [`Effect::MeasureMemory`] asked for: each process's PSS, USS and
+    /// swap, `None` where it could not be read (the last-known figure then stays).
+    pub fn memory_measured(&mut self, read: Vec<(Identity, Option<Memory>)>) {
+        self.measuring = false;
+        for (id, m) in read {
+            let Some(m) = m else { continue };
+            for v in self.victims.iter_mut().filter(|v| v.id == id) {
+                v.pss_kb = Some(m.pss_kb);
+                v.uss_kb = Some(m.uss_kb);
+                v.parts = m.parts;
+            }
+        }
+    }
+
+    /// A key: `y`/Enter kills (with the chosen signal, waiting up to `grace`; after a
+    /// kill, sends SIGKILL to survivors), Tab/←/→/`s` change the signal, `n`/Esc/`q`
+    /// cancel or close (any key closes a result with nothing left to offer), `q`/F10
+    /// during a kill quit.
+    pub fn key(&mut self, code: KeyCode, grace: Duration) -> DialogKey {
+        let yes = matches!(code, KeyCode::Char('y') | KeyCode::Enter);
+        let no = matches!(code, KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q'));
+        let q = code == KeyCode::Char('q');
+        match &self.stage {
+            // Quitting does not wait out the kill's grace (the loop tells the kill to
+            // stop waiting; what it froze is resumed first).
+            KillStage::Running if q || code == KeyCode::F(10) => DialogKey::Effect(Effect::Quit),
+            KillStage::Running => DialogKey::Stay,
+            KillStage::Confirm if yes => {
+                self.stage = KillStage::Running;
+                DialogKey::Effect(Effect::Kill {
+                    targets: self.victims.iter().map(Victim::target).collect(),
+                    signal: self.signal,
+                    grace,
+                })
+            }
+            KillStage::Confirm if no => {
+                DialogKey::Close(q.then_some("kill cancelled · q again quits"))
+            }
+            KillStage::Confirm => {
+                match code {
+                    KeyCode::Tab | KeyCode::Right | KeyCode::Char('s') => {
+                        self.signal = self.signal.next()
+                    }
+                    KeyCode::BackTab | KeyCode::Left => self.signal = self.signal.prev(),
+                    _ => {}
+                }
+                DialogKey::Stay
+            }
+            KillStage::Done { survivors, .. }
+                if yes && !survivors.is_empty() && self.signal != KillSignal::Kill =>
+            {
+                let targets = survivors.iter().map(Victim::target).collect();
+                self.signal = KillSignal::Kill;
+                self.stage = KillStage::Running;
+                DialogKey::Effect(Effect::Kill {
+                    targets,
+                    signal: KillSignal::Kill,
+                    grace: Duration::from_secs(2),
+                })
+            }
+            KillStage::Done { .. } => {
+                DialogKey::Close(q.then_some("closed the kill's result · q again quits"))
+            }
+        }
+    }
+
+    /// The kill the dialog asked for has finished.
+    pub fn kill_finished(&mut self, report: KillReport) {
+        let survivors = self
+            .victims
+            .iter()
+            .filter(|v| report.survived.contains(&v.id))
+            .cloned()
+            .collect();
+        let tally = &mut self.tally;
+        tally.ended += report.ended.len();
+        tally.freed_rss_kb += report.freed_rss_kb;
+        tally.freed_pss.merge(report.freed_pss);
+        tally.freed_uss.merge(report.freed_uss);
+        if let Some(change) = report.mem_available_change_kb {
+            *tally.mem_available_change_kb.get_or_insert(0) += change;
+        }
+        tally
+            .skipped
+            .extend(report.skipped.iter().map(|(id, why)| (id.pid, why.clone())));
+        self.stage = KillStage::Done { survivors };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -627,100 +764,38 @@ impl App {
                 rows.into_iter().map(Victim::of).collect(),
             )
         };
-        let (spared, victims): (Vec<Victim>, Vec<Victim>) = listed
-            .into_iter()
-            .partition(|v| self.options.protected.contains(&v.id.pid));
-        if victims.is_empty() {
-            self.status = Some(format!(
-                "nothing to kill: {} is init, leaktop or one of its ancestors",
-                spared.first().map_or(0, |v| v.id.pid)
-            ));
-            return None;
+        match KillDialog::open(scope, listed, &self.options.protected) {
+            Ok(dialog) => {
+                let effect = dialog.measure();
+                self.overlay = Overlay::Kill(dialog);
+                Some(effect)
+            }
+            Err(why) => {
+                self.status = Some(why);
+                None
+            }
         }
-        let ids = victims.iter().map(|v| v.id).collect();
-        self.overlay = Overlay::Kill(KillDialog {
-            scope,
-            victims,
-            spared,
-            signal: KillSignal::Term,
-            stage: KillStage::Confirm,
-            tally: KillTally::default(),
-            measuring: true,
-        });
-        Some(Effect::MeasureMemory(ids))
     }
 
     /// The reads [`Effect::MeasureMemory`] asked for: each process's PSS, USS and
     /// swap, `None` where it could not be read (the last-known figure then stays).
     pub fn memory_measured(&mut self, read: Vec<(Identity, Option<Memory>)>) {
-        let Overlay::Kill(dialog) = &mut self.overlay else {
-            return;
-        };
-        dialog.measuring = false;
-        for (id, m) in read {
-            let Some(m) = m else { continue };
-            for v in dialog.victims.iter_mut().filter(|v| v.id == id) {
-                v.pss_kb = Some(m.pss_kb);
-                v.uss_kb = Some(m.uss_kb);
-                v.parts = m.parts;
-            }
+        if let Overlay::Kill(dialog) = &mut self.overlay {
+            dialog.memory_measured(read);
         }
     }
 
     fn dialog_key(&mut self, code: KeyCode) -> Option<Effect> {
-        let grace = self.options.grace;
         let Overlay::Kill(dialog) = &mut self.overlay else {
             return None;
         };
-        let yes = matches!(code, KeyCode::Char('y') | KeyCode::Enter);
-        let no = matches!(code, KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q'));
-        let q = code == KeyCode::Char('q');
-        match &dialog.stage {
-            // Quitting does not wait out the kill's grace (the loop tells the kill to
-            // stop waiting; what it froze is resumed first).
-            KillStage::Running if q || code == KeyCode::F(10) => Some(Effect::Quit),
-            KillStage::Running => None,
-            KillStage::Confirm if yes => {
-                dialog.stage = KillStage::Running;
-                Some(Effect::Kill {
-                    targets: dialog.victims.iter().map(Victim::target).collect(),
-                    signal: dialog.signal,
-                    grace,
-                })
-            }
-            KillStage::Confirm if no => {
+        match dialog.key(code, self.options.grace) {
+            DialogKey::Stay => None,
+            DialogKey::Effect(effect) => Some(effect),
+            DialogKey::Close(note) => {
                 self.overlay = Overlay::None;
-                if q {
-                    self.status = Some("kill cancelled · q again quits".into());
-                }
-                None
-            }
-            KillStage::Confirm => {
-                match code {
-                    KeyCode::Tab | KeyCode::Right | KeyCode::Char('s') => {
-                        dialog.signal = dialog.signal.next()
-                    }
-                    KeyCode::BackTab | KeyCode::Left => dialog.signal = dialog.signal.prev(),
-                    _ => {}
-                }
-                None
-            }
-            KillStage::Done { survivors, .. }
-                if yes && !survivors.is_empty() && dialog.signal != KillSignal::Kill =>
-            {
-                let targets = survivors.iter().map(Victim::target).collect();
-                dialog.signal = KillSignal::Kill;
-                dialog.stage = KillStage::Running;
-                Some(Effect::Kill {
-                    targets,
-                    signal: KillSignal::Kill,
-                    grace: Duration::from_secs(2),
-                })
-            }
-            KillStage::Done { .. } => {
-                self.overlay = Overlay::None;
-                if q {
-                    self.status = Some("closed the kill's result · q again quits".into());
+                if let Some(note) = note {
+                    self.status = Some(note.into());
                 }
                 None
             }
@@ -729,27 +804,9 @@ impl App {
 
     /// The kill the dialog asked for has finished.
     pub fn kill_finished(&mut self, report: KillReport) {
-        let Overlay::Kill(dialog) = &mut self.overlay else {
-            return;
-        };
-        let survivors = dialog
-            .victims
-            .iter()
-            .filter(|v| report.survived.contains(&v.id))
-            .cloned()
-            .collect();
-        let tally = &mut dialog.tally;
-        tally.ended += report.ended.len();
-        tally.freed_rss_kb += report.freed_rss_kb;
-        tally.freed_pss.merge(report.freed_pss);
-        tally.freed_uss.merge(report.freed_uss);
-        if let Some(change) = report.mem_available_change_kb {
-            *tally.mem_available_change_kb.get_or_insert(0) += change;
+        if let Overlay::Kill(dialog) = &mut self.overlay {
+            dialog.kill_finished(report);
         }
-        tally
-            .skipped
-            .extend(report.skipped.iter().map(|(id, why)| (id.pid, why.clone())));
-        dialog.stage = KillStage::Done { survivors };
     }
 
     /// The event loop has started the export [`Effect::Export`] asked for, of `total`

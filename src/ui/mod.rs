@@ -129,7 +129,10 @@ pub fn watch_with(
             let list =
                 picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
             let mut tui = Tui::open()?;
-            let picked = tui.pick(Picker::new(list, opts.color))?;
+            // Orphan groups first, killable with the view's dialog.
+            let picker = Picker::new(list, opts.color)
+                .with_orphans(crate::host::protected(host.as_ref()), opts.grace);
+            let picked = tui.pick(picker)?;
             close(tui, false);
             match picked {
                 Some(pid) => pid,

@@ -1,7 +1,10 @@
 //! Choosing a root when none was given: every process, sorted by the RSS of its whole
-//! subtree, narrowed by typing.
+//! subtree, narrowed by typing; with [`Picker::with_orphans`], the orphan groups
+//! `leaktop orphans` finds come first, and `x` ends a strong one with the view's
+//! kill dialog.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -9,9 +12,13 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use super::app::{DialogKey, Effect, KillDialog, KillScope, Victim};
 use super::render::theme::Theme;
+use crate::actions::kill::KillReport;
 use crate::format::human_kb;
-use crate::sample::{Command, ProcSample};
+use crate::host::Memory;
+use crate::model::orphans::OrphanGroup;
+use crate::sample::{Command, Identity, ProcSample};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -82,6 +89,7 @@ const PICKER_KEYS: &[(&str, &str)] = &[
     ("Home End  g G", "to the top or bottom"),
     ("/", "filter by pid, name or command"),
     ("Enter", "watch the selected process's family"),
+    ("x  F9", "kill the selected orphan group (strong evidence)"),
     ("Esc", "clear the filter; without one, quit"),
     ("q  F10  Ctrl-C", "quit"),
     ("F1  ?", "this help"),
@@ -91,6 +99,29 @@ pub enum PickerOutcome {
     Continue,
     Pick(u32),
     Quit,
+    /// The kill dialog asks the loop for this ([`Effect::MeasureMemory`] or
+    /// [`Effect::Kill`]); answer with [`Picker::memory_measured`] and
+    /// [`Picker::kill_finished`].
+    Effect(Effect),
+}
+
+/// A line of the list: an orphan group (listed first) or a process.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry<'a> {
+    Group(&'a OrphanGroup),
+    Process(&'a Candidate),
+}
+
+/// The orphan groups the picker lists first, and how it kills them.
+struct Orphans {
+    /// `None` while the scan is under way.
+    groups: Option<Vec<OrphanGroup>>,
+    /// Why the scan failed, if it did.
+    failed: Option<String>,
+    /// Pids no kill signals (init, leaktop, its ancestors).
+    protected: HashSet<u32>,
+    /// How long a kill waits before it reports survivors.
+    grace: Duration,
 }
 
 pub struct Picker {
@@ -104,6 +135,12 @@ pub struct Picker {
     theme: Theme,
     /// What the list is for, above it.
     title: String,
+    /// `None`: orphan groups are not looked for (the `--name` choice).
+    orphans: Option<Orphans>,
+    /// The kill dialog of an orphan group, when open.
+    dialog: Option<KillDialog>,
+    /// A one-line message for the footer (refusals, the dialog's last word).
+    status: Option<String>,
 }
 
 impl Picker {
@@ -116,7 +153,94 @@ impl Picker {
             selected: 0,
             theme: Theme { color },
             title: "choose the process whose family to watch (largest subtree first)".into(),
+            orphans: None,
+            dialog: None,
+            status: None,
         }
+    }
+
+    /// Lists orphan groups first, once [`Picker::orphans_found`] hands them over;
+    /// `x` ends one, sparing `protected`, waiting up to `grace` before it reports.
+    pub fn with_orphans(mut self, protected: HashSet<u32>, grace: Duration) -> Picker {
+        self.orphans = Some(Orphans {
+            groups: None,
+            failed: None,
+            protected,
+            grace,
+        });
+        self.title =
+            "choose the process whose family to watch (orphan groups first, then largest subtree)"
+                .into();
+        self
+    }
+
+    /// Whether the picker waits for an orphan scan ([`Picker::orphans_found`]).
+    pub fn wants_orphans(&self) -> bool {
+        self.orphans.as_ref().is_some_and(|o| o.groups.is_none())
+    }
+
+    /// The orphan scan's groups (largest first), or why it failed.
+    pub fn orphans_found(&mut self, found: Result<Vec<OrphanGroup>, String>) {
+        let Some(o) = &mut self.orphans else { return };
+        match found {
+            Ok(groups) => o.groups = Some(groups),
+            Err(why) => {
+                o.groups = Some(Vec::new());
+                o.failed = Some(why);
+            }
+        }
+        // At the top, the selection lands on the first group; moved, it stays on
+        // the process it was on.
+        if self.selected > 0 {
+            let added = self
+                .shown()
+                .iter()
+                .filter(|e| matches!(e, Entry::Group(_)))
+                .count();
+            self.selected = (self.selected + added).min(self.shown().len().saturating_sub(1));
+        }
+    }
+
+    /// The kill dialog, when open.
+    pub fn dialog(&self) -> Option<&KillDialog> {
+        self.dialog.as_ref()
+    }
+
+    /// The footer's message, if any.
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    /// The reads of [`Effect::MeasureMemory`] for the dialog.
+    pub fn memory_measured(&mut self, read: Vec<(Identity, Option<Memory>)>) {
+        if let Some(d) = &mut self.dialog {
+            d.memory_measured(read);
+        }
+    }
+
+    /// The dialog's kill has finished: its result is shown, and what ended leaves the
+    /// list (groups left empty with it).
+    pub fn kill_finished(&mut self, report: KillReport) {
+        let ended: HashSet<Identity> = report.ended.iter().copied().collect();
+        if let Some(groups) = self.orphans.as_mut().and_then(|o| o.groups.as_mut()) {
+            for g in groups.iter_mut() {
+                g.processes.retain(|p| !ended.contains(&p.sample.id()));
+            }
+            groups.retain(|g| !g.processes.is_empty());
+        }
+        let pids: HashSet<u32> = ended.iter().map(|i| i.pid).collect();
+        self.all.retain(|c| !pids.contains(&c.pid));
+        if let Some(d) = &mut self.dialog {
+            d.kill_finished(report);
+        }
+        self.selected = self.selected.min(self.shown().len().saturating_sub(1));
+    }
+
+    fn groups(&self) -> &[OrphanGroup] {
+        self.orphans
+            .as_ref()
+            .and_then(|o| o.groups.as_deref())
+            .unwrap_or(&[])
     }
 
     /// Says `title` above the list instead of the default (say, that it holds only
@@ -126,17 +250,100 @@ impl Picker {
         self
     }
 
-    pub fn shown(&self) -> Vec<&Candidate> {
+    /// The lines the filter lets through: orphan groups first (a group passes when
+    /// its id or one of its processes does), then processes.
+    pub fn shown(&self) -> Vec<Entry<'_>> {
         let needle = self.filter.to_lowercase();
-        self.all
-            .iter()
-            .filter(|c| {
-                needle.is_empty()
-                    || c.pid.to_string().contains(&needle)
-                    || c.cmd.to_lowercase().contains(&needle)
-                    || c.name.to_lowercase().contains(&needle)
-            })
+        let passes = |pid: u32, name: &str, cmd: &str| {
+            needle.is_empty()
+                || pid.to_string().contains(&needle)
+                || cmd.to_lowercase().contains(&needle)
+                || name.to_lowercase().contains(&needle)
+        };
+        let groups = self.groups().iter().filter(|g| {
+            g.id.contains(&needle)
+                || g.processes
+                    .iter()
+                    .any(|o| passes(o.sample.pid, &o.command.name, &o.command.cmd))
+        });
+        let processes = self.all.iter().filter(|c| passes(c.pid, &c.name, &c.cmd));
+        groups
+            .map(Entry::Group)
+            .chain(processes.map(Entry::Process))
             .collect()
+    }
+
+    /// `x` on the selected line: the kill dialog of a strong orphan group. A weak one
+    /// is refused, since weak evidence is never killed unless named (`leaktop orphans
+    /// --group ID --kill`); moving the selection onto a line is not naming it.
+    fn open_kill(&mut self) -> PickerOutcome {
+        let Some(o) = &self.orphans else {
+            self.status = Some("x kills orphan groups, which this list does not show".into());
+            return PickerOutcome::Continue;
+        };
+        if o.groups.is_none() {
+            self.status = Some("still looking for orphan groups…".into());
+            return PickerOutcome::Continue;
+        }
+        let group = match self.shown().get(self.selected) {
+            Some(Entry::Group(g)) => (*g).clone(),
+            Some(Entry::Process(c)) => {
+                self.status = Some(format!(
+                    "x here kills orphan groups; to kill {}, Enter watches it and x kills there",
+                    c.pid
+                ));
+                return PickerOutcome::Continue;
+            }
+            None => return PickerOutcome::Continue,
+        };
+        if !group.strong() {
+            self.status = Some(format!(
+                "{} has weak evidence only: end it by name: leaktop orphans --group {} --kill",
+                group.id, group.id
+            ));
+            return PickerOutcome::Continue;
+        }
+        let listed = group
+            .processes
+            .iter()
+            .map(|p| Victim {
+                id: p.sample.id(),
+                name: p.command.name.clone(),
+                cmd: p.command.cmd.clone(),
+                rss_kb: p.sample.rss_kb,
+                pss_kb: None,
+                uss_kb: None,
+                parts: Default::default(),
+            })
+            .collect();
+        match KillDialog::open(KillScope::Orphans(group.id.clone()), listed, &o.protected) {
+            Ok(dialog) => {
+                let measure = dialog.measure();
+                self.dialog = Some(dialog);
+                PickerOutcome::Effect(measure)
+            }
+            Err(why) => {
+                self.status = Some(why);
+                PickerOutcome::Continue
+            }
+        }
+    }
+
+    /// A key while the kill dialog is open.
+    fn dialog_key(&mut self, code: KeyCode) -> PickerOutcome {
+        let (Some(dialog), Some(o)) = (&mut self.dialog, &self.orphans) else {
+            return PickerOutcome::Continue;
+        };
+        match dialog.key(code, o.grace) {
+            DialogKey::Stay => PickerOutcome::Continue,
+            DialogKey::Effect(Effect::Quit) => PickerOutcome::Quit,
+            DialogKey::Effect(effect) => PickerOutcome::Effect(effect),
+            DialogKey::Close(note) => {
+                self.dialog = None;
+                self.status = note.map(str::to_string);
+                PickerOutcome::Continue
+            }
+        }
     }
 
     /// The keys of htop, btop and bottom: `q`, `Esc` and `F10` quit (`Esc` first
@@ -149,10 +356,14 @@ impl Picker {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return PickerOutcome::Quit;
         }
+        if self.dialog.is_some() {
+            return self.dialog_key(key.code);
+        }
         if self.help {
             self.help = false;
             return PickerOutcome::Continue;
         }
+        self.status = None;
         let count = self.shown().len();
         let last = count.saturating_sub(1);
         match key.code {
@@ -162,8 +373,13 @@ impl Picker {
             }
             KeyCode::F(10) => return PickerOutcome::Quit,
             KeyCode::Enter => {
-                if let Some(c) = self.shown().get(self.selected) {
-                    return PickerOutcome::Pick(c.pid);
+                match self.shown().get(self.selected) {
+                    Some(Entry::Process(c)) => return PickerOutcome::Pick(c.pid),
+                    // A group is watched from its oldest process.
+                    Some(Entry::Group(g)) if !g.processes.is_empty() => {
+                        return PickerOutcome::Pick(g.processes[0].sample.pid);
+                    }
+                    _ => {}
                 }
                 self.editing = false;
             }
@@ -184,6 +400,7 @@ impl Picker {
             KeyCode::Char(c) if self.editing => self.filter.push(c),
             KeyCode::Char('/') => self.editing = true,
             KeyCode::Char('q') => return PickerOutcome::Quit,
+            KeyCode::Char('x') | KeyCode::F(9) => return self.open_kill(),
             KeyCode::Char('?') => self.help = true,
             KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
@@ -240,17 +457,20 @@ impl Picker {
             format!("{:>8} {:>12} {:>6}  COMMAND", "PID", "SUBTREE RSS", "PROCS"),
             theme.title(),
         ))];
-        for (i, c) in shown.iter().enumerate().skip(offset).take(visible) {
-            let line = Line::from(vec![
-                Span::raw(format!(
-                    "{:>8} {:>12} {:>6}  ",
-                    c.pid,
-                    human_kb(c.subtree_rss_kb),
-                    c.subtree_len
-                )),
-                Span::styled(c.name.clone(), theme.title()),
-                Span::styled(format!(" {}", c.cmd), theme.dim()),
-            ]);
+        for (i, entry) in shown.iter().enumerate().skip(offset).take(visible) {
+            let line = match entry {
+                Entry::Group(g) => group_line(g, theme),
+                Entry::Process(c) => Line::from(vec![
+                    Span::raw(format!(
+                        "{:>8} {:>12} {:>6}  ",
+                        c.pid,
+                        human_kb(c.subtree_rss_kb),
+                        c.subtree_len
+                    )),
+                    Span::styled(c.name.clone(), theme.title()),
+                    Span::styled(format!(" {}", c.cmd), theme.dim()),
+                ]),
+            };
             lines.push(if i == self.selected {
                 line.patch_style(theme.selected())
             } else {
@@ -261,13 +481,30 @@ impl Picker {
             lines.push(Line::from(Span::styled(" no process matches", theme.dim())));
         }
         frame.render_widget(Paragraph::new(lines), inner);
-        frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(
+        let footer = match (&self.status, &self.orphans) {
+            (Some(status), _) => Line::from(Span::styled(format!(" {status}"), theme.notice())),
+            (None, Some(o)) => Line::from(Span::styled(
+                match (&o.groups, &o.failed) {
+                    (None, _) => {
+                        " looking for orphan groups… · / filter · Enter watch · q quit · F1 help"
+                            .to_string()
+                    }
+                    (Some(_), Some(why)) => {
+                        format!(" no orphan scan: {why} · / filter · Enter watch · q quit")
+                    }
+                    (Some(_), None) => {
+                        " / filter · ↑↓ move · Enter watch · x kill orphan group · q quit · F1 help"
+                            .to_string()
+                    }
+                },
+                theme.dim(),
+            )),
+            (None, None) => Line::from(Span::styled(
                 " / filter · ↑↓ move · Enter watch · q quit · F1 help",
                 theme.dim(),
-            ))),
-            bottom,
-        );
+            )),
+        };
+        frame.render_widget(Paragraph::new(footer), bottom);
         if self.help {
             let lines: Vec<Line> = PICKER_KEYS
                 .iter()
@@ -293,12 +530,35 @@ impl Picker {
                 area,
             );
         }
+        if let (Some(dialog), Some(o)) = (&self.dialog, &self.orphans) {
+            super::render::dialog::render(frame, frame.area(), dialog, o.grace, theme);
+        }
     }
+}
+
+/// An orphan group's line: its oldest process, its RSS and size, `ORPHAN`, its id
+/// and its strongest evidence.
+fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
+    let oldest = g.processes.first().map_or(0, |p| p.sample.pid);
+    let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
+    let weak = if g.strong() { "" } else { " (weak)" };
+    Line::from(vec![
+        Span::raw(format!(
+            "{:>8} {:>12} {:>6}  ",
+            oldest,
+            human_kb(g.rss_kb),
+            g.processes.len()
+        )),
+        Span::styled("ORPHAN", theme.leaked()),
+        Span::styled(format!(" {}{weak}", g.id), theme.title()),
+        Span::raw(format!(" {}", crate::text::printable(evidence))),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::orphans::{Evidence, Origin, Orphan, Strength};
     use crate::sample::Comm;
 
     fn s(pid: u32, ppid: u32, rss_kb: u64) -> ProcSample {
@@ -417,5 +677,95 @@ mod tests {
         let mut p = Picker::new(all(), false);
         p.handle_key(KeyEvent::from(KeyCode::Char('x')));
         assert_eq!(p.filter, "");
+    }
+
+    fn group(id: &str, pids: &[u32], strength: Strength) -> OrphanGroup {
+        OrphanGroup {
+            id: id.into(),
+            origin: Origin::Group(pids[0]),
+            evidence: vec![Evidence {
+                strength,
+                kind: "group_leader_gone",
+                text: "its leader is gone".into(),
+            }],
+            rss_kb: 10,
+            processes: pids
+                .iter()
+                .map(|&pid| Orphan {
+                    sample: s(pid, 1, 5),
+                    command: Command {
+                        name: "node".into(),
+                        cmd: format!("node worker-{pid}.js"),
+                    },
+                    uid: None,
+                    adopted: true,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn orphan_groups_come_first_filter_by_their_members_and_only_strong_ones_open_the_dialog() {
+        let all: Vec<Candidate> = [10, 20]
+            .map(|pid| Candidate {
+                pid,
+                name: "bash".into(),
+                cmd: "bash".into(),
+                subtree_rss_kb: 100,
+                subtree_len: 1,
+            })
+            .into();
+        let mut p = Picker::new(all, false).with_orphans(HashSet::from([1, 50]), Duration::ZERO);
+        assert!(p.wants_orphans());
+        // Moved before the scan ends: the selection stays on its process.
+        p.handle_key(KeyEvent::from(KeyCode::End));
+        p.orphans_found(Ok(vec![
+            group("pg-70", &[70, 71], Strength::Weak),
+            group("pg-80", &[80, 50], Strength::Strong),
+        ]));
+        assert!(!p.wants_orphans());
+        let first = |p: &Picker| match p.shown()[p.selected] {
+            Entry::Group(g) => g.id.clone(),
+            Entry::Process(c) => c.pid.to_string(),
+        };
+        assert_eq!(first(&p), "20");
+        assert_eq!(p.shown().len(), 4);
+        // A weak group: refused, with the command that names it.
+        p.handle_key(KeyEvent::from(KeyCode::Home));
+        assert_eq!(first(&p), "pg-70");
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Char('x'))),
+            PickerOutcome::Continue
+        ));
+        assert!(
+            p.status()
+                .unwrap()
+                .contains("leaktop orphans --group pg-70 --kill")
+        );
+        assert!(p.dialog().is_none());
+        // A strong one: its dialog, leaktop (50) spared, memory asked for.
+        p.handle_key(KeyEvent::from(KeyCode::Down));
+        let PickerOutcome::Effect(Effect::MeasureMemory(ids)) =
+            p.handle_key(KeyEvent::from(KeyCode::Char('x')))
+        else {
+            panic!("no dialog");
+        };
+        assert_eq!(ids.iter().map(|i| i.pid).collect::<Vec<_>>(), [80]);
+        assert_eq!(p.dialog().unwrap().spared[0].id.pid, 50);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Esc)),
+            PickerOutcome::Continue
+        ));
+        assert!(p.dialog().is_none());
+        // The filter finds a group by a member's command line.
+        p.handle_key(KeyEvent::from(KeyCode::Char('/')));
+        for c in "worker-71".chars() {
+            p.handle_key(KeyEvent::from(KeyCode::Char(c)));
+        }
+        assert_eq!(p.shown().len(), 1);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Enter)),
+            PickerOutcome::Pick(70)
+        ));
     }
 }

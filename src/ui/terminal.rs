@@ -40,6 +40,7 @@ use super::render;
 use crate::actions::kill::{self, KillReport};
 use crate::format::Format;
 use crate::host::{Create, Host, Memory};
+use crate::model::orphans::OrphanGroup;
 use crate::model::{Header, Tick};
 use crate::monitor::Monitor;
 use crate::record::TickSink;
@@ -122,6 +123,9 @@ pub enum Msg {
     ExportProgress { done: usize, total: usize },
     /// An export has finished: the file and the ticks in it, or why it failed.
     Exported(Result<(PathBuf, usize), String>),
+    /// The picker's orphan scan: the groups, largest first, or why it failed (sent
+    /// by the picker loop's own worker).
+    Orphans(Result<Vec<OrphanGroup>, String>),
 }
 
 /// Why the view ended.
@@ -269,6 +273,76 @@ pub fn run_loop<B: Backend>(
     ending.map(|ending| Outcome { app, ending })
 }
 
+/// The picker on `terminal` until the user picks a process (its pid), quits, a signal
+/// arrives or the terminal goes away. If the picker wants orphan groups
+/// ([`Picker::with_orphans`]), a thread scans for them at once (a scan of every
+/// process takes tens of ms: the list shows meanwhile); its kill dialog's memory reads
+/// and kills go through `host` on threads of their own, as the view's do, and a kill
+/// in flight is finished (told to stop waiting) before this returns.
+pub fn pick_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    mut picker: Picker,
+    events: Receiver<Msg>,
+    host: Arc<dyn Host>,
+) -> Result<(Option<u32>, Ending), B::Error> {
+    let (tx, rx) = mpsc::channel();
+    relay(events, tx.clone());
+    if picker.wants_orphans() {
+        let (host, tx) = (host.clone(), tx.clone());
+        thread::spawn(move || {
+            let _ = tx.send(Msg::Orphans(scan_orphans(host)));
+        });
+    }
+    let mut workers = Workers::default();
+    let result = (|| {
+        loop {
+            terminal.draw(|f| picker.render(f))?;
+            // The loop holds a sender itself: the relay says Closed instead.
+            let Ok(msg) = rx.recv() else {
+                return Ok((None, Ending::Closed));
+            };
+            match msg {
+                Msg::Key(key) => match picker.handle_key(key) {
+                    PickerOutcome::Continue => {}
+                    PickerOutcome::Pick(pid) => return Ok((Some(pid), Ending::Quit)),
+                    PickerOutcome::Quit => return Ok((None, Ending::Quit)),
+                    PickerOutcome::Effect(Effect::MeasureMemory(ids)) => {
+                        workers.measure(ids, &host, &tx)
+                    }
+                    PickerOutcome::Effect(Effect::Kill {
+                        targets,
+                        signal,
+                        grace,
+                    }) => workers.kill(targets, signal, grace, &host, &tx),
+                    PickerOutcome::Effect(_) => {}
+                },
+                Msg::Orphans(found) => picker.orphans_found(found),
+                Msg::Measured(read) => picker.memory_measured(read),
+                Msg::Killed(report) => picker.kill_finished(report),
+                Msg::Signal(s) => return Ok((None, Ending::Signal(s))),
+                Msg::Closed => return Ok((None, Ending::Closed)),
+                _ => {}
+            }
+        }
+    })();
+    // What a kill in flight froze is resumed before it returns.
+    workers.stop_kill.store(true, Ordering::Relaxed);
+    workers.join();
+    result
+}
+
+/// One orphan scan, as `leaktop orphans` does it by default (grace 2 s, daemons by
+/// design left out), without memory reads (the kill dialog reads its own).
+fn scan_orphans(host: Arc<dyn Host>) -> Result<Vec<OrphanGroup>, String> {
+    let mut scanner = crate::actions::orphans::Scanner::new(host).map_err(|e| e.to_string())?;
+    let opts = crate::actions::orphans::ScanOptions {
+        older_than: Duration::from_secs(2),
+        all: false,
+        measure: false,
+    };
+    Ok(scanner.scan(&opts).classified.groups)
+}
+
 /// Moves `events` into the loop's own channel, then says [`Msg::Closed`] once every
 /// sender of `events` has gone. Ends with the loop (its channel closed) or then.
 fn relay(events: Receiver<Msg>, tx: Sender<Msg>) {
@@ -299,6 +373,48 @@ impl Workers {
             .into_iter()
             .flatten()
             .any(|w| !w.is_finished())
+    }
+
+    /// Reads `ids`' memory on a thread of its own; answers with [`Msg::Measured`].
+    fn measure(&mut self, ids: Vec<Identity>, host: &Arc<dyn Host>, tx: &Sender<Msg>) {
+        if let Some(done) = self.measurer.take() {
+            let _ = done.join();
+        }
+        let tx = tx.clone();
+        let host = host.clone();
+        self.measurer = Some(thread::spawn(move || {
+            let read = ids.into_iter().map(|id| (id, host.memory(id))).collect();
+            let _ = tx.send(Msg::Measured(read));
+        }));
+    }
+
+    /// Runs the safe kill on a thread of its own; answers with [`Msg::Killed`].
+    fn kill(
+        &mut self,
+        targets: Vec<kill::Target>,
+        signal: kill::KillSignal,
+        grace: Duration,
+        host: &Arc<dyn Host>,
+        tx: &Sender<Msg>,
+    ) {
+        // The dialog asks for the next kill only after the last one's report.
+        if let Some(done) = self.killer.take() {
+            let _ = done.join();
+        }
+        let tx = tx.clone();
+        let host = host.clone();
+        let stop = self.stop_kill.clone();
+        self.killer = Some(thread::spawn(move || {
+            let report = kill::kill_trees_until(
+                host.as_ref(),
+                &targets,
+                signal.signal(),
+                grace,
+                false,
+                &stop,
+            );
+            let _ = tx.send(Msg::Killed(report));
+        }));
     }
 
     fn join(&mut self) {
@@ -359,6 +475,7 @@ fn serve<B: Backend>(
                     app.exported(result);
                     None
                 }
+                Msg::Orphans(_) => None,
                 Msg::Signal(signal) => return Ok(Ending::Signal(signal)),
                 Msg::Closed => return Ok(Ending::Closed),
             };
@@ -377,41 +494,12 @@ fn serve<B: Backend>(
                     app.export_started(app.history.len());
                     workers.exporter = Some(spawn_export(app, options, tx.clone()));
                 }
-                Some(Effect::MeasureMemory(ids)) => {
-                    if let Some(done) = workers.measurer.take() {
-                        let _ = done.join();
-                    }
-                    let tx = tx.clone();
-                    let host = options.host.clone();
-                    workers.measurer = Some(thread::spawn(move || {
-                        let read = ids.into_iter().map(|id| (id, host.memory(id))).collect();
-                        let _ = tx.send(Msg::Measured(read));
-                    }));
-                }
+                Some(Effect::MeasureMemory(ids)) => workers.measure(ids, &options.host, tx),
                 Some(Effect::Kill {
                     targets,
                     signal,
                     grace,
-                }) => {
-                    // The dialog asks for the next kill only after the last one's report.
-                    if let Some(done) = workers.killer.take() {
-                        let _ = done.join();
-                    }
-                    let tx = tx.clone();
-                    let host = options.host.clone();
-                    let stop = workers.stop_kill.clone();
-                    workers.killer = Some(thread::spawn(move || {
-                        let report = kill::kill_trees_until(
-                            host.as_ref(),
-                            &targets,
-                            signal.signal(),
-                            grace,
-                            false,
-                            &stop,
-                        );
-                        let _ = tx.send(Msg::Killed(report));
-                    }));
-                }
+                }) => workers.kill(targets, signal, grace, &options.host, tx),
             }
         }
         if let Some(s) = sampling {
@@ -540,30 +628,17 @@ impl Tui {
 
     /// Lets the user choose a root; `None` if they quit (or a signal arrives, or the
     /// terminal goes away: see [`Tui::ending`]).
-    pub fn pick(&mut self, mut picker: Picker) -> io::Result<Option<u32>> {
+    pub fn pick(&mut self, picker: Picker) -> io::Result<Option<u32>> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let input = spawn_input(tx.clone(), stop.clone());
         let signals = forward_signals(tx)?;
-        let (result, ending) = (|| loop {
-            if let Err(e) = self.terminal.draw(|f| picker.render(f)) {
-                return (Err(e), Ending::Closed);
-            }
-            match rx.recv() {
-                Ok(Msg::Key(key)) => match picker.handle_key(key) {
-                    PickerOutcome::Continue => {}
-                    PickerOutcome::Pick(pid) => return (Ok(Some(pid)), Ending::Quit),
-                    PickerOutcome::Quit => return (Ok(None), Ending::Quit),
-                },
-                Ok(Msg::Signal(s)) => return (Ok(None), Ending::Signal(s)),
-                Ok(Msg::Closed) | Err(_) => return (Ok(None), Ending::Closed),
-                Ok(_) => {}
-            }
-        })();
-        self.ending = Some(ending);
+        let result = pick_loop(&mut self.terminal, picker, rx, crate::host::real());
         signals.close();
         stop_input(input, &stop);
-        result
+        let (picked, ending) = result?;
+        self.ending = Some(ending);
+        Ok(picked)
     }
 
     /// Runs the view until the user quits (or a signal arrives, or the terminal goes

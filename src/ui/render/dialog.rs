@@ -1,6 +1,8 @@
 //! The kill dialog: what will be signalled, with which signal; then what happened,
 //! with SIGKILL offered to survivors.
 
+use std::time::Duration;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -12,15 +14,21 @@ use super::theme::Theme;
 use crate::actions::kill::{KillSignal, freed_text, mem_available_text};
 use crate::format::human_kb;
 use crate::model::MemSum;
-use crate::ui::app::{App, KillDialog, KillScope, KillStage, Victim};
+use crate::ui::app::{KillDialog, KillScope, KillStage, Victim};
+
+/// What the keys do on a result with nothing more to offer (`q` closes it, and the
+/// next `q` quits, as the footer then says).
+const CLOSE_KEYS: &[(&str, &str)] = &[("any key", "closes"), ("q", "closes, and a second q quits")];
 
 /// Processes listed before "… and N more".
 const LISTED: usize = 12;
 
-pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, theme: Theme) {
+/// Draws `dialog` over `area`; `grace` is how long a kill waits before it reports.
+pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, grace: Duration, theme: Theme) {
     let title = match dialog.scope {
         KillScope::Tree(pid) => format!(" kill the tree of {pid} "),
         KillScope::AllLeaked => " kill every leaked tree ".to_string(),
+        KillScope::Orphans(ref id) => format!(" kill orphan group {id} "),
     };
     let rss: u64 = dialog.victims.iter().map(|v| v.rss_kb).sum();
     let width = area.width.saturating_sub(4).min(100);
@@ -98,7 +106,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
             lines.push(Line::raw(format!(
                 " Sent {}; waiting up to {} for {} to end…",
                 dialog.signal.name(),
-                interval(app.options.grace.as_millis() as u64),
+                interval(grace.as_millis() as u64),
                 plural(dialog.victims.len(), "process", "processes"),
             )));
         }
@@ -124,7 +132,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
             }
             if survivors.is_empty() {
                 lines.push(Line::raw(""));
-                lines.push(keys(&[("any key", "closes")], theme));
+                lines.push(keys(CLOSE_KEYS, theme));
             } else {
                 lines.push(Line::raw(format!(
                     " Still alive after {}:",
@@ -136,7 +144,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, app: &App, the
                     lines.push(Line::raw(
                         " They survived SIGKILL: stuck in the kernel (state D) or not ours to kill.",
                     ));
-                    lines.push(keys(&[("any key", "closes")], theme));
+                    lines.push(keys(CLOSE_KEYS, theme));
                 } else {
                     lines.push(keys(
                         &[("y", "send SIGKILL to them"), ("n/Esc", "leave them")],

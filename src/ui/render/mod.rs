@@ -1,7 +1,7 @@
 //! Drawing. Every function here takes the state by shared reference and only draws.
 
 mod alerts;
-mod dialog;
+pub mod dialog;
 mod footer;
 mod header;
 mod help;
@@ -82,7 +82,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => help::render(frame, area, theme),
-        Overlay::Kill(dialog) => dialog::render(frame, area, dialog, app, theme),
+        Overlay::Kill(dialog) => dialog::render(frame, area, dialog, app.options.grace, theme),
     }
 }
 
