@@ -251,7 +251,9 @@ impl Picker {
     }
 
     /// The lines the filter lets through: orphan groups first (a group passes when
-    /// its id or one of its processes does), then processes.
+    /// its id or one of the processes it adopted does: not their descendants, or the
+    /// group of an orphaned shell would come before, and take Enter from, the very
+    /// process typed), then processes.
     pub fn shown(&self) -> Vec<Entry<'_>> {
         let needle = self.filter.to_lowercase();
         let passes = |pid: u32, name: &str, cmd: &str| {
@@ -264,6 +266,7 @@ impl Picker {
             g.id.contains(&needle)
                 || g.processes
                     .iter()
+                    .filter(|o| o.adopted)
                     .any(|o| passes(o.sample.pid, &o.command.name, &o.command.cmd))
         });
         let processes = self.all.iter().filter(|c| passes(c.pid, &c.name, &c.cmd));
@@ -766,6 +769,42 @@ mod tests {
         assert!(matches!(
             p.handle_key(KeyEvent::from(KeyCode::Enter)),
             PickerOutcome::Pick(70)
+        ));
+    }
+
+    /// A group is found by the processes it adopted, not their descendants: an
+    /// orphaned shell whose tree holds the process typed must not come first and take
+    /// Enter from it (a CI run started from a shell that has gone did just that).
+    #[test]
+    fn a_group_is_not_found_by_a_descendant_of_what_it_adopted() {
+        let typed = Candidate {
+            pid: 91,
+            name: "sleep".into(),
+            cmd: "sleep picker-typed".into(),
+            subtree_rss_kb: 100,
+            subtree_len: 1,
+        };
+        let mut p =
+            Picker::new(vec![typed], false).with_orphans(HashSet::from([1]), Duration::ZERO);
+        let mut g = group("pg-90", &[90], Strength::Weak);
+        g.processes.push(Orphan {
+            sample: s(91, 90, 5),
+            command: Command {
+                name: "sleep".into(),
+                cmd: "sleep picker-typed".into(),
+            },
+            uid: None,
+            adopted: false,
+        });
+        p.orphans_found(Ok(vec![g]));
+        p.handle_key(KeyEvent::from(KeyCode::Char('/')));
+        for c in "picker-typed".chars() {
+            p.handle_key(KeyEvent::from(KeyCode::Char(c)));
+        }
+        assert_eq!(p.shown().len(), 1);
+        assert!(matches!(
+            p.handle_key(KeyEvent::from(KeyCode::Enter)),
+            PickerOutcome::Pick(91)
         ));
     }
 }
