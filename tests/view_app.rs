@@ -3,11 +3,11 @@
 //! kept, and the fake says what was signalled. Every way out of the view is here.
 
 mod fakes;
+mod screen;
 
-use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,88 +19,24 @@ use leaktop::monitor::Monitor;
 use leaktop::ui::app::{App, Source, ViewOptions};
 use leaktop::ui::terminal::{Ending, LoopOptions, Msg, Outcome, TickSource, export_name, run_loop};
 use ratatui::Terminal;
-use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
-use ratatui::buffer::Cell;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::layout::{Position, Size};
+use screen::{Screens, recorder};
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
 const LIMIT: Duration = Duration::from_secs(10);
 /// The wall time of the first tick: ten minutes after the fake's boot.
 const T0: u64 = BOOT_MS + 600_000;
 
-/// Every screen the loop has drawn, as text.
-#[derive(Default)]
-struct Frames {
-    list: Mutex<Vec<String>>,
-    drawn: Condvar,
-}
-
-/// A `TestBackend` that keeps a copy of each frame as it is flushed.
-struct Recorder {
-    inner: TestBackend,
-    frames: Arc<Frames>,
-}
-
-impl Backend for Recorder {
-    type Error = Infallible;
-
-    fn draw<'a, I>(&mut self, content: I) -> Result<(), Infallible>
-    where
-        I: Iterator<Item = (u16, u16, &'a Cell)>,
-    {
-        self.inner.draw(content)
-    }
-    fn hide_cursor(&mut self) -> Result<(), Infallible> {
-        self.inner.hide_cursor()
-    }
-    fn show_cursor(&mut self) -> Result<(), Infallible> {
-        self.inner.show_cursor()
-    }
-    fn get_cursor_position(&mut self) -> Result<Position, Infallible> {
-        self.inner.get_cursor_position()
-    }
-    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> Result<(), Infallible> {
-        self.inner.set_cursor_position(position)
-    }
-    fn clear(&mut self) -> Result<(), Infallible> {
-        self.inner.clear()
-    }
-    fn clear_region(&mut self, clear_type: ClearType) -> Result<(), Infallible> {
-        self.inner.clear_region(clear_type)
-    }
-    fn size(&self) -> Result<Size, Infallible> {
-        self.inner.size()
-    }
-    fn window_size(&mut self) -> Result<WindowSize, Infallible> {
-        self.inner.window_size()
-    }
-    fn flush(&mut self) -> Result<(), Infallible> {
-        self.inner.flush()?;
-        self.frames
-            .list
-            .lock()
-            .unwrap()
-            .push(self.inner.to_string());
-        self.frames.drawn.notify_all();
-        Ok(())
-    }
-}
-
 /// The view running on its own thread, as `Tui::run` runs it, but fed by the test.
 struct View {
     input: Option<Sender<Msg>>,
-    frames: Arc<Frames>,
+    frames: Arc<Screens>,
     handle: Option<JoinHandle<Outcome>>,
 }
 
 impl View {
     fn start(app: App, source: Option<Box<dyn TickSource>>, options: LoopOptions) -> View {
-        let frames = Arc::new(Frames::default());
-        let backend = Recorder {
-            inner: TestBackend::new(100, 30),
-            frames: frames.clone(),
-        };
+        let (backend, frames) = recorder(100, 30);
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || {
             let mut terminal = Terminal::new(backend).unwrap();
@@ -140,31 +76,12 @@ impl View {
 
     /// The screen as last drawn.
     fn screen(&self) -> String {
-        self.frames
-            .list
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .unwrap_or_default()
+        self.frames.last()
     }
 
     /// Waits until the screen shows `needle`; fails with the screen as it is.
     fn wait_for(&self, needle: &str) -> String {
-        let list = self.frames.list.lock().unwrap();
-        let (list, _) = self
-            .frames
-            .drawn
-            .wait_timeout_while(list, LIMIT, |l| {
-                !l.last().is_some_and(|s| s.contains(needle))
-            })
-            .unwrap();
-        let screen = list.last().cloned().unwrap_or_default();
-        assert!(
-            screen.contains(needle),
-            "waited {LIMIT:?} for {needle:?}; the screen shows:\n{screen}"
-        );
-        screen
+        self.frames.wait_for(needle, LIMIT)
     }
 
     fn running(&self) -> bool {
