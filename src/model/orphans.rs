@@ -371,7 +371,7 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
     for g in &mut groups {
         g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
         g.evidence
-            .sort_by(|a, b| b.strength.cmp(&a.strength).then(a.kind.cmp(b.kind)));
+            .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
     }
     groups.sort_by(|a, b| b.rss_kb.cmp(&a.rss_kb).then(a.id.cmp(&b.id)));
     out.groups = groups;
@@ -512,6 +512,20 @@ fn judge(
         Origin::Group(c.pgrp.max(c.pid))
     });
     Some((origin, evidence))
+}
+
+/// Where a kind of evidence comes in a group's list: strong before weak, and then
+/// the evidence that names the group's origin (as `judge` picks it) first, so the
+/// first line says why the group has its id.
+fn kind_rank(kind: &str) -> usize {
+    const ORDER: [&str; 5] = [
+        "run_marker",
+        "unit_main_gone",
+        "unit_restarted",
+        "group_leader_gone",
+        "session_leader_gone",
+    ];
+    ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())
 }
 
 /// Whether the `leaktop run` of `marker` (`<pid>.<start>`) is still alive.

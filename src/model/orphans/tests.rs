@@ -280,6 +280,9 @@ fn the_run_marker_of_a_gone_run_groups_its_survivors() {
         p(500, 1, 500, 500, "bash"),
         p(951, 1, 950, 500, "node"),
         p(961, 1, 961, 961, "detached"),
+        // In no session (sid 0, as under a container's runtime) and piped: its gone
+        // group leader is strong evidence too, but the marker names the origin.
+        p(971, 1, 900, 0, "sleep"),
     ];
     let mut world = World::default();
     let marked = ProcFacts {
@@ -288,14 +291,27 @@ fn the_run_marker_of_a_gone_run_groups_its_survivors() {
     };
     world.facts.insert(951, marked.clone());
     world.facts.insert(961, marked);
+    world.facts.insert(
+        971,
+        ProcFacts {
+            run_marker: Some("900.900".into()),
+            ..piped()
+        },
+    );
     let got = classify(&scan, &ctx(), &mut world);
     assert_eq!(ids(&got), ["run-900.900"]);
     let g = &got.groups[0];
     assert!(g.strong());
-    assert_eq!(g.evidence[0].kind, "run_marker");
+    let kinds: Vec<_> = g.evidence.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds[0], "run_marker", "{kinds:?}");
+    assert!(kinds.contains(&"group_leader_gone"), "{kinds:?}");
     let mut got_pids = pids(g);
     got_pids.sort();
-    assert_eq!(got_pids, [951, 961], "the detached daemon-like child too");
+    assert_eq!(
+        got_pids,
+        [951, 961, 971],
+        "the detached daemon-like child too"
+    );
 
     // While that run lives, its marker is no evidence.
     let mut alive = scan.clone();
