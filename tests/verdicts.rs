@@ -214,6 +214,11 @@ time.sleep(3600)
 /// children live in session 0 too; none of them is its family.
 #[test]
 fn kthreadds_family_is_its_kernel_threads_only() {
+    // In a PID namespace of its own (unshare -p), pid 2 is an ordinary process.
+    if std::fs::read_to_string("/proc/2/comm").map_or(true, |c| c.trim() != "kthreadd") {
+        eprintln!("skipped: pid 2 is not kthreadd in this PID namespace");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("kthreadd.ndjson");
     let rec = Recorder::start(2, &out, &["--interval", "100ms", "--ticks", "5"]);
