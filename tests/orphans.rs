@@ -348,3 +348,81 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
     assert_eq!(group_pids(&g), [worker]);
     assert_eq!(g["processes"][0]["ppid"], reaper_pid);
 }
+
+/// A job in its own process group starts a sleeper and a busy loop, prints their
+/// pids and exits: both are orphaned under init.
+const IDLE_AND_BUSY: &str = r#"
+import os, subprocess
+os.setpgid(0, 0)
+quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+s = subprocess.Popen(["sleep", "3600"], **quiet)
+b = subprocess.Popen(["sh", "-c", "while :; do :; done"], **quiet)
+print(s.pid, b.pid, flush=True)
+os._exit(0)
+"#;
+
+#[test]
+fn a_sleeper_is_idle_since_it_slept_and_a_busy_loop_is_not() {
+    if !std::path::Path::new("/proc/self/sched").exists() {
+        eprintln!("skipped: no /proc/PID/sched (CONFIG_SCHED_DEBUG)");
+        return;
+    }
+    let tag = Tag::new();
+    let out = tag
+        .command("python3")
+        .args(["-c", IDLE_AND_BUSY])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let pids: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let [sleeper, busy] = pids[..] else {
+        panic!("two pids: {line}")
+    };
+    let state = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .next()
+                    .map(String::from)
+            })
+    };
+    assert!(wait_until(Duration::from_secs(5), || state(sleeper)
+        .as_deref()
+        == Some("S")));
+    let asleep = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let least = asleep.elapsed().as_millis() as u64 * 9 / 10;
+    let v = orphans_json(&[]);
+    let process = |pid: u32| {
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["processes"].as_array().unwrap())
+            .find(|p| p["pid"] == pid)
+            .unwrap_or_else(|| panic!("{pid} is listed: {v}"))
+            .clone()
+    };
+    let (s, b) = (process(sleeper), process(busy));
+    let idle = |p: &Value| {
+        p["idle_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("known: {p}"))
+    };
+    assert!(idle(&s) >= least, "asleep for {least} ms at least: {s}");
+    assert!(
+        idle(&s) <= s["age_ms"].as_u64().unwrap() + 20,
+        "never idle for longer than it lived: {s}"
+    );
+    assert!(idle(&b) < 2_000, "a busy loop runs all the time: {b}");
+    signal(busy, Signal::KILL);
+    signal(sleeper, Signal::KILL);
+}

@@ -356,3 +356,37 @@ fn the_text_snapshot_is_a_tick_log_with_the_evidence() {
         parts[1]
     );
 }
+
+#[test]
+fn idle_time_is_shown_where_the_host_knows_it_and_unknown_elsewhere() {
+    let fake = FakeHost::new(ME);
+    fake.add(Proc::new(500, 1, "bash").group(500, 500));
+    fake.add(
+        Proc::new(601, 1, "worker")
+            .group(600, 600)
+            .last_ran(Duration::from_secs(10)),
+    );
+    fake.add(Proc::new(602, 601, "worker").group(600, 600));
+    fake.advance(Duration::from_secs(3 * 3600 + 10));
+    let r = run(&fake, &options(Output::Json), None);
+    r.result.as_ref().unwrap();
+    let procs = &json(&r)["groups"][0]["processes"];
+    assert_eq!(procs[0]["idle_ms"], 3 * 3600 * 1000, "{procs}");
+    assert!(
+        procs[1]["idle_ms"].is_null(),
+        "unknown is null, not 0: {procs}"
+    );
+
+    let r = run(&fake, &options(Output::Table(120)), None);
+    let header = r.out.lines().find(|l| l.contains("COMMAND")).unwrap();
+    assert!(header.contains("IDLE"), "{}", r.out);
+    let row = |pid: &str| {
+        r.out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(pid))
+            .unwrap()
+            .to_string()
+    };
+    assert!(row("601").contains(" 3h00m "), "{}", r.out);
+    assert!(row("602").contains(" ? "), "{}", r.out);
+}

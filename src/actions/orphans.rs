@@ -39,6 +39,9 @@ pub struct Scan {
     pub per_sec: u64,
     /// PSS, USS and swap of listed processes, where measured.
     pub memory: IdMap<Identity, Memory>,
+    /// How long ago each listed process last ran, in ms, where known
+    /// ([`Host::idle_ms`]).
+    pub idle_ms: IdMap<Identity, u64>,
 }
 
 impl Scan {
@@ -112,6 +115,17 @@ impl Scanner {
                 }
             }
         }
+        let listed: Vec<Identity> = classified
+            .groups
+            .iter()
+            .flat_map(|g| &g.processes)
+            .map(|p| p.sample.id())
+            .collect();
+        let idle_ms = listed
+            .iter()
+            .zip(host.idle_ms(&listed))
+            .filter_map(|(id, idle)| Some((*id, idle?)))
+            .collect();
         self.previous.clone_from(&samples);
         Scan {
             classified,
@@ -119,6 +133,7 @@ impl Scanner {
             now_start,
             per_sec,
             memory,
+            idle_ms,
         }
     }
 
@@ -311,6 +326,7 @@ pub fn run_on(
     let age = |start| scan.age_ms(start);
     let view = crate::format::orphans::View {
         memory: &scan.memory,
+        idle_ms: &scan.idle_ms,
         age_ms: &age,
     };
     let listing = match opts.output {
@@ -457,6 +473,7 @@ fn watch(
         let age = |start| scan.age_ms(start);
         let view = crate::format::orphans::View {
             memory: &scan.memory,
+            idle_ms: &scan.idle_ms,
             age_ms: &age,
         };
         let mut now: IdSet<String> = IdSet::default();

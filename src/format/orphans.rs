@@ -18,6 +18,8 @@ use crate::text::{age, fit, human_kb, plural, printable};
 pub struct View<'a> {
     /// PSS, USS and swap where measured.
     pub memory: &'a IdMap<Identity, Memory>,
+    /// How long ago each process last ran, in ms, where known.
+    pub idle_ms: &'a IdMap<Identity, u64>,
     /// The age in ms of a process that started at this start time.
     pub age_ms: &'a dyn Fn(u64) -> u64,
 }
@@ -89,8 +91,8 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
         }
         let _ = writeln!(
             out,
-            "  {:>7} {:>7} S {:>10} {:>10} {:>6} {:>8}  COMMAND",
-            "PID", "PPID", "RSS", "PSS", "AGE", "CPU"
+            "  {:>7} {:>7} S {:>10} {:>10} {:>6} {:>8} {:>6}  COMMAND",
+            "PID", "PPID", "RSS", "PSS", "AGE", "CPU", "IDLE"
         );
         let rows = view.rows(g);
         for line in layout::layout(&rows) {
@@ -99,8 +101,15 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
             };
             let r = &rows[index];
             let pss = r.pss_kb.map_or("-".to_string(), human_kb);
+            let idle = view
+                .idle_ms
+                .get(&Identity {
+                    pid: r.pid,
+                    start: r.start,
+                })
+                .map_or("?".to_string(), |ms| age(*ms));
             let head = format!(
-                "  {:>7} {:>7} {} {:>10} {:>10} {:>6} {:>7.1}s  {prefix}",
+                "  {:>7} {:>7} {} {:>10} {:>10} {:>6} {:>7.1}s {:>6}  {prefix}",
                 r.pid,
                 r.ppid,
                 r.state,
@@ -108,6 +117,7 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
                 pss,
                 age((view.age_ms)(r.start)),
                 r.cpu_ms as f64 / 1000.0,
+                idle,
             );
             let room = width.saturating_sub(head.chars().count()).max(20);
             let tail = super::command_tail(&r.name, &r.cmd);
@@ -144,6 +154,7 @@ pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
                 "uss_kb": m.map(|m| m.uss_kb),
                 "age_ms": (view.age_ms)(s.start),
                 "cpu_ms": s.cpu_ms,
+                "idle_ms": view.idle_ms.get(&s.id()),
                 "uid": o.uid,
                 "adopted": o.adopted,
                 "name": o.command.name,

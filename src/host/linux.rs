@@ -202,6 +202,20 @@ impl Host for LinuxHost {
         read_facts(id)
     }
 
+    fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
+        use super::last_ran;
+        let runs: Vec<_> = ids.iter().map(|id| last_ran::read_runs(*id)).collect();
+        let cpus: std::collections::BTreeSet<usize> =
+            runs.iter().flatten().flatten().map(|r| r.cpu).collect();
+        if cpus.is_empty() {
+            return vec![None; ids.len()];
+        }
+        let (clocks, fallback) = last_ran::clocks(cpus);
+        runs.iter()
+            .map(|r| last_ran::idle_ms(r.as_deref()?, &clocks, fallback))
+            .collect()
+    }
+
     fn service_main_pid(&self, unit: &str) -> Option<u32> {
         service_main_pid(unit)
     }

@@ -15,6 +15,8 @@
 //! ```
 
 #[cfg(target_os = "linux")]
+pub mod last_ran;
+#[cfg(target_os = "linux")]
 pub mod linux;
 // Built on Linux too for its tests: it needs only sysinfo and kill(2).
 #[cfg(any(target_os = "macos", all(test, target_os = "linux")))]
@@ -237,6 +239,15 @@ pub trait Host: Send + Sync {
     /// reused pid, permission denied (another user's process). Costs 20-300x a `stat`
     /// read and takes the target's mmap lock: callers ration it.
     fn memory(&self, id: Identity) -> Option<Memory>;
+
+    /// How long ago, in ms, each process in `ids` last ran on any CPU (its idle time),
+    /// in the order given; `None` where unknown: gone, pid reused, unreadable, or no
+    /// such record here (the default; macOS). On Linux from the scheduler
+    /// (`se.exec_start` in `/proc/PID/task/TID/sched`, see [`last_ran`]): a lower
+    /// bound, since the scheduler's clocks leave out interrupts and hypervisor steal.
+    fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
+        vec![None; ids.len()]
+    }
 
     /// The machine's `MemAvailable:` in KiB (`/proc/meminfo`), `None` if unreadable.
     /// Every process on the machine moves it: a second opinion, never relied on.

@@ -112,6 +112,9 @@ pub struct Proc {
     pub exe: Option<(u64, u64)>,
     /// What [`Host::memory`] says of it (PSS, USS, swap); `None`: unreadable.
     pub memory: Option<Memory>,
+    /// When it last ran, on the fake clock, as [`Host::idle_ms`] tells it; `None`:
+    /// unknown.
+    pub last_ran: Option<Duration>,
     /// What [`Host::facts`] says of it: by default no terminal, streams on pipes,
     /// cgroup `/`, no run marker, uid 1000.
     pub facts: ProcFacts,
@@ -137,6 +140,7 @@ impl Proc {
             child: None,
             exe: Some(exe_of_name(comm)),
             memory: None,
+            last_ran: None,
             facts: ProcFacts {
                 tty_nr: Some(0),
                 stdio: Some([StdioKind::Pipe; 3]),
@@ -170,6 +174,12 @@ impl Proc {
     /// The `LEAKTOP_RUN` marker in its environment.
     pub fn run_marker(mut self, marker: &str) -> Proc {
         self.facts.run_marker = Some(marker.into());
+        self
+    }
+
+    /// It last ran at `at` on the fake clock.
+    pub fn last_ran(mut self, at: Duration) -> Proc {
+        self.last_ran = Some(at);
         self
     }
 
@@ -1077,6 +1087,19 @@ impl Host for FakeHost {
 
     fn now_start(&self) -> Option<u64> {
         Some(self.call().start_now())
+    }
+
+    fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
+        let w = self.call();
+        ids.iter()
+            .map(|id| {
+                let p = &w.procs.get(&id.pid)?.p;
+                let at = p
+                    .last_ran
+                    .filter(|_| p.start == id.start && !w.hidden.contains(&id.pid))?;
+                u64::try_from(w.now.saturating_sub(at).as_millis()).ok()
+            })
+            .collect()
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {
