@@ -350,15 +350,15 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("leakd-rec-{}", std::process::id());
     // Each generation leaves a sleep behind and exits after 0.8 s; a supervisor
-    // starts the next one. Five generations leave room for a recorder that attaches
-    // late on a loaded machine to see at least two restarts.
+    // starts the next one. Twelve generations (about 10 s) leave room for a recorder
+    // that attaches late on a loaded machine to see at least two restarts in its 4 s.
     let daemon = dir.path().join(format!("{name}.sh"));
     std::fs::write(&daemon, "sleep 3002 &\nsleep 0.8\n").unwrap();
     let supervisor = dir.path().join("supervise.sh");
     std::fs::write(
         &supervisor,
         format!(
-            "for i in 1 2 3 4 5; do sh {}; done; sleep 30\n",
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sh {}; done; sleep 30\n",
             daemon.display()
         ),
     )
