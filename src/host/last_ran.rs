@@ -5,7 +5,7 @@
 //! running, on the clock of the run queue of the CPU it ran on (`processor`, field 39
 //! of `/proc/PID/task/TID/stat`). Those clocks leave out time spent in interrupts and
 //! stolen by a hypervisor, each CPU its own share, so two CPUs' clocks drift apart by
-//! seconds over hours of uptime (9.4 s after 5.8 h on this 2-core VM). So each thread is
+//! seconds over hours of uptime (9.4 s after 5.8 h on a 2-core VM). So each thread is
 //! compared with the clock of its own CPU, read by running leaktop's thread there for a
 //! moment (`sched_setaffinity`) and reading its own `se.exec_start`. What is left out
 //! makes the figure a lower bound: it is never larger than the time the process really
@@ -41,14 +41,6 @@ pub fn exec_start_ns(sched: &str) -> Option<u64> {
     ms.checked_mul(1_000_000)?.checked_add(ns)
 }
 
-/// The CPU a task last ran on: field 39 (`processor`) of its `stat` line. `None` if
-/// malformed. The command name in parentheses may hold spaces and `)`.
-pub fn processor(stat: &str) -> Option<usize> {
-    let after = stat.rsplit_once(')')?.1;
-    // Field 3 (state) is the first after the name: field 39 is the 37th from there.
-    after.split_whitespace().nth(36)?.parse().ok()
-}
-
 /// The idle time in ms of a process whose threads last ran at `runs`, given each
 /// CPU's clock now (`clocks`, ns) and `fallback`, the clock of whichever CPU leaktop
 /// ran on, for a CPU it could not run on. The process is idle since its most recent
@@ -68,30 +60,36 @@ pub fn idle_ms(
 }
 
 /// Every thread's last run of the process `id`, read only if the process at `id.pid`
-/// is `id` (same start time, checked before and after). `None` when unknown: gone,
+/// is `id` (same start time). Every read goes through the directory handle opened
+/// for that check, so a pid reused meanwhile is never read. `None` when unknown: gone,
 /// reused pid, unreadable, or a kernel without `/proc/PID/sched`.
 pub fn read_runs(id: Identity) -> Option<Vec<ThreadRun>> {
+    use std::io::Read;
     let proc = procfs::process::Process::new(i32::try_from(id.pid).ok()?).ok()?;
-    let same =
-        |p: &procfs::process::Process| p.stat().ok().is_some_and(|s| s.starttime == id.start);
-    if !same(&proc) {
+    if proc.stat().ok()?.starttime != id.start {
         return None;
     }
     let mut runs = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/{}/task", id.pid)).ok()? {
-        let dir = entry.ok()?.path();
-        // A thread that ended meanwhile is simply left out.
-        let (Ok(stat), Ok(sched)) = (
-            std::fs::read_to_string(dir.join("stat")),
-            std::fs::read_to_string(dir.join("sched")),
-        ) else {
+    let mut sched = String::new();
+    // A thread that ended meanwhile is simply left out.
+    for task in proc.tasks().ok()?.flatten() {
+        let Some(cpu) = task
+            .stat()
+            .ok()
+            .and_then(|s| usize::try_from(s.processor?).ok())
+        else {
             continue;
         };
-        if let (Some(cpu), Some(at_ns)) = (processor(&stat), exec_start_ns(&sched)) {
+        sched.clear();
+        let read = proc
+            .open_relative(format!("task/{}/sched", task.tid))
+            .ok()
+            .and_then(|mut f| f.read_to_string(&mut sched).ok());
+        if let Some(at_ns) = read.and_then(|_| exec_start_ns(&sched)) {
             runs.push(ThreadRun { cpu, at_ns });
         }
     }
-    (same(&proc) && !runs.is_empty()).then_some(runs)
+    (!runs.is_empty()).then_some(runs)
 }
 
 /// leaktop's own thread's `se.exec_start` in ns: while it runs, its CPU's clock now
@@ -142,16 +140,6 @@ mod tests {
         assert_eq!(exec_start_ns("se.vruntime : 12.5\n"), None);
         assert_eq!(exec_start_ns("se.exec_start : 1x.5\n"), None);
         assert_eq!(exec_start_ns("se.exec_start : 1.5x\n"), None);
-    }
-
-    #[test]
-    fn processor_is_field_39_even_after_an_odd_name() {
-        let tail = (3..=52)
-            .map(|f| f.to_string())
-            .collect::<Vec<_>>()
-            .join(" ");
-        assert_eq!(processor(&format!("7 (a ) b) {tail}")), Some(39));
-        assert_eq!(processor("7 (short) S 1 2"), None);
     }
 
     #[test]
