@@ -39,6 +39,23 @@ pub fn write_all(bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether standard output is a pipe (or socket) whose reader went away, asked
+/// without writing: `poll(2)` on fd 1 reports `POLLERR` (or `POLLHUP`) then. For a
+/// command that may write nothing for a long time (`orphans --watch | head -1` after
+/// its line), so it ends when its reader does rather than at its next write. A
+/// terminal, a file or a pipe still read: `false`.
+pub fn reader_gone() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(&stdout, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&now))
+        .is_ok_and(|n| n > 0 && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP))
+}
+
 /// Does this error, or any error under it, say that the reader of a pipe went away?
 /// Only pipes (and sockets) fail so; leaktop writes to no pipe but standard output
 /// (and `--out` naming a FIFO, whose reader leaving is the same event).

@@ -428,3 +428,29 @@ fn a_sleeper_is_idle_since_it_slept_and_a_busy_loop_is_not() {
     signal(busy, Signal::KILL);
     signal(sleeper, Signal::KILL);
 }
+
+/// `orphans --watch | head -1`: once the reader is gone the watch ends quietly, though
+/// it may have nothing to write for hours.
+#[test]
+fn watch_ends_quietly_when_its_reader_goes_away() {
+    let mut watch = leaktop()
+        .args(["orphans", "--watch", "--interval", "1h"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(watch.stdout.take());
+    let ended = wait_until(Duration::from_secs(10), || {
+        matches!(watch.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = watch.kill();
+    }
+    let out = watch.wait_with_output().unwrap();
+    assert!(ended, "still watching a closed pipe");
+    assert!(out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+}

@@ -74,6 +74,16 @@ struct Run {
 }
 
 fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Run {
+    run_until(fake, opts, terminal, &|| false)
+}
+
+/// [`run`], with `reader_gone` saying when the reader of the output went away.
+fn run_until(
+    fake: &FakeHost,
+    opts: &Options,
+    terminal: Option<bool>,
+    reader_gone: &dyn Fn() -> bool,
+) -> Run {
     let mut out = String::new();
     let mut said = String::new();
     let mut asked = Vec::new();
@@ -94,6 +104,7 @@ fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Run {
             None
         },
         say: &mut say,
+        reader_gone,
     };
     let result = run_on(fake.host(), opts, &mut io);
     Run {
@@ -332,6 +343,31 @@ fn watch_reports_each_new_group_once() {
     let served = state.snapshot().orphans.expect("orphan figures published");
     assert_eq!(served.groups, 3);
     assert_eq!(served.memory_bytes, Some(rss_kb * 1024));
+}
+
+#[test]
+fn watch_ends_within_a_second_of_its_reader_going_away_even_at_an_hour() {
+    let fake = machine();
+    let mut opts = Options {
+        watch: Some(Duration::from_secs(3600)),
+        ..options(Output::Json)
+    };
+    opts.scan.older_than = Duration::ZERO;
+    // The reader leaves 2.5 s (fake time) into the first hour's wait.
+    let start = fake.host().now();
+    let clock = fake.clone();
+    let gone = move || clock.host().now().duration_since(start) >= Duration::from_millis(2500);
+    let r = run_until(&fake, &opts, None, &gone);
+    r.result.as_ref().unwrap();
+    assert_eq!(
+        r.out.lines().count(),
+        2,
+        "the first scan's groups: {}",
+        r.out
+    );
+    let slept: Duration = fake.sleeps().iter().sum();
+    assert_eq!(slept, Duration::from_secs(3), "{:?}", fake.sleeps());
+    assert!(fake.sleeps().iter().all(|s| *s <= Duration::from_secs(1)));
 }
 
 #[test]

@@ -290,6 +290,9 @@ pub struct Io<'a> {
     pub ask: Option<&'a mut dyn FnMut(&str) -> bool>,
     /// Messages for people (stderr).
     pub say: &'a mut dyn FnMut(&str),
+    /// Whether the reader of `out` went away (a closed pipe), asked without writing:
+    /// `--watch` may have nothing to write for hours and ends when its reader does.
+    pub reader_gone: &'a dyn Fn() -> bool,
 }
 
 /// Runs `leaktop orphans` on `host`. See [`Options`].
@@ -515,6 +518,16 @@ fn watch(
         if opts.count.is_some_and(|n| scans >= n) {
             return Ok(());
         }
-        host.sleep(interval);
+        // In steps of at most a second, so a reader leaving is noticed within one
+        // even at `--interval 1h`.
+        let mut left = interval;
+        while !left.is_zero() {
+            if (io.reader_gone)() {
+                return Ok(());
+            }
+            let step = left.min(Duration::from_secs(1));
+            host.sleep(step);
+            left -= step;
+        }
     }
 }

@@ -180,6 +180,7 @@ pub(crate) fn run(args: OrphansArgs) -> ExitCode {
         out: &mut out,
         ask: if terminal { Some(&mut ask) } else { None },
         say: &mut say,
+        reader_gone: &leaktop::stdout::reader_gone,
     };
     match orphans::run_on(host, &opts, &mut io) {
         Ok(()) => ExitCode::SUCCESS,
