@@ -42,8 +42,9 @@ pub fn write_all(bytes: &[u8]) -> Result<(), Error> {
 /// Whether standard output is a pipe (or socket) whose reader went away, asked
 /// without writing: `poll(2)` on fd 1 reports `POLLERR` (or `POLLHUP`) then. For a
 /// command that may write nothing for a long time (`orphans --watch | head -1` after
-/// its line), so it ends when its reader does rather than at its next write. A
-/// terminal, a file or a pipe still read: `false`.
+/// its line), so it ends when its reader does rather than at its next write. A file,
+/// a pipe still read or a terminal: `false`; a hung-up terminal: `true` (its next
+/// write would fail too).
 pub fn reader_gone() -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let stdout = io::stdout();

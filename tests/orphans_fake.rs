@@ -404,6 +404,15 @@ fn idle_time_is_shown_where_the_host_knows_it_and_unknown_elsewhere() {
     );
     fake.add(Proc::new(602, 601, "worker").group(600, 600));
     fake.advance(Duration::from_secs(3 * 3600 + 10));
+    // Started 60 s ago (the fake counts start times from 1,000,000 at 100 a second),
+    // with a last run the host dates before that: capped at its age.
+    let now_start = 1_000_000 + (3 * 3600 + 10) * 100;
+    fake.add(
+        Proc::new(603, 601, "worker")
+            .group(600, 600)
+            .start(now_start - 60 * 100)
+            .last_ran(Duration::ZERO),
+    );
     let r = run(&fake, &options(Output::Json), None);
     r.result.as_ref().unwrap();
     let procs = &json(&r)["groups"][0]["processes"];
@@ -411,6 +420,12 @@ fn idle_time_is_shown_where_the_host_knows_it_and_unknown_elsewhere() {
     assert!(
         procs[1]["idle_ms"].is_null(),
         "unknown is null, not 0: {procs}"
+    );
+    assert_eq!(procs[2]["pid"], 603);
+    assert_eq!(procs[2]["age_ms"], 60_000);
+    assert_eq!(
+        procs[2]["idle_ms"], procs[2]["age_ms"],
+        "never longer than it lived"
     );
 
     let r = run(&fake, &options(Output::Table(120)), None);

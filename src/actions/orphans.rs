@@ -39,9 +39,6 @@ pub struct Scan {
     pub per_sec: u64,
     /// PSS, USS and swap of listed processes, where measured.
     pub memory: IdMap<Identity, Memory>,
-    /// How long ago each listed process last ran, in ms, where known
-    /// ([`Host::idle_ms`]).
-    pub idle_ms: IdMap<Identity, u64>,
 }
 
 impl Scan {
@@ -115,17 +112,6 @@ impl Scanner {
                 }
             }
         }
-        let listed: Vec<Identity> = classified
-            .groups
-            .iter()
-            .flat_map(|g| &g.processes)
-            .map(|p| p.sample.id())
-            .collect();
-        let idle_ms = listed
-            .iter()
-            .zip(host.idle_ms(&listed))
-            .filter_map(|(id, idle)| Some((*id, idle?)))
-            .collect();
         self.previous.clone_from(&samples);
         Scan {
             classified,
@@ -133,8 +119,22 @@ impl Scanner {
             now_start,
             per_sec,
             memory,
-            idle_ms,
         }
+    }
+
+    /// How long ago, in ms, each process of `groups` last ran, where known
+    /// ([`Host::idle_ms`]), never more than its age in `scan`. Asked only for the
+    /// groups shown: it reads every thread's `sched` file.
+    pub fn idle_of(&self, scan: &Scan, groups: &[&OrphanGroup]) -> IdMap<Identity, u64> {
+        let ids: Vec<Identity> = groups
+            .iter()
+            .flat_map(|g| &g.processes)
+            .map(|p| p.sample.id())
+            .collect();
+        ids.iter()
+            .zip(self.host.idle_ms(&ids))
+            .filter_map(|(id, idle)| Some((*id, idle?.min(scan.age_ms(id.start)))))
+            .collect()
     }
 
     /// Ends `groups` (every process in them, and what they fork meanwhile) with the
@@ -216,6 +216,13 @@ impl Lookup for HostLookup<'_> {
             .entry(id)
             .or_insert_with(|| host.facts(id))
             .clone()
+    }
+
+    fn uid(&mut self, id: Identity) -> Option<u32> {
+        match self.facts.get(&id) {
+            Some(known) => known.as_ref()?.uid,
+            None => self.host.uid(id),
+        }
     }
 
     fn service_main_pid(&mut self, unit: &str) -> Option<u32> {
@@ -327,9 +334,10 @@ pub fn run_on(
     }
     unreadable_note(c, io);
     let age = |start| scan.age_ms(start);
+    let idle_ms = scanner.idle_of(&scan, &selected);
     let view = crate::format::orphans::View {
         memory: &scan.memory,
-        idle_ms: &scan.idle_ms,
+        idle_ms: &idle_ms,
         age_ms: &age,
     };
     let listing = match opts.output {
@@ -473,13 +481,8 @@ fn watch(
     loop {
         let scan = scanner.scan(&opts.scan);
         scans += 1;
-        let age = |start| scan.age_ms(start);
-        let view = crate::format::orphans::View {
-            memory: &scan.memory,
-            idle_ms: &scan.idle_ms,
-            age_ms: &age,
-        };
         let mut now: IdSet<String> = IdSet::default();
+        let mut due: Vec<&OrphanGroup> = Vec::new();
         for g in scan
             .classified
             .groups
@@ -492,6 +495,20 @@ fn watch(
                 continue;
             }
             reported.insert(g.id.clone());
+            due.push(g);
+        }
+        let idle_ms = if opts.output == Output::Json && !due.is_empty() {
+            scanner.idle_of(&scan, &due)
+        } else {
+            IdMap::default()
+        };
+        let age = |start| scan.age_ms(start);
+        let view = crate::format::orphans::View {
+            memory: &scan.memory,
+            idle_ms: &idle_ms,
+            age_ms: &age,
+        };
+        for g in due {
             let line = match opts.output {
                 Output::Json => {
                     let mut v = crate::format::orphans::group_json(g, &view);

@@ -7,9 +7,10 @@
 //! stolen by a hypervisor, each CPU its own share, so two CPUs' clocks drift apart by
 //! seconds over hours of uptime (9.4 s after 5.8 h on a 2-core VM). So each thread is
 //! compared with the clock of its own CPU, read by running leaktop's thread there for a
-//! moment (`sched_setaffinity`) and reading its own `se.exec_start`. What is left out
-//! makes the figure a lower bound: it is never larger than the time the process really
-//! spent off every CPU.
+//! moment (`sched_setaffinity`) and reading its own `se.exec_start`; a thread on a CPU
+//! leaktop may not run on is left out. What the clocks leave out makes the figure a
+//! lower bound: it is never larger than the time the process really spent off every
+//! CPU (callers also cap it at the process's age).
 
 use std::collections::BTreeMap;
 
@@ -33,28 +34,27 @@ pub fn exec_start_ns(sched: &str) -> Option<u64> {
     let value = line.split(':').nth(1)?.trim();
     let (ms, frac) = value.split_once('.').unwrap_or((value, ""));
     let ms: u64 = ms.parse().ok()?;
-    let frac = frac.get(..frac.len().min(6))?;
     if !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    let frac = &frac[..frac.len().min(6)];
     let ns: u64 = format!("{frac:0<6}").parse().ok()?;
     ms.checked_mul(1_000_000)?.checked_add(ns)
 }
 
-/// The idle time in ms of a process whose threads last ran at `runs`, given each
-/// CPU's clock now (`clocks`, ns) and `fallback`, the clock of whichever CPU leaktop
-/// ran on, for a CPU it could not run on. The process is idle since its most recent
-/// thread stopped: the smallest idle of its threads. `None` without a thread whose
-/// CPU's clock is known.
-pub fn idle_ms(
-    runs: &[ThreadRun],
-    clocks: &BTreeMap<usize, u64>,
-    fallback: Option<u64>,
-) -> Option<u64> {
+/// The idle time in ms of a process whose threads last ran at `runs`, given the clock
+/// now (ns) of each CPU leaktop could run on. The process is idle since its most recent
+/// thread stopped: the smallest idle of its threads. A thread with `at_ns` 0 is
+/// runnable and has not run since it was created or moved to another CPU (the kernel
+/// clears the field then): idle 0. A thread on a CPU whose clock is unknown is left
+/// out: another CPU's clock can be seconds off. `None` if no thread is left.
+pub fn idle_ms(runs: &[ThreadRun], clocks: &BTreeMap<usize, u64>) -> Option<u64> {
     runs.iter()
         .filter_map(|r| {
-            let now = clocks.get(&r.cpu).copied().or(fallback)?;
-            Some(now.saturating_sub(r.at_ns) / 1_000_000)
+            if r.at_ns == 0 {
+                return Some(0);
+            }
+            Some(clocks.get(&r.cpu)?.saturating_sub(r.at_ns) / 1_000_000)
         })
         .min()
 }
@@ -73,20 +73,27 @@ pub fn read_runs(id: Identity) -> Option<Vec<ThreadRun>> {
     let mut sched = String::new();
     // A thread that ended meanwhile is simply left out.
     for task in proc.tasks().ok()?.flatten() {
-        let Some(cpu) = task
-            .stat()
-            .ok()
-            .and_then(|s| usize::try_from(s.processor?).ok())
-        else {
-            continue;
+        let cpu_of = |task: &procfs::process::Task| {
+            task.stat()
+                .ok()
+                .and_then(|s| usize::try_from(s.processor?).ok())
         };
-        sched.clear();
-        let read = proc
-            .open_relative(format!("task/{}/sched", task.tid))
-            .ok()
-            .and_then(|mut f| f.read_to_string(&mut sched).ok());
-        if let Some(at_ns) = read.and_then(|_| exec_start_ns(&sched)) {
-            runs.push(ThreadRun { cpu, at_ns });
+        // The CPU is read again after `sched`: a thread that ran on another one in
+        // between is read once more, then left out.
+        for _ in 0..2 {
+            let Some(cpu) = cpu_of(&task) else { break };
+            sched.clear();
+            let read = proc
+                .open_relative(format!("task/{}/sched", task.tid))
+                .ok()
+                .and_then(|mut f| f.read_to_string(&mut sched).ok());
+            let Some(at_ns) = read.and_then(|_| exec_start_ns(&sched)) else {
+                break;
+            };
+            if cpu_of(&task) == Some(cpu) {
+                runs.push(ThreadRun { cpu, at_ns });
+                break;
+            }
         }
     }
     (!runs.is_empty()).then_some(runs)
@@ -98,15 +105,14 @@ fn own_clock() -> Option<u64> {
     exec_start_ns(&std::fs::read_to_string("/proc/thread-self/sched").ok()?)
 }
 
-/// The clock now of each CPU in `cpus` leaktop may run on, and the clock of the CPU it
-/// is on (the fallback for the others). Moves leaktop's calling thread to each CPU in
-/// turn and back to its own affinity: a few µs per CPU.
-pub fn clocks(cpus: impl IntoIterator<Item = usize>) -> (BTreeMap<usize, u64>, Option<u64>) {
+/// The clock now of each CPU in `cpus` that leaktop may run on (its affinity; a
+/// cpuset or `taskset` can leave some out). Moves leaktop's calling thread to each CPU
+/// in turn and back to its own affinity: a few µs per CPU.
+pub fn clocks(cpus: impl IntoIterator<Item = usize>) -> BTreeMap<usize, u64> {
     use rustix::thread::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
     let mut out = BTreeMap::new();
-    let fallback = own_clock();
     let Ok(original) = sched_getaffinity(None) else {
-        return (out, fallback);
+        return out;
     };
     for cpu in cpus {
         if cpu >= CpuSet::MAX_CPU || !original.is_set(cpu) {
@@ -124,7 +130,7 @@ pub fn clocks(cpus: impl IntoIterator<Item = usize>) -> (BTreeMap<usize, u64>, O
         }
     }
     let _ = sched_setaffinity(None, &original);
-    (out, fallback)
+    out
 }
 
 #[cfg(test)]
@@ -140,6 +146,11 @@ mod tests {
         assert_eq!(exec_start_ns("se.vruntime : 12.5\n"), None);
         assert_eq!(exec_start_ns("se.exec_start : 1x.5\n"), None);
         assert_eq!(exec_start_ns("se.exec_start : 1.5x\n"), None);
+        assert_eq!(exec_start_ns("se.exec_start : 1.1234567x\n"), None);
+        assert_eq!(
+            exec_start_ns("se.exec_start : 1.1234567\n"),
+            Some(1_123_456)
+        );
     }
 
     #[test]
@@ -157,16 +168,20 @@ mod tests {
                 at_ns: 90_000 * ms,
             },
         ];
-        assert_eq!(idle_ms(&runs, &clocks, None), Some(1_000));
-        // A CPU leaktop could not run on: the fallback clock, never below zero.
+        assert_eq!(idle_ms(&runs, &clocks), Some(1_000));
+        // A CPU leaktop may not run on: unknown, not another CPU's guess.
         let other = [ThreadRun {
             cpu: 5,
             at_ns: 95_000 * ms,
         }];
-        assert_eq!(idle_ms(&other, &clocks, Some(99_000 * ms)), Some(4_000));
-        assert_eq!(idle_ms(&other, &clocks, Some(90_000 * ms)), Some(0));
-        assert_eq!(idle_ms(&other, &clocks, None), None);
-        assert_eq!(idle_ms(&[], &clocks, None), None);
+        assert_eq!(idle_ms(&other, &clocks), None);
+        let mixed = [runs[0], other[0]];
+        assert_eq!(idle_ms(&mixed, &clocks), Some(60_000));
+        assert_eq!(idle_ms(&[], &clocks), None);
+        // exec_start 0: moved to another CPU (or new) and waiting to run there.
+        let moved = [runs[0], ThreadRun { cpu: 5, at_ns: 0 }];
+        assert_eq!(idle_ms(&moved, &clocks), Some(0));
+        assert_eq!(idle_ms(&moved, &BTreeMap::new()), Some(0));
     }
 
     #[test]
@@ -199,8 +214,8 @@ mod tests {
             eprintln!("skipped: no /proc/PID/sched (CONFIG_SCHED_DEBUG)");
             return;
         };
-        let (clocks, fallback) = clocks(runs.iter().map(|r| r.cpu));
-        let idle = idle_ms(&runs, &clocks, fallback).unwrap();
+        let clocks = clocks(runs.iter().map(|r| r.cpu));
+        let idle = idle_ms(&runs, &clocks).unwrap();
         // A lower bound by design (interrupts and steal left out): allow 10% for them.
         let least = elapsed.as_millis() as u64 * 9 / 10;
         assert!(

@@ -202,6 +202,14 @@ impl Host for LinuxHost {
         read_facts(id)
     }
 
+    fn uid(&self, id: Identity) -> Option<u32> {
+        let proc = procfs::process::Process::new(i32::try_from(id.pid).ok()?).ok()?;
+        if proc.stat().ok()?.starttime != id.start {
+            return None;
+        }
+        Some(proc.status().ok()?.ruid)
+    }
+
     fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
         use super::last_ran;
         let runs: Vec<_> = ids.iter().map(|id| last_ran::read_runs(*id)).collect();
@@ -210,9 +218,9 @@ impl Host for LinuxHost {
         if cpus.is_empty() {
             return vec![None; ids.len()];
         }
-        let (clocks, fallback) = last_ran::clocks(cpus);
+        let clocks = last_ran::clocks(cpus);
         runs.iter()
-            .map(|r| last_ran::idle_ms(r.as_deref()?, &clocks, fallback))
+            .map(|r| last_ran::idle_ms(r.as_deref()?, &clocks))
             .collect()
     }
 

@@ -264,6 +264,13 @@ pub trait Host: Send + Sync {
         None
     }
 
+    /// The real uid of the process `id` (`Uid:` in `/proc/PID/status`), read only if
+    /// the process at `id.pid` is `id`: [`Host::facts`]'s uid at a fraction of its
+    /// reads. `None` if gone, reused or unreadable. The default asks `facts`.
+    fn uid(&self, id: Identity) -> Option<u32> {
+        self.facts(id)?.uid
+    }
+
     /// The main pid of the systemd service `unit` (`MainPID`, 0 when it has none),
     /// asked of systemd only where it is PID 1; `None` elsewhere or when systemd
     /// cannot say. The default: no systemd.

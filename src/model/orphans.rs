@@ -100,6 +100,11 @@ pub trait Lookup {
     fn command(&mut self, id: Identity) -> Option<Command>;
     /// The facts of `id`, or `None` if it is gone.
     fn facts(&mut self, id: Identity) -> Option<ProcFacts>;
+    /// The real uid of `id` alone, for a descendant whose other facts are never
+    /// looked at; `None` if gone or unreadable. The default reads all its facts.
+    fn uid(&mut self, id: Identity) -> Option<u32> {
+        self.facts(id)?.uid
+    }
     /// The main pid of the systemd service `unit` (`0`: it has none running), or
     /// `None` where systemd is not PID 1 or cannot say.
     fn service_main_pid(&mut self, unit: &str) -> Option<u32>;
@@ -350,7 +355,7 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
             let uid = if adopted {
                 facts.uid
             } else {
-                lookup.facts(p.id()).and_then(|f| f.uid)
+                lookup.uid(p.id())
             };
             group.rss_kb += p.rss_kb;
             group.processes.push(Orphan {

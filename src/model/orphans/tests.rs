@@ -30,6 +30,8 @@ struct World {
     facts: IdMap<u32, ProcFacts>,
     units: IdMap<String, u32>,
     gone: IdSet<u32>,
+    /// Every pid whose whole facts were asked for, in order.
+    facts_asked: Vec<u32>,
 }
 
 impl Lookup for World {
@@ -40,13 +42,23 @@ impl Lookup for World {
         })
     }
     fn facts(&mut self, id: Identity) -> Option<ProcFacts> {
+        self.facts_asked.push(id.pid);
+        self.known(id)
+    }
+    fn uid(&mut self, id: Identity) -> Option<u32> {
+        self.known(id)?.uid
+    }
+    fn service_main_pid(&mut self, unit: &str) -> Option<u32> {
+        self.units.get(unit).copied()
+    }
+}
+
+impl World {
+    fn known(&self, id: Identity) -> Option<ProcFacts> {
         if self.gone.contains(&id.pid) {
             return None;
         }
         Some(self.facts.get(&id.pid).cloned().unwrap_or_else(piped))
-    }
-    fn service_main_pid(&mut self, unit: &str) -> Option<u32> {
-        self.units.get(unit).copied()
     }
 }
 
@@ -451,4 +463,32 @@ fn service_paths() {
         None
     );
     assert_eq!(service_of("/"), None);
+}
+
+#[test]
+fn descendants_cost_a_uid_read_not_their_whole_facts() {
+    // Job 600 died; its worker 601 was adopted, with a child 602 of another user.
+    let scan = vec![
+        init(),
+        p(500, 1, 500, 500, "bash"),
+        p(601, 1, 600, 600, "worker"),
+        p(602, 601, 600, 600, "helper"),
+    ];
+    let mut world = World::default();
+    world.facts.insert(
+        602,
+        ProcFacts {
+            uid: Some(33),
+            ..piped()
+        },
+    );
+    let got = classify(&scan, &ctx(), &mut world);
+    assert_eq!(ids(&got), ["pg-600"]);
+    let uids: Vec<_> = got.groups[0]
+        .processes
+        .iter()
+        .map(|o| (o.sample.pid, o.uid))
+        .collect();
+    assert_eq!(uids, [(601, Some(1000)), (602, Some(33))]);
+    assert!(!world.facts_asked.contains(&602), "{:?}", world.facts_asked);
 }
