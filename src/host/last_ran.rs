@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use crate::sample::Identity;
 
-/// One thread's last run: the CPU and `se.exec_start` in ns of that CPU's clock.
+/// One thread's last run: the CPU and `se.exec_start` in ns of that CPU's clock; 0
+/// for a thread that is runnable now (state `R`, or moved and not yet run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThreadRun {
     pub cpu: usize,
@@ -76,12 +77,19 @@ pub fn read_runs(id: Identity) -> Option<Vec<ThreadRun>> {
         let cpu_of = |task: &procfs::process::Task| {
             task.stat()
                 .ok()
-                .and_then(|s| usize::try_from(s.processor?).ok())
+                .and_then(|s| Some((usize::try_from(s.processor?).ok()?, s.state)))
         };
         // The CPU is read again after `sched`: a thread that ran on another one in
         // between is read once more, then left out.
         for _ in 0..2 {
-            let Some(cpu) = cpu_of(&task) else { break };
+            let Some((cpu, state)) = cpu_of(&task) else {
+                break;
+            };
+            if state == 'R' {
+                // Running or waiting to: not idle, whichever CPU's clock is known.
+                runs.push(ThreadRun { cpu, at_ns: 0 });
+                break;
+            }
             sched.clear();
             let read = proc
                 .open_relative(format!("task/{}/sched", task.tid))
@@ -90,7 +98,7 @@ pub fn read_runs(id: Identity) -> Option<Vec<ThreadRun>> {
             let Some(at_ns) = read.and_then(|_| exec_start_ns(&sched)) else {
                 break;
             };
-            if cpu_of(&task) == Some(cpu) {
+            if cpu_of(&task).is_some_and(|(again, _)| again == cpu) {
                 runs.push(ThreadRun { cpu, at_ns });
                 break;
             }
