@@ -202,7 +202,10 @@ is gone, it carries the LEAKTOP_RUN marker of a leaktop run that is gone, or its
 service's main process is gone. Weak: a gone leader while a live shell still holds the
 session (nohup cmd & looks the same); weak groups are ended only when named by --group or
 --match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
-only with --all, as is a detached child that looks like one.")]
+only with --all, as is a detached child that looks like one.
+
+Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any
+CPU, from the scheduler (/proc/PID/task/TID/sched), ? where unknown.")]
     Orphans(orphans::OrphansArgs),
 }
 
