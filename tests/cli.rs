@@ -374,6 +374,31 @@ fn a_bad_pid_is_named_even_when_it_looks_like_an_option() {
     }
 }
 
+/// A negative number, size or duration reaches its option's check, which names it,
+/// instead of being taken for an unknown flag (`-5`, or `-1` out of `-1s`).
+#[test]
+fn a_negative_value_is_named_by_its_option() {
+    for (args, says) in [
+        (vec!["orphans", "--min-rss", "-5"], "'-5' is negative"),
+        (vec!["orphans", "--min-rss", "-5MB"], "'-5MB' is negative"),
+        (
+            vec!["orphans", "--older-than", "-1s"],
+            "--older-than -1s is not a duration",
+        ),
+        (
+            vec!["record", "--pid", "1", "--ticks", "-3"],
+            "'-3' for '--ticks <N>'",
+        ),
+        (
+            vec!["--pid", "1", "--interval", "-2s"],
+            "--interval -2s is not a duration",
+        ),
+    ] {
+        let err = usage_error(&args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 /// clap strips escape sequences from the word it quotes, which would show a crafted
 /// argument as another word: the error shows it escaped.
 #[test]

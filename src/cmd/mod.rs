@@ -259,7 +259,7 @@ pub(crate) fn fail(e: &anyhow::Error) -> ExitCode {
 
 /// Parses the command line. Usage errors are one plain line on stderr and exit 2.
 pub(crate) fn parse_args() -> Cli {
-    let matches = Cli::command()
+    let matches = hyphen_values(Cli::command())
         .try_get_matches()
         .unwrap_or_else(|e| usage_error(&e));
     if let Some((sub, _)) = matches.subcommand() {
@@ -281,6 +281,25 @@ pub(crate) fn parse_args() -> Cli {
         }
     }
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(&e))
+}
+
+/// Lets a value starting with `-` reach the parser of an option that takes a number,
+/// a size or a duration, so `--min-rss -5` says that `-5` is not a size rather than
+/// "unexpected argument '-5'" (and `--older-than -1s` does not name `-1`).
+fn hyphen_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let numeric = a.get_value_names().is_some_and(|names| {
+            names
+                .iter()
+                .any(|n| ["DURATION", "SIZE", "N"].contains(&n.as_str()))
+        });
+        if numeric {
+            a.allow_hyphen_values(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(hyphen_values)
 }
 
 pub(crate) fn usage_error(e: &clap::Error) -> ! {

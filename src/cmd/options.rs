@@ -219,6 +219,11 @@ impl Checked for Window {
 pub(crate) fn parse_size_kb(s: &str) -> Result<u64, String> {
     const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
     let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!(
+            "'{s}' is negative: a size is 0 or more, like 100MB"
+        ));
+    }
     // parse-size reads a bare number as bytes; here it is more likely meant as MB.
     if !t.ends_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(format!("'{s}' needs a unit, like {t}MB"));
@@ -487,6 +492,16 @@ mod tests {
         assert_eq!(parse_size_kb("1 TB"), Ok(1 << 30));
         assert_eq!(parse_size_kb("512B"), Ok(0));
         assert!(parse_size_kb("100").unwrap_err().contains("needs a unit"));
+        assert!(
+            parse_size_kb("-5")
+                .unwrap_err()
+                .contains("'-5' is negative")
+        );
+        assert!(
+            parse_size_kb("-5MB")
+                .unwrap_err()
+                .contains("'-5MB' is negative")
+        );
         assert!(parse_size_kb("1e3").unwrap_err().contains("needs a unit"));
         assert!(parse_size_kb("-5MB").unwrap_err().contains("'-5MB'"));
         assert_eq!(parse_size_kb("16EiB").unwrap_err(), "'16EiB' is too large");
