@@ -66,10 +66,7 @@ pub fn idle_ms(runs: &[ThreadRun], clocks: &BTreeMap<usize, u64>) -> Option<u64>
 /// reused pid, unreadable, or a kernel without `/proc/PID/sched`.
 pub fn read_runs(id: Identity) -> Option<Vec<ThreadRun>> {
     use std::io::Read;
-    let proc = procfs::process::Process::new(i32::try_from(id.pid).ok()?).ok()?;
-    if proc.stat().ok()?.starttime != id.start {
-        return None;
-    }
+    let proc = super::linux::open_checked(id)?;
     let mut runs = Vec::new();
     let mut sched = String::new();
     // A thread that ended meanwhile is simply left out.

@@ -203,11 +203,7 @@ impl Host for LinuxHost {
     }
 
     fn uid(&self, id: Identity) -> Option<u32> {
-        let proc = procfs::process::Process::new(i32::try_from(id.pid).ok()?).ok()?;
-        if proc.stat().ok()?.starttime != id.start {
-            return None;
-        }
-        Some(proc.status().ok()?.ruid)
+        Some(open_checked(id)?.status().ok()?.ruid)
     }
 
     fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
@@ -357,11 +353,15 @@ fn service_main_pid(unit: &str) -> Option<u32> {
 /// directory: a pid reused after the check would be a new directory, so the figures
 /// are `id`'s or nothing.
 fn read_memory(id: Identity) -> Option<Memory> {
+    memory_of(&open_checked(id)?.smaps_rollup().ok()?)
+}
+
+/// The `/proc/PID` directory of the process `id`, opened and then checked to be `id`
+/// (same start time). Reads through it reach only that process, even if the pid is
+/// reused meanwhile. `None` if gone, reused or unreadable.
+pub(super) fn open_checked(id: Identity) -> Option<procfs::process::Process> {
     let process = procfs::process::Process::new(i32::try_from(id.pid).ok()?).ok()?;
-    if process.stat().ok()?.starttime != id.start {
-        return None;
-    }
-    memory_of(&process.smaps_rollup().ok()?)
+    (process.stat().ok()?.starttime == id.start).then_some(process)
 }
 
 /// PSS (`Pss:`), USS (`Private_Clean:` + `Private_Dirty:`) and swap (`Swap:`) from a
