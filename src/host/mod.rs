@@ -4,7 +4,7 @@
 //! them, reaping, spawning and creating output files. [`real`] gives the
 //! implementation for this platform, one module per OS: `linux::LinuxHost` (`/proc`,
 //! pidfds) and `macos::MacosHost` (sysinfo, `kill(2)` after a re-check); the tests have a
-//! fake (`tests/fakes/host.rs`) that scripts trees, exits, reparentings, signal
+//! fake (`tests/it/fakes/host.rs`) that scripts trees, exits, reparentings, signal
 //! outcomes and I/O errors, and a clock that moves only when told, so the paths that
 //! matter most (quitting, killing, reaping) run in milliseconds and without luck.
 //!

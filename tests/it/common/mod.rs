@@ -1,0 +1,336 @@
+//! Helpers for tests that run real process trees.
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub use rustix::process::Signal;
+
+/// A multiprocessing forkserver pool as in the field report: the parent prints its pid
+/// once its three workers are up, each holding some memory.
+pub const POOL: &str = r#"
+import multiprocessing as mp, os, sys, time
+def work(_):
+    blob = bytearray(20 * 1024 * 1024)
+    time.sleep(3600)
+if __name__ == "__main__":
+    mp.set_start_method("forkserver")
+    pool = mp.Pool(3)
+    pool.map_async(work, range(3))
+    time.sleep(0.5)
+    print(os.getpid(), flush=True)
+    time.sleep(3600)
+"#;
+
+/// The environment variable every spawned tree carries, so cleanup can find all of
+/// its processes even after they were orphaned, double-forked or setsid'd.
+const TAG_VAR: &str = "LEAKTOP_TEST_TAG";
+
+/// A spawned process tree that is killed, every last member, when dropped.
+pub struct Family {
+    pub root: Child,
+    tag: String,
+}
+
+impl Family {
+    /// Spawns `program args` in its own process group with a unique tag.
+    pub fn spawn(program: &str, args: &[&str]) -> Family {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let root = Command::new(program)
+            .args(args)
+            .env(TAG_VAR, &tag)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {program}: {e}"));
+        Family { root, tag }
+    }
+
+    /// Starts [`POOL`] from a script in `dir` (forkserver workers import their target
+    /// from `__main__`, so it must be a real file) and waits until its workers are up.
+    pub fn spawn_pool(dir: &Path) -> Family {
+        let script = dir.join("pool.py");
+        std::fs::write(&script, POOL).unwrap();
+        let mut pool = Family::spawn("python3", &[script.to_str().unwrap()]);
+        assert_eq!(pool.read_line(), pool.pid().to_string());
+        pool
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.root.id()
+    }
+
+    /// Every live process carrying this family's tag.
+    pub fn tagged_pids(&self) -> Vec<u32> {
+        tagged(&self.tag)
+    }
+
+    /// Reads one line the root printed on stdout (scripts announce readiness so).
+    pub fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let out = self.root.stdout.as_mut().expect("stdout piped");
+        let mut reader = std::io::BufReader::new(out);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read from root");
+        line.trim().to_string()
+    }
+
+    pub fn kill_root(&mut self) {
+        let _ = self.root.kill();
+        let _ = self.root.wait();
+    }
+}
+
+impl Drop for Family {
+    fn drop(&mut self) {
+        for _ in 0..10 {
+            let pids = tagged(&self.tag);
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                signal(pid, Signal::KILL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.root.kill();
+        let _ = self.root.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+/// A unique tag for processes started through [`Tag::command`]: everything carrying it
+/// is killed when the tag is dropped.
+pub struct Tag(String);
+
+impl Tag {
+    pub fn new() -> Tag {
+        static N: AtomicU32 = AtomicU32::new(1000);
+        Tag(format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ))
+    }
+
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env(TAG_VAR, &self.0);
+        c
+    }
+
+    pub fn live(&self) -> Vec<u32> {
+        tagged(&self.0)
+    }
+
+    /// `VAR=value`, to tag what a shell script starts.
+    pub fn assignment(&self) -> String {
+        format!("{TAG_VAR}={}", self.0)
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        for _ in 0..10 {
+            let pids = tagged(&self.0);
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                signal(pid, Signal::KILL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn tagged(tag: &str) -> Vec<u32> {
+    let needle = format!("{TAG_VAR}={tag}\0");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            // Zombies keep no environment, so anything found here is alive.
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The live (not zombie) children of `pid`, whichever of its threads forked them.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    leaktop::sample::children_of(pid, &mut children);
+    children.retain(|&c| alive(c));
+    children
+}
+
+/// Is this process alive (and not a zombie)?
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+pub fn leaktop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leaktop"))
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    cond()
+}
+
+/// A running `leaktop record`, killed on drop if still running.
+pub struct Recorder {
+    pub child: Child,
+    pub out: PathBuf,
+}
+
+impl Recorder {
+    pub fn start(pid: u32, out: &Path, extra: &[&str]) -> Recorder {
+        let child = leaktop()
+            .args(["record", "--quiet", "--pid", &pid.to_string(), "--out"])
+            .arg(out)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn leaktop record");
+        Recorder {
+            child,
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// Waits until the output holds at least `n` complete ticks.
+    pub fn wait_ticks(&self, n: usize) {
+        let ok = wait_until(Duration::from_secs(20), || {
+            leaktop::format::read(&self.out).is_ok_and(|r| r.ticks.len() >= n)
+        });
+        assert!(
+            ok,
+            "recorder did not write {n} ticks to {}",
+            self.out.display()
+        );
+    }
+
+    pub fn signal(&self, sig: Signal) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Waits for the recorder to exit; returns its exit code and stderr.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let done = wait_until(Duration::from_secs(20), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        assert!(done, "recorder did not stop");
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.code(), err)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A child process that is killed and reaped when dropped.
+pub struct Reaped(pub Child);
+
+impl Reaped {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The variable that tells a re-executed test binary which test it runs alone.
+const ISOLATED_VAR: &str = "LEAKTOP_TEST_ISOLATED";
+
+/// Runs `body` in a process of its own: the test binary re-executed for test `name`
+/// (its full path, `module::test`) alone.
+///
+/// For tests that change process-wide state that the other tests in this one binary
+/// would feel: becoming a subreaper (every orphan of every concurrent test would be
+/// adopted here instead of by init) or reaping any child (`waitpid(-1)` takes other
+/// tests' children). The parent only checks that the child passed; the child's own
+/// output is passed through when it did not.
+pub fn isolated(name: &str, body: impl FnOnce()) {
+    if std::env::var(ISOLATED_VAR).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(exe)
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ISOLATED_VAR, name)
+        .stdin(Stdio::null())
+        .output()
+        .expect("re-execute the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{name}, run in a process of its own, failed:\n{text}"
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{name} did not run in its own process:\n{text}"
+    );
+}

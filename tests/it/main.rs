@@ -1,0 +1,69 @@
+//! leaktop's integration tests: one test crate (one link, one binary), as ripgrep has.
+//!
+//! `common` spawns and cleans up real process trees; `fakes` is the fake host; `screen`
+//! records TestBackend frames. Each module below is one area, introduced in a line.
+
+mod common;
+mod fakes;
+mod screen;
+
+// leaktop as the family's subreaper: the kernel's child list makes a missed orphan a member
+mod adopted;
+// alerts for leaks under live parents, on real processes
+mod alerts;
+// the alerts at their defaults at the field reports' timescales (minutes; optimised builds only)
+mod alerts_slow;
+// the /proc and sysinfo samplers agree on one real tree
+mod backends;
+// `run --check` for CI: JUnit, JSON, GitHub annotations and step summary
+mod ci_output;
+// the command line's contract: help, errors, exit codes
+mod cli;
+// a day of 86,400 ticks fits the history's budget (optimised builds only)
+mod day_long;
+// `--follow` on real restarts, not decoys
+mod follow;
+// `--follow` on the fake host
+mod follow_fake;
+// the safe kill on real processes
+mod kill;
+// the safe kill on the fake host: what it never signals
+mod kill_fake;
+// `report` on six hours of recording in bounded memory (optimised builds only)
+mod long_recording;
+// what a leaked pool costs, by RSS and PSS, on real processes
+mod memory;
+// rationing `smaps_rollup` reads on the fake host
+mod memory_budget;
+// `--metrics` on a real family, and misbehaving clients
+mod metrics;
+// `--metrics` tick by tick on the fake host
+mod metrics_fake;
+// a real Prometheus scrapes `record --metrics` (skipped without Prometheus)
+mod metrics_prometheus;
+// `leaktop orphans` on pools really orphaned
+mod orphans;
+// `leaktop orphans` on the fake host: services, subreapers, kills
+mod orphans_fake;
+// the picker's event loop on TestBackend with the fake host
+mod picker_app;
+// a dead member's pid handed to an innocent process (root only)
+mod pid_reuse;
+// `leaktop record` on real trees
+mod record;
+// `leaktop report` on the recording in assets/
+mod report;
+// `leaktop run` on real commands
+mod run;
+// `leaktop run` without a subreaper, on the fake host
+mod run_no_subreaper;
+// the verdict scenarios of tests/scenarios/ through the tracker
+mod scenarios;
+// an escape adopted by a subreaper above the root
+mod session_subreaper;
+// the interactive view in a real terminal (tmux)
+mod tui;
+// verdicts on innocent and leaking real shapes
+mod verdicts;
+// the whole view's event loop on TestBackend with the fake host
+mod view_app;

@@ -1,0 +1,456 @@
+//! `leaktop orphans` on real processes: pools really orphaned (their parent SIGKILLed
+//! before leaktop starts), a daemon by design, a healthy family, a killed `leaktop
+//! run`, a subreaper. Other tests on the machine leave orphans of their own: every
+//! assertion looks only at the groups and pids these tests made.
+
+use crate::common;
+
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Family, Signal, Tag, alive, children_of, leaktop, signal, wait_until};
+use serde_json::Value;
+
+/// `leaktop orphans --json --older-than 0s ARGS`: the parsed object.
+fn orphans_json(args: &[&str]) -> Value {
+    let out = leaktop()
+        .args(["orphans", "--json", "--older-than", "0s"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn group<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
+    v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == id)
+}
+
+fn group_pids(g: &Value) -> Vec<u32> {
+    let mut pids: Vec<u32> = g["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap() as u32)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Every process in the tree under `pid`, `pid` excluded.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut stack = children_of(pid);
+    while let Some(p) = stack.pop() {
+        out.push(p);
+        stack.extend(children_of(p));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A forkserver pool whose parent (its own process-group leader, as a shell's job)
+/// is SIGKILLed: the pool's processes, now under init.
+fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
+    let mut pool = Family::spawn_pool(dir);
+    let leader = pool.pid();
+    let members = descendants(leader);
+    assert!(
+        members.len() >= 5,
+        "tracker, forkserver, 3 workers: {members:?}"
+    );
+    pool.kill_root();
+    assert!(wait_until(Duration::from_secs(5), || members
+        .iter()
+        .all(|&m| common_ppid(m) != Some(leader))));
+    (pool, leader, members)
+}
+
+fn common_ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, leader_a, members_a) = orphaned_pool(dir.path());
+    let (_b, leader_b, members_b) = orphaned_pool(dir.path());
+    // A daemon by design: double fork, setsid, stdio on /dev/null.
+    let tag = Tag::new();
+    let pidfile = dir.path().join("daemon.pid");
+    let status = tag
+        .command("python3")
+        .args(["-c", DAEMON, pidfile.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(wait_until(Duration::from_secs(5), || pidfile.exists()));
+    let daemon: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // A healthy family: a live parent (its own group) and its child.
+    let mut healthy = Family::spawn("python3", &["-c", HEALTHY]);
+    let child: u32 = healthy.read_line().parse().unwrap();
+
+    let v = orphans_json(&[]);
+    let ga = group(&v, &format!("pg-{leader_a}")).expect("pool a is listed");
+    let gb = group(&v, &format!("pg-{leader_b}")).expect("pool b is listed");
+    assert_eq!(
+        group_pids(ga),
+        members_a,
+        "exactly the tracker, forkserver, workers"
+    );
+    assert_eq!(group_pids(gb), members_b);
+    let evidence = ga["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("process group {leader_a}'s leader is gone")),
+        "{evidence}"
+    );
+    let listed: Vec<u32> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(group_pids)
+        .collect();
+    for pid in [daemon, healthy.pid(), child] {
+        assert!(alive(pid));
+        assert!(!listed.contains(&pid), "{pid} is no orphan: {v}");
+    }
+
+    // --group ID --kill --yes ends exactly that group.
+    let out = leaktop()
+        .args(["orphans", "--older-than", "0s", "--group"])
+        .arg(format!("pg-{leader_a}"))
+        .args(["--kill", "--yes", "--grace", "1s"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("ended pg-{leader_a}: {} of", members_a.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("freed"), "{stdout}");
+    assert!(wait_until(Duration::from_secs(5), || members_a
+        .iter()
+        .all(|&p| !alive(p))));
+    assert!(
+        members_b.iter().all(|&p| alive(p)),
+        "the other pool survives"
+    );
+    assert!(alive(daemon) && alive(child));
+    signal(daemon, Signal::KILL);
+    let _ = healthy.root.kill();
+}
+
+/// Double fork, setsid, stdio on /dev/null; writes its pid to argv[1].
+const DAEMON: &str = r#"
+import os, sys, time
+if os.fork(): os._exit(0)
+os.setsid()
+if os.fork(): os._exit(0)
+fd = os.open("/dev/null", os.O_RDWR)
+for i in range(3): os.dup2(fd, i)
+open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(3600)
+"#;
+
+/// A live parent with a child; prints the child's pid.
+const HEALTHY: &str = r#"
+import os, subprocess, sys, time
+c = subprocess.Popen(["sleep", "3600"])
+print(c.pid, flush=True)
+time.sleep(3600)
+"#;
+
+#[test]
+fn bad_input_is_one_line_and_signals_nothing() {
+    for (args, needle) in [
+        (
+            &["--group", "pg-999999999"][..],
+            "no orphan group 'pg-999999999'",
+        ),
+        (
+            &["--match", "no-such-command-zq81"][..],
+            "matches 'no-such-command-zq81'",
+        ),
+        (&["--kill"][..], "--kill needs a terminal"),
+    ] {
+        let out = leaktop()
+            .arg("orphans")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+/// CMD under `leaktop run` starts a child that outlives it; prints the child's pid.
+const RUN_CMD: &str = r#"
+import os, subprocess, sys, time
+c = subprocess.Popen(["sleep", "3600"])
+print(c.pid, flush=True)
+time.sleep(3600)
+"#;
+
+#[test]
+fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
+    let tag = Tag::new();
+    let mut run = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .args(["run", "--", "python3", "-c", RUN_CMD])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let run_pid = run.id();
+    let mut line = String::new();
+    std::io::BufReader::new(run.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let survivor: u32 = line.trim().parse().unwrap();
+    // leaktop itself dies; CMD gets SIGTERM (PR_SET_PDEATHSIG), its child lives on.
+    signal(run_pid, Signal::KILL);
+    let _ = run.wait();
+    assert!(wait_until(Duration::from_secs(5), || common_ppid(survivor)
+        .is_some_and(
+            |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
+        )));
+    let v = orphans_json(&[]);
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| group_pids(g).contains(&survivor))
+        .unwrap_or_else(|| panic!("{survivor} is listed: {v}"));
+    let id = g["id"].as_str().unwrap();
+    assert!(id.starts_with(&format!("run-{run_pid}.")), "{id}");
+    assert_eq!(g["evidence"][0]["kind"], "run_marker", "{g}");
+    assert_eq!(g["strength"], "strong");
+}
+
+/// A subreaper (PR_SET_CHILD_SUBREAPER) starts a job in its own process group that
+/// forks a worker; on a line on stdin the job exits and the subreaper adopts the
+/// worker. Prints "job worker".
+const SUBREAPER: &str = r#"
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+r, w = os.pipe()
+job = os.fork()
+if job == 0:
+    os.setpgid(0, 0)
+    worker = os.fork()
+    if worker == 0:
+        time.sleep(3600); os._exit(0)
+    print(os.getpid(), worker, flush=True)
+    os.read(r, 1)
+    os._exit(0)
+sys.stdin.readline()
+os.write(w, b"x")
+os.waitpid(job, 0)
+time.sleep(3600)
+"#;
+
+#[test]
+fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
+    let tag = Tag::new();
+    let mut reaper = tag
+        .command("python3")
+        .args(["-c", SUBREAPER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut reaper_out = std::io::BufReader::new(reaper.stdout.take().unwrap());
+    reaper_out.read_line(&mut line).unwrap();
+    let mut it = line.split_whitespace().map(|p| p.parse::<u32>().unwrap());
+    let (job, worker) = (it.next().unwrap(), it.next().unwrap());
+
+    let mut watch = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .args([
+            "orphans",
+            "--watch",
+            "--json",
+            "--interval",
+            "100ms",
+            "--older-than",
+            "0s",
+        ])
+        .args(["--group", &format!("pg-{job}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The watch sees the job with its worker (it says so after its first scan), then
+    // the worker adopted.
+    let mut said = String::new();
+    std::io::BufReader::new(watch.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(said.contains("watching for new orphan groups"), "{said}");
+    use std::io::Write;
+    reaper.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    reaper.stdin.as_mut().unwrap().flush().unwrap();
+    let reaper_pid = reaper.id();
+    assert!(wait_until(Duration::from_secs(5), || common_ppid(worker)
+        == Some(reaper_pid)));
+    let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut l = String::new();
+        let _ = out.read_line(&mut l);
+        let _ = tx.send(l);
+    });
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let _ = reaper.kill();
+    let _ = reaper.wait();
+    let got = got.expect("the watch reported the group");
+    let g: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(g["id"], format!("pg-{job}"));
+    assert_eq!(group_pids(&g), [worker]);
+    assert_eq!(g["processes"][0]["ppid"], reaper_pid);
+}
+
+/// A job in its own process group starts a sleeper and a busy loop, prints their
+/// pids and exits: both are orphaned under init.
+const IDLE_AND_BUSY: &str = r#"
+import os, subprocess
+os.setpgid(0, 0)
+quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+s = subprocess.Popen(["sleep", "3600"], **quiet)
+b = subprocess.Popen(["sh", "-c", "while :; do :; done"], **quiet)
+print(s.pid, b.pid, flush=True)
+os._exit(0)
+"#;
+
+#[test]
+fn a_sleeper_is_idle_since_it_slept_and_a_busy_loop_is_not() {
+    if !std::path::Path::new("/proc/self/sched").exists() {
+        eprintln!("skipped: no /proc/PID/sched (CONFIG_SCHED_DEBUG)");
+        return;
+    }
+    let tag = Tag::new();
+    let out = tag
+        .command("python3")
+        .args(["-c", IDLE_AND_BUSY])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let pids: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let [sleeper, busy] = pids[..] else {
+        panic!("two pids: {line}")
+    };
+    let state = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .next()
+                    .map(String::from)
+            })
+    };
+    assert!(wait_until(Duration::from_secs(5), || state(sleeper)
+        .as_deref()
+        == Some("S")));
+    let asleep = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let least = asleep.elapsed().as_millis() as u64 * 9 / 10;
+    // --all: with stdio on /dev/null and no shell holding the session (as on a CI
+    // runner, session 0) they look like daemons by design.
+    let v = orphans_json(&["--all"]);
+    let process = |pid: u32| {
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["processes"].as_array().unwrap())
+            .find(|p| p["pid"] == pid)
+            .unwrap_or_else(|| panic!("{pid} is listed: {v}"))
+            .clone()
+    };
+    let (s, b) = (process(sleeper), process(busy));
+    let idle = |p: &Value| {
+        p["idle_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("known: {p}"))
+    };
+    assert!(idle(&s) >= least, "asleep for {least} ms at least: {s}");
+    assert!(
+        idle(&s) <= s["age_ms"].as_u64().unwrap() + 20,
+        "never idle for longer than it lived: {s}"
+    );
+    assert!(idle(&b) < 2_000, "a busy loop runs all the time: {b}");
+    signal(busy, Signal::KILL);
+    signal(sleeper, Signal::KILL);
+}
+
+/// `orphans --watch | head -1`: once the reader is gone the watch ends quietly, though
+/// it may have nothing to write for hours.
+#[test]
+fn watch_ends_quietly_when_its_reader_goes_away() {
+    let mut watch = leaktop()
+        .args(["orphans", "--watch", "--interval", "1h"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(watch.stdout.take());
+    let ended = wait_until(Duration::from_secs(10), || {
+        matches!(watch.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = watch.kill();
+    }
+    let out = watch.wait_with_output().unwrap();
+    assert!(ended, "still watching a closed pipe");
+    assert!(out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+}

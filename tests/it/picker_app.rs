@@ -1,0 +1,201 @@
+//! The picker (`leaktop` with no root), event loop included, on ratatui's
+//! `TestBackend` with the fake host: orphan groups listed first with their evidence,
+//! `x` on one opening the view's kill dialog, `y` ending exactly that group, and the
+//! refusals (weak evidence, a process line).
+
+use crate::fakes;
+use crate::screen;
+
+use std::collections::HashSet;
+use std::sync::mpsc::{self, Sender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use fakes::host::{FakeHost, Proc};
+use insta::assert_snapshot;
+use leaktop::host::Signal;
+use leaktop::sample::Sampler;
+use leaktop::ui::picker::{self, Picker};
+use leaktop::ui::terminal::{Ending, Msg, pick_loop};
+use ratatui::Terminal;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use screen::Screens;
+
+const ME: u32 = 50;
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// A live shell (500) with a dead job (600) whose pool sits under init (weak: the
+/// shell holds the session), a dead terminal's job (700) whose session leader is gone
+/// too (strong), and a healthy daemon family (800).
+fn machine() -> FakeHost {
+    let fake = FakeHost::new(ME);
+    fake.add(Proc::new(500, 1, "bash").group(500, 500));
+    for pid in [601, 602] {
+        fake.add(Proc::new(pid, 1, "python3").group(600, 500).rss_mb(50));
+    }
+    fake.add(Proc::new(603, 602, "python3").group(600, 500).rss_mb(200));
+    fake.add(
+        Proc::new(701, 1, "node")
+            .group(700, 690)
+            .cmd("node mcp-server.js")
+            .rss_mb(40)
+            .mem_mb(30, 20, 0),
+    );
+    fake.add(
+        Proc::new(702, 701, "node")
+            .group(700, 690)
+            .cmd("node mcp-server.js --child")
+            .rss_mb(30)
+            .mem_mb(25, 15, 0),
+    );
+    fake.add(Proc::new(800, 500, "vim").group(800, 500).rss_mb(20));
+    fake
+}
+
+/// The picker running on its own thread, as `Tui::pick` runs it, fed by the test.
+struct Running {
+    input: Sender<Msg>,
+    screens: std::sync::Arc<Screens>,
+    handle: JoinHandle<(Option<u32>, Ending)>,
+}
+
+impl Running {
+    fn start(fake: &FakeHost) -> Running {
+        let host = fake.host();
+        let mut sampler = fake.sampler();
+        let list = picker::candidates(
+            &host.scan(),
+            |s| sampler.command(s.id()).unwrap_or_default(),
+            ME,
+        );
+        let protected: HashSet<u32> = leaktop::host::protected(host.as_ref())
+            .into_iter()
+            .collect();
+        let picker = Picker::new(list, false).with_orphans(protected, Duration::from_secs(3));
+        let (backend, screens) = screen::recorder(100, 24);
+        let (tx, rx) = mpsc::channel();
+        let handle = thread::spawn(move || {
+            let mut terminal = Terminal::new(backend).unwrap();
+            match pick_loop(&mut terminal, picker, rx, host) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        });
+        Running {
+            input: tx,
+            screens,
+            handle,
+        }
+    }
+
+    fn keys(&self, codes: &[KeyCode]) {
+        for &c in codes {
+            self.input.send(Msg::Key(KeyEvent::from(c))).unwrap();
+        }
+    }
+
+    fn end(self) -> (Option<u32>, Ending) {
+        let started = Instant::now();
+        while !self.handle.is_finished() {
+            assert!(
+                started.elapsed() < LIMIT,
+                "the picker did not end; the screen shows:\n{}",
+                self.screens.last()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.handle.join().expect("the loop panicked")
+    }
+}
+
+/// The signals that end processes (the kill also stops and resumes them).
+fn ending_signals(fake: &FakeHost) -> Vec<(u32, Signal)> {
+    fake.signals()
+        .into_iter()
+        .filter(|(_, s)| *s == Signal::TERM || *s == Signal::KILL)
+        .collect()
+}
+
+#[test]
+fn orphan_groups_come_first_marked_with_their_evidence() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    let screen = p.screens.wait_for("ORPHAN", LIMIT);
+    let first_group = screen.lines().position(|l| l.contains("ORPHAN")).unwrap();
+    let first_process = screen
+        .lines()
+        .position(|l| l.contains(" vim") || l.contains(" bash"))
+        .unwrap();
+    assert!(first_group < first_process, "{screen}");
+    assert!(screen.contains("ORPHAN pg-600 (weak)"), "{screen}");
+    assert!(
+        screen.contains("ORPHAN sid-690") || screen.contains("ORPHAN pg-700"),
+        "{screen}"
+    );
+    assert_snapshot!("orphans_first", screen);
+    p.keys(&[KeyCode::Char('q')]);
+    assert_eq!(p.end(), (None, Ending::Quit));
+    assert!(fake.signals().is_empty(), "{:?}", fake.signals());
+}
+
+#[test]
+fn x_then_y_ends_exactly_that_groups_processes() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    p.screens.wait_for("ORPHAN", LIMIT);
+    // The second line is the strong group (the first, larger, is the weak one).
+    p.keys(&[KeyCode::Char('j'), KeyCode::Char('x')]);
+    p.screens.wait_for("Send SIGTERM to 2 processes", LIMIT);
+    // Once the PSS/USS the dialog asked for have been read.
+    let confirm = p.screens.wait_for("Frees ~55 MiB", LIMIT);
+    assert!(confirm.contains("kill orphan group"), "{confirm}");
+    assert_snapshot!("orphan_kill_confirm", confirm);
+    p.keys(&[KeyCode::Char('y')]);
+    let done = p.screens.wait_for("2 ended · 0 survived", LIMIT);
+    assert_snapshot!("orphan_kill_result", done);
+    let mut ended = ending_signals(&fake);
+    ended.sort_by_key(|(pid, _)| *pid);
+    assert_eq!(ended, [(701, Signal::TERM), (702, Signal::TERM)]);
+    for pid in [500, 601, 602, 603, 800] {
+        assert!(
+            fake.signals_to(pid).is_empty(),
+            "{pid}: {:?}",
+            fake.signals_to(pid)
+        );
+        assert!(fake.alive(pid), "{pid}");
+    }
+    // q closes the result and says the next q quits; the group has left the list.
+    p.keys(&[KeyCode::Char('q')]);
+    let after = p
+        .screens
+        .wait_for("closed the kill's result · q again quits", LIMIT);
+    assert!(
+        !after.contains("mcp-server") && after.contains("pg-600"),
+        "{after}"
+    );
+    p.keys(&[KeyCode::Char('q')]);
+    assert_eq!(p.end(), (None, Ending::Quit));
+}
+
+#[test]
+fn x_on_a_weak_group_or_a_process_signals_nothing_and_says_why() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    p.screens.wait_for("ORPHAN", LIMIT);
+    p.keys(&[KeyCode::Char('x')]);
+    let weak = p.screens.wait_for(
+        "end it by name: leaktop orphans --group pg-600 --kill",
+        LIMIT,
+    );
+    assert!(!weak.contains("Send SIGTERM"), "{weak}");
+    p.keys(&[KeyCode::Char('G'), KeyCode::Char('x')]);
+    p.screens.wait_for("x here kills orphan groups", LIMIT);
+    // n cancels a dialog without a signal.
+    p.keys(&[KeyCode::Char('g'), KeyCode::Char('j'), KeyCode::Char('x')]);
+    p.screens.wait_for("Send SIGTERM", LIMIT);
+    p.keys(&[KeyCode::Char('n')]);
+    p.keys(&[KeyCode::Enter]);
+    // Enter on a group watches its oldest process.
+    assert_eq!(p.end(), (Some(701), Ending::Quit));
+    assert!(fake.signals().is_empty(), "{:?}", fake.signals());
+}

@@ -1,0 +1,85 @@
+//! On desktops orphans go to `systemd --user`, on WSL to the session's init, in
+//! containers to tini: a child subreaper above the root, not PID 1. This test
+//! makes itself such a subreaper (in a process of its own) and attaches to a
+//! root it started, declaring nothing: the escape must be seen all the same.
+
+#![cfg(target_os = "linux")]
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::Family;
+use leaktop::model::Event;
+use leaktop::monitor::Monitor;
+use leaktop::sample::Backend;
+
+#[test]
+fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught() {
+    // A subreaper adopts every concurrent test's orphans, and reap() takes any child.
+    common::isolated(
+        "session_subreaper::an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught",
+        an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone,
+    );
+}
+
+fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone() {
+    let me = std::process::id();
+    rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(me as i32)).unwrap();
+    // The root leads its process group (Family::spawn); after the first ticks its
+    // subshell double-forks a sleep and exits at once: this process adopts the sleep.
+    let mut root = Family::spawn(
+        "sh",
+        &[
+            "-c",
+            "echo go; sleep 0.6; (sleep 300 >/dev/null 2>&1 &); sleep 300",
+        ],
+    );
+    assert_eq!(root.read_line(), "go");
+    let mut monitor = Monitor::attach(
+        root.pid(),
+        Backend::Procfs,
+        Duration::from_millis(100),
+        vec![],
+    )
+    .unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut evidence = None;
+    let mut leaked = None;
+    while Instant::now() < end && leaked.is_none() {
+        let tick = monitor.step().unwrap();
+        for e in &tick.events {
+            if let Event::Escaped {
+                ppid,
+                evidence: why,
+                ..
+            } = e
+            {
+                assert_eq!(*ppid, me, "adopted by this subreaper: {why}");
+                evidence = Some(why.clone());
+            }
+        }
+        leaked = tick
+            .processes
+            .iter()
+            .find(|p| p.escaped && p.leaked && p.name == "sleep")
+            .map(|p| p.pid);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let evidence = evidence.expect("the escape was not seen");
+    assert!(
+        leaked.is_some(),
+        "seen escaping but never leaked: {evidence}"
+    );
+    assert!(
+        evidence.contains(&format!("parent {me} is an ancestor of the root"))
+            && evidence.contains(&format!(
+                "its process group {} was created by member {}",
+                root.pid(),
+                root.pid()
+            )),
+        "{evidence}"
+    );
+    drop(root);
+    leaktop::host::real().reap();
+}
