@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::host::{ExeId, Host, Memory};
 use crate::model::alerts::{AlertConfig, AlertDetector};
@@ -128,29 +128,10 @@ fn memory_due(row: &ProcRow, m: Option<&Measured>, tick: u32, refresh: u32, exit
 pub const MEMORY_BUDGET_SHARE: u32 = 10;
 
 impl Monitor {
-    /// Starts watching `pid` and the family it grows. `subreapers` are pids known to
-    /// adopt orphans (leaktop itself under `run`).
-    pub fn attach(
-        pid: u32,
-        backend: Backend,
-        interval: Duration,
-        subreapers: Vec<u32>,
-    ) -> Result<Self, AttachError> {
-        Self::attach_with(sample::open(backend)?, pid, interval, subreapers)
-    }
-
-    /// [`Monitor::attach`] with a sampler of the caller's.
-    pub fn attach_with(
-        sampler: Box<dyn Sampler + Send>,
-        pid: u32,
-        interval: Duration,
-        subreapers: Vec<u32>,
-    ) -> Result<Self, AttachError> {
-        Self::attach_on(crate::host::real(), sampler, pid, interval, subreapers)
-    }
-
-    /// [`Monitor::attach`] on a host and with a sampler of the caller's. leaktop's own
-    /// pid and the kernel's list of its children come from `host`.
+    /// Starts watching `pid` and the family it grows, sampled with `sampler` (one of
+    /// `host`'s kind, or a test's). `subreapers` are pids known to adopt orphans
+    /// (leaktop itself under `run`). leaktop's own pid, the kernel's list of its
+    /// children, the clocks and the machine's name come from `host`.
     pub fn attach_on(
         host: Arc<dyn Host>,
         mut sampler: Box<dyn Sampler + Send>,
@@ -171,7 +152,7 @@ impl Monitor {
             _ if host.exists(pid) => return Err(AttachError::Unreadable(pid)),
             _ => return Err(AttachError::NoSuchProcess(pid)),
         };
-        let command = settled_command(sampler.as_mut(), root.id());
+        let command = settled_command(host.as_ref(), sampler.as_mut(), root.id());
         let me = host.own_pid();
         let marks = RootMarks {
             exe: host.exe_id(pid),
@@ -192,8 +173,8 @@ impl Monitor {
             root_start: root.start,
             root_cmd: command.cmd.clone(),
             interval_ms: interval.as_millis() as u64,
-            started_ms: now_ms(),
-            host: host_name(),
+            started_ms: crate::host::wall_ms(host.as_ref()),
+            host: host.hostname(),
         };
         let tracker = Tracker::new(
             root,
@@ -335,7 +316,9 @@ impl Monitor {
                 self.take_over(&pattern);
             }
         }
-        let mut tick = self.tracker.snapshot(elapsed, now_ms());
+        let mut tick = self
+            .tracker
+            .snapshot(elapsed, crate::host::wall_ms(self.host.as_ref()));
         self.measure_memory(&mut tick);
         tick.alerts = self.alerts.observe(&tick);
         if let Some(metrics) = &mut self.metrics {
@@ -716,13 +699,13 @@ fn ancestors(sampler: &mut dyn Sampler, mut pid: u32) -> Vec<Identity> {
 /// The root's command line. A root that `run` or `demo` has just spawned may still be
 /// inside `exec`, with no command line yet (it would read as `[leaktop]`): give it a
 /// few milliseconds to finish.
-fn settled_command(sampler: &mut dyn Sampler, id: Identity) -> Command {
+fn settled_command(host: &dyn Host, sampler: &mut dyn Sampler, id: Identity) -> Command {
     let mut command = sampler.command(id).unwrap_or_default();
     for _ in 0..20 {
         if !command.is_bare() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        host.sleep(Duration::from_millis(1));
         match sampler.command(id) {
             Some(c) => command = c,
             None => break,
@@ -731,17 +714,17 @@ fn settled_command(sampler: &mut dyn Sampler, id: Identity) -> Command {
     command
 }
 
-/// `--name PATTERN`: the oldest process whose command matches, if any.
-pub fn find_by_name(backend: Backend, pattern: &str) -> Result<Option<u32>, SampleError> {
-    Ok(find_all_by_name(backend, pattern)?.picked())
-}
-
 /// `--name PATTERN`: every process whose command matches, oldest first.
-pub fn find_all_by_name(backend: Backend, pattern: &str) -> Result<NameMatches, SampleError> {
-    let mut sampler = sample::open(backend)?;
+/// The one `--name` lookup: `record` and the view both resolve through it.
+pub fn find_all_by_name(
+    host: &dyn Host,
+    backend: Backend,
+    pattern: &str,
+) -> Result<NameMatches, SampleError> {
+    let mut sampler = host.sampler(backend)?;
     let all = sample::scan(sampler.as_mut())?;
     let command = |s: &ProcSample| sampler.command(s.id()).unwrap_or_default();
-    Ok(all_matching(&all, command, pattern, std::process::id()))
+    Ok(all_matching(&all, command, pattern, host.own_pid()))
 }
 
 /// What `--name PATTERN` found: the matching processes, oldest first, and the pids
@@ -870,28 +853,6 @@ pub fn oldest_matching(
     me: u32,
 ) -> Option<u32> {
     all_matching(samples, command, pattern, me).picked()
-}
-
-/// Wall time, ms since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// This machine's name (`uname -n`).
-pub(crate) fn host_name() -> String {
-    #[cfg(unix)]
-    {
-        rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned()
-    }
-    #[cfg(not(unix))]
-    {
-        std::env::var("COMPUTERNAME").unwrap_or_default()
-    }
 }
 
 #[cfg(test)]

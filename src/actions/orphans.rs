@@ -351,8 +351,8 @@ pub fn run_on(
         Output::Text => crate::format::orphans::snapshots(
             &selected,
             &view,
-            crate::monitor::now_ms(),
-            &crate::monitor::host_name(),
+            host::wall_ms(host.as_ref()),
+            &host.hostname(),
         ),
     };
     (io.out)(&listing)?;
@@ -512,7 +512,7 @@ fn watch(
             let line = match opts.output {
                 Output::Json => {
                     let mut v = crate::format::orphans::group_json(g, &view);
-                    v["time_ms"] = crate::monitor::now_ms().into();
+                    v["time_ms"] = host::wall_ms(host).into();
                     format!("{v}\n")
                 }
                 _ => crate::format::orphans::appeared_line(g),

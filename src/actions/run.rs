@@ -20,7 +20,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
 use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, plural, text};
-use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
+use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
@@ -116,10 +116,6 @@ pub struct RunOutcome {
 /// what the previous round's processes forked while they died.
 const KILL_ROUNDS: usize = 5;
 
-pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    run_on(crate::host::real(), opts)
-}
-
 /// The value of `LEAKTOP_RUN` for a run by this leaktop: `<pid>.<start>`, which no
 /// other process will have while any process carrying it lives (start times differ).
 pub fn run_marker(host: &dyn Host) -> String {
@@ -128,7 +124,8 @@ pub fn run_marker(host: &dyn Host) -> String {
     format!("{me}.{start}")
 }
 
-/// [`run`] on a host of the caller's.
+/// Runs `opts.command` under leaktop on `host` (the command layer's real one, or a
+/// test's fake), supervises and reports its family, and says how the run ended.
 pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.command.is_empty() {
         return Err(RunError::NoCommand);
@@ -143,9 +140,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
-    let (tx, rx) = mpsc::channel();
-    crate::host::listen_signals(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD], tx)
-        .map_err(RunError::Signals)?;
+    let signals = Heard::listen(host.as_ref())?;
 
     // Children leaktop already has (a wrapper that `exec`s leaktop hands its own
     // down): they were never CMD's, so they are neither adopted nor ended.
@@ -222,7 +217,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         session.supervisor.signal(Signal::TERM);
         return Err(e);
     }
-    let (last, hurried) = drive(&mut session, opts, &rx)?;
+    let (last, hurried) = drive(&mut session, opts, &signals)?;
 
     // Hurried by a signal, an orphan still within its leak grace is left behind all
     // the same: CMD has exited, and whatever of its family lives on is a leak.
@@ -283,7 +278,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     let failing_alert = !failing.is_empty();
-    crate::ui::terminal::reraise_deferred();
+    crate::ui::terminal::reraise_deferred(host.as_ref());
     let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
         EXIT_LEAKED
     } else {
@@ -536,21 +531,57 @@ impl Session {
     }
 }
 
+/// The signals `run` hears (INT, TERM, HUP to forward or to hurry the report; CHLD to
+/// reap at once), through the host: each rings `alarm`, which ends the wait for the
+/// next tick.
+struct Heard {
+    rx: mpsc::Receiver<(i32, bool)>,
+    alarm: Alarm,
+    /// Never closed: CMD's signals are forwarded until leaktop exits.
+    _listening: Listening,
+}
+
+impl Heard {
+    fn listen(host: &dyn Host) -> Result<Heard, RunError> {
+        let (tx, rx) = mpsc::channel();
+        let alarm = Alarm::new();
+        let ring = alarm.clone();
+        let listening = host
+            .listen_signals(
+                &[SIGINT, SIGTERM, SIGHUP, SIGCHLD],
+                Box::new(move |sig, sent| {
+                    let heard = tx.send((sig, sent)).is_ok();
+                    ring.ring();
+                    heard
+                }),
+            )
+            .map_err(RunError::Signals)?;
+        Ok(Heard {
+            rx,
+            alarm,
+            _listening: listening,
+        })
+    }
+}
+
 /// Samples until CMD has exited and the settle time has passed; returns the last tick,
 /// and whether a signal cut the settle short.
 fn drive(
     session: &mut Session,
     opts: &RunOptions,
-    rx: &mpsc::Receiver<(i32, bool)>,
+    signals: &Heard,
 ) -> Result<(Tick, bool), RunError> {
-    let mut next = Instant::now();
+    let host = session.supervisor.host.clone();
+    let mut next = host.now();
     // Set by INT, TERM or HUP once CMD has exited: report now, not after --settle.
     let mut hurried = false;
     loop {
         let tick = session.step()?;
         let exited_at = session.supervisor.exited_at;
         if let Some(at) = exited_at
-            && (hurried || (at.elapsed() >= opts.settle && !session.monitor.tracker().undecided()))
+            && (hurried
+                || (host.now().saturating_duration_since(at) >= opts.settle
+                    && !session.monitor.tracker().undecided()))
             && !tick.root_alive
         {
             return Ok((tick, hurried));
@@ -560,35 +591,41 @@ fn drive(
         // orphan still within its leak grace waits at the interval, not in a spin.
         if let Some(at) = exited_at {
             let settled = after(at, opts.settle);
-            if settled > Instant::now() {
+            if settled > host.now() {
                 next = next.min(settled);
             }
         }
         // Wait for the next tick; a child's exit or a signal wakes the loop early.
         loop {
-            let now = Instant::now();
-            if now >= next {
+            if host.now() >= next {
                 break;
             }
-            match rx.recv_timeout(next - now) {
-                Ok((SIGCHLD, _)) => {
+            let heard = match signals.rx.try_recv() {
+                Ok(heard) => heard,
+                Err(mpsc::TryRecvError::Empty) => {
+                    host.wait(Some(next), &signals.alarm);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            };
+            match heard {
+                (SIGCHLD, _) => {
                     let before = session.supervisor.exited_at;
                     session.supervisor.reap();
                     if before.is_none() && session.supervisor.exited_at.is_some() {
-                        next = Instant::now();
+                        next = host.now();
                     }
                 }
-                Ok((sig, true)) if session.supervisor.exit.is_none() => {
+                (sig, true) if session.supervisor.exit.is_none() => {
                     if let Some(signal) = forwarded(sig) {
                         session.supervisor.signal(signal);
                     }
                 }
-                Ok((SIGINT | SIGTERM | SIGHUP, _)) if session.supervisor.exit.is_some() => {
+                (SIGINT | SIGTERM | SIGHUP, _) if session.supervisor.exit.is_some() => {
                     hurried = true;
-                    next = Instant::now();
+                    next = host.now();
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                _ => {}
             }
         }
     }
@@ -620,7 +657,7 @@ fn show_view(
         },
     );
     let mut tui = Tui::open().map_err(RunError::View)?;
-    tui.run_on(
+    tui.run(
         LoopOptions::new(host),
         app,
         Some(Box::new(SharedSession(session.clone()))),

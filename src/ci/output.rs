@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::github::{self, Level};
 use super::{CiReport, junit};
-use crate::host::Host;
-use crate::record::TickSink;
+use crate::host::{Create, Host};
 use crate::text::io_message;
 
 /// The files and environment `run` reports to besides stderr.
@@ -56,21 +55,19 @@ impl CiOutputs {
     /// touching what an existing file holds.
     pub fn check(&self, host: &dyn Host) -> Result<(), OutputError> {
         for path in [&self.junit, &self.json].into_iter().flatten() {
-            TickSink::check(host, Some(path)).map_err(|e| OutputError {
+            crate::host::check_writable(host, path).map_err(|e| OutputError {
                 path: crate::text::shown_path(path),
-                why: match e {
-                    crate::record::RecordError::Create { source, .. } => io_message(&source),
-                    other => other.to_string(),
-                },
+                why: io_message(&e),
             })?;
         }
         Ok(())
     }
 
-    /// Writes every output; `check` fails the job (`--check`: error annotations, else
-    /// warnings). Goes on past a failure and returns the first.
+    /// Writes every output through `host`; `check` fails the job (`--check`: error
+    /// annotations, else warnings). Goes on past a failure and returns the first.
     pub fn write(
         &self,
+        host: &dyn Host,
         report: &CiReport,
         summary: Option<&crate::report::Summary>,
         check: bool,
@@ -82,11 +79,11 @@ impl CiOutputs {
             }
         };
         if let Some(path) = &self.junit {
-            keep(write_file(path, junit::junit_xml(report).as_bytes()));
+            keep(write_file(host, path, junit::junit_xml(report).as_bytes()));
         }
         if let (Some(path), Some(summary)) = (&self.json, summary) {
             let json = serde_json::to_string_pretty(summary).unwrap_or_default() + "\n";
-            keep(write_file(path, json.as_bytes()));
+            keep(write_file(host, path, json.as_bytes()));
         }
         if self.github {
             let level = if check { Level::Error } else { Level::Warning };
@@ -94,22 +91,25 @@ impl CiOutputs {
             // A closed stdout (the step's reader gone) loses the annotations only.
             let _ = crate::stdout::write_all(lines.as_bytes());
             if let Some(path) = &self.step_summary {
-                keep(append_summary(path, report));
+                keep(append_summary(host, path, report));
             }
         }
         first.map_or(Ok(()), Err)
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    std::fs::write(path, bytes).map_err(|e| OutputError {
-        path: crate::text::shown_path(path),
-        why: io_message(&e),
-    })
+/// Creates (or truncates) `path` and writes `bytes` to it.
+fn write_file(host: &dyn Host, path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    host.create(path, Create::Truncate)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(|e| OutputError {
+            path: crate::text::shown_path(path),
+            why: io_message(&e),
+        })
 }
 
 /// Appends the Markdown to the step summary, in what is left of GitHub's 1 MiB.
-fn append_summary(path: &Path, report: &CiReport) -> Result<(), OutputError> {
+fn append_summary(host: &dyn Host, path: &Path, report: &CiReport) -> Result<(), OutputError> {
     let error = |e: std::io::Error| OutputError {
         path: crate::text::shown_path(path),
         why: io_message(&e),
@@ -119,10 +119,6 @@ fn append_summary(path: &Path, report: &CiReport) -> Result<(), OutputError> {
     if md.is_empty() {
         return Ok(());
     }
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(error)?;
+    let mut file = host.create(path, Create::Append).map_err(error)?;
     file.write_all(md.as_bytes()).map_err(error)
 }

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
 use leaktop::format::{self, Format, human_kb};
+use leaktop::host::Host;
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
 
@@ -51,7 +53,7 @@ pub(crate) struct RecordArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitCode> {
     // Bound first: a taken address is known before anything else happens.
     let served = args.metrics.start()?;
     if let Some(s) = &served
@@ -64,7 +66,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let pid = match (args.root.pid, &args.root.name) {
         (Some(pid), _) => pid,
         (None, Some(pattern)) => {
-            let found = leaktop::monitor::find_all_by_name(args.backend, pattern)?;
+            let found = leaktop::monitor::find_all_by_name(host.as_ref(), args.backend, pattern)?;
             let pid = found.picked().ok_or_else(|| {
                 anyhow::anyhow!(
                     "no process matches --name '{}'",
@@ -97,7 +99,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),
     };
-    let summary = record::record(&opts)?;
+    let summary = record::record(host, &opts)?;
     if !args.quiet {
         let place = if to_stdout {
             "standard output".to_string()

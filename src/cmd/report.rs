@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
 use leaktop::format::Format;
+use leaktop::host::Host;
 use leaktop::report;
 
 #[derive(Args)]
@@ -30,14 +32,17 @@ pub(crate) struct ReportArgs {
     pub(crate) out: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    report::run(&report::Options {
-        file: args.file,
-        json: args.json,
-        svg: args.svg,
-        tick: args.tick,
-        convert: args.convert,
-        out: args.out,
-    })?;
+pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    report::run(
+        host.as_ref(),
+        &report::Options {
+            file: args.file,
+            json: args.json,
+            svg: args.svg,
+            tick: args.tick,
+            convert: args.convert,
+            out: args.out,
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

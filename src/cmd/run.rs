@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,6 +11,7 @@ use leaktop::actions::run::{self, RunOptions};
 use leaktop::ci::CiReport;
 use leaktop::ci::output::CiOutputs;
 use leaktop::format::Format;
+use leaktop::host::Host;
 use leaktop::model::AlertKind;
 use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
@@ -75,7 +77,7 @@ pub(crate) struct RunArgs {
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
-pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
+pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
     // Bound before CMD starts: a taken address fails the run without running CMD.
     let served = match args.metrics.start() {
         Ok(served) => served,
@@ -92,7 +94,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
     // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
     // summary; --junit and --json files must be writable before CMD starts.
     let outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
-    if let Err(e) = outputs.check(leaktop::host::real().as_ref()) {
+    if let Err(e) = outputs.check(host.as_ref()) {
         say!("leaktop: error: {e}");
         return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
     }
@@ -120,7 +122,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
         format: args.format,
         backend: args.backend,
     };
-    match run::run(&opts) {
+    match run::run_on(host.clone(), &opts) {
         Ok(outcome) => {
             let report = CiReport::new(
                 &command,
@@ -130,7 +132,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
                 &outcome.failing,
                 &fail_on,
             );
-            match outputs.write(&report, outcome.summary.as_ref(), args.check) {
+            match outputs.write(host.as_ref(), &report, outcome.summary.as_ref(), args.check) {
                 Ok(()) => ExitCode::from(outcome.exit_code),
                 Err(e) => {
                     say!("leaktop: error: {e}");

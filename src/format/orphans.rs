@@ -7,10 +7,10 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::Format;
-use crate::host::Memory;
 use crate::model::layout::{self, Line};
 use crate::model::orphans::{Orphan, OrphanGroup, Strength};
 use crate::model::{Event, Header, ProcRow, Tick};
+use crate::sample::Memory;
 use crate::sample::{IdMap, Identity};
 use crate::text::{age, fit, human_kb, plural, printable};
 

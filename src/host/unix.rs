@@ -1,4 +1,5 @@
-//! What every Unix host does the same way: reaping, starting a command, creating files.
+//! What every Unix host does the same way: reaping, starting a command, creating files,
+//! the clocks and the machine's name, dying of a signal.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -77,6 +78,23 @@ pub(super) fn create(path: &Path, how: Create) -> io::Result<File> {
                 .create_new(true)
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
         }
+        Create::Existing => {}
+        Create::Append => {
+            options.append(true).create(true);
+        }
     }
     options.open(path)
+}
+
+/// This machine's name (`uname -n`).
+pub(super) fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Dies of `signal` with its default action (see [`super::Host::die_of`]).
+pub(super) fn die_of(signal: i32) {
+    let _ = signal_hook::low_level::emulate_default_handler(signal);
 }

@@ -26,11 +26,8 @@
 
 use serde::Serialize;
 
+pub use crate::sample::facts::{ProcFacts, RUN_MARKER, StdioKind};
 use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
-
-/// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
-/// of the `leaktop run` process, inherited by everything CMD starts.
-pub const RUN_MARKER: &str = "LEAKTOP_RUN";
 
 /// Executable names (`comm`) of the subreapers leaktop knows: their children may be
 /// orphans they adopted. `systemd` counts only where it is not PID 1 (`systemd
@@ -43,55 +40,6 @@ pub const KNOWN_SUBREAPERS: [&str; 6] = [
     "catatonit",
     "docker-init",
 ];
-
-/// What a standard stream (fd 0, 1 or 2) is connected to: the target of
-/// `/proc/PID/fd/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StdioKind {
-    /// A terminal (`/dev/pts/*`, `/dev/tty*`, `/dev/console`).
-    Terminal,
-    /// `/dev/null`.
-    Null,
-    /// A regular file (a log).
-    File,
-    Pipe,
-    Socket,
-    /// The descriptor is closed.
-    Closed,
-    /// Anything else (another device, an anonymous inode).
-    Other,
-}
-
-impl StdioKind {
-    /// Where a daemon by design points its streams: nowhere a reader waits.
-    pub fn detached(self) -> bool {
-        matches!(self, StdioKind::Null | StdioKind::File | StdioKind::Closed)
-    }
-}
-
-/// Facts about one process beyond its sample, read only for candidates (see
-/// [`crate::host::Host::facts`]). `None` in a field: unreadable (another user's
-/// process), never a stand-in for "none".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcFacts {
-    /// The controlling terminal's device number (`tty_nr` of `/proc/PID/stat`);
-    /// `Some(0)`: none.
-    pub tty_nr: Option<u32>,
-    /// Standard input, output and error.
-    pub stdio: Option<[StdioKind; 3]>,
-    /// The cgroup (v2 path of `/proc/PID/cgroup`, or v1's `name=systemd`).
-    pub cgroup: Option<String>,
-    /// `LEAKTOP_RUN` from `/proc/PID/environ`: `<pid>.<start>` of the `leaktop run`
-    /// that started it. `Some("")`: readable, no marker.
-    pub run_marker: Option<String>,
-    /// The real user id (`Uid:` of `/proc/PID/status`).
-    pub uid: Option<u32>,
-    /// `PF_EXITING` in the flags of `/proc/PID/stat`: on its way out.
-    pub exiting: bool,
-    /// Some of the above could not be read: permission denied.
-    pub denied: bool,
-}
 
 /// What the classifier asks of the world, lazily: only candidates and their trees
 /// are looked up.

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::summary::Summary;
 use crate::format::{Recording, command_tail, elapsed, fit, human_kb, plural};
+use crate::host::{Create, Host};
 use crate::model::Header;
 use crate::sample::Identity;
 
@@ -185,18 +186,26 @@ impl Chart {
     }
 }
 
-/// Draws the chart of a recording held in memory into `path`.
-pub fn write(rec: &Recording, summary: &Summary, path: &Path) -> Result<(), SvgError> {
+/// Draws the chart of a recording held in memory into `path`, through `host`.
+pub fn write(
+    host: &dyn Host,
+    rec: &Recording,
+    summary: &Summary,
+    path: &Path,
+) -> Result<(), SvgError> {
     let svg = render(rec, summary)?;
-    write_file(&svg, path)
+    write_file(host, &svg, path)
 }
 
-/// Writes a drawn chart to `path`.
-pub fn write_file(svg: &str, path: &Path) -> Result<(), SvgError> {
-    std::fs::write(path, svg).map_err(|source| SvgError::Write {
-        path: crate::format::shown_path(path),
-        source,
-    })
+/// Writes a drawn chart to `path` (created or truncated) through `host`.
+pub fn write_file(host: &dyn Host, svg: &str, path: &Path) -> Result<(), SvgError> {
+    use std::io::Write;
+    host.create(path, Create::Truncate)
+        .and_then(|mut file| file.write_all(svg.as_bytes()))
+        .map_err(|source| SvgError::Write {
+            path: crate::format::shown_path(path),
+            source,
+        })
 }
 
 /// The chart of a recording held in memory, as SVG text.

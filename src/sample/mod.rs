@@ -3,12 +3,15 @@
 //! A [`Sampler`] returns plain [`ProcSample`]s and knows nothing of families or leaks;
 //! the caller tells it which processes are members so it can avoid re-reading the rest.
 
+pub mod facts;
 #[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod stat;
 pub mod sysinfo;
 
 use std::fmt;
+
+pub use facts::{Memory, ProcFacts, PssParts, StdioKind};
 
 /// A process is a pid *and* the time it started: a reused pid is a different process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

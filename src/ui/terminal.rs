@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyEvent};
@@ -39,7 +39,7 @@ use super::picker::{Picker, PickerOutcome};
 use super::render;
 use crate::actions::kill::{self, KillReport};
 use crate::format::Format;
-use crate::host::{Create, Host, Memory};
+use crate::host::{Alarm, Create, Host, Listening, Memory};
 use crate::model::orphans::OrphanGroup;
 use crate::model::{Header, Tick};
 use crate::monitor::Monitor;
@@ -171,11 +171,11 @@ impl Ending {
         }
     }
 
-    /// Dies of [`Ending::fatal_signal`], if any, with its default action. Call it once
-    /// the terminal is restored and nothing else needs doing.
-    pub fn reraise(self) {
+    /// Dies of [`Ending::fatal_signal`], if any, with its default action, through
+    /// `host`. Call it once the terminal is restored and nothing else needs doing.
+    pub fn reraise(self, host: &dyn Host) {
         if let Some(signal) = self.fatal_signal() {
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
+            host.die_of(signal);
         }
     }
 
@@ -191,23 +191,22 @@ impl Ending {
 /// A fatal signal that ended a view, kept by [`Ending::defer`] (0: none).
 static DEFERRED: AtomicI32 = AtomicI32::new(0);
 
-/// Dies of the fatal signal a view ended on, if one was deferred ([`Ending::defer`]):
-/// call it once the cleaning up is done.
-pub fn reraise_deferred() {
+/// Dies of the fatal signal a view ended on, if one was deferred ([`Ending::defer`]),
+/// through `host`: call it once the cleaning up is done.
+pub fn reraise_deferred(host: &dyn Host) {
     let signal = DEFERRED.swap(0, Ordering::Relaxed);
     if signal != 0 {
-        Ending::Signal(signal).reraise();
+        Ending::Signal(signal).reraise(host);
     }
 }
 
 /// What [`run_loop`] needs besides the app and its messages.
 pub struct LoopOptions {
-    /// Every effect on the machine (kills, export files) goes through it.
+    /// Every effect on the machine goes through it: kills, export files (named by its
+    /// wall clock), and the sampling thread's clock.
     pub host: Arc<dyn Host>,
     /// Where `e` writes, the first directory where a file can be created.
     pub export_dirs: Vec<PathBuf>,
-    /// The wall clock that names exports (tests fix it).
-    pub wall_clock: fn() -> SystemTime,
 }
 
 impl LoopOptions {
@@ -216,11 +215,7 @@ impl LoopOptions {
     pub fn new(host: Arc<dyn Host>) -> LoopOptions {
         let mut export_dirs: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
         export_dirs.push(std::env::temp_dir());
-        LoopOptions {
-            host,
-            export_dirs,
-            wall_clock: SystemTime::now,
-        }
+        LoopOptions { host, export_dirs }
     }
 }
 
@@ -247,7 +242,9 @@ pub fn run_loop<B: Backend>(
 ) -> Result<Outcome, B::Error> {
     let (tx, rx) = mpsc::channel();
     relay(events, tx.clone());
-    let sampling = source.map(|(source, interval)| Sampling::spawn(source, interval, tx.clone()));
+    let sampling = source.map(|(source, interval)| {
+        Sampling::spawn(source, interval, options.host.clone(), tx.clone())
+    });
     let mut workers = Workers::default();
     let ending = serve(
         terminal,
@@ -514,64 +511,53 @@ fn serve<B: Backend>(
     Ok(Ending::Closed)
 }
 
-/// The sampling thread: steps a [`TickSource`] every interval and sends each tick as
-/// [`Msg::Tick`] (and [`Msg::Finished`] once there is nothing more to sample).
+/// The sampling thread: steps a [`TickSource`] every interval of the host's clock and
+/// sends each tick as [`Msg::Tick`] (and [`Msg::Finished`] once there is nothing more
+/// to sample).
 struct Sampling {
     thread: JoinHandle<()>,
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
+    /// Rung on pause, resume and stop: the thread's wait ends at once.
+    alarm: Alarm,
     /// A new focus for the source, taken before its next step.
     focus: Arc<Mutex<Option<Vec<Identity>>>>,
 }
 
 impl Sampling {
-    /// Starts sampling `source` at once, then every `interval`.
-    fn spawn(mut source: Box<dyn TickSource>, interval: Duration, tx: Sender<Msg>) -> Sampling {
+    /// Starts sampling `source` at once, then every `interval` on `host`'s clock.
+    fn spawn(
+        mut source: Box<dyn TickSource>,
+        interval: Duration,
+        host: Arc<dyn Host>,
+        tx: Sender<Msg>,
+    ) -> Sampling {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
+        let alarm = Alarm::new();
         let focus: Arc<Mutex<Option<Vec<Identity>>>> = Arc::default();
-        let (stop_flag, paused_flag, focus_slot) = (stop.clone(), paused.clone(), focus.clone());
+        let (stop_flag, paused_flag, focus_slot, woken) =
+            (stop.clone(), paused.clone(), focus.clone(), alarm.clone());
         let thread = thread::spawn(move || {
             let (stop, paused) = (stop_flag, paused_flag);
-            let mut next = Instant::now();
+            let mut next = host.now();
             while !stop.load(Ordering::Relaxed) {
-                if !paused.load(Ordering::Relaxed) {
-                    let new_focus = focus_slot.lock().ok().and_then(|mut f| f.take());
-                    if let Some(ids) = new_focus {
-                        source.focus(ids);
-                    }
-                    match source.step() {
-                        Ok(tick) => {
-                            if tx.send(Msg::Tick(tick)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Msg::Finished(format!("sampling failed: {e}")));
-                            return;
-                        }
-                    }
-                    if let Some(why) = source.finished() {
-                        let _ = tx.send(Msg::Finished(why));
-                        return;
-                    }
+                if !paused.load(Ordering::Relaxed) && !Self::step(source.as_mut(), &focus_slot, &tx)
+                {
+                    return;
                 }
                 // A late tick is not made up for: the schedule skips ahead.
-                next = (next + interval).max(Instant::now());
-                while !stop.load(Ordering::Relaxed) {
-                    let now = Instant::now();
-                    if now >= next {
-                        break;
-                    }
-                    // Unparked early on pause/resume and on stop.
-                    thread::park_timeout(next - now);
+                next = (next + interval).max(host.now());
+                while !stop.load(Ordering::Relaxed) && host.now() < next {
+                    // Woken early on pause, resume and stop.
+                    host.wait(Some(next), &woken);
                     if paused.load(Ordering::Relaxed) {
                         break;
                     }
                 }
                 while paused.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-                    thread::park_timeout(Duration::from_millis(500));
-                    next = Instant::now();
+                    host.wait(None, &woken);
+                    next = host.now();
                 }
             }
         });
@@ -579,8 +565,38 @@ impl Sampling {
             thread,
             stop,
             paused,
+            alarm,
             focus,
         }
+    }
+
+    /// One step of `source` with the newest focus, its tick sent; `false` once
+    /// sampling is over (it failed, the source has finished, or the view has gone).
+    fn step(
+        source: &mut dyn TickSource,
+        focus: &Mutex<Option<Vec<Identity>>>,
+        tx: &Sender<Msg>,
+    ) -> bool {
+        let new_focus = focus.lock().ok().and_then(|mut f| f.take());
+        if let Some(ids) = new_focus {
+            source.focus(ids);
+        }
+        match source.step() {
+            Ok(tick) => {
+                if tx.send(Msg::Tick(tick)).is_err() {
+                    return false;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::Finished(format!("sampling failed: {e}")));
+                return false;
+            }
+        }
+        if let Some(why) = source.finished() {
+            let _ = tx.send(Msg::Finished(why));
+            return false;
+        }
+        true
     }
 
     /// Hands the source a new focus before its next step ([`TickSource::focus`]).
@@ -593,13 +609,13 @@ impl Sampling {
     /// Pauses or resumes sampling.
     fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
-        self.thread.thread().unpark();
+        self.alarm.ring();
     }
 
     /// Stops sampling and waits for the thread (for the step under way, if any).
     fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.thread().unpark();
+        self.alarm.ring();
         let _ = self.thread.join();
     }
 }
@@ -627,15 +643,16 @@ impl Tui {
     }
 
     /// Lets the user choose a root; `None` if they quit (or a signal arrives, or the
-    /// terminal goes away: see [`Tui::ending`]).
-    pub fn pick(&mut self, picker: Picker) -> io::Result<Option<u32>> {
+    /// terminal goes away: see [`Tui::ending`]). Signals, kills and memory reads go
+    /// through `host`.
+    pub fn pick(&mut self, host: Arc<dyn Host>, picker: Picker) -> io::Result<Option<u32>> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let input = spawn_input(tx.clone(), stop.clone());
-        let signals = forward_signals(tx)?;
-        let result = pick_loop(&mut self.terminal, picker, rx, crate::host::real());
+        let signals = forward_signals(host.as_ref(), tx)?;
+        let result = pick_loop(&mut self.terminal, picker, rx, host.clone());
         signals.close();
-        stop_input(input, &stop);
+        stop_input(host.as_ref(), input, &stop);
         let (picked, ending) = result?;
         self.ending = Some(ending);
         Ok(picked)
@@ -643,32 +660,24 @@ impl Tui {
 
     /// Runs the view until the user quits (or a signal arrives, or the terminal goes
     /// away) and returns its final state. With a `source`, a thread samples it every
-    /// `interval`. Kills and exports go through the real host.
+    /// `interval`. Signals, kills, exports and the sampling clock go through
+    /// `options.host`.
     pub fn run(
-        &mut self,
-        app: App,
-        source: Option<Box<dyn TickSource>>,
-        interval: Duration,
-    ) -> io::Result<App> {
-        self.run_on(LoopOptions::new(crate::host::real()), app, source, interval)
-    }
-
-    /// [`Tui::run`] with the caller's host and export places.
-    pub fn run_on(
         &mut self,
         options: LoopOptions,
         app: App,
         source: Option<Box<dyn TickSource>>,
         interval: Duration,
     ) -> io::Result<App> {
+        let host = options.host.clone();
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let input = spawn_input(tx.clone(), stop.clone());
-        let signals = forward_signals(tx)?;
+        let signals = forward_signals(host.as_ref(), tx)?;
         let source = source.map(|s| (s, interval));
         let result = run_loop(&mut self.terminal, app, source, rx, options);
         signals.close();
-        stop_input(input, &stop);
+        stop_input(host.as_ref(), input, &stop);
         let outcome = result?;
         self.ending = Some(outcome.ending);
         Ok(outcome.app)
@@ -709,12 +718,12 @@ fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
 /// gone away (SIGHUP) crossterm 0.29 re-reads EOF forever inside `event::poll`
 /// (crossterm#793), and waiting for it would keep leaktop alive, spinning, after its
 /// terminal closed. Such a thread is left to end with the process.
-fn stop_input(input: JoinHandle<()>, stop: &AtomicBool) {
+fn stop_input(host: &dyn Host, input: JoinHandle<()>, stop: &AtomicBool) {
     stop.store(true, Ordering::Relaxed);
     // The thread looks at `stop` every 100 ms between polls.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while !input.is_finished() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
+    let deadline = host.now() + Duration::from_millis(500);
+    while !input.is_finished() && host.now() < deadline {
+        host.sleep(Duration::from_millis(10));
     }
     if input.is_finished() {
         let _ = input.join();
@@ -722,19 +731,13 @@ fn stop_input(input: JoinHandle<()>, stop: &AtomicBool) {
 }
 
 /// Sends [`QUIT_SIGNALS`] and [`FATAL_SIGNALS`] as [`Msg::Signal`] instead of letting
-/// them end leaktop on the alternate screen.
-fn forward_signals(tx: Sender<Msg>) -> io::Result<signal_hook::iterator::Handle> {
-    let mut signals =
-        signal_hook::iterator::Signals::new(QUIT_SIGNALS.iter().chain(&FATAL_SIGNALS))?;
-    let handle = signals.handle();
-    thread::spawn(move || {
-        for signal in signals.forever() {
-            if tx.send(Msg::Signal(signal)).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(handle)
+/// them end leaktop on the alternate screen, until the listener is closed.
+fn forward_signals(host: &dyn Host, tx: Sender<Msg>) -> io::Result<Listening> {
+    let signals: Vec<i32> = QUIT_SIGNALS.iter().chain(&FATAL_SIGNALS).copied().collect();
+    host.listen_signals(
+        &signals,
+        Box::new(move |signal, _| tx.send(Msg::Signal(signal)).is_ok()),
+    )
 }
 
 /// Names a file of the timeline ends up with are tried (`-1` … `-999`) in one directory
@@ -807,7 +810,7 @@ fn spawn_export(app: &App, options: &LoopOptions, tx: Sender<Msg>) -> JoinHandle
     let header = app.header.clone();
     let host = options.host.clone();
     let dirs = options.export_dirs.clone();
-    let time = (options.wall_clock)();
+    let time = host.wall_clock();
     thread::spawn(move || {
         let root = header.root_pid;
         let result = create_export(
@@ -923,11 +926,11 @@ mod tests {
         }
         assert_eq!(Ending::Quit.fatal_signal(), None);
         assert_eq!(Ending::Closed.fatal_signal(), None);
-        // Deferring a quit keeps nothing (else this test process would die of it).
+        // Deferring a quit keeps nothing to die of.
         for s in QUIT_SIGNALS {
             Ending::Signal(s).defer();
         }
         Ending::Quit.defer();
-        reraise_deferred();
+        assert_eq!(DEFERRED.load(Ordering::Relaxed), 0);
     }
 }

@@ -51,11 +51,13 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// `leaktop record` on the fake host: ticks on its clock, stop signals, files
+mod record_fake;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands
 mod run;
-// `leaktop run` without a subreaper, on the fake host
+// `leaktop run` on the fake host, without a subreaper and as one
 mod run_no_subreaper;
 // the verdict scenarios of tests/scenarios/ through the tracker
 mod scenarios;
