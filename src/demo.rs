@@ -213,3 +213,29 @@ fn worker(host: &dyn Host, owner: u32, mib: usize) {
     }
     drop(std::hint::black_box(held));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the view's header counts down to (its rendering is tested in
+    /// `ui::render::tests::the_header_counts_down_to_what_is_coming`).
+    #[test]
+    fn the_schedule_forecasts_each_session_orphaned_and_its_workers_leaked() {
+        let forecast = schedule(1_000_000, Duration::from_secs(1));
+        let said: Vec<(u64, &str, &str)> = forecast
+            .iter()
+            .map(|f| (f.at_ms, f.what.as_str(), f.then.as_str()))
+            .collect();
+        let what = "a session will be orphaned";
+        let then = "its 2 workers leak 1s later";
+        assert_eq!(
+            said,
+            [
+                (1_001_000, what, then),
+                (1_013_000, what, then),
+                (1_025_000, what, then)
+            ]
+        );
+    }
+}

@@ -10,7 +10,7 @@
 //! - [`record`]: `leaktop record`, the headless recorder;
 //! - [`actions`]: the safe kill and `leaktop run`;
 //! - [`ci`]: `run --check` for CI: JUnit XML, GitHub Actions annotations and summary;
-//! - [`text`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
+//! - [`human`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
 //! - [`ui`]: the interactive view (live, replay, root picker);
 //! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
 //! - [`metrics`]: `--metrics ADDR`, the figures served to Prometheus;
@@ -23,6 +23,7 @@ pub mod demo;
 pub mod exit_codes;
 pub mod format;
 pub mod host;
+pub mod human;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
@@ -30,7 +31,6 @@ pub mod record;
 pub mod report;
 pub mod sample;
 pub mod stdout;
-pub mod text;
 pub mod ui;
 
 /// Writes leaktop's own messages to stderr. A closed stderr (a CI step that stopped

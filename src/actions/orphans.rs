@@ -377,8 +377,8 @@ pub fn run_on(
         let question = format!(
             "End {} ({}, RSS {}) with {}, then SIGKILL after {}? [y/N] ",
             ids.join(", "),
-            crate::text::plural(processes, "process", "processes"),
-            crate::text::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
+            crate::human::plural(processes, "process", "processes"),
+            crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
             k.signal_name,
             humantime::format_duration(k.grace),
         );
@@ -402,7 +402,7 @@ fn unreadable_note(c: &Classified, io: &mut Io) {
     if c.denied > 0 {
         (io.say)(&format!(
             "leaktop: {} could not be read fully: permission denied (run as their user or root to judge them)\n",
-            crate::text::plural(c.denied, "process", "processes")
+            crate::human::plural(c.denied, "process", "processes")
         ));
     }
 }
@@ -418,7 +418,7 @@ fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
             "ended {}: {} of {}",
             g.id,
             ended,
-            crate::text::plural(g.processes.len(), "process", "processes")
+            crate::human::plural(g.processes.len(), "process", "processes")
         );
     }
     let known: IdSet<Identity> = groups
@@ -430,7 +430,7 @@ fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
         let _ = writeln!(
             out,
             "ended too: {} forked during the kill",
-            crate::text::plural(forked, "process", "processes")
+            crate::human::plural(forked, "process", "processes")
         );
     }
     for id in &report.survived {
@@ -442,10 +442,10 @@ fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
     let _ = writeln!(
         out,
         "{}",
-        kill::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
+        crate::format::freed::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
     );
     if let Some(change) = report.mem_available_change_kb {
-        let _ = writeln!(out, "{}", kill::mem_available_text(change));
+        let _ = writeln!(out, "{}", crate::format::freed::mem_available_text(change));
     }
     out
 }

@@ -22,13 +22,11 @@ use super::kill::{self, KillReport, Target};
 use crate::format::{Format, human_kb, plural, text};
 use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
-use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
-use crate::monitor::{AttachError, Monitor};
+use crate::model::{AlertKind, Event, Header, ProcRow, Tick, layout};
+use crate::monitor::{AttachError, Monitor, TickSource};
 use crate::record::{RecordError, TickSink};
-use crate::sample::{Backend, Identity};
+use crate::sample::{Backend, Identity, StartClock};
 use crate::say;
-use crate::ui::app::{App, Source, ViewOptions};
-use crate::ui::terminal::{LoopOptions, TickSource, Tui};
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -41,7 +39,7 @@ pub struct RunOptions {
     pub format: Option<Format>,
     pub backend: Backend,
     /// Show the interactive view instead of passing the terminal through to CMD.
-    pub tui: Option<ViewOptions>,
+    pub tui: Option<Box<dyn View>>,
     pub alerts: AlertConfig,
     /// With `check`: also fail (exit 3) on any of these alerts standing at the last
     /// tick before CMD exited...
@@ -91,6 +89,32 @@ impl RunError {
     }
 }
 
+/// The interactive view `run --tui` shows CMD's family in while CMD runs. `run` does
+/// not know the view: the command layer hands it the interactive one (`ui`'s
+/// `RunView`), which depends on `actions`, never the other way round.
+pub trait View {
+    /// Whether it can open (it needs a terminal on both ends): asked before CMD
+    /// starts.
+    fn can_open(&self) -> bool;
+
+    /// Shows the family whose header is `header` (`start_clock`: how its start times
+    /// map to wall time), sampled from `source` every `interval` on `host`'s clock,
+    /// until the user closes it. A fatal signal that ended it waits for
+    /// [`View::finish`]. `Err`: the terminal failed.
+    fn show(
+        &self,
+        host: Arc<dyn Host>,
+        header: Header,
+        start_clock: Option<StartClock>,
+        source: Box<dyn TickSource>,
+        interval: Duration,
+    ) -> io::Result<()>;
+
+    /// Called once the run has reported and cleaned up: dies, through `host`, of the
+    /// fatal signal (SIGQUIT, SIGUSR1, ...) that ended the view, if one did.
+    fn finish(&self, host: &dyn Host);
+}
+
 /// Exit code when `--check` finds leaks.
 pub const EXIT_LEAKED: u8 = 3;
 
@@ -130,8 +154,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     if opts.command.is_empty() {
         return Err(RunError::NoCommand);
     }
-    if opts.tui.is_some() {
-        crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
+    if opts.tui.as_ref().is_some_and(|view| !view.can_open()) {
+        return Err(RunError::NoTerminal);
     }
     let me = host.own_pid();
     // A recording that cannot be written is known before anything is started; the
@@ -207,7 +231,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(host.clone(), &session, view, opts.interval)?;
+        show_view(host.clone(), &session, view.as_ref(), opts.interval)?;
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -278,7 +302,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     let failing_alert = !failing.is_empty();
-    crate::ui::terminal::reraise_deferred(host.as_ref());
+    if let Some(view) = &opts.tui {
+        view.finish(host.as_ref());
+    }
     let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
         EXIT_LEAKED
     } else {
@@ -642,34 +668,16 @@ fn after(at: Instant, d: Duration) -> Instant {
 fn show_view(
     host: Arc<dyn Host>,
     session: &Arc<Mutex<Session>>,
-    view: &ViewOptions,
+    view: &dyn View,
     interval: Duration,
 ) -> Result<(), RunError> {
-    let header = lock(session).monitor.header().clone();
-    let start_clock = lock(session).monitor.start_clock();
-    let app = App::new(
-        header,
-        Source::Live,
-        ViewOptions {
-            start_clock,
-            protected: crate::host::protected(host.as_ref()),
-            ..view.clone()
-        },
-    );
-    let mut tui = Tui::open().map_err(RunError::View)?;
-    tui.run(
-        LoopOptions::new(host),
-        app,
-        Some(Box::new(SharedSession(session.clone()))),
-        interval,
-    )
-    .map_err(RunError::View)?;
-    // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once the
-    // run has reported and cleaned up.
-    if let Some(ending) = tui.ending() {
-        ending.defer();
-    }
-    drop(tui);
+    let (header, start_clock) = {
+        let s = lock(session);
+        (s.monitor.header().clone(), s.monitor.start_clock())
+    };
+    let source = Box::new(SharedSession(session.clone()));
+    view.show(host, header, start_clock, source, interval)
+        .map_err(RunError::View)?;
     let mut s = lock(session);
     s.supervisor.reap();
     s.supervisor.signal(Signal::TERM);
@@ -719,7 +727,7 @@ fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) 
     // CMD's arguments are anyone's text: control characters escaped.
     let shown: Vec<String> = command
         .iter()
-        .map(|a| crate::text::printable(&a.to_string_lossy()).into_owned())
+        .map(|a| crate::human::printable(&a.to_string_lossy()).into_owned())
         .collect();
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
     let mut out = format!(
@@ -756,13 +764,16 @@ fn kill_summary(r: &KillReport) -> String {
     let mut s = format!(
         "leaktop: ended {}, {}",
         plural(r.ended.len(), "leaked process", "leaked processes"),
-        kill::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
+        crate::format::freed::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
     );
     if !r.ended.is_empty() {
         s.push_str(&format!(": {}", pids(&r.ended)));
     }
     if let Some(change) = r.mem_available_change_kb.filter(|_| !r.ended.is_empty()) {
-        s.push_str(&format!("\nleaktop: {}", kill::mem_available_text(change)));
+        s.push_str(&format!(
+            "\nleaktop: {}",
+            crate::format::freed::mem_available_text(change)
+        ));
     }
     if !r.survived.is_empty() {
         s.push_str(&format!(

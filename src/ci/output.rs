@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::github::{self, Level};
 use super::{CiReport, junit};
 use crate::host::{Create, Host};
-use crate::text::io_message;
+use crate::human::io_message;
 
 /// The files and environment `run` reports to besides stderr.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +56,7 @@ impl CiOutputs {
     pub fn check(&self, host: &dyn Host) -> Result<(), OutputError> {
         for path in [&self.junit, &self.json].into_iter().flatten() {
             crate::host::check_writable(host, path).map_err(|e| OutputError {
-                path: crate::text::shown_path(path),
+                path: crate::human::shown_path(path),
                 why: io_message(&e),
             })?;
         }
@@ -103,7 +103,7 @@ fn write_file(host: &dyn Host, path: &Path, bytes: &[u8]) -> Result<(), OutputEr
     host.create(path, Create::Truncate)
         .and_then(|mut file| file.write_all(bytes))
         .map_err(|e| OutputError {
-            path: crate::text::shown_path(path),
+            path: crate::human::shown_path(path),
             why: io_message(&e),
         })
 }
@@ -111,7 +111,7 @@ fn write_file(host: &dyn Host, path: &Path, bytes: &[u8]) -> Result<(), OutputEr
 /// Appends the Markdown to the step summary, in what is left of GitHub's 1 MiB.
 fn append_summary(host: &dyn Host, path: &Path, report: &CiReport) -> Result<(), OutputError> {
     let error = |e: std::io::Error| OutputError {
-        path: crate::text::shown_path(path),
+        path: crate::human::shown_path(path),
         why: io_message(&e),
     };
     let used = std::fs::metadata(path).map_or(0, |m| m.len() as usize);

@@ -352,10 +352,10 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
         if let Some(ContextValue::String(raw)) = e.get(kind)
             && raw.chars().any(char::is_control)
         {
-            let raw = leaktop::text::printable(raw);
+            let raw = leaktop::human::printable(raw);
             message = match (kind, e.get(ContextKind::InvalidArg)) {
                 (ContextKind::InvalidValue, Some(ContextValue::String(arg))) => {
-                    format!("{what} '{raw}' for '{}'", leaktop::text::printable(arg))
+                    format!("{what} '{raw}' for '{}'", leaktop::human::printable(arg))
                 }
                 _ => format!("{what} '{raw}'"),
             };

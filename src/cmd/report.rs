@@ -10,6 +10,8 @@ use leaktop::format::Format;
 use leaktop::host::Host;
 use leaktop::report;
 
+use super::options::FormatArg;
+
 #[derive(Args)]
 pub(crate) struct ReportArgs {
     /// A tick-log or NDJSON recording.
@@ -26,7 +28,7 @@ pub(crate) struct ReportArgs {
     pub(crate) tick: Option<u32>,
     /// Rewrite the whole recording in this format (to --out, or standard output).
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub(crate) convert: Option<Format>,
+    pub(crate) convert: Option<FormatArg>,
     /// Where --convert writes; `-` is standard output.
     #[arg(long, short, value_name = "FILE", requires = "convert")]
     pub(crate) out: Option<PathBuf>,
@@ -40,7 +42,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitC
             json: args.json,
             svg: args.svg,
             tick: args.tick,
-            convert: args.convert,
+            convert: args.convert.map(Format::from),
             out: args.out,
         },
     )?;

@@ -13,10 +13,12 @@ use leaktop::ci::output::CiOutputs;
 use leaktop::format::Format;
 use leaktop::host::Host;
 use leaktop::model::AlertKind;
-use leaktop::sample::Backend;
+use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
-use super::options::{AlertArgs, INTERVAL, MetricsArgs, Named, VerdictArgs, WAIT, parse_kinds};
+use super::options::{
+    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, VerdictArgs, WAIT, parse_kinds,
+};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -40,10 +42,10 @@ pub(crate) struct RunArgs {
     pub(crate) record: Option<PathBuf>,
     /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
-    pub(crate) format: Option<Format>,
+    pub(crate) format: Option<FormatArg>,
     /// Where samples come from.
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub(crate) backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::here())]
+    pub(crate) backend: BackendArg,
     /// Show the interactive view while CMD runs (CMD's own input and output go to
     /// /dev/null). Quitting the view sends SIGTERM to CMD if it is still running;
     /// the leak report and exit code follow as without --tui.
@@ -107,10 +109,12 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
         leak_grace: args.verdict.leak_grace,
         fail_on: args.fail_on,
         fail_after: args.fail_after,
-        tui: args.tui.then_some(ViewOptions {
-            color,
-            grace: args.grace,
-            ..ViewOptions::default()
+        tui: args.tui.then(|| {
+            Box::new(RunView::new(ViewOptions {
+                color,
+                grace: args.grace,
+                ..ViewOptions::default()
+            })) as Box<dyn run::View>
         }),
         command: args.command,
         interval: args.interval,
@@ -119,8 +123,8 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
         kill_leaks: args.kill_leaks,
         grace: args.grace,
         record: args.record,
-        format: args.format,
-        backend: args.backend,
+        format: args.format.map(Format::from),
+        backend: args.backend.into(),
     };
     match run::run_on(host.clone(), &opts) {
         Ok(outcome) => {

@@ -1,7 +1,7 @@
 //! Escaping for free text in tick-log lines: a line must never contain a raw newline
 //! or control byte, and a process name must never contain a space.
 
-use crate::text::push_shown;
+use crate::human::push_shown;
 
 /// Escapes `\`, control characters and (with `space`) spaces as `\\`, `\n`, `\xNN`.
 pub fn escape(s: &str, space: bool) -> String {
@@ -53,7 +53,7 @@ pub fn unescape(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::printable;
+    use crate::human::printable;
     use std::borrow::Cow;
 
     #[test]

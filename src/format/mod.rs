@@ -2,9 +2,10 @@
 //! parser side by side. Both carry exactly the same data, so conversion is lossless.
 
 mod escape;
-pub use crate::text::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
+pub use crate::human::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
 mod lines;
 pub use lines::MAX_LINE_BYTES;
+pub mod freed;
 pub mod ndjson;
 pub mod orphans;
 pub mod stream;
@@ -15,7 +16,8 @@ use std::path::Path;
 
 use crate::model::{Header, Tick};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How a recording is written: the tick-log text format or NDJSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// The tick-log text format (see docs/tick-log.md).
     Text,

@@ -36,13 +36,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use crate::sample::ExeId;
 pub use crate::sample::facts::{Memory, PssParts};
 use crate::sample::{Backend, Identity, ProcFacts, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
 
-/// An executable file: its device and inode (see [`Host::exe_id`]).
-pub type ExeId = (u64, u64);
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

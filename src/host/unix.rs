@@ -40,7 +40,7 @@ pub(super) fn command(spec: &SpawnSpec) -> Result<(Command, String), SpawnError>
         .argv
         .first()
         .ok_or_else(|| SpawnError::NotFound(String::new()))?;
-    let name = crate::text::printable(&program.to_string_lossy()).into_owned();
+    let name = crate::human::printable(&program.to_string_lossy()).into_owned();
     let mut command = Command::new(program);
     command.args(&spec.argv[1..]);
     command.envs(spec.env.iter().map(|(k, v)| (k, v)));

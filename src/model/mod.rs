@@ -4,11 +4,13 @@
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
 //! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
-//! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
+//! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one;
+//! - [`restart`] decides which new process is a `--follow`ed root started again.
 
 pub mod alerts;
 pub mod layout;
 pub mod orphans;
+pub mod restart;
 pub mod snapshot;
 pub mod tracker;
 

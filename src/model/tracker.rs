@@ -63,7 +63,7 @@ pub struct Outside {
     pub watcher: Option<u32>,
     /// The watcher's ancestors (pid + start time), when leaktop runs inside the tree
     /// it watches: shown as members, never leaked (and never signalled: see
-    /// [`crate::host::protected`]).
+    /// `host::protected`).
     pub watcher_ancestors: Vec<Identity>,
 }
 

@@ -13,6 +13,9 @@ use std::fmt;
 
 pub use facts::{Memory, ProcFacts, PssParts, StdioKind};
 
+/// An executable file: its device and inode (as `Host::exe_id` reads them).
+pub type ExeId = (u64, u64);
+
 /// A process is a pid *and* the time it started: a reused pid is a different process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identity {
@@ -55,9 +58,9 @@ impl Comm {
         &self.bytes[..self.len as usize]
     }
 
-    /// The name as text, control characters escaped ([`crate::text::printable`]).
+    /// The name as text, control characters escaped ([`crate::human::printable`]).
     pub fn to_string_lossy(&self) -> String {
-        crate::text::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
+        crate::human::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
     }
 }
 
@@ -178,7 +181,7 @@ impl StartClock {
 }
 
 /// Which sampler to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// Read /proc directly (Linux only; the default there).
     Procfs,
@@ -237,7 +240,7 @@ pub fn join_cmdline(raw: &[u8]) -> String {
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
-    crate::text::printable(&String::from_utf8_lossy(&joined)).into_owned()
+    crate::human::printable(&String::from_utf8_lossy(&joined)).into_owned()
 }
 
 #[cfg(test)]

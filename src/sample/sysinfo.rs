@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use super::{Comm, Command, Identity, ProcSample, SampleError, Sampler};
-use crate::text::printable;
+use crate::human::printable;
 
 pub struct SysinfoSampler {
     system: Option<System>,

@@ -5,12 +5,14 @@
 //! - [`table`]: a tick turned into the rows on screen (folds, filter, deltas);
 //! - [`render`]: pure drawing of the state into a frame;
 //! - [`picker`]: choosing a root when none was given;
-//! - [`terminal`]: the event loop that owns the terminal, the sampler and the kills.
+//! - [`terminal`]: the event loop that owns the terminal, the sampler and the kills;
+//! - [`RunView`]: the view as `run --tui` shows CMD's family in it.
 
 pub mod app;
 pub mod history;
 pub mod picker;
 pub mod render;
+mod run_view;
 pub mod table;
 pub mod terminal;
 
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use app::{App, Source, ViewOptions};
 use picker::Picker;
+pub use run_view::RunView;
 use terminal::{LoopOptions, Tui};
 
 use crate::format::{self, ReadError};
@@ -170,7 +173,7 @@ fn choose_root(host: &Arc<dyn Host>, opts: &WatchOptions) -> Result<Option<u32>,
             let found = crate::monitor::find_all_by_name(host.as_ref(), opts.backend, pattern)?;
             let oldest = found
                 .picked()
-                .ok_or_else(|| ViewError::NoMatch(crate::text::printable(pattern).into_owned()))?;
+                .ok_or_else(|| ViewError::NoMatch(crate::human::printable(pattern).into_owned()))?;
             // Several matches: on a terminal the user chooses among them (without one
             // the view cannot open, and says so below).
             if found.matches.len() > 1 && require_terminal(RECORD_INSTEAD).is_ok() {

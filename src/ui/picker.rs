@@ -554,7 +554,7 @@ fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
         )),
         Span::styled("ORPHAN", theme.leaked()),
         Span::styled(format!(" {}{weak}", g.id), theme.title()),
-        Span::raw(format!(" {}", crate::text::printable(evidence))),
+        Span::raw(format!(" {}", crate::human::printable(evidence))),
     ])
 }
 
