@@ -10,7 +10,7 @@ use crate::sample::{Comm, Command, ExeId};
 pub struct RootMarks {
     /// The root's executable, if it could be read.
     pub exe: Option<ExeId>,
-    /// The base name of the root's argv[0].
+    /// The base name of the root's argv\[0\].
     pub argv0: String,
     /// The root's name when `exe` and `argv0` were read: a new name means an `exec`.
     pub comm: Comm,
@@ -36,18 +36,18 @@ pub struct Candidate {
     pub ppid: u32,
     /// Its executable, if it could be read.
     pub exe: Option<ExeId>,
-    /// The base name of its argv[0].
+    /// The base name of its argv\[0\].
     pub argv0: String,
 }
 
 /// How good a plausible restart is; smaller is better: a child of the old root's
-/// parent (its supervisor) first, then the same executable over the same argv[0].
+/// parent (its supervisor) first, then the same executable over the same argv\[0\].
 pub type Rank = (bool, bool);
 
 /// Whether `c` is a plausible restart of the root that exited (`old`, whose marks are
 /// `marks`), and if so how good a one and by which rule, in words. A plausible
 /// restart runs the same executable as the old root (the file's device and inode), or
-/// has the same argv[0] base name (an executable that cannot be read, or a binary
+/// has the same argv\[0\] base name (an executable that cannot be read, or a binary
 /// upgraded in place): a process that only mentions the pattern among its arguments
 /// (`grep PATTERN`, an editor on a file so named, `watch pgrep -af PATTERN`) runs
 /// something else. While the old root's parent (not init) is still alive, it is the
@@ -94,7 +94,7 @@ pub fn plausible_restart(
     Some(((!supervised, !same_exe), format!("{what}; {whose}")))
 }
 
-/// The base name of a command's argv[0] (`/usr/bin/python3 -m x` → `python3`), or its
+/// The base name of a command's argv\[0\] (`/usr/bin/python3 -m x` → `python3`), or its
 /// name when it has no command line.
 pub fn argv0_base(command: &Command) -> String {
     if command.is_bare() {

@@ -1,13 +1,13 @@
 //! The sampling loop's core: a sampler, a tracker and the host's clock, one tick per
 //! [`Monitor::step`]. Shared by `record`, the view and `run`.
 //!
-//! - [`attach`]: checking the root, and what lies outside its family;
-//! - [`family`]: the orphans leaktop adopted as a subreaper, never another leaktop;
-//! - [`follow`]: `--follow`, taking a restarted root's place (its rule is pure:
+//! - `attach`: checking the root, and what lies outside its family;
+//! - `family`: the orphans leaktop adopted as a subreaper, never another leaktop;
+//! - `follow`: `--follow`, taking a restarted root's place (its rule is pure:
 //!   [`crate::model::restart`]);
-//! - [`memory`]: the budget of PSS/USS reads at each tick;
-//! - [`name`]: `--name PATTERN`, the one lookup of the processes a pattern names;
-//! - [`source`]: [`TickSource`], what the view samples from.
+//! - `memory`: the budget of PSS/USS reads at each tick;
+//! - `name`: `--name PATTERN`, the one lookup of the processes a pattern names;
+//! - `source`: [`TickSource`], what the view samples from.
 
 mod attach;
 mod family;
@@ -113,7 +113,7 @@ impl Monitor {
     }
 
     /// Keeps watching across restarts: once the root has exited, a plausible restart
-    /// of it (see [`plausible_restart`]) whose command matches `pattern` becomes the
+    /// of it (see [`plausible_restart`](crate::model::restart::plausible_restart)) whose command matches `pattern` becomes the
     /// root.
     pub fn following(mut self, pattern: Option<String>) -> Self {
         self.follow = pattern;
