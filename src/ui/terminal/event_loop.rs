@@ -148,7 +148,7 @@ pub fn pick_loop<B: Backend>(
     let mut workers = Workers::default();
     let result = (|| {
         loop {
-            terminal.draw(|f| picker.render(f))?;
+            terminal.draw(|f| render::picker::render(f, &picker))?;
             // The loop holds a sender itself: the relay says Closed instead.
             let Ok(msg) = rx.recv() else {
                 return Ok((None, Ending::Closed));
