@@ -213,50 +213,11 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
             children.entry(s.ppid).or_default().push(s);
         }
     }
-
-    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop.
-    let candidates: Vec<&ProcSample> = scan
-        .iter()
-        .filter(|s| {
-            s.pid > 1
-                && !s.has_exited()
-                && !is_kernel_thread(s)
-                && !ctx.protected.contains(&s.pid)
-                && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
-                && is_adopter(by_pid.get(&s.ppid).copied(), s.ppid, ctx)
-        })
-        .collect();
-
-    // Everything in the tree of a candidate whose group or session leader is gone:
-    // no live shell, whatever its session. (A candidate that leads its own group and
-    // session, such as sshd or a tmux server under init, holds its sessions.)
-    let leader_gone = |c: &ProcSample| {
-        (c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp))
-            || (c.session != 0 && c.session != c.pid && !live(c.session))
-    };
-    let mut in_trees: IdSet<u32> = IdSet::default();
-    let mut stack: Vec<u32> = candidates
-        .iter()
-        .filter(|c| leader_gone(c))
-        .map(|c| c.pid)
-        .collect();
-    while let Some(pid) = stack.pop() {
-        if in_trees.insert(pid) {
-            stack.extend(children.get(&pid).into_iter().flatten().map(|c| c.pid));
-        }
-    }
-    // The first live process of each session that is in no adopted tree: a shell,
-    // a terminal, whatever still holds it.
-    let mut holders: IdMap<u32, &ProcSample> = IdMap::default();
-    for s in scan {
-        if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
-            holders.entry(s.session).or_insert(s);
-        }
-    }
+    let candidates = candidates(scan, ctx, &by_pid);
+    let holders = session_holders(scan, &candidates, &children, &live);
 
     let mut out = Classified::default();
-    let mut groups: Vec<OrphanGroup> = Vec::new();
-    let mut index: IdMap<String, usize> = IdMap::default();
+    let mut groups = Groups::default();
     // A process is listed once, even under an adopter that is itself an orphan.
     let mut placed: IdSet<u32> = IdSet::default();
     for c in candidates {
@@ -277,8 +238,79 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         else {
             continue;
         };
+        let group = groups.of(origin, evidence);
+        place_tree(group, c, facts.uid, &children, &mut placed, lookup);
+    }
+    out.groups = groups.sorted();
+    out
+}
+
+/// The candidates: adopted, alive, old enough, not kernel threads, not leaktop.
+fn candidates<'a>(
+    scan: &'a [ProcSample],
+    ctx: &Context,
+    by_pid: &IdMap<u32, &ProcSample>,
+) -> Vec<&'a ProcSample> {
+    scan.iter()
+        .filter(|s| {
+            s.pid > 1
+                && !s.has_exited()
+                && !is_kernel_thread(s)
+                && !ctx.protected.contains(&s.pid)
+                && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
+                && is_adopter(by_pid.get(&s.ppid).copied(), s.ppid, ctx)
+        })
+        .collect()
+}
+
+/// The first live process of each session that is in no adopted tree whose group or
+/// session leader is gone: a shell, a terminal, whatever still holds the session.
+fn session_holders<'a>(
+    scan: &'a [ProcSample],
+    candidates: &[&ProcSample],
+    children: &IdMap<u32, Vec<&ProcSample>>,
+    live: &dyn Fn(u32) -> bool,
+) -> IdMap<u32, &'a ProcSample> {
+    // Everything in the tree of a candidate whose group or session leader is gone:
+    // no live shell, whatever its session. (A candidate that leads its own group and
+    // session, such as sshd or a tmux server under init, holds its sessions.)
+    let leader_gone = |c: &ProcSample| {
+        (c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp))
+            || (c.session != 0 && c.session != c.pid && !live(c.session))
+    };
+    let mut in_trees: IdSet<u32> = IdSet::default();
+    let mut stack: Vec<u32> = candidates
+        .iter()
+        .filter(|c| leader_gone(c))
+        .map(|c| c.pid)
+        .collect();
+    while let Some(pid) = stack.pop() {
+        if in_trees.insert(pid) {
+            stack.extend(children.get(&pid).into_iter().flatten().map(|c| c.pid));
+        }
+    }
+    let mut holders: IdMap<u32, &ProcSample> = IdMap::default();
+    for s in scan {
+        if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
+            holders.entry(s.session).or_insert(s);
+        }
+    }
+    holders
+}
+
+/// The groups found so far, by id, in the order found.
+#[derive(Default)]
+struct Groups {
+    groups: Vec<OrphanGroup>,
+    index: IdMap<String, usize>,
+}
+
+impl Groups {
+    /// The group of `origin` (made if new), with `evidence` added to what it has.
+    fn of(&mut self, origin: Origin, evidence: Vec<Evidence>) -> &mut OrphanGroup {
         let id = origin.id();
-        let at = *index.entry(id.clone()).or_insert_with(|| {
+        let groups = &mut self.groups;
+        let at = *self.index.entry(id.clone()).or_insert_with(|| {
             groups.push(OrphanGroup {
                 id,
                 origin,
@@ -288,47 +320,61 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
             });
             groups.len() - 1
         });
-        let group = &mut groups[at];
+        let group = &mut self.groups[at];
         for e in evidence {
             if !group.evidence.contains(&e) {
                 group.evidence.push(e);
             }
         }
-        let mut tree = vec![(c, true)];
-        while let Some((p, adopted)) = tree.pop() {
-            if !placed.insert(p.pid) {
-                continue;
-            }
-            let command = lookup.command(p.id()).unwrap_or_else(|| bare_command(p));
-            let uid = if adopted {
-                facts.uid
-            } else {
-                lookup.uid(p.id())
-            };
-            group.rss_kb += p.rss_kb;
-            group.processes.push(Orphan {
-                sample: *p,
-                command,
-                uid,
-                adopted,
-            });
-            tree.extend(
-                children
-                    .get(&p.pid)
-                    .into_iter()
-                    .flatten()
-                    .map(|ch| (*ch, false)),
-            );
+        group
+    }
+
+    /// Every group, its processes oldest first and its evidence strongest first; the
+    /// groups largest first.
+    fn sorted(self) -> Vec<OrphanGroup> {
+        let mut groups = self.groups;
+        for g in &mut groups {
+            g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
+            g.evidence
+                .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
         }
+        groups.sort_by(|a, b| b.rss_kb.cmp(&a.rss_kb).then(a.id.cmp(&b.id)));
+        groups
     }
-    for g in &mut groups {
-        g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
-        g.evidence
-            .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
+}
+
+/// Puts the adopted process `c` (whose uid is `uid`) and its tree into `group`, each
+/// process once (`placed`), with its command line.
+fn place_tree(
+    group: &mut OrphanGroup,
+    c: &ProcSample,
+    uid: Option<u32>,
+    children: &IdMap<u32, Vec<&ProcSample>>,
+    placed: &mut IdSet<u32>,
+    lookup: &mut dyn Lookup,
+) {
+    let mut tree = vec![(c, true)];
+    while let Some((p, adopted)) = tree.pop() {
+        if !placed.insert(p.pid) {
+            continue;
+        }
+        let command = lookup.command(p.id()).unwrap_or_else(|| bare_command(p));
+        let uid = if adopted { uid } else { lookup.uid(p.id()) };
+        group.rss_kb += p.rss_kb;
+        group.processes.push(Orphan {
+            sample: *p,
+            command,
+            uid,
+            adopted,
+        });
+        tree.extend(
+            children
+                .get(&p.pid)
+                .into_iter()
+                .flatten()
+                .map(|ch| (*ch, false)),
+        );
     }
-    groups.sort_by(|a, b| b.rss_kb.cmp(&a.rss_kb).then(a.id.cmp(&b.id)));
-    out.groups = groups;
-    out
 }
 
 /// The origin and evidence of one candidate, or `None` if it is not listed.
@@ -341,54 +387,130 @@ fn judge(
     live: &dyn Fn(u32) -> bool,
     holders: &IdMap<u32, &ProcSample>,
 ) -> Option<(Origin, Vec<Evidence>)> {
-    let mut evidence = Vec::new();
-    let mut origin = None;
-    let strong = |kind, text| Evidence {
+    let mut found = Found::default();
+    run_evidence(facts, by_pid, &mut found);
+    let in_live_service = match service_evidence(c, facts, lookup, by_pid, &mut found) {
+        Service::Main => return None, // the service's main process is no orphan
+        Service::Live => true,
+        Service::None => false,
+    };
+    leader_evidence(c, facts, ctx, live, holders, &mut found);
+    let Found {
+        mut evidence,
+        origin,
+    } = found;
+
+    // A live service's processes are its manager's business (`KillMode=`), unless a
+    // gone `leaktop run` started them.
+    if in_live_service && !ctx.all && !matches!(origin, Some(Origin::Run(_))) {
+        return None;
+    }
+    if evidence.is_empty() {
+        if !ctx.all {
+            return None;
+        }
+        evidence.push(Evidence {
+            strength: Strength::Weak,
+            kind: "no_evidence",
+            text: format!(
+                "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
+                c.ppid
+            ),
+        });
+    }
+    let origin = origin.unwrap_or(if c.session != 0 {
+        Origin::Session(c.session)
+    } else {
+        Origin::Group(c.pgrp.max(c.pid))
+    });
+    Some((origin, evidence))
+}
+
+/// What [`judge`] has found so far: the evidence, and the origin it points to first.
+#[derive(Default)]
+struct Found {
+    evidence: Vec<Evidence>,
+    origin: Option<Origin>,
+}
+
+fn strong(kind: &'static str, text: String) -> Evidence {
+    Evidence {
         strength: Strength::Strong,
         kind,
         text,
-    };
+    }
+}
 
-    // A `leaktop run` that is gone.
+/// A `leaktop run` that is gone started it.
+fn run_evidence(facts: &ProcFacts, by_pid: &IdMap<u32, &ProcSample>, found: &mut Found) {
     if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty())
         && !run_alive(marker, by_pid)
     {
-        evidence.push(strong(
+        found.evidence.push(strong(
             "run_marker",
             format!("started under `leaktop run` (LEAKTOP_RUN={marker}), which is gone"),
         ));
-        origin = Some(Origin::Run(marker.to_string()));
+        found.origin = Some(Origin::Run(marker.to_string()));
     }
+}
 
-    // A systemd service whose main process is gone or was restarted.
-    let mut in_live_service = false;
-    if let Some(unit) = facts.cgroup.as_deref().and_then(service_of)
-        && let Some(main) = lookup.service_main_pid(unit)
-    {
-        if main == c.pid {
-            return None; // the service's main process is no orphan
-        }
-        let main_sample = by_pid.get(&main).filter(|m| main != 0 && !m.has_exited());
-        match main_sample {
-            None => evidence.push(strong(
-                "unit_main_gone",
-                format!("in the cgroup of {unit}, whose main process is gone"),
-            )),
-            Some(m) if m.start > c.start => evidence.push(strong(
-                "unit_restarted",
-                format!(
-                    "in the cgroup of {unit}, whose main process {} started after it (restarted)",
-                    m.pid
-                ),
-            )),
-            Some(_) => in_live_service = true,
-        }
-        if !in_live_service && origin.is_none() {
-            origin = Some(Origin::Unit(unit.to_string()));
-        }
+/// What `c`'s systemd service says of it.
+enum Service {
+    /// It is the service's main process: no orphan.
+    Main,
+    /// It is in a live service's cgroup.
+    Live,
+    /// No service, or one whose main process is gone or was restarted (evidence).
+    None,
+}
+
+/// A systemd service whose main process is gone or was restarted since `c` started.
+fn service_evidence(
+    c: &ProcSample,
+    facts: &ProcFacts,
+    lookup: &mut dyn Lookup,
+    by_pid: &IdMap<u32, &ProcSample>,
+    found: &mut Found,
+) -> Service {
+    let Some(unit) = facts.cgroup.as_deref().and_then(service_of) else {
+        return Service::None;
+    };
+    let Some(main) = lookup.service_main_pid(unit) else {
+        return Service::None;
+    };
+    if main == c.pid {
+        return Service::Main;
     }
+    let main_sample = by_pid.get(&main).filter(|m| main != 0 && !m.has_exited());
+    match main_sample {
+        None => found.evidence.push(strong(
+            "unit_main_gone",
+            format!("in the cgroup of {unit}, whose main process is gone"),
+        )),
+        Some(m) if m.start > c.start => found.evidence.push(strong(
+            "unit_restarted",
+            format!(
+                "in the cgroup of {unit}, whose main process {} started after it (restarted)",
+                m.pid
+            ),
+        )),
+        Some(_) => return Service::Live,
+    }
+    found.origin.get_or_insert(Origin::Unit(unit.to_string()));
+    Service::None
+}
 
-    // A process group or session whose leader is gone.
+/// `c`'s process group or session whose leader is gone: strong, unless a live process
+/// still holds the session (an intentional `nohup cmd &` looks the same) or `c` looks
+/// like a daemon by design (then weak, and listed only with `all` or other evidence).
+fn leader_evidence(
+    c: &ProcSample,
+    facts: &ProcFacts,
+    ctx: &Context,
+    live: &dyn Fn(u32) -> bool,
+    holders: &IdMap<u32, &ProcSample>,
+    found: &mut Found,
+) {
     let holder = holders.get(&c.session).copied();
     let mut leader_gone = Vec::new();
     if c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp) {
@@ -434,37 +556,12 @@ fn judge(
             },
             None => strong(kind, text),
         };
-        if !trusted_leaders && !ctx.all && origin.is_none() {
+        if !trusted_leaders && !ctx.all && found.origin.is_none() {
             continue;
         }
-        evidence.push(e);
-        origin.get_or_insert(o);
+        found.evidence.push(e);
+        found.origin.get_or_insert(o);
     }
-
-    // A live service's processes are its manager's business (`KillMode=`), unless a
-    // gone `leaktop run` started them.
-    if in_live_service && !ctx.all && !matches!(origin, Some(Origin::Run(_))) {
-        return None;
-    }
-    if evidence.is_empty() {
-        if !ctx.all {
-            return None;
-        }
-        evidence.push(Evidence {
-            strength: Strength::Weak,
-            kind: "no_evidence",
-            text: format!(
-                "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
-                c.ppid
-            ),
-        });
-    }
-    let origin = origin.unwrap_or(if c.session != 0 {
-        Origin::Session(c.session)
-    } else {
-        Origin::Group(c.pgrp.max(c.pid))
-    });
-    Some((origin, evidence))
 }
 
 /// Where a kind of evidence comes in a group's list: strong before weak, and then
