@@ -97,7 +97,7 @@ pub fn run(host: Arc<dyn Host>, mut opts: WatchOptions) -> Result<(), DemoError>
 }
 
 /// What the demo's server started at `started_ms` (wall time, ms) will do: each
-/// session orphaned [`SESSION_LIFETIME`] after it opens, its workers leaked
+/// session orphaned `SESSION_LIFETIME` after it opens, its workers leaked
 /// `leak_grace` later.
 pub fn schedule(started_ms: u64, leak_grace: Duration) -> Vec<ui::app::Forecast> {
     (0..SESSIONS as u32)

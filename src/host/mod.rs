@@ -1,30 +1,47 @@
 //! The OS port: every effect leaktop has on the machine goes through a [`Host`].
 //!
-//! Sampling, the clock, leaktop's own pid, pinning processes (pidfds) and signalling
-//! them, reaping, spawning and creating output files. [`real`] gives the
-//! implementation for this platform, one module per OS: `linux::LinuxHost` (`/proc`,
-//! pidfds) and `macos::MacosHost` (sysinfo, `kill(2)` after a re-check); the tests have a
-//! fake (`tests/it/fakes/host.rs`) that scripts trees, exits, reparentings, signal
-//! outcomes and I/O errors, and a clock that moves only when told, so the paths that
-//! matter most (quitting, killing, reaping) run in milliseconds and without luck.
+//! Sampling, the clocks (monotonic and wall) and waiting on them, the machine's name,
+//! leaktop's own pid, pinning processes (pidfds) and signalling them, the signals
+//! that reach leaktop, reaping, spawning, becoming a subreaper, and the files it
+//! writes. Every method is required, so a fake chooses each answer.
+//!
+//! [`real`] gives the implementation for this platform, one module per OS:
+//! `linux::LinuxHost` (`/proc`, pidfds) and `macos::MacosHost` (sysinfo, `kill(2)`
+//! after a re-check). Only the command layer calls it, once, and passes the host
+//! down. The tests have a fake (`tests/it/fakes/host.rs`) that scripts trees, exits,
+//! reparentings, signal outcomes and I/O errors, and a clock that moves only when
+//! told (it drives every loop that waits through [`Host::wait`]), so the paths that
+//! matter most (quitting, killing, reaping, recording) run in milliseconds and
+//! without luck.
 //!
 //! ```text
-//!  cmd ──► actions / ui ──► monitor ──► sample
-//!   │          │                          ▲
-//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
+//!  cmd              builds the real Host once; hands Arc<dyn Host> down
+//!  demo, ui         the view                         each line uses only the
+//!  actions, ci      kill, run, orphans; CI outputs   lines below it; those
+//!  record, report   recorder; summary and chart      from monitor up reach
+//!  monitor          one tick per step                the machine through
+//!  format, metrics  the formats; --metrics figures   the Host alone
+//!  model            pure logic
+//!  sample           what a process is; samplers
+//!  ───────────────────────────────────────────────────────────────────────
+//!  Host             LinuxHost | MacosHost | tests' FakeHost
 //! ```
+//!
+//! `model` and `format` never see a host: they are pure, over the samples the host
+//! and its samplers read.
 
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
 pub mod linux;
 // Built on Linux too for its tests: it needs only sysinfo and kill(2).
-mod alarm;
 #[cfg(any(target_os = "macos", all(test, target_os = "linux")))]
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub mod macos;
 #[cfg(unix)]
 mod unix;
+
+mod alarm;
 
 pub use alarm::Alarm;
 
