@@ -23,6 +23,8 @@ mod cli;
 mod day_long;
 // process events from the kernel (connector, pidfds) and their fallbacks, on real processes
 mod events;
+// process events on the fake host fed to the tracker: escapes between ticks, losses, orphans at once
+mod events_fake;
 // `--follow` on real restarts, not decoys
 mod follow;
 // `--follow` on the fake host

@@ -1,6 +1,8 @@
 //! Helpers for tests that run real process trees.
 #![allow(dead_code)]
 
+pub mod watch;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -226,13 +226,20 @@ impl EventSource for FakeEvents {
         self.why.as_ref()
     }
 
+    /// As a pidfd: one already open stays with its process (even once it exited);
+    /// a new one opens only on a process that is there.
     fn watch(&mut self, ids: &[Identity]) {
         let w = self.host.world();
-        self.watched = ids
+        let mut watched: Vec<Identity> = ids
             .iter()
-            .filter(|id| w.procs.get(&id.pid).is_some_and(|l| l.p.start == id.start))
+            .filter(|id| {
+                self.watched.contains(id)
+                    || w.procs.get(&id.pid).is_some_and(|l| l.p.start == id.start)
+            })
             .copied()
             .collect();
+        watched.dedup();
+        self.watched = watched;
     }
 
     /// Hands out what is waiting; if nothing is, lets `timeout` of fake time pass
