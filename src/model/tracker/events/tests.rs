@@ -66,6 +66,19 @@ fn double_fork(t: &mut Tracker) -> Vec<Noted> {
     .collect()
 }
 
+/// The evidence of `pid`'s escape in `tick`.
+fn evidence(tick: &Tick, pid: u32) -> &str {
+    tick.events
+        .iter()
+        .find_map(|e| match e {
+            crate::model::Event::Escaped {
+                pid: p, evidence, ..
+            } if *p == pid => Some(evidence.as_str()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no escape of {pid}: {tick:#?}"))
+}
+
 fn update(t: &mut Tracker, elapsed_ms: u64, samples: &[ProcSample]) -> Tick {
     let mut all = samples.to_vec();
     all.push(outsider(ROOT_PARENT, 1, 1, SHELL_GROUP));
@@ -97,18 +110,8 @@ fn a_daemonizing_escape_between_two_ticks_is_caught_with_what_was_seen() {
     let tick = feed(&mut t, &[root, daemon]);
     let r = row(&tick, 300);
     assert!(r.escaped && r.leaked, "{r:?}");
-    let evidence = tick
-        .events
-        .iter()
-        .find_map(|e| match e {
-            crate::model::Event::Escaped {
-                pid: 300, evidence, ..
-            } => Some(evidence.clone()),
-            _ => None,
-        })
-        .expect("an escape event");
     assert_eq!(
-        evidence,
+        evidence(&tick, 300),
         "forked by 200 at 12:03:07.102, adopted by pid 1 when 200 exited at 12:03:07.105; \
          200 was forked by 100 at 12:03:07.100 and called setsid at 12:03:07.101 \
          (process events, UTC)"
@@ -253,14 +256,7 @@ fn lost_events_admit_nobody_and_mark_the_tick_and_its_escapes() {
     escapee.session = 999;
     let tick = feed(&mut t, &[root, escapee]);
     assert!(row(&tick, 300).escaped);
-    let evidence = tick
-        .events
-        .iter()
-        .find_map(|e| match e {
-            crate::model::Event::Escaped { evidence, .. } => Some(evidence.as_str()),
-            _ => None,
-        })
-        .unwrap();
+    let evidence = evidence(&tick, 300);
     assert!(
         evidence.ends_with("; judged on a window with events lost: an unknown number"),
         "{evidence}"
