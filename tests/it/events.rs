@@ -180,28 +180,33 @@ fn the_variable_forces_the_fallback() {
     );
 }
 
-/// `setpriv` with `args` to run a test in, or `None` (printed) where this test process
-/// cannot (not root, no setpriv).
-fn setpriv(args: &'static [&'static str]) -> Option<Vec<&'static str>> {
+/// `program args` to run a test in (`setpriv`, `unshare`), or `None` (printed) where
+/// this test process cannot: not root, no such program, or it fails here (a container
+/// that may not make namespaces).
+fn as_root_through(program: &'static str, args: &[&'static str]) -> Option<Vec<&'static str>> {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: changing user or capabilities needs root");
+        eprintln!("skipped: {program} needs root");
         return None;
     }
-    let found = std::process::Command::new("setpriv")
-        .arg("--version")
+    let works = std::process::Command::new(program)
+        .args(args)
+        .arg("true")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("skipped: no setpriv here");
+    if !works {
+        eprintln!("skipped: {program} {} does not work here", args.join(" "));
         return None;
     }
-    Some([&["setpriv"][..], args].concat())
+    Some([&[program][..], args].concat())
 }
 
 #[test]
 fn as_nobody_the_kernel_refuses_and_pidfds_stand_in() {
     // The test binary must be where anyone may execute it; `target/` is, on CI.
-    let Some(wrapper) = setpriv(&["--reuid=65534", "--regid=65534", "--clear-groups"]) else {
+    let Some(wrapper) = as_root_through(
+        "setpriv",
+        &["--reuid=65534", "--regid=65534", "--clear-groups"],
+    ) else {
         return;
     };
     common::isolated_under(
@@ -217,7 +222,10 @@ fn as_nobody_the_kernel_refuses_and_pidfds_stand_in() {
 
 #[test]
 fn as_root_without_cap_net_admin_the_kernel_refuses_too() {
-    let Some(wrapper) = setpriv(&["--bounding-set=-net_admin", "--inh-caps=-net_admin"]) else {
+    let Some(wrapper) = as_root_through(
+        "setpriv",
+        &["--bounding-set=-net_admin", "--inh-caps=-net_admin"],
+    ) else {
         return;
     };
     common::isolated_under(
@@ -226,6 +234,48 @@ fn as_root_without_cap_net_admin_the_kernel_refuses_too() {
         "events::as_root_without_cap_net_admin_the_kernel_refuses_too",
         || {
             assert_eq!(real_source(), (Source::Pidfd, Some(NoEvents::NotPermitted)));
+        },
+    );
+}
+
+#[test]
+fn in_a_pid_namespace_of_its_own_the_connector_is_not_used() {
+    // The kernel would take no subscription from here, and name processes by pids
+    // this namespace does not use.
+    let Some(wrapper) = as_root_through("unshare", &["--pid", "--fork", "--mount-proc"]) else {
+        return;
+    };
+    common::isolated_under(
+        &wrapper,
+        &[],
+        "events::in_a_pid_namespace_of_its_own_the_connector_is_not_used",
+        || {
+            assert_eq!(
+                real_source(),
+                (Source::Pidfd, Some(NoEvents::Namespace("pid")))
+            );
+            // Asked anyway, the kernel stays silent.
+            let tried = Connector::subscribe(Options {
+                check_namespaces: false,
+                ack_within: Duration::from_millis(300),
+                ..Options::default()
+            });
+            assert_eq!(tried.err(), Some(NoEvents::NoAcknowledgement(300)));
+        },
+    );
+}
+
+#[test]
+fn in_a_network_namespace_of_its_own_the_kernel_refuses() {
+    let Some(wrapper) = as_root_through("unshare", &["--net"]) else {
+        return;
+    };
+    common::isolated_under(
+        &wrapper,
+        &[],
+        "events::in_a_network_namespace_of_its_own_the_kernel_refuses",
+        || {
+            assert_eq!(real_source(), (Source::Pidfd, Some(NoEvents::NetNamespace)));
         },
     );
 }
