@@ -223,6 +223,14 @@ impl Tracker {
     /// Feeds one event that happened between two ticks, at `at`; see the module's
     /// documentation for what each one does. Events go in the order the source gave
     /// them; ones the last tick already reflects change nothing.
+    ///
+    /// Before [`Tracker::update_at`], feed every event the source holds *after* the
+    /// tick's sample was read: the sample may show a pid already passed from a process
+    /// forked from the family to another one, and only the exit event, queued by then,
+    /// says so. (The kernel queues a process's exit event before its pid can be
+    /// reused, but for a process reaped at once, such as a child of a parent that
+    /// ignores `SIGCHLD`; reusing that pid in the microseconds between takes the pid
+    /// counter wrapping around.)
     pub fn observe(&mut self, at: At, event: &ProcEvent) -> Noted {
         match *event {
             ProcEvent::Fork { parent, child } if child.is_process() => {

@@ -1,6 +1,7 @@
 //! The tracker fed with process events, as the watching loops (view, `record`, `run`)
 //! are to feed it once they are wired: before each tick, wait for events up to the
-//! interval and [`Tracker::observe`] each at its time; then sample and update. Used by
+//! interval and [`Tracker::observe`] each at its time; then sample, take the events
+//! that came meanwhile, and update. Used by
 //! the event tests on the fake host and on the real one.
 
 use std::sync::Arc;
@@ -98,6 +99,9 @@ impl Watch {
         self.tracker.members_to_sample(&mut members);
         let mut samples = Vec::new();
         self.sampler.sample(&members, &mut samples).unwrap();
+        // What happened up to the sample, before the update: an exit the sample
+        // reflects (a pid passed to another process) must be known by then.
+        self.take_events(Duration::ZERO);
         let elapsed = self.now().elapsed_ms;
         let sampler = &mut self.sampler;
         self.tracker
