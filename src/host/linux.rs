@@ -14,6 +14,7 @@ use super::{
     Alarm, Create, Deliver, Exit, Host, Listening, Memory, PinError, Pinned, PssParts, Signal,
     SignalError, SpawnError, SpawnSpec, Spawned,
 };
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::facts::{ProcFacts, RUN_MARKER, StdioKind};
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
@@ -133,6 +134,10 @@ impl Host for LinuxHost {
 
     fn wait(&self, deadline: Option<Instant>, alarm: &Alarm) -> bool {
         alarm.wait_until(deadline)
+    }
+
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        sample::events::open(request)
     }
 
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {

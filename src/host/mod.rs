@@ -54,6 +54,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use crate::sample::ExeId;
+use crate::sample::events::{EventRequest, EventSource};
 pub use crate::sample::facts::{Memory, PssParts};
 use crate::sample::{Backend, Identity, ProcFacts, ProcSample, SampleError, Sampler};
 
@@ -238,6 +239,13 @@ pub trait Host: Send + Sync {
     /// `false` at the deadline. How every loop that samples on a schedule waits, so
     /// that the fake host's clock drives it.
     fn wait(&self, deadline: Option<Instant>, alarm: &Alarm) -> bool;
+
+    /// The source of process events between ticks (forks, exits, `setsid`, losses):
+    /// the kernel's connector where leaktop may subscribe and `request` allows it,
+    /// else pidfds (exits of the processes it is told to watch), else none (ticks);
+    /// see [`crate::sample::events`]. The source says which it is, and why the
+    /// connector is not used.
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource>;
 
     /// Opens a handle on the process now at `id.pid`, then checks that it is `id`
     /// (same start time): only then may it be signalled.

@@ -40,6 +40,9 @@
 //!   removals are real too, and recorded.
 //! - **Sampling**: [`FakeHost::sampler`] (and [`Host::sampler`]) give a
 //!   [`FakeSampler`] over the same table.
+//! - **Events**: every fork, death and [`FakeHost::setsid`] is logged as the process
+//!   connector reports it; [`Host::events`] hands them out, or drops them, or falls
+//!   back to pidfds or ticks, as the test scripts (see `events.rs`).
 //!
 //! ```ignore
 //! let fake = FakeHost::new(500);
@@ -48,6 +51,8 @@
 //! let report = kill_trees(fake.host().as_ref(), &[fake.target(100)], Signal::TERM, grace, true);
 //! assert_eq!(fake.signals_to(101), [Signal::STOP, Signal::TERM, Signal::CONT, /* … */]);
 //! ```
+
+mod events;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
@@ -62,6 +67,7 @@ use leaktop::host::{
     Alarm, Create, Deliver, Exit, Host, Listening, Memory, PinError, Pinned, Signal, SignalError,
     SpawnError, SpawnSpec, Spawned,
 };
+use leaktop::sample::events::{EventRequest, EventSource};
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -442,6 +448,8 @@ struct World {
     /// systemd services and their main pids; empty: systemd is not PID 1.
     units: HashMap<String, u32>,
     users: HashMap<String, u32>,
+    /// Forks, exits and setsids as the connector would report them.
+    events: events::Log,
 }
 
 impl World {
@@ -491,6 +499,7 @@ impl World {
         child.pgrp = p.pgrp;
         child.session = p.session;
         self.add(child);
+        self.log_fork(parent, pid);
         pid
     }
 
@@ -502,6 +511,7 @@ impl World {
             return;
         }
         let id = live.p.id();
+        let ppid = live.p.ppid;
         let zombie = live.p.ppid == self.own_pid;
         if zombie {
             live.p.state = b'Z';
@@ -513,6 +523,7 @@ impl World {
             self.procs.remove(&pid);
         }
         self.deaths.push((id, exit));
+        self.log_exit(pid, ppid, exit);
         let heir = self.reparent_to;
         for l in self.procs.values_mut() {
             if l.p.ppid == pid && l.p.pid != pid {
@@ -673,6 +684,7 @@ impl FakeHost {
             removals: Vec::new(),
             units: HashMap::new(),
             users: HashMap::new(),
+            events: events::Log::default(),
         };
         world.add(Proc::new(1, 0, "init").start(1));
         world.add(Proc::new(own_pid, 1, "leaktop"));
@@ -1224,6 +1236,10 @@ impl Host for FakeHost {
         });
         self.world().waiting.retain(|(id, ..)| *id != me);
         rang
+    }
+
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        self.event_source(request)
     }
 
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
