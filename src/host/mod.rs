@@ -14,6 +14,7 @@
 //!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
 //! ```
 
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
@@ -297,6 +298,12 @@ pub trait Host: Send + Sync {
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
     fn now_start(&self) -> Option<u64> {
+        None
+    }
+
+    /// The machine's GPUs ([`gpu::Gpu`]), `None` where one check at start found none:
+    /// nothing is loaded or read then, and GPU memory is unknown. The default: none.
+    fn gpu(&self) -> Option<&dyn gpu::Gpu> {
         None
     }
 
