@@ -48,6 +48,7 @@ impl View<'_> {
             uss_kb: m.map(|m| m.uss_kb),
             swap_kb: m.map(|m| m.swap_kb),
             mem_tick: m.map(|_| 1),
+            gpu_kb: self.gpu.kb(s.id()),
         }
     }
 

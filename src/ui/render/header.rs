@@ -197,6 +197,7 @@ mod tests {
             uss_kb: pss_mb.map(|_| 1024),
             swap_kb: pss_mb.map(|_| swap_mb * 1024),
             mem_tick: pss_mb.map(|_| 1),
+            gpu_kb: None,
             ..ProcRow::for_test(pid, 1)
         }
     }

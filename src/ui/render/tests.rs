@@ -33,6 +33,7 @@ fn row(pid: u32, ppid: u32, name: &str, cmd: &str, rss_mb: u64) -> ProcRow {
         uss_kb: None,
         swap_kb: None,
         mem_tick: None,
+        gpu_kb: None,
     }
 }
 
