@@ -1,7 +1,6 @@
 //! Actions that change the world: the safe kill, the subreaper runner, and the
 //! orphan scan that feeds the kill.
 
-pub mod gpu;
 pub mod kill;
 pub mod orphans;
 pub mod run;

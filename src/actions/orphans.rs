@@ -137,7 +137,7 @@ impl Scanner {
             .collect()
     }
 
-    /// GPU memory of every process of `groups` ([`super::gpu::read`]): asked only for
+    /// GPU memory of every process of `groups` ([`crate::host::gpu::read`]): asked only for
     /// the groups shown, and nothing is read where the host found no GPU.
     pub fn gpu_of(&self, groups: &[&OrphanGroup]) -> crate::model::gpu::GpuUsage {
         let ids: Vec<Identity> = groups
@@ -148,7 +148,7 @@ impl Scanner {
         if ids.is_empty() {
             return crate::model::gpu::GpuUsage::none();
         }
-        super::gpu::read(self.host.as_ref(), &ids)
+        crate::host::gpu::read(self.host.as_ref(), &ids)
     }
 
     /// Ends `groups` (every process in them, and what they fork meanwhile) with the
@@ -509,17 +509,34 @@ fn gpu_freed_text(gpu: &crate::model::gpu::GpuUsage, ended: &[Identity]) -> Opti
 }
 
 /// The figures `--watch --metrics` serves: the selected groups standing now (reported
-/// or not yet: a scrape sees what is there) and their RSS summed, in bytes.
-fn orphan_figures(scan: &Scan, filter: &Filter) -> crate::metrics::OrphanFigures {
+/// or not yet: a scrape sees what is there), their RSS summed and their GPU memory
+/// (read for them where a GPU was found), in bytes.
+fn orphan_figures(
+    scanner: &Scanner,
+    scan: &Scan,
+    filter: &Filter,
+) -> crate::metrics::OrphanFigures {
     let groups: Vec<&OrphanGroup> = scan
         .classified
         .groups
         .iter()
         .filter(|g| filter.selects(g))
         .collect();
+    let gpu = scanner.gpu_of(&groups);
+    let ids: Vec<Identity> = groups
+        .iter()
+        .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
+        .collect();
+    let gpu_bytes = if ids.is_empty() {
+        // No orphan holds anything: 0 where there is a GPU, unknown where none.
+        scanner.host.gpu().is_some().then_some(0)
+    } else {
+        gpu.group_kb(&ids).map(|kb| kb.saturating_mul(1024))
+    };
     crate::metrics::OrphanFigures {
         groups: groups.len() as u64,
         memory_bytes: Some(groups.iter().map(|g| g.rss_kb * 1024).sum()),
+        gpu_bytes,
     }
 }
 
@@ -580,7 +597,7 @@ fn watch(
             (io.out)(&line)?;
         }
         if let Some(state) = &opts.metrics {
-            state.set_orphans(orphan_figures(&scan, &opts.filter));
+            state.set_orphans(orphan_figures(scanner, &scan, &opts.filter));
         }
         // Only the groups alive now are remembered: memory stays bounded.
         reported.retain(|id| now.contains(id));

@@ -252,3 +252,97 @@ fn the_kill_asks_and_reports_the_gpu_memory_it_returns() {
         r.out
     );
 }
+
+#[test]
+fn watch_metrics_publish_the_orphans_gpu_memory_only_where_there_is_a_gpu() {
+    let state = |fake: &FakeHost| {
+        let metrics = leaktop::metrics::MetricsState::new();
+        let opts = Options {
+            watch: Some(std::time::Duration::from_secs(2)),
+            count: Some(1),
+            metrics: Some(metrics.clone()),
+            ..options(Output::Json)
+        };
+        run(fake, &opts, None).result.unwrap();
+        metrics.snapshot().orphans.expect("published")
+    };
+    let fake = machine();
+    assert_eq!(state(&fake).gpu_bytes, None, "no GPU: no figure, not 0");
+    fake.set_gpu(NVIDIA);
+    fake.nvml_lists(702, Some(2 * GIB_KB));
+    fake.nvml_lists(603, Some(GIB_KB));
+    assert_eq!(state(&fake).gpu_bytes, Some(3 * GIB_KB * 1024));
+}
+
+mod monitor {
+    //! The monitor (view, `record`, `run`) fills each row's GPU memory every tick:
+    //! one NVML query a tick, descriptor scans rationed.
+
+    use std::time::Duration;
+
+    use leaktop::model::Tick;
+    use leaktop::model::gpu::{GpuPresence, NodeKind};
+    use leaktop::monitor::Monitor;
+
+    use crate::fakes::host::{FakeHost, Proc};
+
+    const ROOT: u32 = 4100;
+
+    fn watched(fake: &FakeHost) -> Monitor {
+        fake.add(Proc::new(ROOT, 1, "engine"));
+        fake.add(Proc::new(ROOT + 1, ROOT, "worker"));
+        fake.add(Proc::new(ROOT + 2, ROOT, "worker"));
+        Monitor::attach_on(
+            fake.host(),
+            Box::new(fake.sampler()),
+            ROOT,
+            Duration::from_secs(1),
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    fn gpu_kb(tick: &Tick, pid: u32) -> Option<u64> {
+        tick.processes.iter().find(|p| p.pid == pid).unwrap().gpu_kb
+    }
+
+    #[test]
+    fn without_a_gpu_nothing_is_read_tick_after_tick() {
+        let fake = FakeHost::new(500);
+        let mut m = watched(&fake);
+        for _ in 0..3 {
+            let tick = m.step().unwrap();
+            assert!(tick.processes.iter().all(|p| p.gpu_kb.is_none()));
+        }
+        assert!(fake.gpu_reads().is_empty(), "{:?}", fake.gpu_reads());
+    }
+
+    #[test]
+    fn one_nvml_query_a_tick_and_a_member_s_descriptors_read_once_until_due() {
+        let fake = FakeHost::new(500);
+        fake.set_gpu(GpuPresence {
+            nvidia: true,
+            drm: false,
+        });
+        fake.nvml_lists(ROOT + 1, Some(4 * 1024 * 1024));
+        fake.holds_node(ROOT + 1, "/dev/nvidia0", NodeKind::Nvidia);
+        let mut m = watched(&fake);
+        let mut last = None;
+        for _ in 0..3 {
+            last = Some(m.step().unwrap());
+        }
+        let tick = last.unwrap();
+        assert_eq!(gpu_kb(&tick, ROOT + 1), Some(4 * 1024 * 1024));
+        assert_eq!(gpu_kb(&tick, ROOT + 2), Some(0));
+        let reads = fake.gpu_reads();
+        assert_eq!(
+            reads.iter().filter(|r| *r == "nvml").count(),
+            3,
+            "{reads:?}"
+        );
+        for pid in [ROOT, ROOT + 1, ROOT + 2] {
+            let scans = reads.iter().filter(|r| **r == format!("fds {pid}")).count();
+            assert_eq!(scans, 1, "{pid} scanned once in 3 ticks: {reads:?}");
+        }
+    }
+}

@@ -710,3 +710,36 @@ fn swapped_out_leaks_show_a_swap_column_and_the_header_says_so() {
         "{before}"
     );
 }
+
+#[test]
+fn gpu_memory_shows_as_a_column_and_in_what_a_kill_frees_where_known() {
+    let mut ticks = family_ticks(5);
+    for t in ticks.iter_mut().skip(3) {
+        for p in &mut t.processes {
+            // 4131 holds 2 GiB on the GPU; the others hold none, but 4132, whose
+            // descriptors could not be read: unknown.
+            p.gpu_kb = match p.pid {
+                4131 => Some(2 * 1024 * 1024),
+                4132 => None,
+                _ => Some(0),
+            };
+        }
+    }
+    let mut app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("  GPU "), "{screen}");
+    let row = |screen: &str, pid: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(pid) && l.contains("claude"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row(&screen, "4131").contains("2 GiB"), "{screen}");
+    assert!(row(&screen, "4132").contains("          ? "), "{screen}");
+    assert!(screen.contains(", GPU 2 GiB + ?"), "{screen}");
+    // Before any GPU figure (no GPU found, an old recording): no column, no figure.
+    press(&mut app, &[KeyCode::Left, KeyCode::Left]);
+    let before = draw(&app, 120, 40);
+    assert!(!before.contains("GPU"), "{before}");
+}
