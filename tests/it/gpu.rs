@@ -7,6 +7,7 @@
 #![cfg(target_os = "linux")]
 
 use crate::common;
+use crate::gpu_fake::process;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -247,15 +248,6 @@ fn orphans_json(host: LinuxHost, leader: u32) -> Value {
     v["groups"][0].clone()
 }
 
-fn process(group: &Value, pid: u32) -> &Value {
-    group["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["pid"] == pid)
-        .unwrap_or_else(|| panic!("no {pid} in {group}"))
-}
-
 /// Orphans `job`'s children: SIGKILLs the `sh` and waits until init (or a subreaper)
 /// has them.
 fn orphan(job: &mut Family, children: &[u32]) -> u32 {
@@ -330,18 +322,7 @@ fn without_a_gpu_an_orphan_s_gpu_memory_is_unknown_not_zero() {
         eprintln!("this machine has GPU device nodes: the command's no-GPU check is skipped");
         return;
     }
-    let out = leaktop()
-        .args(["orphans", "--json", "--older-than", "0s", "--group"])
-        .arg(format!("pg-{leader}"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = crate::orphans::orphans_json(&["--group", &format!("pg-{leader}")]);
     assert!(v["groups"][0]["gpu_kb"].is_null(), "{v}");
     assert!(process(&v["groups"][0], holder)["gpu_kb"].is_null());
     let table = leaktop()

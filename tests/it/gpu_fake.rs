@@ -32,7 +32,8 @@ fn group_700(fake: &FakeHost) -> Value {
     json(&r)["groups"][0].clone()
 }
 
-fn process(group: &Value, pid: u64) -> &Value {
+/// The process `pid` of a group as `orphans --json` writes it (panics if absent).
+pub(crate) fn process(group: &Value, pid: u32) -> &Value {
     group["processes"]
         .as_array()
         .unwrap()
@@ -278,28 +279,18 @@ mod monitor {
     //! The monitor (view, `record`, `run`) fills each row's GPU memory every tick:
     //! one NVML query a tick, descriptor scans rationed.
 
-    use std::time::Duration;
-
     use leaktop::model::Tick;
     use leaktop::model::gpu::{GpuPresence, NodeKind};
     use leaktop::monitor::Monitor;
 
     use crate::fakes::host::{FakeHost, Proc};
-
-    const ROOT: u32 = 4100;
+    use crate::memory_budget::{ROOT, monitor};
 
     fn watched(fake: &FakeHost) -> Monitor {
         fake.add(Proc::new(ROOT, 1, "engine"));
         fake.add(Proc::new(ROOT + 1, ROOT, "worker"));
         fake.add(Proc::new(ROOT + 2, ROOT, "worker"));
-        Monitor::attach_on(
-            fake.host(),
-            Box::new(fake.sampler()),
-            ROOT,
-            Duration::from_secs(1),
-            Vec::new(),
-        )
-        .unwrap()
+        monitor(fake)
     }
 
     fn gpu_kb(tick: &Tick, pid: u32) -> Option<u64> {
