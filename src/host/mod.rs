@@ -30,6 +30,7 @@
 //! `model` and `format` never see a host: they are pure, over the samples the host
 //! and its samplers read.
 
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
@@ -331,6 +332,12 @@ pub trait Host: Send + Sync {
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
     fn now_start(&self) -> Option<u64>;
+
+    /// The machine's GPUs ([`gpu::Gpu`]), `None` where one check at start found none:
+    /// nothing is loaded or read then, and GPU memory is unknown. The default: none.
+    fn gpu(&self) -> Option<&dyn gpu::Gpu> {
+        None
+    }
 
     /// Makes leaktop a child subreaper (`PR_SET_CHILD_SUBREAPER`): every process
     /// orphaned below it is then reparented to leaktop rather than to init, however

@@ -790,6 +790,7 @@ fn row(m: &Member) -> ProcRow {
         uss_kb: None,
         swap_kb: None,
         mem_tick: None,
+        gpu_kb: None,
     }
 }
 

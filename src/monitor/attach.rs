@@ -84,6 +84,7 @@ impl Monitor {
             measure_pss: true,
             metrics: None,
             focus: HashSet::new(),
+            gpu: super::gpu::GpuWatch::default(),
         }
         .with_leak_grace(LEAK_GRACE))
     }

@@ -5,6 +5,8 @@
 //! - `family`: the orphans leaktop adopted as a subreaper, never another leaktop;
 //! - `follow`: `--follow`, taking a restarted root's place (its rule is pure:
 //!   [`crate::model::restart`]);
+//! - [`gpu`]: the GPU memory of the members (and of any processes: [`gpu::read`]),
+//!   where a GPU tells it;
 //! - `memory`: the budget of PSS/USS reads at each tick;
 //! - `name`: `--name PATTERN`, the one lookup of the processes a pattern names;
 //! - `source`: [`TickSource`], what the view samples from.
@@ -12,6 +14,7 @@
 mod attach;
 mod family;
 mod follow;
+pub mod gpu;
 mod memory;
 mod name;
 mod source;
@@ -74,6 +77,8 @@ pub struct Monitor {
     /// The processes the user is looking at (the view's selected subtree): measured
     /// right after the leaked ones.
     focus: HashSet<Identity>,
+    /// GPU memory of the members (`gpu`).
+    gpu: gpu::GpuWatch,
 }
 
 impl Monitor {
@@ -181,6 +186,8 @@ impl Monitor {
             .tracker
             .snapshot(elapsed, crate::host::wall_ms(self.host.as_ref()));
         self.measure_memory(&mut tick);
+        self.gpu
+            .fill(self.host.as_ref(), &mut tick, self.header.interval_ms);
         tick.alerts = self.alerts.observe(&tick);
         if let Some(metrics) = &mut self.metrics {
             let took = self.host.now().saturating_duration_since(began);

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod facts;
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod stat;

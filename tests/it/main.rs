@@ -29,6 +29,10 @@ mod events_fake;
 mod follow;
 // `--follow` on the fake host
 mod follow_fake;
+// GPU memory on real processes: a stub NVML, the holders scan, no GPU means unknown
+mod gpu;
+// GPU memory per process in `orphans` on the fake host's GPU
+mod gpu_fake;
 // the safe kill on real processes
 mod kill;
 // the safe kill on the fake host: what it never signals

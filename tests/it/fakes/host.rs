@@ -636,6 +636,8 @@ impl World {
 struct Shared {
     world: Mutex<World>,
     base: Instant,
+    /// The GPU, if a test gives it one (see `fakes/gpu.rs`).
+    gpu: Mutex<super::gpu::GpuWorld>,
 }
 
 /// The fake host; clones share one table. See the module's documentation.
@@ -692,6 +694,7 @@ impl FakeHost {
             shared: Arc::new(Shared {
                 world: Mutex::new(world),
                 base: Instant::now(),
+                gpu: Mutex::default(),
             }),
         }
     }
@@ -710,6 +713,11 @@ impl FakeHost {
     /// This host as leaktop takes it.
     pub fn host(&self) -> Arc<dyn Host> {
         Arc::new(self.clone())
+    }
+
+    /// The GPU's script (`fakes/gpu.rs`).
+    pub(super) fn gpu_world(&self) -> MutexGuard<'_, super::gpu::GpuWorld> {
+        self.shared.gpu.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -1444,6 +1452,10 @@ impl Host for FakeHost {
                 u64::try_from(w.now.saturating_sub(at).as_millis()).ok()
             })
             .collect()
+    }
+
+    fn gpu(&self) -> Option<&dyn leaktop::host::gpu::Gpu> {
+        self.gpu_port()
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {
