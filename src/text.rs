@@ -8,9 +8,10 @@ use std::path::Path;
 
 /// Text from a process or a file as leaktop keeps it: control characters (an escape
 /// sequence in a command line would drive the terminal it is shown on) written as
-/// `\n`, `\t`, `\xNN`.
+/// `\n`, `\t`, `\xNN`, and the bidirectional controls (a right-to-left override
+/// makes `evil\u{202e}gpj.sh` read as `evilhs.jpg`) as `\uNNNN`.
 pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(is_hidden) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -20,7 +21,22 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Pushes `c`, a control character as `\\n`, `\\t` or `\\xNN`.
+/// The bidirectional formatting characters: the Arabic letter mark (U+061C), the
+/// left-to-right and right-to-left marks (U+200E, U+200F), the embeddings and
+/// overrides (U+202A-U+202E) and the isolates (U+2066-U+2069). Shown raw, they
+/// reorder the text around them.
+pub fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A character leaktop never shows raw: a control character (C0, DEL, C1) or a
+/// bidirectional control ([`is_bidi`]).
+pub fn is_hidden(c: char) -> bool {
+    c.is_control() || is_bidi(c)
+}
+
+/// Pushes `c`, a control character as `\\n`, `\\t` or `\\xNN`, a bidirectional
+/// control as `\\uNNNN`.
 pub(crate) fn push_shown(out: &mut String, c: char) {
     match c {
         '\n' => out.push_str("\\n"),
@@ -28,6 +44,10 @@ pub(crate) fn push_shown(out: &mut String, c: char) {
         // Unicode's control characters are C0, DEL and C1: all below 0x100.
         c if c.is_control() => {
             let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        // The bidirectional controls are all below 0x10000.
+        c if is_bidi(c) => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
         }
         c => out.push(c),
     }

@@ -339,7 +339,7 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
     ];
     for (kind, what) in quoted {
         if let Some(ContextValue::String(raw)) = e.get(kind)
-            && raw.chars().any(char::is_control)
+            && raw.chars().any(leaktop::text::is_hidden)
         {
             let raw = leaktop::text::printable(raw);
             message = match (kind, e.get(ContextKind::InvalidArg)) {

@@ -15,10 +15,11 @@ fn cases() -> u32 {
         .unwrap_or(1000)
 }
 
-/// A message a terminal can show as it is: no C0, DEL or C1 control character.
+/// A message a terminal can show as it is: no C0, DEL or C1 control character, and no
+/// bidirectional control.
 fn assert_printable(message: &str) {
     assert!(
-        !message.chars().any(char::is_control),
+        !message.chars().any(crate::text::is_hidden),
         "a control character in {message:?}"
     );
 }

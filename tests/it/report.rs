@@ -379,6 +379,69 @@ fn control_characters_in_commands_are_shown_escaped() {
     assert!(String::from_utf8_lossy(&out).contains("py\\x1b[2Jthon3"));
 }
 
+/// The bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
+const BIDI: [char; 12] = [
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+/// Issue 27, fault 10: a right-to-left override in a process name (`py<RLO>3nohtyp`
+/// shows as `pypython3`) and every other bidirectional control reach no report,
+/// conversion, snapshot or chart raw: they are escaped as control characters are.
+#[test]
+fn bidi_controls_in_names_and_commands_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: String = BIDI.iter().collect();
+    let nd = std::fs::read_to_string(asset("forkserver-pool.ndjson"))
+        .unwrap()
+        .replace("\"name\":\"python3\"", "\"name\":\"py\u{202e}3nohtyp\"")
+        .replace("\"cmd\":\"", &format!("\"cmd\":\"{all} "));
+    let text = std::fs::read_to_string(asset("forkserver-pool.ticklog"))
+        .unwrap()
+        .replace(" python3 PPID=", " py\u{202e}3nohtyp PPID=")
+        .replace(" cmd: ", &format!(" cmd: {all} "));
+    for (name, body) in [("bidi.ndjson", nd), ("bidi.ticklog", text)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let path = path.to_str().unwrap();
+        let svg = dir.path().join(format!("{name}.svg"));
+        let raw = |bytes: &[u8]| {
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .filter(|c| BIDI.contains(c))
+                .count()
+        };
+        for args in [
+            &["--svg", svg.to_str().unwrap()][..],
+            &["--json"],
+            &["--convert", "text"],
+            &["--convert", "ndjson"],
+            &["--tick", "14"],
+        ] {
+            let (code, out, err) = report(&[&[path][..], args].concat());
+            assert_eq!(code, 0, "{name} {args:?}: {err}");
+            assert_eq!(
+                raw(&out),
+                0,
+                "{name} {args:?}: {}",
+                String::from_utf8_lossy(&out)
+            );
+            // Escaped (its backslash doubled again in the tick-log and JSON).
+            assert!(
+                String::from_utf8_lossy(&out).contains("u202e3nohtyp"),
+                "{name} {args:?}"
+            );
+        }
+        assert_eq!(raw(&std::fs::read(&svg).unwrap()), 0, "{name}");
+        let (_, out, _) = report(&[path]);
+        assert!(
+            String::from_utf8_lossy(&out).contains("\\u061c\\u200e\\u200f\\u202a"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+}
+
 /// Bytes a terminal would act on: C0 controls other than the line end, DEL, and the
 /// C1 controls (as UTF-8 characters).
 fn terminal_controls(bytes: &[u8]) -> Vec<String> {
