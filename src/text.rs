@@ -53,6 +53,62 @@ pub(crate) fn push_shown(out: &mut String, c: char) {
     }
 }
 
+/// The most bytes of a command line leaktop keeps, marker included ([`capped`]): a
+/// process can have megabytes of arguments (`ulimit -s unlimited`), and every tick of
+/// a recording carries its command line. `ps` traditionally showed 4 KiB.
+pub const COMMAND_MAX_BYTES: usize = 4096;
+/// The most bytes of a process or host name leaktop keeps ([`capped`]).
+pub const NAME_MAX_BYTES: usize = 256;
+/// The most bytes of a note leaktop writes about a process: an escape's evidence, an
+/// alert's reason ([`capped`]).
+pub const NOTE_MAX_BYTES: usize = 1024;
+
+/// `s` within `max` bytes (at least 64): unchanged if it fits, else its head and its
+/// tail (where a script's name or a Java main class is) around a marker that says how
+/// much was cut: `head…[cut 5767168 of 5771264 bytes]…tail`. Capping again changes
+/// nothing.
+pub fn capped(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let max = max.max(64);
+    // The marker's numbers are at most 20 digits each.
+    let room = max - CUT_MARKER_BYTES;
+    let head = floor_char_boundary(s, room * 3 / 4);
+    let tail = ceil_char_boundary(s, s.len() - (room - head));
+    Cow::Owned(format!(
+        "{}…[cut {} of {} bytes]…{}",
+        &s[..head],
+        tail - head,
+        s.len(),
+        &s[tail..]
+    ))
+}
+
+/// The longest `…[cut N of M bytes]…`, N and M of 20 digits.
+const CUT_MARKER_BYTES: usize = "…[cut  of  bytes]…".len() + 40;
+
+/// Whether `s` was cut by [`capped`]: the bytes cut, and how long it was.
+pub fn cut_from(s: &str) -> Option<(u64, u64)> {
+    let (_, rest) = s.rsplit_once("…[cut ")?;
+    let (figures, _) = rest.split_once(" bytes]…")?;
+    let (cut, of) = figures.split_once(" of ")?;
+    Some((cut.parse().ok()?, of.parse().ok()?))
+}
+
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    (0..=i.min(s.len()))
+        .rev()
+        .find(|&j| s.is_char_boundary(j))
+        .unwrap_or(0)
+}
+
+fn ceil_char_boundary(s: &str, i: usize) -> usize {
+    (i..=s.len())
+        .find(|&j| s.is_char_boundary(j))
+        .unwrap_or(s.len())
+}
+
 /// A file name as shown in messages: control characters in it escaped, so a crafted
 /// name cannot drive the terminal the message reaches.
 pub fn shown_path(path: &Path) -> String {

@@ -111,15 +111,16 @@ impl Sampler for SysinfoSampler {
             return None;
         }
         let name = printable(&process.name().to_string_lossy()).into_owned();
+        let name = crate::text::capped(&name, crate::text::NAME_MAX_BYTES).into_owned();
         let args: Vec<String> = process
             .cmd()
             .iter()
-            .map(|a| printable(&a.to_string_lossy()).into_owned())
+            .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let cmd = if args.is_empty() {
             format!("[{name}]")
         } else {
-            args.join(" ")
+            super::kept_command(&args.join(" "))
         };
         Some(Command { name, cmd })
     }

@@ -293,10 +293,20 @@ fn malformed_recordings_get_errors_naming_file_and_line() {
             ": expected",
         ),
     ];
+    // Damage after a good header and a good tick: skipped with a warning, unless
+    // --strict (issue 27, fault 3).
+    let after_a_tick = [
+        "order.ticklog",
+        "invalid-utf8-inside.ticklog",
+        "same-pid-twice.ticklog",
+        "state-newline.ndjson",
+        "leaked-later.ndjson",
+        "garbage-tick.ticklog",
+    ];
     for (name, body, needle) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, body).unwrap();
-        let (code, out, err) = report(&[path.to_str().unwrap()]);
+        let (code, out, err) = report(&[path.to_str().unwrap(), "--strict"]);
         assert_eq!(code, 1, "{name}: {err}");
         assert!(out.is_empty(), "{name}");
         assert!(
@@ -309,6 +319,24 @@ fn malformed_recordings_get_errors_naming_file_and_line() {
             err.matches("expected").count() <= 1,
             "{name} repeats itself: {err}"
         );
+        let (code, out, lenient) = report(&[path.to_str().unwrap()]);
+        if after_a_tick.contains(&name) {
+            assert_eq!(code, 0, "{name}: {lenient}");
+            assert!(out.starts_with(path.to_str().unwrap().as_bytes()), "{name}");
+            assert!(
+                lenient.starts_with(&format!("leaktop: warning: {}: skipped ", path.display()))
+                    && lenient.contains(
+                        needle
+                            .trim_start_matches(|c: char| c == ':' || c.is_ascii_digit())
+                            .trim_start()
+                    )
+                    && lenient.contains("; reporting the "),
+                "{name}: {lenient}"
+            );
+            assert_eq!(lenient.lines().count(), 1, "{name}: {lenient}");
+        } else {
+            assert_eq!((code, lenient), (1, err), "{name}");
+        }
     }
 
     let (code, _, err) = report(&["/dev/zero"]);
@@ -565,7 +593,7 @@ fn odd_line_ends_inconsistent_rows_and_a_full_stdout_say_what_they_are() {
         good_nd.replacen("\"leaked_since\":null", "\"leaked_since\":1", 1),
     )
     .unwrap();
-    let (code, _, err) = report(&[path.to_str().unwrap(), "--convert", "text"]);
+    let (code, _, err) = report(&[path.to_str().unwrap(), "--convert", "text", "--strict"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("since.ndjson:2: expected pid 4623 to be leaked"),
@@ -602,10 +630,17 @@ fn a_line_past_16_mib_is_refused_with_its_line() {
     body.extend(std::iter::repeat_n(b' ', 17 << 20));
     body.extend_from_slice(b"\n");
     std::fs::write(&path, body).unwrap();
-    let (code, _, err) = report(&[path.to_str().unwrap()]);
+    let (code, _, err) = report(&[path.to_str().unwrap(), "--strict"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("long.ndjson:2: expected a line of at most 16 MiB"),
+        "{err}"
+    );
+    // Skipping it leaves nothing to read: still an error, that says so.
+    let (code, _, err) = report(&[path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("long.ndjson: not one tick could be read: skipped 1 damaged line (line 2: expected a line of at most 16 MiB"),
         "{err}"
     );
 }
@@ -698,6 +733,7 @@ fn convert_out_in_place_through_a_link_to_a_device_and_on_failure() {
         "ndjson",
         "--out",
         out.to_str().unwrap(),
+        "--strict",
     ]);
     assert_eq!(code, 1, "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path())
