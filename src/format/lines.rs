@@ -72,6 +72,11 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
+    /// The input read from.
+    pub fn get_ref(&self) -> &R {
+        &self.src
+    }
+
     /// Lines returned so far (the number of the last one).
     pub fn count(&self) -> usize {
         self.n

@@ -288,6 +288,11 @@ impl<R: BufRead> TickReader<R> {
         self.resyncing = true;
     }
 
+    /// The input read from (a replay reads its ticks again through its file).
+    pub fn get_ref(&self) -> &R {
+        self.lines.get_ref()
+    }
+
     /// The recording's header.
     pub fn header(&self) -> &Header {
         &self.header
