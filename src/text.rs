@@ -164,3 +164,41 @@ pub fn fit(text: &str, width: usize) -> String {
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 27, fault 2: what a command line is cut to, and the marker that says so.
+    #[test]
+    fn capped_keeps_head_and_tail_within_the_cap_and_says_how_much_was_cut() {
+        assert!(matches!(capped("short", 64), Cow::Borrowed("short")));
+        let long = format!(
+            "java -cp {} com.example.Main --port 80",
+            "a.jar:".repeat(2000)
+        );
+        let cut = capped(&long, COMMAND_MAX_BYTES);
+        assert!(cut.len() <= COMMAND_MAX_BYTES, "{}", cut.len());
+        assert!(cut.starts_with("java -cp a.jar:"), "{cut}");
+        assert!(cut.ends_with("com.example.Main --port 80"), "{cut}");
+        let (gone, of) = cut_from(&cut).unwrap();
+        assert_eq!(of, long.len() as u64);
+        // What is left of it is what was not cut, and the marker.
+        let marker = format!("…[cut {gone} of {of} bytes]…");
+        assert_eq!(cut.len(), (of - gone) as usize + marker.len());
+        assert!(
+            matches!(capped(&cut, COMMAND_MAX_BYTES), Cow::Borrowed(_)),
+            "again"
+        );
+        assert_eq!(cut_from("no marker"), None);
+        // Never inside a character, whatever the cap.
+        let wide = "☃".repeat(5000);
+        for max in [64, 65, 66, 100, 4096] {
+            let cut = capped(&wide, max);
+            assert!(cut.len() <= max, "{max}: {}", cut.len());
+            let (gone, of) = cut_from(&cut).unwrap();
+            assert_eq!(of, wide.len() as u64);
+            assert_eq!(gone % 3, 0, "{max}");
+        }
+    }
+}

@@ -417,3 +417,19 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
 mod fuzz;
 #[cfg(test)]
 pub(crate) mod sample_data;
+
+#[cfg(test)]
+mod tests {
+    use super::command_tail;
+
+    /// A command line that was cut says so first, where a narrow column shows it.
+    #[test]
+    fn a_cut_command_says_so_in_front() {
+        assert_eq!(command_tail("python3", "/usr/bin/python3 -m x"), "-m x");
+        let cut = crate::sample::join_cmdline(
+            &[b"python3\0-c\0".as_slice(), &[b'x'; 5_767_168]].concat(),
+        );
+        let shown = command_tail("python3", &cut);
+        assert!(shown.starts_with("[5.50 MiB cut] -c xxx"), "{shown}");
+    }
+}
