@@ -202,13 +202,9 @@ fn tick_of(n: u32, first: u32, texts: &[(String, String)], note: &str, exits: u3
         });
     }
     Tick {
-        tick: n,
-        elapsed_ms: u64::from(n) * 1000,
-        time_ms: 1_795_000_000_000 + u64::from(n) * 1000,
-        root_alive: true,
-        processes,
         events,
         alerts,
+        ..Tick::for_test(n, processes)
     }
 }
 

@@ -160,11 +160,7 @@ impl<R: BufRead> Lines<R> {
         let mut limit = self.limit;
         let mut asked = false;
         loop {
-            let chunk = match self.src.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LineError::Io(e)),
-            };
+            let chunk = next_chunk(&mut self.src)?;
             if chunk.is_empty() {
                 return Ok((!self.buf.is_empty()).then_some(false));
             }
@@ -204,11 +200,7 @@ impl<R: BufRead> Lines<R> {
     fn skip_rest(&mut self) -> Result<(), LineError> {
         self.buf.clear();
         loop {
-            let chunk = match self.src.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LineError::Io(e)),
-            };
+            let chunk = next_chunk(&mut self.src)?;
             if chunk.is_empty() {
                 self.done = true;
                 return Ok(());
@@ -222,6 +214,18 @@ impl<R: BufRead> Lines<R> {
             if end {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// The next bytes of `src` (empty at its end), read again if interrupted.
+fn next_chunk<R: BufRead>(src: &mut R) -> Result<&[u8], LineError> {
+    loop {
+        match src.fill_buf() {
+            // Borrowed again: the borrow checker cannot see that the loop ends here.
+            Ok(_) => return src.fill_buf().map_err(LineError::Io),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(LineError::Io(e)),
         }
     }
 }

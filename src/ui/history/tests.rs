@@ -337,15 +337,7 @@ fn a_wide_replay_holds_no_process() {
                     p
                 })
                 .collect();
-            Tick {
-                tick: t,
-                elapsed_ms: u64::from(t) * 1000,
-                time_ms: 1_795_000_000_000 + u64::from(t) * 1000,
-                root_alive: true,
-                processes,
-                events: Vec::new(),
-                alerts: Vec::new(),
-            }
+            Tick::for_test(t, processes)
         })
         .collect();
     let kept = history(&ticks);
@@ -370,15 +362,7 @@ fn a_replay_series_reads_around_the_process() {
             if (900..=1000).contains(&t) {
                 processes.push(row(8, 7, 2000 + u64::from(t) * 4));
             }
-            Tick {
-                tick: t,
-                elapsed_ms: u64::from(t) * 1000,
-                time_ms: 1_795_000_000_000 + u64::from(t) * 1000,
-                root_alive: true,
-                processes,
-                events: Vec::new(),
-                alerts: Vec::new(),
-            }
+            Tick::for_test(t, processes)
         })
         .collect();
     let (h, _file) = replayed(&ticks, crate::format::Format::Ndjson);
