@@ -71,18 +71,56 @@ pub fn capped(s: &str, max: usize) -> Cow<'_, str> {
     if s.len() <= max {
         return Cow::Borrowed(s);
     }
-    let max = max.max(64);
-    // The marker's numbers are at most 20 digits each.
-    let room = max - CUT_MARKER_BYTES;
-    let head = floor_char_boundary(s, room * 3 / 4);
-    let tail = ceil_char_boundary(s, s.len() - (room - head));
-    Cow::Owned(format!(
-        "{}…[cut {} of {} bytes]…{}",
-        &s[..head],
-        tail - head,
-        s.len(),
-        &s[tail..]
-    ))
+    Cow::Owned(cut(s, max, |out, c| out.push(c)))
+}
+
+/// `s` as leaktop keeps text from a process: [`printable`], and within `max` bytes as
+/// [`capped`] cuts it, the marker counting the bytes of `s` (5.5 MB of `\x01`
+/// arguments are 22 MB once shown escaped, and said to be 5.5 MB).
+pub fn kept(s: &str, max: usize) -> Cow<'_, str> {
+    let shown = printable(s);
+    if shown.len() <= max {
+        return shown;
+    }
+    Cow::Owned(cut(s, max, push_shown))
+}
+
+/// `s`'s head and tail, each character written by `push`, around the marker, in
+/// `max` bytes (at least 64).
+fn cut(s: &str, max: usize, push: fn(&mut String, char)) -> String {
+    let room = max.max(64) - CUT_MARKER_BYTES;
+    let mut head = String::new();
+    let mut one = String::new();
+    let mut head_end = 0;
+    for (i, c) in s.char_indices() {
+        one.clear();
+        push(&mut one, c);
+        if head.len() + one.len() > room * 3 / 4 {
+            break;
+        }
+        head.push_str(&one);
+        head_end = i + c.len_utf8();
+    }
+    let mut tail: Vec<String> = Vec::new();
+    let (mut tail_len, mut tail_start) = (0, s.len());
+    for (i, c) in s[head_end..].char_indices().rev() {
+        one.clear();
+        push(&mut one, c);
+        if head.len() + tail_len + one.len() > room {
+            break;
+        }
+        tail_len += one.len();
+        tail.push(one.clone());
+        tail_start = head_end + i;
+    }
+    let mut out = head;
+    out.push_str(&format!(
+        "…[cut {} of {} bytes]…",
+        tail_start - head_end,
+        s.len()
+    ));
+    tail.iter().rev().for_each(|piece| out.push_str(piece));
+    out
 }
 
 /// The longest `…[cut N of M bytes]…`, N and M of 20 digits.
@@ -94,19 +132,6 @@ pub fn cut_from(s: &str) -> Option<(u64, u64)> {
     let (figures, _) = rest.split_once(" bytes]…")?;
     let (cut, of) = figures.split_once(" of ")?;
     Some((cut.parse().ok()?, of.parse().ok()?))
-}
-
-fn floor_char_boundary(s: &str, i: usize) -> usize {
-    (0..=i.min(s.len()))
-        .rev()
-        .find(|&j| s.is_char_boundary(j))
-        .unwrap_or(0)
-}
-
-fn ceil_char_boundary(s: &str, i: usize) -> usize {
-    (i..=s.len())
-        .find(|&j| s.is_char_boundary(j))
-        .unwrap_or(s.len())
 }
 
 /// A file name as shown in messages: control characters in it escaped, so a crafted
@@ -191,6 +216,21 @@ mod tests {
             "again"
         );
         assert_eq!(cut_from("no marker"), None);
+        // Shown escaped, counted as it was: 5.5 MB of \x01 are 22 MB once escaped.
+        let ctl = "\u{1}".repeat(5_500_000);
+        let cut = kept(&ctl, COMMAND_MAX_BYTES);
+        assert!(cut.len() <= COMMAND_MAX_BYTES && cut.starts_with("\\x01\\x01"));
+        assert!(!cut.contains('\u{1}'));
+        let (gone, of) = cut_from(&cut).unwrap();
+        assert_eq!(of, 5_500_000);
+        assert_eq!(
+            cut.len(),
+            4 * (of - gone) as usize + format!("…[cut {gone} of {of} bytes]…").len()
+        );
+        assert!(
+            matches!(kept(&cut, COMMAND_MAX_BYTES), Cow::Borrowed(_)),
+            "again"
+        );
         // Never inside a character, whatever the cap.
         let wide = "☃".repeat(5000);
         for max in [64, 65, 66, 100, 4096] {

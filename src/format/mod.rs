@@ -122,19 +122,13 @@ impl Recording {
 /// The header's free text made printable ([`printable`]) and cut to its caps
 /// ([`capped`]).
 pub(crate) fn keep_header_printable(h: &mut Header) {
-    each_header_text(h, |s, max| {
-        clean(s);
-        cap(s, max);
-    });
+    each_header_text(h, keep);
 }
 
 /// A tick's free text made printable ([`printable`]) and cut to its caps
 /// ([`capped`]), as leaktop keeps what it reads from processes.
 pub(crate) fn keep_tick_printable(tick: &mut Tick) {
-    each_tick_text(tick, |s, max| {
-        clean(s);
-        cap(s, max);
-    });
+    each_tick_text(tick, keep);
 }
 
 /// Calls `f` with every piece of a header's free text and the most bytes it may
@@ -181,6 +175,13 @@ fn tick_fits(tick: &Tick) -> bool {
 pub(crate) fn clean(s: &mut String) {
     if let std::borrow::Cow::Owned(shown) = printable(s) {
         *s = shown;
+    }
+}
+
+/// `s` made printable within `max` bytes ([`crate::text::kept`]), in place.
+fn keep(s: &mut String, max: usize) {
+    if let std::borrow::Cow::Owned(kept) = crate::text::kept(s, max) {
+        *s = kept;
     }
 }
 

@@ -238,11 +238,10 @@ pub fn join_cmdline(raw: &[u8]) -> String {
     kept_command(&String::from_utf8_lossy(&joined))
 }
 
-/// A command line as leaktop keeps it: printable ([`crate::text::printable`]) and
-/// within [`crate::text::COMMAND_MAX_BYTES`] ([`crate::text::capped`]).
+/// A command line as leaktop keeps it: printable and within
+/// [`crate::text::COMMAND_MAX_BYTES`] ([`crate::text::kept`]).
 pub fn kept_command(cmd: &str) -> String {
-    let shown = crate::text::printable(cmd);
-    crate::text::capped(&shown, crate::text::COMMAND_MAX_BYTES).into_owned()
+    crate::text::kept(cmd, crate::text::COMMAND_MAX_BYTES).into_owned()
 }
 
 #[cfg(test)]

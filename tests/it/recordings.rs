@@ -91,6 +91,13 @@ fn huge_command_lines_and_a_bidi_name_record_and_read_back() {
             .filter_map(|p| leaktop::text::cut_from(&p.cmd).map(|c| (p, c)))
             .collect();
         assert_eq!(cut.len(), 11, "{name}: {:?}", last.processes);
+        // The marker counts the bytes of the command line, not of its escaped form.
+        assert!(
+            cut.iter()
+                .any(|(p, (_, of))| p.cmd.contains("ctl \\x01\\x01")
+                    && (5_520_000..5_530_000).contains(of)),
+            "{name}: {cut:?}"
+        );
         for (p, (gone, of)) in cut {
             assert!(p.cmd.len() <= leaktop::text::COMMAND_MAX_BYTES, "{name}");
             assert!(
