@@ -15,6 +15,7 @@ use super::{
     SpawnSpec, Spawned,
 };
 use crate::model::orphans::{ProcFacts, StdioKind};
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 
@@ -121,6 +122,10 @@ impl Host for LinuxHost {
 
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        sample::events::open(request)
     }
 
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::orphans::ProcFacts;
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
@@ -220,6 +221,13 @@ pub trait Host: Send + Sync {
 
     /// Waits `duration` (the fake host moves its clock instead).
     fn sleep(&self, duration: Duration);
+
+    /// The source of process events between ticks (forks, exits, `setsid`, losses):
+    /// the kernel's connector where leaktop may subscribe and `request` allows it,
+    /// else pidfds (exits of the processes it is told to watch), else none (ticks);
+    /// see [`crate::sample::events`]. The source says which it is, and why the
+    /// connector is not used.
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource>;
 
     /// Opens a handle on the process now at `id.pid`, then checks that it is `id`
     /// (same start time): only then may it be signalled.

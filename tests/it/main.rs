@@ -21,6 +21,10 @@ mod ci_output;
 mod cli;
 // a day of 86,400 ticks fits the history's budget (optimised builds only)
 mod day_long;
+// process events from the kernel (connector, pidfds) and their fallbacks, on real processes
+mod events;
+// process events on the fake host fed to the tracker: escapes between ticks, losses, orphans at once
+mod events_fake;
 // `--follow` on real restarts, not decoys
 mod follow;
 // `--follow` on the fake host

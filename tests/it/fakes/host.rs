@@ -28,6 +28,9 @@
 //!   Linux host, unless [`FakeHost::fail_next_create`] scripted an error.
 //! - **Sampling**: [`FakeHost::sampler`] (and [`Host::sampler`]) give a
 //!   [`FakeSampler`] over the same table.
+//! - **Events**: every fork, death and [`FakeHost::setsid`] is logged as the process
+//!   connector reports it; [`Host::events`] hands them out, or drops them, or falls
+//!   back to pidfds or ticks, as the test scripts (see `events.rs`).
 //!
 //! ```ignore
 //! let fake = FakeHost::new(500);
@@ -36,6 +39,8 @@
 //! let report = kill_trees(fake.host().as_ref(), &[fake.target(100)], Signal::TERM, grace, true);
 //! assert_eq!(fake.signals_to(101), [Signal::STOP, Signal::TERM, Signal::CONT, /* … */]);
 //! ```
+
+mod events;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
@@ -51,6 +56,7 @@ use leaktop::host::{
     Spawned,
 };
 use leaktop::model::orphans::{ProcFacts, StdioKind};
+use leaktop::sample::events::{EventRequest, EventSource};
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -404,6 +410,8 @@ struct World {
     /// systemd services and their main pids; empty: systemd is not PID 1.
     units: HashMap<String, u32>,
     users: HashMap<String, u32>,
+    /// Forks, exits and setsids as the connector would report them.
+    events: events::Log,
 }
 
 impl World {
@@ -453,6 +461,7 @@ impl World {
         child.pgrp = p.pgrp;
         child.session = p.session;
         self.add(child);
+        self.log_fork(parent, pid);
         pid
     }
 
@@ -464,6 +473,7 @@ impl World {
             return;
         }
         let id = live.p.id();
+        let ppid = live.p.ppid;
         let zombie = live.p.ppid == self.own_pid;
         if zombie {
             live.p.state = b'Z';
@@ -475,6 +485,7 @@ impl World {
             self.procs.remove(&pid);
         }
         self.deaths.push((id, exit));
+        self.log_exit(pid, ppid, exit);
         let heir = self.reparent_to;
         for l in self.procs.values_mut() {
             if l.p.ppid == pid && l.p.pid != pid {
@@ -611,6 +622,7 @@ impl FakeHost {
             samples: 0,
             units: HashMap::new(),
             users: HashMap::new(),
+            events: events::Log::default(),
         };
         world.add(Proc::new(1, 0, "init").start(1));
         world.add(Proc::new(own_pid, 1, "leaktop"));
@@ -967,6 +979,10 @@ impl Host for FakeHost {
         let mut w = self.world();
         w.sleeps.push(duration);
         w.advance(duration);
+    }
+
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        self.event_source(request)
     }
 
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
