@@ -32,6 +32,10 @@ pub(crate) struct ReportArgs {
     /// Where --convert writes; `-` is standard output.
     #[arg(long, short, value_name = "FILE", requires = "convert")]
     pub(crate) out: Option<PathBuf>,
+    /// Refuse a recording with a damaged line (exit 1), instead of skipping the tick it
+    /// is in with a warning that says which lines were skipped and why.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -44,6 +48,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitC
             tick: args.tick,
             convert: args.convert.map(Format::from),
             out: args.out,
+            strict: args.strict,
         },
     )?;
     Ok(ExitCode::SUCCESS)

@@ -61,6 +61,8 @@ mod pid_reuse;
 mod record;
 // `leaktop record` on the fake host: ticks on its clock, stop signals, files
 mod record_fake;
+// what leaktop writes its readers read: huge command lines, bidi names, damaged lines
+mod recordings;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands
