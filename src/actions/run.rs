@@ -327,17 +327,7 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         // What the leaks left while they died had its chance to end cleanly: a process
         // that forks afresh on every SIGTERM would otherwise outlast every round.
         signal = Signal::KILL;
-        total.ended.extend(round.ended);
-        total.freed_rss_kb += round.freed_rss_kb;
-        total.freed_pss.merge(round.freed_pss);
-        total.freed_uss.merge(round.freed_uss);
-        total.mem_available_change_kb =
-            match (total.mem_available_change_kb, round.mem_available_change_kb) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-        total.skipped.extend(round.skipped);
-        total.survived = round.survived;
+        total.absorb(round);
         supervisor.reap_now();
         targets = supervisor
             .adoptees()

@@ -188,6 +188,11 @@ impl Host for LinuxHost {
         super::unix::create(path, how)
     }
 
+    fn watch_forks(&self) -> Option<Box<dyn super::ForkWatch>> {
+        let watch = super::forks::ProcConnector::open().ok()?;
+        Some(Box::new(watch))
+    }
+
     fn memory(&self, id: Identity) -> Option<Memory> {
         read_memory(id)
     }

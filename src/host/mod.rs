@@ -15,6 +15,8 @@
 //! ```
 
 #[cfg(target_os = "linux")]
+pub mod forks;
+#[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -130,6 +132,25 @@ pub trait Pinned: Send + Sync {
     /// The identity that was checked after the handle was opened.
     fn id(&self) -> Identity;
     fn signal(&self, signal: Signal) -> Result<(), SignalError>;
+}
+
+/// One process event as the kernel reports it ([`Host::watch_forks`]), by process
+/// (thread-group) id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcEvent {
+    /// `parent` forked `child` (a new process; new threads are left out).
+    Fork { parent: u32, child: u32 },
+    /// `pid` exited: from then on its pid may name another process.
+    Exit { pid: u32 },
+}
+
+/// The machine's forks and exits from the moment [`Host::watch_forks`] began, as
+/// they happen: how a kill follows a process forked and orphaned between two of its
+/// looks (a double fork in a SIGTERM handler), which no child list shows any more.
+pub trait ForkWatch: Send {
+    /// Appends the events since the last call, in order. `false` when some were lost
+    /// (the kernel's buffer overran): what happened meanwhile is unknown.
+    fn drain(&mut self, out: &mut Vec<ProcEvent>) -> bool;
 }
 
 /// What [`Host::spawn`] starts.
@@ -305,6 +326,13 @@ pub trait Host: Send + Sync {
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
     fn now_start(&self) -> Option<u64> {
+        None
+    }
+
+    /// Starts watching every fork and exit on the machine ([`ForkWatch`]), or `None`
+    /// where that is not possible: Linux's proc connector needs `CAP_NET_ADMIN`
+    /// (root), and other platforms have none (the default).
+    fn watch_forks(&self) -> Option<Box<dyn ForkWatch>> {
         None
     }
 

@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 
 use leaktop::actions::kill::Target;
 use leaktop::host::{
-    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
-    Spawned,
+    Create, Exit, ForkWatch, Host, Memory, PinError, Pinned, ProcEvent, Signal, SignalError,
+    SpawnError, SpawnSpec, Spawned,
 };
 use leaktop::model::orphans::{ProcFacts, StdioKind};
 use leaktop::sample::{
@@ -73,6 +73,9 @@ pub enum Reaction {
     DieAfter(Duration),
     /// It forks a child (like [`Proc::forks_like`]'s, or a plain one), then reacts so.
     Fork(Box<Reaction>),
+    /// It double-forks (a child that forks a plain grandchild and exits at once, so the
+    /// grandchild is orphaned before anyone sees the child), then reacts so.
+    DoubleFork(Box<Reaction>),
 }
 
 /// The fake executable a process named `name` runs by default: device 8, an inode
@@ -404,6 +407,9 @@ struct World {
     /// systemd services and their main pids; empty: systemd is not PID 1.
     units: HashMap<String, u32>,
     users: HashMap<String, u32>,
+    /// Every fork and death since [`FakeHost::hear_forks`], for [`Host::watch_forks`];
+    /// `None`: forks cannot be watched (a user without `CAP_NET_ADMIN`).
+    events: Option<Vec<ProcEvent>>,
 }
 
 impl World {
@@ -453,6 +459,9 @@ impl World {
         child.pgrp = p.pgrp;
         child.session = p.session;
         self.add(child);
+        if let Some(events) = &mut self.events {
+            events.push(ProcEvent::Fork { parent, child: pid });
+        }
         pid
     }
 
@@ -475,6 +484,9 @@ impl World {
             self.procs.remove(&pid);
         }
         self.deaths.push((id, exit));
+        if let Some(events) = &mut self.events {
+            events.push(ProcEvent::Exit { pid });
+        }
         let heir = self.reparent_to;
         for l in self.procs.values_mut() {
             if l.p.ppid == pid && l.p.pid != pid {
@@ -522,6 +534,14 @@ impl World {
             }
             Reaction::Fork(then) => {
                 self.fork(pid);
+                self.react(pid, signal, *then);
+            }
+            Reaction::DoubleFork(then) => {
+                let child = self.fork(pid);
+                if child != 0 {
+                    self.fork(child);
+                    self.die(child, Exit::Code(0));
+                }
                 self.react(pid, signal, *then);
             }
         }
@@ -611,6 +631,7 @@ impl FakeHost {
             samples: 0,
             units: HashMap::new(),
             users: HashMap::new(),
+            events: None,
         };
         world.add(Proc::new(1, 0, "init").start(1));
         world.add(Proc::new(own_pid, 1, "leaktop"));
@@ -794,6 +815,12 @@ impl FakeHost {
         self.world().die(pid, Exit::Code(code));
     }
 
+    /// From now on forks can be watched ([`Host::watch_forks`]), as by root on Linux:
+    /// every fork and death of the table is an event.
+    pub fn hear_forks(&self) {
+        self.world().events.get_or_insert_with(Vec::new);
+    }
+
     /// Makes the process at `pid` fork a child now; returns the child's pid.
     pub fn fork(&self, pid: u32) -> u32 {
         self.world().fork(pid)
@@ -910,7 +937,31 @@ impl Pinned for FakePin {
     }
 }
 
+/// The table's forks and deaths from the moment it was made.
+struct FakeForkWatch {
+    host: FakeHost,
+    next: usize,
+}
+
+impl ForkWatch for FakeForkWatch {
+    fn drain(&mut self, out: &mut Vec<ProcEvent>) -> bool {
+        let w = self.host.world();
+        let events = w.events.as_deref().unwrap_or_default();
+        out.extend_from_slice(events.get(self.next..).unwrap_or_default());
+        self.next = events.len();
+        true
+    }
+}
+
 impl Host for FakeHost {
+    fn watch_forks(&self) -> Option<Box<dyn ForkWatch>> {
+        let next = self.world().events.as_ref()?.len();
+        Some(Box::new(FakeForkWatch {
+            host: self.clone(),
+            next,
+        }))
+    }
+
     fn sampler(&self, _backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
         Ok(Box::new(FakeHost::sampler(self)))
     }
