@@ -69,6 +69,17 @@ pub fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// Writes `bytes` to `path` whole, replacing what it held ([`OutFile::open`], then
+/// [`OutFile::write_whole`]): for outputs written in one go (a chart). A FIFO's reader
+/// is waited for.
+pub fn write_file(host: &dyn Host, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let file = OutFile::open(host, path, Mode::Replace, None).map_err(|e| match e {
+        OpenError::Create { source, .. } => source,
+        e => io::Error::other(e.to_string()),
+    })?;
+    file.write_whole(bytes)
+}
+
 /// Why an output could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -200,6 +211,16 @@ impl OutFile {
     /// Whether it holds nothing yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Replaces what it held with `bytes`, written whole; a file leaktop created and
+    /// could not write whole is removed (on drop).
+    pub fn write_whole(mut self, bytes: &[u8]) -> io::Result<()> {
+        self.start()?;
+        self.write_all(bytes)?;
+        self.flush()?;
+        self.kept();
+        Ok(())
     }
 
     /// Waits until the FIFO has room or its reader left, or a stop signal came.

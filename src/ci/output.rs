@@ -132,18 +132,10 @@ impl CiOutputs {
 }
 
 /// Replaces what `file` held with `bytes`.
-fn write_file(mut file: OutFile, bytes: &[u8]) -> Result<(), OutputError> {
-    let written = file
-        .start()
-        .and_then(|()| file.write_all(bytes))
-        .and_then(|()| file.flush());
-    match written {
-        Ok(()) => {
-            file.kept();
-            Ok(())
-        }
-        Err(e) => Err(OutputError::io(file.path(), &e)),
-    }
+fn write_file(file: OutFile, bytes: &[u8]) -> Result<(), OutputError> {
+    let path = file.path().to_path_buf();
+    file.write_whole(bytes)
+        .map_err(|e| OutputError::io(&path, &e))
 }
 
 /// Appends the Markdown to the step summary, in what is left of GitHub's 1 MiB.

@@ -272,6 +272,32 @@ fn a_full_filesystem_leaves_no_empty_file_behind() {
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
     assert_eq!(disk.files(), Vec::<String>::new(), "{err}");
+
+    // A chart and a conversion of a recording too.
+    let recording = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/forkserver-pool.ndjson");
+    for args in [
+        vec![
+            "--svg".to_string(),
+            disk.path().join("chart.svg").display().to_string(),
+        ],
+        vec![
+            "--convert".into(),
+            "text".into(),
+            "--out".into(),
+            disk.path().join("conv.ticklog").display().to_string(),
+        ],
+    ] {
+        let out = leaktop()
+            .arg("report")
+            .arg(&recording)
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+        assert_eq!(disk.files(), Vec::<String>::new(), "{args:?}: {err}");
+    }
 }
 
 /// `-` is standard output where leaktop's standard output is its own (record --out,
