@@ -462,9 +462,9 @@ fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
         let pids: Vec<String> = report.untied.iter().map(|i| i.pid.to_string()).collect();
         let _ = writeln!(
             out,
-            "not signalled: {} appeared in these groups' process groups during the kill, \
-             but nothing ties {} to them (a session others share): {}; `leaktop orphans` \
-             lists what is left",
+            "not signalled: {} appeared in the groups' process groups during the kill, \
+             but nothing ties {} to the groups (their session is shared): {}; \
+             `leaktop orphans` lists what is left",
             plural(report.untied.len(), "process", "processes"),
             if report.untied.len() == 1 {
                 "it"

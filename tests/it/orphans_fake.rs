@@ -283,8 +283,8 @@ fn a_newcomer_to_a_shared_session_is_reported_and_never_signalled() {
     );
     assert!(
         r.out.contains(&format!(
-            "not signalled: 1 process appeared in these groups' process groups during the \
-             kill, but nothing ties it to them (a session others share): {}",
+            "not signalled: 1 process appeared in the groups' process groups during the \
+             kill, but nothing ties it to the groups (their session is shared): {}",
             left[0]
         )),
         "{}",
