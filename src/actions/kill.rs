@@ -15,9 +15,9 @@
 //! A child whose parent forks it and exits between two polls (20 ms: a double fork in
 //! a SIGTERM handler) is reparented beyond reach of the child lists. It is still
 //! followed where it can be proved to descend from a target, never by guess:
-//! - through the kernel's fork events ([`Host::watch_forks`]: Linux as root), which
-//!   name every process forked from one of the kill's, however briefly its parent
-//!   lived;
+//! - through the kernel's fork events ([`Host::events`], the connector: Linux as
+//!   root, unless `LEAKTOP_NO_CONNECTOR` is set), which name every process forked from
+//!   one of the kill's, however briefly its parent lived;
 //! - by [`kill_owned`], in a session that only the kill's processes held when they
 //!   were frozen: a process can join a session only by being forked inside it, so
 //!   whatever appears in it later descends from them.
@@ -34,8 +34,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::host::{self, ForkWatch, Frozen, Host, Pinned, ProcEvent, Signal, SignalError};
+use crate::host::{self, Frozen, Host, Pinned, Signal, SignalError};
 use crate::model::{MemSum, ProcRow};
+use crate::sample::events::{EventRequest, EventSource, ProcEvent, Source, Stamped};
 use crate::sample::{Identity, ProcSample};
 use crate::text::human_kb;
 
@@ -352,9 +353,10 @@ struct Kill<'a> {
     stop: &'a AtomicBool,
     /// The targets each seen pid descends from (a target: itself).
     origin: HashMap<u32, Vec<Identity>>,
-    /// The kernel's forks and exits since just before the first freeze; `None` where
-    /// they cannot be watched, or once some were lost.
-    forks: Option<Box<dyn ForkWatch>>,
+    /// The kernel's forks and exits since just before the first freeze (the connector
+    /// only: no other source sees forks); `None` where there is none, or once some
+    /// were lost.
+    forks: Option<Box<dyn EventSource>>,
     /// Pids the fork events show forked from a process of the kill (or from one so
     /// forked), with their targets: not yet seen, perhaps already orphaned.
     forked: HashMap<u32, Vec<Identity>>,
@@ -383,7 +385,8 @@ impl<'a> Kill<'a> {
             stop,
             origin: targets.iter().map(|t| (t.id.pid, vec![t.id])).collect(),
             // Before anything is frozen: no fork from then on is missed.
-            forks: host.watch_forks(),
+            forks: Some(host.events(EventRequest::from_env()))
+                .filter(|e| e.source() == Source::Connector),
             forked: HashMap::new(),
             exited: HashSet::new(),
             began: host.now_start().map(|t| t.saturating_sub(1)),
@@ -562,18 +565,25 @@ impl<'a> Kill<'a> {
     /// Reads the fork events that came since the last look: a process forked by one
     /// of the kill's (or by one so forked) is the kill's too.
     fn follow_forks(&mut self) {
-        let Some(watch) = self.forks.as_mut() else {
+        let Some(source) = self.forks.as_mut() else {
             return;
         };
-        let mut events = Vec::new();
-        if !watch.drain(&mut events) {
-            // Some were lost: a fork may have gone unseen, and an exit (so a pid's
-            // reuse) too. What was read is sound; nothing more is taken from them.
-            self.forks = None;
+        let mut events: Vec<Stamped> = Vec::new();
+        // What is waiting, without waiting: the source hands it out in batches.
+        loop {
+            let before = events.len();
+            if source.wait(Duration::ZERO, &mut events).is_err() {
+                self.forks = None;
+                break;
+            }
+            if events.len() == before {
+                break;
+            }
         }
-        for event in events {
+        for event in events.into_iter().map(|s| s.event) {
             match event {
-                ProcEvent::Fork { parent, child } => {
+                ProcEvent::Fork { parent, child } if child.is_process() => {
+                    let (parent, child) = (parent.tgid, child.pid);
                     if self.exited.contains(&parent) {
                         continue;
                     }
@@ -587,10 +597,18 @@ impl<'a> Kill<'a> {
                         self.forked.insert(child, from);
                     }
                 }
-                ProcEvent::Exit { pid } => {
-                    self.exited.insert(pid);
-                    self.forked.remove(&pid);
+                ProcEvent::Exit { task, .. } if task.is_process() => {
+                    self.exited.insert(task.pid);
+                    self.forked.remove(&task.pid);
                 }
+                // Some were lost: a fork may have gone unseen, and an exit (so a
+                // pid's reuse) too. What was read before is sound; nothing more is
+                // taken from the events.
+                ProcEvent::Lost { .. } => {
+                    self.forks = None;
+                    return;
+                }
+                _ => {}
             }
         }
     }

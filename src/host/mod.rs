@@ -14,8 +14,7 @@
 //!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
 //! ```
 
-#[cfg(target_os = "linux")]
-pub mod forks;
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
@@ -41,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::orphans::ProcFacts;
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
@@ -132,25 +132,6 @@ pub trait Pinned: Send + Sync {
     /// The identity that was checked after the handle was opened.
     fn id(&self) -> Identity;
     fn signal(&self, signal: Signal) -> Result<(), SignalError>;
-}
-
-/// One process event as the kernel reports it ([`Host::watch_forks`]), by process
-/// (thread-group) id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcEvent {
-    /// `parent` forked `child` (a new process; new threads are left out).
-    Fork { parent: u32, child: u32 },
-    /// `pid` exited: from then on its pid may name another process.
-    Exit { pid: u32 },
-}
-
-/// The machine's forks and exits from the moment [`Host::watch_forks`] began, as
-/// they happen: how a kill follows a process forked and orphaned between two of its
-/// looks (a double fork in a SIGTERM handler), which no child list shows any more.
-pub trait ForkWatch: Send {
-    /// Appends the events since the last call, in order. `false` when some were lost
-    /// (the kernel's buffer overran): what happened meanwhile is unknown.
-    fn drain(&mut self, out: &mut Vec<ProcEvent>) -> bool;
 }
 
 /// What [`Host::spawn`] starts.
@@ -250,6 +231,13 @@ pub trait Host: Send + Sync {
     /// Waits `duration` (the fake host moves its clock instead).
     fn sleep(&self, duration: Duration);
 
+    /// The source of process events between ticks (forks, exits, `setsid`, losses):
+    /// the kernel's connector where leaktop may subscribe and `request` allows it,
+    /// else pidfds (exits of the processes it is told to watch), else none (ticks);
+    /// see [`crate::sample::events`]. The source says which it is, and why the
+    /// connector is not used.
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource>;
+
     /// Opens a handle on the process now at `id.pid`, then checks that it is `id`
     /// (same start time): only then may it be signalled.
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError>;
@@ -329,10 +317,9 @@ pub trait Host: Send + Sync {
         None
     }
 
-    /// Starts watching every fork and exit on the machine ([`ForkWatch`]), or `None`
-    /// where that is not possible: Linux's proc connector needs `CAP_NET_ADMIN`
-    /// (root), and other platforms have none (the default).
-    fn watch_forks(&self) -> Option<Box<dyn ForkWatch>> {
+    /// The machine's GPUs ([`gpu::Gpu`]), `None` where one check at start found none:
+    /// nothing is loaded or read then, and GPU memory is unknown. The default: none.
+    fn gpu(&self) -> Option<&dyn gpu::Gpu> {
         None
     }
 

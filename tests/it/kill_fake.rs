@@ -9,6 +9,7 @@ use std::time::Duration;
 use fakes::host::{FakeHost, Proc, Reaction};
 use leaktop::actions::kill::{KillReport, kill_owned, kill_trees};
 use leaktop::host::{Frozen, Signal};
+use leaktop::sample::events::{NoEvents, Source};
 
 const GRACE: Duration = Duration::from_secs(3);
 
@@ -304,7 +305,6 @@ fn fork_events_follow_a_double_fork_where_the_session_is_shared() {
             .group(700, 600)
             .on(Signal::TERM, Reaction::DoubleFork(Box::new(Reaction::Die))),
     );
-    fake.hear_forks();
     let target = fake.target(700);
     let report = kill_owned(fake.host().as_ref(), &[target], Signal::TERM, GRACE);
     let escaped: Vec<u32> = report.escaped.iter().map(|id| id.pid).collect();
@@ -331,6 +331,7 @@ fn fork_events_follow_a_double_fork_where_the_session_is_shared() {
 #[test]
 fn without_fork_events_a_newcomer_to_a_shared_session_is_untied_and_never_signalled() {
     let fake = FakeHost::new(500);
+    fake.set_events(Source::Ticks, Some(NoEvents::NotPermitted));
     fake.add(Proc::new(600, 1, "bash").group(600, 600));
     fake.add(
         Proc::new(700, 1, "daemon")
@@ -358,7 +359,6 @@ fn a_fork_by_a_pid_that_exited_and_was_reused_is_not_taken_for_the_kills() {
     let fake = FakeHost::new(500);
     fake.add(Proc::new(600, 1, "bash").group(600, 600));
     fake.add(Proc::new(700, 1, "daemon").group(700, 600));
-    fake.hear_forks();
     // Held before the trees are resumed: the target is frozen, its TERM pending.
     let hold = fake.hold_signal(Signal::CONT);
     let host = fake.host();

@@ -14,6 +14,7 @@ use leaktop::actions::orphans::{
 use leaktop::format::Format;
 use leaktop::host::Signal;
 use leaktop::model::orphans::StdioKind;
+use leaktop::sample::events::{NoEvents, Source};
 use serde_json::Value;
 
 const ME: u32 = 50;
@@ -21,7 +22,7 @@ const ME: u32 = 50;
 /// A live shell (500) with a dead job (600) whose pool sits under init (weak: the
 /// shell holds the session), and a dead terminal's job (700) whose session leader is
 /// gone too (strong).
-fn machine() -> FakeHost {
+pub(crate) fn machine() -> FakeHost {
     let fake = FakeHost::new(ME);
     fake.add(Proc::new(500, 1, "bash").group(500, 500));
     for pid in [601, 602] {
@@ -41,7 +42,7 @@ fn machine() -> FakeHost {
     fake
 }
 
-fn options(output: Output) -> Options {
+pub(crate) fn options(output: Output) -> Options {
     Options {
         scan: ScanOptions {
             older_than: Duration::from_secs(2),
@@ -57,7 +58,7 @@ fn options(output: Output) -> Options {
     }
 }
 
-fn kill(yes: bool) -> Option<KillOptions> {
+pub(crate) fn kill(yes: bool) -> Option<KillOptions> {
     Some(KillOptions {
         signal: Signal::TERM,
         signal_name: "SIGTERM",
@@ -66,14 +67,14 @@ fn kill(yes: bool) -> Option<KillOptions> {
     })
 }
 
-struct Run {
-    out: String,
-    said: String,
-    asked: Vec<String>,
-    result: Result<(), OrphansError>,
+pub(crate) struct Run {
+    pub(crate) out: String,
+    pub(crate) said: String,
+    pub(crate) asked: Vec<String>,
+    pub(crate) result: Result<(), OrphansError>,
 }
 
-fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Run {
+pub(crate) fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Run {
     run_until(fake, opts, terminal, &|| false)
 }
 
@@ -115,7 +116,7 @@ fn run_until(
     }
 }
 
-fn json(r: &Run) -> Value {
+pub(crate) fn json(r: &Run) -> Value {
     serde_json::from_str(&r.out).unwrap()
 }
 
@@ -183,9 +184,11 @@ fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
     assert!(fake.signals_to(1).is_empty() && fake.signals_to(ME).is_empty());
 }
 
-/// [`machine`] whose orphans double-fork in their SIGTERM handler, then die.
+/// [`machine`] whose orphans double-fork in their SIGTERM handler, then die; forks
+/// cannot be watched (no `CAP_NET_ADMIN`), so only sessions tie what they fork.
 fn double_forkers() -> FakeHost {
     let fake = machine();
+    fake.set_events(Source::Ticks, Some(NoEvents::NotPermitted));
     for pid in [601, 701, 702] {
         let mut p = fake.get(pid).unwrap();
         p.reactions = vec![(Signal::TERM, Reaction::DoubleFork(Box::new(Reaction::Die)))];

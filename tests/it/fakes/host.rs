@@ -28,6 +28,9 @@
 //!   Linux host, unless [`FakeHost::fail_next_create`] scripted an error.
 //! - **Sampling**: [`FakeHost::sampler`] (and [`Host::sampler`]) give a
 //!   [`FakeSampler`] over the same table.
+//! - **Events**: every fork, death and [`FakeHost::setsid`] is logged as the process
+//!   connector reports it; [`Host::events`] hands them out, or drops them, or falls
+//!   back to pidfds or ticks, as the test scripts (see `events.rs`).
 //!
 //! ```ignore
 //! let fake = FakeHost::new(500);
@@ -36,6 +39,8 @@
 //! let report = kill_trees(fake.host().as_ref(), &[fake.target(100)], Signal::TERM, grace, true);
 //! assert_eq!(fake.signals_to(101), [Signal::STOP, Signal::TERM, Signal::CONT, /* … */]);
 //! ```
+
+mod events;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
@@ -47,10 +52,11 @@ use std::time::{Duration, Instant};
 
 use leaktop::actions::kill::Target;
 use leaktop::host::{
-    Create, Exit, ForkWatch, Host, Memory, PinError, Pinned, ProcEvent, Signal, SignalError,
-    SpawnError, SpawnSpec, Spawned,
+    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
+    Spawned,
 };
 use leaktop::model::orphans::{ProcFacts, StdioKind};
+use leaktop::sample::events::{EventRequest, EventSource};
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -407,9 +413,8 @@ struct World {
     /// systemd services and their main pids; empty: systemd is not PID 1.
     units: HashMap<String, u32>,
     users: HashMap<String, u32>,
-    /// Every fork and death since [`FakeHost::hear_forks`], for [`Host::watch_forks`];
-    /// `None`: forks cannot be watched (a user without `CAP_NET_ADMIN`).
-    events: Option<Vec<ProcEvent>>,
+    /// Forks, exits and setsids as the connector would report them.
+    events: events::Log,
 }
 
 impl World {
@@ -459,9 +464,7 @@ impl World {
         child.pgrp = p.pgrp;
         child.session = p.session;
         self.add(child);
-        if let Some(events) = &mut self.events {
-            events.push(ProcEvent::Fork { parent, child: pid });
-        }
+        self.log_fork(parent, pid);
         pid
     }
 
@@ -473,6 +476,7 @@ impl World {
             return;
         }
         let id = live.p.id();
+        let ppid = live.p.ppid;
         let zombie = live.p.ppid == self.own_pid;
         if zombie {
             live.p.state = b'Z';
@@ -484,9 +488,7 @@ impl World {
             self.procs.remove(&pid);
         }
         self.deaths.push((id, exit));
-        if let Some(events) = &mut self.events {
-            events.push(ProcEvent::Exit { pid });
-        }
+        self.log_exit(pid, ppid, exit);
         let heir = self.reparent_to;
         for l in self.procs.values_mut() {
             if l.p.ppid == pid && l.p.pid != pid {
@@ -596,6 +598,8 @@ impl World {
 struct Shared {
     world: Mutex<World>,
     base: Instant,
+    /// The GPU, if a test gives it one (see `fakes/gpu.rs`).
+    gpu: Mutex<super::gpu::GpuWorld>,
 }
 
 /// The fake host; clones share one table. See the module's documentation.
@@ -631,7 +635,7 @@ impl FakeHost {
             samples: 0,
             units: HashMap::new(),
             users: HashMap::new(),
-            events: None,
+            events: events::Log::default(),
         };
         world.add(Proc::new(1, 0, "init").start(1));
         world.add(Proc::new(own_pid, 1, "leaktop"));
@@ -639,6 +643,7 @@ impl FakeHost {
             shared: Arc::new(Shared {
                 world: Mutex::new(world),
                 base: Instant::now(),
+                gpu: Mutex::default(),
             }),
         }
     }
@@ -657,6 +662,11 @@ impl FakeHost {
     /// This host as leaktop takes it.
     pub fn host(&self) -> Arc<dyn Host> {
         Arc::new(self.clone())
+    }
+
+    /// The GPU's script (`fakes/gpu.rs`).
+    pub(super) fn gpu_world(&self) -> MutexGuard<'_, super::gpu::GpuWorld> {
+        self.shared.gpu.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -815,12 +825,6 @@ impl FakeHost {
         self.world().die(pid, Exit::Code(code));
     }
 
-    /// From now on forks can be watched ([`Host::watch_forks`]), as by root on Linux:
-    /// every fork and death of the table is an event.
-    pub fn hear_forks(&self) {
-        self.world().events.get_or_insert_with(Vec::new);
-    }
-
     /// Makes the process at `pid` fork a child now; returns the child's pid.
     pub fn fork(&self, pid: u32) -> u32 {
         self.world().fork(pid)
@@ -937,31 +941,7 @@ impl Pinned for FakePin {
     }
 }
 
-/// The table's forks and deaths from the moment it was made.
-struct FakeForkWatch {
-    host: FakeHost,
-    next: usize,
-}
-
-impl ForkWatch for FakeForkWatch {
-    fn drain(&mut self, out: &mut Vec<ProcEvent>) -> bool {
-        let w = self.host.world();
-        let events = w.events.as_deref().unwrap_or_default();
-        out.extend_from_slice(events.get(self.next..).unwrap_or_default());
-        self.next = events.len();
-        true
-    }
-}
-
 impl Host for FakeHost {
-    fn watch_forks(&self) -> Option<Box<dyn ForkWatch>> {
-        let next = self.world().events.as_ref()?.len();
-        Some(Box::new(FakeForkWatch {
-            host: self.clone(),
-            next,
-        }))
-    }
-
     fn sampler(&self, _backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
         Ok(Box::new(FakeHost::sampler(self)))
     }
@@ -1018,6 +998,10 @@ impl Host for FakeHost {
         let mut w = self.world();
         w.sleeps.push(duration);
         w.advance(duration);
+    }
+
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        self.event_source(request)
     }
 
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
@@ -1151,6 +1135,10 @@ impl Host for FakeHost {
                 u64::try_from(w.now.saturating_sub(at).as_millis()).ok()
             })
             .collect()
+    }
+
+    fn gpu(&self) -> Option<&dyn leaktop::host::gpu::Gpu> {
+        self.gpu_port()
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {
