@@ -279,15 +279,8 @@ pub fn kill_trees_until(
     stop: &AtomicBool,
 ) -> KillReport {
     let mut kill = Kill::new(host, targets, stop);
-    let available_before = host.mem_available_kb();
-    kill.round(
-        targets.iter().map(|t| t.id).collect(),
-        signal,
-        grace,
-        escalate,
-        false,
-    );
-    kill.finish(available_before)
+    kill.round(kill.targets.clone(), signal, grace, escalate, false);
+    kill.finish()
 }
 
 /// Ends the targets' trees as [`kill_trees`] does (`signal`, `grace`, then SIGKILL),
@@ -303,14 +296,7 @@ pub fn kill_owned(
 ) -> KillReport {
     let stop = AtomicBool::new(false);
     let mut kill = Kill::new(host, targets, &stop);
-    let available_before = host.mem_available_kb();
-    kill.round(
-        targets.iter().map(|t| t.id).collect(),
-        signal,
-        grace,
-        true,
-        true,
-    );
+    kill.round(kill.targets.clone(), signal, grace, true, true);
     for _ in 1..ROUNDS {
         let escapees = kill.escapees();
         if escapees.is_empty() {
@@ -320,7 +306,7 @@ pub fn kill_owned(
         kill.round(escapees, Signal::KILL, KILL_WAIT, false, false);
     }
     kill.report.untied = kill.untied();
-    kill.finish(available_before)
+    kill.finish()
 }
 
 /// `MemAvailable` once it stops moving (less than 1 MiB between two polls, at most
@@ -372,6 +358,10 @@ struct Kill<'a> {
     pgrps: HashSet<u32>,
     /// Everything still alive after its round's SIGKILL.
     survived: Vec<Identity>,
+    /// `MemAvailable` (KiB) before the kill, where readable.
+    available_before: Option<u64>,
+    /// The targets, as given.
+    targets: Vec<Identity>,
 }
 
 impl<'a> Kill<'a> {
@@ -393,6 +383,8 @@ impl<'a> Kill<'a> {
             owned_sessions: HashMap::new(),
             pgrps: HashSet::new(),
             survived: Vec::new(),
+            available_before: host.mem_available_kb(),
+            targets: targets.iter().map(|t| t.id).collect(),
         }
     }
 
@@ -435,9 +427,10 @@ impl<'a> Kill<'a> {
         self.survived.extend(alive.iter().map(|p| p.id()));
     }
 
-    /// The report, with the change of `MemAvailable` since `available_before`.
-    fn finish(mut self, available_before: Option<u64>) -> KillReport {
+    /// The report, with the change of `MemAvailable` since the kill began.
+    fn finish(mut self) -> KillReport {
         self.report.survived = std::mem::take(&mut self.survived);
+        let available_before = self.available_before;
         if available_before.is_some()
             && !self.report.ended.is_empty()
             && !self.stop.load(Ordering::Relaxed)

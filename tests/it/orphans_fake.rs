@@ -151,15 +151,22 @@ fn groups_by_job_sorted_by_memory_with_their_evidence() {
     }
 }
 
-#[test]
-fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
-    let fake = machine();
+/// `orphans --kill --yes` (the table) on `fake`, which must succeed; with the
+/// options it ran with.
+fn kill_strong(fake: &FakeHost) -> (Run, Options) {
     let opts = Options {
         kill: kill(true),
         ..options(Output::Table(120))
     };
-    let r = run(&fake, &opts, None);
+    let r = run(fake, &opts, None);
     r.result.as_ref().unwrap();
+    (r, opts)
+}
+
+#[test]
+fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
+    let fake = machine();
+    let (r, opts) = kill_strong(&fake);
     assert!(!fake.alive(701) && !fake.alive(702), "{}", r.out);
     assert!(fake.alive(601) && fake.alive(602) && fake.alive(603));
     assert!(fake.signals_to(601).is_empty());
@@ -217,12 +224,7 @@ fn pids(fake: &FakeHost) -> Vec<u32> {
 fn what_a_group_double_forks_while_dying_is_ended_when_its_session_is_its_own() {
     let fake = double_forkers();
     let before = pids(&fake);
-    let opts = Options {
-        kill: kill(true),
-        ..options(Output::Table(120))
-    };
-    let r = run(&fake, &opts, None);
-    r.result.as_ref().unwrap();
+    let (r, _) = kill_strong(&fake);
     assert!(!fake.alive(701) && !fake.alive(702), "{}", r.out);
     let escapees: Vec<u32> = fake
         .signals()

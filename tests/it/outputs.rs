@@ -50,35 +50,51 @@ fn sleeper() -> Reaped {
     Reaped(Command::new("sleep").arg("60").spawn().unwrap())
 }
 
-#[test]
-fn record_into_a_fifo_hands_its_reader_every_tick() {
+/// `leaktop ARGS FIFO MORE` with `cat` reading the FIFO: leaktop ends by itself, and
+/// the reader gets a whole recording, which is returned.
+fn through_a_fifo(args: &[&str], more: &[&str]) -> leaktop::format::Recording {
     let dir = tempfile::tempdir().unwrap();
-    let (fifo, copy) = (dir.path().join("ticks"), dir.path().join("copy.ticklog"));
+    let (fifo, copy) = (dir.path().join("ticks"), dir.path().join("copy"));
     mkfifo(&fifo);
     let mut cat = reader(&fifo, &copy);
-    let root = sleeper();
-    let mut rec = leaktop()
-        .args(["record", "--quiet", "--interval", "50ms", "--ticks", "3"])
-        .args(["--pid", &root.id().to_string(), "--format", "text", "--out"])
+    let mut leaktop = leaktop()
+        .args(args)
         .arg(&fifo)
+        .args(more)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (code, err) = finish(&mut rec, Duration::from_secs(20), "record --out FIFO");
-    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = finish(&mut leaktop, Duration::from_secs(20), args[0]);
+    assert_eq!(code, Some(0), "{args:?}: {err}");
     finish(&mut cat.0, Duration::from_secs(20), "the FIFO's reader");
-    let read = leaktop::format::read(&copy).unwrap_or_else(|e| panic!("{e}"));
+    leaktop::format::read(&copy).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+#[test]
+fn record_into_a_fifo_hands_its_reader_every_tick() {
+    let root = sleeper();
+    let pid = root.id().to_string();
+    let read = through_a_fifo(
+        &[
+            "record",
+            "--quiet",
+            "--interval",
+            "50ms",
+            "--ticks",
+            "3",
+            "--pid",
+            &pid,
+            "--out",
+        ],
+        &[],
+    );
     assert_eq!(read.ticks.len(), 3, "the reader got the whole recording");
 }
 
 #[test]
 fn run_records_into_a_fifo_with_a_reader() {
-    let dir = tempfile::tempdir().unwrap();
-    let (fifo, copy) = (dir.path().join("run.ndjson"), dir.path().join("copy"));
-    mkfifo(&fifo);
-    let mut cat = reader(&fifo, &copy);
-    let mut run = leaktop()
-        .args([
+    let read = through_a_fifo(
+        &[
             "run",
             "--interval",
             "50ms",
@@ -86,17 +102,10 @@ fn run_records_into_a_fifo_with_a_reader() {
             "100ms",
             "--format",
             "ndjson",
-        ])
-        .arg("--record")
-        .arg(&fifo)
-        .args(["--", "sh", "-c", "sleep 0.3"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, err) = finish(&mut run, Duration::from_secs(20), "run --record FIFO");
-    assert_eq!(code, Some(0), "{err}");
-    finish(&mut cat.0, Duration::from_secs(20), "the FIFO's reader");
-    let read = leaktop::format::read(&copy).unwrap_or_else(|e| panic!("{e}"));
+            "--record",
+        ],
+        &["--", "sh", "-c", "sleep 0.3"],
+    );
     assert!(read.ticks.len() >= 2, "{} ticks", read.ticks.len());
 }
 
