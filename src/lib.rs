@@ -8,7 +8,8 @@
 //!  demo, ui         the view: state and keys, pure render, the event loop
 //!  actions, ci      the safe kill, `run`, `orphans`; run's CI outputs
 //!  record, report   the headless recorder; a recording summarised or charted
-//!  monitor          one tick per step: a sampler, the tracker, the host's clock
+//!  monitor, outfile one tick per step: a sampler, the tracker, the host's clock;
+//!                   the files a user names, opened once before anything starts
 //!  format, metrics  tick-log text and NDJSON; the figures --metrics serves
 //!  model            identity, lineage, verdicts, alerts, orphans: pure, no I/O
 //!  sample           what a process is (samples, memory, facts); the samplers
@@ -43,6 +44,7 @@ pub mod human;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod outfile;
 pub mod record;
 pub mod report;
 pub mod sample;

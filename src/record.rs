@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::format::{Format, human_kb};
-use crate::host::{Alarm, Create, Host, Listening};
+use crate::host::{Alarm, Host, Listening};
+use crate::human::shown_path;
 use crate::model::AlertConfig;
 use crate::model::{Header, Tick};
 use crate::monitor::{AttachError, Monitor};
+use crate::outfile::{Interrupts, Mode, OpenError, OutFile, signal_name};
 use crate::sample::{Backend, SampleError};
 
 pub struct RecordOptions {
@@ -74,8 +76,8 @@ pub struct Summary {
 pub enum RecordError {
     #[error(transparent)]
     Attach(#[from] AttachError),
-    #[error("cannot create {path}: {source}")]
-    Create { path: String, source: io::Error },
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("cannot write to {path}: {source}")]
     Write { path: String, source: io::Error },
     #[error(transparent)]
@@ -87,45 +89,35 @@ pub enum RecordError {
 /// Where ticks go: a file or stdout, each tick written whole and flushed.
 pub struct TickSink {
     path: String,
-    sink: Box<dyn Write + Send>,
+    out: Out,
     format: Format,
     buf: String,
 }
 
-impl TickSink {
-    /// Checks that `out` can be written without touching what it holds: an existing
-    /// file is opened for writing but not truncated; a new one is created and removed.
-    /// Call it before starting anything, and [`TickSink::create`] once the attach or
-    /// spawn has worked, so a failed start never empties an old recording.
-    pub fn check(host: &dyn Host, out: Option<&Path>) -> Result<(), RecordError> {
-        let Some(p) = out else { return Ok(()) };
-        crate::host::check_writable(host, p).map_err(|source| RecordError::Create {
-            path: shown_path(p),
-            source,
-        })
-    }
+enum Out {
+    Stdout,
+    File(OutFile),
+}
 
-    /// Creates (or truncates) `out`; `None` writes to stdout.
-    pub fn create(
-        host: &dyn Host,
-        out: Option<&Path>,
-        format: Format,
-    ) -> Result<TickSink, RecordError> {
-        let (path, sink): (String, Box<dyn Write + Send>) = match out {
-            Some(p) => {
-                let file =
-                    host.create(p, Create::Truncate)
-                        .map_err(|source| RecordError::Create {
-                            path: shown_path(p),
-                            source,
-                        })?;
-                (shown_path(p), Box::new(file))
+impl TickSink {
+    /// Writes to `out`, opened before anything started ([`OutFile::open`]), emptying it
+    /// now ([`OutFile::start`]): call it once the attach or spawn has worked, so a
+    /// failed start never empties an old recording. `None` writes to stdout.
+    pub fn start(out: Option<OutFile>, format: Format) -> Result<TickSink, RecordError> {
+        let (path, out) = match out {
+            Some(mut file) => {
+                let path = shown_path(file.path());
+                file.start().map_err(|source| RecordError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                (path, Out::File(file))
             }
-            None => ("standard output".to_string(), Box::new(io::stdout())),
+            None => ("standard output".to_string(), Out::Stdout),
         };
         Ok(TickSink {
             path,
-            sink,
+            out,
             format,
             buf: String::with_capacity(64 * 1024),
         })
@@ -133,10 +125,12 @@ impl TickSink {
 
     /// Writes to a file the caller has already opened (say with [`Create::New`]);
     /// `path` is only for messages.
+    ///
+    /// [`Create::New`]: crate::host::Create::New
     pub fn from_file(file: std::fs::File, path: &Path, format: Format) -> TickSink {
         TickSink {
             path: shown_path(path),
-            sink: Box::new(file),
+            out: Out::File(OutFile::adopt(file, path)),
             format,
             buf: String::with_capacity(64 * 1024),
         }
@@ -154,11 +148,20 @@ impl TickSink {
         self.emit()
     }
 
+    /// Writes the buffer whole. A file leaktop created keeps what was written once
+    /// its first write (the header) went out whole; before that, a failure (a full
+    /// disk) leaves no file behind.
     fn emit(&mut self) -> Result<(), RecordError> {
-        let result = self
-            .sink
-            .write_all(self.buf.as_bytes())
-            .and_then(|()| self.sink.flush());
+        let bytes = self.buf.as_bytes();
+        let result = match &mut self.out {
+            Out::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Out::File(file) => file.write_all(bytes).and_then(|()| file.flush()).map(|()| {
+                file.kept();
+            }),
+        };
         result.map_err(|source| RecordError::Write {
             path: self.path.clone(),
             source,
@@ -169,8 +172,20 @@ impl TickSink {
 /// Records `opts.pid`'s family on `host` until a limit, the family's end or a stop
 /// signal (INT, TERM, HUP, heard through `host` and taken after the tick under way).
 pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, RecordError> {
-    TickSink::check(host.as_ref(), opts.out.as_deref())?;
     let stop_signals = StopSignals::listen(host.as_ref())?;
+    // Opened once, before the attach: a FIFO's wait for its reader ends on a signal.
+    let out = opts
+        .out
+        .as_deref()
+        .map(|p| {
+            OutFile::open(
+                host.as_ref(),
+                p,
+                Mode::Replace,
+                Some(&stop_signals.interrupts),
+            )
+        })
+        .transpose()?;
     let sampler = host.sampler(opts.backend)?;
     let mut monitor =
         Monitor::attach_on(host.clone(), sampler, opts.pid, opts.interval, Vec::new())?
@@ -179,7 +194,7 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
             .measuring_pss(opts.pss)
             .with_metrics(opts.metrics.clone())
             .following(opts.follow.clone());
-    let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
+    let mut sink = TickSink::start(out, opts.format)?;
     sink.header(monitor.header())?;
     if opts.notes
         && let Some(note) = monitor.orphan_root()
@@ -286,6 +301,8 @@ pub(crate) fn next_tick(started: Instant, interval: Duration, now: Instant) -> O
 struct StopSignals {
     heard: mpsc::Receiver<i32>,
     alarm: Alarm,
+    /// Counted as they come (a wait for a FIFO's reader ends on one).
+    interrupts: Interrupts,
     /// Never closed: a signal after the last tick is still taken, not fatal.
     _listening: Listening,
 }
@@ -294,11 +311,13 @@ impl StopSignals {
     fn listen(host: &dyn Host) -> Result<StopSignals, RecordError> {
         let (tx, heard) = mpsc::channel();
         let alarm = Alarm::new();
-        let ring = alarm.clone();
+        let interrupts = Interrupts::default();
+        let (ring, counted) = (alarm.clone(), interrupts.clone());
         let listening = host
             .listen_signals(
                 &[SIGINT, SIGTERM, SIGHUP],
                 Box::new(move |sig, _| {
+                    counted.note(sig);
                     let heard = tx.send(sig).is_ok();
                     ring.ring();
                     heard
@@ -308,6 +327,7 @@ impl StopSignals {
         Ok(StopSignals {
             heard,
             alarm,
+            interrupts,
             _listening: listening,
         })
     }
@@ -324,20 +344,6 @@ impl StopSignals {
             }
             host.wait(next, &self.alarm);
         }
-    }
-}
-
-/// A path as shown in messages: control characters escaped.
-fn shown_path(p: &Path) -> String {
-    crate::format::printable(&p.display().to_string()).into_owned()
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        SIGINT => "SIGINT",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
     }
 }
 

@@ -24,6 +24,7 @@ use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, Spaw
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, Event, Header, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor, TickSource};
+use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity, StartClock};
 use crate::say;
@@ -158,13 +159,19 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         return Err(RunError::NoTerminal);
     }
     let me = host.own_pid();
-    // A recording that cannot be written is known before anything is started; the
-    // file itself is created only once CMD runs, so a failed start leaves it as it was.
-    TickSink::check(host.as_ref(), opts.record.as_deref())?;
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
     let signals = Heard::listen(host.as_ref())?;
+    // A recording that cannot be written is known before anything is started, and is
+    // opened once (a FIFO's reader is waited for, until a signal); what an existing
+    // file holds goes only once CMD runs, so a failed start leaves it as it was.
+    let recording = opts
+        .record
+        .as_deref()
+        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&signals.interrupts)))
+        .transpose()
+        .map_err(RecordError::from)?;
 
     // Children leaktop already has (a wrapper that `exec`s leaktop hands its own
     // down): they were never CMD's, so they are neither adopted nor ended.
@@ -218,9 +225,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         viewing: opts.tui.is_some(),
         summary: opts.summarize.then(crate::report::Summarizer::new),
     };
-    if let Some(path) = &opts.record {
-        let format = opts.format.unwrap_or_else(|| Format::from_path(path));
-        match TickSink::create(host.as_ref(), Some(path), format) {
+    if let Some(out) = recording {
+        let format = opts.format.unwrap_or_else(|| Format::from_path(out.path()));
+        match TickSink::start(Some(out), format) {
             Ok(sink) => {
                 session.sink = Some(sink);
                 let header = session.monitor.header().clone();
@@ -343,17 +350,7 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         // What the leaks left while they died had its chance to end cleanly: a process
         // that forks afresh on every SIGTERM would otherwise outlast every round.
         signal = Signal::KILL;
-        total.ended.extend(round.ended);
-        total.freed_rss_kb += round.freed_rss_kb;
-        total.freed_pss.merge(round.freed_pss);
-        total.freed_uss.merge(round.freed_uss);
-        total.mem_available_change_kb =
-            match (total.mem_available_change_kb, round.mem_available_change_kb) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-        total.skipped.extend(round.skipped);
-        total.survived = round.survived;
+        total.absorb(round);
         supervisor.reap_now();
         targets = supervisor
             .adoptees()
@@ -559,10 +556,12 @@ impl Session {
 
 /// The signals `run` hears (INT, TERM, HUP to forward or to hurry the report; CHLD to
 /// reap at once), through the host: each rings `alarm`, which ends the wait for the
-/// next tick.
+/// next tick, and INT, TERM and HUP are counted in `interrupts` first (for the wait
+/// for a FIFO's reader).
 struct Heard {
     rx: mpsc::Receiver<(i32, bool)>,
     alarm: Alarm,
+    interrupts: Interrupts,
     /// Never closed: CMD's signals are forwarded until leaktop exits.
     _listening: Listening,
 }
@@ -571,11 +570,15 @@ impl Heard {
     fn listen(host: &dyn Host) -> Result<Heard, RunError> {
         let (tx, rx) = mpsc::channel();
         let alarm = Alarm::new();
-        let ring = alarm.clone();
+        let interrupts = Interrupts::default();
+        let (ring, counted) = (alarm.clone(), interrupts.clone());
         let listening = host
             .listen_signals(
                 &[SIGINT, SIGTERM, SIGHUP, SIGCHLD],
                 Box::new(move |sig, sent| {
+                    if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
+                        counted.note(sig);
+                    }
                     let heard = tx.send((sig, sent)).is_ok();
                     ring.ring();
                     heard
@@ -585,6 +588,7 @@ impl Heard {
         Ok(Heard {
             rx,
             alarm,
+            interrupts,
             _listening: listening,
         })
     }

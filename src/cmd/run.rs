@@ -17,7 +17,8 @@ use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
 use super::options::{
-    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, VerdictArgs, WAIT, parse_kinds,
+    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
+    parse_kinds,
 };
 
 #[derive(Args)]
@@ -38,7 +39,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Record the whole run to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
     pub(crate) record: Option<PathBuf>,
     /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
@@ -68,11 +69,11 @@ pub(crate) struct RunArgs {
     /// Write a JUnit XML report to FILE: a failing test case per leaked tree (the tree
     /// with pids, RSS and how each process leaked), one per --fail-on alert kind; a
     /// clean run is one passing case.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
     pub(crate) junit: Option<PathBuf>,
     /// Write the run's report to FILE as one JSON object, as `leaktop report --json`
     /// writes a recording's (a file: CMD's own output shares standard output).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
     pub(crate) json: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
@@ -95,8 +96,8 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
     }
     // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
     // summary; --junit and --json files must be writable before CMD starts.
-    let outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
-    if let Err(e) = outputs.check(host.as_ref()) {
+    let mut outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
+    if let Err(e) = outputs.open(host.as_ref()) {
         say!("leaktop: error: {e}");
         return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
     }
@@ -136,7 +137,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
                 &outcome.failing,
                 &fail_on,
             );
-            match outputs.write(host.as_ref(), &report, outcome.summary.as_ref(), args.check) {
+            match outputs.write(&report, outcome.summary.as_ref(), args.check) {
                 Ok(()) => ExitCode::from(outcome.exit_code),
                 Err(e) => {
                     say!("leaktop: error: {e}");

@@ -150,10 +150,16 @@ pub enum Create {
     /// Only a new file, never through a symlink (`O_CREAT|O_EXCL|O_NOFOLLOW`): for
     /// names leaktop picks itself in a directory someone else may control.
     New,
-    /// Only a file that exists, left as it is (no truncation): to check that a file
-    /// can be written before anything is started, or to write to a device.
+    /// Only a file that exists, opened for writing as it is (no truncation, no
+    /// creation, blocking): a device `report --convert` writes to.
     Existing,
-    /// Create if missing, and write at its end (a CI step summary).
+    /// An output the user named, opened for writing without truncating it (the
+    /// caller empties a regular file once what it records has started) and without
+    /// blocking: a FIFO with no reader fails at once with `ENXIO`, so the caller's wait
+    /// for one can end on a signal. A FIFO stays non-blocking (the caller's writes wait
+    /// in `poll(2)`); anything else is made blocking again.
+    Open,
+    /// [`Create::Open`] for appending (`O_APPEND`): the step summary of an earlier step.
     Append,
 }
 
@@ -363,26 +369,19 @@ pub fn real() -> Arc<dyn Host> {
     }
 }
 
+/// Opens `path` as the Unix hosts' [`Host::create`] does, with the same flags: for a
+/// fake host that writes real files.
+#[cfg(unix)]
+pub fn create_file(path: &Path, how: Create) -> io::Result<File> {
+    unix::create(path, how)
+}
+
 /// [`Host::wall_clock`] in ms since the Unix epoch (0 for a clock set before it), as
 /// recordings write times.
 pub fn wall_ms(host: &dyn Host) -> u64 {
     host.wall_clock()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Checks that `path` can be written without touching what it holds: an existing file
-/// is opened for writing but not truncated; a new one is created and removed. For a
-/// command to call before it starts anything, so that a failed start never empties an
-/// old file.
-pub fn check_writable(host: &dyn Host, path: &Path) -> io::Result<()> {
-    if path.exists() {
-        host.create(path, Create::Existing).map(drop)
-    } else {
-        drop(host.create(path, Create::New)?);
-        let _ = host.remove_file(path);
-        Ok(())
-    }
 }
 
 /// The pids a kill never signals: 0, PID 1, leaktop and every ancestor of leaktop.

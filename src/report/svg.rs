@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::summary::Summary;
 use crate::format::{Recording, command_tail, elapsed, fit, human_kb, plural};
-use crate::host::{Create, Host};
+use crate::host::Host;
 use crate::model::Header;
 use crate::sample::Identity;
 
@@ -209,15 +209,13 @@ pub fn write(
     write_file(host, &svg, path)
 }
 
-/// Writes a drawn chart to `path` (created or truncated) through `host`.
+/// Writes a drawn chart to `path` through `host`; a file it created and could not
+/// write whole is removed, not left empty.
 pub fn write_file(host: &dyn Host, svg: &str, path: &Path) -> Result<(), SvgError> {
-    use std::io::Write;
-    host.create(path, Create::Truncate)
-        .and_then(|mut file| file.write_all(svg.as_bytes()))
-        .map_err(|source| SvgError::Write {
-            path: crate::format::shown_path(path),
-            source,
-        })
+    crate::outfile::write_file(host, path, svg.as_bytes()).map_err(|source| SvgError::Write {
+        path: crate::format::shown_path(path),
+        source,
+    })
 }
 
 /// The chart of a recording held in memory, as SVG text.

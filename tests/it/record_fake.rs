@@ -99,13 +99,9 @@ fn ticks_follow_the_fake_clock_and_carry_its_wall_time_and_hostname() {
     assert_eq!(summary.ticks, 3);
     assert_eq!(summary.stop, StopReason::Ticks);
     assert_eq!(sampled_at(&fake), [Duration::ZERO, SECOND, 2 * SECOND]);
-    // The file is made once the attach has worked: checked (new, then removed),
-    // then created.
-    assert_eq!(
-        fake.creates(),
-        [(out.clone(), Create::New), (out.clone(), Create::Truncate)]
-    );
-    assert_eq!(fake.removals(), [out.as_path()]);
+    // The file is made once, before the attach, through the host.
+    assert_eq!(fake.creates(), [(out.clone(), Create::New)]);
+    assert!(fake.removals().is_empty());
     let rec = leaktop::format::read(&out).unwrap();
     assert_eq!(rec.header.host, "buildbox");
     assert_eq!(rec.header.started_ms, WALL_START);
@@ -215,8 +211,11 @@ fn a_failed_attach_leaves_an_existing_recording_untouched() {
         .expect("no process 999");
     assert!(matches!(err, RecordError::Attach(_)), "{err}");
     assert_eq!(err.to_string(), "no process with PID 999");
-    // Checked for writing without truncation, never created.
-    assert_eq!(fake.creates(), [(out.clone(), Create::Existing)]);
+    // Opened for writing without truncation (it exists), never emptied.
+    assert_eq!(
+        fake.creates(),
+        [(out.clone(), Create::New), (out.clone(), Create::Open)]
+    );
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         "yesterday's recording\n"
@@ -238,5 +237,6 @@ fn an_output_that_cannot_be_created_is_named_before_anything_is_sampled() {
         "{err}"
     );
     assert_eq!(fake.samples_taken(), 0);
-    assert!(fake.listening().is_empty(), "no handler installed");
+    // The stop signals are heard first: a wait for a FIFO's reader ends on one.
+    assert_eq!(fake.listening(), [vec![SIGINT, SIGTERM, SIGHUP]]);
 }

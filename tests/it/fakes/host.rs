@@ -94,6 +94,9 @@ pub enum Reaction {
     DieAfter(Duration),
     /// It forks a child (like [`Proc::forks_like`]'s, or a plain one), then reacts so.
     Fork(Box<Reaction>),
+    /// It double-forks (a child that forks a plain grandchild and exits at once, so the
+    /// grandchild is orphaned before anyone sees the child), then reacts so.
+    DoubleFork(Box<Reaction>),
 }
 
 /// The fake executable a process named `name` runs by default: device 8, an inode
@@ -571,6 +574,14 @@ impl World {
             }
             Reaction::Fork(then) => {
                 self.fork(pid);
+                self.react(pid, signal, *then);
+            }
+            Reaction::DoubleFork(then) => {
+                let child = self.fork(pid);
+                if child != 0 {
+                    self.fork(child);
+                    self.die(child, Exit::Code(0));
+                }
                 self.react(pid, signal, *then);
             }
         }
@@ -1356,19 +1367,8 @@ impl Host for FakeHost {
         if let Some(kind) = scripted {
             return Err(kind.into());
         }
-        // The real thing, with the Linux host's flags.
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true);
-        match how {
-            Create::Truncate => options.create(true).truncate(true),
-            Create::New => {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.create_new(true).custom_flags(libc::O_NOFOLLOW)
-            }
-            Create::Existing => &mut options,
-            Create::Append => options.append(true).create(true),
-        };
-        options.open(path)
+        // The real thing, with the Unix hosts' flags.
+        leaktop::host::create_file(path, how)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
