@@ -23,6 +23,9 @@ pub fn write_header(h: &Header, out: &mut String) {
     let _ = writeln!(out, "# interval: {interval}");
     let _ = writeln!(out, "# started: {}", format_time(h.started_ms));
     let _ = writeln!(out, "# host: {}", escape(&h.host, false));
+    if let Some(events) = &h.events {
+        let _ = writeln!(out, "# events: {}", escape(events, false));
+    }
     out.push('\n');
 }
 
@@ -458,6 +461,7 @@ pub(crate) fn empty_header() -> Header {
         interval_ms: 0,
         started_ms: 0,
         host: String::new(),
+        events: None,
     }
 }
 
@@ -469,6 +473,14 @@ fn header_line(
     n: usize,
 ) -> Result<(), ParseError> {
     let mut cur = Cur { rest: raw, line: n };
+    // Optional (recordings before events have none): not counted among the four.
+    if cur.eat("# events: ") {
+        if header.events.is_some() {
+            return Err(ParseError::new(n, "one '# events:' line, found a second"));
+        }
+        header.events = Some(cur.text("where events came from")?);
+        return Ok(());
+    }
     let Some(key) = ["# root: ", "# interval: ", "# started: ", "# host: "]
         .into_iter()
         .find(|k| cur.eat(k))
@@ -751,6 +763,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("* root-exited 213019 start=100\n"), "{text}");
+    }
+
+    #[test]
+    fn the_event_source_is_an_optional_header_line() {
+        let mut rec = recording();
+        rec.header.events = Some("pidfd (connector: turned off (LEAKTOP_NO_CONNECTOR))".into());
+        let text = rec.write(crate::format::Format::Text);
+        assert_eq!(parse(&text).unwrap(), rec, "read back");
+        assert!(
+            text.contains("\n# events: pidfd (connector: turned off (LEAKTOP_NO_CONNECTOR))\n"),
+            "{text}"
+        );
+        // A recording from before events has no such line and reads as unknown.
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("# events: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(parse(&old).unwrap().header.events, None);
+        let twice = text.replacen("# host: ", "# events: ticks\n# host: ", 1);
+        let err = parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("one '# events:' line"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub struct Header {
     /// Wall time of the start, milliseconds since the Unix epoch.
     pub started_ms: u64,
     pub host: String,
+    /// Where process events came from between ticks ([`crate::sample::events::Source`]'s
+    /// name, then why the connector was not used, if it was not: `"pidfd (connector:
+    /// not permitted: …)"`); `None` in recordings made before leaktop had events.
+    pub events: Option<String>,
 }
 
 /// One process in one tick.

@@ -42,6 +42,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         ));
     }
     first.push(Span::raw(format!(" · every {}", interval(h.interval_ms))));
+    // Where events come from, by its name (the recording's header says why a fallback).
+    if let Some(source) = h
+        .events
+        .as_deref()
+        .and_then(|e| e.split_whitespace().next())
+    {
+        first.push(Span::raw(format!(" · events: {source}")));
+    }
     if let Some(t) = tick {
         first.push(Span::raw(format!(
             " · tick {} · {}",
