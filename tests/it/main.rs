@@ -61,6 +61,8 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// `leaktop record --pid` with process events: escapes between two ticks caught, or missed as documented
+mod record_events;
 // `leaktop record` on the fake host: ticks on its clock, stop signals, files
 mod record_fake;
 // what leaktop writes its readers read: huge command lines, bidi names, damaged lines
