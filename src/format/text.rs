@@ -165,6 +165,10 @@ fn write_event(e: &Event, out: &mut String) {
             out,
             "* orphan-exited {pid} start={start} after={after_ms}ms"
         ),
+        Event::EventsLost { counted, uncounted } => writeln!(
+            out,
+            "* events-lost counted={counted} uncounted={uncounted}; rescanned"
+        ),
     };
 }
 
@@ -661,6 +665,15 @@ fn parse_alert(cur: &mut Cur) -> Result<Alert, ParseError> {
 
 fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
     let kind = cur.until(" ", "an event kind")?;
+    if kind == "events-lost" {
+        cur.expect("counted=")?;
+        let counted = cur.number("a count of lost events")?;
+        cur.expect(" uncounted=")?;
+        let uncounted = cur.number("a count of losses")?;
+        cur.expect("; rescanned")?;
+        cur.done()?;
+        return Ok(Event::EventsLost { counted, uncounted });
+    }
     let pid = cur.number("a pid")?;
     cur.expect(" start=")?;
     let start = cur.number("a start time")?;
@@ -721,7 +734,7 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             return Err(ParseError::new(
                 cur.line,
                 format!(
-                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited), found {other:?}"
+                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited, events-lost), found {other:?}"
                 ),
             ));
         }
@@ -785,6 +798,26 @@ mod tests {
         let twice = text.replacen("# host: ", "# events: ticks\n# host: ", 1);
         let err = parse(&twice).unwrap_err().to_string();
         assert!(err.contains("one '# events:' line"), "{err}");
+    }
+
+    #[test]
+    fn lost_events_mark_the_tick_and_read_back_in_both_formats() {
+        let mut rec = recording();
+        rec.ticks[1].events.push(Event::EventsLost {
+            counted: 7,
+            uncounted: 1,
+        });
+        let text = rec.write(crate::format::Format::Text);
+        assert!(
+            text.contains("\n* events-lost counted=7 uncounted=1; rescanned\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap(), rec);
+        let json = rec.write(crate::format::Format::Ndjson);
+        assert!(json.contains(r#"{"kind":"events_lost","counted":7,"uncounted":1}"#));
+        assert_eq!(crate::format::ndjson::parse(&json).unwrap(), rec);
+        let bad = text.replace("uncounted=1; rescanned", "uncounted=x; rescanned");
+        assert!(parse(&bad).is_err() || parse(&bad).unwrap().ticks.len() < rec.ticks.len());
     }
 
     #[test]

@@ -157,6 +157,14 @@ pub enum Event {
         start: u64,
         after_ms: u64,
     },
+    /// Process events were lost in the window before this tick: at least `counted`
+    /// (gaps in the kernel's sequence numbers) and `uncounted` losses of unknown size
+    /// (`ENOBUFS`); `/proc` was read again at once. What the tick judged rests on a
+    /// partial account of that window (see [`crate::model::tracker::Loss`]).
+    EventsLost {
+        counted: u64,
+        uncounted: u32,
+    },
 }
 
 /// The state of the family at one tick.

@@ -62,6 +62,19 @@ impl Monitor {
         self.take_events(left.min(LISTEN_SLICE))
     }
 
+    /// Hands the source the members whose exits to watch (the pidfd source opens a
+    /// pidfd for each new one); called after each update too, so a member a tick
+    /// found is watched before the next wait.
+    pub(super) fn watch_members(&mut self) {
+        if self.events.source() != Source::Pidfd {
+            return;
+        }
+        self.watched.clear();
+        self.tracker.members_to_sample(&mut self.watched);
+        self.watched.retain(|id| id.start != 0);
+        self.events.watch(&self.watched);
+    }
+
     /// Takes what the source has, waiting up to `timeout` when it has nothing, and
     /// feeds it to the tracker. An [`EventError`](crate::sample::events::EventError)
     /// turns the source into ticks for good, and says so ([`Monitor::events_source`]).
@@ -70,10 +83,7 @@ impl Monitor {
         if self.events.source() == Source::Ticks {
             return heard;
         }
-        self.watched.clear();
-        self.tracker.members_to_sample(&mut self.watched);
-        self.watched.retain(|id| id.start != 0);
-        self.events.watch(&self.watched);
+        self.watch_members();
         self.heard.clear();
         if let Err(e) = self.events.wait(timeout, &mut self.heard) {
             self.events_failed = Some(e.to_string());

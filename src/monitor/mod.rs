@@ -191,6 +191,7 @@ impl Monitor {
         let elapsed = self.host.now().duration_since(self.started).as_millis() as u64;
         self.tracker
             .update_at(elapsed, &self.samples, &mut |id| sampler.command(id));
+        self.watch_members();
         if let Some(pattern) = self.follow.clone() {
             self.note_fresh(elapsed);
             if self.tracker.root_alive() {
@@ -202,6 +203,12 @@ impl Monitor {
         let mut tick = self
             .tracker
             .snapshot(elapsed, crate::host::wall_ms(self.host.as_ref()));
+        if let Some(loss) = self.tracker.events_lost() {
+            tick.events.push(crate::model::Event::EventsLost {
+                counted: loss.counted,
+                uncounted: loss.uncounted,
+            });
+        }
         self.measure_memory(&mut tick);
         self.gpu
             .fill(self.host.as_ref(), &mut tick, self.header.interval_ms);
