@@ -42,6 +42,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         ));
     }
     first.push(Span::raw(format!(" · every {}", interval(h.interval_ms))));
+    if let Some(t) = tick {
+        first.push(Span::raw(format!(
+            " · tick {} · {}",
+            t.tick,
+            elapsed(t.elapsed_ms)
+        )));
+    }
     // Where events come from, by its name (the recording's header says why a fallback).
     if let Some(source) = h
         .events
@@ -49,13 +56,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .and_then(|e| e.split_whitespace().next())
     {
         first.push(Span::raw(format!(" · events: {source}")));
-    }
-    if let Some(t) = tick {
-        first.push(Span::raw(format!(
-            " · tick {} · {}",
-            t.tick,
-            elapsed(t.elapsed_ms)
-        )));
     }
     first.push(Span::styled(
         format!(" · {}", command_tail("", root_cmd)),
