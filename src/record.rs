@@ -239,7 +239,7 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
         }
     };
     if status {
-        eprintln!();
+        crate::say("\n");
     }
     Ok(Summary {
         ticks,
@@ -268,14 +268,16 @@ fn restart_note(monitor: &Monitor, tick: &Tick, status: bool) {
 
 /// The live status line on stderr, redrawn in place.
 fn status_line(tick: &Tick) {
-    eprint!(
+    // Through `say`: a terminal closed under `record` must not panic it (exit 101)
+    // and lose the recording's end.
+    crate::say(&format!(
         "\r\x1b[Ktick {} · {} · {} · leaked {} ({})",
         tick.tick,
         crate::format::plural(tick.processes.len(), "process", "processes"),
         human_kb(tick.total_rss_kb()),
         tick.leaked_count(),
         human_kb(tick.leaked_rss_kb())
-    );
+    ));
 }
 
 /// When the tick after `now` is due: the first point of the schedule `started`,

@@ -41,10 +41,7 @@ impl View {
         let handle = thread::spawn(move || {
             let mut terminal = Terminal::new(backend).unwrap();
             let source = source.map(|s| (s, Duration::from_millis(5)));
-            match run_loop(&mut terminal, app, source, rx, options) {
-                Ok(outcome) => outcome,
-                Err(never) => match never {},
-            }
+            run_loop(&mut terminal, app, source, rx, options)
         });
         View {
             input: Some(tx),
