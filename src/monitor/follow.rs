@@ -3,7 +3,9 @@
 //! (the rule itself is pure: [`crate::model::restart`]).
 
 use super::Monitor;
-use crate::model::restart::{Candidate, Rank, Restart, argv0_base, plausible_restart};
+use crate::model::restart::{
+    Candidate, Rank, Restart, args_of, argv0_base, is_sure, plausible_restart,
+};
 use crate::sample::{Command, ProcSample};
 
 impl Monitor {
@@ -38,30 +40,35 @@ impl Monitor {
         }
     }
 
-    /// Keeps the living root's marks up to date: its parent, and what it runs after
-    /// an `exec`.
-    pub(super) fn mark_root(&mut self) {
+    /// Keeps the living root's marks up to date at `now_ms`: when it was last seen,
+    /// its parent, and what it runs after an `exec`.
+    pub(super) fn mark_root(&mut self, now_ms: u64) {
         let root = self.tracker.root();
         let Some(m) = self.tracker.member(root.pid) else {
             return;
         };
+        self.marks.seen_ms = now_ms;
         self.marks.parent = m.last.ppid;
         if m.comm != self.marks.comm {
             self.marks.comm = m.comm;
             self.marks.argv0 = argv0_base(&m.command);
+            self.marks.args = args_of(&m.command);
             self.marks.exe = self.host.exe_id(root.pid);
         }
     }
 
     /// Looks among the processes first seen since the root's last live tick for its
-    /// successor: a plausible restart (see [`plausible_restart`]) that matches the
-    /// pattern and is neither of the old generation nor a leaktop.
-    pub(super) fn take_over(&mut self, pattern: &str) {
+    /// successor at `now_ms`: a plausible restart (see [`plausible_restart`]) that
+    /// matches the pattern and is neither of the family nor a leaktop. The best is
+    /// taken at once if it is sure ([`is_sure`]: the old root's command line, and not
+    /// there while it lived); a lesser one only once two intervals have passed since
+    /// the old root's last live tick, time for the real restart to show.
+    pub(super) fn take_over(&mut self, pattern: &str, now_ms: u64) {
         let old = self.tracker.root();
         let supervisor_alive =
             self.marks.parent > 1 && self.sampler.probe(self.marks.parent).is_some();
         let mut best: Option<(Rank, ProcSample, Command, String)> = None;
-        for &(id, _) in &self.fresh {
+        for &(id, seen_ms) in &self.fresh {
             let Some(s) = self.sampler.probe(id.pid) else {
                 continue;
             };
@@ -87,6 +94,8 @@ impl Monitor {
                 ppid: s.ppid,
                 exe,
                 argv0: argv0_base(&command),
+                args: args_of(&command),
+                old_generation: seen_ms <= self.marks.seen_ms,
             };
             let Some((rank, rule)) =
                 plausible_restart(&self.marks, old.pid, supervisor_alive, &candidate)
@@ -100,9 +109,13 @@ impl Monitor {
                 best = Some((rank, s, command, rule));
             }
         }
-        let Some((_, s, command, rule)) = best else {
+        let Some((rank, s, command, rule)) = best else {
             return;
         };
+        let patience_ms = 2 * self.header.interval_ms;
+        if !is_sure(rank) && now_ms < self.marks.seen_ms.saturating_add(patience_ms) {
+            return;
+        }
         let sampler = &mut self.sampler;
         self.tracker
             .follow(s, command, &self.samples, &mut |id| sampler.command(id));
@@ -113,7 +126,7 @@ impl Monitor {
                 rule,
             });
             self.fresh.clear();
-            self.mark_root();
+            self.mark_root(now_ms);
         }
     }
 }

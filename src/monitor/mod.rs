@@ -177,9 +177,9 @@ impl Monitor {
         if let Some(pattern) = self.follow.clone() {
             self.note_fresh(elapsed);
             if self.tracker.root_alive() {
-                self.mark_root();
+                self.mark_root(elapsed);
             } else {
-                self.take_over(&pattern);
+                self.take_over(&pattern, elapsed);
             }
         }
         let mut tick = self
