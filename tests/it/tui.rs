@@ -762,19 +762,24 @@ fn run_with_the_view_does_its_duties_when_the_pane_closes() {
     );
 }
 
-/// The plain view in a pane that is closed ends quietly, with 0, never aborting in
-/// the terminal's restore (134) nor panicking (101): whether a draw fails first (ticks
-/// every 200 ms) or the SIGHUP ends the view before any draw could (one tick a minute).
+/// The plain view and the picker in a pane that is closed end quietly, with 0, never
+/// aborting in the terminal's restore (134), panicking (101) or lingering: whether a
+/// draw fails first (ticks every 200 ms) or nothing is drawn (one tick a minute, the
+/// picker) and no SIGHUP comes (the pane's shell traps it).
 #[test]
 fn view_exits_cleanly_when_its_pane_closes() {
     let tag = Tag::new();
     let child = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
-    for interval in ["200ms", "60s"] {
+    for (args, shows) in [
+        (format!("--pid {} --interval 200ms", child.id()), "sleep"),
+        (format!("--pid {} --interval 60s", child.id()), "sleep"),
+        // The picker, which draws nothing new until a key or its scan.
+        (String::new(), "choose the process"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let args = format!("--pid {} --interval {interval}", child.id());
         let screen = leaktop_then_code(&tag, dir.path(), &args);
-        screen.wait_for("sleep", Duration::from_secs(15));
+        screen.wait_for(shows, Duration::from_secs(15));
         screen.tmux(&["kill-pane"]);
-        assert_eq!(code_written(dir.path()), "0", "at {interval}");
+        assert_eq!(code_written(dir.path()), "0", "`leaktop {args}`");
     }
 }

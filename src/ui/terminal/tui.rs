@@ -177,8 +177,9 @@ fn restore_on_panic() {
 }
 
 /// Reads the terminal until `stop`; a read that fails (the terminal has gone) is
-/// said as [`Msg::Closed`].
+/// said as [`Msg::Closed`]. Beside it, [`watch_hangup`] says so too.
 fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    watch_hangup(tx.clone(), stop.clone());
     thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let msg = match event::poll(Duration::from_millis(100)) {
@@ -197,6 +198,27 @@ fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// How often [`watch_hangup`] looks at the terminal.
+const HANGUP_POLL: Duration = Duration::from_millis(200);
+
+/// Says [`Msg::Closed`] once the terminal has hung up (its pane or window closed),
+/// looking every [`HANGUP_POLL`] until `stop`. The input thread cannot: crossterm
+/// re-reads EOF forever inside `event::poll` (crossterm#793); no SIGHUP comes when
+/// the session's leader outlives the terminal (a shell that traps HUP, a wrapper);
+/// and a screen that does not change (the picker) draws nothing that could fail.
+/// Ends within [`HANGUP_POLL`] of `stop`.
+fn watch_hangup(tx: Sender<Msg>, stop: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if crate::stdout::reader_gone() {
+                let _ = tx.send(Msg::Closed);
+                return;
+            }
+            thread::sleep(HANGUP_POLL);
+        }
+    });
 }
 
 /// Stops the input thread and waits for it, but not for long: on a terminal that has
