@@ -8,13 +8,26 @@ use crate::model::restart::{
 };
 use crate::sample::{Command, ProcSample};
 
+/// How long after the root was last seen alive a restart that is not sure waits for
+/// a better one, at least: supervisors back off for a second or a few (systemd's
+/// `RestartSec` defaults to 100 ms), and an orphaned look-alike shows at once.
+const PATIENCE_MS: u64 = 5000;
+
 impl Monitor {
+    /// How long a restart that is not sure ([`is_sure`]) waits, in ms:
+    /// [`PATIENCE_MS`] or two intervals, whichever is longer. The candidates gathered
+    /// after the root exited are kept this long and an interval more.
+    fn patience_ms(&self) -> u64 {
+        (2 * self.header.interval_ms).max(PATIENCE_MS)
+    }
+
     /// `--follow`: remembers this tick's newcomers that are not of the family. While
     /// the root lives only the latest tick's are kept (the root's last live tick
     /// bounds its successor's first sighting); once it has exited they gather, each
     /// kept a few ticks, long enough to see a forked child `exec` into the daemon.
     pub(super) fn note_fresh(&mut self, now_ms: u64) {
-        let keep_ms = (3 * self.header.interval_ms).max(1000);
+        let keep_ms =
+            (3 * self.header.interval_ms).max(self.patience_ms() + self.header.interval_ms);
         if self.tracker.root_alive() {
             self.fresh.clear();
         } else {
@@ -61,8 +74,8 @@ impl Monitor {
     /// successor at `now_ms`: a plausible restart (see [`plausible_restart`]) that
     /// matches the pattern and is neither of the family nor a leaktop. The best is
     /// taken at once if it is sure ([`is_sure`]: the old root's command line, and not
-    /// there while it lived); a lesser one only once two intervals have passed since
-    /// the old root's last live tick, time for the real restart to show.
+    /// there while it lived); a lesser one only once [`Monitor::patience_ms`] has
+    /// passed since the old root's last live tick, time for the real restart to show.
     pub(super) fn take_over(&mut self, pattern: &str, now_ms: u64) {
         let old = self.tracker.root();
         let supervisor_alive =
@@ -112,8 +125,7 @@ impl Monitor {
         let Some((rank, s, command, rule)) = best else {
             return;
         };
-        let patience_ms = 2 * self.header.interval_ms;
-        if !is_sure(rank) && now_ms < self.marks.seen_ms.saturating_add(patience_ms) {
+        if !is_sure(rank) && now_ms < self.marks.seen_ms.saturating_add(self.patience_ms()) {
             return;
         }
         let sampler = &mut self.sampler;
