@@ -326,3 +326,110 @@ fn a_second_recorder_inside_the_tree_is_not_a_member() {
         assert_eq!(recorders(&read(f)), Vec::<String>::new(), "{}", f.display());
     }
 }
+
+/// Issue 27, fault 6, with real processes: the root is an orphan (init, or whichever
+/// subreaper the tests run under, is its supervisor); an orphaned look-alike (the
+/// same `sh`, the pattern among its arguments) is there as the root dies, and the
+/// restart, by a stand-in for init after a back-off, comes later. The restart, the
+/// same script again, is followed; the look-alike never is.
+#[test]
+fn an_orphaned_look_alike_does_not_hijack_a_restart_by_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("hijack");
+    let script = dir.path().join(format!("{name}.sh"));
+    std::fs::write(&script, "while :; do sleep 1; done\n").unwrap();
+    let script = script.to_str().unwrap().to_string();
+    // Its command line holds neither the pattern nor the script.
+    let restarter = dir.path().join("restarter.sh");
+    std::fs::write(
+        &restarter,
+        format!(
+            "while kill -0 $1 2>/dev/null; do sleep 0.1; done\nsleep 0.5\nsh '{script}' serve &\n"
+        ),
+    )
+    .unwrap();
+    let tag = Tag::new();
+    // Each started by a shell that exits at once: orphans from the start.
+    let orphan = |command: String| {
+        let status = tag
+            .command("sh")
+            .args(["-c", &format!("{command} &")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let live = |prefix: &str, not: &[u32]| -> Option<u32> {
+        tag.live()
+            .into_iter()
+            .find(|&p| !not.contains(&p) && cmdline(p).starts_with(prefix))
+    };
+    orphan(format!("sh '{script}' serve"));
+    let mut root = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        root = live(&format!("sh {script} serve"), &[]);
+        root.is_some()
+    }));
+    let root = root.unwrap();
+
+    let out = dir.path().join("follow.ticklog");
+    let mut rec = Reaped(
+        leaktop()
+            .args(["record", "--name", &name, "--follow", "--interval", "200ms"])
+            .args(["--duration", "60s", "--out"])
+            .arg(&out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        format::read(&out).is_ok_and(|r| r.ticks.len() >= 3)
+    }));
+    orphan(format!("sh '{}' {root}", restarter.display()));
+    orphan(format!("sh -c 'while :; do sleep 1; done' {name}-worker"));
+    let mut look_alike = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        look_alike = live("sh -c while", &[]);
+        look_alike.is_some()
+    }));
+    signal(root, Signal::KILL);
+
+    let mut restart = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        restart = live(&format!("sh {script} serve"), &[root]);
+        restart.is_some()
+    }));
+    let restarted = wait_until(Duration::from_secs(20), || {
+        format::read(&out).is_ok_and(|r| {
+            r.ticks
+                .iter()
+                .flat_map(|t| &t.events)
+                .any(|e| matches!(e, Event::RootRestarted { .. }))
+        })
+    });
+    signal(rec.id(), Signal::INT);
+    let status = rec.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(restarted, "no restart followed: {err}");
+    let restarts: Vec<(u32, u32)> = read(&out)
+        .ticks
+        .iter()
+        .flat_map(|t| &t.events)
+        .filter_map(|e| match e {
+            Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        restarts,
+        [(restart.unwrap(), root)],
+        "look-alike {look_alike:?}: {err}"
+    );
+    assert!(
+        err.contains("the same command line beyond argv[0]"),
+        "{err}"
+    );
+}
