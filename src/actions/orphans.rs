@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::host::{self, Host, Memory, Signal};
 use crate::model::orphans::{
-    self, Classified, Context, Lookup, OrphanGroup, ProcFacts, adopters_seen,
+    self, Classified, Context, ExeFile, Lookup, OrphanGroup, ProcFacts, adopters_seen,
 };
+use crate::model::run_record::RunRecord;
 use crate::sample::{Backend, Command, IdMap, IdSet, Identity, ProcSample, Sampler};
 
 use super::kill::{self, KillReport, Target};
@@ -232,6 +233,14 @@ impl Lookup for HostLookup<'_> {
         let main = self.host.service_main_pid(unit);
         self.units.insert(unit.to_string(), main);
         main
+    }
+
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        self.host.exe_file(id)
+    }
+
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        super::run_trail::read(self.host, uid, pid, start)
     }
 }
 

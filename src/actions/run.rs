@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
 use super::kill::{self, KillReport, Target};
+use super::run_trail::RunTrail;
 use crate::format::{Format, human_kb, plural, text};
 use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
@@ -156,6 +157,13 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .filter_map(|p| host.probe(p))
         .map(|s| s.id())
         .collect();
+    // The record that vouches for CMD's marker once this run is gone.
+    let trail = RunTrail::begin(host.clone()).unwrap_or_else(|e| {
+        say(&format!(
+            "leaktop: note: this run keeps no record ({e}): `leaktop orphans` will call the marker of what it leaves unverified\n"
+        ));
+        None
+    });
     let spawned = host.spawn(&SpawnSpec {
         argv: opts.command.clone(),
         // The view owns the terminal; CMD's output would tear it.
@@ -198,6 +206,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         error: None,
         viewing: opts.tui.is_some(),
         summary: opts.summarize.then(crate::report::Summarizer::new),
+        trail,
     };
     if let Some(path) = &opts.record {
         let format = opts.format.unwrap_or_else(|| Format::from_path(path));
@@ -265,6 +274,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         say(&kill_summary(&killed));
     }
     session.supervisor.reap();
+    if let Some(trail) = session.trail.take() {
+        trail.finish(!session.supervisor.adoptees().is_empty());
+    }
     let hidden = session.supervisor.hidden_adoptees(&leaked, &killed);
     if !hidden.is_empty() {
         let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
@@ -453,11 +465,16 @@ struct Session {
     viewing: bool,
     /// `--json`: every tick folded in.
     summary: Option<crate::report::Summarizer>,
+    /// The run's record, beating while CMD's family is watched.
+    trail: Option<RunTrail>,
 }
 
 impl Session {
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
+        if let Some(trail) = &mut self.trail {
+            trail.beat();
+        }
         self.record(|sink| sink.tick(&tick));
         if let Some(summary) = &mut self.summary {
             summary.add(&tick);

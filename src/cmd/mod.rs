@@ -197,11 +197,13 @@ Examples:
     leaktop orphans --watch --json
 
 An orphan is a process whose parent is PID 1 or a known subreaper (systemd --user, tini,
-dumb-init, catatonit, WSL's init). Strong evidence: its process group's or session's leader
-is gone, it carries the LEAKTOP_RUN marker of a leaktop run that is gone, or its systemd
-service's main process is gone. Weak: a gone leader while a live shell still holds the
-session (nohup cmd & looks the same); weak groups are ended only when named by --group or
---match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
+dumb-init, catatonit, WSL's init), known by its root-owned executable, not by its name.
+Strong evidence: its process group's or session's leader is gone, it carries the
+LEAKTOP_RUN marker of a leaktop run that is gone and whose record (kept by the run in
+$XDG_RUNTIME_DIR/leaktop or /run/leaktop, owned by the orphan's user) vouches for it, or
+its systemd service's main process is gone. Weak: a gone leader while a live shell still
+holds the session (nohup cmd & looks the same), a LEAKTOP_RUN nothing vouches for
+(unverified); weak groups are ended only when named by --group or --match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
 only with --all, as is a detached child that looks like one.
 
 Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any

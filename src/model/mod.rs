@@ -4,11 +4,13 @@
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
 //! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
+//! - [`run_record`] is what a `leaktop run` leaves behind to vouch for its marker;
 //! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
 
 pub mod alerts;
 pub mod layout;
 pub mod orphans;
+pub mod run_record;
 pub mod snapshot;
 pub mod tracker;
 

@@ -4,20 +4,25 @@
 //! orphans, decide which processes were orphaned and are not daemons by design, and
 //! group them by the job they came from. Pure: the facts come through [`Lookup`].
 //!
-//! - An *adopter* is PID 1, a known subreaper recognised by its executable's name
-//!   ([`KNOWN_SUBREAPERS`]: `systemd --user`, WSL's init, tini, dumb-init,
-//!   catatonit), or a process seen adopting between two scans (`--watch`). An
-//!   ordinary parent (a shell, tmux, sshd) is not one: a subreaper leaves no mark in
-//!   `/proc`.
+//! - An *adopter* is PID 1, a process seen adopting between two scans (`--watch`),
+//!   or a known subreaper ([`KNOWN_SUBREAPERS`]: `systemd --user`, WSL's init, tini,
+//!   dumb-init, catatonit) recognised by more than its name, which any process can
+//!   take: its executable is a system file of that name ([`ExeFile::is_system`]),
+//!   and a `systemd` is a user manager. A live parent that is no adopter (a shell,
+//!   tmux, sshd, a process that calls itself `init`) is its children's job: they are
+//!   no orphans, whatever their group. A subreaper leaves no mark in `/proc`.
 //! - A *candidate* is a live process whose parent is an adopter, older than the grace.
 //!   The processes below a candidate belong to its group as its tree.
 //! - **Evidence**, strong: the process group's or session's leader is gone (the job
 //!   that created it died), the environment carries the `LEAKTOP_RUN` marker of a
-//!   `leaktop run` that is gone, the cgroup is a systemd service's whose main process
-//!   is gone or was restarted since (only where systemd is PID 1). Weak: a gone
-//!   leader while the session is still shared by a live process that is no orphan
-//!   (the shell: an intentional `nohup cmd &` looks the same). Weak groups are listed
-//!   and never killed unless named.
+//!   `leaktop run` that is gone *and* a record of that run ([`RunRecord`]) of the
+//!   orphan's own user vouches for it, covering the orphan's start; the cgroup is a
+//!   systemd service's whose main process is gone or was restarted since (only where
+//!   systemd is PID 1). Weak: a gone leader while the session is still shared by a
+//!   live process that is no orphan (the shell: an intentional `nohup cmd &` looks
+//!   the same); a marker nothing vouches for (anyone can set it: shown as
+//!   unverified, and it overrides nothing). Weak groups are listed and never killed
+//!   unless named.
 //! - Not listed unless `all`: a daemon by design (no controlling terminal, a session
 //!   no live process shares, standard streams on `/dev/null`, a file or closed,
 //!   however many forks it took), a process in a live service's cgroup, anything
@@ -28,21 +33,78 @@ use serde::Serialize;
 
 use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
 
+use super::run_record::{RunRecord, parse_marker};
+
 /// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
 /// of the `leaktop run` process, inherited by everything CMD starts.
 pub const RUN_MARKER: &str = "LEAKTOP_RUN";
 
-/// Executable names (`comm`) of the subreapers leaktop knows: their children may be
-/// orphans they adopted. `systemd` counts only where it is not PID 1 (`systemd
-/// --user`); `init` is WSL's.
-pub const KNOWN_SUBREAPERS: [&str; 6] = [
+/// Names (`comm`) of the subreapers leaktop knows: their children may be orphans they
+/// adopted, once their executable says the same ([`ExeFile::is_system`]). `systemd`
+/// counts only as a user manager (`systemd --user`); `init` is WSL's.
+pub const KNOWN_SUBREAPERS: [&str; 7] = [
     "systemd",
     "init",
     "tini",
     "dumb-init",
     "catatonit",
     "docker-init",
+    "podman-init",
 ];
+
+/// Where a system's own executables live: a subreaper's must be in one of these
+/// (`/` for WSL's `/init`, `/dev` and `/run` for the inits container engines mount).
+const SYSTEM_DIRS: [&str; 11] = [
+    "/",
+    "/sbin",
+    "/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/lib/systemd",
+    "/usr/lib/systemd",
+    "/dev",
+    "/run",
+];
+
+/// The file a process runs: the target of `/proc/PID/exe` and its owner and mode
+/// (`stat` of that link, which reaches the file even in another mount namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExeFile {
+    /// The path as the process's own mount namespace names it, without the kernel's
+    /// ` (deleted)` suffix.
+    pub path: String,
+    /// The file's owner (uid).
+    pub owner: u32,
+    /// Its permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+}
+
+impl ExeFile {
+    /// The file's own name: the path's last component.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or("")
+    }
+
+    /// A system executable: owned by root, writable by no one else, in one of the
+    /// system's directories. No user can make one; a user can only name a process.
+    pub fn is_system(&self) -> bool {
+        let dir = match self.path.rsplit_once('/') {
+            Some(("", _)) => "/",
+            Some((dir, _)) => dir,
+            None => return false,
+        };
+        self.owner == 0 && self.mode & 0o022 == 0 && SYSTEM_DIRS.contains(&dir)
+    }
+
+    /// Whether the file's name is a known subreaper's, or a build of tini
+    /// (`tini-static`, `tini-amd64`). (Docker mounts its `docker-init` as `/dev/init`.)
+    fn is_subreaper_name(&self) -> bool {
+        let name = self.name();
+        KNOWN_SUBREAPERS.contains(&name) || name.starts_with("tini-")
+    }
+}
 
 /// What a standard stream (fd 0, 1 or 2) is connected to: the target of
 /// `/proc/PID/fd/N`.
@@ -83,7 +145,8 @@ pub struct ProcFacts {
     /// The cgroup (v2 path of `/proc/PID/cgroup`, or v1's `name=systemd`).
     pub cgroup: Option<String>,
     /// `LEAKTOP_RUN` from `/proc/PID/environ`: `<pid>.<start>` of the `leaktop run`
-    /// that started it. `Some("")`: readable, no marker.
+    /// that started it, or whatever else was put there. `Some("")`: readable, no
+    /// marker.
     pub run_marker: Option<String>,
     /// The real user id (`Uid:` of `/proc/PID/status`).
     pub uid: Option<u32>,
@@ -108,6 +171,18 @@ pub trait Lookup {
     /// The main pid of the systemd service `unit` (`0`: it has none running), or
     /// `None` where systemd is not PID 1 or cannot say.
     fn service_main_pid(&mut self, unit: &str) -> Option<u32>;
+    /// The executable `id` runs, or `None` if gone or unreadable (another user's).
+    /// The default knows none.
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        let _ = id;
+        None
+    }
+    /// The record of the `leaktop run` `pid.start` kept for user `uid`, if there is
+    /// one that user owns and no one else may write. The default knows none.
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        let _ = (uid, pid, start);
+        None
+    }
 }
 
 /// The settings of one classification.
@@ -217,16 +292,46 @@ pub struct Classified {
     pub vanished: usize,
 }
 
-/// Whether the process at `ppid` adopts orphans: PID 1, a known subreaper, or one
-/// seen adopting.
-pub fn is_adopter(parent: Option<&ProcSample>, ppid: u32, ctx: &Context) -> bool {
-    if ppid == 1 || ctx.seen_adopting.contains(&ppid) {
-        return true;
+/// Whether the process at `ppid` adopts orphans: PID 1, one seen adopting, or a known
+/// subreaper recognised by its executable ([`known_subreaper`]).
+pub fn is_adopter(
+    parent: Option<&ProcSample>,
+    ppid: u32,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+) -> bool {
+    ppid == 1
+        || ctx.seen_adopting.contains(&ppid)
+        || parent.is_some_and(|p| known_subreaper(p, lookup))
+}
+
+/// Whether `p` is one of [`KNOWN_SUBREAPERS`]: by name, and by an executable of that
+/// name that is a system file ([`ExeFile::is_system`]); where the executable cannot be
+/// read (another user's process), a process of root's, which no user can start. A
+/// `systemd` must moreover be a user manager: `--user` among its arguments, or the
+/// `init.scope` of a `user@UID.service`.
+pub fn known_subreaper(p: &ProcSample, lookup: &mut dyn Lookup) -> bool {
+    let comm = p.comm.to_string_lossy();
+    if !KNOWN_SUBREAPERS.contains(&comm.as_ref()) {
+        return false;
     }
-    parent.is_some_and(|p| {
-        let comm = p.comm.as_bytes();
-        KNOWN_SUBREAPERS.iter().any(|k| k.as_bytes() == comm)
-    })
+    let trusted = match lookup.exe_file(p.id()) {
+        Some(exe) => exe.is_system() && exe.is_subreaper_name(),
+        None => lookup.uid(p.id()) == Some(0),
+    };
+    trusted && (comm != "systemd" || user_manager(p, lookup))
+}
+
+/// A systemd that manages a user's services, not one that merely runs.
+fn user_manager(p: &ProcSample, lookup: &mut dyn Lookup) -> bool {
+    let by_args = lookup
+        .command(p.id())
+        .is_some_and(|c| c.cmd.split(' ').skip(1).any(|a| a == "--user"));
+    by_args
+        || lookup
+            .facts(p.id())
+            .and_then(|f| f.cgroup)
+            .is_some_and(|cg| cg.contains("/user@") && cg.ends_with(".service/init.scope"))
 }
 
 /// The systemd service a cgroup path is in: its deepest `*.service` component, unless
@@ -266,18 +371,26 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         }
     }
 
-    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop.
-    let candidates: Vec<&ProcSample> = scan
-        .iter()
-        .filter(|s| {
-            s.pid > 1
-                && !s.has_exited()
-                && !is_kernel_thread(s)
-                && !ctx.protected.contains(&s.pid)
-                && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
-                && is_adopter(by_pid.get(&s.ppid).copied(), s.ppid, ctx)
-        })
-        .collect();
+    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop. Each
+    // parent is judged once.
+    let mut adopters: IdMap<u32, bool> = IdMap::default();
+    let mut candidates: Vec<&ProcSample> = Vec::new();
+    for s in scan {
+        if s.pid > 1
+            && !s.has_exited()
+            && !is_kernel_thread(s)
+            && !ctx.protected.contains(&s.pid)
+            && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
+        {
+            let parent = by_pid.get(&s.ppid).copied();
+            let adopts = *adopters
+                .entry(s.ppid)
+                .or_insert_with(|| is_adopter(parent, s.ppid, ctx, &mut *lookup));
+            if adopts {
+                candidates.push(s);
+            }
+        }
+    }
 
     // Everything in the tree of a candidate whose group or session leader is gone:
     // no live shell, whatever its session. (A candidate that leads its own group and
@@ -401,15 +514,30 @@ fn judge(
         text,
     };
 
-    // A `leaktop run` that is gone.
-    if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty())
-        && !run_alive(marker, by_pid)
-    {
-        evidence.push(strong(
-            "run_marker",
-            format!("started under `leaktop run` (LEAKTOP_RUN={marker}), which is gone"),
-        ));
-        origin = Some(Origin::Run(marker.to_string()));
+    // A `leaktop run` that is gone, if its record vouches for the marker; a marker
+    // nothing vouches for is shown, and overrides nothing.
+    let mut unverified = None;
+    if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty()) {
+        match check_marker(marker, c, facts, ctx, lookup, by_pid) {
+            Marker::RunAlive => {}
+            Marker::Vouched(record) => {
+                evidence.push(strong(
+                    "run_marker",
+                    format!(
+                        "started under `leaktop run` (LEAKTOP_RUN={}), which is gone; its record vouches for it",
+                        record.marker()
+                    ),
+                ));
+                origin = Some(Origin::Run(record.marker()));
+            }
+            Marker::Unverified(why) => {
+                unverified = Some(Evidence {
+                    strength: Strength::Weak,
+                    kind: "run_marker",
+                    text: format!("LEAKTOP_RUN is set, unverified: {why}"),
+                })
+            }
+        }
     }
 
     // A systemd service whose main process is gone or was restarted.
@@ -502,15 +630,16 @@ fn judge(
         if !ctx.all {
             return None;
         }
-        evidence.push(Evidence {
+        evidence.push(unverified.take().unwrap_or_else(|| Evidence {
             strength: Strength::Weak,
             kind: "no_evidence",
             text: format!(
                 "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
                 c.ppid
             ),
-        });
+        }));
     }
+    evidence.extend(unverified);
     let origin = origin.unwrap_or(if c.session != 0 {
         Origin::Session(c.session)
     } else {
@@ -533,17 +662,54 @@ fn kind_rank(kind: &str) -> usize {
     ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())
 }
 
-/// Whether the `leaktop run` of `marker` (`<pid>.<start>`) is still alive.
-fn run_alive(marker: &str, by_pid: &IdMap<u32, &ProcSample>) -> bool {
-    let Some((pid, start)) = marker.split_once('.') else {
-        return false;
+/// What a `LEAKTOP_RUN` marker is worth.
+enum Marker {
+    /// The run it names is alive: no evidence yet.
+    RunAlive,
+    /// A record of the orphan's own user says the run existed and was alive when the
+    /// orphan started; the run is gone.
+    Vouched(RunRecord),
+    /// Nothing vouches for it: why, in words.
+    Unverified(String),
+}
+
+/// Checks the marker of candidate `c` against the run's record.
+fn check_marker(
+    marker: &str,
+    c: &ProcSample,
+    facts: &ProcFacts,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+    by_pid: &IdMap<u32, &ProcSample>,
+) -> Marker {
+    let Some((pid, start)) = parse_marker(marker) else {
+        // Anyone's text: not echoed.
+        return Marker::Unverified(format!(
+            "its {} bytes are not a run's `<pid>.<start>`",
+            marker.len()
+        ));
     };
-    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
-        return false;
-    };
-    by_pid
+    if by_pid
         .get(&pid)
         .is_some_and(|s| s.start == start && !s.has_exited())
+    {
+        return Marker::RunAlive;
+    }
+    let Some(uid) = facts.uid else {
+        return Marker::Unverified("its user cannot be read".into());
+    };
+    match lookup.run_record(uid, pid, start) {
+        None => Marker::Unverified(format!(
+            "no record of leaktop run {pid}.{start} kept for uid {uid}"
+        )),
+        Some(r) if r.uid != uid || r.pid != pid || r.start != start => Marker::Unverified(format!(
+            "the record of leaktop run {pid}.{start} is not uid {uid}'s"
+        )),
+        Some(r) if !r.covers(c.start, ctx.per_sec) => Marker::Unverified(format!(
+            "leaktop run {pid}.{start} was not running when this process started"
+        )),
+        Some(r) => Marker::Vouched(r),
+    }
 }
 
 /// A kernel thread: kthreadd (2) and its children.

@@ -21,6 +21,8 @@ mod ci_output;
 mod cli;
 // a day of 86,400 ticks fits the history's budget (optimised builds only)
 mod day_long;
+// orphans evidence nobody can forge: markers without a run record, self-named inits
+mod forged;
 // `--follow` on real restarts, not decoys
 mod follow;
 // `--follow` on the fake host

@@ -15,7 +15,12 @@ use serde_json::Value;
 
 /// `leaktop orphans --json --older-than 0s ARGS`: the parsed object.
 fn orphans_json(args: &[&str]) -> Value {
-    let out = leaktop()
+    orphans_json_with(leaktop(), args)
+}
+
+/// [`orphans_json`] through `leaktop`, a command set up by the caller.
+fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value {
+    let out = leaktop
         .args(["orphans", "--json", "--older-than", "0s"])
         .args(args)
         .stdin(Stdio::null())
@@ -226,8 +231,11 @@ time.sleep(3600)
 #[test]
 fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     let tag = Tag::new();
+    // The run's record (which vouches for the marker) is kept here.
+    let runtime = tempfile::tempdir().unwrap();
     let mut run = tag
         .command(env!("CARGO_BIN_EXE_leaktop"))
+        .env("XDG_RUNTIME_DIR", runtime.path())
         .args(["run", "--", "python3", "-c", RUN_CMD])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -248,7 +256,9 @@ fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
         .is_some_and(
             |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
         )));
-    let v = orphans_json(&[]);
+    let mut reader = leaktop();
+    reader.env("XDG_RUNTIME_DIR", runtime.path());
+    let v = orphans_json_with(reader, &[]);
     let g = v["groups"]
         .as_array()
         .unwrap()
