@@ -202,8 +202,12 @@ Strong evidence: its process group's or session's leader is gone, it carries the
 LEAKTOP_RUN marker of a leaktop run that is gone and whose record (kept by the run in
 $XDG_RUNTIME_DIR/leaktop or /run/leaktop, owned by the orphan's user) vouches for it, or
 its systemd service's main process is gone. Weak: a gone leader while a live shell still
-holds the session (nohup cmd & looks the same), a LEAKTOP_RUN nothing vouches for
-(unverified); weak groups are ended only when named by --group or --match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
+holds the session (nohup cmd & looks the same), a parent gone while its process group's
+leader lives on (sh -c \"helper & exit 0\"), a LEAKTOP_RUN nothing vouches for
+(unverified); weak groups are ended only when named by --group or --match, and a --kill
+that ends nothing for that reason exits 1. Workers by design (multiprocessing, loky,
+celery, gunicorn, uvicorn, Jupyter kernels, by their command line) are listed, labelled
+and ranked first, never made strong by that alone. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
 only with --all, as is a detached child that looks like one.
 
 Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any

@@ -217,7 +217,7 @@ pub enum Strength {
 pub struct Evidence {
     pub strength: Strength,
     /// `group_leader_gone`, `session_leader_gone`, `run_marker`, `unit_main_gone`,
-    /// `unit_restarted`, `daemon_like`, `no_evidence`.
+    /// `unit_restarted`, `job_lives_on`, `worker_by_design`, `no_evidence`.
     pub kind: &'static str,
     pub text: String,
 }
@@ -278,12 +278,73 @@ impl OrphanGroup {
     pub fn strong(&self) -> bool {
         self.evidence.iter().any(|e| e.strength == Strength::Strong)
     }
+
+    /// Whether a command line of the group says it is a worker by design
+    /// ([`WORKER_SHAPES`]): it ranks the group, and never makes it strong.
+    pub fn workers(&self) -> bool {
+        self.evidence.iter().any(|e| e.kind == "worker_by_design")
+    }
+}
+
+/// Command lines of workers by design (every needle in the command line), and what
+/// each is: a pool's helper, which a live parent reaps or ends. One whose parent is
+/// gone is no deliberate daemon. A command line can be forged: the hint lists, ranks
+/// and labels a group, and never makes it strong.
+pub const WORKER_SHAPES: [(&[&str], &str); 8] = [
+    (
+        &["multiprocessing.resource_tracker"],
+        "a multiprocessing resource tracker",
+    ),
+    (
+        &["multiprocessing.forkserver"],
+        "a multiprocessing forkserver",
+    ),
+    (&["spawn_main"], "a multiprocessing worker (spawn)"),
+    (&["loky.backend"], "a loky (joblib) worker"),
+    (&["celery", " worker"], "a celery worker"),
+    (&["gunicorn: worker"], "a gunicorn worker"),
+    (&["uvicorn.workers"], "a uvicorn worker"),
+    (&["jupyter", "kernel"], "a Jupyter kernel or its helper"),
+];
+
+/// The `worker_by_design` evidence of a command line that has a worker's shape.
+fn worker_evidence(command: &Command) -> Option<Evidence> {
+    let (_, what) = WORKER_SHAPES
+        .iter()
+        .find(|(needles, _)| needles.iter().all(|n| command.cmd.contains(n)))?;
+    Some(Evidence {
+        strength: Strength::Weak,
+        kind: "worker_by_design",
+        text: format!("{what} by its command line, whose parent is gone: no daemon by design"),
+    })
+}
+
+/// The `job_lives_on` evidence of candidate `c`: its parent exited, but its process
+/// group's leader is alive and is not the adopter (a service that ran `sh -c "helper &
+/// exit 0"`, a pane's `bash -c` whose pool's parent was killed, an editor's host that
+/// leaves a helper under init at every restart). Weak: a script's deliberate `cmd &`
+/// looks the same.
+fn job_lives_on(c: &ProcSample, by_pid: &IdMap<u32, &ProcSample>) -> Option<Evidence> {
+    if c.pgrp <= 1 || c.pgrp == c.pid || c.pgrp == c.ppid {
+        return None;
+    }
+    let leader = by_pid.get(&c.pgrp).filter(|l| !l.has_exited())?;
+    Some(Evidence {
+        strength: Strength::Weak,
+        kind: "job_lives_on",
+        text: format!(
+            "its parent exited while its process group's leader {} ({}) lives on: the job left it behind (a script's deliberate `cmd &` looks the same)",
+            leader.pid,
+            leader.comm.to_string_lossy()
+        ),
+    })
 }
 
 /// The outcome of one classification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Classified {
-    /// Sorted by RSS, largest first.
+    /// Groups labelled workers by design first, then the others; each by RSS,
+    /// largest first.
     pub groups: Vec<OrphanGroup>,
     /// Candidates or members that could not be read fully (permission denied) and
     /// were left out or judged without those facts.
@@ -487,11 +548,22 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         }
     }
     for g in &mut groups {
+        if !g.workers()
+            && let Some(e) = g.processes.iter().find_map(|o| worker_evidence(&o.command))
+        {
+            g.evidence.push(e);
+        }
         g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
         g.evidence
             .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
     }
-    groups.sort_by(|a, b| b.rss_kb.cmp(&a.rss_kb).then(a.id.cmp(&b.id)));
+    // Workers by design whose parent is gone first (a pool is the likely leak, above
+    // a shell's background jobs), then by memory.
+    groups.sort_by(|a, b| {
+        (b.workers(), b.rss_kb)
+            .cmp(&(a.workers(), a.rss_kb))
+            .then(a.id.cmp(&b.id))
+    });
     out.groups = groups;
     out
 }
@@ -595,6 +667,14 @@ fn judge(
     let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
     let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
     let trusted_leaders = !looks_daemon;
+    // A worker by design whose parent is gone is no deliberate daemon: listed (weak,
+    // whatever else it looks like) with what it would show under --all.
+    let worker = if looks_daemon || evidence.is_empty() {
+        lookup.command(c.id()).as_ref().and_then(worker_evidence)
+    } else {
+        None
+    };
+    let shown = ctx.all || worker.is_some();
     for (kind, text, o) in leader_gone {
         let e = match holder {
             _ if !trusted_leaders => Evidence {
@@ -614,11 +694,19 @@ fn judge(
             },
             None => strong(kind, text),
         };
-        if !trusted_leaders && !ctx.all && origin.is_none() {
+        if !trusted_leaders && !shown && origin.is_none() {
             continue;
         }
         evidence.push(e);
         origin.get_or_insert(o);
+    }
+
+    // Its parent is gone while the job that started it lives on.
+    if let Some(e) = job_lives_on(c, by_pid)
+        && (trusted_leaders || shown)
+    {
+        evidence.push(e);
+        origin.get_or_insert(Origin::Group(c.pgrp));
     }
 
     // A live service's processes are its manager's business (`KillMode=`), unless a
@@ -626,6 +714,7 @@ fn judge(
     if in_live_service && !ctx.all && !matches!(origin, Some(Origin::Run(_))) {
         return None;
     }
+    evidence.extend(worker);
     if evidence.is_empty() {
         if !ctx.all {
             return None;

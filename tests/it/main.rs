@@ -47,6 +47,8 @@ mod metrics_prometheus;
 mod orphans;
 // `leaktop orphans` on the fake host: services, subreapers, kills
 mod orphans_fake;
+// `leaktop orphans` on shapes it was blind to: a live job's helper, a pane's pool
+mod orphans_shapes;
 // the picker's event loop on TestBackend with the fake host
 mod picker_app;
 // a dead member's pid handed to an innocent process (root only)

@@ -5,6 +5,7 @@ use crate::model::run_record::RunRecord;
 use crate::sample::Comm;
 
 mod forged;
+mod shapes;
 
 const SEC: u64 = 100;
 const NOW: u64 = 100_000;
