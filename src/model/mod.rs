@@ -5,10 +5,12 @@
 //! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
 //! - [`run_record`] is what a `leaktop run` leaves behind to vouch for its marker;
+//! - [`leak_log`] keeps a run's leaks, those that exited before it ended included;
 //! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
 
 pub mod alerts;
 pub mod layout;
+pub mod leak_log;
 pub mod orphans;
 pub mod run_record;
 pub mod snapshot;

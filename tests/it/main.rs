@@ -61,6 +61,8 @@ mod report;
 mod run;
 // `leaktop run` without a subreaper, on the fake host
 mod run_no_subreaper;
+// `leaktop run`'s verdicts: leaks that exited before the end, lingers by design
+mod run_verdicts;
 // the verdict scenarios of tests/scenarios/ through the tracker
 mod scenarios;
 // an escape adopted by a subreaper above the root
