@@ -13,9 +13,13 @@ use crate::sample::{
     self, Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
 
-/// The default leak grace: an orphan that exits by itself within a second (a pool's
-/// worker seeing EOF, a shutdown draining) is not a leak.
-pub const LEAK_GRACE: Duration = Duration::from_secs(1);
+/// The default leak grace: an orphan that exits by itself within 5 s of its parent is
+/// not a leak. Measured (`scripts/linger.py`): a multiprocessing pool's workers drain
+/// within 0.2 s of their parent's SIGKILL, a child on an IPC channel exits at once, an
+/// esbuild-like service whose pings stop exits after about 2 s, a language server
+/// polling its client's pid every 3 s within 3 s; 5 s leaves room for a loaded
+/// machine and still flags a real leak within seconds.
+pub const LEAK_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {

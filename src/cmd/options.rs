@@ -61,10 +61,14 @@ pub(crate) struct ViewTuning {
 #[derive(Args, Clone)]
 pub(crate) struct VerdictArgs {
     /// How long an orphan must outlive its parent (or the family its root) to be called
-    /// leaked, at least one interval: workers that exit by themselves once their parent
-    /// is gone (a pool seeing EOF, a shutdown draining) are not leaks. Not --grace,
-    /// which is how long a kill waits before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    /// leaked, at least one interval: what exits by itself once its parent is gone (a
+    /// pool seeing EOF, a shutdown draining, a service that lingers by design) is no
+    /// leak. The default is above the lingers measured: pools drain within 0.2 s, an
+    /// esbuild-like service exits about 2 s after its pings stop, a language server
+    /// polling its client's pid every 3 s within 3 s. Longer ones need more (VS Code's
+    /// extension host watchdog: 6 s). Not --grace, which is how long a kill waits
+    /// before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
     pub(crate) leak_grace: Duration,
 }
 

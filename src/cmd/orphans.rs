@@ -51,8 +51,10 @@ pub(crate) struct OrphansArgs {
     pub(crate) pattern: Option<String>,
     /// Only processes at least this old are candidates, and with --watch a group is
     /// reported once it has lasted this long: a pool orphaned a moment ago may still
-    /// be exiting by itself (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = Named(WAIT))]
+    /// be exiting by itself, a service lingering by design (esbuild's, a language
+    /// server) exits within 3 s of its parent; the default is --leak-grace's (at most
+    /// 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
     pub(crate) older_than: Duration,
     /// Only groups holding at least this much RSS, e.g. 100MB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size_kb)]

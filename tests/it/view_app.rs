@@ -166,7 +166,8 @@ fn monitor(fake: &FakeHost) -> Fixed {
             Duration::from_secs(1),
             Vec::new(),
         )
-        .unwrap(),
+        .unwrap()
+        .with_leak_grace(Duration::from_secs(1)),
         fake.clone(),
     )
 }
