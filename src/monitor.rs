@@ -267,6 +267,13 @@ impl Monitor {
         self
     }
 
+    /// Processes meant to outlive their parent (`--allow`): never called leaked. See
+    /// [`Tracker::set_allowed`].
+    pub fn with_allowed(mut self, rules: Vec<crate::model::allow::AllowRule>) -> Self {
+        self.tracker.set_allowed(rules);
+        self
+    }
+
     /// Whether to read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget;
     /// on by default. Off, those figures stay unknown (`None`), never 0.
     pub fn measuring_pss(mut self, on: bool) -> Self {

@@ -26,6 +26,8 @@ pub struct ScanOptions {
     pub all: bool,
     /// Read PSS and USS (`/proc/PID/smaps_rollup`) of every listed process.
     pub measure: bool,
+    /// Processes meant to outlive their parent (`--allow`): listed only with `all`.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
 }
 
 /// One scan, classified.
@@ -97,6 +99,7 @@ impl Scanner {
                 .saturating_mul(per_sec)
                 / 1000,
             all: opts.all,
+            allowed: opts.allowed.clone(),
         };
         let mut lookup = HostLookup {
             host,

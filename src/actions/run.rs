@@ -54,6 +54,8 @@ pub struct RunOptions {
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// `--metrics`: where each tick's figures are published.
     pub metrics: Option<Arc<crate::metrics::MetricsState>>,
     /// Fold every tick into a [`crate::report::Summary`] (`--json`): its state grows
@@ -191,6 +193,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
             .excluding(&preexisting)
             .with_alerts(opts.alerts.clone())
             .with_leak_grace(opts.leak_grace)
+            .with_allowed(opts.allowed.clone())
             .with_metrics(opts.metrics.clone()),
         Err(e) => {
             supervisor.signal(Signal::TERM);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use leaktop::model::allow::AllowRule;
 use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::sample::Backend;
 use leaktop::ui::{Root, WatchOptions};
@@ -70,6 +71,19 @@ pub(crate) struct VerdictArgs {
     /// before SIGKILL.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
     pub(crate) leak_grace: Duration,
+    /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
+    /// double-forking daemon): one whose command line contains PATTERN (a plain
+    /// substring), and everything below it, is never called leaked. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = parse_allow)]
+    pub(crate) allow: Vec<AllowRule>,
+}
+
+/// `--allow PATTERN`: a rule on the command line; an empty pattern would allow all.
+pub(crate) fn parse_allow(s: &str) -> Result<AllowRule, String> {
+    if s.is_empty() {
+        return Err("an empty pattern would allow every process".into());
+    }
+    Ok(AllowRule::command(s))
 }
 
 impl ViewTuning {
@@ -83,6 +97,7 @@ impl ViewTuning {
             subreapers: Vec::new(),
             alerts: self.alerts.config(self.interval),
             leak_grace: self.verdict.leak_grace,
+            allowed: self.verdict.allow.clone(),
             metrics: None,
         }
     }

@@ -73,6 +73,11 @@ pub(crate) struct OrphansArgs {
     /// Also list daemons by design and adopted processes without evidence.
     #[arg(long)]
     pub(crate) all: bool,
+    /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
+    /// double-forking daemon): one whose command line contains PATTERN is not listed
+    /// (with --all, listed weak), nor ended. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    pub(crate) allow: Vec<leaktop::model::allow::AllowRule>,
     /// Print one JSON object (with --watch: one NDJSON line per new group).
     #[arg(long, conflicts_with = "format")]
     pub(crate) json: bool,
@@ -151,6 +156,7 @@ pub(crate) fn run(args: OrphansArgs) -> ExitCode {
             older_than: args.older_than,
             all: args.all,
             measure: !args.no_pss,
+            allowed: args.allow,
         },
         filter: Filter {
             pattern: args.pattern,

@@ -94,6 +94,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         notes: !args.quiet,
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
+        allowed: args.verdict.allow.clone(),
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),
     };

@@ -104,6 +104,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
         metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
+        allowed: args.verdict.allow.clone(),
         fail_on: args.fail_on,
         fail_after: args.fail_after,
         tui: args.tui.then_some(ViewOptions {

@@ -3,12 +3,14 @@
 //! - [`tracker`] turns a stream of samples into a family with lineage and leaks;
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
 //! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
+//! - [`allow`] says which processes are meant to outlive their parent (`--allow`);
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
 //! - [`run_record`] is what a `leaktop run` leaves behind to vouch for its marker;
 //! - [`leak_log`] keeps a run's leaks, those that exited before it ended included;
 //! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
 
 pub mod alerts;
+pub mod allow;
 pub mod layout;
 pub mod leak_log;
 pub mod orphans;

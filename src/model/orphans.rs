@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
 
+use super::allow::{self, AllowRule, Subject};
 use super::run_record::{RunRecord, parse_marker};
 
 /// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
@@ -200,6 +201,9 @@ pub struct Context {
     pub older_than: u64,
     /// List daemons by design and processes without evidence too.
     pub all: bool,
+    /// Processes meant to outlive their parent (`--allow`): not listed unless `all`,
+    /// and then never strong.
+    pub allowed: Vec<AllowRule>,
 }
 
 /// How sure a piece of evidence is.
@@ -578,6 +582,9 @@ fn judge(
     live: &dyn Fn(u32) -> bool,
     holders: &IdMap<u32, &ProcSample>,
 ) -> Option<(Origin, Vec<Evidence>)> {
+    if let Some(e) = allowed_evidence(c, facts, ctx, lookup) {
+        return ctx.all.then(|| (default_origin(c), vec![e]));
+    }
     let mut evidence = Vec::new();
     let mut origin = None;
     let strong = |kind, text| Evidence {
@@ -729,12 +736,46 @@ fn judge(
         }));
     }
     evidence.extend(unverified);
-    let origin = origin.unwrap_or(if c.session != 0 {
+    Some((origin.unwrap_or_else(|| default_origin(c)), evidence))
+}
+
+/// The origin of a candidate nothing else names: its session, or its group.
+fn default_origin(c: &ProcSample) -> Origin {
+    if c.session != 0 {
         Origin::Session(c.session)
     } else {
         Origin::Group(c.pgrp.max(c.pid))
-    });
-    Some((origin, evidence))
+    }
+}
+
+/// The `allowed` evidence of a candidate an `--allow` rule matches (by its command
+/// line, executable, uid and cgroup): meant to outlive its parent.
+fn allowed_evidence(
+    c: &ProcSample,
+    facts: &ProcFacts,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+) -> Option<Evidence> {
+    if ctx.allowed.is_empty() {
+        return None;
+    }
+    let command = lookup.command(c.id())?;
+    let exe = lookup.exe_file(c.id());
+    let subject = Subject {
+        command: &command,
+        exe: exe.as_ref().map(|e| e.path.as_str()),
+        uid: facts.uid,
+        cgroup: facts.cgroup.as_deref(),
+    };
+    let rule = allow::allowed(&ctx.allowed, &subject)?;
+    Some(Evidence {
+        strength: Strength::Weak,
+        kind: "allowed",
+        text: format!(
+            "meant to outlive its parent: allowed by {}",
+            rule.describe()
+        ),
+    })
 }
 
 /// Where a kind of evidence comes in a group's list: strong before weak, and then

@@ -339,6 +339,7 @@ fn scan_orphans(host: Arc<dyn Host>) -> Result<Vec<OrphanGroup>, String> {
         older_than: Duration::from_secs(2),
         all: false,
         measure: false,
+        allowed: Vec::new(),
     };
     Ok(scanner.scan(&opts).classified.groups)
 }

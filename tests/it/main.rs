@@ -7,6 +7,8 @@ mod common;
 mod fakes;
 mod screen;
 
+// `--allow`: processes meant to outlive their parent, in run, attach and orphans
+mod allow;
 // leaktop as the family's subreaper: the kernel's child list makes a missed orphan a member
 mod adopted;
 // alerts for leaks under live parents, on real processes

@@ -266,6 +266,7 @@ fn a_kill_that_ends_nothing_says_so_and_fails() {
             older_than: Duration::from_secs(2),
             all: false,
             measure: false,
+            ..ScanOptions::default()
         },
         filter: Filter::default(),
         output: Output::Table(120),

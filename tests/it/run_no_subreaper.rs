@@ -66,6 +66,7 @@ fn without_a_subreaper_an_orphan_seen_in_the_family_is_reported_leaked() {
             fail_on: Vec::new(),
             fail_after: Duration::ZERO,
             leak_grace: Duration::from_millis(20),
+            allowed: Vec::new(),
             metrics: None,
             summarize: false,
         },

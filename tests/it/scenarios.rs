@@ -13,6 +13,8 @@ struct Scenario {
     root: ProcSample,
     ancestors: Vec<Identity>,
     subreapers: Vec<u32>,
+    /// `--allow` patterns: processes meant to outlive their parent.
+    allow: Vec<String>,
     ticks: Vec<Vec<ProcSample>>,
     leaked: BTreeSet<u32>,
     escaped: BTreeSet<u32>,
@@ -49,6 +51,7 @@ fn parse(text: &str) -> Scenario {
         root: process(&["0", "0", "0", "0", "0"], ""),
         ancestors: Vec::new(),
         subreapers: Vec::new(),
+        allow: Vec::new(),
         ticks: Vec::new(),
         leaked: BTreeSet::new(),
         escaped: BTreeSet::new(),
@@ -79,6 +82,7 @@ fn parse(text: &str) -> Scenario {
                     .collect()
             }
             ["subreapers", ..] => s.subreapers = set(1).into_iter().collect(),
+            ["allow", patterns @ ..] => s.allow = patterns.iter().map(|p| p.to_string()).collect(),
             ["tick"] => s.ticks.push(Vec::new()),
             ["expect", "leaked", ..] => s.leaked = set(2),
             ["expect", "escaped", ..] => s.escaped = set(2),
@@ -112,6 +116,12 @@ fn verdicts(s: &Scenario) -> (BTreeSet<u32>, BTreeSet<u32>) {
             watcher: None,
             watcher_ancestors: vec![],
         },
+    );
+    tracker.set_allowed(
+        s.allow
+            .iter()
+            .map(|p| leaktop::model::allow::AllowRule::command(p))
+            .collect(),
     );
     let mut last = None;
     for samples in &s.ticks {
