@@ -72,9 +72,8 @@ impl AllowRule {
 
     /// Whether `s` matches every field this rule sets (and the rule sets one).
     pub fn matches(&self, s: &Subject) -> bool {
-        let field = |want: &Option<String>, ok: &dyn Fn(&str) -> bool| {
-            want.as_deref().is_none_or(ok)
-        };
+        let field =
+            |want: &Option<String>, ok: &dyn Fn(&str) -> bool| want.as_deref().is_none_or(ok);
         !self.is_empty()
             && field(&self.command, &|p| s.command.matches(p))
             && field(&self.exe, &|e| {

@@ -311,3 +311,44 @@ fn tick_counts_are_deprecated_but_still_mean_ticks() {
         "{err}"
     );
 }
+
+/// Issue 26, fault 5: a parent keeps 12 `sleep` children it never reaps or kills (13
+/// with the one it waits on).
+/// `accumulating` is raised while the count rises, and stands after it stops: the
+/// children are still held.
+#[test]
+fn accumulated_children_still_held_keep_the_alert_standing() {
+    let tag = Tag::new();
+    let parent = spawn(
+        &tag,
+        "sh",
+        &[
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 300 & sleep 0.25; done; sleep 300",
+        ],
+    );
+    let rec = record(
+        parent.id(),
+        80,
+        &["--accumulate-window", "2s", "--accumulate-min", "5"],
+    );
+    let found = raised(&rec, AlertKind::Accumulating);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let last = rec.ticks.last().unwrap();
+    let standing: Vec<_> = last
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::Accumulating && a.pid == parent.id())
+        .collect();
+    assert_eq!(
+        standing.len(),
+        1,
+        "still held at the end: {:?}",
+        last.alerts
+    );
+    assert!(
+        standing[0].reason.starts_with("still holds 13 children"),
+        "{}",
+        standing[0].reason
+    );
+}
