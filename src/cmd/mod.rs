@@ -178,6 +178,13 @@ stdin, stdout and stderr are untouched; leaktop reports on stderr. INT, TERM and
 sent to leaktop are forwarded to CMD. If leaktop is killed with SIGKILL, CMD receives
 SIGTERM (PR_SET_PDEATHSIG).
 
+What the subreaper changes for CMD's family: an orphan's parent is leaktop, not PID 1,
+so a program that exits once getppid() == 1 never does under run (the verdict is
+right: it did outlive its parent); and an orphaned process group with a stopped member
+is not sent SIGHUP and SIGCONT as it would be under init, so a stopped orphan stays
+stopped. A leak that exits before the run ends is still reported (\"leaked, then exited
+after 5.1 s\") and fails --check.
+
 Exit codes: CMD's own (128+N if signal N killed it); 3 with --check when anything
 leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other errors.")]
     Run(RunArgs),
