@@ -37,6 +37,7 @@ fn tick(n: u32) -> Tick {
         uss_kb: None,
         swap_kb: None,
         mem_tick: None,
+        gpu_kb: None,
     };
     processes.push(row(1000, 1, false));
     for w in 0..20 {
@@ -146,6 +147,7 @@ fn day() -> App {
                     uss_kb: None,
                     swap_kb: None,
                     mem_tick: None,
+                    gpu_kb: None,
                 }
             })
             .collect();

@@ -21,6 +21,7 @@ fn proc(pid: u32, ppid: u32, rss_kb: u64, start: u64, cmd: &str) -> ProcRow {
         uss_kb: None,
         swap_kb: None,
         mem_tick: None,
+        gpu_kb: None,
     }
 }
 
@@ -100,6 +101,8 @@ pub fn recording() -> Recording {
     leaked[2].uss_kb = Some(4_096);
     leaked[2].swap_kb = Some(0);
     leaked[2].mem_tick = Some(2);
+    // The worker holds 2 GiB on the GPU; the others' GPU memory is unknown.
+    leaked[2].gpu_kb = Some(2 * 1024 * 1024);
     let mut escapee = proc(215000, 1, 2048, 150, "sleep 300");
     escapee.name = "sleep".into();
     escapee.leaked = true;

@@ -14,6 +14,7 @@
 //!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
 //! ```
 
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::orphans::{ExeFile, ProcFacts};
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
@@ -238,6 +240,13 @@ pub trait Host: Send + Sync {
     /// Waits `duration` (the fake host moves its clock instead).
     fn sleep(&self, duration: Duration);
 
+    /// The source of process events between ticks (forks, exits, `setsid`, losses):
+    /// the kernel's connector where leaktop may subscribe and `request` allows it,
+    /// else pidfds (exits of the processes it is told to watch), else none (ticks);
+    /// see [`crate::sample::events`]. The source says which it is, and why the
+    /// connector is not used.
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource>;
+
     /// Opens a handle on the process now at `id.pid`, then checks that it is `id`
     /// (same start time): only then may it be signalled.
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError>;
@@ -349,6 +358,12 @@ pub trait Host: Send + Sync {
     /// (the default).
     fn run_record(&self, uid: u32, name: &str) -> Option<String> {
         let _ = (uid, name);
+        None
+    }
+
+    /// The machine's GPUs ([`gpu::Gpu`]), `None` where one check at start found none:
+    /// nothing is loaded or read then, and GPU memory is unknown. The default: none.
+    fn gpu(&self) -> Option<&dyn gpu::Gpu> {
         None
     }
 

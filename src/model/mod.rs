@@ -4,6 +4,7 @@
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
 //! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
 //! - [`allow`] says which processes are meant to outlive their parent (`--allow`);
+//! - [`gpu`] joins what the GPU drivers say into GPU memory per process;
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
 //! - [`run_record`] is what a `leaktop run` leaves behind to vouch for its marker;
 //! - [`leak_log`] keeps a run's leaks, those that exited before it ended included;
@@ -11,6 +12,7 @@
 
 pub mod alerts;
 pub mod allow;
+pub mod gpu;
 pub mod layout;
 pub mod leak_log;
 pub mod orphans;

@@ -49,6 +49,12 @@ pub struct ProcRow {
     /// The tick at which `pss_kb`, `uss_kb` and `swap_kb` were measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_tick: Option<u32>,
+    /// GPU memory in KiB charged to it that ending it returns (NVML's
+    /// `usedGpuMemory`, its DRM clients' private memory from `/proc/PID/fdinfo`; see
+    /// [`crate::model::gpu`]). `None`: unknown, not read, or no GPU found (never 0
+    /// for unknown); recordings before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_kb: Option<u64>,
 }
 
 impl ProcRow {
@@ -83,6 +89,24 @@ impl ProcRow {
             uss_kb: None,
             swap_kb: None,
             mem_tick: None,
+            gpu_kb: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Tick {
+    /// For unit tests: tick `n` of `processes`, `n` seconds in, the root alive, no
+    /// events or alerts.
+    pub(crate) fn for_test(n: u32, processes: Vec<ProcRow>) -> Tick {
+        Tick {
+            tick: n,
+            elapsed_ms: u64::from(n) * 1000,
+            time_ms: 1_795_000_000_000 + u64::from(n) * 1000,
+            root_alive: true,
+            processes,
+            events: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 }
@@ -179,6 +203,13 @@ impl Tick {
     /// As [`Tick::leaked_pss_kb`], of swap (KiB).
     pub fn leaked_swap_kb(&self) -> MemSum {
         MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.swap_kb)
+    }
+
+    /// As [`Tick::leaked_pss_kb`], of GPU memory (KiB, [`ProcRow::gpu_kb`]): what the
+    /// GPU gets back when they are killed. A DRM client that several of them share is
+    /// in each one's figure, so there the sum overstates.
+    pub fn leaked_gpu_kb(&self) -> MemSum {
+        MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.gpu_kb)
     }
 }
 

@@ -78,9 +78,11 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             .leaked
             .iter()
             .any(|l| l.swap_kb_last.is_some_and(|kb| kb > 0));
+        // A GPU column where the recording has GPU memory at all.
+        let gpu = s.leaked.iter().any(|l| l.gpu_kb_last.is_some());
         let _ = writeln!(
             o,
-            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{:<8}  COMMAND",
+            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  COMMAND",
             "PID",
             "HOW",
             "TICK",
@@ -89,6 +91,11 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             "PSS LAST",
             if swap {
                 format!("{:>11}  ", "SWAP LAST")
+            } else {
+                String::new()
+            },
+            if gpu {
+                format!("{:>11}  ", "GPU LAST")
             } else {
                 String::new()
             },
@@ -104,7 +111,7 @@ pub fn write_text(s: &Summary, file: &str) -> String {
             let known = |kb: Option<u64>| kb.map_or_else(|| "?".to_string(), human_kb);
             let _ = writeln!(
                 o,
-                "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{:<8}  {} {}",
+                "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  {} {}",
                 l.pid,
                 how,
                 l.tick,
@@ -113,6 +120,11 @@ pub fn write_text(s: &Summary, file: &str) -> String {
                 known(l.pss_kb_last),
                 if swap {
                     format!("{:>11}  ", known(l.swap_kb_last))
+                } else {
+                    String::new()
+                },
+                if gpu {
+                    format!("{:>11}  ", known(l.gpu_kb_last))
                 } else {
                     String::new()
                 },
@@ -152,7 +164,7 @@ pub fn write_text(s: &Summary, file: &str) -> String {
     o
 }
 
-/// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB]` for the peak leaked
+/// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB][, GPU 2 GiB]` for the peak leaked
 /// tick; `?` for PSS not measured (a recording from before PSS, or unreadable).
 fn leaked_pss_note(s: &Summary) -> String {
     let mut note = match (s.peak_leaked_pss_kb, s.peak_leaked_pss_unknown) {
@@ -166,6 +178,9 @@ fn leaked_pss_note(s: &Summary) -> String {
     };
     if let Some(kb) = s.peak_leaked_swap_kb.filter(|&kb| kb > 0) {
         note.push_str(&format!(", swap {}", human_kb(kb)));
+    }
+    if let Some(kb) = s.peak_leaked_gpu_kb.filter(|&kb| kb > 0) {
+        note.push_str(&format!(", GPU {}", human_kb(kb)));
     }
     note
 }

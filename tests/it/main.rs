@@ -23,12 +23,20 @@ mod ci_output;
 mod cli;
 // a day of 86,400 ticks fits the history's budget (optimised builds only)
 mod day_long;
+// process events from the kernel (connector, pidfds) and their fallbacks, on real processes
+mod events;
+// process events on the fake host fed to the tracker: escapes between ticks, losses, orphans at once
+mod events_fake;
 // orphans evidence nobody can forge: markers without a run record, self-named inits
 mod forged;
 // `--follow` on real restarts, not decoys
 mod follow;
 // `--follow` on the fake host
 mod follow_fake;
+// GPU memory on real processes: a stub NVML, the holders scan, no GPU means unknown
+mod gpu;
+// GPU memory per process in `orphans` on the fake host's GPU
+mod gpu_fake;
 // the safe kill on real processes
 mod kill;
 // the safe kill on the fake host: what it never signals
@@ -57,6 +65,8 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// what leaktop writes its readers read: huge command lines, bidi names, damaged lines
+mod recordings;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands

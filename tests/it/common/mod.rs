@@ -1,6 +1,8 @@
 //! Helpers for tests that run real process trees.
 #![allow(dead_code)]
 
+pub mod watch;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -303,12 +305,29 @@ const ISOLATED_VAR: &str = "LEAKTOP_TEST_ISOLATED";
 /// tests' children). The parent only checks that the child passed; the child's own
 /// output is passed through when it did not.
 pub fn isolated(name: &str, body: impl FnOnce()) {
+    isolated_under(&[], &[], name, body)
+}
+
+/// As [`isolated`], the process of its own started through `wrapper` (a command
+/// and its arguments that runs the rest, e.g. `setpriv --reuid=65534`) with `env`
+/// added to its environment: for tests of what leaktop does as another user,
+/// without a capability, or with a variable set.
+pub fn isolated_under(wrapper: &[&str], env: &[(&str, &str)], name: &str, body: impl FnOnce()) {
     if std::env::var(ISOLATED_VAR).as_deref() == Ok(name) {
         body();
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new(exe)
+    let mut command = match wrapper {
+        [] => Command::new(&exe),
+        [program, args @ ..] => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+    };
+    let out = command
+        .envs(env.iter().copied())
         .args([
             name,
             "--exact",
