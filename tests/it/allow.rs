@@ -8,6 +8,7 @@ use crate::common;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::orphans::DAEMON;
 use common::{Recorder, Tag, wait_until};
 use serde_json::Value;
 
@@ -31,17 +32,6 @@ fn deploy(app: &str) -> String {
     format!("nohup python3 -c 'import time; time.sleep(300)' {app} >/dev/null 2>&1 &\nsleep 0.3")
 }
 
-/// Double fork, setsid, stdio on /dev/null, the name in its arguments.
-const DAEMON: &str = r#"
-import os, sys, time
-if os.fork(): os._exit(0)
-os.setsid()
-if os.fork(): os._exit(0)
-fd = os.open("/dev/null", os.O_RDWR)
-for i in range(3): os.dup2(fd, i)
-time.sleep(300)
-"#;
-
 fn run(tag: &Tag, args: &[&str]) -> (Option<i32>, String) {
     let out = tag
         .command(env!("CARGO_BIN_EXE_leaktop"))
@@ -59,12 +49,16 @@ fn run(tag: &Tag, args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn run_flags_an_undeclared_daemon_and_spares_a_declared_one() {
     let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
     let unique = std::process::id();
     let app = format!("deployapp-{unique}");
     let daemon = format!("classicd-{unique}");
+    // The daemon writes its pid to a file named after it.
+    let pidfile = dir.path().join(&daemon);
+    let pidfile = pidfile.to_str().unwrap();
     for (cmd, name) in [
         (vec!["sh", "-c", &deploy(&app)], app.as_str()),
-        (vec!["python3", "-c", DAEMON, &daemon], daemon.as_str()),
+        (vec!["python3", "-c", DAEMON, pidfile], daemon.as_str()),
     ] {
         let mut args = vec!["--"];
         args.extend(cmd.iter().copied());
@@ -82,20 +76,7 @@ fn run_flags_an_undeclared_daemon_and_spares_a_declared_one() {
         assert_eq!(pids_running(name).len(), 1, "{name} lives on");
     }
     // Once run is gone, `orphans` honours the same rule.
-    let orphans = |args: &[&str]| -> Value {
-        let out = common::leaktop()
-            .args(["orphans", "--json", "--older-than", "0s", "--no-pss"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let orphans = crate::orphans::orphans_json;
     let listed = |v: &Value, pid: u32| -> Option<Value> {
         v["groups"].as_array().unwrap().iter().find_map(|g| {
             g["processes"]

@@ -174,7 +174,7 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
 }
 
 /// Double fork, setsid, stdio on /dev/null; writes its pid to argv[1].
-const DAEMON: &str = r#"
+pub(crate) const DAEMON: &str = r#"
 import os, sys, time
 if os.fork(): os._exit(0)
 os.setsid()

@@ -10,7 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Tag, alive, children_of, leaktop, wait_until};
+use crate::orphans::DAEMON;
+use common::{Tag, alive, children_of, leaktop, ppid, wait_until};
 use serde_json::Value;
 
 /// `leaktop orphans --json --older-than 0s ARGS`: the parsed object, or the failure's
@@ -46,16 +47,6 @@ fn kinds(g: &Value) -> Vec<&str> {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect()
-}
-
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// A service (its own process group) that runs a helper per request through a shell
@@ -209,20 +200,6 @@ fn a_pool_killed_inside_a_live_panes_shell_is_listed_labelled_and_found_by_match
     let _ = pane.kill();
     let _ = pane.wait();
 }
-
-/// Double fork, setsid, stdio on /dev/null, the tag in its arguments; writes its pid
-/// to argv[1].
-const DAEMON: &str = r#"
-import os, sys, time
-if os.fork(): os._exit(0)
-os.setsid()
-if os.fork(): os._exit(0)
-fd = os.open("/dev/null", os.O_RDWR)
-for i in range(3): os.dup2(fd, i)
-open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-time.sleep(3600)
-"#;
 
 #[test]
 fn a_match_only_all_would_find_says_so() {
