@@ -78,18 +78,8 @@ fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
     pool.kill_root();
     assert!(wait_until(Duration::from_secs(5), || members
         .iter()
-        .all(|&m| common_ppid(m) != Some(leader))));
+        .all(|&m| common::ppid(m) != Some(leader))));
     (pool, leader, members)
-}
-
-fn common_ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 #[test]
@@ -252,10 +242,12 @@ fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     // leaktop itself dies; CMD gets SIGTERM (PR_SET_PDEATHSIG), its child lives on.
     signal(run_pid, Signal::KILL);
     let _ = run.wait();
-    assert!(wait_until(Duration::from_secs(5), || common_ppid(survivor)
-        .is_some_and(
-            |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
-        )));
+    assert!(wait_until(Duration::from_secs(5), || common::ppid(
+        survivor
+    )
+    .is_some_and(
+        |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
+    )));
     let mut reader = leaktop();
     reader.env("XDG_RUNTIME_DIR", runtime.path());
     let v = orphans_json_with(reader, &[]);
@@ -338,7 +330,7 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
     reaper.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     reaper.stdin.as_mut().unwrap().flush().unwrap();
     let reaper_pid = reaper.id();
-    assert!(wait_until(Duration::from_secs(5), || common_ppid(worker)
+    assert!(wait_until(Duration::from_secs(5), || common::ppid(worker)
         == Some(reaper_pid)));
     let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
