@@ -141,7 +141,7 @@ impl Scanner {
             .collect()
     }
 
-    /// GPU memory of every process of `groups` ([`crate::host::gpu::read`]): asked only for
+    /// GPU memory of every process of `groups` ([`crate::monitor::gpu::read`]): asked only for
     /// the groups shown, and nothing is read where the host found no GPU.
     pub fn gpu_of(&self, groups: &[&OrphanGroup]) -> crate::model::gpu::GpuUsage {
         let ids: Vec<Identity> = groups
@@ -152,7 +152,7 @@ impl Scanner {
         if ids.is_empty() {
             return crate::model::gpu::GpuUsage::none();
         }
-        crate::host::gpu::read(self.host.as_ref(), &ids)
+        crate::monitor::gpu::read(self.host.as_ref(), &ids)
     }
 
     /// Ends `groups` (every process in them, and what they fork meanwhile, orphaned or
@@ -387,8 +387,8 @@ pub fn run_on(
         Output::Text => crate::format::orphans::snapshots(
             &selected,
             &view,
-            crate::monitor::now_ms(),
-            &crate::monitor::host_name(),
+            host::wall_ms(host.as_ref()),
+            &host.hostname(),
         ),
     };
     (io.out)(&listing)?;
@@ -422,7 +422,7 @@ pub fn run_on(
             format!(
                 ", GPU {}",
                 gpu.group_kb(&gpu_ids)
-                    .map_or("?".to_string(), crate::text::human_kb)
+                    .map_or("?".to_string(), crate::human::human_kb)
             )
         } else {
             String::new()
@@ -430,8 +430,8 @@ pub fn run_on(
         let question = format!(
             "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
             ids.join(", "),
-            crate::text::plural(processes, "process", "processes"),
-            crate::text::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
+            crate::human::plural(processes, "process", "processes"),
+            crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
             k.signal_name,
             humantime::format_duration(k.grace),
         );
@@ -502,7 +502,7 @@ fn unreadable_note(c: &Classified, io: &mut Io) {
     if c.denied > 0 {
         (io.say)(&format!(
             "leaktop: {} could not be read fully: permission denied (run as their user or root to judge them)\n",
-            crate::text::plural(c.denied, "process", "processes")
+            crate::human::plural(c.denied, "process", "processes")
         ));
     }
 }
@@ -518,7 +518,7 @@ fn kill_text(
 ) -> String {
     let mut out = String::new();
     let ended: IdSet<Identity> = report.ended.iter().copied().collect();
-    let plural = |n, one, many| crate::text::plural(n, one, many);
+    let plural = |n, one, many| crate::human::plural(n, one, many);
     for g in groups {
         let members: Vec<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
         let done = members.iter().filter(|i| ended.contains(i)).count();
@@ -581,10 +581,10 @@ fn kill_text(
     let _ = writeln!(
         out,
         "{}",
-        kill::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
+        crate::format::freed::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
     );
     if let Some(change) = report.mem_available_change_kb {
-        let _ = writeln!(out, "{}", kill::mem_available_text(change));
+        let _ = writeln!(out, "{}", crate::format::freed::mem_available_text(change));
     }
     if let Some(line) = gpu_freed_text(gpu, &report.ended) {
         let _ = writeln!(out, "{line}");
@@ -606,7 +606,7 @@ fn gpu_freed_text(gpu: &crate::model::gpu::GpuUsage, ended: &[Identity]) -> Opti
     Some(match gpu.group_kb(&asked) {
         Some(kb) => format!(
             "GPU memory: {} returned (NVML and DRM fdinfo, as read before the kill)",
-            crate::text::human_kb(kb)
+            crate::human::human_kb(kb)
         ),
         None => "GPU memory returned: unknown (some ended process's GPU memory could not be read)"
             .to_string(),
@@ -694,7 +694,7 @@ fn watch(
             let line = match opts.output {
                 Output::Json => {
                     let mut v = crate::format::orphans::group_json(g, &view);
-                    v["time_ms"] = crate::monitor::now_ms().into();
+                    v["time_ms"] = host::wall_ms(host).into();
                     format!("{v}\n")
                 }
                 _ => crate::format::orphans::appeared_line(g, &view),

@@ -21,17 +21,15 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use super::kill::{self, KillReport, Target};
 use super::run_trail::RunTrail;
 use crate::format::{Format, human_kb, plural, text};
-use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
+use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::leak_log::{ExitedLeak, LeakLog};
 use crate::model::{Alert, AlertConfig};
-use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
-use crate::monitor::{AttachError, Monitor};
+use crate::model::{AlertKind, Event, Header, ProcRow, Tick, layout};
+use crate::monitor::{AttachError, Monitor, TickSource};
 use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
-use crate::sample::{Backend, IdMap, Identity};
+use crate::sample::{Backend, IdMap, Identity, StartClock};
 use crate::say;
-use crate::ui::app::{App, Source, ViewOptions};
-use crate::ui::terminal::{LoopOptions, TickSource, Tui};
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -44,7 +42,7 @@ pub struct RunOptions {
     pub format: Option<Format>,
     pub backend: Backend,
     /// Show the interactive view instead of passing the terminal through to CMD.
-    pub tui: Option<ViewOptions>,
+    pub tui: Option<Box<dyn View>>,
     pub alerts: AlertConfig,
     /// With `check`: also fail (exit 3) on any of these alerts raised at any time
     /// during the run...
@@ -97,6 +95,32 @@ impl RunError {
     }
 }
 
+/// The interactive view `run --tui` shows CMD's family in while CMD runs. `run` does
+/// not know the view: the command layer hands it the interactive one (`ui`'s
+/// `RunView`), which depends on `actions`, never the other way round.
+pub trait View {
+    /// Whether it can open (it needs a terminal on both ends): asked before CMD
+    /// starts.
+    fn can_open(&self) -> bool;
+
+    /// Shows the family whose header is `header` (`start_clock`: how its start times
+    /// map to wall time), sampled from `source` every `interval` on `host`'s clock,
+    /// until the user closes it. A fatal signal that ended it waits for
+    /// [`View::finish`]. `Err`: the terminal failed.
+    fn show(
+        &self,
+        host: Arc<dyn Host>,
+        header: Header,
+        start_clock: Option<StartClock>,
+        source: Box<dyn TickSource>,
+        interval: Duration,
+    ) -> io::Result<()>;
+
+    /// Called once the run has reported and cleaned up: dies, through `host`, of the
+    /// fatal signal (SIGQUIT, SIGUSR1, ...) that ended the view, if one did.
+    fn finish(&self, host: &dyn Host);
+}
+
 /// Exit code when `--check` finds leaks.
 pub const EXIT_LEAKED: u8 = 3;
 
@@ -123,10 +147,6 @@ pub struct RunOutcome {
 /// what the previous round's processes forked while they died.
 const KILL_ROUNDS: usize = 5;
 
-pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    run_on(crate::host::real(), opts)
-}
-
 /// The value of `LEAKTOP_RUN` for a run by this leaktop: `<pid>.<start>`, which no
 /// other process will have while any process carrying it lives (start times differ).
 pub fn run_marker(host: &dyn Host) -> String {
@@ -135,26 +155,27 @@ pub fn run_marker(host: &dyn Host) -> String {
     format!("{me}.{start}")
 }
 
-/// [`run`] on a host of the caller's.
+/// Runs `opts.command` under leaktop on `host` (the command layer's real one, or a
+/// test's fake), supervises and reports its family, and says how the run ended.
 pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.command.is_empty() {
         return Err(RunError::NoCommand);
     }
-    if opts.tui.is_some() {
-        crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
+    if opts.tui.as_ref().is_some_and(|view| !view.can_open()) {
+        return Err(RunError::NoTerminal);
     }
     let me = host.own_pid();
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
-    let (rx, interrupts) = listen(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD])?;
+    let signals = Heard::listen(host.as_ref())?;
     // A recording that cannot be written is known before anything is started, and is
     // opened once (a FIFO's reader is waited for, until a signal); what an existing
     // file holds goes only once CMD runs, so a failed start leaves it as it was.
     let recording = opts
         .record
         .as_deref()
-        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&interrupts)))
+        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&signals.interrupts)))
         .transpose()
         .map_err(RecordError::from)?;
 
@@ -233,7 +254,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(host.clone(), &session, view, opts.interval)?;
+        show_view(host.clone(), &session, view.as_ref(), opts.interval)?;
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -243,7 +264,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         session.supervisor.signal(Signal::TERM);
         return Err(e);
     }
-    let (last, hurried) = drive(&mut session, opts, &rx)?;
+    let (last, hurried) = drive(&mut session, opts, &signals)?;
 
     // Hurried by a signal, an orphan still within its leak grace is left behind all
     // the same: CMD has exited, and whatever of its family lives on is a leak.
@@ -316,7 +337,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     let failing_alert = !failing.is_empty();
-    crate::ui::terminal::reraise_deferred();
+    if let Some(view) = &opts.tui {
+        view.finish(host.as_ref());
+    }
     let any_leak = !leaked.is_empty() || exited_count > 0 || !hidden.is_empty();
     let exit_code = if opts.check && (any_leak || failing_alert) {
         EXIT_LEAKED
@@ -576,21 +599,64 @@ impl Session {
     }
 }
 
+/// The signals `run` hears (INT, TERM, HUP to forward or to hurry the report; CHLD to
+/// reap at once), through the host: each rings `alarm`, which ends the wait for the
+/// next tick, and INT, TERM and HUP are counted in `interrupts` first (for the wait
+/// for a FIFO's reader).
+struct Heard {
+    rx: mpsc::Receiver<(i32, bool)>,
+    alarm: Alarm,
+    interrupts: Interrupts,
+    /// Never closed: CMD's signals are forwarded until leaktop exits.
+    _listening: Listening,
+}
+
+impl Heard {
+    fn listen(host: &dyn Host) -> Result<Heard, RunError> {
+        let (tx, rx) = mpsc::channel();
+        let alarm = Alarm::new();
+        let interrupts = Interrupts::default();
+        let (ring, counted) = (alarm.clone(), interrupts.clone());
+        let listening = host
+            .listen_signals(
+                &[SIGINT, SIGTERM, SIGHUP, SIGCHLD],
+                Box::new(move |sig, sent| {
+                    if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
+                        counted.note(sig);
+                    }
+                    let heard = tx.send((sig, sent)).is_ok();
+                    ring.ring();
+                    heard
+                }),
+            )
+            .map_err(RunError::Signals)?;
+        Ok(Heard {
+            rx,
+            alarm,
+            interrupts,
+            _listening: listening,
+        })
+    }
+}
+
 /// Samples until CMD has exited and the settle time has passed; returns the last tick,
 /// and whether a signal cut the settle short.
 fn drive(
     session: &mut Session,
     opts: &RunOptions,
-    rx: &mpsc::Receiver<(i32, bool)>,
+    signals: &Heard,
 ) -> Result<(Tick, bool), RunError> {
-    let mut next = Instant::now();
+    let host = session.supervisor.host.clone();
+    let mut next = host.now();
     // Set by INT, TERM or HUP once CMD has exited: report now, not after --settle.
     let mut hurried = false;
     loop {
         let tick = session.step()?;
         let exited_at = session.supervisor.exited_at;
         if let Some(at) = exited_at
-            && (hurried || (at.elapsed() >= opts.settle && !session.monitor.tracker().undecided()))
+            && (hurried
+                || (host.now().saturating_duration_since(at) >= opts.settle
+                    && !session.monitor.tracker().undecided()))
             && !tick.root_alive
         {
             return Ok((tick, hurried));
@@ -600,59 +666,44 @@ fn drive(
         // orphan still within its leak grace waits at the interval, not in a spin.
         if let Some(at) = exited_at {
             let settled = after(at, opts.settle);
-            if settled > Instant::now() {
+            if settled > host.now() {
                 next = next.min(settled);
             }
         }
         // Wait for the next tick; a child's exit or a signal wakes the loop early.
         loop {
-            let now = Instant::now();
-            if now >= next {
+            if host.now() >= next {
                 break;
             }
-            match rx.recv_timeout(next - now) {
-                Ok((SIGCHLD, _)) => {
+            let heard = match signals.rx.try_recv() {
+                Ok(heard) => heard,
+                Err(mpsc::TryRecvError::Empty) => {
+                    host.wait(Some(next), &signals.alarm);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            };
+            match heard {
+                (SIGCHLD, _) => {
                     let before = session.supervisor.exited_at;
                     session.supervisor.reap();
                     if before.is_none() && session.supervisor.exited_at.is_some() {
-                        next = Instant::now();
+                        next = host.now();
                     }
                 }
-                Ok((sig, true)) if session.supervisor.exit.is_none() => {
+                (sig, true) if session.supervisor.exit.is_none() => {
                     if let Some(signal) = forwarded(sig) {
                         session.supervisor.signal(signal);
                     }
                 }
-                Ok((SIGINT | SIGTERM | SIGHUP, _)) if session.supervisor.exit.is_some() => {
+                (SIGINT | SIGTERM | SIGHUP, _) if session.supervisor.exit.is_some() => {
                     hurried = true;
-                    next = Instant::now();
+                    next = host.now();
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                _ => {}
             }
         }
     }
-}
-
-/// Listens for `signals` (see [`crate::host::listen_signals`]), counting the stop
-/// signals among them as they come: a wait for the recording's reader ends on one.
-fn listen(signals: &[i32]) -> Result<(mpsc::Receiver<(i32, bool)>, Interrupts), RunError> {
-    let (tx, heard) = mpsc::channel();
-    crate::host::listen_signals(signals, tx).map_err(RunError::Signals)?;
-    let interrupts = Interrupts::default();
-    let counted = interrupts.clone();
-    let (relay, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for (sig, sent) in heard {
-            if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
-                counted.note(sig);
-            }
-            if relay.send((sig, sent)).is_err() {
-                break;
-            }
-        }
-    });
-    Ok((rx, interrupts))
 }
 
 /// `at + d`, or far in the future where that overflows the clock.
@@ -666,34 +717,16 @@ fn after(at: Instant, d: Duration) -> Instant {
 fn show_view(
     host: Arc<dyn Host>,
     session: &Arc<Mutex<Session>>,
-    view: &ViewOptions,
+    view: &dyn View,
     interval: Duration,
 ) -> Result<(), RunError> {
-    let header = lock(session).monitor.header().clone();
-    let start_clock = lock(session).monitor.start_clock();
-    let app = App::new(
-        header,
-        Source::Live,
-        ViewOptions {
-            start_clock,
-            protected: crate::host::protected(host.as_ref()),
-            ..view.clone()
-        },
-    );
-    let mut tui = Tui::open().map_err(RunError::View)?;
-    tui.run_on(
-        LoopOptions::new(host),
-        app,
-        Some(Box::new(SharedSession(session.clone()))),
-        interval,
-    )
-    .map_err(RunError::View)?;
-    // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once the
-    // run has reported and cleaned up.
-    if let Some(ending) = tui.ending() {
-        ending.defer();
-    }
-    drop(tui);
+    let (header, start_clock) = {
+        let s = lock(session);
+        (s.monitor.header().clone(), s.monitor.start_clock())
+    };
+    let source = Box::new(SharedSession(session.clone()));
+    view.show(host, header, start_clock, source, interval)
+        .map_err(RunError::View)?;
     let mut s = lock(session);
     s.supervisor.reap();
     s.supervisor.signal(Signal::TERM);
@@ -751,7 +784,7 @@ fn leak_report(
     // CMD's arguments are anyone's text: control characters escaped.
     let shown: Vec<String> = command
         .iter()
-        .map(|a| crate::text::printable(&a.to_string_lossy()).into_owned())
+        .map(|a| crate::human::printable(&a.to_string_lossy()).into_owned())
         .collect();
     let (exited, exited_count) = exited;
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
@@ -807,13 +840,16 @@ fn kill_summary(r: &KillReport) -> String {
     let mut s = format!(
         "leaktop: ended {}, {}",
         plural(r.ended.len(), "leaked process", "leaked processes"),
-        kill::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
+        crate::format::freed::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
     );
     if !r.ended.is_empty() {
         s.push_str(&format!(": {}", pids(&r.ended)));
     }
     if let Some(change) = r.mem_available_change_kb.filter(|_| !r.ended.is_empty()) {
-        s.push_str(&format!("\nleaktop: {}", kill::mem_available_text(change)));
+        s.push_str(&format!(
+            "\nleaktop: {}",
+            crate::format::freed::mem_available_text(change)
+        ));
     }
     if !r.survived.is_empty() {
         s.push_str(&format!(

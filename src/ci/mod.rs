@@ -30,7 +30,7 @@ pub struct CiReport {
 impl CiReport {
     /// The report of a run of `command` that exited with `cmd_code` and left `leaked`
     /// and `hidden` behind; `failing` are its alerts that fail `--check` (see
-    /// [`crate::actions::run::RunOutcome::failing`]), reported by the kinds of `fail_on`.
+    /// `RunOutcome::failing` of `leaktop run`), reported by the kinds of `fail_on`.
     pub fn new(
         command: &[std::ffi::OsString],
         cmd_code: u8,

@@ -225,8 +225,19 @@ CPU, from the scheduler (/proc/PID/task/TID/sched), ? where unknown.")]
     Orphans(orphans::OrphansArgs),
 }
 
-/// Parses the command line and runs the command; every error is reported here, once.
+/// Parses the command line and runs the command on the real host, built here once and
+/// passed down; every error is reported here, once.
 pub(crate) fn main() -> ExitCode {
+    let host = leaktop::host::real();
+    // `leaktop demo` re-executes leaktop as its helpers; they are not part of the CLI.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(demo::HELPER_COMMAND) {
+        demo::helper(
+            host,
+            argv.get(2).map_or("", String::as_str),
+            &argv[3.min(argv.len())..],
+        );
+    }
     let cli = parse_args();
     let color = cli.color.enabled();
     if cli.color == ColorChoice::Always {
@@ -234,14 +245,14 @@ pub(crate) fn main() -> ExitCode {
         ratatui::crossterm::style::force_color_output(true);
     }
     let result = match cli.command {
-        Some(Cmd::Record(args)) => record::run(args),
-        Some(Cmd::Run(args)) => return run::run(args, color),
-        Some(Cmd::Orphans(args)) => return orphans::run(args),
-        Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
+        Some(Cmd::Record(args)) => record::run(host, args),
+        Some(Cmd::Run(args)) => return run::run(host, args, color),
+        Some(Cmd::Orphans(args)) => return orphans::run(host, args),
+        Some(Cmd::Demo(tuning)) => demo::run(host, tuning.watch(Root::Pick, color))
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
-        Some(Cmd::Report(args)) => report::run(args),
-        Some(Cmd::Replay { file, strict }) => ui::replay(&file, color, strict)
+        Some(Cmd::Report(args)) => report::run(host, args),
+        Some(Cmd::Replay { file, strict }) => ui::replay(host, &file, color, strict)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Some(Cmd::Completions { shell }) => {
@@ -256,7 +267,7 @@ pub(crate) fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
             .map(|()| ExitCode::SUCCESS),
-        None => cli.view.watch(color).map(|()| ExitCode::SUCCESS),
+        None => cli.view.watch(host, color).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| fail(&e))
 }
@@ -355,12 +366,12 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
     ];
     for (kind, what) in quoted {
         if let Some(ContextValue::String(raw)) = e.get(kind)
-            && raw.chars().any(leaktop::text::is_hidden)
+            && raw.chars().any(leaktop::human::is_hidden)
         {
-            let raw = leaktop::text::printable(raw);
+            let raw = leaktop::human::printable(raw);
             message = match (kind, e.get(ContextKind::InvalidArg)) {
                 (ContextKind::InvalidValue, Some(ContextValue::String(arg))) => {
-                    format!("{what} '{raw}' for '{}'", leaktop::text::printable(arg))
+                    format!("{what} '{raw}' for '{}'", leaktop::human::printable(arg))
                 }
                 _ => format!("{what} '{raw}'"),
             };

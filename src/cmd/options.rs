@@ -5,10 +5,58 @@ use std::time::Duration;
 
 use clap::Args;
 
+use leaktop::format::Format;
 use leaktop::model::allow::AllowRule;
 use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::sample::Backend;
 use leaktop::ui::{Root, WatchOptions};
+
+/// `--format` (`record`, `run`) and `--convert` (`report`): a recording's [`Format`]
+/// as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    /// The tick-log text format (see docs/tick-log.md).
+    Text,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Format {
+        match arg {
+            FormatArg::Text => Format::Text,
+            FormatArg::Ndjson => Format::Ndjson,
+        }
+    }
+}
+
+/// `--backend`: which [`Backend`] samples, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackendArg {
+    /// Read /proc directly (Linux only; the default there).
+    Procfs,
+    /// The portable `sysinfo` crate (the default elsewhere).
+    Sysinfo,
+}
+
+impl BackendArg {
+    /// This platform's default ([`Backend::default`]).
+    pub(crate) fn here() -> BackendArg {
+        match Backend::default() {
+            Backend::Procfs => BackendArg::Procfs,
+            Backend::Sysinfo => BackendArg::Sysinfo,
+        }
+    }
+}
+
+impl From<BackendArg> for Backend {
+    fn from(arg: BackendArg) -> Backend {
+        match arg {
+            BackendArg::Procfs => Backend::Procfs,
+            BackendArg::Sysinfo => Backend::Sysinfo,
+        }
+    }
+}
 
 /// Which process is the family's root (the view and `record`).
 #[derive(Args)]
@@ -50,8 +98,8 @@ pub(crate) struct ViewTuning {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Where samples come from.
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub(crate) backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::here())]
+    pub(crate) backend: BackendArg,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -91,7 +139,7 @@ impl ViewTuning {
         WatchOptions {
             root,
             interval: self.interval,
-            backend: self.backend,
+            backend: self.backend.into(),
             grace: self.grace,
             color,
             subreapers: Vec::new(),
@@ -301,7 +349,7 @@ fn named_error(
         .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
     clap::Error::raw(
         clap::error::ErrorKind::ValueValidation,
-        format!("{flag} {} {why}\n", leaktop::text::printable(value)),
+        format!("{flag} {} {why}\n", leaktop::human::printable(value)),
     )
     .with_cmd(cmd)
 }

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -11,6 +12,7 @@ use leaktop::actions::orphans::{
     self, Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions,
 };
 use leaktop::exit_codes::ExitCode as Exit;
+use leaktop::host::Host;
 
 use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
 
@@ -110,8 +112,7 @@ pub(crate) struct OrphansArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(args: OrphansArgs) -> ExitCode {
-    let host = leaktop::host::real();
+pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> ExitCode {
     let uid = match &args.user {
         None => None,
         Some(name) => match name.parse::<u32>().ok().or_else(|| host.user_id(name)) {

@@ -11,8 +11,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Tick;
+use crate::human::human_kb;
 use crate::sample::{IdMap, IdSet, Identity};
-use crate::text::human_kb;
 
 pub mod trend;
 

@@ -104,7 +104,7 @@ impl AllowRule {
             ("unit", self.unit.clone()),
         ] {
             if let Some(v) = value {
-                parts.push(format!("{key}={}", crate::text::printable(&v)));
+                parts.push(format!("{key}={}", crate::human::printable(&v)));
             }
         }
         parts.join(" ")

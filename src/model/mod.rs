@@ -8,7 +8,8 @@
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
 //! - [`run_record`] is what a `leaktop run` leaves behind to vouch for its marker;
 //! - [`leak_log`] keeps a run's leaks, those that exited before it ended included;
-//! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
+//! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one;
+//! - [`restart`] decides which new process is a `--follow`ed root started again.
 
 pub mod alerts;
 pub mod allow;
@@ -16,6 +17,7 @@ pub mod gpu;
 pub mod layout;
 pub mod leak_log;
 pub mod orphans;
+pub mod restart;
 pub mod run_record;
 pub mod snapshot;
 pub mod tracker;

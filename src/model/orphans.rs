@@ -31,14 +31,11 @@
 
 use serde::Serialize;
 
+pub use crate::sample::facts::{ExeFile, ProcFacts, RUN_MARKER, StdioKind};
 use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
 
 use super::allow::{self, AllowRule, Subject};
 use super::run_record::{RunRecord, parse_marker};
-
-/// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
-/// of the `leaktop run` process, inherited by everything CMD starts.
-pub const RUN_MARKER: &str = "LEAKTOP_RUN";
 
 /// Names (`comm`) of the subreapers leaktop knows: their children may be orphans they
 /// adopted, once their executable says the same ([`ExeFile::is_system`]). `systemd`
@@ -53,108 +50,11 @@ pub const KNOWN_SUBREAPERS: [&str; 7] = [
     "podman-init",
 ];
 
-/// Where a system's own executables live: a subreaper's must be in one of these
-/// (`/` for WSL's `/init`, `/dev` and `/run` for the inits container engines mount).
-const SYSTEM_DIRS: [&str; 11] = [
-    "/",
-    "/sbin",
-    "/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/lib/systemd",
-    "/usr/lib/systemd",
-    "/dev",
-    "/run",
-];
-
-/// The file a process runs: the target of `/proc/PID/exe` and its owner and mode
-/// (`stat` of that link, which reaches the file even in another mount namespace).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExeFile {
-    /// The path as the process's own mount namespace names it, without the kernel's
-    /// ` (deleted)` suffix.
-    pub path: String,
-    /// The file's owner (uid).
-    pub owner: u32,
-    /// Its permission bits (`st_mode & 0o7777`).
-    pub mode: u32,
-}
-
-impl ExeFile {
-    /// The file's own name: the path's last component.
-    pub fn name(&self) -> &str {
-        self.path.rsplit('/').next().unwrap_or("")
-    }
-
-    /// A system executable: owned by root, writable by no one else, in one of the
-    /// system's directories. No user can make one; a user can only name a process.
-    pub fn is_system(&self) -> bool {
-        let dir = match self.path.rsplit_once('/') {
-            Some(("", _)) => "/",
-            Some((dir, _)) => dir,
-            None => return false,
-        };
-        self.owner == 0 && self.mode & 0o022 == 0 && SYSTEM_DIRS.contains(&dir)
-    }
-
-    /// Whether the file's name is a known subreaper's, or a build of tini
-    /// (`tini-static`, `tini-amd64`). (Docker mounts its `docker-init` as `/dev/init`.)
-    fn is_subreaper_name(&self) -> bool {
-        let name = self.name();
-        KNOWN_SUBREAPERS.contains(&name) || name.starts_with("tini-")
-    }
-}
-
-/// What a standard stream (fd 0, 1 or 2) is connected to: the target of
-/// `/proc/PID/fd/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StdioKind {
-    /// A terminal (`/dev/pts/*`, `/dev/tty*`, `/dev/console`).
-    Terminal,
-    /// `/dev/null`.
-    Null,
-    /// A regular file (a log).
-    File,
-    Pipe,
-    Socket,
-    /// The descriptor is closed.
-    Closed,
-    /// Anything else (another device, an anonymous inode).
-    Other,
-}
-
-impl StdioKind {
-    /// Where a daemon by design points its streams: nowhere a reader waits.
-    pub fn detached(self) -> bool {
-        matches!(self, StdioKind::Null | StdioKind::File | StdioKind::Closed)
-    }
-}
-
-/// Facts about one process beyond its sample, read only for candidates (see
-/// [`crate::host::Host::facts`]). `None` in a field: unreadable (another user's
-/// process), never a stand-in for "none".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcFacts {
-    /// The controlling terminal's device number (`tty_nr` of `/proc/PID/stat`);
-    /// `Some(0)`: none.
-    pub tty_nr: Option<u32>,
-    /// Standard input, output and error.
-    pub stdio: Option<[StdioKind; 3]>,
-    /// The cgroup (v2 path of `/proc/PID/cgroup`, or v1's `name=systemd`).
-    pub cgroup: Option<String>,
-    /// `LEAKTOP_RUN` from `/proc/PID/environ`: `<pid>.<start>` of the `leaktop run`
-    /// that started it, or whatever else was put there. `Some("")`: readable, no
-    /// marker.
-    pub run_marker: Option<String>,
-    /// The real user id (`Uid:` of `/proc/PID/status`).
-    pub uid: Option<u32>,
-    /// `PF_EXITING` in the flags of `/proc/PID/stat`: on its way out.
-    pub exiting: bool,
-    /// Some of the above could not be read: permission denied.
-    pub denied: bool,
+/// Whether the file's name is a known subreaper's, or a build of tini
+/// (`tini-static`, `tini-amd64`). (Docker mounts its `docker-init` as `/dev/init`.)
+fn is_subreaper_name(exe: &ExeFile) -> bool {
+    let name = exe.name();
+    KNOWN_SUBREAPERS.contains(&name) || name.starts_with("tini-")
 }
 
 /// What the classifier asks of the world, lazily: only candidates and their trees
@@ -381,7 +281,7 @@ pub fn known_subreaper(p: &ProcSample, lookup: &mut dyn Lookup) -> bool {
         return false;
     }
     let trusted = match lookup.exe_file(p.id()) {
-        Some(exe) => exe.is_system() && exe.is_subreaper_name(),
+        Some(exe) => exe.is_system() && is_subreaper_name(&exe),
         None => lookup.uid(p.id()) == Some(0),
     };
     trusted && (comm != "systemd" || user_manager(p, lookup))

@@ -67,7 +67,7 @@ pub struct Outside {
     pub watcher: Option<u32>,
     /// The watcher's ancestors (pid + start time), when leaktop runs inside the tree
     /// it watches: shown as members, never leaked (and never signalled: see
-    /// [`crate::host::protected`]).
+    /// `host::protected`).
     pub watcher_ancestors: Vec<Identity>,
 }
 
@@ -304,7 +304,6 @@ impl Tracker {
         by_pid: &IdMap<u32, &ProcSample>,
         describe: &mut dyn FnMut(Identity) -> Option<Command>,
     ) {
-        let tick = self.tick;
         // A defunct member stays until its parent (or init) reaps it.
         self.defunct.retain(|pid, m| {
             by_pid.get(pid).is_some_and(|s| {
@@ -315,6 +314,19 @@ impl Tracker {
                 still
             })
         });
+        let gone = self.refresh_live(by_pid, describe);
+        self.retire(gone, by_pid);
+    }
+
+    /// Brings every live member up to this tick's sample (a new command after an
+    /// `exec`, a reparenting, its group and session leadership); the pids of those
+    /// that have exited.
+    fn refresh_live(
+        &mut self,
+        by_pid: &IdMap<u32, &ProcSample>,
+        describe: &mut dyn FnMut(Identity) -> Option<Command>,
+    ) -> Vec<u32> {
+        let tick = self.tick;
         let mut gone = Vec::new();
         for (pid, member) in self.live.iter_mut() {
             let is_root = member.id == self.root;
@@ -362,6 +374,13 @@ impl Tracker {
                 self.session_leaders.insert(sample.pid, sample.start);
             }
         }
+        gone
+    }
+
+    /// Takes the members that exited this tick out of the live ones, with their
+    /// events: a zombie waits among the defunct, an orphan that exited by itself is
+    /// said to have, and the root's exit is noted.
+    fn retire(&mut self, mut gone: Vec<u32>, by_pid: &IdMap<u32, &ProcSample>) {
         gone.sort_unstable();
         // A member that goes in the same tick as the root never outlived it.
         let root_gone_before = self.root_exited_ms;

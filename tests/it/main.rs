@@ -67,13 +67,15 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// `leaktop record` on the fake host: ticks on its clock, stop signals, files
+mod record_fake;
 // what leaktop writes its readers read: huge command lines, bidi names, damaged lines
 mod recordings;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands
 mod run;
-// `leaktop run` without a subreaper, on the fake host
+// `leaktop run` on the fake host, without a subreaper and as one
 mod run_no_subreaper;
 // `leaktop run`'s verdicts: leaks that exited before the end, lingers by design
 mod run_verdicts;
