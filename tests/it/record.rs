@@ -257,7 +257,8 @@ fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
 #[test]
 fn sysinfo_backend_sees_the_same_leak() {
     let dir = tempfile::tempdir().unwrap();
-    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 30"]);
+    // The foreground sleep outlives any wait here: a loaded machine must not see it exit.
+    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 300"]);
     assert_eq!(tree.read_line(), "go");
     let out = dir.path().join("sysinfo.ticklog");
     let rec = Recorder::start(
