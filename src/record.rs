@@ -40,6 +40,8 @@ pub struct RecordOptions {
     pub alerts: AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// Read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget.
     pub pss: bool,
     /// `--metrics`: where each tick's figures are published.
@@ -191,6 +193,7 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
         Monitor::attach_on(host.clone(), sampler, opts.pid, opts.interval, Vec::new())?
             .with_alerts(opts.alerts.clone())
             .with_leak_grace(opts.leak_grace)
+            .with_allowed(opts.allowed.clone())
             .measuring_pss(opts.pss)
             .with_metrics(opts.metrics.clone())
             .following(opts.follow.clone());

@@ -35,9 +35,13 @@ use crate::model::{Header, Tick, Tracker};
 use crate::sample::{ExeId, Identity, ProcSample, SampleError, Sampler, StartClock};
 use memory::Measured;
 
-/// The default leak grace: an orphan that exits by itself within a second (a pool's
-/// worker seeing EOF, a shutdown draining) is not a leak.
-pub const LEAK_GRACE: Duration = Duration::from_secs(1);
+/// The default leak grace: an orphan that exits by itself within 5 s of its parent is
+/// not a leak. Measured (`scripts/linger.py`): a multiprocessing pool's workers drain
+/// within 0.2 s of their parent's SIGKILL, a child on an IPC channel exits at once, an
+/// esbuild-like service whose pings stop exits after about 2 s, a language server
+/// polling its client's pid every 3 s within 3 s; 5 s leaves room for a loaded
+/// machine and still flags a real leak within seconds.
+pub const LEAK_GRACE: Duration = Duration::from_secs(5);
 
 /// One family watched tick by tick: [`Monitor::attach_on`] starts it, each
 /// [`Monitor::step`] samples once and returns the tick, with events, verdicts, alerts
@@ -107,6 +111,13 @@ impl Monitor {
         let interval = Duration::from_millis(self.header.interval_ms);
         self.tracker
             .set_leak_grace(grace.max(interval).as_millis() as u64);
+        self
+    }
+
+    /// Processes meant to outlive their parent (`--allow`): never called leaked. See
+    /// [`Tracker::set_allowed`].
+    pub fn with_allowed(mut self, rules: Vec<crate::model::allow::AllowRule>) -> Self {
+        self.tracker.set_allowed(rules);
         self
     }
 

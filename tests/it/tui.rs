@@ -537,6 +537,7 @@ fn replay_is_crossed_with_first_last_tenths_and_events() {
     let file = dir.path().join("leak.ticklog");
     let status = Command::new(leaktop())
         .args(["record", "--quiet", "--interval", "100ms", "--ticks", "60"])
+        .args(["--leak-grace", "1s"])
         .arg("--pid")
         .arg(root.id().to_string())
         .arg("--out")

@@ -165,6 +165,7 @@ fn monitor(fake: &FakeHost) -> Fixed {
             Vec::new(),
         )
         .unwrap()
+        .with_leak_grace(Duration::from_secs(1))
         .with_alerts(AlertConfig {
             idle_after_ms: u64::MAX,
             ..AlertConfig::default()
