@@ -64,18 +64,7 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
     let first = first.unwrap();
 
     let out = dir.path().join("follow.ticklog");
-    let mut rec = Reaped(
-        leaktop()
-            .args(["record", "--name", &name, "--follow", "--interval", "100ms"])
-            .args(["--duration", "20s", "--out"])
-            .arg(&out)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_until(Duration::from_secs(10), || {
-        format::read(&out).is_ok_and(|r| r.ticks.len() >= 3)
-    }));
+    let rec = start_recording(&name, "100ms", "20s", &out);
 
     // The daemon crashes; in the back-off, the decoys start.
     signal(first, Signal::KILL);
@@ -96,31 +85,12 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
     let second = second.unwrap();
     assert_eq!(common::ppid(second), Some(family.pid()));
 
-    let restarted = wait_until(Duration::from_secs(10), || {
-        format::read(&out).is_ok_and(|r| {
-            r.ticks
-                .iter()
-                .flat_map(|t| &t.events)
-                .any(|e| matches!(e, Event::RootRestarted { .. }))
-        })
-    });
+    let restarted = wait_until(Duration::from_secs(10), || !restarts(&out).is_empty());
     // A little more, so a wrong second move would show too.
     std::thread::sleep(Duration::from_millis(500));
-    signal(rec.id(), Signal::INT);
-    let status = rec.0.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
+    let err = stop_recording(rec);
     assert!(restarted, "no restart followed: {err}");
-    let restarts: Vec<(u32, u32)> = read(&out)
-        .ticks
-        .iter()
-        .flat_map(|t| &t.events)
-        .filter_map(|e| match e {
-            Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
-            _ => None,
-        })
-        .collect();
+    let restarts = restarts(&out);
     assert_eq!(
         restarts,
         [(second, first)],
@@ -135,6 +105,51 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
         )),
         "{err}"
     );
+}
+
+/// The root moves a recording holds so far (new root, previous root); none while it
+/// cannot be read yet.
+fn restarts(out: &Path) -> Vec<(u32, u32)> {
+    format::read(out)
+        .map(|r| {
+            r.ticks
+                .iter()
+                .flat_map(|t| &t.events)
+                .filter_map(|e| match e {
+                    Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `leaktop record --name NAME --follow` every `interval` for at most `duration` into
+/// `out`, once it has written 3 ticks; its stderr piped.
+fn start_recording(name: &str, interval: &str, duration: &str, out: &Path) -> Reaped {
+    let rec = Reaped(
+        leaktop()
+            .args(["record", "--name", name, "--follow", "--interval", interval])
+            .args(["--duration", duration, "--out"])
+            .arg(out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        format::read(out).is_ok_and(|r| r.ticks.len() >= 3)
+    }));
+    rec
+}
+
+/// Ends a `leaktop record` with SIGINT, checks it exited 0, and returns its stderr.
+fn stop_recording(mut rec: Reaped) -> String {
+    signal(rec.id(), Signal::INT);
+    let status = rec.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    err
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -364,18 +379,7 @@ fn an_orphaned_look_alike_does_not_hijack_a_restart_by_init() {
     let root = root.unwrap();
 
     let out = dir.path().join("follow.ticklog");
-    let mut rec = Reaped(
-        leaktop()
-            .args(["record", "--name", &name, "--follow", "--interval", "200ms"])
-            .args(["--duration", "60s", "--out"])
-            .arg(&out)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_until(Duration::from_secs(10), || {
-        format::read(&out).is_ok_and(|r| r.ticks.len() >= 3)
-    }));
+    let rec = start_recording(&name, "200ms", "60s", &out);
     orphan(format!("sh '{}' {root}", restarter.display()));
     orphan(format!("sh -c 'while :; do sleep 1; done' {name}-worker"));
     let mut look_alike = None;
@@ -390,29 +394,10 @@ fn an_orphaned_look_alike_does_not_hijack_a_restart_by_init() {
         restart = live(&format!("sh {script} serve"), &[root]);
         restart.is_some()
     }));
-    let restarted = wait_until(Duration::from_secs(20), || {
-        format::read(&out).is_ok_and(|r| {
-            r.ticks
-                .iter()
-                .flat_map(|t| &t.events)
-                .any(|e| matches!(e, Event::RootRestarted { .. }))
-        })
-    });
-    signal(rec.id(), Signal::INT);
-    let status = rec.0.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
+    let restarted = wait_until(Duration::from_secs(20), || !restarts(&out).is_empty());
+    let err = stop_recording(rec);
     assert!(restarted, "no restart followed: {err}");
-    let restarts: Vec<(u32, u32)> = read(&out)
-        .ticks
-        .iter()
-        .flat_map(|t| &t.events)
-        .filter_map(|e| match e {
-            Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
-            _ => None,
-        })
-        .collect();
+    let restarts = restarts(&out);
     assert_eq!(
         restarts,
         [(restart.unwrap(), root)],
