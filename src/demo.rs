@@ -37,6 +37,8 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(1);
 /// The demo's interval when `--interval` is left at its default (1 s): room for the
 /// leak grace within the first 3 s.
 const DEMO_INTERVAL: Duration = Duration::from_millis(250);
+/// The demo's leak grace unless one is given: its helpers leak at once, on purpose.
+const DEMO_LEAK_GRACE: Duration = Duration::from_secs(1);
 /// `--interval`'s default.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const JOB_EVERY: Duration = Duration::from_secs(1);
@@ -64,6 +66,11 @@ pub fn run(host: Arc<dyn Host>, mut opts: WatchOptions) -> Result<(), DemoError>
     opts.subreapers = if adopting { vec![me] } else { Vec::new() };
     if opts.interval == DEFAULT_INTERVAL {
         opts.interval = DEMO_INTERVAL;
+    }
+    // Its helpers leak on purpose and linger by design nowhere: the point is shown at
+    // once, not after the default grace that spares real lingering services.
+    if opts.leak_grace == crate::monitor::LEAK_GRACE {
+        opts.leak_grace = DEMO_LEAK_GRACE;
     }
     let last = ui::watch_with(host.clone(), &opts, schedule(started_ms, opts.leak_grace));
     // leaktop reaps everything itself, the server included, below.
@@ -132,7 +139,9 @@ fn spawn_helper(host: &dyn Host, role: &str, args: &[String]) -> Result<Spawned,
 pub fn helper(host: Arc<dyn Host>, role: &str, args: &[String]) -> ! {
     let owner: Option<u32> = std::env::var(OWNER_ENV).ok().and_then(|v| v.parse().ok());
     let Some(owner) = owner else {
-        eprintln!("leaktop: {HELPER_COMMAND} is internal to `leaktop demo`");
+        crate::say(&format!(
+            "leaktop: {HELPER_COMMAND} is internal to `leaktop demo`\n"
+        ));
         std::process::exit(2);
     };
     let host = host.as_ref();

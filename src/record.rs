@@ -40,6 +40,8 @@ pub struct RecordOptions {
     pub alerts: AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// Read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget.
     pub pss: bool,
     /// `--metrics`: where each tick's figures are published.
@@ -191,6 +193,7 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
         Monitor::attach_on(host.clone(), sampler, opts.pid, opts.interval, Vec::new())?
             .with_alerts(opts.alerts.clone())
             .with_leak_grace(opts.leak_grace)
+            .with_allowed(opts.allowed.clone())
             .measuring_pss(opts.pss)
             .with_metrics(opts.metrics.clone())
             .following(opts.follow.clone());
@@ -239,7 +242,7 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
         }
     };
     if status {
-        eprintln!();
+        crate::say("\n");
     }
     Ok(Summary {
         ticks,
@@ -268,14 +271,16 @@ fn restart_note(monitor: &Monitor, tick: &Tick, status: bool) {
 
 /// The live status line on stderr, redrawn in place.
 fn status_line(tick: &Tick) {
-    eprint!(
+    // Through `say`: a terminal closed under `record` must not panic it (exit 101)
+    // and lose the recording's end.
+    crate::say(&format!(
         "\r\x1b[Ktick {} · {} · {} · leaked {} ({})",
         tick.tick,
         crate::format::plural(tick.processes.len(), "process", "processes"),
         human_kb(tick.total_rss_kb()),
         tick.leaked_count(),
         human_kb(tick.leaked_rss_kb())
-    );
+    ));
 }
 
 /// When the tick after `now` is due: the first point of the schedule `started`,

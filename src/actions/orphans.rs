@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::host::{self, Host, Memory, Signal};
 use crate::model::orphans::{
-    self, Classified, Context, Lookup, OrphanGroup, ProcFacts, adopters_seen,
+    self, Classified, Context, ExeFile, Lookup, OrphanGroup, ProcFacts, adopters_seen,
 };
+use crate::model::run_record::RunRecord;
 use crate::sample::{Backend, Command, IdMap, IdSet, Identity, ProcSample, Sampler};
 
 use super::kill::{self, KillReport, Target};
@@ -25,6 +26,8 @@ pub struct ScanOptions {
     pub all: bool,
     /// Read PSS and USS (`/proc/PID/smaps_rollup`) of every listed process.
     pub measure: bool,
+    /// Processes meant to outlive their parent (`--allow`): listed only with `all`.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
 }
 
 /// One scan, classified.
@@ -96,6 +99,7 @@ impl Scanner {
                 .saturating_mul(per_sec)
                 / 1000,
             all: opts.all,
+            allowed: opts.allowed.clone(),
         };
         let mut lookup = HostLookup {
             host,
@@ -248,6 +252,14 @@ impl Lookup for HostLookup<'_> {
         self.units.insert(unit.to_string(), main);
         main
     }
+
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        self.host.exe_file(id)
+    }
+
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        super::run_trail::read(self.host, uid, pid, start)
+    }
 }
 
 /// How `leaktop orphans` writes its listing.
@@ -294,8 +306,12 @@ pub struct Options {
 pub enum OrphansError {
     #[error("no orphan group '{0}' (the groups now: {1})")]
     UnknownGroup(String, String),
-    #[error("no orphan group has a process whose command line matches '{0}'")]
-    NoMatch(String),
+    #[error("no orphan group has a process whose command line matches '{0}'{1}")]
+    NoMatch(String, NoMatchHint),
+    #[error(
+        "nothing ended: {0} {1} weak evidence only (name one with --group ID or --match PATTERN to end it)"
+    )]
+    NothingEnded(String, &'static str),
     #[error("--kill needs a terminal to ask on, or --yes")]
     NoTerminal,
     #[error("{0}")]
@@ -344,7 +360,10 @@ pub fn run_on(
             return Err(OrphansError::UnknownGroup(id.clone(), now));
         }
         if let Some(p) = &opts.filter.pattern {
-            return Err(OrphansError::NoMatch(p.clone()));
+            return Err(OrphansError::NoMatch(
+                p.clone(),
+                NoMatchHint::of(&mut scanner, opts),
+            ));
         }
     }
     unreadable_note(c, io);
@@ -386,7 +405,11 @@ pub fn run_on(
         ));
     }
     if to_kill.is_empty() {
-        return Ok(());
+        return match spared.len() {
+            0 => Ok(()),
+            1 => Err(OrphansError::NothingEnded(spared[0].id.clone(), "has")),
+            n => Err(OrphansError::NothingEnded(format!("{n} groups"), "have")),
+        };
     }
     let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
     let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
@@ -426,6 +449,53 @@ pub fn run_on(
         (io.out)(&text)?;
     }
     Ok(())
+}
+
+/// What `--match` would find with `--all`, said after "no orphan group matches".
+#[derive(Debug, Default)]
+pub struct NoMatchHint(Vec<String>);
+
+impl NoMatchHint {
+    /// Scans again with `--all` (unless it was given) for the groups the pattern
+    /// selects there.
+    fn of(scanner: &mut Scanner, opts: &Options) -> NoMatchHint {
+        if opts.scan.all {
+            return NoMatchHint::default();
+        }
+        let all = ScanOptions {
+            all: true,
+            measure: false,
+            ..opts.scan.clone()
+        };
+        let scan = scanner.scan(&all);
+        NoMatchHint(
+            scan.classified
+                .groups
+                .iter()
+                .filter(|g| opts.filter.selects(g))
+                .map(|g| g.id.clone())
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Display for NoMatchHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [] => Ok(()),
+            ids => write!(
+                f,
+                "; with --all, {} {}: {} (daemons by design and processes without evidence)",
+                ids.len(),
+                if ids.len() == 1 {
+                    "group does"
+                } else {
+                    "groups do"
+                },
+                ids.join(", ")
+            ),
+        }
+    }
 }
 
 fn unreadable_note(c: &Classified, io: &mut Io) {

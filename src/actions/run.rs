@@ -19,14 +19,16 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
 use super::kill::{self, KillReport, Target};
+use super::run_trail::RunTrail;
 use crate::format::{Format, human_kb, plural, text};
 use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
+use crate::model::leak_log::{ExitedLeak, LeakLog};
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, Event, Header, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor, TickSource};
 use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
-use crate::sample::{Backend, Identity, StartClock};
+use crate::sample::{Backend, IdMap, Identity, StartClock};
 use crate::say;
 
 pub struct RunOptions {
@@ -42,14 +44,17 @@ pub struct RunOptions {
     /// Show the interactive view instead of passing the terminal through to CMD.
     pub tui: Option<Box<dyn View>>,
     pub alerts: AlertConfig,
-    /// With `check`: also fail (exit 3) on any of these alerts standing at the last
-    /// tick before CMD exited...
+    /// With `check`: also fail (exit 3) on any of these alerts raised at any time
+    /// during the run...
     pub fail_on: Vec<AlertKind>,
-    /// ...or, when not zero, having stood for at least this long at any time.
+    /// ...or, when not zero, only on one standing at the last tick before CMD exited
+    /// or having stood this long without a break.
     pub fail_after: Duration,
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// `--metrics`: where each tick's figures are published.
     pub metrics: Option<Arc<crate::metrics::MetricsState>>,
     /// Fold every tick into a [`crate::report::Summary`] (`--json`): its state grows
@@ -73,8 +78,6 @@ pub enum RunError {
     Attach(#[from] AttachError),
     #[error(transparent)]
     Sample(#[from] crate::sample::SampleError),
-    #[error("terminal: {0}")]
-    View(io::Error),
     #[error("--tui needs a terminal; without it leaktop run passes the terminal through to CMD")]
     NoTerminal,
 }
@@ -100,8 +103,9 @@ pub trait View {
 
     /// Shows the family whose header is `header` (`start_clock`: how its start times
     /// map to wall time), sampled from `source` every `interval` on `host`'s clock,
-    /// until the user closes it. A fatal signal that ended it waits for
-    /// [`View::finish`]. `Err`: the terminal failed.
+    /// until the user closes it or its terminal goes away (an ordinary end, `Ok`). A
+    /// fatal signal that ended it waits for [`View::finish`]. `Err`: the terminal could
+    /// not be set up; the run then ends CMD and reports as after a close.
     fn show(
         &self,
         host: Arc<dyn Host>,
@@ -124,7 +128,8 @@ pub struct RunOutcome {
     pub cmd_code: u8,
     pub leaked: usize,
     pub exit_code: u8,
-    /// The leaked processes at the end, as reported.
+    /// The leaked processes as reported: those alive at the end, then those that
+    /// leaked and exited before it (their last rows).
     pub leaked_rows: Vec<ProcRow>,
     /// Processes adopted by leaktop whose `/proc` entry could not be read.
     pub hidden: Vec<u32>,
@@ -182,6 +187,13 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .filter_map(|p| host.probe(p))
         .map(|s| s.id())
         .collect();
+    // The record that vouches for CMD's marker once this run is gone.
+    let trail = RunTrail::begin(host.clone()).unwrap_or_else(|e| {
+        say(&format!(
+            "leaktop: note: this run keeps no record ({e}): `leaktop orphans` will call the marker of what it leaves unverified\n"
+        ));
+        None
+    });
     let spawned = host.spawn(&SpawnSpec {
         argv: opts.command.clone(),
         // The view owns the terminal; CMD's output would tear it.
@@ -206,6 +218,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
             .excluding(&preexisting)
             .with_alerts(opts.alerts.clone())
             .with_leak_grace(opts.leak_grace)
+            .with_allowed(opts.allowed.clone())
             .with_metrics(opts.metrics.clone()),
         Err(e) => {
             supervisor.signal(Signal::TERM);
@@ -224,6 +237,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         error: None,
         viewing: opts.tui.is_some(),
         summary: opts.summarize.then(crate::report::Summarizer::new),
+        trail,
+        leaks: LeakLog::new(),
     };
     if let Some(out) = recording {
         let format = opts.format.unwrap_or_else(|| Format::from_path(out.path()));
@@ -238,7 +253,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(host.clone(), &session, view.as_ref(), opts.interval)?;
+        show_view(host.clone(), &session, view.as_ref(), opts.interval);
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -258,8 +273,17 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .filter(|p| p.leaked || (hurried && p.state != 'Z'))
         .collect();
     let cmd_code = session.supervisor.exit.map_or(1, Exit::shell_code);
-    if !leaked.is_empty() {
-        say(&leak_report(&opts.command, cmd_code, &leaked, me));
+    // A leak that ended before the run did is still a leak.
+    let exited = session.leaks.exited().to_vec();
+    let exited_count = session.leaks.exited_count();
+    if !leaked.is_empty() || exited_count > 0 {
+        say(&leak_report(
+            &opts.command,
+            cmd_code,
+            &leaked,
+            (&exited, exited_count),
+            me,
+        ));
     }
     if let Some(e) = &session.recording {
         say(&format!(
@@ -291,6 +315,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         say(&kill_summary(&killed));
     }
     session.supervisor.reap();
+    if let Some(trail) = session.trail.take() {
+        trail.finish(!session.supervisor.adoptees().is_empty());
+    }
     let hidden = session.supervisor.hidden_adoptees(&leaked, &killed);
     if !hidden.is_empty() {
         let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
@@ -312,7 +339,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     if let Some(view) = &opts.tui {
         view.finish(host.as_ref());
     }
-    let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
+    let any_leak = !leaked.is_empty() || exited_count > 0 || !hidden.is_empty();
+    let exit_code = if opts.check && (any_leak || failing_alert) {
         EXIT_LEAKED
     } else {
         cmd_code
@@ -321,11 +349,14 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .summary
         .as_ref()
         .map(|s| s.summary(session.monitor.header(), false));
+    let leaked_count = leaked.len() + exited_count + hidden.len();
+    let mut leaked_rows = leaked;
+    leaked_rows.extend(exited.into_iter().map(|e| e.row));
     Ok(RunOutcome {
         cmd_code,
-        leaked: leaked.len() + hidden.len(),
+        leaked: leaked_count,
         exit_code,
-        leaked_rows: leaked,
+        leaked_rows,
         hidden,
         raised: session.raised,
         failing,
@@ -471,15 +502,23 @@ struct Session {
     viewing: bool,
     /// `--json`: every tick folded in.
     summary: Option<crate::report::Summarizer>,
+    /// Every leak of the run, those that exited before the end included.
+    leaks: LeakLog,
+    /// The run's record, beating while CMD's family is watched.
+    trail: Option<RunTrail>,
 }
 
 impl Session {
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
+        if let Some(trail) = &mut self.trail {
+            trail.beat();
+        }
         self.record(|sink| sink.tick(&tick));
         if let Some(summary) = &mut self.summary {
             summary.add(&tick);
         }
+        self.leaks.add(&tick);
         self.orphans_exited += tick
             .events
             .iter()
@@ -509,24 +548,29 @@ impl Session {
         Ok(tick)
     }
 
-    /// Whether an alert of `kinds` fails the run: one standing at the last tick before
-    /// CMD exited, or (with `after` not zero) one that stood that long at any time. One
-    /// raised once and cleared long before the end does not.
-    /// The alerts of `kinds` that fail `--check`: standing at the end, or (with
-    /// `after` > 0) having stood at least `after` at some time; each once.
+    /// The alerts of `kinds` that fail `--check`, each once: with `after` zero, any
+    /// that stood at any time during the run (one that cleared before the end is no
+    /// less a finding); otherwise one standing at the last tick before CMD exited, or
+    /// one that stood at least `after` without a break.
     fn failing(&self, kinds: &[AlertKind], after: Duration) -> Vec<Alert> {
         let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        if after_ms == 0 {
+            return self
+                .raised
+                .iter()
+                .filter(|a| kinds.contains(&a.kind))
+                .cloned()
+                .collect();
+        }
         let mut failing: Vec<Alert> = self
             .standing
             .iter()
             .filter(|a| kinds.contains(&a.kind))
             .cloned()
             .collect();
-        if after_ms > 0 {
-            for (a, &(_, ms)) in self.raised.iter().zip(&self.stood_ms) {
-                if kinds.contains(&a.kind) && ms >= after_ms && !failing.contains(a) {
-                    failing.push(a.clone());
-                }
+        for (a, &(_, ms)) in self.raised.iter().zip(&self.stood_ms) {
+            if kinds.contains(&a.kind) && ms >= after_ms && !failing.contains(a) {
+                failing.push(a.clone());
             }
         }
         failing
@@ -674,24 +718,28 @@ fn after(at: Instant, d: Duration) -> Instant {
 }
 
 /// Shows CMD's family in the interactive view until the user closes it; CMD, if still
-/// running then, gets SIGTERM (closing the view ends the run).
+/// running then, gets SIGTERM (closing the view ends the run). A view that fails (its
+/// terminal gone or unusable) ends the same way, with a warning: CMD is running by
+/// then, and the run still owes its report, its kill and its files.
 fn show_view(
     host: Arc<dyn Host>,
     session: &Arc<Mutex<Session>>,
     view: &dyn View,
     interval: Duration,
-) -> Result<(), RunError> {
+) {
     let (header, start_clock) = {
         let s = lock(session);
         (s.monitor.header().clone(), s.monitor.start_clock())
     };
     let source = Box::new(SharedSession(session.clone()));
-    view.show(host, header, start_clock, source, interval)
-        .map_err(RunError::View)?;
+    if let Err(e) = view.show(host, header, start_clock, source, interval) {
+        say(&format!(
+            "leaktop: warning: the view ended: terminal: {e}\n"
+        ));
+    }
     let mut s = lock(session);
     s.supervisor.reap();
     s.supervisor.signal(Signal::TERM);
-    Ok(())
 }
 
 fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
@@ -740,27 +788,54 @@ fn forwarded(sig: i32) -> Option<Signal> {
     }
 }
 
-/// What stayed behind, as a tree in the tick-log style.
-fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) -> String {
+/// What stayed behind, as a tree in the tick-log style: the leaks alive at the end,
+/// and those that leaked and exited before it (`exited`: the rows kept, and how many
+/// in all), each said so.
+fn leak_report(
+    command: &[OsString],
+    cmd_code: u8,
+    leaked: &[ProcRow],
+    exited: (&[ExitedLeak], usize),
+    me: u32,
+) -> String {
     // CMD's arguments are anyone's text: control characters escaped.
     let shown: Vec<String> = command
         .iter()
         .map(|a| crate::human::printable(&a.to_string_lossy()).into_owned())
         .collect();
+    let (exited, exited_count) = exited;
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
+    let held = match (leaked.is_empty(), exited_count) {
+        (false, 0) => format!("holding {}", human_kb(rss)),
+        (true, 1) => "it exited before the end".to_string(),
+        (true, _) => "each exited before the end".to_string(),
+        (false, n) => format!(
+            "{n} of them exited before the end; the others hold {}",
+            human_kb(rss)
+        ),
+    };
     let mut out = format!(
-        "leaktop: `{}` exited with code {cmd_code}; {} leaked, holding {}:\n",
+        "leaktop: `{}` exited with code {cmd_code}; {} leaked, {held}:\n",
         shown.join(" "),
-        plural(leaked.len(), "process", "processes"),
-        human_kb(rss)
+        plural(leaked.len() + exited_count, "process", "processes"),
     );
-    text::write_tree(leaked, &mut out, &|p| {
-        if p.escaped && p.ppid == me {
-            "  <- caught by the subreaper"
-        } else {
-            ""
-        }
+    let mut rows = leaked.to_vec();
+    rows.extend(exited.iter().map(|e| e.row.clone()));
+    let after: IdMap<Identity, u64> = exited.iter().map(|e| (e.row.id(), e.after_ms)).collect();
+    text::write_tree(&rows, &mut out, &|p| match after.get(&p.id()) {
+        Some(ms) => format!(
+            "  <- leaked, then exited after {:.1} s",
+            *ms as f64 / 1000.0
+        ),
+        None if p.escaped && p.ppid == me => "  <- caught by the subreaper".to_string(),
+        None => String::new(),
     });
+    if exited_count > exited.len() {
+        out.push_str(&format!(
+            "leaktop: and {} more leaked and exited before the end\n",
+            exited_count - exited.len()
+        ));
+    }
     out
 }
 

@@ -22,7 +22,8 @@ pub struct CiReport {
     /// with nothing more to say about them.
     pub hidden: Vec<u32>,
     /// The alert kinds named in `--fail-on`, each with its alerts that fail the run
-    /// (standing when CMD exited, or for `--fail-after`; empty: it passed).
+    /// (raised at any time; with `--fail-after`, standing when CMD exited or for that
+    /// long; empty: it passed).
     pub fail_on: Vec<(AlertKind, Vec<Alert>)>,
 }
 
@@ -110,7 +111,7 @@ impl LeakedTree {
     /// then a line per process with its pid, parent, RSS and command.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        text::write_tree(&self.rows, &mut out, &|_| "");
+        text::write_tree(&self.rows, &mut out, &|_| String::new());
         out
     }
 }

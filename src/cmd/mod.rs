@@ -203,6 +203,13 @@ stdin, stdout and stderr are untouched; leaktop reports on stderr. INT, TERM and
 sent to leaktop are forwarded to CMD. If leaktop is killed with SIGKILL, CMD receives
 SIGTERM (PR_SET_PDEATHSIG).
 
+What the subreaper changes for CMD's family: an orphan's parent is leaktop, not PID 1,
+so a program that exits once getppid() == 1 never does under run (the verdict is
+right: it did outlive its parent); and an orphaned process group with a stopped member
+is not sent SIGHUP and SIGCONT as it would be under init, so a stopped orphan stays
+stopped. A leak that exits before the run ends is still reported (\"leaked, then exited
+after 5.1 s\") and fails --check.
+
 Exit codes: CMD's own (128+N if signal N killed it); 3 with --check when anything
 leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other errors.")]
     Run(RunArgs),
@@ -222,11 +229,17 @@ Examples:
     leaktop orphans --watch --json
 
 An orphan is a process whose parent is PID 1 or a known subreaper (systemd --user, tini,
-dumb-init, catatonit, WSL's init). Strong evidence: its process group's or session's leader
-is gone, it carries the LEAKTOP_RUN marker of a leaktop run that is gone, or its systemd
-service's main process is gone. Weak: a gone leader while a live shell still holds the
-session (nohup cmd & looks the same); weak groups are ended only when named by --group or
---match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
+dumb-init, catatonit, WSL's init), known by its root-owned executable, not by its name.
+Strong evidence: its process group's or session's leader is gone, it carries the
+LEAKTOP_RUN marker of a leaktop run that is gone and whose record (kept by the run in
+$XDG_RUNTIME_DIR/leaktop or /run/leaktop, owned by the orphan's user) vouches for it, or
+its systemd service's main process is gone. Weak: a gone leader while a live shell still
+holds the session (nohup cmd & looks the same), a parent gone while its process group's
+leader lives on (sh -c \"helper & exit 0\"), a LEAKTOP_RUN nothing vouches for
+(unverified); weak groups are ended only when named by --group or --match, and a --kill
+that ends nothing for that reason exits 1. Workers by design (multiprocessing, loky,
+celery, gunicorn, uvicorn, Jupyter kernels, by their command line) are listed, labelled
+and ranked first, never made strong by that alone. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
 only with --all, as is a detached child that looks like one.
 
 Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any

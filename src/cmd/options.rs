@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use leaktop::format::Format;
+use leaktop::model::allow::AllowRule;
 use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::sample::Backend;
 use leaktop::ui::{Root, WatchOptions};
@@ -109,11 +110,28 @@ pub(crate) struct ViewTuning {
 #[derive(Args, Clone)]
 pub(crate) struct VerdictArgs {
     /// How long an orphan must outlive its parent (or the family its root) to be called
-    /// leaked, at least one interval: workers that exit by themselves once their parent
-    /// is gone (a pool seeing EOF, a shutdown draining) are not leaks. Not --grace,
-    /// which is how long a kill waits before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    /// leaked, at least one interval: what exits by itself once its parent is gone (a
+    /// pool seeing EOF, a shutdown draining, a service that lingers by design) is no
+    /// leak. The default is above the lingers measured: pools drain within 0.2 s, an
+    /// esbuild-like service exits about 2 s after its pings stop, a language server
+    /// polling its client's pid every 3 s within 3 s. Longer ones need more (VS Code's
+    /// extension host watchdog: 6 s). Not --grace, which is how long a kill waits
+    /// before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
     pub(crate) leak_grace: Duration,
+    /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
+    /// double-forking daemon): one whose command line contains PATTERN (a plain
+    /// substring), and everything below it, is never called leaked. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = parse_allow)]
+    pub(crate) allow: Vec<AllowRule>,
+}
+
+/// `--allow PATTERN`: a rule on the command line; an empty pattern would allow all.
+pub(crate) fn parse_allow(s: &str) -> Result<AllowRule, String> {
+    if s.is_empty() {
+        return Err("an empty pattern would allow every process".into());
+    }
+    Ok(AllowRule::command(s))
 }
 
 impl ViewTuning {
@@ -127,6 +145,7 @@ impl ViewTuning {
             subreapers: Vec::new(),
             alerts: self.alerts.config(self.interval),
             leak_grace: self.verdict.leak_grace,
+            allowed: self.verdict.allow.clone(),
             metrics: None,
         }
     }

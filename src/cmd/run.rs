@@ -52,12 +52,13 @@ pub(crate) struct RunArgs {
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
-    /// With --check, also exit 3 when any of these alerts stands at the last tick
-    /// before CMD exits (comma-separated: accumulating, idle, rss_ratchet, zombies).
+    /// With --check, also exit 3 when any of these alerts was raised at any time during
+    /// the run, even if it cleared before CMD exited (comma-separated: accumulating,
+    /// idle, rss_ratchet, zombies).
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
-    /// With --fail-on, also exit 3 when one of its alerts stood for at least DURATION
-    /// at any time, even if it cleared before CMD exited (0 = off).
+    /// With --fail-on, exit 3 only for an alert standing when CMD exits or one that
+    /// stood for at least DURATION without a break (0 = any alert raised at any time).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
     pub(crate) fail_after: Duration,
     #[command(flatten)]
@@ -108,6 +109,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
         metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
+        allowed: args.verdict.allow.clone(),
         fail_on: args.fail_on,
         fail_after: args.fail_after,
         tui: args.tui.then(|| {

@@ -302,6 +302,27 @@ impl Host for LinuxHost {
         Some((secs * rustix::param::clock_ticks_per_second() as f64) as u64)
     }
 
+    fn exe_file(&self, id: Identity) -> Option<crate::sample::ExeFile> {
+        read_exe_file(id)
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        Some(id.trim().to_string()).filter(|id| !id.is_empty())
+    }
+
+    fn keep_run_record(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> io::Result<Option<Box<dyn super::KeptFile>>> {
+        super::run_records::keep(name, text)
+    }
+
+    fn run_record(&self, uid: u32, name: &str) -> Option<String> {
+        super::run_records::read(uid, name)
+    }
+
     fn user_id(&self, name: &str) -> Option<u32> {
         let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
         passwd.lines().find_map(|line| {
@@ -392,6 +413,21 @@ fn read_facts(id: Identity) -> Option<ProcFacts> {
         Err(e) => facts.denied |= denied(&e),
     }
     Some(facts)
+}
+
+/// The file `id` runs: `/proc/PID/exe`'s target, and its owner and mode through the
+/// link (which reaches the file in any mount namespace), checked to be `id`'s after.
+fn read_exe_file(id: Identity) -> Option<crate::sample::ExeFile> {
+    let proc = open_checked(id)?;
+    let path = proc.exe().ok()?.to_string_lossy().into_owned();
+    let path = path.strip_suffix(" (deleted)").unwrap_or(&path).to_string();
+    let st = rustix::fs::stat(format!("/proc/{}/exe", id.pid)).ok()?;
+    // The pid may have been reused between the two reads.
+    (proc.stat().ok()?.starttime == id.start).then_some(crate::sample::ExeFile {
+        path,
+        owner: st.st_uid,
+        mode: st.st_mode & 0o7777,
+    })
 }
 
 /// `MainPID` of `unit` from `systemctl show`, only where systemd is PID 1.

@@ -35,6 +35,8 @@ pub mod gpu;
 pub mod last_ran;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+mod run_records;
 // Built on Linux too for its tests: it needs only sysinfo and kill(2).
 #[cfg(any(target_os = "macos", all(test, target_os = "linux")))]
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -57,7 +59,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use crate::sample::ExeId;
 use crate::sample::events::{EventRequest, EventSource};
 pub use crate::sample::facts::{Memory, PssParts};
-use crate::sample::{Backend, Identity, ProcFacts, ProcSample, SampleError, Sampler};
+use crate::sample::{Backend, ExeFile, Identity, ProcFacts, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
 
@@ -140,6 +142,21 @@ pub enum SpawnError {
 pub struct Spawned {
     pub pid: u32,
     pub pinned: Box<dyn Pinned>,
+}
+
+/// A file leaktop keeps and rewrites in place while it runs: `leaktop run`'s record
+/// (see [`Host::keep_run_record`]).
+pub trait KeptFile: Send {
+    /// Replaces the file's contents with `text`.
+    ///
+    /// # Errors
+    /// The write failed (a full disk).
+    fn rewrite(&mut self, text: &str) -> io::Result<()>;
+    /// Removes the file.
+    ///
+    /// # Errors
+    /// It could not be removed.
+    fn remove(self: Box<Self>) -> io::Result<()>;
 }
 
 /// How [`Host::create`] opens a file for writing.
@@ -338,6 +355,41 @@ pub trait Host: Send + Sync {
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
     fn now_start(&self) -> Option<u64>;
+
+    /// The file `id` runs ([`ExeFile`]: the target of `/proc/PID/exe`, its owner and
+    /// mode), read only if the process at `id.pid` is `id`. `None` if gone, a kernel
+    /// thread, or unreadable (another user's process). The default knows none.
+    fn exe_file(&self, id: Identity) -> Option<ExeFile> {
+        let _ = id;
+        None
+    }
+
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`): start times mean nothing
+    /// across boots. `None` where unknown (the default).
+    fn boot_id(&self) -> Option<String> {
+        None
+    }
+
+    /// Keeps `leaktop run`'s record `name` (`run-<pid>.<start>`) holding `text`, for
+    /// `leaktop orphans` to check the run's marker by, after the run is gone: under
+    /// `$XDG_RUNTIME_DIR/leaktop/`, or `/run/leaktop/` as root, owned by this user and
+    /// writable by no one else. `Ok(None)` where there is nowhere to keep it (no such
+    /// directory; the default).
+    ///
+    /// # Errors
+    /// The directory is not this user's own, or the file cannot be written.
+    fn keep_run_record(&self, name: &str, text: &str) -> io::Result<Option<Box<dyn KeptFile>>> {
+        let _ = (name, text);
+        Ok(None)
+    }
+
+    /// The text of user `uid`'s `leaktop run` record `name`, where one is kept that
+    /// `uid` owns, no one else may write and no symlink leads to; `None` otherwise
+    /// (the default).
+    fn run_record(&self, uid: u32, name: &str) -> Option<String> {
+        let _ = (uid, name);
+        None
+    }
 
     /// The machine's GPUs ([`gpu::Gpu`]), `None` where one check at start found none:
     /// nothing is loaded or read then, and GPU memory is unknown. The default: none.

@@ -19,6 +19,7 @@
 
 use crate::sample::{Comm, Command, IdMap, IdSet, Identity, ProcSample};
 
+use super::allow::{self, AllowRule, Subject};
 use super::{Event, ProcRow, Tick};
 
 mod events;
@@ -107,6 +108,11 @@ pub struct Tracker {
     outsider_sessions: IdSet<u32>,
     events: Vec<Event>,
     ever_members: u64,
+    /// Rules for processes meant to outlive their parent (`--allow`): a member one
+    /// matches, and everything below it, is never leaked.
+    allowed: Vec<AllowRule>,
+    /// The live members the rules spared at the last tick.
+    spared: IdSet<u32>,
     /// What process events told since the last tick ([`Tracker::observe`]).
     seen: events::Seen,
 }
@@ -143,6 +149,8 @@ impl Tracker {
             outsider_sessions: outside.root_parent.map(|p| p.session).into_iter().collect(),
             events: Vec::new(),
             ever_members: 0,
+            allowed: Vec::new(),
+            spared: IdSet::default(),
             seen: events::Seen::default(),
         };
         tracker.admit(root, command, None, 0);
@@ -159,6 +167,14 @@ impl Tracker {
     /// default) decides at once.
     pub fn set_leak_grace(&mut self, ms: u64) {
         self.leak_grace_ms = ms;
+    }
+
+    /// Processes meant to outlive their parent: a member one of `rules` matches by its
+    /// command line, and every member below it, is never called leaked (nor waited
+    /// for as an orphan within its grace). A rule on anything but the command line
+    /// matches nothing here: ticks carry no executables, uids or cgroups.
+    pub fn set_allowed(&mut self, rules: Vec<AllowRule>) {
+        self.allowed = rules;
     }
 
     /// After the root exited, makes `new_root` the root (a supervisor restarted it).
@@ -230,6 +246,7 @@ impl Tracker {
     pub fn undecided(&self) -> bool {
         self.live.values().any(|m| {
             m.leaked_since.is_none()
+                && !self.spared.contains(&m.id.pid)
                 && (m.orphaned_ms.is_some() || (self.root_exited_ms.is_some() && m.id != self.root))
         })
     }
@@ -678,6 +695,7 @@ impl Tracker {
 
     fn mark_leaks(&mut self) {
         let tick = self.tick;
+        self.mark_spared();
         let mut verdict: IdMap<u32, bool> =
             IdMap::with_capacity_and_hasher(self.live.len(), Default::default());
         let (now, grace) = (self.now_ms, self.leak_grace_ms);
@@ -695,6 +713,9 @@ impl Tracker {
                     break false;
                 };
                 path.push(cur);
+                if self.spared.contains(&cur) {
+                    break false;
+                }
                 if self.root_exited_ms.is_some_and(ripe)
                     || m.leaked_since.is_some()
                     || m.orphaned_ms.is_some_and(ripe)
@@ -718,6 +739,45 @@ impl Tracker {
                 member.leaked_since = Some(tick);
             }
         }
+    }
+
+    /// Finds the live members an allow rule spares: those it matches by their command
+    /// line, and every member below one.
+    fn mark_spared(&mut self) {
+        self.spared.clear();
+        if self.allowed.is_empty() {
+            return;
+        }
+        let mut memo: IdMap<u32, bool> = IdMap::default();
+        let mut path = Vec::new();
+        for &pid in self.live.keys() {
+            path.clear();
+            let mut cur = pid;
+            let spared = loop {
+                if let Some(&v) = memo.get(&cur) {
+                    break v;
+                }
+                let Some(m) = self.live.get(&cur) else {
+                    break false;
+                };
+                path.push(cur);
+                if allow::allowed(&self.allowed, &Subject::command(&m.command)).is_some() {
+                    break true;
+                }
+                if m.id == self.root || path.len() > self.live.len() {
+                    break false;
+                }
+                cur = m.last.ppid;
+            };
+            for &p in &path {
+                memo.insert(p, spared);
+            }
+        }
+        self.spared = memo
+            .into_iter()
+            .filter(|&(_, s)| s)
+            .map(|(p, _)| p)
+            .collect();
     }
 
     /// The tick as the formats write it.

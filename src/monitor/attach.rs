@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{LEAK_GRACE, Monitor};
 use crate::host::Host;
 use crate::model::alerts::{AlertConfig, AlertDetector};
-use crate::model::restart::{RootMarks, argv0_base};
+use crate::model::restart::{RootMarks, args_of, argv0_base};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tracker};
 use crate::sample::events::EventRequest;
@@ -46,6 +46,8 @@ impl Monitor {
             argv0: argv0_base(&command),
             comm: root.comm,
             parent: root.ppid,
+            args: args_of(&command),
+            seen_ms: 0,
         };
         // A root that runs leaktop (the demo's server) keeps its leaktop children.
         let leaktop_exe = host.exe_id(me).filter(|&exe| marks.exe != Some(exe));

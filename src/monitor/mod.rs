@@ -39,9 +39,13 @@ use crate::model::{Header, Tick, Tracker};
 use crate::sample::{ExeId, Identity, ProcSample, SampleError, Sampler, StartClock};
 use memory::Measured;
 
-/// The default leak grace: an orphan that exits by itself within a second (a pool's
-/// worker seeing EOF, a shutdown draining) is not a leak.
-pub const LEAK_GRACE: Duration = Duration::from_secs(1);
+/// The default leak grace: an orphan that exits by itself within 5 s of its parent is
+/// not a leak. Measured (`scripts/linger.py`): a multiprocessing pool's workers drain
+/// within 0.2 s of their parent's SIGKILL, a child on an IPC channel exits at once, an
+/// esbuild-like service whose pings stop exits after about 2 s, a language server
+/// polling its client's pid every 3 s within 3 s; 5 s leaves room for a loaded
+/// machine and still flags a real leak within seconds.
+pub const LEAK_GRACE: Duration = Duration::from_secs(5);
 
 /// One family watched tick by tick: [`Monitor::attach_on`] starts it, each
 /// [`Monitor::step`] samples once and returns the tick, with events, verdicts, alerts
@@ -122,6 +126,13 @@ impl Monitor {
         self
     }
 
+    /// Processes meant to outlive their parent (`--allow`): never called leaked. See
+    /// [`Tracker::set_allowed`].
+    pub fn with_allowed(mut self, rules: Vec<crate::model::allow::AllowRule>) -> Self {
+        self.tracker.set_allowed(rules);
+        self
+    }
+
     /// Whether to read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget;
     /// on by default. Off, those figures stay unknown (`None`), never 0.
     pub fn measuring_pss(mut self, on: bool) -> Self {
@@ -195,9 +206,9 @@ impl Monitor {
         if let Some(pattern) = self.follow.clone() {
             self.note_fresh(elapsed);
             if self.tracker.root_alive() {
-                self.mark_root();
+                self.mark_root(elapsed);
             } else {
-                self.take_over(&pattern);
+                self.take_over(&pattern, elapsed);
             }
         }
         let mut tick = self

@@ -49,8 +49,11 @@ impl TickSource for Monitor {
         Monitor::listen(self, Some(until)).rescan
     }
 
+    /// Never while `--follow` waits for the root's restart: a family that has all
+    /// exited is what a supervisor's back-off looks like.
     fn finished(&self) -> Option<String> {
-        (!self.tracker().any_alive()).then(|| "every process of the family has exited".into())
+        (self.follow.is_none() && !self.tracker().any_alive())
+            .then(|| "every process of the family has exited".into())
     }
 }
 

@@ -8,6 +8,53 @@ use serde::Serialize;
 /// of the `leaktop run` process, inherited by everything CMD starts.
 pub const RUN_MARKER: &str = "LEAKTOP_RUN";
 
+/// Where a system's own executables live: a subreaper's must be in one of these
+/// (`/` for WSL's `/init`, `/dev` and `/run` for the inits container engines mount).
+const SYSTEM_DIRS: [&str; 11] = [
+    "/",
+    "/sbin",
+    "/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/lib/systemd",
+    "/usr/lib/systemd",
+    "/dev",
+    "/run",
+];
+
+/// The file a process runs: the target of `/proc/PID/exe` and its owner and mode
+/// (`stat` of that link, which reaches the file even in another mount namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExeFile {
+    /// The path as the process's own mount namespace names it, without the kernel's
+    /// ` (deleted)` suffix.
+    pub path: String,
+    /// The file's owner (uid).
+    pub owner: u32,
+    /// Its permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+}
+
+impl ExeFile {
+    /// The file's own name: the path's last component.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or("")
+    }
+
+    /// A system executable: owned by root, writable by no one else, in one of the
+    /// system's directories. No user can make one; a user can only name a process.
+    pub fn is_system(&self) -> bool {
+        let dir = match self.path.rsplit_once('/') {
+            Some(("", _)) => "/",
+            Some((dir, _)) => dir,
+            None => return false,
+        };
+        self.owner == 0 && self.mode & 0o022 == 0 && SYSTEM_DIRS.contains(&dir)
+    }
+}
+
 /// What a standard stream (fd 0, 1 or 2) is connected to: the target of
 /// `/proc/PID/fd/N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,7 +13,7 @@ pub mod sysinfo;
 
 use std::fmt;
 
-pub use facts::{Memory, ProcFacts, PssParts, StdioKind};
+pub use facts::{ExeFile, Memory, ProcFacts, PssParts, StdioKind};
 
 /// An executable file: its device and inode (as `Host::exe_id` reads them).
 pub type ExeId = (u64, u64);

@@ -57,6 +57,8 @@ pub struct WatchOptions {
     pub alerts: crate::model::AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// `--metrics`: where each tick's figures are published.
     pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
 }
@@ -123,6 +125,7 @@ pub fn watch_with(
     )?
     .with_alerts(opts.alerts.clone())
     .with_leak_grace(opts.leak_grace)
+    .with_allowed(opts.allowed.clone())
     .with_metrics(opts.metrics.clone())
     .following(match &opts.root {
         Root::Name {

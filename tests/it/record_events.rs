@@ -50,7 +50,12 @@ fn record_an_escape(
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("escape.ndjson");
-    let rec = Recorder::start_with(root.id(), &out, &["--interval", "1s"], env);
+    let rec = Recorder::start_with(
+        root.id(),
+        &out,
+        &["--interval", "1s", "--leak-grace", "1s"],
+        env,
+    );
     rec.wait_ticks(1);
     root.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let mut escapee = None;

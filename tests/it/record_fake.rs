@@ -48,6 +48,7 @@ fn options(out: &Path, limits: impl FnOnce(&mut RecordOptions)) -> RecordOptions
         notes: false,
         alerts: AlertConfig::default(),
         leak_grace: SECOND,
+        allowed: Vec::new(),
         pss: true,
         metrics: None,
     };

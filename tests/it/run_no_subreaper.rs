@@ -38,6 +38,7 @@ fn options() -> RunOptions {
         fail_on: Vec::new(),
         fail_after: Duration::ZERO,
         leak_grace: Duration::from_millis(20),
+        allowed: Vec::new(),
         metrics: None,
         summarize: false,
     }

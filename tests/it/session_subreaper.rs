@@ -45,7 +45,8 @@ fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone() {
         Duration::from_millis(100),
         vec![],
     )
-    .unwrap();
+    .unwrap()
+    .with_leak_grace(Duration::from_secs(1));
     let end = Instant::now() + Duration::from_secs(5);
     let mut evidence = None;
     let mut leaked = None;

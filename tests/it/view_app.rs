@@ -41,10 +41,7 @@ impl View {
         let handle = thread::spawn(move || {
             let mut terminal = Terminal::new(backend).unwrap();
             let source = source.map(|s| (s, Duration::from_millis(5)));
-            match run_loop(&mut terminal, app, source, rx, options) {
-                Ok(outcome) => outcome,
-                Err(never) => match never {},
-            }
+            run_loop(&mut terminal, app, source, rx, options)
         });
         View {
             input: Some(tx),
@@ -169,6 +166,7 @@ fn monitor(fake: &FakeHost) -> Fixed {
             Vec::new(),
         )
         .unwrap()
+        .with_leak_grace(Duration::from_secs(1))
         .with_alerts(AlertConfig {
             idle_after_ms: u64::MAX,
             ..AlertConfig::default()

@@ -22,6 +22,7 @@ pub(super) fn scan_orphans(host: Arc<dyn Host>) -> Result<Vec<OrphanGroup>, Stri
         older_than: Duration::from_secs(2),
         all: false,
         measure: false,
+        allowed: Vec::new(),
     };
     Ok(scanner.scan(&opts).classified.groups)
 }
