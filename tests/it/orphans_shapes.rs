@@ -49,7 +49,7 @@ fn kinds(g: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// A service (its own process group) that runs a helper per request through a shell
+/// A service (its own process group and session) that runs a helper per request through a shell
 /// that returns at once, as `subprocess.run(["sh", "-c", "helper & exit 0"])` does;
 /// prints the helper's pid and lives on.
 const SERVICE: &str = r#"
@@ -63,14 +63,22 @@ time.sleep(3600)
 #[test]
 fn a_helper_a_live_service_left_behind_is_listed_weak() {
     let tag = Tag::new();
-    let mut service = tag
-        .command("python3")
+    // Its own session, as a supervisor starts a service: the tests' session may be led
+    // outside this PID namespace (session 0 under CI here), and there a detached
+    // helper in a live group is taken for a daemon by design (listed with `--all`).
+    let mut service = tag.command("python3");
+    service
         .args(["-c", SERVICE])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::piped());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        service.pre_exec(|| {
+            rustix::process::setsid()?;
+            Ok(())
+        });
+    }
+    let mut service = service.spawn().unwrap();
     let service_pid = service.id();
     let mut line = String::new();
     std::io::BufRead::read_line(
