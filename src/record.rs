@@ -131,7 +131,10 @@ impl TickSink {
                         })?;
                 (shown_path(p), Box::new(file))
             }
-            None => ("standard output".to_string(), Box::new(io::stdout())),
+            None => (
+                "standard output".to_string(),
+                Box::new(crate::stdout::Writer::new()),
+            ),
         };
         Ok(TickSink {
             path,

@@ -1,11 +1,11 @@
 //! `leaktop record`: record a family headlessly.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::{self, Format, human_kb};
 use leaktop::record::{self, RecordOptions};
 use leaktop::sample::Backend;
@@ -51,7 +51,7 @@ pub(crate) struct RecordArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: RecordArgs) -> Result<Exit, super::Error> {
     // Bound first: a taken address is known before anything else happens.
     let served = args.metrics.start()?;
     if let Some(s) = &served
@@ -64,7 +64,8 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let pid = match (args.root.pid, &args.root.name) {
         (Some(pid), _) => pid,
         (None, Some(pattern)) => {
-            let found = leaktop::monitor::find_all_by_name(args.backend, pattern)?;
+            let found = leaktop::monitor::find_all_by_name(args.backend, pattern)
+                .map_err(anyhow::Error::from)?;
             let pid = found.picked().ok_or_else(|| {
                 anyhow::anyhow!(
                     "no process matches --name '{}'",
@@ -79,7 +80,11 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             }
             pid
         }
-        (None, None) => anyhow::bail!("record needs --pid PID or --name PATTERN"),
+        (None, None) => {
+            return Err(super::Error::usage(
+                "record needs --pid PID or --name PATTERN",
+            ));
+        }
     };
     let opts = RecordOptions {
         pid,
@@ -97,7 +102,7 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),
     };
-    let summary = record::record(&opts)?;
+    let summary = record::record(&opts).map_err(anyhow::Error::from)?;
     if !args.quiet {
         let place = if to_stdout {
             "standard output".to_string()
@@ -112,5 +117,5 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             human_kb(summary.leaked_rss_kb),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

@@ -1,10 +1,10 @@
 //! `leaktop report FILE`: summarise, chart, slice or convert a recording.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::Format;
 use leaktop::report;
 
@@ -30,7 +30,7 @@ pub(crate) struct ReportArgs {
     pub(crate) out: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ReportArgs) -> Result<Exit, super::Error> {
     report::run(&report::Options {
         file: args.file,
         json: args.json,
@@ -38,6 +38,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         tick: args.tick,
         convert: args.convert,
         out: args.out,
-    })?;
-    Ok(ExitCode::SUCCESS)
+    })
+    .map_err(anyhow::Error::from)?;
+    Ok(Exit::Success)
 }
