@@ -15,7 +15,8 @@
 //! - [`demo`]: `leaktop demo`, a family that leaks on purpose;
 //! - [`metrics`]: `--metrics ADDR`, the figures served to Prometheus;
 //! - [`exit_codes`] and [`stdout`]: how leaktop ends, and what a failed write to
-//!   standard output means.
+//!   standard output means;
+//! - `testkit`: builders with sensible defaults for the tests and benches.
 
 pub mod actions;
 pub mod ci;
@@ -30,6 +31,8 @@ pub mod record;
 pub mod report;
 pub mod sample;
 pub mod stdout;
+#[doc(hidden)]
+pub mod testkit;
 pub mod text;
 pub mod ui;
 

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::{Format, TickReader, sample_data, shown_path};
+use super::{Format, TickReader, shown_path};
 
 /// Inputs per property (6 properties): 1,000 by default so `cargo test` stays quick;
 /// `PROPTEST_CASES=200000 cargo test --release --lib fuzz` for a long run.
@@ -59,7 +59,7 @@ fn check_stream(bytes: &[u8], name: &str) {
 /// A valid recording in `format`, edited: a cut, an insertion, a duplicated or
 /// dropped line.
 fn mutated(format: Format) -> impl Strategy<Value = String> {
-    let base = sample_data::recording().write(format);
+    let base = crate::testkit::forkserver_recording().write(format);
     let len = base.len();
     (0..len, 0..len, "[ -~\n\t{}\"\\\\:=()0-9]{0,12}", 0u8..4).prop_map(
         move |(a, b, insert, how)| {

@@ -346,5 +346,3 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
 
 #[cfg(test)]
 mod fuzz;
-#[cfg(test)]
-pub(crate) mod sample_data;

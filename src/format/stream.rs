@@ -363,7 +363,7 @@ pub(crate) fn parse_str(content: &str, format: Format) -> Result<Recording, Pars
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data::recording;
+    use crate::testkit::forkserver_recording as recording;
 
     #[test]
     fn streams_the_same_ticks_as_a_whole_read() {

@@ -61,32 +61,6 @@ impl ProcRow {
     }
 }
 
-#[cfg(test)]
-impl ProcRow {
-    /// For unit tests: a sleeping process `p<pid>` started at `pid`, 1000 KiB of RSS,
-    /// not leaked, memory not measured.
-    pub(crate) fn for_test(pid: u32, ppid: u32) -> ProcRow {
-        ProcRow {
-            pid,
-            ppid,
-            state: 'S',
-            rss_kb: 1000,
-            start: u64::from(pid),
-            cpu_ms: 0,
-            name: format!("p{pid}"),
-            cmd: format!("p{pid}"),
-            leaked: false,
-            reparented_from: None,
-            escaped: false,
-            leaked_since: None,
-            pss_kb: None,
-            uss_kb: None,
-            swap_kb: None,
-            mem_tick: None,
-        }
-    }
-}
-
 /// Something that happened between the previous tick and this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -279,20 +279,167 @@ fn axis_label(v: &f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Where the chart's points go: the units, the x of every point, and the axes' ends.
+struct Frame {
+    units: Units,
+    /// The first point's elapsed ms: x = 0.
+    t0: u64,
+    /// Every point's x, in `units.time`.
+    xs: Vec<f64>,
+    x_max: f64,
+    y_max: f64,
+}
+
+impl Frame {
+    fn of(header: &Header, summary: &Summary, ms: &[u64]) -> Frame {
+        let units = Units::of(summary.span_ms, summary.peak_total_rss_kb);
+        let t0 = ms[0];
+        let x = |m: u64| m.saturating_sub(t0) as f64 / units.ms_per_unit;
+        let xs: Vec<f64> = ms.iter().map(|&m| x(m)).collect();
+        // A single tick still gets an axis one interval wide.
+        let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
+        let y_max = units.rss(summary.peak_total_rss_kb.max(1024)) * 1.15;
+        Frame {
+            units,
+            t0,
+            xs,
+            x_max,
+            y_max,
+        }
+    }
+
+    /// The x of a tick at `ms` elapsed.
+    fn x_of(&self, ms: u64) -> f64 {
+        ms.saturating_sub(self.t0) as f64 / self.units.ms_per_unit
+    }
+
+    /// A series (KiB per point) as steps in the chart's units.
+    fn steps(&self, kb: &[u64]) -> Vec<(f64, f64)> {
+        steps(
+            &self.xs,
+            self.x_max,
+            kb.iter().map(|&kb| self.units.rss(kb)),
+        )
+    }
+}
+
+/// The plot's coordinates.
+type Plot<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws the chart: the plot with its axes, bands, lines and leak markers on the left,
+/// the legend on the right.
 fn draw(
     header: &Header,
     summary: &Summary,
     chart_data: &Chart,
     out: &mut String,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let units = Units::of(summary.span_ms, summary.peak_total_rss_kb);
     let (ms, series) = chart_data.points();
-    let t0 = ms[0];
-    let x_of = |ms: u64| ms.saturating_sub(t0) as f64 / units.ms_per_unit;
-    let xs: Vec<f64> = ms.iter().map(|&m| x_of(m)).collect();
-    // A single tick still gets an axis one interval wide.
-    let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
-    let y_max = units.rss(summary.peak_total_rss_kb.max(1024)) * 1.15;
+    let frame = Frame::of(header, summary, &ms);
+    let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    let mut chart = draw_axes(&plot, header, chart_data.pss, &frame)?;
+    let mut entries = draw_series(&mut chart, summary, chart_data, &frame, &series)?;
+    entries.extend(band_entries(summary, chart_data));
+    let moments = leak_moments(summary);
+    draw_moments(&mut chart, chart_data, &frame, &moments)?;
+    let leaks: Vec<String> = moments
+        .iter()
+        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
+        .collect();
+    draw_legend(&legend, &about(header, summary), &entries, &leaks)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The plot's title, axes and grid.
+fn draw_axes<'a, 'b>(
+    plot: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    header: &Header,
+    pss: bool,
+    frame: &Frame,
+) -> Result<Plot<'a, 'b>, Box<dyn std::error::Error>> {
+    let title = format!(
+        "leaktop: {} (root {})",
+        short("", &header.root_cmd, 60),
+        header.root_pid
+    );
+    let mut chart = ChartBuilder::on(plot)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..frame.x_max, 0f64..frame.y_max)?;
+    let units = &frame.units;
+    chart
+        .configure_mesh()
+        .x_desc(format!("{} since the recording started", units.time))
+        .y_desc(if pss {
+            format!("RSS, PSS ({})", units.rss)
+        } else {
+            format!("RSS ({})", units.rss)
+        })
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    Ok(chart)
+}
+
+/// The stacked bands and the total, live and leaked lines; returns the lines'
+/// legend entries.
+fn draw_series(
+    chart: &mut Plot<'_, '_>,
+    summary: &Summary,
+    chart_data: &Chart,
+    frame: &Frame,
+    series: &[Vec<u64>],
+) -> Result<Vec<Entry>, Box<dyn std::error::Error>> {
+    let series_steps = |s: usize| frame.steps(&series[s]);
+    // Stacked areas, drawn from the top of the stack down so each band shows; the
+    // whole family's total tops them as "others".
+    chart.draw_series(AreaSeries::new(series_steps(0), 0.0, OTHERS.filled()))?;
+    for k in (0..chart_data.top.len()).rev() {
+        chart.draw_series(AreaSeries::new(
+            series_steps(STACK + k),
+            0.0,
+            PALETTE[k].filled(),
+        ))?;
+    }
+    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
+    chart.draw_series(LineSeries::new(series_steps(0), BLACK.stroke_width(3)))?;
+    if summary.leaked.is_empty() {
+        return Ok(entries);
+    }
+    chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
+    chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
+    entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
+    entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
+    if chart_data.pss {
+        chart.draw_series(LineSeries::new(series_steps(3), LEAKED_PSS.stroke_width(2)))?;
+        entries.push(Entry::Line(
+            LEAKED_PSS,
+            2,
+            "leaked PSS: what killing them frees".into(),
+        ));
+    }
+    entries.push(Entry::Dashes(
+        LEAKED,
+        "a leak happened (tick number)".into(),
+    ));
+    Ok(entries)
+}
+
+/// The legend entries of the stacked processes (saying when one leaked) and the
+/// others' band.
+fn band_entries(summary: &Summary, chart_data: &Chart) -> Vec<Entry> {
     let leaked_ids: HashMap<Identity, u32> = summary
         .leaked
         .iter()
@@ -306,84 +453,27 @@ fn draw(
             )
         })
         .collect();
-    let top = &chart_data.top;
-    let series_steps = |s: usize| steps(&xs, x_max, series[s].iter().map(|&kb| units.rss(kb)));
-
-    let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let title = format!(
-        "leaktop: {} (root {})",
-        short("", &header.root_cmd, 60),
-        header.root_pid
-    );
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc(format!("{} since the recording started", units.time))
-        .y_desc(if chart_data.pss {
-            format!("RSS, PSS ({})", units.rss)
-        } else {
-            format!("RSS ({})", units.rss)
+    let mut entries: Vec<Entry> = chart_data
+        .top
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let leaked = leaked_ids
+                .get(&p.id)
+                .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
+            Entry::Band(
+                PALETTE[k],
+                format!("{} {}{leaked}", p.id.pid, p.name),
+                short(&p.name, &p.cmd, 44),
+            )
         })
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&axis_label)
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 15))
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()?;
-
-    // Stacked areas, drawn from the top of the stack down so each band shows; the
-    // whole family's total tops them as "others".
-    chart.draw_series(AreaSeries::new(series_steps(0), 0.0, OTHERS.filled()))?;
-    for k in (0..top.len()).rev() {
-        chart.draw_series(AreaSeries::new(
-            series_steps(STACK + k),
-            0.0,
-            PALETTE[k].filled(),
-        ))?;
-    }
-
-    let any_leak = !summary.leaked.is_empty();
-    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
-    chart.draw_series(LineSeries::new(series_steps(0), BLACK.stroke_width(3)))?;
-    if any_leak {
-        chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
-        chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
-        entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
-        entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
-        if chart_data.pss {
-            chart.draw_series(LineSeries::new(series_steps(3), LEAKED_PSS.stroke_width(2)))?;
-            entries.push(Entry::Line(
-                LEAKED_PSS,
-                2,
-                "leaked PSS: what killing them frees".into(),
-            ));
-        }
-        entries.push(Entry::Dashes(
-            LEAKED,
-            "a leak happened (tick number)".into(),
-        ));
-    }
-    for (k, p) in top.iter().enumerate() {
-        let leaked = leaked_ids
-            .get(&p.id)
-            .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
-        entries.push(Entry::Band(
-            PALETTE[k],
-            format!("{} {}{leaked}", p.id.pid, p.name),
-            short(&p.name, &p.cmd, 44),
-        ));
-    }
+        .collect();
     entries.push(Entry::Band(OTHERS, "other processes".into(), String::new()));
+    entries
+}
 
-    // One marker per tick at which something leaked, labelled with the tick; the
-    // legend says what leaked then.
+/// The ticks at which something leaked, each with how (once per kind).
+fn leak_moments(summary: &Summary) -> BTreeMap<u32, Vec<String>> {
     let mut moments: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for l in &summary.leaked {
         let what = l.how();
@@ -392,25 +482,41 @@ fn draw(
             list.push(what);
         }
     }
+    moments
+}
+
+/// One marker per tick at which something leaked, labelled with the tick; the legend
+/// says what leaked then.
+fn draw_moments(
+    chart: &mut Plot<'_, '_>,
+    chart_data: &Chart,
+    frame: &Frame,
+    moments: &BTreeMap<u32, Vec<String>>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
     for (n, tick) in moments.keys().enumerate() {
         let Some(&at) = chart_data.moments.get(tick).filter(|&&ms| ms != u64::MAX) else {
             continue;
         };
-        let x = x_of(at);
+        let x = frame.x_of(at);
         chart.draw_series(DashedLineSeries::new(
-            [(x, 0.0), (x, y_max)],
+            [(x, 0.0), (x, frame.y_max)],
             6,
             4,
             LEAKED.stroke_width(2),
         ))?;
         // Beside the line, not on it; staggered so neighbours do not overlap.
-        let y = y_max * (0.98 - 0.045 * (n % 6) as f64);
+        let y = frame.y_max * (0.98 - 0.045 * (n % 6) as f64);
         chart.draw_series(std::iter::once(
             EmptyElement::at((x, y)) + Text::new(tick.to_string(), (4, 0), label_font.clone()),
         ))?;
     }
-    let about = [
+    Ok(())
+}
+
+/// The legend's first lines: the span and interval, the host and start, the leak.
+fn about(header: &Header, summary: &Summary) -> [String; 3] {
+    [
         format!(
             "{} over {} · every {}",
             plural(summary.ticks, "tick", "ticks"),
@@ -427,24 +533,17 @@ fn draw(
             .replace('T', " ")
             .trim_end_matches('Z')
         ),
-        if any_leak {
+        if summary.leaked.is_empty() {
+            "nothing leaked".to_string()
+        } else {
             format!(
                 "{} leaked, peak {} at tick {}",
                 plural(summary.leaked.len(), "process", "processes"),
                 human_kb(summary.peak_leaked_rss_kb),
                 summary.peak_leaked_tick
             )
-        } else {
-            "nothing leaked".to_string()
         },
-    ];
-    let leaks: Vec<String> = moments
-        .iter()
-        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
-        .collect();
-    draw_legend(&legend, &about, &entries, &leaks)?;
-    root.present()?;
-    Ok(())
+    ]
 }
 
 /// A legend entry and how it is drawn.
@@ -531,11 +630,10 @@ fn short(name: &str, cmd: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data;
 
     #[test]
     fn a_long_recording_keeps_a_bounded_chart_with_its_peak() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let summary = super::super::summarize(&rec);
         let mut chart = Chart::new(&summary, Vec::new());
         let spike_at = 3 * MAX_POINTS + 7;
@@ -568,7 +666,7 @@ mod tests {
 
     #[test]
     fn leaked_pss_is_drawn_beside_leaked_rss_when_recorded() {
-        let rec = crate::format::sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let svg = render(&rec, &crate::report::summarize(&rec)).unwrap();
         assert!(svg.contains("leaked PSS: what killing them frees"));
         assert!(svg.contains("RSS, PSS ("));

@@ -59,15 +59,12 @@ const MB: usize = 1 << 20;
 
 fn sample(pid: u32, ppid: u32, rss_kb: u64, cpu_ms: u64) -> ProcSample {
     ProcSample {
-        pid,
-        ppid,
-        state: b'S',
         rss_kb,
         pgrp: 1000,
         session: 1000,
-        start: u64::from(pid),
         cpu_ms,
         comm: Comm::new(b"worker"),
+        ..leaktop::testkit::sample(pid, ppid)
     }
 }
 

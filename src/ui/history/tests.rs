@@ -5,22 +5,10 @@ use crate::model::AlertKind;
 
 fn row(pid: u32, ppid: u32, rss_kb: u64) -> ProcRow {
     ProcRow {
-        pid,
-        ppid,
-        state: 'S',
         rss_kb,
         start: u64::from(pid) * 3,
-        cpu_ms: 0,
-        name: format!("p{pid}"),
         cmd: format!("/usr/bin/p{pid} --serve"),
-        leaked: false,
-        reparented_from: None,
-        escaped: false,
-        leaked_since: None,
-        pss_kb: None,
-        uss_kb: None,
-        swap_kb: None,
-        mem_tick: None,
+        ..crate::testkit::row(pid, ppid)
     }
 }
 
@@ -211,7 +199,7 @@ fn a_long_history_costs_about_two_bytes_per_process_and_tick() {
 /// must not lose them.
 #[test]
 fn rows_come_back_whole_memory_included() {
-    let rec = crate::format::sample_data::recording();
+    let rec = crate::testkit::forkserver_recording();
     assert!(
         rec.ticks
             .iter()

@@ -199,6 +199,17 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Held by every test that steers the kernel's pid allocator (`ns_last_pid`), so two
+/// never fight over it in this binary under `cargo test`. Under nextest, where each
+/// test is a process of its own, the `pid-allocator` test group of
+/// `.config/nextest.toml` runs them one at a time instead.
+pub fn steering_pids() -> std::sync::MutexGuard<'static, ()> {
+    static ALLOCATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALLOCATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub fn leaktop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leaktop"))
 }
