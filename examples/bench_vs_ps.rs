@@ -297,6 +297,8 @@ struct Cost {
     clippy::zombie_processes,
     reason = "reaped by wait4, which also gives its CPU"
 )]
+// wait4 (the child's own CPU time and peak RSS) has no safe wrapper in the dependencies.
+#[allow(unsafe_code)]
 fn run(command: &mut Command) -> Cost {
     let start = Instant::now();
     let mut workload = lock(&WORKLOAD);

@@ -79,15 +79,6 @@ pub struct Recording {
 pub struct NoTicks(pub String);
 
 impl Recording {
-    /// `Err` naming `file` when there is not a single complete tick.
-    pub fn require_ticks(&self, file: &str) -> Result<(), NoTicks> {
-        if self.ticks.is_empty() {
-            Err(NoTicks(file.to_string()))
-        } else {
-            Ok(())
-        }
-    }
-
     /// Escapes control characters in every piece of free text ([`printable`]): a
     /// crafted recording must not drive the terminal that shows it.
     pub fn keep_printable(&mut self) {

@@ -239,11 +239,6 @@ impl<R: BufRead> TickReader<R> {
         &self.name
     }
 
-    /// Complete ticks returned so far.
-    pub fn ticks_read(&self) -> usize {
-        self.ticks
-    }
-
     /// Byte offset (from the start of the input) of the next unread line.
     pub fn offset(&self) -> u64 {
         self.lines.offset()
