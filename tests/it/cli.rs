@@ -325,7 +325,7 @@ fn record_to_standard_output_ends_quietly_when_its_reader_goes() {
     reader.read_exact(&mut head).unwrap();
     assert!(head.starts_with(b"# leaktop-ticklog"));
     drop(reader);
-    let done = common::wait_until(std::time::Duration::from_secs(20), || {
+    let done = common::wait_until(common::PATIENCE, || {
         matches!(child.0.try_wait(), Ok(Some(_)))
     });
     assert!(done, "record went on writing to a closed pipe");

@@ -71,7 +71,7 @@ fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
         "tracker, forkserver, 3 workers: {members:?}"
     );
     pool.kill_root();
-    assert!(wait_until(Duration::from_secs(5), || members
+    assert!(wait_until(common::PATIENCE, || members
         .iter()
         .all(|&m| common_ppid(m) != Some(leader))));
     (pool, leader, members)
@@ -102,7 +102,7 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(wait_until(Duration::from_secs(5), || pidfile.exists()));
+    assert!(wait_until(common::PATIENCE, || pidfile.exists()));
     let daemon: u32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
@@ -156,7 +156,7 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
         "{stdout}"
     );
     assert!(stdout.contains("freed"), "{stdout}");
-    assert!(wait_until(Duration::from_secs(5), || members_a
+    assert!(wait_until(common::PATIENCE, || members_a
         .iter()
         .all(|&p| !alive(p))));
     assert!(
@@ -244,7 +244,7 @@ fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     // leaktop itself dies; CMD gets SIGTERM (PR_SET_PDEATHSIG), its child lives on.
     signal(run_pid, Signal::KILL);
     let _ = run.wait();
-    assert!(wait_until(Duration::from_secs(5), || common_ppid(survivor)
+    assert!(wait_until(common::PATIENCE, || common_ppid(survivor)
         .is_some_and(
             |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
         )));
@@ -328,8 +328,7 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
     reaper.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     reaper.stdin.as_mut().unwrap().flush().unwrap();
     let reaper_pid = reaper.id();
-    assert!(wait_until(Duration::from_secs(5), || common_ppid(worker)
-        == Some(reaper_pid)));
+    assert!(wait_until(common::PATIENCE, || common_ppid(worker) == Some(reaper_pid)));
     let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -337,7 +336,7 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
         let _ = out.read_line(&mut l);
         let _ = tx.send(l);
     });
-    let got = rx.recv_timeout(Duration::from_secs(10));
+    let got = rx.recv_timeout(common::PATIENCE);
     let _ = watch.kill();
     let _ = watch.wait();
     let _ = reaper.kill();
@@ -394,9 +393,7 @@ fn a_sleeper_is_idle_since_it_slept_and_a_busy_loop_is_not() {
                     .map(String::from)
             })
     };
-    assert!(wait_until(Duration::from_secs(5), || state(sleeper)
-        .as_deref()
-        == Some("S")));
+    assert!(wait_until(common::PATIENCE, || state(sleeper).as_deref() == Some("S")));
     let asleep = std::time::Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     let least = asleep.elapsed().as_millis() as u64 * 9 / 10;
@@ -442,9 +439,7 @@ fn watch_ends_quietly_when_its_reader_goes_away() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     drop(watch.stdout.take());
-    let ended = wait_until(Duration::from_secs(10), || {
-        matches!(watch.try_wait(), Ok(Some(_)))
-    });
+    let ended = wait_until(common::PATIENCE, || matches!(watch.try_wait(), Ok(Some(_))));
     if !ended {
         let _ = watch.kill();
     }

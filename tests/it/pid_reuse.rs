@@ -25,7 +25,7 @@ fn unrelated_process_given_a_dead_members_pid_is_not_a_member() {
     let child: u32 = tree.read_line().parse().unwrap();
     let out = dir.path().join("reuse.ticklog");
     let rec = Recorder::start(tree.pid(), &out, &["--interval", "100ms"]);
-    assert!(wait_until(Duration::from_secs(5), || !alive(child)));
+    assert!(wait_until(common::PATIENCE, || !alive(child)));
     std::thread::sleep(Duration::from_millis(30));
     // Hand the dead child's pid to a process outside the family.
     let mut impostor = None;

@@ -2,8 +2,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Family, Recorder, Signal, leaktop, wait_until};
 use leaktop::format::{self, Recording};
 use leaktop::model::Tick;
@@ -186,7 +184,7 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
     assert_eq!(tree.read_line(), "go");
     let out = dir.path().join("escape.ndjson");
     let rec = Recorder::start(tree.pid(), &out, &["--interval", "400ms"]);
-    let found = wait_until(Duration::from_secs(10), || {
+    let found = wait_until(common::PATIENCE, || {
         format::read(&out).is_ok_and(|r| {
             r.ticks
                 .last()
@@ -364,7 +362,7 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
     )
     .unwrap();
     let mut sup = Family::spawn("sh", &[supervisor.to_str().unwrap()]);
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(common::PATIENCE, || {
         sup.tagged_pids().iter().any(|&pid| {
             std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains(&name))
         })

@@ -16,8 +16,8 @@ use leaktop::sample::Backend;
 fn without_a_subreaper_an_orphan_seen_in_the_family_is_reported_leaked() {
     // A hung run must fail the test, not hang it.
     std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_secs(60));
-        eprintln!("the run did not end within 60 s");
+        std::thread::sleep(Duration::from_secs(120));
+        eprintln!("the run did not end within 120 s");
         std::process::abort();
     });
     let fake = FakeHost::new(500);
@@ -37,14 +37,22 @@ fn without_a_subreaper_an_orphan_seen_in_the_family_is_reported_leaked() {
                     break p.pid;
                 }
                 assert!(
-                    begun.elapsed() < Duration::from_secs(10),
+                    begun.elapsed() < Duration::from_secs(60),
                     "CMD never started"
                 );
                 std::thread::sleep(Duration::from_millis(5));
             };
             let worker = fake.fork(cmd);
-            // Ticks every 10 ms see the worker as CMD's child before CMD exits.
-            std::thread::sleep(Duration::from_millis(200));
+            // Ticks see the worker as CMD's child before CMD exits: a few samples
+            // taken after the fork, however slowly a busy machine runs them.
+            let forked_at = fake.samples_taken();
+            while fake.samples_taken() < forked_at + 3 {
+                assert!(
+                    begun.elapsed() < Duration::from_secs(60),
+                    "the run stopped sampling"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
             fake.exit(cmd, 0);
             worker
         }

@@ -214,6 +214,10 @@ pub fn leaktop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leaktop"))
 }
 
+/// How long a test waits for what must happen: long, so that the suite passes on a
+/// machine whose every core is busy; a test that passes waits only as long as it must.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
 /// Polls `cond` until it holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -249,7 +253,7 @@ impl Recorder {
 
     /// Waits until the output holds at least `n` complete ticks.
     pub fn wait_ticks(&self, n: usize) {
-        let ok = wait_until(Duration::from_secs(20), || {
+        let ok = wait_until(PATIENCE, || {
             leaktop::format::read(&self.out).is_ok_and(|r| r.ticks.len() >= n)
         });
         assert!(
@@ -266,9 +270,7 @@ impl Recorder {
     /// Waits for the recorder to exit; returns its exit code and stderr.
     pub fn finish(mut self) -> (Option<i32>, String) {
         use std::io::Read;
-        let done = wait_until(Duration::from_secs(20), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
+        let done = wait_until(PATIENCE, || matches!(self.child.try_wait(), Ok(Some(_))));
         assert!(done, "recorder did not stop");
         let status = self.child.wait().unwrap();
         let mut err = String::new();
@@ -319,7 +321,62 @@ pub fn isolated(name: &str, body: impl FnOnce()) {
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new(exe)
+    rerun(name, Command::new(exe));
+}
+
+/// How to make a PID namespace of one's own: as root, or in a user namespace of
+/// one's own where the kernel lets anyone make one.
+const UNSHARE: [&[&str]; 2] = [
+    &["--pid", "--fork", "--mount-proc"],
+    &[
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+    ],
+];
+
+/// Runs `body` as PID 1 of a PID namespace of its own (the test binary re-executed
+/// for test `name` alone under `unshare --pid --fork --mount-proc`), for a test that
+/// needs init as the adopter: every process it orphans is adopted by PID 1, the test
+/// itself, whatever subreapers the machine has above it, and every process left in
+/// the namespace ends with it. Where no PID namespace can be made (no `unshare`, not
+/// root and no user namespaces), the test is skipped with a note.
+pub fn in_pid_namespace(name: &str, body: impl FnOnce()) {
+    if std::env::var(ISOLATED_VAR).as_deref() == Ok(name) {
+        assert_eq!(
+            std::process::id(),
+            1,
+            "{name} runs as PID 1 of its namespace"
+        );
+        body();
+        return;
+    }
+    let usable = UNSHARE.into_iter().find(|how| {
+        Command::new("unshare")
+            .args(*how)
+            .arg("true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let Some(how) = usable else {
+        eprintln!("skipped: {name} needs a PID namespace of its own (unshare)");
+        return;
+    };
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = Command::new("unshare");
+    command.args(how).arg(exe);
+    rerun(name, command);
+}
+
+/// Runs `command` (the test binary, maybe behind a wrapper) for test `name` alone,
+/// and checks that it ran and passed.
+fn rerun(name: &str, mut command: Command) {
+    let out = command
         .args([
             name,
             "--exact",
