@@ -79,7 +79,7 @@ fn vm_hwm_kb() -> Option<usize> {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "two minutes unoptimised; CI runs: cargo test --release --test it day_long -- --include-ignored"
+    ignore = "two minutes unoptimised; CI runs it optimised: cargo test --profile ci --test it day_long -- --include-ignored"
 )]
 fn a_day_of_ticks_fits_in_well_under_50_mb() {
     let root = sample(1000, 1, 400_000, 0);

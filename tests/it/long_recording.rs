@@ -83,7 +83,7 @@ fn peak_rss_kb(args: &[&std::ffi::OsStr]) -> (i32, i64, std::time::Duration) {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes unoptimised; CI runs: cargo test --release --test it long_recording -- --include-ignored"
+    ignore = "minutes unoptimised; CI runs it optimised: cargo test --profile ci --test it long_recording -- --include-ignored"
 )]
 fn six_hours_of_150_processes_report_in_under_100_mb() {
     let dir = tempfile::tempdir().unwrap();
