@@ -13,6 +13,8 @@ use crate::sample::{
     self, Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
 
+mod gpu;
+
 /// The default leak grace: an orphan that exits by itself within a second (a pool's
 /// worker seeing EOF, a shutdown draining) is not a leak.
 pub const LEAK_GRACE: Duration = Duration::from_secs(1);
@@ -64,6 +66,8 @@ pub struct Monitor {
     /// The processes the user is looking at (the view's selected subtree): measured
     /// right after the leaked ones.
     focus: HashSet<Identity>,
+    /// GPU memory of the members ([`gpu`]).
+    gpu: gpu::GpuWatch,
 }
 
 /// What a restarted root must share with the root that exited (see
@@ -231,6 +235,7 @@ impl Monitor {
             measure_pss: true,
             metrics: None,
             focus: HashSet::new(),
+            gpu: gpu::GpuWatch::default(),
         }
         .with_leak_grace(LEAK_GRACE))
     }
@@ -337,6 +342,8 @@ impl Monitor {
         }
         let mut tick = self.tracker.snapshot(elapsed, now_ms());
         self.measure_memory(&mut tick);
+        self.gpu
+            .fill(self.host.as_ref(), &mut tick, self.header.interval_ms);
         tick.alerts = self.alerts.observe(&tick);
         if let Some(metrics) = &mut self.metrics {
             let took = self.host.now().saturating_duration_since(began);

@@ -137,6 +137,20 @@ impl Scanner {
             .collect()
     }
 
+    /// GPU memory of every process of `groups` ([`crate::host::gpu::read`]): asked only for
+    /// the groups shown, and nothing is read where the host found no GPU.
+    pub fn gpu_of(&self, groups: &[&OrphanGroup]) -> crate::model::gpu::GpuUsage {
+        let ids: Vec<Identity> = groups
+            .iter()
+            .flat_map(|g| &g.processes)
+            .map(|p| p.sample.id())
+            .collect();
+        if ids.is_empty() {
+            return crate::model::gpu::GpuUsage::none();
+        }
+        crate::host::gpu::read(self.host.as_ref(), &ids)
+    }
+
     /// Ends `groups` (every process in them, and what they fork meanwhile) with the
     /// safe kill: `signal`, `grace`, then SIGKILL. Never PID 1, leaktop, its
     /// ancestors or an adopter.
@@ -335,10 +349,12 @@ pub fn run_on(
     unreadable_note(c, io);
     let age = |start| scan.age_ms(start);
     let idle_ms = scanner.idle_of(&scan, &selected);
+    let gpu = scanner.gpu_of(&selected);
     let view = crate::format::orphans::View {
         memory: &scan.memory,
         idle_ms: &idle_ms,
         age_ms: &age,
+        gpu: &gpu,
     };
     let listing = match opts.output {
         Output::Table(width) if selected.is_empty() => {
@@ -374,8 +390,21 @@ pub fn run_on(
     let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
     let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
     if !k.yes {
+        let gpu_ids: Vec<Identity> = to_kill
+            .iter()
+            .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
+            .collect();
+        let gpu_part = if gpu.found() {
+            format!(
+                ", GPU {}",
+                gpu.group_kb(&gpu_ids)
+                    .map_or("?".to_string(), crate::text::human_kb)
+            )
+        } else {
+            String::new()
+        };
         let question = format!(
-            "End {} ({}, RSS {}) with {}, then SIGKILL after {}? [y/N] ",
+            "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
             ids.join(", "),
             crate::text::plural(processes, "process", "processes"),
             crate::text::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
@@ -389,7 +418,7 @@ pub fn run_on(
         }
     }
     let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
-    let text = kill_text(&to_kill, &report);
+    let text = kill_text(&to_kill, &report, &gpu);
     if opts.output == Output::Json {
         (io.say)(&text);
     } else {
@@ -407,8 +436,13 @@ fn unreadable_note(c: &Classified, io: &mut Io) {
     }
 }
 
-/// What a kill did, group by group: what ended, what survived, what came back.
-fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
+/// What a kill did, group by group: what ended, what survived, what came back (GPU
+/// memory too, as `gpu` read it before the kill, where a GPU was found).
+fn kill_text(
+    groups: &[&OrphanGroup],
+    report: &KillReport,
+    gpu: &crate::model::gpu::GpuUsage,
+) -> String {
     let mut out = String::new();
     for g in groups {
         let ids: IdSet<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
@@ -447,21 +481,62 @@ fn kill_text(groups: &[&OrphanGroup], report: &KillReport) -> String {
     if let Some(change) = report.mem_available_change_kb {
         let _ = writeln!(out, "{}", kill::mem_available_text(change));
     }
+    if let Some(line) = gpu_freed_text(gpu, &report.ended) {
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
+/// What the processes `ended` held on the GPU before the kill, which the driver gives
+/// back as their last descriptor closes; `None` where no GPU was found.
+fn gpu_freed_text(gpu: &crate::model::gpu::GpuUsage, ended: &[Identity]) -> Option<String> {
+    if !gpu.found() {
+        return None;
+    }
+    let asked: Vec<Identity> = ended
+        .iter()
+        .filter(|id| gpu.processes.contains_key(id))
+        .copied()
+        .collect();
+    Some(match gpu.group_kb(&asked) {
+        Some(kb) => format!(
+            "GPU memory: {} returned (NVML and DRM fdinfo, as read before the kill)",
+            crate::text::human_kb(kb)
+        ),
+        None => "GPU memory returned: unknown (some ended process's GPU memory could not be read)"
+            .to_string(),
+    })
+}
+
 /// The figures `--watch --metrics` serves: the selected groups standing now (reported
-/// or not yet: a scrape sees what is there) and their RSS summed, in bytes.
-fn orphan_figures(scan: &Scan, filter: &Filter) -> crate::metrics::OrphanFigures {
+/// or not yet: a scrape sees what is there), their RSS summed and their GPU memory
+/// (read for them where a GPU was found), in bytes.
+fn orphan_figures(
+    scanner: &Scanner,
+    scan: &Scan,
+    filter: &Filter,
+) -> crate::metrics::OrphanFigures {
     let groups: Vec<&OrphanGroup> = scan
         .classified
         .groups
         .iter()
         .filter(|g| filter.selects(g))
         .collect();
+    let gpu = scanner.gpu_of(&groups);
+    let ids: Vec<Identity> = groups
+        .iter()
+        .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
+        .collect();
+    let gpu_bytes = if ids.is_empty() {
+        // No orphan holds anything: 0 where there is a GPU, unknown where none.
+        scanner.host.gpu().is_some().then_some(0)
+    } else {
+        gpu.group_kb(&ids).map(|kb| kb.saturating_mul(1024))
+    };
     crate::metrics::OrphanFigures {
         groups: groups.len() as u64,
         memory_bytes: Some(groups.iter().map(|g| g.rss_kb * 1024).sum()),
+        gpu_bytes,
     }
 }
 
@@ -502,11 +577,13 @@ fn watch(
         } else {
             IdMap::default()
         };
+        let gpu = scanner.gpu_of(&due);
         let age = |start| scan.age_ms(start);
         let view = crate::format::orphans::View {
             memory: &scan.memory,
             idle_ms: &idle_ms,
             age_ms: &age,
+            gpu: &gpu,
         };
         for g in due {
             let line = match opts.output {
@@ -515,12 +592,12 @@ fn watch(
                     v["time_ms"] = crate::monitor::now_ms().into();
                     format!("{v}\n")
                 }
-                _ => crate::format::orphans::appeared_line(g),
+                _ => crate::format::orphans::appeared_line(g, &view),
             };
             (io.out)(&line)?;
         }
         if let Some(state) = &opts.metrics {
-            state.set_orphans(orphan_figures(&scan, &opts.filter));
+            state.set_orphans(orphan_figures(scanner, &scan, &opts.filter));
         }
         // Only the groups alive now are remembered: memory stays bounded.
         reported.retain(|id| now.contains(id));

@@ -266,6 +266,11 @@ mod tests {
         assert_eq!(row(214863)["uss_kb"], 7_168);
         assert_eq!(row(214863)["swap_kb"], 512);
         assert_eq!(row(214863)["mem_tick"], 1);
+        assert_eq!(row(214864)["gpu_kb"], 2 * 1024 * 1024);
+        assert!(
+            row(214863).get("gpu_kb").is_none(),
+            "unknown GPU memory is absent"
+        );
         assert!(
             row(214862).get("pss_kb").is_none(),
             "unknown is absent, not 0"
@@ -283,8 +288,8 @@ mod tests {
         let rec = parse(old).unwrap();
         let p = &rec.ticks[0].processes[0];
         assert_eq!(
-            (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick),
-            (None, None, None, None)
+            (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick, p.gpu_kb),
+            (None, None, None, None, None)
         );
         let sum = rec.ticks[0].leaked_pss_kb();
         assert_eq!((sum.known(), sum.unknown), (None, 1));

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Format;
 use crate::host::Memory;
+use crate::model::gpu::GpuUsage;
 use crate::model::layout::{self, Line};
 use crate::model::orphans::{Orphan, OrphanGroup, Strength};
 use crate::model::{Event, Header, ProcRow, Tick};
@@ -22,6 +23,8 @@ pub struct View<'a> {
     pub idle_ms: &'a IdMap<Identity, u64>,
     /// The age in ms of a process that started at this start time.
     pub age_ms: &'a dyn Fn(u64) -> u64,
+    /// GPU memory of the processes shown; a GPU column only where a GPU was found.
+    pub gpu: &'a GpuUsage,
 }
 
 impl View<'_> {
@@ -45,11 +48,24 @@ impl View<'_> {
             uss_kb: m.map(|m| m.uss_kb),
             swap_kb: m.map(|m| m.swap_kb),
             mem_tick: m.map(|_| 1),
+            gpu_kb: self.gpu.kb(s.id()),
         }
     }
 
     fn rows(&self, g: &OrphanGroup) -> Vec<ProcRow> {
         g.processes.iter().map(|o| self.row(o)).collect()
+    }
+
+    /// The group's GPU memory (KiB) that ending it returns; `None`: unknown.
+    fn gpu_kb(&self, g: &OrphanGroup) -> Option<u64> {
+        let ids: Vec<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
+        self.gpu.group_kb(&ids)
+    }
+
+    /// What the group holds on the GPU, and who holds the device, in lines.
+    fn gpu_notes(&self, g: &OrphanGroup) -> Vec<String> {
+        let ids: Vec<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
+        self.gpu.notes(&ids)
     }
 
     /// The group's summed PSS, `None` unless every member was measured.
@@ -65,17 +81,20 @@ fn strength(g: &OrphanGroup) -> &'static str {
     if g.strong() { "strong" } else { "weak" }
 }
 
-/// The table: per group a heading with its id, strength, size and evidence, then its
-/// processes as trees, `width` columns wide.
+/// The table: per group a heading with its id, strength, size (RSS, PSS, GPU memory:
+/// `?` where unknown) and evidence, then its processes as trees, `width` columns wide,
+/// with a GPU column where a GPU was found.
 pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
     let mut out = String::new();
     for g in groups {
         let pss = view
             .pss_kb(g)
             .map_or(String::new(), |kb| format!(", PSS {}", human_kb(kb)));
+        // Unknown where no GPU was found too: the heading never says 0 for it.
+        let gpu = format!(", GPU {}", view.gpu_kb(g).map_or("?".to_string(), human_kb));
         let _ = writeln!(
             out,
-            "{}  {}  {}, RSS {}{pss}",
+            "{}  {}  {}, RSS {}{pss}{gpu}",
             g.id,
             strength(g).to_uppercase(),
             plural(g.processes.len(), "process", "processes"),
@@ -89,9 +108,17 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
             };
             let _ = writeln!(out, "  {mark} {}", printable(&e.text));
         }
+        for note in view.gpu_notes(g) {
+            let _ = writeln!(out, "  ! {}", printable(&note));
+        }
+        let gpu_head = if view.gpu.found() {
+            format!(" {:>10}", "GPU")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  {:>7} {:>7} S {:>10} {:>10} {:>6} {:>8} {:>6}  COMMAND",
+            "  {:>7} {:>7} S {:>10} {:>10}{gpu_head} {:>6} {:>8} {:>6}  COMMAND",
             "PID", "PPID", "RSS", "PSS", "AGE", "CPU", "IDLE"
         );
         let rows = view.rows(g);
@@ -108,8 +135,14 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
                     start: r.start,
                 })
                 .map_or("?".to_string(), |ms| age(*ms));
+            let gpu = if view.gpu.found() {
+                let kb = view.gpu.kb(r.id());
+                format!(" {:>10}", kb.map_or("?".to_string(), human_kb))
+            } else {
+                String::new()
+            };
             let head = format!(
-                "  {:>7} {:>7} {} {:>10} {:>10} {:>6} {:>7.1}s {:>6}  {prefix}",
+                "  {:>7} {:>7} {} {:>10} {:>10}{gpu} {:>6} {:>7.1}s {:>6}  {prefix}",
                 r.pid,
                 r.ppid,
                 r.state,
@@ -134,7 +167,9 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
 }
 
 /// One group as JSON: `id`, `strength`, `evidence`, `rss_kb`, `pss_kb` (when every
-/// member was measured), `processes`.
+/// member was measured), `gpu_kb` (GPU memory that ending it returns, `null` where
+/// unknown or no GPU was found), `gpu_notes`, `processes` (each with its `gpu_kb`
+/// and the GPU device nodes it holds, `gpu_devices`, `null` where unreadable).
 pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
     let processes: Vec<Value> = g
         .processes
@@ -142,6 +177,10 @@ pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
         .map(|o| {
             let s = &o.sample;
             let m = view.memory.get(&s.id());
+            let gpu = view.gpu.processes.get(&s.id());
+            let devices = gpu
+                .and_then(|p| p.nodes.as_ref())
+                .map(|n| n.iter().map(|(_, path)| path.as_str()).collect::<Vec<_>>());
             json!({
                 "pid": s.pid,
                 "start": s.start,
@@ -152,6 +191,9 @@ pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
                 "rss_kb": s.rss_kb,
                 "pss_kb": m.map(|m| m.pss_kb),
                 "uss_kb": m.map(|m| m.uss_kb),
+                "gpu_kb": view.gpu.kb(s.id()),
+                "gpu_devices": devices,
+                "ns_pid": gpu.and_then(|p| p.ns_pid),
                 "age_ms": (view.age_ms)(s.start),
                 "cpu_ms": s.cpu_ms,
                 "idle_ms": view.idle_ms.get(&s.id()),
@@ -168,6 +210,8 @@ pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
         "evidence": g.evidence,
         "rss_kb": g.rss_kb,
         "pss_kb": view.pss_kb(g),
+        "gpu_kb": view.gpu_kb(g),
+        "gpu_notes": view.gpu_notes(g),
         "processes": processes,
     })
 }
@@ -231,16 +275,22 @@ pub fn snapshots(groups: &[&OrphanGroup], view: &View, time_ms: u64, host: &str)
     out
 }
 
-/// The line `--watch` prints when a group appears.
-pub fn appeared_line(g: &OrphanGroup) -> String {
+/// The line `--watch` prints when a group appears (its GPU memory too where a GPU was
+/// found).
+pub fn appeared_line(g: &OrphanGroup, view: &View) -> String {
     let top = g
         .processes
         .iter()
         .max_by_key(|o| o.sample.rss_kb)
         .map_or(String::new(), |o| fit(&printable(&o.command.cmd), 60));
     let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
+    let gpu = if view.gpu.found() {
+        format!(", GPU {}", view.gpu_kb(g).map_or("?".to_string(), human_kb))
+    } else {
+        String::new()
+    };
     format!(
-        "new orphan group {} ({}): {}, RSS {}: {}: {}\n",
+        "new orphan group {} ({}): {}, RSS {}{gpu}: {}: {}\n",
         g.id,
         strength(g),
         plural(g.processes.len(), "process", "processes"),

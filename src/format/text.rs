@@ -104,6 +104,9 @@ fn write_process(p: &ProcRow, out: &mut String) {
     if let Some(at) = p.mem_tick {
         let _ = write!(out, " measured={at}");
     }
+    if let Some(kb) = p.gpu_kb {
+        let _ = write!(out, " GPU={} ({kb} KiB)", human_kb(kb));
+    }
     if p.leaked {
         out.push_str(" LEAKED");
         if let Some(since) = p.leaked_since {
@@ -576,6 +579,11 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
     } else {
         None
     };
+    let gpu_kb = if cur.eat(" GPU=") {
+        Some(cur.size("a GPU memory size like '2 GiB (2097152 KiB)'")?)
+    } else {
+        None
+    };
     let leaked = cur.eat(" LEAKED");
     let leaked_since = if leaked && cur.eat(" since=") {
         Some(cur.number("a tick number")?)
@@ -602,6 +610,7 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
         uss_kb,
         swap_kb,
         mem_tick,
+        gpu_kb,
     })
 }
 
@@ -761,6 +770,38 @@ mod tests {
                 (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick) == (None, None, None, None)
             })
         );
+    }
+
+    #[test]
+    fn gpu_memory_follows_the_memory_figures_and_is_absent_where_unknown() {
+        let text = recording().write(crate::format::Format::Text);
+        let worker = text
+            .lines()
+            .find(|l| l.contains(" GPU="))
+            .expect("the worker's GPU memory");
+        assert!(
+            worker.contains(" measured=2 GPU=2 GiB (2097152 KiB) LEAKED since=2 cmd: "),
+            "{worker}"
+        );
+        assert!(
+            text.lines()
+                .filter(|l| l.contains(" GPU="))
+                .all(|l| l.contains("214864 ")),
+            "unknown is not written: {text}"
+        );
+        // A line from before the field reads as unknown; one with a bad size is an
+        // error naming it.
+        let old = text.replace(" GPU=2 GiB (2097152 KiB)", "");
+        let rec = parse(&old).unwrap();
+        assert!(
+            rec.ticks
+                .iter()
+                .flat_map(|t| &t.processes)
+                .all(|p| p.gpu_kb.is_none())
+        );
+        let bad = text.replace("GPU=2 GiB (2097152 KiB)", "GPU=lots");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("a GPU memory size"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::{
     SpawnSpec, Spawned,
 };
 use crate::model::orphans::{ProcFacts, StdioKind};
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 
@@ -22,12 +23,20 @@ use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 /// one host serves every thread.
 pub struct LinuxHost {
     sampler: Mutex<ProcfsSampler>,
+    gpu: super::gpu::linux::LazyGpu,
 }
 
 impl LinuxHost {
     pub fn new() -> Self {
+        Self::with_gpu_nodes(super::gpu::linux::GpuNodes::default())
+    }
+
+    /// A host that takes `nodes` for the GPU's device nodes and NVML library (tests
+    /// stand a character device and a stub library in for them).
+    pub fn with_gpu_nodes(nodes: super::gpu::linux::GpuNodes) -> Self {
         LinuxHost {
             sampler: Mutex::new(ProcfsSampler::new()),
+            gpu: super::gpu::linux::LazyGpu::new(nodes),
         }
     }
 
@@ -123,6 +132,10 @@ impl Host for LinuxHost {
         std::thread::sleep(duration);
     }
 
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        sample::events::open(request)
+    }
+
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
         let pid = Pid::from_raw(id.pid as i32).ok_or(PinError::Gone)?;
         let fd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| match e {
@@ -139,6 +152,10 @@ impl Host for LinuxHost {
 
     fn reap(&self) -> Vec<(u32, Exit)> {
         super::unix::reap()
+    }
+
+    fn gpu(&self) -> Option<&dyn super::gpu::Gpu> {
+        self.gpu.get()
     }
 
     fn become_subreaper(&self) -> io::Result<bool> {

@@ -153,6 +153,13 @@ impl Host for MacosHost {
         std::thread::sleep(duration);
     }
 
+    fn events(
+        &self,
+        request: crate::sample::events::EventRequest,
+    ) -> Box<dyn crate::sample::events::EventSource> {
+        crate::sample::events::open(request)
+    }
+
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
         match self.probe(id.pid) {
             Some(s) if s.start == id.start => Ok(Box::new(self.handle(id))),

@@ -14,6 +14,7 @@
 //!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
 //! ```
 
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::orphans::ProcFacts;
+use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
@@ -211,6 +213,13 @@ pub trait Host: Send + Sync {
     /// Waits `duration` (the fake host moves its clock instead).
     fn sleep(&self, duration: Duration);
 
+    /// The source of process events between ticks (forks, exits, `setsid`, losses):
+    /// the kernel's connector where leaktop may subscribe and `request` allows it,
+    /// else pidfds (exits of the processes it is told to watch), else none (ticks);
+    /// see [`crate::sample::events`]. The source says which it is, and why the
+    /// connector is not used.
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource>;
+
     /// Opens a handle on the process now at `id.pid`, then checks that it is `id`
     /// (same start time): only then may it be signalled.
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError>;
@@ -287,6 +296,12 @@ pub trait Host: Send + Sync {
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
     fn now_start(&self) -> Option<u64> {
+        None
+    }
+
+    /// The machine's GPUs ([`gpu::Gpu`]), `None` where one check at start found none:
+    /// nothing is loaded or read then, and GPU memory is unknown. The default: none.
+    fn gpu(&self) -> Option<&dyn gpu::Gpu> {
         None
     }
 

@@ -87,6 +87,17 @@ fn register_family(registry: &mut Registry, f: &FamilyFigures) {
         Some(Unit::Bytes),
         memory,
     );
+    // Only where known for every leaked process (and a GPU was found): never 0 for
+    // unknown.
+    if let Some(bytes) = f.leaked_gpu_bytes {
+        gauge(
+            registry,
+            "leaked_gpu_memory",
+            "GPU memory held by the leaked processes at the last tick (NVML, DRM fdinfo): what killing them returns to the GPU",
+            Some(Unit::Bytes),
+            vec![(root(), int(bytes))],
+        );
+    }
     gauge(
         registry,
         "escaped_processes",
@@ -147,6 +158,16 @@ fn register_orphans(registry: &mut Registry, o: &OrphanFigures) {
             memory,
         );
     }
+    if let Some(bytes) = o.gpu_bytes {
+        let memory = Gauge::<i64>::default();
+        memory.set(int(bytes));
+        registry.register_with_unit(
+            "orphaned_gpu_memory",
+            "GPU memory of the orphan groups' processes (NVML, DRM fdinfo)",
+            Unit::Bytes,
+            memory,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +183,7 @@ mod tests {
             leaked: 3,
             leaked_rss_bytes: 3 << 20,
             leaked_pss_bytes: None,
+            leaked_gpu_bytes: None,
             escaped: 1,
             alerts: AlertKind::ALL.iter().map(|&k| (k, 0)).collect(),
             leaks_total: 4,
@@ -249,6 +271,7 @@ mod tests {
         state.set_orphans(OrphanFigures {
             groups: 3,
             memory_bytes: Some(5 << 20),
+            gpu_bytes: Some(3 << 30),
         });
         let text = encode(&state.snapshot());
         assert_eq!(value(&text, "leaktop_orphan_groups").as_deref(), Some("3"));
@@ -256,13 +279,47 @@ mod tests {
             value(&text, "leaktop_orphaned_memory_bytes").as_deref(),
             Some("5242880")
         );
+        assert_eq!(
+            value(&text, "leaktop_orphaned_gpu_memory_bytes").as_deref(),
+            Some("3221225472")
+        );
+        assert!(
+            text.contains("# UNIT leaktop_orphaned_gpu_memory_bytes bytes"),
+            "{text}"
+        );
         assert!(!text.contains("leaktop_family_processes"), "{text}");
         state.set_orphans(OrphanFigures {
             groups: 0,
             memory_bytes: None,
+            gpu_bytes: None,
         });
         let text = encode(&state.snapshot());
         assert_eq!(value(&text, "leaktop_orphan_groups").as_deref(), Some("0"));
         assert!(!text.contains("orphaned_memory"), "{text}");
+        assert!(
+            !text.contains("gpu"),
+            "unknown GPU memory is no series: {text}"
+        );
+    }
+
+    #[test]
+    fn leaked_gpu_memory_is_a_series_only_where_known() {
+        let mut f = family();
+        let text = encode(&Figures {
+            family: Some(f.clone()),
+            orphans: None,
+        });
+        assert!(!text.contains("gpu"), "{text}");
+        f.leaked_gpu_bytes = Some(2 << 30);
+        let text = encode(&Figures {
+            family: Some(f),
+            orphans: None,
+        });
+        let root = r#"root="serve \"x\"""#;
+        assert_eq!(
+            value(&text, &format!("leaktop_leaked_gpu_memory_bytes{{{root}}}")).as_deref(),
+            Some("2147483648"),
+            "{text}"
+        );
     }
 }

@@ -40,6 +40,10 @@ pub struct FamilyFigures {
     /// The leaked members' last-known PSS summed, bytes (`smaps_rollup`); `None`
     /// while any leaked member's PSS is unknown: a partial sum would read as a fall.
     pub leaked_pss_bytes: Option<u64>,
+    /// The leaked members' GPU memory summed, bytes (`leaktop_leaked_gpu_memory_bytes`:
+    /// NVML, DRM fdinfo); `None` while any leaked member's is unknown, and where no
+    /// GPU was found: the series is then left out, never shown as 0.
+    pub leaked_gpu_bytes: Option<u64>,
     /// Members that escaped the family (`leaktop_escaped_processes`).
     pub escaped: u64,
     /// Standing alerts by kind: every kind the model knows, 0 when none stands.
@@ -60,6 +64,9 @@ pub struct OrphanFigures {
     /// Their memory summed, bytes (`leaktop_orphaned_memory_bytes`); `None` when
     /// unknown (the series is then left out, never shown as 0).
     pub memory_bytes: Option<u64>,
+    /// Their GPU memory summed, bytes (`leaktop_orphaned_gpu_memory_bytes`); `None`
+    /// when unknown or no GPU was found (the series is then left out).
+    pub gpu_bytes: Option<u64>,
 }
 
 /// The snapshot shared by the sampler (writer) and the server (reader).
@@ -151,12 +158,16 @@ impl TickPublisher {
             *alerts.entry(a.kind).or_default() += 1;
         }
         let pss = tick.leaked_pss_kb();
+        let gpu = tick.leaked_gpu_kb();
         FamilyFigures {
             root,
             processes: tick.processes.len() as u64,
             leaked: tick.leaked_count() as u64,
             leaked_rss_bytes: tick.leaked_rss_kb().saturating_mul(1024),
             leaked_pss_bytes: (pss.unknown == 0).then(|| pss.kb.saturating_mul(1024)),
+            leaked_gpu_bytes: (gpu.unknown == 0
+                && tick.processes.iter().any(|p| p.gpu_kb.is_some()))
+            .then(|| gpu.kb.saturating_mul(1024)),
             escaped: tick.processes.iter().filter(|p| p.escaped).count() as u64,
             alerts,
             leaks_total: self.leaks_total,
@@ -245,6 +256,24 @@ mod tests {
     }
 
     #[test]
+    fn leaked_gpu_memory_is_published_only_where_known_for_every_leaked_process() {
+        let mut p = TickPublisher::new(MetricsState::new());
+        let h = header();
+        // No GPU figure at all (no GPU found): no series.
+        let none = vec![leaked(11, 100, None), leaked(12, 100, None)];
+        let f = p.figures(&h, &tick(1, none.clone(), vec![]), Duration::ZERO);
+        assert_eq!(f.leaked_gpu_bytes, None);
+        // One known, one unknown: no series, not a partial sum.
+        let mut some = none;
+        some[0].gpu_kb = Some(2048);
+        let f = p.figures(&h, &tick(2, some.clone(), vec![]), Duration::ZERO);
+        assert_eq!(f.leaked_gpu_bytes, None);
+        some[1].gpu_kb = Some(0);
+        let f = p.figures(&h, &tick(3, some, vec![]), Duration::ZERO);
+        assert_eq!(f.leaked_gpu_bytes, Some(2048 * 1024));
+    }
+
+    #[test]
     fn each_leak_counts_once_and_unknown_pss_is_not_zero() {
         let mut p = TickPublisher::new(MetricsState::new());
         let h = header();
@@ -276,6 +305,7 @@ mod tests {
         state.set_orphans(OrphanFigures {
             groups: 2,
             memory_bytes: Some(4096),
+            gpu_bytes: None,
         });
         let mut p = TickPublisher::new(state.clone());
         p.publish(&header(), &tick(1, vec![], vec![]), Duration::ZERO);

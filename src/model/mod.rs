@@ -3,10 +3,12 @@
 //! - [`tracker`] turns a stream of samples into a family with lineage and leaks;
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
 //! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
+//! - [`gpu`] joins what the GPU drivers say into GPU memory per process;
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);
 //! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one.
 
 pub mod alerts;
+pub mod gpu;
 pub mod layout;
 pub mod orphans;
 pub mod snapshot;

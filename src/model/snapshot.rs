@@ -49,6 +49,12 @@ pub struct ProcRow {
     /// The tick at which `pss_kb`, `uss_kb` and `swap_kb` were measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_tick: Option<u32>,
+    /// GPU memory in KiB charged to it that ending it returns (NVML's
+    /// `usedGpuMemory`, its DRM clients' private memory from `/proc/PID/fdinfo`; see
+    /// [`crate::model::gpu`]). `None`: unknown, not read, or no GPU found (never 0
+    /// for unknown); recordings before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_kb: Option<u64>,
 }
 
 impl ProcRow {
@@ -153,6 +159,13 @@ impl Tick {
     /// As [`Tick::leaked_pss_kb`], of swap (KiB).
     pub fn leaked_swap_kb(&self) -> MemSum {
         MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.swap_kb)
+    }
+
+    /// As [`Tick::leaked_pss_kb`], of GPU memory (KiB, [`ProcRow::gpu_kb`]): what the
+    /// GPU gets back when they are killed. A DRM client that several of them share is
+    /// in each one's figure, so there the sum overstates.
+    pub fn leaked_gpu_kb(&self) -> MemSum {
+        MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.gpu_kb)
     }
 }
 

@@ -21,6 +21,9 @@ use crate::sample::{Comm, Command, IdMap, IdSet, Identity, ProcSample};
 
 use super::{Event, ProcRow, Tick};
 
+mod events;
+pub use events::{At, Happened, Loss, MAX_BORN, MAX_OBSERVED, Noted, Observed};
+
 /// Where and when a member was reparented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reparent {
@@ -104,6 +107,8 @@ pub struct Tracker {
     outsider_sessions: IdSet<u32>,
     events: Vec<Event>,
     ever_members: u64,
+    /// What process events told since the last tick ([`Tracker::observe`]).
+    seen: events::Seen,
 }
 
 impl Tracker {
@@ -138,6 +143,7 @@ impl Tracker {
             outsider_sessions: outside.root_parent.map(|p| p.session).into_iter().collect(),
             events: Vec::new(),
             ever_members: 0,
+            seen: events::Seen::default(),
         };
         tracker.admit(root, command, None, 0);
         tracker
@@ -208,11 +214,15 @@ impl Tracker {
         self.live.get(&pid)
     }
 
-    /// The identities the sampler should re-read next tick.
+    /// The identities the sampler should re-read next tick: members, defunct members,
+    /// and the processes events saw forked from the family since the last tick (with
+    /// start 0, unknown: whatever holds the pid is read, since discovery may have
+    /// reported it already as nobody's).
     pub fn members_to_sample(&self, out: &mut Vec<Identity>) {
         out.clear();
         out.extend(self.live.values().map(|m| m.id));
         out.extend(self.defunct.values().map(|m| m.id));
+        self.seen.to_sample(out);
     }
 
     /// Whether an orphan is still within its leak grace: alive, orphaned (or outliving
@@ -264,9 +274,11 @@ impl Tracker {
 
         self.update_members(&by_pid, describe);
         self.prune_leaders();
+        let admitted = self.admit_born(samples, describe);
         self.discover(samples, describe);
         self.note_zombies(samples);
         self.mark_leaks();
+        self.seen.close_window(&admitted);
         debug_assert!(self.live.values().all(|m| m.first_tick <= tick));
     }
 
@@ -312,7 +324,11 @@ impl Tracker {
                     from: member.original_ppid,
                     to: sample.ppid,
                 });
-                member.orphaned_ms.get_or_insert(self.now_ms);
+                // From its parent's exit where an event told it.
+                let since = self.seen.orphaned_at(*pid, member.original_ppid);
+                member
+                    .orphaned_ms
+                    .get_or_insert(since.unwrap_or(self.now_ms).min(self.now_ms));
                 self.adopters.insert(sample.ppid);
                 self.events.push(Event::Reparented {
                     pid: *pid,
@@ -366,7 +382,8 @@ impl Tracker {
             }
             if member.id == self.root {
                 self.root_alive = false;
-                self.root_exited_ms = Some(self.now_ms);
+                let at = self.seen.exited_at(pid).unwrap_or(self.now_ms);
+                self.root_exited_ms = Some(at.min(self.now_ms));
                 self.events.push(Event::RootExited {
                     pid,
                     start: member.id.start,
@@ -600,7 +617,10 @@ impl Tracker {
             .retain(|pid, start| alive(pid, start) || sessions.contains(pid));
     }
 
-    fn admit(&mut self, s: ProcSample, command: Command, escaped: Option<String>, tick: u32) {
+    fn admit(&mut self, s: ProcSample, command: Command, mut escaped: Option<String>, tick: u32) {
+        if let (Some(evidence), Some(loss)) = (&mut escaped, self.seen.window_loss()) {
+            evidence.push_str(&format!("; judged on a window with {loss}"));
+        }
         self.ever_members += 1;
         self.note_leader(&s);
         let event = match &escaped {
@@ -751,6 +771,7 @@ fn row(m: &Member) -> ProcRow {
         uss_kb: None,
         swap_kb: None,
         mem_tick: None,
+        gpu_kb: None,
     }
 }
 

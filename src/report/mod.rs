@@ -88,15 +88,18 @@ fn write_overview(o: &mut String, s: &Summary, file: &str) {
     }
 }
 
-/// The table of leaked processes, with a SWAP column where any was swapped out.
+/// The table of leaked processes, with a SWAP column where any was swapped out and a
+/// GPU column where the recording has GPU memory.
 fn write_leaked(o: &mut String, s: &Summary) {
     let _ = writeln!(o, "\nleaked processes:");
     let swap = s
         .leaked
         .iter()
         .any(|l| l.swap_kb_last.is_some_and(|kb| kb > 0));
-    let swap_column = |text: &str| {
-        if swap {
+    // A GPU column where the recording has GPU memory at all.
+    let gpu = s.leaked.iter().any(|l| l.gpu_kb_last.is_some());
+    let column = |shown: bool, text: &str| {
+        if shown {
             format!("{text:>11}  ")
         } else {
             String::new()
@@ -104,14 +107,15 @@ fn write_leaked(o: &mut String, s: &Summary) {
     };
     let _ = writeln!(
         o,
-        "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{:<8}  COMMAND",
+        "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  COMMAND",
         "PID",
         "HOW",
         "TICK",
         "RSS THEN",
         "RSS LAST",
         "PSS LAST",
-        swap_column("SWAP LAST"),
+        column(swap, "SWAP LAST"),
+        column(gpu, "GPU LAST"),
         "AT END"
     );
     let known = |kb: Option<u64>| kb.map_or_else(|| "?".to_string(), human_kb);
@@ -123,14 +127,15 @@ fn write_leaked(o: &mut String, s: &Summary) {
         };
         let _ = writeln!(
             o,
-            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{:<8}  {} {}",
+            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  {} {}",
             l.pid,
             l.how(),
             l.tick,
             human_kb(l.rss_kb_then),
             human_kb(l.rss_kb_last),
             known(l.pss_kb_last),
-            swap_column(&known(l.swap_kb_last)),
+            column(swap, &known(l.swap_kb_last)),
+            column(gpu, &known(l.gpu_kb_last)),
             end,
             l.name,
             fit(&command_tail(&l.name, &l.cmd), 80)
@@ -175,7 +180,7 @@ fn write_growers(o: &mut String, s: &Summary) {
     }
 }
 
-/// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB]` for the peak leaked
+/// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB][, GPU 2 GiB]` for the peak leaked
 /// tick; `?` for PSS not measured (a recording from before PSS, or unreadable).
 fn leaked_pss_note(s: &Summary) -> String {
     let mut note = match (s.peak_leaked_pss_kb, s.peak_leaked_pss_unknown) {
@@ -189,6 +194,9 @@ fn leaked_pss_note(s: &Summary) -> String {
     };
     if let Some(kb) = s.peak_leaked_swap_kb.filter(|&kb| kb > 0) {
         note.push_str(&format!(", swap {}", human_kb(kb)));
+    }
+    if let Some(kb) = s.peak_leaked_gpu_kb.filter(|&kb| kb > 0) {
+        note.push_str(&format!(", GPU {}", human_kb(kb)));
     }
     note
 }

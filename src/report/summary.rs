@@ -36,6 +36,11 @@ pub struct Summary {
     /// At the peak leaked tick: the leaked processes' last-known swap summed (KiB);
     /// `None` when none of them had a known swap (a recording from before PSS), not 0.
     pub peak_leaked_swap_kb: Option<u64>,
+    /// At the peak leaked tick: the leaked processes' last-known GPU memory summed
+    /// (KiB); `None` when none of them had a known figure (no GPU, or a recording from
+    /// before GPU memory), not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_leaked_gpu_kb: Option<u64>,
     pub leaked: Vec<Leaked>,
     /// Orphans that exited by themselves within the leak grace (not leaks).
     pub orphans_exited: u64,
@@ -68,6 +73,9 @@ pub struct Leaked {
     pub uss_kb_last: Option<u64>,
     pub swap_kb_last: Option<u64>,
     pub mem_tick_last: Option<u32>,
+    /// Its last-known GPU memory in KiB, `None` if never known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_kb_last: Option<u64>,
     pub last_seen_tick: u32,
     pub alive_at_end: bool,
 }
@@ -103,6 +111,8 @@ struct Life {
     last_rss: u64,
     /// The figures of the last row that had any.
     last_mem: Option<LastMem>,
+    /// The last known GPU memory (KiB).
+    last_gpu: Option<u64>,
     last_tick: u32,
     last_state: char,
     leak: Option<LeakStart>,
@@ -145,8 +155,8 @@ pub struct Summarizer {
     order: Vec<Identity>,
     peak: (u64, u32),
     peak_leaked: (u64, u32),
-    /// PSS and swap of the leaked processes at the peak leaked tick.
-    peak_leaked_mem: (MemSum, Option<u64>),
+    /// PSS, swap and GPU memory of the leaked processes at the peak leaked tick.
+    peak_leaked_mem: (MemSum, Option<u64>, Option<u64>),
     root_exited_tick: Option<u32>,
     orphans_exited: u64,
     alerts: Vec<Alert>,
@@ -186,7 +196,11 @@ impl Summarizer {
         let leaked = tick.leaked_rss_kb();
         if tick.leaked_count() > 0 && (leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0) {
             self.peak_leaked = (leaked, tick.tick);
-            self.peak_leaked_mem = (tick.leaked_pss_kb(), tick.leaked_swap_kb().known());
+            self.peak_leaked_mem = (
+                tick.leaked_pss_kb(),
+                tick.leaked_swap_kb().known(),
+                tick.leaked_gpu_kb().known(),
+            );
         }
         self.orphans_exited += tick
             .events
@@ -214,6 +228,7 @@ impl Summarizer {
                     peak_rss: 0,
                     last_rss: 0,
                     last_mem: None,
+                    last_gpu: None,
                     last_tick: 0,
                     last_state: p.state,
                     leak: None,
@@ -229,6 +244,9 @@ impl Summarizer {
                     swap_kb: p.swap_kb,
                     at: p.mem_tick,
                 });
+            }
+            if p.gpu_kb.is_some() {
+                life.last_gpu = p.gpu_kb;
             }
             // A process is named by what it runs last: a shim (pyenv's `bash .../pyenv-exec
             // python3`) that execs the interpreter is reported as the interpreter.
@@ -302,6 +320,7 @@ impl Summarizer {
                     uss_kb_last: life.last_mem.and_then(|m| m.uss_kb),
                     swap_kb_last: life.last_mem.and_then(|m| m.swap_kb),
                     mem_tick_last: life.last_mem.and_then(|m| m.at),
+                    gpu_kb_last: life.last_gpu,
                     last_seen_tick: life.last_tick,
                     alive_at_end: life.last_tick == last_tick && life.last_state != 'Z',
                 })
@@ -344,6 +363,7 @@ impl Summarizer {
             peak_leaked_pss_kb: self.peak_leaked_mem.0.known(),
             peak_leaked_pss_unknown: self.peak_leaked_mem.0.unknown,
             peak_leaked_swap_kb: self.peak_leaked_mem.1,
+            peak_leaked_gpu_kb: self.peak_leaked_mem.2,
             leaked,
             orphans_exited: self.orphans_exited,
             growers,
@@ -392,6 +412,30 @@ mod tests {
         );
         assert!(s.leaked.iter().all(|l| l.tick == 2));
         assert_eq!(s.orphans_exited, 1);
+    }
+
+    #[test]
+    fn leaked_gpu_memory_is_reported_where_recorded_and_unknown_elsewhere() {
+        let rec = crate::testkit::forkserver_recording();
+        let s = summarize(&rec);
+        assert_eq!(s.peak_leaked_gpu_kb, Some(2 * 1024 * 1024));
+        let l = |pid| s.leaked.iter().find(|l| l.pid == pid).unwrap();
+        assert_eq!(l(214864).gpu_kb_last, Some(2 * 1024 * 1024));
+        assert_eq!(l(214862).gpu_kb_last, None, "unknown, not 0");
+        let text = crate::report::write_text(&s, "sample.ticklog");
+        assert!(text.contains(", GPU 2 GiB"), "{text}");
+        assert!(text.contains("GPU LAST"), "{text}");
+        // A recording without GPU memory has no GPU in its report.
+        let mut old = rec.clone();
+        for p in old.ticks.iter_mut().flat_map(|t| &mut t.processes) {
+            p.gpu_kb = None;
+        }
+        let s = summarize(&old);
+        assert_eq!(s.peak_leaked_gpu_kb, None);
+        let text = crate::report::write_text(&s, "sample.ticklog");
+        assert!(!text.contains("GPU"), "{text}");
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("peak_leaked_gpu_kb").is_none());
     }
 
     #[test]

@@ -42,6 +42,8 @@ const OTHERS: RGBColor = RGBColor(222, 222, 222);
 const LEAKED: RGBColor = RGBColor(214, 39, 40);
 /// The leaked processes' PSS: darker than their RSS, drawn below it.
 const LEAKED_PSS: RGBColor = RGBColor(120, 10, 60);
+/// The leaked processes' GPU memory.
+const LEAKED_GPU: RGBColor = RGBColor(0, 128, 64);
 /// Dark enough to show on the palette's light blue.
 const LIVE: RGBColor = RGBColor(20, 40, 120);
 
@@ -50,11 +52,11 @@ const LIVE: RGBColor = RGBColor(20, 40, 120);
 /// one-tick peak still shows. The plot is under 900 pixels wide.
 pub const MAX_POINTS: usize = 1024;
 
-/// Series per tick: total, live, leaked (RSS), leaked PSS (the known part), then the
-/// stacked processes' running sums.
-const SERIES: usize = 4 + STACKED;
+/// Series per tick: total, live, leaked (RSS), leaked PSS (the known part), leaked
+/// GPU memory (the known part), then the stacked processes' running sums.
+const SERIES: usize = 5 + STACKED;
 /// The index of the first stacked process's series.
-const STACK: usize = 4;
+const STACK: usize = 5;
 
 /// A run of consecutive ticks drawn as one step: its extremes in every series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,6 +94,10 @@ pub struct Chart {
     moments: HashMap<u32, u64>,
     /// Some tick had a leaked process with a known PSS.
     pss: bool,
+    /// Some tick had a leaked process with known GPU memory.
+    gpu: bool,
+    /// The most leaked GPU memory of any tick (KiB).
+    peak_gpu_kb: u64,
 }
 
 impl Chart {
@@ -106,6 +112,8 @@ impl Chart {
             ticks: 0,
             moments: summary.leaked.iter().map(|l| (l.tick, u64::MAX)).collect(),
             pss: false,
+            gpu: false,
+            peak_gpu_kb: 0,
         }
     }
 
@@ -124,6 +132,10 @@ impl Chart {
         let pss = tick.leaked_pss_kb();
         v[3] = pss.kb;
         self.pss |= pss.kb > 0;
+        let gpu = tick.leaked_gpu_kb();
+        v[4] = gpu.kb;
+        self.gpu |= gpu.kb > 0;
+        self.peak_gpu_kb = self.peak_gpu_kb.max(gpu.kb);
         let mut sum = 0;
         for (k, top) in self.top.iter().enumerate() {
             sum += tick
@@ -291,14 +303,16 @@ struct Frame {
 }
 
 impl Frame {
-    fn of(header: &Header, summary: &Summary, ms: &[u64]) -> Frame {
-        let units = Units::of(summary.span_ms, summary.peak_total_rss_kb);
+    fn of(header: &Header, summary: &Summary, chart_data: &Chart, ms: &[u64]) -> Frame {
+        // The leaked GPU memory may stand above every RSS: the axis holds both.
+        let peak_kb = summary.peak_total_rss_kb.max(chart_data.peak_gpu_kb);
+        let units = Units::of(summary.span_ms, peak_kb);
         let t0 = ms[0];
         let x = |m: u64| m.saturating_sub(t0) as f64 / units.ms_per_unit;
         let xs: Vec<f64> = ms.iter().map(|&m| x(m)).collect();
         // A single tick still gets an axis one interval wide.
         let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
-        let y_max = units.rss(summary.peak_total_rss_kb.max(1024)) * 1.15;
+        let y_max = units.rss(peak_kb.max(1024)) * 1.15;
         Frame {
             units,
             t0,
@@ -339,11 +353,11 @@ fn draw(
     out: &mut String,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (ms, series) = chart_data.points();
-    let frame = Frame::of(header, summary, &ms);
+    let frame = Frame::of(header, summary, chart_data, &ms);
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let mut chart = draw_axes(&plot, header, chart_data.pss, &frame)?;
+    let mut chart = draw_axes(&plot, header, chart_data, &frame)?;
     let mut entries = draw_series(&mut chart, summary, chart_data, &frame, &series)?;
     entries.extend(band_entries(summary, chart_data));
     let moments = leak_moments(summary);
@@ -361,7 +375,7 @@ fn draw(
 fn draw_axes<'a, 'b>(
     plot: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     header: &Header,
-    pss: bool,
+    chart_data: &Chart,
     frame: &Frame,
 ) -> Result<Plot<'a, 'b>, Box<dyn std::error::Error>> {
     let title = format!(
@@ -379,11 +393,12 @@ fn draw_axes<'a, 'b>(
     chart
         .configure_mesh()
         .x_desc(format!("{} since the recording started", units.time))
-        .y_desc(if pss {
-            format!("RSS, PSS ({})", units.rss)
-        } else {
-            format!("RSS ({})", units.rss)
-        })
+        .y_desc(format!(
+            "RSS{}{} ({})",
+            if chart_data.pss { ", PSS" } else { "" },
+            if chart_data.gpu { ", GPU" } else { "" },
+            units.rss
+        ))
         .x_label_formatter(&axis_label)
         .y_label_formatter(&axis_label)
         .label_style(("sans-serif", 14))
@@ -428,6 +443,14 @@ fn draw_series(
             LEAKED_PSS,
             2,
             "leaked PSS: what killing them frees".into(),
+        ));
+    }
+    if chart_data.gpu {
+        chart.draw_series(LineSeries::new(series_steps(4), LEAKED_GPU.stroke_width(2)))?;
+        entries.push(Entry::Line(
+            LEAKED_GPU,
+            2,
+            "leaked GPU memory: what killing them returns".into(),
         ));
     }
     entries.push(Entry::Dashes(
@@ -669,7 +692,7 @@ mod tests {
         let rec = crate::testkit::forkserver_recording();
         let svg = render(&rec, &crate::report::summarize(&rec)).unwrap();
         assert!(svg.contains("leaked PSS: what killing them frees"));
-        assert!(svg.contains("RSS, PSS ("));
+        assert!(svg.contains("RSS, PSS"));
         let mut old = rec.clone();
         for p in old.ticks.iter_mut().flat_map(|t| &mut t.processes) {
             p.pss_kb = None;
@@ -679,6 +702,31 @@ mod tests {
             !svg.contains("leaked PSS"),
             "no PSS line without PSS figures"
         );
+    }
+
+    #[test]
+    fn leaked_gpu_memory_is_drawn_when_recorded_and_fits_the_axis() {
+        let mut rec = crate::testkit::forkserver_recording();
+        let summary = crate::report::summarize(&rec);
+        // Far more on the GPU than any RSS: the axis is made to hold it.
+        let big = summary.peak_total_rss_kb * 4;
+        for p in rec.ticks.iter_mut().flat_map(|t| &mut t.processes) {
+            if p.gpu_kb.is_some() {
+                p.gpu_kb = Some(big);
+            }
+        }
+        let mut chart = Chart::new(&summary, Vec::new());
+        rec.ticks.iter().for_each(|t| chart.add(t));
+        assert_eq!(chart.peak_gpu_kb, big);
+        let svg = render(&rec, &summary).unwrap();
+        assert!(svg.contains("leaked GPU memory: what killing them returns"));
+        assert!(svg.contains(", GPU ("), "the axis says so");
+        let mut old = rec.clone();
+        for p in old.ticks.iter_mut().flat_map(|t| &mut t.processes) {
+            p.gpu_kb = None;
+        }
+        let svg = render(&old, &crate::report::summarize(&old)).unwrap();
+        assert!(!svg.contains("GPU"), "no GPU line without GPU figures");
     }
 
     #[test]

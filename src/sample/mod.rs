@@ -3,6 +3,7 @@
 //! A [`Sampler`] returns plain [`ProcSample`]s and knows nothing of families or leaks;
 //! the caller tells it which processes are members so it can avoid re-reading the rest.
 
+pub mod events;
 #[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod stat;

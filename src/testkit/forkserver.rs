@@ -115,6 +115,8 @@ fn second_tick(first: &Tick) -> Tick {
     leaked[2].uss_kb = Some(4_096);
     leaked[2].swap_kb = Some(0);
     leaked[2].mem_tick = Some(2);
+    // The worker holds 2 GiB on the GPU; the others' GPU memory is unknown.
+    leaked[2].gpu_kb = Some(2 * 1024 * 1024);
     leaked.push(ProcRow {
         name: "sleep".into(),
         leaked: true,

@@ -24,8 +24,8 @@ use crate::sample::{Comm, ProcSample};
 pub const T0_MS: u64 = 1_795_000_000_000;
 
 /// A row of a sleeping process `p<pid>` (its command line too) started at `pid`
-/// ticks, holding 1000 KiB of RSS, no CPU time, not leaked, memory (PSS, USS, swap)
-/// not measured.
+/// ticks, holding 1000 KiB of RSS, no CPU time, not leaked, memory (PSS, USS, swap,
+/// GPU) not measured.
 pub fn row(pid: u32, ppid: u32) -> ProcRow {
     ProcRow {
         pid,
@@ -44,6 +44,7 @@ pub fn row(pid: u32, ppid: u32) -> ProcRow {
         uss_kb: None,
         swap_kb: None,
         mem_tick: None,
+        gpu_kb: None,
     }
 }
 

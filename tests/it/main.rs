@@ -21,10 +21,18 @@ mod ci_output;
 mod cli;
 // a day of 86,400 ticks fits the history's budget (optimised builds only)
 mod day_long;
+// process events from the kernel (connector, pidfds) and their fallbacks, on real processes
+mod events;
+// process events on the fake host fed to the tracker: escapes between ticks, losses, orphans at once
+mod events_fake;
 // `--follow` on real restarts, not decoys
 mod follow;
 // `--follow` on the fake host
 mod follow_fake;
+// GPU memory on real processes: a stub NVML, the holders scan, no GPU means unknown
+mod gpu;
+// GPU memory per process in `orphans` on the fake host's GPU
+mod gpu_fake;
 // the safe kill on real processes
 mod kill;
 // the safe kill on the fake host: what it never signals

@@ -9,7 +9,7 @@ use fakes::host::{FakeHost, Proc};
 use leaktop::model::Tick;
 use leaktop::monitor::Monitor;
 
-const ROOT: u32 = 4100;
+pub(crate) const ROOT: u32 = 4100;
 
 fn family(fake: &FakeHost, workers: u32) {
     fake.add(Proc::new(ROOT, 1, "pool").mem_mb(50, 40, 0));
@@ -18,7 +18,8 @@ fn family(fake: &FakeHost, workers: u32) {
     }
 }
 
-fn monitor(fake: &FakeHost) -> Monitor {
+/// A monitor of the family at [`ROOT`] on `fake`, at a 1 s interval.
+pub(crate) fn monitor(fake: &FakeHost) -> Monitor {
     Monitor::attach_on(
         fake.host(),
         Box::new(fake.sampler()),

@@ -14,7 +14,7 @@ use common::{Family, Signal, Tag, alive, children_of, leaktop, signal, wait_unti
 use serde_json::Value;
 
 /// `leaktop orphans --json --older-than 0s ARGS`: the parsed object.
-fn orphans_json(args: &[&str]) -> Value {
+pub(crate) fn orphans_json(args: &[&str]) -> Value {
     let out = leaktop()
         .args(["orphans", "--json", "--older-than", "0s"])
         .args(args)

@@ -21,7 +21,7 @@ const ME: u32 = 50;
 /// A live shell (500) with a dead job (600) whose pool sits under init (weak: the
 /// shell holds the session), and a dead terminal's job (700) whose session leader is
 /// gone too (strong).
-fn machine() -> FakeHost {
+pub(crate) fn machine() -> FakeHost {
     let fake = FakeHost::new(ME);
     fake.add(Proc::new(500, 1, "bash").group(500, 500));
     for pid in [601, 602] {
@@ -41,7 +41,7 @@ fn machine() -> FakeHost {
     fake
 }
 
-fn options(output: Output) -> Options {
+pub(crate) fn options(output: Output) -> Options {
     Options {
         scan: ScanOptions {
             older_than: Duration::from_secs(2),
@@ -57,7 +57,7 @@ fn options(output: Output) -> Options {
     }
 }
 
-fn kill(yes: bool) -> Option<KillOptions> {
+pub(crate) fn kill(yes: bool) -> Option<KillOptions> {
     Some(KillOptions {
         signal: Signal::TERM,
         signal_name: "SIGTERM",
@@ -66,14 +66,14 @@ fn kill(yes: bool) -> Option<KillOptions> {
     })
 }
 
-struct Run {
-    out: String,
-    said: String,
-    asked: Vec<String>,
-    result: Result<(), OrphansError>,
+pub(crate) struct Run {
+    pub(crate) out: String,
+    pub(crate) said: String,
+    pub(crate) asked: Vec<String>,
+    pub(crate) result: Result<(), OrphansError>,
 }
 
-fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Run {
+pub(crate) fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Run {
     run_until(fake, opts, terminal, &|| false)
 }
 
@@ -115,7 +115,7 @@ fn run_until(
     }
 }
 
-fn json(r: &Run) -> Value {
+pub(crate) fn json(r: &Run) -> Value {
     serde_json::from_str(&r.out).unwrap()
 }
 

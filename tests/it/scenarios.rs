@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use leaktop::model::tracker::{Outside, Tracker};
+use leaktop::model::tracker::{At, Outside, Tracker};
+use leaktop::sample::events::{Ended, ProcEvent, Task};
 use leaktop::sample::{Command, Identity, ProcSample};
 
 struct Scenario {
@@ -14,6 +15,8 @@ struct Scenario {
     ancestors: Vec<Identity>,
     subreapers: Vec<u32>,
     ticks: Vec<Vec<ProcSample>>,
+    /// The process events seen before each tick.
+    events: Vec<Vec<ProcEvent>>,
     leaked: BTreeSet<u32>,
     escaped: BTreeSet<u32>,
     truth: BTreeSet<u32>,
@@ -47,10 +50,12 @@ fn parse(text: &str) -> Scenario {
         ancestors: Vec::new(),
         subreapers: Vec::new(),
         ticks: Vec::new(),
+        events: Vec::new(),
         leaked: BTreeSet::new(),
         escaped: BTreeSet::new(),
         truth: BTreeSet::new(),
     };
+    let mut pending = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -76,7 +81,11 @@ fn parse(text: &str) -> Scenario {
                     .collect()
             }
             ["subreapers", ..] => s.subreapers = set(1).into_iter().collect(),
-            ["tick"] => s.ticks.push(Vec::new()),
+            ["tick"] => {
+                s.ticks.push(Vec::new());
+                s.events.push(std::mem::take(&mut pending));
+            }
+            ["event", what @ ..] => pending.push(event(what, line)),
             ["expect", "leaked", ..] => s.leaked = set(2),
             ["expect", "escaped", ..] => s.escaped = set(2),
             ["truth", "leaked", ..] => s.truth = set(2),
@@ -88,6 +97,30 @@ fn parse(text: &str) -> Scenario {
         }
     }
     s
+}
+
+/// `fork PARENT CHILD`, `setsid PID`, `exit PID`, `lost [COUNT]`.
+fn event(words: &[&str], line: &str) -> ProcEvent {
+    let pid = |i: usize| nums(&words[i..=i], line)[0] as u32;
+    match words {
+        ["fork", _, _] => ProcEvent::Fork {
+            parent: Task::process(pid(1)),
+            child: Task::process(pid(2)),
+        },
+        ["setsid", _] => ProcEvent::Setsid {
+            task: Task::process(pid(1)),
+        },
+        ["exit", _] => ProcEvent::Exit {
+            task: Task::process(pid(1)),
+            parent: None,
+            how: Some(Ended::Code(0)),
+        },
+        ["lost"] => ProcEvent::Lost { count: None },
+        ["lost", _] => ProcEvent::Lost {
+            count: Some(u64::from(pid(1))),
+        },
+        _ => panic!("not an event: {line}"),
+    }
 }
 
 fn describe(id: Identity) -> Option<Command> {
@@ -111,7 +144,10 @@ fn verdicts(s: &Scenario) -> (BTreeSet<u32>, BTreeSet<u32>) {
         },
     );
     let mut last = None;
-    for samples in &s.ticks {
+    for (samples, events) in s.ticks.iter().zip(&s.events) {
+        for e in events {
+            tracker.observe(At::default(), e);
+        }
         tracker.update(samples, &mut describe);
         last = Some(tracker.snapshot(0, 0));
     }

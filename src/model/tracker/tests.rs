@@ -2,12 +2,12 @@
 
 use super::*;
 
-const ROOT_PARENT: u32 = 50;
-const SHELL_GROUP: u32 = 50;
+pub(super) const ROOT_PARENT: u32 = 50;
+pub(super) const SHELL_GROUP: u32 = 50;
 /// leaktop itself, started from the root shell it watches.
 const WATCHER: u32 = 60;
 
-fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
+pub(super) fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
     ProcSample {
         rss_kb: 1000 + u64::from(pid),
         pgrp: 100,
@@ -18,21 +18,21 @@ fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
 }
 
 /// A process of no family, in a group and session of `group`'s.
-fn outsider(pid: u32, ppid: u32, start: u64, group: u32) -> ProcSample {
+pub(super) fn outsider(pid: u32, ppid: u32, start: u64, group: u32) -> ProcSample {
     let mut s = p(pid, ppid, start);
     s.pgrp = group;
     s.session = group;
     s
 }
 
-fn describe(id: Identity) -> Option<Command> {
+pub(super) fn describe(id: Identity) -> Option<Command> {
     Some(Command {
         name: format!("p{}", id.pid),
         cmd: format!("/bin/p{} --start {}", id.pid, id.start),
     })
 }
 
-fn tracker(root: ProcSample) -> Tracker {
+pub(super) fn tracker(root: ProcSample) -> Tracker {
     let mut parent = p(ROOT_PARENT, 1, 1);
     parent.pgrp = SHELL_GROUP;
     parent.session = SHELL_GROUP;
@@ -50,7 +50,7 @@ fn tracker(root: ProcSample) -> Tracker {
 }
 
 /// Everything on the machine: the samplers return unrelated processes too.
-fn feed(t: &mut Tracker, samples: &[ProcSample]) -> Tick {
+pub(super) fn feed(t: &mut Tracker, samples: &[ProcSample]) -> Tick {
     let mut all = samples.to_vec();
     all.push(outsider(ROOT_PARENT, 1, 1, SHELL_GROUP));
     all.push(outsider(7, 1, 2, 7));
@@ -58,7 +58,7 @@ fn feed(t: &mut Tracker, samples: &[ProcSample]) -> Tick {
     t.snapshot(0, 0)
 }
 
-fn row(tick: &Tick, pid: u32) -> &ProcRow {
+pub(super) fn row(tick: &Tick, pid: u32) -> &ProcRow {
     tick.processes
         .iter()
         .find(|r| r.pid == pid)

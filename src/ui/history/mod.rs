@@ -170,6 +170,7 @@ struct Marks {
     uss_kb: Option<u64>,
     swap_kb: Option<u64>,
     mem_tick: Option<u32>,
+    gpu_kb: Option<u64>,
 }
 
 impl Values {
@@ -188,6 +189,7 @@ impl Values {
                 uss_kb: p.uss_kb,
                 swap_kb: p.swap_kb,
                 mem_tick: p.mem_tick,
+                gpu_kb: p.gpu_kb,
             },
         }
     }
@@ -222,6 +224,8 @@ impl Marks {
         if let Some(t) = self.mem_tick {
             codec::put(out, u128::from(t));
         }
+        // The flag byte is full: GPU memory as one number, 0 for unknown, KiB + 1.
+        codec::put(out, self.gpu_kb.map_or(0, |kb| u128::from(kb) + 1));
     }
 
     fn decode(r: &mut codec::Reader) -> Marks {
@@ -235,6 +239,7 @@ impl Marks {
         let uss_kb = opt(32).map(|v| v as u64);
         let swap_kb = opt(64).map(|v| v as u64);
         let mem_tick = opt(128).map(|v| v as u32);
+        let gpu_kb = r.get().checked_sub(1).map(|v| v as u64);
         Marks {
             ppid,
             state,
@@ -246,6 +251,7 @@ impl Marks {
             uss_kb,
             swap_kb,
             mem_tick,
+            gpu_kb,
         }
     }
 }
@@ -613,6 +619,7 @@ impl History {
             uss_kb: v.marks.uss_kb,
             swap_kb: v.marks.swap_kb,
             mem_tick: v.marks.mem_tick,
+            gpu_kb: v.marks.gpu_kb,
         }
     }
 

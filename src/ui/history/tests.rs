@@ -195,7 +195,7 @@ fn a_long_history_costs_about_two_bytes_per_process_and_tick() {
 }
 
 /// Every field of a row comes back as it went in, the memory figures included (PSS,
-/// USS, swap and when they were measured): stepping back, or exporting from the view,
+/// USS, swap and when they were measured, GPU memory): stepping back, or exporting from the view,
 /// must not lose them.
 #[test]
 fn rows_come_back_whole_memory_included() {
@@ -204,8 +204,8 @@ fn rows_come_back_whole_memory_included() {
         rec.ticks
             .iter()
             .flat_map(|t| &t.processes)
-            .any(|p| p.pss_kb.is_some() && p.mem_tick.is_some()),
-        "the sample has measured rows"
+            .any(|p| p.pss_kb.is_some() && p.mem_tick.is_some() && p.gpu_kb.is_some()),
+        "the sample has measured rows, GPU memory too"
     );
     let mut h = History::default();
     for t in &rec.ticks {

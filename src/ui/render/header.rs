@@ -161,9 +161,10 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// `6 processes · RSS 1.26 GiB · frees ~211 MiB[ · swap 12 MiB]`: the leaked RSS
-/// (shared pages counted in every process) and what killing them all would free (their
-/// last-known PSS summed; `?` for the part not known, never 0); swap when there is any.
+/// `6 processes · RSS 1.26 GiB · frees ~211 MiB[, GPU 2 GiB][ · swap 12 MiB]`: the
+/// leaked RSS (shared pages counted in every process) and what killing them all would
+/// free (their last-known PSS summed, and their GPU memory where any is known; `?` for
+/// the part not known, never 0); swap when there is any.
 fn leaked_figures(t: &Tick) -> String {
     let pss = t.leaked_pss_kb();
     let frees = match (pss.known(), pss.unknown) {
@@ -171,8 +172,14 @@ fn leaked_figures(t: &Tick) -> String {
         (Some(kb), 0) => format!("~{}", human_kb(kb)),
         (Some(kb), _) => format!("~{} + ?", human_kb(kb)),
     };
+    let gpu = t.leaked_gpu_kb();
+    let gpu = match (gpu.known(), gpu.unknown) {
+        (None, _) => String::new(),
+        (Some(kb), 0) => format!(", GPU {}", human_kb(kb)),
+        (Some(kb), _) => format!(", GPU {} + ?", human_kb(kb)),
+    };
     let mut s = format!(
-        "{} · RSS {} · frees {frees}",
+        "{} · RSS {} · frees {frees}{gpu}",
         plural(t.leaked_count(), "process", "processes"),
         human_kb(t.leaked_rss_kb())
     );
@@ -228,6 +235,17 @@ mod tests {
             leaked_figures(&tick(none)),
             "1 process · RSS 210 MiB · frees ?",
             "unknown, never 0"
+        );
+        let mut gpu = vec![leaked(1, 210, Some(35), 0), leaked(2, 210, Some(35), 0)];
+        gpu[0].gpu_kb = Some(2 * 1024 * 1024);
+        assert_eq!(
+            leaked_figures(&tick(gpu.clone())),
+            "2 processes · RSS 420 MiB · frees ~70 MiB, GPU 2 GiB + ?"
+        );
+        gpu[1].gpu_kb = Some(0);
+        assert_eq!(
+            leaked_figures(&tick(gpu)),
+            "2 processes · RSS 420 MiB · frees ~70 MiB, GPU 2 GiB"
         );
     }
 }

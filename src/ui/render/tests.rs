@@ -622,6 +622,15 @@ fn the_header_counts_down_to_what_is_coming() {
 /// `m` switches the memory column RSS → PSS → USS → RSS; the title says which; a
 /// figure never measured is `?` (never 0); a measured one says how long before the
 /// viewed tick it was read.
+/// The line of the `claude` process `pid` on `screen` (empty if none).
+fn claude_row(screen: &str, pid: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.contains(pid) && l.contains("claude"))
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[test]
 fn m_switches_the_memory_column_and_says_how_old_a_figure_is() {
     let mut ticks = family_ticks(5);
@@ -633,29 +642,22 @@ fn m_switches_the_memory_column_and_says_how_old_a_figure_is() {
         }
     }
     let mut app = app_with(ticks, Source::Live);
-    let row = |screen: &str, pid: &str| {
-        screen
-            .lines()
-            .find(|l| l.contains(pid) && l.contains("claude"))
-            .unwrap_or_default()
-            .to_string()
-    };
     let rss = draw(&app, 120, 40);
     assert!(rss.contains("PPID S        RSS       ΔRSS"), "{rss}");
     press(&mut app, &[KeyCode::Char('m')]);
     let pss = draw(&app, 120, 40);
     assert!(pss.contains("PPID S        PSS  READ       ΔRSS"), "{pss}");
     // Measured at tick 2, viewed at tick 5 of a 1 s interval.
-    assert!(row(&pss, "4131").contains("300 MiB    3s"), "{pss}");
-    assert!(row(&pss, "4132").contains("         ?"), "{pss}");
-    assert!(!row(&pss, "4132").contains(" 0 B"), "{pss}");
+    assert!(claude_row(&pss, "4131").contains("300 MiB    3s"), "{pss}");
+    assert!(claude_row(&pss, "4132").contains("         ?"), "{pss}");
+    assert!(!claude_row(&pss, "4132").contains(" 0 B"), "{pss}");
     press(&mut app, &[KeyCode::Char('m')]);
     let uss = draw(&app, 120, 40);
     assert!(uss.contains("USS  READ"), "{uss}");
-    assert!(row(&uss, "4131").contains("90 MiB    3s"), "{uss}");
+    assert!(claude_row(&uss, "4131").contains("90 MiB    3s"), "{uss}");
     // Back at the tick it was read: `now`.
     press(&mut app, &[KeyCode::Left, KeyCode::Left, KeyCode::Left]);
-    assert!(row(&draw(&app, 120, 40), "4131").contains("90 MiB   now"));
+    assert!(claude_row(&draw(&app, 120, 40), "4131").contains("90 MiB   now"));
     press(&mut app, &[KeyCode::Char('m')]);
     assert!(draw(&app, 120, 40).contains("PPID S        RSS       ΔRSS"));
 }
@@ -680,15 +682,11 @@ fn swapped_out_leaks_show_a_swap_column_and_the_header_says_so() {
         screen.contains("PPID S        RSS       SWAP       ΔRSS"),
         "{screen}"
     );
-    let row = |screen: &str, pid: &str| {
-        screen
-            .lines()
-            .find(|l| l.contains(pid) && l.contains("claude"))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(row(&screen, "4131").contains("700 MiB"), "{screen}");
-    assert!(row(&screen, "4132").contains("          ? "), "{screen}");
+    assert!(claude_row(&screen, "4131").contains("700 MiB"), "{screen}");
+    assert!(
+        claude_row(&screen, "4132").contains("          ? "),
+        "{screen}"
+    );
     assert!(screen.contains("· swap 700 MiB"), "{screen}");
     assert_snapshot!(screen);
     // Back before anything was swapped: no column, no header figure.
@@ -698,4 +696,33 @@ fn swapped_out_leaks_show_a_swap_column_and_the_header_says_so() {
         !before.contains("SWAP") && !before.contains("· swap"),
         "{before}"
     );
+}
+
+#[test]
+fn gpu_memory_shows_as_a_column_and_in_what_a_kill_frees_where_known() {
+    let mut ticks = family_ticks(5);
+    for t in ticks.iter_mut().skip(3) {
+        for p in &mut t.processes {
+            // 4131 holds 2 GiB on the GPU; the others hold none, but 4132, whose
+            // descriptors could not be read: unknown.
+            p.gpu_kb = match p.pid {
+                4131 => Some(2 * 1024 * 1024),
+                4132 => None,
+                _ => Some(0),
+            };
+        }
+    }
+    let mut app = app_with(ticks, Source::Live);
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("  GPU "), "{screen}");
+    assert!(claude_row(&screen, "4131").contains("2 GiB"), "{screen}");
+    assert!(
+        claude_row(&screen, "4132").contains("          ? "),
+        "{screen}"
+    );
+    assert!(screen.contains(", GPU 2 GiB + ?"), "{screen}");
+    // Before any GPU figure (no GPU found, an old recording): no column, no figure.
+    press(&mut app, &[KeyCode::Left, KeyCode::Left]);
+    let before = draw(&app, 120, 40);
+    assert!(!before.contains("GPU"), "{before}");
 }

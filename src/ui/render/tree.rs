@@ -30,6 +30,9 @@ struct Memory {
     /// A SWAP column too: some process at the viewed tick has swapped-out memory,
     /// which RSS, PSS and USS leave out.
     swap: bool,
+    /// A GPU column too: some process at the viewed tick has a GPU memory figure
+    /// (none does where no GPU was found, or in a recording from before GPU memory).
+    gpu: bool,
 }
 
 impl Memory {
@@ -46,6 +49,12 @@ impl Memory {
             Some(at) => age(u64::from(self.tick - at) * self.interval_ms),
         };
         (value, Some(read))
+    }
+
+    /// The GPU cell, if the column is shown: GPU memory, `?` when unknown.
+    fn gpu_cell(&self, r: &ProcRow) -> Option<String> {
+        self.gpu
+            .then(|| r.gpu_kb.map_or_else(|| "?".to_string(), human_kb))
     }
 
     /// The SWAP cell, if the column is shown: last-known swap, `?` when unknown.
@@ -86,6 +95,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme:
                 .iter()
                 .any(|p| p.swap_kb.is_some_and(|kb| kb > 0))
         }),
+        gpu: app
+            .viewed_tick()
+            .is_some_and(|t| t.processes.iter().any(|p| p.gpu_kb.is_some())),
     };
     let mut lines = vec![column_titles(&cols, &mem, theme)];
     let visible = inner.height.saturating_sub(1) as usize;
@@ -152,6 +164,9 @@ fn column_titles(cols: &Columns, mem: &Memory, theme: Theme) -> Line<'static> {
     if mem.swap {
         s.push_str(&format!(" {:>10}", "SWAP"));
     }
+    if mem.gpu {
+        s.push_str(&format!(" {:>10}", "GPU"));
+    }
     s.push_str(&format!(" {:>10}", "ΔRSS"));
     if cols.cpu_and_age {
         s.push_str(&format!(" {:>5} {:>6}", "CPU%", "AGE"));
@@ -191,6 +206,9 @@ fn proc_line(
     }
     if let Some(swap) = mem.swap_cell(r) {
         spans.push(Span::raw(format!("{swap:>10} ")));
+    }
+    if let Some(gpu) = mem.gpu_cell(r) {
+        spans.push(Span::raw(format!("{gpu:>10} ")));
     }
     spans.push(Span::styled(
         format!("{:>10}", delta_kb(delta)),

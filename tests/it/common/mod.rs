@@ -1,6 +1,8 @@
 //! Helpers for tests that run real process trees.
 #![allow(dead_code)]
 
+pub mod watch;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -316,67 +318,29 @@ const ISOLATED_VAR: &str = "LEAKTOP_TEST_ISOLATED";
 /// tests' children). The parent only checks that the child passed; the child's own
 /// output is passed through when it did not.
 pub fn isolated(name: &str, body: impl FnOnce()) {
+    isolated_under(&[], &[], name, body)
+}
+
+/// As [`isolated`], the process of its own started through `wrapper` (a command
+/// and its arguments that runs the rest, e.g. `setpriv --reuid=65534`) with `env`
+/// added to its environment: for tests of what leaktop does as another user,
+/// without a capability, or with a variable set.
+pub fn isolated_under(wrapper: &[&str], env: &[(&str, &str)], name: &str, body: impl FnOnce()) {
     if std::env::var(ISOLATED_VAR).as_deref() == Ok(name) {
         body();
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
-    rerun(name, Command::new(exe));
-}
-
-/// How to make a PID namespace of one's own: as root, or in a user namespace of
-/// one's own where the kernel lets anyone make one.
-const UNSHARE: [&[&str]; 2] = [
-    &["--pid", "--fork", "--mount-proc"],
-    &[
-        "--user",
-        "--map-root-user",
-        "--pid",
-        "--fork",
-        "--mount-proc",
-    ],
-];
-
-/// Runs `body` as PID 1 of a PID namespace of its own (the test binary re-executed
-/// for test `name` alone under `unshare --pid --fork --mount-proc`), for a test that
-/// needs init as the adopter: every process it orphans is adopted by PID 1, the test
-/// itself, whatever subreapers the machine has above it, and every process left in
-/// the namespace ends with it. Where no PID namespace can be made (no `unshare`, not
-/// root and no user namespaces), the test is skipped with a note.
-pub fn in_pid_namespace(name: &str, body: impl FnOnce()) {
-    if std::env::var(ISOLATED_VAR).as_deref() == Ok(name) {
-        assert_eq!(
-            std::process::id(),
-            1,
-            "{name} runs as PID 1 of its namespace"
-        );
-        body();
-        return;
-    }
-    let usable = UNSHARE.into_iter().find(|how| {
-        Command::new("unshare")
-            .args(*how)
-            .arg("true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    let Some(how) = usable else {
-        eprintln!("skipped: {name} needs a PID namespace of its own (unshare)");
-        return;
+    let mut command = match wrapper {
+        [] => Command::new(&exe),
+        [program, args @ ..] => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
     };
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut command = Command::new("unshare");
-    command.args(how).arg(exe);
-    rerun(name, command);
-}
-
-/// Runs `command` (the test binary, maybe behind a wrapper) for test `name` alone,
-/// and checks that it ran and passed.
-fn rerun(name: &str, mut command: Command) {
     let out = command
+        .envs(env.iter().copied())
         .args([
             name,
             "--exact",
@@ -401,4 +365,53 @@ fn rerun(name: &str, mut command: Command) {
         text.contains("1 passed"),
         "{name} did not run in its own process:\n{text}"
     );
+}
+
+/// How to make a PID namespace of one's own: as root, or in a user namespace of
+/// one's own where the kernel lets anyone make one.
+const UNSHARE: [&[&str]; 2] = [
+    &["--pid", "--fork", "--mount-proc"],
+    &[
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+    ],
+];
+
+/// Runs `body` as PID 1 of a PID namespace of its own (as [`isolated_under`]
+/// `unshare --pid --fork --mount-proc`), for a test that needs init as the adopter:
+/// every process it orphans is adopted by PID 1, the test itself, whatever subreapers
+/// the machine has above it, and every process left in the namespace ends with it.
+/// Where no PID namespace can be made (no `unshare`, not root and no user
+/// namespaces), the test is skipped with a note.
+pub fn in_pid_namespace(name: &str, body: impl FnOnce()) {
+    let inside = std::env::var(ISOLATED_VAR).as_deref() == Ok(name);
+    let how = UNSHARE.into_iter().find(|how| {
+        inside
+            || Command::new("unshare")
+                .args(*how)
+                .arg("true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    });
+    let Some(how) = how else {
+        eprintln!("skipped: {name} needs a PID namespace of its own (unshare)");
+        return;
+    };
+    let wrapper: Vec<&str> = std::iter::once("unshare")
+        .chain(how.iter().copied())
+        .collect();
+    isolated_under(&wrapper, &[], name, || {
+        assert_eq!(
+            std::process::id(),
+            1,
+            "{name} runs as PID 1 of its namespace"
+        );
+        body();
+    });
 }

@@ -28,6 +28,9 @@
 //!   Linux host, unless [`FakeHost::fail_next_create`] scripted an error.
 //! - **Sampling**: [`FakeHost::sampler`] (and [`Host::sampler`]) give a
 //!   [`FakeSampler`] over the same table.
+//! - **Events**: every fork, death and [`FakeHost::setsid`] is logged as the process
+//!   connector reports it; [`Host::events`] hands them out, or drops them, or falls
+//!   back to pidfds or ticks, as the test scripts (see `events.rs`).
 //!
 //! ```ignore
 //! let fake = FakeHost::new(500);
@@ -36,6 +39,8 @@
 //! let report = kill_trees(fake.host().as_ref(), &[fake.target(100)], Signal::TERM, grace, true);
 //! assert_eq!(fake.signals_to(101), [Signal::STOP, Signal::TERM, Signal::CONT, /* … */]);
 //! ```
+
+mod events;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
@@ -51,6 +56,7 @@ use leaktop::host::{
     Spawned,
 };
 use leaktop::model::orphans::{ProcFacts, StdioKind};
+use leaktop::sample::events::{EventRequest, EventSource};
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
@@ -396,6 +402,8 @@ struct World {
     /// systemd services and their main pids; empty: systemd is not PID 1.
     units: HashMap<String, u32>,
     users: HashMap<String, u32>,
+    /// Forks, exits and setsids as the connector would report them.
+    events: events::Log,
 }
 
 impl World {
@@ -445,6 +453,7 @@ impl World {
         child.pgrp = p.pgrp;
         child.session = p.session;
         self.add(child);
+        self.log_fork(parent, pid);
         pid
     }
 
@@ -456,6 +465,7 @@ impl World {
             return;
         }
         let id = live.p.id();
+        let ppid = live.p.ppid;
         let zombie = live.p.ppid == self.own_pid;
         if zombie {
             live.p.state = b'Z';
@@ -467,6 +477,7 @@ impl World {
             self.procs.remove(&pid);
         }
         self.deaths.push((id, exit));
+        self.log_exit(pid, ppid, exit);
         let heir = self.reparent_to;
         for l in self.procs.values_mut() {
             if l.p.ppid == pid && l.p.pid != pid {
@@ -568,6 +579,8 @@ impl World {
 struct Shared {
     world: Mutex<World>,
     base: Instant,
+    /// The GPU, if a test gives it one (see `fakes/gpu.rs`).
+    gpu: Mutex<super::gpu::GpuWorld>,
 }
 
 /// The fake host; clones share one table. See the module's documentation.
@@ -603,6 +616,7 @@ impl FakeHost {
             samples: 0,
             units: HashMap::new(),
             users: HashMap::new(),
+            events: events::Log::default(),
         };
         world.add(Proc::new(1, 0, "init").start(1));
         world.add(Proc::new(own_pid, 1, "leaktop"));
@@ -610,6 +624,7 @@ impl FakeHost {
             shared: Arc::new(Shared {
                 world: Mutex::new(world),
                 base: Instant::now(),
+                gpu: Mutex::default(),
             }),
         }
     }
@@ -628,6 +643,11 @@ impl FakeHost {
     /// This host as leaktop takes it.
     pub fn host(&self) -> Arc<dyn Host> {
         Arc::new(self.clone())
+    }
+
+    /// The GPU's script (`fakes/gpu.rs`).
+    pub(super) fn gpu_world(&self) -> MutexGuard<'_, super::gpu::GpuWorld> {
+        self.shared.gpu.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -961,6 +981,10 @@ impl Host for FakeHost {
         w.advance(duration);
     }
 
+    fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
+        self.event_source(request)
+    }
+
     fn pin(&self, id: Identity) -> Result<Box<dyn Pinned>, PinError> {
         let w = self.call();
         if w.hidden.contains(&id.pid) {
@@ -1092,6 +1116,10 @@ impl Host for FakeHost {
                 u64::try_from(w.now.saturating_sub(at).as_millis()).ok()
             })
             .collect()
+    }
+
+    fn gpu(&self) -> Option<&dyn leaktop::host::gpu::Gpu> {
+        self.gpu_port()
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {

@@ -2,4 +2,5 @@
 //! `use crate::fakes::host::{FakeHost, Proc, Reaction};`. See [`host`].
 #![allow(dead_code)]
 
+pub mod gpu;
 pub mod host;
