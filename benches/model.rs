@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench --bench model`.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use divan::Bencher;
 use leaktop::format::{Format, Recording};
 use leaktop::model::tracker::Outside;

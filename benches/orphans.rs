@@ -5,6 +5,9 @@
 //! Run with `cargo bench --bench orphans`. Target: under 50 ms for the
 //! classification of 2,000 processes.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use divan::Bencher;
 use leaktop::actions::orphans::{ScanOptions, Scanner};
 use leaktop::model::orphans::{Context, Lookup, ProcFacts, classify};

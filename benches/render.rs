@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo bench --bench render`.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use divan::Bencher;

@@ -43,6 +43,9 @@
 //!                        [--pool-mb MB]
 //! ```
 
+// An example may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{IsTerminal, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
