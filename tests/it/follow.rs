@@ -253,7 +253,16 @@ fn orphan_and_daemon_roots() {
     let adopted = wait_until(Duration::from_secs(30), || {
         ppid(orphan) == Some(1) && ppid(daemon) == Some(1)
     });
-    assert!(adopted, "PID 1 adopted the orphan and the daemon");
+    let parent = |p: u32| {
+        let pp = ppid(p);
+        format!("{p}: parent {pp:?} {}", pp.map(cmdline).unwrap_or_default())
+    };
+    assert!(
+        adopted,
+        "PID 1 adopted the orphan and the daemon: {}; {}",
+        parent(orphan),
+        parent(daemon)
+    );
 
     let record = |name: &str, file: &str| {
         let out = leaktop()

@@ -412,6 +412,9 @@ pub fn in_pid_namespace(name: &str, body: impl FnOnce()) {
             1,
             "{name} runs as PID 1 of its namespace"
         );
+        // And /proc is the namespace's, where pids and parents are as it sees them.
+        let seen = std::fs::read_link("/proc/self").unwrap_or_default();
+        assert_eq!(seen, Path::new("1"), "{name}: /proc is the namespace's");
         body();
     });
 }
