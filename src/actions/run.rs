@@ -12,7 +12,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
+use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
 use crate::say;
@@ -154,15 +155,19 @@ fn start(host: &Arc<dyn Host>, opts: &RunOptions) -> Result<Started, RunError> {
     if opts.tui.is_some() {
         crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
     }
-    // A recording that cannot be written is known before anything is started; the
-    // file itself is created only once CMD runs, so a failed start leaves it as it was.
-    TickSink::check(host.as_ref(), opts.record.as_deref())?;
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
-    let (tx, signals) = mpsc::channel();
-    crate::host::listen_signals(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD], tx)
-        .map_err(RunError::Signals)?;
+    let (signals, interrupts) = listen(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD])?;
+    // A recording that cannot be written is known before anything is started, and is
+    // opened once (a FIFO's reader is waited for, until a signal); what an existing
+    // file holds goes only once CMD runs, so a failed start leaves it as it was.
+    let recording = opts
+        .record
+        .as_deref()
+        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&interrupts)))
+        .transpose()
+        .map_err(RecordError::from)?;
     let supervisor = spawn_cmd(host, opts)?;
     let monitor = match attach(host, &supervisor, adopting, opts) {
         Ok(monitor) => monitor,
@@ -172,8 +177,8 @@ fn start(host: &Arc<dyn Host>, opts: &RunOptions) -> Result<Started, RunError> {
         }
     };
     let mut session = Session::new(monitor, supervisor, opts);
-    if let Some(path) = &opts.record {
-        session.open_recording(host.as_ref(), path, opts.format);
+    if let Some(out) = recording {
+        session.open_recording(out, opts.format);
     }
     Ok(Started {
         session,
@@ -396,17 +401,7 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         // What the leaks left while they died had its chance to end cleanly: a process
         // that forks afresh on every SIGTERM would otherwise outlast every round.
         signal = Signal::KILL;
-        total.ended.extend(round.ended);
-        total.freed_rss_kb += round.freed_rss_kb;
-        total.freed_pss.merge(round.freed_pss);
-        total.freed_uss.merge(round.freed_uss);
-        total.mem_available_change_kb =
-            match (total.mem_available_change_kb, round.mem_available_change_kb) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-        total.skipped.extend(round.skipped);
-        total.survived = round.survived;
+        total.absorb(round);
         supervisor.reap_now();
         targets = supervisor
             .adoptees()
@@ -546,11 +541,11 @@ impl Session {
         }
     }
 
-    /// Creates the recording and writes its header; a failure ends the recording,
-    /// not the run.
-    fn open_recording(&mut self, host: &dyn Host, path: &Path, format: Option<Format>) {
-        let format = format.unwrap_or_else(|| Format::from_path(path));
-        match TickSink::create(host, Some(path), format) {
+    /// Starts the recording in the file opened for it and writes its header; a
+    /// failure ends the recording, not the run.
+    fn open_recording(&mut self, out: OutFile, format: Option<Format>) {
+        let format = format.unwrap_or_else(|| Format::from_path(out.path()));
+        match TickSink::start(Some(out), format) {
             Ok(sink) => {
                 self.sink = Some(sink);
                 let header = self.monitor.header().clone();
@@ -702,6 +697,27 @@ fn drive(
             }
         }
     }
+}
+
+/// Listens for `signals` (see [`crate::host::listen_signals`]), counting the stop
+/// signals among them as they come: a wait for the recording's reader ends on one.
+fn listen(signals: &[i32]) -> Result<(mpsc::Receiver<(i32, bool)>, Interrupts), RunError> {
+    let (tx, heard) = mpsc::channel();
+    crate::host::listen_signals(signals, tx).map_err(RunError::Signals)?;
+    let interrupts = Interrupts::default();
+    let counted = interrupts.clone();
+    let (relay, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (sig, sent) in heard {
+            if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
+                counted.note(sig);
+            }
+            if relay.send((sig, sent)).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((rx, interrupts))
 }
 
 /// `at + d`, or far in the future where that overflows the clock.

@@ -136,6 +136,9 @@ Killing and pausing are off in a replay. Without a terminal, use leaktop report.
     Replay {
         /// A tick-log or NDJSON recording.
         file: PathBuf,
+        /// Stop at a damaged line, instead of skipping the tick it is in.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -240,8 +243,8 @@ fn run(cli: Cli) -> Result<Exit, Error> {
             Ok(Exit::Success)
         }
         Some(Cmd::Report(args)) => report::run(args),
-        Some(Cmd::Replay { file }) => {
-            ui::replay(&file, color).map_err(anyhow::Error::from)?;
+        Some(Cmd::Replay { file, strict }) => {
+            ui::replay(&file, color, strict).map_err(anyhow::Error::from)?;
             Ok(Exit::Success)
         }
         Some(Cmd::Completions { shell }) => {
@@ -366,7 +369,7 @@ fn usage_error(e: &clap::Error) -> Error {
     ];
     for (kind, what) in quoted {
         if let Some(ContextValue::String(raw)) = e.get(kind)
-            && raw.chars().any(char::is_control)
+            && raw.chars().any(leaktop::text::is_hidden)
         {
             let raw = leaktop::text::printable(raw);
             message = match (kind, e.get(ContextKind::InvalidArg)) {

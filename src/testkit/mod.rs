@@ -88,10 +88,10 @@ pub fn facts() -> ProcFacts {
     }
 }
 
-/// Tick `n` (1-based) of a recording sampled once a second from [`T0_MS`], the root
-/// alive, no events, no alerts.
+/// Tick `n` of a recording sampled once a second, `n` seconds after [`T0_MS`], the
+/// root alive, no events, no alerts.
 pub fn tick(n: u32, processes: Vec<ProcRow>) -> Tick {
-    let elapsed_ms = u64::from(n.saturating_sub(1)) * 1000;
+    let elapsed_ms = u64::from(n) * 1000;
     Tick {
         tick: n,
         elapsed_ms,
@@ -133,7 +133,7 @@ mod tests {
         assert_eq!((s.pgrp, s.session), (42, 42));
         assert_eq!(facts().stdio, Some([StdioKind::Pipe; 3]));
         let t = tick(3, vec![r]);
-        assert_eq!((t.elapsed_ms, t.time_ms), (2000, T0_MS + 2000));
+        assert_eq!((t.elapsed_ms, t.time_ms), (3000, T0_MS + 3000));
         assert_eq!(header(42).root_start, 42);
     }
 }

@@ -52,6 +52,8 @@ mod metrics;
 mod metrics_fake;
 // a real Prometheus scrapes `record --metrics` (skipped without Prometheus)
 mod metrics_prometheus;
+// output paths: FIFOs with and without readers, full disks, `-`, the step summary
+mod outputs;
 // `leaktop orphans` on pools really orphaned
 mod orphans;
 // `leaktop orphans` on the fake host: services, subreapers, kills
@@ -62,6 +64,8 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// what leaktop writes its readers read: huge command lines, bidi names, damaged lines
+mod recordings;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands
