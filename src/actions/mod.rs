@@ -4,3 +4,4 @@
 pub mod kill;
 pub mod orphans;
 pub mod run;
+pub mod run_trail;

@@ -1,6 +1,7 @@
 //! `leaktop orphans`: find (and end) what was orphaned before leaktop started.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -8,6 +9,7 @@ use clap::Args;
 use leaktop::actions::kill::KillSignal;
 use leaktop::actions::orphans::{self, Filter, Io, KillOptions, Options, Output, ScanOptions};
 use leaktop::exit_codes::ExitCode as Exit;
+use leaktop::host::Host;
 
 use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
 
@@ -48,8 +50,10 @@ pub(crate) struct OrphansArgs {
     pub(crate) pattern: Option<String>,
     /// Only processes at least this old are candidates, and with --watch a group is
     /// reported once it has lasted this long: a pool orphaned a moment ago may still
-    /// be exiting by itself (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = Named(WAIT))]
+    /// be exiting by itself, a service lingering by design (esbuild's, a language
+    /// server) exits within 3 s of its parent; the default is --leak-grace's (at most
+    /// 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
     pub(crate) older_than: Duration,
     /// Only groups holding at least this much RSS, e.g. 100MB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size_kb)]
@@ -68,6 +72,11 @@ pub(crate) struct OrphansArgs {
     /// Also list daemons by design and adopted processes without evidence.
     #[arg(long)]
     pub(crate) all: bool,
+    /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
+    /// double-forking daemon): one whose command line contains PATTERN is not listed
+    /// (with --all, listed weak), nor ended. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    pub(crate) allow: Vec<leaktop::model::allow::AllowRule>,
     /// Print one JSON object (with --watch: one NDJSON line per new group).
     #[arg(long, conflicts_with = "format")]
     pub(crate) json: bool,
@@ -102,8 +111,7 @@ pub(crate) struct OrphansArgs {
 
 /// Lists (and with `--kill` ends) the orphan groups. Errors: an unknown `--user`,
 /// `--metrics` without `--watch` (usage errors), and what [`orphans::run_on`] returns.
-pub(crate) fn run(args: OrphansArgs) -> Result<Exit, super::Error> {
-    let host = leaktop::host::real();
+pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super::Error> {
     let uid = match &args.user {
         None => None,
         Some(name) => Some(
@@ -142,6 +150,7 @@ pub(crate) fn run(args: OrphansArgs) -> Result<Exit, super::Error> {
             older_than: args.older_than,
             all: args.all,
             measure: !args.no_pss,
+            allowed: args.allow,
         },
         filter: Filter {
             pattern: args.pattern,

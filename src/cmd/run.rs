@@ -1,6 +1,7 @@
 //! `leaktop run -- CMD`: run a command under a subreaper.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,12 +11,14 @@ use leaktop::ci::CiReport;
 use leaktop::ci::output::CiOutputs;
 use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::Format;
+use leaktop::host::Host;
 use leaktop::model::AlertKind;
-use leaktop::sample::Backend;
+use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
 use super::options::{
-    AlertArgs, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT, parse_kinds,
+    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
+    parse_kinds,
 };
 
 #[derive(Args)]
@@ -40,21 +43,22 @@ pub(crate) struct RunArgs {
     pub(crate) record: Option<PathBuf>,
     /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
-    pub(crate) format: Option<Format>,
+    pub(crate) format: Option<FormatArg>,
     /// Where samples come from.
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub(crate) backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::here())]
+    pub(crate) backend: BackendArg,
     /// Show the interactive view while CMD runs (CMD's own input and output go to
     /// /dev/null). Quitting the view sends SIGTERM to CMD if it is still running;
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
-    /// With --check, also exit 3 when any of these alerts stands at the last tick
-    /// before CMD exits (comma-separated: accumulating, idle, rss_ratchet, zombies).
+    /// With --check, also exit 3 when any of these alerts was raised at any time during
+    /// the run, even if it cleared before CMD exited (comma-separated: accumulating,
+    /// idle, rss_ratchet, zombies).
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
-    /// With --fail-on, also exit 3 when one of its alerts stood for at least DURATION
-    /// at any time, even if it cleared before CMD exited (0 = off).
+    /// With --fail-on, exit 3 only for an alert standing when CMD exits or one that
+    /// stood for at least DURATION without a break (0 = any alert raised at any time).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
     pub(crate) fail_after: Duration,
     #[command(flatten)]
@@ -81,7 +85,7 @@ pub(crate) struct RunArgs {
 /// fails. Errors: a metrics address that cannot be served, a `--junit` or `--json`
 /// file that cannot be written (both before CMD starts), CMD that cannot be started
 /// or supervised, and a CI output not written after the run.
-pub(crate) fn run(args: RunArgs, color: bool) -> Result<Exit, super::Error> {
+pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exit, super::Error> {
     // Bound before CMD starts: a taken address fails the run without running CMD.
     let served = args.metrics.start()?;
     if let Some(s) = &served
@@ -93,7 +97,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> Result<Exit, super::Error> {
     // summary; --junit and --json files must be writable before CMD starts.
     let mut outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
     outputs
-        .open(leaktop::host::real().as_ref())
+        .open(host.as_ref())
         .map_err(anyhow::Error::from)?;
     let command = args.command.clone();
     let fail_on = args.fail_on.clone();
@@ -103,12 +107,15 @@ pub(crate) fn run(args: RunArgs, color: bool) -> Result<Exit, super::Error> {
         metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
+        allowed: args.verdict.allow.clone(),
         fail_on: args.fail_on,
         fail_after: args.fail_after,
-        tui: args.tui.then_some(ViewOptions {
-            color,
-            grace: args.grace,
-            ..ViewOptions::default()
+        tui: args.tui.then(|| {
+            Box::new(RunView::new(ViewOptions {
+                color,
+                grace: args.grace,
+                ..ViewOptions::default()
+            })) as Box<dyn run::View>
         }),
         command: args.command,
         interval: args.interval,
@@ -117,10 +124,10 @@ pub(crate) fn run(args: RunArgs, color: bool) -> Result<Exit, super::Error> {
         kill_leaks: args.kill_leaks,
         grace: args.grace,
         record: args.record,
-        format: args.format,
-        backend: args.backend,
+        format: args.format.map(Format::from),
+        backend: args.backend.into(),
     };
-    let outcome = run::run(&opts)?;
+    let outcome = run::run_on(host, &opts)?;
     let code = if outcome.fails_check {
         Exit::Leaked
     } else {

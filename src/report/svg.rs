@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::summary::Summary;
 use crate::format::{Recording, command_tail, elapsed, fit, human_kb, plural};
+use crate::host::Host;
 use crate::model::Header;
 use crate::sample::Identity;
 
@@ -197,21 +198,23 @@ impl Chart {
     }
 }
 
-/// Draws the chart of a recording held in memory into `path`.
-pub fn write(rec: &Recording, summary: &Summary, path: &Path) -> Result<(), SvgError> {
+/// Draws the chart of a recording held in memory into `path`, through `host`.
+pub fn write(
+    host: &dyn Host,
+    rec: &Recording,
+    summary: &Summary,
+    path: &Path,
+) -> Result<(), SvgError> {
     let svg = render(rec, summary)?;
-    write_file(&svg, path)
+    write_file(host, &svg, path)
 }
 
-/// Writes a drawn chart to `path`; a file it created and could not write whole is
-/// removed, not left empty.
-pub fn write_file(svg: &str, path: &Path) -> Result<(), SvgError> {
-    let host = crate::host::real();
-    crate::outfile::write_file(host.as_ref(), path, svg.as_bytes()).map_err(|source| {
-        SvgError::Write {
-            path: crate::format::shown_path(path),
-            source,
-        }
+/// Writes a drawn chart to `path` through `host`; a file it created and could not
+/// write whole is removed, not left empty.
+pub fn write_file(host: &dyn Host, svg: &str, path: &Path) -> Result<(), SvgError> {
+    crate::outfile::write_file(host, path, svg.as_bytes()).map_err(|source| SvgError::Write {
+        path: crate::format::shown_path(path),
+        source,
     })
 }
 
@@ -295,105 +298,39 @@ fn axis_label(v: &f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Where the chart's points go: the units, the x of every point, and the axes' ends.
-struct Frame {
-    units: Units,
-    /// The first point's elapsed ms: x = 0.
-    t0: u64,
-    /// Every point's x, in `units.time`.
-    xs: Vec<f64>,
-    x_max: f64,
-    y_max: f64,
-}
-
-impl Frame {
-    fn of(header: &Header, summary: &Summary, chart_data: &Chart, ms: &[u64]) -> Frame {
-        // The leaked GPU memory may stand above every RSS: the axis holds both.
-        let peak_kb = summary.peak_total_rss_kb.max(chart_data.peak_gpu_kb);
-        let units = Units::of(summary.span_ms, peak_kb);
-        let t0 = ms[0];
-        let x = |m: u64| m.saturating_sub(t0) as f64 / units.ms_per_unit;
-        let xs: Vec<f64> = ms.iter().map(|&m| x(m)).collect();
-        // A single tick still gets an axis one interval wide.
-        let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
-        let y_max = units.rss(peak_kb.max(1024)) * 1.15;
-        Frame {
-            units,
-            t0,
-            xs,
-            x_max,
-            y_max,
-        }
-    }
-
-    /// The x of a tick at `ms` elapsed.
-    fn x_of(&self, ms: u64) -> f64 {
-        ms.saturating_sub(self.t0) as f64 / self.units.ms_per_unit
-    }
-
-    /// A series (KiB per point) as steps in the chart's units.
-    fn steps(&self, kb: &[u64]) -> Vec<(f64, f64)> {
-        steps(
-            &self.xs,
-            self.x_max,
-            kb.iter().map(|&kb| self.units.rss(kb)),
-        )
-    }
-}
-
-/// The plot's coordinates.
-type Plot<'a, 'b> = ChartContext<
-    'a,
-    SVGBackend<'b>,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
-
-/// Draws the chart: the plot with its axes, bands, lines and leak markers on the left,
-/// the legend on the right.
 fn draw(
     header: &Header,
     summary: &Summary,
     chart_data: &Chart,
     out: &mut String,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // The leaked GPU memory may stand above every RSS: the axis holds both.
+    let peak_kb = summary.peak_total_rss_kb.max(chart_data.peak_gpu_kb);
+    let units = Units::of(summary.span_ms, peak_kb);
     let (ms, series) = chart_data.points();
-    let frame = Frame::of(header, summary, chart_data, &ms);
+    let t0 = ms[0];
+    let x_of = |ms: u64| ms.saturating_sub(t0) as f64 / units.ms_per_unit;
+    let xs: Vec<f64> = ms.iter().map(|&m| x_of(m)).collect();
+    // A single tick still gets an axis one interval wide.
+    let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
+    let y_max = units.rss(peak_kb.max(1024)) * 1.15;
+    let top = &chart_data.top;
+    let series_steps = |s: usize| steps(&xs, x_max, series[s].iter().map(|&kb| units.rss(kb)));
+
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let mut chart = draw_axes(&plot, header, chart_data, &frame)?;
-    let mut entries = draw_series(&mut chart, summary, chart_data, &frame, &series)?;
-    entries.extend(band_entries(summary, chart_data));
-    let moments = leak_moments(summary);
-    draw_moments(&mut chart, chart_data, &frame, &moments)?;
-    let leaks: Vec<String> = moments
-        .iter()
-        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
-        .collect();
-    draw_legend(&legend, &about(header, summary), &entries, &leaks)?;
-    root.present()?;
-    Ok(())
-}
-
-/// The plot's title, axes and grid.
-fn draw_axes<'a, 'b>(
-    plot: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
-    header: &Header,
-    chart_data: &Chart,
-    frame: &Frame,
-) -> Result<Plot<'a, 'b>, Box<dyn std::error::Error>> {
     let title = format!(
         "leaktop: {} (root {})",
         short("", &header.root_cmd, 60),
         header.root_pid
     );
-    let mut chart = ChartBuilder::on(plot)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..frame.x_max, 0f64..frame.y_max)?;
-    let units = &frame.units;
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
     chart
         .configure_mesh()
         .x_desc(format!("{} since the recording started", units.time))
@@ -409,64 +346,100 @@ fn draw_axes<'a, 'b>(
         .axis_desc_style(("sans-serif", 15))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
-    Ok(chart)
-}
 
-/// The stacked bands and the total, live and leaked lines; returns the lines'
-/// legend entries.
-fn draw_series(
-    chart: &mut Plot<'_, '_>,
-    summary: &Summary,
-    chart_data: &Chart,
-    frame: &Frame,
-    series: &[Vec<u64>],
-) -> Result<Vec<Entry>, Box<dyn std::error::Error>> {
-    let series_steps = |s: usize| frame.steps(&series[s]);
     // Stacked areas, drawn from the top of the stack down so each band shows; the
     // whole family's total tops them as "others".
     chart.draw_series(AreaSeries::new(series_steps(0), 0.0, OTHERS.filled()))?;
-    for k in (0..chart_data.top.len()).rev() {
+    for k in (0..top.len()).rev() {
         chart.draw_series(AreaSeries::new(
             series_steps(STACK + k),
             0.0,
             PALETTE[k].filled(),
         ))?;
     }
-    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
+
+    let any_leak = !summary.leaked.is_empty();
     chart.draw_series(LineSeries::new(series_steps(0), BLACK.stroke_width(3)))?;
-    if summary.leaked.is_empty() {
-        return Ok(entries);
+    if any_leak {
+        chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
+        if chart_data.pss {
+            chart.draw_series(LineSeries::new(series_steps(3), LEAKED_PSS.stroke_width(2)))?;
+        }
+        if chart_data.gpu {
+            chart.draw_series(LineSeries::new(series_steps(4), LEAKED_GPU.stroke_width(2)))?;
+        }
     }
-    chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
-    chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
-    entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
-    entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
-    if chart_data.pss {
-        chart.draw_series(LineSeries::new(series_steps(3), LEAKED_PSS.stroke_width(2)))?;
-        entries.push(Entry::Line(
-            LEAKED_PSS,
-            2,
-            "leaked PSS: what killing them frees".into(),
-        ));
+    let entries = legend_entries(summary, chart_data);
+
+    // One marker per tick at which something leaked, labelled with the tick; the
+    // legend says what leaked then.
+    let moments = leak_moments(summary);
+    let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
+    for (n, tick) in moments.keys().enumerate() {
+        let Some(&at) = chart_data.moments.get(tick).filter(|&&ms| ms != u64::MAX) else {
+            continue;
+        };
+        let x = x_of(at);
+        chart.draw_series(DashedLineSeries::new(
+            [(x, 0.0), (x, y_max)],
+            6,
+            4,
+            LEAKED.stroke_width(2),
+        ))?;
+        // Beside the line, not on it; staggered so neighbours do not overlap.
+        let y = y_max * (0.98 - 0.045 * (n % 6) as f64);
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((x, y)) + Text::new(tick.to_string(), (4, 0), label_font.clone()),
+        ))?;
     }
-    if chart_data.gpu {
-        chart.draw_series(LineSeries::new(series_steps(4), LEAKED_GPU.stroke_width(2)))?;
-        entries.push(Entry::Line(
-            LEAKED_GPU,
-            2,
-            "leaked GPU memory: what killing them returns".into(),
-        ));
-    }
-    entries.push(Entry::Dashes(
-        LEAKED,
-        "a leak happened (tick number)".into(),
-    ));
-    Ok(entries)
+    let about = about_lines(header, summary);
+    let leaks: Vec<String> = moments
+        .iter()
+        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
+        .collect();
+    draw_legend(&legend, &about, &entries, &leaks)?;
+    root.present()?;
+    Ok(())
 }
 
-/// The legend entries of the stacked processes (saying when one leaked) and the
-/// others' band.
-fn band_entries(summary: &Summary, chart_data: &Chart) -> Vec<Entry> {
+/// A legend entry and how it is drawn.
+enum Entry {
+    Line(RGBColor, u32, String),
+    Dashes(RGBColor, String),
+    /// A stacked band: its label and, smaller, the command line.
+    Band(RGBColor, String, String),
+}
+
+/// Leak moments listed in the legend before "… and N more".
+const LISTED_LEAKS: usize = 8;
+
+/// What the legend lists: the lines drawn (the leaked ones only if something
+/// leaked), the stacked processes (with when each leaked), and the others.
+fn legend_entries(summary: &Summary, chart_data: &Chart) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
+    if !summary.leaked.is_empty() {
+        entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
+        entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
+        if chart_data.pss {
+            entries.push(Entry::Line(
+                LEAKED_PSS,
+                2,
+                "leaked PSS: what killing them frees".into(),
+            ));
+        }
+        if chart_data.gpu {
+            entries.push(Entry::Line(
+                LEAKED_GPU,
+                2,
+                "leaked GPU memory: what killing them returns".into(),
+            ));
+        }
+        entries.push(Entry::Dashes(
+            LEAKED,
+            "a leak happened (tick number)".into(),
+        ));
+    }
     let leaked_ids: HashMap<Identity, u32> = summary
         .leaked
         .iter()
@@ -480,26 +453,21 @@ fn band_entries(summary: &Summary, chart_data: &Chart) -> Vec<Entry> {
             )
         })
         .collect();
-    let mut entries: Vec<Entry> = chart_data
-        .top
-        .iter()
-        .enumerate()
-        .map(|(k, p)| {
-            let leaked = leaked_ids
-                .get(&p.id)
-                .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
-            Entry::Band(
-                PALETTE[k],
-                format!("{} {}{leaked}", p.id.pid, p.name),
-                short(&p.name, &p.cmd, 44),
-            )
-        })
-        .collect();
+    for (k, p) in chart_data.top.iter().enumerate() {
+        let leaked = leaked_ids
+            .get(&p.id)
+            .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
+        entries.push(Entry::Band(
+            PALETTE[k],
+            format!("{} {}{leaked}", p.id.pid, p.name),
+            short(&p.name, &p.cmd, 44),
+        ));
+    }
     entries.push(Entry::Band(OTHERS, "other processes".into(), String::new()));
     entries
 }
 
-/// The ticks at which something leaked, each with how (once per kind).
+/// The ticks at which something leaked, each with how, in words, once.
 fn leak_moments(summary: &Summary) -> BTreeMap<u32, Vec<String>> {
     let mut moments: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for l in &summary.leaked {
@@ -512,37 +480,9 @@ fn leak_moments(summary: &Summary) -> BTreeMap<u32, Vec<String>> {
     moments
 }
 
-/// One marker per tick at which something leaked, labelled with the tick; the legend
-/// says what leaked then.
-fn draw_moments(
-    chart: &mut Plot<'_, '_>,
-    chart_data: &Chart,
-    frame: &Frame,
-    moments: &BTreeMap<u32, Vec<String>>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
-    for (n, tick) in moments.keys().enumerate() {
-        let Some(&at) = chart_data.moments.get(tick).filter(|&&ms| ms != u64::MAX) else {
-            continue;
-        };
-        let x = frame.x_of(at);
-        chart.draw_series(DashedLineSeries::new(
-            [(x, 0.0), (x, frame.y_max)],
-            6,
-            4,
-            LEAKED.stroke_width(2),
-        ))?;
-        // Beside the line, not on it; staggered so neighbours do not overlap.
-        let y = frame.y_max * (0.98 - 0.045 * (n % 6) as f64);
-        chart.draw_series(std::iter::once(
-            EmptyElement::at((x, y)) + Text::new(tick.to_string(), (4, 0), label_font.clone()),
-        ))?;
-    }
-    Ok(())
-}
-
-/// The legend's first lines: the span and interval, the host and start, the leak.
-fn about(header: &Header, summary: &Summary) -> [String; 3] {
+/// The legend's first lines: how long and how often, which host and when, and what
+/// leaked at its peak.
+fn about_lines(header: &Header, summary: &Summary) -> [String; 3] {
     [
         format!(
             "{} over {} · every {}",
@@ -572,17 +512,6 @@ fn about(header: &Header, summary: &Summary) -> [String; 3] {
         },
     ]
 }
-
-/// A legend entry and how it is drawn.
-enum Entry {
-    Line(RGBColor, u32, String),
-    Dashes(RGBColor, String),
-    /// A stacked band: its label and, smaller, the command line.
-    Band(RGBColor, String, String),
-}
-
-/// Leak moments listed in the legend before "… and N more".
-const LISTED_LEAKS: usize = 8;
 
 /// The legend as a panel of its own, so it never hides data: what the recording is,
 /// what each line and band is, and what leaked when.
@@ -657,10 +586,11 @@ fn short(name: &str, cmd: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::sample_data;
 
     #[test]
     fn a_long_recording_keeps_a_bounded_chart_with_its_peak() {
-        let rec = crate::testkit::forkserver_recording();
+        let rec = sample_data::recording();
         let summary = super::super::summarize(&rec);
         let mut chart = Chart::new(&summary, Vec::new());
         let spike_at = 3 * MAX_POINTS + 7;
@@ -693,7 +623,7 @@ mod tests {
 
     #[test]
     fn leaked_pss_is_drawn_beside_leaked_rss_when_recorded() {
-        let rec = crate::testkit::forkserver_recording();
+        let rec = crate::format::sample_data::recording();
         let svg = render(&rec, &crate::report::summarize(&rec)).unwrap();
         assert!(svg.contains("leaked PSS: what killing them frees"));
         assert!(svg.contains("RSS, PSS"));
@@ -710,7 +640,7 @@ mod tests {
 
     #[test]
     fn leaked_gpu_memory_is_drawn_when_recorded_and_fits_the_axis() {
-        let mut rec = crate::testkit::forkserver_recording();
+        let mut rec = crate::format::sample_data::recording();
         let summary = crate::report::summarize(&rec);
         // Far more on the GPU than any RSS: the axis is made to hold it.
         let big = summary.peak_total_rss_kb * 4;

@@ -33,16 +33,6 @@ fn cmdline(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// The live tagged process whose command line starts with `prefix`, if one.
 fn find(family: &Family, prefix: &str, not: &[u32]) -> Option<u32> {
     family
@@ -74,18 +64,7 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
     let first = first.unwrap();
 
     let out = dir.path().join("follow.ticklog");
-    let mut rec = Reaped(
-        leaktop()
-            .args(["record", "--name", &name, "--follow", "--interval", "100ms"])
-            .args(["--duration", "20s", "--out"])
-            .arg(&out)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_until(common::PATIENCE, || {
-        format::read(&out).is_ok_and(|r| r.ticks.len() >= 3)
-    }));
+    let rec = start_recording(&name, "100ms", "20s", &out);
 
     // The daemon crashes; in the back-off, the decoys start.
     signal(first, Signal::KILL);
@@ -104,36 +83,17 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
         second.is_some()
     }));
     let second = second.unwrap();
-    assert_eq!(ppid(second), Some(family.pid()));
+    assert_eq!(common::ppid(second), Some(family.pid()));
 
-    let restarted = wait_until(common::PATIENCE, || {
-        format::read(&out).is_ok_and(|r| {
-            r.ticks
-                .iter()
-                .flat_map(|t| &t.events)
-                .any(|e| matches!(e, Event::RootRestarted { .. }))
-        })
-    });
+    let restarted = wait_until(common::PATIENCE, || !restarts(&out).is_empty());
     // Five ticks more, so a wrong second move would show too.
     let ticks = format::read(&out).map_or(0, |r| r.ticks.len());
     wait_until(common::PATIENCE, || {
         format::read(&out).is_ok_and(|r| r.ticks.len() >= ticks + 5)
     });
-    signal(rec.id(), Signal::INT);
-    let status = rec.0.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
+    let err = stop_recording(rec);
     assert!(restarted, "no restart followed: {err}");
-    let restarts: Vec<(u32, u32)> = read(&out)
-        .ticks
-        .iter()
-        .flat_map(|t| &t.events)
-        .filter_map(|e| match e {
-            Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
-            _ => None,
-        })
-        .collect();
+    let restarts = restarts(&out);
     assert_eq!(
         restarts,
         [(second, first)],
@@ -148,6 +108,51 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
         )),
         "{err}"
     );
+}
+
+/// The root moves a recording holds so far (new root, previous root); none while it
+/// cannot be read yet.
+fn restarts(out: &Path) -> Vec<(u32, u32)> {
+    format::read(out)
+        .map(|r| {
+            r.ticks
+                .iter()
+                .flat_map(|t| &t.events)
+                .filter_map(|e| match e {
+                    Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `leaktop record --name NAME --follow` every `interval` for at most `duration` into
+/// `out`, once it has written 3 ticks; its stderr piped.
+fn start_recording(name: &str, interval: &str, duration: &str, out: &Path) -> Reaped {
+    let rec = Reaped(
+        leaktop()
+            .args(["record", "--name", name, "--follow", "--interval", interval])
+            .args(["--duration", duration, "--out"])
+            .arg(out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        format::read(out).is_ok_and(|r| r.ticks.len() >= 3)
+    }));
+    rec
+}
+
+/// Ends a `leaktop record` with SIGINT, checks it exited 0, and returns its stderr.
+fn stop_recording(mut rec: Reaped) -> String {
+    signal(rec.id(), Signal::INT);
+    let status = rec.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    err
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -242,7 +247,7 @@ fn orphan_and_daemon_roots() {
             let c = cmdline(p);
             // Nor is the shell's fork that is about to exec `sleep` (on a busy machine
             // it lingers, with the shell's name and arguments): its parent has them too.
-            if ppid(p).is_some_and(|parent| cmdline(parent) == c) {
+            if common::ppid(p).is_some_and(|parent| cmdline(parent) == c) {
                 continue;
             }
             if c.ends_with(&format!("{orphan_name} ")) {
@@ -256,10 +261,10 @@ fn orphan_and_daemon_roots() {
     let (orphan, daemon) = (orphan.unwrap(), daemon.unwrap());
     // Once the subshell and setsid's fork have exited, this test (PID 1) adopts them.
     let adopted = wait_until(common::PATIENCE, || {
-        ppid(orphan) == Some(1) && ppid(daemon) == Some(1)
+        common::ppid(orphan) == Some(1) && common::ppid(daemon) == Some(1)
     });
     let parent = |p: u32| {
-        let pp = ppid(p);
+        let pp = common::ppid(p);
         format!("{p}: parent {pp:?} {}", pp.map(cmdline).unwrap_or_default())
     };
     assert!(
@@ -351,4 +356,81 @@ fn a_second_recorder_inside_the_tree_is_not_a_member() {
         }));
         assert_eq!(recorders(&read(f)), Vec::<String>::new(), "{}", f.display());
     }
+}
+
+/// Issue 27, fault 6, with real processes: the root is an orphan (init, or whichever
+/// subreaper the tests run under, is its supervisor); an orphaned look-alike (the
+/// same `sh`, the pattern among its arguments) is there as the root dies, and the
+/// restart, by a stand-in for init after a back-off, comes later. The restart, the
+/// same script again, is followed; the look-alike never is.
+#[test]
+fn an_orphaned_look_alike_does_not_hijack_a_restart_by_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("hijack");
+    let script = dir.path().join(format!("{name}.sh"));
+    std::fs::write(&script, "while :; do sleep 1; done\n").unwrap();
+    let script = script.to_str().unwrap().to_string();
+    // Its command line holds neither the pattern nor the script.
+    let restarter = dir.path().join("restarter.sh");
+    std::fs::write(
+        &restarter,
+        format!(
+            "while kill -0 $1 2>/dev/null; do sleep 0.1; done\nsleep 0.5\nsh '{script}' serve &\n"
+        ),
+    )
+    .unwrap();
+    let tag = Tag::new();
+    // Each started by a shell that exits at once: orphans from the start.
+    let orphan = |command: String| {
+        let status = tag
+            .command("sh")
+            .args(["-c", &format!("{command} &")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let live = |prefix: &str, not: &[u32]| -> Option<u32> {
+        tag.live()
+            .into_iter()
+            .find(|&p| !not.contains(&p) && cmdline(p).starts_with(prefix))
+    };
+    orphan(format!("sh '{script}' serve"));
+    let mut root = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        root = live(&format!("sh {script} serve"), &[]);
+        root.is_some()
+    }));
+    let root = root.unwrap();
+
+    let out = dir.path().join("follow.ticklog");
+    let rec = start_recording(&name, "200ms", "60s", &out);
+    orphan(format!("sh '{}' {root}", restarter.display()));
+    orphan(format!("sh -c 'while :; do sleep 1; done' {name}-worker"));
+    let mut look_alike = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        look_alike = live("sh -c while", &[]);
+        look_alike.is_some()
+    }));
+    signal(root, Signal::KILL);
+
+    let mut restart = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        restart = live(&format!("sh {script} serve"), &[root]);
+        restart.is_some()
+    }));
+    let restarted = wait_until(Duration::from_secs(20), || !restarts(&out).is_empty());
+    let err = stop_recording(rec);
+    assert!(restarted, "no restart followed: {err}");
+    let restarts = restarts(&out);
+    assert_eq!(
+        restarts,
+        [(restart.unwrap(), root)],
+        "look-alike {look_alike:?}: {err}"
+    );
+    assert!(
+        err.contains("the same command line beyond argv[0]"),
+        "{err}"
+    );
 }

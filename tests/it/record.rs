@@ -25,12 +25,12 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
     let text = Recorder::start(
         root,
         &dir.path().join("pool.ticklog"),
-        &["--interval", "200ms"],
+        &["--interval", "200ms", "--leak-grace", "1s"],
     );
     let ndjson = Recorder::start(
         root,
         &dir.path().join("pool.ndjson"),
-        &["--interval", "200ms"],
+        &["--interval", "200ms", "--leak-grace", "1s"],
     );
     text.wait_ticks(2);
     ndjson.wait_ticks(2);
@@ -255,13 +255,21 @@ fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
 #[test]
 fn sysinfo_backend_sees_the_same_leak() {
     let dir = tempfile::tempdir().unwrap();
-    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 30"]);
+    // The foreground sleep outlives any wait here: a loaded machine must not see it exit.
+    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 300"]);
     assert_eq!(tree.read_line(), "go");
     let out = dir.path().join("sysinfo.ticklog");
     let rec = Recorder::start(
         tree.pid(),
         &out,
-        &["--interval", "200ms", "--backend", "sysinfo"],
+        &[
+            "--interval",
+            "200ms",
+            "--backend",
+            "sysinfo",
+            "--leak-grace",
+            "1s",
+        ],
     );
     rec.wait_ticks(2);
     tree.kill_root();
@@ -387,6 +395,8 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
             "--follow",
             "--interval",
             "100ms",
+            "--leak-grace",
+            "1s",
         ])
         .args(["--duration", "6s", "--out"])
         .arg(&out)

@@ -537,6 +537,7 @@ fn replay_is_crossed_with_first_last_tenths_and_events() {
     let file = dir.path().join("leak.ticklog");
     let status = Command::new(leaktop())
         .args(["record", "--quiet", "--interval", "100ms", "--ticks", "60"])
+        .args(["--leak-grace", "1s"])
         .arg("--pid")
         .arg(root.id().to_string())
         .arg("--out")
@@ -611,6 +612,9 @@ fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
         leaktop()
     ));
     screen.wait_for(&format!("root {gen1} alive"), Duration::from_secs(10));
+    // The header says "alive" before the first tick: wait until a tick has seen the
+    // daemon's sleep in its family, or it would be orphaned before it was a member.
+    screen.wait_for(&format!(" {orphan} "), Duration::from_secs(10));
 
     signal(gen1, Signal::KILL);
     let mut second = None;
@@ -693,4 +697,90 @@ fn run_with_the_view_cleans_up_before_it_dies_of_sigquit() {
         "left behind: {:?}",
         tag.live()
     );
+}
+
+/// A script for a pane: `leaktop ARGS` with no core dumps, whose exit status goes to
+/// `dir/code` once it ends. The shell traps HUP (so it outlives its closed terminal to
+/// write the status) while leaktop, exec'd with default dispositions, gets the HUP.
+fn leaktop_then_code(tag: &Tag, dir: &std::path::Path, args: &str) -> Screen {
+    let script = dir.join("lost.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "trap : HUP\nulimit -c 0\n{} {} {args}\necho $? > {}/code\n",
+            tag.assignment(),
+            leaktop(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Screen::start(&format!("sh {}", script.display()))
+}
+
+/// The exit status `leaktop_then_code` wrote, once it is there.
+fn code_written(dir: &std::path::Path) -> String {
+    let path = dir.join("code");
+    let mut code = String::new();
+    let written = wait_until(Duration::from_secs(30), || {
+        code = std::fs::read_to_string(&path).unwrap_or_default();
+        code.ends_with('\n')
+    });
+    assert!(written, "no exit status written: leaktop never ended");
+    code.trim().to_string()
+}
+
+/// Closing the pane under `run --tui --kill-leaks --junit` (SIGHUP, then a terminal
+/// whose writes fail) is an ordinary end: the view stops drawing, and the run still
+/// reports, writes its JUnit file, ends the `setsid` leak and exits with CMD's status
+/// (it died of the same SIGHUP), never aborting (134) in the terminal's restore.
+#[test]
+fn run_with_the_view_does_its_duties_when_the_pane_closes() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let screen = leaktop_then_code(
+        &tag,
+        dir.path(),
+        &format!(
+            "run --tui --kill-leaks --junit {} --grace 1s --interval 200ms -- \
+             sh -c '(setsid sleep 300 &); sleep 300'",
+            junit.display()
+        ),
+    );
+    screen.wait_for("LEAKED 1 process", Duration::from_secs(15));
+    screen.tmux(&["kill-pane"]);
+    let code = code_written(dir.path());
+    assert!(
+        code == "129" || code == "143",
+        "exit {code}, not CMD's death by SIGHUP (or the view's SIGTERM)"
+    );
+    let report = std::fs::read_to_string(&junit).expect("the JUnit file is written");
+    assert!(report.contains("sleep 300"), "{report}");
+    assert!(
+        wait_until(Duration::from_secs(10), || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
+
+/// The plain view and the picker in a pane that is closed end quietly, with 0, never
+/// aborting in the terminal's restore (134), panicking (101) or lingering: whether a
+/// draw fails first (ticks every 200 ms) or nothing is drawn (one tick a minute, the
+/// picker) and no SIGHUP comes (the pane's shell traps it).
+#[test]
+fn view_exits_cleanly_when_its_pane_closes() {
+    let tag = Tag::new();
+    let child = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    for (args, shows) in [
+        (format!("--pid {} --interval 200ms", child.id()), "sleep"),
+        (format!("--pid {} --interval 60s", child.id()), "sleep"),
+        // The picker, which draws nothing new until a key or its scan.
+        (String::new(), "choose the process"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let screen = leaktop_then_code(&tag, dir.path(), &args);
+        screen.wait_for(shows, Duration::from_secs(15));
+        screen.tmux(&["kill-pane"]);
+        assert_eq!(code_written(dir.path()), "0", "`leaktop {args}`");
+    }
 }

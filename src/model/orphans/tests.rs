@@ -1,7 +1,11 @@
 //! The classifier on synthetic scans: every rule, and what must never be listed.
 
 use super::*;
+use crate::model::run_record::RunRecord;
 use crate::sample::Comm;
+
+mod forged;
+mod shapes;
 
 const SEC: u64 = 100;
 const NOW: u64 = 100_000;
@@ -28,6 +32,10 @@ struct World {
     gone: IdSet<u32>,
     /// Every pid whose whole facts were asked for, in order.
     facts_asked: Vec<u32>,
+    /// Executables by pid; none known for the others (unreadable).
+    exes: IdMap<u32, ExeFile>,
+    /// The run records kept, by the uid they are kept for.
+    records: Vec<(u32, RunRecord)>,
 }
 
 impl Lookup for World {
@@ -46,6 +54,37 @@ impl Lookup for World {
     }
     fn service_main_pid(&mut self, unit: &str) -> Option<u32> {
         self.units.get(unit).copied()
+    }
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        self.exes.get(&id.pid).cloned()
+    }
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        self.records
+            .iter()
+            .find(|(u, r)| *u == uid && r.pid == pid && r.start == start)
+            .map(|(_, r)| r.clone())
+    }
+}
+
+/// A root-owned system executable at `path`.
+fn system_exe(path: &str) -> ExeFile {
+    ExeFile {
+        path: path.into(),
+        owner: 0,
+        mode: 0o755,
+    }
+}
+
+/// The record of a run `pid.start` by uid 1000 that ended at `end`.
+fn record(pid: u32, start: u64, end: u64) -> RunRecord {
+    RunRecord {
+        pid,
+        start,
+        boot: "b00t".into(),
+        exe: None,
+        uid: 1000,
+        end,
+        ended: true,
     }
 }
 
@@ -285,6 +324,7 @@ fn the_run_marker_of_a_gone_run_groups_its_survivors() {
         p(971, 1, 900, 0, "sleep"),
     ];
     let mut world = World::default();
+    world.records.push((1000, record(900, 900, 980)));
     let marked = ProcFacts {
         run_marker: Some("900.900".into()),
         ..daemon_facts()
@@ -394,13 +434,24 @@ fn known_subreapers_and_seen_adopters_adopt() {
         p(70, 1, 70, 70, "bash"),
         p(71, 70, 46, 46, "child"),
     ];
-    let got = classify(&scan, &ctx(), &mut World::default());
+    let mut world = World::default();
+    world
+        .exes
+        .insert(50, system_exe("/usr/lib/systemd/systemd"));
+    world.facts.insert(
+        50,
+        ProcFacts {
+            cgroup: Some("/user.slice/user-1000.slice/user@1000.service/init.scope".into()),
+            ..piped()
+        },
+    );
+    let got = classify(&scan, &ctx(), &mut world);
     assert_eq!(ids(&got), ["pg-40"]);
     let c = Context {
         seen_adopting: [60].into_iter().collect(),
         ..ctx()
     };
-    let got = classify(&scan, &c, &mut World::default());
+    let got = classify(&scan, &c, &mut world);
     let mut got_ids = ids(&got);
     got_ids.sort();
     assert_eq!(got_ids, ["pg-40", "pg-45"], "bash (70) adopts nothing");
