@@ -96,9 +96,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
     // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
     // summary; --junit and --json files must be writable before CMD starts.
     let mut outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
-    outputs
-        .open(host.as_ref())
-        .map_err(anyhow::Error::from)?;
+    outputs.open(host.as_ref()).map_err(anyhow::Error::from)?;
     let command = args.command.clone();
     let fail_on = args.fail_on.clone();
     let check = args.check;

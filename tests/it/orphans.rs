@@ -245,12 +245,10 @@ fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     // leaktop itself dies; CMD gets SIGTERM (PR_SET_PDEATHSIG), its child lives on.
     signal(run_pid, Signal::KILL);
     let _ = run.wait();
-    assert!(wait_until(common::PATIENCE, || common::ppid(
-        survivor
-    )
-    .is_some_and(
-        |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
-    )));
+    assert!(wait_until(common::PATIENCE, || common::ppid(survivor)
+        .is_some_and(
+            |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
+        )));
     let mut reader = leaktop();
     reader.env("XDG_RUNTIME_DIR", runtime.path());
     let v = orphans_json_with(reader, &[]);
