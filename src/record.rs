@@ -237,7 +237,7 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
         // Sleep until the next tick, waking at once for a stop signal. A next tick
         // beyond what an Instant can hold (not reachable with the CLI's caps) waits for
         // a signal only.
-        if let Some(sig) = stop_signals.wait(host.as_ref(), next) {
+        if let Some(sig) = wait_for_tick(&mut monitor, &stop_signals, host.as_ref(), next) {
             break StopReason::Signal(sig);
         }
     };
@@ -284,6 +284,28 @@ fn status_line(tick: &Tick) {
 }
 
 /// When the tick after `now` is due: the first point of the schedule `started`,
+/// Waits until `next` (`None`: for a signal only), listening for process events where
+/// the monitor can (a loss brings the tick forward: it rescans at once); the stop
+/// signal that came first, if one did.
+fn wait_for_tick(
+    monitor: &mut Monitor,
+    signals: &StopSignals,
+    host: &dyn Host,
+    next: Option<Instant>,
+) -> Option<i32> {
+    if !monitor.listens() {
+        return signals.wait(host, next);
+    }
+    loop {
+        if let Some(sig) = signals.wait(host, Some(host.now())) {
+            return Some(sig);
+        }
+        if next.is_some_and(|next| host.now() >= next) || monitor.listen(next).rescan {
+            return None;
+        }
+    }
+}
+
 /// `started + interval`, `started + 2 interval`, ... that is later than `now`.
 ///
 /// A tick that ran late (a stall: the machine suspended, the recorder stopped, a slow

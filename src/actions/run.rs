@@ -812,7 +812,13 @@ fn drive(
             let heard = match signals.rx.try_recv() {
                 Ok(heard) => heard,
                 Err(mpsc::TryRecvError::Empty) => {
-                    host.wait(Some(next), &signals.alarm);
+                    // Events between ticks where the monitor hears them (a loss:
+                    // rescan now); a signal is looked for at least every slice.
+                    if !session.monitor.listens() {
+                        host.wait(Some(next), &signals.alarm);
+                    } else if session.monitor.listen(Some(next)).rescan {
+                        next = host.now();
+                    }
                     continue;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => break,
@@ -896,6 +902,14 @@ impl TickSource for SharedSession {
 
     fn focus(&mut self, ids: Vec<crate::sample::Identity>) {
         lock(&self.0).monitor.set_focus(ids);
+    }
+
+    fn listens(&self) -> bool {
+        lock(&self.0).monitor.listens()
+    }
+
+    fn listen(&mut self, until: Instant) -> bool {
+        lock(&self.0).monitor.listen(Some(until)).rescan
     }
 }
 

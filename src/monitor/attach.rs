@@ -11,6 +11,7 @@ use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::restart::{RootMarks, args_of, argv0_base};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tracker};
+use crate::sample::events::EventRequest;
 use crate::sample::{Command, Identity, ProcSample, SampleError, Sampler};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,9 @@ impl Monitor {
             .then(|| orphan_note(&root, host.as_ref()))
             .flatten();
         let adopter = subreapers.contains(&me);
+        // Opened before anything of the family is read again: what it does from now
+        // on is heard, not inferred.
+        let events = host.events(EventRequest::from_env());
         let header = Header {
             root_pid: pid,
             root_start: root.start,
@@ -61,6 +65,7 @@ impl Monitor {
             interval_ms: interval.as_millis() as u64,
             started_ms: crate::host::wall_ms(host.as_ref()),
             host: host.hostname(),
+            events: Some(super::listen::describe(events.as_ref())),
         };
         let outside = outside(sampler.as_mut(), &root, subreapers, me);
         let tracker = Tracker::new(root, command, outside);
@@ -87,6 +92,10 @@ impl Monitor {
             metrics: None,
             focus: HashSet::new(),
             gpu: super::gpu::GpuWatch::default(),
+            events,
+            heard: Vec::new(),
+            watched: Vec::new(),
+            events_failed: None,
         }
         .with_leak_grace(LEAK_GRACE))
     }

@@ -22,6 +22,7 @@ pub fn forkserver_recording() -> Recording {
             interval_ms: 1000,
             started_ms: 1_795_000_000_000,
             host: "wsl".into(),
+            events: None,
         },
         ticks: vec![first, second, third],
         truncated: None,

@@ -113,6 +113,7 @@ pub fn header(root: u32) -> Header {
         interval_ms: 1000,
         started_ms: T0_MS,
         host: "test".into(),
+        events: None,
     }
 }
 

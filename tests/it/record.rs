@@ -94,8 +94,10 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
             .find(|t| t.leaked_count() > 0)
             .expect("a tick with the leak");
         let waited = after.elapsed_ms - died.elapsed_ms;
+        // With process events the grace counts from the exit itself, which can come up
+        // to one interval (200 ms) before the tick that saw it.
         assert!(
-            (1000..1000 + 3 * 200).contains(&waited),
+            (1000 - 200..1000 + 3 * 200).contains(&waited),
             "{name}: leaked {waited} ms after the root died"
         );
         assert!(
@@ -215,8 +217,10 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
             _ => None,
         })
         .expect("escaped event with evidence");
+    // From /proc (the group the root created), or from process events (the fork).
     assert!(
-        evidence.contains(&format!("process group {}", tree.pid())),
+        evidence.contains(&format!("process group {}", tree.pid()))
+            || evidence.contains(&format!("was forked by {}", tree.pid())),
         "{evidence}"
     );
     assert!(tree.tagged_pids().contains(&escapee.pid));

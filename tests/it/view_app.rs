@@ -111,6 +111,7 @@ impl View {
 /// second worker (4132) ignores SIGTERM. leaktop is pid 50.
 fn family() -> FakeHost {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     for (pid, ppid, comm, cmd, mb) in [
         (4100, 1, "cce", "python3 -m cce serve --port 8080", 300),
         (4120, 4100, "indexer", "python3 -m cce index", 120),
@@ -605,6 +606,7 @@ impl TickSource for Gated {
 #[test]
 fn the_selected_subtree_is_measured_first() {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     fake.add(Proc::new(4100, 1, "pool").mem_mb(50, 40, 0));
     for pid in 4101..=4160 {
         fake.add(Proc::new(pid, 4100, "worker").rss_mb(200).mem_mb(30, 2, 0));
@@ -691,6 +693,7 @@ fn the_kill_dialog_reads_pss_when_it_opens() {
 #[test]
 fn the_kill_dialog_tells_the_pss_apart_and_leaves_the_page_cache_out() {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     fake.add(
         Proc::new(4100, 1, "cce")
             .cmd("python3 -m cce serve")
