@@ -1,6 +1,6 @@
 """rust-version in Cargo.toml must cover every dependency's, not be newer than the
-toolchain CI runs, and be the toolchain .ci/run builds with (`cargo +VERSION check`),
-so the declared MSRV is the one actually checked."""
+toolchain CI runs, and be the toolchain .ci/run builds and tests with (`msrv=VERSION`,
+`cargo "+$msrv" test`), so the declared MSRV is the one actually checked."""
 import json
 import re
 import subprocess
@@ -43,8 +43,11 @@ except subprocess.CalledProcessError:
 if version(msrv)[:2] != version(ours)[:2]:
     sys.exit(f"rustc +{ours} is {msrv}, not rust-version {ours}")
 ci = (Path(__file__).parent / "run").read_text()
-if f"cargo +{ours} check" not in ci:
-    sys.exit(f".ci/run does not build with the MSRV toolchain: no `cargo +{ours} check`")
+built_with = re.search(r"^msrv=(\S+)$", ci, re.M)
+if not built_with or version(built_with.group(1))[:2] != version(ours)[:2]:
+    sys.exit(f".ci/run does not build with the MSRV toolchain: no `msrv={ours}`")
+if 'cargo "+$msrv" test' not in ci:
+    sys.exit('.ci/run does not build and test with the MSRV toolchain: no `cargo "+$msrv" test`')
 print(
     f"rust-version {ours} covers every dependency (the newest needs {worst['rust_version']}); "
     f"checked with rustc {stable} and {msrv}"

@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench --bench model`.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use divan::Bencher;
 use leaktop::format::{Format, Recording};
 use leaktop::model::tracker::Outside;
@@ -19,15 +22,12 @@ fn main() {
 fn sample(k: u32, t: u32) -> ProcSample {
     let pid = 1000 + k;
     ProcSample {
-        pid,
-        ppid: if k == 0 { 1 } else { 1000 + (k - 1) / 8 },
-        state: b'S',
         rss_kb: 20_000 + u64::from((k * 37 + t * 11) % 500) * 4,
         pgrp: 1000,
         session: 1000,
-        start: u64::from(pid),
         cpu_ms: u64::from(t) * 10 * u64::from(k % 3),
         comm: Comm::new(b"worker"),
+        ..leaktop::testkit::sample(pid, if k == 0 { 1 } else { 1000 + (k - 1) / 8 })
     }
 }
 

@@ -5,9 +5,12 @@
 //! Run with `cargo bench --bench orphans`. Target: under 50 ms for the
 //! classification of 2,000 processes.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use divan::Bencher;
 use leaktop::actions::orphans::{ScanOptions, Scanner};
-use leaktop::model::orphans::{Context, Lookup, ProcFacts, StdioKind, classify};
+use leaktop::model::orphans::{Context, Lookup, ProcFacts, classify};
 use leaktop::sample::{Comm, Command, Identity, ProcSample};
 
 fn main() {
@@ -23,15 +26,11 @@ const CANDIDATES: u32 = 200;
 fn machine() -> Vec<ProcSample> {
     let mut out = Vec::with_capacity(PROCESSES as usize);
     let p = |pid: u32, ppid: u32, pgrp: u32, session: u32| ProcSample {
-        pid,
-        ppid,
-        state: b'S',
         rss_kb: 10_000 + u64::from(pid % 97) * 100,
         pgrp,
         session,
-        start: u64::from(pid),
-        cpu_ms: 0,
         comm: Comm::new(b"python3"),
+        ..leaktop::testkit::sample(pid, ppid)
     };
     out.push(p(1, 0, 1, 1));
     for shell in 0..20u32 {
@@ -76,13 +75,8 @@ impl Lookup for Synthetic {
     }
     fn facts(&mut self, _id: Identity) -> Option<ProcFacts> {
         Some(ProcFacts {
-            tty_nr: Some(0),
-            stdio: Some([StdioKind::Pipe; 3]),
             cgroup: Some("/user.slice/user-1000.slice/session-1.scope".into()),
-            run_marker: Some(String::new()),
-            uid: Some(1000),
-            exiting: false,
-            denied: false,
+            ..leaktop::testkit::facts()
         })
     }
     fn service_main_pid(&mut self, _unit: &str) -> Option<u32> {

@@ -4,10 +4,14 @@
 //!
 //! Run with `cargo bench --bench render`.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use divan::Bencher;
 use leaktop::model::{Header, ProcRow, Tick};
+use leaktop::testkit;
 use leaktop::ui::app::{App, Source, ViewOptions};
 use leaktop::ui::render::render;
 use ratatui::Terminal;
@@ -21,23 +25,14 @@ const HISTORY: u32 = 600;
 fn tick(n: u32) -> Tick {
     let mut processes = Vec::with_capacity(PROCESSES as usize);
     let row = |pid: u32, ppid: u32, leaked: bool| ProcRow {
-        pid,
-        ppid,
-        state: 'S',
         rss_kb: 10_000 + u64::from(pid % 97) * 100 + u64::from(n),
-        start: u64::from(pid),
         cpu_ms: u64::from(n) * 3,
         name: "worker".into(),
         cmd: format!("worker --id {pid} --pool main --verbose"),
         leaked,
         reparented_from: leaked.then_some(1000),
-        escaped: false,
         leaked_since: leaked.then_some(2),
-        pss_kb: None,
-        uss_kb: None,
-        swap_kb: None,
-        mem_tick: None,
-        gpu_kb: None,
+        ..testkit::row(pid, ppid)
     };
     processes.push(row(1000, 1, false));
     for w in 0..20 {
@@ -133,23 +128,14 @@ fn day() -> App {
                 let since = 3600 * (k + 1);
                 let leaked = k > 0 && n >= since;
                 ProcRow {
-                    pid: 1000 + k,
-                    ppid: if k == 0 || leaked { 1 } else { 1000 },
-                    state: 'S',
                     rss_kb: 10_000 + u64::from((n + k) % 50) * 4,
-                    start: u64::from(1000 + k),
                     cpu_ms: u64::from(n),
                     name: "worker".into(),
                     cmd: format!("worker --id {k}"),
                     leaked,
                     reparented_from: leaked.then_some(1000),
-                    escaped: false,
                     leaked_since: leaked.then_some(since),
-                    pss_kb: None,
-                    uss_kb: None,
-                    swap_kb: None,
-                    mem_tick: None,
-                    gpu_kb: None,
+                    ..testkit::row(1000 + k, if k == 0 || leaked { 1 } else { 1000 })
                 }
             })
             .collect();

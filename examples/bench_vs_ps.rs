@@ -43,6 +43,9 @@
 //!                        [--pool-mb MB]
 //! ```
 
+// An example may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{IsTerminal, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -297,6 +300,8 @@ struct Cost {
     clippy::zombie_processes,
     reason = "reaped by wait4, which also gives its CPU"
 )]
+// wait4 (the child's own CPU time and peak RSS) has no safe wrapper in the dependencies.
+#[allow(unsafe_code)]
 fn run(command: &mut Command) -> Cost {
     let start = Instant::now();
     let mut workload = lock(&WORKLOAD);

@@ -1,5 +1,8 @@
 //! leaktop's exit codes, in one place (as fd's `exit_codes.rs`), so `--help`, the man
-//! pages and every command agree on what each number means.
+//! pages and every command agree on what each number means. Which one a command ends
+//! with is decided in one place, the command layer's `exit` module.
+
+use crate::host::Exit;
 
 /// How leaktop ends. `--help` lists these: 0 ok, 1 runtime error, 2 usage error,
 /// 3 leaks found (`run --check`), 126/127 CMD could not run; `run` otherwise passes
@@ -36,19 +39,16 @@ impl ExitCode {
         }
     }
 
-    /// CMD's wait status as a shell reports it: its exit code, or 128 + N when signal
-    /// N ended it.
-    pub fn of_command(exit: Option<i32>, signal: Option<i32>) -> ExitCode {
-        match (exit, signal) {
-            (Some(code), _) => ExitCode::Command(code as u8),
-            (None, Some(sig)) => ExitCode::Command(128u8.saturating_add(sig as u8)),
-            (None, None) => ExitCode::RuntimeError,
+    /// CMD's end as a shell reports it: its exit code, or 128 + N when signal N ended
+    /// it (255 at most); a runtime error where it is not known (`None`).
+    pub fn of_command(exit: Option<Exit>) -> ExitCode {
+        match exit {
+            Some(Exit::Code(code)) => ExitCode::Command(code),
+            Some(Exit::Signaled(sig)) => {
+                ExitCode::Command(128u8.saturating_add(sig.clamp(0, 127) as u8))
+            }
+            None => ExitCode::RuntimeError,
         }
-    }
-
-    /// Exits the process now with this code (for errors found before anything ran).
-    pub fn exit(self) -> ! {
-        std::process::exit(i32::from(self.code()))
     }
 }
 
@@ -60,7 +60,7 @@ impl From<ExitCode> for std::process::ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::ExitCode;
+    use super::{Exit, ExitCode};
 
     #[test]
     fn codes_are_the_documented_ones() {
@@ -76,12 +76,11 @@ mod tests {
         for (code, n) in all {
             assert_eq!(code.code(), n, "{code:?}");
         }
-        assert_eq!(ExitCode::of_command(Some(7), None), ExitCode::Command(7));
-        assert_eq!(ExitCode::of_command(None, Some(9)), ExitCode::Command(137));
-        assert_eq!(
-            ExitCode::of_command(None, Some(200)),
-            ExitCode::Command(255)
-        );
-        assert_eq!(ExitCode::of_command(None, None), ExitCode::RuntimeError);
+        let of = ExitCode::of_command;
+        assert_eq!(of(Some(Exit::Code(7))), ExitCode::Command(7));
+        assert_eq!(of(Some(Exit::Signaled(9))), ExitCode::Command(137));
+        assert_eq!(of(Some(Exit::Signaled(200))), ExitCode::Command(255));
+        assert_eq!(of(Some(Exit::Signaled(-1))), ExitCode::Command(128));
+        assert_eq!(of(None), ExitCode::RuntimeError);
     }
 }

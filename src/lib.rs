@@ -32,7 +32,8 @@
 //!   signals, pidfds, reaping, spawning, files), real and fake;
 //! - [`human`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
 //! - [`exit_codes`] and [`stdout`]: how leaktop ends, and what a failed write to
-//!   standard output means.
+//!   standard output means (the binary's `cmd::exit` decides which, once);
+//! - `testkit`: builders with sensible defaults for the tests and benches.
 
 pub mod actions;
 pub mod ci;
@@ -49,6 +50,8 @@ pub mod record;
 pub mod report;
 pub mod sample;
 pub mod stdout;
+#[doc(hidden)]
+pub mod testkit;
 pub mod ui;
 
 /// Writes leaktop's own messages to stderr. A closed stderr (a CI step that stopped

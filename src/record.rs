@@ -157,7 +157,7 @@ impl TickSink {
         let bytes = self.buf.as_bytes();
         let result = match &mut self.out {
             Out::Stdout => {
-                let mut out = io::stdout().lock();
+                let mut out = crate::stdout::Writer::new();
                 out.write_all(bytes).and_then(|()| out.flush())
             }
             Out::File(file) => file.write_all(bytes).and_then(|()| file.flush()).map(|()| {

@@ -1,15 +1,17 @@
 //! Writing to standard output, and what a failure there means.
 //!
-//! Two rules, decided here and nowhere else:
+//! Three rules, decided here and nowhere else:
 //! - a reader that stopped reading (`leaktop report x | head`, `| true`) is not an
 //!   error: the write fails with `EPIPE` (Rust leaves SIGPIPE ignored, so it is an
 //!   error, not a signal) and leaktop ends quietly with exit 0, as ripgrep does;
+//! - a standard output closed before leaktop started (`leaktop record >&-`) is an
+//!   error at the first write, not output silently lost (see [`Writer`]);
 //! - any other failure names standard output: "cannot write to standard output: No
 //!   space left on device (os error 28)", not a bare OS message.
 //!
-//! Use [`write_all`] for whole outputs, or wrap a write's `io::Error` in [`Error`]
-//! (`.map_err(stdout::Error)?`); `main` asks [`closed_pipe`] of every error it is
-//! about to print.
+//! Write through [`write_all`] for whole outputs or a [`Writer`] for streams, and wrap
+//! a write's `io::Error` in [`Error`] (`.map_err(stdout::Error)?`); the command layer
+//! asks [`closed_pipe`] of every error it is about to print.
 
 use std::io::{self, Write};
 
@@ -31,12 +33,79 @@ impl From<io::Error> for Error {
     }
 }
 
-/// Writes all of `bytes` to standard output and flushes it.
+/// Writes all of `bytes` to standard output and flushes it. Errors: the write's, and
+/// "it is closed" where standard output was closed at start (see [`Writer`]).
 pub fn write_all(bytes: &[u8]) -> Result<(), Error> {
-    let mut out = io::stdout().lock();
+    let mut out = Writer::new();
     out.write_all(bytes)?;
     out.flush()?;
     Ok(())
+}
+
+/// Standard output as leaktop writes its output there (unbuffered; wrap it in a
+/// `BufWriter` for many small writes).
+///
+/// Where standard output was closed when leaktop started (`>&-`), the Rust runtime
+/// opens `/dev/null` in its place before `main`, so every write would "succeed" into
+/// nothing: the first write through a `Writer` fails instead, with "it is closed".
+/// What the runtime leaves is `/dev/null` open for reading and writing, which a
+/// shell's `> /dev/null` never gives (it opens for writing only), so `> /dev/null`
+/// still discards output quietly.
+#[derive(Debug, Default)]
+pub struct Writer {
+    /// Whether standard output was found open, so later writes need not ask.
+    checked: bool,
+}
+
+impl Writer {
+    /// A writer to standard output; nothing is asked until the first write.
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    fn check(&mut self) -> io::Result<()> {
+        if !self.checked {
+            if closed_at_start() {
+                return Err(io::Error::other(
+                    "it is closed (to discard the output, redirect it to /dev/null)",
+                ));
+            }
+            self.checked = true;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check()?;
+        io::stdout().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.check()?;
+        io::stdout().lock().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stdout().flush()
+    }
+}
+
+/// Whether standard output was closed when leaktop started: it is the runtime's
+/// stand-in, `/dev/null` open for reading and writing. Asked once.
+fn closed_at_start() -> bool {
+    static CLOSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CLOSED.get_or_init(|| {
+        use rustix::fs::{FileType, OFlags, fcntl_getfl, fstat, stat};
+        let out = io::stdout();
+        let (Ok(fd), Ok(null)) = (fstat(&out), stat("/dev/null")) else {
+            return false;
+        };
+        FileType::from_raw_mode(fd.st_mode) == FileType::CharacterDevice
+            && fd.st_rdev == null.st_rdev
+            && fcntl_getfl(&out).is_ok_and(|f| f & OFlags::RWMODE == OFlags::RDWR)
+    })
 }
 
 /// Whether standard output is a pipe (or socket) whose reader went away, asked

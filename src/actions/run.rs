@@ -20,6 +20,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
 use super::kill::{self, KillReport, Target};
 use super::run_trail::RunTrail;
+use crate::exit_codes::ExitCode;
 use crate::format::{Format, human_kb, plural, text};
 use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::leak_log::{ExitedLeak, LeakLog};
@@ -82,17 +83,6 @@ pub enum RunError {
     NoTerminal,
 }
 
-impl RunError {
-    /// The exit code a shell would use for the same failure.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RunError::NoCommand | RunError::Spawn(SpawnError::NotFound(_)) => 127,
-            RunError::Spawn(SpawnError::NotExecutable(_)) => 126,
-            _ => 1,
-        }
-    }
-}
-
 /// The interactive view `run --tui` shows CMD's family in while CMD runs. `run` does
 /// not know the view: the command layer hands it the interactive one (`ui`'s
 /// `RunView`), which depends on `actions`, never the other way round.
@@ -120,14 +110,13 @@ pub trait View {
     fn finish(&self, host: &dyn Host);
 }
 
-/// Exit code when `--check` finds leaks.
-pub const EXIT_LEAKED: u8 = 3;
-
 pub struct RunOutcome {
-    /// CMD's exit code (128 + signal if a signal killed it).
+    /// CMD's exit code (128 + signal if a signal killed it; 1 where it is unknown).
     pub cmd_code: u8,
     pub leaked: usize,
-    pub exit_code: u8,
+    /// `check` was asked and fails: something leaked (or could not be read), or a
+    /// `fail_on` alert stood (the command layer's exit 3).
+    pub fails_check: bool,
     /// The leaked processes as reported: those alive at the end, then those that
     /// leaked and exited before it (their last rows).
     pub leaked_rows: Vec<ProcRow>,
@@ -155,15 +144,43 @@ pub fn run_marker(host: &dyn Host) -> String {
 }
 
 /// Runs `opts.command` under leaktop on `host` (the command layer's real one, or a
-/// test's fake), supervises and reports its family, and says how the run ended.
+/// test's fake), supervises and reports its family, and says how the run ended; in
+/// its phases: [`start`] CMD under the subreaper, [`supervise`] it until it has
+/// exited and the settle time is over, [`decide`] what leaked and report it,
+/// [`end_leaks`] with `kill_leaks`, and [`conclude`] with the rest and the outcome.
 pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let Started {
+        session,
+        signals,
+        adopting,
+    } = start(&host, opts)?;
+    let (mut session, last, hurried) = supervise(host.clone(), session, opts, &signals)?;
+    let found = decide(&mut session, last, hurried, adopting, opts);
+    let killed = end_leaks(&session.supervisor, &found.leaked, opts);
+    Ok(conclude(&host, session, found, &killed, opts))
+}
+
+/// CMD started and watched, before its first tick.
+struct Started {
+    session: Session,
+    /// INT, TERM and HUP sent to leaktop, and SIGCHLD.
+    signals: Heard,
+    /// Whether leaktop is CMD's subreaper (not on macOS).
+    adopting: bool,
+}
+
+/// Checks what can be checked before anything starts, then starts CMD under the
+/// subreaper, attaches the monitor to it and opens the recording. Errors: no
+/// command, `--tui` without a terminal; no subreaper or signal handlers, an
+/// unwritable recording (nothing started); CMD that cannot start; a failed attach
+/// (CMD gets SIGTERM).
+fn start(host: &Arc<dyn Host>, opts: &RunOptions) -> Result<Started, RunError> {
     if opts.command.is_empty() {
         return Err(RunError::NoCommand);
     }
     if opts.tui.as_ref().is_some_and(|view| !view.can_open()) {
         return Err(RunError::NoTerminal);
     }
-    let me = host.own_pid();
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
@@ -177,11 +194,35 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&signals.interrupts)))
         .transpose()
         .map_err(RecordError::from)?;
+    let (supervisor, trail) = spawn_cmd(host, opts)?;
+    let monitor = match attach(host, &supervisor, adopting, opts) {
+        Ok(monitor) => monitor,
+        Err(e) => {
+            supervisor.signal(Signal::TERM);
+            return Err(e);
+        }
+    };
+    let mut session = Session::new(monitor, supervisor, trail, opts);
+    if let Some(out) = recording {
+        session.open_recording(out, opts.format);
+    }
+    Ok(Started {
+        session,
+        signals,
+        adopting,
+    })
+}
 
+/// Starts CMD, marked for `leaktop orphans` (and the run's trail begun that vouches
+/// for the marker), its parent-death signal set.
+fn spawn_cmd(
+    host: &Arc<dyn Host>,
+    opts: &RunOptions,
+) -> Result<(Supervisor, Option<RunTrail>), RunError> {
     // Children leaktop already has (a wrapper that `exec`s leaktop hands its own
     // down): they were never CMD's, so they are neither adopted nor ended.
     let mut before = Vec::new();
-    host.children_of(me, &mut before);
+    host.children_of(host.own_pid(), &mut before);
     let preexisting: Vec<Identity> = before
         .into_iter()
         .filter_map(|p| host.probe(p))
@@ -205,55 +246,45 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
             run_marker(host.as_ref()).into(),
         )],
     })?;
-    let supervisor = Supervisor::new(host.clone(), spawned, preexisting.clone());
-    let root = supervisor.cmd_pid;
-    let monitor = match Monitor::attach_on(
+    Ok((Supervisor::new(host.clone(), spawned, preexisting), trail))
+}
+
+/// The monitor of CMD's family: leaktop's own children from before CMD are not of it,
+/// and, as the subreaper, leaktop is where its orphans go.
+fn attach(
+    host: &Arc<dyn Host>,
+    supervisor: &Supervisor,
+    adopting: bool,
+    opts: &RunOptions,
+) -> Result<Monitor, RunError> {
+    let me = host.own_pid();
+    let monitor = Monitor::attach_on(
         host.clone(),
         host.sampler(opts.backend)?,
-        root,
+        supervisor.cmd_pid,
         opts.interval,
         if adopting { vec![me] } else { Vec::new() },
-    ) {
-        Ok(m) => m
-            .excluding(&preexisting)
-            .with_alerts(opts.alerts.clone())
-            .with_leak_grace(opts.leak_grace)
-            .with_allowed(opts.allowed.clone())
-            .with_metrics(opts.metrics.clone()),
-        Err(e) => {
-            supervisor.signal(Signal::TERM);
-            return Err(e.into());
-        }
-    };
-    let mut session = Session {
-        monitor,
-        sink: None,
-        recording: None,
-        supervisor,
-        raised: Vec::new(),
-        standing: Vec::new(),
-        stood_ms: Vec::new(),
-        orphans_exited: 0,
-        error: None,
-        viewing: opts.tui.is_some(),
-        summary: opts.summarize.then(crate::report::Summarizer::new),
-        trail,
-        leaks: LeakLog::new(),
-    };
-    if let Some(out) = recording {
-        let format = opts.format.unwrap_or_else(|| Format::from_path(out.path()));
-        match TickSink::start(Some(out), format) {
-            Ok(sink) => {
-                session.sink = Some(sink);
-                let header = session.monitor.header().clone();
-                session.record(|sink| sink.header(&header));
-            }
-            Err(e) => session.recording_failed(e),
-        }
-    }
+    )?;
+    Ok(monitor
+        .excluding(&supervisor.preexisting)
+        .with_alerts(opts.alerts.clone())
+        .with_leak_grace(opts.leak_grace)
+        .with_allowed(opts.allowed.clone())
+        .with_metrics(opts.metrics.clone()))
+}
+
+/// Samples CMD's family, in the view with `tui` until the user closes it, then
+/// until CMD has exited and the settle time has passed. Returns the session, the last
+/// tick, and whether a signal cut the settle short.
+fn supervise(
+    host: Arc<dyn Host>,
+    session: Session,
+    opts: &RunOptions,
+    signals: &Heard,
+) -> Result<(Session, Tick, bool), RunError> {
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(host.clone(), &session, view.as_ref(), opts.interval);
+        show_view(host, &session, view.as_ref(), opts.interval);
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -263,8 +294,28 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         session.supervisor.signal(Signal::TERM);
         return Err(e);
     }
-    let (last, hurried) = drive(&mut session, opts, &signals)?;
+    let (last, hurried) = drive(&mut session, opts, signals)?;
+    Ok((session, last, hurried))
+}
 
+/// What leaked: alive at the end, and ended before it.
+struct Found {
+    /// The leaked processes alive at the last tick.
+    leaked: Vec<ProcRow>,
+    /// Those that leaked and exited before the end (their last rows, some of them),
+    /// and how many in all.
+    exited: (Vec<ExitedLeak>, usize),
+}
+
+/// What leaked, from the last tick and the leak log, reported with what else the run
+/// found.
+fn decide(
+    session: &mut Session,
+    last: Tick,
+    hurried: bool,
+    adopting: bool,
+    opts: &RunOptions,
+) -> Found {
     // Hurried by a signal, an orphan still within its leak grace is left behind all
     // the same: CMD has exited, and whatever of its family lives on is a leak.
     let leaked: Vec<ProcRow> = last
@@ -272,79 +323,64 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .into_iter()
         .filter(|p| p.leaked || (hurried && p.state != 'Z'))
         .collect();
-    let cmd_code = session.supervisor.exit.map_or(1, Exit::shell_code);
     // A leak that ended before the run did is still a leak.
     let exited = session.leaks.exited().to_vec();
     let exited_count = session.leaks.exited_count();
     if !leaked.is_empty() || exited_count > 0 {
         say(&leak_report(
             &opts.command,
-            cmd_code,
+            session.cmd_code(),
             &leaked,
             (&exited, exited_count),
-            me,
+            session.supervisor.host.own_pid(),
         ));
     }
-    if let Some(e) = &session.recording {
-        say(&format!(
-            "leaktop: warning: the recording is incomplete: {e}\n"
-        ));
+    say(&findings_text(
+        session.recording.as_ref(),
+        session.orphans_exited,
+        (!adopting).then_some(opts.interval),
+    ));
+    Found {
+        leaked,
+        exited: (exited, exited_count),
     }
-    if session.orphans_exited > 0 {
-        say(&match session.orphans_exited {
-            1 => {
-                "leaktop: 1 process was orphaned during the run and exited by itself (not a leak)\n"
-                    .to_string()
-            }
-            n => format!(
-                "leaktop: {n} processes were orphaned during the run and exited by themselves (not leaks)\n"
-            ),
-        });
+}
+
+/// With `kill_leaks`, ends what leaked and says what was freed.
+fn end_leaks(supervisor: &Supervisor, leaked: &[ProcRow], opts: &RunOptions) -> KillReport {
+    if !opts.kill_leaks || leaked.is_empty() {
+        return KillReport::default();
     }
-    if !adopting {
-        say(&format!(
-            "leaktop: note: this system has no subreaper, so an orphan of CMD's goes to init: \
-             one started and orphaned between two ticks ({}) was never seen in CMD's family \
-             and is not reported\n",
-            humantime::format_duration(opts.interval)
-        ));
-    }
-    let mut killed = KillReport::default();
-    if opts.kill_leaks && !leaked.is_empty() {
-        killed = kill_leaks(&session.supervisor, &leaked, opts.grace);
-        say(&kill_summary(&killed));
-    }
+    let killed = kill_leaks(supervisor, leaked, opts.grace);
+    say(&kill_summary(&killed));
+    killed
+}
+
+/// Reaps what is left, closes the run's trail, reports what could not be seen and
+/// every alert, and makes the outcome; a fatal signal that ended the view takes
+/// effect here, once all is said.
+fn conclude(
+    host: &Arc<dyn Host>,
+    mut session: Session,
+    found: Found,
+    killed: &KillReport,
+    opts: &RunOptions,
+) -> RunOutcome {
+    let Found {
+        leaked,
+        exited: (exited, exited_count),
+    } = found;
     session.supervisor.reap();
     if let Some(trail) = session.trail.take() {
         trail.finish(!session.supervisor.adoptees().is_empty());
     }
-    let hidden = session.supervisor.hidden_adoptees(&leaked, &killed);
-    if !hidden.is_empty() {
-        let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
-        say(&format!(
-            "leaktop: warning: {} adopted by leaktop cannot be read (its /proc entry is hidden: \
-             hidepid, or a mount over /proc/PID), so it is neither reported nor ended: {}\n",
-            plural(hidden.len(), "process", "processes"),
-            pids.join(" ")
-        ));
-    }
-    for a in &session.raised {
-        say(&format!(
-            "leaktop: alert {} {} from tick {}: {}\n",
-            a.kind, a.pid, a.since_tick, a.reason
-        ));
-    }
+    let hidden = session.supervisor.hidden_adoptees(&leaked, killed);
+    say(&ending_text(&hidden, &session.raised));
     let failing = session.failing(&opts.fail_on, opts.fail_after);
-    let failing_alert = !failing.is_empty();
     if let Some(view) = &opts.tui {
         view.finish(host.as_ref());
     }
     let any_leak = !leaked.is_empty() || exited_count > 0 || !hidden.is_empty();
-    let exit_code = if opts.check && (any_leak || failing_alert) {
-        EXIT_LEAKED
-    } else {
-        cmd_code
-    };
     let summary = session
         .summary
         .as_ref()
@@ -352,16 +388,72 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     let leaked_count = leaked.len() + exited_count + hidden.len();
     let mut leaked_rows = leaked;
     leaked_rows.extend(exited.into_iter().map(|e| e.row));
-    Ok(RunOutcome {
-        cmd_code,
+    RunOutcome {
+        cmd_code: session.cmd_code(),
         leaked: leaked_count,
-        exit_code,
+        fails_check: opts.check && (any_leak || !failing.is_empty()),
         leaked_rows,
         hidden,
         raised: session.raised,
         failing,
         summary,
-    })
+    }
+}
+
+/// What else the run found, for stderr after the leak report: an incomplete
+/// recording, orphans that exited by themselves, and (`no_subreaper`: the tick
+/// interval) what a run without a subreaper cannot see. Empty when there is nothing.
+fn findings_text(
+    recording: Option<&RecordError>,
+    orphans_exited: usize,
+    no_subreaper: Option<Duration>,
+) -> String {
+    let mut out = String::new();
+    if let Some(e) = recording {
+        out.push_str(&format!(
+            "leaktop: warning: the recording is incomplete: {e}\n"
+        ));
+    }
+    match orphans_exited {
+        0 => {}
+        1 => out.push_str(
+            "leaktop: 1 process was orphaned during the run and exited by itself (not a leak)\n",
+        ),
+        n => out.push_str(&format!(
+            "leaktop: {n} processes were orphaned during the run and exited by themselves (not leaks)\n"
+        )),
+    }
+    if let Some(interval) = no_subreaper {
+        out.push_str(&format!(
+            "leaktop: note: this system has no subreaper, so an orphan of CMD's goes to init: \
+             one started and orphaned between two ticks ({}) was never seen in CMD's family \
+             and is not reported\n",
+            humantime::format_duration(interval)
+        ));
+    }
+    out
+}
+
+/// The last lines of the run's report: adopted processes that could not be read, and
+/// every alert raised. Empty when there is nothing.
+fn ending_text(hidden: &[u32], raised: &[Alert]) -> String {
+    let mut out = String::new();
+    if !hidden.is_empty() {
+        let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
+        out.push_str(&format!(
+            "leaktop: warning: {} adopted by leaktop cannot be read (its /proc entry is hidden: \
+             hidepid, or a mount over /proc/PID), so it is neither reported nor ended: {}\n",
+            plural(hidden.len(), "process", "processes"),
+            pids.join(" ")
+        ));
+    }
+    for a in raised {
+        out.push_str(&format!(
+            "leaktop: alert {} {} from tick {}: {}\n",
+            a.kind, a.pid, a.since_tick, a.reason
+        ));
+    }
+    out
 }
 
 /// Ends the leaked trees (SIGTERM, then SIGKILL after `grace`), then, round after
@@ -509,6 +601,49 @@ struct Session {
 }
 
 impl Session {
+    fn new(
+        monitor: Monitor,
+        supervisor: Supervisor,
+        trail: Option<RunTrail>,
+        opts: &RunOptions,
+    ) -> Session {
+        Session {
+            monitor,
+            sink: None,
+            recording: None,
+            supervisor,
+            raised: Vec::new(),
+            standing: Vec::new(),
+            stood_ms: Vec::new(),
+            orphans_exited: 0,
+            error: None,
+            viewing: opts.tui.is_some(),
+            summary: opts.summarize.then(crate::report::Summarizer::new),
+            trail,
+            leaks: LeakLog::new(),
+        }
+    }
+
+    /// Starts the recording in the file opened for it and writes its header; a
+    /// failure ends the recording, not the run.
+    fn open_recording(&mut self, out: OutFile, format: Option<Format>) {
+        let format = format.unwrap_or_else(|| Format::from_path(out.path()));
+        match TickSink::start(Some(out), format) {
+            Ok(sink) => {
+                self.sink = Some(sink);
+                let header = self.monitor.header().clone();
+                self.record(|sink| sink.header(&header));
+            }
+            Err(e) => self.recording_failed(e),
+        }
+    }
+
+    /// CMD's exit code as a shell gives it (128 + N for signal N); 1 where its status
+    /// is not known.
+    fn cmd_code(&self) -> u8 {
+        ExitCode::of_command(self.supervisor.exit).code()
+    }
+
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
         if let Some(trail) = &mut self.trail {

@@ -139,12 +139,10 @@ pub(crate) mod tests {
     /// row that is not leaked.
     pub(crate) fn rows() -> Vec<ProcRow> {
         let leaked = |pid, ppid, from: Option<u32>, escaped| ProcRow {
-            leaked: true,
-            leaked_since: Some(4),
             reparented_from: from,
             escaped,
             rss_kb: 2048,
-            ..ProcRow::for_test(pid, ppid)
+            ..crate::testkit::leaked(pid, ppid, 4)
         };
         vec![
             leaked(20, 1, Some(10), false),

@@ -1,6 +1,6 @@
 //! The command line: one module per subcommand, the option groups they share in
-//! [`options`], and here the definition of the whole CLI, its dispatch, and the one
-//! place where errors are reported and exit codes decided.
+//! [`options`], and here the definition of the whole CLI and its dispatch; [`exit`] is
+//! the one place where errors are reported and exit codes decided.
 
 /// A line on stderr. A closed stderr must not turn an error into a panic (exit 101)
 /// or stop the work that follows.
@@ -10,6 +10,7 @@ macro_rules! say {
     };
 }
 
+mod exit;
 mod man;
 mod options;
 mod orphans;
@@ -24,6 +25,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use leaktop::demo;
 use leaktop::exit_codes::ExitCode as Exit;
+
+use exit::Error;
 use leaktop::ui::{self, Root};
 
 use std::path::PathBuf;
@@ -247,8 +250,8 @@ CPU, from the scheduler (/proc/PID/task/TID/sched), ? where unknown.")]
     Orphans(orphans::OrphansArgs),
 }
 
-/// Parses the command line and runs the command on the real host, built here once and
-/// passed down; every error is reported here, once.
+/// Parses the command line, runs the command on the real host, built here once and
+/// passed down, and ends leaktop with its outcome: the one way out ([`exit::finish`]).
 pub(crate) fn main() -> ExitCode {
     let host = leaktop::host::real();
     // `leaktop demo` re-executes leaktop as its helpers; they are not part of the CLI.
@@ -260,57 +263,66 @@ pub(crate) fn main() -> ExitCode {
             &argv[3.min(argv.len())..],
         );
     }
-    let cli = parse_args();
+    exit::finish(parse_args().and_then(|parsed| match parsed {
+        Parsed::Command(cli) => run(host, *cli),
+        Parsed::Print(text) => {
+            leaktop::stdout::write_all(text.as_bytes())?;
+            Ok(Exit::Success)
+        }
+    }))
+}
+
+/// Runs the command the command line names on `host`: its exit code, or why it failed.
+fn run(host: std::sync::Arc<dyn leaktop::host::Host>, cli: Cli) -> Result<Exit, Error> {
     let color = cli.color.enabled();
     if cli.color == ColorChoice::Always {
         // crossterm honours NO_COLOR on its own; an explicit --color always wins.
         ratatui::crossterm::style::force_color_output(true);
     }
-    let result = match cli.command {
+    match cli.command {
         Some(Cmd::Record(args)) => record::run(host, args),
-        Some(Cmd::Run(args)) => return run::run(host, args, color),
-        Some(Cmd::Orphans(args)) => return orphans::run(host, args),
-        Some(Cmd::Demo(tuning)) => demo::run(host, tuning.watch(Root::Pick, color))
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(Into::into),
+        Some(Cmd::Run(args)) => run::run(host, args, color),
+        Some(Cmd::Orphans(args)) => orphans::run(host, args),
+        Some(Cmd::Demo(tuning)) => {
+            demo::run(host, tuning.watch(Root::Pick, color)).map_err(anyhow::Error::from)?;
+            Ok(Exit::Success)
+        }
         Some(Cmd::Report(args)) => report::run(host, args),
-        Some(Cmd::Replay { file, strict }) => ui::replay(host, &file, color, strict)
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(Into::into),
+        Some(Cmd::Replay { file, strict }) => {
+            ui::replay(host, &file, color, strict).map_err(anyhow::Error::from)?;
+            Ok(Exit::Success)
+        }
         Some(Cmd::Completions { shell }) => {
             // Rendered first: clap_complete panics on a failed write to stdout.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "leaktop", &mut script);
-            leaktop::stdout::write_all(&script)
-                .map(|()| ExitCode::SUCCESS)
-                .map_err(Into::into)
+            leaktop::stdout::write_all(&script)?;
+            Ok(Exit::Success)
         }
-        Some(Cmd::Man { command }) => man::page(command.as_deref())
-            .map_err(anyhow::Error::from)
-            .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
-            .map(|()| ExitCode::SUCCESS),
-        None => cli.view.watch(host, color).map(|()| ExitCode::SUCCESS),
-    };
-    result.unwrap_or_else(|e| fail(&e))
-}
-
-/// How an error ends leaktop, decided once: a reader that closed standard output
-/// (`leaktop report x | head`) ends it quietly with 0, as ripgrep does; anything else
-/// is one line on stderr and exit 1.
-pub(crate) fn fail(e: &anyhow::Error) -> ExitCode {
-    if leaktop::stdout::closed_pipe(e.as_ref()) {
-        return Exit::Success.into();
+        Some(Cmd::Man { command }) => {
+            let page = man::page(command.as_deref()).map_err(anyhow::Error::from)?;
+            leaktop::stdout::write_all(&page)?;
+            Ok(Exit::Success)
+        }
+        None => cli.view.watch(host, color).map(|()| Exit::Success),
     }
-    // Every error message already carries its cause: print it once, not the chain.
-    say!("leaktop: error: {e}");
-    Exit::RuntimeError.into()
 }
 
-/// Parses the command line. Usage errors are one plain line on stderr and exit 2.
-pub(crate) fn parse_args() -> Cli {
-    let matches = hyphen_values(Cli::command())
-        .try_get_matches()
-        .unwrap_or_else(|e| usage_error(&e));
+/// What the command line asks for: a command to run, or a text to print (`--help`,
+/// `--version`), which is written as any other output, so a failed write is an error.
+pub(crate) enum Parsed {
+    /// Run this command.
+    Command(Box<Cli>),
+    /// Print this (help or version) and exit 0.
+    Print(String),
+}
+
+/// Parses the command line. Errors: a usage error, one line naming the bad value.
+pub(crate) fn parse_args() -> Result<Parsed, Error> {
+    let matches = match hyphen_values(Cli::command()).try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return help_or_usage_error(&e),
+    };
     if let Some((sub, _)) = matches.subcommand() {
         // The live view's options before a subcommand would be silently ignored.
         let misplaced = matches.ids().find(|id| {
@@ -324,12 +336,32 @@ pub(crate) fn parse_args() -> Cli {
                 .and_then(|a| a.get_long())
                 .unwrap_or(id.as_str())
                 .to_string();
-            usage_line(&format!(
+            return Err(Error::usage(format!(
                 "--{flag} is an option of the live view; options of `{sub}` go after it: leaktop {sub} [OPTIONS]"
-            ));
+            )));
         }
     }
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(&e))
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => Ok(Parsed::Command(Box::new(cli))),
+        Err(e) => help_or_usage_error(&e),
+    }
+}
+
+/// What clap's "error" means: help or the version to print, or a usage error.
+fn help_or_usage_error(e: &clap::Error) -> Result<Parsed, Error> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let text = e.render();
+            // As clap would: styled on a terminal, unless NO_COLOR says otherwise.
+            Ok(Parsed::Print(if ColorChoice::Auto.enabled() {
+                text.ansi().to_string()
+            } else {
+                text.to_string()
+            }))
+        }
+        _ => Err(usage_error(e)),
+    }
 }
 
 /// Lets a value starting with `-` reach the parser of an option that takes a number,
@@ -351,22 +383,16 @@ fn hyphen_values(cmd: clap::Command) -> clap::Command {
     .mut_subcommands(hyphen_values)
 }
 
-pub(crate) fn usage_error(e: &clap::Error) -> ! {
+/// A usage error of clap's as one line: clap's message, an escaped word where clap
+/// would show a crafted one as another, and the near miss of a typo.
+fn usage_error(e: &clap::Error) -> Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        e.exit();
-    }
     // `leaktop 1234`: a pid where a command goes.
     if e.kind() == ErrorKind::InvalidSubcommand
         && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand)
         && let Ok(pid) = word.parse::<u32>()
     {
-        usage_line(&format!(
+        return Error::usage(format!(
             "'{word}' is not a command; to watch pid {pid} use `leaktop --pid {pid}`"
         ));
     }
@@ -427,7 +453,7 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
     if !similar.is_empty() {
         message = format!("{message}; did you mean {}?", similar.join(" or "));
     }
-    usage_line(message.strip_prefix("error: ").unwrap_or(&message));
+    Error::usage(message.strip_prefix("error: ").unwrap_or(&message))
 }
 
 /// The long option of the command line's subcommand (or of leaktop itself) nearest to
@@ -452,11 +478,6 @@ fn near_option(typed: &str) -> Option<String> {
         .filter(|&(d, _)| d <= allowed)
         .min()
         .map(|(_, long)| format!("--{long}"))
-}
-
-pub(crate) fn usage_line(message: &str) -> ! {
-    say!("leaktop: error: {message} (see --help)");
-    Exit::UsageError.exit()
 }
 
 #[cfg(test)]

@@ -491,7 +491,7 @@ impl MetricsArgs {
     /// Starts the server before anything else starts: a non-loopback address without
     /// --metrics-public is a usage error (exit 2); an address that cannot be bound (in
     /// use) is an error returned (exit 1). `None` without --metrics.
-    pub(crate) fn start(&self) -> Result<Option<Served>, leaktop::metrics::MetricsError> {
+    pub(crate) fn start(&self) -> Result<Option<Served>, super::Error> {
         use leaktop::metrics::{MetricsError, MetricsServer, MetricsState};
         let Some(addr) = self.metrics else {
             return Ok(None);
@@ -499,8 +499,8 @@ impl MetricsArgs {
         let state = MetricsState::new();
         match MetricsServer::start(addr, self.metrics_public, state.clone()) {
             Ok(server) => Ok(Some(Served { server, state })),
-            Err(e @ MetricsError::NotLoopback(_)) => super::usage_line(&e.to_string()),
-            Err(e) => Err(e),
+            Err(e @ MetricsError::NotLoopback(_)) => Err(super::Error::usage(e.to_string())),
+            Err(e) => Err(anyhow::Error::from(e).into()),
         }
     }
 }

@@ -1,16 +1,13 @@
 //! `leaktop orphans`: find (and end) what was orphaned before leaktop started.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
 use leaktop::actions::kill::KillSignal;
-use leaktop::actions::orphans::{
-    self, Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions,
-};
+use leaktop::actions::orphans::{self, Filter, Io, KillOptions, Options, Output, ScanOptions};
 use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::host::Host;
 
@@ -112,28 +109,24 @@ pub(crate) struct OrphansArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> ExitCode {
+/// Lists (and with `--kill` ends) the orphan groups. Errors: an unknown `--user`,
+/// `--metrics` without `--watch` (usage errors), and what [`orphans::run_on`] returns.
+pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super::Error> {
     let uid = match &args.user {
         None => None,
-        Some(name) => match name.parse::<u32>().ok().or_else(|| host.user_id(name)) {
-            Some(uid) => Some(uid),
-            None => {
-                say!("leaktop: error: --user {name}: no such user");
-                return Exit::UsageError.into();
-            }
-        },
+        Some(name) => Some(
+            name.parse::<u32>()
+                .ok()
+                .or_else(|| host.user_id(name))
+                .ok_or_else(|| super::Error::usage(format!("--user {name}: no such user")))?,
+        ),
     };
     if args.metrics.metrics.is_some() && !args.watch {
-        say!("leaktop: error: --metrics needs --watch (a single scan has nothing to serve)");
-        return Exit::UsageError.into();
+        return Err(super::Error::usage(
+            "--metrics needs --watch (a single scan has nothing to serve)",
+        ));
     }
-    let served = match args.metrics.start() {
-        Ok(served) => served,
-        Err(e) => {
-            say!("leaktop: error: {e}");
-            return Exit::RuntimeError.into();
-        }
-    };
+    let served = args.metrics.start()?;
     if let Some(s) = &served {
         leaktop::say(&format!("{}\n", s.note()));
     }
@@ -191,16 +184,6 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> ExitCode {
         say: &mut say,
         reader_gone: &leaktop::stdout::reader_gone,
     };
-    match orphans::run_on(host, &opts, &mut io) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(OrphansError::Write(e)) if e.is_closed_pipe() => ExitCode::SUCCESS,
-        Err(e @ OrphansError::NoTerminal) => {
-            say!("leaktop: error: {e}");
-            Exit::UsageError.into()
-        }
-        Err(e) => {
-            say!("leaktop: error: {e}");
-            Exit::RuntimeError.into()
-        }
-    }
+    orphans::run_on(host, &opts, &mut io)?;
+    Ok(Exit::Success)
 }

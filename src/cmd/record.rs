@@ -1,12 +1,12 @@
 //! `leaktop record`: record a family headlessly.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::{self, Format, human_kb};
 use leaktop::host::Host;
 use leaktop::record::{self, RecordOptions};
@@ -54,7 +54,7 @@ pub(crate) struct RecordArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> Result<Exit, super::Error> {
     // Bound first: a taken address is known before anything else happens.
     let served = args.metrics.start()?;
     if let Some(s) = &served
@@ -70,7 +70,8 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitC
         (Some(pid), _) => pid,
         (None, Some(pattern)) => {
             let found =
-                leaktop::monitor::find_all_by_name(host.as_ref(), args.backend.into(), pattern)?;
+                leaktop::monitor::find_all_by_name(host.as_ref(), args.backend.into(), pattern)
+                    .map_err(anyhow::Error::from)?;
             let pid = found.picked().ok_or_else(|| {
                 anyhow::anyhow!(
                     "no process matches --name '{}'",
@@ -85,7 +86,11 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitC
             }
             pid
         }
-        (None, None) => anyhow::bail!("record needs --pid PID or --name PATTERN"),
+        (None, None) => {
+            return Err(super::Error::usage(
+                "record needs --pid PID or --name PATTERN",
+            ));
+        }
     };
     let opts = RecordOptions {
         pid,
@@ -104,7 +109,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitC
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),
     };
-    let summary = record::record(host, &opts)?;
+    let summary = record::record(host, &opts).map_err(anyhow::Error::from)?;
     if !args.quiet {
         let place = if to_stdout {
             "standard output".to_string()
@@ -119,5 +124,5 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitC
             human_kb(summary.leaked_rss_kb),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

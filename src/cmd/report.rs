@@ -1,11 +1,11 @@
 //! `leaktop report FILE`: summarise, chart, slice or convert a recording.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::Format;
 use leaktop::host::Host;
 use leaktop::report;
@@ -38,7 +38,7 @@ pub(crate) struct ReportArgs {
     pub(crate) strict: bool,
 }
 
-pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> Result<Exit, super::Error> {
     report::run(
         host.as_ref(),
         &report::Options {
@@ -50,6 +50,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitC
             out: args.out,
             strict: args.strict,
         },
-    )?;
-    Ok(ExitCode::SUCCESS)
+    )
+    .map_err(anyhow::Error::from)?;
+    Ok(Exit::Success)
 }

@@ -1,7 +1,6 @@
 //! `leaktop run -- CMD`: run a command under a subreaper.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use clap::Args;
 use leaktop::actions::run::{self, RunOptions};
 use leaktop::ci::CiReport;
 use leaktop::ci::output::CiOutputs;
+use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::Format;
 use leaktop::host::Host;
 use leaktop::model::AlertKind;
@@ -81,15 +81,13 @@ pub(crate) struct RunArgs {
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
-pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
+/// Runs CMD under the subreaper; the exit code is CMD's own, or 3 where `--check`
+/// fails. Errors: a metrics address that cannot be served, a `--junit` or `--json`
+/// file that cannot be written (both before CMD starts), CMD that cannot be started
+/// or supervised, and a CI output not written after the run.
+pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exit, super::Error> {
     // Bound before CMD starts: a taken address fails the run without running CMD.
-    let served = match args.metrics.start() {
-        Ok(served) => served,
-        Err(e) => {
-            say!("leaktop: error: {e}");
-            return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
-        }
-    };
+    let served = args.metrics.start()?;
     if let Some(s) = &served
         && !args.tui
     {
@@ -98,12 +96,10 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
     // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
     // summary; --junit and --json files must be writable before CMD starts.
     let mut outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
-    if let Err(e) = outputs.open(host.as_ref()) {
-        say!("leaktop: error: {e}");
-        return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
-    }
+    outputs.open(host.as_ref()).map_err(anyhow::Error::from)?;
     let command = args.command.clone();
     let fail_on = args.fail_on.clone();
+    let check = args.check;
     let opts = RunOptions {
         summarize: outputs.wants_summary(),
         metrics: served.as_ref().map(|s| s.state.clone()),
@@ -129,28 +125,25 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
         format: args.format.map(Format::from),
         backend: args.backend.into(),
     };
-    match run::run_on(host.clone(), &opts) {
-        Ok(outcome) => {
-            let report = CiReport::new(
-                &command,
-                outcome.cmd_code,
-                &outcome.leaked_rows,
-                &outcome.hidden,
-                &outcome.failing,
-                &fail_on,
-            );
-            match outputs.write(&report, outcome.summary.as_ref(), args.check) {
-                Ok(()) => ExitCode::from(outcome.exit_code),
-                Err(e) => {
-                    say!("leaktop: error: {e}");
-                    // A CI that asked for a report it did not get must not pass.
-                    ExitCode::from(outcome.exit_code.max(1))
-                }
-            }
-        }
-        Err(e) => {
-            say!("leaktop: error: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
+    let outcome = run::run_on(host, &opts)?;
+    let code = if outcome.fails_check {
+        Exit::Leaked
+    } else {
+        Exit::Command(outcome.cmd_code)
+    };
+    let report = CiReport::new(
+        &command,
+        outcome.cmd_code,
+        &outcome.leaked_rows,
+        &outcome.hidden,
+        &outcome.failing,
+        &fail_on,
+    );
+    outputs
+        .write(&report, outcome.summary.as_ref(), check)
+        .map_err(|e| super::Error::Unreported {
+            error: e.into(),
+            code,
+        })?;
+    Ok(code)
 }

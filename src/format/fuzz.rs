@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 
-use super::{Format, MAX_LINE_BYTES, Recording, TickReader, sample_data, shown_path};
+use super::{Format, MAX_LINE_BYTES, Recording, TickReader, shown_path};
 use crate::model::{Alert, AlertKind, Event, ProcRow, Tick};
 
 /// Inputs per property (6 properties): 1,000 by default so `cargo test` stays quick;
@@ -63,7 +63,7 @@ fn check_stream(bytes: &[u8], name: &str) {
 /// A valid recording in `format`, edited: a cut, an insertion, a duplicated or
 /// dropped line.
 fn mutated(format: Format) -> impl Strategy<Value = String> {
-    let base = sample_data::recording().write(format);
+    let base = crate::testkit::forkserver_recording().write(format);
     let len = base.len();
     (0..len, 0..len, "[ -~\n\t{}\"\\\\:=()0-9]{0,12}", 0u8..4).prop_map(
         move |(a, b, insert, how)| {
@@ -205,7 +205,7 @@ fn tick_of(n: u32, first: u32, texts: &[(String, String)], note: &str, exits: u3
     Tick {
         events,
         alerts,
-        ..Tick::for_test(n, processes)
+        ..crate::testkit::tick(n, processes)
     }
 }
 
@@ -248,7 +248,7 @@ fn round_trip(rec: &Recording) {
 }
 
 fn recording_of(ticks: Vec<Tick>) -> Recording {
-    let mut rec = sample_data::recording();
+    let mut rec = crate::testkit::forkserver_recording();
     rec.ticks = ticks;
     rec
 }

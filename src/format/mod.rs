@@ -95,15 +95,6 @@ pub struct Recording {
 pub struct NoTicks(pub String);
 
 impl Recording {
-    /// `Err` naming `file` when there is not a single complete tick.
-    pub fn require_ticks(&self, file: &str) -> Result<(), NoTicks> {
-        if self.ticks.is_empty() {
-            Err(NoTicks(file.to_string()))
-        } else {
-            Ok(())
-        }
-    }
-
     /// Escapes control characters in every piece of free text ([`printable`]): a
     /// crafted recording must not drive the terminal that shows it.
     pub fn keep_printable(&mut self) {
@@ -418,9 +409,6 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
 
 #[cfg(test)]
 mod fuzz;
-#[cfg(test)]
-pub(crate) mod sample_data;
-
 #[cfg(test)]
 mod tests {
     use super::command_tail;

@@ -270,7 +270,7 @@ fn read_tick(w: WireTick, n: usize) -> Result<Tick, ParseError> {
 mod tests {
     use super::*;
     use crate::format::Format;
-    use crate::format::sample_data::recording;
+    use crate::testkit::forkserver_recording as recording;
 
     #[test]
     fn write_parse_write_is_byte_identical() {

@@ -308,11 +308,6 @@ impl<R: BufRead> TickReader<R> {
         &self.name
     }
 
-    /// Complete ticks returned so far.
-    pub fn ticks_read(&self) -> usize {
-        self.ticks
-    }
-
     /// Byte offset (from the start of the input) of the next unread line.
     pub fn offset(&self) -> u64 {
         self.lines.offset()
@@ -469,7 +464,7 @@ pub(crate) fn parse_str(content: &str, format: Format) -> Result<Recording, Pars
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data::recording;
+    use crate::testkit::forkserver_recording as recording;
 
     #[test]
     fn streams_the_same_ticks_as_a_whole_read() {

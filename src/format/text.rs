@@ -746,7 +746,7 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data::recording;
+    use crate::testkit::forkserver_recording as recording;
 
     #[test]
     fn write_parse_write_is_byte_identical() {

@@ -180,16 +180,19 @@ impl Host for LinuxHost {
         let (mut command, name) = super::unix::command(spec)?;
         if let Some(signal) = spec.parent_death_signal {
             let parent = Pid::from_raw(std::process::id() as i32);
-            // SAFETY: between fork and exec the closure makes only async-signal-safe
-            // calls (prctl, getppid).
+            // SAFETY: the closure runs in the forked child of a threaded process,
+            // between fork and exec, where another thread may have held the allocator's
+            // lock: it makes only async-signal-safe calls (prctl, getppid) and allocates
+            // nothing. Its errors are bare errnos (an io::Error of a raw OS error holds
+            // no heap), which is all std passes back to the parent anyway: the parent
+            // names them ([`child_error`]).
+            #[allow(unsafe_code)]
             unsafe {
                 command.pre_exec(move || {
                     rustix::process::set_parent_process_death_signal(Some(signal))?;
                     // leaktop died before the prctl took effect: no signal would come.
                     if rustix::process::getppid() != parent {
-                        return Err(io::Error::other(
-                            "leaktop exited while starting the command",
-                        ));
+                        return Err(io::Error::from_raw_os_error(PARENT_GONE.raw_os_error()));
                     }
                     Ok(())
                 });
@@ -197,7 +200,7 @@ impl Host for LinuxHost {
         }
         // leaktop reaps its own children, so the pid stays CMD's: the pidfd opened
         // now is CMD's.
-        let pid = super::unix::start(command, &name)?;
+        let pid = super::unix::start(command, &name).map_err(child_error)?;
         let fd = pidfd_open(
             Pid::from_raw(pid as i32).expect("a spawned child has a pid"),
             PidfdFlags::empty(),
@@ -334,6 +337,25 @@ impl Host for LinuxHost {
 }
 
 /// Reads [`ProcFacts`] through the `procfs` crate, checking the start time first.
+/// The errno the child of [`Host::spawn`] exits its pre-exec step with when leaktop
+/// died before the child's parent-death signal was set (ESRCH, "no such process":
+/// neither `prctl` nor `execve` fails with it).
+const PARENT_GONE: rustix::io::Errno = rustix::io::Errno::SRCH;
+
+/// A failed start of CMD as the parent names it: the pre-exec step's [`PARENT_GONE`]
+/// said in words, any other error as it came.
+fn child_error(e: SpawnError) -> SpawnError {
+    match e {
+        SpawnError::Other(name, e) if e.raw_os_error() == Some(PARENT_GONE.raw_os_error()) => {
+            SpawnError::Other(
+                name,
+                io::Error::other("leaktop exited while starting the command"),
+            )
+        }
+        e => e,
+    }
+}
+
 fn read_facts(id: Identity) -> Option<ProcFacts> {
     use procfs::process::{FDTarget, Process, StatFlags};
     let denied = |e: &procfs::ProcError| matches!(e, procfs::ProcError::PermissionDenied(_));
@@ -491,6 +513,32 @@ mod tests {
     use super::*;
     use procfs::FromBufRead;
     use procfs::process::SmapsRollup;
+
+    /// std passes only a pre-exec step's errno back from the child: leaktop's own
+    /// reason is told by its errno, in words, not as "No such process (os error 3)";
+    /// anything else is left as it came.
+    #[test]
+    fn the_childs_errno_is_named_in_the_parent() {
+        let from_child = |errno: rustix::io::Errno| {
+            child_error(SpawnError::Other(
+                "make".into(),
+                io::Error::from_raw_os_error(errno.raw_os_error()),
+            ))
+            .to_string()
+        };
+        assert_eq!(
+            from_child(PARENT_GONE),
+            "cannot run 'make': leaktop exited while starting the command"
+        );
+        assert_eq!(
+            from_child(rustix::io::Errno::INVAL),
+            "cannot run 'make': Invalid argument (os error 22)"
+        );
+        assert!(matches!(
+            child_error(SpawnError::NotFound("make".into())),
+            SpawnError::NotFound(_)
+        ));
+    }
 
     /// As Linux 6.6 writes it for a Python worker forked from a parent holding 200 MB.
     const ROLLUP: &str = "\

@@ -72,16 +72,6 @@ pub enum Exit {
     Signaled(i32),
 }
 
-impl Exit {
-    /// The code a shell gives it: the status, or 128 + the signal's number.
-    pub fn shell_code(self) -> u8 {
-        match self {
-            Exit::Code(c) => c,
-            Exit::Signaled(sig) => 128u8.saturating_add(sig.clamp(0, 127) as u8),
-        }
-    }
-}
-
 /// Why a process could not be pinned; nothing was signalled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinError {

@@ -219,16 +219,16 @@ mod tests {
             pss_kb,
             reparented_from: Some(10),
             ppid: 1,
-            ..ProcRow::for_test(pid, 1)
+            ..crate::testkit::row(pid, 1)
         }
     }
 
     #[test]
     fn a_tick_becomes_figures_in_base_units() {
         let mut p = TickPublisher::new(MetricsState::new());
-        let mut root = ProcRow::for_test(10, 1);
+        let mut root = crate::testkit::row(10, 1);
         root.name = "serve".into();
-        let mut escaped = ProcRow::for_test(12, 1);
+        let mut escaped = crate::testkit::row(12, 1);
         escaped.escaped = true;
         let alert = Alert {
             kind: AlertKind::Idle,

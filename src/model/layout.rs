@@ -146,7 +146,7 @@ mod tests {
     pub fn row(pid: u32, ppid: u32, start: u64) -> ProcRow {
         ProcRow {
             start,
-            ..ProcRow::for_test(pid, ppid)
+            ..crate::testkit::row(pid, ppid)
         }
     }
 

@@ -105,7 +105,7 @@ mod tests {
         ProcRow {
             leaked,
             leaked_since: leaked.then_some(3),
-            ..ProcRow::for_test(pid, 1)
+            ..crate::testkit::row(pid, 1)
         }
     }
 

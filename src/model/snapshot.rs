@@ -71,50 +71,6 @@ impl ProcRow {
     }
 }
 
-#[cfg(test)]
-impl ProcRow {
-    /// For unit tests: a sleeping process `p<pid>` started at `pid`, 1000 KiB of RSS,
-    /// not leaked, memory not measured.
-    pub(crate) fn for_test(pid: u32, ppid: u32) -> ProcRow {
-        ProcRow {
-            pid,
-            ppid,
-            state: 'S',
-            rss_kb: 1000,
-            start: u64::from(pid),
-            cpu_ms: 0,
-            name: format!("p{pid}"),
-            cmd: format!("p{pid}"),
-            leaked: false,
-            reparented_from: None,
-            escaped: false,
-            leaked_since: None,
-            pss_kb: None,
-            uss_kb: None,
-            swap_kb: None,
-            mem_tick: None,
-            gpu_kb: None,
-        }
-    }
-}
-
-#[cfg(test)]
-impl Tick {
-    /// For unit tests: tick `n` of `processes`, `n` seconds in, the root alive, no
-    /// events or alerts.
-    pub(crate) fn for_test(n: u32, processes: Vec<ProcRow>) -> Tick {
-        Tick {
-            tick: n,
-            elapsed_ms: u64::from(n) * 1000,
-            time_ms: 1_795_000_000_000 + u64::from(n) * 1000,
-            root_alive: true,
-            processes,
-            events: Vec::new(),
-            alerts: Vec::new(),
-        }
-    }
-}
-
 /// Something that happened between the previous tick and this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

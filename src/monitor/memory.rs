@@ -164,7 +164,7 @@ mod tests {
     fn r(pid: u32, leaked: bool) -> ProcRow {
         ProcRow {
             leaked,
-            ..ProcRow::for_test(pid, 1)
+            ..crate::testkit::row(pid, 1)
         }
     }
 

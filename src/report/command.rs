@@ -90,8 +90,7 @@ pub fn run(host: &dyn Host, opts: &Options) -> Result<(), ReportError> {
     // before anything is written.
     let first = reader.next().transpose()?.ok_or(NoTicks(name.clone()))?;
     let mut fold = Summarizer::new();
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
+    let mut out = BufWriter::with_capacity(64 << 10, crate::stdout::Writer::new());
     let mut ended = true;
     if let Some(n) = opts.tick {
         match find_tick(first, &mut reader, n, &mut fold, opts.svg.is_none())? {

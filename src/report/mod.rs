@@ -11,9 +11,21 @@ use std::fmt::Write;
 use crate::format::{command_tail, elapsed, fit, human_kb, plural};
 pub use summary::{Summarizer, Summary, summarize};
 
-/// The summary for a person, in plain text.
+/// The summary for a person, in plain text: the overview, then the leaked processes,
+/// the alerts and the largest growers, each where there are any.
 pub fn write_text(s: &Summary, file: &str) -> String {
     let mut o = String::new();
+    write_overview(&mut o, s, file);
+    if !s.leaked.is_empty() {
+        write_leaked(&mut o, s);
+    }
+    write_alerts(&mut o, s);
+    write_growers(&mut o, s);
+    o
+}
+
+/// The recording in a few lines: root, ticks, processes, peak, how much leaked.
+fn write_overview(o: &mut String, s: &Summary, file: &str) {
     let _ = writeln!(
         o,
         "{file}: leaktop recording of root {} ({})",
@@ -51,117 +63,121 @@ pub fn write_text(s: &Summary, file: &str) -> String {
     );
     if s.leaked.is_empty() {
         let _ = writeln!(o, "leaked:    none");
-    } else {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "leaked:    {}, peak leaked RSS {} at tick {}{}",
+        plural(s.leaked.len(), "process", "processes"),
+        human_kb(s.peak_leaked_rss_kb),
+        s.peak_leaked_tick,
+        leaked_pss_note(s)
+    );
+    if s.orphans_exited > 0 {
         let _ = writeln!(
             o,
-            "leaked:    {}, peak leaked RSS {} at tick {}{}",
-            plural(s.leaked.len(), "process", "processes"),
-            human_kb(s.peak_leaked_rss_kb),
-            s.peak_leaked_tick,
-            leaked_pss_note(s)
+            "orphaned:  {}",
+            match s.orphans_exited {
+                1 =>
+                    "1 more process exited by itself within the leak grace (not a leak)".to_string(),
+                n => format!(
+                    "{n} more processes exited by themselves within the leak grace (not leaks)"
+                ),
+            }
         );
-        if s.orphans_exited > 0 {
-            let _ = writeln!(
-                o,
-                "orphaned:  {}",
-                match s.orphans_exited {
-                    1 => "1 more process exited by itself within the leak grace (not a leak)"
-                        .to_string(),
-                    n => format!(
-                        "{n} more processes exited by themselves within the leak grace (not leaks)"
-                    ),
-                }
-            );
+    }
+}
+
+/// The table of leaked processes, with a SWAP column where any was swapped out and a
+/// GPU column where the recording has GPU memory.
+fn write_leaked(o: &mut String, s: &Summary) {
+    let _ = writeln!(o, "\nleaked processes:");
+    let swap = s
+        .leaked
+        .iter()
+        .any(|l| l.swap_kb_last.is_some_and(|kb| kb > 0));
+    // A GPU column where the recording has GPU memory at all.
+    let gpu = s.leaked.iter().any(|l| l.gpu_kb_last.is_some());
+    let column = |shown: bool, text: &str| {
+        if shown {
+            format!("{text:>11}  ")
+        } else {
+            String::new()
         }
-        let _ = writeln!(o, "\nleaked processes:");
-        let swap = s
-            .leaked
-            .iter()
-            .any(|l| l.swap_kb_last.is_some_and(|kb| kb > 0));
-        // A GPU column where the recording has GPU memory at all.
-        let gpu = s.leaked.iter().any(|l| l.gpu_kb_last.is_some());
+    };
+    let _ = writeln!(
+        o,
+        "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  COMMAND",
+        "PID",
+        "HOW",
+        "TICK",
+        "RSS THEN",
+        "RSS LAST",
+        "PSS LAST",
+        column(swap, "SWAP LAST"),
+        column(gpu, "GPU LAST"),
+        "AT END"
+    );
+    let known = |kb: Option<u64>| kb.map_or_else(|| "?".to_string(), human_kb);
+    for l in &s.leaked {
+        let end = if l.alive_at_end {
+            "alive".to_string()
+        } else {
+            format!("gone@{}", l.last_seen_tick)
+        };
         let _ = writeln!(
             o,
-            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  COMMAND",
-            "PID",
-            "HOW",
-            "TICK",
-            "RSS THEN",
-            "RSS LAST",
-            "PSS LAST",
-            if swap {
-                format!("{:>11}  ", "SWAP LAST")
-            } else {
-                String::new()
-            },
-            if gpu {
-                format!("{:>11}  ", "GPU LAST")
-            } else {
-                String::new()
-            },
-            "AT END"
+            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  {} {}",
+            l.pid,
+            l.how(),
+            l.tick,
+            human_kb(l.rss_kb_then),
+            human_kb(l.rss_kb_last),
+            known(l.pss_kb_last),
+            column(swap, &known(l.swap_kb_last)),
+            column(gpu, &known(l.gpu_kb_last)),
+            end,
+            l.name,
+            fit(&command_tail(&l.name, &l.cmd), 80)
         );
-        for l in &s.leaked {
-            let how = l.how();
-            let end = if l.alive_at_end {
-                "alive".to_string()
-            } else {
-                format!("gone@{}", l.last_seen_tick)
-            };
-            let known = |kb: Option<u64>| kb.map_or_else(|| "?".to_string(), human_kb);
-            let _ = writeln!(
-                o,
-                "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  {} {}",
-                l.pid,
-                how,
-                l.tick,
-                human_kb(l.rss_kb_then),
-                human_kb(l.rss_kb_last),
-                known(l.pss_kb_last),
-                if swap {
-                    format!("{:>11}  ", known(l.swap_kb_last))
-                } else {
-                    String::new()
-                },
-                if gpu {
-                    format!("{:>11}  ", known(l.gpu_kb_last))
-                } else {
-                    String::new()
-                },
-                end,
-                l.name,
-                fit(&command_tail(&l.name, &l.cmd), 80)
-            );
-        }
     }
-    if !s.alerts.is_empty() {
-        let _ = writeln!(o, "\nalerts:");
-        for a in &s.alerts {
-            let _ = writeln!(
-                o,
-                "  {:<13} {:>8}  from tick {:<5} {}",
-                a.kind.name(),
-                a.pid,
-                a.since_tick,
-                a.reason
-            );
-        }
+}
+
+/// Every alert raised, as first raised.
+fn write_alerts(o: &mut String, s: &Summary) {
+    if s.alerts.is_empty() {
+        return;
     }
-    if !s.growers.is_empty() {
-        let _ = writeln!(o, "\nlargest RSS growers (first → peak):");
-        for g in &s.growers {
-            let _ = writeln!(
-                o,
-                "  {:>8}  {:<16} {} → {} (+{})",
-                g.pid,
-                g.name,
-                human_kb(g.rss_kb_first),
-                human_kb(g.rss_kb_peak),
-                human_kb(g.growth_kb)
-            );
-        }
+    let _ = writeln!(o, "\nalerts:");
+    for a in &s.alerts {
+        let _ = writeln!(
+            o,
+            "  {:<13} {:>8}  from tick {:<5} {}",
+            a.kind.name(),
+            a.pid,
+            a.since_tick,
+            a.reason
+        );
     }
-    o
+}
+
+/// The processes whose RSS grew most, first to peak.
+fn write_growers(o: &mut String, s: &Summary) {
+    if s.growers.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nlargest RSS growers (first → peak):");
+    for g in &s.growers {
+        let _ = writeln!(
+            o,
+            "  {:>8}  {:<16} {} → {} (+{})",
+            g.pid,
+            g.name,
+            human_kb(g.rss_kb_first),
+            human_kb(g.rss_kb_peak),
+            human_kb(g.growth_kb)
+        );
+    }
 }
 
 /// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB][, GPU 2 GiB]` for the peak leaked

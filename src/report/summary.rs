@@ -506,12 +506,11 @@ pub fn summarize(rec: &Recording) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data;
     use crate::model::{ProcRow, Tick};
 
     #[test]
     fn figures_of_the_sample_recording() {
-        let s = summarize(&sample_data::recording());
+        let s = summarize(&crate::testkit::forkserver_recording());
         assert_eq!(s.ticks, 3);
         assert_eq!(s.distinct_processes, 6);
         assert_eq!(s.root_exited_tick, Some(2));
@@ -538,7 +537,7 @@ mod tests {
 
     #[test]
     fn leaked_gpu_memory_is_reported_where_recorded_and_unknown_elsewhere() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let s = summarize(&rec);
         assert_eq!(s.peak_leaked_gpu_kb, Some(2 * 1024 * 1024));
         let l = |pid| s.leaked.iter().find(|l| l.pid == pid).unwrap();
@@ -562,7 +561,7 @@ mod tests {
 
     #[test]
     fn leaked_memory_is_rss_and_pss_with_swap_and_unknown_kept_apart() {
-        let s = summarize(&sample_data::recording());
+        let s = summarize(&crate::testkit::forkserver_recording());
         assert_eq!(s.peak_leaked_tick, 2);
         assert_eq!(s.peak_leaked_pss_kb, Some(9_216 + 268_000));
         assert_eq!(s.peak_leaked_pss_unknown, 3);
@@ -594,7 +593,7 @@ mod tests {
 
     #[test]
     fn a_recording_without_memory_figures_has_unknown_swap_not_zero() {
-        let mut rec = sample_data::recording();
+        let mut rec = crate::testkit::forkserver_recording();
         for p in rec.ticks.iter_mut().flat_map(|t| t.processes.iter_mut()) {
             (p.pss_kb, p.uss_kb, p.swap_kb, p.mem_tick) = (None, None, None, None);
         }
@@ -611,7 +610,7 @@ mod tests {
     /// summary does not depend on the order of a tick's rows.
     #[test]
     fn the_order_of_rows_in_a_tick_changes_nothing() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let mut shuffled = rec.clone();
         for t in &mut shuffled.ticks {
             t.processes.reverse();
@@ -638,7 +637,7 @@ mod tests {
             leaked: leaked.is_some(),
             reparented_from: leaked.map(|_| 50),
             leaked_since: leaked,
-            ..ProcRow::for_test(pid, 1)
+            ..crate::testkit::row(pid, 1)
         }
     }
 
@@ -689,7 +688,7 @@ mod tests {
             most <= 2 * WIDTH as usize + leaks.len() + GROWERS + PEAKS_KEPT,
             "{most} stories kept"
         );
-        let s = fold.summary(&sample_data::recording().header, false);
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
         assert_eq!(s.distinct_processes, all.len());
         assert!(all.len() > 99_000);
         let leaked: Vec<(u32, u32)> = s.leaked.iter().map(|l| (l.pid, l.tick)).collect();
@@ -725,7 +724,7 @@ mod tests {
         fold.add(&tick(2, vec![row(7, "python3", server, 1_000_000, None)]));
         fold.add(&tick(3, vec![row(7, "python3", server, 900_000, Some(3))]));
         fold.add(&tick(4, vec![row(7, "python3", server, 0, Some(3))]));
-        let s = fold.summary(&sample_data::recording().header, false);
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
         let leak = &s.leaked[0];
         assert_eq!((leak.name.as_str(), leak.cmd.as_str()), ("python3", server));
         assert_eq!(leak.rss_kb_last, 0);
@@ -735,7 +734,7 @@ mod tests {
         let mut fold = Summarizer::new();
         fold.add(&tick(1, vec![row(7, "sleep", "sleep 9", 0, None)]));
         fold.add(&tick(2, vec![row(7, "sleep", "sleep 9", 0, Some(2))]));
-        let s = fold.summary(&sample_data::recording().header, false);
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
         assert_eq!((s.peak_leaked_rss_kb, s.peak_leaked_tick), (0, 2));
     }
 }

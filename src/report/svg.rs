@@ -586,11 +586,10 @@ fn short(name: &str, cmd: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data;
 
     #[test]
     fn a_long_recording_keeps_a_bounded_chart_with_its_peak() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let summary = super::super::summarize(&rec);
         let mut chart = Chart::new(&summary, Vec::new());
         let spike_at = 3 * MAX_POINTS + 7;
@@ -623,7 +622,7 @@ mod tests {
 
     #[test]
     fn leaked_pss_is_drawn_beside_leaked_rss_when_recorded() {
-        let rec = crate::format::sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let svg = render(&rec, &crate::report::summarize(&rec)).unwrap();
         assert!(svg.contains("leaked PSS: what killing them frees"));
         assert!(svg.contains("RSS, PSS"));
@@ -640,7 +639,7 @@ mod tests {
 
     #[test]
     fn leaked_gpu_memory_is_drawn_when_recorded_and_fits_the_axis() {
-        let mut rec = crate::format::sample_data::recording();
+        let mut rec = crate::testkit::forkserver_recording();
         let summary = crate::report::summarize(&rec);
         // Far more on the GPU than any RSS: the axis is made to hold it.
         let big = summary.peak_total_rss_kb * 4;

@@ -389,7 +389,7 @@ impl<R: std::io::BufRead + Send> terminal::TickSource for Loader<R> {
 mod tests {
     use super::Loader;
     use super::terminal::TickSource;
-    use crate::format::{Format, TickReader, sample_data};
+    use crate::format::{Format, TickReader};
 
     /// Every tick the loader steps through, and why it says it stopped.
     fn load(content: &str) -> (Vec<u32>, Option<String>) {
@@ -417,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_loader_feeds_every_tick_then_says_why_it_stopped() {
-        let text = sample_data::recording().write(Format::Text);
+        let text = crate::testkit::forkserver_recording().write(Format::Text);
         assert_eq!(
             load(&text),
             (vec![1, 2, 3], Some("this is a recording".into()))
@@ -436,7 +436,7 @@ mod tests {
     /// after. Skipping damage, it shows every other tick and says what it skipped.
     #[test]
     fn the_loader_skips_a_damaged_tick_and_says_so() {
-        let text = sample_data::recording().write(Format::Text);
+        let text = crate::testkit::forkserver_recording().write(Format::Text);
         let damaged = text.replacen("tick 2 ", "tick x ", 1);
         let (ticks, why) = load_skipping(&damaged, true);
         assert_eq!(ticks, [1, 3]);

@@ -168,7 +168,6 @@ pub fn leaked(tick: &Tick) -> Vec<&ProcRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::sample_data;
 
     fn pids(rows: &[Row<'_>]) -> Vec<String> {
         rows.iter()
@@ -181,7 +180,7 @@ mod tests {
 
     #[test]
     fn folding_hides_descendants_and_counts_them() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let tick = rec.ticks.last().unwrap();
         let all = build(tick, None, &HashSet::new(), "");
         let forkserver = tick.processes.iter().find(|p| p.pid == 214863);
@@ -200,7 +199,7 @@ mod tests {
 
     #[test]
     fn filter_keeps_matches_and_their_headings_only() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let tick = rec.ticks.last().unwrap();
         let leaked_name = &tick.processes.iter().find(|p| p.leaked).unwrap().name;
         let rows = build(tick, None, &HashSet::new(), &leaked_name.to_uppercase());
@@ -222,7 +221,7 @@ mod tests {
 
     #[test]
     fn deltas_come_from_the_previous_tick() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let (prev, tick) = (&rec.ticks[rec.ticks.len() - 2], rec.ticks.last().unwrap());
         let rows = build(tick, Some(prev), &HashSet::new(), "");
         for r in &rows {
@@ -240,7 +239,7 @@ mod tests {
 
     #[test]
     fn subtree_is_the_row_and_everything_under_it() {
-        let rec = sample_data::recording();
+        let rec = crate::testkit::forkserver_recording();
         let tick = rec.ticks.last().unwrap();
         let forkserver = tick.processes.iter().find(|p| p.pid == 214863).unwrap();
         let tree: Vec<u32> = subtree(tick, identity(forkserver))

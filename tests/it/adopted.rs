@@ -37,8 +37,8 @@ impl Sampler for MembersOnly {
     }
 }
 
-/// Steps a monitor on `root` for up to two seconds; the escaped `sleep`, if it joined.
-fn escapee_seen(root: u32, subreapers: Vec<u32>) -> Option<u32> {
+/// Steps a monitor on `root` for up to `limit`; the escaped `sleep`, once it joined.
+fn escapee_seen(root: u32, subreapers: Vec<u32>, limit: Duration) -> Option<u32> {
     let sampler = Box::new(MembersOnly(ProcfsSampler::new()));
     let mut monitor = Monitor::attach_on(
         leaktop::host::real(),
@@ -48,7 +48,7 @@ fn escapee_seen(root: u32, subreapers: Vec<u32>) -> Option<u32> {
         subreapers,
     )
     .unwrap();
-    let end = Instant::now() + Duration::from_secs(2);
+    let end = Instant::now() + limit;
     while Instant::now() < end {
         let tick = monitor.step().unwrap();
         if let Some(p) = tick
@@ -90,7 +90,8 @@ fn orphans_adopted_by_leaktop_join_the_family_even_where_discovery_misses_them_a
     };
 
     let root = start();
-    let caught = escapee_seen(root.id(), vec![me]);
+    // A generous deadline: it joins at the first tick after its adoption.
+    let caught = escapee_seen(root.id(), vec![me], Duration::from_secs(60));
     assert!(
         caught.is_some(),
         "the adopted escapee was not made a member"
@@ -107,7 +108,10 @@ fn orphans_adopted_by_leaktop_join_the_family_even_where_discovery_misses_them_a
 
     // Without leaktop as the subreaper nothing stands in for the missed discovery.
     let root = start();
-    assert_eq!(escapee_seen(root.id(), Vec::new()), None);
+    assert_eq!(
+        escapee_seen(root.id(), Vec::new(), Duration::from_secs(2)),
+        None
+    );
     drop(root);
     drop(tag);
     leaktop::host::real().reap();

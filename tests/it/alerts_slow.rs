@@ -4,10 +4,11 @@
 //! run them side by side:
 //!
 //! ```text
-//! cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16
+//! cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16
 //! ```
 //!
-//! (about four minutes in all; ignored in debug builds, like `day_long`).
+//! (about four minutes in all; ignored where debug assertions are on, like `day_long`:
+//! `.ci/run` runs them with `--include-ignored`, beside its other steps).
 
 use crate::common;
 
@@ -72,7 +73,7 @@ const CHILD_EVERY: &str = "while :; do sleep 3600 & sleep $0; done";
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn a_child_every_2s_at_200ms_is_accumulating() {
     let tag = Tag::new();
@@ -83,7 +84,7 @@ fn a_child_every_2s_at_200ms_is_accumulating() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn a_child_every_10s_at_1s_is_accumulating() {
     let tag = Tag::new();
@@ -97,7 +98,7 @@ const RATCHET: &str = "import sys, time\nhalf = float(sys.argv[1]) / 2\nkeep = [
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn ten_mb_kept_every_6s_at_200ms_is_an_rss_ratchet() {
     let tag = Tag::new();
@@ -108,7 +109,7 @@ fn ten_mb_kept_every_6s_at_200ms_is_an_rss_ratchet() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn ten_mb_kept_every_30s_at_1s_is_an_rss_ratchet() {
     let tag = Tag::new();
@@ -136,7 +137,7 @@ fn silent(what: &str, healthy: &Reaped) {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn a_warm_up_of_30s_then_flat_is_silent() {
     let tag = Tag::new();
@@ -147,7 +148,7 @@ fn a_warm_up_of_30s_then_flat_is_silent() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn a_pool_ramping_up_to_8_workers_over_20s_is_silent() {
     let tag = Tag::new();
@@ -158,7 +159,7 @@ fn a_pool_ramping_up_to_8_workers_over_20s_is_silent() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn a_garbage_collected_sawtooth_every_15s_is_silent() {
     let tag = Tag::new();
@@ -170,7 +171,7 @@ fn a_garbage_collected_sawtooth_every_15s_is_silent() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn a_pool_that_retires_and_restarts_a_worker_every_10s_is_silent() {
     let tag = Tag::new();
@@ -181,7 +182,7 @@ fn a_pool_that_retires_and_restarts_a_worker_every_10s_is_silent() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn make_j8_is_silent() {
     let tag = Tag::new();
@@ -211,7 +212,7 @@ fn write_makefile(dir: &Path, n: u32) {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "minutes each; CI runs: cargo test --release --test it alerts_slow -- --include-ignored --test-threads 16"
+    ignore = "minutes each; CI runs it optimised: cargo test --profile ci --test it alerts_slow -- --include-ignored --test-threads 16"
 )]
 fn batches_of_short_jobs_are_silent() {
     let tag = Tag::new();

@@ -325,7 +325,7 @@ fn record_to_standard_output_ends_quietly_when_its_reader_goes() {
     reader.read_exact(&mut head).unwrap();
     assert!(head.starts_with(b"# leaktop-ticklog"));
     drop(reader);
-    let done = common::wait_until(std::time::Duration::from_secs(20), || {
+    let done = common::wait_until(common::PATIENCE, || {
         matches!(child.0.try_wait(), Ok(Some(_)))
     });
     assert!(done, "record went on writing to a closed pipe");
@@ -436,4 +436,81 @@ fn a_thread_id_is_not_taken_for_a_process() {
             family.pid()
         )
     );
+}
+
+/// leaktop with its standard output closed, as the shell's `>&-` does (the Rust
+/// runtime then opens /dev/null in its place before `main`). Returns the exit code
+/// and stderr.
+fn with_stdout_closed(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new("sh")
+        .args(["-c", r#"exec "$0" "$@" >&-"#, env!("CARGO_BIN_EXE_leaktop")])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `leaktop record >&-` wrote its recording nowhere: one line that says so, exit 1,
+/// not a silent success. The same for the other commands whose output is the point.
+#[test]
+fn a_closed_standard_output_is_an_error_not_a_silent_success() {
+    let tag = common::Tag::new();
+    let sleeper = common::Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    let pid = sleeper.id().to_string();
+    let asset = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/forkserver-pool.ticklog"
+    );
+    for args in [
+        vec!["record", "--pid", &pid, "--ticks", "1", "--quiet"],
+        vec!["record", "--pid", &pid, "--ticks", "1", "--out", "-"],
+        vec!["report", asset],
+        vec!["--help"],
+        vec!["--version"],
+        vec!["man"],
+    ] {
+        let (code, err) = with_stdout_closed(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("leaktop: error: cannot write to standard output: it is closed"),
+            "{args:?}: {err}"
+        );
+    }
+    // A file named by --out is not standard output: recording goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.ticklog");
+    let out = file.to_str().unwrap();
+    let (code, err) = with_stdout_closed(&["record", "--pid", &pid, "--ticks", "1", "--out", out]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(leaktop::format::read(&file).is_ok_and(|r| r.ticks.len() == 1));
+}
+
+/// `--help > /dev/full` printed nothing and exited 0: a help or version that could
+/// not be written is an error like any other output's.
+#[test]
+fn help_and_version_that_cannot_be_written_are_errors() {
+    for args in [
+        vec!["--help"],
+        vec!["--version"],
+        vec!["record", "--help"],
+        vec!["help"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = leaktop().args(&args).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err.trim(),
+            "leaktop: error: cannot write to standard output: No space left on device (os error 28)",
+            "{args:?}"
+        );
+    }
 }

@@ -19,6 +19,8 @@ struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// A counting allocator needs unsafe code: it implements `GlobalAlloc` over `System`.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
@@ -59,15 +61,12 @@ const MB: usize = 1 << 20;
 
 fn sample(pid: u32, ppid: u32, rss_kb: u64, cpu_ms: u64) -> ProcSample {
     ProcSample {
-        pid,
-        ppid,
-        state: b'S',
         rss_kb,
         pgrp: 1000,
         session: 1000,
-        start: u64::from(pid),
         cpu_ms,
         comm: Comm::new(b"worker"),
+        ..leaktop::testkit::sample(pid, ppid)
     }
 }
 
@@ -80,7 +79,7 @@ fn vm_hwm_kb() -> Option<usize> {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "two minutes unoptimised; CI runs: cargo test --release --test it day_long -- --include-ignored"
+    ignore = "two minutes unoptimised; CI runs it optimised: cargo test --profile ci --test it day_long -- --include-ignored"
 )]
 fn a_day_of_ticks_fits_in_well_under_50_mb() {
     let root = sample(1000, 1, 400_000, 0);

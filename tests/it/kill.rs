@@ -32,10 +32,8 @@ fn kills_the_whole_tree_including_children_it_was_not_told_about_and_spares_a_de
         .spawn()
         .unwrap();
     let mut decoy = tag.command("sleep").arg("300").spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(5), || children_of(
-        tree.id()
-    )
-    .len()
+    assert!(wait_until(common::PATIENCE, || children_of(tree.id())
+        .len()
         == 3));
     let kids = children_of(tree.id());
 
@@ -51,7 +49,7 @@ fn kills_the_whole_tree_including_children_it_was_not_told_about_and_spares_a_de
     assert!(report.survived.is_empty(), "{report:?}");
     for kid in kids {
         assert!(
-            wait_until(Duration::from_secs(2), || !alive(kid)),
+            wait_until(common::PATIENCE, || !alive(kid)),
             "child {kid} survived"
         );
     }

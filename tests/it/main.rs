@@ -3,6 +3,9 @@
 //! `common` spawns and cleans up real process trees; `fakes` is the fake host; `screen`
 //! records TestBackend frames. Each module below is one area, introduced in a line.
 
+// Benches and tests may unwrap: a failure there is the report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod fakes;
 mod screen;

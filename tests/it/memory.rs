@@ -172,7 +172,7 @@ fn kill_leaks_says_it_freed_the_pss_of_the_pool_not_its_rss() {
     assert_eq!(workers.len(), 6, "{line:?}");
     let parent = common::ppid(workers[0]).unwrap();
     // Once their parent is gone (and before the 1 s leak grace ends), what they hold.
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(common::PATIENCE, || {
         workers
             .iter()
             .all(|&w| common::ppid(w).is_some_and(|p| p != parent))
@@ -234,7 +234,7 @@ fn another_users_process_has_unknown_memory_not_zero() {
             .spawn()
             .unwrap(),
     );
-    assert!(wait_until(Duration::from_secs(20), || {
+    assert!(wait_until(common::PATIENCE, || {
         read(&out).is_ok_and(|r| r.ticks.len() >= 5)
     }));
     drop(recorder);

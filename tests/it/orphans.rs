@@ -76,7 +76,7 @@ fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
         "tracker, forkserver, 3 workers: {members:?}"
     );
     pool.kill_root();
-    assert!(wait_until(Duration::from_secs(5), || members
+    assert!(wait_until(common::PATIENCE, || members
         .iter()
         .all(|&m| common::ppid(m) != Some(leader))));
     (pool, leader, members)
@@ -97,7 +97,7 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(wait_until(Duration::from_secs(5), || pidfile.exists()));
+    assert!(wait_until(common::PATIENCE, || pidfile.exists()));
     let daemon: u32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
@@ -154,7 +154,7 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
         "{stdout}"
     );
     assert!(stdout.contains("freed"), "{stdout}");
-    assert!(wait_until(Duration::from_secs(5), || members_a
+    assert!(wait_until(common::PATIENCE, || members_a
         .iter()
         .all(|&p| !alive(p))));
     assert!(
@@ -245,12 +245,10 @@ fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     // leaktop itself dies; CMD gets SIGTERM (PR_SET_PDEATHSIG), its child lives on.
     signal(run_pid, Signal::KILL);
     let _ = run.wait();
-    assert!(wait_until(Duration::from_secs(5), || common::ppid(
-        survivor
-    )
-    .is_some_and(
-        |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
-    )));
+    assert!(wait_until(common::PATIENCE, || common::ppid(survivor)
+        .is_some_and(
+            |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
+        )));
     let mut reader = leaktop();
     reader.env("XDG_RUNTIME_DIR", runtime.path());
     let v = orphans_json_with(reader, &[]);
@@ -333,7 +331,7 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
     reaper.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     reaper.stdin.as_mut().unwrap().flush().unwrap();
     let reaper_pid = reaper.id();
-    assert!(wait_until(Duration::from_secs(5), || common::ppid(worker)
+    assert!(wait_until(common::PATIENCE, || common::ppid(worker)
         == Some(reaper_pid)));
     let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -342,7 +340,7 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
         let _ = out.read_line(&mut l);
         let _ = tx.send(l);
     });
-    let got = rx.recv_timeout(Duration::from_secs(10));
+    let got = rx.recv_timeout(common::PATIENCE);
     let _ = watch.kill();
     let _ = watch.wait();
     let _ = reaper.kill();
@@ -399,9 +397,7 @@ fn a_sleeper_is_idle_since_it_slept_and_a_busy_loop_is_not() {
                     .map(String::from)
             })
     };
-    assert!(wait_until(Duration::from_secs(5), || state(sleeper)
-        .as_deref()
-        == Some("S")));
+    assert!(wait_until(common::PATIENCE, || state(sleeper).as_deref() == Some("S")));
     let asleep = std::time::Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     let least = asleep.elapsed().as_millis() as u64 * 9 / 10;
@@ -447,9 +443,7 @@ fn watch_ends_quietly_when_its_reader_goes_away() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     drop(watch.stdout.take());
-    let ended = wait_until(Duration::from_secs(10), || {
-        matches!(watch.try_wait(), Ok(Some(_)))
-    });
+    let ended = wait_until(common::PATIENCE, || matches!(watch.try_wait(), Ok(Some(_))));
     if !ended {
         let _ = watch.kill();
     }

@@ -135,7 +135,8 @@ fn pane_with_a_pool(tag: &Tag, dir: &std::path::Path) -> (std::process::Child, u
     pane.args(["-c", &format!("python3 {}; sleep 3600", script.display())])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
+    // SAFETY: setsid is async-signal-safe (a new session for the pane).
+    #[allow(unsafe_code)]
     unsafe {
         pane.pre_exec(|| {
             rustix::process::setsid()?;

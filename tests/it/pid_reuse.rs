@@ -1,7 +1,6 @@
 //! Steering the kernel's pid allocator (`ns_last_pid`, root only) to hand a dead
-//! member's pid to an outsider. Rewinding the allocator hides new pids from every
-//! sampler on the machine until its next listing, so this test has a binary of its own:
-//! test binaries run one after another, and no other test runs beside it.
+//! member's pid to an outsider. Tests that steer it run one at a time: under a mutex
+//! ([`common::steering_pids`]) here, in a test group of one thread under nextest.
 
 use crate::common;
 
@@ -16,6 +15,7 @@ fn read(path: &std::path::Path) -> Recording {
 
 #[test]
 fn unrelated_process_given_a_dead_members_pid_is_not_a_member() {
+    let _allocator = common::steering_pids();
     if std::fs::write("/proc/sys/kernel/ns_last_pid", "300").is_err() {
         eprintln!("skipped: steering pid reuse needs root (ns_last_pid)");
         return;
@@ -25,7 +25,7 @@ fn unrelated_process_given_a_dead_members_pid_is_not_a_member() {
     let child: u32 = tree.read_line().parse().unwrap();
     let out = dir.path().join("reuse.ticklog");
     let rec = Recorder::start(tree.pid(), &out, &["--interval", "100ms"]);
-    assert!(wait_until(Duration::from_secs(5), || !alive(child)));
+    assert!(wait_until(common::PATIENCE, || !alive(child)));
     std::thread::sleep(Duration::from_millis(30));
     // Hand the dead child's pid to a process outside the family.
     let mut impostor = None;

@@ -2,8 +2,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Family, Recorder, Signal, leaktop, wait_until};
 use leaktop::format::{self, Recording};
 use leaktop::model::Tick;
@@ -188,7 +186,7 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
     assert_eq!(tree.read_line(), "go");
     let out = dir.path().join("escape.ndjson");
     let rec = Recorder::start(tree.pid(), &out, &["--interval", "400ms"]);
-    let found = wait_until(Duration::from_secs(10), || {
+    let found = wait_until(common::PATIENCE, || {
         format::read(&out).is_ok_and(|r| {
             r.ticks
                 .last()
@@ -362,10 +360,20 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("leakd-rec-{}", std::process::id());
     // Each generation leaves a sleep behind and exits after 0.8 s; a supervisor
-    // starts the next one. Twelve generations (about 10 s) leave room for a recorder
-    // that attaches late on a loaded machine to see at least two restarts in its 4 s.
+    // starts the next one. The first one waits until the recorder has attached and
+    // written a tick: a recorder that starts late on a loaded machine would otherwise
+    // look for the daemon in the moment between two generations, and find none.
+    // Twelve generations (about 10 s) leave room to see at least two restarts in 6 s.
+    let go = dir.path().join("go");
     let daemon = dir.path().join(format!("{name}.sh"));
-    std::fs::write(&daemon, "sleep 3002 &\nsleep 0.8\n").unwrap();
+    std::fs::write(
+        &daemon,
+        format!(
+            "sleep 3002 &\nwhile [ ! -e '{}' ]; do sleep 0.02; done\nsleep 0.8\n",
+            go.display()
+        ),
+    )
+    .unwrap();
     let supervisor = dir.path().join("supervise.sh");
     std::fs::write(
         &supervisor,
@@ -376,7 +384,7 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
     )
     .unwrap();
     let mut sup = Family::spawn("sh", &[supervisor.to_str().unwrap()]);
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(common::PATIENCE, || {
         sup.tagged_pids().iter().any(|&pid| {
             std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains(&name))
         })
@@ -394,12 +402,18 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
             "--leak-grace",
             "1s",
         ])
-        .args(["--duration", "4s", "--out"])
+        .args(["--duration", "6s", "--out"])
         .arg(&out)
-        .output()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let attached = wait_until(common::PATIENCE, || {
+        format::read(&out).is_ok_and(|r| !r.ticks.is_empty())
+    });
+    std::fs::write(&go, "").unwrap();
+    let rec = rec.wait_with_output().unwrap();
     assert!(
-        rec.status.success(),
+        attached && rec.status.success(),
         "{}",
         String::from_utf8_lossy(&rec.stderr)
     );

@@ -43,6 +43,21 @@ fn sleeps(tag: &Tag) -> usize {
         .count()
 }
 
+/// Waits until `leaktop run` (pid `leaktop`) is settling: CMD, an `sh`, has exited and
+/// been reaped, and the `sleep` it leaked is leaktop's. A signal sent then reaches
+/// leaktop while it settles, never CMD, however slowly a busy machine runs them.
+fn wait_until_settling(leaktop: u32) {
+    let comm = |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let settling = common::wait_until(std::time::Duration::from_secs(60), || {
+        // Zombies too: CMD exited but not reaped is not settling yet.
+        let mut children = Vec::new();
+        leaktop::sample::children_of(leaktop, &mut children);
+        let names: Vec<String> = children.iter().map(comm).collect();
+        names.iter().any(|c| c.trim() == "sleep") && names.iter().all(|c| c.trim() != "sh")
+    });
+    assert!(settling, "CMD did not exit, or leaked nothing");
+}
+
 /// Leaked sleeps must not hold the test's output pipes open, or `output()` would wait.
 const SETSID_LEAK: &str = "(setsid sleep 300 >/dev/null 2>&1 &); sleep 0.5";
 
@@ -225,9 +240,9 @@ fn a_signal_while_settling_reports_at_once() {
         &tag,
         &["--check", "--settle", "60s", "--", "sh", "-c", SETSID_LEAK],
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    wait_until_settling(child.id());
     common::signal(child.id(), common::Signal::INT);
-    let done = common::wait_until(std::time::Duration::from_secs(5), || {
+    let done = common::wait_until(std::time::Duration::from_secs(30), || {
         matches!(child.try_wait(), Ok(Some(_)))
     });
     if !done {
@@ -317,7 +332,7 @@ fn kill_leaks_ends_what_the_leaks_fork_while_they_die() {
     assert!(out.stderr.contains("ended "), "{}", out.stderr);
     assert!(!out.stderr.contains("survived"), "{}", out.stderr);
     assert!(
-        common::wait_until(std::time::Duration::from_secs(2), || tag.live().is_empty()),
+        common::wait_until(std::time::Duration::from_secs(30), || tag.live().is_empty()),
         "alive after leaktop said it ended them: {:?}\n{}",
         tag.live(),
         out.stderr
@@ -458,7 +473,7 @@ fn an_adopted_child_hidden_from_proc_is_named_and_fails_the_check() {
         ],
     );
     assert!(
-        common::wait_until(std::time::Duration::from_secs(10), || {
+        common::wait_until(common::PATIENCE, || {
             std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
         }),
         "the script never started its sleep"
@@ -576,7 +591,7 @@ fn a_signal_during_the_settle_still_reports_the_orphan() {
             "sleep 300 >/dev/null 2>&1 & exit 0",
         ],
     );
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    wait_until_settling(child.id());
     common::signal(child.id(), common::Signal::TERM);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

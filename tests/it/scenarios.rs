@@ -8,7 +8,7 @@ use std::path::Path;
 
 use leaktop::model::tracker::{At, Outside, Tracker};
 use leaktop::sample::events::{Ended, ProcEvent, Task};
-use leaktop::sample::{Comm, Command, Identity, ProcSample};
+use leaktop::sample::{Command, Identity, ProcSample};
 
 struct Scenario {
     root: ProcSample,
@@ -37,15 +37,12 @@ fn nums(words: &[&str], line: &str) -> Vec<u64> {
 fn process(words: &[&str], line: &str) -> ProcSample {
     let n = nums(&words[..5], line);
     ProcSample {
-        pid: n[0] as u32,
-        ppid: n[1] as u32,
         start: n[2],
         pgrp: n[3] as u32,
         session: n[4] as u32,
         state: words.get(5).map_or(b'S', |s| s.as_bytes()[0]),
         rss_kb: 1024,
-        cpu_ms: 0,
-        comm: Comm::new(format!("p{}", n[0]).as_bytes()),
+        ..leaktop::testkit::sample(n[0] as u32, n[1] as u32)
     }
 }
 

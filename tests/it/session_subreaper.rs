@@ -26,16 +26,17 @@ fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught() {
 fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone() {
     let me = std::process::id();
     rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(me as i32)).unwrap();
-    // The root leads its process group (Family::spawn); after the first ticks its
-    // subshell double-forks a sleep and exits at once: this process adopts the sleep.
-    let mut root = Family::spawn(
-        "sh",
-        &[
-            "-c",
-            "echo go; sleep 0.6; (sleep 300 >/dev/null 2>&1 &); sleep 300",
-        ],
+    // The root leads its process group (Family::spawn); once told (after the first
+    // tick, however late that comes on a busy machine) its subshell double-forks a
+    // sleep and exits at once: this process adopts the sleep.
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let script = format!(
+        "echo ready; while [ ! -e '{}' ]; do sleep 0.02; done; (sleep 300 >/dev/null 2>&1 &); sleep 300",
+        go.display()
     );
-    assert_eq!(root.read_line(), "go");
+    let mut root = Family::spawn("sh", &["-c", &script]);
+    assert_eq!(root.read_line(), "ready");
     let host = leaktop::host::real();
     let sampler = host.sampler(Backend::Procfs).unwrap();
     let mut monitor = Monitor::attach_on(
@@ -47,7 +48,9 @@ fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone() {
     )
     .unwrap()
     .with_leak_grace(Duration::from_secs(1));
-    let end = Instant::now() + Duration::from_secs(5);
+    monitor.step().unwrap();
+    std::fs::write(&go, "").unwrap();
+    let end = Instant::now() + Duration::from_secs(60);
     let mut evidence = None;
     let mut leaked = None;
     while Instant::now() < end && leaked.is_none() {

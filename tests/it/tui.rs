@@ -171,7 +171,7 @@ fn forkserver_pool_leak_is_shown_and_killed_from_the_view() {
     // What came back is the PSS of what ended (the RSS only beside it).
     assert!(done.contains("freed (PSS)"), "{done}");
     assert!(
-        wait_until(Duration::from_secs(5), || pool.tagged_pids().is_empty()),
+        wait_until(common::PATIENCE, || pool.tagged_pids().is_empty()),
         "still alive: {:?}",
         pool.tagged_pids()
     );
@@ -196,7 +196,7 @@ fn demo_leaks_on_schedule_and_cleans_up_every_helper_on_quit() {
     );
     screen.keys(&["q"]);
     assert!(
-        wait_until(Duration::from_secs(5), || helpers().is_empty()),
+        wait_until(common::PATIENCE, || helpers().is_empty()),
         "helpers left behind: {:?}",
         helpers()
     );
@@ -216,7 +216,7 @@ fn demo_shows_its_first_leak_within_three_seconds_and_says_it_is_coming() {
         "{opened}"
     );
     let mut last = String::new();
-    let found = wait_until(Duration::from_secs(10), || {
+    let found = wait_until(common::PATIENCE, || {
         last = screen.text();
         last.contains("LEAKED 2 processes")
     });
@@ -242,7 +242,7 @@ fn demo_helpers_end_by_themselves_when_leaktop_is_sigkilled() {
     assert!(!demo_helpers(owner).is_empty());
     signal(owner, Signal::KILL);
     assert!(
-        wait_until(Duration::from_secs(5), || demo_helpers(owner).is_empty()),
+        wait_until(common::PATIENCE, || demo_helpers(owner).is_empty()),
         "helpers left behind: {:?}",
         demo_helpers(owner)
     );
@@ -360,7 +360,7 @@ fn leaktop_exits_when_its_terminal_goes_away() {
         let _guard = KillOnDrop::new(view);
         drop(screen);
         assert!(
-            wait_until(Duration::from_secs(5), || !alive(view)),
+            wait_until(common::PATIENCE, || !alive(view)),
             "`{command}` still running after its terminal closed"
         );
     }
@@ -601,7 +601,7 @@ fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
         })
     };
     let mut first = None;
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(common::PATIENCE, || {
         first = generation();
         first.is_some()
     }));
@@ -618,7 +618,7 @@ fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
 
     signal(gen1, Signal::KILL);
     let mut second = None;
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(common::PATIENCE, || {
         second = generation().filter(|g| g.0 != gen1);
         second.is_some()
     }));
@@ -669,7 +669,7 @@ fn run_with_the_view_exits_after_the_root_is_killed_from_the_view() {
     let after = screen.wait_for("exit=", Duration::from_secs(10));
     assert!(after.contains("exit=143"), "CMD died of SIGTERM: {after}");
     assert!(
-        wait_until(Duration::from_secs(5), || tag.live().is_empty()),
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
         "left behind: {:?}",
         tag.live()
     );
@@ -693,7 +693,7 @@ fn run_with_the_view_cleans_up_before_it_dies_of_sigquit() {
     // The escapee, and the `sleep` that CMD left when the view's close sent it SIGTERM.
     assert!(after.contains("ended 2 leaked processes"), "{after}");
     assert!(
-        wait_until(Duration::from_secs(5), || tag.live().is_empty()),
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
         "left behind: {:?}",
         tag.live()
     );

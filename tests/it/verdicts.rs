@@ -3,8 +3,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::{Family, Recorder, wait_until};
 use leaktop::format::{self, Recording};
 
@@ -46,7 +44,7 @@ fn what_the_same_script_backgrounds_later_is_not_the_roots_family() {
         leaktop = env!("CARGO_BIN_EXE_leaktop"),
     );
     let mut script = Family::spawn("sh", &["-c", &script]);
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(common::PATIENCE, || {
         std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
     }));
     let root: u32 = std::fs::read_to_string(&pidfile)
@@ -97,7 +95,7 @@ fn pool_workers_that_exit_after_their_parent_are_not_leaks() {
     pool.kill_root();
     // The recorder ends by itself once the family is gone.
     assert!(
-        wait_until(Duration::from_secs(10), || pool.tagged_pids().is_empty()),
+        wait_until(common::PATIENCE, || pool.tagged_pids().is_empty()),
         "workers still alive: {:?}",
         pool.tagged_pids()
     );

@@ -11,7 +11,7 @@ fn row(pid: u32, ppid: u32, rss_kb: u64, cpu_ms: u64) -> ProcRow {
     ProcRow {
         rss_kb,
         cpu_ms,
-        ..ProcRow::for_test(pid, ppid)
+        ..crate::testkit::row(pid, ppid)
     }
 }
 
@@ -19,7 +19,7 @@ fn zombie(pid: u32, ppid: u32) -> ProcRow {
     ProcRow {
         state: 'Z',
         rss_kb: 0,
-        ..ProcRow::for_test(pid, ppid)
+        ..crate::testkit::row(pid, ppid)
     }
 }
 

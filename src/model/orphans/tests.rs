@@ -12,15 +12,11 @@ const NOW: u64 = 100_000;
 
 fn p(pid: u32, ppid: u32, pgrp: u32, session: u32, comm: &str) -> ProcSample {
     ProcSample {
-        pid,
-        ppid,
-        state: b'S',
         rss_kb: 1000 * u64::from(pid % 7 + 1),
         pgrp,
         session,
-        start: u64::from(pid),
-        cpu_ms: 0,
         comm: Comm::new(comm.as_bytes()),
+        ..crate::testkit::sample(pid, ppid)
     }
 }
 
@@ -103,15 +99,7 @@ impl World {
 
 /// A worker on pipes, no terminal, no marker, no unit.
 fn piped() -> ProcFacts {
-    ProcFacts {
-        tty_nr: Some(0),
-        stdio: Some([StdioKind::Pipe; 3]),
-        cgroup: Some("/".into()),
-        run_marker: Some(String::new()),
-        uid: Some(1000),
-        exiting: false,
-        denied: false,
-    }
+    crate::testkit::facts()
 }
 
 fn daemon_facts() -> ProcFacts {

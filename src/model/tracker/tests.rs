@@ -9,15 +9,11 @@ const WATCHER: u32 = 60;
 
 pub(super) fn p(pid: u32, ppid: u32, start: u64) -> ProcSample {
     ProcSample {
-        pid,
-        ppid,
-        state: b'S',
         rss_kb: 1000 + u64::from(pid),
         pgrp: 100,
         session: 100,
         start,
-        cpu_ms: 0,
-        comm: Comm::new(format!("p{pid}").as_bytes()),
+        ..crate::testkit::sample(pid, ppid)
     }
 }
 

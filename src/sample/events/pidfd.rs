@@ -63,6 +63,7 @@ pub fn info(fd: &OwnedFd) -> Option<PidfdInfo> {
     // SAFETY: the opcode encodes a read-write of exactly `INFO_SIZE` bytes, the size
     // of `buf`; the kernel reads and writes at most that many (`_IOC_SIZE` of the
     // opcode), and `buf` outlives the call.
+    #[allow(unsafe_code)]
     let done = unsafe { ioctl(fd, Updater::<GET_INFO, [u8; INFO_SIZE]>::new(&mut buf)) };
     done.ok().map(|()| parse_info(&buf))
 }

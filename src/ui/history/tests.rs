@@ -5,23 +5,10 @@ use crate::model::AlertKind;
 
 fn row(pid: u32, ppid: u32, rss_kb: u64) -> ProcRow {
     ProcRow {
-        pid,
-        ppid,
-        state: 'S',
         rss_kb,
         start: u64::from(pid) * 3,
-        cpu_ms: 0,
-        name: format!("p{pid}"),
         cmd: format!("/usr/bin/p{pid} --serve"),
-        leaked: false,
-        reparented_from: None,
-        escaped: false,
-        leaked_since: None,
-        pss_kb: None,
-        uss_kb: None,
-        swap_kb: None,
-        mem_tick: None,
-        gpu_kb: None,
+        ..crate::testkit::row(pid, ppid)
     }
 }
 
@@ -212,7 +199,7 @@ fn a_long_history_costs_about_two_bytes_per_process_and_tick() {
 /// must not lose them.
 #[test]
 fn rows_come_back_whole_memory_included() {
-    let rec = crate::format::sample_data::recording();
+    let rec = crate::testkit::forkserver_recording();
     assert!(
         rec.ticks
             .iter()
@@ -268,7 +255,7 @@ fn landmarks_are_the_ticks_where_something_happened() {
 /// `ticks` written to a file in `format`, then loaded as a replay loads them: each
 /// tick's place indexed before the history gets it.
 fn replayed(ticks: &[Tick], format: crate::format::Format) -> (History, tempfile::TempPath) {
-    let mut rec = crate::format::sample_data::recording();
+    let mut rec = crate::testkit::forkserver_recording();
     rec.ticks = ticks.to_vec();
     let mut file = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut file, rec.write(format).as_bytes()).unwrap();
@@ -338,7 +325,7 @@ fn a_wide_replay_holds_no_process() {
                     p
                 })
                 .collect();
-            Tick::for_test(t, processes)
+            crate::testkit::tick(t, processes)
         })
         .collect();
     let kept = history(&ticks);
@@ -363,7 +350,7 @@ fn a_replay_series_reads_around_the_process() {
             if (900..=1000).contains(&t) {
                 processes.push(row(8, 7, 2000 + u64::from(t) * 4));
             }
-            Tick::for_test(t, processes)
+            crate::testkit::tick(t, processes)
         })
         .collect();
     let (h, _file) = replayed(&ticks, crate::format::Format::Ndjson);

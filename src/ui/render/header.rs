@@ -206,13 +206,11 @@ mod tests {
     fn leaked(pid: u32, rss_mb: u64, pss_mb: Option<u64>, swap_mb: u64) -> ProcRow {
         ProcRow {
             rss_kb: rss_mb * 1024,
-            leaked: true,
-            leaked_since: Some(1),
             pss_kb: pss_mb.map(|mb| mb * 1024),
             uss_kb: pss_mb.map(|_| 1024),
             swap_kb: pss_mb.map(|_| swap_mb * 1024),
             mem_tick: pss_mb.map(|_| 1),
-            ..ProcRow::for_test(pid, 1)
+            ..crate::testkit::leaked(pid, 1, 1)
         }
     }
 

@@ -17,23 +17,12 @@ const T0: u64 = 1_795_000_000_000;
 
 fn row(pid: u32, ppid: u32, name: &str, cmd: &str, rss_mb: u64) -> ProcRow {
     ProcRow {
-        pid,
-        ppid,
-        state: 'S',
         rss_kb: rss_mb * 1024,
         start: u64::from(pid) * 10,
         cpu_ms: 100,
         name: name.into(),
         cmd: cmd.into(),
-        leaked: false,
-        reparented_from: None,
-        escaped: false,
-        leaked_since: None,
-        pss_kb: None,
-        uss_kb: None,
-        swap_kb: None,
-        mem_tick: None,
-        gpu_kb: None,
+        ..crate::testkit::row(pid, ppid)
     }
 }
 

@@ -212,9 +212,24 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Held by every test that steers the kernel's pid allocator (`ns_last_pid`), so two
+/// never fight over it in this binary under `cargo test`. Under nextest, where each
+/// test is a process of its own, the `pid-allocator` test group of
+/// `.config/nextest.toml` runs them one at a time instead.
+pub fn steering_pids() -> std::sync::MutexGuard<'static, ()> {
+    static ALLOCATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALLOCATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub fn leaktop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leaktop"))
 }
+
+/// How long a test waits for what must happen: long, so that the suite passes on a
+/// machine whose every core is busy; a test that passes waits only as long as it must.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Polls `cond` until it holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -257,7 +272,7 @@ impl Recorder {
 
     /// Waits until the output holds at least `n` complete ticks.
     pub fn wait_ticks(&self, n: usize) {
-        let ok = wait_until(Duration::from_secs(20), || {
+        let ok = wait_until(PATIENCE, || {
             leaktop::format::read(&self.out).is_ok_and(|r| r.ticks.len() >= n)
         });
         assert!(
@@ -274,9 +289,7 @@ impl Recorder {
     /// Waits for the recorder to exit; returns its exit code and stderr.
     pub fn finish(mut self) -> (Option<i32>, String) {
         use std::io::Read;
-        let done = wait_until(Duration::from_secs(20), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
+        let done = wait_until(PATIENCE, || matches!(self.child.try_wait(), Ok(Some(_))));
         assert!(done, "recorder did not stop");
         let status = self.child.wait().unwrap();
         let mut err = String::new();
@@ -369,4 +382,56 @@ pub fn isolated_under(wrapper: &[&str], env: &[(&str, &str)], name: &str, body: 
         text.contains("1 passed"),
         "{name} did not run in its own process:\n{text}"
     );
+}
+
+/// How to make a PID namespace of one's own: as root, or in a user namespace of
+/// one's own where the kernel lets anyone make one.
+const UNSHARE: [&[&str]; 2] = [
+    &["--pid", "--fork", "--mount-proc"],
+    &[
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+    ],
+];
+
+/// Runs `body` as PID 1 of a PID namespace of its own (as [`isolated_under`]
+/// `unshare --pid --fork --mount-proc`), for a test that needs init as the adopter:
+/// every process it orphans is adopted by PID 1, the test itself, whatever subreapers
+/// the machine has above it, and every process left in the namespace ends with it.
+/// Where no PID namespace can be made (no `unshare`, not root and no user
+/// namespaces), the test is skipped with a note.
+pub fn in_pid_namespace(name: &str, body: impl FnOnce()) {
+    let inside = std::env::var(ISOLATED_VAR).as_deref() == Ok(name);
+    let how = UNSHARE.into_iter().find(|how| {
+        inside
+            || Command::new("unshare")
+                .args(*how)
+                .arg("true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    });
+    let Some(how) = how else {
+        eprintln!("skipped: {name} needs a PID namespace of its own (unshare)");
+        return;
+    };
+    let wrapper: Vec<&str> = std::iter::once("unshare")
+        .chain(how.iter().copied())
+        .collect();
+    isolated_under(&wrapper, &[], name, || {
+        assert_eq!(
+            std::process::id(),
+            1,
+            "{name} runs as PID 1 of its namespace"
+        );
+        // And /proc is the namespace's, where pids and parents are as it sees them.
+        let seen = std::fs::read_link("/proc/self").unwrap_or_default();
+        assert_eq!(seen, Path::new("1"), "{name}: /proc is the namespace's");
+        body();
+    });
 }

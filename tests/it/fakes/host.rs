@@ -165,15 +165,7 @@ impl Proc {
             exe: Some(exe_of_name(comm)),
             memory: None,
             last_ran: None,
-            facts: ProcFacts {
-                tty_nr: Some(0),
-                stdio: Some([StdioKind::Pipe; 3]),
-                cgroup: Some("/".into()),
-                run_marker: Some(String::new()),
-                uid: Some(1000),
-                exiting: false,
-                denied: false,
-            },
+            facts: leaktop::testkit::facts(),
         }
     }
 

@@ -1,38 +1,50 @@
-//! A small recording of the field report's forkserver leak, for format tests.
+//! A small recording of the field report's forkserver leak, for format, report and
+//! view tests: a `cce serve` daemon exits and leaves its multiprocessing pool (a
+//! resource tracker, a forkserver and its workers) and an escaped `sleep` behind.
 
-use super::Recording;
+use super::row;
+use crate::format::Recording;
 use crate::model::{Alert, AlertKind, Event, Header, ProcRow, Tick};
 
+const SERVE: &str = "python3 -m cce serve --project-dir /home/u/slop clicker";
+
+/// The recording: tick 1 the live family, tick 2 the root gone and its pool leaked,
+/// tick 3 a worker exited and an idle alert standing.
+pub fn forkserver_recording() -> Recording {
+    let first = first_tick();
+    let second = second_tick(&first);
+    let third = third_tick(&second);
+    Recording {
+        header: Header {
+            root_pid: 213019,
+            root_start: 100,
+            root_cmd: SERVE.into(),
+            interval_ms: 1000,
+            started_ms: 1_795_000_000_000,
+            host: "wsl".into(),
+            events: None,
+        },
+        ticks: vec![first, second, third],
+        truncated: None,
+    }
+}
+
+/// A `python3` process as the sampler shows it.
 fn proc(pid: u32, ppid: u32, rss_kb: u64, start: u64, cmd: &str) -> ProcRow {
     ProcRow {
-        pid,
-        ppid,
-        state: 'S',
         rss_kb,
         start,
         cpu_ms: 1250,
         name: "python3".into(),
         cmd: cmd.into(),
-        leaked: false,
-        reparented_from: None,
-        escaped: false,
-        leaked_since: None,
-        pss_kb: None,
-        uss_kb: None,
-        swap_kb: None,
-        mem_tick: None,
-        gpu_kb: None,
+        ..row(pid, ppid)
     }
 }
 
-pub fn recording() -> Recording {
-    let serve = proc(
-        213019,
-        1556,
-        320_512,
-        100,
-        "python3 -m cce serve --project-dir /home/u/slop clicker",
-    );
+/// The daemon, its resource tracker, its forkserver and two workers, one of them
+/// with control characters and a backslash in its command line.
+fn first_tick() -> Tick {
+    let serve = proc(213019, 1556, 320_512, 100, SERVE);
     let tracker = proc(
         214862,
         213019,
@@ -47,40 +59,43 @@ pub fn recording() -> Recording {
         111,
         "python3 -c from multiprocessing.forkserver import main; main(8, 9, ['__main__'], **{'sys_path': ['/a b']})",
     );
-    let mut worker = proc(
-        214864,
-        214863,
-        1_607_680,
-        112,
-        "python3 -c from multiprocessing.forkserver import main",
-    );
-    worker.state = 'R';
+    let worker = ProcRow {
+        state: 'R',
+        ..proc(
+            214864,
+            214863,
+            1_607_680,
+            112,
+            "python3 -c from multiprocessing.forkserver import main",
+        )
+    };
     // As the sampler keeps it: the tab and newline of the command line escaped, a
     // backslash as it was.
-    let mut odd = proc(
-        214865,
-        214863,
-        863_232,
-        113,
-        "weird\\ttab\\nnewline \\ back",
-    );
-    odd.name = "tmux: server".into();
-    let first = Tick {
+    let odd = ProcRow {
+        name: "tmux: server".into(),
+        ..proc(
+            214865,
+            214863,
+            863_232,
+            113,
+            "weird\\ttab\\nnewline \\ back",
+        )
+    };
+    Tick {
         tick: 1,
         elapsed_ms: 0,
         time_ms: 1_795_000_000_000,
         root_alive: true,
-        processes: vec![
-            serve.clone(),
-            tracker.clone(),
-            forkserver.clone(),
-            worker.clone(),
-            odd.clone(),
-        ],
+        processes: vec![serve, tracker, forkserver, worker, odd],
         events: vec![],
         alerts: Vec::new(),
-    };
-    let mut leaked: Vec<ProcRow> = [tracker, forkserver, worker, odd].into_iter().collect();
+    }
+}
+
+/// The daemon gone: its tracker and forkserver reparented to init, the pool leaked
+/// with memory as the monitor rations it, and a `sleep` that escaped.
+fn second_tick(first: &Tick) -> Tick {
+    let mut leaked: Vec<ProcRow> = first.processes[1..].to_vec();
     for p in &mut leaked {
         p.leaked = true;
         p.leaked_since = Some(2);
@@ -103,13 +118,14 @@ pub fn recording() -> Recording {
     leaked[2].mem_tick = Some(2);
     // The worker holds 2 GiB on the GPU; the others' GPU memory is unknown.
     leaked[2].gpu_kb = Some(2 * 1024 * 1024);
-    let mut escapee = proc(215000, 1, 2048, 150, "sleep 300");
-    escapee.name = "sleep".into();
-    escapee.leaked = true;
-    escapee.escaped = true;
-    escapee.leaked_since = Some(2);
-    leaked.push(escapee);
-    let second = Tick {
+    leaked.push(ProcRow {
+        name: "sleep".into(),
+        leaked: true,
+        escaped: true,
+        leaked_since: Some(2),
+        ..proc(215000, 1, 2048, 150, "sleep 300")
+    });
+    Tick {
         tick: 2,
         elapsed_ms: 1003,
         time_ms: 1_795_000_001_003,
@@ -128,7 +144,12 @@ pub fn recording() -> Recording {
             },
         ],
         alerts: vec![],
-    };
+    }
+}
+
+/// The odd worker exited, an orphan of the old root exited within its leak grace,
+/// and the big worker is idle.
+fn third_tick(second: &Tick) -> Tick {
     let mut third = second.clone();
     third.tick = 3;
     third.elapsed_ms = 2001;
@@ -157,17 +178,5 @@ pub fn recording() -> Recording {
         since_tick: 3,
         reason: "no CPU used for 61s while holding 1.53 GiB \\ (a backslash kept)".into(),
     }];
-    Recording {
-        header: Header {
-            root_pid: 213019,
-            root_start: 100,
-            root_cmd: "python3 -m cce serve --project-dir /home/u/slop clicker".into(),
-            interval_ms: 1000,
-            started_ms: 1_795_000_000_000,
-            host: "wsl".into(),
-            events: None,
-        },
-        ticks: vec![first, second, third],
-        truncated: None,
-    }
+    third
 }
