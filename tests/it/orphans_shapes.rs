@@ -14,6 +14,18 @@ use crate::orphans::DAEMON;
 use common::{Tag, alive, children_of, leaktop, ppid, wait_until};
 use serde_json::Value;
 
+/// `cmd`, set to start in a session (and process group) of its own.
+fn in_a_new_session(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    // SAFETY: setsid is async-signal-safe.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()?;
+            Ok(())
+        })
+    }
+}
+
 /// `leaktop orphans --json --older-than 0s ARGS`: the parsed object, or the failure's
 /// stderr.
 fn orphans(args: &[&str]) -> Result<Value, String> {
@@ -71,14 +83,7 @@ fn a_helper_a_live_service_left_behind_is_listed_weak() {
         .args(["-c", SERVICE])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        service.pre_exec(|| {
-            rustix::process::setsid()?;
-            Ok(())
-        });
-    }
-    let mut service = service.spawn().unwrap();
+    let mut service = in_a_new_session(&mut service).spawn().unwrap();
     let service_pid = service.id();
     let mut line = String::new();
     std::io::BufRead::read_line(
@@ -135,15 +140,7 @@ fn pane_with_a_pool(tag: &Tag, dir: &std::path::Path) -> (std::process::Child, u
     pane.args(["-c", &format!("python3 {}; sleep 3600", script.display())])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe (a new session for the pane).
-    #[allow(unsafe_code)]
-    unsafe {
-        pane.pre_exec(|| {
-            rustix::process::setsid()?;
-            Ok(())
-        });
-    }
-    let mut pane = pane.spawn().unwrap();
+    let mut pane = in_a_new_session(&mut pane).spawn().unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(pane.stdout.as_mut().unwrap()),
