@@ -2,5 +2,8 @@
 //! orphan scan that feeds the kill.
 
 pub mod kill;
+pub mod known;
 pub mod orphans;
+pub mod rules;
 pub mod run;
+pub mod watch;

@@ -1,15 +1,20 @@
 //! Recording formats: the tick-log text format and NDJSON, each with its writer and
 //! parser side by side. Both carry exactly the same data, so conversion is lossless.
+//! Beside them: `leaktop orphans`' listings ([`orphans`]), `leaktop watch`'s journal
+//! ([`journal`]) and the configuration file ([`config`]).
 
+pub mod config;
 mod escape;
 pub use crate::text::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
 mod lines;
 pub use lines::MAX_LINE_BYTES;
+pub mod journal;
 pub mod ndjson;
 pub mod orphans;
 pub mod stream;
 pub use stream::{TickAt, TickReader, open};
 pub mod text;
+pub mod units;
 
 use std::path::Path;
 

@@ -125,6 +125,10 @@ pub struct Context {
     pub older_than: u64,
     /// List daemons by design and processes without evidence too.
     pub all: bool,
+    /// Processes a watcher saw orphaned (`leaktop watch`'s journal): listed even
+    /// where `/proc` alone holds no evidence or they look like daemons; their story
+    /// is added as evidence afterwards ([`super::watch::story::attach`]).
+    pub watched: IdSet<Identity>,
 }
 
 /// How sure a piece of evidence is.
@@ -486,7 +490,7 @@ fn judge(
             },
             None => strong(kind, text),
         };
-        if !trusted_leaders && !ctx.all && origin.is_none() {
+        if !trusted_leaders && !ctx.all && origin.is_none() && !ctx.watched.contains(&c.id()) {
             continue;
         }
         evidence.push(e);
@@ -499,6 +503,11 @@ fn judge(
         return None;
     }
     if evidence.is_empty() {
+        if ctx.watched.contains(&c.id()) {
+            // The watcher's story is its evidence, attached after classification.
+            let origin = Origin::Group(if c.pgrp > 1 { c.pgrp } else { c.pid });
+            return Some((origin, evidence));
+        }
         if !ctx.all {
             return None;
         }

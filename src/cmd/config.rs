@@ -1,0 +1,78 @@
+//! The options `orphans` and `watch` share for the configuration file and the
+//! watcher's journal, and where each is by default.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use leaktop::exit_codes::ExitCode as Exit;
+use leaktop::format::config::{self, Config};
+use leaktop::host::Host;
+
+/// `--config FILE`, `--no-config`.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Configuration")]
+pub(crate) struct ConfigArgs {
+    /// The configuration file [default: $XDG_CONFIG_HOME/leaktop/config.toml, else
+    /// /etc/leaktop/config.toml, where one exists]. Options given here win over it.
+    #[arg(long, value_name = "FILE", env = "LEAKTOP_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Use no configuration file (LEAKTOP_NO_CONFIG=1 does the same).
+    #[arg(long, conflicts_with = "config")]
+    pub(crate) no_config: bool,
+}
+
+impl ConfigArgs {
+    /// The configuration to use (defaults where there is no file). A bad file ends
+    /// leaktop with one line naming the file, line and key (exit 2).
+    pub(crate) fn load(&self, host: &dyn Host) -> Config {
+        let env = |k: &str| std::env::var_os(k);
+        let Some(path) = config::discover(self.config.as_deref(), self.no_config, &env) else {
+            return Config::default();
+        };
+        match config::load(&path, &|name| host.user_id(name)) {
+            Ok(c) => c,
+            Err(e) => {
+                say!("leaktop: error: {e}");
+                Exit::UsageError.exit()
+            }
+        }
+    }
+}
+
+/// Whether leaktop runs as root (uid 0).
+pub(crate) fn is_root(host: &dyn Host) -> bool {
+    let own = host.own_pid();
+    host.probe(own).and_then(|s| host.uid(s.id())) == Some(0)
+}
+
+/// The system's journal directory (a watcher run as root).
+pub(crate) const SYSTEM_JOURNAL: &str = "/var/lib/leaktop";
+
+/// The journal directory of this user: `/var/lib/leaktop` as root, else
+/// `$XDG_STATE_HOME/leaktop` (or `~/.local/state/leaktop`).
+pub(crate) fn own_journal(host: &dyn Host) -> PathBuf {
+    if is_root(host) {
+        return PathBuf::from(SYSTEM_JOURNAL);
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("leaktop")
+}
+
+/// The journals `orphans` reads: the one given, else this user's and the system's.
+pub(crate) fn journals_to_read(host: &dyn Host, given: Option<&PathBuf>) -> Vec<PathBuf> {
+    if let Some(dir) = given {
+        return vec![dir.clone()];
+    }
+    let own = own_journal(host);
+    let mut dirs = vec![own.clone()];
+    let system = PathBuf::from(SYSTEM_JOURNAL);
+    if own != system {
+        dirs.push(system);
+    }
+    dirs
+}
