@@ -8,9 +8,10 @@ use std::path::Path;
 
 /// Text from a process or a file as leaktop keeps it: control characters (an escape
 /// sequence in a command line would drive the terminal it is shown on) written as
-/// `\n`, `\t`, `\xNN`.
+/// `\n`, `\t`, `\xNN`, and the bidirectional controls (a right-to-left override
+/// makes `evil\u{202e}gpj.sh` read as `evilhs.jpg`) as `\uNNNN`.
 pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(is_hidden) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -20,7 +21,22 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Pushes `c`, a control character as `\\n`, `\\t` or `\\xNN`.
+/// The bidirectional formatting characters: the Arabic letter mark (U+061C), the
+/// left-to-right and right-to-left marks (U+200E, U+200F), the embeddings and
+/// overrides (U+202A-U+202E) and the isolates (U+2066-U+2069). Shown raw, they
+/// reorder the text around them.
+pub fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A character leaktop never shows raw: a control character (C0, DEL, C1) or a
+/// bidirectional control ([`is_bidi`]).
+pub fn is_hidden(c: char) -> bool {
+    c.is_control() || is_bidi(c)
+}
+
+/// Pushes `c`, a control character as `\\n`, `\\t` or `\\xNN`, a bidirectional
+/// control as `\\uNNNN`.
 pub(crate) fn push_shown(out: &mut String, c: char) {
     match c {
         '\n' => out.push_str("\\n"),
@@ -29,8 +45,93 @@ pub(crate) fn push_shown(out: &mut String, c: char) {
         c if c.is_control() => {
             let _ = write!(out, "\\x{:02x}", c as u32);
         }
+        // The bidirectional controls are all below 0x10000.
+        c if is_bidi(c) => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
         c => out.push(c),
     }
+}
+
+/// The most bytes of a command line leaktop keeps, marker included ([`capped`]): a
+/// process can have megabytes of arguments (`ulimit -s unlimited`), and every tick of
+/// a recording carries its command line. `ps` traditionally showed 4 KiB.
+pub const COMMAND_MAX_BYTES: usize = 4096;
+/// The most bytes of a process or host name leaktop keeps ([`capped`]).
+pub const NAME_MAX_BYTES: usize = 256;
+/// The most bytes of a note leaktop writes about a process: an escape's evidence, an
+/// alert's reason ([`capped`]).
+pub const NOTE_MAX_BYTES: usize = 1024;
+
+/// `s` within `max` bytes (at least 64): unchanged if it fits, else its head and its
+/// tail (where a script's name or a Java main class is) around a marker that says how
+/// much was cut: `head…[cut 5767168 of 5771264 bytes]…tail`. Capping again changes
+/// nothing.
+pub fn capped(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(cut(s, max, |out, c| out.push(c)))
+}
+
+/// `s` as leaktop keeps text from a process: [`printable`], and within `max` bytes as
+/// [`capped`] cuts it, the marker counting the bytes of `s` (5.5 MB of `\x01`
+/// arguments are 22 MB once shown escaped, and said to be 5.5 MB).
+pub fn kept(s: &str, max: usize) -> Cow<'_, str> {
+    let shown = printable(s);
+    if shown.len() <= max {
+        return shown;
+    }
+    Cow::Owned(cut(s, max, push_shown))
+}
+
+/// `s`'s head and tail, each character written by `push`, around the marker, in
+/// `max` bytes (at least 64).
+fn cut(s: &str, max: usize, push: fn(&mut String, char)) -> String {
+    let room = max.max(64) - CUT_MARKER_BYTES;
+    let mut head = String::new();
+    let mut one = String::new();
+    let mut head_end = 0;
+    for (i, c) in s.char_indices() {
+        one.clear();
+        push(&mut one, c);
+        if head.len() + one.len() > room * 3 / 4 {
+            break;
+        }
+        head.push_str(&one);
+        head_end = i + c.len_utf8();
+    }
+    let mut tail: Vec<String> = Vec::new();
+    let (mut tail_len, mut tail_start) = (0, s.len());
+    for (i, c) in s[head_end..].char_indices().rev() {
+        one.clear();
+        push(&mut one, c);
+        if head.len() + tail_len + one.len() > room {
+            break;
+        }
+        tail_len += one.len();
+        tail.push(one.clone());
+        tail_start = head_end + i;
+    }
+    let mut out = head;
+    out.push_str(&format!(
+        "…[cut {} of {} bytes]…",
+        tail_start - head_end,
+        s.len()
+    ));
+    tail.iter().rev().for_each(|piece| out.push_str(piece));
+    out
+}
+
+/// The longest `…[cut N of M bytes]…`, N and M of 20 digits.
+const CUT_MARKER_BYTES: usize = "…[cut  of  bytes]…".len() + 40;
+
+/// Whether `s` was cut by [`capped`]: the bytes cut, and how long it was.
+pub fn cut_from(s: &str) -> Option<(u64, u64)> {
+    let (_, rest) = s.rsplit_once("…[cut ")?;
+    let (figures, _) = rest.split_once(" bytes]…")?;
+    let (cut, of) = figures.split_once(" of ")?;
+    Some((cut.parse().ok()?, of.parse().ok()?))
 }
 
 /// A file name as shown in messages: control characters in it escaped, so a crafted
@@ -110,5 +211,58 @@ pub fn parse_size_kb(s: &str) -> Result<u64, String> {
         Err(_) => Err(format!(
             "'{s}' is not a size like 100MB or 2GiB (units B, KB, MB, GB, TB)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 27, fault 2: what a command line is cut to, and the marker that says so.
+    #[test]
+    fn capped_keeps_head_and_tail_within_the_cap_and_says_how_much_was_cut() {
+        assert!(matches!(capped("short", 64), Cow::Borrowed("short")));
+        let long = format!(
+            "java -cp {} com.example.Main --port 80",
+            "a.jar:".repeat(2000)
+        );
+        let cut = capped(&long, COMMAND_MAX_BYTES);
+        assert!(cut.len() <= COMMAND_MAX_BYTES, "{}", cut.len());
+        assert!(cut.starts_with("java -cp a.jar:"), "{cut}");
+        assert!(cut.ends_with("com.example.Main --port 80"), "{cut}");
+        let (gone, of) = cut_from(&cut).unwrap();
+        assert_eq!(of, long.len() as u64);
+        // What is left of it is what was not cut, and the marker.
+        let marker = format!("…[cut {gone} of {of} bytes]…");
+        assert_eq!(cut.len(), (of - gone) as usize + marker.len());
+        assert!(
+            matches!(capped(&cut, COMMAND_MAX_BYTES), Cow::Borrowed(_)),
+            "again"
+        );
+        assert_eq!(cut_from("no marker"), None);
+        // Shown escaped, counted as it was: 5.5 MB of \x01 are 22 MB once escaped.
+        let ctl = "\u{1}".repeat(5_500_000);
+        let cut = kept(&ctl, COMMAND_MAX_BYTES);
+        assert!(cut.len() <= COMMAND_MAX_BYTES && cut.starts_with("\\x01\\x01"));
+        assert!(!cut.contains('\u{1}'));
+        let (gone, of) = cut_from(&cut).unwrap();
+        assert_eq!(of, 5_500_000);
+        assert_eq!(
+            cut.len(),
+            4 * (of - gone) as usize + format!("…[cut {gone} of {of} bytes]…").len()
+        );
+        assert!(
+            matches!(kept(&cut, COMMAND_MAX_BYTES), Cow::Borrowed(_)),
+            "again"
+        );
+        // Never inside a character, whatever the cap.
+        let wide = "☃".repeat(5000);
+        for max in [64, 65, 66, 100, 4096] {
+            let cut = capped(&wide, max);
+            assert!(cut.len() <= max, "{max}: {}", cut.len());
+            let (gone, of) = cut_from(&cut).unwrap();
+            assert_eq!(of, wide.len() as u64);
+            assert_eq!(gone % 3, 0, "{max}");
+        }
     }
 }

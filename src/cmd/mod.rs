@@ -135,6 +135,9 @@ Killing and pausing are off in a replay. Without a terminal, use leaktop report.
     Replay {
         /// A tick-log or NDJSON recording.
         file: PathBuf,
+        /// Stop at a damaged line, instead of skipping the tick it is in.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -253,7 +256,7 @@ pub(crate) fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Some(Cmd::Report(args)) => report::run(args),
-        Some(Cmd::Replay { file }) => ui::replay(&file, color)
+        Some(Cmd::Replay { file, strict }) => ui::replay(&file, color, strict)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Some(Cmd::Completions { shell }) => {
@@ -367,7 +370,7 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
     ];
     for (kind, what) in quoted {
         if let Some(ContextValue::String(raw)) = e.get(kind)
-            && raw.chars().any(char::is_control)
+            && raw.chars().any(leaktop::text::is_hidden)
         {
             let raw = leaktop::text::printable(raw);
             message = match (kind, e.get(ContextKind::InvalidArg)) {

@@ -28,6 +28,10 @@ pub(crate) struct ReportArgs {
     /// Where --convert writes; `-` is standard output.
     #[arg(long, short, value_name = "FILE", requires = "convert")]
     pub(crate) out: Option<PathBuf>,
+    /// Refuse a recording with a damaged line (exit 1), instead of skipping the tick it
+    /// is in with a warning that says which lines were skipped and why.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -38,6 +42,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         tick: args.tick,
         convert: args.convert,
         out: args.out,
+        strict: args.strict,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,10 @@
-//! Escaping for free text in tick-log lines: a line must never contain a raw newline
-//! or control byte, and a process name must never contain a space.
+//! Escaping for free text in tick-log lines: a line must never contain a raw newline,
+//! control byte or bidirectional control, and a process name must never contain a space.
 
-use crate::text::push_shown;
+use crate::text::{is_bidi, push_shown};
 
-/// Escapes `\`, control characters and (with `space`) spaces as `\\`, `\n`, `\xNN`.
+/// Escapes `\`, control characters, bidirectional controls and (with `space`) spaces
+/// as `\\`, `\n`, `\xNN`, `\uNNNN`.
 pub fn escape(s: &str, space: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -44,6 +45,17 @@ pub fn unescape(s: &str) -> Option<String> {
                 }
                 out.push(c);
             }
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                if hex.len() != 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return None;
+                }
+                let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                if !is_bidi(c) {
+                    return None;
+                }
+                out.push(c);
+            }
             _ => return None,
         }
     }
@@ -79,9 +91,34 @@ mod tests {
         }
     }
 
+    /// Issue 27, fault 10: a right-to-left override in a name reordered what followed
+    /// it wherever the name was shown.
+    #[test]
+    fn bidi_controls_are_escaped_and_read_back() {
+        let name = "evil\u{202e}gpj.sh";
+        assert_eq!(printable(name), "evil\\u202egpj.sh");
+        for c in [
+            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
+            '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ] {
+            let s = format!("a{c}b");
+            let shown = printable(&s);
+            assert!(!shown.contains(c), "{c:?} shown raw");
+            assert_eq!(shown, format!("a\\u{:04x}b", c as u32));
+            let e = escape(&s, true);
+            assert!(!e.contains(c));
+            assert_eq!(unescape(&e).as_deref(), Some(s.as_str()));
+        }
+        // Other format characters (a zero-width joiner in an emoji) stay as they are.
+        assert!(matches!(printable("a\u{200d}b"), Cow::Borrowed(_)));
+    }
+
     #[test]
     fn malformed_escapes_are_rejected() {
-        for bad in ["\\", "\\q", "\\x4", "\\xzz", "\\x+1", "\\x41", "\\x0a"] {
+        for bad in [
+            "\\", "\\q", "\\x4", "\\xzz", "\\x+1", "\\x41", "\\x0a", "\\u202", "\\u0041",
+            "\\u200d", "\\u+202",
+        ] {
             assert_eq!(unescape(bad), None, "{bad}");
         }
     }

@@ -37,6 +37,13 @@ pub(crate) struct Line<'a> {
     pub cut: bool,
 }
 
+/// How many more bytes than the limit a line may hold, given its first bytes (at
+/// most [`PEEK_BYTES`]): an NDJSON tick declares its process count there.
+pub(crate) type Allowance<'a> = &'a dyn Fn(&[u8]) -> Option<usize>;
+
+/// The first bytes of a long line an [`Allowance`] is asked about.
+pub(crate) const PEEK_BYTES: usize = 512;
+
 pub(crate) struct Lines<R> {
     src: R,
     buf: Vec<u8>,
@@ -65,6 +72,11 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
+    /// The input read from.
+    pub fn get_ref(&self) -> &R {
+        &self.src
+    }
+
     /// Lines returned so far (the number of the last one).
     pub fn count(&self) -> usize {
         self.n
@@ -75,29 +87,44 @@ impl<R: BufRead> Lines<R> {
         self.offset
     }
 
-    /// The next line, `None` at the end of the input.
+    /// The next line, `None` at the end of the input. After a bad line (too long,
+    /// not UTF-8, a CR inside) the next call reads the line after it; after an I/O
+    /// error, nothing more is read.
     pub fn next_line(&mut self) -> Option<Result<Line<'_>, LineError>> {
+        self.next_line_allowing(&|_| None)
+    }
+
+    /// As [`Lines::next_line`], a line over the limit allowed `allowance` more bytes
+    /// if it says so from the line's first bytes.
+    pub fn next_line_allowing(
+        &mut self,
+        allowance: Allowance,
+    ) -> Option<Result<Line<'_>, LineError>> {
         if self.done {
             return None;
         }
         self.buf.clear();
-        let terminated = match self.fill() {
+        let filled = self.fill(allowance);
+        let terminated = match filled {
             Ok(Some(t)) => t,
             Ok(None) => {
                 self.done = true;
                 return None;
             }
-            Err(e) => {
+            Err(LineError::Io(e)) => {
                 self.done = true;
+                return Some(Err(LineError::Io(e)));
+            }
+            Err(e) => {
+                self.n += 1;
                 return Some(Err(e));
             }
         };
         self.n += 1;
         let n = self.n;
-        let fail = |done: &mut bool, e| {
-            *done = true;
-            Some(Err(e))
-        };
+        if !terminated {
+            self.done = true;
+        }
         let mut bytes = &self.buf[..];
         if n == 1 {
             bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
@@ -111,16 +138,13 @@ impl<R: BufRead> Lines<R> {
             Err(e) if !terminated => {
                 std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()
             }
-            Err(_) => return fail(&mut self.done, LineError::Binary { line: n }),
+            Err(_) => return Some(Err(LineError::Binary { line: n })),
         };
         if text.contains('\0') {
-            return fail(&mut self.done, LineError::Binary { line: n });
+            return Some(Err(LineError::Binary { line: n }));
         }
         if text.contains('\r') {
-            return fail(&mut self.done, LineError::CrOnly { line: n });
-        }
-        if !terminated {
-            self.done = true;
+            return Some(Err(LineError::CrOnly { line: n }));
         }
         Some(Ok(Line {
             n,
@@ -130,14 +154,13 @@ impl<R: BufRead> Lines<R> {
     }
 
     /// Reads the next line into `buf`: `Some(true)` if it ended with LF, `Some(false)`
-    /// for a last line without one, `None` at the end.
-    fn fill(&mut self) -> Result<Option<bool>, LineError> {
+    /// for a last line without one, `None` at the end. A line over the limit (and its
+    /// allowance) is refused before it is held whole, and the rest of it is skipped.
+    fn fill(&mut self, allowance: Allowance) -> Result<Option<bool>, LineError> {
+        let mut limit = self.limit;
+        let mut asked = false;
         loop {
-            let chunk = match self.src.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LineError::Io(e)),
-            };
+            let chunk = next_chunk(&mut self.src)?;
             if chunk.is_empty() {
                 return Ok((!self.buf.is_empty()).then_some(false));
             }
@@ -145,17 +168,22 @@ impl<R: BufRead> Lines<R> {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
-            if self.buf.len() + take > self.limit {
+            if self.buf.len() + take > limit && !asked {
+                asked = true;
+                let mut start = self.buf[..self.buf.len().min(PEEK_BYTES)].to_vec();
+                let more = PEEK_BYTES.saturating_sub(start.len()).min(take);
+                start.extend_from_slice(&chunk[..more]);
+                limit = limit.saturating_add(allowance(&start).unwrap_or(0));
+            }
+            if self.buf.len() + take > limit {
                 let line = self.n + 1;
                 // A file with CR line ends is one long line.
                 let cr = self.buf.contains(&b'\r') || chunk[..take].contains(&b'\r');
+                self.skip_rest()?;
                 return Err(if cr {
                     LineError::CrOnly { line }
                 } else {
-                    LineError::TooLong {
-                        line,
-                        limit: self.limit,
-                    }
+                    LineError::TooLong { line, limit }
                 });
             }
             self.buf.extend_from_slice(&chunk[..take]);
@@ -165,6 +193,39 @@ impl<R: BufRead> Lines<R> {
             if end {
                 return Ok(Some(true));
             }
+        }
+    }
+
+    /// Consumes the rest of the current line, its LF included, without holding it.
+    fn skip_rest(&mut self) -> Result<(), LineError> {
+        self.buf.clear();
+        loop {
+            let chunk = next_chunk(&mut self.src)?;
+            if chunk.is_empty() {
+                self.done = true;
+                return Ok(());
+            }
+            let (used, end) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            self.src.consume(used);
+            self.offset += used as u64;
+            if end {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The next bytes of `src` (empty at its end), read again if interrupted.
+fn next_chunk<R: BufRead>(src: &mut R) -> Result<&[u8], LineError> {
+    loop {
+        match src.fill_buf() {
+            // Borrowed again: the borrow checker cannot see that the loop ends here.
+            Ok(_) => return src.fill_buf().map_err(LineError::Io),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(LineError::Io(e)),
         }
     }
 }

@@ -4,7 +4,10 @@
 //! ([`journal`]) and the configuration file ([`config`]).
 
 pub mod config;
+mod damage;
+pub use damage::Skipped;
 mod escape;
+use crate::text::{COMMAND_MAX_BYTES, NAME_MAX_BYTES, NOTE_MAX_BYTES, capped};
 pub use crate::text::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
 mod lines;
 pub use lines::MAX_LINE_BYTES;
@@ -47,17 +50,28 @@ impl Format {
         }
     }
 
+    /// Appends the header; its free text is cut to its cap first ([`capped`]).
     pub fn write_header(self, header: &Header, out: &mut String) {
+        let mut header = std::borrow::Cow::Borrowed(header);
+        if !header_fits(&header) {
+            each_header_text(header.to_mut(), cap);
+        }
         match self {
-            Format::Text => text::write_header(header, out),
-            Format::Ndjson => ndjson::write_header(header, out),
+            Format::Text => text::write_header(&header, out),
+            Format::Ndjson => ndjson::write_header(&header, out),
         }
     }
 
+    /// Appends one tick; its free text is cut to its caps first ([`capped`]), so that
+    /// every line written is one a reader reads back ([`MAX_LINE_BYTES`]).
     pub fn write_tick(self, tick: &Tick, out: &mut String) {
+        let mut tick = std::borrow::Cow::Borrowed(tick);
+        if !tick_fits(&tick) {
+            each_tick_text(tick.to_mut(), cap);
+        }
         match self {
-            Format::Text => text::write_tick(tick, out),
-            Format::Ndjson => ndjson::write_tick(tick, out),
+            Format::Text => text::write_tick(&tick, out),
+            Format::Ndjson => ndjson::write_tick(&tick, out),
         }
     }
 
@@ -110,32 +124,76 @@ impl Recording {
     }
 }
 
-/// The header's free text made printable ([`printable`]).
+/// The header's free text made printable ([`printable`]) and cut to its caps
+/// ([`capped`]).
 pub(crate) fn keep_header_printable(h: &mut Header) {
-    clean(&mut h.root_cmd);
-    clean(&mut h.host);
+    each_header_text(h, keep);
 }
 
-/// A tick's free text made printable ([`printable`]).
+/// A tick's free text made printable ([`printable`]) and cut to its caps
+/// ([`capped`]), as leaktop keeps what it reads from processes.
 pub(crate) fn keep_tick_printable(tick: &mut Tick) {
+    each_tick_text(tick, keep);
+}
+
+/// Calls `f` with every piece of a header's free text and the most bytes it may
+/// hold. [`header_fits`] checks the same pieces.
+fn each_header_text(h: &mut Header, mut f: impl FnMut(&mut String, usize)) {
+    f(&mut h.root_cmd, COMMAND_MAX_BYTES);
+    f(&mut h.host, NAME_MAX_BYTES);
+}
+
+fn header_fits(h: &Header) -> bool {
+    h.root_cmd.len() <= COMMAND_MAX_BYTES && h.host.len() <= NAME_MAX_BYTES
+}
+
+/// Calls `f` with every piece of a tick's free text and the most bytes it may hold:
+/// names, command lines, escape evidence and alert reasons. [`tick_fits`] checks the
+/// same pieces.
+fn each_tick_text(tick: &mut Tick, mut f: impl FnMut(&mut String, usize)) {
     for p in &mut tick.processes {
-        clean(&mut p.name);
-        clean(&mut p.cmd);
+        f(&mut p.name, NAME_MAX_BYTES);
+        f(&mut p.cmd, COMMAND_MAX_BYTES);
     }
     for e in &mut tick.events {
         if let crate::model::Event::Escaped { evidence, .. } = e {
-            clean(evidence);
+            f(evidence, NOTE_MAX_BYTES);
         }
     }
     for a in &mut tick.alerts {
-        clean(&mut a.reason);
+        f(&mut a.reason, NOTE_MAX_BYTES);
     }
+}
+
+fn tick_fits(tick: &Tick) -> bool {
+    tick.processes
+        .iter()
+        .all(|p| p.name.len() <= NAME_MAX_BYTES && p.cmd.len() <= COMMAND_MAX_BYTES)
+        && tick.events.iter().all(|e| match e {
+            crate::model::Event::Escaped { evidence, .. } => evidence.len() <= NOTE_MAX_BYTES,
+            _ => true,
+        })
+        && tick.alerts.iter().all(|a| a.reason.len() <= NOTE_MAX_BYTES)
 }
 
 /// `s` with its control characters escaped ([`printable`]), in place.
 pub(crate) fn clean(s: &mut String) {
     if let std::borrow::Cow::Owned(shown) = printable(s) {
         *s = shown;
+    }
+}
+
+/// `s` made printable within `max` bytes ([`crate::text::kept`]), in place.
+fn keep(s: &mut String, max: usize) {
+    if let std::borrow::Cow::Owned(kept) = crate::text::kept(s, max) {
+        *s = kept;
+    }
+}
+
+/// `s` cut to `max` bytes ([`capped`]), in place.
+fn cap(s: &mut String, max: usize) {
+    if let std::borrow::Cow::Owned(cut) = capped(s, max) {
+        *s = cut;
     }
 }
 
@@ -190,6 +248,9 @@ pub enum ReadError {
         #[source]
         source: ParseError,
     },
+    /// Skipping damage ([`TickReader::skip_damaged`]), not one tick could be read.
+    #[error("{path}: not one tick could be read: {skipped}")]
+    NothingRead { path: String, skipped: Skipped },
 }
 
 impl ReadError {
@@ -200,7 +261,7 @@ impl ReadError {
             | ReadError::LineTooLong { line, .. }
             | ReadError::CrOnly { line, .. } => Some(*line),
             ReadError::Parse { source, .. } => Some(source.line),
-            ReadError::Io { .. } | ReadError::Device { .. } => None,
+            ReadError::Io { .. } | ReadError::Device { .. } | ReadError::NothingRead { .. } => None,
         }
     }
 }
@@ -334,11 +395,13 @@ pub(crate) fn parse_time(s: &str) -> Option<u64> {
 
 /// The command line as shown next to a process's name: argv[0] cut to its base name,
 /// and dropped entirely when it is the name itself, so the arguments that tell
-/// processes apart (`-c from multiprocessing.forkserver ...`) stay on screen.
+/// processes apart (`-c from multiprocessing.forkserver ...`) stay on screen. A
+/// command line leaktop had to cut ([`crate::text::capped`]) says so first:
+/// `[5.50 MiB cut] python3 -c ...`, since its marker is out of sight in the middle.
 pub fn command_tail(name: &str, cmd: &str) -> String {
     let (argv0, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
     let base = argv0.rsplit('/').next().unwrap_or(argv0);
-    if cmd.is_empty() || cmd == name {
+    let tail = if cmd.is_empty() || cmd == name {
         String::new()
     } else if base == name {
         rest.to_string()
@@ -346,6 +409,13 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
         base.to_string()
     } else {
         format!("{base} {rest}")
+    };
+    match crate::text::cut_from(cmd) {
+        Some((cut, _)) => format!(
+            "[{} cut] {tail}",
+            humansize::format_size(cut, humansize::BINARY)
+        ),
+        None => tail,
     }
 }
 
@@ -353,3 +423,19 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
 mod fuzz;
 #[cfg(test)]
 pub(crate) mod sample_data;
+
+#[cfg(test)]
+mod tests {
+    use super::command_tail;
+
+    /// A command line that was cut says so first, where a narrow column shows it.
+    #[test]
+    fn a_cut_command_says_so_in_front() {
+        assert_eq!(command_tail("python3", "/usr/bin/python3 -m x"), "-m x");
+        let cut = crate::sample::join_cmdline(
+            &[b"python3\0-c\0".as_slice(), &[b'x'; 5_767_168]].concat(),
+        );
+        let shown = command_tail("python3", &cut);
+        assert!(shown.starts_with("[5.50 MiB cut] -c xxx"), "{shown}");
+    }
+}

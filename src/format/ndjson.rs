@@ -96,13 +96,36 @@ pub fn write_tick(t: &Tick, out: &mut String) {
     push_line(&wire, out);
 }
 
+/// The most bytes leaktop writes on a tick's line for one process: its row (its name
+/// and command line within their caps, every character escaped at worst as
+/// `\u00NN`), its events and alerts (notes within their caps), and its exit at the
+/// next tick. A test writes the worst case and checks it fits.
+pub(crate) const PROCESS_MAX_BYTES: usize = 64 << 10;
+
+/// The most processes a Linux machine can have (`PID_MAX_LIMIT`, 2^22).
+const PROCESSES_MAX: usize = 1 << 22;
+
 /// The NDJSON parser, fed one line at a time (see [`super::stream`]).
 #[derive(Default)]
 pub(crate) struct Parser {
     header: bool,
     /// The previous tick's number and elapsed time, for the order check.
     prev: Option<(u32, u64)>,
+    /// The previous tick's process count: this tick's line lists their exits.
+    prev_count: usize,
     truncated: Option<ParseError>,
+}
+
+/// The process count a tick's line declares in its first bytes, as leaktop writes it
+/// (`{"type":"tick",...,"process_count":N,`).
+fn declared_count(start: &[u8]) -> Option<usize> {
+    let start = std::str::from_utf8(start)
+        .or_else(|e| std::str::from_utf8(&start[..e.valid_up_to()]))
+        .ok()?;
+    let rest = start.strip_prefix("{\"type\":\"tick\",")?;
+    let (_, after) = rest.split_once("\"process_count\":")?;
+    let digits = after.find(|c: char| !c.is_ascii_digit())?;
+    after[..digits].parse().ok()
 }
 
 impl LineParser for Parser {
@@ -145,6 +168,7 @@ impl LineParser for Parser {
                     return Err(ParseError::new(n, msg));
                 }
                 self.prev = Some((tick.tick, tick.elapsed_ms));
+                self.prev_count = tick.processes.len();
                 Ok(Some(Item::Tick(tick)))
             }
         }
@@ -167,6 +191,14 @@ impl LineParser for Parser {
 
     fn skip_header(&mut self) {
         self.header = true;
+    }
+
+    /// A tick's line may exceed the line limit by [`PROCESS_MAX_BYTES`] for every
+    /// process it declares and every process of the tick before: a wide family with
+    /// long command lines writes long lines, and they must read back.
+    fn allowance(&self, start: &[u8]) -> Option<usize> {
+        let count = declared_count(start)?.min(PROCESSES_MAX);
+        Some((count + self.prev_count).saturating_mul(PROCESS_MAX_BYTES))
     }
 }
 

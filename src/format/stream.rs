@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use super::damage::Skipped;
 use super::lines::{LineError, Lines, MAX_LINE_BYTES};
 use super::{
     Format, ParseError, ReadError, Recording, keep_header_printable, keep_tick_printable, ndjson,
@@ -35,16 +36,31 @@ pub(crate) trait LineParser {
     }
     /// Goes on as if a header had just been read: for reading from a tick's start.
     fn skip_header(&mut self);
+    /// After a damaged line: drops the tick open, if any, so that reading can go on
+    /// at the next tick.
+    fn resync(&mut self) {}
+    /// Whether line `raw` may begin a tick: reading goes on there after damage.
+    fn starts_tick(&self, _raw: &str) -> bool {
+        true
+    }
+    /// How many bytes more than the line limit a line beginning with `start` may hold
+    /// (see [`super::lines::Allowance`]).
+    fn allowance(&self, _start: &[u8]) -> Option<usize> {
+        None
+    }
 }
 
-/// Where a tick begins in its file: a place to read it again from, later, without
-/// the ticks before it ([`TickReader::resume`]).
+/// Where a tick is in its file: a place to read it again from, later, without the
+/// ticks before it ([`TickReader::resume`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TickAt {
     /// Bytes from the start of the file to the tick's first line.
     pub offset: u64,
     /// That line's number (1-based).
     pub line: usize,
+    /// The tick's length in bytes, its line ends included (0 until it is complete):
+    /// read again, it is allowed that long, however long its lines.
+    pub len: u64,
 }
 
 /// A new parser for `format`.
@@ -56,8 +72,10 @@ fn parser(format: Format) -> Box<dyn LineParser + Send> {
 }
 
 /// A recording's ticks, read one at a time: an `Iterator` of `Result<Tick, ReadError>`
-/// that ends at the first error. Free text in the header and ticks is kept printable
-/// ([`super::printable`]), as in [`Recording::keep_printable`].
+/// that ends at the first error, or, with [`TickReader::skip_damaged`], skips the
+/// ticks it cannot read and ends in an error only if it read none. Free text in the
+/// header and ticks is kept printable ([`super::printable`]) and within its caps
+/// ([`crate::text::capped`]), as in [`Recording::keep_printable`].
 pub struct TickReader<R> {
     lines: Lines<R>,
     /// The file name as shown in messages (printable).
@@ -72,6 +90,12 @@ pub struct TickReader<R> {
     opening: Option<TickAt>,
     /// Where the tick last returned began.
     last_at: Option<TickAt>,
+    /// Skip damaged ticks instead of ending at the first.
+    skip: bool,
+    /// What was skipped so far.
+    skipped: Option<Skipped>,
+    /// After damage: lines are skipped until one may begin a tick.
+    resyncing: bool,
 }
 
 /// Opens a recording file for streaming. `waiting` is called with a message before
@@ -147,6 +171,9 @@ impl<R: BufRead> TickReader<R> {
             done: false,
             opening: None,
             last_at: None,
+            skip: false,
+            skipped: None,
+            resyncing: false,
         };
         // What the parser makes of a line before the header is complete.
         let header_of = |step: Result<Option<Item>, ParseError>| match step {
@@ -193,12 +220,14 @@ impl<R: BufRead> TickReader<R> {
 
     /// A reader of the ticks from `at` on, in a file whose header and format were
     /// read before (`src` already positioned at `at.offset`). The first tick read
-    /// is not checked against the one before it.
+    /// is not checked against the one before it; its lines may be as long as the
+    /// tick was when it was read before (`at.len`).
     pub fn resume(src: R, name: &str, format: Format, header: Header, at: TickAt) -> TickReader<R> {
         let mut parser = parser(format);
         parser.skip_header();
+        let limit = MAX_LINE_BYTES.max(usize::try_from(at.len).unwrap_or(usize::MAX));
         TickReader {
-            lines: Lines::starting_at(src, MAX_LINE_BYTES, at.line - 1, at.offset),
+            lines: Lines::starting_at(src, limit, at.line - 1, at.offset),
             name: name.to_string(),
             format,
             parser,
@@ -208,7 +237,26 @@ impl<R: BufRead> TickReader<R> {
             done: false,
             opening: None,
             last_at: None,
+            skip: false,
+            skipped: None,
+            resyncing: false,
         }
+    }
+
+    /// With `skip`, a damaged tick (a line that does not parse, is too long, is not
+    /// text; a tick out of order or inconsistent) is dropped and reading goes on at
+    /// the next tick; [`TickReader::skipped`] says what was skipped. The iterator
+    /// then ends in an error only when not one tick could be read
+    /// ([`ReadError::NothingRead`]), or on an I/O error. A damaged header is always
+    /// an error: without it nothing can be read.
+    pub fn skip_damaged(mut self, skip: bool) -> Self {
+        self.skip = skip;
+        self
+    }
+
+    /// The damaged lines skipped so far ([`TickReader::skip_damaged`]).
+    pub fn skipped(&self) -> Option<&Skipped> {
+        self.skipped.as_ref()
     }
 
     /// Where the tick last returned by `next` began: an index of these is enough to
@@ -221,7 +269,28 @@ impl<R: BufRead> TickReader<R> {
         TickAt {
             offset: self.lines.offset(),
             line: self.lines.count() + 1,
+            len: 0,
         }
+    }
+
+    /// Notes the lines from `from` to the last one read as skipped for `e`, and
+    /// resynchronises.
+    fn damaged(&mut self, from: usize, e: &ReadError) {
+        let to = self.lines.count().max(from);
+        // "NAME:LINE: expected ..." without the name: "line LINE: expected ...".
+        let shown = e.to_string();
+        let why = shown
+            .strip_prefix(&format!("{}:", self.name))
+            .map_or(shown.clone(), |rest| format!("line {rest}"));
+        Skipped::add(&mut self.skipped, from, to, why);
+        self.parser.resync();
+        self.opening = None;
+        self.resyncing = true;
+    }
+
+    /// The input read from (a replay reads its ticks again through its file).
+    pub fn get_ref(&self) -> &R {
+        self.lines.get_ref()
     }
 
     /// The recording's header.
@@ -279,10 +348,31 @@ impl<R: BufRead> Iterator for TickReader<R> {
         while !self.done {
             let at = self.here();
             let was_open = self.parser.in_tick();
-            let step = match self.lines.next_line() {
-                Some(Ok(l)) => self.parser.line(l.n, l.text, l.cut),
+            // Where what is dropped at a damaged line begins: the tick it is in.
+            let open_at = self.opening.filter(|_| was_open).map(|o| o.line);
+            let from = |line: usize| open_at.unwrap_or(line).min(line);
+            let parser = &self.parser;
+            let allowance = |start: &[u8]| parser.allowance(start);
+            let next = self.lines.next_line_allowing(&allowance);
+            let step = match next {
+                Some(Ok(l)) if self.resyncing && !self.parser.starts_tick(l.text) => {
+                    if let Some(s) = &mut self.skipped {
+                        s.extend(l.n);
+                    }
+                    continue;
+                }
+                Some(Ok(l)) => {
+                    self.resyncing = false;
+                    self.parser.line(l.n, l.text, l.cut)
+                }
                 Some(Err(e)) => {
+                    let io = matches!(e, LineError::Io(_));
                     let e = line_error(&self.name, e);
+                    if self.skip && !io {
+                        let from = from(e.line().unwrap_or(at.line));
+                        self.damaged(from, &e);
+                        continue;
+                    }
                     return self.fail(e);
                 }
                 None => {
@@ -294,11 +384,13 @@ impl<R: BufRead> Iterator for TickReader<R> {
             };
             match step {
                 Ok(Some(Item::Tick(mut tick))) => {
-                    self.last_at = if was_open {
-                        self.opening.take()
+                    let mut begun = if was_open {
+                        self.opening.take().unwrap_or(at)
                     } else {
-                        Some(at)
+                        at
                     };
+                    begun.len = self.lines.offset() - begun.offset;
+                    self.last_at = Some(begun);
                     keep_tick_printable(&mut tick);
                     self.ticks += 1;
                     return Some(Ok(tick));
@@ -309,10 +401,24 @@ impl<R: BufRead> Iterator for TickReader<R> {
                     }
                 }
                 Err(e) => {
+                    let line = e.line;
                     let e = reader_parse_error(&self.name, e);
+                    if self.skip && !self.done {
+                        self.damaged(from(line), &e);
+                        continue;
+                    }
                     return self.fail(e);
                 }
             }
+        }
+        if self.skip
+            && self.ticks == 0
+            && let Some(skipped) = self.skipped.take()
+        {
+            return Some(Err(ReadError::NothingRead {
+                path: self.name.clone(),
+                skipped,
+            }));
         }
         None
     }
@@ -438,6 +544,117 @@ mod tests {
                 assert_eq!(again.last_tick_at(), Some(*at));
             }
         }
+    }
+
+    /// Reads `content` skipping damage: the tick numbers read, and what was skipped.
+    fn skipping(content: &[u8], limit: usize) -> (Vec<u32>, Option<Skipped>) {
+        let mut reader = TickReader::with_line_limit(content, "f", None, limit)
+            .unwrap()
+            .skip_damaged(true);
+        let ticks = reader.by_ref().map(|t| t.unwrap().tick).collect();
+        (ticks, reader.skipped().cloned())
+    }
+
+    /// Issue 27, fault 3: one damaged line in the middle made `report` and
+    /// `--convert` refuse the whole file. Skipping damage, a reader drops the tick it
+    /// is in, goes on at the next one, and says which lines it skipped and why.
+    #[test]
+    fn a_damaged_tick_is_skipped_and_the_rest_read() {
+        let text = recording().write(Format::Text);
+        let nd = recording().write(Format::Ndjson);
+        // Tick 2 of the text format is lines 14-27; line 16 is one of its rows.
+        let row = text.lines().nth(15).unwrap();
+        assert!(row.contains("PPID="), "{row}");
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "a bad row",
+                text.replacen(row, &row.replacen("PPID=", "PPID=x", 1), 1)
+                    .into(),
+                "skipped 14 damaged lines (lines 14-27; line 16: expected a parent pid",
+            ),
+            (
+                "not UTF-8",
+                text.replacen(row, "\u{1}", 1)
+                    .into_bytes()
+                    .into_iter()
+                    .map(|b| if b == 1 { 0xff } else { b })
+                    .collect(),
+                "skipped 14 damaged lines (lines 14-27; line 16: expected UTF-8 text",
+            ),
+            (
+                "too long",
+                text.replacen(row, &"x".repeat(5000), 1).into(),
+                "skipped 14 damaged lines (lines 14-27; line 16: expected a line of at most 4 KiB",
+            ),
+            (
+                "out of order",
+                text.replacen("tick 2 ", "tick 1 ", 1).into(),
+                "(lines 14-27; line 14: expected tick number above 1",
+            ),
+            (
+                "a bad ndjson line",
+                nd.replacen("\"tick\":2,", "\"tick\":2,,", 1).into(),
+                "skipped 1 damaged line (line 3: expected a tick object",
+            ),
+        ];
+        for (what, content, why) in cases {
+            let (ticks, skipped) = skipping(&content, 4096);
+            assert_eq!(ticks, [1, 3], "{what}");
+            let skipped = skipped.unwrap().to_string();
+            assert!(
+                skipped.starts_with("skipped ") && skipped.contains(why),
+                "{what}: {skipped}"
+            );
+            // Without skipping, the first damage ends the reading, as before.
+            let mut strict = TickReader::with_line_limit(&content[..], "f", None, 4096).unwrap();
+            assert_eq!(strict.next().unwrap().unwrap().tick, 1, "{what}");
+            assert!(strict.next().unwrap().is_err(), "{what}");
+            assert!(strict.next().is_none(), "{what}");
+        }
+        // Damage in two places: a row of tick 1 (lines 7-13) and the last tick's line.
+        let first_row = text.lines().nth(7).unwrap();
+        let twice = text
+            .replacen(first_row, &first_row.replacen("PPID=", "PPID=x", 1), 1)
+            .replacen("tick 3 ", "tick x ", 1);
+        let (ticks, skipped) = skipping(twice.as_bytes(), 4096);
+        assert_eq!(ticks, [2]);
+        let skipped = skipped.unwrap();
+        assert_eq!((skipped.places, skipped.first), (2, (7, 13)));
+        assert_eq!(skipped.lines, 7 + 12);
+    }
+
+    /// A tick whose totals do not match its rows is found bad at its closing blank
+    /// line: every line of it is counted as skipped.
+    #[test]
+    fn an_inconsistent_tick_is_skipped_whole() {
+        let text = recording().write(Format::Text);
+        let line = text.lines().find(|l| l.starts_with("tick 2 ")).unwrap();
+        let broken = text.replacen(line, &line.replacen(" procs=5 ", " procs=4 ", 1), 1);
+        let (ticks, skipped) = skipping(broken.as_bytes(), 4096);
+        assert_eq!(ticks, [1, 3]);
+        let skipped = skipped.unwrap();
+        assert_eq!((skipped.lines, skipped.first), (14, (14, 27)), "{skipped}");
+    }
+
+    /// Nothing readable after a good header: an error that says what was skipped.
+    #[test]
+    fn a_reader_that_skipped_everything_says_so() {
+        let text = recording().write(Format::Text);
+        let header_end = text.find("\ntick ").unwrap() + 1;
+        let broken = format!(
+            "{}{}",
+            &text[..header_end],
+            text[header_end..].replace("tick ", "tock ")
+        );
+        let mut reader = TickReader::new(broken.as_bytes(), "f", None)
+            .unwrap()
+            .skip_damaged(true);
+        let err = reader.next().unwrap().unwrap_err().to_string();
+        assert!(
+            err.starts_with("f: not one tick could be read: skipped ") && err.contains("(lines 7-"),
+            "{err}"
+        );
+        assert!(reader.next().is_none());
     }
 
     #[test]

@@ -352,6 +352,14 @@ impl LineParser for Parser {
     fn skip_header(&mut self) {
         self.stage = Stage::Body;
     }
+
+    fn resync(&mut self) {
+        self.open = None;
+    }
+
+    fn starts_tick(&self, raw: &str) -> bool {
+        raw.starts_with("tick ")
+    }
 }
 
 impl Parser {

@@ -94,6 +94,23 @@ impl ProcRow {
     }
 }
 
+#[cfg(test)]
+impl Tick {
+    /// For unit tests: tick `n` of `processes`, `n` seconds in, the root alive, no
+    /// events or alerts.
+    pub(crate) fn for_test(n: u32, processes: Vec<ProcRow>) -> Tick {
+        Tick {
+            tick: n,
+            elapsed_ms: u64::from(n) * 1000,
+            time_ms: 1_795_000_000_000 + u64::from(n) * 1000,
+            root_alive: true,
+            processes,
+            events: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+}
+
 /// Something that happened between the previous tick and this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

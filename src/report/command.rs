@@ -24,6 +24,9 @@ pub struct Options {
     pub convert: Option<Format>,
     /// Where `convert` writes; `None` or `-` is standard output.
     pub out: Option<PathBuf>,
+    /// Refuse a recording with a damaged tick, instead of skipping the tick with a
+    /// warning that says which lines were skipped and why.
+    pub strict: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +83,7 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
     if svg_to_stdout && (opts.tick.is_some() || convert_to_stdout) {
         return Err(ReportError::BothToStdout);
     }
-    let mut reader = format::open(&opts.file, say)?;
+    let mut reader = format::open(&opts.file, say)?.skip_damaged(!opts.strict);
     // The header waits for the first tick: a recording without one is an error
     // before anything is written.
     let first = reader.next().transpose()?.ok_or(NoTicks(name.clone()))?;
@@ -100,6 +103,8 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
             }
             None => {
                 let (first, last) = fold.tick_range();
+                // It may have been in what was skipped.
+                warn_skipped(&reader, &name, "read", fold.ticks());
                 return Err(ReportError::TickNotFound {
                     tick: n,
                     file: name,
@@ -121,6 +126,14 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
             fold.add(&tick?);
         }
     }
+    let done = if opts.convert.is_some() {
+        "converted"
+    } else if opts.tick.is_some() {
+        "read"
+    } else {
+        "reporting"
+    };
+    warn_skipped(&reader, &name, done, fold.ticks());
     if ended && let Some(cut) = reader.truncated() {
         say(&format!(
             "warning: {name}:{cut}; the incomplete last tick was dropped, reporting the {} complete ones",
@@ -150,6 +163,18 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
             .map_err(ReportError::Stdout)?;
     }
     out.flush().map_err(ReportError::Stdout)
+}
+
+/// Says in one line on stderr what `reader` skipped, if anything: which lines and why,
+/// and that the `ticks` others were `done` (`reporting`, `converted`).
+fn warn_skipped<R: BufRead>(reader: &TickReader<R>, name: &str, done: &str, ticks: usize) {
+    if let Some(skipped) = reader.skipped() {
+        crate::say(&format!(
+            "leaktop: warning: {name}: {skipped}; {done} the {} other {}\n",
+            ticks,
+            if ticks == 1 { "tick" } else { "ticks" }
+        ));
+    }
 }
 
 /// Tick `n`, folding every tick up to it into `fold`; with `stop`, reading stops
@@ -259,7 +284,8 @@ fn convert_to_file<R: BufRead>(
 /// processes to stack and where leaks happened.
 fn chart(path: &Path, summary: &super::Summary, fold: &Summarizer) -> Result<Chart, ReportError> {
     let mut chart = Chart::new(summary, fold.top_by_peak(svg::STACKED));
-    let reader = format::open(path, |_| {})?;
+    // The damage skipped in the first pass is skipped again, silently.
+    let reader = format::open(path, |_| {})?.skip_damaged(true);
     // Only the ticks the summary counted (a file still being written grows).
     for tick in reader.take(summary.ticks) {
         chart.add(&tick?);

@@ -41,11 +41,13 @@ pub struct Summary {
     /// before GPU memory), not 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_leaked_gpu_kb: Option<u64>,
+    /// Every process that leaked, by the tick it leaked at, then oldest first.
     pub leaked: Vec<Leaked>,
     /// Orphans that exited by themselves within the leak grace (not leaks).
     pub orphans_exited: u64,
     pub growers: Vec<Grower>,
-    /// Every alert raised, once per kind and process, with the tick it was first raised.
+    /// Every alert raised, once per kind and process, with the tick it was first raised
+    /// (and listed by it, then oldest process first).
     pub alerts: Vec<Alert>,
     /// An incomplete last tick was dropped.
     pub truncated: bool,
@@ -103,6 +105,7 @@ pub struct Grower {
 }
 
 /// One process's story across the recording.
+#[derive(Clone)]
 struct Life {
     name: String,
     cmd: String,
@@ -128,6 +131,7 @@ struct LastMem {
 }
 
 /// A process at the tick it was first seen leaked.
+#[derive(Clone, Copy)]
 struct LeakStart {
     tick: u32,
     rss_kb: u64,
@@ -141,18 +145,64 @@ struct LeakStart {
 pub struct Top {
     pub id: Identity,
     pub peak_rss_kb: u64,
-    /// Name and command line as first seen.
+    /// Name and command line as last seen.
     pub name: String,
     pub cmd: String,
 }
 
-/// A [`Summary`] built one tick at a time. Its state grows with the distinct
-/// processes and alerts of the recording, never with its length: a day of ticks of
-/// the same 150 processes costs what a minute does.
+/// How many of the largest processes by peak RSS are kept once they are gone: the
+/// chart stacks that many ([`Summarizer::top_by_peak`] gives no more).
+pub const PEAKS_KEPT: usize = super::svg::STACKED;
+
+/// The order leaks are listed in, in every output: by the tick they leaked at, then
+/// oldest first (start time, then pid). Defined here once.
+fn leak_order(l: &Leaked) -> (u32, u64, u32) {
+    (l.tick, l.start, l.pid)
+}
+
+/// The order alerts are listed in: by the tick first raised, then the process (start
+/// time, pid), then the kind.
+fn alert_order(a: &Alert) -> (u32, u64, u32, &'static str) {
+    (a.since_tick, a.start, a.pid, a.kind.name())
+}
+
+/// Growers, largest growth first, ties by identity.
+fn grower_order(g: &Grower) -> (std::cmp::Reverse<u64>, u32, u64) {
+    (std::cmp::Reverse(g.growth_kb), g.pid, g.start)
+}
+
+/// Largest peak first, ties by identity.
+fn peak_order(t: &Top) -> (std::cmp::Reverse<u64>, Identity) {
+    (std::cmp::Reverse(t.peak_rss_kb), t.id)
+}
+
+/// Keeps the `n` least of `list` by `key`, sorted.
+fn keep_least<T, K: Ord>(list: &mut Vec<T>, n: usize, key: impl Fn(&T) -> K) {
+    list.sort_by_key(|x| key(x));
+    list.truncate(n);
+}
+
+/// A [`Summary`] built one tick at a time. Its state grows with what the summary
+/// prints, never with the recording's length or its number of distinct processes:
+/// per-process stories are kept for the processes of the latest tick, the leaked
+/// ones (every one is listed), and the few largest growers and peaks among those
+/// gone; every other process is only counted once it is gone. A day of ticks of the
+/// same 150 processes costs what a minute does, and so do two million short-lived
+/// workers of a pool.
 #[derive(Default)]
 pub struct Summarizer {
-    lives: HashMap<Identity, Life>,
-    order: Vec<Identity>,
+    /// The processes of the latest tick.
+    live: HashMap<Identity, Life>,
+    /// Leaked processes no longer seen.
+    gone_leaked: HashMap<Identity, Life>,
+    /// The largest growers among the other processes no longer seen (at most
+    /// [`GROWERS`]), and the largest by peak RSS (at most [`PEAKS_KEPT`]).
+    gone_growers: Vec<Grower>,
+    gone_peaks: Vec<Top>,
+    /// Processes seen, by identity. A process missing from a tick and seen again
+    /// later (not something leaktop's recorder writes) counts again, unless it had
+    /// leaked.
+    distinct: usize,
     peak: (u64, u32),
     peak_leaked: (u64, u32),
     /// PSS, swap and GPU memory of the leaked processes at the peak leaked tick.
@@ -160,6 +210,8 @@ pub struct Summarizer {
     root_exited_tick: Option<u32>,
     orphans_exited: u64,
     alerts: Vec<Alert>,
+    /// Where each alert is in `alerts`, by kind and process.
+    alert_index: HashMap<(crate::model::AlertKind, u32, u64), usize>,
     ticks: usize,
     /// First and last tick: (number, elapsed ms).
     first: Option<(u32, u64)>,
@@ -171,21 +223,22 @@ impl Summarizer {
         Summarizer::default()
     }
 
-    /// Folds in the next tick (ticks come in order).
+    /// Folds in the next tick (ticks come in order; the order of its rows does not
+    /// matter).
     pub fn add(&mut self, tick: &Tick) {
         self.ticks += 1;
         self.first.get_or_insert((tick.tick, tick.elapsed_ms));
         self.last = Some((tick.tick, tick.elapsed_ms));
         for a in &tick.alerts {
-            let key = (a.kind, a.pid, a.start);
-            match self
-                .alerts
-                .iter_mut()
-                .find(|b| (b.kind, b.pid, b.start) == key)
-            {
+            match self.alert_index.entry((a.kind, a.pid, a.start)) {
                 // The latest reason has the largest numbers; the first tick stays.
-                Some(b) => b.reason.clone_from(&a.reason),
-                None => self.alerts.push(a.clone()),
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    self.alerts[*at.get()].reason.clone_from(&a.reason);
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.alerts.len());
+                    self.alerts.push(a.clone());
+                }
             }
         }
         let total = tick.total_rss_kb();
@@ -218,22 +271,27 @@ impl Summarizer {
             .collect();
         for p in &tick.processes {
             let id = p.id();
-            let order = &mut self.order;
-            let life = self.lives.entry(id).or_insert_with(|| {
-                order.push(id);
-                Life {
-                    name: p.name.clone(),
-                    cmd: p.cmd.clone(),
-                    first_rss: p.rss_kb,
-                    peak_rss: 0,
-                    last_rss: 0,
-                    last_mem: None,
-                    last_gpu: None,
-                    last_tick: 0,
-                    last_state: p.state,
-                    leak: None,
-                }
-            });
+            if !self.live.contains_key(&id) {
+                let life = self.revive(id).unwrap_or_else(|| {
+                    self.distinct += 1;
+                    Life {
+                        name: p.name.clone(),
+                        cmd: p.cmd.clone(),
+                        first_rss: p.rss_kb,
+                        peak_rss: 0,
+                        last_rss: 0,
+                        last_mem: None,
+                        last_gpu: None,
+                        last_tick: 0,
+                        last_state: p.state,
+                        leak: None,
+                    }
+                });
+                self.live.insert(id, life);
+            }
+            let Some(life) = self.live.get_mut(&id) else {
+                continue;
+            };
             life.peak_rss = life.peak_rss.max(p.rss_kb);
             // RSS LAST is the last sample, whatever it was.
             life.last_rss = p.rss_kb;
@@ -268,6 +326,49 @@ impl Summarizer {
                 });
             }
         }
+        self.retire(tick.tick);
+    }
+
+    /// A process seen again after a tick without it: its story so far, if it was kept.
+    /// A process not kept whole is counted again, and dropped from the gone growers
+    /// and peaks so it is not listed twice.
+    fn revive(&mut self, id: Identity) -> Option<Life> {
+        let life = self.gone_leaked.remove(&id);
+        if life.is_none() {
+            self.gone_growers
+                .retain(|g| (g.pid, g.start) != (id.pid, id.start));
+            self.gone_peaks.retain(|t| t.id != id);
+        }
+        life
+    }
+
+    /// Moves the processes the tick numbered `now` did not have out of `live`: the
+    /// leaked are kept whole, the others only if among the largest growers or peaks.
+    fn retire(&mut self, now: u32) {
+        if self.live.len() == self.live.values().filter(|l| l.last_tick == now).count() {
+            return;
+        }
+        let gone: Vec<Identity> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.last_tick != now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            let Some(life) = self.live.remove(&id) else {
+                continue;
+            };
+            if life.leak.is_some() {
+                self.gone_leaked.insert(id, life);
+                continue;
+            }
+            if let Some(g) = grower(id, &life) {
+                self.gone_growers.push(g);
+            }
+            self.gone_peaks.push(top(id, &life));
+        }
+        keep_least(&mut self.gone_growers, GROWERS, grower_order);
+        keep_least(&mut self.gone_peaks, PEAKS_KEPT, peak_order);
     }
 
     /// Ticks folded in so far.
@@ -280,30 +381,37 @@ impl Summarizer {
         (self.first.map_or(0, |f| f.0), self.last.map_or(0, |l| l.0))
     }
 
-    /// The `n` processes with the largest peak RSS, largest first (ties by identity).
+    /// Per-process stories held: the latest tick's processes, the leaked ones gone,
+    /// and the few largest growers and peaks gone. Bounded by what the summary lists
+    /// and the widest tick, not by the distinct processes of the recording.
+    pub fn processes_kept(&self) -> usize {
+        self.live.len() + self.gone_leaked.len() + self.gone_growers.len() + self.gone_peaks.len()
+    }
+
+    /// Every story still held whole, live or gone.
+    fn lives(&self) -> impl Iterator<Item = (&Identity, &Life)> {
+        self.live.iter().chain(&self.gone_leaked)
+    }
+
+    /// The `n` (at most [`PEAKS_KEPT`]) processes with the largest peak RSS, largest
+    /// first (ties by identity).
     pub fn top_by_peak(&self, n: usize) -> Vec<Top> {
-        let mut top: Vec<(&Identity, &Life)> = self.lives.iter().collect();
-        top.sort_by(|a, b| b.1.peak_rss.cmp(&a.1.peak_rss).then(a.0.cmp(b.0)));
-        top.into_iter()
-            .take(n)
-            .map(|(id, life)| Top {
-                id: *id,
-                peak_rss_kb: life.peak_rss,
-                name: life.name.clone(),
-                cmd: life.cmd.clone(),
-            })
-            .collect()
+        let mut top: Vec<Top> = self
+            .lives()
+            .map(|(id, life)| top(*id, life))
+            .chain(self.gone_peaks.iter().cloned())
+            .collect();
+        keep_least(&mut top, n.min(PEAKS_KEPT), peak_order);
+        top
     }
 
     /// The summary of everything folded in. `truncated`: an incomplete last tick was
     /// dropped.
     pub fn summary(&self, header: &Header, truncated: bool) -> Summary {
         let last_tick = self.last.map_or(0, |l| l.0);
-        let leaked = self
-            .order
-            .iter()
-            .filter_map(|id| {
-                let life = &self.lives[id];
+        let mut leaked: Vec<Leaked> = self
+            .lives()
+            .filter_map(|(id, life)| {
                 let start = life.leak.as_ref()?;
                 Some(Leaked {
                     pid: id.pid,
@@ -326,24 +434,15 @@ impl Summarizer {
                 })
             })
             .collect();
+        leaked.sort_by_key(leak_order);
         let mut growers: Vec<Grower> = self
-            .order
-            .iter()
-            .map(|id| {
-                let life = &self.lives[id];
-                Grower {
-                    pid: id.pid,
-                    start: id.start,
-                    name: life.name.clone(),
-                    rss_kb_first: life.first_rss,
-                    rss_kb_peak: life.peak_rss,
-                    growth_kb: life.peak_rss - life.first_rss,
-                }
-            })
-            .filter(|g| g.growth_kb > 0)
+            .lives()
+            .filter_map(|(id, life)| grower(*id, life))
+            .chain(self.gone_growers.iter().cloned())
             .collect();
-        growers.sort_by(|a, b| b.growth_kb.cmp(&a.growth_kb).then(a.pid.cmp(&b.pid)));
-        growers.truncate(GROWERS);
+        keep_least(&mut growers, GROWERS, grower_order);
+        let mut alerts = self.alerts.clone();
+        alerts.sort_by(|a, b| alert_order(a).cmp(&alert_order(b)));
         Summary {
             root_pid: header.root_pid,
             root_cmd: header.root_cmd.clone(),
@@ -355,7 +454,7 @@ impl Summarizer {
                 (Some(a), Some(b)) => b.1.saturating_sub(a.1),
                 _ => 0,
             },
-            distinct_processes: self.lives.len(),
+            distinct_processes: self.distinct,
             peak_total_rss_kb: self.peak.0,
             peak_tick: self.peak.1,
             peak_leaked_rss_kb: self.peak_leaked.0,
@@ -367,9 +466,31 @@ impl Summarizer {
             leaked,
             orphans_exited: self.orphans_exited,
             growers,
-            alerts: self.alerts.clone(),
+            alerts,
             truncated,
         }
+    }
+}
+
+/// A process's growth, if it grew.
+fn grower(id: Identity, life: &Life) -> Option<Grower> {
+    let growth_kb = life.peak_rss.saturating_sub(life.first_rss);
+    (growth_kb > 0).then(|| Grower {
+        pid: id.pid,
+        start: id.start,
+        name: life.name.clone(),
+        rss_kb_first: life.first_rss,
+        rss_kb_peak: life.peak_rss,
+        growth_kb,
+    })
+}
+
+fn top(id: Identity, life: &Life) -> Top {
+    Top {
+        id,
+        peak_rss_kb: life.peak_rss,
+        name: life.name.clone(),
+        cmd: life.cmd.clone(),
     }
 }
 
@@ -485,6 +606,29 @@ mod tests {
         assert!(!text.contains("swap") && !text.contains("SWAP"), "{text}");
     }
 
+    /// Issue 27, fault 11: the text format lists rows in tree order and NDJSON is read
+    /// back in start order, so one recording reported its leaks in two orders. The
+    /// summary does not depend on the order of a tick's rows.
+    #[test]
+    fn the_order_of_rows_in_a_tick_changes_nothing() {
+        let rec = sample_data::recording();
+        let mut shuffled = rec.clone();
+        for t in &mut shuffled.ticks {
+            t.processes.reverse();
+            t.processes.rotate_left(1);
+        }
+        let (a, b) = (summarize(&rec), summarize(&shuffled));
+        assert_eq!(a, b);
+        // Leaks are listed by the tick they leaked at, then by age (start, pid).
+        let key = |l: &Leaked| (l.tick, l.start, l.pid);
+        assert!(a.leaked.windows(2).all(|w| key(&w[0]) < key(&w[1])));
+        // And so read back from either format.
+        for format in [crate::format::Format::Text, crate::format::Format::Ndjson] {
+            let back = format.parse(&shuffled.write(format)).unwrap();
+            assert_eq!(summarize(&back).leaked, a.leaked, "{format:?}");
+        }
+    }
+
     fn row(pid: u32, name: &str, cmd: &str, rss_kb: u64, leaked: Option<u32>) -> ProcRow {
         ProcRow {
             rss_kb,
@@ -508,6 +652,65 @@ mod tests {
             events: Vec::new(),
             alerts: Vec::new(),
         }
+    }
+
+    /// Issue 27, fault 7: two million short-lived workers in a 497 MB recording took
+    /// `report` 1.37 GB, a story kept for every process. Now only the latest tick's
+    /// processes, the leaked and the few largest growers and peaks are kept; the
+    /// figures are what keeping every story gives.
+    #[test]
+    fn memory_follows_what_is_printed_not_the_distinct_processes() {
+        const WIDTH: u32 = 40;
+        const TICKS: u32 = 2_500;
+        let rss = |pid: u32, age: u32| 1_000 + u64::from(age) * u64::from(pid * 7_919 % 10_007);
+        let leaks = [(5_000, 100), (40_000, 1_000), (90_000, 2_250)];
+        let mut fold = Summarizer::new();
+        let mut most = 0;
+        let mut all = HashMap::new();
+        for t in 1..=TICKS {
+            // Each worker lives two ticks; a new one starts every tick in every slot.
+            let mut rows: Vec<ProcRow> = (0..WIDTH)
+                .flat_map(|k| [(t * WIDTH + k, 0), ((t - 1) * WIDTH + k, 1)])
+                .filter(|&(pid, _)| pid >= WIDTH)
+                .map(|(pid, age)| row(pid, "w", &format!("w {pid}"), rss(pid, age), None))
+                .collect();
+            for (pid, since) in leaks.into_iter().filter(|l| l.1 + 2 <= t) {
+                rows.retain(|r| r.pid != pid);
+                rows.push(row(pid, "w", &format!("w {pid}"), 9_000, Some(since)));
+            }
+            for r in &rows {
+                let e = all.entry(r.pid).or_insert((r.rss_kb, r.rss_kb));
+                e.1 = e.1.max(r.rss_kb);
+            }
+            fold.add(&tick(t, rows));
+            most = most.max(fold.processes_kept());
+        }
+        assert!(
+            most <= 2 * WIDTH as usize + leaks.len() + GROWERS + PEAKS_KEPT,
+            "{most} stories kept"
+        );
+        let s = fold.summary(&sample_data::recording().header, false);
+        assert_eq!(s.distinct_processes, all.len());
+        assert!(all.len() > 99_000);
+        let leaked: Vec<(u32, u32)> = s.leaked.iter().map(|l| (l.pid, l.tick)).collect();
+        assert_eq!(leaked, leaks);
+        // The largest growers and peaks, worked out from every process's figures.
+        let mut growth: Vec<(u64, u32)> = all
+            .iter()
+            .map(|(&pid, &(first, peak))| (peak - first, pid))
+            .filter(|g| g.0 > 0)
+            .collect();
+        growth.sort_by_key(|&(g, pid)| (std::cmp::Reverse(g), pid));
+        let got: Vec<(u64, u32)> = s.growers.iter().map(|g| (g.growth_kb, g.pid)).collect();
+        assert_eq!(got, growth[..GROWERS]);
+        let mut peaks: Vec<(u64, u32)> = all.iter().map(|(&pid, &(_, p))| (p, pid)).collect();
+        peaks.sort_by_key(|&(p, pid)| (std::cmp::Reverse(p), pid));
+        let got: Vec<(u64, u32)> = fold
+            .top_by_peak(PEAKS_KEPT)
+            .iter()
+            .map(|t| (t.peak_rss_kb, t.id.pid))
+            .collect();
+        assert_eq!(got, peaks[..PEAKS_KEPT]);
     }
 
     /// Issue 13, fault 5: a pyenv shim that execs the interpreter was reported by its

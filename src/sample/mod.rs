@@ -228,14 +228,21 @@ pub fn open(backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
     }
 }
 
-/// Joins a NUL-separated `/proc/PID/cmdline` into one printable line.
+/// Joins a NUL-separated `/proc/PID/cmdline` into one printable line of at most
+/// [`crate::text::COMMAND_MAX_BYTES`] (its head and tail, and how much was cut).
 pub fn join_cmdline(raw: &[u8]) -> String {
     let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
     let joined: Vec<u8> = trimmed
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
         .collect();
-    crate::text::printable(&String::from_utf8_lossy(&joined)).into_owned()
+    kept_command(&String::from_utf8_lossy(&joined))
+}
+
+/// A command line as leaktop keeps it: printable and within
+/// [`crate::text::COMMAND_MAX_BYTES`] ([`crate::text::kept`]).
+pub fn kept_command(cmd: &str) -> String {
+    crate::text::kept(cmd, crate::text::COMMAND_MAX_BYTES).into_owned()
 }
 
 #[cfg(test)]

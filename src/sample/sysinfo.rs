@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use super::{Comm, Command, Identity, ProcSample, SampleError, Sampler};
-use crate::text::printable;
 
 pub struct SysinfoSampler {
     system: Option<System>,
@@ -110,16 +109,17 @@ impl Sampler for SysinfoSampler {
         if process.start_time() != id.start {
             return None;
         }
-        let name = printable(&process.name().to_string_lossy()).into_owned();
+        let name = process.name().to_string_lossy();
+        let name = crate::text::kept(&name, crate::text::NAME_MAX_BYTES).into_owned();
         let args: Vec<String> = process
             .cmd()
             .iter()
-            .map(|a| printable(&a.to_string_lossy()).into_owned())
+            .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let cmd = if args.is_empty() {
             format!("[{name}]")
         } else {
-            args.join(" ")
+            super::kept_command(&args.join(" "))
         };
         Some(Command { name, cmd })
     }

@@ -449,7 +449,8 @@ impl App {
             self.laid_out = layout;
         }
         if self.series.as_ref().map(|s| s.0) != self.selected {
-            self.series = self.selected.map(|id| (id, self.history.rss_of(id)));
+            let near = index.unwrap_or(0);
+            self.series = self.selected.map(|id| (id, self.history.rss_of(id, near)));
         }
     }
 

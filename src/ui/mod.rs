@@ -15,6 +15,7 @@ pub mod table;
 pub mod terminal;
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use app::{App, Source, ViewOptions};
@@ -213,10 +214,14 @@ fn pick_among(
 
 /// Opens a recording in the view, in history mode, with killing disabled. The first
 /// tick is read before the terminal opens (a file without one is an error); the rest
-/// load in the background, one tick at a time into the view's compact history, so
-/// the screen shows at once and memory follows the history, not the file.
-pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
-    let mut reader = format::open(path, |m| crate::say(&format!("leaktop: {m}\n")))?;
+/// load in the background, one tick at a time. A regular file's ticks stay in it: the
+/// history holds where each is and reads it again when shown ([`history::Recorded`]),
+/// so memory follows the number of ticks, not the processes they hold. A damaged
+/// tick is skipped (said in the view, and on stderr once it closes), unless `strict`:
+/// then the replay stops before it.
+pub fn replay(path: &std::path::Path, color: bool, strict: bool) -> Result<(), ViewError> {
+    let mut reader =
+        format::open(path, |m| crate::say(&format!("leaktop: {m}\n")))?.skip_damaged(!strict);
     let name = reader.name().to_string();
     let first = reader
         .next()
@@ -225,18 +230,34 @@ pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     require_terminal("to read a recording without one use: leaktop report FILE")?;
     let mut app = App::new(
         reader.header().clone(),
-        Source::Replay { path: name },
+        Source::Replay { path: name.clone() },
         ViewOptions {
             color,
             ..ViewOptions::default()
         },
     );
-    app.push_tick(first);
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let index = match reader.get_ref().get_ref().try_clone() {
+        Ok(file) if regular => {
+            let recorded =
+                history::Recorded::new(file, &name, reader.format(), reader.header().clone());
+            let index = recorded.index();
+            app.history = history::History::recorded(recorded);
+            Some(index)
+        }
+        // A FIFO cannot be read twice: its ticks are kept in the history.
+        _ => None,
+    };
     let mut source = Loader {
         reader,
         next: None,
         end: None,
+        index,
+        skipped: Arc::default(),
     };
+    source.index_last();
+    app.push_tick(first);
+    let skipped = source.skipped.clone();
     source.read_ahead();
     // The sampler steps before it asks whether the source has finished.
     let source: Option<Box<dyn terminal::TickSource>> = match source.end.take() {
@@ -249,6 +270,13 @@ pub fn replay(path: &std::path::Path, color: bool) -> Result<(), ViewError> {
     let mut tui = Tui::open()?;
     tui.run(app, source, Duration::ZERO)?;
     close(tui, false);
+    if let Some(skipped) = skipped
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        crate::say(&format!("leaktop: warning: {name}: {skipped}\n"));
+    }
     Ok(())
 }
 
@@ -272,24 +300,44 @@ struct Loader<R> {
     next: Option<Tick>,
     /// Why there is no more, once there is not.
     end: Option<String>,
+    /// Where each tick read is in the file, for a history that reads them again.
+    index: Option<history::Index>,
+    /// What was skipped as damaged, said once the recording has ended.
+    skipped: Arc<Mutex<Option<format::Skipped>>>,
 }
 
 impl<R: std::io::BufRead> Loader<R> {
+    /// Notes where the tick just read is, before the history gets it.
+    fn index_last(&self) {
+        if let (Some(index), Some(at)) = (&self.index, self.reader.last_tick_at()) {
+            index.push(at);
+        }
+    }
+
     fn read_ahead(&mut self) {
         self.next = match self.reader.next() {
-            Some(Ok(tick)) => Some(tick),
+            Some(Ok(tick)) => {
+                self.index_last();
+                Some(tick)
+            }
             Some(Err(e)) => {
                 self.end = Some(format!("a recording; the rest of it cannot be read: {e}"));
                 None
             }
             None => {
-                self.end = Some(match self.reader.truncated() {
+                let mut end = match self.reader.truncated() {
                     Some(cut) => format!(
                         "a recording; its last tick was cut off ({}:{cut}) and is not shown",
                         self.reader.name()
                     ),
                     None => "this is a recording".into(),
-                });
+                };
+                if let Some(skipped) = self.reader.skipped() {
+                    end.push_str(&format!("; {skipped}"));
+                    *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(skipped.clone());
+                }
+                self.end = Some(end);
                 None
             }
         };
@@ -320,12 +368,20 @@ mod tests {
 
     /// Every tick the loader steps through, and why it says it stopped.
     fn load(content: &str) -> (Vec<u32>, Option<String>) {
-        let mut reader = TickReader::new(content.as_bytes(), "f", None).unwrap();
+        load_skipping(content, false)
+    }
+
+    fn load_skipping(content: &str, skip: bool) -> (Vec<u32>, Option<String>) {
+        let mut reader = TickReader::new(content.as_bytes(), "f", None)
+            .unwrap()
+            .skip_damaged(skip);
         let mut seen = vec![reader.next().unwrap().unwrap().tick];
         let mut source = Loader {
             reader,
             next: None,
             end: None,
+            index: None,
+            skipped: std::sync::Arc::default(),
         };
         source.read_ahead();
         while source.finished().is_none() {
@@ -349,5 +405,20 @@ mod tests {
         let (ticks, why) = load(&damaged);
         assert_eq!(ticks, [1, 2]);
         assert!(why.unwrap().contains("the rest of it cannot be read: f:"));
+    }
+
+    /// Issue 27, fault 3: a replay showed the ticks before a damaged line and nothing
+    /// after. Skipping damage, it shows every other tick and says what it skipped.
+    #[test]
+    fn the_loader_skips_a_damaged_tick_and_says_so() {
+        let text = sample_data::recording().write(Format::Text);
+        let damaged = text.replacen("tick 2 ", "tick x ", 1);
+        let (ticks, why) = load_skipping(&damaged, true);
+        assert_eq!(ticks, [1, 3]);
+        let why = why.unwrap();
+        assert!(
+            why.starts_with("this is a recording; skipped 14 damaged lines (lines 14-27; line 14: expected a tick number"),
+            "{why}"
+        );
     }
 }

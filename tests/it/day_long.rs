@@ -155,6 +155,6 @@ fn a_day_of_ticks_fits_in_well_under_50_mb() {
     let noon = history.get(43_200).unwrap();
     assert_eq!(noon.tick, 43_201);
     assert_eq!(noon.processes.len(), FAMILY as usize);
-    let root_series = history.rss_of(root.id());
+    let root_series = history.rss_of(root.id(), 0);
     assert_eq!(root_series.last(), Some(&(TICKS, rss[0])));
 }

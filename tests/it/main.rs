@@ -59,6 +59,8 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// what leaktop writes its readers read: huge command lines, bidi names, damaged lines
+mod recordings;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands

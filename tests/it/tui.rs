@@ -480,6 +480,46 @@ fn replay_steps_through_a_recording_and_refuses_to_kill() {
     assert!(alive(sleeper.id()));
 }
 
+/// Issue 27, fault 3: a damaged line in the middle of a recording stopped the replay
+/// there. Now it skips that tick, shows the rest, says what it skipped in the view,
+/// and once closed says it on stderr; `--strict` stops before it, as it did.
+#[test]
+fn replay_skips_a_damaged_tick_and_shows_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let asset =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/forkserver-pool.ticklog");
+    let text = std::fs::read_to_string(asset).unwrap();
+    let file = dir.path().join("damaged.ticklog");
+    std::fs::write(&file, text.replacen("tick 20 ", "tick x ", 1)).unwrap();
+    let err = dir.path().join("err");
+    let command = |extra: &str| {
+        format!(
+            "sh -c '{} replay {extra}{} 2>{}; echo exit=$?; sleep 60'",
+            leaktop(),
+            file.display(),
+            err.display()
+        )
+    };
+    let screen = Screen::start(&command(""));
+    let shown = screen.wait_for("tick 39 of 39", Duration::from_secs(10));
+    assert!(shown.contains("skipped"), "{shown}");
+    screen.keys(&["<"]);
+    screen.wait_for("tick 1 of 39", Duration::from_secs(10));
+    screen.keys(&["q"]);
+    screen.wait_for("exit=0", Duration::from_secs(10));
+    let said = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        said.starts_with(&format!("leaktop: warning: {}: skipped ", file.display()))
+            && said.contains("expected a tick number"),
+        "{said}"
+    );
+    let strict = Screen::start(&command("--strict "));
+    let shown = strict.wait_for("tick 19 of 19", Duration::from_secs(10));
+    assert!(shown.contains("the rest of it"), "{shown}");
+    strict.keys(&["q"]);
+    strict.wait_for("exit=0", Duration::from_secs(10));
+}
+
 /// Issue 19: a recording crossed with the history keys in a real terminal. A shell
 /// leaves two sleeps behind and exits: the root's exit and the leak are the events
 /// `n`/`N` stop at; `<` goes to the first tick, `}`/`{` a tenth on and back, `>` to the

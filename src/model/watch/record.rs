@@ -245,17 +245,10 @@ pub const MAX_LEFT: usize = 64;
 /// The most bytes of a command line or path a record keeps.
 pub const MAX_TEXT: usize = 1024;
 
-/// `text` cut to at most [`MAX_TEXT`] bytes, on a character boundary, `…` marking a
-/// cut.
+/// `text` within [`MAX_TEXT`] bytes: its head and tail around a marker that says how
+/// much was cut ([`crate::text::capped`]).
 pub fn bounded(text: &str) -> String {
-    if text.len() <= MAX_TEXT {
-        return text.to_string();
-    }
-    let mut end = MAX_TEXT - 3;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    crate::text::capped(text, MAX_TEXT).into_owned()
 }
 
 /// What became of a process left behind.
@@ -358,7 +351,7 @@ mod tests {
         let long = "é".repeat(MAX_TEXT);
         let cut = bounded(&long);
         assert!(cut.len() <= MAX_TEXT);
-        assert!(cut.ends_with('…'));
+        assert!(cut.contains("…[cut "), "{cut}");
         assert_eq!(bounded("short"), "short");
     }
 

@@ -10,10 +10,17 @@
 //!
 //! One thing is not kept per tick: an alert's reason text is the one from the tick it
 //! was first raised (the newest tick has its own).
+//!
+//! A replay keeps less: its ticks are in their file already, so the history holds
+//! where each one is ([`Recorded`]) and reads any tick again on demand; its memory
+//! grows with the ticks, not with the processes they hold.
 
 mod codec;
+mod recorded;
 #[cfg(test)]
 mod tests;
+
+pub use recorded::{Index, Recorded};
 
 use std::collections::HashMap;
 
@@ -113,6 +120,8 @@ pub struct History {
     last_rows: Vec<(u32, Values)>,
     newest: Option<Tick>,
     before_newest: Option<Tick>,
+    /// A replay's file: its ticks are read from there, not encoded here.
+    recorded: Option<Recorded>,
 }
 
 impl std::fmt::Debug for History {
@@ -288,6 +297,15 @@ fn read_bitmap(r: &mut codec::Reader, n: usize) -> Vec<bool> {
 }
 
 impl History {
+    /// The history of a replay: each tick pushed is read again from `recorded` when
+    /// wanted (its place must be in the index first), not kept.
+    pub fn recorded(recorded: Recorded) -> History {
+        History {
+            recorded: Some(recorded),
+            ..History::default()
+        }
+    }
+
     pub fn push(&mut self, tick: Tick) {
         grow_gently(&mut self.totals, 1);
         self.totals.push(Totals {
@@ -307,7 +325,21 @@ impl History {
         }
         let mut landmark = self.landmark_of(&tick);
         let alerts_known = self.alert_table.len();
-        self.encode(&tick);
+        if self.recorded.is_some() {
+            for a in &tick.alerts {
+                self.alert_index(a);
+            }
+            grow_gently(&mut self.frames, 1);
+            self.frames.push(Frame {
+                tick: tick.tick,
+                root_alive: tick.root_alive,
+                elapsed_ms: tick.elapsed_ms,
+                time_ms: tick.time_ms,
+                offset: 0,
+            });
+        } else {
+            self.encode(&tick);
+        }
         if self.alert_table.len() > alerts_known {
             landmark |= Landmark::ALERT;
         }
@@ -516,6 +548,10 @@ impl History {
         if index >= self.len() {
             return (None, None);
         }
+        if let Some(r) = &self.recorded {
+            let before = index.checked_sub(1).filter(|_| with_before);
+            return (r.read(index), before.and_then(|i| r.read(i)));
+        }
         let first = if with_before {
             index.saturating_sub(1)
         } else {
@@ -532,12 +568,16 @@ impl History {
         (Some(self.tick_of(index, &rows)), before)
     }
 
-    /// Every tick in order, decoded one after the other.
+    /// Every tick in order, decoded one after the other (a replay's read again from
+    /// its file, but for any it can no longer read).
     pub fn iter(&self) -> impl Iterator<Item = Tick> + '_ {
         let mut rows = Vec::new();
-        (0..self.len()).map(move |f| {
-            self.decode_frame(f, &mut rows);
-            self.tick_of(f, &rows)
+        (0..self.len()).filter_map(move |f| match &self.recorded {
+            Some(r) => r.read(f),
+            None => {
+                self.decode_frame(f, &mut rows);
+                Some(self.tick_of(f, &rows))
+            }
         })
     }
 
@@ -638,8 +678,12 @@ impl History {
 
     /// One process's RSS at the ticks it was alive: `(tick, rss_kb)`. Every tick while
     /// that decodes at most [`SERIES_ROW_BUDGET`] rows; beyond, every keyframe and every
-    /// tick since the last one.
-    pub fn rss_of(&self, id: Identity) -> Vec<(u32, u64)> {
+    /// tick since the last one. A replay reads the ticks around history index `near`
+    /// (where the process is shown) and a few beyond ([`Recorded::rss_of`]).
+    pub fn rss_of(&self, id: Identity, near: usize) -> Vec<(u32, u64)> {
+        if let Some(r) = &self.recorded {
+            return r.rss_of(id, near, self.len());
+        }
         let is_it = |i: u32| {
             let p = &self.procs[i as usize];
             p.pid == id.pid && p.start == id.start
@@ -693,6 +737,13 @@ impl History {
             + self.ids.capacity() * (size_of::<Identity>() + size_of::<u32>() + 8)
             + self.totals.capacity() * size_of::<Totals>()
             + self.landmarks.capacity() * size_of::<(usize, Landmark)>()
+            + self.recorded.as_ref().map_or(0, Recorded::heap_bytes)
+    }
+
+    /// Processes whose names and command lines are held: every distinct one (by
+    /// identity and command) in a live history, none in a replay's.
+    pub fn processes_held(&self) -> usize {
+        self.procs.len()
     }
 }
 

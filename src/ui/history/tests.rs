@@ -158,7 +158,7 @@ fn rss_series_of_a_process() {
             Some((t.tick, p.rss_kb))
         })
         .collect();
-    assert_eq!(h.rss_of(id), want);
+    assert_eq!(h.rss_of(id, 0), want);
 }
 
 #[test]
@@ -263,4 +263,115 @@ fn landmarks_are_the_ticks_where_something_happened() {
     assert_eq!(h.landmark_from(199, false).map(|l| l.0), Some(119));
     assert_eq!(h.landmark_from(50, false).map(|l| l.0), Some(40));
     assert_eq!(h.landmark_from(40, false), None);
+}
+
+/// `ticks` written to a file in `format`, then loaded as a replay loads them: each
+/// tick's place indexed before the history gets it.
+fn replayed(ticks: &[Tick], format: crate::format::Format) -> (History, tempfile::TempPath) {
+    let mut rec = crate::format::sample_data::recording();
+    rec.ticks = ticks.to_vec();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, rec.write(format).as_bytes()).unwrap();
+    let path = file.into_temp_path();
+    let mut reader = crate::format::open(&path, |_| {}).unwrap();
+    let recorded = Recorded::new(
+        std::fs::File::open(&path).unwrap(),
+        "f",
+        reader.format(),
+        reader.header().clone(),
+    );
+    let index = recorded.index();
+    let mut h = History::recorded(recorded);
+    while let Some(tick) = reader.next() {
+        index.push(reader.last_tick_at().unwrap());
+        h.push(tick.unwrap());
+    }
+    (h, path)
+}
+
+/// Rows in start order, as NDJSON reads them back (text keeps tree order).
+fn by_start(mut t: Tick) -> Tick {
+    t.processes.sort_by_key(|r| (r.start, r.pid));
+    t
+}
+
+/// Issue 27, fault 7: a replay kept every tick it loaded, names and command lines of
+/// every process included: two million short-lived ones took 845 MB. Its history now
+/// reads ticks again from the file, and gives back exactly what was recorded.
+#[test]
+fn a_replay_reads_its_ticks_again_from_the_file() {
+    let ticks = ticks(200);
+    for format in [crate::format::Format::Text, crate::format::Format::Ndjson] {
+        let (h, _file) = replayed(&ticks, format);
+        assert_eq!(h.len(), 200);
+        for i in [0, 1, 63, 64, 120, 198, 199] {
+            let (tick, prev) = h.pair(i);
+            assert_eq!(tick.map(by_start), Some(ticks[i].clone()), "{format:?} {i}");
+            let want = i.checked_sub(1).map(|p| ticks[p].clone());
+            assert_eq!(prev.map(by_start), want, "{format:?} {i}");
+        }
+        let all: Vec<Tick> = h.iter().map(by_start).collect();
+        assert_eq!(all, ticks, "{format:?}");
+        // The same landmarks and series as a history that keeps everything.
+        let kept = history(&ticks);
+        assert_eq!(h.landmarks(), kept.landmarks(), "{format:?}");
+        let id = Identity {
+            pid: 103,
+            start: 309,
+        };
+        assert_eq!(h.rss_of(id, 100), kept.rss_of(id, 0), "{format:?}");
+        assert_eq!(h.processes_held(), 0);
+    }
+}
+
+/// The short version of scripts/wide-recording.sh: 40,000 distinct short-lived
+/// processes. A live history holds each one's name and command line; a replay's
+/// holds none, and a few dozen bytes per tick.
+#[test]
+fn a_wide_replay_holds_no_process() {
+    let ticks: Vec<Tick> = (1..=1000u32)
+        .map(|t| {
+            let processes = (0..40)
+                .map(|k| {
+                    let mut p = row(t * 40 + k, 1, 4096);
+                    p.cmd = format!("/usr/bin/worker --job {} --queue default", p.pid);
+                    p
+                })
+                .collect();
+            Tick::for_test(t, processes)
+        })
+        .collect();
+    let kept = history(&ticks);
+    assert_eq!(kept.processes_held(), 40_000);
+    let (h, _file) = replayed(&ticks, crate::format::Format::Ndjson);
+    assert_eq!(h.processes_held(), 0);
+    // The two newest ticks whole, then what each tick costs.
+    let newest = 2 * 40 * (std::mem::size_of::<ProcRow>() + 64);
+    let per_tick = (h.heap_bytes().saturating_sub(newest)) / 1000;
+    assert!(per_tick < 160, "{per_tick} bytes per tick");
+    assert!(h.heap_bytes() < kept.heap_bytes() / 4);
+    assert_eq!(h.get(500).map(by_start), Some(ticks[500].clone()));
+}
+
+/// In a long replay, a process's series reads the ticks around where it is shown
+/// (all of a short life), and a few samples of a long one.
+#[test]
+fn a_replay_series_reads_around_the_process() {
+    let ticks: Vec<Tick> = (1..=2000u32)
+        .map(|t| {
+            let mut processes = vec![row(7, 1, 1000 + u64::from(t) * 4)];
+            if (900..=1000).contains(&t) {
+                processes.push(row(8, 7, 2000 + u64::from(t) * 4));
+            }
+            Tick::for_test(t, processes)
+        })
+        .collect();
+    let (h, _file) = replayed(&ticks, crate::format::Format::Ndjson);
+    let short = Identity { pid: 8, start: 24 };
+    let want: Vec<(u32, u64)> = (900..=1000).map(|t| (t, 2000 + u64::from(t) * 4)).collect();
+    assert_eq!(h.rss_of(short, 949), want);
+    let long = h.rss_of(Identity { pid: 7, start: 21 }, 949);
+    assert!(long.len() < 300 && long.len() > 200, "{}", long.len());
+    assert!(long.first().unwrap().0 < 50 && long.last().unwrap().0 > 1950);
+    assert!(long.windows(2).all(|w| w[0].0 < w[1].0));
 }
