@@ -421,13 +421,6 @@ impl WatcherFile {
         let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
         serde_json::from_str(text.trim()).ok()
     }
-
-    /// Removes the pid file of `dir` if it is this watcher's.
-    pub fn remove(&self, dir: &Path) {
-        if WatcherFile::read(dir).is_some_and(|w| w.pid == self.pid && w.start == self.start) {
-            let _ = std::fs::remove_file(dir.join(PID_FILE));
-        }
-    }
 }
 
 #[cfg(test)]

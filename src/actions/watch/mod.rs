@@ -98,9 +98,29 @@ const STEP: Duration = Duration::from_secs(1);
 /// With the connector, the longest time between two scans.
 const CONNECTOR_SCAN: Duration = Duration::from_secs(60);
 
+/// Wall time (ms since the Unix epoch) on the host's monotonic clock: the wall time
+/// at start, plus how far the host's clock moved since. A step of the system clock
+/// does not reorder records, and the fake host's time moves it in the tests.
+struct Clock {
+    began: Instant,
+    began_ms: u64,
+}
+
+impl Clock {
+    fn now_ms(&self, host: &dyn Host) -> u64 {
+        let moved = host.now().saturating_duration_since(self.began);
+        self.began_ms
+            .saturating_add(u64::try_from(moved.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
 /// Runs `leaktop watch` on `host` until `io.stop` says why not. See [`Options`].
 pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), WatchError> {
     let h = host.as_ref();
+    let clock = Clock {
+        began: h.now(),
+        began_ms: crate::monitor::now_ms(),
+    };
     let own = h.probe(h.own_pid()).map_or(
         Identity {
             pid: h.own_pid(),
@@ -117,7 +137,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         .into_iter()
         .find(|w| w.running && w.file.pid != own.pid)
     {
-        let ago = crate::text::age(crate::monitor::now_ms().saturating_sub(w.file.since_ms));
+        let ago = crate::text::age(clock.now_ms(h).saturating_sub(w.file.since_ms));
         return Err(WatchError::AlreadyRunning(
             opts.journal.clone(),
             w.file.pid,
@@ -180,7 +200,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         &mut |w| (io.say)(&format!("leaktop: warning: {w}\n")),
     );
     let mut seen: Vec<Seen> = Vec::new();
-    let now_ms = crate::monitor::now_ms();
+    let now_ms = clock.now_ms(h);
     lineage.scan(now_ms, &samples, &mut seen);
     for (id, at, died) in &resumed {
         lineage.follow(*id, *at, *died);
@@ -241,17 +261,20 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         };
         let present = by_pid(&samples);
         state.handle(&mut reader, &mut seen, Some(&present));
-        state.publish(&mut policies, samples, crate::monitor::now_ms());
+        state.publish(&mut policies, samples, clock.now_ms(h));
     }
+    // Policies, metrics and the textfile look at the groups at each interval; with
+    // nothing to look, the connector's events need a scan only now and then.
+    let looking = !opts.policies.is_empty() || opts.metrics.is_some() || opts.textfile.is_some();
     let interval = match source {
-        Source::Connector => CONNECTOR_SCAN.max(opts.interval),
+        Source::Connector if !looking => CONNECTOR_SCAN.max(opts.interval),
         _ => opts.interval,
     };
     let mut next_scan = h.now() + interval;
     let mut last_sync: Option<Instant> = None;
     let mut got: Vec<Stamped> = Vec::new();
     let why = loop {
-        state.write(&mut writer, io, &mut last_sync)?;
+        state.write(&mut writer, io, &mut last_sync, clock.now_ms(h))?;
         if let Some(why) = (io.stop)() {
             break why;
         }
@@ -271,11 +294,11 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
             state.figures.source = Source::Ticks.name().to_string();
             next_scan = h.now();
         }
-        let now_ms = crate::monitor::now_ms();
-        let clock = events.clock_ns();
+        let now_ms = clock.now_ms(h);
+        let events_now = events.clock_ns();
         let mut rescan = false;
         for s in &got {
-            let at = now_ms.saturating_sub(clock.saturating_sub(s.at_ns) / 1_000_000);
+            let at = now_ms.saturating_sub(events_now.saturating_sub(s.at_ns) / 1_000_000);
             if let ProcEvent::Lost { count } = s.event {
                 state.figures.events_lost += count.unwrap_or(1);
                 state
@@ -293,7 +316,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         rescan |= state.handle(&mut reader, &mut seen, None);
         if rescan || h.now() >= next_scan {
             let samples = h.scan();
-            let now_ms = crate::monitor::now_ms();
+            let now_ms = clock.now_ms(h);
             state.lineage.scan(now_ms, &samples, &mut seen);
             let present = by_pid(&samples);
             state.handle(&mut reader, &mut seen, Some(&present));
@@ -302,13 +325,13 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         }
     };
     state.batch.push(Record::Stop(Stop {
-        time_ms: crate::monitor::now_ms(),
+        time_ms: clock.now_ms(h),
         pid: own.pid,
         why: why.clone(),
     }));
-    let written = state.write(&mut writer, io, &mut None);
-    pid_file.remove(&opts.journal);
-    written
+    // The pid file stays: `orphans` tells a watcher that stopped from one that runs
+    // by its start time, and says when the last one started.
+    state.write(&mut writer, io, &mut None, clock.now_ms(h))
 }
 
 /// Samples by pid.
@@ -440,6 +463,7 @@ impl State<'_> {
         writer: &mut journal::Writer,
         io: &mut Io,
         last_sync: &mut Option<Instant>,
+        now_ms: u64,
     ) -> Result<(), WatchError> {
         for w in self.warnings.drain(..) {
             (io.say)(&format!("leaktop: warning: {w}\n"));
@@ -459,7 +483,7 @@ impl State<'_> {
         }
         let now = self.host.now();
         let sync = last_sync.is_none_or(|t| now.duration_since(t) >= STEP);
-        match writer.flush(sync, crate::monitor::now_ms()) {
+        match writer.flush(sync, now_ms) {
             Ok(()) => {
                 if sync {
                     *last_sync = Some(now);

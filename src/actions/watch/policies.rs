@@ -165,7 +165,7 @@ impl Policies {
                 for id in &report.ended {
                     if let Some(f) = lineage.unfollow(id.pid).filter(|f| f.id == *id) {
                         out.push(Record::Fate(Fate {
-                            time_ms: crate::monitor::now_ms(),
+                            time_ms: now_ms,
                             pid: id.pid,
                             start: id.start,
                             orphaned_ms: f.orphaned_ms,

@@ -146,7 +146,7 @@ fn foreign_and_damaged_files_are_skipped_with_a_warning_never_a_panic() {
 }
 
 #[test]
-fn the_pid_file_is_written_whole_and_removed_only_by_its_watcher() {
+fn the_pid_file_is_written_whole_and_read_back() {
     let tmp = tempfile::tempdir().unwrap();
     let me = WatcherFile {
         pid: 42,
@@ -157,14 +157,14 @@ fn the_pid_file_is_written_whole_and_removed_only_by_its_watcher() {
     };
     me.write(tmp.path()).unwrap();
     assert_eq!(WatcherFile::read(tmp.path()), Some(me.clone()));
-    let other = WatcherFile {
-        pid: 43,
-        ..me.clone()
-    };
-    other.remove(tmp.path());
-    assert!(WatcherFile::read(tmp.path()).is_some());
-    me.remove(tmp.path());
-    assert!(WatcherFile::read(tmp.path()).is_none());
+    let other = WatcherFile { pid: 43, ..me };
+    other.write(tmp.path()).unwrap();
+    assert_eq!(WatcherFile::read(tmp.path()), Some(other));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
     std::fs::write(tmp.path().join(PID_FILE), "garbage").unwrap();
     assert!(WatcherFile::read(tmp.path()).is_none());
 }
