@@ -213,9 +213,6 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         source: source.name().to_string(),
         scope: scope_name.clone(),
     };
-    pid_file
-        .write(&opts.journal)
-        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
     let mut state = State {
         host: h,
         opts,
@@ -263,6 +260,11 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         state.handle(&mut reader, &mut seen, Some(&present));
         state.publish(&mut policies, samples, clock.now_ms(h));
     }
+    // The start record is in the journal before the pid file says a watcher runs.
+    state.write(&mut writer, io, &mut None, clock.now_ms(h))?;
+    pid_file
+        .write(&opts.journal)
+        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
     // Policies, metrics and the textfile look at the groups at each interval; with
     // nothing to look, the connector's events need a scan only now and then.
     let looking = !opts.policies.is_empty() || opts.metrics.is_some() || opts.textfile.is_some();
