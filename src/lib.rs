@@ -7,7 +7,8 @@
 //! - [`model`]: identity, lineage and leak detection, pure logic over samples;
 //! - [`format`]: the tick-log text format and NDJSON, writers and parsers;
 //! - [`monitor`]: the sampling loop that ties a sampler to a tracker;
-//! - [`record`]: `leaktop record`, the headless recorder;
+//! - [`record`]: `leaktop record`, the headless recorder; [`outfile`]: the files a
+//!   user names for leaktop to write, opened once, before anything starts;
 //! - [`actions`]: the safe kill and `leaktop run`;
 //! - [`ci`]: `run --check` for CI: JUnit XML, GitHub Actions annotations and summary;
 //! - [`text`]: leaf helpers every layer uses (printable text, sizes, ages, counts);
@@ -26,6 +27,7 @@ pub mod host;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod outfile;
 pub mod record;
 pub mod report;
 pub mod sample;

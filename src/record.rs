@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::format::{Format, human_kb};
-use crate::host::{Create, Host};
 use crate::model::AlertConfig;
 use crate::model::{Header, Tick};
 use crate::monitor::{AttachError, Monitor};
+use crate::outfile::{Interrupts, Mode, OpenError, OutFile, signal_name};
 use crate::sample::{Backend, SampleError};
+use crate::text::shown_path;
 
 pub struct RecordOptions {
     pub pid: u32,
@@ -74,8 +75,8 @@ pub struct Summary {
 pub enum RecordError {
     #[error(transparent)]
     Attach(#[from] AttachError),
-    #[error("cannot create {path}: {source}")]
-    Create { path: String, source: io::Error },
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("cannot write to {path}: {source}")]
     Write { path: String, source: io::Error },
     #[error(transparent)]
@@ -87,55 +88,35 @@ pub enum RecordError {
 /// Where ticks go: a file or stdout, each tick written whole and flushed.
 pub struct TickSink {
     path: String,
-    sink: Box<dyn Write + Send>,
+    out: Out,
     format: Format,
     buf: String,
 }
 
-impl TickSink {
-    /// Checks that `out` can be written without touching what it holds: an existing
-    /// file is opened for writing but not truncated; a new one is created and removed.
-    /// Call it before starting anything, and [`TickSink::create`] once the attach or
-    /// spawn has worked, so a failed start never empties an old recording.
-    pub fn check(host: &dyn Host, out: Option<&Path>) -> Result<(), RecordError> {
-        let Some(p) = out else { return Ok(()) };
-        let create_error = |source| RecordError::Create {
-            path: shown_path(p),
-            source,
-        };
-        if p.exists() {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(p)
-                .map_err(create_error)?;
-        } else {
-            drop(host.create(p, Create::New).map_err(create_error)?);
-            let _ = std::fs::remove_file(p);
-        }
-        Ok(())
-    }
+enum Out {
+    Stdout,
+    File(OutFile),
+}
 
-    /// Creates (or truncates) `out`; `None` writes to stdout.
-    pub fn create(
-        host: &dyn Host,
-        out: Option<&Path>,
-        format: Format,
-    ) -> Result<TickSink, RecordError> {
-        let (path, sink): (String, Box<dyn Write + Send>) = match out {
-            Some(p) => {
-                let file =
-                    host.create(p, Create::Truncate)
-                        .map_err(|source| RecordError::Create {
-                            path: shown_path(p),
-                            source,
-                        })?;
-                (shown_path(p), Box::new(file))
+impl TickSink {
+    /// Writes to `out`, opened before anything started ([`OutFile::open`]), emptying it
+    /// now ([`OutFile::start`]): call it once the attach or spawn has worked, so a
+    /// failed start never empties an old recording. `None` writes to stdout.
+    pub fn start(out: Option<OutFile>, format: Format) -> Result<TickSink, RecordError> {
+        let (path, out) = match out {
+            Some(mut file) => {
+                let path = shown_path(file.path());
+                file.start().map_err(|source| RecordError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                (path, Out::File(file))
             }
-            None => ("standard output".to_string(), Box::new(io::stdout())),
+            None => ("standard output".to_string(), Out::Stdout),
         };
         Ok(TickSink {
             path,
-            sink,
+            out,
             format,
             buf: String::with_capacity(64 * 1024),
         })
@@ -143,10 +124,12 @@ impl TickSink {
 
     /// Writes to a file the caller has already opened (say with [`Create::New`]);
     /// `path` is only for messages.
+    ///
+    /// [`Create::New`]: crate::host::Create::New
     pub fn from_file(file: std::fs::File, path: &Path, format: Format) -> TickSink {
         TickSink {
             path: shown_path(path),
-            sink: Box::new(file),
+            out: Out::File(OutFile::adopt(file, path)),
             format,
             buf: String::with_capacity(64 * 1024),
         }
@@ -164,11 +147,20 @@ impl TickSink {
         self.emit()
     }
 
+    /// Writes the buffer whole. A file leaktop created keeps what was written once
+    /// its first write (the header) went out whole; before that, a failure (a full
+    /// disk) leaves no file behind.
     fn emit(&mut self) -> Result<(), RecordError> {
-        let result = self
-            .sink
-            .write_all(self.buf.as_bytes())
-            .and_then(|()| self.sink.flush());
+        let bytes = self.buf.as_bytes();
+        let result = match &mut self.out {
+            Out::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Out::File(file) => file.write_all(bytes).and_then(|()| file.flush()).map(|()| {
+                file.kept();
+            }),
+        };
         result.map_err(|source| RecordError::Write {
             path: self.path.clone(),
             source,
@@ -178,15 +170,21 @@ impl TickSink {
 
 pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     let host = crate::host::real();
-    TickSink::check(host.as_ref(), opts.out.as_deref())?;
-    let stop_signals = watch_signals()?;
+    let interrupts = Interrupts::default();
+    let stop_signals = watch_signals(&interrupts)?;
+    // Opened once, before the attach: a FIFO's wait for its reader ends on a signal.
+    let out = opts
+        .out
+        .as_deref()
+        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&interrupts)))
+        .transpose()?;
     let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
         .with_alerts(opts.alerts.clone())
         .with_leak_grace(opts.leak_grace)
         .measuring_pss(opts.pss)
         .with_metrics(opts.metrics.clone())
         .following(opts.follow.clone());
-    let mut sink = TickSink::create(host.as_ref(), opts.out.as_deref(), opts.format)?;
+    let mut sink = TickSink::start(out, opts.format)?;
     sink.header(monitor.header())?;
     if opts.notes
         && let Some(note) = monitor.orphan_root()
@@ -283,33 +281,22 @@ pub(crate) fn next_tick(started: Instant, interval: Duration, now: Instant) -> O
     started.checked_add(offset)
 }
 
-/// Delivers INT, TERM and HUP to a channel instead of killing the process.
-fn watch_signals() -> Result<mpsc::Receiver<i32>, RecordError> {
+/// Delivers INT, TERM and HUP to a channel instead of killing the process, and counts
+/// them in `interrupts` first.
+fn watch_signals(interrupts: &Interrupts) -> Result<mpsc::Receiver<i32>, RecordError> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(RecordError::Signals)?;
     let (tx, rx) = mpsc::channel();
+    let interrupts = interrupts.clone();
     std::thread::spawn(move || {
         for sig in signals.forever() {
+            interrupts.note(sig);
             if tx.send(sig).is_err() {
                 break;
             }
         }
     });
     Ok(rx)
-}
-
-/// A path as shown in messages: control characters escaped.
-fn shown_path(p: &Path) -> String {
-    crate::format::printable(&p.display().to_string()).into_owned()
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        SIGINT => "SIGINT",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! The judgement is [`crate::model::orphans`]'s; this reads the facts it asks for
 //! through the host (so the whole command runs on the fake host in tests) and ends
-//! groups with [`kill::kill_trees`].
+//! groups with [`kill::kill_owned`].
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -177,9 +177,10 @@ impl Scanner {
         crate::host::gpu::read(self.host.as_ref(), &ids)
     }
 
-    /// Ends `groups` (every process in them, and what they fork meanwhile) with the
-    /// safe kill: `signal`, `grace`, then SIGKILL. Never PID 1, leaktop, its
-    /// ancestors or an adopter.
+    /// Ends `groups` (every process in them, and what they fork meanwhile, orphaned or
+    /// not, where it can be tied to them) with the safe kill: `signal`, `grace`, then
+    /// SIGKILL, then further rounds for what escaped ([`kill::kill_owned`]). Never PID
+    /// 1, leaktop, its ancestors or an adopter.
     pub fn kill(
         &self,
         groups: &[&OrphanGroup],
@@ -205,7 +206,7 @@ impl Scanner {
                 }
             })
             .collect();
-        kill::kill_trees(self.host.as_ref(), &targets, signal, grace, true)
+        kill::kill_owned(self.host.as_ref(), &targets, signal, grace)
     }
 }
 
@@ -526,42 +527,76 @@ fn unreadable_note(c: &Classified, io: &mut Io) {
     }
 }
 
-/// What a kill did, group by group: what ended, what survived, what came back (GPU
-/// memory too, as `gpu` read it before the kill, where a GPU was found).
+/// What a kill did, group by group: what ended, what lives on, what came back (GPU
+/// memory too, as `gpu` read it before the kill, where a GPU was found). A group is
+/// said to have ended only when nothing of it is left: neither a member nor anything
+/// it forked, orphaned or not.
 fn kill_text(
     groups: &[&OrphanGroup],
     report: &KillReport,
     gpu: &crate::model::gpu::GpuUsage,
 ) -> String {
     let mut out = String::new();
+    let ended: IdSet<Identity> = report.ended.iter().copied().collect();
+    let plural = |n, one, many| crate::text::plural(n, one, many);
     for g in groups {
-        let ids: IdSet<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
-        let ended = report.ended.iter().filter(|i| ids.contains(i)).count();
-        let _ = writeln!(
-            out,
-            "ended {}: {} of {}",
-            g.id,
-            ended,
-            crate::text::plural(g.processes.len(), "process", "processes")
-        );
+        let members: Vec<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
+        let done = members.iter().filter(|i| ended.contains(i)).count();
+        let left = report.not_ended(&members);
+        let processes = plural(members.len(), "process", "processes");
+        if left.is_empty() && done == members.len() {
+            let _ = writeln!(out, "ended {}: all {processes}", g.id);
+        } else if left.is_empty() {
+            let _ = writeln!(out, "ended {}: {done} of {processes}", g.id);
+        } else {
+            let _ = writeln!(
+                out,
+                "not ended {}: {done} of {processes} ended; some of it lives on (below)",
+                g.id
+            );
+        }
     }
     let known: IdSet<Identity> = groups
         .iter()
         .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
         .collect();
     let forked = report.ended.iter().filter(|i| !known.contains(i)).count();
+    let escaped = report.escaped.iter().filter(|i| ended.contains(i)).count();
     if forked > 0 {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "ended too: {} forked during the kill",
-            crate::text::plural(forked, "process", "processes")
+            plural(forked, "process", "processes")
         );
+        if escaped > 0 {
+            let _ = write!(
+                out,
+                ", {escaped} of them orphaned at once (a double fork) and found again"
+            );
+        }
+        out.push('\n');
     }
     for id in &report.survived {
         let _ = writeln!(out, "survived: {id}");
     }
     for (id, why) in &report.skipped {
         let _ = writeln!(out, "not signalled: {id}: {why}");
+    }
+    if !report.untied.is_empty() {
+        let pids: Vec<String> = report.untied.iter().map(|i| i.pid.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "not signalled: {} appeared in the groups' process groups during the kill, \
+             but nothing ties {} to the groups (their session is shared): {}; \
+             `leaktop orphans` lists what is left",
+            plural(report.untied.len(), "process", "processes"),
+            if report.untied.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+            pids.join(" ")
+        );
     }
     let _ = writeln!(
         out,

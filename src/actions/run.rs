@@ -24,6 +24,7 @@ use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::{Alert, AlertConfig};
 use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor};
+use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
 use crate::sample::{Backend, Identity};
 use crate::say;
@@ -137,15 +138,19 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
     }
     let me = host.own_pid();
-    // A recording that cannot be written is known before anything is started; the
-    // file itself is created only once CMD runs, so a failed start leaves it as it was.
-    TickSink::check(host.as_ref(), opts.record.as_deref())?;
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
-    let (tx, rx) = mpsc::channel();
-    crate::host::listen_signals(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD], tx)
-        .map_err(RunError::Signals)?;
+    let (rx, interrupts) = listen(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD])?;
+    // A recording that cannot be written is known before anything is started, and is
+    // opened once (a FIFO's reader is waited for, until a signal); what an existing
+    // file holds goes only once CMD runs, so a failed start leaves it as it was.
+    let recording = opts
+        .record
+        .as_deref()
+        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&interrupts)))
+        .transpose()
+        .map_err(RecordError::from)?;
 
     // Children leaktop already has (a wrapper that `exec`s leaktop hands its own
     // down): they were never CMD's, so they are neither adopted nor ended.
@@ -199,9 +204,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         viewing: opts.tui.is_some(),
         summary: opts.summarize.then(crate::report::Summarizer::new),
     };
-    if let Some(path) = &opts.record {
-        let format = opts.format.unwrap_or_else(|| Format::from_path(path));
-        match TickSink::create(host.as_ref(), Some(path), format) {
+    if let Some(out) = recording {
+        let format = opts.format.unwrap_or_else(|| Format::from_path(out.path()));
+        match TickSink::start(Some(out), format) {
             Ok(sink) => {
                 session.sink = Some(sink);
                 let header = session.monitor.header().clone();
@@ -322,17 +327,7 @@ fn kill_leaks(supervisor: &Supervisor, leaked: &[ProcRow], grace: Duration) -> K
         // What the leaks left while they died had its chance to end cleanly: a process
         // that forks afresh on every SIGTERM would otherwise outlast every round.
         signal = Signal::KILL;
-        total.ended.extend(round.ended);
-        total.freed_rss_kb += round.freed_rss_kb;
-        total.freed_pss.merge(round.freed_pss);
-        total.freed_uss.merge(round.freed_uss);
-        total.mem_available_change_kb =
-            match (total.mem_available_change_kb, round.mem_available_change_kb) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-        total.skipped.extend(round.skipped);
-        total.survived = round.survived;
+        total.absorb(round);
         supervisor.reap_now();
         targets = supervisor
             .adoptees()
@@ -592,6 +587,27 @@ fn drive(
             }
         }
     }
+}
+
+/// Listens for `signals` (see [`crate::host::listen_signals`]), counting the stop
+/// signals among them as they come: a wait for the recording's reader ends on one.
+fn listen(signals: &[i32]) -> Result<(mpsc::Receiver<(i32, bool)>, Interrupts), RunError> {
+    let (tx, heard) = mpsc::channel();
+    crate::host::listen_signals(signals, tx).map_err(RunError::Signals)?;
+    let interrupts = Interrupts::default();
+    let counted = interrupts.clone();
+    let (relay, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (sig, sent) in heard {
+            if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
+                counted.note(sig);
+            }
+            if relay.send((sig, sent)).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((rx, interrupts))
 }
 
 /// `at + d`, or far in the future where that overflows the clock.

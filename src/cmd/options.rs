@@ -245,16 +245,53 @@ impl<C: Checked> clap::builder::TypedValueParser for Named<C> {
         value: &std::ffi::OsStr,
     ) -> Result<C::Value, clap::Error> {
         let s = value.to_string_lossy();
-        self.0.check(&s).map_err(|why| {
-            let flag = arg
-                .and_then(clap::Arg::get_long)
-                .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("{flag} {} {why}\n", leaktop::text::printable(&s)),
-            )
-            .with_cmd(cmd)
-        })
+        self.0
+            .check(&s)
+            .map_err(|why| named_error(cmd, arg, &s, &why))
+    }
+}
+
+/// The error of a bad value: "--interval 5h is too long (at most 1h)".
+fn named_error(
+    cmd: &clap::Command,
+    arg: Option<&clap::Arg>,
+    value: &str,
+    why: &str,
+) -> clap::Error {
+    let flag = arg
+        .and_then(clap::Arg::get_long)
+        .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("{flag} {} {why}\n", leaktop::text::printable(value)),
+    )
+    .with_cmd(cmd)
+}
+
+/// A file `run` writes (--record, --junit, --json). `-`, standard output elsewhere
+/// (record --out, report --out and --svg), is refused: under `run` standard output is
+/// CMD's, and a recording or report mixed into CMD's output could not be read back.
+#[derive(Clone, Copy)]
+pub(crate) struct NotStdout;
+
+impl clap::builder::TypedValueParser for NotStdout {
+    type Value = std::path::PathBuf;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<std::path::PathBuf, clap::Error> {
+        if value == "-" {
+            return Err(named_error(
+                cmd,
+                arg,
+                "-",
+                "would be standard output, which is CMD's under run: give a file",
+            ));
+        }
+        Ok(value.into())
     }
 }
 

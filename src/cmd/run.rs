@@ -14,7 +14,9 @@ use leaktop::model::AlertKind;
 use leaktop::sample::Backend;
 use leaktop::ui::app::ViewOptions;
 
-use super::options::{AlertArgs, INTERVAL, MetricsArgs, Named, VerdictArgs, WAIT, parse_kinds};
+use super::options::{
+    AlertArgs, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT, parse_kinds,
+};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -34,7 +36,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Record the whole run to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
     pub(crate) record: Option<PathBuf>,
     /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
@@ -64,11 +66,11 @@ pub(crate) struct RunArgs {
     /// Write a JUnit XML report to FILE: a failing test case per leaked tree (the tree
     /// with pids, RSS and how each process leaked), one per --fail-on alert kind; a
     /// clean run is one passing case.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
     pub(crate) junit: Option<PathBuf>,
     /// Write the run's report to FILE as one JSON object, as `leaktop report --json`
     /// writes a recording's (a file: CMD's own output shares standard output).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
     pub(crate) json: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
@@ -91,8 +93,8 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
     }
     // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
     // summary; --junit and --json files must be writable before CMD starts.
-    let outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
-    if let Err(e) = outputs.check(leaktop::host::real().as_ref()) {
+    let mut outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
+    if let Err(e) = outputs.open(leaktop::host::real().as_ref()) {
         say!("leaktop: error: {e}");
         return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
     }

@@ -174,6 +174,14 @@ pub enum Create {
     /// Only a new file, never through a symlink (`O_CREAT|O_EXCL|O_NOFOLLOW`): for
     /// names leaktop picks itself in a directory someone else may control.
     New,
+    /// An output the user named, opened for writing without truncating it (the
+    /// caller empties a regular file once what it records has started) and without
+    /// blocking: a FIFO with no reader fails at once with `ENXIO`, so the caller's wait
+    /// for one can end on a signal. A FIFO stays non-blocking (the caller's writes wait
+    /// in `poll(2)`); anything else is made blocking again.
+    Open,
+    /// [`Create::Open`] for appending (`O_APPEND`): the step summary of an earlier step.
+    Append,
 }
 
 /// Every OS effect leaktop has. Implementations are shared between threads.

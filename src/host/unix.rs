@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -76,6 +76,18 @@ pub(super) fn create(path: &Path, how: Create) -> io::Result<File> {
             options
                 .create_new(true)
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        }
+        Create::Open | Create::Append => {
+            options
+                .create(true)
+                .append(how == Create::Append)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+            let file = options.open(path)?;
+            if !file.metadata()?.file_type().is_fifo() {
+                let flags = rustix::fs::fcntl_getfl(&file)?;
+                rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)?;
+            }
+            return Ok(file);
         }
     }
     options.open(path)

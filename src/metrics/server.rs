@@ -1,34 +1,45 @@
 //! `GET /metrics` over HTTP/1.1 on `std::net`, bounded against hostile clients.
 //!
-//! One thread accepts; [`WORKERS`] threads serve, one connection each at a time, from
-//! a queue of at most [`QUEUE`] connections (beyond it a connection is closed at once).
-//! Each connection has [`TIMEOUT`] in all to send its request (however slowly it
-//! trickles in) and each write has [`TIMEOUT`] too; a request is at most
-//! [`MAX_REQUEST`] bytes, read into a fixed buffer. So idle, slow or huge clients
-//! cost a bounded number of threads and bytes, and none of them touch the sampler:
-//! the server reads the last published snapshot ([`MetricsState::snapshot`]).
+//! One thread serves every connection, readiness-based: non-blocking sockets and one
+//! `poll(2)` over them all, so an idle or slow client holds a socket and at most
+//! [`MAX_REQUEST`] bytes, never a thread, and a scrape is answered whatever the
+//! others do. At most [`MAX_CONNECTIONS`] are held; a new one beyond that takes the
+//! place of the one that has waited longest without sending its whole request. Each
+//! connection has [`TIMEOUT`] in all to send its request (however slowly it trickles
+//! in), and [`TIMEOUT`] again to take the answer; then it is closed. None of this
+//! touches the sampler: the server reads the last published snapshot
+//! ([`MetricsState::snapshot`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::encode::{CONTENT_TYPE, encode};
 use super::state::MetricsState;
 
-/// Threads serving connections: the most connections served at once.
-pub const WORKERS: usize = 4;
-/// Accepted connections waiting for a worker; more are closed unserved.
-pub const QUEUE: usize = 16;
-/// How long a client has to send its whole request, and each write to it may take.
+/// Connections held at once, idle ones included: far below the usual 1,024 open
+/// files, and far above what Prometheus needs (one scrape per target at a time).
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long a client has to send its whole request, and then to take the answer.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest request (request line and headers) read, bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// Headers parsed at most.
 const MAX_HEADERS: usize = 32;
+/// Connections the kernel holds for the server to accept (capped by
+/// `net.core.somaxconn`).
+const BACKLOG: i32 = 1024;
+/// The longest `poll(2)` waits with nothing due: how soon a stop is noticed should
+/// the wake-up connection of [`MetricsServer`]'s drop not arrive.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+/// How long accepting pauses after `accept(2)` failed for want of a descriptor with
+/// no idle connection to close for one.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -82,20 +93,17 @@ impl MetricsServer {
         let addr = listener
             .local_addr()
             .map_err(|source| MetricsError::Bind { addr, source })?;
-        let (tx, rx) = mpsc::sync_channel::<TcpStream>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..WORKERS {
-            let (rx, state) = (rx.clone(), state.clone());
-            std::thread::Builder::new()
-                .name(format!("metrics-{i}"))
-                .spawn(move || work(&rx, &state))
-                .map_err(MetricsError::Thread)?;
-        }
+        // A deeper backlog than std's 128: a burst of scrapes waits to be accepted
+        // rather than having its connections dropped and retried a second later.
+        rustix::net::listen(&listener, BACKLOG)
+            .map_err(io::Error::from)
+            .and_then(|()| listener.set_nonblocking(true))
+            .map_err(|source| MetricsError::Bind { addr, source })?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let acceptor = std::thread::Builder::new()
-            .name("metrics-accept".into())
-            .spawn(move || accept(&listener, &tx, &stopping))
+            .name("metrics".into())
+            .spawn(move || Server::new(listener, &state).run(&stopping))
             .map_err(MetricsError::Thread)?;
         Ok(MetricsServer {
             addr,
@@ -113,7 +121,7 @@ impl MetricsServer {
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wakes the acceptor blocked in accept(); the workers end with the queue.
+        // Wakes the server's poll(2).
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
         if let Some(t) = self.acceptor.take() {
             let _ = t.join();
@@ -121,61 +129,197 @@ impl Drop for MetricsServer {
     }
 }
 
-fn accept(listener: &TcpListener, queue: &SyncSender<TcpStream>, stop: &AtomicBool) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
+/// One connection: reading its request, then writing the answer.
+struct Conn {
+    stream: TcpStream,
+    /// When it is closed, done or not.
+    deadline: Instant,
+    phase: Phase,
+}
+
+enum Phase {
+    /// The request so far (nothing allocated until a byte comes).
+    Reading(Vec<u8>),
+    /// The answer, and how much of it went out.
+    Writing(Vec<u8>, usize),
+}
+
+/// What became of a connection after its turn.
+#[derive(PartialEq, Eq)]
+enum Turn {
+    Open,
+    Closed,
+}
+
+/// The serving thread's state.
+struct Server<'a> {
+    listener: TcpListener,
+    state: &'a MetricsState,
+    conns: Vec<Conn>,
+    /// Accepting paused until then (out of descriptors).
+    paused_until: Option<Instant>,
+}
+
+impl<'a> Server<'a> {
+    fn new(listener: TcpListener, state: &'a MetricsState) -> Server<'a> {
+        Server {
+            listener,
+            state,
+            conns: Vec::new(),
+            paused_until: None,
         }
-        // A failed accept (a client that reset at once, out of descriptors) is that
-        // client's loss; the next may be served.
-        let Ok(stream) = conn else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
+    }
+
+    /// Serves until `stop` is set.
+    fn run(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            self.conns.retain(|c| c.deadline > now);
+            if self.paused_until.is_some_and(|t| t <= now) {
+                self.paused_until = None;
+            }
+            let accepting = self.paused_until.is_none();
+            let ready = self.wait(now, accepting);
+            let mut i = 0;
+            self.conns.retain_mut(|c| {
+                let flags = ready[i];
+                i += 1;
+                flags.is_empty() || turn(c, self.state) == Turn::Open
+            });
+            if accepting && ready.last().is_some_and(|f| !f.is_empty()) {
+                self.accept();
+            }
+        }
+    }
+
+    /// Waits in `poll(2)` until a connection (or, when `accepting`, the listener) is
+    /// ready or the next deadline; what each is ready for, the listener's last.
+    fn wait(&self, now: Instant, accepting: bool) -> Vec<PollFlags> {
+        let mut fds: Vec<PollFd> = self
+            .conns
+            .iter()
+            .map(|c| {
+                let events = match c.phase {
+                    Phase::Reading(_) => PollFlags::IN,
+                    Phase::Writing(..) => PollFlags::OUT,
+                };
+                PollFd::new(&c.stream, events)
+            })
+            .collect();
+        if accepting {
+            fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        }
+        let due = self
+            .conns
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.paused_until)
+            .min();
+        let wait = due.map_or(MAX_WAIT, |t| t.saturating_duration_since(now).min(MAX_WAIT));
+        // Rounded up to the next millisecond, so a deadline is not polled for early
+        // and spun on.
+        let ms = wait.as_millis() as i64 + 1;
+        let timeout = Timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: (ms % 1000) * 1_000_000,
         };
-        match queue.try_send(stream) {
-            Ok(()) => {}
-            // Every worker busy and the queue full: closed unserved, not held.
-            Err(TrySendError::Full(stream)) => drop(stream),
-            Err(TrySendError::Disconnected(_)) => break,
+        if poll(&mut fds, Some(&timeout)).is_err() {
+            // EINTR: nothing is ready; look again.
+            return vec![PollFlags::empty(); fds.len()];
         }
+        fds.iter().map(PollFd::revents).collect()
+    }
+
+    /// Accepts every connection waiting.
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    if self.conns.len() >= MAX_CONNECTIONS && !self.close_longest_waiting() {
+                        // Every slot is answering a request: this one waits its turn
+                        // in no queue; it is closed.
+                        continue;
+                    }
+                    self.conns.push(Conn {
+                        stream,
+                        deadline: Instant::now() + TIMEOUT,
+                        phase: Phase::Reading(Vec::new()),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of descriptors: one taken from the longest-waiting client, or
+                // a pause rather than a spin on a listener that stays ready.
+                Err(e) if matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error()) => {
+                    if !self.close_longest_waiting() {
+                        self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
+                }
+                // A client that reset before it was accepted: its loss only.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Closes the connection that has waited longest for its request, if any is
+    /// still reading one.
+    fn close_longest_waiting(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.phase, Phase::Reading(_)))
+            .min_by_key(|(_, c)| c.deadline)
+            .map(|(i, _)| i);
+        oldest.map(|i| self.conns.swap_remove(i)).is_some()
     }
 }
 
-fn work(queue: &Mutex<Receiver<TcpStream>>, state: &MetricsState) {
-    loop {
-        let next = queue.lock().map(|rx| rx.recv());
-        match next {
-            Ok(Ok(stream)) => serve(stream, state),
-            _ => break,
+/// One step of a ready connection: reads what came of its request (answering once
+/// it is whole, or too large) or writes what it can of the answer.
+fn turn(c: &mut Conn, state: &MetricsState) -> Turn {
+    if let Phase::Reading(buf) = &mut c.phase {
+        let mut chunk = [0u8; 2048];
+        let room = (MAX_REQUEST - buf.len()).min(chunk.len());
+        match c.stream.read(&mut chunk[..room]) {
+            Ok(0) => return Turn::Closed,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if retry(&e) => return Turn::Open,
+            Err(_) => return Turn::Closed,
         }
+        let answer = match respond(buf, state) {
+            Some(r) => r,
+            None if buf.len() >= MAX_REQUEST => Response::plain(431, "request too large\n"),
+            None => return Turn::Open,
+        };
+        c.phase = Phase::Writing(answer.bytes(), 0);
+        c.deadline = Instant::now() + TIMEOUT;
     }
-}
-
-/// Reads one request within [`TIMEOUT`] and [`MAX_REQUEST`], answers it and closes.
-fn serve(mut stream: TcpStream, state: &MetricsState) {
-    let deadline = Instant::now() + TIMEOUT;
-    if stream.set_write_timeout(Some(TIMEOUT)).is_err() {
-        return;
-    }
-    let mut buf = [0u8; MAX_REQUEST];
-    let mut len = 0;
-    let response = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match stream.read(&mut buf[len..]) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => len += n,
-        }
-        match respond(&buf[..len], state) {
-            Some(r) => break r,
-            None if len == buf.len() => break Response::plain(431, "request too large\n"),
-            None => {}
-        }
+    let Phase::Writing(bytes, at) = &mut c.phase else {
+        return Turn::Open;
     };
-    let _ = stream.write_all(&response.bytes());
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    while *at < bytes.len() {
+        match c.stream.write(&bytes[*at..]) {
+            Ok(0) => return Turn::Closed,
+            Ok(n) => *at += n,
+            Err(e) if retry(&e) => return Turn::Open,
+            Err(_) => return Turn::Closed,
+        }
+    }
+    let _ = c.stream.shutdown(std::net::Shutdown::Write);
+    Turn::Closed
+}
+
+/// A read or write that would block, or was interrupted: try at the next readiness.
+fn retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
 }
 
 /// The answer to a request read so far; `None` while it is incomplete.

@@ -203,11 +203,15 @@ pub fn write(rec: &Recording, summary: &Summary, path: &Path) -> Result<(), SvgE
     write_file(&svg, path)
 }
 
-/// Writes a drawn chart to `path`.
+/// Writes a drawn chart to `path`; a file it created and could not write whole is
+/// removed, not left empty.
 pub fn write_file(svg: &str, path: &Path) -> Result<(), SvgError> {
-    std::fs::write(path, svg).map_err(|source| SvgError::Write {
-        path: crate::format::shown_path(path),
-        source,
+    let host = crate::host::real();
+    crate::outfile::write_file(host.as_ref(), path, svg.as_bytes()).map_err(|source| {
+        SvgError::Write {
+            path: crate::format::shown_path(path),
+            source,
+        }
     })
 }
 

@@ -7,8 +7,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use fakes::host::{FakeHost, Proc, Reaction};
-use leaktop::actions::kill::{KillReport, kill_trees};
+use leaktop::actions::kill::{KillReport, kill_owned, kill_trees};
 use leaktop::host::{Frozen, Signal};
+use leaktop::sample::events::{NoEvents, Source};
 
 const GRACE: Duration = Duration::from_secs(3);
 
@@ -289,4 +290,110 @@ fn a_stopped_kill_signals_resumes_and_returns_without_waiting() {
         [101]
     );
     assert!(fake.elapsed() - before < Duration::from_secs(1), "waited");
+}
+
+/// A target in a session a live shell shares, whose SIGTERM handler double-forks:
+/// the grandchild is orphaned before any child list shows it. Where forks can be
+/// watched (root), the fork events tie it to the target: it is ended and counted;
+/// the shell is never signalled.
+#[test]
+fn fork_events_follow_a_double_fork_where_the_session_is_shared() {
+    let fake = FakeHost::new(500);
+    fake.add(Proc::new(600, 1, "bash").group(600, 600));
+    fake.add(
+        Proc::new(700, 1, "daemon")
+            .group(700, 600)
+            .on(Signal::TERM, Reaction::DoubleFork(Box::new(Reaction::Die))),
+    );
+    let target = fake.target(700);
+    let report = kill_owned(fake.host().as_ref(), &[target], Signal::TERM, GRACE);
+    let escaped: Vec<u32> = report.escaped.iter().map(|id| id.pid).collect();
+    assert_eq!(escaped.len(), 1, "the grandchild: {report:?}");
+    assert!(!fake.alive(escaped[0]), "{:?}", fake.processes());
+    assert!(report.ended.contains(&report.escaped[0]));
+    assert!(
+        report
+            .lineage
+            .iter()
+            .any(|(p, from)| p.pid == escaped[0] && from.pid == 700),
+        "{report:?}"
+    );
+    assert!(report.not_ended(&[target.id]).is_empty());
+    assert!(report.untied.is_empty(), "{report:?}");
+    assert!(
+        fake.signals_to(600).is_empty(),
+        "the shell is never signalled"
+    );
+}
+
+/// Without fork events and in a shared session, the same grandchild cannot be tied
+/// to the target: it is never signalled, and reported as untied.
+#[test]
+fn without_fork_events_a_newcomer_to_a_shared_session_is_untied_and_never_signalled() {
+    let fake = FakeHost::new(500);
+    fake.set_events(Source::Ticks, Some(NoEvents::NotPermitted));
+    fake.add(Proc::new(600, 1, "bash").group(600, 600));
+    fake.add(
+        Proc::new(700, 1, "daemon")
+            .group(700, 600)
+            .on(Signal::TERM, Reaction::DoubleFork(Box::new(Reaction::Die))),
+    );
+    let report = kill_owned(
+        fake.host().as_ref(),
+        &[fake.target(700)],
+        Signal::TERM,
+        GRACE,
+    );
+    assert!(report.escaped.is_empty(), "{report:?}");
+    assert_eq!(report.untied.len(), 1, "{report:?}");
+    let grandchild = report.untied[0].pid;
+    assert!(fake.alive(grandchild));
+    assert!(fake.signals_to(grandchild).is_empty());
+    assert!(fake.signals_to(600).is_empty());
+}
+
+/// A pid the fork events saw exit may name another process afterwards: what that
+/// one forks is not the kill's, however it came by the pid.
+#[test]
+fn a_fork_by_a_pid_that_exited_and_was_reused_is_not_taken_for_the_kills() {
+    let fake = FakeHost::new(500);
+    fake.add(Proc::new(600, 1, "bash").group(600, 600));
+    fake.add(Proc::new(700, 1, "daemon").group(700, 600));
+    // Held before the trees are resumed: the target is frozen, its TERM pending.
+    let hold = fake.hold_signal(Signal::CONT);
+    let host = fake.host();
+    let target = fake.target(700);
+    let kill =
+        std::thread::spawn(move || kill_owned(host.as_ref(), &[target], Signal::TERM, GRACE));
+    assert!(hold.wait_reached(Duration::from_secs(10)));
+    // The target forks a child that exits; a stranger in another session takes the
+    // child's pid and forks in its turn.
+    let child = fake.fork(700);
+    fake.exit(child, 0);
+    fake.add(Proc::new(child, 1, "stranger").group(child, child));
+    let strangers_child = fake.fork(child);
+    // So does the target itself: it exits, and its pid goes to another stranger.
+    fake.exit(700, 0);
+    fake.add(
+        Proc::new(700, 1, "stranger")
+            .group(700, 700)
+            .start(9_999_999),
+    );
+    let second_strangers_child = fake.fork(700);
+    hold.release();
+    let report = kill.join().unwrap();
+    let strangers: Vec<_> = [child, strangers_child, 700, second_strangers_child]
+        .map(|pid| fake.get(pid).unwrap().id())
+        .into();
+    for id in &strangers {
+        assert!(fake.alive(id.pid), "{id}: {report:?}");
+        let reached: Vec<_> = fake
+            .attempts()
+            .into_iter()
+            .filter(|(to, _, r)| to == id && r.is_ok())
+            .collect();
+        assert!(reached.is_empty(), "{id}: {reached:?}");
+    }
+    assert!(report.escaped.is_empty(), "{report:?}");
+    assert!(report.lineage.is_empty(), "{report:?}");
 }

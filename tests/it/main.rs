@@ -49,6 +49,8 @@ mod metrics;
 mod metrics_fake;
 // a real Prometheus scrapes `record --metrics` (skipped without Prometheus)
 mod metrics_prometheus;
+// output paths: FIFOs with and without readers, full disks, `-`, the step summary
+mod outputs;
 // `leaktop orphans` on pools really orphaned
 mod orphans;
 // `leaktop orphans` on the fake host: services, subreapers, kills

@@ -158,6 +158,41 @@ fn a_real_family_is_served_and_hostile_clients_neither_stall_ticks_nor_grow_memo
     );
 }
 
+/// Idle clients hold no worker: with 300 connections open that never send a byte
+/// (and one trickling its request a byte at a time), a scrape is answered, and so are
+/// 200 more at once.
+#[test]
+fn a_scrape_is_answered_while_hundreds_of_clients_sit_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Family::spawn("sleep", &["300"]);
+    let served = Served::start(family.pid(), &dir.path().join("rec.ticklog"), "100ms");
+    assert!(wait_until(Duration::from_secs(10), || served.ticks().len() >= 2));
+    let idle: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(served.addr).ok())
+        .collect();
+    assert_eq!(idle.len(), 300, "every idle client connected");
+    let mut slow = TcpStream::connect(served.addr).unwrap();
+    slow.write_all(b"GE").unwrap();
+    let (status, body) = get(served.addr, "/metrics").expect("a scrape among idle clients");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    let answered = std::thread::scope(|s| {
+        let scrapes: Vec<_> = (0..200)
+            .map(|_| {
+                s.spawn(|| get(served.addr, "/metrics").is_some_and(|(s, _)| s.ends_with("200 OK")))
+            })
+            .collect();
+        scrapes
+            .into_iter()
+            .map(|h| h.join().unwrap_or(false))
+            .filter(|&ok| ok)
+            .count()
+    });
+    assert_eq!(answered, 200, "concurrent scrapes, none dropped");
+    drop(idle);
+    drop(slow);
+}
+
 #[test]
 fn an_idle_connection_is_closed_after_its_timeout() {
     let dir = tempfile::tempdir().unwrap();

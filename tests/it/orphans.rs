@@ -152,7 +152,10 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains(&format!("ended pg-{leader_a}: {} of", members_a.len())),
+        stdout.contains(&format!(
+            "ended pg-{leader_a}: all {} processes",
+            members_a.len()
+        )),
         "{stdout}"
     );
     assert!(stdout.contains("freed"), "{stdout}");
@@ -453,4 +456,95 @@ fn watch_ends_quietly_when_its_reader_goes_away() {
     assert!(out.status.success(), "{:?}", out.status);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("error"), "{stderr}");
+}
+
+/// A job in a session of its own: it starts `argv[1]` members, each of which, on
+/// SIGTERM, double-forks (a child that forks a sleeper and exits at once) and exits;
+/// once they are ready it prints its pid (the members' process group and session)
+/// and exits, leaving them orphaned.
+const DOUBLE_FORKERS: &str = r#"
+import os, subprocess, sys
+os.setsid()
+member = r'''
+import os, signal, sys, time
+def term(*_):
+    if os.fork() == 0:
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            time.sleep(3600)
+        os._exit(0)
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+'''
+members = [subprocess.Popen([sys.executable, "-c", member], stdout=subprocess.PIPE)
+           for _ in range(int(sys.argv[1]))]
+for m in members:
+    m.stdout.readline()
+print(os.getpid(), flush=True)
+"#;
+
+/// `orphans --kill` on a group whose members double-fork in their SIGTERM handler:
+/// what they fork and orphan while dying is found (it can only have come from them)
+/// and ended in a further round, counted, and nothing of the group lives on. Through
+/// the kernel's fork events where leaktop may hear them (root), and through the
+/// group's session alone (`LEAKTOP_NO_CONNECTOR`, as for any user).
+#[test]
+fn a_kill_ends_what_a_group_double_forks_while_dying_and_says_so() {
+    for no_connector in ["0", "1"] {
+        kill_double_forkers(no_connector);
+    }
+}
+
+fn kill_double_forkers(no_connector: &str) {
+    let tag = Tag::new();
+    let mut job = tag
+        .command("python3")
+        .args(["-c", DOUBLE_FORKERS, "6"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(job.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let leader: u32 = line.trim().parse().unwrap();
+    let _ = job.wait();
+    let members = tag.live();
+    assert_eq!(members.len(), 6, "{members:?}");
+
+    let out = leaktop()
+        .env("LEAKTOP_NO_CONNECTOR", no_connector)
+        .args(["orphans", "--older-than", "0s", "--group"])
+        .arg(format!("pg-{leader}"))
+        .args(["--kill", "--yes", "--grace", "3s"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{no_connector}: {stdout}{stderr}");
+    let left = tag.live();
+    assert!(
+        left.is_empty(),
+        "what the group forked while dying lives on: {left:?}\n{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("ended pg-{leader}: all 6 processes")),
+        "{stdout}"
+    );
+    let escaped: usize = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ended too: ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no count of what escaped: {stdout}"));
+    assert!(escaped >= 6, "one sleeper per member at least: {stdout}");
 }

@@ -7,7 +7,7 @@ use crate::fakes;
 
 use std::time::Duration;
 
-use fakes::host::{FakeHost, Proc};
+use fakes::host::{FakeHost, Proc, Reaction};
 use leaktop::actions::known::Known;
 use leaktop::actions::orphans::{
     Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions, run_on,
@@ -15,6 +15,7 @@ use leaktop::actions::orphans::{
 use leaktop::format::Format;
 use leaktop::host::Signal;
 use leaktop::model::orphans::StdioKind;
+use leaktop::sample::events::{NoEvents, Source};
 use serde_json::Value;
 
 const ME: u32 = 50;
@@ -152,15 +153,22 @@ fn groups_by_job_sorted_by_memory_with_their_evidence() {
     }
 }
 
-#[test]
-fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
-    let fake = machine();
+/// `orphans --kill --yes` (the table) on `fake`, which must succeed; with the
+/// options it ran with.
+fn kill_strong(fake: &FakeHost) -> (Run, Options) {
     let opts = Options {
         kill: kill(true),
         ..options(Output::Table(120))
     };
-    let r = run(&fake, &opts, None);
+    let r = run(fake, &opts, None);
     r.result.as_ref().unwrap();
+    (r, opts)
+}
+
+#[test]
+fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
+    let fake = machine();
+    let (r, opts) = kill_strong(&fake);
     assert!(!fake.alive(701) && !fake.alive(702), "{}", r.out);
     assert!(fake.alive(601) && fake.alive(602) && fake.alive(603));
     assert!(fake.signals_to(601).is_empty());
@@ -169,11 +177,7 @@ fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
         "{}",
         r.said
     );
-    assert!(
-        r.out.contains("ended pg-700: 2 of 2 processes"),
-        "{}",
-        r.out
-    );
+    assert!(r.out.contains("ended pg-700: all 2 processes"), "{}", r.out);
 
     // Named, the weak group is ended too; init and leaktop never get a signal.
     let named = Options {
@@ -187,6 +191,112 @@ fn the_kill_ends_strong_groups_and_weak_ones_only_when_named() {
     assert!(!fake.alive(601) && !fake.alive(602) && !fake.alive(603));
     assert!(fake.alive(500), "the shell is no orphan");
     assert!(fake.signals_to(1).is_empty() && fake.signals_to(ME).is_empty());
+}
+
+/// [`machine`] whose orphans double-fork in their SIGTERM handler, then die; forks
+/// cannot be watched (no `CAP_NET_ADMIN`), so only sessions tie what they fork.
+fn double_forkers() -> FakeHost {
+    let fake = machine();
+    fake.set_events(Source::Ticks, Some(NoEvents::NotPermitted));
+    for pid in [601, 701, 702] {
+        let mut p = fake.get(pid).unwrap();
+        p.reactions = vec![(Signal::TERM, Reaction::DoubleFork(Box::new(Reaction::Die)))];
+        fake.add(p);
+    }
+    fake
+}
+
+/// The live processes of `session` that are not in `before`.
+fn newcomers(fake: &FakeHost, before: &[u32], session: u32) -> Vec<u32> {
+    fake.processes()
+        .iter()
+        .filter(|p| p.session == session && !before.contains(&p.pid) && fake.alive(p.pid))
+        .map(|p| p.pid)
+        .collect()
+}
+
+fn pids(fake: &FakeHost) -> Vec<u32> {
+    fake.processes().iter().map(|p| p.pid).collect()
+}
+
+/// pg-700's session is its own (its leader is gone): what its members double-fork
+/// while they handle SIGTERM can only have come from them, and is ended in a further
+/// round, counted, and the group is said to have ended only then.
+#[test]
+fn what_a_group_double_forks_while_dying_is_ended_when_its_session_is_its_own() {
+    let fake = double_forkers();
+    let before = pids(&fake);
+    let (r, _) = kill_strong(&fake);
+    assert!(!fake.alive(701) && !fake.alive(702), "{}", r.out);
+    let escapees: Vec<u32> = fake
+        .signals()
+        .iter()
+        .filter(|(pid, sig)| !before.contains(pid) && *sig == Signal::KILL)
+        .map(|(pid, _)| *pid)
+        .collect();
+    assert_eq!(
+        escapees.len(),
+        2,
+        "a grandchild each, SIGKILLed: {escapees:?}"
+    );
+    assert_eq!(
+        newcomers(&fake, &before, 690),
+        Vec::<u32>::new(),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("ended pg-700: all 2 processes"), "{}", r.out);
+    assert!(
+        r.out
+            .contains("ended too: 2 processes forked during the kill, 2 of them orphaned"),
+        "{}",
+        r.out
+    );
+    assert!(
+        fake.signals_to(500).is_empty(),
+        "the shell is never signalled"
+    );
+    assert!(fake.signals_to(601).is_empty(), "nor the weak group");
+}
+
+/// pg-600 shares its session with a live shell: a process that appears there during
+/// the kill might be the shell's, so it is never signalled, and it is reported.
+#[test]
+fn a_newcomer_to_a_shared_session_is_reported_and_never_signalled() {
+    let fake = double_forkers();
+    let before = pids(&fake);
+    let opts = Options {
+        kill: kill(true),
+        filter: Filter {
+            group: Some("pg-600".into()),
+            ..Filter::default()
+        },
+        ..options(Output::Table(120))
+    };
+    let r = run(&fake, &opts, None);
+    r.result.as_ref().unwrap();
+    assert!(!fake.alive(601) && !fake.alive(602) && !fake.alive(603));
+    let left = newcomers(&fake, &before, 500);
+    assert_eq!(
+        left.len(),
+        1,
+        "the grandchild of 601: {:?}",
+        fake.processes()
+    );
+    assert!(fake.signals_to(left[0]).is_empty());
+    assert!(
+        fake.signals_to(500).is_empty(),
+        "the shell is never signalled"
+    );
+    assert!(
+        r.out.contains(&format!(
+            "not signalled: 1 process appeared in the groups' process groups during the \
+             kill, but nothing ties it to the groups (their session is shared): {}",
+            left[0]
+        )),
+        "{}",
+        r.out
+    );
 }
 
 #[test]

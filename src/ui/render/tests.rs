@@ -290,6 +290,7 @@ fn kill_all_leaked_confirm_change_signal_and_survivors_get_sigkill() {
             unknown: 0,
         },
         mem_available_change_kb: Some(118 * 1024),
+        ..KillReport::default()
     });
     let screen = draw(&app, 120, 40);
     assert!(screen.contains("1 ended · 1 survived"), "{screen}");

@@ -79,6 +79,9 @@ pub enum Reaction {
     DieAfter(Duration),
     /// It forks a child (like [`Proc::forks_like`]'s, or a plain one), then reacts so.
     Fork(Box<Reaction>),
+    /// It double-forks (a child that forks a plain grandchild and exits at once, so the
+    /// grandchild is orphaned before anyone sees the child), then reacts so.
+    DoubleFork(Box<Reaction>),
 }
 
 /// The fake executable a process named `name` runs by default: device 8, an inode
@@ -534,6 +537,14 @@ impl World {
             }
             Reaction::Fork(then) => {
                 self.fork(pid);
+                self.react(pid, signal, *then);
+            }
+            Reaction::DoubleFork(then) => {
+                let child = self.fork(pid);
+                if child != 0 {
+                    self.fork(child);
+                    self.die(child, Exit::Code(0));
+                }
                 self.react(pid, signal, *then);
             }
         }
