@@ -75,6 +75,21 @@ pub fn unit(kind: UnitKind, exe: &str, args: &[String], home: &str) -> String {
             s.push_str("StandardOutput=journal\n");
             s.push_str("Nice=10\n");
             if system {
+                // Directories it writes besides its state directory: a --journal or
+                // --textfile given (ProtectSystem=strict makes the rest read-only).
+                let written: Vec<String> = args
+                    .windows(2)
+                    .filter(|w| w[0] == "--journal" || w[0] == "--textfile")
+                    .map(|w| w[1].clone())
+                    .chain(args.iter().filter_map(|a| {
+                        a.strip_prefix("--journal=")
+                            .or_else(|| a.strip_prefix("--textfile="))
+                            .map(str::to_string)
+                    }))
+                    .collect();
+                for dir in written {
+                    s.push_str(&format!("ReadWritePaths={}\n", systemd_word(&dir)));
+                }
                 s.push_str(concat!(
                     "# The journal and the pid file: /var/lib/leaktop.\n",
                     "StateDirectory=leaktop\n",
@@ -154,6 +169,7 @@ mod tests {
             "{u}"
         );
         assert!(u.contains("CapabilityBoundingSet=CAP_NET_ADMIN"));
+        assert!(u.contains("ReadWritePaths=/var/lib/leak%%top\n"), "{u}");
         assert!(u.contains("WantedBy=multi-user.target"));
         let user = unit(UnitKind::SystemdUser, "/usr/bin/leaktop", &[], "/home/a");
         assert!(

@@ -484,3 +484,38 @@ fn an_ignore_rule_hides_an_intended_job_and_keeps_the_kill_off_it() {
     );
     assert!(fake.signals_to(701).is_empty());
 }
+
+#[test]
+fn the_textfile_counts_groups_and_orphanings_by_what_died_and_no_pids() {
+    let fake = FakeHost::new(50);
+    job(&fake);
+    fake.end_after(300, 2 * SEC, Exit::Signaled(9));
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = tempfile::tempdir().unwrap();
+    let opts = Options {
+        textfile: Some(textfile.path().to_path_buf()),
+        ..options(dir.path())
+    };
+    watch_until(&fake, &opts, 6 * SEC);
+    let names: Vec<String> = std::fs::read_dir(textfile.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["leaktop.prom"],
+        "written whole, no temporary file left"
+    );
+    let text = std::fs::read_to_string(textfile.path().join("leaktop.prom")).unwrap();
+    for line in [
+        "leaktop_orphan_groups{origin=\"python3\"} 1",
+        "leaktop_orphanings_total{origin=\"python3\"} 1",
+        "leaktop_watch_source{source=\"connector\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        !text.contains("pid=\"") && !text.contains("# EOF"),
+        "{text}"
+    );
+}

@@ -169,3 +169,35 @@ fn the_file_is_found_where_the_user_keeps_it_or_not_at_all() {
     );
     assert_eq!(load(&conf, &|_| None).unwrap().path, Some(conf));
 }
+
+#[test]
+fn the_documented_examples_parse_once_uncommented() {
+    let doc = include_str!("../../../docs/config.example.toml");
+    assert!(parse_ok(doc).policies.is_empty(), "all commented out");
+    let is_toml = |l: &str| {
+        l.starts_with('[')
+            || l.split_once(" = ").is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+    };
+    let uncommented: String = doc
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if is_toml(rest) => format!("{rest}\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let c = parse_ok(&uncommented);
+    assert_eq!(c.ignore.len(), 3, "{uncommented}");
+    let names: Vec<&str> = c.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "python pools",
+            "mcp",
+            "agent cli",
+            "js test and dev workers"
+        ]
+    );
+    assert_eq!(c.watch.journal_max, Some(64 << 20));
+}
