@@ -466,3 +466,44 @@ fn the_journal_stays_within_its_cap_under_a_fork_storm() {
     );
     assert!(journal::files(&journal).unwrap().len() > 2, "rotated");
 }
+
+/// A parent whose main thread exits first (`pthread_exit`) while another thread
+/// lives on, then ends the process with `exit(3)`: its child is orphaned only then.
+/// Prints the child's pid.
+const MAIN_THREAD_FIRST: &str = r#"
+import ctypes, os, subprocess, threading, time
+child = subprocess.Popen(["sleep", "3600"])
+print(child.pid, flush=True)
+def later():
+    time.sleep(2)
+    os._exit(3)
+threading.Thread(target=later).start()
+time.sleep(0.5)
+ctypes.CDLL(None).pthread_exit(None)
+"#;
+
+#[test]
+fn a_parent_whose_last_thread_ends_after_its_main_one_is_recorded_when_and_how_it_ended() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let w = Watcher::start(&dir.path().join("journal"), &[]);
+    let tag = Tag::new();
+    let mut parent = tag
+        .command("python3")
+        .args(["-c", MAIN_THREAD_FIRST])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let child: u32 = line.trim().parse().unwrap();
+    assert_eq!(parent.wait().unwrap().code(), Some(3));
+    let o = orphaning_of(&w, parent.id());
+    assert!(o.exact, "told by the events, not a scan: {o:?}");
+    assert_eq!(o.died.how.and_then(|h| h.exit_code), Some(3), "{o:?}");
+    assert_eq!(o.left.iter().map(|l| l.pid).collect::<Vec<_>>(), [child]);
+}

@@ -28,7 +28,7 @@ use crate::format::journal::{self, JournalError, WatcherFile};
 use crate::host::{Create, Host};
 use crate::metrics::MetricsState;
 use crate::metrics::watch::WatchFigures;
-use crate::model::watch::lineage::{Lineage, Seen};
+use crate::model::watch::lineage::{Death, Lineage, Seen};
 use crate::model::watch::policy::Policy;
 use crate::model::watch::record::{Fate, LostRecord, Orphaning, Record, Start, Stop};
 use crate::model::watch::story::Stories;
@@ -225,6 +225,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         batch: Vec::new(),
         said_journal_error: false,
         warnings: Vec::new(),
+        held: Vec::new(),
     };
     state.batch.push(Record::Start(Start {
         time_ms: now_ms,
@@ -316,6 +317,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
             budget: &mut budget,
         };
         rescan |= state.handle(&mut reader, &mut seen, None);
+        state.retry_held(&mut reader);
         if rescan || h.now() >= next_scan {
             let samples = h.scan();
             let now_ms = clock.now_ms(h);
@@ -355,7 +357,14 @@ struct State<'a> {
     said_journal_error: bool,
     /// Warnings for stderr, said at the next write.
     warnings: Vec<String>,
+    /// Orphanings whose children are still under the dead pid (its other threads
+    /// live on), and since when.
+    held: Vec<(Death, Instant)>,
 }
+
+/// The most orphanings held at once, and for how long each.
+const MAX_HELD: usize = 1024;
+const HELD_FOR: Duration = Duration::from_secs(10);
 
 impl State<'_> {
     /// Acts on what the lineage told; returns whether a scan is wanted now.
@@ -370,17 +379,18 @@ impl State<'_> {
             match s {
                 Seen::NewParent(pid) => reader.details(&mut self.lineage, pid),
                 Seen::Rescan => rescan = true,
-                Seen::Orphaning(death) => {
-                    let source = if death.exact {
-                        self.source.name()
-                    } else {
-                        Source::Ticks.name()
-                    };
-                    let at = death.time_ms;
-                    if let Some(o) =
-                        reader.orphaning(&death, &mut self.lineage, present, self.scope, source, at)
-                    {
-                        self.record_orphaning(o);
+                Seen::Orphaning(death) => self.try_orphaning(reader, death, present),
+                Seen::ThreadExit { tgid, time_ms, how } => {
+                    // The process may have ended with this thread: its children are
+                    // orphaned now.
+                    let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                        .into_iter()
+                        .partition(|(d, _)| d.died.pid == tgid);
+                    self.held = later;
+                    for (mut d, _) in now {
+                        d.time_ms = time_ms;
+                        d.died.how = how.or(d.died.how);
+                        self.try_orphaning(reader, d, present);
                     }
                 }
                 Seen::Fate {
@@ -404,6 +414,58 @@ impl State<'_> {
             }
         }
         rescan
+    }
+
+    /// Records `death` if its children are orphans now, or holds it while the dead
+    /// process's other threads still hold them (for [`HELD_FOR`] at most).
+    fn try_orphaning(
+        &mut self,
+        reader: &mut orphaning::Reader,
+        death: Death,
+        present: Option<&IdMap<u32, ProcSample>>,
+    ) {
+        let source = if death.exact {
+            self.source.name()
+        } else {
+            Source::Ticks.name()
+        };
+        let at = death.time_ms;
+        match reader.orphaning(&death, &mut self.lineage, present, self.scope, source, at) {
+            orphaning::Outcome::Recorded(o) => self.record_orphaning(*o),
+            orphaning::Outcome::Held if self.held.len() < MAX_HELD => {
+                self.held.push((death, self.host.now()))
+            }
+            _ => {}
+        }
+    }
+
+    /// Tries the held orphanings again (their process may have ended with a thread
+    /// whose exit no event told), and gives up on those held too long (a scan tells
+    /// them later, if they come to be).
+    fn retry_held(&mut self, reader: &mut orphaning::Reader) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = self.host.now();
+        let held = std::mem::take(&mut self.held);
+        for (death, since) in held {
+            if now.duration_since(since) > HELD_FOR {
+                continue;
+            }
+            let at = death.time_ms;
+            match reader.orphaning(
+                &death,
+                &mut self.lineage,
+                None,
+                self.scope,
+                self.source.name(),
+                at,
+            ) {
+                orphaning::Outcome::Recorded(o) => self.record_orphaning(*o),
+                orphaning::Outcome::Held => self.held.push((death, since)),
+                orphaning::Outcome::Nothing => {}
+            }
+        }
     }
 
     fn record_orphaning(&mut self, o: Orphaning) {

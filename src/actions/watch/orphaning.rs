@@ -52,6 +52,16 @@ impl Default for Budget {
     }
 }
 
+/// What became of an orphaning the lineage told.
+#[derive(Debug)]
+pub enum Outcome {
+    Recorded(Box<Orphaning>),
+    /// Its children are still under the dead pid: its other threads live on.
+    Held,
+    /// Nothing to record.
+    Nothing,
+}
+
 /// What the records are read with.
 pub struct Reader<'a> {
     pub host: &'a dyn Host,
@@ -79,10 +89,43 @@ impl Reader<'_> {
         lineage.set_details(&s, details);
     }
 
-    /// The record of `death`, or `None` if no child lives on under another parent
-    /// (they exited too, or the parent's other threads hold them) or, with `scope`,
+    /// The record of `death`; [`Outcome::Held`] while a child is still under the
+    /// dead pid (the process's other threads live on and hold it: its main thread
+    /// exited first); [`Outcome::Nothing`] if no child lives on, or, with `scope`,
     /// none of them is that user's. `now` is the scan that told it, if a scan did.
     pub fn orphaning(
+        &mut self,
+        death: &Death,
+        lineage: &mut Lineage,
+        now: Option<&IdMap<u32, ProcSample>>,
+        scope: Option<u32>,
+        source: &str,
+        at_ms: u64,
+    ) -> Outcome {
+        match self.read_orphaning(death, lineage, now, scope, source, at_ms) {
+            Some(o) => Outcome::Recorded(Box::new(o)),
+            None if self.held(death, now) => Outcome::Held,
+            None => Outcome::Nothing,
+        }
+    }
+
+    /// Whether a child of `death` is alive and still under the dead pid.
+    fn held(&self, death: &Death, now: Option<&IdMap<u32, ProcSample>>) -> bool {
+        !death.confirmed
+            && death.children.iter().any(|&(pid, start)| {
+                let s = match now {
+                    Some(map) => map.get(&pid).copied(),
+                    None => self.host.probe(pid),
+                };
+                s.is_some_and(|s| {
+                    s.ppid == death.died.pid
+                        && !s.has_exited()
+                        && start.is_none_or(|st| st == s.start)
+                })
+            })
+    }
+
+    fn read_orphaning(
         &mut self,
         death: &Death,
         lineage: &mut Lineage,

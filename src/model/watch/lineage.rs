@@ -94,6 +94,14 @@ pub enum Seen {
         fate: FateKind,
         how: Option<How>,
     },
+    /// A thread of `tgid` exited after its main thread did, while children the
+    /// process had are still to be told orphaned: the process may be gone now (its
+    /// children reparented), which an orphaning held back waits for.
+    ThreadExit {
+        tgid: u32,
+        time_ms: u64,
+        how: Option<How>,
+    },
     /// Events were lost, or the table is full: scan now.
     Rescan,
 }
@@ -239,6 +247,18 @@ impl Lineage {
             }
             ProcEvent::Exit { task, how, .. } if task.is_process() => {
                 self.exit(at_ms, task.pid, how, out)
+            }
+            // A thread outliving its process's main thread keeps the children: the
+            // process ends with its last thread.
+            ProcEvent::Exit { task, how, .. }
+                if !self.procs.contains_key(&task.tgid)
+                    && self.kids.get(&task.tgid).is_some_and(|&n| n > 0) =>
+            {
+                out.push(Seen::ThreadExit {
+                    tgid: task.tgid,
+                    time_ms: at_ms,
+                    how: how.map(How::from_ended),
+                })
             }
             ProcEvent::Exec { task } => {
                 if let Some(k) = self.procs.get_mut(&task.tgid) {

@@ -277,3 +277,47 @@ fn the_processes_worth_watching_are_parents_and_followed_orphans() {
     l.worth_watching(None, &mut ids);
     assert_eq!(ids.len(), 4, "init, 100, 200 and the followed: {ids:?}");
 }
+
+#[test]
+fn a_thread_outliving_the_main_one_is_told_while_children_wait() {
+    let mut l = Lineage::new();
+    let mut out = Vec::new();
+    l.scan(
+        1000,
+        &[p(1, 0, 1), p(100, 1, 10), p(101, 100, 11), p(300, 1, 30)],
+        &mut out,
+    );
+    out.clear();
+    let killed = Some(Ended::Signaled {
+        signal: 9,
+        core: false,
+    });
+    l.observe(2000, &exit(100, killed), &mut out);
+    assert_eq!(deaths(&out).len(), 1);
+    // Its other threads hold the child: not an orphan yet.
+    assert!(!l.confirm(100, Some(11), &p(101, 100, 11), 2000));
+    out.clear();
+    let thread = |tid: u32, tgid: u32| ProcEvent::Exit {
+        task: Task { pid: tid, tgid },
+        parent: None,
+        how: killed,
+    };
+    l.observe(2100, &thread(105, 100), &mut out);
+    match &out[..] {
+        [
+            Seen::ThreadExit {
+                tgid: 100,
+                time_ms: 2100,
+                how,
+            },
+        ] => {
+            assert_eq!(how.unwrap().signal, Some(9))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A thread of a live process, or of one without children, tells nothing.
+    out.clear();
+    l.observe(2200, &thread(305, 300), &mut out);
+    l.observe(2200, &thread(999, 998), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+}
