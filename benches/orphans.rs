@@ -113,6 +113,7 @@ fn real_scan_of_this_machine(bencher: Bencher) {
         older_than: std::time::Duration::from_secs(2),
         all: false,
         measure: false,
+        ..ScanOptions::default()
     };
     bencher.bench_local(|| scanner.scan(&opts));
 }

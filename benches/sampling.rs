@@ -108,29 +108,24 @@ fn naive_open_read_close_150(bencher: Bencher) {
     });
 }
 
+/// A monitor on `root` on the real host, as `leaktop record` attaches.
+fn attach(root: u32) -> Monitor {
+    let host = leaktop::host::real();
+    let sampler = host.sampler(Backend::default()).unwrap();
+    Monitor::attach_on(host, sampler, root, Duration::from_secs(1), vec![]).unwrap()
+}
+
 /// A whole tick as `leaktop record` does it: sample, update the tracker, snapshot.
 #[divan::bench]
 fn monitor_step_150(bencher: Bencher) {
-    let mut monitor = Monitor::attach(
-        TREE.0.id(),
-        Backend::default(),
-        Duration::from_secs(1),
-        vec![],
-    )
-    .unwrap();
+    let mut monitor = attach(TREE.0.id());
     monitor.step().unwrap();
     bencher.bench_local(|| monitor.step().unwrap().processes.len());
 }
 
 #[divan::bench(args = [Format::Text, Format::Ndjson])]
 fn write_tick_150(bencher: Bencher, format: Format) {
-    let mut monitor = Monitor::attach(
-        TREE.0.id(),
-        Backend::default(),
-        Duration::from_secs(1),
-        vec![],
-    )
-    .unwrap();
+    let mut monitor = attach(TREE.0.id());
     let tick = monitor.step().unwrap();
     let mut buf = String::with_capacity(64 * 1024);
     bencher.bench_local(|| {

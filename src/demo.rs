@@ -17,12 +17,14 @@
 //! init, and every helper ends when leaktop does: leaktop kills the family on exit, and
 //! each helper also exits by itself once leaktop is gone (even after a SIGKILL).
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::Duration;
 
-use rustix::process::{Pid, Signal};
+use rustix::process::Signal;
 
 use crate::actions::kill::{self, Target};
+use crate::host::{Host, SpawnError, SpawnSpec, Spawned};
 use crate::ui::{self, Root, ViewError, WatchOptions};
 
 /// The hidden subcommand helpers run as.
@@ -35,6 +37,8 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(1);
 /// The demo's interval when `--interval` is left at its default (1 s): room for the
 /// leak grace within the first 3 s.
 const DEMO_INTERVAL: Duration = Duration::from_millis(250);
+/// The demo's leak grace unless one is given: its helpers leak at once, on purpose.
+const DEMO_LEAK_GRACE: Duration = Duration::from_secs(1);
 /// `--interval`'s default.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const JOB_EVERY: Duration = Duration::from_secs(1);
@@ -45,29 +49,31 @@ pub enum DemoError {
     #[error("cannot become a child subreaper: {0}")]
     Subreaper(std::io::Error),
     #[error("cannot start the demo helper: {0}")]
-    Spawn(std::io::Error),
+    Spawn(#[from] SpawnError),
     #[error(transparent)]
     View(#[from] ViewError),
 }
 
-/// Starts the demo family, opens the live view on it, and ends every helper on exit.
-pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
-    let me = std::process::id();
-    let host = crate::host::real();
+/// Starts the demo family on `host`, opens the live view on it, and ends every helper
+/// on exit.
+pub fn run(host: Arc<dyn Host>, mut opts: WatchOptions) -> Result<(), DemoError> {
+    let me = host.own_pid();
     let adopting = host.become_subreaper().map_err(DemoError::Subreaper)?;
-    let server = spawn_helper("server", &[]).map_err(DemoError::Spawn)?;
-    let started = std::time::SystemTime::now();
-    let root = server.id();
+    let server = spawn_helper(host.as_ref(), "server", &[])?;
+    let started_ms = crate::host::wall_ms(host.as_ref());
+    let root = server.pid;
     opts.root = Root::Pid(root);
     opts.subreapers = if adopting { vec![me] } else { Vec::new() };
     if opts.interval == DEFAULT_INTERVAL {
         opts.interval = DEMO_INTERVAL;
     }
-    let started_ms = started
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let last = ui::watch_with(&opts, schedule(started_ms, opts.leak_grace));
-    // The std handle would only reap the server; leaktop reaps everything itself.
+    // Its helpers leak on purpose and linger by design nowhere: the point is shown at
+    // once, not after the default grace that spares real lingering services.
+    if opts.leak_grace == crate::monitor::LEAK_GRACE {
+        opts.leak_grace = DEMO_LEAK_GRACE;
+    }
+    let last = ui::watch_with(host.clone(), &opts, schedule(started_ms, opts.leak_grace));
+    // leaktop reaps everything itself, the server included, below.
     drop(server);
     let mut targets: Vec<Target> = last
         .as_ref()
@@ -75,7 +81,8 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
         .and_then(|t| t.as_ref())
         .map(|t| t.processes.iter().map(Target::row).collect())
         .unwrap_or_default();
-    if let Some(probe) = crate::sample::open(opts.backend)
+    if let Some(probe) = host
+        .sampler(opts.backend)
         .ok()
         .and_then(|mut s| s.probe(root))
     {
@@ -91,13 +98,13 @@ pub fn run(mut opts: WatchOptions) -> Result<(), DemoError> {
     host.reap();
     // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect now that
     // every helper is gone.
-    crate::ui::terminal::reraise_deferred();
+    crate::ui::terminal::reraise_deferred(host.as_ref());
     last?;
     Ok(())
 }
 
 /// What the demo's server started at `started_ms` (wall time, ms) will do: each
-/// session orphaned [`SESSION_LIFETIME`] after it opens, its workers leaked
+/// session orphaned `SESSION_LIFETIME` after it opens, its workers leaked
 /// `leak_grace` later.
 pub fn schedule(started_ms: u64, leak_grace: Duration) -> Vec<ui::app::Forecast> {
     (0..SESSIONS as u32)
@@ -113,58 +120,53 @@ pub fn schedule(started_ms: u64, leak_grace: Duration) -> Vec<ui::app::Forecast>
         .collect()
 }
 
-fn spawn_helper(role: &str, args: &[String]) -> std::io::Result<Child> {
-    let owner = std::env::var(OWNER_ENV).unwrap_or_else(|_| std::process::id().to_string());
-    Command::new(std::env::current_exe()?)
-        .arg(HELPER_COMMAND)
-        .arg(role)
-        .args(args)
-        .env(OWNER_ENV, owner)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+/// Starts `leaktop __demo-helper ROLE ARGS` through `host`, its standard streams on
+/// `/dev/null`, owned by the leaktop that runs the demo.
+fn spawn_helper(host: &dyn Host, role: &str, args: &[String]) -> Result<Spawned, SpawnError> {
+    let owner = std::env::var(OWNER_ENV).unwrap_or_else(|_| host.own_pid().to_string());
+    let exe = std::env::current_exe().map_err(|e| SpawnError::Other("leaktop".into(), e))?;
+    let mut argv: Vec<OsString> = vec![exe.into(), HELPER_COMMAND.into(), role.into()];
+    argv.extend(args.iter().map(OsString::from));
+    host.spawn(&SpawnSpec {
+        argv,
+        null_stdio: true,
+        parent_death_signal: None,
+        env: vec![(OWNER_ENV.into(), owner.into())],
+    })
 }
 
-/// Entry point of `leaktop __demo-helper ROLE [ARGS]`. Never returns.
-pub fn helper(role: &str, args: &[String]) -> ! {
+/// Entry point of `leaktop __demo-helper ROLE [ARGS]`, on `host`. Never returns.
+pub fn helper(host: Arc<dyn Host>, role: &str, args: &[String]) -> ! {
     let owner: Option<u32> = std::env::var(OWNER_ENV).ok().and_then(|v| v.parse().ok());
     let Some(owner) = owner else {
         eprintln!("leaktop: {HELPER_COMMAND} is internal to `leaktop demo`");
         std::process::exit(2);
     };
-    set_name(&format!("demo-{role}"));
+    let host = host.as_ref();
+    host.set_process_name(&format!("demo-{role}"));
     match role {
-        "server" => server(owner),
-        "session" => session(owner),
+        "server" => server(host, owner),
+        "session" => session(host, owner),
         "worker" => {
             let mib = args.first().and_then(|a| a.parse().ok()).unwrap_or(16);
-            worker(owner, mib)
+            worker(host, owner, mib)
         }
-        "job" => std::thread::sleep(Duration::from_millis(300)),
+        "job" => host.sleep(Duration::from_millis(300)),
         _ => {}
     }
     std::process::exit(0)
 }
 
-fn set_name(name: &str) {
-    crate::host::set_process_name(name);
-}
-
-fn owner_alive(owner: u32) -> bool {
-    Pid::from_raw(owner as i32).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
-}
-
 /// Sleeps in short steps while leaktop lives; `false` once it is gone.
-fn nap(owner: u32, total: Duration) -> bool {
-    let end = Instant::now() + total;
-    while Instant::now() < end {
-        if !owner_alive(owner) {
+fn nap(host: &dyn Host, owner: u32, total: Duration) -> bool {
+    let end = host.now() + total;
+    while host.now() < end {
+        if !host.exists(owner) {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(200).min(end - Instant::now()));
+        host.sleep(Duration::from_millis(200).min(end.saturating_duration_since(host.now())));
     }
-    owner_alive(owner)
+    host.exists(owner)
 }
 
 fn hold(mib: usize) -> Vec<u8> {
@@ -173,46 +175,74 @@ fn hold(mib: usize) -> Vec<u8> {
     std::hint::black_box(vec![0x5a; mib * 1024 * 1024])
 }
 
-fn server(owner: u32) {
+fn server(host: &dyn Host, owner: u32) {
     let cache = hold(16);
-    let started = Instant::now();
+    let started = host.now();
     let mut sessions = 0;
-    let mut children: Vec<Child> = Vec::new();
-    let mut next_job = Instant::now();
+    let mut next_job = host.now();
     loop {
-        if sessions < SESSIONS && started.elapsed() >= SESSION_EVERY * sessions as u32 {
-            children.extend(spawn_helper("session", &[]).ok());
+        if sessions < SESSIONS
+            && host.now().duration_since(started) >= SESSION_EVERY * sessions as u32
+        {
+            let _ = spawn_helper(host, "session", &[]);
             sessions += 1;
         }
-        if Instant::now() >= next_job {
-            children.extend(spawn_helper("job", &[]).ok());
+        if host.now() >= next_job {
+            let _ = spawn_helper(host, "job", &[]);
             next_job += JOB_EVERY;
         }
-        children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
-        if !nap(owner, Duration::from_millis(100)) {
+        // Its sessions and jobs, once they have exited.
+        host.reap();
+        if !nap(host, owner, Duration::from_millis(100)) {
             break;
         }
     }
     drop(std::hint::black_box(cache));
 }
 
-fn session(owner: u32) {
+fn session(host: &dyn Host, owner: u32) {
     let state = hold(8);
     for mib in WORKER_MIB {
-        let _ = spawn_helper("worker", &[mib.to_string()]);
+        let _ = spawn_helper(host, "worker", &[mib.to_string()]);
     }
     // Exits without ending its workers: this is the leak.
-    nap(owner, SESSION_LIFETIME);
+    nap(host, owner, SESSION_LIFETIME);
     drop(std::hint::black_box(state));
 }
 
-fn worker(owner: u32, mib: usize) {
+fn worker(host: &dyn Host, owner: u32, mib: usize) {
     let mut held = vec![hold(mib)];
     // Grows a little now and then, like a cache nobody trims.
-    while nap(owner, Duration::from_secs(3)) {
+    while nap(host, owner, Duration::from_secs(3)) {
         if held.len() < 8 {
             held.push(hold(1));
         }
     }
     drop(std::hint::black_box(held));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the view's header counts down to (its rendering is tested in
+    /// `ui::render::tests::the_header_counts_down_to_what_is_coming`).
+    #[test]
+    fn the_schedule_forecasts_each_session_orphaned_and_its_workers_leaked() {
+        let forecast = schedule(1_000_000, Duration::from_secs(1));
+        let said: Vec<(u64, &str, &str)> = forecast
+            .iter()
+            .map(|f| (f.at_ms, f.what.as_str(), f.then.as_str()))
+            .collect();
+        let what = "a session will be orphaned";
+        let then = "its 2 workers leak 1s later";
+        assert_eq!(
+            said,
+            [
+                (1_001_000, what, then),
+                (1_013_000, what, then),
+                (1_025_000, what, then)
+            ]
+        );
+    }
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::host::{Create, Host};
-use crate::text::shown_path;
+use crate::human::shown_path;
 
 /// How often a wait looks for a stop signal.
 const WAIT_STEP: Duration = Duration::from_millis(100);

@@ -5,18 +5,19 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::format::{Format, human_kb};
+use crate::host::{Alarm, Host, Listening};
+use crate::human::shown_path;
 use crate::model::AlertConfig;
 use crate::model::{Header, Tick};
 use crate::monitor::{AttachError, Monitor};
 use crate::outfile::{Interrupts, Mode, OpenError, OutFile, signal_name};
 use crate::sample::{Backend, SampleError};
-use crate::text::shown_path;
 
 pub struct RecordOptions {
     pub pid: u32,
@@ -39,6 +40,8 @@ pub struct RecordOptions {
     pub alerts: AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// Read PSS, USS and swap (`/proc/PID/smaps_rollup`) within the budget.
     pub pss: bool,
     /// `--metrics`: where each tick's figures are published.
@@ -168,22 +171,32 @@ impl TickSink {
     }
 }
 
-pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
-    let host = crate::host::real();
-    let interrupts = Interrupts::default();
-    let stop_signals = watch_signals(&interrupts)?;
+/// Records `opts.pid`'s family on `host` until a limit, the family's end or a stop
+/// signal (INT, TERM, HUP, heard through `host` and taken after the tick under way).
+pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, RecordError> {
+    let stop_signals = StopSignals::listen(host.as_ref())?;
     // Opened once, before the attach: a FIFO's wait for its reader ends on a signal.
     let out = opts
         .out
         .as_deref()
-        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&interrupts)))
+        .map(|p| {
+            OutFile::open(
+                host.as_ref(),
+                p,
+                Mode::Replace,
+                Some(&stop_signals.interrupts),
+            )
+        })
         .transpose()?;
-    let mut monitor = Monitor::attach(opts.pid, opts.backend, opts.interval, Vec::new())?
-        .with_alerts(opts.alerts.clone())
-        .with_leak_grace(opts.leak_grace)
-        .measuring_pss(opts.pss)
-        .with_metrics(opts.metrics.clone())
-        .following(opts.follow.clone());
+    let sampler = host.sampler(opts.backend)?;
+    let mut monitor =
+        Monitor::attach_on(host.clone(), sampler, opts.pid, opts.interval, Vec::new())?
+            .with_alerts(opts.alerts.clone())
+            .with_leak_grace(opts.leak_grace)
+            .with_allowed(opts.allowed.clone())
+            .measuring_pss(opts.pss)
+            .with_metrics(opts.metrics.clone())
+            .following(opts.follow.clone());
     let mut sink = TickSink::start(out, opts.format)?;
     sink.header(monitor.header())?;
     if opts.notes
@@ -193,35 +206,19 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
     }
 
     let status = opts.status && opts.out.is_some() && io::stderr().is_terminal();
-    let started = Instant::now();
+    let started = host.now();
     let mut ticks = 0u64;
     let (mut leaked_at_end, mut leaked_rss_kb): (usize, u64);
     let stop = loop {
         let tick = monitor.step()?;
         ticks += 1;
         sink.tick(&tick)?;
-        if opts.notes
-            && let Some(r) = monitor.last_restart()
-            && tick.events.iter().any(
-                |e| matches!(e, crate::model::Event::RootRestarted { pid, .. } if *pid == r.pid),
-            )
-        {
-            let clear = if status { "\r\x1b[K" } else { "" };
-            crate::say(&format!(
-                "{clear}leaktop: --follow: root {} exited; {} is its restart: {}\n",
-                r.previous, r.pid, r.rule
-            ));
+        if opts.notes {
+            restart_note(&monitor, &tick, status);
         }
         (leaked_at_end, leaked_rss_kb) = (tick.leaked_count(), tick.leaked_rss_kb());
         if status {
-            eprint!(
-                "\r\x1b[Ktick {} · {} · {} · leaked {} ({})",
-                tick.tick,
-                crate::format::plural(tick.processes.len(), "process", "processes"),
-                human_kb(tick.total_rss_kb()),
-                leaked_at_end,
-                human_kb(leaked_rss_kb)
-            );
+            status_line(&tick);
         }
 
         // Following, a family that is gone waits for its next generation.
@@ -231,7 +228,7 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         if opts.ticks.is_some_and(|n| ticks >= n) {
             break StopReason::Ticks;
         }
-        let next = next_tick(started, opts.interval, Instant::now());
+        let next = next_tick(started, opts.interval, host.now());
         if let Some(limit) = opts.duration
             && next.is_none_or(|next| next.duration_since(started) > limit)
         {
@@ -240,16 +237,8 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         // Sleep until the next tick, waking at once for a stop signal. A next tick
         // beyond what an Instant can hold (not reachable with the CLI's caps) waits for
         // a signal only.
-        let wait = match next {
-            Some(next) => stop_signals.recv_timeout(next.saturating_duration_since(Instant::now())),
-            None => stop_signals
-                .recv()
-                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-        };
-        match wait {
-            Ok(sig) => break StopReason::Signal(sig),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        if let Some(sig) = stop_signals.wait(host.as_ref(), next) {
+            break StopReason::Signal(sig);
         }
     };
     if status {
@@ -261,6 +250,35 @@ pub fn record(opts: &RecordOptions) -> Result<Summary, RecordError> {
         leaked_at_end,
         leaked_rss_kb,
     })
+}
+
+/// Says on stderr which process `--follow` took for the root's restart, and why, at
+/// the tick that made it (`status`: a status line is on screen, to be cleared first).
+fn restart_note(monitor: &Monitor, tick: &Tick, status: bool) {
+    if let Some(r) = monitor.last_restart()
+        && tick
+            .events
+            .iter()
+            .any(|e| matches!(e, crate::model::Event::RootRestarted { pid, .. } if *pid == r.pid))
+    {
+        let clear = if status { "\r\x1b[K" } else { "" };
+        crate::say(&format!(
+            "{clear}leaktop: --follow: root {} exited; {} is its restart: {}\n",
+            r.previous, r.pid, r.rule
+        ));
+    }
+}
+
+/// The live status line on stderr, redrawn in place.
+fn status_line(tick: &Tick) {
+    eprint!(
+        "\r\x1b[Ktick {} · {} · {} · leaked {} ({})",
+        tick.tick,
+        crate::format::plural(tick.processes.len(), "process", "processes"),
+        human_kb(tick.total_rss_kb()),
+        tick.leaked_count(),
+        human_kb(tick.leaked_rss_kb())
+    );
 }
 
 /// When the tick after `now` is due: the first point of the schedule `started`,
@@ -281,22 +299,55 @@ pub(crate) fn next_tick(started: Instant, interval: Duration, now: Instant) -> O
     started.checked_add(offset)
 }
 
-/// Delivers INT, TERM and HUP to a channel instead of killing the process, and counts
-/// them in `interrupts` first.
-fn watch_signals(interrupts: &Interrupts) -> Result<mpsc::Receiver<i32>, RecordError> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(RecordError::Signals)?;
-    let (tx, rx) = mpsc::channel();
-    let interrupts = interrupts.clone();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            interrupts.note(sig);
-            if tx.send(sig).is_err() {
-                break;
+/// INT, TERM and HUP, heard through the host instead of ending leaktop: the recorder
+/// stops at the first, once the tick under way is written.
+struct StopSignals {
+    heard: mpsc::Receiver<i32>,
+    alarm: Alarm,
+    /// Counted as they come (a wait for a FIFO's reader ends on one).
+    interrupts: Interrupts,
+    /// Never closed: a signal after the last tick is still taken, not fatal.
+    _listening: Listening,
+}
+
+impl StopSignals {
+    fn listen(host: &dyn Host) -> Result<StopSignals, RecordError> {
+        let (tx, heard) = mpsc::channel();
+        let alarm = Alarm::new();
+        let interrupts = Interrupts::default();
+        let (ring, counted) = (alarm.clone(), interrupts.clone());
+        let listening = host
+            .listen_signals(
+                &[SIGINT, SIGTERM, SIGHUP],
+                Box::new(move |sig, _| {
+                    counted.note(sig);
+                    let heard = tx.send(sig).is_ok();
+                    ring.ring();
+                    heard
+                }),
+            )
+            .map_err(RecordError::Signals)?;
+        Ok(StopSignals {
+            heard,
+            alarm,
+            interrupts,
+            _listening: listening,
+        })
+    }
+
+    /// Waits on `host`'s clock until `next` (`None`: for a signal only); the stop
+    /// signal that came first, if one did (one that came meanwhile counts at once).
+    fn wait(&self, host: &dyn Host, next: Option<Instant>) -> Option<i32> {
+        loop {
+            if let Ok(sig) = self.heard.try_recv() {
+                return Some(sig);
             }
+            if next.is_some_and(|next| host.now() >= next) {
+                return None;
+            }
+            host.wait(next, &self.alarm);
         }
-    });
-    Ok(rx)
+    }
 }
 
 #[cfg(test)]

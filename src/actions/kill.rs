@@ -38,7 +38,6 @@ use crate::host::{self, Frozen, Host, Pinned, Signal, SignalError};
 use crate::model::{MemSum, ProcRow};
 use crate::sample::events::{EventRequest, EventSource, ProcEvent, Source, Stamped};
 use crate::sample::{Identity, ProcSample};
-use crate::text::human_kb;
 
 /// The signals a user may choose to end a tree with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,35 +207,6 @@ impl KillReport {
         out.dedup();
         out
     }
-}
-
-/// `MemAvailable +212 MiB (a second opinion: anything on the machine moves it)`.
-pub fn mem_available_text(change_kb: i64) -> String {
-    let sign = if change_kb < 0 { '-' } else { '+' };
-    format!(
-        "MemAvailable {sign}{} (a second opinion: anything on the machine moves it)",
-        human_kb(change_kb.unsigned_abs())
-    )
-}
-
-/// What a kill freed, PSS first: `~143 MiB freed (PSS); at least 120 MiB private; RSS
-/// 174.6 MiB`. Unknown figures are said to be unknown, never 0.
-pub fn freed_text(rss_kb: u64, pss: MemSum, uss: MemSum) -> String {
-    let unknown = |n: usize| crate::text::plural(n, "process", "processes");
-    let mut s = match pss.known() {
-        Some(kb) if pss.unknown == 0 => format!("~{} freed (PSS)", human_kb(kb)),
-        Some(kb) => format!(
-            "~{} freed (PSS) + {} of unknown PSS",
-            human_kb(kb),
-            unknown(pss.unknown)
-        ),
-        None => "PSS unknown".to_string(),
-    };
-    if let Some(kb) = uss.known() {
-        s.push_str(&format!("; at least {} private", human_kb(kb)));
-    }
-    s.push_str(&format!("; RSS {}", human_kb(rss_kb)));
-    s
 }
 
 /// How long the SIGKILL round waits for the processes to go.
@@ -739,30 +709,5 @@ impl<'a> Kill<'a> {
             }
             self.host.sleep(POLL);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mem_available_change_says_its_sign() {
-        assert!(mem_available_text(216_000).starts_with("MemAvailable +210.94 MiB ("));
-        assert!(mem_available_text(-2048).starts_with("MemAvailable -2 MiB ("));
-    }
-
-    #[test]
-    fn freed_says_pss_first_and_unknown_as_unknown() {
-        let sum = |kb, unknown| MemSum { kb, unknown };
-        assert_eq!(
-            freed_text(1_290_000, sum(216_000, 0), sum(4_096, 0)),
-            "~210.94 MiB freed (PSS); at least 4 MiB private; RSS 1.23 GiB"
-        );
-        assert_eq!(
-            freed_text(100_000, sum(0, 61), sum(0, 61)),
-            "PSS unknown; RSS 97.66 MiB",
-            "never 0 for unknown"
-        );
     }
 }

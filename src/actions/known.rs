@@ -1,10 +1,9 @@
-//! What a configuration file and a watcher's journal add to `leaktop orphans`: the
-//! `[[ignore]]` rules, the stories of the processes still alive, and whether a
-//! watcher is running.
+//! What a watcher's journal adds to `leaktop orphans`: the stories of the processes
+//! still alive, and whether a watcher is running. (The configuration file's
+//! `[[ignore]]` rules join `--allow`'s in [`super::orphans::ScanOptions::allowed`].)
 
 use std::path::{Path, PathBuf};
 
-use crate::format::config::Ignore;
 use crate::format::journal::{self, WatcherFile};
 use crate::host::Host;
 use crate::model::watch::record::Record;
@@ -14,9 +13,6 @@ use crate::sample::{IdSet, Identity};
 /// What `leaktop orphans` is told besides its options.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
-    /// `[[ignore]]` rules: the groups they match are hidden (listed with `--all`, and
-    /// never ended unless named by `--group` or `--match`).
-    pub ignore: Vec<Ignore>,
     /// The configuration file used, if any (named in `--json`).
     pub config: Option<PathBuf>,
     /// The journal directories to read stories from, and look for a watcher in.
@@ -88,14 +84,14 @@ pub fn read_stories(
 /// A watcher in one line, for stderr: "a watcher has been running for 2h13m (pid
 /// 4242, events from the connector; journal /var/lib/leaktop)", or why there is none.
 pub fn watcher_line(watchers: &[Watcher], journals: &[PathBuf], now_ms: u64) -> String {
-    let since = |w: &Watcher| crate::text::age(now_ms.saturating_sub(w.file.since_ms));
+    let since = |w: &Watcher| crate::human::age(now_ms.saturating_sub(w.file.since_ms));
     if let Some(w) = watchers.iter().find(|w| w.running) {
         return format!(
             "leaktop: a watcher has been running for {} (pid {}, events from {}; journal {})",
             since(w),
             w.file.pid,
             w.file.source,
-            crate::text::shown_path(&w.dir)
+            crate::human::shown_path(&w.dir)
         );
     }
     match watchers.first() {
@@ -103,11 +99,11 @@ pub fn watcher_line(watchers: &[Watcher], journals: &[PathBuf], now_ms: u64) -> 
             "leaktop: no watcher is running (the last one, pid {}, started {} ago); stories up to its end from {}",
             w.file.pid,
             since(w),
-            crate::text::shown_path(&w.dir)
+            crate::human::shown_path(&w.dir)
         ),
         None => {
             let dir = journals.first().map_or_else(String::new, |d| {
-                format!(" (journal {})", crate::text::shown_path(d))
+                format!(" (journal {})", crate::human::shown_path(d))
             });
             format!(
                 "leaktop: no watcher is running{dir}: with `leaktop watch` left running, each orphan comes with its story (see the README's Deployments)"
@@ -120,53 +116,19 @@ pub fn watcher_line(watchers: &[Watcher], journals: &[PathBuf], now_ms: u64) -> 
 pub struct Judged {
     pub scan: super::orphans::Scan,
     pub stories: Stories,
-    /// The groups an `[[ignore]]` rule matched: id, and the rule in words.
-    pub ignored: crate::sample::IdMap<String, String>,
 }
 
-/// The `kind` of the evidence that says a rule ignores a group.
-pub const IGNORED: &str = "ignored";
-
-/// Classifies `samples` (a whole scan) with `stories` (each watched process listed,
-/// its story as evidence, groups with strong stories first) and the `ignore` rules
-/// (a group they match is left out, or with `all` kept with a note).
+/// Classifies `samples` (a whole scan) with `stories`: each watched process listed,
+/// its story as evidence, groups with strong stories first.
 pub fn judge(
     scanner: &mut super::orphans::Scanner,
-    host: &dyn Host,
     samples: Vec<crate::sample::ProcSample>,
     opts: &super::orphans::ScanOptions,
     stories: Stories,
-    ignore: &[Ignore],
     now_ms: u64,
 ) -> Judged {
-    use crate::model::orphans::{Evidence, Strength};
     scanner.set_watched(stories.ids());
     let mut scan = scanner.classify(samples, opts);
     crate::model::watch::story::attach(&mut scan.classified, &stories, now_ms);
-    let mut ignored = crate::sample::IdMap::default();
-    if !ignore.is_empty() {
-        for g in &mut scan.classified.groups {
-            let subjects =
-                super::rules::GroupSubjects::read(host, g, ignore.iter().map(|i| &i.rule));
-            if let Some(i) = subjects.ignored_by(ignore) {
-                let rule = i.rule.describe();
-                g.evidence.push(Evidence {
-                    strength: Strength::Weak,
-                    kind: IGNORED,
-                    text: format!("meant to outlive its parent: [[ignore]] {rule}"),
-                });
-                ignored.insert(g.id.clone(), rule);
-            }
-        }
-        if !opts.all {
-            scan.classified
-                .groups
-                .retain(|g| !ignored.contains_key(&g.id));
-        }
-    }
-    Judged {
-        scan,
-        stories,
-        ignored,
-    }
+    Judged { scan, stories }
 }

@@ -6,4 +6,5 @@ pub mod known;
 pub mod orphans;
 pub mod rules;
 pub mod run;
+pub mod run_trail;
 pub mod watch;

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::host::{self, Host, Memory, Signal};
 use crate::model::orphans::{
-    self, Classified, Context, Lookup, OrphanGroup, ProcFacts, adopters_seen,
+    self, Classified, Context, ExeFile, Lookup, OrphanGroup, ProcFacts, adopters_seen,
 };
+use crate::model::run_record::RunRecord;
 use crate::sample::{Backend, Command, IdMap, IdSet, Identity, ProcSample, Sampler};
 
 use super::kill::{self, KillReport, Target};
@@ -25,6 +26,8 @@ pub struct ScanOptions {
     pub all: bool,
     /// Read PSS and USS (`/proc/PID/smaps_rollup`) of every listed process.
     pub measure: bool,
+    /// Processes meant to outlive their parent (`--allow`): listed only with `all`.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
 }
 
 /// One scan, classified.
@@ -122,6 +125,7 @@ impl Scanner {
                 .saturating_mul(per_sec)
                 / 1000,
             all: opts.all,
+            allowed: opts.allowed.clone(),
         };
         let mut lookup = HostLookup {
             host,
@@ -163,7 +167,7 @@ impl Scanner {
             .collect()
     }
 
-    /// GPU memory of every process of `groups` ([`crate::host::gpu::read`]): asked only for
+    /// GPU memory of every process of `groups` ([`crate::monitor::gpu::read`]): asked only for
     /// the groups shown, and nothing is read where the host found no GPU.
     pub fn gpu_of(&self, groups: &[&OrphanGroup]) -> crate::model::gpu::GpuUsage {
         let ids: Vec<Identity> = groups
@@ -174,7 +178,7 @@ impl Scanner {
         if ids.is_empty() {
             return crate::model::gpu::GpuUsage::none();
         }
-        crate::host::gpu::read(self.host.as_ref(), &ids)
+        crate::monitor::gpu::read(self.host.as_ref(), &ids)
     }
 
     /// Ends `groups` (every process in them, and what they fork meanwhile, orphaned or
@@ -279,6 +283,14 @@ impl Lookup for HostLookup<'_> {
         self.units.insert(unit.to_string(), main);
         main
     }
+
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        self.host.exe_file(id)
+    }
+
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        super::run_trail::read(self.host, uid, pid, start)
+    }
 }
 
 /// How `leaktop orphans` writes its listing.
@@ -328,8 +340,12 @@ pub struct Options {
 pub enum OrphansError {
     #[error("no orphan group '{0}' (the groups now: {1})")]
     UnknownGroup(String, String),
-    #[error("no orphan group has a process whose command line matches '{0}'")]
-    NoMatch(String),
+    #[error("no orphan group has a process whose command line matches '{0}'{1}")]
+    NoMatch(String, NoMatchHint),
+    #[error(
+        "nothing ended: {0} {1} weak evidence only (name one with --group ID or --match PATTERN to end it)"
+    )]
+    NothingEnded(String, &'static str),
     #[error("--kill needs a terminal to ask on, or --yes")]
     NoTerminal,
     #[error("{0}")]
@@ -374,16 +390,8 @@ pub fn run_on(
     for w in warnings {
         (io.say)(&format!("leaktop: warning: {w}\n"));
     }
-    let now_ms = crate::monitor::now_ms();
-    let judged = super::known::judge(
-        &mut scanner,
-        host.as_ref(),
-        samples,
-        &opts.scan,
-        stories,
-        &opts.known.ignore,
-        now_ms,
-    );
+    let now_ms = host::wall_ms(host.as_ref());
+    let judged = super::known::judge(&mut scanner, samples, &opts.scan, stories, now_ms);
     let scan = judged.scan;
     let c = &scan.classified;
     let selected: Vec<&OrphanGroup> = c.groups.iter().filter(|g| opts.filter.selects(g)).collect();
@@ -398,7 +406,10 @@ pub fn run_on(
             return Err(OrphansError::UnknownGroup(id.clone(), now));
         }
         if let Some(p) = &opts.filter.pattern {
-            return Err(OrphansError::NoMatch(p.clone()));
+            return Err(OrphansError::NoMatch(
+                p.clone(),
+                NoMatchHint::of(&mut scanner, opts),
+            ));
         }
     }
     unreadable_note(c, io);
@@ -428,7 +439,6 @@ pub fn run_on(
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .into();
-            v["ignored"] = judged.ignored.keys().cloned().collect::<Vec<_>>().into();
             for (g, out) in selected
                 .iter()
                 .zip(v["groups"].as_array_mut().into_iter().flatten())
@@ -442,8 +452,8 @@ pub fn run_on(
         Output::Text => crate::format::orphans::snapshots(
             &selected,
             &view,
-            crate::monitor::now_ms(),
-            &crate::monitor::host_name(),
+            host::wall_ms(host.as_ref()),
+            &host.hostname(),
         ),
     };
     (io.out)(&listing)?;
@@ -459,24 +469,19 @@ pub fn run_on(
     };
     let (to_kill, spared): (Vec<&OrphanGroup>, Vec<&OrphanGroup>) = selected
         .iter()
-        .partition(|g| (g.strong() && !judged.ignored.contains_key(&g.id)) || opts.filter.names());
-    for g in spared.iter().filter(|g| judged.ignored.contains_key(&g.id)) {
-        (io.say)(&format!(
-            "leaktop: not ending {} ({}): name it with --group {} to end it\n",
-            g.id, judged.ignored[&g.id], g.id
-        ));
-    }
-    for g in spared
-        .iter()
-        .filter(|g| !judged.ignored.contains_key(&g.id))
-    {
+        .partition(|g| g.strong() || opts.filter.names());
+    for g in &spared {
         (io.say)(&format!(
             "leaktop: not ending {} (weak evidence): name it with --group {} or --match to end it\n",
             g.id, g.id
         ));
     }
     if to_kill.is_empty() {
-        return Ok(());
+        return match spared.len() {
+            0 => Ok(()),
+            1 => Err(OrphansError::NothingEnded(spared[0].id.clone(), "has")),
+            n => Err(OrphansError::NothingEnded(format!("{n} groups"), "have")),
+        };
     }
     let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
     let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
@@ -489,7 +494,7 @@ pub fn run_on(
             format!(
                 ", GPU {}",
                 gpu.group_kb(&gpu_ids)
-                    .map_or("?".to_string(), crate::text::human_kb)
+                    .map_or("?".to_string(), crate::human::human_kb)
             )
         } else {
             String::new()
@@ -497,8 +502,8 @@ pub fn run_on(
         let question = format!(
             "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
             ids.join(", "),
-            crate::text::plural(processes, "process", "processes"),
-            crate::text::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
+            crate::human::plural(processes, "process", "processes"),
+            crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
             k.signal_name,
             humantime::format_duration(k.grace),
         );
@@ -518,11 +523,58 @@ pub fn run_on(
     Ok(())
 }
 
+/// What `--match` would find with `--all`, said after "no orphan group matches".
+#[derive(Debug, Default)]
+pub struct NoMatchHint(Vec<String>);
+
+impl NoMatchHint {
+    /// Scans again with `--all` (unless it was given) for the groups the pattern
+    /// selects there.
+    fn of(scanner: &mut Scanner, opts: &Options) -> NoMatchHint {
+        if opts.scan.all {
+            return NoMatchHint::default();
+        }
+        let all = ScanOptions {
+            all: true,
+            measure: false,
+            ..opts.scan.clone()
+        };
+        let scan = scanner.scan(&all);
+        NoMatchHint(
+            scan.classified
+                .groups
+                .iter()
+                .filter(|g| opts.filter.selects(g))
+                .map(|g| g.id.clone())
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Display for NoMatchHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [] => Ok(()),
+            ids => write!(
+                f,
+                "; with --all, {} {}: {} (daemons by design and processes without evidence)",
+                ids.len(),
+                if ids.len() == 1 {
+                    "group does"
+                } else {
+                    "groups do"
+                },
+                ids.join(", ")
+            ),
+        }
+    }
+}
+
 fn unreadable_note(c: &Classified, io: &mut Io) {
     if c.denied > 0 {
         (io.say)(&format!(
             "leaktop: {} could not be read fully: permission denied (run as their user or root to judge them)\n",
-            crate::text::plural(c.denied, "process", "processes")
+            crate::human::plural(c.denied, "process", "processes")
         ));
     }
 }
@@ -538,7 +590,7 @@ fn kill_text(
 ) -> String {
     let mut out = String::new();
     let ended: IdSet<Identity> = report.ended.iter().copied().collect();
-    let plural = |n, one, many| crate::text::plural(n, one, many);
+    let plural = |n, one, many| crate::human::plural(n, one, many);
     for g in groups {
         let members: Vec<Identity> = g.processes.iter().map(|o| o.sample.id()).collect();
         let done = members.iter().filter(|i| ended.contains(i)).count();
@@ -601,10 +653,10 @@ fn kill_text(
     let _ = writeln!(
         out,
         "{}",
-        kill::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
+        crate::format::freed::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss)
     );
     if let Some(change) = report.mem_available_change_kb {
-        let _ = writeln!(out, "{}", kill::mem_available_text(change));
+        let _ = writeln!(out, "{}", crate::format::freed::mem_available_text(change));
     }
     if let Some(line) = gpu_freed_text(gpu, &report.ended) {
         let _ = writeln!(out, "{line}");
@@ -626,7 +678,7 @@ fn gpu_freed_text(gpu: &crate::model::gpu::GpuUsage, ended: &[Identity]) -> Opti
     Some(match gpu.group_kb(&asked) {
         Some(kb) => format!(
             "GPU memory: {} returned (NVML and DRM fdinfo, as read before the kill)",
-            crate::text::human_kb(kb)
+            crate::human::human_kb(kb)
         ),
         None => "GPU memory returned: unknown (some ended process's GPU memory could not be read)"
             .to_string(),
@@ -714,7 +766,7 @@ fn watch(
             let line = match opts.output {
                 Output::Json => {
                     let mut v = crate::format::orphans::group_json(g, &view);
-                    v["time_ms"] = crate::monitor::now_ms().into();
+                    v["time_ms"] = host::wall_ms(host).into();
                     format!("{v}\n")
                 }
                 _ => crate::format::orphans::appeared_line(g, &view),

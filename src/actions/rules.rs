@@ -1,21 +1,22 @@
-//! Rules ([`crate::model::rules`]) judged on orphan groups: the facts a rule asks for
-//! (the executable, the cgroup) read through the [`Host`] only when some rule asks.
+//! Rules ([`AllowRule`], the type of `--allow`, `[[ignore]]` and a `[[policy]]`'s
+//! `match`) judged on whole orphan groups: a group matches when one of its processes
+//! does. The facts a rule asks for (the executable, the cgroup) are read through the
+//! [`Host`] only when some rule asks.
 
-use crate::format::config::Ignore;
 use crate::host::Host;
+use crate::model::allow::{AllowRule, Subject};
 use crate::model::orphans::OrphanGroup;
-use crate::model::rules::{Rule, Subject};
+use crate::sample::Command;
 
-/// What the rules may look at in one process, read once.
+/// What a rule may look at in one process, read once.
 struct Owned {
-    cmd: String,
-    name: String,
+    command: Command,
     exe: Option<String>,
     uid: Option<u32>,
     cgroup: Option<String>,
 }
 
-/// The facts of a group's processes that `rules` need.
+/// The facts of a group's processes that some rules need.
 pub struct GroupSubjects {
     members: Vec<Owned>,
 }
@@ -26,9 +27,9 @@ impl GroupSubjects {
     pub fn read<'a>(
         host: &dyn Host,
         g: &OrphanGroup,
-        rules: impl Iterator<Item = &'a Rule> + Clone,
+        rules: impl Iterator<Item = &'a AllowRule> + Clone,
     ) -> GroupSubjects {
-        let need_exe = rules.clone().any(Rule::needs_exe);
+        let need_exe = rules.clone().any(|r| r.exe.is_some());
         let need_cgroup = rules
             .clone()
             .any(|r| r.cgroup.is_some() || r.unit.is_some());
@@ -38,8 +39,7 @@ impl GroupSubjects {
             .map(|o| {
                 let id = o.sample.id();
                 Owned {
-                    cmd: o.command.cmd.clone(),
-                    name: o.command.name.clone(),
+                    command: o.command.clone(),
                     exe: if need_exe { host.exe_path(id) } else { None },
                     uid: o.uid,
                     cgroup: if need_cgroup {
@@ -53,22 +53,15 @@ impl GroupSubjects {
         GroupSubjects { members }
     }
 
-    /// Whether `rule` (its user resolved to `uid`) matches one of the processes.
-    pub fn matches(&self, rule: &Rule, uid: Option<u32>) -> bool {
-        rule.matches_any(
-            uid,
-            self.members.iter().map(|m| Subject {
-                cmd: &m.cmd,
-                name: &m.name,
+    /// Whether `rule` matches one of the processes.
+    pub fn matches(&self, rule: &AllowRule) -> bool {
+        self.members.iter().any(|m| {
+            rule.matches(&Subject {
+                command: &m.command,
                 exe: m.exe.as_deref(),
                 uid: m.uid,
                 cgroup: m.cgroup.as_deref(),
-            }),
-        )
-    }
-
-    /// The first `[[ignore]]` rule that matches, if any.
-    pub fn ignored_by<'a>(&self, rules: &'a [Ignore]) -> Option<&'a Ignore> {
-        rules.iter().find(|i| self.matches(&i.rule, i.uid))
+            })
+        })
     }
 }

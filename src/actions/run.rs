@@ -19,17 +19,17 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
 use super::kill::{self, KillReport, Target};
+use super::run_trail::RunTrail;
 use crate::format::{Format, human_kb, plural, text};
-use crate::host::{Exit, Host, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
+use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
+use crate::model::leak_log::{ExitedLeak, LeakLog};
 use crate::model::{Alert, AlertConfig};
-use crate::model::{AlertKind, Event, ProcRow, Tick, layout};
-use crate::monitor::{AttachError, Monitor};
+use crate::model::{AlertKind, Event, Header, ProcRow, Tick, layout};
+use crate::monitor::{AttachError, Monitor, TickSource};
 use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
-use crate::sample::{Backend, Identity};
+use crate::sample::{Backend, IdMap, Identity, StartClock};
 use crate::say;
-use crate::ui::app::{App, Source, ViewOptions};
-use crate::ui::terminal::{LoopOptions, TickSource, Tui};
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -42,16 +42,19 @@ pub struct RunOptions {
     pub format: Option<Format>,
     pub backend: Backend,
     /// Show the interactive view instead of passing the terminal through to CMD.
-    pub tui: Option<ViewOptions>,
+    pub tui: Option<Box<dyn View>>,
     pub alerts: AlertConfig,
-    /// With `check`: also fail (exit 3) on any of these alerts standing at the last
-    /// tick before CMD exited...
+    /// With `check`: also fail (exit 3) on any of these alerts raised at any time
+    /// during the run...
     pub fail_on: Vec<AlertKind>,
-    /// ...or, when not zero, having stood for at least this long at any time.
+    /// ...or, when not zero, only on one standing at the last tick before CMD exited
+    /// or having stood this long without a break.
     pub fail_after: Duration,
     /// How long an orphan must outlive its parent to be called leaked; the run decides
     /// after the longer of this and `settle`.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// `--metrics`: where each tick's figures are published.
     pub metrics: Option<Arc<crate::metrics::MetricsState>>,
     /// Fold every tick into a [`crate::report::Summary`] (`--json`): its state grows
@@ -92,6 +95,32 @@ impl RunError {
     }
 }
 
+/// The interactive view `run --tui` shows CMD's family in while CMD runs. `run` does
+/// not know the view: the command layer hands it the interactive one (`ui`'s
+/// `RunView`), which depends on `actions`, never the other way round.
+pub trait View {
+    /// Whether it can open (it needs a terminal on both ends): asked before CMD
+    /// starts.
+    fn can_open(&self) -> bool;
+
+    /// Shows the family whose header is `header` (`start_clock`: how its start times
+    /// map to wall time), sampled from `source` every `interval` on `host`'s clock,
+    /// until the user closes it. A fatal signal that ended it waits for
+    /// [`View::finish`]. `Err`: the terminal failed.
+    fn show(
+        &self,
+        host: Arc<dyn Host>,
+        header: Header,
+        start_clock: Option<StartClock>,
+        source: Box<dyn TickSource>,
+        interval: Duration,
+    ) -> io::Result<()>;
+
+    /// Called once the run has reported and cleaned up: dies, through `host`, of the
+    /// fatal signal (SIGQUIT, SIGUSR1, ...) that ended the view, if one did.
+    fn finish(&self, host: &dyn Host);
+}
+
 /// Exit code when `--check` finds leaks.
 pub const EXIT_LEAKED: u8 = 3;
 
@@ -100,7 +129,8 @@ pub struct RunOutcome {
     pub cmd_code: u8,
     pub leaked: usize,
     pub exit_code: u8,
-    /// The leaked processes at the end, as reported.
+    /// The leaked processes as reported: those alive at the end, then those that
+    /// leaked and exited before it (their last rows).
     pub leaked_rows: Vec<ProcRow>,
     /// Processes adopted by leaktop whose `/proc` entry could not be read.
     pub hidden: Vec<u32>,
@@ -117,10 +147,6 @@ pub struct RunOutcome {
 /// what the previous round's processes forked while they died.
 const KILL_ROUNDS: usize = 5;
 
-pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    run_on(crate::host::real(), opts)
-}
-
 /// The value of `LEAKTOP_RUN` for a run by this leaktop: `<pid>.<start>`, which no
 /// other process will have while any process carrying it lives (start times differ).
 pub fn run_marker(host: &dyn Host) -> String {
@@ -129,26 +155,27 @@ pub fn run_marker(host: &dyn Host) -> String {
     format!("{me}.{start}")
 }
 
-/// [`run`] on a host of the caller's.
+/// Runs `opts.command` under leaktop on `host` (the command layer's real one, or a
+/// test's fake), supervises and reports its family, and says how the run ended.
 pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.command.is_empty() {
         return Err(RunError::NoCommand);
     }
-    if opts.tui.is_some() {
-        crate::ui::require_terminal("").map_err(|_| RunError::NoTerminal)?;
+    if opts.tui.as_ref().is_some_and(|view| !view.can_open()) {
+        return Err(RunError::NoTerminal);
     }
     let me = host.own_pid();
     let adopting = host.become_subreaper().map_err(RunError::Subreaper)?;
     // Only signals another process sent are forwarded; the terminal's already reached
     // CMD through the process group.
-    let (rx, interrupts) = listen(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD])?;
+    let signals = Heard::listen(host.as_ref())?;
     // A recording that cannot be written is known before anything is started, and is
     // opened once (a FIFO's reader is waited for, until a signal); what an existing
     // file holds goes only once CMD runs, so a failed start leaves it as it was.
     let recording = opts
         .record
         .as_deref()
-        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&interrupts)))
+        .map(|p| OutFile::open(host.as_ref(), p, Mode::Replace, Some(&signals.interrupts)))
         .transpose()
         .map_err(RecordError::from)?;
 
@@ -161,6 +188,13 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .filter_map(|p| host.probe(p))
         .map(|s| s.id())
         .collect();
+    // The record that vouches for CMD's marker once this run is gone.
+    let trail = RunTrail::begin(host.clone()).unwrap_or_else(|e| {
+        say(&format!(
+            "leaktop: note: this run keeps no record ({e}): `leaktop orphans` will call the marker of what it leaves unverified\n"
+        ));
+        None
+    });
     let spawned = host.spawn(&SpawnSpec {
         argv: opts.command.clone(),
         // The view owns the terminal; CMD's output would tear it.
@@ -185,6 +219,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
             .excluding(&preexisting)
             .with_alerts(opts.alerts.clone())
             .with_leak_grace(opts.leak_grace)
+            .with_allowed(opts.allowed.clone())
             .with_metrics(opts.metrics.clone()),
         Err(e) => {
             supervisor.signal(Signal::TERM);
@@ -203,6 +238,8 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         error: None,
         viewing: opts.tui.is_some(),
         summary: opts.summarize.then(crate::report::Summarizer::new),
+        trail,
+        leaks: LeakLog::new(),
     };
     if let Some(out) = recording {
         let format = opts.format.unwrap_or_else(|| Format::from_path(out.path()));
@@ -217,7 +254,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(host.clone(), &session, view, opts.interval)?;
+        show_view(host.clone(), &session, view.as_ref(), opts.interval)?;
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -227,7 +264,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         session.supervisor.signal(Signal::TERM);
         return Err(e);
     }
-    let (last, hurried) = drive(&mut session, opts, &rx)?;
+    let (last, hurried) = drive(&mut session, opts, &signals)?;
 
     // Hurried by a signal, an orphan still within its leak grace is left behind all
     // the same: CMD has exited, and whatever of its family lives on is a leak.
@@ -237,8 +274,17 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .filter(|p| p.leaked || (hurried && p.state != 'Z'))
         .collect();
     let cmd_code = session.supervisor.exit.map_or(1, Exit::shell_code);
-    if !leaked.is_empty() {
-        say(&leak_report(&opts.command, cmd_code, &leaked, me));
+    // A leak that ended before the run did is still a leak.
+    let exited = session.leaks.exited().to_vec();
+    let exited_count = session.leaks.exited_count();
+    if !leaked.is_empty() || exited_count > 0 {
+        say(&leak_report(
+            &opts.command,
+            cmd_code,
+            &leaked,
+            (&exited, exited_count),
+            me,
+        ));
     }
     if let Some(e) = &session.recording {
         say(&format!(
@@ -270,6 +316,9 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         say(&kill_summary(&killed));
     }
     session.supervisor.reap();
+    if let Some(trail) = session.trail.take() {
+        trail.finish(!session.supervisor.adoptees().is_empty());
+    }
     let hidden = session.supervisor.hidden_adoptees(&leaked, &killed);
     if !hidden.is_empty() {
         let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
@@ -288,8 +337,11 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     let failing_alert = !failing.is_empty();
-    crate::ui::terminal::reraise_deferred();
-    let exit_code = if opts.check && (!leaked.is_empty() || !hidden.is_empty() || failing_alert) {
+    if let Some(view) = &opts.tui {
+        view.finish(host.as_ref());
+    }
+    let any_leak = !leaked.is_empty() || exited_count > 0 || !hidden.is_empty();
+    let exit_code = if opts.check && (any_leak || failing_alert) {
         EXIT_LEAKED
     } else {
         cmd_code
@@ -298,11 +350,14 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
         .summary
         .as_ref()
         .map(|s| s.summary(session.monitor.header(), false));
+    let leaked_count = leaked.len() + exited_count + hidden.len();
+    let mut leaked_rows = leaked;
+    leaked_rows.extend(exited.into_iter().map(|e| e.row));
     Ok(RunOutcome {
         cmd_code,
-        leaked: leaked.len() + hidden.len(),
+        leaked: leaked_count,
         exit_code,
-        leaked_rows: leaked,
+        leaked_rows,
         hidden,
         raised: session.raised,
         failing,
@@ -448,15 +503,23 @@ struct Session {
     viewing: bool,
     /// `--json`: every tick folded in.
     summary: Option<crate::report::Summarizer>,
+    /// Every leak of the run, those that exited before the end included.
+    leaks: LeakLog,
+    /// The run's record, beating while CMD's family is watched.
+    trail: Option<RunTrail>,
 }
 
 impl Session {
     fn step(&mut self) -> Result<Tick, RunError> {
         let tick = self.monitor.step()?;
+        if let Some(trail) = &mut self.trail {
+            trail.beat();
+        }
         self.record(|sink| sink.tick(&tick));
         if let Some(summary) = &mut self.summary {
             summary.add(&tick);
         }
+        self.leaks.add(&tick);
         self.orphans_exited += tick
             .events
             .iter()
@@ -486,24 +549,29 @@ impl Session {
         Ok(tick)
     }
 
-    /// Whether an alert of `kinds` fails the run: one standing at the last tick before
-    /// CMD exited, or (with `after` not zero) one that stood that long at any time. One
-    /// raised once and cleared long before the end does not.
-    /// The alerts of `kinds` that fail `--check`: standing at the end, or (with
-    /// `after` > 0) having stood at least `after` at some time; each once.
+    /// The alerts of `kinds` that fail `--check`, each once: with `after` zero, any
+    /// that stood at any time during the run (one that cleared before the end is no
+    /// less a finding); otherwise one standing at the last tick before CMD exited, or
+    /// one that stood at least `after` without a break.
     fn failing(&self, kinds: &[AlertKind], after: Duration) -> Vec<Alert> {
         let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        if after_ms == 0 {
+            return self
+                .raised
+                .iter()
+                .filter(|a| kinds.contains(&a.kind))
+                .cloned()
+                .collect();
+        }
         let mut failing: Vec<Alert> = self
             .standing
             .iter()
             .filter(|a| kinds.contains(&a.kind))
             .cloned()
             .collect();
-        if after_ms > 0 {
-            for (a, &(_, ms)) in self.raised.iter().zip(&self.stood_ms) {
-                if kinds.contains(&a.kind) && ms >= after_ms && !failing.contains(a) {
-                    failing.push(a.clone());
-                }
+        for (a, &(_, ms)) in self.raised.iter().zip(&self.stood_ms) {
+            if kinds.contains(&a.kind) && ms >= after_ms && !failing.contains(a) {
+                failing.push(a.clone());
             }
         }
         failing
@@ -531,21 +599,64 @@ impl Session {
     }
 }
 
+/// The signals `run` hears (INT, TERM, HUP to forward or to hurry the report; CHLD to
+/// reap at once), through the host: each rings `alarm`, which ends the wait for the
+/// next tick, and INT, TERM and HUP are counted in `interrupts` first (for the wait
+/// for a FIFO's reader).
+struct Heard {
+    rx: mpsc::Receiver<(i32, bool)>,
+    alarm: Alarm,
+    interrupts: Interrupts,
+    /// Never closed: CMD's signals are forwarded until leaktop exits.
+    _listening: Listening,
+}
+
+impl Heard {
+    fn listen(host: &dyn Host) -> Result<Heard, RunError> {
+        let (tx, rx) = mpsc::channel();
+        let alarm = Alarm::new();
+        let interrupts = Interrupts::default();
+        let (ring, counted) = (alarm.clone(), interrupts.clone());
+        let listening = host
+            .listen_signals(
+                &[SIGINT, SIGTERM, SIGHUP, SIGCHLD],
+                Box::new(move |sig, sent| {
+                    if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
+                        counted.note(sig);
+                    }
+                    let heard = tx.send((sig, sent)).is_ok();
+                    ring.ring();
+                    heard
+                }),
+            )
+            .map_err(RunError::Signals)?;
+        Ok(Heard {
+            rx,
+            alarm,
+            interrupts,
+            _listening: listening,
+        })
+    }
+}
+
 /// Samples until CMD has exited and the settle time has passed; returns the last tick,
 /// and whether a signal cut the settle short.
 fn drive(
     session: &mut Session,
     opts: &RunOptions,
-    rx: &mpsc::Receiver<(i32, bool)>,
+    signals: &Heard,
 ) -> Result<(Tick, bool), RunError> {
-    let mut next = Instant::now();
+    let host = session.supervisor.host.clone();
+    let mut next = host.now();
     // Set by INT, TERM or HUP once CMD has exited: report now, not after --settle.
     let mut hurried = false;
     loop {
         let tick = session.step()?;
         let exited_at = session.supervisor.exited_at;
         if let Some(at) = exited_at
-            && (hurried || (at.elapsed() >= opts.settle && !session.monitor.tracker().undecided()))
+            && (hurried
+                || (host.now().saturating_duration_since(at) >= opts.settle
+                    && !session.monitor.tracker().undecided()))
             && !tick.root_alive
         {
             return Ok((tick, hurried));
@@ -555,59 +666,44 @@ fn drive(
         // orphan still within its leak grace waits at the interval, not in a spin.
         if let Some(at) = exited_at {
             let settled = after(at, opts.settle);
-            if settled > Instant::now() {
+            if settled > host.now() {
                 next = next.min(settled);
             }
         }
         // Wait for the next tick; a child's exit or a signal wakes the loop early.
         loop {
-            let now = Instant::now();
-            if now >= next {
+            if host.now() >= next {
                 break;
             }
-            match rx.recv_timeout(next - now) {
-                Ok((SIGCHLD, _)) => {
+            let heard = match signals.rx.try_recv() {
+                Ok(heard) => heard,
+                Err(mpsc::TryRecvError::Empty) => {
+                    host.wait(Some(next), &signals.alarm);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            };
+            match heard {
+                (SIGCHLD, _) => {
                     let before = session.supervisor.exited_at;
                     session.supervisor.reap();
                     if before.is_none() && session.supervisor.exited_at.is_some() {
-                        next = Instant::now();
+                        next = host.now();
                     }
                 }
-                Ok((sig, true)) if session.supervisor.exit.is_none() => {
+                (sig, true) if session.supervisor.exit.is_none() => {
                     if let Some(signal) = forwarded(sig) {
                         session.supervisor.signal(signal);
                     }
                 }
-                Ok((SIGINT | SIGTERM | SIGHUP, _)) if session.supervisor.exit.is_some() => {
+                (SIGINT | SIGTERM | SIGHUP, _) if session.supervisor.exit.is_some() => {
                     hurried = true;
-                    next = Instant::now();
+                    next = host.now();
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                _ => {}
             }
         }
     }
-}
-
-/// Listens for `signals` (see [`crate::host::listen_signals`]), counting the stop
-/// signals among them as they come: a wait for the recording's reader ends on one.
-fn listen(signals: &[i32]) -> Result<(mpsc::Receiver<(i32, bool)>, Interrupts), RunError> {
-    let (tx, heard) = mpsc::channel();
-    crate::host::listen_signals(signals, tx).map_err(RunError::Signals)?;
-    let interrupts = Interrupts::default();
-    let counted = interrupts.clone();
-    let (relay, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for (sig, sent) in heard {
-            if matches!(sig, SIGINT | SIGTERM | SIGHUP) {
-                counted.note(sig);
-            }
-            if relay.send((sig, sent)).is_err() {
-                break;
-            }
-        }
-    });
-    Ok((rx, interrupts))
 }
 
 /// `at + d`, or far in the future where that overflows the clock.
@@ -621,34 +717,16 @@ fn after(at: Instant, d: Duration) -> Instant {
 fn show_view(
     host: Arc<dyn Host>,
     session: &Arc<Mutex<Session>>,
-    view: &ViewOptions,
+    view: &dyn View,
     interval: Duration,
 ) -> Result<(), RunError> {
-    let header = lock(session).monitor.header().clone();
-    let start_clock = lock(session).monitor.start_clock();
-    let app = App::new(
-        header,
-        Source::Live,
-        ViewOptions {
-            start_clock,
-            protected: crate::host::protected(host.as_ref()),
-            ..view.clone()
-        },
-    );
-    let mut tui = Tui::open().map_err(RunError::View)?;
-    tui.run_on(
-        LoopOptions::new(host),
-        app,
-        Some(Box::new(SharedSession(session.clone()))),
-        interval,
-    )
-    .map_err(RunError::View)?;
-    // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once the
-    // run has reported and cleaned up.
-    if let Some(ending) = tui.ending() {
-        ending.defer();
-    }
-    drop(tui);
+    let (header, start_clock) = {
+        let s = lock(session);
+        (s.monitor.header().clone(), s.monitor.start_clock())
+    };
+    let source = Box::new(SharedSession(session.clone()));
+    view.show(host, header, start_clock, source, interval)
+        .map_err(RunError::View)?;
     let mut s = lock(session);
     s.supervisor.reap();
     s.supervisor.signal(Signal::TERM);
@@ -693,27 +771,54 @@ fn forwarded(sig: i32) -> Option<Signal> {
     }
 }
 
-/// What stayed behind, as a tree in the tick-log style.
-fn leak_report(command: &[OsString], cmd_code: u8, leaked: &[ProcRow], me: u32) -> String {
+/// What stayed behind, as a tree in the tick-log style: the leaks alive at the end,
+/// and those that leaked and exited before it (`exited`: the rows kept, and how many
+/// in all), each said so.
+fn leak_report(
+    command: &[OsString],
+    cmd_code: u8,
+    leaked: &[ProcRow],
+    exited: (&[ExitedLeak], usize),
+    me: u32,
+) -> String {
     // CMD's arguments are anyone's text: control characters escaped.
     let shown: Vec<String> = command
         .iter()
-        .map(|a| crate::text::printable(&a.to_string_lossy()).into_owned())
+        .map(|a| crate::human::printable(&a.to_string_lossy()).into_owned())
         .collect();
+    let (exited, exited_count) = exited;
     let rss: u64 = leaked.iter().map(|p| p.rss_kb).sum();
+    let held = match (leaked.is_empty(), exited_count) {
+        (false, 0) => format!("holding {}", human_kb(rss)),
+        (true, 1) => "it exited before the end".to_string(),
+        (true, _) => "each exited before the end".to_string(),
+        (false, n) => format!(
+            "{n} of them exited before the end; the others hold {}",
+            human_kb(rss)
+        ),
+    };
     let mut out = format!(
-        "leaktop: `{}` exited with code {cmd_code}; {} leaked, holding {}:\n",
+        "leaktop: `{}` exited with code {cmd_code}; {} leaked, {held}:\n",
         shown.join(" "),
-        plural(leaked.len(), "process", "processes"),
-        human_kb(rss)
+        plural(leaked.len() + exited_count, "process", "processes"),
     );
-    text::write_tree(leaked, &mut out, &|p| {
-        if p.escaped && p.ppid == me {
-            "  <- caught by the subreaper"
-        } else {
-            ""
-        }
+    let mut rows = leaked.to_vec();
+    rows.extend(exited.iter().map(|e| e.row.clone()));
+    let after: IdMap<Identity, u64> = exited.iter().map(|e| (e.row.id(), e.after_ms)).collect();
+    text::write_tree(&rows, &mut out, &|p| match after.get(&p.id()) {
+        Some(ms) => format!(
+            "  <- leaked, then exited after {:.1} s",
+            *ms as f64 / 1000.0
+        ),
+        None if p.escaped && p.ppid == me => "  <- caught by the subreaper".to_string(),
+        None => String::new(),
     });
+    if exited_count > exited.len() {
+        out.push_str(&format!(
+            "leaktop: and {} more leaked and exited before the end\n",
+            exited_count - exited.len()
+        ));
+    }
     out
 }
 
@@ -735,13 +840,16 @@ fn kill_summary(r: &KillReport) -> String {
     let mut s = format!(
         "leaktop: ended {}, {}",
         plural(r.ended.len(), "leaked process", "leaked processes"),
-        kill::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
+        crate::format::freed::freed_text(r.freed_rss_kb, r.freed_pss, r.freed_uss)
     );
     if !r.ended.is_empty() {
         s.push_str(&format!(": {}", pids(&r.ended)));
     }
     if let Some(change) = r.mem_available_change_kb.filter(|_| !r.ended.is_empty()) {
-        s.push_str(&format!("\nleaktop: {}", kill::mem_available_text(change)));
+        s.push_str(&format!(
+            "\nleaktop: {}",
+            crate::format::freed::mem_available_text(change)
+        ));
     }
     if !r.survived.is_empty() {
         s.push_str(&format!(

@@ -3,7 +3,7 @@
 //!
 //! One test case per leaked tree, failing, its message the tree's one-line title and
 //! its body the tree as the tick-log writes it; one per alert kind named in
-//! `--fail-on`, failing if such an alert fails the run (standing at the end, or for `--fail-after`); one for processes adopted but
+//! `--fail-on`, failing if such an alert fails the run (raised at any time; with `--fail-after`, standing at the end or for that long); one for processes adopted but
 //! unreadable, if any. A run with no leaks has one passing case, `no leaked processes`.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};

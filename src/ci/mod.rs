@@ -22,14 +22,15 @@ pub struct CiReport {
     /// with nothing more to say about them.
     pub hidden: Vec<u32>,
     /// The alert kinds named in `--fail-on`, each with its alerts that fail the run
-    /// (standing when CMD exited, or for `--fail-after`; empty: it passed).
+    /// (raised at any time; with `--fail-after`, standing when CMD exited or for that
+    /// long; empty: it passed).
     pub fail_on: Vec<(AlertKind, Vec<Alert>)>,
 }
 
 impl CiReport {
     /// The report of a run of `command` that exited with `cmd_code` and left `leaked`
     /// and `hidden` behind; `failing` are its alerts that fail `--check` (see
-    /// [`crate::actions::run::RunOutcome::failing`]), reported by the kinds of `fail_on`.
+    /// `RunOutcome::failing` of `leaktop run`), reported by the kinds of `fail_on`.
     pub fn new(
         command: &[std::ffi::OsString],
         cmd_code: u8,
@@ -110,7 +111,7 @@ impl LeakedTree {
     /// then a line per process with its pid, parent, RSS and command.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        text::write_tree(&self.rows, &mut out, &|_| "");
+        text::write_tree(&self.rows, &mut out, &|_| String::new());
         out
     }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::github::{self, Level};
 use super::{CiReport, junit};
 use crate::host::Host;
+use crate::human::io_message;
 use crate::outfile::{Mode, OpenError, OutFile};
-use crate::text::io_message;
 
 /// The files and environment `run` reports to besides stderr.
 #[derive(Debug, Default)]
@@ -43,7 +43,7 @@ pub struct OutputError {
 impl OutputError {
     fn io(path: &Path, e: &std::io::Error) -> OutputError {
         OutputError {
-            path: crate::text::shown_path(path),
+            path: crate::human::shown_path(path),
             why: io_message(e),
         }
     }
@@ -79,7 +79,7 @@ impl CiOutputs {
             OutFile::open(host, path, mode, None).map_err(|e| match e {
                 OpenError::Create { source, .. } => OutputError::io(path, &source),
                 e => OutputError {
-                    path: crate::text::shown_path(path),
+                    path: crate::human::shown_path(path),
                     why: e.to_string(),
                 },
             })

@@ -23,14 +23,22 @@ pub(crate) struct ConfigArgs {
 }
 
 impl ConfigArgs {
+    /// No option given: the file found where it is looked for, if any.
+    pub(crate) fn found() -> ConfigArgs {
+        ConfigArgs {
+            config: std::env::var_os("LEAKTOP_CONFIG").map(PathBuf::from),
+            no_config: false,
+        }
+    }
+
     /// The configuration to use (defaults where there is no file). A bad file ends
     /// leaktop with one line naming the file, line and key (exit 2).
-    pub(crate) fn load(&self, host: &dyn Host) -> Config {
+    pub(crate) fn load(&self) -> Config {
         let env = |k: &str| std::env::var_os(k);
         let Some(path) = config::discover(self.config.as_deref(), self.no_config, &env) else {
             return Config::default();
         };
-        match config::load(&path, &|name| host.user_id(name)) {
+        match config::load(&path) {
             Ok(c) => c,
             Err(e) => {
                 say!("leaktop: error: {e}");

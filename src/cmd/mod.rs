@@ -183,6 +183,13 @@ stdin, stdout and stderr are untouched; leaktop reports on stderr. INT, TERM and
 sent to leaktop are forwarded to CMD. If leaktop is killed with SIGKILL, CMD receives
 SIGTERM (PR_SET_PDEATHSIG).
 
+What the subreaper changes for CMD's family: an orphan's parent is leaktop, not PID 1,
+so a program that exits once getppid() == 1 never does under run (the verdict is
+right: it did outlive its parent); and an orphaned process group with a stopped member
+is not sent SIGHUP and SIGCONT as it would be under init, so a stopped orphan stays
+stopped. A leak that exits before the run ends is still reported (\"leaked, then exited
+after 5.1 s\") and fails --check.
+
 Exit codes: CMD's own (128+N if signal N killed it); 3 with --check when anything
 leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other errors.")]
     Run(RunArgs),
@@ -202,11 +209,17 @@ Examples:
     leaktop orphans --watch --json
 
 An orphan is a process whose parent is PID 1 or a known subreaper (systemd --user, tini,
-dumb-init, catatonit, WSL's init). Strong evidence: its process group's or session's leader
-is gone, it carries the LEAKTOP_RUN marker of a leaktop run that is gone, or its systemd
-service's main process is gone. Weak: a gone leader while a live shell still holds the
-session (nohup cmd & looks the same); weak groups are ended only when named by --group or
---match. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
+dumb-init, catatonit, WSL's init), known by its root-owned executable, not by its name.
+Strong evidence: its process group's or session's leader is gone, it carries the
+LEAKTOP_RUN marker of a leaktop run that is gone and whose record (kept by the run in
+$XDG_RUNTIME_DIR/leaktop or /run/leaktop, owned by the orphan's user) vouches for it, or
+its systemd service's main process is gone. Weak: a gone leader while a live shell still
+holds the session (nohup cmd & looks the same), a parent gone while its process group's
+leader lives on (sh -c \"helper & exit 0\"), a LEAKTOP_RUN nothing vouches for
+(unverified); weak groups are ended only when named by --group or --match, and a --kill
+that ends nothing for that reason exits 1. Workers by design (multiprocessing, loky,
+celery, gunicorn, uvicorn, Jupyter kernels, by their command line) are listed, labelled
+and ranked first, never made strong by that alone. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
 only with --all, as is a detached child that looks like one.
 
 Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any
@@ -239,8 +252,19 @@ only groups with strong evidence, through the safe kill, after its duration.")]
     Watch(watch::WatchArgs),
 }
 
-/// Parses the command line and runs the command; every error is reported here, once.
+/// Parses the command line and runs the command on the real host, built here once and
+/// passed down; every error is reported here, once.
 pub(crate) fn main() -> ExitCode {
+    let host = leaktop::host::real();
+    // `leaktop demo` re-executes leaktop as its helpers; they are not part of the CLI.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(demo::HELPER_COMMAND) {
+        demo::helper(
+            host,
+            argv.get(2).map_or("", String::as_str),
+            &argv[3.min(argv.len())..],
+        );
+    }
     let cli = parse_args();
     let color = cli.color.enabled();
     if cli.color == ColorChoice::Always {
@@ -248,15 +272,15 @@ pub(crate) fn main() -> ExitCode {
         ratatui::crossterm::style::force_color_output(true);
     }
     let result = match cli.command {
-        Some(Cmd::Record(args)) => record::run(args),
-        Some(Cmd::Run(args)) => return run::run(args, color),
-        Some(Cmd::Orphans(args)) => return orphans::run(args),
-        Some(Cmd::Watch(args)) => return watch::run(args),
-        Some(Cmd::Demo(tuning)) => demo::run(tuning.watch(Root::Pick, color))
+        Some(Cmd::Record(args)) => record::run(host, args),
+        Some(Cmd::Run(args)) => return run::run(host, args, color),
+        Some(Cmd::Orphans(args)) => return orphans::run(host, args),
+        Some(Cmd::Watch(args)) => return watch::run(host, args),
+        Some(Cmd::Demo(tuning)) => demo::run(host, tuning.watch(Root::Pick, color))
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
-        Some(Cmd::Report(args)) => report::run(args),
-        Some(Cmd::Replay { file, strict }) => ui::replay(&file, color, strict)
+        Some(Cmd::Report(args)) => report::run(host, args),
+        Some(Cmd::Replay { file, strict }) => ui::replay(host, &file, color, strict)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Some(Cmd::Completions { shell }) => {
@@ -271,7 +295,7 @@ pub(crate) fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|page| Ok(leaktop::stdout::write_all(&page)?))
             .map(|()| ExitCode::SUCCESS),
-        None => cli.view.watch(color).map(|()| ExitCode::SUCCESS),
+        None => cli.view.watch(host, color).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| fail(&e))
 }
@@ -370,12 +394,12 @@ pub(crate) fn usage_error(e: &clap::Error) -> ! {
     ];
     for (kind, what) in quoted {
         if let Some(ContextValue::String(raw)) = e.get(kind)
-            && raw.chars().any(leaktop::text::is_hidden)
+            && raw.chars().any(leaktop::human::is_hidden)
         {
-            let raw = leaktop::text::printable(raw);
+            let raw = leaktop::human::printable(raw);
             message = match (kind, e.get(ContextKind::InvalidArg)) {
                 (ContextKind::InvalidValue, Some(ContextValue::String(arg))) => {
-                    format!("{what} '{raw}' for '{}'", leaktop::text::printable(arg))
+                    format!("{what} '{raw}' for '{}'", leaktop::human::printable(arg))
                 }
                 _ => format!("{what} '{raw}'"),
             };

@@ -5,9 +5,58 @@ use std::time::Duration;
 
 use clap::Args;
 
+use leaktop::format::Format;
+use leaktop::model::allow::AllowRule;
 use leaktop::model::{AlertConfig, AlertKind};
 use leaktop::sample::Backend;
 use leaktop::ui::{Root, WatchOptions};
+
+/// `--format` (`record`, `run`) and `--convert` (`report`): a recording's [`Format`]
+/// as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    /// The tick-log text format (see docs/tick-log.md).
+    Text,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Format {
+        match arg {
+            FormatArg::Text => Format::Text,
+            FormatArg::Ndjson => Format::Ndjson,
+        }
+    }
+}
+
+/// `--backend`: which [`Backend`] samples, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackendArg {
+    /// Read /proc directly (Linux only; the default there).
+    Procfs,
+    /// The portable `sysinfo` crate (the default elsewhere).
+    Sysinfo,
+}
+
+impl BackendArg {
+    /// This platform's default ([`Backend::default`]).
+    pub(crate) fn here() -> BackendArg {
+        match Backend::default() {
+            Backend::Procfs => BackendArg::Procfs,
+            Backend::Sysinfo => BackendArg::Sysinfo,
+        }
+    }
+}
+
+impl From<BackendArg> for Backend {
+    fn from(arg: BackendArg) -> Backend {
+        match arg {
+            BackendArg::Procfs => Backend::Procfs,
+            BackendArg::Sysinfo => Backend::Sysinfo,
+        }
+    }
+}
 
 /// Which process is the family's root (the view and `record`).
 #[derive(Args)]
@@ -49,8 +98,8 @@ pub(crate) struct ViewTuning {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Where samples come from.
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub(crate) backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::here())]
+    pub(crate) backend: BackendArg,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -61,11 +110,39 @@ pub(crate) struct ViewTuning {
 #[derive(Args, Clone)]
 pub(crate) struct VerdictArgs {
     /// How long an orphan must outlive its parent (or the family its root) to be called
-    /// leaked, at least one interval: workers that exit by themselves once their parent
-    /// is gone (a pool seeing EOF, a shutdown draining) are not leaks. Not --grace,
-    /// which is how long a kill waits before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    /// leaked, at least one interval: what exits by itself once its parent is gone (a
+    /// pool seeing EOF, a shutdown draining, a service that lingers by design) is no
+    /// leak. The default is above the lingers measured: pools drain within 0.2 s, an
+    /// esbuild-like service exits about 2 s after its pings stop, a language server
+    /// polling its client's pid every 3 s within 3 s. Longer ones need more (VS Code's
+    /// extension host watchdog: 6 s). Not --grace, which is how long a kill waits
+    /// before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
     pub(crate) leak_grace: Duration,
+    /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
+    /// double-forking daemon): one whose command line contains PATTERN (a plain
+    /// substring), and everything below it, is never called leaked. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = parse_allow)]
+    pub(crate) allow: Vec<AllowRule>,
+}
+
+/// `--allow PATTERN`: a rule on the command line; an empty pattern would allow all.
+pub(crate) fn parse_allow(s: &str) -> Result<AllowRule, String> {
+    if s.is_empty() {
+        return Err("an empty pattern would allow every process".into());
+    }
+    Ok(AllowRule::command(s))
+}
+
+impl VerdictArgs {
+    /// The `--allow` rules, and the configuration file's `[[ignore]]` rules (the same
+    /// rule type), found where `orphans` and `watch` find it (`LEAKTOP_NO_CONFIG=1`
+    /// leaves it out). A bad file ends leaktop with one line.
+    pub(crate) fn allowed(&self) -> Vec<AllowRule> {
+        let mut rules = self.allow.clone();
+        rules.extend(super::config::ConfigArgs::found().load().ignore);
+        rules
+    }
 }
 
 impl ViewTuning {
@@ -73,12 +150,13 @@ impl ViewTuning {
         WatchOptions {
             root,
             interval: self.interval,
-            backend: self.backend,
+            backend: self.backend.into(),
             grace: self.grace,
             color,
             subreapers: Vec::new(),
             alerts: self.alerts.config(self.interval),
             leak_grace: self.verdict.leak_grace,
+            allowed: self.verdict.allowed(),
             metrics: None,
         }
     }
@@ -213,9 +291,9 @@ impl Checked for Window {
     }
 }
 
-/// A size in KiB from `100MB`, `512MiB`, `1.5G` ([`leaktop::text::parse_size_kb`]).
+/// A size in KiB from `100MB`, `512MiB`, `1.5G` ([`leaktop::human::parse_size_kb`]).
 pub(crate) fn parse_size_kb(s: &str) -> Result<u64, String> {
-    leaktop::text::parse_size_kb(s)
+    leaktop::human::parse_size_kb(s)
 }
 
 /// Alert kinds, comma-separated.
@@ -263,7 +341,7 @@ fn named_error(
         .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
     clap::Error::raw(
         clap::error::ErrorKind::ValueValidation,
-        format!("{flag} {} {why}\n", leaktop::text::printable(value)),
+        format!("{flag} {} {why}\n", leaktop::human::printable(value)),
     )
     .with_cmd(cmd)
 }

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -11,6 +12,7 @@ use leaktop::actions::orphans::{
     self, Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions,
 };
 use leaktop::exit_codes::ExitCode as Exit;
+use leaktop::host::Host;
 
 use leaktop::actions::known::Known;
 
@@ -54,7 +56,9 @@ pub(crate) struct OrphansArgs {
     pub(crate) pattern: Option<String>,
     /// Only processes at least this old are candidates, and with --watch a group is
     /// reported once it has lasted this long: a pool orphaned a moment ago may still
-    /// be exiting by itself (at most 1h) [default: 2s].
+    /// be exiting by itself, a service lingering by design (esbuild's, a language
+    /// server) exits within 3 s of its parent; the default is --leak-grace's (at most
+    /// 1h) [default: 5s, or the configuration file's].
     #[arg(long, value_name = "DURATION", value_parser = Named(WAIT))]
     pub(crate) older_than: Option<Duration>,
     /// Only groups holding at least this much RSS, e.g. 100MB.
@@ -74,6 +78,11 @@ pub(crate) struct OrphansArgs {
     /// Also list daemons by design and adopted processes without evidence.
     #[arg(long)]
     pub(crate) all: bool,
+    /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
+    /// double-forking daemon): one whose command line contains PATTERN is not listed
+    /// (with --all, listed weak), nor ended. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    pub(crate) allow: Vec<leaktop::model::allow::AllowRule>,
     /// Print one JSON object (with --watch: one NDJSON line per new group).
     #[arg(long, conflicts_with = "format")]
     pub(crate) json: bool,
@@ -112,8 +121,7 @@ pub(crate) struct OrphansArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(args: OrphansArgs) -> ExitCode {
-    let host = leaktop::host::real();
+pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> ExitCode {
     let uid = match &args.user {
         None => None,
         Some(name) => match name.parse::<u32>().ok().or_else(|| host.user_id(name)) {
@@ -138,9 +146,8 @@ pub(crate) fn run(args: OrphansArgs) -> ExitCode {
     if let Some(s) = &served {
         leaktop::say(&format!("{}\n", s.note()));
     }
-    let config = args.config.load(host.as_ref());
+    let config = args.config.load();
     let known = Known {
-        ignore: config.ignore.clone(),
         config: config.path.clone(),
         journals: journals_to_read(host.as_ref(), args.journal.as_ref()),
     };
@@ -164,9 +171,15 @@ pub(crate) fn run(args: OrphansArgs) -> ExitCode {
             older_than: args
                 .older_than
                 .or(config.older_than)
-                .unwrap_or(Duration::from_secs(2)),
+                .unwrap_or(Duration::from_secs(5)),
             all: args.all,
             measure: !args.no_pss,
+            // `[[ignore]]` rules are `--allow` rules from the file.
+            allowed: args
+                .allow
+                .into_iter()
+                .chain(config.ignore.clone())
+                .collect(),
         },
         filter: Filter {
             pattern: args.pattern,

@@ -2,15 +2,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
 use leaktop::format::{self, Format, human_kb};
+use leaktop::host::Host;
 use leaktop::record::{self, RecordOptions};
-use leaktop::sample::Backend;
 
-use super::options::{AlertArgs, INTERVAL, MetricsArgs, Named, RootArgs, SPAN, VerdictArgs};
+use super::options::{
+    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, RootArgs, SPAN, VerdictArgs,
+};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("root").required(true).args(["pid", "name"])))]
@@ -31,10 +34,10 @@ pub(crate) struct RecordArgs {
     pub(crate) duration: Option<Duration>,
     /// Output format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
-    pub(crate) format: Option<Format>,
+    pub(crate) format: Option<FormatArg>,
     /// Where samples come from.
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub(crate) backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::here())]
+    pub(crate) backend: BackendArg,
     /// No status line and no summary on stderr.
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -51,7 +54,7 @@ pub(crate) struct RecordArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> anyhow::Result<ExitCode> {
     // Bound first: a taken address is known before anything else happens.
     let served = args.metrics.start()?;
     if let Some(s) = &served
@@ -60,15 +63,18 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         say!("{}", s.note());
     }
     let to_stdout = args.out.as_os_str() == "-";
-    let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
+    let format = args
+        .format
+        .map_or_else(|| Format::from_path(&args.out), Format::from);
     let pid = match (args.root.pid, &args.root.name) {
         (Some(pid), _) => pid,
         (None, Some(pattern)) => {
-            let found = leaktop::monitor::find_all_by_name(args.backend, pattern)?;
+            let found =
+                leaktop::monitor::find_all_by_name(host.as_ref(), args.backend.into(), pattern)?;
             let pid = found.picked().ok_or_else(|| {
                 anyhow::anyhow!(
                     "no process matches --name '{}'",
-                    leaktop::text::printable(pattern)
+                    leaktop::human::printable(pattern)
                 )
             })?;
             // Several matches: say which one is recorded and why, never silently.
@@ -89,15 +95,16 @@ pub(crate) fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         format,
         out: (!to_stdout).then(|| args.out.clone()),
-        backend: args.backend,
+        backend: args.backend.into(),
         status: !args.quiet,
         notes: !args.quiet,
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
+        allowed: args.verdict.allowed(),
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),
     };
-    let summary = record::record(&opts)?;
+    let summary = record::record(host, &opts)?;
     if !args.quiet {
         let place = if to_stdout {
             "standard output".to_string()

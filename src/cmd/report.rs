@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
 use leaktop::format::Format;
+use leaktop::host::Host;
 use leaktop::report;
+
+use super::options::FormatArg;
 
 #[derive(Args)]
 pub(crate) struct ReportArgs {
@@ -24,7 +28,7 @@ pub(crate) struct ReportArgs {
     pub(crate) tick: Option<u32>,
     /// Rewrite the whole recording in this format (to --out, or standard output).
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub(crate) convert: Option<Format>,
+    pub(crate) convert: Option<FormatArg>,
     /// Where --convert writes; `-` is standard output.
     #[arg(long, short, value_name = "FILE", requires = "convert")]
     pub(crate) out: Option<PathBuf>,
@@ -34,15 +38,18 @@ pub(crate) struct ReportArgs {
     pub(crate) strict: bool,
 }
 
-pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    report::run(&report::Options {
-        file: args.file,
-        json: args.json,
-        svg: args.svg,
-        tick: args.tick,
-        convert: args.convert,
-        out: args.out,
-        strict: args.strict,
-    })?;
+pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    report::run(
+        host.as_ref(),
+        &report::Options {
+            file: args.file,
+            json: args.json,
+            svg: args.svg,
+            tick: args.tick,
+            convert: args.convert.map(Format::from),
+            out: args.out,
+            strict: args.strict,
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }

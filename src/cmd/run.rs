@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,12 +11,14 @@ use leaktop::actions::run::{self, RunOptions};
 use leaktop::ci::CiReport;
 use leaktop::ci::output::CiOutputs;
 use leaktop::format::Format;
+use leaktop::host::Host;
 use leaktop::model::AlertKind;
-use leaktop::sample::Backend;
+use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
 use super::options::{
-    AlertArgs, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT, parse_kinds,
+    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
+    parse_kinds,
 };
 
 #[derive(Args)]
@@ -40,21 +43,22 @@ pub(crate) struct RunArgs {
     pub(crate) record: Option<PathBuf>,
     /// Recording format [default: ndjson for .ndjson/.jsonl files, else text].
     #[arg(long, value_enum)]
-    pub(crate) format: Option<Format>,
+    pub(crate) format: Option<FormatArg>,
     /// Where samples come from.
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub(crate) backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::here())]
+    pub(crate) backend: BackendArg,
     /// Show the interactive view while CMD runs (CMD's own input and output go to
     /// /dev/null). Quitting the view sends SIGTERM to CMD if it is still running;
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
-    /// With --check, also exit 3 when any of these alerts stands at the last tick
-    /// before CMD exits (comma-separated: accumulating, idle, rss_ratchet, zombies).
+    /// With --check, also exit 3 when any of these alerts was raised at any time during
+    /// the run, even if it cleared before CMD exited (comma-separated: accumulating,
+    /// idle, rss_ratchet, zombies).
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
-    /// With --fail-on, also exit 3 when one of its alerts stood for at least DURATION
-    /// at any time, even if it cleared before CMD exited (0 = off).
+    /// With --fail-on, exit 3 only for an alert standing when CMD exits or one that
+    /// stood for at least DURATION without a break (0 = any alert raised at any time).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
     pub(crate) fail_after: Duration,
     #[command(flatten)]
@@ -77,7 +81,7 @@ pub(crate) struct RunArgs {
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
-pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
+pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> ExitCode {
     // Bound before CMD starts: a taken address fails the run without running CMD.
     let served = match args.metrics.start() {
         Ok(served) => served,
@@ -94,7 +98,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
     // On GitHub Actions (GITHUB_ACTIONS=true) leaks are also annotations and a step
     // summary; --junit and --json files must be writable before CMD starts.
     let mut outputs = CiOutputs::from_env(args.junit.clone(), args.json.clone());
-    if let Err(e) = outputs.open(leaktop::host::real().as_ref()) {
+    if let Err(e) = outputs.open(host.as_ref()) {
         say!("leaktop: error: {e}");
         return ExitCode::from(leaktop::exit_codes::ExitCode::RuntimeError.code());
     }
@@ -105,12 +109,15 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
         metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
+        allowed: args.verdict.allowed(),
         fail_on: args.fail_on,
         fail_after: args.fail_after,
-        tui: args.tui.then_some(ViewOptions {
-            color,
-            grace: args.grace,
-            ..ViewOptions::default()
+        tui: args.tui.then(|| {
+            Box::new(RunView::new(ViewOptions {
+                color,
+                grace: args.grace,
+                ..ViewOptions::default()
+            })) as Box<dyn run::View>
         }),
         command: args.command,
         interval: args.interval,
@@ -119,10 +126,10 @@ pub(crate) fn run(args: RunArgs, color: bool) -> ExitCode {
         kill_leaks: args.kill_leaks,
         grace: args.grace,
         record: args.record,
-        format: args.format,
-        backend: args.backend,
+        format: args.format.map(Format::from),
+        backend: args.backend.into(),
     };
-    match run::run(&opts) {
+    match run::run_on(host.clone(), &opts) {
         Ok(outcome) => {
             let report = CiReport::new(
                 &command,

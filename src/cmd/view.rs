@@ -1,6 +1,9 @@
 //! `leaktop [--pid PID | --name PATTERN]`: the interactive view.
 
+use std::sync::Arc;
+
 use clap::Args;
+use leaktop::host::Host;
 
 use super::options::{MetricsArgs, RootArgs, ViewTuning};
 
@@ -17,11 +20,11 @@ pub(crate) struct ViewArgs {
 
 impl ViewArgs {
     /// The live view, serving `--metrics` while it runs.
-    pub(crate) fn watch(&self, color: bool) -> anyhow::Result<()> {
+    pub(crate) fn watch(&self, host: Arc<dyn Host>, color: bool) -> anyhow::Result<()> {
         let served = self.metrics.start()?;
         let mut opts = self.tuning.watch(self.root.root(), color);
         opts.metrics = served.as_ref().map(|s| s.state.clone());
-        leaktop::ui::watch(&opts)?;
+        leaktop::ui::watch(host, &opts)?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -9,6 +10,8 @@ use clap::Args;
 use leaktop::actions::watch::{self, Io, Options, WatchError};
 use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::units::{self, UnitKind};
+use leaktop::host::Host;
+use leaktop::model::allow::AllowRule;
 use leaktop::sample::events::EventRequest;
 
 use super::config::{ConfigArgs, own_journal};
@@ -30,9 +33,14 @@ pub(crate) struct WatchArgs {
     #[arg(long, short, value_name = "DURATION", value_parser = Named(INTERVAL))]
     pub(crate) interval: Option<Duration>,
     /// A group must have lasted this long to be counted or handed to a policy
-    /// [default: 2s].
+    /// [default: 5s, as --leak-grace].
     #[arg(long, value_name = "DURATION", value_parser = Named(WAIT))]
     pub(crate) older_than: Option<Duration>,
+    /// A process meant to outlive its parent: its command line contains PATTERN (as
+    /// an [[ignore]] rule with `command = PATTERN`). Its group is neither counted nor
+    /// handed to a policy. Repeatable.
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    pub(crate) allow: Vec<AllowRule>,
     /// Policies say what they would do (a `policy` record, `would end …`) and do nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -53,12 +61,11 @@ pub(crate) struct WatchArgs {
     pub(crate) metrics: MetricsArgs,
 }
 
-pub(crate) fn run(args: WatchArgs) -> ExitCode {
+pub(crate) fn run(host: Arc<dyn Host>, args: WatchArgs) -> ExitCode {
     if let Some(kind) = args.print_unit {
         return print_unit(kind);
     }
-    let host = leaktop::host::real();
-    let config = args.config.load(host.as_ref());
+    let config = args.config.load();
     let journal = args
         .journal
         .clone()
@@ -88,9 +95,9 @@ pub(crate) fn run(args: WatchArgs) -> ExitCode {
         older_than: args
             .older_than
             .or(config.older_than)
-            .unwrap_or(Duration::from_secs(2)),
+            .unwrap_or(Duration::from_secs(5)),
         policies: config.policies.clone(),
-        ignore: config.ignore.clone(),
+        allowed: args.allow.iter().chain(&config.ignore).cloned().collect(),
         config: config.path.clone(),
         dry_run: args.dry_run,
         metrics: served.as_ref().map(|s| s.state.clone()),
@@ -101,20 +108,26 @@ pub(crate) fn run(args: WatchArgs) -> ExitCode {
     if let Some(p) = &config.path {
         leaktop::say(&format!(
             "leaktop: configuration {} ({} ignore rules, {} policies)\n",
-            leaktop::text::shown_path(p),
+            leaktop::human::shown_path(p),
             config.ignore.len(),
             config.policies.len()
         ));
     }
     let (tx, rx) = std::sync::mpsc::channel();
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    if let Err(e) = leaktop::host::listen_signals(&[SIGINT, SIGTERM, SIGHUP], tx) {
-        say!("leaktop: error: cannot listen for signals: {e}");
-        return Exit::RuntimeError.into();
-    }
-    leaktop::host::set_process_name("leaktop watch");
+    let _listening = match host.listen_signals(
+        &[SIGINT, SIGTERM, SIGHUP],
+        Box::new(move |sig, _| tx.send(sig).is_ok()),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            say!("leaktop: error: cannot listen for signals: {e}");
+            return Exit::RuntimeError.into();
+        }
+    };
+    host.set_process_name("leaktop watch");
     let stop = move || {
-        let (signal, _) = rx.try_recv().ok()?;
+        let signal = rx.try_recv().ok()?;
         Some(format!(
             "signal {}",
             match signal {

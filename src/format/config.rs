@@ -18,9 +18,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::model::rules::{Rule, RuleError};
+use crate::human::shown_path;
+use crate::model::allow::AllowRule;
 use crate::model::watch::policy::{Action, KillWith, Policy};
-use crate::text::shown_path;
 
 /// The largest configuration file read: a file this big is a mistake.
 const MAX_BYTES: u64 = 1 << 20;
@@ -28,13 +28,6 @@ const MAX_BYTES: u64 = 1 << 20;
 /// The variable that turns the configuration file off (as `--no-config`) when set to
 /// anything but empty or `0`.
 pub const NO_CONFIG_VAR: &str = "LEAKTOP_NO_CONFIG";
-
-/// An `[[ignore]]` rule with its user resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ignore {
-    pub rule: Rule,
-    pub uid: Option<u32>,
-}
 
 /// `[watch]`: the defaults of `leaktop watch`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,7 +47,8 @@ pub struct WatchSettings {
 pub struct Config {
     /// The file it came from; `None`: no file (defaults).
     pub path: Option<PathBuf>,
-    pub ignore: Vec<Ignore>,
+    /// `[[ignore]]`: meant to outlive its parent, as `--allow` (the same rule type).
+    pub ignore: Vec<AllowRule>,
     pub policies: Vec<Policy>,
     /// `[thresholds] older_than`: how long an orphan must have lived to be listed.
     pub older_than: Option<Duration>,
@@ -98,10 +92,10 @@ pub fn discover(
         .find(|p| p.is_file())
 }
 
-/// Reads and checks the file at `path`; `resolve` gives a user name's uid.
-pub fn load(path: &Path, resolve: &dyn Fn(&str) -> Option<u32>) -> Result<Config, ConfigError> {
+/// Reads and checks the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let read_err =
-        |e: std::io::Error| ConfigError::Read(path.to_path_buf(), crate::text::io_message(&e));
+        |e: std::io::Error| ConfigError::Read(path.to_path_buf(), crate::human::io_message(&e));
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_BYTES {
         return Err(ConfigError::Read(
@@ -115,7 +109,7 @@ pub fn load(path: &Path, resolve: &dyn Fn(&str) -> Option<u32>) -> Result<Config
     let bytes = std::fs::read(path).map_err(read_err)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| ConfigError::Read(path.to_path_buf(), "not UTF-8 text".to_string()))?;
-    let mut config = parse(&text, path, resolve)?;
+    let mut config = parse(&text, path)?;
     config.path = Some(path.to_path_buf());
     Ok(config)
 }
@@ -124,7 +118,7 @@ pub fn load(path: &Path, resolve: &dyn Fn(&str) -> Option<u32>) -> Result<Config
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
-    ignore: Vec<Spanned<Rule>>,
+    ignore: Vec<Spanned<AllowRule>>,
     #[serde(default)]
     policy: Vec<Spanned<PolicySpec>>,
     #[serde(default)]
@@ -154,7 +148,7 @@ struct WatchSpec {
 struct PolicySpec {
     name: String,
     #[serde(rename = "match")]
-    rule: Rule,
+    rule: AllowRule,
     #[serde(default)]
     action: ActionName,
     after: Option<Dur>,
@@ -194,7 +188,7 @@ struct Size(u64);
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
         let s = String::deserialize(d)?;
-        crate::text::parse_size_kb(&s)
+        crate::human::parse_size_kb(&s)
             .map(Size)
             .map_err(serde::de::Error::custom)
     }
@@ -213,11 +207,7 @@ impl<'de> Deserialize<'de> for Signal {
 }
 
 /// Parses the text of a configuration file (`path` names it in errors).
-pub fn parse(
-    text: &str,
-    path: &Path,
-    resolve: &dyn Fn(&str) -> Option<u32>,
-) -> Result<Config, ConfigError> {
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let bad = |span: Option<std::ops::Range<usize>>, fallback_key: &str, message: String| {
         let at = span.as_ref().map_or(0, |s| s.start.min(text.len()));
         let line = text[..at].matches('\n').count() + 1;
@@ -236,35 +226,21 @@ pub fn parse(
         let line = text[..at].matches('\n').count() + 1;
         ConfigError::Bad(path.to_path_buf(), line, key.to_string(), message)
     };
-    let rule_err = |span: std::ops::Range<usize>, key: &str, e: RuleError| {
-        let key = match e {
-            RuleError::EmptyField(f) => f.to_string(),
-            RuleError::NoSuchUser(_) => "user".to_string(),
-            RuleError::Empty => key.to_string(),
-        };
-        let at = span.start.min(text.len());
-        let line = text[..at].matches('\n').count() + 1;
-        ConfigError::Bad(path.to_path_buf(), line, key, e.to_string())
-    };
     let mut config = Config::default();
     for r in file.ignore {
         let span = r.span();
         let rule = r.into_inner();
-        rule.check()
-            .map_err(|e| rule_err(span.clone(), "ignore", e))?;
-        let uid = rule.uid(resolve).map_err(|e| rule_err(span, "ignore", e))?;
-        config.ignore.push(Ignore { rule, uid });
+        if let Some((key, why)) = refused(&rule) {
+            return Err(at_key(span, key.unwrap_or("ignore"), why));
+        }
+        config.ignore.push(rule);
     }
     for p in file.policy {
         let span = p.span();
         let spec = p.into_inner();
-        spec.rule
-            .check()
-            .map_err(|e| rule_err(span.clone(), "match", e))?;
-        let uid = spec
-            .rule
-            .uid(resolve)
-            .map_err(|e| rule_err(span.clone(), "match", e))?;
+        if let Some((key, why)) = refused(&spec.rule) {
+            return Err(at_key(span, key.unwrap_or("match"), why));
+        }
         if spec.name.trim().is_empty() {
             return Err(at_key(span, "name", "a policy needs a name".to_string()));
         }
@@ -303,7 +279,6 @@ pub fn parse(
         config.policies.push(Policy {
             name: spec.name,
             rule: spec.rule,
-            uid,
             action,
             after_ms: spec.after.map_or(0, |a| millis(a.0)),
         });
@@ -317,6 +292,31 @@ pub fn parse(
         textfile: file.watch.textfile,
     };
     Ok(config)
+}
+
+/// Why a rule would match every process, and the key to blame (`None`: the table):
+/// it gives no field, or an empty one.
+fn refused(rule: &AllowRule) -> Option<(Option<&'static str>, String)> {
+    if rule.is_empty() {
+        return Some((
+            None,
+            "a rule needs at least one of command, exe, uid, cgroup, unit".to_string(),
+        ));
+    }
+    [
+        ("command", &rule.command),
+        ("exe", &rule.exe),
+        ("cgroup", &rule.cgroup),
+        ("unit", &rule.unit),
+    ]
+    .into_iter()
+    .find(|(_, v)| v.as_deref().is_some_and(|s| s.trim().is_empty()))
+    .map(|(key, _)| {
+        (
+            Some(key),
+            format!("`{key}` is empty: it would match every process"),
+        )
+    })
 }
 
 fn millis(d: Duration) -> u64 {

@@ -68,7 +68,7 @@ impl fmt::Display for Skipped {
     /// `skipped 13 damaged lines (lines 40-52; line 44: expected ...)`, with `in 3
     /// places` and `first` when there is more than one run.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines = crate::text::plural(self.lines, "damaged line", "damaged lines");
+        let lines = crate::human::plural(self.lines, "damaged line", "damaged lines");
         if self.places == 1 && self.lines == 1 {
             write!(f, "skipped {lines} ({})", self.why)
         } else if self.places == 1 {

@@ -1,7 +1,7 @@
 //! Escaping for free text in tick-log lines: a line must never contain a raw newline,
 //! control byte or bidirectional control, and a process name must never contain a space.
 
-use crate::text::{is_bidi, push_shown};
+use crate::human::{is_bidi, push_shown};
 
 /// Escapes `\`, control characters, bidirectional controls and (with `space`) spaces
 /// as `\\`, `\n`, `\xNN`, `\uNNNN`.
@@ -65,7 +65,7 @@ pub fn unescape(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::printable;
+    use crate::human::printable;
     use std::borrow::Cow;
 
     #[test]

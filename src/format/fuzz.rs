@@ -22,7 +22,7 @@ fn cases() -> u32 {
 /// bidirectional control.
 fn assert_printable(message: &str) {
     assert!(
-        !message.chars().any(crate::text::is_hidden),
+        !message.chars().any(crate::human::is_hidden),
         "a control character in {message:?}"
     );
 }
@@ -260,7 +260,7 @@ fn recording_of(ticks: Vec<Tick>) -> Recording {
 #[test]
 fn a_tick_line_past_16_mib_reads_back() {
     let cmd = crate::sample::join_cmdline(&vec![1u8; 5_500_000]);
-    assert!(cmd.len() <= crate::text::COMMAND_MAX_BYTES);
+    assert!(cmd.len() <= crate::human::COMMAND_MAX_BYTES);
     let texts = vec![("worker".to_string(), cmd); 4000];
     let mut tick = tick_of(1, 10, &texts, "n", 0);
     tick.events.clear();

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::lines::{LineError, Lines};
+use crate::human::shown_path;
 use crate::model::watch::record::Record;
-use crate::text::shown_path;
 
 /// The longest journal line read: a record lists at most 64 processes with their
 /// command lines (1 KiB each), far below this.
@@ -54,9 +54,9 @@ struct FileHeader {
 /// Why the journal cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot use the journal directory {}: {}", shown_path(.0), crate::text::io_message(.1))]
+    #[error("cannot use the journal directory {}: {}", shown_path(.0), crate::human::io_message(.1))]
     Dir(PathBuf, #[source] std::io::Error),
-    #[error("cannot write the journal file {}: {}", shown_path(.0), crate::text::io_message(.1))]
+    #[error("cannot write the journal file {}: {}", shown_path(.0), crate::human::io_message(.1))]
     Write(PathBuf, #[source] std::io::Error),
 }
 
@@ -281,7 +281,7 @@ pub fn read(
             warn(format!(
                 "cannot read the journal directory {}: {}",
                 shown_path(dir),
-                crate::text::io_message(&e)
+                crate::human::io_message(&e)
             ));
             return summary;
         }
@@ -303,7 +303,10 @@ fn read_file(
         Ok(f) => f,
         Err(e) => {
             summary.skipped_files += 1;
-            warn(format!("skipping {shown}: {}", crate::text::io_message(&e)));
+            warn(format!(
+                "skipping {shown}: {}",
+                crate::human::io_message(&e)
+            ));
             return;
         }
     };
@@ -360,7 +363,7 @@ fn read_file(
         summary.corrupt += corrupt;
         warn(format!(
             "{shown}: {} damaged (not a journal record), skipped",
-            crate::text::plural(corrupt as usize, "line", "lines")
+            crate::human::plural(corrupt as usize, "line", "lines")
         ));
     }
 }
@@ -382,7 +385,7 @@ fn known_type(text: &str) -> Option<bool> {
 
 fn line_problem(e: &LineError) -> String {
     match e {
-        LineError::Io(e) => crate::text::io_message(e),
+        LineError::Io(e) => crate::human::io_message(e),
         LineError::TooLong { line, limit } => {
             format!("line {line} is longer than {limit} bytes")
         }

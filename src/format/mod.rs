@@ -7,10 +7,11 @@ pub mod config;
 mod damage;
 pub use damage::Skipped;
 mod escape;
-use crate::text::{COMMAND_MAX_BYTES, NAME_MAX_BYTES, NOTE_MAX_BYTES, capped};
-pub use crate::text::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
+use crate::human::{COMMAND_MAX_BYTES, NAME_MAX_BYTES, NOTE_MAX_BYTES, capped};
+pub use crate::human::{age, elapsed, fit, human_kb, io_message, plural, printable, shown_path};
 mod lines;
 pub use lines::MAX_LINE_BYTES;
+pub mod freed;
 pub mod journal;
 pub mod ndjson;
 pub mod orphans;
@@ -23,7 +24,8 @@ use std::path::Path;
 
 use crate::model::{Header, Tick};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How a recording is written: the tick-log text format or NDJSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// The tick-log text format (see docs/tick-log.md).
     Text,
@@ -183,9 +185,9 @@ pub(crate) fn clean(s: &mut String) {
     }
 }
 
-/// `s` made printable within `max` bytes ([`crate::text::kept`]), in place.
+/// `s` made printable within `max` bytes ([`crate::human::kept`]), in place.
 fn keep(s: &mut String, max: usize) {
-    if let std::borrow::Cow::Owned(kept) = crate::text::kept(s, max) {
+    if let std::borrow::Cow::Owned(kept) = crate::human::kept(s, max) {
         *s = kept;
     }
 }
@@ -396,7 +398,7 @@ pub(crate) fn parse_time(s: &str) -> Option<u64> {
 /// The command line as shown next to a process's name: argv[0] cut to its base name,
 /// and dropped entirely when it is the name itself, so the arguments that tell
 /// processes apart (`-c from multiprocessing.forkserver ...`) stay on screen. A
-/// command line leaktop had to cut ([`crate::text::capped`]) says so first:
+/// command line leaktop had to cut ([`crate::human::capped`]) says so first:
 /// `[5.50 MiB cut] python3 -c ...`, since its marker is out of sight in the middle.
 pub fn command_tail(name: &str, cmd: &str) -> String {
     let (argv0, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
@@ -410,7 +412,7 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
     } else {
         format!("{base} {rest}")
     };
-    match crate::text::cut_from(cmd) {
+    match crate::human::cut_from(cmd) {
         Some((cut, _)) => format!(
             "[{} cut] {tail}",
             humansize::format_size(cut, humansize::BINARY)

@@ -7,13 +7,13 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::Format;
-use crate::host::Memory;
+use crate::human::{age, fit, human_kb, plural, printable};
 use crate::model::gpu::GpuUsage;
 use crate::model::layout::{self, Line};
 use crate::model::orphans::{Orphan, OrphanGroup, Strength};
 use crate::model::{Event, Header, ProcRow, Tick};
+use crate::sample::Memory;
 use crate::sample::{IdMap, Identity};
-use crate::text::{age, fit, human_kb, plural, printable};
 
 /// What a writer needs besides the groups.
 pub struct View<'a> {

@@ -75,7 +75,7 @@ fn parser(format: Format) -> Box<dyn LineParser + Send> {
 /// that ends at the first error, or, with [`TickReader::skip_damaged`], skips the
 /// ticks it cannot read and ends in an error only if it read none. Free text in the
 /// header and ticks is kept printable ([`super::printable`]) and within its caps
-/// ([`crate::text::capped`]), as in [`Recording::keep_printable`].
+/// ([`crate::human::capped`]), as in [`Recording::keep_printable`].
 pub struct TickReader<R> {
     lines: Lines<R>,
     /// The file name as shown in messages (printable).

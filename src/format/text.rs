@@ -44,7 +44,7 @@ pub fn write_tick(t: &Tick, out: &mut String) {
         leaked,
         if t.root_alive { "alive" } else { "exited" },
     );
-    write_tree(&t.processes, out, &|_| "");
+    write_tree(&t.processes, out, &|_| String::new());
     for event in &t.events {
         write_event(event, out);
     }
@@ -64,7 +64,7 @@ pub fn write_tick(t: &Tick, out: &mut String) {
 
 /// The rows as trees with their headings, one process line each; `note` may add a
 /// remark at the end of a line (the tick-log itself adds none).
-pub fn write_tree(rows: &[ProcRow], out: &mut String, note: &dyn Fn(&ProcRow) -> &'static str) {
+pub fn write_tree(rows: &[ProcRow], out: &mut String, note: &dyn Fn(&ProcRow) -> String) {
     for line in layout::layout(rows) {
         match line {
             Line::Heading(h) => {
@@ -74,7 +74,7 @@ pub fn write_tree(rows: &[ProcRow], out: &mut String, note: &dyn Fn(&ProcRow) ->
             Line::Proc { index, prefix, .. } => {
                 out.push_str(&prefix);
                 write_process(&rows[index], out);
-                out.push_str(note(&rows[index]));
+                out.push_str(&note(&rows[index]));
                 out.push('\n');
             }
         }

@@ -6,16 +6,16 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
 
 use super::{
-    Create, Exit, Host, Memory, PinError, Pinned, PssParts, Signal, SignalError, SpawnError,
-    SpawnSpec, Spawned,
+    Alarm, Create, Deliver, Exit, Host, Listening, Memory, PinError, Pinned, PssParts, Signal,
+    SignalError, SpawnError, SpawnSpec, Spawned,
 };
-use crate::model::orphans::{ProcFacts, StdioKind};
 use crate::sample::events::{EventRequest, EventSource};
+use crate::sample::facts::{ProcFacts, RUN_MARKER, StdioKind};
 use crate::sample::procfs::ProcfsSampler;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 
@@ -133,8 +133,20 @@ impl Host for LinuxHost {
         Instant::now()
     }
 
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn hostname(&self) -> String {
+        super::unix::hostname()
+    }
+
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+
+    fn wait(&self, deadline: Option<Instant>, alarm: &Alarm) -> bool {
+        alarm.wait_until(deadline)
     }
 
     fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
@@ -206,8 +218,43 @@ impl Host for LinuxHost {
         })
     }
 
+    /// The sender comes from each signal's `siginfo`.
+    fn listen_signals(&self, signals: &[i32], mut deliver: Deliver) -> io::Result<Listening> {
+        use signal_hook::iterator::SignalsInfo;
+        use signal_hook::iterator::exfiltrator::WithOrigin;
+        let mut signals = SignalsInfo::<WithOrigin>::new(signals)?;
+        let handle = signals.handle();
+        std::thread::spawn(move || {
+            for info in signals.forever() {
+                if !deliver(info.signal, info.process.is_some()) {
+                    break;
+                }
+            }
+        });
+        Ok(Listening::new(move || handle.close()))
+    }
+
+    fn die_of(&self, signal: i32) {
+        super::unix::die_of(signal);
+    }
+
+    /// `PR_SET_NAME`, at most 15 bytes.
+    fn set_process_name(&self, name: &str) {
+        if let Ok(c) = std::ffi::CString::new(name) {
+            let _ = rustix::thread::set_name(&c);
+        }
+    }
+
     fn create(&self, path: &Path, how: Create) -> io::Result<File> {
         super::unix::create(path, how)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
     }
 
     fn memory(&self, id: Identity) -> Option<Memory> {
@@ -258,6 +305,27 @@ impl Host for LinuxHost {
         let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
         let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;
         Some((secs * rustix::param::clock_ticks_per_second() as f64) as u64)
+    }
+
+    fn exe_file(&self, id: Identity) -> Option<crate::sample::ExeFile> {
+        read_exe_file(id)
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        Some(id.trim().to_string()).filter(|id| !id.is_empty())
+    }
+
+    fn keep_run_record(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> io::Result<Option<Box<dyn super::KeptFile>>> {
+        super::run_records::keep(name, text)
+    }
+
+    fn run_record(&self, uid: u32, name: &str) -> Option<String> {
+        super::run_records::read(uid, name)
     }
 
     fn user_id(&self, name: &str) -> Option<u32> {
@@ -338,7 +406,7 @@ fn read_facts(id: Identity) -> Option<ProcFacts> {
     match proc.environ() {
         Ok(env) => {
             facts.run_marker = Some(
-                env.get(std::ffi::OsStr::new(crate::model::orphans::RUN_MARKER))
+                env.get(std::ffi::OsStr::new(RUN_MARKER))
                     .map(|v| v.to_string_lossy().into_owned())
                     .unwrap_or_default(),
             );
@@ -350,6 +418,21 @@ fn read_facts(id: Identity) -> Option<ProcFacts> {
         Err(e) => facts.denied |= denied(&e),
     }
     Some(facts)
+}
+
+/// The file `id` runs: `/proc/PID/exe`'s target, and its owner and mode through the
+/// link (which reaches the file in any mount namespace), checked to be `id`'s after.
+fn read_exe_file(id: Identity) -> Option<crate::sample::ExeFile> {
+    let proc = open_checked(id)?;
+    let path = proc.exe().ok()?.to_string_lossy().into_owned();
+    let path = path.strip_suffix(" (deleted)").unwrap_or(&path).to_string();
+    let st = rustix::fs::stat(format!("/proc/{}/exe", id.pid)).ok()?;
+    // The pid may have been reused between the two reads.
+    (proc.stat().ok()?.starttime == id.start).then_some(crate::sample::ExeFile {
+        path,
+        owner: st.st_uid,
+        mode: st.st_mode & 0o7777,
+    })
 }
 
 /// `MainPID` of `unit` from `systemctl show`, only where systemd is PID 1.
@@ -406,31 +489,6 @@ fn memory_of(rollup: &procfs::process::SmapsRollup) -> Option<Memory> {
             swap_pss_kb: given("SwapPss"),
         },
     })
-}
-
-/// See [`super::listen_signals`]: the sender comes from each signal's `siginfo`.
-pub(super) fn listen_signals(
-    signals: &[i32],
-    tx: std::sync::mpsc::Sender<(i32, bool)>,
-) -> io::Result<()> {
-    use signal_hook::iterator::SignalsInfo;
-    use signal_hook::iterator::exfiltrator::WithOrigin;
-    let mut signals = SignalsInfo::<WithOrigin>::new(signals)?;
-    std::thread::spawn(move || {
-        for info in signals.forever() {
-            if tx.send((info.signal, info.process.is_some())).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(())
-}
-
-/// See [`super::set_process_name`]: `PR_SET_NAME`, at most 15 bytes.
-pub(super) fn set_process_name(name: &str) {
-    if let Ok(c) = std::ffi::CString::new(name) {
-        let _ = rustix::thread::set_name(&c);
-    }
 }
 
 #[cfg(test)]

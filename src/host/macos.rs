@@ -21,17 +21,17 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::process::Pid;
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::{
-    Create, ExeId, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError,
-    SpawnSpec, Spawned,
+    Alarm, Create, Deliver, ExeId, Exit, Host, Listening, Memory, PinError, Pinned, Signal,
+    SignalError, SpawnError, SpawnSpec, Spawned,
 };
 use crate::sample::sysinfo::SysinfoSampler;
-use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
+use crate::sample::{self, Backend, Identity, ProcFacts, ProcSample, SampleError, Sampler};
 
 /// The real macOS host. Its sampler (for probes, scans and the re-checks before a
 /// signal) sits behind a lock, so one host serves every thread.
@@ -145,12 +145,29 @@ impl Host for MacosHost {
         }
     }
 
+    /// Unknown: no `/proc/PID/fd` to read.
+    fn stdio_on_terminal(&self, _pid: u32) -> Option<bool> {
+        None
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }
 
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn hostname(&self) -> String {
+        super::unix::hostname()
+    }
+
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+
+    fn wait(&self, deadline: Option<Instant>, alarm: &Alarm) -> bool {
+        alarm.wait_until(deadline)
     }
 
     fn events(
@@ -185,8 +202,40 @@ impl Host for MacosHost {
         })
     }
 
+    /// macOS cannot tell who sent a signal: a SIGINT that comes while leaktop is in its
+    /// terminal's foreground is taken for the terminal's Ctrl-C, which reached the
+    /// whole process group already.
+    fn listen_signals(&self, signals: &[i32], mut deliver: Deliver) -> io::Result<Listening> {
+        let mut signals = signal_hook::iterator::Signals::new(signals)?;
+        let handle = signals.handle();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                let sent = signal != signal_hook::consts::SIGINT || !in_terminal_foreground();
+                if !deliver(signal, sent) {
+                    break;
+                }
+            }
+        });
+        Ok(Listening::new(move || handle.close()))
+    }
+
+    fn die_of(&self, signal: i32) {
+        super::unix::die_of(signal);
+    }
+
+    /// macOS names a process by its executable: nothing to do.
+    fn set_process_name(&self, _name: &str) {}
+
     fn create(&self, path: &Path, how: Create) -> io::Result<File> {
         super::unix::create(path, how)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
     }
 
     /// Unknown: macOS has no `smaps_rollup`.
@@ -200,25 +249,46 @@ impl Host for MacosHost {
         system.refresh_memory();
         Some(system.available_memory() / 1024).filter(|&kb| kb > 0)
     }
-}
 
-/// See [`super::listen_signals`]. macOS cannot tell who sent a signal here: a SIGINT
-/// that comes while leaktop is in its terminal's foreground is taken for the
-/// terminal's Ctrl-C, which reached the whole process group already.
-pub(super) fn listen_signals(
-    signals: &[i32],
-    tx: std::sync::mpsc::Sender<(i32, bool)>,
-) -> io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new(signals)?;
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            let sent = signal != signal_hook::consts::SIGINT || !in_terminal_foreground();
-            if tx.send((signal, sent)).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(())
+    /// Unknown: macOS keeps no record of when a process last ran that leaktop reads.
+    fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
+        vec![None; ids.len()]
+    }
+
+    /// Unknown: none of the `/proc` files it is read from.
+    fn facts(&self, _id: Identity) -> Option<ProcFacts> {
+        None
+    }
+
+    /// Unknown, as [`Host::facts`].
+    fn uid(&self, _id: Identity) -> Option<u32> {
+        None
+    }
+
+    /// No systemd.
+    fn service_main_pid(&self, _unit: &str) -> Option<u32> {
+        None
+    }
+
+    /// Not read: macOS keeps its users in Directory Services, not `/etc/passwd`.
+    fn user_id(&self, _name: &str) -> Option<u32> {
+        None
+    }
+
+    /// No `/proc/TID`: a thread's id is not a pid here.
+    fn thread_group(&self, _pid: u32) -> Option<u32> {
+        None
+    }
+
+    /// Unknown: sysinfo's start times are wall-clock seconds, not ticks since boot.
+    fn now_start(&self) -> Option<u64> {
+        None
+    }
+
+    /// macOS has no subreapers.
+    fn become_subreaper(&self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Whether leaktop's process group is the foreground group of the terminal on one of
@@ -231,9 +301,6 @@ fn in_terminal_foreground() -> bool {
         || foreground(tcgetpgrp(io::stdout()))
         || foreground(tcgetpgrp(io::stderr()))
 }
-
-/// See [`super::set_process_name`]: macOS names a process by its executable.
-pub(super) fn set_process_name(_name: &str) {}
 
 /// These run on Linux too: the host needs only sysinfo and `kill(2)`, so its re-check
 /// is tried against real processes wherever the tests run.

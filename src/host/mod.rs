@@ -1,24 +1,42 @@
 //! The OS port: every effect leaktop has on the machine goes through a [`Host`].
 //!
-//! Sampling, the clock, leaktop's own pid, pinning processes (pidfds) and signalling
-//! them, reaping, spawning and creating output files. [`real`] gives the
-//! implementation for this platform, one module per OS: `linux::LinuxHost` (`/proc`,
-//! pidfds) and `macos::MacosHost` (sysinfo, `kill(2)` after a re-check); the tests have a
-//! fake (`tests/it/fakes/host.rs`) that scripts trees, exits, reparentings, signal
-//! outcomes and I/O errors, and a clock that moves only when told, so the paths that
-//! matter most (quitting, killing, reaping) run in milliseconds and without luck.
+//! Sampling, the clocks (monotonic and wall) and waiting on them, the machine's name,
+//! leaktop's own pid, pinning processes (pidfds) and signalling them, the signals
+//! that reach leaktop, reaping, spawning, becoming a subreaper, and the files it
+//! writes. Every method is required, so a fake chooses each answer.
+//!
+//! [`real`] gives the implementation for this platform, one module per OS:
+//! `linux::LinuxHost` (`/proc`, pidfds) and `macos::MacosHost` (sysinfo, `kill(2)`
+//! after a re-check). Only the command layer calls it, once, and passes the host
+//! down. The tests have a fake (`tests/it/fakes/host.rs`) that scripts trees, exits,
+//! reparentings, signal outcomes and I/O errors, and a clock that moves only when
+//! told (it drives every loop that waits through [`Host::wait`]), so the paths that
+//! matter most (quitting, killing, reaping, recording) run in milliseconds and
+//! without luck.
 //!
 //! ```text
-//!  cmd ──► actions / ui ──► monitor ──► sample
-//!   │          │                          ▲
-//!   └──────────┴──────► Host ─────────────┘   (LinuxHost | MacosHost | tests' FakeHost)
+//!  cmd              builds the real Host once; hands Arc<dyn Host> down
+//!  demo, ui         the view                         each line uses only the
+//!  actions, ci      kill, run, orphans; CI outputs   lines below it; those
+//!  record, report   recorder; summary and chart      from monitor up reach
+//!  monitor          one tick per step                the machine through
+//!  format, metrics  the formats; --metrics figures   the Host alone
+//!  model            pure logic
+//!  sample           what a process is; samplers
+//!  ───────────────────────────────────────────────────────────────────────
+//!  Host             LinuxHost | MacosHost | tests' FakeHost
 //! ```
+//!
+//! `model` and `format` never see a host: they are pure, over the samples the host
+//! and its samplers read.
 
 pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod last_ran;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+mod run_records;
 // Built on Linux too for its tests: it needs only sysinfo and kill(2).
 #[cfg(any(target_os = "macos", all(test, target_os = "linux")))]
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -26,10 +44,9 @@ pub mod macos;
 #[cfg(unix)]
 mod unix;
 
-#[cfg(target_os = "linux")]
-use linux as os;
-#[cfg(target_os = "macos")]
-use macos as os;
+mod alarm;
+
+pub use alarm::Alarm;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -37,53 +54,14 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::model::orphans::ProcFacts;
+pub use crate::sample::ExeId;
 use crate::sample::events::{EventRequest, EventSource};
-use crate::sample::{Backend, Identity, ProcSample, SampleError, Sampler};
+pub use crate::sample::facts::{Memory, PssParts};
+use crate::sample::{Backend, ExeFile, Identity, ProcFacts, ProcSample, SampleError, Sampler};
 
 pub use rustix::process::Signal;
-
-/// An executable file: its device and inode (see [`Host::exe_id`]).
-pub type ExeId = (u64, u64);
-/// What one process's memory costs, from `/proc/PID/smaps_rollup`, in KiB.
-///
-/// RSS (from `stat`) counts every resident page in full in every process that maps
-/// it; these figures share pages out fairly or leave them out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Memory {
-    /// Proportional set size (`Pss:`, KiB): each resident page divided by the number
-    /// of processes mapping it. Killing every sharer frees about the sum of their PSS.
-    pub pss_kb: u64,
-    /// Unique set size (`Private_Clean:` + `Private_Dirty:`, KiB): the pages only this
-    /// process maps, the least that killing it frees.
-    pub uss_kb: u64,
-    /// Swapped-out anonymous memory (`Swap:`, KiB), which RSS does not count.
-    pub swap_kb: u64,
-    /// The PSS told apart by kind, where the kernel gives it.
-    pub parts: PssParts,
-}
-
-/// A process's PSS told apart by the kind of page, in KiB, from the `Pss_Anon:`,
-/// `Pss_File:`, `Pss_Shmem:` (Linux 5.7+) and `SwapPss:` (4.3+) lines of
-/// `/proc/PID/smaps_rollup`. Each is `None` where the kernel does not write it:
-/// unknown, never 0.
-///
-/// `Pss` is `anon + file + shmem`; swap is outside it. Killing every sharer gives back
-/// its anonymous, shared-memory and swapped shares; the file-backed share is page
-/// cache, which stays cached (reclaimable) after the processes end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PssParts {
-    /// Anonymous pages' PSS (`Pss_Anon:`, KiB): heap, stacks, copy-on-write copies.
-    pub anon_kb: Option<u64>,
-    /// File-backed pages' PSS (`Pss_File:`, KiB): page cache, stays after a kill.
-    pub file_kb: Option<u64>,
-    /// Shared memory's PSS (`Pss_Shmem:`, KiB): tmpfs, `memfd`, SysV shm.
-    pub shmem_kb: Option<u64>,
-    /// Swapped-out pages' proportional share (`SwapPss:`, KiB).
-    pub swap_pss_kb: Option<u64>,
-}
 
 /// How a reaped child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +144,22 @@ pub struct Spawned {
     pub pinned: Box<dyn Pinned>,
 }
 
-/// How [`Host::create`] makes a file.
+/// A file leaktop keeps and rewrites in place while it runs: `leaktop run`'s record
+/// (see [`Host::keep_run_record`]).
+pub trait KeptFile: Send {
+    /// Replaces the file's contents with `text`.
+    ///
+    /// # Errors
+    /// The write failed (a full disk).
+    fn rewrite(&mut self, text: &str) -> io::Result<()>;
+    /// Removes the file.
+    ///
+    /// # Errors
+    /// It could not be removed.
+    fn remove(self: Box<Self>) -> io::Result<()>;
+}
+
+/// How [`Host::create`] opens a file for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
     /// Create or truncate (a recording the user named).
@@ -174,6 +167,9 @@ pub enum Create {
     /// Only a new file, never through a symlink (`O_CREAT|O_EXCL|O_NOFOLLOW`): for
     /// names leaktop picks itself in a directory someone else may control.
     New,
+    /// Only a file that exists, opened for writing as it is (no truncation, no
+    /// creation, blocking): a device `report --convert` writes to.
+    Existing,
     /// An output the user named, opened for writing without truncating it (the
     /// caller empties a regular file once what it records has started) and without
     /// blocking: a FIFO with no reader fails at once with `ENXIO`, so the caller's wait
@@ -184,7 +180,37 @@ pub enum Create {
     Append,
 }
 
-/// Every OS effect leaktop has. Implementations are shared between threads.
+/// What a signal listener hears: the signal's number, and whether another process
+/// sent it (rather than the kernel or the terminal: a terminal's Ctrl-C has reached
+/// leaktop's whole process group already). Return `false` to stop listening.
+pub type Deliver = Box<dyn FnMut(i32, bool) -> bool + Send>;
+
+/// Signals being listened for ([`Host::listen_signals`]). Dropped without
+/// [`Listening::close`], it listens until leaktop exits.
+pub struct Listening {
+    close: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Listening {
+    /// A listener that `close` stops.
+    pub fn new(close: impl FnOnce() + Send + 'static) -> Listening {
+        Listening {
+            close: Some(Box::new(close)),
+        }
+    }
+
+    /// Stops listening: the signals get their default action again once the listening
+    /// thread has seen it.
+    pub fn close(mut self) {
+        if let Some(close) = self.close.take() {
+            close();
+        }
+    }
+}
+
+/// Every OS effect leaktop has. Implementations are shared between threads. Every
+/// method is required: a fake implements each one, so a test never leans on a default
+/// it did not choose.
 pub trait Host: Send + Sync {
     /// A sampler of `backend`'s kind.
     fn sampler(&self, backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError>;
@@ -208,11 +234,7 @@ pub trait Host: Send + Sync {
     /// (`/proc/PID/exe`'s target), or `None` if it is gone, a kernel thread or not
     /// readable (another user's process). Unlike a name, no process can fake it: it is
     /// how leaktop recognises another leaktop, and a restarted daemon under `--follow`.
-    /// The default knows no executables.
-    fn exe_id(&self, pid: u32) -> Option<ExeId> {
-        let _ = pid;
-        None
-    }
+    fn exe_id(&self, pid: u32) -> Option<ExeId>;
 
     /// The path of the executable the process `id` runs (the target of
     /// `/proc/PID/exe`, perhaps ending in ` (deleted)`), read only if the process at
@@ -224,21 +246,32 @@ pub trait Host: Send + Sync {
     }
 
     /// Whether any of `pid`'s standard streams (fds 0, 1, 2) is a terminal, or `None`
-    /// if that cannot be read (another user's process, gone). The default cannot tell.
-    fn stdio_on_terminal(&self, pid: u32) -> Option<bool> {
-        let _ = pid;
-        None
-    }
+    /// if that cannot be read (another user's process, gone; macOS).
+    fn stdio_on_terminal(&self, pid: u32) -> Option<bool>;
 
     /// Whether a process exists at `pid` even if it cannot be read (its `/proc` entry
     /// exists, or signal 0 reaches it).
     fn exists(&self, pid: u32) -> bool;
 
-    /// The monotonic clock.
+    /// The monotonic clock: every interval, grace and deadline is measured on it.
     fn now(&self) -> Instant;
 
-    /// Waits `duration` (the fake host moves its clock instead).
+    /// The wall clock (`SystemTime`): the times written into recordings and export
+    /// names. Never used to measure a duration.
+    fn wall_clock(&self) -> SystemTime;
+
+    /// This machine's name (`uname -n`), as recordings' headers give it.
+    fn hostname(&self) -> String;
+
+    /// Waits `duration` on [`Host::now`]'s clock (the fake host moves its clock
+    /// instead).
     fn sleep(&self, duration: Duration);
+
+    /// Waits until [`Host::now`] reaches `deadline` (`None`: no deadline) or `alarm`
+    /// rings, whichever comes first. `true` if the alarm rang (the ring is used up),
+    /// `false` at the deadline. How every loop that samples on a schedule waits, so
+    /// that the fake host's clock drives it.
+    fn wait(&self, deadline: Option<Instant>, alarm: &Alarm) -> bool;
 
     /// The source of process events between ticks (forks, exits, `setsid`, losses):
     /// the kernel's connector where leaktop may subscribe and `request` allows it,
@@ -257,23 +290,44 @@ pub trait Host: Send + Sync {
     /// Starts a child process.
     fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned, SpawnError>;
 
-    /// Creates an output file; see [`Create`].
+    /// Hands each of `signals` that reaches leaktop to `deliver`, from a thread of its
+    /// own, instead of its default action, with whether another process sent it:
+    /// Linux reads the sender from the signal's `siginfo`; macOS cannot, and takes a
+    /// SIGINT that comes while leaktop is in its terminal's foreground for the
+    /// terminal's. `Err` if the handlers cannot be installed.
+    fn listen_signals(&self, signals: &[i32], deliver: Deliver) -> io::Result<Listening>;
+
+    /// Dies of `signal` with its default action, as if it had not been caught (a view
+    /// that caught SIGQUIT to restore the terminal first). Returns if the default
+    /// action does not end the process (the fake host records it).
+    fn die_of(&self, signal: i32);
+
+    /// Names the calling process as `ps` and `top` show it (its `comm`) where the
+    /// platform lets a process rename itself (Linux); elsewhere it keeps its
+    /// executable's name.
+    fn set_process_name(&self, name: &str);
+
+    /// Opens an output file for writing; see [`Create`].
     fn create(&self, path: &Path, how: Create) -> io::Result<File>;
+
+    /// Renames `from` to `to`, replacing it (a finished conversion over its target).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Removes the file at `path` (a partial output, a check's empty file).
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
 
     /// PSS, USS and swap of the process `id` (`/proc/PID/smaps_rollup`), read only if
     /// the process now at `id.pid` is `id` (same start time). `None` when unknown: gone,
-    /// reused pid, permission denied (another user's process). Costs 20-300x a `stat`
-    /// read and takes the target's mmap lock: callers ration it.
+    /// reused pid, permission denied (another user's process), macOS. Costs 20-300x a
+    /// `stat` read and takes the target's mmap lock: callers ration it.
     fn memory(&self, id: Identity) -> Option<Memory>;
 
     /// How long ago, in ms, each process in `ids` last ran on any CPU (its idle time),
     /// in the order given; `None` where unknown: gone, pid reused, unreadable, or no
-    /// such record here (the default; macOS). On Linux from the scheduler
-    /// (`se.exec_start` in `/proc/PID/task/TID/sched`, see [`last_ran`]): a lower
-    /// bound, since the scheduler's clocks leave out interrupts and hypervisor steal.
-    fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>> {
-        vec![None; ids.len()]
-    }
+    /// such record here (macOS). On Linux from the scheduler (`se.exec_start` in
+    /// `/proc/PID/task/TID/sched`, see `last_ran`): a lower bound, since the
+    /// scheduler's clocks leave out interrupts and hypervisor steal.
+    fn idle_ms(&self, ids: &[Identity]) -> Vec<Option<u64>>;
 
     /// The machine's `MemAvailable:` in KiB (`/proc/meminfo`), `None` if unreadable.
     /// Every process on the machine moves it: a second opinion, never relied on.
@@ -283,46 +337,66 @@ pub trait Host: Send + Sync {
     /// terminal and `PF_EXITING` (`/proc/PID/stat`), standard streams
     /// (`/proc/PID/fd/{0,1,2}`), cgroup (`/proc/PID/cgroup`), `LEAKTOP_RUN` marker
     /// (`/proc/PID/environ`) and real uid (`/proc/PID/status`). `None` if the process
-    /// now at `id.pid` is not `id` (gone, pid reused); a field it may not read is
-    /// `None` and [`ProcFacts::denied`] is set. The default knows nothing.
-    fn facts(&self, id: Identity) -> Option<ProcFacts> {
-        let _ = id;
-        None
-    }
+    /// now at `id.pid` is not `id` (gone, pid reused) or nothing is known (macOS); a
+    /// field it may not read is `None` and [`ProcFacts::denied`] is set.
+    fn facts(&self, id: Identity) -> Option<ProcFacts>;
 
     /// The real uid of the process `id` (`Uid:` in `/proc/PID/status`), read only if
     /// the process at `id.pid` is `id`: [`Host::facts`]'s uid at a fraction of its
-    /// reads. `None` if gone, reused or unreadable. The default asks `facts`.
-    fn uid(&self, id: Identity) -> Option<u32> {
-        self.facts(id)?.uid
-    }
+    /// reads. `None` if gone, reused or unreadable.
+    fn uid(&self, id: Identity) -> Option<u32>;
 
     /// The main pid of the systemd service `unit` (`MainPID`, 0 when it has none),
     /// asked of systemd only where it is PID 1; `None` elsewhere or when systemd
-    /// cannot say. The default: no systemd.
-    fn service_main_pid(&self, unit: &str) -> Option<u32> {
-        let _ = unit;
-        None
-    }
+    /// cannot say.
+    fn service_main_pid(&self, unit: &str) -> Option<u32>;
 
-    /// The uid of the user `name` (`/etc/passwd`), or `None` if there is none.
-    fn user_id(&self, name: &str) -> Option<u32> {
-        let _ = name;
-        None
-    }
+    /// The uid of the user `name` (`/etc/passwd`), or `None` if there is none (or no
+    /// such file: macOS).
+    fn user_id(&self, name: &str) -> Option<u32>;
 
     /// The process (thread group) that the task `pid` belongs to: `pid` itself for a
     /// process, another pid for one of its threads (`Tgid:` in `/proc/PID/status`;
     /// `/proc/TID` exists for every thread although no listing shows it). `None` if
-    /// unknown (gone, unreadable, or no such notion here: the default).
-    fn thread_group(&self, pid: u32) -> Option<u32> {
-        let _ = pid;
-        None
-    }
+    /// unknown (gone, unreadable, or no such notion here: macOS).
+    fn thread_group(&self, pid: u32) -> Option<u32>;
 
     /// Now, in the units of [`ProcSample::start`] (procfs: clock ticks since boot,
     /// from `/proc/uptime`), to tell processes' ages; `None` if unknown.
-    fn now_start(&self) -> Option<u64> {
+    fn now_start(&self) -> Option<u64>;
+
+    /// The file `id` runs ([`ExeFile`]: the target of `/proc/PID/exe`, its owner and
+    /// mode), read only if the process at `id.pid` is `id`. `None` if gone, a kernel
+    /// thread, or unreadable (another user's process). The default knows none.
+    fn exe_file(&self, id: Identity) -> Option<ExeFile> {
+        let _ = id;
+        None
+    }
+
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`): start times mean nothing
+    /// across boots. `None` where unknown (the default).
+    fn boot_id(&self) -> Option<String> {
+        None
+    }
+
+    /// Keeps `leaktop run`'s record `name` (`run-<pid>.<start>`) holding `text`, for
+    /// `leaktop orphans` to check the run's marker by, after the run is gone: under
+    /// `$XDG_RUNTIME_DIR/leaktop/`, or `/run/leaktop/` as root, owned by this user and
+    /// writable by no one else. `Ok(None)` where there is nowhere to keep it (no such
+    /// directory; the default).
+    ///
+    /// # Errors
+    /// The directory is not this user's own, or the file cannot be written.
+    fn keep_run_record(&self, name: &str, text: &str) -> io::Result<Option<Box<dyn KeptFile>>> {
+        let _ = (name, text);
+        Ok(None)
+    }
+
+    /// The text of user `uid`'s `leaktop run` record `name`, where one is kept that
+    /// `uid` owns, no one else may write and no symlink leads to; `None` otherwise
+    /// (the default).
+    fn run_record(&self, uid: u32, name: &str) -> Option<String> {
+        let _ = (uid, name);
         None
     }
 
@@ -335,14 +409,12 @@ pub trait Host: Send + Sync {
     /// Makes leaktop a child subreaper (`PR_SET_CHILD_SUBREAPER`): every process
     /// orphaned below it is then reparented to leaktop rather than to init, however
     /// fast it forks or whether it calls `setsid`. `Ok(true)` once leaktop is one,
-    /// `Ok(false)` where the platform has no subreapers (macOS; the default), `Err` if
-    /// the kernel refused.
-    fn become_subreaper(&self) -> io::Result<bool> {
-        Ok(false)
-    }
+    /// `Ok(false)` where the platform has no subreapers (macOS), `Err` if the kernel
+    /// refused.
+    fn become_subreaper(&self) -> io::Result<bool>;
 }
 
-/// The host of this platform.
+/// The host of this platform. Built once, by the command layer, and passed down.
 pub fn real() -> Arc<dyn Host> {
     #[cfg(target_os = "linux")]
     {
@@ -358,19 +430,19 @@ pub fn real() -> Arc<dyn Host> {
     }
 }
 
-/// Sends each of `signals` that reaches leaktop to `tx`, from a thread of its own, as
-/// (its number, whether another process sent it rather than the kernel: a terminal's
-/// Ctrl-C has reached leaktop's whole process group already). Linux reads the sender
-/// from the signal's `siginfo`; macOS cannot, and takes a SIGINT that comes while
-/// leaktop is in its terminal's foreground for the terminal's.
-pub fn listen_signals(signals: &[i32], tx: std::sync::mpsc::Sender<(i32, bool)>) -> io::Result<()> {
-    os::listen_signals(signals, tx)
+/// Opens `path` as the Unix hosts' [`Host::create`] does, with the same flags: for a
+/// fake host that writes real files.
+#[cfg(unix)]
+pub fn create_file(path: &Path, how: Create) -> io::Result<File> {
+    unix::create(path, how)
 }
 
-/// Names the calling process as `ps` and `top` show it (its `comm`) where the platform
-/// lets a process rename itself (Linux); elsewhere it keeps its executable's name.
-pub fn set_process_name(name: &str) {
-    os::set_process_name(name)
+/// [`Host::wall_clock`] in ms since the Unix epoch (0 for a clock set before it), as
+/// recordings write times.
+pub fn wall_ms(host: &dyn Host) -> u64 {
+    host.wall_clock()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The pids a kill never signals: 0, PID 1, leaktop and every ancestor of leaktop.

@@ -1,4 +1,5 @@
-//! What every Unix host does the same way: reaping, starting a command, creating files.
+//! What every Unix host does the same way: reaping, starting a command, creating files,
+//! the clocks and the machine's name, dying of a signal.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -39,7 +40,7 @@ pub(super) fn command(spec: &SpawnSpec) -> Result<(Command, String), SpawnError>
         .argv
         .first()
         .ok_or_else(|| SpawnError::NotFound(String::new()))?;
-    let name = crate::text::printable(&program.to_string_lossy()).into_owned();
+    let name = crate::human::printable(&program.to_string_lossy()).into_owned();
     let mut command = Command::new(program);
     command.args(&spec.argv[1..]);
     command.envs(spec.env.iter().map(|(k, v)| (k, v)));
@@ -77,6 +78,7 @@ pub(super) fn create(path: &Path, how: Create) -> io::Result<File> {
                 .create_new(true)
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
         }
+        Create::Existing => {}
         Create::Open | Create::Append => {
             options
                 .create(true)
@@ -91,4 +93,17 @@ pub(super) fn create(path: &Path, how: Create) -> io::Result<File> {
         }
     }
     options.open(path)
+}
+
+/// This machine's name (`uname -n`).
+pub(super) fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Dies of `signal` with its default action (see [`super::Host::die_of`]).
+pub(super) fn die_of(signal: i32) {
+    let _ = signal_hook::low_level::emulate_default_handler(signal);
 }

@@ -11,8 +11,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Tick;
+use crate::human::human_kb;
 use crate::sample::{IdMap, IdSet, Identity};
-use crate::text::human_kb;
 
 pub mod trend;
 
@@ -176,6 +176,11 @@ struct Track {
     cpu_changed_ms: u64,
     /// Since when (elapsed ms) it has held at least `zombies_min` zombies.
     zombies_since_ms: Option<u64>,
+    /// Once `accumulating` was raised: the count of children that stay it rose from,
+    /// and the most it reached. The alert stands while the parent still holds what
+    /// it accumulated (at least `accumulate_min` above where it rose from), risen or
+    /// not: the children are still held.
+    accumulated: Option<(u64, u64)>,
 }
 
 /// Judges each tick's processes against their history: one track per living
@@ -241,6 +246,7 @@ impl AlertDetector {
                     cpu_ms: p.cpu_ms,
                     cpu_changed_ms: tick.time_ms,
                     zombies_since_ms: None,
+                    accumulated: None,
                 }
             });
             // Children that stay: there at the last tick and at this one. A pool that
@@ -260,6 +266,9 @@ impl AlertDetector {
             // children, or memory given back, clears it at once.
             let holding = |s: usize| t.summary.trend(s).filter(|tr| values[s] >= tr.last);
             if let Some(tr) = holding(CHILDREN) {
+                let (from, most) = t.accumulated.get_or_insert((tr.first, tr.last));
+                *from = (*from).min(tr.first);
+                *most = (*most).max(tr.last);
                 found.push((
                     AlertKind::Accumulating,
                     me,
@@ -271,6 +280,18 @@ impl AlertDetector {
                         tr.last
                     ),
                 ));
+            } else if let Some((from, most)) = t.accumulated {
+                if stay >= from.saturating_add(c.accumulate_min.max(1) as u64) {
+                    found.push((
+                        AlertKind::Accumulating,
+                        me,
+                        format!(
+                            "still holds {stay} children that stay, accumulated from {from} (at most {most}); the count stopped rising ({count} children now)"
+                        ),
+                    ));
+                } else {
+                    t.accumulated = None;
+                }
             }
             let idle_ms = tick.time_ms.saturating_sub(t.cpu_changed_ms);
             if !fresh && idle_ms >= c.idle_after_ms && p.rss_kb >= c.idle_min_rss_kb {

@@ -4,20 +4,25 @@
 //! orphans, decide which processes were orphaned and are not daemons by design, and
 //! group them by the job they came from. Pure: the facts come through [`Lookup`].
 //!
-//! - An *adopter* is PID 1, a known subreaper recognised by its executable's name
-//!   ([`KNOWN_SUBREAPERS`]: `systemd --user`, WSL's init, tini, dumb-init,
-//!   catatonit), or a process seen adopting between two scans (`--watch`). An
-//!   ordinary parent (a shell, tmux, sshd) is not one: a subreaper leaves no mark in
-//!   `/proc`.
+//! - An *adopter* is PID 1, a process seen adopting between two scans (`--watch`),
+//!   or a known subreaper ([`KNOWN_SUBREAPERS`]: `systemd --user`, WSL's init, tini,
+//!   dumb-init, catatonit) recognised by more than its name, which any process can
+//!   take: its executable is a system file of that name ([`ExeFile::is_system`]),
+//!   and a `systemd` is a user manager. A live parent that is no adopter (a shell,
+//!   tmux, sshd, a process that calls itself `init`) is its children's job: they are
+//!   no orphans, whatever their group. A subreaper leaves no mark in `/proc`.
 //! - A *candidate* is a live process whose parent is an adopter, older than the grace.
 //!   The processes below a candidate belong to its group as its tree.
 //! - **Evidence**, strong: the process group's or session's leader is gone (the job
 //!   that created it died), the environment carries the `LEAKTOP_RUN` marker of a
-//!   `leaktop run` that is gone, the cgroup is a systemd service's whose main process
-//!   is gone or was restarted since (only where systemd is PID 1). Weak: a gone
-//!   leader while the session is still shared by a live process that is no orphan
-//!   (the shell: an intentional `nohup cmd &` looks the same). Weak groups are listed
-//!   and never killed unless named.
+//!   `leaktop run` that is gone *and* a record of that run ([`RunRecord`]) of the
+//!   orphan's own user vouches for it, covering the orphan's start; the cgroup is a
+//!   systemd service's whose main process is gone or was restarted since (only where
+//!   systemd is PID 1). Weak: a gone leader while the session is still shared by a
+//!   live process that is no orphan (the shell: an intentional `nohup cmd &` looks
+//!   the same); a marker nothing vouches for (anyone can set it: shown as
+//!   unverified, and it overrides nothing). Weak groups are listed and never killed
+//!   unless named.
 //! - Not listed unless `all`: a daemon by design (no controlling terminal, a session
 //!   no live process shares, standard streams on `/dev/null`, a file or closed,
 //!   however many forks it took), a process in a live service's cgroup, anything
@@ -26,71 +31,30 @@
 
 use serde::Serialize;
 
+pub use crate::sample::facts::{ExeFile, ProcFacts, RUN_MARKER, StdioKind};
 use crate::sample::{Command, IdMap, IdSet, Identity, ProcSample};
 
-/// The environment variable `leaktop run` sets in CMD's environment: `<pid>.<start>`
-/// of the `leaktop run` process, inherited by everything CMD starts.
-pub const RUN_MARKER: &str = "LEAKTOP_RUN";
+use super::allow::{self, AllowRule, Subject};
+use super::run_record::{RunRecord, parse_marker};
 
-/// Executable names (`comm`) of the subreapers leaktop knows: their children may be
-/// orphans they adopted. `systemd` counts only where it is not PID 1 (`systemd
-/// --user`); `init` is WSL's.
-pub const KNOWN_SUBREAPERS: [&str; 6] = [
+/// Names (`comm`) of the subreapers leaktop knows: their children may be orphans they
+/// adopted, once their executable says the same ([`ExeFile::is_system`]). `systemd`
+/// counts only as a user manager (`systemd --user`); `init` is WSL's.
+pub const KNOWN_SUBREAPERS: [&str; 7] = [
     "systemd",
     "init",
     "tini",
     "dumb-init",
     "catatonit",
     "docker-init",
+    "podman-init",
 ];
 
-/// What a standard stream (fd 0, 1 or 2) is connected to: the target of
-/// `/proc/PID/fd/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StdioKind {
-    /// A terminal (`/dev/pts/*`, `/dev/tty*`, `/dev/console`).
-    Terminal,
-    /// `/dev/null`.
-    Null,
-    /// A regular file (a log).
-    File,
-    Pipe,
-    Socket,
-    /// The descriptor is closed.
-    Closed,
-    /// Anything else (another device, an anonymous inode).
-    Other,
-}
-
-impl StdioKind {
-    /// Where a daemon by design points its streams: nowhere a reader waits.
-    pub fn detached(self) -> bool {
-        matches!(self, StdioKind::Null | StdioKind::File | StdioKind::Closed)
-    }
-}
-
-/// Facts about one process beyond its sample, read only for candidates (see
-/// [`crate::host::Host::facts`]). `None` in a field: unreadable (another user's
-/// process), never a stand-in for "none".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcFacts {
-    /// The controlling terminal's device number (`tty_nr` of `/proc/PID/stat`);
-    /// `Some(0)`: none.
-    pub tty_nr: Option<u32>,
-    /// Standard input, output and error.
-    pub stdio: Option<[StdioKind; 3]>,
-    /// The cgroup (v2 path of `/proc/PID/cgroup`, or v1's `name=systemd`).
-    pub cgroup: Option<String>,
-    /// `LEAKTOP_RUN` from `/proc/PID/environ`: `<pid>.<start>` of the `leaktop run`
-    /// that started it. `Some("")`: readable, no marker.
-    pub run_marker: Option<String>,
-    /// The real user id (`Uid:` of `/proc/PID/status`).
-    pub uid: Option<u32>,
-    /// `PF_EXITING` in the flags of `/proc/PID/stat`: on its way out.
-    pub exiting: bool,
-    /// Some of the above could not be read: permission denied.
-    pub denied: bool,
+/// Whether the file's name is a known subreaper's, or a build of tini
+/// (`tini-static`, `tini-amd64`). (Docker mounts its `docker-init` as `/dev/init`.)
+fn is_subreaper_name(exe: &ExeFile) -> bool {
+    let name = exe.name();
+    KNOWN_SUBREAPERS.contains(&name) || name.starts_with("tini-")
 }
 
 /// What the classifier asks of the world, lazily: only candidates and their trees
@@ -108,6 +72,18 @@ pub trait Lookup {
     /// The main pid of the systemd service `unit` (`0`: it has none running), or
     /// `None` where systemd is not PID 1 or cannot say.
     fn service_main_pid(&mut self, unit: &str) -> Option<u32>;
+    /// The executable `id` runs, or `None` if gone or unreadable (another user's).
+    /// The default knows none.
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        let _ = id;
+        None
+    }
+    /// The record of the `leaktop run` `pid.start` kept for user `uid`, if there is
+    /// one that user owns and no one else may write. The default knows none.
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        let _ = (uid, pid, start);
+        None
+    }
 }
 
 /// The settings of one classification.
@@ -125,6 +101,9 @@ pub struct Context {
     pub older_than: u64,
     /// List daemons by design and processes without evidence too.
     pub all: bool,
+    /// Processes meant to outlive their parent (`--allow`): not listed unless `all`,
+    /// and then never strong.
+    pub allowed: Vec<AllowRule>,
     /// Processes a watcher saw orphaned (`leaktop watch`'s journal): listed even
     /// where `/proc` alone holds no evidence or they look like daemons; their story
     /// is added as evidence afterwards ([`super::watch::story::attach`]).
@@ -146,7 +125,7 @@ pub enum Strength {
 pub struct Evidence {
     pub strength: Strength,
     /// `group_leader_gone`, `session_leader_gone`, `run_marker`, `unit_main_gone`,
-    /// `unit_restarted`, `daemon_like`, `no_evidence`.
+    /// `unit_restarted`, `job_lives_on`, `worker_by_design`, `no_evidence`.
     pub kind: &'static str,
     pub text: String,
 }
@@ -207,12 +186,73 @@ impl OrphanGroup {
     pub fn strong(&self) -> bool {
         self.evidence.iter().any(|e| e.strength == Strength::Strong)
     }
+
+    /// Whether a command line of the group says it is a worker by design
+    /// ([`WORKER_SHAPES`]): it ranks the group, and never makes it strong.
+    pub fn workers(&self) -> bool {
+        self.evidence.iter().any(|e| e.kind == "worker_by_design")
+    }
+}
+
+/// Command lines of workers by design (every needle in the command line), and what
+/// each is: a pool's helper, which a live parent reaps or ends. One whose parent is
+/// gone is no deliberate daemon. A command line can be forged: the hint lists, ranks
+/// and labels a group, and never makes it strong.
+pub const WORKER_SHAPES: [(&[&str], &str); 8] = [
+    (
+        &["multiprocessing.resource_tracker"],
+        "a multiprocessing resource tracker",
+    ),
+    (
+        &["multiprocessing.forkserver"],
+        "a multiprocessing forkserver",
+    ),
+    (&["spawn_main"], "a multiprocessing worker (spawn)"),
+    (&["loky.backend"], "a loky (joblib) worker"),
+    (&["celery", " worker"], "a celery worker"),
+    (&["gunicorn: worker"], "a gunicorn worker"),
+    (&["uvicorn.workers"], "a uvicorn worker"),
+    (&["jupyter", "kernel"], "a Jupyter kernel or its helper"),
+];
+
+/// The `worker_by_design` evidence of a command line that has a worker's shape.
+fn worker_evidence(command: &Command) -> Option<Evidence> {
+    let (_, what) = WORKER_SHAPES
+        .iter()
+        .find(|(needles, _)| needles.iter().all(|n| command.cmd.contains(n)))?;
+    Some(Evidence {
+        strength: Strength::Weak,
+        kind: "worker_by_design",
+        text: format!("{what} by its command line, whose parent is gone: no daemon by design"),
+    })
+}
+
+/// The `job_lives_on` evidence of candidate `c`: its parent exited, but its process
+/// group's leader is alive and is not the adopter (a service that ran `sh -c "helper &
+/// exit 0"`, a pane's `bash -c` whose pool's parent was killed, an editor's host that
+/// leaves a helper under init at every restart). Weak: a script's deliberate `cmd &`
+/// looks the same.
+fn job_lives_on(c: &ProcSample, by_pid: &IdMap<u32, &ProcSample>) -> Option<Evidence> {
+    if c.pgrp <= 1 || c.pgrp == c.pid || c.pgrp == c.ppid {
+        return None;
+    }
+    let leader = by_pid.get(&c.pgrp).filter(|l| !l.has_exited())?;
+    Some(Evidence {
+        strength: Strength::Weak,
+        kind: "job_lives_on",
+        text: format!(
+            "its parent exited while its process group's leader {} ({}) lives on: the job left it behind (a script's deliberate `cmd &` looks the same)",
+            leader.pid,
+            leader.comm.to_string_lossy()
+        ),
+    })
 }
 
 /// The outcome of one classification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Classified {
-    /// Sorted by RSS, largest first.
+    /// Groups labelled workers by design first, then the others; each by RSS,
+    /// largest first.
     pub groups: Vec<OrphanGroup>,
     /// Candidates or members that could not be read fully (permission denied) and
     /// were left out or judged without those facts.
@@ -221,16 +261,46 @@ pub struct Classified {
     pub vanished: usize,
 }
 
-/// Whether the process at `ppid` adopts orphans: PID 1, a known subreaper, or one
-/// seen adopting.
-pub fn is_adopter(parent: Option<&ProcSample>, ppid: u32, ctx: &Context) -> bool {
-    if ppid == 1 || ctx.seen_adopting.contains(&ppid) {
-        return true;
+/// Whether the process at `ppid` adopts orphans: PID 1, one seen adopting, or a known
+/// subreaper recognised by its executable ([`known_subreaper`]).
+pub fn is_adopter(
+    parent: Option<&ProcSample>,
+    ppid: u32,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+) -> bool {
+    ppid == 1
+        || ctx.seen_adopting.contains(&ppid)
+        || parent.is_some_and(|p| known_subreaper(p, lookup))
+}
+
+/// Whether `p` is one of [`KNOWN_SUBREAPERS`]: by name, and by an executable of that
+/// name that is a system file ([`ExeFile::is_system`]); where the executable cannot be
+/// read (another user's process), a process of root's, which no user can start. A
+/// `systemd` must moreover be a user manager: `--user` among its arguments, or the
+/// `init.scope` of a `user@UID.service`.
+pub fn known_subreaper(p: &ProcSample, lookup: &mut dyn Lookup) -> bool {
+    let comm = p.comm.to_string_lossy();
+    if !KNOWN_SUBREAPERS.contains(&comm.as_ref()) {
+        return false;
     }
-    parent.is_some_and(|p| {
-        let comm = p.comm.as_bytes();
-        KNOWN_SUBREAPERS.iter().any(|k| k.as_bytes() == comm)
-    })
+    let trusted = match lookup.exe_file(p.id()) {
+        Some(exe) => exe.is_system() && is_subreaper_name(&exe),
+        None => lookup.uid(p.id()) == Some(0),
+    };
+    trusted && (comm != "systemd" || user_manager(p, lookup))
+}
+
+/// A systemd that manages a user's services, not one that merely runs.
+fn user_manager(p: &ProcSample, lookup: &mut dyn Lookup) -> bool {
+    let by_args = lookup
+        .command(p.id())
+        .is_some_and(|c| c.cmd.split(' ').skip(1).any(|a| a == "--user"));
+    by_args
+        || lookup
+            .facts(p.id())
+            .and_then(|f| f.cgroup)
+            .is_some_and(|cg| cg.contains("/user@") && cg.ends_with(".service/init.scope"))
 }
 
 /// The systemd service a cgroup path is in: its deepest `*.service` component, unless
@@ -270,18 +340,26 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         }
     }
 
-    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop.
-    let candidates: Vec<&ProcSample> = scan
-        .iter()
-        .filter(|s| {
-            s.pid > 1
-                && !s.has_exited()
-                && !is_kernel_thread(s)
-                && !ctx.protected.contains(&s.pid)
-                && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
-                && is_adopter(by_pid.get(&s.ppid).copied(), s.ppid, ctx)
-        })
-        .collect();
+    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop. Each
+    // parent is judged once.
+    let mut adopters: IdMap<u32, bool> = IdMap::default();
+    let mut candidates: Vec<&ProcSample> = Vec::new();
+    for s in scan {
+        if s.pid > 1
+            && !s.has_exited()
+            && !is_kernel_thread(s)
+            && !ctx.protected.contains(&s.pid)
+            && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
+        {
+            let parent = by_pid.get(&s.ppid).copied();
+            let adopts = *adopters
+                .entry(s.ppid)
+                .or_insert_with(|| is_adopter(parent, s.ppid, ctx, &mut *lookup));
+            if adopts {
+                candidates.push(s);
+            }
+        }
+    }
 
     // Everything in the tree of a candidate whose group or session leader is gone:
     // no live shell, whatever its session. (A candidate that leads its own group and
@@ -378,11 +456,22 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         }
     }
     for g in &mut groups {
+        if !g.workers()
+            && let Some(e) = g.processes.iter().find_map(|o| worker_evidence(&o.command))
+        {
+            g.evidence.push(e);
+        }
         g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
         g.evidence
             .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
     }
-    groups.sort_by(|a, b| b.rss_kb.cmp(&a.rss_kb).then(a.id.cmp(&b.id)));
+    // Workers by design whose parent is gone first (a pool is the likely leak, above
+    // a shell's background jobs), then by memory.
+    groups.sort_by(|a, b| {
+        (b.workers(), b.rss_kb)
+            .cmp(&(a.workers(), a.rss_kb))
+            .then(a.id.cmp(&b.id))
+    });
     out.groups = groups;
     out
 }
@@ -397,6 +486,9 @@ fn judge(
     live: &dyn Fn(u32) -> bool,
     holders: &IdMap<u32, &ProcSample>,
 ) -> Option<(Origin, Vec<Evidence>)> {
+    if let Some(e) = allowed_evidence(c, facts, ctx, lookup) {
+        return ctx.all.then(|| (default_origin(c), vec![e]));
+    }
     let mut evidence = Vec::new();
     let mut origin = None;
     let strong = |kind, text| Evidence {
@@ -405,15 +497,30 @@ fn judge(
         text,
     };
 
-    // A `leaktop run` that is gone.
-    if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty())
-        && !run_alive(marker, by_pid)
-    {
-        evidence.push(strong(
-            "run_marker",
-            format!("started under `leaktop run` (LEAKTOP_RUN={marker}), which is gone"),
-        ));
-        origin = Some(Origin::Run(marker.to_string()));
+    // A `leaktop run` that is gone, if its record vouches for the marker; a marker
+    // nothing vouches for is shown, and overrides nothing.
+    let mut unverified = None;
+    if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty()) {
+        match check_marker(marker, c, facts, ctx, lookup, by_pid) {
+            Marker::RunAlive => {}
+            Marker::Vouched(record) => {
+                evidence.push(strong(
+                    "run_marker",
+                    format!(
+                        "started under `leaktop run` (LEAKTOP_RUN={}), which is gone; its record vouches for it",
+                        record.marker()
+                    ),
+                ));
+                origin = Some(Origin::Run(record.marker()));
+            }
+            Marker::Unverified(why) => {
+                unverified = Some(Evidence {
+                    strength: Strength::Weak,
+                    kind: "run_marker",
+                    text: format!("LEAKTOP_RUN is set, unverified: {why}"),
+                })
+            }
+        }
     }
 
     // A systemd service whose main process is gone or was restarted.
@@ -471,6 +578,14 @@ fn judge(
     let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
     let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
     let trusted_leaders = !looks_daemon;
+    // A worker by design whose parent is gone is no deliberate daemon: listed (weak,
+    // whatever else it looks like) with what it would show under --all.
+    let worker = if looks_daemon || evidence.is_empty() {
+        lookup.command(c.id()).as_ref().and_then(worker_evidence)
+    } else {
+        None
+    };
+    let shown = ctx.all || worker.is_some();
     for (kind, text, o) in leader_gone {
         let e = match holder {
             _ if !trusted_leaders => Evidence {
@@ -490,11 +605,19 @@ fn judge(
             },
             None => strong(kind, text),
         };
-        if !trusted_leaders && !ctx.all && origin.is_none() && !ctx.watched.contains(&c.id()) {
+        if !trusted_leaders && !shown && origin.is_none() && !ctx.watched.contains(&c.id()) {
             continue;
         }
         evidence.push(e);
         origin.get_or_insert(o);
+    }
+
+    // Its parent is gone while the job that started it lives on.
+    if let Some(e) = job_lives_on(c, by_pid)
+        && (trusted_leaders || shown)
+    {
+        evidence.push(e);
+        origin.get_or_insert(Origin::Group(c.pgrp));
     }
 
     // A live service's processes are its manager's business (`KillMode=`), unless a
@@ -502,6 +625,7 @@ fn judge(
     if in_live_service && !ctx.all && !matches!(origin, Some(Origin::Run(_))) {
         return None;
     }
+    evidence.extend(worker);
     if evidence.is_empty() {
         if ctx.watched.contains(&c.id()) {
             // The watcher's story is its evidence, attached after classification.
@@ -511,21 +635,56 @@ fn judge(
         if !ctx.all {
             return None;
         }
-        evidence.push(Evidence {
+        evidence.push(unverified.take().unwrap_or_else(|| Evidence {
             strength: Strength::Weak,
             kind: "no_evidence",
             text: format!(
                 "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
                 c.ppid
             ),
-        });
+        }));
     }
-    let origin = origin.unwrap_or(if c.session != 0 {
+    evidence.extend(unverified);
+    Some((origin.unwrap_or_else(|| default_origin(c)), evidence))
+}
+
+/// The origin of a candidate nothing else names: its session, or its group.
+fn default_origin(c: &ProcSample) -> Origin {
+    if c.session != 0 {
         Origin::Session(c.session)
     } else {
         Origin::Group(c.pgrp.max(c.pid))
-    });
-    Some((origin, evidence))
+    }
+}
+
+/// The `allowed` evidence of a candidate an `--allow` rule matches (by its command
+/// line, executable, uid and cgroup): meant to outlive its parent.
+fn allowed_evidence(
+    c: &ProcSample,
+    facts: &ProcFacts,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+) -> Option<Evidence> {
+    if ctx.allowed.is_empty() {
+        return None;
+    }
+    let command = lookup.command(c.id())?;
+    let exe = lookup.exe_file(c.id());
+    let subject = Subject {
+        command: &command,
+        exe: exe.as_ref().map(|e| e.path.as_str()),
+        uid: facts.uid,
+        cgroup: facts.cgroup.as_deref(),
+    };
+    let rule = allow::allowed(&ctx.allowed, &subject)?;
+    Some(Evidence {
+        strength: Strength::Weak,
+        kind: "allowed",
+        text: format!(
+            "meant to outlive its parent: allowed by {}",
+            rule.describe()
+        ),
+    })
 }
 
 /// Where a kind of evidence comes in a group's list: strong before weak, and then
@@ -542,17 +701,54 @@ fn kind_rank(kind: &str) -> usize {
     ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())
 }
 
-/// Whether the `leaktop run` of `marker` (`<pid>.<start>`) is still alive.
-fn run_alive(marker: &str, by_pid: &IdMap<u32, &ProcSample>) -> bool {
-    let Some((pid, start)) = marker.split_once('.') else {
-        return false;
+/// What a `LEAKTOP_RUN` marker is worth.
+enum Marker {
+    /// The run it names is alive: no evidence yet.
+    RunAlive,
+    /// A record of the orphan's own user says the run existed and was alive when the
+    /// orphan started; the run is gone.
+    Vouched(RunRecord),
+    /// Nothing vouches for it: why, in words.
+    Unverified(String),
+}
+
+/// Checks the marker of candidate `c` against the run's record.
+fn check_marker(
+    marker: &str,
+    c: &ProcSample,
+    facts: &ProcFacts,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+    by_pid: &IdMap<u32, &ProcSample>,
+) -> Marker {
+    let Some((pid, start)) = parse_marker(marker) else {
+        // Anyone's text: not echoed.
+        return Marker::Unverified(format!(
+            "its {} bytes are not a run's `<pid>.<start>`",
+            marker.len()
+        ));
     };
-    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
-        return false;
-    };
-    by_pid
+    if by_pid
         .get(&pid)
         .is_some_and(|s| s.start == start && !s.has_exited())
+    {
+        return Marker::RunAlive;
+    }
+    let Some(uid) = facts.uid else {
+        return Marker::Unverified("its user cannot be read".into());
+    };
+    match lookup.run_record(uid, pid, start) {
+        None => Marker::Unverified(format!(
+            "no record of leaktop run {pid}.{start} kept for uid {uid}"
+        )),
+        Some(r) if r.uid != uid || r.pid != pid || r.start != start => Marker::Unverified(format!(
+            "the record of leaktop run {pid}.{start} is not uid {uid}'s"
+        )),
+        Some(r) if !r.covers(c.start, ctx.per_sec) => Marker::Unverified(format!(
+            "leaktop run {pid}.{start} was not running when this process started"
+        )),
+        Some(r) => Marker::Vouched(r),
+    }
 }
 
 /// A kernel thread: kthreadd (2) and its children.

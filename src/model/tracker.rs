@@ -19,6 +19,7 @@
 
 use crate::sample::{Comm, Command, IdMap, IdSet, Identity, ProcSample};
 
+use super::allow::{self, AllowRule, Subject};
 use super::{Event, ProcRow, Tick};
 
 mod events;
@@ -66,7 +67,7 @@ pub struct Outside {
     pub watcher: Option<u32>,
     /// The watcher's ancestors (pid + start time), when leaktop runs inside the tree
     /// it watches: shown as members, never leaked (and never signalled: see
-    /// [`crate::host::protected`]).
+    /// `host::protected`).
     pub watcher_ancestors: Vec<Identity>,
 }
 
@@ -107,6 +108,11 @@ pub struct Tracker {
     outsider_sessions: IdSet<u32>,
     events: Vec<Event>,
     ever_members: u64,
+    /// Rules for processes meant to outlive their parent (`--allow`): a member one
+    /// matches, and everything below it, is never leaked.
+    allowed: Vec<AllowRule>,
+    /// The live members the rules spared at the last tick.
+    spared: IdSet<u32>,
     /// What process events told since the last tick ([`Tracker::observe`]).
     seen: events::Seen,
 }
@@ -143,6 +149,8 @@ impl Tracker {
             outsider_sessions: outside.root_parent.map(|p| p.session).into_iter().collect(),
             events: Vec::new(),
             ever_members: 0,
+            allowed: Vec::new(),
+            spared: IdSet::default(),
             seen: events::Seen::default(),
         };
         tracker.admit(root, command, None, 0);
@@ -159,6 +167,14 @@ impl Tracker {
     /// default) decides at once.
     pub fn set_leak_grace(&mut self, ms: u64) {
         self.leak_grace_ms = ms;
+    }
+
+    /// Processes meant to outlive their parent: a member one of `rules` matches by its
+    /// command line, and every member below it, is never called leaked (nor waited
+    /// for as an orphan within its grace). A rule on anything but the command line
+    /// matches nothing here: ticks carry no executables, uids or cgroups.
+    pub fn set_allowed(&mut self, rules: Vec<AllowRule>) {
+        self.allowed = rules;
     }
 
     /// After the root exited, makes `new_root` the root (a supervisor restarted it).
@@ -230,6 +246,7 @@ impl Tracker {
     pub fn undecided(&self) -> bool {
         self.live.values().any(|m| {
             m.leaked_since.is_none()
+                && !self.spared.contains(&m.id.pid)
                 && (m.orphaned_ms.is_some() || (self.root_exited_ms.is_some() && m.id != self.root))
         })
     }
@@ -287,7 +304,6 @@ impl Tracker {
         by_pid: &IdMap<u32, &ProcSample>,
         describe: &mut dyn FnMut(Identity) -> Option<Command>,
     ) {
-        let tick = self.tick;
         // A defunct member stays until its parent (or init) reaps it.
         self.defunct.retain(|pid, m| {
             by_pid.get(pid).is_some_and(|s| {
@@ -298,6 +314,19 @@ impl Tracker {
                 still
             })
         });
+        let gone = self.refresh_live(by_pid, describe);
+        self.retire(gone, by_pid);
+    }
+
+    /// Brings every live member up to this tick's sample (a new command after an
+    /// `exec`, a reparenting, its group and session leadership); the pids of those
+    /// that have exited.
+    fn refresh_live(
+        &mut self,
+        by_pid: &IdMap<u32, &ProcSample>,
+        describe: &mut dyn FnMut(Identity) -> Option<Command>,
+    ) -> Vec<u32> {
+        let tick = self.tick;
         let mut gone = Vec::new();
         for (pid, member) in self.live.iter_mut() {
             let is_root = member.id == self.root;
@@ -345,6 +374,13 @@ impl Tracker {
                 self.session_leaders.insert(sample.pid, sample.start);
             }
         }
+        gone
+    }
+
+    /// Takes the members that exited this tick out of the live ones, with their
+    /// events: a zombie waits among the defunct, an orphan that exited by itself is
+    /// said to have, and the root's exit is noted.
+    fn retire(&mut self, mut gone: Vec<u32>, by_pid: &IdMap<u32, &ProcSample>) {
         gone.sort_unstable();
         // A member that goes in the same tick as the root never outlived it.
         let root_gone_before = self.root_exited_ms;
@@ -659,6 +695,7 @@ impl Tracker {
 
     fn mark_leaks(&mut self) {
         let tick = self.tick;
+        self.mark_spared();
         let mut verdict: IdMap<u32, bool> =
             IdMap::with_capacity_and_hasher(self.live.len(), Default::default());
         let (now, grace) = (self.now_ms, self.leak_grace_ms);
@@ -676,6 +713,9 @@ impl Tracker {
                     break false;
                 };
                 path.push(cur);
+                if self.spared.contains(&cur) {
+                    break false;
+                }
                 if self.root_exited_ms.is_some_and(ripe)
                     || m.leaked_since.is_some()
                     || m.orphaned_ms.is_some_and(ripe)
@@ -699,6 +739,45 @@ impl Tracker {
                 member.leaked_since = Some(tick);
             }
         }
+    }
+
+    /// Finds the live members an allow rule spares: those it matches by their command
+    /// line, and every member below one.
+    fn mark_spared(&mut self) {
+        self.spared.clear();
+        if self.allowed.is_empty() {
+            return;
+        }
+        let mut memo: IdMap<u32, bool> = IdMap::default();
+        let mut path = Vec::new();
+        for &pid in self.live.keys() {
+            path.clear();
+            let mut cur = pid;
+            let spared = loop {
+                if let Some(&v) = memo.get(&cur) {
+                    break v;
+                }
+                let Some(m) = self.live.get(&cur) else {
+                    break false;
+                };
+                path.push(cur);
+                if allow::allowed(&self.allowed, &Subject::command(&m.command)).is_some() {
+                    break true;
+                }
+                if m.id == self.root || path.len() > self.live.len() {
+                    break false;
+                }
+                cur = m.last.ppid;
+            };
+            for &p in &path {
+                memo.insert(p, spared);
+            }
+        }
+        self.spared = memo
+            .into_iter()
+            .filter(|&(_, s)| s)
+            .map(|(p, _)| p)
+            .collect();
     }
 
     /// The tick as the formats write it.

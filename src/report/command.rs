@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::summary::Summarizer;
 use super::svg::{self, Chart, SvgError};
 use crate::format::{self, Format, NoTicks, ReadError, TickReader, io_message, shown_path};
+use crate::host::{Create, Host};
 use crate::model::Tick;
 
 /// What `leaktop report` was asked for.
@@ -61,8 +62,9 @@ pub enum ReportError {
     SvgOverInput(String),
 }
 
-/// Runs `leaktop report`: warnings and notes go to stderr, the report to stdout.
-pub fn run(opts: &Options) -> Result<(), ReportError> {
+/// Runs `leaktop report`: warnings and notes go to stderr, the report to stdout, and
+/// the files it writes (the chart, a conversion) through `host`.
+pub fn run(host: &dyn Host, opts: &Options) -> Result<(), ReportError> {
     let name = shown_path(&opts.file);
     let say = |m: &str| crate::say(&format!("leaktop: {m}\n"));
     // The chart is a second pass over the file: refused before the first.
@@ -115,7 +117,7 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
         }
     } else if let Some(to) = opts.convert {
         match opts.out.as_deref().filter(|p| p.as_os_str() != "-") {
-            Some(path) => convert_to_file(first, &mut reader, to, path, &mut fold)?,
+            Some(path) => convert_to_file(host, first, &mut reader, to, path, &mut fold)?,
             None => {
                 convert(first, &mut reader, to, &mut out, &mut fold).map_err(|e| e.or_stdout())?;
             }
@@ -148,7 +150,7 @@ pub fn run(opts: &Options) -> Result<(), ReportError> {
             out.write_all(drawn.as_bytes())
                 .map_err(ReportError::Stdout)?;
         } else {
-            svg::write_file(&drawn, path)?;
+            svg::write_file(host, &drawn, path)?;
             say(&format!("wrote the chart to {}", shown_path(path)));
         }
     }
@@ -241,6 +243,7 @@ fn convert<R: BufRead>(
 /// and `--out` may name the recording itself. A device or FIFO (`/dev/null`) is
 /// written directly.
 fn convert_to_file<R: BufRead>(
+    host: &dyn Host,
     first: Tick,
     reader: &mut TickReader<R>,
     to: Format,
@@ -258,24 +261,25 @@ fn convert_to_file<R: BufRead>(
     };
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&target)
+        let file = host
+            .create(&target, Create::Existing)
             .map_err(write_error)?;
         let mut file = BufWriter::with_capacity(64 << 10, file);
         return convert(first, reader, to, &mut file, fold).map_err(failed);
     }
     let mut partial = target.as_os_str().to_owned();
-    partial.push(format!(".leaktop-{}.part", std::process::id()));
+    partial.push(format!(".leaktop-{}.part", host.own_pid()));
     let partial = PathBuf::from(partial);
-    let file = std::fs::File::create(&partial).map_err(write_error)?;
+    let file = host
+        .create(&partial, Create::Truncate)
+        .map_err(write_error)?;
     let mut file = BufWriter::with_capacity(64 << 10, file);
     let result = convert(first, reader, to, &mut file, fold)
         .and_then(|()| file.get_ref().sync_all().map_err(ConvertError::Write))
         .map_err(failed)
-        .and_then(|()| std::fs::rename(&partial, &target).map_err(write_error));
+        .and_then(|()| host.rename(&partial, &target).map_err(write_error));
     if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
+        let _ = host.remove_file(&partial);
     }
     result
 }

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::summary::Summary;
 use crate::format::{Recording, command_tail, elapsed, fit, human_kb, plural};
+use crate::host::Host;
 use crate::model::Header;
 use crate::sample::Identity;
 
@@ -197,21 +198,23 @@ impl Chart {
     }
 }
 
-/// Draws the chart of a recording held in memory into `path`.
-pub fn write(rec: &Recording, summary: &Summary, path: &Path) -> Result<(), SvgError> {
+/// Draws the chart of a recording held in memory into `path`, through `host`.
+pub fn write(
+    host: &dyn Host,
+    rec: &Recording,
+    summary: &Summary,
+    path: &Path,
+) -> Result<(), SvgError> {
     let svg = render(rec, summary)?;
-    write_file(&svg, path)
+    write_file(host, &svg, path)
 }
 
-/// Writes a drawn chart to `path`; a file it created and could not write whole is
-/// removed, not left empty.
-pub fn write_file(svg: &str, path: &Path) -> Result<(), SvgError> {
-    let host = crate::host::real();
-    crate::outfile::write_file(host.as_ref(), path, svg.as_bytes()).map_err(|source| {
-        SvgError::Write {
-            path: crate::format::shown_path(path),
-            source,
-        }
+/// Writes a drawn chart to `path` through `host`; a file it created and could not
+/// write whole is removed, not left empty.
+pub fn write_file(host: &dyn Host, svg: &str, path: &Path) -> Result<(), SvgError> {
+    crate::outfile::write_file(host, path, svg.as_bytes()).map_err(|source| SvgError::Write {
+        path: crate::format::shown_path(path),
+        source,
     })
 }
 
@@ -311,19 +314,6 @@ fn draw(
     // A single tick still gets an axis one interval wide.
     let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
     let y_max = units.rss(peak_kb.max(1024)) * 1.15;
-    let leaked_ids: HashMap<Identity, u32> = summary
-        .leaked
-        .iter()
-        .map(|l| {
-            (
-                Identity {
-                    pid: l.pid,
-                    start: l.start,
-                },
-                l.tick,
-            )
-        })
-        .collect();
     let top = &chart_data.top;
     let series_steps = |s: usize| steps(&xs, x_max, series[s].iter().map(|&kb| units.rss(kb)));
 
@@ -369,56 +359,22 @@ fn draw(
     }
 
     let any_leak = !summary.leaked.is_empty();
-    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
     chart.draw_series(LineSeries::new(series_steps(0), BLACK.stroke_width(3)))?;
     if any_leak {
         chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
         chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
-        entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
-        entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
         if chart_data.pss {
             chart.draw_series(LineSeries::new(series_steps(3), LEAKED_PSS.stroke_width(2)))?;
-            entries.push(Entry::Line(
-                LEAKED_PSS,
-                2,
-                "leaked PSS: what killing them frees".into(),
-            ));
         }
         if chart_data.gpu {
             chart.draw_series(LineSeries::new(series_steps(4), LEAKED_GPU.stroke_width(2)))?;
-            entries.push(Entry::Line(
-                LEAKED_GPU,
-                2,
-                "leaked GPU memory: what killing them returns".into(),
-            ));
         }
-        entries.push(Entry::Dashes(
-            LEAKED,
-            "a leak happened (tick number)".into(),
-        ));
     }
-    for (k, p) in top.iter().enumerate() {
-        let leaked = leaked_ids
-            .get(&p.id)
-            .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
-        entries.push(Entry::Band(
-            PALETTE[k],
-            format!("{} {}{leaked}", p.id.pid, p.name),
-            short(&p.name, &p.cmd, 44),
-        ));
-    }
-    entries.push(Entry::Band(OTHERS, "other processes".into(), String::new()));
+    let entries = legend_entries(summary, chart_data);
 
     // One marker per tick at which something leaked, labelled with the tick; the
     // legend says what leaked then.
-    let mut moments: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for l in &summary.leaked {
-        let what = l.how();
-        let list = moments.entry(l.tick).or_default();
-        if !list.contains(&what) {
-            list.push(what);
-        }
-    }
+    let moments = leak_moments(summary);
     let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
     for (n, tick) in moments.keys().enumerate() {
         let Some(&at) = chart_data.moments.get(tick).filter(|&&ms| ms != u64::MAX) else {
@@ -437,34 +393,7 @@ fn draw(
             EmptyElement::at((x, y)) + Text::new(tick.to_string(), (4, 0), label_font.clone()),
         ))?;
     }
-    let about = [
-        format!(
-            "{} over {} · every {}",
-            plural(summary.ticks, "tick", "ticks"),
-            elapsed(summary.span_ms),
-            humantime::format_duration(std::time::Duration::from_millis(header.interval_ms))
-        ),
-        format!(
-            "host {} · started {} UTC",
-            header.host,
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(header.started_ms)
-            )
-            .to_string()
-            .replace('T', " ")
-            .trim_end_matches('Z')
-        ),
-        if any_leak {
-            format!(
-                "{} leaked, peak {} at tick {}",
-                plural(summary.leaked.len(), "process", "processes"),
-                human_kb(summary.peak_leaked_rss_kb),
-                summary.peak_leaked_tick
-            )
-        } else {
-            "nothing leaked".to_string()
-        },
-    ];
+    let about = about_lines(header, summary);
     let leaks: Vec<String> = moments
         .iter()
         .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
@@ -484,6 +413,105 @@ enum Entry {
 
 /// Leak moments listed in the legend before "… and N more".
 const LISTED_LEAKS: usize = 8;
+
+/// What the legend lists: the lines drawn (the leaked ones only if something
+/// leaked), the stacked processes (with when each leaked), and the others.
+fn legend_entries(summary: &Summary, chart_data: &Chart) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = vec![Entry::Line(BLACK, 3, "total RSS".into())];
+    if !summary.leaked.is_empty() {
+        entries.push(Entry::Line(LIVE, 2, "live (not leaked)".into()));
+        entries.push(Entry::Line(LEAKED, 3, "leaked (RSS)".into()));
+        if chart_data.pss {
+            entries.push(Entry::Line(
+                LEAKED_PSS,
+                2,
+                "leaked PSS: what killing them frees".into(),
+            ));
+        }
+        if chart_data.gpu {
+            entries.push(Entry::Line(
+                LEAKED_GPU,
+                2,
+                "leaked GPU memory: what killing them returns".into(),
+            ));
+        }
+        entries.push(Entry::Dashes(
+            LEAKED,
+            "a leak happened (tick number)".into(),
+        ));
+    }
+    let leaked_ids: HashMap<Identity, u32> = summary
+        .leaked
+        .iter()
+        .map(|l| {
+            (
+                Identity {
+                    pid: l.pid,
+                    start: l.start,
+                },
+                l.tick,
+            )
+        })
+        .collect();
+    for (k, p) in chart_data.top.iter().enumerate() {
+        let leaked = leaked_ids
+            .get(&p.id)
+            .map_or(String::new(), |t| format!(" · leaked at tick {t}"));
+        entries.push(Entry::Band(
+            PALETTE[k],
+            format!("{} {}{leaked}", p.id.pid, p.name),
+            short(&p.name, &p.cmd, 44),
+        ));
+    }
+    entries.push(Entry::Band(OTHERS, "other processes".into(), String::new()));
+    entries
+}
+
+/// The ticks at which something leaked, each with how, in words, once.
+fn leak_moments(summary: &Summary) -> BTreeMap<u32, Vec<String>> {
+    let mut moments: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for l in &summary.leaked {
+        let what = l.how();
+        let list = moments.entry(l.tick).or_default();
+        if !list.contains(&what) {
+            list.push(what);
+        }
+    }
+    moments
+}
+
+/// The legend's first lines: how long and how often, which host and when, and what
+/// leaked at its peak.
+fn about_lines(header: &Header, summary: &Summary) -> [String; 3] {
+    [
+        format!(
+            "{} over {} · every {}",
+            plural(summary.ticks, "tick", "ticks"),
+            elapsed(summary.span_ms),
+            humantime::format_duration(std::time::Duration::from_millis(header.interval_ms))
+        ),
+        format!(
+            "host {} · started {} UTC",
+            header.host,
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(header.started_ms)
+            )
+            .to_string()
+            .replace('T', " ")
+            .trim_end_matches('Z')
+        ),
+        if summary.leaked.is_empty() {
+            "nothing leaked".to_string()
+        } else {
+            format!(
+                "{} leaked, peak {} at tick {}",
+                plural(summary.leaked.len(), "process", "processes"),
+                human_kb(summary.peak_leaked_rss_kb),
+                summary.peak_leaked_tick
+            )
+        },
+    ]
+}
 
 /// The legend as a panel of its own, so it never hides data: what the recording is,
 /// what each line and band is, and what leaked when.

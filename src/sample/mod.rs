@@ -4,12 +4,19 @@
 //! the caller tells it which processes are members so it can avoid re-reading the rest.
 
 pub mod events;
+pub mod facts;
+pub mod gpu;
 #[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod stat;
 pub mod sysinfo;
 
 use std::fmt;
+
+pub use facts::{ExeFile, Memory, ProcFacts, PssParts, StdioKind};
+
+/// An executable file: its device and inode (as `Host::exe_id` reads them).
+pub type ExeId = (u64, u64);
 
 /// A process is a pid *and* the time it started: a reused pid is a different process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,9 +60,9 @@ impl Comm {
         &self.bytes[..self.len as usize]
     }
 
-    /// The name as text, control characters escaped ([`crate::text::printable`]).
+    /// The name as text, control characters escaped ([`crate::human::printable`]).
     pub fn to_string_lossy(&self) -> String {
-        crate::text::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
+        crate::human::printable(&String::from_utf8_lossy(self.as_bytes())).into_owned()
     }
 }
 
@@ -176,7 +183,7 @@ impl StartClock {
 }
 
 /// Which sampler to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// Read /proc directly (Linux only; the default there).
     Procfs,
@@ -229,7 +236,7 @@ pub fn open(backend: Backend) -> Result<Box<dyn Sampler + Send>, SampleError> {
 }
 
 /// Joins a NUL-separated `/proc/PID/cmdline` into one printable line of at most
-/// [`crate::text::COMMAND_MAX_BYTES`] (its head and tail, and how much was cut).
+/// [`crate::human::COMMAND_MAX_BYTES`] (its head and tail, and how much was cut).
 pub fn join_cmdline(raw: &[u8]) -> String {
     let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
     let joined: Vec<u8> = trimmed
@@ -240,9 +247,9 @@ pub fn join_cmdline(raw: &[u8]) -> String {
 }
 
 /// A command line as leaktop keeps it: printable and within
-/// [`crate::text::COMMAND_MAX_BYTES`] ([`crate::text::kept`]).
+/// [`crate::human::COMMAND_MAX_BYTES`] ([`crate::human::kept`]).
 pub fn kept_command(cmd: &str) -> String {
-    crate::text::kept(cmd, crate::text::COMMAND_MAX_BYTES).into_owned()
+    crate::human::kept(cmd, crate::human::COMMAND_MAX_BYTES).into_owned()
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ impl Sampler for SysinfoSampler {
             return None;
         }
         let name = process.name().to_string_lossy();
-        let name = crate::text::kept(&name, crate::text::NAME_MAX_BYTES).into_owned();
+        let name = crate::human::kept(&name, crate::human::NAME_MAX_BYTES).into_owned();
         let args: Vec<String> = process
             .cmd()
             .iter()

@@ -5,12 +5,14 @@
 //! - [`table`]: a tick turned into the rows on screen (folds, filter, deltas);
 //! - [`render`]: pure drawing of the state into a frame;
 //! - [`picker`]: choosing a root when none was given;
-//! - [`terminal`]: the event loop that owns the terminal, the sampler and the kills.
+//! - [`terminal`]: the event loop that owns the terminal, the sampler and the kills;
+//! - [`RunView`]: the view as `run --tui` shows CMD's family in it.
 
 pub mod app;
 pub mod history;
 pub mod picker;
 pub mod render;
+mod run_view;
 pub mod table;
 pub mod terminal;
 
@@ -20,9 +22,11 @@ use std::time::Duration;
 
 use app::{App, Source, ViewOptions};
 use picker::Picker;
+pub use run_view::RunView;
 use terminal::{LoopOptions, Tui};
 
 use crate::format::{self, ReadError};
+use crate::host::Host;
 use crate::model::Tick;
 use crate::monitor::{AttachError, Monitor};
 use crate::sample::{self, Backend, SampleError};
@@ -53,6 +57,8 @@ pub struct WatchOptions {
     pub alerts: crate::model::AlertConfig,
     /// How long an orphan must outlive its parent to be called leaked.
     pub leak_grace: Duration,
+    /// Processes meant to outlive their parent (`--allow`): never leaked.
+    pub allowed: Vec<crate::model::allow::AllowRule>,
     /// `--metrics`: where each tick's figures are published.
     pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
 }
@@ -88,15 +94,16 @@ pub fn require_terminal(instead: &'static str) -> Result<(), ViewError> {
     }
 }
 
-/// Opens the live view and returns the last tick it saw (`None` if the user quit the
-/// picker without choosing).
-pub fn watch(opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
-    watch_with(opts, Vec::new())
+/// Opens the live view on `host` and returns the last tick it saw (`None` if the user
+/// quit the picker without choosing).
+pub fn watch(host: Arc<dyn Host>, opts: &WatchOptions) -> Result<Option<Tick>, ViewError> {
+    watch_with(host, opts, Vec::new())
 }
 
 /// [`watch`], with the header counting down to what is known to be coming (the
 /// demo's schedule).
 pub fn watch_with(
+    host: Arc<dyn Host>,
     opts: &WatchOptions,
     forecast: Vec<app::Forecast>,
 ) -> Result<Option<Tick>, ViewError> {
@@ -104,43 +111,10 @@ pub fn watch_with(
     if matches!(opts.root, Root::Pick) {
         require_terminal(RECORD_INSTEAD)?;
     }
-    let host = crate::host::real();
-    let me = host.own_pid();
-    let pid = match &opts.root {
-        Root::Pid(pid) => *pid,
-        Root::Name { pattern, .. } => {
-            let found = crate::monitor::find_all_by_name(opts.backend, pattern)?;
-            let oldest = found
-                .picked()
-                .ok_or_else(|| ViewError::NoMatch(crate::text::printable(pattern).into_owned()))?;
-            // Several matches: on a terminal the user chooses among them (without one
-            // the view cannot open, and says so below).
-            if found.matches.len() > 1 && require_terminal(RECORD_INSTEAD).is_ok() {
-                match pick_among(opts, &found, me)? {
-                    Some(pid) => pid,
-                    None => return Ok(None),
-                }
-            } else {
-                oldest
-            }
-        }
-        Root::Pick => {
-            let mut sampler = sample::open(opts.backend)?;
-            let all = sample::scan(sampler.as_mut())?;
-            let list =
-                picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
-            let mut tui = Tui::open()?;
-            // Orphan groups first, killable with the view's dialog.
-            let picker = Picker::new(list, opts.color)
-                .with_orphans(crate::host::protected(host.as_ref()), opts.grace);
-            let picked = tui.pick(picker)?;
-            close(tui, false);
-            match picked {
-                Some(pid) => pid,
-                None => return Ok(None),
-            }
-        }
+    let Some(pid) = choose_root(&host, opts)? else {
+        return Ok(None);
     };
+    let me = host.own_pid();
     let sampler = host.sampler(opts.backend)?;
     let monitor = Monitor::attach_on(
         host.clone(),
@@ -151,6 +125,7 @@ pub fn watch_with(
     )?
     .with_alerts(opts.alerts.clone())
     .with_leak_grace(opts.leak_grace)
+    .with_allowed(opts.allowed.clone())
     .with_metrics(opts.metrics.clone())
     .following(match &opts.root {
         Root::Name {
@@ -179,20 +154,62 @@ pub fn watch_with(
         Box::new(monitor)
     };
     let mut tui = Tui::open()?;
-    let app = tui.run_on(LoopOptions::new(host), app, Some(source), opts.interval)?;
+    let app = tui.run(
+        LoopOptions::new(host.clone()),
+        app,
+        Some(source),
+        opts.interval,
+    )?;
     // `demo` must end its helpers before leaktop may die of a signal.
-    close(tui, opts.subreapers.contains(&me));
+    close(host.as_ref(), tui, opts.subreapers.contains(&me));
     Ok(app.history.newest().cloned())
+}
+
+/// The root `opts` names: its pid, the one the user picks among several `--name`
+/// matches, or the one picked from every process; `None` if the user quit the
+/// picker without choosing.
+fn choose_root(host: &Arc<dyn Host>, opts: &WatchOptions) -> Result<Option<u32>, ViewError> {
+    let me = host.own_pid();
+    let pid = match &opts.root {
+        Root::Pid(pid) => *pid,
+        Root::Name { pattern, .. } => {
+            let found = crate::monitor::find_all_by_name(host.as_ref(), opts.backend, pattern)?;
+            let oldest = found
+                .picked()
+                .ok_or_else(|| ViewError::NoMatch(crate::human::printable(pattern).into_owned()))?;
+            // Several matches: on a terminal the user chooses among them (without one
+            // the view cannot open, and says so below).
+            if found.matches.len() > 1 && require_terminal(RECORD_INSTEAD).is_ok() {
+                return pick_among(host, opts, &found, me);
+            }
+            oldest
+        }
+        Root::Pick => {
+            let mut sampler = host.sampler(opts.backend)?;
+            let all = sample::scan(sampler.as_mut())?;
+            let list =
+                picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
+            let mut tui = Tui::open()?;
+            // Orphan groups first, killable with the view's dialog.
+            let picker = Picker::new(list, opts.color)
+                .with_orphans(crate::host::protected(host.as_ref()), opts.grace);
+            let picked = tui.pick(host.clone(), picker)?;
+            close(host.as_ref(), tui, false);
+            return Ok(picked);
+        }
+    };
+    Ok(Some(pid))
 }
 
 /// `--name` matched several processes: the picker, showing only them, oldest first
 /// selected. `None` if the user quit without choosing.
 fn pick_among(
+    host: &Arc<dyn Host>,
     opts: &WatchOptions,
     found: &crate::monitor::NameMatches,
     me: u32,
 ) -> Result<Option<u32>, ViewError> {
-    let mut sampler = sample::open(opts.backend)?;
+    let mut sampler = host.sampler(opts.backend)?;
     let all = sample::scan(sampler.as_mut())?;
     let pids = found.pids();
     let mut list = picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
@@ -207,8 +224,11 @@ fn pick_among(
         found.pattern
     );
     let mut tui = Tui::open()?;
-    let picked = tui.pick(Picker::new(list, opts.color).with_title(title))?;
-    close(tui, false);
+    let picked = tui.pick(
+        host.clone(),
+        Picker::new(list, opts.color).with_title(title),
+    )?;
+    close(host.as_ref(), tui, false);
     Ok(picked)
 }
 
@@ -219,7 +239,12 @@ fn pick_among(
 /// so memory follows the number of ticks, not the processes they hold. A damaged
 /// tick is skipped (said in the view, and on stderr once it closes), unless `strict`:
 /// then the replay stops before it.
-pub fn replay(path: &std::path::Path, color: bool, strict: bool) -> Result<(), ViewError> {
+pub fn replay(
+    host: Arc<dyn Host>,
+    path: &std::path::Path,
+    color: bool,
+    strict: bool,
+) -> Result<(), ViewError> {
     let mut reader =
         format::open(path, |m| crate::say(&format!("leaktop: {m}\n")))?.skip_damaged(!strict);
     let name = reader.name().to_string();
@@ -268,8 +293,8 @@ pub fn replay(path: &std::path::Path, color: bool, strict: bool) -> Result<(), V
         _ => Some(Box::new(source)),
     };
     let mut tui = Tui::open()?;
-    tui.run(app, source, Duration::ZERO)?;
-    close(tui, false);
+    tui.run(LoopOptions::new(host.clone()), app, source, Duration::ZERO)?;
+    close(host.as_ref(), tui, false);
     if let Some(skipped) = skipped
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -283,12 +308,12 @@ pub fn replay(path: &std::path::Path, color: bool, strict: bool) -> Result<(), V
 /// Gives the terminal back, then dies of the signal that ended the view if leaktop
 /// does not take it as a quit (SIGQUIT, SIGUSR1, …: [`terminal::FATAL_SIGNALS`]); or,
 /// with `defer`, leaves that to the caller's [`terminal::reraise_deferred`].
-fn close(tui: Tui, defer: bool) {
+fn close(host: &dyn Host, tui: Tui, defer: bool) {
     let ending = tui.ending();
     drop(tui);
     match ending {
         Some(ending) if defer => ending.defer(),
-        Some(ending) => ending.reraise(),
+        Some(ending) => ending.reraise(host),
         None => {}
     }
 }

@@ -6,16 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::layout::{Constraint, Layout};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::app::{DialogKey, Effect, KillDialog, KillScope, Victim};
 use super::render::theme::Theme;
 use crate::actions::kill::KillReport;
-use crate::format::human_kb;
 use crate::host::Memory;
 use crate::model::orphans::OrphanGroup;
 use crate::sample::{Command, Identity, ProcSample};
@@ -83,7 +78,7 @@ pub fn candidates(
 }
 
 /// The picker's keys, as its help lists them.
-const PICKER_KEYS: &[(&str, &str)] = &[
+pub(crate) const PICKER_KEYS: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection"),
     ("PgUp PgDn", "move by a page"),
     ("Home End  g G", "to the top or bottom"),
@@ -113,34 +108,35 @@ pub enum Entry<'a> {
 }
 
 /// The orphan groups the picker lists first, and how it kills them.
-struct Orphans {
+pub(crate) struct Orphans {
     /// `None` while the scan is under way.
-    groups: Option<Vec<OrphanGroup>>,
+    pub(crate) groups: Option<Vec<OrphanGroup>>,
     /// Why the scan failed, if it did.
-    failed: Option<String>,
+    pub(crate) failed: Option<String>,
     /// Pids no kill signals (init, leaktop, its ancestors).
     protected: HashSet<u32>,
     /// How long a kill waits before it reports survivors.
-    grace: Duration,
+    pub(crate) grace: Duration,
 }
 
+/// The picker's state, and what keys do to it; [`crate::ui::render::picker`] draws it.
 pub struct Picker {
     all: Vec<Candidate>,
-    filter: String,
+    pub(crate) filter: String,
     /// Typing goes into the filter (after `/`, until Enter or Esc).
-    editing: bool,
+    pub(crate) editing: bool,
     /// The key help is shown (F1 or `?`; any key closes it).
-    help: bool,
-    selected: usize,
-    theme: Theme,
+    pub(crate) help: bool,
+    pub(crate) selected: usize,
+    pub(crate) theme: Theme,
     /// What the list is for, above it.
-    title: String,
+    pub(crate) title: String,
     /// `None`: orphan groups are not looked for (the `--name` choice).
-    orphans: Option<Orphans>,
+    pub(crate) orphans: Option<Orphans>,
     /// The kill dialog of an orphan group, when open.
-    dialog: Option<KillDialog>,
+    pub(crate) dialog: Option<KillDialog>,
     /// A one-line message for the footer (refusals, the dialog's last word).
-    status: Option<String>,
+    pub(crate) status: Option<String>,
 }
 
 impl Picker {
@@ -414,148 +410,6 @@ impl Picker {
         self.selected = self.selected.min(self.shown().len().saturating_sub(1));
         PickerOutcome::Continue
     }
-
-    pub fn render(&self, frame: &mut Frame) {
-        let theme = self.theme;
-        let [top, list, bottom] = Layout::vertical([
-            Constraint::Length(2),
-            Constraint::Min(1),
-            Constraint::Length(1),
-        ])
-        .areas(frame.area());
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::from(vec![
-                    Span::styled(" leaktop ", theme.title()),
-                    Span::raw(format!(" {}", self.title)),
-                ]),
-                if self.editing {
-                    Line::from(vec![
-                        Span::styled(" filter: ", theme.title()),
-                        Span::raw(format!("{}█", self.filter)),
-                        Span::styled("   Enter watches · Esc clears", theme.dim()),
-                    ])
-                } else if self.filter.is_empty() {
-                    Line::from(Span::styled(
-                        " / filters by pid, name or command",
-                        theme.dim(),
-                    ))
-                } else {
-                    Line::from(vec![
-                        Span::styled(" filter: ", theme.title()),
-                        Span::raw(self.filter.clone()),
-                        Span::styled("   / edits · Esc clears", theme.dim()),
-                    ])
-                },
-            ]),
-            top,
-        );
-        let shown = self.shown();
-        let block = Block::new().borders(Borders::TOP);
-        let inner = block.inner(list);
-        frame.render_widget(block, list);
-        let visible = inner.height.saturating_sub(1) as usize;
-        let offset = (self.selected + 1).saturating_sub(visible);
-        let mut lines = vec![Line::from(Span::styled(
-            format!("{:>8} {:>12} {:>6}  COMMAND", "PID", "SUBTREE RSS", "PROCS"),
-            theme.title(),
-        ))];
-        for (i, entry) in shown.iter().enumerate().skip(offset).take(visible) {
-            let line = match entry {
-                Entry::Group(g) => group_line(g, theme),
-                Entry::Process(c) => Line::from(vec![
-                    Span::raw(format!(
-                        "{:>8} {:>12} {:>6}  ",
-                        c.pid,
-                        human_kb(c.subtree_rss_kb),
-                        c.subtree_len
-                    )),
-                    Span::styled(c.name.clone(), theme.title()),
-                    Span::styled(format!(" {}", c.cmd), theme.dim()),
-                ]),
-            };
-            lines.push(if i == self.selected {
-                line.patch_style(theme.selected())
-            } else {
-                line
-            });
-        }
-        if shown.is_empty() {
-            lines.push(Line::from(Span::styled(" no process matches", theme.dim())));
-        }
-        frame.render_widget(Paragraph::new(lines), inner);
-        let footer = match (&self.status, &self.orphans) {
-            (Some(status), _) => Line::from(Span::styled(format!(" {status}"), theme.notice())),
-            (None, Some(o)) => Line::from(Span::styled(
-                match (&o.groups, &o.failed) {
-                    (None, _) => {
-                        " looking for orphan groups… · / filter · Enter watch · q quit · F1 help"
-                            .to_string()
-                    }
-                    (Some(_), Some(why)) => {
-                        format!(" no orphan scan: {why} · / filter · Enter watch · q quit")
-                    }
-                    (Some(_), None) => {
-                        " / filter · ↑↓ move · Enter watch · x kill orphan group · q quit · F1 help"
-                            .to_string()
-                    }
-                },
-                theme.dim(),
-            )),
-            (None, None) => Line::from(Span::styled(
-                " / filter · ↑↓ move · Enter watch · q quit · F1 help",
-                theme.dim(),
-            )),
-        };
-        frame.render_widget(Paragraph::new(footer), bottom);
-        if self.help {
-            let lines: Vec<Line> = PICKER_KEYS
-                .iter()
-                .map(|(keys, what)| {
-                    Line::from(vec![
-                        Span::styled(format!(" {keys:<16}"), theme.title()),
-                        Span::raw(*what),
-                    ])
-                })
-                .chain([
-                    Line::raw(""),
-                    Line::from(Span::styled(" any key closes this help", theme.dim())),
-                ])
-                .collect();
-            let area = super::render::centered(frame.area(), 60, lines.len() as u16 + 2);
-            frame.render_widget(ratatui::widgets::Clear, area);
-            frame.render_widget(
-                Paragraph::new(lines).block(
-                    Block::new()
-                        .borders(Borders::ALL)
-                        .title(Span::styled(" keys ", theme.title())),
-                ),
-                area,
-            );
-        }
-        if let (Some(dialog), Some(o)) = (&self.dialog, &self.orphans) {
-            super::render::dialog::render(frame, frame.area(), dialog, o.grace, theme);
-        }
-    }
-}
-
-/// An orphan group's line: its oldest process, its RSS and size, `ORPHAN`, its id
-/// and its strongest evidence.
-fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
-    let oldest = g.processes.first().map_or(0, |p| p.sample.pid);
-    let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
-    let weak = if g.strong() { "" } else { " (weak)" };
-    Line::from(vec![
-        Span::raw(format!(
-            "{:>8} {:>12} {:>6}  ",
-            oldest,
-            human_kb(g.rss_kb),
-            g.processes.len()
-        )),
-        Span::styled("ORPHAN", theme.leaked()),
-        Span::styled(format!(" {}{weak}", g.id), theme.title()),
-        Span::raw(format!(" {}", crate::text::printable(evidence))),
-    ])
 }
 
 #[cfg(test)]

@@ -40,8 +40,14 @@ impl Sampler for MembersOnly {
 /// Steps a monitor on `root` for up to two seconds; the escaped `sleep`, if it joined.
 fn escapee_seen(root: u32, subreapers: Vec<u32>) -> Option<u32> {
     let sampler = Box::new(MembersOnly(ProcfsSampler::new()));
-    let mut monitor =
-        Monitor::attach_with(sampler, root, Duration::from_millis(50), subreapers).unwrap();
+    let mut monitor = Monitor::attach_on(
+        leaktop::host::real(),
+        sampler,
+        root,
+        Duration::from_millis(50),
+        subreapers,
+    )
+    .unwrap();
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
         let tick = monitor.step().unwrap();

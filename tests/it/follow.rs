@@ -33,16 +33,6 @@ fn cmdline(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// The live tagged process whose command line starts with `prefix`, if one.
 fn find(family: &Family, prefix: &str, not: &[u32]) -> Option<u32> {
     family
@@ -104,7 +94,7 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
         second.is_some()
     }));
     let second = second.unwrap();
-    assert_eq!(ppid(second), Some(family.pid()));
+    assert_eq!(common::ppid(second), Some(family.pid()));
 
     let restarted = wait_until(Duration::from_secs(10), || {
         format::read(&out).is_ok_and(|r| {
@@ -239,7 +229,7 @@ fn record_says_once_that_the_root_is_an_orphan_but_not_of_a_daemon() {
     let (orphan, daemon) = (orphan.unwrap(), daemon.unwrap());
     // Once the subshell and setsid's fork have exited.
     let adopted = wait_until(Duration::from_secs(5), || {
-        ppid(orphan) == Some(1) && ppid(daemon) == Some(1)
+        common::ppid(orphan) == Some(1) && common::ppid(daemon) == Some(1)
     });
     assert!(adopted, "this test needs init as the adopter");
 

@@ -220,6 +220,7 @@ fn orphans_json(host: LinuxHost, leader: u32) -> Value {
             older_than: Duration::ZERO,
             all: false,
             measure: false,
+            ..ScanOptions::default()
         },
         filter: Filter {
             group: Some(format!("pg-{leader}")),

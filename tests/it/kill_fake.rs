@@ -255,7 +255,7 @@ fn what_a_kill_frees_is_the_pss_of_what_ended_with_the_private_floor() {
         ((10 + 3 * 2) * 1024, 1)
     );
     assert_eq!(
-        leaktop::actions::kill::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss),
+        leaktop::format::freed::freed_text(report.freed_rss_kb, report.freed_pss, report.freed_uss),
         "~130 MiB freed (PSS) + 1 process of unknown PSS; at least 16 MiB private; RSS 1010 MiB"
     );
 }

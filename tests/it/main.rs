@@ -7,6 +7,8 @@ mod common;
 mod fakes;
 mod screen;
 
+// `--allow`: processes meant to outlive their parent, in run, attach and orphans
+mod allow;
 // leaktop as the family's subreaper: the kernel's child list makes a missed orphan a member
 mod adopted;
 // alerts for leaks under live parents, on real processes
@@ -25,6 +27,8 @@ mod day_long;
 mod events;
 // process events on the fake host fed to the tracker: escapes between ticks, losses, orphans at once
 mod events_fake;
+// orphans evidence nobody can forge: markers without a run record, self-named inits
+mod forged;
 // `--follow` on real restarts, not decoys
 mod follow;
 // `--follow` on the fake host
@@ -55,20 +59,26 @@ mod outputs;
 mod orphans;
 // `leaktop orphans` on the fake host: services, subreapers, kills
 mod orphans_fake;
+// `leaktop orphans` on shapes it was blind to: a live job's helper, a pane's pool
+mod orphans_shapes;
 // the picker's event loop on TestBackend with the fake host
 mod picker_app;
 // a dead member's pid handed to an innocent process (root only)
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// `leaktop record` on the fake host: ticks on its clock, stop signals, files
+mod record_fake;
 // what leaktop writes its readers read: huge command lines, bidi names, damaged lines
 mod recordings;
 // `leaktop report` on the recording in assets/
 mod report;
 // `leaktop run` on real commands
 mod run;
-// `leaktop run` without a subreaper, on the fake host
+// `leaktop run` on the fake host, without a subreaper and as one
 mod run_no_subreaper;
+// `leaktop run`'s verdicts: leaks that exited before the end, lingers by design
+mod run_verdicts;
 // the verdict scenarios of tests/scenarios/ through the tracker
 mod scenarios;
 // an escape adopted by a subreaper above the root

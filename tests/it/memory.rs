@@ -139,10 +139,6 @@ fn freed_pss_kb(stderr: &str) -> Option<u64> {
 }
 
 /// The parent pid in `/proc/PID/stat`, or `None` once it is gone.
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
-}
 
 #[test]
 fn kill_leaks_says_it_freed_the_pss_of_the_pool_not_its_rss() {
@@ -174,12 +170,12 @@ fn kill_leaks_says_it_freed_the_pss_of_the_pool_not_its_rss() {
         .map(|p| p.parse().unwrap())
         .collect();
     assert_eq!(workers.len(), 6, "{line:?}");
-    let parent = ppid(workers[0]).unwrap();
+    let parent = common::ppid(workers[0]).unwrap();
     // Once their parent is gone (and before the 1 s leak grace ends), what they hold.
     assert!(wait_until(Duration::from_secs(10), || {
         workers
             .iter()
-            .all(|&w| ppid(w).is_some_and(|p| p != parent))
+            .all(|&w| common::ppid(w).is_some_and(|p| p != parent))
     }));
     let pss: u64 = workers.iter().map(|&w| rollup(w).0).sum();
 

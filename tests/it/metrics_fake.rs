@@ -29,6 +29,7 @@ fn a_monitor_publishes_each_tick_and_counts_each_leak_once() {
         Vec::new(),
     )
     .unwrap()
+    .with_leak_grace(Duration::from_secs(1))
     .with_metrics(Some(state.clone()));
     // Nothing is published before the first tick.
     assert_eq!(encode(&state.snapshot()), "# EOF\n");

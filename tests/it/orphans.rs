@@ -15,7 +15,12 @@ use serde_json::Value;
 
 /// `leaktop orphans --json --older-than 0s ARGS`: the parsed object.
 pub(crate) fn orphans_json(args: &[&str]) -> Value {
-    let out = leaktop()
+    orphans_json_with(leaktop(), args)
+}
+
+/// [`orphans_json`] through `leaktop`, a command set up by the caller.
+fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value {
+    let out = leaktop
         .args(["orphans", "--json", "--older-than", "0s"])
         .args(args)
         .stdin(Stdio::null())
@@ -73,18 +78,8 @@ pub(crate) fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
     pool.kill_root();
     assert!(wait_until(Duration::from_secs(5), || members
         .iter()
-        .all(|&m| common_ppid(m) != Some(leader))));
+        .all(|&m| common::ppid(m) != Some(leader))));
     (pool, leader, members)
-}
-
-fn common_ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 #[test]
@@ -172,7 +167,7 @@ fn two_orphaned_pools_are_two_groups_and_the_kill_ends_exactly_one() {
 }
 
 /// Double fork, setsid, stdio on /dev/null; writes its pid to argv[1].
-const DAEMON: &str = r#"
+pub(crate) const DAEMON: &str = r#"
 import os, sys, time
 if os.fork(): os._exit(0)
 os.setsid()
@@ -229,8 +224,11 @@ time.sleep(3600)
 #[test]
 fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     let tag = Tag::new();
+    // The run's record (which vouches for the marker) is kept here.
+    let runtime = tempfile::tempdir().unwrap();
     let mut run = tag
         .command(env!("CARGO_BIN_EXE_leaktop"))
+        .env("XDG_RUNTIME_DIR", runtime.path())
         .args(["run", "--", "python3", "-c", RUN_CMD])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -247,11 +245,15 @@ fn survivors_of_a_killed_leaktop_run_are_attributed_to_the_run() {
     // leaktop itself dies; CMD gets SIGTERM (PR_SET_PDEATHSIG), its child lives on.
     signal(run_pid, Signal::KILL);
     let _ = run.wait();
-    assert!(wait_until(Duration::from_secs(5), || common_ppid(survivor)
-        .is_some_and(
-            |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
-        )));
-    let v = orphans_json(&[]);
+    assert!(wait_until(Duration::from_secs(5), || common::ppid(
+        survivor
+    )
+    .is_some_and(
+        |pp| pp != run_pid && !children_of(run_pid).contains(&survivor)
+    )));
+    let mut reader = leaktop();
+    reader.env("XDG_RUNTIME_DIR", runtime.path());
+    let v = orphans_json_with(reader, &[]);
     let g = v["groups"]
         .as_array()
         .unwrap()
@@ -331,7 +333,7 @@ fn an_orphan_adopted_by_a_subreaper_is_found_by_watching() {
     reaper.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     reaper.stdin.as_mut().unwrap().flush().unwrap();
     let reaper_pid = reaper.id();
-    assert!(wait_until(Duration::from_secs(5), || common_ppid(worker)
+    assert!(wait_until(Duration::from_secs(5), || common::ppid(worker)
         == Some(reaper_pid)));
     let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();

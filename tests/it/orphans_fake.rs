@@ -49,6 +49,7 @@ pub(crate) fn options(output: Output) -> Options {
             older_than: Duration::from_secs(2),
             all: false,
             measure: true,
+            ..ScanOptions::default()
         },
         filter: Filter::default(),
         output,

@@ -27,12 +27,12 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
     let text = Recorder::start(
         root,
         &dir.path().join("pool.ticklog"),
-        &["--interval", "200ms"],
+        &["--interval", "200ms", "--leak-grace", "1s"],
     );
     let ndjson = Recorder::start(
         root,
         &dir.path().join("pool.ndjson"),
-        &["--interval", "200ms"],
+        &["--interval", "200ms", "--leak-grace", "1s"],
     );
     text.wait_ticks(2);
     ndjson.wait_ticks(2);
@@ -263,7 +263,14 @@ fn sysinfo_backend_sees_the_same_leak() {
     let rec = Recorder::start(
         tree.pid(),
         &out,
-        &["--interval", "200ms", "--backend", "sysinfo"],
+        &[
+            "--interval",
+            "200ms",
+            "--backend",
+            "sysinfo",
+            "--leak-grace",
+            "1s",
+        ],
     );
     rec.wait_ticks(2);
     tree.kill_root();
@@ -379,6 +386,8 @@ fn record_by_name_follows_a_restarted_daemon_and_keeps_its_orphans() {
             "--follow",
             "--interval",
             "100ms",
+            "--leak-grace",
+            "1s",
         ])
         .args(["--duration", "4s", "--out"])
         .arg(&out)

@@ -88,7 +88,7 @@ fn huge_command_lines_and_a_bidi_name_record_and_read_back() {
         let cut: Vec<_> = last
             .processes
             .iter()
-            .filter_map(|p| leaktop::text::cut_from(&p.cmd).map(|c| (p, c)))
+            .filter_map(|p| leaktop::human::cut_from(&p.cmd).map(|c| (p, c)))
             .collect();
         assert_eq!(cut.len(), 11, "{name}: {:?}", last.processes);
         // The marker counts the bytes of the command line, not of its escaped form.
@@ -99,7 +99,7 @@ fn huge_command_lines_and_a_bidi_name_record_and_read_back() {
             "{name}: {cut:?}"
         );
         for (p, (gone, of)) in cut {
-            assert!(p.cmd.len() <= leaktop::text::COMMAND_MAX_BYTES, "{name}");
+            assert!(p.cmd.len() <= leaktop::human::COMMAND_MAX_BYTES, "{name}");
             assert!(
                 p.cmd.starts_with("sh -c sleep 300; : "),
                 "{name}: {}",

@@ -14,6 +14,8 @@ struct Scenario {
     root: ProcSample,
     ancestors: Vec<Identity>,
     subreapers: Vec<u32>,
+    /// `--allow` patterns: processes meant to outlive their parent.
+    allow: Vec<String>,
     ticks: Vec<Vec<ProcSample>>,
     /// The process events seen before each tick.
     events: Vec<Vec<ProcEvent>>,
@@ -52,6 +54,7 @@ fn parse(text: &str) -> Scenario {
         root: process(&["0", "0", "0", "0", "0"], ""),
         ancestors: Vec::new(),
         subreapers: Vec::new(),
+        allow: Vec::new(),
         ticks: Vec::new(),
         events: Vec::new(),
         leaked: BTreeSet::new(),
@@ -84,6 +87,7 @@ fn parse(text: &str) -> Scenario {
                     .collect()
             }
             ["subreapers", ..] => s.subreapers = set(1).into_iter().collect(),
+            ["allow", patterns @ ..] => s.allow = patterns.iter().map(|p| p.to_string()).collect(),
             ["tick"] => {
                 s.ticks.push(Vec::new());
                 s.events.push(std::mem::take(&mut pending));
@@ -145,6 +149,12 @@ fn verdicts(s: &Scenario) -> (BTreeSet<u32>, BTreeSet<u32>) {
             watcher: None,
             watcher_ancestors: vec![],
         },
+    );
+    tracker.set_allowed(
+        s.allow
+            .iter()
+            .map(|p| leaktop::model::allow::AllowRule::command(p))
+            .collect(),
     );
     let mut last = None;
     for (samples, events) in s.ticks.iter().zip(&s.events) {

@@ -36,13 +36,17 @@ fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone() {
         ],
     );
     assert_eq!(root.read_line(), "go");
-    let mut monitor = Monitor::attach(
+    let host = leaktop::host::real();
+    let sampler = host.sampler(Backend::Procfs).unwrap();
+    let mut monitor = Monitor::attach_on(
+        host,
+        sampler,
         root.pid(),
-        Backend::Procfs,
         Duration::from_millis(100),
         vec![],
     )
-    .unwrap();
+    .unwrap()
+    .with_leak_grace(Duration::from_secs(1));
     let end = Instant::now() + Duration::from_secs(5);
     let mut evidence = None;
     let mut leaked = None;

@@ -537,6 +537,7 @@ fn replay_is_crossed_with_first_last_tenths_and_events() {
     let file = dir.path().join("leak.ticklog");
     let status = Command::new(leaktop())
         .args(["record", "--quiet", "--interval", "100ms", "--ticks", "60"])
+        .args(["--leak-grace", "1s"])
         .arg("--pid")
         .arg(root.id().to_string())
         .arg("--out")
@@ -611,6 +612,9 @@ fn follow_survives_a_root_restart_and_keeps_the_old_orphans() {
         leaktop()
     ));
     screen.wait_for(&format!("root {gen1} alive"), Duration::from_secs(10));
+    // The header says "alive" before the first tick: wait until a tick has seen the
+    // daemon's sleep in its family, or it would be orphaned before it was a member.
+    screen.wait_for(&format!(" {orphan} "), Duration::from_secs(10));
 
     signal(gen1, Signal::KILL);
     let mut second = None;

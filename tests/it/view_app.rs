@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use fakes::host::{BOOT_MS, FakeHost, Proc, Reaction};
 use insta::assert_snapshot;
 use leaktop::host::{Create, Signal};
-use leaktop::model::Tick;
+use leaktop::model::{AlertConfig, Tick};
 use leaktop::monitor::Monitor;
 use leaktop::ui::app::{App, Source, ViewOptions};
 use leaktop::ui::terminal::{Ending, LoopOptions, Msg, Outcome, TickSource, export_name, run_loop};
@@ -138,7 +138,8 @@ fn family() -> FakeHost {
 
 /// The family's monitor, whose ticks carry fixed times (for snapshots). Each step
 /// first moves the fake clock on by the interval, as real sampling does, so that the
-/// leak grace passes.
+/// leak grace passes. Its processes use no CPU, and the fake's wall clock moves with
+/// its clock: `idle` alerts are off, these tests being about the view.
 struct Fixed(Monitor, FakeHost);
 
 impl TickSource for Fixed {
@@ -166,7 +167,12 @@ fn monitor(fake: &FakeHost) -> Fixed {
             Duration::from_secs(1),
             Vec::new(),
         )
-        .unwrap(),
+        .unwrap()
+        .with_leak_grace(Duration::from_secs(1))
+        .with_alerts(AlertConfig {
+            idle_after_ms: u64::MAX,
+            ..AlertConfig::default()
+        }),
         fake.clone(),
     )
 }
@@ -187,11 +193,13 @@ fn app(fake: &FakeHost, monitor: &Fixed) -> App {
     )
 }
 
+/// The loop's options on the fake host, exporting into `dir`; the wall clock (which
+/// names exports) reads 2026-11-29 20:13:09 UTC.
 fn options(fake: &FakeHost, dir: PathBuf) -> LoopOptions {
+    fake.set_wall_clock(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_983_189));
     LoopOptions {
         host: fake.host(),
         export_dirs: vec![dir],
-        wall_clock: || SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_983_189),
     }
 }
 
@@ -387,33 +395,62 @@ fn a_closed_terminal_ends_the_view_and_stops_sampling() {
     view.send(Msg::Closed);
     assert_eq!(view.end().ending, Ending::Closed);
 
-    // The input channel closes while the family is sampled every 5 ms.
+    // The input channel closes while the family is sampled every 5 ms of the fake
+    // clock: the first tick at once, each later one when the test moves the clock to
+    // the sampling thread's deadline.
     let fake = family();
-    let m = monitor(&fake);
-    let app = app(&fake, &m);
+    let fixed = monitor(&fake);
+    let app = app(&fake, &fixed);
+    let m = fixed.0;
     let mut view = View::start(app, Some(Box::new(m)), options(&fake, std::env::temp_dir()));
-    wait_until(|| fake.samples_taken() >= 3);
-    // Paused, sampling stops; resumed, it goes on.
+    wait_until(|| fake.samples_taken() >= 1);
+    for n in 2..=3 {
+        fake.wake_next(LIMIT)
+            .expect("the sampler waits for its next tick");
+        wait_until(|| fake.samples_taken() >= n);
+    }
+    // Paused, sampling stops: the thread waits for its alarm alone, and a minute of
+    // the fake clock brings no tick; resumed, it samples at once and goes on.
     view.key(KeyCode::Char('p'));
     view.wait_for("PAUSED");
-    // A step under way when the pause came may still finish.
-    thread::sleep(Duration::from_millis(200));
+    wait_until(|| fake.waiting() == [None]);
     let paused_at = fake.samples_taken();
-    thread::sleep(Duration::from_millis(100));
+    fake.advance(Duration::from_secs(60));
+    assert_eq!(fake.waiting(), [None]);
     assert_eq!(fake.samples_taken(), paused_at, "sampled while paused");
     view.key(KeyCode::Char('p'));
+    wait_until(|| fake.samples_taken() > paused_at);
+    fake.wake_next(LIMIT).expect("sampling goes on");
     wait_until(|| fake.samples_taken() >= paused_at + 2);
     view.close_input();
     let outcome = view.end();
     assert_eq!(outcome.ending, Ending::Closed);
+    // The loop joined the sampling thread before it returned: nothing waits on the
+    // clock any more, and moving it samples nothing.
     let at_end = fake.samples_taken();
-    thread::sleep(Duration::from_millis(50));
+    assert!(fake.waiting().is_empty(), "{:?}", fake.waiting());
+    fake.advance(Duration::from_secs(60));
     assert_eq!(
         fake.samples_taken(),
         at_end,
         "the sampler outlived the view"
     );
     assert!(outcome.app.history.len() >= 3);
+    // Each tick at its time on the fake clock: three 5 ms apart, none for the paused
+    // minute, one on resuming and the next 5 ms later.
+    let sampled: Vec<Duration> = fake
+        .log()
+        .into_iter()
+        .filter(|(_, what)| what == "sample")
+        .map(|(at, _)| at)
+        .collect();
+    let ms = Duration::from_millis;
+    assert_eq!(
+        sampled,
+        [ms(0), ms(5), ms(10), ms(60_010), ms(60_015)],
+        "{:?}",
+        fake.log()
+    );
 }
 
 #[test]

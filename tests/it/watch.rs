@@ -265,7 +265,6 @@ fn a_kill_policy_ends_a_strong_group_after_its_duration_and_never_another() {
         format!(
             r#"
 [[ignore]]
-name = "kept"
 command = "{kept}"
 
 [[policy]]
@@ -350,7 +349,7 @@ fn common_pgid(pid: u32) -> u32 {
 #[test]
 fn an_ignore_rule_hides_an_intended_job_and_a_bad_file_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (_pool, leader, _) = orphaned_pool(dir.path());
+    let (_pool, leader, members) = orphaned_pool(dir.path());
     let id = format!("pg-{leader}");
     let none = dir.path().join("no-journal");
     // Without the rule it is listed.
@@ -359,21 +358,31 @@ fn an_ignore_rule_hides_an_intended_job_and_a_bad_file_is_one_line() {
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
-        format!(
-            "# the pool is meant to stay: its forkserver's sys_path names its directory\n[[ignore]]\nname = \"my pool\"\ncommand = \"{}\"\n",
-            dir.path().display()
+        concat!(
+            "# A pool is meant to stay here: an [[ignore]] rule is matched against each\n",
+            "# process adopted when its parent died (its tracker and its forkserver).\n",
+            "[[ignore]]\ncommand = \"from multiprocessing.\"\n"
         ),
     )
     .unwrap();
     let v = orphans_json(&none, &["--config", config.to_str().unwrap()]);
     assert!(group(&v, &id).is_none(), "{v}");
-    assert!(
-        v["ignored"]
-            .as_array()
-            .unwrap()
-            .contains(&Value::from(id.clone()))
-    );
     assert_eq!(v["config"], config.display().to_string());
+    // With --all it is listed, and says why it was not.
+    let v = orphans_json(&none, &["--config", config.to_str().unwrap(), "--all"]);
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| group_pids(g).contains(&members[0]))
+        .expect("listed with --all");
+    assert!(
+        g["evidence"]
+            .to_string()
+            .contains("meant to outlive its parent"),
+        "{g}"
+    );
+    assert_eq!(g["strength"], "weak");
     // A bad value: one line, the file, the line, the key; exit 2.
     std::fs::write(
         &config,

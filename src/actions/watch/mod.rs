@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 
 use crate::actions::known;
 use crate::actions::orphans::Scanner;
-use crate::format::config::Ignore;
 use crate::format::journal::{self, JournalError, WatcherFile};
 use crate::host::{Create, Host};
 use crate::metrics::MetricsState;
 use crate::metrics::watch::WatchFigures;
+use crate::model::allow::AllowRule;
 use crate::model::watch::lineage::{Death, Lineage, Seen};
 use crate::model::watch::policy::Policy;
 use crate::model::watch::record::{Fate, LostRecord, Orphaning, Record, Start, Stop};
@@ -50,7 +50,9 @@ pub struct Options {
     /// A group must have lasted this long to be counted or handed to a policy.
     pub older_than: Duration,
     pub policies: Vec<Policy>,
-    pub ignore: Vec<Ignore>,
+    /// `[[ignore]]` and `--allow` rules: groups meant to outlive their parent, never
+    /// counted nor handed to a policy.
+    pub allowed: Vec<AllowRule>,
     /// The configuration file used, named in the `start` record.
     pub config: Option<PathBuf>,
     /// Policies say what they would do and do nothing.
@@ -70,12 +72,12 @@ pub struct Options {
 pub enum WatchError {
     #[error(
         "a watcher is already running on {} (pid {}, since {} ago)",
-        crate::text::shown_path(.0), .1, .2
+        crate::human::shown_path(.0), .1, .2
     )]
     AlreadyRunning(PathBuf, u32, String),
     #[error("{0}")]
     Journal(#[from] JournalError),
-    #[error("cannot write the pid file in {}: {}", crate::text::shown_path(.0), crate::text::io_message(.1))]
+    #[error("cannot write the pid file in {}: {}", crate::human::shown_path(.0), crate::human::io_message(.1))]
     PidFile(PathBuf, #[source] std::io::Error),
     #[error("{0}")]
     Sample(#[from] crate::sample::SampleError),
@@ -119,7 +121,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
     let h = host.as_ref();
     let clock = Clock {
         began: h.now(),
-        began_ms: crate::monitor::now_ms(),
+        began_ms: crate::host::wall_ms(h),
     };
     let own = h.probe(h.own_pid()).map_or(
         Identity {
@@ -137,7 +139,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         .into_iter()
         .find(|w| w.running && w.file.pid != own.pid)
     {
-        let ago = crate::text::age(clock.now_ms(h).saturating_sub(w.file.since_ms));
+        let ago = crate::human::age(clock.now_ms(h).saturating_sub(w.file.since_ms));
         return Err(WatchError::AlreadyRunning(
             opts.journal.clone(),
             w.file.pid,
@@ -148,7 +150,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
     let mut writer = journal::Writer::open(
         &opts.journal,
         opts.journal_max,
-        &crate::monitor::host_name(),
+        &h.hostname(),
         Box::new(move |p| create_host.create(p, Create::New)),
     )?;
     let mut events = h.events(opts.request);
@@ -164,7 +166,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
     let mut policies = policies::Policies::new(
         Scanner::new(host.clone())?,
         opts.policies.clone(),
-        opts.ignore.clone(),
+        opts.allowed.clone(),
         opts.older_than,
         opts.dry_run,
     );
@@ -249,7 +251,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         events
             .fallback_reason()
             .map_or(String::new(), |why| format!(" (no connector: {why})")),
-        crate::text::shown_path(&opts.journal)
+        crate::human::shown_path(&opts.journal)
     ));
     {
         let mut reader = orphaning::Reader {
@@ -513,8 +515,8 @@ impl State<'_> {
             if let Err(e) = write_textfile(self.host, dir, &text) {
                 self.warnings.push(format!(
                     "cannot write {}: {}",
-                    crate::text::shown_path(&dir.join("leaktop.prom")),
-                    crate::text::io_message(&e)
+                    crate::human::shown_path(&dir.join("leaktop.prom")),
+                    crate::human::io_message(&e)
                 ));
             }
         }

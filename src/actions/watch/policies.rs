@@ -9,9 +9,10 @@ use crate::actions::kill::KillSignal;
 use crate::actions::known;
 use crate::actions::orphans::{ScanOptions, Scanner};
 use crate::actions::rules::GroupSubjects;
-use crate::format::config::Ignore;
 use crate::host::Host;
+use crate::human::{human_kb, plural};
 use crate::metrics::watch::{OriginFigures, WatchFigures};
+use crate::model::allow::AllowRule;
 use crate::model::orphans::OrphanGroup;
 use crate::model::watch::Origins;
 use crate::model::watch::lineage::Lineage;
@@ -19,13 +20,12 @@ use crate::model::watch::policy::{Decision, GroupState, KillWith, Policy, decide
 use crate::model::watch::record::{Fate, FateKind, PolicyRecord, Record};
 use crate::model::watch::story::Stories;
 use crate::sample::{IdMap, IdSet, ProcSample};
-use crate::text::{human_kb, plural};
 
 /// The policy side of the watcher, kept across scans.
 pub struct Policies {
     scanner: Scanner,
     policies: Vec<Policy>,
-    ignore: Vec<Ignore>,
+    allowed: Vec<AllowRule>,
     older_than: Duration,
     dry_run: bool,
     /// When each group was first seen (wall ms).
@@ -38,14 +38,14 @@ impl Policies {
     pub fn new(
         scanner: Scanner,
         policies: Vec<Policy>,
-        ignore: Vec<Ignore>,
+        allowed: Vec<AllowRule>,
         older_than: Duration,
         dry_run: bool,
     ) -> Policies {
         Policies {
             scanner,
             policies,
-            ignore,
+            allowed,
             older_than,
             dry_run,
             first_seen: IdMap::default(),
@@ -71,16 +71,9 @@ impl Policies {
             older_than: self.older_than,
             all: false,
             measure: true,
+            allowed: self.allowed.clone(),
         };
-        let judged = known::judge(
-            &mut self.scanner,
-            host,
-            samples,
-            &opts,
-            stories.clone(),
-            &self.ignore,
-            now_ms,
-        );
+        let judged = known::judge(&mut self.scanner, samples, &opts, stories.clone(), now_ms);
         let scan = &judged.scan;
         figures.by_origin.clear();
         let mut present: IdSet<String> = IdSet::default();
@@ -93,7 +86,7 @@ impl Policies {
                 .then(|| GroupSubjects::read(host, g, self.policies.iter().map(|p| &p.rule)));
             let matched = subjects
                 .as_ref()
-                .and_then(|s| self.policies.iter().position(|p| s.matches(&p.rule, p.uid)));
+                .and_then(|s| self.policies.iter().position(|p| s.matches(&p.rule)));
             let origin = match (matched, story) {
                 (Some(i), _) => origins.label(&self.policies[i].name),
                 (None, Some(s)) => origins.label(&s.died_name),

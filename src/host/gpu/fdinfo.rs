@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::gpu::DrmClient;
+use crate::sample::gpu::DrmClient;
 
 /// One region's figures, in bytes.
 #[derive(Default)]

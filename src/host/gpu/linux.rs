@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use super::nvml::{LIBRARIES, NvmlReader};
 use super::{Gpu, NvmlError, fdinfo};
-use crate::model::gpu::{DeviceFd, GpuPresence, NodeKind, NvmlProcess, PidNamespace};
 use crate::sample::Identity;
+use crate::sample::gpu::{DeviceFd, GpuPresence, NodeKind, NvmlProcess, PidNamespace};
 
 /// The inode of the initial PID namespace (`PROC_PID_INIT_INO`, fixed since Linux
 /// 3.8): `/proc/self/ns/pid` links to `pid:[4026531836]` on the host.

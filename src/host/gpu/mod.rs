@@ -2,7 +2,8 @@
 //! has, NVML's process lists, and the descriptors a process holds open on GPU device
 //! nodes (with their DRM fdinfo). [`Host::gpu`](super::Host::gpu) gives a [`Gpu`] only
 //! where a GPU was found in one check at start: with none, nothing is loaded or read
-//! again. The readings are joined into memory per process by [`crate::model::gpu`].
+//! again. The readings ([`crate::sample::gpu`]) are joined into memory per process
+//! by the monitor (`monitor::gpu::read`), with the pure rule of `model::gpu`.
 //!
 //! On Linux: [`linux::LinuxGpu`] (NVML through `nvml-wrapper`, opened at run time;
 //! `/proc/PID/fd` and `/proc/PID/fdinfo`, parsed by [`fdinfo`]). The tests have a fake
@@ -14,8 +15,8 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod nvml;
 
-use crate::model::gpu::{DeviceFd, GpuPresence, GpuRead, GpuUsage, NvmlProcess, PidNamespace};
-use crate::sample::{IdMap, Identity};
+use crate::sample::Identity;
+use crate::sample::gpu::{DeviceFd, GpuPresence, NvmlProcess, PidNamespace};
 
 /// Why NVML's processes could not be read: GPU memory is unknown then.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,59 +53,4 @@ pub trait Gpu: Send + Sync {
     /// `/proc/PID/status`): more than one for a process in a container. `None` if
     /// gone, reused or unreadable.
     fn ns_pids(&self, id: Identity) -> Option<Vec<u32>>;
-}
-
-/// The GPU memory of each of `ids` (the processes shown: an orphan group's members,
-/// a family's), joined by [`crate::model::gpu::usage`]: one NVML query for every
-/// process, and a descriptor scan for each of `ids`. Where the host found no GPU at
-/// start, nothing is read and every figure is unknown.
-pub fn read(host: &dyn super::Host, ids: &[Identity]) -> GpuUsage {
-    read_with(host, ids, &mut |gpu, id| gpu.device_fds(id))
-}
-
-/// Where [`read_with`] takes a process's GPU descriptors from: the GPU, and the
-/// process.
-pub type FdSource<'a> = dyn FnMut(&dyn Gpu, Identity) -> Option<Vec<DeviceFd>> + 'a;
-
-/// [`read`], with each process's descriptors from `fds` (a cache of earlier scans,
-/// as the monitor keeps one, or [`Gpu::device_fds`]).
-pub fn read_with(host: &dyn super::Host, ids: &[Identity], fds: &mut FdSource<'_>) -> GpuUsage {
-    let Some(gpu) = host.gpu() else {
-        return GpuUsage::none();
-    };
-    let presence = gpu.presence();
-    let nvml = if presence.nvidia {
-        gpu.nvml_processes().map_err(|e| e.to_string())
-    } else {
-        Ok(Vec::new())
-    };
-    let namespace = gpu.pid_namespace();
-    let listed = |pid: u32| nvml.as_ref().is_ok_and(|l| l.iter().any(|p| p.pid == pid));
-    let gone = match (&nvml, namespace) {
-        (Ok(list), PidNamespace::Host) => list
-            .iter()
-            .filter(|p| !host.exists(p.pid))
-            .copied()
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut by_id = IdMap::default();
-    let mut ns_pids = IdMap::default();
-    for id in ids {
-        by_id.insert(*id, fds(gpu, *id));
-        if namespace == PidNamespace::Host
-            && listed(id.pid)
-            && let Some(pids) = gpu.ns_pids(*id)
-        {
-            ns_pids.insert(*id, pids);
-        }
-    }
-    crate::model::gpu::usage(&GpuRead {
-        presence,
-        nvml,
-        namespace,
-        gone,
-        fds: by_id,
-        ns_pids,
-    })
 }

@@ -15,7 +15,7 @@ use nvml_wrapper::enums::device::UsedGpuMemory;
 use nvml_wrapper::struct_wrappers::device::ProcessInfo;
 
 use super::NvmlError;
-use crate::model::gpu::NvmlProcess;
+use crate::sample::gpu::NvmlProcess;
 
 /// The NVML library names tried, in order.
 pub const LIBRARIES: [&str; 2] = ["libnvidia-ml.so.1", "libnvidia-ml.so"];

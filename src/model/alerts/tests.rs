@@ -154,6 +154,50 @@ fn children_that_end_clear_the_alert_at_once() {
 }
 
 #[test]
+fn children_held_after_the_count_stops_rising_keep_the_alert_standing() {
+    // Issue 26, fault 5 (seed 001): a child every 5 s for 4 minutes, then none, all
+    // of them held for 10 minutes more, then ended.
+    let run = Run::new(AlertConfig::default(), 1000, 900, |t| {
+        let n = if t < 240_000 {
+            (t / 5000) as u32
+        } else if t < 840_000 {
+            48
+        } else {
+            0
+        };
+        family(t, (0..n).map(|c| 100 + c))
+    });
+    let at = run.first(AlertKind::Accumulating).expect("flagged");
+    let held: Vec<_> = run
+        .ticks
+        .iter()
+        .filter(|(t, _)| (at..840_000).contains(t))
+        .collect();
+    assert!(
+        held.iter()
+            .all(|(_, a)| kinds(a) == [(AlertKind::Accumulating, 1)]),
+        "stands while they are held"
+    );
+    let since: Vec<u32> = held.iter().map(|(_, a)| a[0].since_tick).collect();
+    assert!(
+        since.windows(2).all(|w| w[0] == w[1]),
+        "one alert, never re-raised"
+    );
+    let late = &held.last().unwrap().1[0].reason;
+    assert!(
+        late.starts_with("still holds 48 children that stay"),
+        "{late}"
+    );
+    assert!(
+        run.ticks
+            .iter()
+            .filter(|(t, _)| *t >= 840_000)
+            .all(|(_, a)| a.is_empty()),
+        "clears once they go"
+    );
+}
+
+#[test]
 fn replacing_every_child_at_every_tick_is_not_accumulating() {
     // The count rises, but no child lives from one tick to the next.
     let run = Run::new(AlertConfig::default(), 1000, 600, |t| {

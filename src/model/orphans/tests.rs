@@ -1,7 +1,11 @@
 //! The classifier on synthetic scans: every rule, and what must never be listed.
 
 use super::*;
+use crate::model::run_record::RunRecord;
 use crate::sample::Comm;
+
+mod forged;
+mod shapes;
 
 const SEC: u64 = 100;
 const NOW: u64 = 100_000;
@@ -32,6 +36,10 @@ struct World {
     gone: IdSet<u32>,
     /// Every pid whose whole facts were asked for, in order.
     facts_asked: Vec<u32>,
+    /// Executables by pid; none known for the others (unreadable).
+    exes: IdMap<u32, ExeFile>,
+    /// The run records kept, by the uid they are kept for.
+    records: Vec<(u32, RunRecord)>,
 }
 
 impl Lookup for World {
@@ -50,6 +58,37 @@ impl Lookup for World {
     }
     fn service_main_pid(&mut self, unit: &str) -> Option<u32> {
         self.units.get(unit).copied()
+    }
+    fn exe_file(&mut self, id: Identity) -> Option<ExeFile> {
+        self.exes.get(&id.pid).cloned()
+    }
+    fn run_record(&mut self, uid: u32, pid: u32, start: u64) -> Option<RunRecord> {
+        self.records
+            .iter()
+            .find(|(u, r)| *u == uid && r.pid == pid && r.start == start)
+            .map(|(_, r)| r.clone())
+    }
+}
+
+/// A root-owned system executable at `path`.
+fn system_exe(path: &str) -> ExeFile {
+    ExeFile {
+        path: path.into(),
+        owner: 0,
+        mode: 0o755,
+    }
+}
+
+/// The record of a run `pid.start` by uid 1000 that ended at `end`.
+fn record(pid: u32, start: u64, end: u64) -> RunRecord {
+    RunRecord {
+        pid,
+        start,
+        boot: "b00t".into(),
+        exe: None,
+        uid: 1000,
+        end,
+        ended: true,
     }
 }
 
@@ -297,6 +336,7 @@ fn the_run_marker_of_a_gone_run_groups_its_survivors() {
         p(971, 1, 900, 0, "sleep"),
     ];
     let mut world = World::default();
+    world.records.push((1000, record(900, 900, 980)));
     let marked = ProcFacts {
         run_marker: Some("900.900".into()),
         ..daemon_facts()
@@ -406,13 +446,24 @@ fn known_subreapers_and_seen_adopters_adopt() {
         p(70, 1, 70, 70, "bash"),
         p(71, 70, 46, 46, "child"),
     ];
-    let got = classify(&scan, &ctx(), &mut World::default());
+    let mut world = World::default();
+    world
+        .exes
+        .insert(50, system_exe("/usr/lib/systemd/systemd"));
+    world.facts.insert(
+        50,
+        ProcFacts {
+            cgroup: Some("/user.slice/user-1000.slice/user@1000.service/init.scope".into()),
+            ..piped()
+        },
+    );
+    let got = classify(&scan, &ctx(), &mut world);
     assert_eq!(ids(&got), ["pg-40"]);
     let c = Context {
         seen_adopting: [60].into_iter().collect(),
         ..ctx()
     };
-    let got = classify(&scan, &c, &mut World::default());
+    let got = classify(&scan, &c, &mut world);
     let mut got_ids = ids(&got);
     got_ids.sort();
     assert_eq!(got_ids, ["pg-40", "pg-45"], "bash (70) adopts nothing");
@@ -495,19 +546,18 @@ fn descendants_cost_a_uid_read_not_their_whole_facts() {
 
 #[test]
 fn a_process_a_watcher_saw_orphaned_is_listed_whatever_proc_shows() {
-    // A daemon's shape (901), and a child of init in a group whose leader lives
-    // (951): neither is listed from /proc alone.
+    // A daemon's shape (901), and a child of init that leads its own group and
+    // session (961): neither is listed from /proc alone.
     let scan = vec![
         init(),
         p(901, 1, 900, 900, "mydaemon"),
-        p(950, 1, 950, 950, "bash"),
-        p(951, 1, 950, 950, "python3"),
+        p(961, 1, 961, 961, "python3"),
     ];
     let mut world = World::default();
     world.facts.insert(901, daemon_facts());
     assert!(ids(&classify(&scan, &ctx(), &mut world)).is_empty());
     let watched = Context {
-        watched: [901, 951]
+        watched: [901, 961]
             .into_iter()
             .map(|pid| Identity {
                 pid,
@@ -519,12 +569,12 @@ fn a_process_a_watcher_saw_orphaned_is_listed_whatever_proc_shows() {
     let got = classify(&scan, &watched, &mut world);
     let mut got_ids = ids(&got);
     got_ids.sort();
-    assert_eq!(got_ids, ["pg-900", "pg-950"]);
+    assert_eq!(got_ids, ["pg-900", "pg-961"]);
     // Nothing from /proc made either strong: the story, attached later, decides.
     assert!(got.groups.iter().all(|g| !g.strong()));
     // Another process at a watched pid is not watched.
     let reused = Context {
-        watched: [Identity { pid: 951, start: 7 }].into_iter().collect(),
+        watched: [Identity { pid: 961, start: 7 }].into_iter().collect(),
         ..ctx()
     };
     assert!(ids(&classify(&scan, &reused, &mut world)).is_empty());

@@ -11,7 +11,7 @@
 //!
 //! Pure: [`decide`] takes what the caller knows of a group.
 
-use super::super::rules::Rule;
+use crate::model::allow::AllowRule;
 
 /// The signal a kill policy sends first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +69,9 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub name: String,
-    /// The groups it applies to: a group matches through any of its processes.
-    pub rule: Rule,
-    /// The rule's user, resolved to a uid.
-    pub uid: Option<u32>,
+    /// The groups it applies to (the rule type of `--allow` and `[[ignore]]`): a
+    /// group matches through any of its processes.
+    pub rule: AllowRule,
     pub action: Action,
     /// How long a group must have been orphaned first, ms.
     pub after_ms: u64,
@@ -130,8 +129,7 @@ mod tests {
     fn policy(action: Action) -> Policy {
         Policy {
             name: "mcp".into(),
-            rule: Rule::command("mcp-server"),
-            uid: None,
+            rule: AllowRule::command("mcp-server"),
             action,
             after_ms: 600_000,
         }

@@ -246,9 +246,9 @@ pub const MAX_LEFT: usize = 64;
 pub const MAX_TEXT: usize = 1024;
 
 /// `text` within [`MAX_TEXT`] bytes: its head and tail around a marker that says how
-/// much was cut ([`crate::text::capped`]).
+/// much was cut ([`crate::human::capped`]).
 pub fn bounded(text: &str) -> String {
-    crate::text::capped(text, MAX_TEXT).into_owned()
+    crate::human::capped(text, MAX_TEXT).into_owned()
 }
 
 /// What became of a process left behind.

@@ -14,9 +14,9 @@
 //!
 //! Groups with strong watched evidence come first in the list.
 
+use crate::human::{age, fit, human_kb, plural, printable};
 use crate::model::orphans::{Classified, Evidence, OrphanGroup, Strength};
 use crate::sample::{IdMap, Identity};
-use crate::text::{age, fit, human_kb, plural, printable};
 
 use super::record::{How, Orphaning};
 

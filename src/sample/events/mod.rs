@@ -219,7 +219,7 @@ pub enum EventError {
 /// but empty or `0`: pidfds or ticks then, as for a user without `CAP_NET_ADMIN`.
 pub const NO_CONNECTOR_VAR: &str = "LEAKTOP_NO_CONNECTOR";
 
-/// What the caller wants of [`crate::host::Host::events`].
+/// What the caller wants of `Host::events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventRequest {
     /// Try the connector (else go straight to pidfds).

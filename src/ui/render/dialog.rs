@@ -11,7 +11,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::centered;
 use super::text::{command_tail, fit, interval, plural};
 use super::theme::Theme;
-use crate::actions::kill::{KillSignal, freed_text, mem_available_text};
+use crate::actions::kill::KillSignal;
+use crate::format::freed::{freed_text, mem_available_text};
 use crate::format::human_kb;
 use crate::model::MemSum;
 use crate::ui::app::{KillDialog, KillScope, KillStage, Victim};
@@ -30,130 +31,19 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, grace: Duratio
         KillScope::AllLeaked => " kill every leaked tree ".to_string(),
         KillScope::Orphans(ref id) => format!(" kill orphan group {id} "),
     };
-    let rss: u64 = dialog.victims.iter().map(|v| v.rss_kb).sum();
     let width = area.width.saturating_sub(4).min(100);
     // Inside the border, less the leading space of every line.
     let room = usize::from(width.saturating_sub(3));
-    let mut lines = Vec::new();
-    match &dialog.stage {
-        KillStage::Confirm => {
-            lines.push(Line::raw(format!(
-                " Send {} to {} holding {}:",
-                dialog.signal.name(),
-                plural(dialog.victims.len(), "process", "processes"),
-                human_kb(rss)
-            )));
-            let measuring = if dialog.measuring {
-                " · reading PSS now…"
-            } else {
-                ""
-            };
-            let expected = expected_free(&dialog.victims);
-            for (i, line) in expected.iter().enumerate() {
-                let tail = if i == 0 { measuring } else { "" };
-                lines.push(Line::from(Span::styled(
-                    format!(" {}", fit(&format!("{line}{tail}"), room)),
-                    theme.dim(),
-                )));
-            }
-            list(&mut lines, &dialog.victims, room, theme);
-            if !dialog.spared.is_empty() {
-                let pids: Vec<String> = dialog
-                    .spared
-                    .iter()
-                    .map(|v| format!("{} {}", v.id.pid, v.name))
-                    .collect();
-                let note = format!(
-                    "Left out, never signalled (init, leaktop or its ancestors): {}",
-                    pids.join(", ")
-                );
-                lines.push(Line::from(Span::styled(
-                    format!(" {}", fit(&note, room)),
-                    theme.dim(),
-                )));
-            }
-            lines.push(Line::raw(""));
-            let mut signals = vec![Span::raw(" signal: ")];
-            for s in KillSignal::ALL {
-                let style = if s == dialog.signal {
-                    theme.selected()
-                } else {
-                    theme.dim()
-                };
-                // Brackets mark the choice where reverse video does not show.
-                let shown = if s == dialog.signal {
-                    format!("[{}]", s.name())
-                } else {
-                    format!(" {} ", s.name())
-                };
-                signals.push(Span::styled(shown, style));
-                signals.push(Span::raw(" "));
-            }
-            signals.push(Span::styled(" (Tab changes)", theme.dim()));
-            lines.push(Line::from(signals));
-            lines.push(Line::from(Span::styled(
-                " Children that appear meanwhile are frozen and included; each pid is",
-                theme.dim(),
-            )));
-            lines.push(Line::from(Span::styled(
-                " re-checked against its start time before it is signalled.",
-                theme.dim(),
-            )));
-            lines.push(Line::raw(""));
-            lines.push(keys(&[("y/Enter", "kill"), ("n/Esc", "cancel")], theme));
-        }
-        KillStage::Running => {
-            lines.push(Line::raw(format!(
-                " Sent {}; waiting up to {} for {} to end…",
-                dialog.signal.name(),
-                interval(grace.as_millis() as u64),
-                plural(dialog.victims.len(), "process", "processes"),
-            )));
-        }
-        KillStage::Done { survivors } => {
-            let tally = &dialog.tally;
-            lines.push(Line::from(Span::styled(
-                format!(
-                    " {} ended · {} survived · {}",
-                    tally.ended,
-                    survivors.len(),
-                    freed_text(tally.freed_rss_kb, tally.freed_pss, tally.freed_uss)
-                ),
-                theme.title(),
-            )));
-            if let Some(change) = tally.mem_available_change_kb.filter(|_| tally.ended > 0) {
-                lines.push(Line::from(Span::styled(
-                    format!(" {}", mem_available_text(change)),
-                    theme.dim(),
-                )));
-            }
-            for (pid, why) in tally.skipped.iter().take(LISTED) {
-                lines.push(Line::raw(format!(" not signalled {pid}: {why}")));
-            }
-            if survivors.is_empty() {
-                lines.push(Line::raw(""));
-                lines.push(keys(CLOSE_KEYS, theme));
-            } else {
-                lines.push(Line::raw(format!(
-                    " Still alive after {}:",
-                    dialog.signal.name()
-                )));
-                list(&mut lines, survivors, room, theme);
-                lines.push(Line::raw(""));
-                if dialog.signal == KillSignal::Kill {
-                    lines.push(Line::raw(
-                        " They survived SIGKILL: stuck in the kernel (state D) or not ours to kill.",
-                    ));
-                    lines.push(keys(CLOSE_KEYS, theme));
-                } else {
-                    lines.push(keys(
-                        &[("y", "send SIGKILL to them"), ("n/Esc", "leave them")],
-                        theme,
-                    ));
-                }
-            }
-        }
-    }
+    let lines = match &dialog.stage {
+        KillStage::Confirm => confirm(dialog, room, theme),
+        KillStage::Running => vec![Line::raw(format!(
+            " Sent {}; waiting up to {} for {} to end…",
+            dialog.signal.name(),
+            interval(grace.as_millis() as u64),
+            plural(dialog.victims.len(), "process", "processes"),
+        ))],
+        KillStage::Done { survivors } => done(dialog, survivors, room, theme),
+    };
     let height = lines.len() as u16 + 2;
     let box_area = centered(area, width, height);
     frame.render_widget(Clear, box_area);
@@ -168,8 +58,136 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &KillDialog, grace: Duratio
     );
 }
 
+/// Before the kill: the victims and what killing them frees, who is left out, the
+/// signal to choose, and the keys.
+fn confirm(dialog: &KillDialog, room: usize, theme: Theme) -> Vec<Line<'static>> {
+    let rss: u64 = dialog.victims.iter().map(|v| v.rss_kb).sum();
+    let mut lines = vec![Line::raw(format!(
+        " Send {} to {} holding {}:",
+        dialog.signal.name(),
+        plural(dialog.victims.len(), "process", "processes"),
+        human_kb(rss)
+    ))];
+    let measuring = if dialog.measuring {
+        " · reading PSS now…"
+    } else {
+        ""
+    };
+    let expected = expected_free(&dialog.victims);
+    for (i, line) in expected.iter().enumerate() {
+        let tail = if i == 0 { measuring } else { "" };
+        lines.push(Line::from(Span::styled(
+            format!(" {}", fit(&format!("{line}{tail}"), room)),
+            theme.dim(),
+        )));
+    }
+    list(&mut lines, &dialog.victims, room, theme);
+    if !dialog.spared.is_empty() {
+        let pids: Vec<String> = dialog
+            .spared
+            .iter()
+            .map(|v| format!("{} {}", v.id.pid, v.name))
+            .collect();
+        let note = format!(
+            "Left out, never signalled (init, leaktop or its ancestors): {}",
+            pids.join(", ")
+        );
+        lines.push(Line::from(Span::styled(
+            format!(" {}", fit(&note, room)),
+            theme.dim(),
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(signal_choice(dialog.signal, theme));
+    lines.push(Line::from(Span::styled(
+        " Children that appear meanwhile are frozen and included; each pid is",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " re-checked against its start time before it is signalled.",
+        theme.dim(),
+    )));
+    lines.push(Line::raw(""));
+    lines.push(keys(&[("y/Enter", "kill"), ("n/Esc", "cancel")], theme));
+    lines
+}
+
+/// `signal: [SIGTERM]  SIGINT  ...`, the chosen one marked.
+fn signal_choice(chosen: KillSignal, theme: Theme) -> Line<'static> {
+    let mut signals = vec![Span::raw(" signal: ")];
+    for s in KillSignal::ALL {
+        let style = if s == chosen {
+            theme.selected()
+        } else {
+            theme.dim()
+        };
+        // Brackets mark the choice where reverse video does not show.
+        let shown = if s == chosen {
+            format!("[{}]", s.name())
+        } else {
+            format!(" {} ", s.name())
+        };
+        signals.push(Span::styled(shown, style));
+        signals.push(Span::raw(" "));
+    }
+    signals.push(Span::styled(" (Tab changes)", theme.dim()));
+    Line::from(signals)
+}
+
+/// After the kill: what ended and what it freed, what was not signalled and why, and
+/// the survivors, with SIGKILL offered unless that was the signal.
+fn done(
+    dialog: &KillDialog,
+    survivors: &[Victim],
+    room: usize,
+    theme: Theme,
+) -> Vec<Line<'static>> {
+    let tally = &dialog.tally;
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            " {} ended · {} survived · {}",
+            tally.ended,
+            survivors.len(),
+            freed_text(tally.freed_rss_kb, tally.freed_pss, tally.freed_uss)
+        ),
+        theme.title(),
+    ))];
+    if let Some(change) = tally.mem_available_change_kb.filter(|_| tally.ended > 0) {
+        lines.push(Line::from(Span::styled(
+            format!(" {}", mem_available_text(change)),
+            theme.dim(),
+        )));
+    }
+    for (pid, why) in tally.skipped.iter().take(LISTED) {
+        lines.push(Line::raw(format!(" not signalled {pid}: {why}")));
+    }
+    if survivors.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(keys(CLOSE_KEYS, theme));
+        return lines;
+    }
+    lines.push(Line::raw(format!(
+        " Still alive after {}:",
+        dialog.signal.name()
+    )));
+    list(&mut lines, survivors, room, theme);
+    lines.push(Line::raw(""));
+    if dialog.signal == KillSignal::Kill {
+        lines.push(Line::raw(
+            " They survived SIGKILL: stuck in the kernel (state D) or not ours to kill.",
+        ));
+        lines.push(keys(CLOSE_KEYS, theme));
+    } else {
+        lines.push(keys(
+            &[("y", "send SIGKILL to them"), ("n/Esc", "leave them")],
+            theme,
+        ));
+    }
+    lines
+}
+
 /// One line per process, its command cut with `…` to `room` characters.
-fn list(lines: &mut Vec<Line<'_>>, victims: &[Victim], room: usize, theme: Theme) {
+fn list(lines: &mut Vec<Line<'static>>, victims: &[Victim], room: usize, theme: Theme) {
     for v in victims.iter().take(LISTED) {
         let pss = v.pss_kb.map_or_else(|| "?".to_string(), human_kb);
         let figures = format!(

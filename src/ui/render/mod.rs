@@ -5,6 +5,7 @@ pub mod dialog;
 mod footer;
 mod header;
 mod help;
+pub mod picker;
 pub mod text;
 pub mod theme;
 mod timeline;

@@ -605,12 +605,19 @@ fn orphans_that_exited_by_themselves_are_counted_in_the_header() {
     );
 }
 
-/// The demo's schedule: the header counts down to the next orphaning (rounded up to
-/// whole seconds) and says nothing once every forecast has passed.
+/// The forecasts of the demo's schedule (`demo::schedule(T0 - 200, 1 s)`, whose own
+/// test says so): the header counts down to the next orphaning (rounded up to whole
+/// seconds) and says nothing once every forecast has passed.
 #[test]
 fn the_header_counts_down_to_what_is_coming() {
     let mut app = app_with(family_ticks(1), Source::Live);
-    app.forecast = crate::demo::schedule(T0 - 200, Duration::from_secs(1));
+    app.forecast = [0u64, 12, 24]
+        .map(|s| crate::ui::app::Forecast {
+            at_ms: T0 - 200 + (s + 1) * 1000,
+            what: "a session will be orphaned".into(),
+            then: "its 2 workers leak 1s later".into(),
+        })
+        .to_vec();
     let line = |app: &App| {
         draw(app, 120, 40)
             .lines()

@@ -191,6 +191,17 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     children
 }
 
+/// The parent of `pid` (`/proc/PID/stat`), `None` if gone.
+pub fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// Is this process alive (and not a zombie)?
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

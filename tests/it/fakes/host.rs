@@ -19,13 +19,25 @@
 //!   microseconds), on [`FakeHost::advance`], and by [`FakeHost::set_call_cost`] on
 //!   every call leaktop makes (the time its work takes, during which running processes
 //!   go on forking). Timed behaviour (`Reaction::DieAfter`, `Proc::forks_every`)
-//!   happens as the clock passes it.
+//!   happens as the clock passes it. A loop that waits for its next tick
+//!   ([`Host::wait`]: the recorder, `run`, the view's sampling thread) waits until the
+//!   test moves the clock to its deadline ([`FakeHost::wake_next`]) or its alarm
+//!   rings: the test decides when each tick happens, and [`FakeHost::log`] says in
+//!   which order, at which fake time, things happened. The wall clock
+//!   ([`Host::wall_clock`]) is [`WALL_START`] plus the fake time.
+//! - **Signals to leaktop**: [`FakeHost::raise`] delivers a signal to every listener
+//!   leaktop installed with [`Host::listen_signals`] (none is installed for real);
+//!   [`Host::die_of`] is recorded ([`FakeHost::died_of`]), not done.
+//! - **Subreaper**: [`Host::become_subreaper`] says `Ok(false)` (no subreapers, as on
+//!   macOS) unless [`FakeHost::support_subreaper`] says otherwise; once leaktop is
+//!   one, orphans are reparented to it.
 //! - **Holds**: [`FakeHost::hold_signal`], [`FakeHost::hold_create`] and
 //!   [`FakeHost::hold_sleep`] stop the thread that gets there until the test releases
 //!   it, to act while leaktop is in the middle of something (a kill's freeze, an
 //!   export).
 //! - **Files**: [`Host::create`] really creates the file, with the same flags as the
-//!   Linux host, unless [`FakeHost::fail_next_create`] scripted an error.
+//!   Linux host, unless [`FakeHost::fail_next_create`] scripted an error; renames and
+//!   removals are real too, and recorded.
 //! - **Sampling**: [`FakeHost::sampler`] (and [`Host::sampler`]) give a
 //!   [`FakeSampler`] over the same table.
 //! - **Events**: every fork, death and [`FakeHost::setsid`] is logged as the process
@@ -48,23 +60,26 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use leaktop::actions::kill::Target;
 use leaktop::host::{
-    Create, Exit, Host, Memory, PinError, Pinned, Signal, SignalError, SpawnError, SpawnSpec,
-    Spawned,
+    Alarm, Create, Deliver, Exit, Host, Listening, Memory, PinError, Pinned, Signal, SignalError,
+    SpawnError, SpawnSpec, Spawned,
 };
-use leaktop::model::orphans::{ProcFacts, StdioKind};
 use leaktop::sample::events::{EventRequest, EventSource};
 use leaktop::sample::{
     Backend, Comm, Command, Identity, ProcSample, SampleError, Sampler, StartClock,
 };
+use leaktop::sample::{ProcFacts, StdioKind};
 
 /// The wall time (ms since the epoch) of start time 0 in the fake's [`StartClock`].
 pub const BOOT_MS: u64 = 1_795_000_000_000;
 /// Start-time units per second (as procfs's clock ticks).
 pub const START_PER_SEC: u64 = 100;
+/// The wall time (ms since the epoch) at which the fake clock starts: start time
+/// 1,000,000 (what [`Host::now_start`] says then), 10,000 s after the fake's boot.
+pub const WALL_START: u64 = BOOT_MS + 10_000_000;
 
 /// What a process does when a signal reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +331,8 @@ enum Point {
     Signal(Signal),
     Create,
     Sleep,
+    /// Before a [`Host::wait`] begins.
+    Wait,
 }
 
 /// A held place, from [`FakeHost::hold_signal`] and its kin: the first thread to get
@@ -411,6 +428,27 @@ struct World {
     holds: Vec<(Point, Arc<Gate>)>,
     sleeps: Vec<Duration>,
     samples: usize,
+    /// The threads in [`Host::wait`] now: their deadline (fake time; `None`: none)
+    /// and alarm.
+    waiting: Vec<(u64, Option<Duration>, Alarm)>,
+    next_waiter: u64,
+    /// Signal listeners leaktop installed: (id, signals, deliver).
+    listeners: Vec<(u64, Vec<i32>, Arc<Mutex<Deliver>>)>,
+    next_listener: u64,
+    /// Signals leaktop asked to die of.
+    died_of: Vec<i32>,
+    /// What happened, in order, at which fake time: see [`FakeHost::log`].
+    log: Vec<(Duration, String)>,
+    /// The wall clock at fake time zero, ms since the epoch.
+    wall_start: u64,
+    hostname: String,
+    /// What [`Host::become_subreaper`] answers.
+    subreaper: Result<bool, io::ErrorKind>,
+    /// Threads of processes: tid → the process it belongs to.
+    threads: HashMap<u32, u32>,
+    process_names: Vec<String>,
+    renames: Vec<(PathBuf, PathBuf)>,
+    removals: Vec<PathBuf>,
     /// systemd services and their main pids; empty: systemd is not PID 1.
     units: HashMap<String, u32>,
     users: HashMap<String, u32>,
@@ -591,6 +629,17 @@ impl World {
         self.now = target;
     }
 
+    fn note(&mut self, what: String) {
+        let now = self.now;
+        self.log.push((now, what));
+    }
+
+    /// The alarms of the threads waiting on the clock, to nudge once the world's lock
+    /// is let go (a waiter takes the world's lock while it holds its alarm's).
+    fn waiting_alarms(&self) -> Vec<Alarm> {
+        self.waiting.iter().map(|(_, _, a)| a.clone()).collect()
+    }
+
     fn take_hold(&mut self, point: Point) -> Option<Arc<Gate>> {
         let i = self.holds.iter().position(|(p, _)| *p == point)?;
         Some(self.holds.remove(i).1)
@@ -635,6 +684,19 @@ impl FakeHost {
             holds: Vec::new(),
             sleeps: Vec::new(),
             samples: 0,
+            waiting: Vec::new(),
+            next_waiter: 0,
+            listeners: Vec::new(),
+            next_listener: 0,
+            died_of: Vec::new(),
+            log: Vec::new(),
+            wall_start: WALL_START,
+            hostname: "fakehost".into(),
+            subreaper: Ok(false),
+            threads: HashMap::new(),
+            process_names: Vec::new(),
+            renames: Vec::new(),
+            removals: Vec::new(),
             units: HashMap::new(),
             users: HashMap::new(),
             events: events::Log::default(),
@@ -675,12 +737,30 @@ impl FakeHost {
         self.shared.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The table as a call of leaktop's finds it: the call's cost has passed.
+    /// The table as a call of leaktop's finds it: the call's cost has passed (and the
+    /// threads waiting on the clock have looked again).
     fn call(&self) -> MutexGuard<'_, World> {
-        let mut w = self.world();
-        let cost = w.call_cost;
-        w.advance(cost);
-        w
+        let moved = {
+            let mut w = self.world();
+            let cost = w.call_cost;
+            if cost.is_zero() {
+                return w;
+            }
+            w.advance(cost);
+            w.waiting_alarms()
+        };
+        nudge(&moved);
+        self.world()
+    }
+
+    /// Moves the clock on by `by` and wakes whoever waits for it.
+    fn pass(&self, by: Duration) {
+        let moved = {
+            let mut w = self.world();
+            w.advance(by);
+            w.waiting_alarms()
+        };
+        nudge(&moved);
     }
 
     /// Waits at `point` if a test holds it.
@@ -801,9 +881,138 @@ impl FakeHost {
         self.world().now
     }
 
-    /// Moves the clock on (timed behaviour happens on the way).
+    /// Moves the clock on (timed behaviour happens on the way); a thread waiting for a
+    /// deadline it passes goes on.
     pub fn advance(&self, by: Duration) {
-        self.world().advance(by);
+        self.pass(by);
+    }
+
+    /// The deadlines (fake time since the start) of the threads waiting on the clock
+    /// now, earliest first; `None`: a thread waiting for its alarm only.
+    pub fn waiting(&self) -> Vec<Option<Duration>> {
+        let mut d: Vec<Option<Duration>> = self.world().waiting.iter().map(|w| w.1).collect();
+        d.sort_by_key(|d| (d.is_none(), *d));
+        d
+    }
+
+    /// Waits (real time, up to `limit`) until a thread waits on the clock for a
+    /// deadline still to come, and none is still waking from one that has come: the
+    /// work due until now is done. That deadline (fake time since the start), or
+    /// `None` if no thread came to wait.
+    pub fn await_wait(&self, limit: Duration) -> Option<Duration> {
+        let began = Instant::now();
+        loop {
+            let due = {
+                let w = self.world();
+                let deadlines: Vec<Duration> = w.waiting.iter().filter_map(|x| x.1).collect();
+                let waking = deadlines.iter().any(|&d| d <= w.now);
+                deadlines.into_iter().min().filter(|_| !waking)
+            };
+            if due.is_some() || began.elapsed() >= limit {
+                return due;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// [`FakeHost::await_wait`], then moves the clock to that deadline: the next thing
+    /// leaktop does on schedule happens now. The fake time then, or `None` if no thread
+    /// came to wait.
+    pub fn wake_next(&self, limit: Duration) -> Option<Duration> {
+        let due = self.await_wait(limit)?;
+        let now = self.elapsed();
+        self.pass(due.saturating_sub(now));
+        Some(self.elapsed())
+    }
+
+    /// [`FakeHost::wake_next`], then [`FakeHost::await_wait`]: the tick that was due
+    /// has been taken, and its thread waits for the next one (its deadline).
+    pub fn tick(&self, limit: Duration) -> Option<Duration> {
+        self.wake_next(limit)?;
+        self.await_wait(limit)
+    }
+
+    /// What happened, in order, with the fake time it happened at: every sample
+    /// taken (`sample`), every wait for the clock begun (`wait until T` or `wait`),
+    /// every signal raised to leaktop (`raise N`), every file created (`create PATH`).
+    pub fn log(&self) -> Vec<(Duration, String)> {
+        self.world().log.clone()
+    }
+
+    /// Delivers `signal` to leaktop's listeners for it, as sent by another process
+    /// (`sent`) or not (a terminal's Ctrl-C); how many listeners heard it.
+    pub fn raise(&self, signal: i32, sent: bool) -> usize {
+        let listeners: Vec<Arc<Mutex<Deliver>>> = {
+            let mut w = self.world();
+            w.note(format!("raise {signal}"));
+            w.listeners
+                .iter()
+                .filter(|(_, signals, _)| signals.contains(&signal))
+                .map(|(_, _, d)| d.clone())
+                .collect()
+        };
+        let mut heard = 0;
+        for deliver in listeners {
+            let mut deliver = deliver.lock().unwrap_or_else(|e| e.into_inner());
+            if (*deliver)(signal, sent) {
+                heard += 1;
+            }
+        }
+        heard
+    }
+
+    /// The signals leaktop listens for now, by listener.
+    pub fn listening(&self) -> Vec<Vec<i32>> {
+        self.world()
+            .listeners
+            .iter()
+            .map(|(_, s, _)| s.clone())
+            .collect()
+    }
+
+    /// The signals leaktop asked to die of ([`Host::die_of`]), in order.
+    pub fn died_of(&self) -> Vec<i32> {
+        self.world().died_of.clone()
+    }
+
+    /// Sets the wall clock to read `at` now (it goes on with the fake clock; at fake
+    /// time zero it reads [`WALL_START`] unless set).
+    pub fn set_wall_clock(&self, at: SystemTime) {
+        let mut w = self.world();
+        let at = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        w.wall_start = at.saturating_sub(w.now.as_millis() as u64);
+    }
+
+    /// The machine's name (default `fakehost`).
+    pub fn set_hostname(&self, name: &str) {
+        self.world().hostname = name.into();
+    }
+
+    /// What [`Host::become_subreaper`] answers: `Ok(true)` makes leaktop the subreaper
+    /// of what is orphaned below it when asked; `Err(kind)`: the kernel refuses.
+    pub fn support_subreaper(&self, answer: Result<bool, io::ErrorKind>) {
+        self.world().subreaper = answer;
+    }
+
+    /// `tid` is a thread of the process `pid` ([`Host::thread_group`]).
+    pub fn add_thread(&self, tid: u32, pid: u32) {
+        self.world().threads.insert(tid, pid);
+    }
+
+    /// The names leaktop gave itself ([`Host::set_process_name`]).
+    pub fn process_names(&self) -> Vec<String> {
+        self.world().process_names.clone()
+    }
+
+    /// Every rename and removal of a file leaktop asked for, in order.
+    pub fn renames(&self) -> Vec<(PathBuf, PathBuf)> {
+        self.world().renames.clone()
+    }
+
+    pub fn removals(&self) -> Vec<PathBuf> {
+        self.world().removals.clone()
     }
 
     /// Every wait leaktop asked for with [`Host::sleep`].
@@ -920,6 +1129,13 @@ impl FakeHost {
     }
 }
 
+/// Wakes the threads waiting on these alarms to look at the clock again.
+fn nudge(alarms: &[Alarm]) {
+    for a in alarms {
+        a.nudge();
+    }
+}
+
 /// A handle on one process of the fake table, as a pidfd is: it reaches that process
 /// or nothing.
 struct FakePin {
@@ -998,6 +1214,15 @@ impl Host for FakeHost {
         w.procs.get(&pid).and_then(|l| l.p.exe)
     }
 
+    fn stdio_on_terminal(&self, pid: u32) -> Option<bool> {
+        let w = self.call();
+        if w.hidden.contains(&pid) || w.denied.contains(&pid) {
+            return None;
+        }
+        let stdio = w.procs.get(&pid)?.p.facts.stdio?;
+        Some(stdio.contains(&StdioKind::Terminal))
+    }
+
     fn exists(&self, pid: u32) -> bool {
         self.call().procs.contains_key(&pid)
     }
@@ -1006,11 +1231,43 @@ impl Host for FakeHost {
         self.shared.base + self.call().now
     }
 
+    fn wall_clock(&self) -> SystemTime {
+        let w = self.call();
+        SystemTime::UNIX_EPOCH + Duration::from_millis(w.wall_start) + w.now
+    }
+
+    fn hostname(&self) -> String {
+        self.call().hostname.clone()
+    }
+
     fn sleep(&self, duration: Duration) {
         self.checkpoint(Point::Sleep);
-        let mut w = self.world();
-        w.sleeps.push(duration);
-        w.advance(duration);
+        self.world().sleeps.push(duration);
+        self.pass(duration);
+    }
+
+    fn wait(&self, deadline: Option<Instant>, alarm: &Alarm) -> bool {
+        self.checkpoint(Point::Wait);
+        let base = self.shared.base;
+        let due = deadline.map(|d| d.saturating_duration_since(base));
+        let me = {
+            let mut w = self.world();
+            let me = w.next_waiter;
+            w.next_waiter += 1;
+            w.waiting.push((me, due, alarm.clone()));
+            w.note(match due {
+                Some(d) => format!("wait until {d:?}"),
+                None => "wait".into(),
+            });
+            me
+        };
+        // The clock moves only when someone moves it: until then, wait for a nudge.
+        let rang = alarm.wait_while(|| match due {
+            Some(d) if self.world().now >= d => Some(Duration::ZERO),
+            _ => None,
+        });
+        self.world().waiting.retain(|(id, ..)| *id != me);
+        rang
     }
 
     fn events(&self, request: EventRequest) -> Box<dyn EventSource> {
@@ -1089,18 +1346,54 @@ impl Host for FakeHost {
         })
     }
 
+    fn listen_signals(&self, signals: &[i32], deliver: Deliver) -> io::Result<Listening> {
+        let id = {
+            let mut w = self.call();
+            let id = w.next_listener;
+            w.next_listener += 1;
+            w.listeners
+                .push((id, signals.to_vec(), Arc::new(Mutex::new(deliver))));
+            id
+        };
+        let fake = self.clone();
+        Ok(Listening::new(move || {
+            fake.world().listeners.retain(|(l, ..)| *l != id);
+        }))
+    }
+
+    fn die_of(&self, signal: i32) {
+        self.call().died_of.push(signal);
+    }
+
+    fn set_process_name(&self, name: &str) {
+        self.call().process_names.push(name.into());
+    }
+
     fn create(&self, path: &Path, how: Create) -> io::Result<File> {
         self.checkpoint(Point::Create);
         let scripted = {
             let mut w = self.call();
             w.creates.push((path.to_path_buf(), how));
+            w.note(format!("create {}", path.display()));
             w.create_errors.pop_front()
         };
         if let Some(kind) = scripted {
             return Err(kind.into());
         }
-        // The real thing: O_CREAT|O_TRUNC, or O_CREAT|O_EXCL|O_NOFOLLOW.
-        leaktop::host::real().create(path, how)
+        // The real thing, with the Unix hosts' flags.
+        leaktop::host::create_file(path, how)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.call()
+            .renames
+            .push((from.to_path_buf(), to.to_path_buf()));
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.call().removals.push(path.to_path_buf());
+        std::fs::remove_file(path)
     }
 
     fn mem_available_kb(&self) -> Option<u64> {
@@ -1125,8 +1418,32 @@ impl Host for FakeHost {
         Some(p.facts.clone())
     }
 
+    fn uid(&self, id: Identity) -> Option<u32> {
+        self.facts(id)?.uid
+    }
+
     fn service_main_pid(&self, unit: &str) -> Option<u32> {
         self.call().units.get(unit).copied()
+    }
+
+    fn thread_group(&self, pid: u32) -> Option<u32> {
+        let w = self.call();
+        if let Some(&process) = w.threads.get(&pid) {
+            return Some(process);
+        }
+        (w.procs.contains_key(&pid) && !w.hidden.contains(&pid)).then_some(pid)
+    }
+
+    fn become_subreaper(&self) -> io::Result<bool> {
+        let mut w = self.call();
+        match w.subreaper {
+            Ok(true) => {
+                w.reparent_to = w.own_pid;
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(kind) => Err(kind.into()),
+        }
     }
 
     fn user_id(&self, name: &str) -> Option<u32> {
@@ -1182,6 +1499,7 @@ impl Sampler for FakeSampler {
     ) -> Result<(), SampleError> {
         let mut w = self.host.world();
         w.samples += 1;
+        w.note("sample".into());
         let wanted: HashSet<u32> = members.iter().map(|m| m.pid).collect();
         for l in w.procs.values() {
             if w.hidden.contains(&l.p.pid) {

@@ -1,0 +1,293 @@
+//! The memory budget: which members' PSS, USS and swap (`smaps_rollup`, 20-300x a
+//! `stat` read) are read at each tick, within a tenth of the interval.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::Monitor;
+use crate::model::{Event, ProcRow, Tick};
+use crate::sample::{Identity, Memory};
+
+/// What [`Monitor`] knows of one process's memory.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Measured {
+    /// The last successful read and the tick it was made at.
+    known: Option<(Memory, u32)>,
+    /// The tick of the last attempt, successful or not.
+    tried: u32,
+    /// The process's RSS (KiB) and leaked mark at the last attempt.
+    rss_kb: u64,
+    leaked: bool,
+}
+
+/// How long a process's memory figures stay fresh while nothing suggests they moved.
+pub const MEMORY_REFRESH: Duration = Duration::from_secs(30);
+
+/// Whether `row`'s memory is due a read: never read (or unreadable so far); its RSS or
+/// its leaked mark changed since; a member exited this tick (its shared pages now
+/// divide among fewer: PSS moves with no change of RSS); or it was last tried
+/// `refresh` ticks ago or more. A leak of sleeping workers is then read once, not
+/// every tick.
+fn memory_due(row: &ProcRow, m: Option<&Measured>, tick: u32, refresh: u32, exits: bool) -> bool {
+    match m {
+        None => true,
+        Some(m) => {
+            m.known.is_none()
+                || exits
+                || m.rss_kb != row.rss_kb
+                || m.leaked != row.leaked
+                || tick.saturating_sub(m.tried) >= refresh
+        }
+    }
+}
+
+/// The share of the interval that memory reads (`smaps_rollup`) may take: a tenth.
+pub const MEMORY_BUDGET_SHARE: u32 = 10;
+
+impl Monitor {
+    /// Reads PSS/USS/swap (`Host::memory`, 20-300x a `stat` read) for as many members
+    /// as a tenth of the interval allows, leaked ones first (the least recently tried
+    /// first), then the focus (the view's selected subtree, likewise), then the others
+    /// round-robin, the largest RSS first among equals ([`memory_order`]); at least
+    /// one per tick. Fills every row with
+    /// its last-known figures and the tick they were read at.
+    pub(super) fn measure_memory(&mut self, tick: &mut Tick) {
+        if !self.measure_pss {
+            return;
+        }
+        let interval = Duration::from_millis(self.header.interval_ms);
+        let budget = interval / MEMORY_BUDGET_SHARE;
+        let refresh = (MEMORY_REFRESH.as_millis() / interval.as_millis().max(1)).max(1) as u32;
+        let exits = tick
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Exited { .. }));
+        let memory = &self.memory;
+        let due = tick
+            .processes
+            .iter()
+            .filter(|r| memory_due(r, memory.get(&r.id()), tick.tick, refresh, exits));
+        let order = memory_order(due, |id| memory.get(&id).map(|m| m.tried), &self.focus);
+        let began = self.host.now();
+        for (i, id) in order.ids.iter().enumerate() {
+            if i > 0 && self.host.now().duration_since(began) >= budget {
+                break;
+            }
+            let read = self.host.memory(*id);
+            let Some(row) = tick.processes.iter().find(|r| r.id() == *id) else {
+                continue;
+            };
+            let entry = self.memory.entry(*id).or_insert(Measured {
+                known: None,
+                tried: tick.tick,
+                rss_kb: row.rss_kb,
+                leaked: row.leaked,
+            });
+            entry.tried = tick.tick;
+            entry.rss_kb = row.rss_kb;
+            entry.leaked = row.leaked;
+            // A failed read (the process exiting, a lock refused) keeps what was known.
+            if let Some(m) = read {
+                entry.known = Some((m, tick.tick));
+            }
+        }
+        self.memory
+            .retain(|id, _| tick.processes.iter().any(|p| p.id() == *id));
+        for row in &mut tick.processes {
+            if let Some(Measured {
+                known: Some((m, at)),
+                ..
+            }) = self.memory.get(&row.id())
+            {
+                row.pss_kb = Some(m.pss_kb);
+                row.uss_kb = Some(m.uss_kb);
+                row.swap_kb = Some(m.swap_kb);
+                row.mem_tick = Some(*at);
+            }
+        }
+    }
+}
+
+/// Whom to measure, in order: see [`memory_order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryOrder {
+    pub ids: Vec<Identity>,
+    /// The first `leaked` of `ids` are the leaked processes.
+    pub leaked: usize,
+    /// Where the others (neither leaked nor in focus) begin in `ids`.
+    pub first_other: usize,
+}
+
+/// The order in which to read members' memory this tick: the leaked processes, never
+/// tried first, then the least recently tried (`tried` gives the tick of the last
+/// attempt); then those in `focus` (the view's selected subtree) likewise; then the
+/// others, never tried first, then the least recently tried, the largest RSS first
+/// among equals: a round-robin that a budget too small for all still takes through
+/// everyone in turn, the biggest first.
+pub fn memory_order<'a>(
+    rows: impl IntoIterator<Item = &'a ProcRow>,
+    tried: impl Fn(Identity) -> Option<u32>,
+    focus: &HashSet<Identity>,
+) -> MemoryOrder {
+    let mut leaked: Vec<(Option<u32>, Identity)> = Vec::new();
+    let mut focused: Vec<(Option<u32>, Identity)> = Vec::new();
+    let mut others: Vec<(Option<u32>, std::cmp::Reverse<u64>, Identity)> = Vec::new();
+    for r in rows {
+        if r.leaked {
+            leaked.push((tried(r.id()), r.id()));
+        } else if focus.contains(&r.id()) {
+            focused.push((tried(r.id()), r.id()));
+        } else {
+            others.push((tried(r.id()), std::cmp::Reverse(r.rss_kb), r.id()));
+        }
+    }
+    for list in [&mut leaked, &mut focused] {
+        list.sort_by_key(|&(tried, id)| (tried, id.start, id.pid));
+    }
+    others.sort_by_key(|&(tried, rss, id)| (tried, rss, id.start, id.pid));
+    let n = leaked.len();
+    let mut ids: Vec<Identity> = leaked.into_iter().map(|(_, id)| id).collect();
+    ids.extend(focused.into_iter().map(|(_, id)| id));
+    let first_other = ids.len();
+    ids.extend(others.into_iter().map(|(_, _, id)| id));
+    MemoryOrder {
+        ids,
+        leaked: n,
+        first_other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(pid: u32, leaked: bool) -> ProcRow {
+        ProcRow {
+            leaked,
+            ..ProcRow::for_test(pid, 1)
+        }
+    }
+
+    #[test]
+    fn memory_order_puts_leaked_first_least_recently_tried_first() {
+        let rows = [
+            r(10, false),
+            r(11, true),
+            r(12, false),
+            r(13, true),
+            r(14, true),
+        ];
+        let id = |pid: u32| Identity {
+            pid,
+            start: u64::from(pid),
+        };
+        // 11 was tried at tick 5, 13 at tick 3, 14 never.
+        let tried = |i: Identity| match i.pid {
+            11 => Some(5),
+            13 => Some(3),
+            _ => None,
+        };
+        let order = memory_order(&rows, tried, &HashSet::new());
+        assert_eq!(order.leaked, 3);
+        assert_eq!(order.ids, [id(14), id(13), id(11), id(10), id(12)]);
+    }
+
+    #[test]
+    fn memory_order_takes_the_others_least_recently_tried_first_then_largest() {
+        let rows = [
+            ProcRow {
+                rss_kb: 500,
+                ..r(10, false)
+            },
+            ProcRow {
+                rss_kb: 9000,
+                ..r(11, false)
+            },
+            ProcRow {
+                rss_kb: 3000,
+                ..r(12, false)
+            },
+            r(13, true),
+        ];
+        let pids = |tried: &dyn Fn(u32) -> Option<u32>| -> Vec<u32> {
+            memory_order(&rows, |i| tried(i.pid), &HashSet::new())
+                .ids
+                .iter()
+                .map(|i| i.pid)
+                .collect()
+        };
+        assert_eq!(
+            pids(&|_| None),
+            [13, 11, 12, 10],
+            "never tried: largest first"
+        );
+        // 11 and 12 read last tick: 10 comes round before them.
+        assert_eq!(
+            pids(&|p| matches!(p, 11 | 12).then_some(5)),
+            [13, 10, 11, 12]
+        );
+        assert!(memory_order(&[], |_| None, &HashSet::new()).ids.is_empty());
+    }
+
+    #[test]
+    fn memory_order_puts_the_focus_after_the_leaked_and_before_the_others() {
+        let rows = [
+            r(10, false),
+            r(11, false),
+            r(12, false),
+            r(13, true),
+            r(14, false),
+        ];
+        let id = |pid: u32| Identity {
+            pid,
+            start: u64::from(pid),
+        };
+        // The selected subtree is 12 and 14; 14 was never tried, 12 at tick 4.
+        let focus: HashSet<Identity> = [id(12), id(14)].into_iter().collect();
+        let tried = |i: Identity| (i.pid == 12).then_some(4);
+        let order = memory_order(&rows, tried, &focus);
+        assert_eq!(order.ids, [id(13), id(14), id(12), id(10), id(11)]);
+        assert_eq!((order.leaked, order.first_other), (1, 3));
+        // A focus on a leaked process changes nothing: it comes first anyway.
+        let leaked: HashSet<Identity> = [id(13)].into_iter().collect();
+        assert_eq!(
+            memory_order(&rows, |_| None, &leaked).ids,
+            [id(13), id(10), id(11), id(12), id(14)]
+        );
+    }
+
+    #[test]
+    fn memory_is_read_again_only_when_it_may_have_moved() {
+        let row = r(10, true);
+        let m = Measured {
+            known: Some((Memory::default(), 5)),
+            tried: 5,
+            rss_kb: row.rss_kb,
+            leaked: true,
+        };
+        let due =
+            |row: &ProcRow, m: Option<&Measured>, tick, exits| memory_due(row, m, tick, 30, exits);
+        assert!(due(&row, None, 6, false), "never read");
+        assert!(!due(&row, Some(&m), 6, false), "fresh and unchanged");
+        assert!(due(&row, Some(&m), 35, false), "30 ticks old");
+        assert!(
+            due(&row, Some(&m), 6, true),
+            "a member exited: PSS shares moved"
+        );
+        let grown = ProcRow {
+            rss_kb: 2000,
+            ..row.clone()
+        };
+        assert!(due(&grown, Some(&m), 6, false), "its RSS changed");
+        let unleaked = ProcRow {
+            leaked: false,
+            ..row.clone()
+        };
+        assert!(
+            due(&unleaked, Some(&m), 6, false),
+            "its leaked mark changed"
+        );
+        let unknown = Measured { known: None, ..m };
+        assert!(due(&row, Some(&unknown), 6, false), "unknown so far");
+    }
+}

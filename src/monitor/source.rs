@@ -1,0 +1,63 @@
+//! [`TickSource`]: what the view samples from, whether a live [`Monitor`], a monitor
+//! that reaps what it adopted ([`Reaping`]), `run`'s session, or a recording read
+//! back.
+
+use std::sync::Arc;
+
+use super::Monitor;
+use crate::host::Host;
+use crate::model::Tick;
+use crate::sample::Identity;
+
+/// What the view samples from.
+pub trait TickSource: Send {
+    /// Samples once: the next tick, or why sampling failed (it then stops).
+    fn step(&mut self) -> Result<Tick, String>;
+    /// Why there is nothing more to sample after the last step, if so.
+    fn finished(&self) -> Option<String>;
+    /// The processes the user is looking at (the selected subtree), whose PSS/USS a
+    /// monitor reads right after the leaked ones'. Ignored by default.
+    fn focus(&mut self, _ids: Vec<Identity>) {}
+}
+
+impl TickSource for Monitor {
+    fn step(&mut self) -> Result<Tick, String> {
+        Monitor::step(self).map_err(|e| e.to_string())
+    }
+
+    fn focus(&mut self, ids: Vec<Identity>) {
+        self.set_focus(ids);
+    }
+
+    fn finished(&self) -> Option<String> {
+        (!self.tracker().any_alive()).then(|| "every process of the family has exited".into())
+    }
+}
+
+/// A monitor run by a subreaper: reaps the orphans it adopted before each sample.
+pub struct Reaping {
+    monitor: Monitor,
+    host: Arc<dyn Host>,
+}
+
+impl Reaping {
+    /// Reaps through `host` (leaktop's own children) before each step of `monitor`.
+    pub fn new(monitor: Monitor, host: Arc<dyn Host>) -> Reaping {
+        Reaping { monitor, host }
+    }
+}
+
+impl TickSource for Reaping {
+    fn step(&mut self) -> Result<Tick, String> {
+        self.host.reap();
+        TickSource::step(&mut self.monitor)
+    }
+
+    fn finished(&self) -> Option<String> {
+        self.monitor.finished()
+    }
+
+    fn focus(&mut self, ids: Vec<Identity>) {
+        self.monitor.set_focus(ids);
+    }
+}

@@ -1,0 +1,188 @@
+//! Drawing the picker ([`Picker`]): its title and filter, the list (orphan groups
+//! first), the footer, and the help or the kill dialog over them.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::theme::Theme;
+use crate::human::{human_kb, printable};
+use crate::model::orphans::OrphanGroup;
+use crate::ui::picker::{Entry, PICKER_KEYS, Picker};
+
+/// Draws the picker:
+///
+/// ```text
+/// ┌──────────────────────────────────────────────────────────────┐
+/// │ leaktop  what the list is for                                │ 2 rows
+/// │ / filters by pid, name or command  (or the filter typed)     │
+/// ├──────────────────────────────────────────────────────────────┤
+/// │      PID  SUBTREE RSS  PROCS  COMMAND                        │ as needed
+/// │      601      300 MiB      3  ORPHAN pg-600 (weak) evidence  │
+/// │      500       20 MiB      2  bash                           │
+/// ├──────────────────────────────────────────────────────────────┤
+/// │ footer: keys, the orphan scan's state, or a status message   │ 1 row
+/// └──────────────────────────────────────────────────────────────┘
+/// ```
+///
+/// The help and the kill dialog are drawn over it, centred.
+pub fn render(frame: &mut Frame, picker: &Picker) {
+    let [top, list, bottom] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(Paragraph::new(title(picker)), top);
+    entries(frame, list, picker);
+    frame.render_widget(Paragraph::new(footer(picker)), bottom);
+    if picker.help {
+        help(frame, picker.theme);
+    }
+    if let (Some(dialog), Some(o)) = (&picker.dialog, &picker.orphans) {
+        super::dialog::render(frame, frame.area(), dialog, o.grace, picker.theme);
+    }
+}
+
+/// What the list is for, and the filter: being typed, set, or how to set one.
+fn title(picker: &Picker) -> Vec<Line<'static>> {
+    let theme = picker.theme;
+    vec![
+        Line::from(vec![
+            Span::styled(" leaktop ", theme.title()),
+            Span::raw(format!(" {}", picker.title)),
+        ]),
+        if picker.editing {
+            Line::from(vec![
+                Span::styled(" filter: ", theme.title()),
+                Span::raw(format!("{}█", picker.filter)),
+                Span::styled("   Enter watches · Esc clears", theme.dim()),
+            ])
+        } else if picker.filter.is_empty() {
+            Line::from(Span::styled(
+                " / filters by pid, name or command",
+                theme.dim(),
+            ))
+        } else {
+            Line::from(vec![
+                Span::styled(" filter: ", theme.title()),
+                Span::raw(picker.filter.clone()),
+                Span::styled("   / edits · Esc clears", theme.dim()),
+            ])
+        },
+    ]
+}
+
+/// The list under its column titles, scrolled to keep the selection in view.
+fn entries(frame: &mut Frame, area: Rect, picker: &Picker) {
+    let theme = picker.theme;
+    let shown = picker.shown();
+    let block = Block::new().borders(Borders::TOP);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let visible = inner.height.saturating_sub(1) as usize;
+    let offset = (picker.selected + 1).saturating_sub(visible);
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{:>8} {:>12} {:>6}  COMMAND", "PID", "SUBTREE RSS", "PROCS"),
+        theme.title(),
+    ))];
+    for (i, entry) in shown.iter().enumerate().skip(offset).take(visible) {
+        let line = match entry {
+            Entry::Group(g) => group_line(g, theme),
+            Entry::Process(c) => Line::from(vec![
+                Span::raw(format!(
+                    "{:>8} {:>12} {:>6}  ",
+                    c.pid,
+                    human_kb(c.subtree_rss_kb),
+                    c.subtree_len
+                )),
+                Span::styled(c.name.clone(), theme.title()),
+                Span::styled(format!(" {}", c.cmd), theme.dim()),
+            ]),
+        };
+        lines.push(if i == picker.selected {
+            line.patch_style(theme.selected())
+        } else {
+            line
+        });
+    }
+    if shown.is_empty() {
+        lines.push(Line::from(Span::styled(" no process matches", theme.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The footer: a status message, or the keys (and where the orphan scan is).
+fn footer(picker: &Picker) -> Line<'static> {
+    let theme = picker.theme;
+    match (&picker.status, &picker.orphans) {
+        (Some(status), _) => Line::from(Span::styled(format!(" {status}"), theme.notice())),
+        (None, Some(o)) => Line::from(Span::styled(
+            match (&o.groups, &o.failed) {
+                (None, _) => {
+                    " looking for orphan groups… · / filter · Enter watch · q quit · F1 help"
+                        .to_string()
+                }
+                (Some(_), Some(why)) => {
+                    format!(" no orphan scan: {why} · / filter · Enter watch · q quit")
+                }
+                (Some(_), None) => {
+                    " / filter · ↑↓ move · Enter watch · x kill orphan group · q quit · F1 help"
+                        .to_string()
+                }
+            },
+            theme.dim(),
+        )),
+        (None, None) => Line::from(Span::styled(
+            " / filter · ↑↓ move · Enter watch · q quit · F1 help",
+            theme.dim(),
+        )),
+    }
+}
+
+/// The picker's keys, over the list.
+fn help(frame: &mut Frame, theme: Theme) {
+    let lines: Vec<Line> = PICKER_KEYS
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {keys:<16}"), theme.title()),
+                Span::raw(*what),
+            ])
+        })
+        .chain([
+            Line::raw(""),
+            Line::from(Span::styled(" any key closes this help", theme.dim())),
+        ])
+        .collect();
+    let area = super::centered(frame.area(), 60, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(Span::styled(" keys ", theme.title())),
+        ),
+        area,
+    );
+}
+
+/// An orphan group's line: its oldest process, its RSS and size, `ORPHAN`, its id
+/// and its strongest evidence.
+fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
+    let oldest = g.processes.first().map_or(0, |p| p.sample.pid);
+    let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
+    let weak = if g.strong() { "" } else { " (weak)" };
+    Line::from(vec![
+        Span::raw(format!(
+            "{:>8} {:>12} {:>6}  ",
+            oldest,
+            human_kb(g.rss_kb),
+            g.processes.len()
+        )),
+        Span::styled("ORPHAN", theme.leaked()),
+        Span::styled(format!(" {}{weak}", g.id), theme.title()),
+        Span::raw(format!(" {}", printable(evidence))),
+    ])
+}
