@@ -222,15 +222,13 @@ print(pid, flush=True)
 os._exit(0)
 "#;
 
-/// Starts DETACH from a script in `dir` in a group of its own; the detached child,
-/// once its parent has exited.
-fn detached(dir: &Path, tag: &Tag) -> u32 {
+/// Starts `python3 ARGS` in a process group of its own and reads the pid it prints
+/// first: (the parent, that pid).
+fn python_job(tag: &Tag, args: &[&std::ffi::OsStr]) -> (Child, u32) {
     use std::io::BufRead;
-    let script = dir.join("detach.py");
-    std::fs::write(&script, DETACH).unwrap();
     let mut parent = tag
         .command("python3")
-        .arg(&script)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -241,8 +239,17 @@ fn detached(dir: &Path, tag: &Tag) -> u32 {
     std::io::BufReader::new(parent.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    (parent, line.trim().parse().unwrap())
+}
+
+/// Starts DETACH from a script in `dir`; the detached child, once its parent has
+/// exited.
+fn detached(dir: &Path, tag: &Tag) -> u32 {
+    let script = dir.join("detach.py");
+    std::fs::write(&script, DETACH).unwrap();
+    let (mut parent, child) = python_job(tag, &[script.as_os_str()]);
     assert!(parent.wait().unwrap().success());
-    line.trim().parse().unwrap()
+    child
 }
 
 use std::os::unix::process::CommandExt;
@@ -493,23 +500,10 @@ ctypes.CDLL(None).pthread_exit(None)
 
 #[test]
 fn a_parent_whose_last_thread_ends_after_its_main_one_is_recorded_when_and_how_it_ended() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let w = Watcher::start(&dir.path().join("journal"), &[]);
     let tag = Tag::new();
-    let mut parent = tag
-        .command("python3")
-        .args(["-c", MAIN_THREAD_FIRST])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(parent.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let child: u32 = line.trim().parse().unwrap();
+    let (mut parent, child) = python_job(&tag, &["-c".as_ref(), MAIN_THREAD_FIRST.as_ref()]);
     assert_eq!(parent.wait().unwrap().code(), Some(3));
     let o = orphaning_of(&w, parent.id());
     assert!(o.exact, "told by the events, not a scan: {o:?}");

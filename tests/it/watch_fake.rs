@@ -76,25 +76,36 @@ fn orphanings(records: &[Record]) -> Vec<&leaktop::model::watch::record::Orphani
         .collect()
 }
 
+/// A process of the fake's table: pid, parent, name, (group, session), command line.
+fn proc(pid: u32, ppid: u32, comm: &str, (pgrp, sid): (u32, u32), cmd: &str) -> Proc {
+    Proc::new(pid, ppid, comm).group(pgrp, sid).cmd(cmd)
+}
+
 /// A job (300, its own group in the live shell 500's session) with a tracker (301)
 /// and a forkserver (302) whose worker (303) holds 200 MiB.
 fn job(fake: &FakeHost) {
     fake.add(Proc::new(500, 1, "bash").group(500, 500));
-    fake.add(
-        Proc::new(300, 500, "python3")
-            .group(300, 500)
-            .cmd("python3 serve.py --port 8080"),
-    );
-    fake.add(
-        Proc::new(301, 300, "python3")
-            .group(300, 500)
-            .cmd("python3 -c from multiprocessing.resource_tracker import main"),
-    );
-    fake.add(
-        Proc::new(302, 300, "python3")
-            .group(300, 500)
-            .cmd("python3 -c from multiprocessing.forkserver import main"),
-    );
+    fake.add(proc(
+        300,
+        500,
+        "python3",
+        (300, 500),
+        "python3 serve.py --port 8080",
+    ));
+    fake.add(proc(
+        301,
+        300,
+        "python3",
+        (300, 500),
+        "python3 -c from multiprocessing.resource_tracker import main",
+    ));
+    fake.add(proc(
+        302,
+        300,
+        "python3",
+        (300, 500),
+        "python3 -c from multiprocessing.forkserver import main",
+    ));
     fake.add(
         Proc::new(303, 302, "python3")
             .group(300, 500)
@@ -289,21 +300,21 @@ fn without_the_connector_pidfds_see_the_exit_and_scans_see_the_rest() {
 /// an `[[ignore]]` rule names (pg-900), and a strong group no policy names (pg-1000).
 fn policy_machine() -> FakeHost {
     let fake = machine();
-    fake.add(
-        Proc::new(801, 1, "node")
-            .group(800, 500)
-            .cmd("node mcp-server.js --weak"),
-    );
-    fake.add(
-        Proc::new(901, 1, "node")
-            .group(900, 890)
-            .cmd("node mcp-server.js keep-me"),
-    );
-    fake.add(
-        Proc::new(1001, 1, "python3")
-            .group(1000, 990)
-            .cmd("python3 other.py"),
-    );
+    fake.add(proc(
+        801,
+        1,
+        "node",
+        (800, 500),
+        "node mcp-server.js --weak",
+    ));
+    fake.add(proc(
+        901,
+        1,
+        "node",
+        (900, 890),
+        "node mcp-server.js keep-me",
+    ));
+    fake.add(proc(1001, 1, "python3", (1000, 990), "python3 other.py"));
     fake
 }
 

@@ -102,45 +102,9 @@ impl Reader<'_> {
         source: &str,
         at_ms: u64,
     ) -> Outcome {
-        match self.read_orphaning(death, lineage, now, scope, source, at_ms) {
-            Some(o) => Outcome::Recorded(Box::new(o)),
-            None if self.held(death, now) => Outcome::Held,
-            None => Outcome::Nothing,
-        }
-    }
-
-    /// Whether a child of `death` is alive and still under the dead pid.
-    fn held(&self, death: &Death, now: Option<&IdMap<u32, ProcSample>>) -> bool {
-        !death.confirmed
-            && death.children.iter().any(|&(pid, start)| {
-                let s = match now {
-                    Some(map) => map.get(&pid).copied(),
-                    None => self.host.probe(pid),
-                };
-                s.is_some_and(|s| {
-                    s.ppid == death.died.pid
-                        && !s.has_exited()
-                        && start.is_none_or(|st| st == s.start)
-                })
-            })
-    }
-
-    fn read_orphaning(
-        &mut self,
-        death: &Death,
-        lineage: &mut Lineage,
-        now: Option<&IdMap<u32, ProcSample>>,
-        scope: Option<u32>,
-        source: &str,
-        at_ms: u64,
-    ) -> Option<Orphaning> {
-        let read = |host: &dyn Host, pid: u32| match now {
-            Some(map) => map.get(&pid).copied(),
-            None => host.probe(pid),
-        };
         let mut adopted: Vec<ProcSample> = Vec::new();
         for &(pid, start) in &death.children {
-            let Some(s) = read(self.host, pid) else {
+            let Some(s) = read(self.host, now, pid) else {
                 continue;
             };
             let orphan = if death.confirmed {
@@ -153,12 +117,16 @@ impl Reader<'_> {
             }
         }
         if adopted.is_empty() {
-            return None;
+            return if self.held(death, now) {
+                Outcome::Held
+            } else {
+                Outcome::Nothing
+            };
         }
         if let Some(uid) = scope
             && !adopted.iter().any(|s| self.host.uid(s.id()) == Some(uid))
         {
-            return None;
+            return Outcome::Nothing;
         }
         adopted.sort_by_key(|s| (s.start, s.pid));
         adopted.truncate(MAX_LEFT);
@@ -171,7 +139,7 @@ impl Reader<'_> {
             left.push(self.left(s, true, death.died.pid));
         }
         for pid in below.into_iter().take(room) {
-            if let Some(s) = read(self.host, pid).filter(|s| !s.has_exited()) {
+            if let Some(s) = read(self.host, now, pid).filter(|s| !s.has_exited()) {
                 left.push(self.left(&s, false, s.ppid));
             }
         }
@@ -180,7 +148,7 @@ impl Reader<'_> {
         }
         let rss_kb = left.iter().map(|l| l.rss_kb).sum();
         let pss_kb = left.iter().map(|l| l.pss_kb).sum();
-        Some(Orphaning {
+        Outcome::Recorded(Box::new(Orphaning {
             time_ms: death.time_ms,
             exact: death.exact,
             since_ms: death.since_ms,
@@ -193,7 +161,19 @@ impl Reader<'_> {
             more,
             rss_kb,
             pss_kb,
-        })
+        }))
+    }
+
+    /// Whether a child of `death` is alive and still under the dead pid.
+    fn held(&self, death: &Death, now: Option<&IdMap<u32, ProcSample>>) -> bool {
+        !death.confirmed
+            && death.children.iter().any(|&(pid, start)| {
+                read(self.host, now, pid).is_some_and(|s| {
+                    s.ppid == death.died.pid
+                        && !s.has_exited()
+                        && start.is_none_or(|st| st == s.start)
+                })
+            })
     }
 
     /// One process left behind; its command, uid, cgroup and PSS while the budget
@@ -223,5 +203,13 @@ impl Reader<'_> {
                 .flatten()
                 .map(|m| m.pss_kb),
         }
+    }
+}
+
+/// The process at `pid`: from the scan `now` that told the orphaning, else read now.
+fn read(host: &dyn Host, now: Option<&IdMap<u32, ProcSample>>, pid: u32) -> Option<ProcSample> {
+    match now {
+        Some(map) => map.get(&pid).copied(),
+        None => host.probe(pid),
     }
 }

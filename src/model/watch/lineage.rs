@@ -56,6 +56,21 @@ pub struct Known {
     pub seen_ms: u64,
 }
 
+impl Known {
+    /// What `/proc` says of a process at `at_ms`, with what was read of it before.
+    fn of(s: &ProcSample, details: Option<Arc<Details>>, at_ms: u64) -> Known {
+        Known {
+            start: Some(s.start),
+            ppid: s.ppid,
+            pgrp: s.pgrp,
+            session: s.session,
+            comm: s.comm,
+            details,
+            seen_ms: at_ms,
+        }
+    }
+}
+
 /// An orphan followed until it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Followed {
@@ -445,18 +460,7 @@ impl Lineage {
                 .get(&s.pid)
                 .filter(|k| same(k, s) && k.comm == s.comm)
                 .and_then(|k| k.details.clone());
-            procs.insert(
-                s.pid,
-                Known {
-                    start: Some(s.start),
-                    ppid: s.ppid,
-                    pgrp: s.pgrp,
-                    session: s.session,
-                    comm: s.comm,
-                    details,
-                    seen_ms: now_ms,
-                },
-            );
+            procs.insert(s.pid, Known::of(s, details, now_ms));
             if s.ppid != s.pid {
                 *kids.entry(s.ppid).or_default() += 1;
             }
@@ -480,18 +484,7 @@ impl Lineage {
             .get(&s.pid)
             .filter(|k| k.start.is_none_or(|st| st == s.start))
             .and_then(|k| k.details.clone());
-        self.insert(
-            s.pid,
-            Known {
-                start: Some(s.start),
-                ppid: s.ppid,
-                pgrp: s.pgrp,
-                session: s.session,
-                comm: s.comm,
-                details,
-                seen_ms: at_ms,
-            },
-        );
+        self.insert(s.pid, Known::of(s, details, at_ms));
     }
 
     fn insert(&mut self, pid: u32, k: Known) {

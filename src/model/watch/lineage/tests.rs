@@ -32,6 +32,18 @@ fn exit(pid: u32, how: Option<Ended>) -> ProcEvent {
     }
 }
 
+/// A table of init, 100 and its child 101, as a first scan at 1000 ms makes it.
+fn family() -> (Lineage, Vec<Seen>) {
+    let mut l = Lineage::new();
+    let mut out = Vec::new();
+    l.scan(
+        1000,
+        &[p(1, 0, 1), p(100, 1, 10), p(101, 100, 11)],
+        &mut out,
+    );
+    (l, out)
+}
+
 fn deaths(seen: &[Seen]) -> Vec<&Death> {
     seen.iter()
         .filter_map(|s| match s {
@@ -43,13 +55,7 @@ fn deaths(seen: &[Seen]) -> Vec<&Death> {
 
 #[test]
 fn an_exit_with_children_is_an_orphaning_with_what_was_read_of_the_parent() {
-    let mut l = Lineage::new();
-    let mut out = Vec::new();
-    l.scan(
-        1000,
-        &[p(1, 0, 1), p(100, 1, 10), p(101, 100, 11)],
-        &mut out,
-    );
+    let (mut l, mut out) = family();
     assert_eq!(out, vec![Seen::NewParent(1), Seen::NewParent(100)]);
     l.set_details(
         &p(100, 1, 10),
@@ -160,24 +166,13 @@ fn a_scan_sees_what_no_event_told_between_two_scans() {
 
 #[test]
 fn a_reused_pid_is_no_orphaning_and_a_confirmed_one_is_not_seen_again() {
-    let mut l = Lineage::new();
-    let mut out = Vec::new();
-    l.scan(
-        1000,
-        &[p(1, 0, 1), p(100, 1, 10), p(101, 100, 11)],
-        &mut out,
-    );
+    let (mut l, mut out) = family();
     out.clear();
     // 101 is now another process (start 99) under init: not the child that was.
     l.scan(2000, &[p(1, 0, 1), p(101, 1, 99)], &mut out);
     assert!(deaths(&out).is_empty(), "{out:?}");
 
-    let mut l = Lineage::new();
-    l.scan(
-        1000,
-        &[p(1, 0, 1), p(100, 1, 10), p(101, 100, 11)],
-        &mut out,
-    );
+    let (mut l, _) = family();
     out.clear();
     l.observe(1500, &exit(100, None), &mut out);
     assert!(l.confirm(100, Some(11), &p(101, 1, 11), 1501));
@@ -188,13 +183,7 @@ fn a_reused_pid_is_no_orphaning_and_a_confirmed_one_is_not_seen_again() {
 
 #[test]
 fn an_exec_forgets_the_command_and_setsid_moves_the_group() {
-    let mut l = Lineage::new();
-    let mut out = Vec::new();
-    l.scan(
-        1000,
-        &[p(1, 0, 1), p(100, 1, 10), p(101, 100, 11)],
-        &mut out,
-    );
+    let (mut l, mut out) = family();
     l.set_details(&p(100, 1, 10), Details::default());
     out.clear();
     l.observe(
