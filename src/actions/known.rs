@@ -28,6 +28,40 @@ pub struct Watcher {
     pub running: bool,
 }
 
+/// The system's journal directory (a watcher run as root).
+pub const SYSTEM_JOURNAL: &str = "/var/lib/leaktop";
+
+/// The journal directory of leaktop's user: `/var/lib/leaktop` as root, else
+/// `$XDG_STATE_HOME/leaktop` (or `~/.local/state/leaktop`); `env` reads the
+/// environment.
+pub fn own_journal(host: &dyn Host, env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let own = host.own_pid();
+    if host.probe(own).and_then(|s| host.uid(s.id())) == Some(0) {
+        return PathBuf::from(SYSTEM_JOURNAL);
+    }
+    let state = env("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("leaktop")
+}
+
+/// The journals to read stories from: `LEAKTOP_JOURNAL` if set (the tests point it
+/// away from this machine's), else this user's and the system's.
+pub fn journals(host: &dyn Host, env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    if let Some(dir) = env("LEAKTOP_JOURNAL").filter(|v| !v.is_empty()) {
+        return vec![PathBuf::from(dir)];
+    }
+    let own = own_journal(host, env);
+    let system = PathBuf::from(SYSTEM_JOURNAL);
+    if own == system {
+        vec![own]
+    } else {
+        vec![own, system]
+    }
+}
+
 /// The watchers of `dirs` that left a pid file.
 pub fn watchers(host: &dyn Host, dirs: &[PathBuf]) -> Vec<Watcher> {
     dirs.iter()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use leaktop::actions::known;
 use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::format::config::{self, Config};
 use leaktop::host::Host;
@@ -48,39 +49,15 @@ impl ConfigArgs {
     }
 }
 
-/// Whether leaktop runs as root (uid 0).
-pub(crate) fn is_root(host: &dyn Host) -> bool {
-    let own = host.own_pid();
-    host.probe(own).and_then(|s| host.uid(s.id())) == Some(0)
-}
-
-/// The system's journal directory (a watcher run as root).
-pub(crate) const SYSTEM_JOURNAL: &str = "/var/lib/leaktop";
-
-/// The journal directory of this user: `/var/lib/leaktop` as root, else
-/// `$XDG_STATE_HOME/leaktop` (or `~/.local/state/leaktop`).
+/// The journal directory of this user ([`known::own_journal`]).
 pub(crate) fn own_journal(host: &dyn Host) -> PathBuf {
-    if is_root(host) {
-        return PathBuf::from(SYSTEM_JOURNAL);
-    }
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    state.join("leaktop")
+    known::own_journal(host, &|k| std::env::var_os(k))
 }
 
 /// The journals `orphans` reads: the one given, else this user's and the system's.
 pub(crate) fn journals_to_read(host: &dyn Host, given: Option<&PathBuf>) -> Vec<PathBuf> {
-    if let Some(dir) = given {
-        return vec![dir.clone()];
+    match given {
+        Some(dir) => vec![dir.clone()],
+        None => known::journals(host, &|k| std::env::var_os(k)),
     }
-    let own = own_journal(host);
-    let mut dirs = vec![own.clone()];
-    let system = PathBuf::from(SYSTEM_JOURNAL);
-    if own != system {
-        dirs.push(system);
-    }
-    dirs
 }
