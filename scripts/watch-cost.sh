@@ -22,13 +22,15 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  pkill -P $$ sleep 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# N idle processes, children of this script.
-for _ in $(seq "$idle"); do sleep 100000 & done
+# N idle processes, children of this script (ended by pid on exit).
+for _ in $(seq "$idle"); do
+  sleep 100000 &
+  pids+=("$!")
+done
 hz=$(getconf CLK_TCK)
 forks() { awk '/^processes/ {print $2}' /proc/stat; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

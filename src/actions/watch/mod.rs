@@ -325,6 +325,11 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
             let now_ms = clock.now_ms(h);
             state.lineage.scan(now_ms, &samples, &mut seen);
             let present = by_pid(&samples);
+            // A story of a process no fate was told of (it went while the followed
+            // were at their cap) goes once the process is gone.
+            state
+                .stories
+                .retain(&mut |id| present.get(&id.pid).is_some_and(|s| s.start == id.start));
             state.handle(&mut reader, &mut seen, Some(&present));
             state.publish(&mut policies, samples, now_ms);
             next_scan = h.now() + interval;
