@@ -87,6 +87,6 @@ print(f"fork storm: {100 * (int(c1) - int(c0)) / int(hz) / wall:.1f}% of a core;
       f"before, {int(rss) / 1024:.1f} MiB after (peak {int(hwm) / 1024:.1f} MiB, {int(hwm) / int(idle):.2f}x); "
       f"journal {int(journal) / 1024:.0f} KiB of a 1024 KiB cap")
 PY
-lost=$(grep -c '"type":"lost"' "$work"/journal/journal-*.ndjson || true)
+lost=$(cat "$work"/journal/journal-*.ndjson | grep -c '"type":"lost"' || true)
 echo "fork storm: $lost loss records in the journal's last 1 MiB"
 kill "$w"; wait "$w" 2>/dev/null || true
