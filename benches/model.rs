@@ -112,6 +112,7 @@ fn parse_recording_600x150(bencher: Bencher, format: Format) {
             interval_ms: 1000,
             started_ms: 1_795_000_000_000,
             host: "bench".into(),
+            events: None,
         },
         ticks: ticks(600),
         truncated: None,

@@ -68,6 +68,7 @@ fn app() -> App {
         interval_ms: 1000,
         started_ms: 1_795_000_000_000,
         host: "bench".into(),
+        events: None,
     };
     let mut app = App::new(
         header,
@@ -119,6 +120,7 @@ fn day() -> App {
         interval_ms: 1000,
         started_ms: 1_795_000_000_000,
         host: "bench".into(),
+        events: None,
     };
     let mut app = App::new(
         header,

@@ -139,7 +139,9 @@ fn spawn_helper(host: &dyn Host, role: &str, args: &[String]) -> Result<Spawned,
 pub fn helper(host: Arc<dyn Host>, role: &str, args: &[String]) -> ! {
     let owner: Option<u32> = std::env::var(OWNER_ENV).ok().and_then(|v| v.parse().ok());
     let Some(owner) = owner else {
-        eprintln!("leaktop: {HELPER_COMMAND} is internal to `leaktop demo`");
+        crate::say(&format!(
+            "leaktop: {HELPER_COMMAND} is internal to `leaktop demo`\n"
+        ));
         std::process::exit(2);
     };
     let host = host.as_ref();

@@ -237,12 +237,12 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
         // Sleep until the next tick, waking at once for a stop signal. A next tick
         // beyond what an Instant can hold (not reachable with the CLI's caps) waits for
         // a signal only.
-        if let Some(sig) = stop_signals.wait(host.as_ref(), next) {
+        if let Some(sig) = wait_for_tick(&mut monitor, &stop_signals, host.as_ref(), next) {
             break StopReason::Signal(sig);
         }
     };
     if status {
-        eprintln!();
+        crate::say("\n");
     }
     Ok(Summary {
         ticks,
@@ -271,17 +271,41 @@ fn restart_note(monitor: &Monitor, tick: &Tick, status: bool) {
 
 /// The live status line on stderr, redrawn in place.
 fn status_line(tick: &Tick) {
-    eprint!(
+    // Through `say`: a terminal closed under `record` must not panic it (exit 101)
+    // and lose the recording's end.
+    crate::say(&format!(
         "\r\x1b[Ktick {} · {} · {} · leaked {} ({})",
         tick.tick,
         crate::format::plural(tick.processes.len(), "process", "processes"),
         human_kb(tick.total_rss_kb()),
         tick.leaked_count(),
         human_kb(tick.leaked_rss_kb())
-    );
+    ));
 }
 
 /// When the tick after `now` is due: the first point of the schedule `started`,
+/// Waits until `next` (`None`: for a signal only), listening for process events where
+/// the monitor can (a loss brings the tick forward: it rescans at once); the stop
+/// signal that came first, if one did.
+fn wait_for_tick(
+    monitor: &mut Monitor,
+    signals: &StopSignals,
+    host: &dyn Host,
+    next: Option<Instant>,
+) -> Option<i32> {
+    if !monitor.listens() {
+        return signals.wait(host, next);
+    }
+    loop {
+        if let Some(sig) = signals.wait(host, Some(host.now())) {
+            return Some(sig);
+        }
+        if next.is_some_and(|next| host.now() >= next) || monitor.listen(next).rescan {
+            return None;
+        }
+    }
+}
+
 /// `started + interval`, `started + 2 interval`, ... that is later than `now`.
 ///
 /// A tick that ran late (a stall: the machine suspended, the recorder stopped, a slow

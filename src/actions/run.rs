@@ -78,8 +78,6 @@ pub enum RunError {
     Attach(#[from] AttachError),
     #[error(transparent)]
     Sample(#[from] crate::sample::SampleError),
-    #[error("terminal: {0}")]
-    View(io::Error),
     #[error("--tui needs a terminal; without it leaktop run passes the terminal through to CMD")]
     NoTerminal,
 }
@@ -105,8 +103,9 @@ pub trait View {
 
     /// Shows the family whose header is `header` (`start_clock`: how its start times
     /// map to wall time), sampled from `source` every `interval` on `host`'s clock,
-    /// until the user closes it. A fatal signal that ended it waits for
-    /// [`View::finish`]. `Err`: the terminal failed.
+    /// until the user closes it or its terminal goes away (an ordinary end, `Ok`). A
+    /// fatal signal that ended it waits for [`View::finish`]. `Err`: the terminal could
+    /// not be set up; the run then ends CMD and reports as after a close.
     fn show(
         &self,
         host: Arc<dyn Host>,
@@ -254,7 +253,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &RunOptions) -> Result<RunOutcome, RunE
     }
     let session = Arc::new(Mutex::new(session));
     if let Some(view) = &opts.tui {
-        show_view(host.clone(), &session, view.as_ref(), opts.interval)?;
+        show_view(host.clone(), &session, view.as_ref(), opts.interval);
     }
     let mut session = match Arc::try_unwrap(session) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -678,7 +677,13 @@ fn drive(
             let heard = match signals.rx.try_recv() {
                 Ok(heard) => heard,
                 Err(mpsc::TryRecvError::Empty) => {
-                    host.wait(Some(next), &signals.alarm);
+                    // Events between ticks where the monitor hears them (a loss:
+                    // rescan now); a signal is looked for at least every slice.
+                    if !session.monitor.listens() {
+                        host.wait(Some(next), &signals.alarm);
+                    } else if session.monitor.listen(Some(next)).rescan {
+                        next = host.now();
+                    }
                     continue;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => break,
@@ -713,24 +718,28 @@ fn after(at: Instant, d: Duration) -> Instant {
 }
 
 /// Shows CMD's family in the interactive view until the user closes it; CMD, if still
-/// running then, gets SIGTERM (closing the view ends the run).
+/// running then, gets SIGTERM (closing the view ends the run). A view that fails (its
+/// terminal gone or unusable) ends the same way, with a warning: CMD is running by
+/// then, and the run still owes its report, its kill and its files.
 fn show_view(
     host: Arc<dyn Host>,
     session: &Arc<Mutex<Session>>,
     view: &dyn View,
     interval: Duration,
-) -> Result<(), RunError> {
+) {
     let (header, start_clock) = {
         let s = lock(session);
         (s.monitor.header().clone(), s.monitor.start_clock())
     };
     let source = Box::new(SharedSession(session.clone()));
-    view.show(host, header, start_clock, source, interval)
-        .map_err(RunError::View)?;
+    if let Err(e) = view.show(host, header, start_clock, source, interval) {
+        say(&format!(
+            "leaktop: warning: the view ended: terminal: {e}\n"
+        ));
+    }
     let mut s = lock(session);
     s.supervisor.reap();
     s.supervisor.signal(Signal::TERM);
-    Ok(())
 }
 
 fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
@@ -758,6 +767,14 @@ impl TickSource for SharedSession {
 
     fn focus(&mut self, ids: Vec<crate::sample::Identity>) {
         lock(&self.0).monitor.set_focus(ids);
+    }
+
+    fn listens(&self) -> bool {
+        lock(&self.0).monitor.listens()
+    }
+
+    fn listen(&mut self, until: Instant) -> bool {
+        lock(&self.0).monitor.listen(Some(until)).rescan
     }
 }
 

@@ -30,22 +30,44 @@ use leaktop::ui::{self, Root};
 
 use std::path::PathBuf;
 
+use leaktop::sample::events::{NO_CONNECTOR_VAR, Source};
 use options::ViewTuning;
 use record::RecordArgs;
 use report::ReportArgs;
 use run::RunArgs;
 use view::ViewArgs;
 
+/// The top-level `--help` text: what leaktop does, and what each event source
+/// guarantees ([`Source::guarantees`]).
+fn long_about() -> String {
+    let mut text = String::from(
+        "Watch a process tree over time and catch the children it leaks.\n\n\
+leaktop samples the tree under a root process at a fixed interval, records PID, PPID, RSS \
+and state at every tick, and marks members that were reparented (their parent died and init \
+or a subreaper adopted them), that escaped the family, or that outlived the root as leaked, \
+together with the trees under them.\n\n\
+Between ticks it listens for process events from the best source it may use, named in the \
+view's header and in the recording's header:",
+    );
+    for source in [Source::Connector, Source::Pidfd, Source::Ticks] {
+        text.push_str(&format!(
+            "\n  {:<10} {}",
+            source.name(),
+            source.guarantees()
+        ));
+    }
+    text.push_str(&format!(
+        "\nThe connector needs CAP_NET_ADMIN (root); {NO_CONNECTOR_VAR}=1 keeps leaktop off it."
+    ));
+    text
+}
+
 #[derive(Parser)]
 #[command(
     name = "leaktop",
     version,
     about = "Watch a process tree over time and catch the children it leaks",
-    long_about = "Watch a process tree over time and catch the children it leaks.\n\n\
-leaktop samples the tree under a root process at a fixed interval, records PID, PPID, RSS \
-and state at every tick, and marks members that were reparented (their parent died and init \
-or a subreaper adopted them), that escaped the family, or that outlived the root as leaked, \
-together with the trees under them.",
+    long_about = long_about(),
     after_help = "\
 Examples:
   See what a leak looks like (a family that leaks on purpose):

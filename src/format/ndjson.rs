@@ -25,6 +25,9 @@ struct WireHeader {
     interval_ms: u64,
     started: String,
     host: String,
+    /// Where process events came from (additive: older recordings have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    events: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +70,7 @@ pub fn write_header(h: &Header, out: &mut String) {
         interval_ms: h.interval_ms,
         started: format_time(h.started_ms),
         host: h.host.clone(),
+        events: h.events.clone(),
     });
     push_line(&wire, out);
 }
@@ -231,6 +235,7 @@ fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
         started_ms: parse_time(&h.started)
             .ok_or_else(|| ParseError::new(n, "an RFC 3339 'started' time"))?,
         host: h.host,
+        events: h.events,
     })
 }
 
@@ -274,6 +279,17 @@ mod tests {
         let back = parse(&json).unwrap();
         assert_eq!(back, rec);
         assert_eq!(back.write(Format::Ndjson), json);
+    }
+
+    #[test]
+    fn the_event_source_reads_back_and_is_absent_when_unknown() {
+        let mut rec = recording();
+        assert!(!rec.write(Format::Ndjson).contains("\"events\":\"")); // before events
+        rec.header.events = Some("connector".into());
+        let json = rec.write(Format::Ndjson);
+        assert_eq!(parse(&json).unwrap(), rec);
+        let text = rec.write(Format::Text);
+        assert_eq!(parse(&json).unwrap().write(Format::Text), text);
     }
 
     #[test]

@@ -165,6 +165,7 @@ pub fn recording() -> Recording {
             interval_ms: 1000,
             started_ms: 1_795_000_000_000,
             host: "wsl".into(),
+            events: None,
         },
         ticks: vec![first, second, third],
         truncated: None,

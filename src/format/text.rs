@@ -23,6 +23,9 @@ pub fn write_header(h: &Header, out: &mut String) {
     let _ = writeln!(out, "# interval: {interval}");
     let _ = writeln!(out, "# started: {}", format_time(h.started_ms));
     let _ = writeln!(out, "# host: {}", escape(&h.host, false));
+    if let Some(events) = &h.events {
+        let _ = writeln!(out, "# events: {}", escape(events, false));
+    }
     out.push('\n');
 }
 
@@ -161,6 +164,10 @@ fn write_event(e: &Event, out: &mut String) {
         } => writeln!(
             out,
             "* orphan-exited {pid} start={start} after={after_ms}ms"
+        ),
+        Event::EventsLost { counted, uncounted } => writeln!(
+            out,
+            "* events-lost counted={counted} uncounted={uncounted}; rescanned"
         ),
     };
 }
@@ -458,6 +465,7 @@ pub(crate) fn empty_header() -> Header {
         interval_ms: 0,
         started_ms: 0,
         host: String::new(),
+        events: None,
     }
 }
 
@@ -469,6 +477,14 @@ fn header_line(
     n: usize,
 ) -> Result<(), ParseError> {
     let mut cur = Cur { rest: raw, line: n };
+    // Optional (recordings before events have none): not counted among the four.
+    if cur.eat("# events: ") {
+        if header.events.is_some() {
+            return Err(ParseError::new(n, "one '# events:' line, found a second"));
+        }
+        header.events = Some(cur.text("where events came from")?);
+        return Ok(());
+    }
     let Some(key) = ["# root: ", "# interval: ", "# started: ", "# host: "]
         .into_iter()
         .find(|k| cur.eat(k))
@@ -649,6 +665,15 @@ fn parse_alert(cur: &mut Cur) -> Result<Alert, ParseError> {
 
 fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
     let kind = cur.until(" ", "an event kind")?;
+    if kind == "events-lost" {
+        cur.expect("counted=")?;
+        let counted = cur.number("a count of lost events")?;
+        cur.expect(" uncounted=")?;
+        let uncounted = cur.number("a count of losses")?;
+        cur.expect("; rescanned")?;
+        cur.done()?;
+        return Ok(Event::EventsLost { counted, uncounted });
+    }
     let pid = cur.number("a pid")?;
     cur.expect(" start=")?;
     let start = cur.number("a start time")?;
@@ -709,7 +734,7 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             return Err(ParseError::new(
                 cur.line,
                 format!(
-                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited), found {other:?}"
+                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited, events-lost), found {other:?}"
                 ),
             ));
         }
@@ -751,6 +776,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("* root-exited 213019 start=100\n"), "{text}");
+    }
+
+    #[test]
+    fn the_event_source_is_an_optional_header_line() {
+        let mut rec = recording();
+        rec.header.events = Some("pidfd (connector: turned off (LEAKTOP_NO_CONNECTOR))".into());
+        let text = rec.write(crate::format::Format::Text);
+        assert_eq!(parse(&text).unwrap(), rec, "read back");
+        assert!(
+            text.contains("\n# events: pidfd (connector: turned off (LEAKTOP_NO_CONNECTOR))\n"),
+            "{text}"
+        );
+        // A recording from before events has no such line and reads as unknown.
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("# events: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(parse(&old).unwrap().header.events, None);
+        let twice = text.replacen("# host: ", "# events: ticks\n# host: ", 1);
+        let err = parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("one '# events:' line"), "{err}");
+    }
+
+    #[test]
+    fn lost_events_mark_the_tick_and_read_back_in_both_formats() {
+        let mut rec = recording();
+        rec.ticks[1].events.push(Event::EventsLost {
+            counted: 7,
+            uncounted: 1,
+        });
+        let text = rec.write(crate::format::Format::Text);
+        assert!(
+            text.contains("\n* events-lost counted=7 uncounted=1; rescanned\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap(), rec);
+        let json = rec.write(crate::format::Format::Ndjson);
+        assert!(json.contains(r#"{"kind":"events_lost","counted":7,"uncounted":1}"#));
+        assert_eq!(crate::format::ndjson::parse(&json).unwrap(), rec);
+        let bad = text.replace("uncounted=1; rescanned", "uncounted=x; rescanned");
+        assert!(parse(&bad).is_err() || parse(&bad).unwrap().ticks.len() < rec.ticks.len());
     }
 
     #[test]

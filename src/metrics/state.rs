@@ -203,6 +203,7 @@ mod tests {
             interval_ms: 1000,
             started_ms: 0,
             host: "h".into(),
+            events: None,
         }
     }
 

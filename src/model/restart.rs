@@ -16,6 +16,11 @@ pub struct RootMarks {
     pub comm: Comm,
     /// The root's parent at its last live tick: the supervisor, if it has one.
     pub parent: u32,
+    /// The root's command line beyond argv\[0\] (its script or module and their
+    /// arguments; see [`args_of`]), read with `argv0`.
+    pub args: String,
+    /// When the root was last seen alive (ms since the monitor started).
+    pub seen_ms: u64,
 }
 
 /// A root that `--follow` moved, and why.
@@ -38,11 +43,28 @@ pub struct Candidate {
     pub exe: Option<ExeId>,
     /// The base name of its argv\[0\].
     pub argv0: String,
+    /// Its command line beyond argv\[0\] ([`args_of`]).
+    pub args: String,
+    /// It was already there, not of the family, while the old root lived (first seen
+    /// at or before the old root's last live tick): an orphan of the old generation
+    /// more likely than a restart, which a supervisor starts once the root is gone.
+    pub old_generation: bool,
 }
 
 /// How good a plausible restart is; smaller is better: a child of the old root's
-/// parent (its supervisor) first, then the same executable over the same argv\[0\].
-pub type Rank = (bool, bool);
+/// parent (its supervisor) first, then the same command line beyond argv\[0\] (the
+/// same script or module), then one not of the old generation, then the same
+/// executable over the same argv\[0\].
+pub type Rank = (bool, bool, bool, bool);
+
+/// Whether a restart of this rank is taken as soon as it is seen: it runs the old
+/// root's command line and was not there while the old root lived. Any other is taken
+/// only once a better one has had time to appear (an orphaned look-alike, the same
+/// interpreter with the pattern among its arguments, often shows before the real
+/// restart does when the supervisor is init).
+pub fn is_sure(rank: Rank) -> bool {
+    !rank.1 && !rank.2
+}
 
 /// Whether `c` is a plausible restart of the root that exited (`old`, whose marks are
 /// `marks`), and if so how good a one and by which rule, in words. A plausible
@@ -91,7 +113,34 @@ pub fn plausible_restart(
             c.ppid, marks.parent
         )
     };
-    Some(((!supervised, !same_exe), format!("{what}; {whose}")))
+    let same_args = c.args == marks.args;
+    let args = if same_args {
+        "the same command line beyond argv[0]".to_string()
+    } else {
+        format!("its arguments differ from root {old}'s")
+    };
+    let generation = if c.old_generation {
+        format!("; it lived alongside root {old} (an orphan of the old generation?)")
+    } else {
+        String::new()
+    };
+    Some((
+        (!supervised, !same_args, c.old_generation, !same_exe),
+        format!("{what}; {whose}; {args}{generation}"),
+    ))
+}
+
+/// A command line beyond its argv\[0\] (`/usr/bin/python3 -m x serve` → `-m x serve`),
+/// empty for a bare name.
+pub fn args_of(command: &Command) -> String {
+    if command.is_bare() {
+        return String::new();
+    }
+    command
+        .cmd
+        .split_once(' ')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default()
 }
 
 /// The base name of a command's argv\[0\] (`/usr/bin/python3 -m x` → `python3`), or its
@@ -114,6 +163,8 @@ mod tests {
             argv0: "python3".into(),
             comm: Comm::new(b"python3"),
             parent: 50,
+            args: "-m cced serve".into(),
+            seen_ms: 0,
         }
     }
 
@@ -122,6 +173,8 @@ mod tests {
             ppid,
             exe,
             argv0: argv0.into(),
+            args: "-m cced serve".into(),
+            old_generation: false,
         }
     }
 
@@ -146,7 +199,8 @@ mod tests {
         let (rank, rule) =
             plausible_restart(&marks(), 100, true, &cand(50, Some((8, 1001)), "python3"))
                 .expect("the supervisor's new python3 is a restart");
-        assert_eq!(rank, (false, false));
+        assert_eq!(rank, (false, false, false, false));
+        assert!(is_sure(rank));
         assert!(rule.contains("same executable as root 100"), "{rule}");
         assert!(
             rule.contains("child of 50, the old root's parent"),
@@ -183,7 +237,63 @@ mod tests {
         };
         let r =
             plausible_restart(&orphan, 100, true, &cand(1, Some((8, 1001)), "python3")).unwrap();
-        assert_eq!(r.0, (true, false));
+        assert_eq!(r.0, (true, false, false, false));
+    }
+
+    #[test]
+    fn the_same_script_then_a_newcomer_rank_before_an_orphaned_look_alike() {
+        // Issue 27, fault 6: init supervises; an orphan of the old generation runs the
+        // same interpreter with the pattern among other arguments.
+        let m = RootMarks {
+            parent: 1,
+            ..marks()
+        };
+        let look_alike = Candidate {
+            args: "-c import cced; cced.worker()".into(),
+            old_generation: true,
+            ..cand(1, Some((8, 1001)), "python3")
+        };
+        let restart = cand(1, Some((8, 1001)), "python3");
+        let newcomer_other_args = Candidate {
+            old_generation: false,
+            ..look_alike.clone()
+        };
+        let orphan_same_args = Candidate {
+            old_generation: true,
+            ..restart.clone()
+        };
+        let rank = |c: &Candidate| plausible_restart(&m, 100, false, c).unwrap();
+        let (a, b, c, d) = (
+            rank(&restart),
+            rank(&orphan_same_args),
+            rank(&newcomer_other_args),
+            rank(&look_alike),
+        );
+        assert!(
+            a.0 < b.0 && b.0 < c.0 && c.0 < d.0,
+            "{a:?} {b:?} {c:?} {d:?}"
+        );
+        assert!(is_sure(a.0) && !is_sure(b.0) && !is_sure(c.0) && !is_sure(d.0));
+        assert!(
+            d.1.contains("arguments differ") && d.1.contains("old generation"),
+            "{}",
+            d.1
+        );
+        assert!(a.1.contains("the same command line"), "{}", a.1);
+    }
+
+    #[test]
+    fn args_are_what_follows_argv0() {
+        let c = |name: &str, cmd: &str| Command {
+            name: name.into(),
+            cmd: cmd.into(),
+        };
+        assert_eq!(
+            args_of(&c("python3", "/usr/bin/python3 -m cce serve")),
+            "-m cce serve"
+        );
+        assert_eq!(args_of(&c("node", "node")), "");
+        assert_eq!(args_of(&c("kworker/0", "[kworker/0]")), "");
     }
 
     #[test]

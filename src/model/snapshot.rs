@@ -15,6 +15,10 @@ pub struct Header {
     /// Wall time of the start, milliseconds since the Unix epoch.
     pub started_ms: u64,
     pub host: String,
+    /// Where process events came from between ticks ([`crate::sample::events::Source`]'s
+    /// name, then why the connector was not used, if it was not: `"pidfd (connector:
+    /// not permitted: …)"`); `None` in recordings made before leaktop had events.
+    pub events: Option<String>,
 }
 
 /// One process in one tick.
@@ -152,6 +156,14 @@ pub enum Event {
         pid: u32,
         start: u64,
         after_ms: u64,
+    },
+    /// Process events were lost in the window before this tick: at least `counted`
+    /// (gaps in the kernel's sequence numbers) and `uncounted` losses of unknown size
+    /// (`ENOBUFS`); `/proc` was read again at once. What the tick judged rests on a
+    /// partial account of that window (see [`crate::model::tracker::Loss`]).
+    EventsLost {
+        counted: u64,
+        uncounted: u32,
     },
 }
 

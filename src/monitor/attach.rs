@@ -8,9 +8,10 @@ use std::time::Duration;
 use super::{LEAK_GRACE, Monitor};
 use crate::host::Host;
 use crate::model::alerts::{AlertConfig, AlertDetector};
-use crate::model::restart::{RootMarks, argv0_base};
+use crate::model::restart::{RootMarks, args_of, argv0_base};
 use crate::model::tracker::Outside;
 use crate::model::{Header, Tracker};
+use crate::sample::events::EventRequest;
 use crate::sample::{Command, Identity, ProcSample, SampleError, Sampler};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ impl Monitor {
             argv0: argv0_base(&command),
             comm: root.comm,
             parent: root.ppid,
+            args: args_of(&command),
+            seen_ms: 0,
         };
         // A root that runs leaktop (the demo's server) keeps its leaktop children.
         let leaktop_exe = host.exe_id(me).filter(|&exe| marks.exe != Some(exe));
@@ -52,6 +55,9 @@ impl Monitor {
             .then(|| orphan_note(&root, host.as_ref()))
             .flatten();
         let adopter = subreapers.contains(&me);
+        // Opened before anything of the family is read again: what it does from now
+        // on is heard, not inferred.
+        let events = host.events(EventRequest::from_env());
         let header = Header {
             root_pid: pid,
             root_start: root.start,
@@ -59,6 +65,7 @@ impl Monitor {
             interval_ms: interval.as_millis() as u64,
             started_ms: crate::host::wall_ms(host.as_ref()),
             host: host.hostname(),
+            events: Some(super::listen::describe(events.as_ref())),
         };
         let outside = outside(sampler.as_mut(), &root, subreapers, me);
         let tracker = Tracker::new(root, command, outside);
@@ -85,6 +92,10 @@ impl Monitor {
             metrics: None,
             focus: HashSet::new(),
             gpu: super::gpu::GpuWatch::default(),
+            events,
+            heard: Vec::new(),
+            watched: Vec::new(),
+            events_failed: None,
         }
         .with_leak_grace(LEAK_GRACE))
     }

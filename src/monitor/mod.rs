@@ -9,17 +9,21 @@
 //!   where a GPU tells it;
 //! - `memory`: the budget of PSS/USS reads at each tick;
 //! - `name`: `--name PATTERN`, the one lookup of the processes a pattern names;
+//! - `listen`: process events between two ticks, fed to the tracker as they come
+//!   ([`Monitor::listen`]), and the ones queued up to each tick's sample;
 //! - `source`: [`TickSource`], what the view samples from.
 
 mod attach;
 mod family;
 mod follow;
 pub mod gpu;
+mod listen;
 mod memory;
 mod name;
 mod source;
 
 pub use attach::{AttachError, orphan_note};
+pub use listen::{Heard, LISTEN_SLICE, describe as describe_events};
 pub use memory::{MEMORY_BUDGET_SHARE, MEMORY_REFRESH, MemoryOrder, memory_order};
 pub use name::{NameMatches, all_matching, find_all_by_name};
 pub use source::{Reaping, TickSource};
@@ -83,6 +87,14 @@ pub struct Monitor {
     focus: HashSet<Identity>,
     /// GPU memory of the members (`gpu`).
     gpu: gpu::GpuWatch,
+    /// Process events between ticks (`listen`), opened at attach.
+    events: Box<dyn crate::sample::events::EventSource>,
+    /// The events of one wait, reused.
+    heard: Vec<crate::sample::events::Stamped>,
+    /// The members whose exits the source watches, reused.
+    watched: Vec<Identity>,
+    /// Why the event source broke, if it did (ticks only since).
+    events_failed: Option<String>,
 }
 
 impl Monitor {
@@ -174,9 +186,14 @@ impl Monitor {
     /// Samples once and returns the new tick.
     pub fn step(&mut self) -> Result<Tick, SampleError> {
         let began = self.host.now();
+        // What happened since the last wait: forks from the family are read by pid now.
+        self.take_events(Duration::ZERO);
         self.tracker.members_to_sample(&mut self.members);
         self.samples.clear();
         self.sampler.sample(&self.members, &mut self.samples)?;
+        // What happened up to the sample, before the update: an exit the sample
+        // reflects (a pid passed to another process) must be known by then.
+        self.take_events(Duration::ZERO);
         if self.adopter {
             self.add_adopted();
         }
@@ -185,17 +202,24 @@ impl Monitor {
         let elapsed = self.host.now().duration_since(self.started).as_millis() as u64;
         self.tracker
             .update_at(elapsed, &self.samples, &mut |id| sampler.command(id));
+        self.watch_members();
         if let Some(pattern) = self.follow.clone() {
             self.note_fresh(elapsed);
             if self.tracker.root_alive() {
-                self.mark_root();
+                self.mark_root(elapsed);
             } else {
-                self.take_over(&pattern);
+                self.take_over(&pattern, elapsed);
             }
         }
         let mut tick = self
             .tracker
             .snapshot(elapsed, crate::host::wall_ms(self.host.as_ref()));
+        if let Some(loss) = self.tracker.events_lost() {
+            tick.events.push(crate::model::Event::EventsLost {
+                counted: loss.counted,
+                uncounted: loss.uncounted,
+            });
+        }
         self.measure_memory(&mut tick);
         self.gpu
             .fill(self.host.as_ref(), &mut tick, self.header.interval_ms);

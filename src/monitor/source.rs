@@ -3,6 +3,7 @@
 //! back.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::Monitor;
 use crate::host::Host;
@@ -18,6 +19,17 @@ pub trait TickSource: Send {
     /// The processes the user is looking at (the selected subtree), whose PSS/USS a
     /// monitor reads right after the leaked ones'. Ignored by default.
     fn focus(&mut self, _ids: Vec<Identity>) {}
+    /// Whether [`TickSource::listen`] waits for process events; if not, the loop
+    /// sleeps between steps. Not by default.
+    fn listens(&self) -> bool {
+        false
+    }
+    /// Waits for process events until `until` (at most [`super::LISTEN_SLICE`]),
+    /// feeding them to the monitor; `true`: step now (events were lost, `/proc` must be
+    /// read again). See [`Monitor::listen`].
+    fn listen(&mut self, _until: Instant) -> bool {
+        false
+    }
 }
 
 impl TickSource for Monitor {
@@ -29,8 +41,19 @@ impl TickSource for Monitor {
         self.set_focus(ids);
     }
 
+    fn listens(&self) -> bool {
+        Monitor::listens(self)
+    }
+
+    fn listen(&mut self, until: Instant) -> bool {
+        Monitor::listen(self, Some(until)).rescan
+    }
+
+    /// Never while `--follow` waits for the root's restart: a family that has all
+    /// exited is what a supervisor's back-off looks like.
     fn finished(&self) -> Option<String> {
-        (!self.tracker().any_alive()).then(|| "every process of the family has exited".into())
+        (self.follow.is_none() && !self.tracker().any_alive())
+            .then(|| "every process of the family has exited".into())
     }
 }
 
@@ -59,5 +82,13 @@ impl TickSource for Reaping {
 
     fn focus(&mut self, ids: Vec<Identity>) {
         self.monitor.set_focus(ids);
+    }
+
+    fn listens(&self) -> bool {
+        self.monitor.listens()
+    }
+
+    fn listen(&mut self, until: Instant) -> bool {
+        self.monitor.listen(Some(until)).rescan
     }
 }

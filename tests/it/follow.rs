@@ -64,18 +64,7 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
     let first = first.unwrap();
 
     let out = dir.path().join("follow.ticklog");
-    let mut rec = Reaped(
-        leaktop()
-            .args(["record", "--name", &name, "--follow", "--interval", "100ms"])
-            .args(["--duration", "20s", "--out"])
-            .arg(&out)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_until(Duration::from_secs(10), || {
-        format::read(&out).is_ok_and(|r| r.ticks.len() >= 3)
-    }));
+    let rec = start_recording(&name, "100ms", "20s", &out);
 
     // The daemon crashes; in the back-off, the decoys start.
     signal(first, Signal::KILL);
@@ -96,31 +85,12 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
     let second = second.unwrap();
     assert_eq!(common::ppid(second), Some(family.pid()));
 
-    let restarted = wait_until(Duration::from_secs(10), || {
-        format::read(&out).is_ok_and(|r| {
-            r.ticks
-                .iter()
-                .flat_map(|t| &t.events)
-                .any(|e| matches!(e, Event::RootRestarted { .. }))
-        })
-    });
+    let restarted = wait_until(Duration::from_secs(10), || !restarts(&out).is_empty());
     // A little more, so a wrong second move would show too.
     std::thread::sleep(Duration::from_millis(500));
-    signal(rec.id(), Signal::INT);
-    let status = rec.0.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
+    let err = stop_recording(rec);
     assert!(restarted, "no restart followed: {err}");
-    let restarts: Vec<(u32, u32)> = read(&out)
-        .ticks
-        .iter()
-        .flat_map(|t| &t.events)
-        .filter_map(|e| match e {
-            Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
-            _ => None,
-        })
-        .collect();
+    let restarts = restarts(&out);
     assert_eq!(
         restarts,
         [(second, first)],
@@ -135,6 +105,51 @@ fn follow_takes_the_supervisor_s_restart_not_a_decoy_naming_the_pattern() {
         )),
         "{err}"
     );
+}
+
+/// The root moves a recording holds so far (new root, previous root); none while it
+/// cannot be read yet.
+fn restarts(out: &Path) -> Vec<(u32, u32)> {
+    format::read(out)
+        .map(|r| {
+            r.ticks
+                .iter()
+                .flat_map(|t| &t.events)
+                .filter_map(|e| match e {
+                    Event::RootRestarted { pid, previous, .. } => Some((*pid, *previous)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `leaktop record --name NAME --follow` every `interval` for at most `duration` into
+/// `out`, once it has written 3 ticks; its stderr piped.
+fn start_recording(name: &str, interval: &str, duration: &str, out: &Path) -> Reaped {
+    let rec = Reaped(
+        leaktop()
+            .args(["record", "--name", name, "--follow", "--interval", interval])
+            .args(["--duration", duration, "--out"])
+            .arg(out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        format::read(out).is_ok_and(|r| r.ticks.len() >= 3)
+    }));
+    rec
+}
+
+/// Ends a `leaktop record` with SIGINT, checks it exited 0, and returns its stderr.
+fn stop_recording(mut rec: Reaped) -> String {
+    signal(rec.id(), Signal::INT);
+    let status = rec.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(rec.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    err
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -315,4 +330,81 @@ fn a_second_recorder_inside_the_tree_is_not_a_member() {
         }));
         assert_eq!(recorders(&read(f)), Vec::<String>::new(), "{}", f.display());
     }
+}
+
+/// Issue 27, fault 6, with real processes: the root is an orphan (init, or whichever
+/// subreaper the tests run under, is its supervisor); an orphaned look-alike (the
+/// same `sh`, the pattern among its arguments) is there as the root dies, and the
+/// restart, by a stand-in for init after a back-off, comes later. The restart, the
+/// same script again, is followed; the look-alike never is.
+#[test]
+fn an_orphaned_look_alike_does_not_hijack_a_restart_by_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("hijack");
+    let script = dir.path().join(format!("{name}.sh"));
+    std::fs::write(&script, "while :; do sleep 1; done\n").unwrap();
+    let script = script.to_str().unwrap().to_string();
+    // Its command line holds neither the pattern nor the script.
+    let restarter = dir.path().join("restarter.sh");
+    std::fs::write(
+        &restarter,
+        format!(
+            "while kill -0 $1 2>/dev/null; do sleep 0.1; done\nsleep 0.5\nsh '{script}' serve &\n"
+        ),
+    )
+    .unwrap();
+    let tag = Tag::new();
+    // Each started by a shell that exits at once: orphans from the start.
+    let orphan = |command: String| {
+        let status = tag
+            .command("sh")
+            .args(["-c", &format!("{command} &")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let live = |prefix: &str, not: &[u32]| -> Option<u32> {
+        tag.live()
+            .into_iter()
+            .find(|&p| !not.contains(&p) && cmdline(p).starts_with(prefix))
+    };
+    orphan(format!("sh '{script}' serve"));
+    let mut root = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        root = live(&format!("sh {script} serve"), &[]);
+        root.is_some()
+    }));
+    let root = root.unwrap();
+
+    let out = dir.path().join("follow.ticklog");
+    let rec = start_recording(&name, "200ms", "60s", &out);
+    orphan(format!("sh '{}' {root}", restarter.display()));
+    orphan(format!("sh -c 'while :; do sleep 1; done' {name}-worker"));
+    let mut look_alike = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        look_alike = live("sh -c while", &[]);
+        look_alike.is_some()
+    }));
+    signal(root, Signal::KILL);
+
+    let mut restart = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        restart = live(&format!("sh {script} serve"), &[root]);
+        restart.is_some()
+    }));
+    let restarted = wait_until(Duration::from_secs(20), || !restarts(&out).is_empty());
+    let err = stop_recording(rec);
+    assert!(restarted, "no restart followed: {err}");
+    let restarts = restarts(&out);
+    assert_eq!(
+        restarts,
+        [(restart.unwrap(), root)],
+        "look-alike {look_alike:?}: {err}"
+    );
+    assert!(
+        err.contains("the same command line beyond argv[0]"),
+        "{err}"
+    );
 }

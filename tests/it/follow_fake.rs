@@ -228,3 +228,95 @@ fn the_demo_s_leaktop_helpers_stay_members_of_a_leaktop_root() {
     let mut m = attach(&fake, 100, None);
     assert_eq!(pids(&step(&fake, &mut m)), [100, 110]);
 }
+
+/// Root 100, `python3 /srv/app.py serve`, a child of init, followed by "app" and
+/// sampled once.
+fn app_under_init() -> (FakeHost, Monitor) {
+    let fake = FakeHost::new(LEAKTOP);
+    fake.add(
+        Proc::new(100, 1, "python3")
+            .cmd("python3 /srv/app.py serve")
+            .start(1000),
+    );
+    let mut m = attach(&fake, 100, Some("app"));
+    assert_eq!(pids(&step(&fake, &mut m)), [100]);
+    (fake, m)
+}
+
+/// Issue 27, fault 6: with init as the supervisor, an orphaned look-alike (the same
+/// interpreter, the pattern among its arguments, there while the old root lived)
+/// shows as the root exits; it must not become the new root, and the real restart
+/// (the old root's script again) that comes a tick later is followed.
+#[test]
+fn an_orphaned_look_alike_does_not_hijack_a_restart_by_init() {
+    let (fake, mut m) = app_under_init();
+
+    // A worker of the old generation, double-forked away to init, first seen at the
+    // root's last live tick.
+    fake.add(
+        Proc::new(180, 1, "python3")
+            .cmd("python3 -c import app; app.worker()")
+            .start(1090),
+    );
+    let tick = step(&fake, &mut m);
+    assert!(tick.root_alive, "{tick:?}");
+    // The root exits; init restarts it after a back-off.
+    fake.exit(100, 1);
+    let tick = step(&fake, &mut m);
+    assert!(!tick.root_alive, "{tick:?}");
+    assert_eq!(
+        restarted_to(&tick),
+        None,
+        "the look-alike was taken: {tick:?}"
+    );
+    fake.add(
+        Proc::new(300, 1, "python3")
+            .cmd("python3 /srv/app.py serve")
+            .start(1300),
+    );
+    let tick = step(&fake, &mut m);
+    assert_eq!(restarted_to(&tick), Some(300), "{tick:?}");
+    assert_eq!(m.tracker().root().pid, 300);
+    let rule = &m.last_restart().unwrap().rule;
+    assert!(rule.contains("the same command line"), "{rule}");
+}
+
+/// A look-alike that arrives with the real restart, both new and both init's
+/// children: the one running the old root's script wins.
+#[test]
+fn the_restart_running_the_old_script_beats_a_look_alike_seen_with_it() {
+    let (fake, mut m) = app_under_init();
+    fake.exit(100, 1);
+    // The look-alike is older (and has the lower pid): today's tie-breakers pick it.
+    fake.add(
+        Proc::new(180, 1, "python3")
+            .cmd("python3 -c import app; app.worker()")
+            .start(1100),
+    );
+    fake.add(
+        Proc::new(300, 1, "python3")
+            .cmd("python3 /srv/app.py serve")
+            .start(1200),
+    );
+    let tick = step(&fake, &mut m);
+    assert_eq!(restarted_to(&tick), Some(300), "{tick:?}");
+}
+
+/// With nothing better, a restart whose arguments differ (a new flag) is still
+/// followed, once its patience (5 s at most here) has passed.
+#[test]
+fn a_restart_with_other_arguments_is_followed_when_nothing_better_shows() {
+    let (fake, mut m) = app_under_init();
+    fake.exit(100, 1);
+    fake.add(
+        Proc::new(300, 1, "python3")
+            .cmd("python3 /srv/app.py serve --safe-mode")
+            .start(1200),
+    );
+    let mut followed = None;
+    for _ in 0..8 {
+        followed = followed.or(restarted_to(&step(&fake, &mut m)));
+    }
+    assert_eq!(followed, Some(300));
+    assert!(m.last_restart().unwrap().rule.contains("arguments differ"));
+}

@@ -186,6 +186,16 @@ fn job_holding_the_device() -> (Family, u32, u32) {
     );
     let line = job.read_line();
     let pids: Vec<u32> = line.split(' ').map(|p| p.parse().unwrap()).collect();
+    // `$!` is known as soon as the shell forked: the child may not have opened the
+    // device yet.
+    let holds = || {
+        std::fs::read_link(format!("/proc/{}/fd/0", pids[0]))
+            .is_ok_and(|target| target == std::path::Path::new("/dev/zero"))
+    };
+    assert!(
+        crate::common::wait_until(Duration::from_secs(30), holds),
+        "the holder never opened /dev/zero"
+    );
     (job, pids[0], pids[1])
 }
 

@@ -67,6 +67,10 @@ mod picker_app;
 mod pid_reuse;
 // `leaktop record` on real trees
 mod record;
+// the monitor (record, run, the view) fed process events on the fake host: escapes, losses, orphans at once
+mod monitor_events_fake;
+// `leaktop record --pid` with process events: escapes between two ticks caught, or missed as documented
+mod record_events;
 // `leaktop record` on the fake host: ticks on its clock, stop signals, files
 mod record_fake;
 // what leaktop writes its readers read: huge command lines, bidi names, damaged lines

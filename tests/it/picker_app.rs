@@ -76,10 +76,7 @@ impl Running {
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || {
             let mut terminal = Terminal::new(backend).unwrap();
-            match pick_loop(&mut terminal, picker, rx, host) {
-                Ok(r) => r,
-                Err(never) => match never {},
-            }
+            pick_loop(&mut terminal, picker, rx, host)
         });
         Running {
             input: tx,

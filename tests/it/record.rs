@@ -96,8 +96,10 @@ fn forkserver_pool_orphaned_by_sigkill_is_reported_as_leaked_in_both_formats() {
             .find(|t| t.leaked_count() > 0)
             .expect("a tick with the leak");
         let waited = after.elapsed_ms - died.elapsed_ms;
+        // With process events the grace counts from the exit itself, which can come up
+        // to one interval (200 ms) before the tick that saw it.
         assert!(
-            (1000..1000 + 3 * 200).contains(&waited),
+            (1000 - 200..1000 + 3 * 200).contains(&waited),
             "{name}: leaked {waited} ms after the root died"
         );
         assert!(
@@ -217,8 +219,10 @@ fn double_forked_escapee_orphaned_between_ticks_is_caught_with_evidence() {
             _ => None,
         })
         .expect("escaped event with evidence");
+    // From /proc (the group the root created), or from process events (the fork).
     assert!(
-        evidence.contains(&format!("process group {}", tree.pid())),
+        evidence.contains(&format!("process group {}", tree.pid()))
+            || evidence.contains(&format!("was forked by {}", tree.pid())),
         "{evidence}"
     );
     assert!(tree.tagged_pids().contains(&escapee.pid));
@@ -257,7 +261,8 @@ fn sigint_stops_after_a_whole_tick_and_sigkilled_output_reads_back() {
 #[test]
 fn sysinfo_backend_sees_the_same_leak() {
     let dir = tempfile::tempdir().unwrap();
-    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 30"]);
+    // The foreground sleep outlives any wait here: a loaded machine must not see it exit.
+    let mut tree = Family::spawn("sh", &["-c", "sleep 300 & sleep 300 & echo go; sleep 300"]);
     assert_eq!(tree.read_line(), "go");
     let out = dir.path().join("sysinfo.ticklog");
     let rec = Recorder::start(

@@ -22,8 +22,11 @@ const LIMIT: Duration = Duration::from_secs(10);
 const SECOND: Duration = Duration::from_secs(1);
 
 /// A daemon (100) with a session (110) whose worker (111) it will leak; leaktop is 50.
+/// Ticks only: these tests move the clock from one of the recorder's waits to the next
+/// (a source of events waits in slices of its own: see `record_with_events_fake`).
 fn family() -> FakeHost {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     fake.add(Proc::new(100, 1, "cced").cmd("cced serve"));
     fake.add(Proc::new(110, 100, "session").cmd("cced session 1"));
     fake.add(Proc::new(111, 110, "worker").cmd("cced worker").rss_mb(64));

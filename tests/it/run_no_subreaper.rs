@@ -53,6 +53,7 @@ fn start(fake: &FakeHost) -> JoinHandle<RunOutcome> {
 /// A machine with an sshd, and leaktop at [`ME`].
 fn machine() -> FakeHost {
     let fake = FakeHost::new(ME);
+    fake.ticks_only();
     fake.add(Proc::new(400, 1, "sshd"));
     fake
 }

@@ -698,3 +698,89 @@ fn run_with_the_view_cleans_up_before_it_dies_of_sigquit() {
         tag.live()
     );
 }
+
+/// A script for a pane: `leaktop ARGS` with no core dumps, whose exit status goes to
+/// `dir/code` once it ends. The shell traps HUP (so it outlives its closed terminal to
+/// write the status) while leaktop, exec'd with default dispositions, gets the HUP.
+fn leaktop_then_code(tag: &Tag, dir: &std::path::Path, args: &str) -> Screen {
+    let script = dir.join("lost.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "trap : HUP\nulimit -c 0\n{} {} {args}\necho $? > {}/code\n",
+            tag.assignment(),
+            leaktop(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Screen::start(&format!("sh {}", script.display()))
+}
+
+/// The exit status `leaktop_then_code` wrote, once it is there.
+fn code_written(dir: &std::path::Path) -> String {
+    let path = dir.join("code");
+    let mut code = String::new();
+    let written = wait_until(Duration::from_secs(30), || {
+        code = std::fs::read_to_string(&path).unwrap_or_default();
+        code.ends_with('\n')
+    });
+    assert!(written, "no exit status written: leaktop never ended");
+    code.trim().to_string()
+}
+
+/// Closing the pane under `run --tui --kill-leaks --junit` (SIGHUP, then a terminal
+/// whose writes fail) is an ordinary end: the view stops drawing, and the run still
+/// reports, writes its JUnit file, ends the `setsid` leak and exits with CMD's status
+/// (it died of the same SIGHUP), never aborting (134) in the terminal's restore.
+#[test]
+fn run_with_the_view_does_its_duties_when_the_pane_closes() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let screen = leaktop_then_code(
+        &tag,
+        dir.path(),
+        &format!(
+            "run --tui --kill-leaks --junit {} --grace 1s --interval 200ms -- \
+             sh -c '(setsid sleep 300 &); sleep 300'",
+            junit.display()
+        ),
+    );
+    screen.wait_for("LEAKED 1 process", Duration::from_secs(15));
+    screen.tmux(&["kill-pane"]);
+    let code = code_written(dir.path());
+    assert!(
+        code == "129" || code == "143",
+        "exit {code}, not CMD's death by SIGHUP (or the view's SIGTERM)"
+    );
+    let report = std::fs::read_to_string(&junit).expect("the JUnit file is written");
+    assert!(report.contains("sleep 300"), "{report}");
+    assert!(
+        wait_until(Duration::from_secs(10), || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
+
+/// The plain view and the picker in a pane that is closed end quietly, with 0, never
+/// aborting in the terminal's restore (134), panicking (101) or lingering: whether a
+/// draw fails first (ticks every 200 ms) or nothing is drawn (one tick a minute, the
+/// picker) and no SIGHUP comes (the pane's shell traps it).
+#[test]
+fn view_exits_cleanly_when_its_pane_closes() {
+    let tag = Tag::new();
+    let child = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    for (args, shows) in [
+        (format!("--pid {} --interval 200ms", child.id()), "sleep"),
+        (format!("--pid {} --interval 60s", child.id()), "sleep"),
+        // The picker, which draws nothing new until a key or its scan.
+        (String::new(), "choose the process"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let screen = leaktop_then_code(&tag, dir.path(), &args);
+        screen.wait_for(shows, Duration::from_secs(15));
+        screen.tmux(&["kill-pane"]);
+        assert_eq!(code_written(dir.path()), "0", "`leaktop {args}`");
+    }
+}

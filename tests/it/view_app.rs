@@ -41,10 +41,7 @@ impl View {
         let handle = thread::spawn(move || {
             let mut terminal = Terminal::new(backend).unwrap();
             let source = source.map(|s| (s, Duration::from_millis(5)));
-            match run_loop(&mut terminal, app, source, rx, options) {
-                Ok(outcome) => outcome,
-                Err(never) => match never {},
-            }
+            run_loop(&mut terminal, app, source, rx, options)
         });
         View {
             input: Some(tx),
@@ -113,6 +110,7 @@ impl View {
 /// second worker (4132) ignores SIGTERM. leaktop is pid 50.
 fn family() -> FakeHost {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     for (pid, ppid, comm, cmd, mb) in [
         (4100, 1, "cce", "python3 -m cce serve --port 8080", 300),
         (4120, 4100, "indexer", "python3 -m cce index", 120),
@@ -607,6 +605,7 @@ impl TickSource for Gated {
 #[test]
 fn the_selected_subtree_is_measured_first() {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     fake.add(Proc::new(4100, 1, "pool").mem_mb(50, 40, 0));
     for pid in 4101..=4160 {
         fake.add(Proc::new(pid, 4100, "worker").rss_mb(200).mem_mb(30, 2, 0));
@@ -693,6 +692,7 @@ fn the_kill_dialog_reads_pss_when_it_opens() {
 #[test]
 fn the_kill_dialog_tells_the_pss_apart_and_leaves_the_page_cache_out() {
     let fake = FakeHost::new(50);
+    fake.ticks_only();
     fake.add(
         Proc::new(4100, 1, "cce")
             .cmd("python3 -m cce serve")

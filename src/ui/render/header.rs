@@ -49,6 +49,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             elapsed(t.elapsed_ms)
         )));
     }
+    // Where events come from, by its name (the recording's header says why a fallback).
+    if let Some(source) = h
+        .events
+        .as_deref()
+        .and_then(|e| e.split_whitespace().next())
+    {
+        first.push(Span::raw(format!(" · events: {source}")));
+    }
     first.push(Span::styled(
         format!(" · {}", command_tail("", root_cmd)),
         theme.dim(),

@@ -101,6 +101,7 @@ fn app_with(ticks: Vec<Tick>, source: Source) -> App {
         interval_ms: 1000,
         started_ms: T0,
         host: "devbox".into(),
+        events: None,
     };
     let options = ViewOptions {
         color: false,
@@ -147,6 +148,18 @@ fn live_tree_with_a_leaked_tree() {
     );
     assert_eq!(screen.matches("LEAK ").count(), 2, "{screen}");
     assert_snapshot!(screen);
+}
+
+#[test]
+fn the_header_names_where_events_come_from() {
+    let mut app = live(3);
+    assert!(
+        !draw(&app, 140, 30).contains("events:"),
+        "no source, no mention"
+    );
+    app.header.events = Some("pidfd (connector: turned off (LEAKTOP_NO_CONNECTOR))".into());
+    let screen = draw(&app, 140, 30);
+    assert!(screen.contains("· events: pidfd"), "{screen}");
 }
 
 #[test]

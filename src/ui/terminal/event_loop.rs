@@ -82,7 +82,9 @@ pub struct Outcome {
 }
 
 /// Runs the view on `terminal` until the user quits, a signal arrives or the terminal
-/// goes away ([`Msg::Closed`], or every sender of `events` dropped). With a `source`,
+/// goes away ([`Msg::Closed`], every sender of `events` dropped, or a draw that fails:
+/// `EIO`, `ENXIO` once a pane is closed). A lost terminal is an ordinary end
+/// ([`Ending::Closed`]), never an error: the caller's duties still follow. With a `source`,
 /// a thread samples it every interval (the thread is stopped and joined before this
 /// returns); ticks may also come straight from `events`. It returns only once the kill
 /// or export in flight has finished: a kill has frozen processes that it must resume
@@ -94,7 +96,7 @@ pub fn run_loop<B: Backend>(
     source: Option<(Box<dyn TickSource>, Duration)>,
     events: Receiver<Msg>,
     options: LoopOptions,
-) -> Result<Outcome, B::Error> {
+) -> Outcome {
     let (tx, rx) = mpsc::channel();
     relay(events, tx.clone());
     let sampling = source.map(|(source, interval)| {
@@ -116,17 +118,17 @@ pub fn run_loop<B: Backend>(
     // A kill in flight stops waiting out its grace: its signal has gone out (or goes
     // out once the freeze is done), and what it froze is resumed before it returns.
     workers.stop_kill.store(true, Ordering::Relaxed);
-    if workers.busy() && ending.is_ok() {
+    if workers.busy() && ending != Ending::Closed {
         // Say why the view has not gone yet (a kill's grace can take seconds).
         app.status = Some("quitting once the kill or export under way has finished…".into());
         let _ = terminal.draw(|f| render::render(f, &app));
     }
     workers.join();
-    ending.map(|ending| Outcome { app, ending })
+    Outcome { app, ending }
 }
 
 /// The picker on `terminal` until the user picks a process (its pid), quits, a signal
-/// arrives or the terminal goes away. If the picker wants orphan groups
+/// arrives or the terminal goes away (as for [`run_loop`], a failed draw included). If the picker wants orphan groups
 /// ([`Picker::with_orphans`]), a thread scans for them at once (a scan of every
 /// process takes tens of ms: the list shows meanwhile); its kill dialog's memory reads
 /// and kills go through `host` on threads of their own, as the view's do, and a kill
@@ -136,7 +138,7 @@ pub fn pick_loop<B: Backend>(
     mut picker: Picker,
     events: Receiver<Msg>,
     host: Arc<dyn Host>,
-) -> Result<(Option<u32>, Ending), B::Error> {
+) -> (Option<u32>, Ending) {
     let (tx, rx) = mpsc::channel();
     relay(events, tx.clone());
     if picker.wants_orphans() {
@@ -148,16 +150,22 @@ pub fn pick_loop<B: Backend>(
     let mut workers = Workers::default();
     let result = (|| {
         loop {
-            terminal.draw(|f| render::picker::render(f, &picker))?;
+            if terminal
+                .draw(|f| render::picker::render(f, &picker))
+                .is_err()
+            {
+                // The terminal has gone away (EIO, ENXIO): an ordinary end.
+                return (None, Ending::Closed);
+            }
             // The loop holds a sender itself: the relay says Closed instead.
             let Ok(msg) = rx.recv() else {
-                return Ok((None, Ending::Closed));
+                return (None, Ending::Closed);
             };
             match msg {
                 Msg::Key(key) => match picker.handle_key(key) {
                     PickerOutcome::Continue => {}
-                    PickerOutcome::Pick(pid) => return Ok((Some(pid), Ending::Quit)),
-                    PickerOutcome::Quit => return Ok((None, Ending::Quit)),
+                    PickerOutcome::Pick(pid) => return (Some(pid), Ending::Quit),
+                    PickerOutcome::Quit => return (None, Ending::Quit),
                     PickerOutcome::Effect(Effect::MeasureMemory(ids)) => {
                         workers.measure(ids, &host, &tx)
                     }
@@ -171,8 +179,8 @@ pub fn pick_loop<B: Backend>(
                 Msg::Orphans(found) => picker.orphans_found(found),
                 Msg::Measured(read) => picker.memory_measured(read),
                 Msg::Killed(report) => picker.kill_finished(report),
-                Msg::Signal(s) => return Ok((None, Ending::Signal(s))),
-                Msg::Closed => return Ok((None, Ending::Closed)),
+                Msg::Signal(s) => return (None, Ending::Signal(s)),
+                Msg::Closed => return (None, Ending::Closed),
                 _ => {}
             }
         }
@@ -204,8 +212,10 @@ fn serve<B: Backend>(
     sampling: Option<&Sampling>,
     workers: &mut Workers,
     options: &LoopOptions,
-) -> Result<Ending, B::Error> {
-    terminal.draw(|f| render::render(f, app))?;
+) -> Ending {
+    if terminal.draw(|f| render::render(f, app)).is_err() {
+        return Ending::Closed;
+    }
     // What the focus was last worked out from: the selection and the history's length.
     let mut focused: Option<(Option<Identity>, usize)> = None;
     // The loop holds a sender itself, so this never ends by disconnection: the relay
@@ -241,12 +251,12 @@ fn serve<B: Backend>(
                     None
                 }
                 Msg::Orphans(_) => None,
-                Msg::Signal(signal) => return Ok(Ending::Signal(signal)),
-                Msg::Closed => return Ok(Ending::Closed),
+                Msg::Signal(signal) => return Ending::Signal(signal),
+                Msg::Closed => return Ending::Closed,
             };
             match effect {
                 None => {}
-                Some(Effect::Quit) => return Ok(Ending::Quit),
+                Some(Effect::Quit) => return Ending::Quit,
                 Some(Effect::SetPaused(p)) => {
                     if let Some(s) = sampling {
                         s.set_paused(p);
@@ -274,7 +284,11 @@ fn serve<B: Backend>(
                 s.set_focus(app.focus());
             }
         }
-        terminal.draw(|f| render::render(f, app))?;
+        if terminal.draw(|f| render::render(f, app)).is_err() {
+            // The terminal has gone away (EIO, ENXIO on write): the view stops drawing
+            // and ends as if closed; what the caller owes still happens.
+            return Ending::Closed;
+        }
     }
-    Ok(Ending::Closed)
+    Ending::Closed
 }

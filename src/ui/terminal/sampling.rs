@@ -50,8 +50,16 @@ impl Sampling {
                 // A late tick is not made up for: the schedule skips ahead.
                 next = (next + interval).max(host.now());
                 while !stop.load(Ordering::Relaxed) && host.now() < next {
-                    // Woken early on pause, resume and stop.
-                    host.wait(Some(next), &woken);
+                    if source.listens() {
+                        // Events until the next tick, the flags looked at every slice;
+                        // a loss brings the tick forward (a rescan).
+                        if source.listen(next) {
+                            next = host.now();
+                        }
+                    } else {
+                        // Woken early on pause, resume and stop.
+                        host.wait(Some(next), &woken);
+                    }
                     if paused.load(Ordering::Relaxed) {
                         break;
                     }

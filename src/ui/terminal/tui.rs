@@ -1,16 +1,23 @@
 //! [`Tui`]: the thin crossterm shell around the loop: raw mode and the alternate
 //! screen, the input thread and the signal listener. It always gives the terminal
-//! back (on quit, on a panic, on a signal).
+//! back (on quit, on a panic, on a signal), and a terminal that has gone away (its
+//! pane closed: SIGHUP, then `EIO` or `ENXIO` on every write) is an ordinary end: the
+//! restore is tried, its failure is not reported anywhere (there is nowhere to report
+//! it) and nothing panics, so the caller's duties (`run`'s kill, report and files)
+//! still happen.
 
-use std::io;
-use std::sync::Arc;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Once};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use ratatui::DefaultTerminal;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
+use ratatui::crossterm::{cursor, execute};
 
 use super::signals::forward_signals;
 use super::{Ending, LoopOptions, Msg, pick_loop, run_loop};
@@ -21,18 +28,32 @@ use crate::ui::picker::Picker;
 
 /// The terminal in raw mode on the alternate screen; restored when dropped.
 pub struct Tui {
-    terminal: DefaultTerminal,
+    terminal: Terminal<CrosstermBackend<TtyOut>>,
     ending: Option<Ending>,
 }
 
 impl Tui {
     /// Puts the terminal in raw mode on the alternate screen.
+    /// Errors: the terminal cannot be put in raw mode or written to (what it had
+    /// changed is put back first).
     pub fn open() -> io::Result<Tui> {
-        // ratatui also restores the terminal from its panic hook.
-        Ok(Tui {
-            terminal: ratatui::try_init()?,
-            ending: None,
-        })
+        // Not `ratatui::try_init`: its panic hook and `ratatui::restore` print a failed
+        // restore with `eprintln!`, which panics on a terminal that has gone away, a
+        // panic in a panic (abort, exit 134).
+        restore_on_panic();
+        let opened = enable_raw_mode()
+            .and_then(|()| execute!(io::stdout(), EnterAlternateScreen))
+            .and_then(|()| Terminal::new(CrosstermBackend::new(TtyOut::default())));
+        match opened {
+            Ok(terminal) => Ok(Tui {
+                terminal,
+                ending: None,
+            }),
+            Err(e) => {
+                restore_quietly();
+                Err(e)
+            }
+        }
     }
 
     /// How the last [`Tui::pick`] or [`Tui::run`] ended, if it has. Once the `Tui` is
@@ -49,10 +70,9 @@ impl Tui {
         let stop = Arc::new(AtomicBool::new(false));
         let input = spawn_input(tx.clone(), stop.clone());
         let signals = forward_signals(host.as_ref(), tx)?;
-        let result = pick_loop(&mut self.terminal, picker, rx, host.clone());
+        let (picked, ending) = pick_loop(&mut self.terminal, picker, rx, host.clone());
         signals.close();
         stop_input(host.as_ref(), input, &stop);
-        let (picked, ending) = result?;
         self.ending = Some(ending);
         Ok(picked)
     }
@@ -74,10 +94,9 @@ impl Tui {
         let input = spawn_input(tx.clone(), stop.clone());
         let signals = forward_signals(host.as_ref(), tx)?;
         let source = source.map(|s| (s, interval));
-        let result = run_loop(&mut self.terminal, app, source, rx, options);
+        let outcome = run_loop(&mut self.terminal, app, source, rx, options);
         signals.close();
         stop_input(host.as_ref(), input, &stop);
-        let outcome = result?;
         self.ending = Some(outcome.ending);
         Ok(outcome.app)
     }
@@ -85,14 +104,82 @@ impl Tui {
 
 impl Drop for Tui {
     fn drop(&mut self) {
+        // Through the view's own writer first: a view that ended on SIGHUP before any
+        // draw failed learns here that its terminal is gone, so that the `Terminal`'s
+        // `Drop`, which shows the cursor again, writes nowhere instead of failing.
         let _ = self.terminal.show_cursor();
-        ratatui::restore();
+        restore_quietly();
     }
 }
 
+/// Standard output as the view draws on it. Once a write or flush fails for good (the
+/// terminal has gone away: `EIO`, `ENXIO`), that failure is returned (the view ends on
+/// it) and every later write and flush is dropped as done: ratatui's own clean-up
+/// (its `Terminal`'s `Drop` shows the cursor again) reports a failure with
+/// `eprintln!`, which panics on a terminal that is gone.
+#[derive(Default)]
+struct TtyOut {
+    lost: bool,
+}
+
+impl TtyOut {
+    fn watch<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            self.lost = true;
+        }
+        result
+    }
+}
+
+impl Write for TtyOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.lost {
+            return Ok(buf.len());
+        }
+        let written = io::stdout().write(buf);
+        self.watch(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.lost {
+            return Ok(());
+        }
+        let flushed = io::stdout().flush();
+        self.watch(flushed)
+    }
+}
+
+/// Leaves raw mode and the alternate screen and shows the cursor, each tried even if
+/// another failed, none reported: on a terminal that has gone away they all fail, and
+/// there is nowhere to say so.
+fn restore_quietly() {
+    let _ = ratatui::crossterm::terminal::disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        ratatui::crossterm::terminal::LeaveAlternateScreen
+    );
+    let _ = execute!(io::stdout(), cursor::Show);
+}
+
+/// Installs, once, a panic hook that restores the terminal (quietly) before the
+/// previous hook reports the panic.
+fn restore_on_panic() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_quietly();
+            previous(info);
+        }));
+    });
+}
+
 /// Reads the terminal until `stop`; a read that fails (the terminal has gone) is
-/// said as [`Msg::Closed`].
+/// said as [`Msg::Closed`]. Beside it, [`watch_hangup`] says so too.
 fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    watch_hangup(tx.clone(), stop.clone());
     thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let msg = match event::poll(Duration::from_millis(100)) {
@@ -111,6 +198,27 @@ fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// How often [`watch_hangup`] looks at the terminal.
+const HANGUP_POLL: Duration = Duration::from_millis(200);
+
+/// Says [`Msg::Closed`] once the terminal has hung up (its pane or window closed),
+/// looking every [`HANGUP_POLL`] until `stop`. The input thread cannot: crossterm
+/// re-reads EOF forever inside `event::poll` (crossterm#793); no SIGHUP comes when
+/// the session's leader outlives the terminal (a shell that traps HUP, a wrapper);
+/// and a screen that does not change (the picker) draws nothing that could fail.
+/// Ends within [`HANGUP_POLL`] of `stop`.
+fn watch_hangup(tx: Sender<Msg>, stop: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if crate::stdout::reader_gone() {
+                let _ = tx.send(Msg::Closed);
+                return;
+            }
+            thread::sleep(HANGUP_POLL);
+        }
+    });
 }
 
 /// Stops the input thread and waits for it, but not for long: on a terminal that has

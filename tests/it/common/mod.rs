@@ -248,7 +248,13 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start(pid: u32, out: &Path, extra: &[&str]) -> Recorder {
+        Self::start_with(pid, out, extra, &[])
+    }
+
+    /// As [`Recorder::start`], with `env` set for leaktop.
+    pub fn start_with(pid: u32, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
         let child = leaktop()
+            .envs(env.iter().copied())
             .args(["record", "--quiet", "--pid", &pid.to_string(), "--out"])
             .arg(out)
             .args(extra)

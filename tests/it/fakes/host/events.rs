@@ -147,6 +147,13 @@ impl FakeHost {
         w.events.why = why;
     }
 
+    /// Ticks only, as with `LEAKTOP_NO_CONNECTOR=1` and no pidfds: for tests that move
+    /// the clock from one of a loop's waits to the next (a loop that listens for events
+    /// waits in slices of its own, and the fake source lets its time pass itself).
+    pub fn ticks_only(&self) {
+        self.set_events(Source::Ticks, Some(NoEvents::Disabled));
+    }
+
     /// Every event logged so far (dropped ones left out).
     pub fn logged_events(&self) -> Vec<Stamped> {
         self.world().events.events.clone()
