@@ -2,7 +2,7 @@
 # What `leaktop watch` costs when nothing happens: CPU (percent of one core) and
 # resident memory of the watcher on this machine plus N idle processes (2,000 by
 # default), with the kernel's connector (as root) and without it (pidfds at the
-# default 10 s scans), then during a fork storm (scripts/fork-storm.py).
+# default 10 s scans), then during a fork storm (scripts/orphan-storm.py).
 #
 #   scripts/watch-cost.sh [SECONDS] [IDLE_PROCESSES] [STORM_SECONDS]
 #
@@ -76,7 +76,7 @@ pids+=("$w")
 sleep 10
 idle_rss=$(kb "$w" VmRSS)
 c0=$(cpu_ticks "$w"); t0=$(date +%s.%N)
-python3 scripts/fork-storm.py --rate 1000 --seconds "$storm"
+python3 scripts/orphan-storm.py --rate 1000 --seconds "$storm"
 c1=$(cpu_ticks "$w"); t1=$(date +%s.%N)
 sleep 2
 python3 - "$t0" "$t1" "$c0" "$c1" "$hz" "$idle_rss" "$(kb "$w" VmRSS)" "$(kb "$w" VmHWM)" "$(du -sb "$work/journal" | cut -f1)" <<'PY'

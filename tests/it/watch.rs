@@ -444,7 +444,7 @@ fn the_journal_stays_within_its_cap_under_a_fork_storm() {
         .command("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/scripts/fork-storm.py"
+            "/scripts/orphan-storm.py"
         ))
         .args(["--rate", "1000", "--seconds", "30", "--linger-ms", "20"])
         .stdin(Stdio::null())

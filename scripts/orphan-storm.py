@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A fork storm for `leaktop watch`: RATE forks a second for SECONDS.
+"""An orphan storm (a fork storm) for `leaktop watch`: RATE forks a second for SECONDS.
 
 Each child forks a grandchild and exits at once, so every fork is also an orphaning
 (the grandchild is adopted by init, or by the nearest subreaper) and, LINGER ms
 later, a fate (the grandchild exits by itself). SIGCHLD is ignored, so nothing is
 left as a zombie. Prints how many forks it made and at what rate on stderr.
 
-    scripts/fork-storm.py --rate 1000 --seconds 600
+    scripts/orphan-storm.py --rate 1000 --seconds 600
 """
 import argparse
 import os
@@ -40,7 +40,7 @@ def main():
             made += 1
         time.sleep(0.001)
     took = time.monotonic() - start
-    print(f"fork-storm: {made} forks in {took:.1f} s ({made / took:.0f}/s, asked {a.rate}/s)",
+    print(f"orphan-storm: {made} forks in {took:.1f} s ({made / took:.0f}/s, asked {a.rate}/s)",
           file=sys.stderr, flush=True)
 
 
