@@ -58,6 +58,10 @@ pub struct Scanner {
     seen_adopting: IdSet<u32>,
     previous: Vec<ProcSample>,
     protected: IdSet<u32>,
+    /// Processes a watcher saw orphaned: listed whatever `/proc` shows.
+    watched: IdSet<Identity>,
+    /// Their parents at the last scan: adopters, never signalled.
+    watched_adopters: IdSet<u32>,
 }
 
 impl Scanner {
@@ -71,13 +75,26 @@ impl Scanner {
             seen_adopting: IdSet::default(),
             previous: Vec::new(),
             protected,
+            watched: IdSet::default(),
+            watched_adopters: IdSet::default(),
         })
+    }
+
+    /// The processes a watcher saw orphaned ([`crate::model::orphans::Context::watched`]):
+    /// each is listed, and its parent now taken for an adopter.
+    pub fn set_watched(&mut self, ids: impl Iterator<Item = Identity>) {
+        self.watched = ids.collect();
     }
 
     /// Scans every process once and classifies it.
     pub fn scan(&mut self, opts: &ScanOptions) -> Scan {
+        let samples = self.host.scan();
+        self.classify(samples, opts)
+    }
+
+    /// Classifies `samples`, a scan of every process just taken.
+    pub fn classify(&mut self, samples: Vec<ProcSample>, opts: &ScanOptions) -> Scan {
         let host = self.host.as_ref();
-        let samples = host.scan();
         if !self.previous.is_empty() {
             self.seen_adopting
                 .extend(adopters_seen(&self.previous, &samples));
@@ -89,9 +106,18 @@ impl Scanner {
         let now_start = host
             .now_start()
             .unwrap_or_else(|| samples.iter().map(|s| s.start).max().unwrap_or(0));
+        // The parent of a process a watcher saw orphaned adopted it.
+        self.watched_adopters = samples
+            .iter()
+            .filter(|s| s.ppid > 1 && self.watched.contains(&s.id()))
+            .map(|s| s.ppid)
+            .collect();
+        let mut seen_adopting = self.seen_adopting.clone();
+        seen_adopting.extend(self.watched_adopters.iter().copied());
         let ctx = Context {
             protected: self.protected.clone(),
-            seen_adopting: self.seen_adopting.clone(),
+            seen_adopting,
+            watched: self.watched.clone(),
             now_start,
             per_sec,
             older_than: u64::try_from(opts.older_than.as_millis())
@@ -169,7 +195,12 @@ impl Scanner {
         let targets: Vec<Target> = groups
             .iter()
             .flat_map(|g| &g.processes)
-            .filter(|p| p.sample.pid != 1 && !self.seen_adopting.contains(&p.sample.pid))
+            .filter(|p| {
+                let pid = p.sample.pid;
+                pid != 1
+                    && !self.seen_adopting.contains(&pid)
+                    && !self.watched_adopters.contains(&pid)
+            })
             .map(|p| {
                 let m = memory.get(&p.sample.id());
                 Target {
@@ -299,6 +330,9 @@ pub struct Options {
     pub count: Option<u64>,
     /// `--watch --metrics`: where each scan's group count and memory are published.
     pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
+    /// The configuration's `[[ignore]]` rules and a watcher's journals (read for a
+    /// single scan, not under `--watch`).
+    pub known: super::known::Known,
 }
 
 /// Why `leaktop orphans` failed; nothing was signalled.
@@ -346,7 +380,19 @@ pub fn run_on(
     if let Some(interval) = opts.watch {
         return watch(&mut scanner, host.as_ref(), opts, interval, io);
     }
-    let scan = scanner.scan(&opts.scan);
+    let samples = host.scan();
+    let alive: IdSet<Identity> = samples
+        .iter()
+        .filter(|s| !s.has_exited())
+        .map(ProcSample::id)
+        .collect();
+    let (stories, warnings) = super::known::stories(&opts.known.journals, &alive);
+    for w in warnings {
+        (io.say)(&format!("leaktop: warning: {w}\n"));
+    }
+    let now_ms = host::wall_ms(host.as_ref());
+    let judged = super::known::judge(&mut scanner, samples, &opts.scan, stories, now_ms);
+    let scan = judged.scan;
     let c = &scan.classified;
     let selected: Vec<&OrphanGroup> = c.groups.iter().filter(|g| opts.filter.selects(g)).collect();
     if selected.is_empty() {
@@ -383,7 +429,26 @@ pub fn run_on(
             String::new()
         }
         Output::Table(width) => crate::format::orphans::table(&selected, &view, width),
-        Output::Json => crate::format::orphans::json(&selected, &view, c.denied, c.vanished),
+        Output::Json => {
+            let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
+            let mut v = crate::format::orphans::json_value(&selected, &view, c.denied, c.vanished);
+            v["watcher"] = watcher_json(&watchers);
+            v["config"] = opts
+                .known
+                .config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .into();
+            for (g, out) in selected
+                .iter()
+                .zip(v["groups"].as_array_mut().into_iter().flatten())
+            {
+                if let Some(story) = judged.stories.of_group(g) {
+                    out["story"] = crate::format::orphans::story_json(story);
+                }
+            }
+            format!("{v}\n")
+        }
         Output::Text => crate::format::orphans::snapshots(
             &selected,
             &view,
@@ -392,6 +457,13 @@ pub fn run_on(
         ),
     };
     (io.out)(&listing)?;
+    if opts.output != Output::Json && !opts.known.journals.is_empty() && !selected.is_empty() {
+        let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
+        (io.say)(&format!(
+            "{}\n",
+            super::known::watcher_line(&watchers, &opts.known.journals, now_ms)
+        ));
+    }
     let Some(k) = opts.kill else {
         return Ok(());
     };
@@ -729,4 +801,24 @@ fn watch(
             left -= step;
         }
     }
+}
+
+/// The watchers of the journals read, for `--json`: the first running one, else the
+/// last that left a pid file, else `null`.
+fn watcher_json(watchers: &[super::known::Watcher]) -> serde_json::Value {
+    let Some(w) = watchers
+        .iter()
+        .find(|w| w.running)
+        .or_else(|| watchers.first())
+    else {
+        return serde_json::Value::Null;
+    };
+    serde_json::json!({
+        "running": w.running,
+        "pid": w.file.pid,
+        "since_ms": w.file.since_ms,
+        "source": w.file.source,
+        "scope": w.file.scope,
+        "journal": w.dir.display().to_string(),
+    })
 }
