@@ -203,7 +203,7 @@ fn summary_alerts(report: &CiReport) -> String {
             alerts,
             "- alert `{kind}` (--fail-on): {}",
             if raised.is_empty() {
-                "passed (none standing at the end)".to_string()
+                "passed (none failed the run)".to_string()
             } else {
                 format!("failed ({})", plural(raised.len(), "alert", "alerts"))
             }
