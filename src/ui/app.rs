@@ -56,6 +56,8 @@ pub struct Victim {
     pub uss_kb: Option<u64>,
     /// Its PSS told apart by kind, known once read for the dialog (never from a tick).
     pub parts: PssParts,
+    /// Last-known GPU memory in KiB (NVML or DRM fdinfo); `None`: unknown or no GPU.
+    pub gpu_kb: Option<u64>,
 }
 
 impl Victim {
@@ -68,6 +70,7 @@ impl Victim {
             pss_kb: row.pss_kb,
             uss_kb: row.uss_kb,
             parts: PssParts::default(),
+            gpu_kb: row.gpu_kb,
         }
     }
 

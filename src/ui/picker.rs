@@ -313,6 +313,7 @@ impl Picker {
                 pss_kb: None,
                 uss_kb: None,
                 parts: Default::default(),
+                gpu_kb: None,
             })
             .collect();
         match KillDialog::open(KillScope::Orphans(group.id.clone()), listed, &o.protected) {
