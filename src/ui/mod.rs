@@ -129,10 +129,11 @@ pub fn watch_with(
 }
 
 /// What the picker comes back with after `q` in a view it opened: its sort, its
-/// layout, the process last watched (selected again), and that view's last tick.
+/// layout and filter, the process last watched (selected again), and that view's last
+/// tick.
 #[derive(Default)]
 struct Back {
-    layout: Option<(picker::SortKey, bool)>,
+    layout: Option<(picker::SortKey, bool, String)>,
     watched: Option<u32>,
     last: Option<Tick>,
 }
@@ -236,14 +237,14 @@ fn choose_root(
             // Orphan groups first, killable with the view's dialog.
             let mut picker = Picker::new(list, opts.color)
                 .with_orphans(crate::host::protected(host.as_ref()), opts.grace);
-            if let Some((key, tree)) = back.layout {
-                picker = picker.sorted(key, tree);
+            if let Some((key, tree, filter)) = back.layout.take() {
+                picker = picker.sorted(key, tree).filtered(filter);
             }
             if let Some(pid) = back.watched {
                 picker.select_pid(pid);
             }
             let picked = tui.pick(host.clone(), &mut picker)?;
-            back.layout = Some((picker.sort, picker.tree));
+            back.layout = Some((picker.sort, picker.tree, picker.filter.clone()));
             close(host.as_ref(), tui, false);
             return Ok(picked);
         }

@@ -223,6 +223,12 @@ impl Picker {
         self
     }
 
+    /// With `filter` already set (not being typed).
+    pub fn filtered(mut self, filter: String) -> Picker {
+        self.filter = filter;
+        self
+    }
+
     /// The lines the filter lets through: orphan groups first (a group passes when
     /// its id or one of the processes it adopted does: not their descendants, or the
     /// group of an orphaned shell would come before, and take Enter from, the very

@@ -100,7 +100,7 @@ fn columns(key: SortKey) -> String {
         }
     };
     format!(
-        "{:>8} {:>9} {:>10} {:>6} {:>8} {:>7}  {}",
+        "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  {}",
         "PID",
         mark(SortKey::Rss, "RSS"),
         mark(SortKey::FamilyRss, "FAMILY"),
@@ -123,7 +123,7 @@ fn process_line(p: &ProcLine, tree: bool, theme: Theme) -> Line<'static> {
     };
     Line::from(vec![
         Span::raw(format!(
-            "{:>8} {:>9} {:>10} {:>6} {:>8} {:>7}  {branch}",
+            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  {branch}",
             c.pid,
             human_kb(c.rss_kb),
             human_kb(c.subtree_rss_kb),
@@ -229,7 +229,7 @@ fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
     let weak = if g.strong() { "" } else { " (weak)" };
     Line::from(vec![
         Span::raw(format!(
-            "{:>8} {:>9} {:>10} {:>6} {:>8} {:>7}  ",
+            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  ",
             oldest,
             "",
             human_kb(g.rss_kb),
