@@ -190,6 +190,30 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A size in KiB from `100MB`, `512MiB`, `1.5G`, `4096KiB`. KB, MB and GB count in
+/// 1024s like KiB, MiB and GiB: leaktop shows RSS in binary units, and `100MB` typed
+/// after reading "100.00 MiB" in the view must mean that.
+pub fn parse_size_kb(s: &str) -> Result<u64, String> {
+    const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
+    let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!(
+            "'{s}' is negative: a size is 0 or more, like 100MB"
+        ));
+    }
+    // parse-size reads a bare number as bytes; here it is more likely meant as MB.
+    if !t.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!("'{s}' needs a unit, like {t}MB"));
+    }
+    match SIZES.parse_size(t) {
+        Ok(bytes) => Ok(bytes / 1024),
+        Err(parse_size::Error::PosOverflow) => Err(format!("'{s}' is too large")),
+        Err(_) => Err(format!(
+            "'{s}' is not a size like 100MB or 2GiB (units B, KB, MB, GB, TB)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

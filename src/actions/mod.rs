@@ -2,6 +2,9 @@
 //! orphan scan that feeds the kill.
 
 pub mod kill;
+pub mod known;
 pub mod orphans;
+pub mod rules;
 pub mod run;
 pub mod run_trail;
+pub mod watch;

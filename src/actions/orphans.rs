@@ -58,6 +58,10 @@ pub struct Scanner {
     seen_adopting: IdSet<u32>,
     previous: Vec<ProcSample>,
     protected: IdSet<u32>,
+    /// Processes a watcher saw orphaned: listed whatever `/proc` shows.
+    watched: IdSet<Identity>,
+    /// Their parents at the last scan: adopters, never signalled.
+    watched_adopters: IdSet<u32>,
 }
 
 impl Scanner {
@@ -71,13 +75,26 @@ impl Scanner {
             seen_adopting: IdSet::default(),
             previous: Vec::new(),
             protected,
+            watched: IdSet::default(),
+            watched_adopters: IdSet::default(),
         })
+    }
+
+    /// The processes a watcher saw orphaned ([`crate::model::orphans::Context::watched`]):
+    /// each is listed, and its parent now taken for an adopter.
+    pub fn set_watched(&mut self, ids: impl Iterator<Item = Identity>) {
+        self.watched = ids.collect();
     }
 
     /// Scans every process once and classifies it.
     pub fn scan(&mut self, opts: &ScanOptions) -> Scan {
+        let samples = self.host.scan();
+        self.classify(samples, opts)
+    }
+
+    /// Classifies `samples`, a scan of every process just taken.
+    pub fn classify(&mut self, samples: Vec<ProcSample>, opts: &ScanOptions) -> Scan {
         let host = self.host.as_ref();
-        let samples = host.scan();
         if !self.previous.is_empty() {
             self.seen_adopting
                 .extend(adopters_seen(&self.previous, &samples));
@@ -89,9 +106,18 @@ impl Scanner {
         let now_start = host
             .now_start()
             .unwrap_or_else(|| samples.iter().map(|s| s.start).max().unwrap_or(0));
+        // The parent of a process a watcher saw orphaned adopted it.
+        self.watched_adopters = samples
+            .iter()
+            .filter(|s| s.ppid > 1 && self.watched.contains(&s.id()))
+            .map(|s| s.ppid)
+            .collect();
+        let mut seen_adopting = self.seen_adopting.clone();
+        seen_adopting.extend(self.watched_adopters.iter().copied());
         let ctx = Context {
             protected: self.protected.clone(),
-            seen_adopting: self.seen_adopting.clone(),
+            seen_adopting,
+            watched: self.watched.clone(),
             now_start,
             per_sec,
             older_than: u64::try_from(opts.older_than.as_millis())
@@ -169,7 +195,12 @@ impl Scanner {
         let targets: Vec<Target> = groups
             .iter()
             .flat_map(|g| &g.processes)
-            .filter(|p| p.sample.pid != 1 && !self.seen_adopting.contains(&p.sample.pid))
+            .filter(|p| {
+                let pid = p.sample.pid;
+                pid != 1
+                    && !self.seen_adopting.contains(&pid)
+                    && !self.watched_adopters.contains(&pid)
+            })
             .map(|p| {
                 let m = memory.get(&p.sample.id());
                 Target {
@@ -299,6 +330,9 @@ pub struct Options {
     pub count: Option<u64>,
     /// `--watch --metrics`: where each scan's group count and memory are published.
     pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
+    /// The configuration's `[[ignore]]` rules and a watcher's journals (read for a
+    /// single scan, not under `--watch`).
+    pub known: super::known::Known,
 }
 
 /// Why `leaktop orphans` failed; nothing was signalled.
@@ -346,55 +380,134 @@ pub fn run_on(
     if let Some(interval) = opts.watch {
         return watch(&mut scanner, host.as_ref(), opts, interval, io);
     }
-    let scan = scanner.scan(&opts.scan);
-    let c = &scan.classified;
+    let samples = host.scan();
+    let alive: IdSet<Identity> = samples
+        .iter()
+        .filter(|s| !s.has_exited())
+        .map(ProcSample::id)
+        .collect();
+    let (stories, warnings) = super::known::stories(&opts.known.journals, &alive);
+    for w in warnings {
+        (io.say)(&format!("leaktop: warning: {w}\n"));
+    }
+    let now_ms = host::wall_ms(host.as_ref());
+    let judged = super::known::judge(&mut scanner, samples, &opts.scan, stories, now_ms);
+    let c = &judged.scan.classified;
     let selected: Vec<&OrphanGroup> = c.groups.iter().filter(|g| opts.filter.selects(g)).collect();
     if selected.is_empty() {
-        if let Some(id) = &opts.filter.group {
-            let now: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
-            let now = if now.is_empty() {
-                "none".to_string()
-            } else {
-                now.join(", ")
-            };
-            return Err(OrphansError::UnknownGroup(id.clone(), now));
-        }
-        if let Some(p) = &opts.filter.pattern {
-            return Err(OrphansError::NoMatch(
-                p.clone(),
-                NoMatchHint::of(&mut scanner, opts),
-            ));
-        }
+        nothing_selected(&mut scanner, c, opts)?;
     }
     unreadable_note(c, io);
-    let age = |start| scan.age_ms(start);
-    let idle_ms = scanner.idle_of(&scan, &selected);
     let gpu = scanner.gpu_of(&selected);
+    let listing = listing(&scanner, host.as_ref(), opts, &judged, &selected, &gpu, io);
+    (io.out)(&listing)?;
+    if opts.output != Output::Json && !opts.known.journals.is_empty() && !selected.is_empty() {
+        let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
+        (io.say)(&format!(
+            "{}\n",
+            super::known::watcher_line(&watchers, &opts.known.journals, now_ms)
+        ));
+    }
+    match opts.kill {
+        Some(k) => end_selected(&mut scanner, &judged.scan, &selected, &gpu, k, opts, io),
+        None => Ok(()),
+    }
+}
+
+/// The error of a `--group` or `--match` that selects nothing (with what `--all` would
+/// find); `Ok` where no group was named.
+fn nothing_selected(
+    scanner: &mut Scanner,
+    c: &Classified,
+    opts: &Options,
+) -> Result<(), OrphansError> {
+    if let Some(id) = &opts.filter.group {
+        let now: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
+        let now = if now.is_empty() {
+            "none".to_string()
+        } else {
+            now.join(", ")
+        };
+        return Err(OrphansError::UnknownGroup(id.clone(), now));
+    }
+    if let Some(p) = &opts.filter.pattern {
+        return Err(OrphansError::NoMatch(
+            p.clone(),
+            NoMatchHint::of(scanner, opts),
+        ));
+    }
+    Ok(())
+}
+
+/// The listing of the `selected` groups in the output asked for (with their watched
+/// stories, the watcher and the configuration under `--json`); an empty listing is said
+/// on stderr instead.
+fn listing(
+    scanner: &Scanner,
+    host: &dyn Host,
+    opts: &Options,
+    judged: &super::known::Judged,
+    selected: &[&OrphanGroup],
+    gpu: &crate::model::gpu::GpuUsage,
+    io: &mut Io,
+) -> String {
+    let scan = &judged.scan;
+    let age = |start| scan.age_ms(start);
+    let idle_ms = scanner.idle_of(scan, selected);
     let view = crate::format::orphans::View {
         memory: &scan.memory,
         idle_ms: &idle_ms,
         age_ms: &age,
-        gpu: &gpu,
+        gpu,
     };
-    let listing = match opts.output {
-        Output::Table(width) if selected.is_empty() => {
+    match opts.output {
+        Output::Table(_) if selected.is_empty() => {
             (io.say)("leaktop: no orphan groups found\n");
-            let _ = width;
             String::new()
         }
-        Output::Table(width) => crate::format::orphans::table(&selected, &view, width),
-        Output::Json => crate::format::orphans::json(&selected, &view, c.denied, c.vanished),
+        Output::Table(width) => crate::format::orphans::table(selected, &view, width),
+        Output::Json => {
+            let c = &scan.classified;
+            let watchers = super::known::watchers(host, &opts.known.journals);
+            let mut v = crate::format::orphans::json_value(selected, &view, c.denied, c.vanished);
+            v["watcher"] = watcher_json(&watchers);
+            v["config"] = opts
+                .known
+                .config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .into();
+            for (g, out) in selected
+                .iter()
+                .zip(v["groups"].as_array_mut().into_iter().flatten())
+            {
+                if let Some(story) = judged.stories.of_group(g) {
+                    out["story"] = crate::format::orphans::story_json(story);
+                }
+            }
+            format!("{v}\n")
+        }
         Output::Text => crate::format::orphans::snapshots(
-            &selected,
+            selected,
             &view,
-            host::wall_ms(host.as_ref()),
+            host::wall_ms(host),
             &host.hostname(),
         ),
-    };
-    (io.out)(&listing)?;
-    let Some(k) = opts.kill else {
-        return Ok(());
-    };
+    }
+}
+
+/// `--kill`: ends the selected groups with strong evidence, or named ones, after
+/// asking unless `--yes`; says which weak ones were spared and what was freed.
+/// Errors: nothing was ended because every selected group was weak.
+fn end_selected(
+    scanner: &mut Scanner,
+    scan: &Scan,
+    selected: &[&OrphanGroup],
+    gpu: &crate::model::gpu::GpuUsage,
+    k: KillOptions,
+    opts: &Options,
+    io: &mut Io,
+) -> Result<(), OrphansError> {
     let (to_kill, spared): (Vec<&OrphanGroup>, Vec<&OrphanGroup>) = selected
         .iter()
         .partition(|g| g.strong() || opts.filter.names());
@@ -411,44 +524,52 @@ pub fn run_on(
             n => Err(OrphansError::NothingEnded(format!("{n} groups"), "have")),
         };
     }
-    let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
-    let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
-    if !k.yes {
-        let gpu_ids: Vec<Identity> = to_kill
-            .iter()
-            .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
-            .collect();
-        let gpu_part = if gpu.found() {
-            format!(
-                ", GPU {}",
-                gpu.group_kb(&gpu_ids)
-                    .map_or("?".to_string(), crate::human::human_kb)
-            )
-        } else {
-            String::new()
-        };
-        let question = format!(
-            "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
-            ids.join(", "),
-            crate::human::plural(processes, "process", "processes"),
-            crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
-            k.signal_name,
-            humantime::format_duration(k.grace),
-        );
-        let yes = io.ask.as_mut().is_some_and(|ask| ask(&question));
-        if !yes {
-            (io.say)("leaktop: nothing ended\n");
-            return Ok(());
-        }
+    if !k.yes && !confirmed(&to_kill, gpu, k, io) {
+        (io.say)("leaktop: nothing ended\n");
+        return Ok(());
     }
     let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
-    let text = kill_text(&to_kill, &report, &gpu);
+    let text = kill_text(&to_kill, &report, gpu);
     if opts.output == Output::Json {
         (io.say)(&text);
     } else {
         (io.out)(&text)?;
     }
     Ok(())
+}
+
+/// Asks whether to end `to_kill` (its processes, RSS and, where a GPU was found, GPU
+/// memory); false without a terminal.
+fn confirmed(
+    to_kill: &[&OrphanGroup],
+    gpu: &crate::model::gpu::GpuUsage,
+    k: KillOptions,
+    io: &mut Io,
+) -> bool {
+    let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
+    let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
+    let gpu_ids: Vec<Identity> = to_kill
+        .iter()
+        .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
+        .collect();
+    let gpu_part = if gpu.found() {
+        format!(
+            ", GPU {}",
+            gpu.group_kb(&gpu_ids)
+                .map_or("?".to_string(), crate::human::human_kb)
+        )
+    } else {
+        String::new()
+    };
+    let question = format!(
+        "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
+        ids.join(", "),
+        crate::human::plural(processes, "process", "processes"),
+        crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
+        k.signal_name,
+        humantime::format_duration(k.grace),
+    );
+    io.ask.as_mut().is_some_and(|ask| ask(&question))
 }
 
 /// What `--match` would find with `--all`, said after "no orphan group matches".
@@ -729,4 +850,24 @@ fn watch(
             left -= step;
         }
     }
+}
+
+/// The watchers of the journals read, for `--json`: the first running one, else the
+/// last that left a pid file, else `null`.
+fn watcher_json(watchers: &[super::known::Watcher]) -> serde_json::Value {
+    let Some(w) = watchers
+        .iter()
+        .find(|w| w.running)
+        .or_else(|| watchers.first())
+    else {
+        return serde_json::Value::Null;
+    };
+    serde_json::json!({
+        "running": w.running,
+        "pid": w.file.pid,
+        "since_ms": w.file.since_ms,
+        "source": w.file.source,
+        "scope": w.file.scope,
+        "journal": w.dir.display().to_string(),
+    })
 }

@@ -22,6 +22,10 @@ pub(crate) enum Error {
     /// error (2); anything else 1.
     #[error(transparent)]
     Orphans(#[from] OrphansError),
+    /// The configuration file cannot be read or has a bad key or value: exit 2, with
+    /// its file, line and key.
+    #[error(transparent)]
+    Config(#[from] leaktop::format::config::ConfigError),
     /// The work was done, but an output asked for was not written (`run --junit`):
     /// the command's own exit code, at least 1, since a CI that asked for a report it
     /// did not get must not pass.
@@ -46,7 +50,9 @@ impl Error {
     /// The exit code this failure ends leaktop with.
     pub(crate) fn exit_code(&self) -> Exit {
         match self {
-            Error::Usage(_) | Error::Orphans(OrphansError::NoTerminal) => Exit::UsageError,
+            Error::Usage(_) | Error::Config(_) | Error::Orphans(OrphansError::NoTerminal) => {
+                Exit::UsageError
+            }
             Error::Run(RunError::NoCommand | RunError::Spawn(SpawnError::NotFound(_))) => {
                 Exit::NotFound
             }
@@ -65,7 +71,7 @@ impl Error {
     /// Whether the failure is standard output's reader going away (`| head -1`).
     fn closed_pipe(&self) -> bool {
         let inner: &(dyn std::error::Error + 'static) = match self {
-            Error::Usage(_) => return false,
+            Error::Usage(_) | Error::Config(_) => return false,
             Error::Run(e) => e,
             Error::Orphans(e) => e,
             Error::Unreported { error, .. } | Error::Failed(error) => error.as_ref(),

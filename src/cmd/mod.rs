@@ -10,6 +10,7 @@ macro_rules! say {
     };
 }
 
+mod config;
 mod exit;
 mod man;
 mod options;
@@ -18,6 +19,7 @@ mod record;
 mod report;
 mod run;
 mod view;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -172,7 +174,7 @@ Install, for example:
     /// Print a manual page (roff): leaktop man | man -l -, or leaktop man report
     Man {
         /// The page of this command (leaktop-COMMAND(1)) instead of leaktop(1).
-        #[arg(value_parser = ["demo", "report", "replay", "completions", "man", "record", "run", "orphans"])]
+        #[arg(value_parser = ["demo", "report", "replay", "completions", "man", "record", "run", "orphans", "watch"])]
         command: Option<String>,
     },
     /// Record a family's timeline headlessly, as a tick-log or NDJSON.
@@ -248,6 +250,31 @@ only with --all, as is a detached child that looks like one.
 Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any
 CPU, from the scheduler (/proc/PID/task/TID/sched), ? where unknown.")]
     Orphans(orphans::OrphansArgs),
+    /// Watch every process, always: the story of each orphan, in a journal, and policies.
+    #[command(after_help = "\
+Examples:
+  Leave it running, then ask what a leak is and where it came from:
+    leaktop watch &
+    leaktop orphans
+  Install it as a service (see the README's Deployments):
+    leaktop watch --print-unit systemd-user > ~/.config/systemd/user/leaktop-watch.service
+    sudo sh -c 'leaktop watch --print-unit systemd > /etc/systemd/system/leaktop-watch.service'
+  What the policies in the configuration file would do, without doing it:
+    leaktop watch --dry-run
+  For node_exporter's textfile collector:
+    leaktop watch --quiet --textfile /var/lib/node_exporter/textfile
+
+As root it watches every process, with the kernel's process-events connector; as a user,
+the user's own processes, with pidfds (exits as they happen, forks at each scan). Each
+orphaning (a process that died leaving live processes behind) is one NDJSON record on
+standard output and in the journal: what died, how and when, what it left (group,
+session, cgroup, command, RSS, PSS); later records say what became of each process.
+`leaktop orphans` tells these stories. The journal is bounded (--journal-max) and read
+back when the watcher restarts.
+
+Policies ([[policy]] in the configuration file) report by default; a kill policy ends
+only groups with strong evidence, through the safe kill, after its duration.")]
+    Watch(watch::WatchArgs),
 }
 
 /// Parses the command line, runs the command on the real host, built here once and
@@ -283,8 +310,9 @@ fn run(host: std::sync::Arc<dyn leaktop::host::Host>, cli: Cli) -> Result<Exit, 
         Some(Cmd::Record(args)) => record::run(host, args),
         Some(Cmd::Run(args)) => run::run(host, args, color),
         Some(Cmd::Orphans(args)) => orphans::run(host, args),
+        Some(Cmd::Watch(args)) => watch::run(host, args),
         Some(Cmd::Demo(tuning)) => {
-            demo::run(host, tuning.watch(Root::Pick, color)).map_err(anyhow::Error::from)?;
+            demo::run(host, tuning.watch(Root::Pick, color)?).map_err(anyhow::Error::from)?;
             Ok(Exit::Success)
         }
         Some(Cmd::Report(args)) => report::run(host, args),

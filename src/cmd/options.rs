@@ -1,6 +1,7 @@
 //! The option groups several commands share (sampling, alerts) and the value parsers
 //! every option goes through, so that a bound or a message is said once.
 
+use leaktop::format::config::ConfigError;
 use std::time::Duration;
 
 use clap::Args;
@@ -134,9 +135,21 @@ pub(crate) fn parse_allow(s: &str) -> Result<AllowRule, String> {
     Ok(AllowRule::command(s))
 }
 
+impl VerdictArgs {
+    /// The `--allow` rules, and the configuration file's `[[ignore]]` rules (the same
+    /// rule type), found where `orphans` and `watch` find it (`LEAKTOP_NO_CONFIG=1`
+    /// leaves it out). Errors: a bad file.
+    pub(crate) fn allowed(&self) -> Result<Vec<AllowRule>, ConfigError> {
+        let mut rules = self.allow.clone();
+        rules.extend(super::config::ConfigArgs::found().load()?.ignore);
+        Ok(rules)
+    }
+}
+
 impl ViewTuning {
-    pub(crate) fn watch(&self, root: Root, color: bool) -> WatchOptions {
-        WatchOptions {
+    /// The view's options. Errors: a bad configuration file.
+    pub(crate) fn watch(&self, root: Root, color: bool) -> Result<WatchOptions, ConfigError> {
+        Ok(WatchOptions {
             root,
             interval: self.interval,
             backend: self.backend.into(),
@@ -145,9 +158,9 @@ impl ViewTuning {
             subreapers: Vec::new(),
             alerts: self.alerts.config(self.interval),
             leak_grace: self.verdict.leak_grace,
-            allowed: self.verdict.allow.clone(),
+            allowed: self.verdict.allowed()?,
             metrics: None,
-        }
+        })
     }
 }
 
@@ -280,28 +293,9 @@ impl Checked for Window {
     }
 }
 
-/// A size in KiB from `100MB`, `512MiB`, `1.5G`, `4096KiB`. KB, MB and GB count in
-/// 1024s like KiB, MiB and GiB: leaktop shows RSS in binary units, and `100MB` typed
-/// after reading "100.00 MiB" in the view must mean that.
+/// A size in KiB from `100MB`, `512MiB`, `1.5G` ([`leaktop::human::parse_size_kb`]).
 pub(crate) fn parse_size_kb(s: &str) -> Result<u64, String> {
-    const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
-    let t = s.trim();
-    if t.starts_with('-') {
-        return Err(format!(
-            "'{s}' is negative: a size is 0 or more, like 100MB"
-        ));
-    }
-    // parse-size reads a bare number as bytes; here it is more likely meant as MB.
-    if !t.ends_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err(format!("'{s}' needs a unit, like {t}MB"));
-    }
-    match SIZES.parse_size(t) {
-        Ok(bytes) => Ok(bytes / 1024),
-        Err(parse_size::Error::PosOverflow) => Err(format!("'{s}' is too large")),
-        Err(_) => Err(format!(
-            "'{s}' is not a size like 100MB or 2GiB (units B, KB, MB, GB, TB)"
-        )),
-    }
+    leaktop::human::parse_size_kb(s)
 }
 
 /// Alert kinds, comma-separated.

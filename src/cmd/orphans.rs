@@ -11,6 +11,9 @@ use leaktop::actions::orphans::{self, Filter, Io, KillOptions, Options, Output, 
 use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::host::Host;
 
+use leaktop::actions::known::Known;
+
+use super::config::{ConfigArgs, journals_to_read};
 use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
 
 /// Whether the listing is a table, JSON or tick-log snapshots.
@@ -52,9 +55,9 @@ pub(crate) struct OrphansArgs {
     /// reported once it has lasted this long: a pool orphaned a moment ago may still
     /// be exiting by itself, a service lingering by design (esbuild's, a language
     /// server) exits within 3 s of its parent; the default is --leak-grace's (at most
-    /// 1h).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
-    pub(crate) older_than: Duration,
+    /// 1h) [default: 5s, or the configuration file's].
+    #[arg(long, value_name = "DURATION", value_parser = Named(WAIT))]
+    pub(crate) older_than: Option<Duration>,
     /// Only groups holding at least this much RSS, e.g. 100MB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size_kb)]
     pub(crate) min_rss: Option<u64>,
@@ -105,6 +108,12 @@ pub(crate) struct OrphansArgs {
     /// With --watch, stop after N scans.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "watch")]
     pub(crate) count: Option<u64>,
+    /// The journal of a `leaktop watch` to read the stories from [default: this
+    /// user's and the system's, /var/lib/leaktop].
+    #[arg(long, value_name = "DIR", env = "LEAKTOP_JOURNAL")]
+    pub(crate) journal: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
     #[command(flatten)]
     pub(crate) metrics: MetricsArgs,
 }
@@ -130,6 +139,11 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super:
     if let Some(s) = &served {
         leaktop::say(&format!("{}\n", s.note()));
     }
+    let config = args.config.load()?;
+    let known = Known {
+        config: config.path.clone(),
+        journals: journals_to_read(host.as_ref(), args.journal.as_ref()),
+    };
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let width = if std::io::stdout().is_terminal() {
         ratatui::crossterm::terminal::size().map_or(120, |(w, _)| usize::from(w))
@@ -147,14 +161,22 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super:
     });
     let opts = Options {
         scan: ScanOptions {
-            older_than: args.older_than,
+            older_than: args
+                .older_than
+                .or(config.older_than)
+                .unwrap_or(Duration::from_secs(5)),
             all: args.all,
             measure: !args.no_pss,
-            allowed: args.allow,
+            // `[[ignore]]` rules are `--allow` rules from the file.
+            allowed: args
+                .allow
+                .into_iter()
+                .chain(config.ignore.clone())
+                .collect(),
         },
         filter: Filter {
             pattern: args.pattern,
-            min_rss_kb: args.min_rss.unwrap_or(0),
+            min_rss_kb: args.min_rss.or(config.min_rss_kb).unwrap_or(0),
             uid,
             group: args.group,
         },
@@ -167,6 +189,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super:
         watch: args.watch.then_some(args.interval),
         count: args.count,
         metrics: served.as_ref().map(|s| s.state.clone()),
+        known,
     };
     let mut out = |s: &str| leaktop::stdout::write_all(s.as_bytes());
     let mut ask = |question: &str| {

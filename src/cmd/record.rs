@@ -105,7 +105,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> Result<Exit, super::
         notes: !args.quiet,
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
-        allowed: args.verdict.allow.clone(),
+        allowed: args.verdict.allowed()?,
         pss: !args.no_pss,
         metrics: served.as_ref().map(|s| s.state.clone()),
     };

@@ -105,7 +105,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         metrics: served.as_ref().map(|s| s.state.clone()),
         alerts: args.alerts.config(args.interval),
         leak_grace: args.verdict.leak_grace,
-        allowed: args.verdict.allow.clone(),
+        allowed: args.verdict.allowed()?,
         fail_on: args.fail_on,
         fail_after: args.fail_after,
         tui: args.tui.then(|| {

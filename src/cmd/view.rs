@@ -22,7 +22,7 @@ impl ViewArgs {
     /// The live view, serving `--metrics` while it runs.
     pub(crate) fn watch(&self, host: Arc<dyn Host>, color: bool) -> Result<(), super::Error> {
         let served = self.metrics.start()?;
-        let mut opts = self.tuning.watch(self.root.root(), color);
+        let mut opts = self.tuning.watch(self.root.root(), color)?;
         opts.metrics = served.as_ref().map(|s| s.state.clone());
         leaktop::ui::watch(host, &opts).map_err(anyhow::Error::from)?;
         Ok(())

@@ -1,6 +1,9 @@
 //! Recording formats: the tick-log text format and NDJSON, each with its writer and
 //! parser side by side. Both carry exactly the same data, so conversion is lossless.
+//! Beside them: `leaktop orphans`' listings ([`orphans`]), `leaktop watch`'s journal
+//! ([`journal`]) and the configuration file ([`config`]).
 
+pub mod config;
 mod damage;
 pub use damage::Skipped;
 mod escape;
@@ -9,11 +12,13 @@ pub use crate::human::{age, elapsed, fit, human_kb, io_message, plural, printabl
 mod lines;
 pub use lines::MAX_LINE_BYTES;
 pub mod freed;
+pub mod journal;
 pub mod ndjson;
 pub mod orphans;
 pub mod stream;
 pub use stream::{TickAt, TickReader, open};
 pub mod text;
+pub mod units;
 
 use std::path::Path;
 

@@ -219,15 +219,44 @@ pub fn group_json(g: &OrphanGroup, view: &View) -> Value {
 /// The whole listing as one JSON object: `groups`, and the processes that could not
 /// be read (`unreadable`) or vanished mid-scan (`vanished`).
 pub fn json(groups: &[&OrphanGroup], view: &View, unreadable: usize, vanished: usize) -> String {
+    let mut s = json_value(groups, view, unreadable, vanished).to_string();
+    s.push('\n');
+    s
+}
+
+/// [`json`] as a value, for a caller to add to.
+pub fn json_value(
+    groups: &[&OrphanGroup],
+    view: &View,
+    unreadable: usize,
+    vanished: usize,
+) -> Value {
     let groups: Vec<Value> = groups.iter().map(|g| group_json(g, view)).collect();
-    let mut s = json!({
+    json!({
         "groups": groups,
         "unreadable": unreadable,
         "vanished": vanished,
     })
-    .to_string();
-    s.push('\n');
-    s
+}
+
+/// A watcher's story of a group, for `--json`: when it was orphaned (`orphaned_ms`,
+/// exact or between `since_ms` and it), the process that died (`died_pid`,
+/// `died_cmd`), how (`how`: `exit_code`, or `signal` and `signal_name`), what it
+/// left (`left`, `rss_kb`, `pss_kb` then) and the source that saw it.
+pub fn story_json(s: &crate::model::watch::story::Story) -> Value {
+    json!({
+        "orphaned_ms": s.time_ms,
+        "exact": s.exact,
+        "since_ms": s.since_ms,
+        "died_pid": s.died_pid,
+        "died_cmd": s.died_cmd,
+        "how": s.how,
+        "strength": if s.strength() == Strength::Strong { "strong" } else { "weak" },
+        "left": s.left,
+        "rss_kb": s.rss_kb,
+        "pss_kb": s.pss_kb,
+        "source": s.source,
+    })
 }
 
 /// A tick-log snapshot per group, to paste into a bug report: its oldest member as

@@ -100,6 +100,11 @@ impl Host for LinuxHost {
         Some((st.st_dev as u64, st.st_ino as u64))
     }
 
+    fn exe_path(&self, id: Identity) -> Option<String> {
+        let exe = open_checked(id)?.exe().ok()?;
+        Some(exe.to_string_lossy().into_owned())
+    }
+
     fn stdio_on_terminal(&self, pid: u32) -> Option<bool> {
         let mut on = false;
         for fd in 0..3 {

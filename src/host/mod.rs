@@ -226,6 +226,15 @@ pub trait Host: Send + Sync {
     /// how leaktop recognises another leaktop, and a restarted daemon under `--follow`.
     fn exe_id(&self, pid: u32) -> Option<ExeId>;
 
+    /// The path of the executable the process `id` runs (the target of
+    /// `/proc/PID/exe`, perhaps ending in ` (deleted)`), read only if the process at
+    /// `id.pid` is `id`; `None` if gone, reused, a kernel thread or unreadable (another
+    /// user's process without `CAP_SYS_PTRACE`). The default knows none.
+    fn exe_path(&self, id: Identity) -> Option<String> {
+        let _ = id;
+        None
+    }
+
     /// Whether any of `pid`'s standard streams (fds 0, 1, 2) is a terminal, or `None`
     /// if that cannot be read (another user's process, gone; macOS).
     fn stdio_on_terminal(&self, pid: u32) -> Option<bool>;

@@ -29,6 +29,9 @@ pub fn encode(figures: &Figures) -> String {
     if let Some(o) = &figures.orphans {
         register_orphans(&mut registry, o);
     }
+    if let Some(w) = &figures.watch {
+        super::watch::register(&mut registry, w);
+    }
     let mut out = String::with_capacity(2048);
     // Writing to a String cannot fail.
     let _ = encode_text(&mut out, &registry);
@@ -206,6 +209,7 @@ mod tests {
         let text = encode(&Figures {
             family: Some(family()),
             orphans: None,
+            ..Figures::default()
         });
         let root = r#"root="serve \"x\"""#;
         assert_eq!(
@@ -308,12 +312,14 @@ mod tests {
         let text = encode(&Figures {
             family: Some(f.clone()),
             orphans: None,
+            ..Figures::default()
         });
         assert!(!text.contains("gpu"), "{text}");
         f.leaked_gpu_bytes = Some(2 << 30);
         let text = encode(&Figures {
             family: Some(f),
             orphans: None,
+            ..Figures::default()
         });
         let root = r#"root="serve \"x\"""#;
         assert_eq!(

@@ -23,6 +23,8 @@ pub struct Figures {
     pub family: Option<FamilyFigures>,
     /// `orphans --watch`: the orphan groups on the machine; `None` elsewhere.
     pub orphans: Option<OrphanFigures>,
+    /// `leaktop watch`: orphan groups by origin, orphanings, policy actions.
+    pub watch: Option<super::watch::WatchFigures>,
 }
 
 /// One family's figures at its last tick. Counts are processes; memory is bytes.
@@ -94,6 +96,11 @@ impl MetricsState {
     /// per scan of the machine.
     pub fn set_orphans(&self, orphans: OrphanFigures) {
         self.lock().orphans = Some(orphans);
+    }
+
+    /// Replaces the watcher's figures, once per scan of `leaktop watch`.
+    pub fn set_watch(&self, watch: super::watch::WatchFigures) {
+        self.lock().watch = Some(watch);
     }
 
     fn lock(&self) -> MutexGuard<'_, Figures> {

@@ -9,7 +9,9 @@
 //! - [`run_record`] is what a `leaktop run` leaves behind to vouch for its marker;
 //! - [`leak_log`] keeps a run's leaks, those that exited before it ended included;
 //! - [`layout`] orders a tick's processes as a tree, with leaked trees after the live one;
-//! - [`restart`] decides which new process is a `--follow`ed root started again.
+//! - [`restart`] decides which new process is a `--follow`ed root started again;
+//! - [`watch`] keeps the lineage of every process and the story of every orphaning
+//!   (`leaktop watch`), and what a `[[policy]]` decides.
 
 pub mod alerts;
 pub mod allow;
@@ -21,6 +23,7 @@ pub mod restart;
 pub mod run_record;
 pub mod snapshot;
 pub mod tracker;
+pub mod watch;
 
 pub use alerts::{Alert, AlertConfig, AlertKind};
 pub use snapshot::{Event, Header, MemSum, ProcRow, Tick};

@@ -104,6 +104,11 @@ pub struct Context {
     /// Processes meant to outlive their parent (`--allow`): not listed unless `all`,
     /// and then never strong.
     pub allowed: Vec<AllowRule>,
+    /// Processes a watcher saw orphaned when their parent was killed or failed
+    /// (`leaktop watch`'s journal, strong stories): listed even
+    /// where `/proc` alone holds no evidence or they look like daemons; their story
+    /// is added as evidence afterwards ([`super::watch::story::attach`]).
+    pub watched: IdSet<Identity>,
 }
 
 /// How sure a piece of evidence is.
@@ -601,7 +606,7 @@ fn judge(
             },
             None => strong(kind, text),
         };
-        if !trusted_leaders && !shown && origin.is_none() {
+        if !trusted_leaders && !shown && origin.is_none() && !ctx.watched.contains(&c.id()) {
             continue;
         }
         evidence.push(e);
@@ -623,6 +628,11 @@ fn judge(
     }
     evidence.extend(worker);
     if evidence.is_empty() {
+        if ctx.watched.contains(&c.id()) {
+            // The watcher's story is its evidence, attached after classification.
+            let origin = Origin::Group(if c.pgrp > 1 { c.pgrp } else { c.pid });
+            return Some((origin, evidence));
+        }
         if !ctx.all {
             return None;
         }

@@ -241,6 +241,7 @@ fn orphans_json(host: LinuxHost, leader: u32) -> Value {
         watch: None,
         count: None,
         metrics: None,
+        known: leaktop::actions::known::Known::default(),
     };
     let mut out = String::new();
     let mut write = |s: &str| {

@@ -96,3 +96,7 @@ mod tui;
 mod verdicts;
 // the whole view's event loop on TestBackend with the fake host
 mod view_app;
+// `leaktop watch` on real pools: the story in the journal and in `orphans`, restarts, rules, a fork storm
+mod watch;
+// `leaktop watch` on the fake host: orphanings by every event source, resumes, ignore rules, kill policies
+mod watch_fake;

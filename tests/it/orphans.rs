@@ -34,7 +34,7 @@ fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn group<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
+pub(crate) fn group<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
     v["groups"]
         .as_array()
         .unwrap()
@@ -42,7 +42,7 @@ fn group<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
         .find(|g| g["id"] == id)
 }
 
-fn group_pids(g: &Value) -> Vec<u32> {
+pub(crate) fn group_pids(g: &Value) -> Vec<u32> {
     let mut pids: Vec<u32> = g["processes"]
         .as_array()
         .unwrap()
@@ -54,7 +54,7 @@ fn group_pids(g: &Value) -> Vec<u32> {
 }
 
 /// Every process in the tree under `pid`, `pid` excluded.
-fn descendants(pid: u32) -> Vec<u32> {
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     let mut stack = children_of(pid);
     while let Some(p) = stack.pop() {
@@ -67,7 +67,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// A forkserver pool whose parent (its own process-group leader, as a shell's job)
 /// is SIGKILLed: the pool's processes, now under init.
-fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
+pub(crate) fn orphaned_pool(dir: &std::path::Path) -> (Family, u32, Vec<u32>) {
     let mut pool = Family::spawn_pool(dir);
     let leader = pool.pid();
     let members = descendants(leader);

@@ -8,6 +8,7 @@ use crate::fakes;
 use std::time::Duration;
 
 use fakes::host::{FakeHost, Proc, Reaction};
+use leaktop::actions::known::Known;
 use leaktop::actions::orphans::{
     Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions, run_on,
 };
@@ -56,6 +57,7 @@ pub(crate) fn options(output: Output) -> Options {
         watch: None,
         count: None,
         metrics: None,
+        known: Known::default(),
     }
 }
 

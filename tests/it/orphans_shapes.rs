@@ -262,6 +262,7 @@ fn a_kill_that_ends_nothing_says_so_and_fails() {
         watch: None,
         count: None,
         metrics: None,
+        known: leaktop::actions::known::Known::default(),
     };
     let (mut out, mut said) = (String::new(), String::new());
     let mut write = |s: &str| {

@@ -531,3 +531,39 @@ fn descendants_cost_a_uid_read_not_their_whole_facts() {
     assert_eq!(uids, [(601, Some(1000)), (602, Some(33))]);
     assert!(!world.facts_asked.contains(&602), "{:?}", world.facts_asked);
 }
+
+#[test]
+fn a_process_a_watcher_saw_orphaned_is_listed_whatever_proc_shows() {
+    // A daemon's shape (901), and a child of init that leads its own group and
+    // session (961): neither is listed from /proc alone.
+    let scan = vec![
+        init(),
+        p(901, 1, 900, 900, "mydaemon"),
+        p(961, 1, 961, 961, "python3"),
+    ];
+    let mut world = World::default();
+    world.facts.insert(901, daemon_facts());
+    assert!(ids(&classify(&scan, &ctx(), &mut world)).is_empty());
+    let watched = Context {
+        watched: [901, 961]
+            .into_iter()
+            .map(|pid| Identity {
+                pid,
+                start: u64::from(pid),
+            })
+            .collect(),
+        ..ctx()
+    };
+    let got = classify(&scan, &watched, &mut world);
+    let mut got_ids = ids(&got);
+    got_ids.sort();
+    assert_eq!(got_ids, ["pg-900", "pg-961"]);
+    // Nothing from /proc made either strong: the story, attached later, decides.
+    assert!(got.groups.iter().all(|g| !g.strong()));
+    // Another process at a watched pid is not watched.
+    let reused = Context {
+        watched: [Identity { pid: 961, start: 7 }].into_iter().collect(),
+        ..ctx()
+    };
+    assert!(ids(&classify(&scan, &reused, &mut world)).is_empty());
+}

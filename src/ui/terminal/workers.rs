@@ -15,16 +15,27 @@ use crate::model::orphans::OrphanGroup;
 use crate::sample::Identity;
 
 /// One orphan scan, as `leaktop orphans` does it by default (grace 2 s, daemons by
-/// design left out), without memory reads (the kill dialog reads its own).
+/// design left out), without memory reads (the kill dialog reads its own), with the
+/// stories a watcher's journal tells of them (strong ones first).
 pub(super) fn scan_orphans(host: Arc<dyn Host>) -> Result<Vec<OrphanGroup>, String> {
-    let mut scanner = crate::actions::orphans::Scanner::new(host).map_err(|e| e.to_string())?;
+    use crate::actions::known;
+    let mut scanner =
+        crate::actions::orphans::Scanner::new(host.clone()).map_err(|e| e.to_string())?;
     let opts = crate::actions::orphans::ScanOptions {
         older_than: Duration::from_secs(2),
         all: false,
         measure: false,
         allowed: Vec::new(),
     };
-    Ok(scanner.scan(&opts).classified.groups)
+    let samples = host.scan();
+    let alive = samples.iter().map(|s| s.id()).collect();
+    let journals = known::journals(host.as_ref(), &|k| std::env::var_os(k));
+    let (stories, _) = known::stories(&journals, &alive);
+    let now_ms = crate::host::wall_ms(host.as_ref());
+    Ok(known::judge(&mut scanner, samples, &opts, stories, now_ms)
+        .scan
+        .classified
+        .groups)
 }
 
 /// The kill and the export in flight, if any.

@@ -132,6 +132,7 @@ impl Tag {
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
         c.env(TAG_VAR, &self.0);
+        isolate(&mut c);
         c
     }
 
@@ -223,8 +224,19 @@ pub fn steering_pids() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// leaktop as the tests run it: with no configuration file and no watcher's journal
+/// of this machine (a `config.toml` in /etc or a journal in /var/lib/leaktop must not
+/// change a verdict here); a test names its own with `--config` and `--journal`.
 pub fn leaktop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_leaktop"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_leaktop"));
+    isolate(&mut c);
+    c
+}
+
+/// The environment that keeps leaktop off this machine's configuration and journal.
+pub fn isolate(c: &mut Command) {
+    c.env("LEAKTOP_NO_CONFIG", "1")
+        .env("LEAKTOP_JOURNAL", "/nonexistent/leaktop-tests/journal");
 }
 
 /// How long a test waits for what must happen: long, so that the suite passes on a

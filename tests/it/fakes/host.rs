@@ -390,7 +390,8 @@ struct Live {
     dies_at: Option<Duration>,
     /// When it forks next.
     next_fork: Option<Duration>,
-    /// How it ended, while it is a zombie.
+    /// How it ended, while it is a zombie; how it will end at `dies_at`
+    /// ([`FakeHost::end_after`]) while it runs.
     exit: Option<Exit>,
 }
 
@@ -613,7 +614,8 @@ impl World {
                 self.fork(pid);
             }
             for pid in dying {
-                self.die(pid, Exit::Code(0));
+                let how = self.procs.get(&pid).and_then(|l| l.exit);
+                self.die(pid, how.unwrap_or(Exit::Code(0)));
             }
         }
         self.now = target;
@@ -1024,6 +1026,17 @@ impl FakeHost {
     /// Makes the process at `pid` exit now with `code`.
     pub fn exit(&self, pid: u32, code: u8) {
         self.world().die(pid, Exit::Code(code));
+    }
+
+    /// Makes the process at `pid` end `after` this much fake time, as `how` says (a
+    /// signal from elsewhere, a crash, an exit).
+    pub fn end_after(&self, pid: u32, after: Duration, how: Exit) {
+        let mut w = self.world();
+        let at = w.now + after;
+        if let Some(live) = w.procs.get_mut(&pid) {
+            live.dies_at = Some(at);
+            live.exit = Some(how);
+        }
     }
 
     /// Makes the process at `pid` fork a child now; returns the child's pid.

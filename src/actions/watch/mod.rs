@@ -1,0 +1,620 @@
+//! `leaktop watch` on a [`Host`]: the lineage of every process it can see, kept from
+//! the event source ([`Host::events`]: the connector, else pidfds, else ticks) and
+//! scans of `/proc`, and each orphaning recorded as it happens, with what became of
+//! what it left. Records go to standard output (NDJSON) and to the journal; at each
+//! scan the standing groups are counted for the metrics and handed to the policies.
+//!
+//! The loop: wait for events up to a second (the ticks' fallback waits its
+//! interval), feed them to the lineage, read what they told (a parent's command
+//! while it lives, an orphaning's children), scan when the interval is due (or
+//! events were lost), write the batch, and sync the journal at most once a second.
+//!
+//! Bounded: the lineage holds what lives (and at most [`MAX_KNOWN`] processes), the
+//! journal its cap, stories only of processes still alive.
+//!
+//! [`MAX_KNOWN`]: crate::model::watch::lineage::MAX_KNOWN
+
+mod orphaning;
+mod policies;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::actions::known;
+use crate::actions::orphans::Scanner;
+use crate::format::journal::{self, JournalError, WatcherFile};
+use crate::host::{Create, Host};
+use crate::metrics::MetricsState;
+use crate::metrics::watch::WatchFigures;
+use crate::model::allow::AllowRule;
+use crate::model::watch::lineage::{Death, Lineage, Seen};
+use crate::model::watch::policy::Policy;
+use crate::model::watch::record::{Fate, LostRecord, Orphaning, Record, Start, Stop};
+use crate::model::watch::story::Stories;
+use crate::sample::events::{EventRequest, ProcEvent, Source, Stamped, Ticks};
+use crate::sample::{Backend, IdMap, IdSet, Identity, ProcSample};
+
+pub use orphaning::DETAILED_PER_SEC;
+
+/// Everything `leaktop watch` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The journal's directory.
+    pub journal: PathBuf,
+    /// The journal's cap, bytes.
+    pub journal_max: u64,
+    /// Time between scans of `/proc` without the connector (with it: at least a
+    /// minute, and at once after a loss).
+    pub interval: Duration,
+    /// A group must have lasted this long to be counted or handed to a policy.
+    pub older_than: Duration,
+    pub policies: Vec<Policy>,
+    /// `[[ignore]]` and `--allow` rules: groups meant to outlive their parent, never
+    /// counted nor handed to a policy.
+    pub allowed: Vec<AllowRule>,
+    /// The configuration file used, named in the `start` record.
+    pub config: Option<PathBuf>,
+    /// Policies say what they would do and do nothing.
+    pub dry_run: bool,
+    /// Where each scan's figures are published (`--metrics`).
+    pub metrics: Option<Arc<MetricsState>>,
+    /// Where `leaktop.prom` is written at each scan (`--textfile`).
+    pub textfile: Option<PathBuf>,
+    /// Write no NDJSON to standard output (the journal only).
+    pub quiet: bool,
+    /// What to ask of [`Host::events`].
+    pub request: EventRequest,
+}
+
+/// Why `leaktop watch` could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "a watcher is already running on {} (pid {}, since {} ago)",
+        crate::human::shown_path(.0), .1, .2
+    )]
+    AlreadyRunning(PathBuf, u32, String),
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("cannot write the pid file in {}: {}", crate::human::shown_path(.0), crate::human::io_message(.1))]
+    PidFile(PathBuf, #[source] std::io::Error),
+    #[error("{0}")]
+    Sample(#[from] crate::sample::SampleError),
+    #[error("{0}")]
+    Write(#[from] crate::stdout::Error),
+}
+
+/// Where the watcher's output goes, and when it stops.
+pub struct Io<'a> {
+    /// Standard output: one record a line.
+    pub out: &'a mut dyn FnMut(&str) -> Result<(), crate::stdout::Error>,
+    /// Messages for people (stderr).
+    pub say: &'a mut dyn FnMut(&str),
+    /// Why to stop now (a signal's name), asked between two waits.
+    pub stop: &'a dyn Fn() -> Option<String>,
+}
+
+/// The most the loop waits for events before it looks at the clock again.
+const STEP: Duration = Duration::from_secs(1);
+/// With the connector, the longest time between two scans.
+const CONNECTOR_SCAN: Duration = Duration::from_secs(60);
+
+/// Wall time (ms since the Unix epoch) on the host's monotonic clock: the wall time
+/// at start, plus how far the host's clock moved since. A step of the system clock
+/// does not reorder records, and the fake host's time moves it in the tests.
+struct Clock {
+    began: Instant,
+    began_ms: u64,
+}
+
+impl Clock {
+    fn now_ms(&self, host: &dyn Host) -> u64 {
+        let moved = host.now().saturating_duration_since(self.began);
+        self.began_ms
+            .saturating_add(u64::try_from(moved.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Runs `leaktop watch` on `host` until `io.stop` says why not. See [`Options`].
+pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), WatchError> {
+    let h = host.as_ref();
+    let clock = Clock {
+        began: h.now(),
+        began_ms: crate::host::wall_ms(h),
+    };
+    let own = h.probe(h.own_pid()).map_or(
+        Identity {
+            pid: h.own_pid(),
+            start: 0,
+        },
+        |s| s.id(),
+    );
+    let own_uid = h.uid(own);
+    let scope = match own_uid {
+        Some(0) | None => None,
+        Some(u) => Some(u),
+    };
+    if let Some(w) = known::watchers(h, std::slice::from_ref(&opts.journal))
+        .into_iter()
+        .find(|w| w.running && w.file.pid != own.pid)
+    {
+        let ago = crate::human::age(clock.now_ms(h).saturating_sub(w.file.since_ms));
+        return Err(WatchError::AlreadyRunning(
+            opts.journal.clone(),
+            w.file.pid,
+            ago,
+        ));
+    }
+    let create_host = host.clone();
+    let mut writer = journal::Writer::open(
+        &opts.journal,
+        opts.journal_max,
+        &h.hostname(),
+        Box::new(move |p| create_host.create(p, Create::New)),
+    )?;
+    let mut events = h.events(opts.request);
+    let source = events.source();
+    let mut sampler = h.sampler(Backend::default())?;
+    let mut lineage = Lineage::new();
+    let mut stories = Stories::new();
+    let mut budget = orphaning::Budget::new();
+    let figures = WatchFigures {
+        source: source.name().to_string(),
+        ..WatchFigures::default()
+    };
+    let mut policies = policies::Policies::new(
+        Scanner::new(host.clone())?,
+        opts.policies.clone(),
+        opts.allowed.clone(),
+        opts.older_than,
+        opts.dry_run,
+    );
+
+    // The first scan, and the journal read back: the processes it left behind that
+    // still live are followed again.
+    let samples = h.scan();
+    let alive: IdMap<Identity, ()> = samples
+        .iter()
+        .filter(|s| !s.has_exited())
+        .map(|s| (s.id(), ()))
+        .collect();
+    let mut resumed: Vec<(Identity, u64, u32)> = Vec::new();
+    journal::read(
+        &opts.journal,
+        &mut |r| match r {
+            Record::Orphaned(o) => {
+                stories.add(&o, &mut |id| alive.contains_key(&id));
+                for l in o.left.iter().filter(|l| alive.contains_key(&l.id())) {
+                    resumed.push((l.id(), o.time_ms, o.died.pid));
+                }
+            }
+            Record::Fate(f) => {
+                let id = Identity {
+                    pid: f.pid,
+                    start: f.start,
+                };
+                stories.forget(id);
+                resumed.retain(|r| r.0 != id);
+            }
+            _ => {}
+        },
+        &mut |w| (io.say)(&format!("leaktop: warning: {w}\n")),
+    );
+    let mut seen: Vec<Seen> = Vec::new();
+    let now_ms = clock.now_ms(h);
+    lineage.scan(now_ms, &samples, &mut seen);
+    for (id, at, died) in &resumed {
+        lineage.follow(*id, *at, *died);
+    }
+    let scope_name = scope.map_or("machine".to_string(), |u| format!("uid:{u}"));
+    let pid_file = WatcherFile {
+        pid: own.pid,
+        start: own.start,
+        since_ms: now_ms,
+        source: source.name().to_string(),
+        scope: scope_name.clone(),
+    };
+    let mut state = State {
+        host: h,
+        opts,
+        source,
+        scope,
+        lineage,
+        stories,
+        figures,
+        origins: crate::model::watch::Origins::default(),
+        batch: Vec::new(),
+        said_journal_error: false,
+        warnings: Vec::new(),
+        held: Vec::new(),
+    };
+    state.batch.push(Record::Start(Start {
+        time_ms: now_ms,
+        pid: own.pid,
+        start: own.start,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        source: source.name().to_string(),
+        guarantees: source.guarantees().to_string(),
+        fallback: events.fallback_reason().map(ToString::to_string),
+        scope: scope_name,
+        config: opts.config.as_ref().map(|p| p.display().to_string()),
+        resumed: resumed.len(),
+    }));
+    (io.say)(&format!(
+        "leaktop: watching {} with {} events{}; journal {}\n",
+        match scope {
+            None => "every process".to_string(),
+            Some(u) => format!("the processes of uid {u}"),
+        },
+        source.name(),
+        events
+            .fallback_reason()
+            .map_or(String::new(), |why| format!(" (no connector: {why})")),
+        crate::human::shown_path(&opts.journal)
+    ));
+    {
+        let mut reader = orphaning::Reader {
+            host: h,
+            sampler: sampler.as_mut(),
+            budget: &mut budget,
+        };
+        let present = by_pid(&samples);
+        state.handle(&mut reader, &mut seen, Some(&present));
+        state.publish(&mut policies, samples, clock.now_ms(h));
+    }
+    // The start record is in the journal before the pid file says a watcher runs.
+    state.write(&mut writer, io, &mut None, clock.now_ms(h))?;
+    pid_file
+        .write(&opts.journal)
+        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
+    // Policies, metrics and the textfile look at the groups at each interval; with
+    // nothing to look, the connector's events need a scan only now and then.
+    let looking = !opts.policies.is_empty() || opts.metrics.is_some() || opts.textfile.is_some();
+    let interval = match source {
+        Source::Connector if !looking => CONNECTOR_SCAN.max(opts.interval),
+        _ => opts.interval,
+    };
+    let mut next_scan = h.now() + interval;
+    let mut last_sync: Option<Instant> = None;
+    let mut got: Vec<Stamped> = Vec::new();
+    let why = loop {
+        state.write(&mut writer, io, &mut last_sync, clock.now_ms(h))?;
+        if let Some(why) = (io.stop)() {
+            break why;
+        }
+        if source == Source::Pidfd {
+            let mut ids = Vec::new();
+            state.lineage.worth_watching(scope, &mut ids);
+            events.watch(&ids);
+        }
+        got.clear();
+        let wait = next_scan.saturating_duration_since(h.now()).min(STEP);
+        if let Err(e) = events.wait(wait, &mut got) {
+            (io.say)(&format!(
+                "leaktop: warning: {e}; scanning /proc every {} from now on\n",
+                humantime::format_duration(opts.interval)
+            ));
+            events = Box::new(Ticks::new(None));
+            state.figures.source = Source::Ticks.name().to_string();
+            next_scan = h.now();
+        }
+        let now_ms = clock.now_ms(h);
+        let events_now = events.clock_ns();
+        let mut rescan = false;
+        for s in &got {
+            let at = now_ms.saturating_sub(events_now.saturating_sub(s.at_ns) / 1_000_000);
+            if let ProcEvent::Lost { count } = s.event {
+                state.figures.events_lost += count.unwrap_or(1);
+                state
+                    .batch
+                    .push(Record::Lost(LostRecord { time_ms: at, count }));
+                rescan = true;
+            }
+            state.lineage.observe(at, &s.event, &mut seen);
+        }
+        let mut reader = orphaning::Reader {
+            host: h,
+            sampler: sampler.as_mut(),
+            budget: &mut budget,
+        };
+        rescan |= state.handle(&mut reader, &mut seen, None);
+        state.retry_held(&mut reader, now_ms);
+        if rescan || h.now() >= next_scan {
+            let samples = h.scan();
+            let now_ms = clock.now_ms(h);
+            state.lineage.scan(now_ms, &samples, &mut seen);
+            let present = by_pid(&samples);
+            // A story of a process no fate was told of (it went while the followed
+            // were at their cap) goes once the process is gone.
+            state
+                .stories
+                .retain(&mut |id| present.get(&id.pid).is_some_and(|s| s.start == id.start));
+            state.handle(&mut reader, &mut seen, Some(&present));
+            state.publish(&mut policies, samples, now_ms);
+            next_scan = h.now() + interval;
+        }
+    };
+    state.batch.push(Record::Stop(Stop {
+        time_ms: clock.now_ms(h),
+        pid: own.pid,
+        why: why.clone(),
+    }));
+    // The pid file stays: `orphans` tells a watcher that stopped from one that runs
+    // by its start time, and says when the last one started.
+    state.write(&mut writer, io, &mut None, clock.now_ms(h))
+}
+
+/// Samples by pid.
+fn by_pid(samples: &[ProcSample]) -> IdMap<u32, ProcSample> {
+    samples.iter().map(|s| (s.pid, *s)).collect()
+}
+
+/// The watcher between two batches.
+struct State<'a> {
+    host: &'a dyn Host,
+    opts: &'a Options,
+    source: Source,
+    scope: Option<u32>,
+    lineage: Lineage,
+    stories: Stories,
+    figures: WatchFigures,
+    origins: crate::model::watch::Origins,
+    batch: Vec<Record>,
+    said_journal_error: bool,
+    /// Warnings for stderr, said at the next write.
+    warnings: Vec<String>,
+    /// Orphanings whose children are still under the dead pid (its other threads
+    /// live on), and since when.
+    held: Vec<Held>,
+}
+
+/// An orphaning whose children were still under the dead pid when its main thread's
+/// exit was told.
+struct Held {
+    death: Death,
+    since: Instant,
+    /// When the process was first found ended with no event telling how.
+    ended: Option<Instant>,
+}
+
+/// The most orphanings held at once, and for how long each.
+const MAX_HELD: usize = 1024;
+const HELD_FOR: Duration = Duration::from_secs(10);
+/// How long the exit event of a process's last thread may trail the reparenting of
+/// its children (the kernel reparents first, then sends the event).
+const EVENT_LAG: Duration = Duration::from_millis(500);
+
+impl State<'_> {
+    /// Acts on what the lineage told; returns whether a scan is wanted now.
+    fn handle(
+        &mut self,
+        reader: &mut orphaning::Reader,
+        seen: &mut Vec<Seen>,
+        present: Option<&IdMap<u32, ProcSample>>,
+    ) -> bool {
+        let mut rescan = false;
+        for s in seen.drain(..) {
+            match s {
+                Seen::NewParent(pid) => reader.details(&mut self.lineage, pid),
+                Seen::Rescan => rescan = true,
+                Seen::Orphaning(death) => self.try_orphaning(reader, death, present),
+                Seen::ThreadExit { tgid, time_ms, how } => {
+                    // The process may have ended with this thread: its children are
+                    // orphaned now.
+                    let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                        .into_iter()
+                        .partition(|h| h.death.died.pid == tgid);
+                    self.held = later;
+                    for Held { death: mut d, .. } in now {
+                        // How the main thread ended is not how the process did.
+                        d.time_ms = time_ms;
+                        d.died.how = how;
+                        self.try_orphaning(reader, d, present);
+                    }
+                }
+                Seen::Fate {
+                    followed,
+                    time_ms,
+                    fate,
+                    how,
+                } => {
+                    self.stories.forget(followed.id);
+                    self.batch.push(Record::Fate(Fate {
+                        time_ms,
+                        pid: followed.id.pid,
+                        start: followed.id.start,
+                        orphaned_ms: followed.orphaned_ms,
+                        died_pid: followed.died_pid,
+                        fate,
+                        how,
+                        policy: None,
+                    }));
+                }
+            }
+        }
+        rescan
+    }
+
+    /// Records `death` if its children are orphans now, or holds it while the dead
+    /// process's other threads still hold them (for [`HELD_FOR`] at most).
+    fn try_orphaning(
+        &mut self,
+        reader: &mut orphaning::Reader,
+        death: Death,
+        present: Option<&IdMap<u32, ProcSample>>,
+    ) {
+        let source = if death.exact {
+            self.source.name()
+        } else {
+            Source::Ticks.name()
+        };
+        let at = death.time_ms;
+        match reader.orphaning(&death, &mut self.lineage, present, self.scope, source, at) {
+            orphaning::Outcome::Recorded(o) => self.record_orphaning(*o),
+            orphaning::Outcome::Held if self.held.len() < MAX_HELD => self.held.push(Held {
+                death,
+                since: self.host.now(),
+                ended: None,
+            }),
+            _ => {}
+        }
+    }
+
+    /// Tries again the held orphanings whose process ended with no event telling how
+    /// (an event source that tells no thread's exit), [`EVENT_LAG`] after it was found
+    /// ended, so that the event of its last thread, which trails the reparenting, is
+    /// told first. Such an orphaning says when it was noticed, not how the process
+    /// ended. Gives up on those held too long (a scan tells them later, if they come
+    /// to be).
+    fn retry_held(&mut self, reader: &mut orphaning::Reader, now_ms: u64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = self.host.now();
+        for mut held in std::mem::take(&mut self.held) {
+            if now.duration_since(held.since) > HELD_FOR {
+                continue;
+            }
+            if reader.held(&held.death, None) {
+                self.held.push(held);
+                continue;
+            }
+            let since_ended = *held.ended.get_or_insert(now);
+            if now.duration_since(since_ended) < EVENT_LAG {
+                self.held.push(held);
+                continue;
+            }
+            // No event told how or when the process ended: say when it was noticed.
+            let mut death = held.death.clone();
+            death.died.how = None;
+            death.since_ms = Some(death.time_ms);
+            death.time_ms = now_ms;
+            death.exact = false;
+            match reader.orphaning(
+                &death,
+                &mut self.lineage,
+                None,
+                self.scope,
+                self.source.name(),
+                now_ms,
+            ) {
+                orphaning::Outcome::Recorded(o) => self.record_orphaning(*o),
+                orphaning::Outcome::Held => self.held.push(held),
+                orphaning::Outcome::Nothing => {}
+            }
+        }
+    }
+
+    fn record_orphaning(&mut self, o: Orphaning) {
+        let alive: IdSet<Identity> = o.left.iter().map(|l| l.id()).collect();
+        self.stories.add(&o, &mut |id| alive.contains(&id));
+        let origin = self.origins.label(&o.died.comm);
+        *self.figures.orphanings.entry(origin).or_default() += 1;
+        self.batch.push(Record::Orphaned(o));
+    }
+
+    /// One scan's figures and policies.
+    fn publish(
+        &mut self,
+        policies: &mut policies::Policies,
+        samples: Vec<ProcSample>,
+        now_ms: u64,
+    ) {
+        let wanted = !self.opts.policies.is_empty()
+            || self.opts.metrics.is_some()
+            || self.opts.textfile.is_some();
+        self.figures.processes = self.lineage.len() as u64;
+        if !wanted {
+            return;
+        }
+        policies.tick(
+            self.host,
+            &mut self.origins,
+            samples,
+            &self.stories,
+            now_ms,
+            &mut self.lineage,
+            &mut self.figures,
+            &mut self.batch,
+        );
+        if let Some(m) = &self.opts.metrics {
+            m.set_watch(self.figures.clone());
+        }
+        if let Some(dir) = &self.opts.textfile {
+            let text = crate::metrics::watch::prometheus_text(&crate::metrics::encode::encode(
+                &crate::metrics::Figures {
+                    watch: Some(self.figures.clone()),
+                    ..crate::metrics::Figures::default()
+                },
+            ));
+            if let Err(e) = write_textfile(self.host, dir, &text) {
+                self.warnings.push(format!(
+                    "cannot write {}: {}",
+                    crate::human::shown_path(&dir.join("leaktop.prom")),
+                    crate::human::io_message(&e)
+                ));
+            }
+        }
+    }
+
+    /// Writes the batch: each record a line on standard output (unless quiet), and
+    /// to the journal, synced at most once a second.
+    fn write(
+        &mut self,
+        writer: &mut journal::Writer,
+        io: &mut Io,
+        last_sync: &mut Option<Instant>,
+        now_ms: u64,
+    ) -> Result<(), WatchError> {
+        for w in self.warnings.drain(..) {
+            (io.say)(&format!("leaktop: warning: {w}\n"));
+        }
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let mut lines = String::new();
+        for r in self.batch.drain(..) {
+            if !self.opts.quiet
+                && let Ok(line) = serde_json::to_string(&r)
+            {
+                lines.push_str(&line);
+                lines.push('\n');
+            }
+            writer.push(&r);
+        }
+        let now = self.host.now();
+        let sync = last_sync.is_none_or(|t| now.duration_since(t) >= STEP);
+        match writer.flush(sync, now_ms) {
+            Ok(()) => {
+                if sync {
+                    *last_sync = Some(now);
+                }
+                self.said_journal_error = false;
+            }
+            Err(e) if !self.said_journal_error => {
+                (io.say)(&format!(
+                    "leaktop: warning: {e}; the batch was not journaled\n"
+                ));
+                self.said_journal_error = true;
+            }
+            Err(_) => {}
+        }
+        if !lines.is_empty() {
+            (io.out)(&lines)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `leaktop.prom` into `dir` atomically: a temporary file, then a rename, so
+/// a collector never reads half a file.
+fn write_textfile(host: &dyn Host, dir: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".leaktop.prom.{}", host.own_pid()));
+    let mut f = host.create(&tmp, Create::Truncate)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_data()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join("leaktop.prom"))
+}
