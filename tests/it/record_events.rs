@@ -34,51 +34,77 @@ fn record_an_escape(
     env: &[(&str, &str)],
     ticks_after: usize,
 ) -> (Recording, ProcSample) {
-    let tag = Tag::new();
-    let mut root = Reaped(
-        tag.command("sh")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let host = leaktop::host::real();
-    let sample = host.probe(root.id()).unwrap();
-    assert!(
-        sample.session != root.id() && sample.pgrp != root.id(),
-        "the root must lead neither its group nor its session: {sample:?}"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("escape.ndjson");
-    let rec = Recorder::start_with(
-        root.id(),
-        &out,
-        &["--interval", "1s", "--leak-grace", "1s"],
-        env,
-    );
-    rec.wait_ticks(1);
-    root.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let mut escapee = None;
-    let over = common::wait_until(Duration::from_secs(20), || {
-        let live = tag.live();
-        escapee = live
-            .iter()
-            .filter(|&&pid| pid != root.id())
-            .filter_map(|&pid| host.probe(pid))
-            .find(|s| s.comm.as_bytes() == b"sleep" && !live.contains(&s.ppid));
-        escapee.is_some()
+    let escape = Escape::recorded(script, |root, out| {
+        Recorder::start_with(root, out, &["--interval", "1s", "--leak-grace", "1s"], env)
     });
-    assert!(over, "the escape did not happen");
-    let escaped = escapee.unwrap();
-    let escapee = escaped.pid;
-    let at_escape = read(&out).ticks.len();
-    let done = common::wait_until(Duration::from_secs(30), || {
-        leaktop::format::read(&out)
-            .is_ok_and(|r| r.ticks.len() >= at_escape + ticks_after || leaked(&r, escapee))
-    });
-    assert!(done, "the recorder stopped writing ticks");
-    drop(rec);
-    (read(&out), escaped)
+    let escapee = escape.escapee.pid;
+    let at_escape = read(&escape.out).ticks.len();
+    escape.wait_for(|r| r.ticks.len() >= at_escape + ticks_after || leaked(r, escapee));
+    (read(&escape.out), escape.escapee)
+}
+
+/// An escape under a recorder: see [`record_an_escape`]. Dropped, it stops the
+/// recorder and kills every process it started.
+struct Escape {
+    escapee: ProcSample,
+    out: std::path::PathBuf,
+    recorder: Recorder,
+    _root: Reaped,
+    _tag: Tag,
+    _dir: tempfile::TempDir,
+}
+
+impl Escape {
+    /// Starts the root on `script`, `record` on it (`start(root, out)`), and lets the
+    /// script escape after the first tick; returns once the escapee runs.
+    fn recorded(script: &str, start: impl FnOnce(u32, &Path) -> Recorder) -> Escape {
+        let tag = Tag::new();
+        let mut root = Reaped(
+            tag.command("sh")
+                .args(["-c", script])
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let host = leaktop::host::real();
+        let sample = host.probe(root.id()).unwrap();
+        assert!(
+            sample.session != root.id() && sample.pgrp != root.id(),
+            "the root must lead neither its group nor its session: {sample:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("escape.ndjson");
+        let recorder = start(root.id(), &out);
+        recorder.wait_ticks(1);
+        root.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let mut escapee = None;
+        let over = common::wait_until(Duration::from_secs(20), || {
+            let live = tag.live();
+            escapee = live
+                .iter()
+                .filter(|&&pid| pid != root.id())
+                .filter_map(|&pid| host.probe(pid))
+                .find(|s| s.comm.as_bytes() == b"sleep" && !live.contains(&s.ppid));
+            escapee.is_some()
+        });
+        assert!(over, "the escape did not happen");
+        Escape {
+            escapee: escapee.unwrap(),
+            out,
+            recorder,
+            _root: root,
+            _tag: tag,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until the recording, read back, is `done`.
+    fn wait_for(&self, done: impl Fn(&Recording) -> bool) {
+        let over = common::wait_until(Duration::from_secs(30), || {
+            leaktop::format::read(&self.out).is_ok_and(|r| done(&r))
+        });
+        assert!(over, "the recorder stopped writing ticks");
+    }
 }
 
 fn read(out: &Path) -> Recording {
@@ -108,6 +134,37 @@ fn attach_mode_catches_a_daemonizing_escape_between_two_ticks_with_the_connector
         "it leads a session of its own"
     );
     assert_caught(&rec, escapee.pid, "called setsid");
+}
+
+/// The shape of `scripts/fork-storm.sh`: the escapee's output thrown away.
+const DAEMONIZE_QUIETLY: &str = "read x; (setsid sleep 30 >/dev/null 2>&1 &) ; exec sleep 60";
+
+/// Stopped within the leak grace, a recording that caught an escape must not end on
+/// what reads as an all-clear ("0 leaked processes"): the escapee is there, not yet
+/// judged, and the summary says so.
+#[test]
+fn a_recording_stopped_within_the_grace_says_the_escapee_awaits_its_verdict() {
+    if !connector_here() {
+        return;
+    }
+    let escape = Escape::recorded(DAEMONIZE_QUIETLY, |root, out| {
+        Recorder::spawn(root, out, &["--interval", "1s", "--leak-grace", "10m"], &[])
+    });
+    let escapee = escape.escapee.pid;
+    escape.wait_for(|r| {
+        r.ticks
+            .iter()
+            .any(|t| t.processes.iter().any(|p| p.pid == escapee && p.escaped))
+    });
+    escape.recorder.signal(common::Signal::INT);
+    let Escape { recorder, .. } = escape;
+    let (code, err) = recorder.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("0 leaked processes"), "{err}");
+    assert!(
+        err.contains("1 orphaned or escaped process") && err.contains("within the leak grace"),
+        "the summary names the escapee awaiting its verdict: {err}"
+    );
 }
 
 /// The connector is what this machine allows leaktop (root, the initial namespaces).

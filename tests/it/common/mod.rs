@@ -268,9 +268,15 @@ impl Recorder {
 
     /// As [`Recorder::start`], with `env` set for leaktop.
     pub fn start_with(pid: u32, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
+        Self::spawn(pid, out, &[&["--quiet"], extra].concat(), env)
+    }
+
+    /// As [`Recorder::start_with`], without `--quiet`: its summary is on stderr
+    /// ([`Recorder::finish`]).
+    pub fn spawn(pid: u32, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
         let child = leaktop()
             .envs(env.iter().copied())
-            .args(["record", "--quiet", "--pid", &pid.to_string(), "--out"])
+            .args(["record", "--pid", &pid.to_string(), "--out"])
             .arg(out)
             .args(extra)
             .stderr(Stdio::piped())
