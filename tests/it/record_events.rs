@@ -59,19 +59,8 @@ impl Escape {
     /// script escape after the first tick; returns once the escapee runs.
     fn recorded(script: &str, start: impl FnOnce(u32, &Path) -> Recorder) -> Escape {
         let tag = Tag::new();
-        let mut root = Reaped(
-            tag.command("sh")
-                .args(["-c", script])
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let mut root = non_leader_root(&tag, script);
         let host = leaktop::host::real();
-        let sample = host.probe(root.id()).unwrap();
-        assert!(
-            sample.session != root.id() && sample.pgrp != root.id(),
-            "the root must lead neither its group nor its session: {sample:?}"
-        );
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("escape.ndjson");
         let recorder = start(root.id(), &out);
@@ -105,6 +94,93 @@ impl Escape {
         });
         assert!(over, "the recorder stopped writing ticks");
     }
+}
+
+/// `sh -c script`, in the test's group and session (it leads neither), tagged, its
+/// standard input a pipe.
+fn non_leader_root(tag: &Tag, script: &str) -> Reaped {
+    let root = Reaped(
+        tag.command("sh")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let sample = leaktop::host::real().probe(root.id()).unwrap();
+    assert!(
+        sample.session != root.id() && sample.pgrp != root.id(),
+        "the root must lead neither its group nor its session: {sample:?}"
+    );
+    root
+}
+
+/// The short version of `scripts/fork-storm.sh`: the root forks 600 processes as
+/// fast as it can, every 60th a daemonizing escape, the others exit at once. Each
+/// escapee must be leaked in the recording, or the recording must mark a loss of
+/// events: never a silent miss.
+#[test]
+fn a_fork_storm_loses_no_escape_silently() {
+    if !connector_here() {
+        return;
+    }
+    const STORM: &str = "read x; i=0; while [ $i -lt 600 ]; do i=$((i + 1)); \
+        if [ $((i % 60)) -eq 0 ]; then (setsid sleep 60 >/dev/null 2>&1 &); \
+        else (:) & fi; done; wait; exec sleep 60";
+    let tag = Tag::new();
+    let mut root = non_leader_root(&tag, STORM);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("storm.ndjson");
+    let rec = Recorder::start(root.id(), &out, &["--interval", "1s", "--leak-grace", "1s"]);
+    rec.wait_ticks(1);
+    root.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let host = leaktop::host::real();
+    let mut escapees = Vec::new();
+    let stormed = common::wait_until(Duration::from_secs(60), || {
+        escapees = tag
+            .live()
+            .into_iter()
+            .filter_map(|pid| host.probe(pid))
+            .filter(|s| s.comm.as_bytes() == b"sleep" && s.session == s.pid)
+            .map(|s| s.pid)
+            .collect();
+        escapees.len() == 10
+            && host
+                .probe(root.id())
+                .is_some_and(|s| s.comm.as_bytes() == b"sleep")
+    });
+    assert!(
+        stormed,
+        "the storm did not end: {} escapees",
+        escapees.len()
+    );
+    let lost = |r: &Recording| {
+        r.ticks
+            .iter()
+            .flat_map(|t| &t.events)
+            .any(|e| matches!(e, Event::EventsLost { .. }))
+    };
+    let judged = common::wait_until(Duration::from_secs(30), || {
+        leaktop::format::read(&out)
+            .is_ok_and(|r| lost(&r) || escapees.iter().all(|&pid| leaked(&r, pid)))
+    });
+    drop(rec);
+    let rec = read(&out);
+    assert!(
+        judged,
+        "an escapee neither leaked nor in a window marked lost: {escapees:?} in {rec:#?}"
+    );
+    eprintln!(
+        "escapees: {}, leaked: {}, windows marked lost: {}",
+        escapees.len(),
+        escapees.iter().filter(|&&pid| leaked(&rec, pid)).count(),
+        rec.ticks
+            .iter()
+            .filter(|t| t
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::EventsLost { .. })))
+            .count()
+    );
 }
 
 fn read(out: &Path) -> Recording {
