@@ -23,7 +23,7 @@ use super::allow::{self, AllowRule, Subject};
 use super::{Event, ProcRow, Tick};
 
 mod events;
-pub use events::{At, Happened, Loss, MAX_BORN, MAX_OBSERVED, Noted, Observed};
+pub use events::{At, Happened, Loss, MAX_BORN, MAX_OBSERVED, MAX_SHORT_LISTED, Noted, Observed};
 
 /// Where and when a member was reparented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,7 +302,8 @@ impl Tracker {
         self.discover(samples, describe);
         self.note_zombies(samples);
         self.mark_leaks();
-        self.seen.close_window(&admitted);
+        self.seen
+            .close_window(&admitted, &self.live, &mut self.events);
         debug_assert!(self.live.values().all(|m| m.first_tick <= tick));
     }
 

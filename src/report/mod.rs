@@ -61,6 +61,9 @@ fn write_overview(o: &mut String, s: &Summary, file: &str) {
         human_kb(s.peak_total_rss_kb),
         s.peak_tick
     );
+    if s.short_lived.count > 0 {
+        let _ = writeln!(o, "brief:     {}", s.short_lived);
+    }
     if s.events_lost_ticks > 0 {
         let _ = writeln!(o, "events:    {}", events_lost_note(s));
     }

@@ -53,6 +53,9 @@ pub struct Summary {
     /// losses of unknown size (`ENOBUFS`).
     pub events_lost_counted: u64,
     pub events_lost_uncounted: u64,
+    /// Processes forked from the family that exited between two ticks, told by
+    /// process events (recordings made with the connector; 0 in others).
+    pub short_lived: crate::model::ShortLives,
     pub growers: Vec<Grower>,
     /// Every alert raised, once per kind and process, with the tick it was first raised
     /// (and listed by it, then oldest process first).
@@ -219,6 +222,7 @@ pub struct Summarizer {
     orphans_exited: u64,
     /// Ticks marked events-lost, and the losses they counted (known, unknown size).
     events_lost: (usize, u64, u64),
+    short_lived: crate::model::ShortLives,
     alerts: Vec<Alert>,
     /// Where each alert is in `alerts`, by kind and process.
     alert_index: HashMap<(crate::model::AlertKind, u32, u64), usize>,
@@ -270,6 +274,7 @@ impl Summarizer {
             .iter()
             .filter(|e| matches!(e, crate::model::Event::OrphanExited { .. }))
             .count() as u64;
+        self.short_lived.add(tick);
         for e in &tick.events {
             if let crate::model::Event::EventsLost { counted, uncounted } = e {
                 self.events_lost.0 += 1;
@@ -485,6 +490,7 @@ impl Summarizer {
             events_lost_ticks: self.events_lost.0,
             events_lost_counted: self.events_lost.1,
             events_lost_uncounted: self.events_lost.2,
+            short_lived: self.short_lived,
             growers,
             alerts,
             truncated,
@@ -579,10 +585,53 @@ mod tests {
             (2, 123, 2)
         );
         let text = crate::report::write_text(&s, "x");
+        assert!(!text.contains("short-lived"), "{text}");
         assert!(
             text.contains(
                 "events:    2 ticks marked events-lost (at least 123 events, and 2 losses of \
                  unknown size); a fork escape in those windows may be missed"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn short_lives_are_counted_listed_or_not() {
+        let mut rec = crate::testkit::forkserver_recording();
+        let life = |code, signal| crate::model::Event::ShortLived {
+            pid: 9,
+            ppid: 8,
+            life_ms: 1,
+            exec: true,
+            comm: None,
+            code,
+            signal,
+        };
+        rec.ticks[1]
+            .events
+            .extend([life(Some(0), None), life(Some(2), None)]);
+        rec.ticks[2].events.extend([
+            life(None, Some(9)),
+            crate::model::Event::ShortLivedMore {
+                count: 100,
+                failed: 4,
+                signaled: 1,
+            },
+        ]);
+        let s = summarize(&rec);
+        assert_eq!(
+            s.short_lived,
+            crate::model::ShortLives {
+                count: 103,
+                failed: 5,
+                signaled: 2
+            }
+        );
+        let text = crate::report::write_text(&s, "x");
+        assert!(
+            text.contains(
+                "\nbrief:     103 short-lived processes (forked and exited between two ticks; 5 \
+                 failed, 2 killed by a signal)\n"
             ),
             "{text}"
         );

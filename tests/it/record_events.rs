@@ -344,3 +344,48 @@ fn without_the_connector_an_escape_into_a_subreapers_group_is_the_documented_mis
         },
     );
 }
+
+/// A process forked and exited between two ticks is in the recording whole (its
+/// parent, that it exec'd, its exit code), and `run --record` and `report` count it.
+#[test]
+fn run_record_and_report_count_the_short_lived_processes_no_tick_saw() {
+    if !connector_here() {
+        return;
+    }
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.ticklog");
+    let run = tag
+        .command(env!("CARGO_BIN_EXE_leaktop"))
+        .args(["run", "--interval", "1s", "--record"])
+        .arg(&out)
+        .args(["--", "sh", "-c"])
+        .arg("sleep 1.5; for i in 1 2 3 4 5; do /bin/true; done; sleep 1.5")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let rec = read(&out);
+    let root = rec.header.root_pid;
+    let trues = rec
+        .ticks
+        .iter()
+        .flat_map(|t| &t.events)
+        .filter(|e| {
+            matches!(e, Event::ShortLived { exec: true, code: Some(0), ppid, .. }
+                if *ppid == root)
+        })
+        .count();
+    // Five in a few ms, between ticks a second apart: a tick may catch one, not all.
+    assert!(trues >= 3, "no short lives of true in {rec:#?}");
+    assert!(
+        stderr.contains("leaktop: the recording holds ") && stderr.contains("short-lived process"),
+        "{stderr}"
+    );
+    let report = common::leaktop().arg("report").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("\nbrief:     ") && text.contains("short-lived process"),
+        "{text}"
+    );
+}
