@@ -291,12 +291,17 @@ fn without_the_connector_attach_mode_misses_the_same_escape_as_documented() {
 
 /// The recording names a fallback and why, and never has `escapee`.
 fn assert_missed(rec: &Recording, escapee: u32) {
+    assert_missed_because(rec, escapee, NO_CONNECTOR_VAR);
+}
+
+/// As [`assert_missed`], the fallback's reason saying `why`.
+fn assert_missed_because(rec: &Recording, escapee: u32, why: &str) {
     let source = rec.header.events.clone().unwrap_or_default();
     assert!(
         source.starts_with("pidfd") || source.starts_with("ticks"),
         "{source}"
     );
-    assert!(source.contains(NO_CONNECTOR_VAR), "says why: {source}");
+    assert!(source.contains(why), "says why ({why}): {source}");
     assert!(
         !row_of(rec, escapee),
         "pidfds see no forks: missed, never guessed"
@@ -388,4 +393,80 @@ fn run_record_and_report_count_the_short_lived_processes_no_tick_saw() {
         text.contains("\nbrief:     ") && text.contains("short-lived process"),
         "{text}"
     );
+}
+
+/// Root here, or the tests that drop privileges have nothing to drop.
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A link to (else a copy of) leaktop in a fresh directory that anyone may enter, for
+/// a user who cannot reach the build tree; the directory goes with the value.
+fn leaktop_for_anyone() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("leaktop");
+    let built = Path::new(env!("CARGO_BIN_EXE_leaktop"));
+    if std::fs::hard_link(built, &bin).is_err() {
+        std::fs::copy(built, &bin).unwrap();
+    }
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, bin)
+}
+
+/// The daemonizing escape recorded by leaktop run through `setpriv ARGS`, into a
+/// directory anyone may write: the recording, and the escapee.
+fn escape_recorded_through_setpriv(setpriv: &[&str]) -> (Recording, ProcSample) {
+    use std::os::unix::fs::PermissionsExt;
+    let (_bin_dir, bin) = leaktop_for_anyone();
+    let escape = Escape::recorded(DAEMONIZE, |root, out| {
+        let dir = out.parent().unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mut command = std::process::Command::new("setpriv");
+        command.args(setpriv).arg(&bin);
+        common::isolate(&mut command);
+        Recorder::spawn_as(
+            command,
+            root,
+            out,
+            &["--quiet", "--interval", "1s", "--leak-grace", "1s"],
+        )
+    });
+    let at_escape = read(&escape.out).ticks.len();
+    escape.wait_for(|r| r.ticks.len() >= at_escape + 3);
+    (read(&escape.out), escape.escapee)
+}
+
+/// As `nobody`, leaktop may not subscribe to the connector: the header names the
+/// fallback and why, and the attach-mode escape is the documented miss.
+#[test]
+fn as_nobody_record_names_its_fallback_and_misses_the_escape_as_documented() {
+    if !is_root() {
+        eprintln!("skipped: not root, nothing to drop");
+        return;
+    }
+    let (rec, escapee) =
+        escape_recorded_through_setpriv(&["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    assert_eq!(
+        escapee.session, escapee.pid,
+        "it leads a session of its own"
+    );
+    assert_missed_because(&rec, escapee.pid, "not permitted");
+}
+
+/// Root without `CAP_NET_ADMIN` likewise.
+#[test]
+fn as_root_without_net_admin_record_names_its_fallback_and_misses_the_escape() {
+    if !is_root() {
+        eprintln!("skipped: not root, nothing to drop");
+        return;
+    }
+    let (rec, escapee) =
+        escape_recorded_through_setpriv(&["--inh-caps=-net_admin", "--bounding-set=-net_admin"]);
+    assert_eq!(
+        escapee.session, escapee.pid,
+        "it leads a session of its own"
+    );
+    assert_missed_because(&rec, escapee.pid, "not permitted");
 }
