@@ -281,6 +281,19 @@ impl<'a> Cur<'a> {
         Ok(kb)
     }
 
+    /// `lit` then a number, if the line goes on with `lit`.
+    fn number_after<T: std::str::FromStr>(
+        &mut self,
+        lit: &str,
+        what: &str,
+    ) -> Result<Option<T>, ParseError> {
+        if self.eat(lit) {
+            self.number(what).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn text(&self, what: &str) -> Result<String, ParseError> {
         unescape(self.rest).ok_or_else(|| self.err(what))
     }
@@ -630,11 +643,7 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
         }
     }
     let [pss_kb, uss_kb, swap_kb] = memory;
-    let mem_tick = if cur.eat(" measured=") {
-        Some(cur.number("the tick the memory was measured at")?)
-    } else {
-        None
-    };
+    let mem_tick = cur.number_after(" measured=", "the tick the memory was measured at")?;
     let gpu_kb = if cur.eat(" GPU=") {
         Some(cur.size("a GPU memory size like '2 GiB (2097152 KiB)'")?)
     } else {
@@ -704,16 +713,8 @@ fn parse_short_life(cur: &mut Cur) -> Result<Event, ParseError> {
     let life_ms = cur.number("milliseconds")?;
     cur.expect("ms")?;
     let exec = cur.eat(" exec");
-    let code = if cur.eat(" code=") {
-        Some(cur.number("an exit code")?)
-    } else {
-        None
-    };
-    let signal = if cur.eat(" signal=") {
-        Some(cur.number("a signal number")?)
-    } else {
-        None
-    };
+    let code = cur.number_after(" code=", "an exit code")?;
+    let signal = cur.number_after(" signal=", "a signal number")?;
     let comm = if cur.eat(" comm: ") {
         let comm = cur.text("a name with valid escapes")?;
         cur.rest = "";
