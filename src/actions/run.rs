@@ -343,6 +343,13 @@ fn decide(
         session.orphans_exited,
         (!adopting).then_some(opts.interval),
     ));
+    // What the recording holds that no tick showed (process events: the connector).
+    if session.sink.is_some() && session.short_lived.count > 0 {
+        say(&format!(
+            "leaktop: the recording holds {}\n",
+            session.short_lived
+        ));
+    }
     Found {
         leaked,
         exited: (exited, exited_count),
@@ -600,6 +607,8 @@ struct Session {
     stood_ms: Vec<(u64, u64)>,
     /// Orphans that exited by themselves within the leak grace.
     orphans_exited: usize,
+    /// Processes forked and exited between two ticks (process events).
+    short_lived: crate::model::ShortLives,
     /// A failure inside the view's sampler, reported once the view closes.
     error: Option<RunError>,
     /// The view owns the terminal.
@@ -628,6 +637,7 @@ impl Session {
             standing: Vec::new(),
             stood_ms: Vec::new(),
             orphans_exited: 0,
+            short_lived: crate::model::ShortLives::default(),
             error: None,
             viewing: opts.tui.is_some(),
             summary: opts.summarize.then(crate::report::Summarizer::new),
@@ -666,6 +676,7 @@ impl Session {
             summary.add(&tick);
         }
         self.leaks.add(&tick);
+        self.short_lived.add(&tick);
         self.orphans_exited += tick
             .events
             .iter()
