@@ -293,8 +293,12 @@ impl Summarizer {
                 continue;
             };
             life.peak_rss = life.peak_rss.max(p.rss_kb);
-            // RSS LAST is the last sample, whatever it was.
-            life.last_rss = p.rss_kb;
+            // RSS LAST is the last sample of the living process, whatever it was; a
+            // zombie's 0 is no measure of it (its memory is gone with it), and its PSS
+            // LAST is the one measured alive: the two figures are of the same moment.
+            if p.state != 'Z' {
+                life.last_rss = p.rss_kb;
+            }
             if p.pss_kb.is_some() || p.uss_kb.is_some() || p.swap_kb.is_some() {
                 life.last_mem = Some(LastMem {
                     pss_kb: p.pss_kb,
@@ -736,5 +740,49 @@ mod tests {
         fold.add(&tick(2, vec![row(7, "sleep", "sleep 9", 0, Some(2))]));
         let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
         assert_eq!((s.peak_leaked_rss_kb, s.peak_leaked_tick), (0, 2));
+    }
+
+    /// Issue 26, fault 9: a leaked process that died showed `RSS LAST 0 B` (its
+    /// zombie's) beside the PSS measured alive, and the headline said its PSS was
+    /// "what killing them frees". Both LAST figures are of the living process, and a
+    /// process that no longer exists frees nothing.
+    #[test]
+    fn a_dead_leak_keeps_its_living_figures_and_frees_nothing() {
+        let alive = |pss| ProcRow {
+            pss_kb: Some(pss),
+            mem_tick: Some(2),
+            ..row(7, "worker", "worker", 40_000, Some(2))
+        };
+        let zombie = ProcRow {
+            state: 'Z',
+            rss_kb: 0,
+            ..alive(37_000)
+        };
+        let mut fold = Summarizer::new();
+        fold.add(&tick(1, vec![row(8, "root", "root", 1_000, None)]));
+        fold.add(&tick(2, vec![alive(37_000)]));
+        fold.add(&tick(3, vec![zombie]));
+        fold.add(&tick(4, vec![row(8, "root", "root", 1_000, None)]));
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        let leak = &s.leaked[0];
+        assert_eq!((leak.rss_kb_last, leak.pss_kb_last), (40_000, Some(37_000)));
+        assert!(!leak.alive_at_end);
+        let text = crate::report::write_text(&s, "dead.ticklog");
+        assert!(
+            text.contains("none is alive at the end: killing frees nothing"),
+            "{text}"
+        );
+        assert!(!text.contains("(what killing them frees)"), "{text}");
+        // Alive at the end, it is what killing it frees.
+        let mut fold = Summarizer::new();
+        fold.add(&tick(1, vec![alive(37_000)]));
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        let text = crate::report::write_text(&s, "alive.ticklog");
+        assert!(
+            text.contains(
+                "1 still alive at the end holds PSS ~36.13 MiB (what killing them frees)"
+            ),
+            "{text}"
+        );
     }
 }
