@@ -149,13 +149,24 @@ fn write_alerts(o: &mut String, s: &Summary) {
         return;
     }
     let _ = writeln!(o, "\nalerts:");
-    for a in &s.alerts {
+    for r in &s.alerts {
+        let a = &r.alert;
+        let span = match r.cleared {
+            Some((tick, ms)) => format!("cleared at tick {tick} ({})", elapsed(ms)),
+            None => "standing at the end".to_string(),
+        };
+        let again = if r.times > 1 {
+            format!(", rose {} times", r.times)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "  {:<13} {:>8}  from tick {:<5} {}",
+            "  {:<13} {:>8}  rose at tick {} ({}), {span}{again}: {}",
             a.kind.name(),
             a.pid,
             a.since_tick,
+            elapsed(r.rose_ms),
             a.reason
         );
     }

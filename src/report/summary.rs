@@ -12,6 +12,21 @@ use crate::sample::Identity;
 /// Largest RSS growers listed.
 const GROWERS: usize = 5;
 
+/// One alert over the recording: as last raised (its reason the latest, with the
+/// largest numbers), when it first rose and when it last cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Raised {
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The recording's elapsed time (ms) at the first tick it stood.
+    pub rose_ms: u64,
+    /// The tick and elapsed time (ms) at which it last cleared (the first tick it no
+    /// longer stood); `None` while it stood at the last tick.
+    pub cleared: Option<(u32, u64)>,
+    /// How many times it rose (more than once where it cleared and rose again).
+    pub times: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub root_pid: u32,
@@ -47,8 +62,8 @@ pub struct Summary {
     pub orphans_exited: u64,
     pub growers: Vec<Grower>,
     /// Every alert raised, once per kind and process, with the tick it was first raised
-    /// (and listed by it, then oldest process first).
-    pub alerts: Vec<Alert>,
+    /// and when it cleared (listed by the tick first raised, then oldest process first).
+    pub alerts: Vec<Raised>,
     /// An incomplete last tick was dropped.
     pub truncated: bool,
 }
@@ -162,7 +177,8 @@ fn leak_order(l: &Leaked) -> (u32, u64, u32) {
 
 /// The order alerts are listed in: by the tick first raised, then the process (start
 /// time, pid), then the kind.
-fn alert_order(a: &Alert) -> (u32, u64, u32, &'static str) {
+fn alert_order(r: &Raised) -> (u32, u64, u32, &'static str) {
+    let a = &r.alert;
     (a.since_tick, a.start, a.pid, a.kind.name())
 }
 
@@ -209,9 +225,11 @@ pub struct Summarizer {
     peak_leaked_mem: (MemSum, Option<u64>, Option<u64>),
     root_exited_tick: Option<u32>,
     orphans_exited: u64,
-    alerts: Vec<Alert>,
+    alerts: Vec<Raised>,
     /// Where each alert is in `alerts`, by kind and process.
     alert_index: HashMap<(crate::model::AlertKind, u32, u64), usize>,
+    /// The alerts standing at the last tick, by their place in `alerts`.
+    standing: Vec<usize>,
     ticks: usize,
     /// First and last tick: (number, elapsed ms).
     first: Option<(u32, u64)>,
@@ -223,24 +241,50 @@ impl Summarizer {
         Summarizer::default()
     }
 
+    /// Folds in the alerts of the next tick: each kept once, the latest reason (with
+    /// the largest numbers) and the first tick it rose; one standing before and not now
+    /// cleared at this tick.
+    fn fold_alerts(&mut self, tick: &Tick) {
+        let mut now = Vec::with_capacity(tick.alerts.len());
+        for a in &tick.alerts {
+            let at = match self.alert_index.entry((a.kind, a.pid, a.start)) {
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    let r = &mut self.alerts[*at.get()];
+                    r.alert.reason.clone_from(&a.reason);
+                    if r.cleared.take().is_some() {
+                        r.times += 1;
+                    }
+                    *at.get()
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.alerts.len());
+                    self.alerts.push(Raised {
+                        alert: a.clone(),
+                        rose_ms: tick.elapsed_ms,
+                        cleared: None,
+                        times: 1,
+                    });
+                    self.alerts.len() - 1
+                }
+            };
+            now.push(at);
+        }
+        now.sort_unstable();
+        for at in std::mem::take(&mut self.standing) {
+            if now.binary_search(&at).is_err() {
+                self.alerts[at].cleared = Some((tick.tick, tick.elapsed_ms));
+            }
+        }
+        self.standing = now;
+    }
+
     /// Folds in the next tick (ticks come in order; the order of its rows does not
     /// matter).
     pub fn add(&mut self, tick: &Tick) {
         self.ticks += 1;
         self.first.get_or_insert((tick.tick, tick.elapsed_ms));
         self.last = Some((tick.tick, tick.elapsed_ms));
-        for a in &tick.alerts {
-            match self.alert_index.entry((a.kind, a.pid, a.start)) {
-                // The latest reason has the largest numbers; the first tick stays.
-                std::collections::hash_map::Entry::Occupied(at) => {
-                    self.alerts[*at.get()].reason.clone_from(&a.reason);
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(self.alerts.len());
-                    self.alerts.push(a.clone());
-                }
-            }
-        }
+        self.fold_alerts(tick);
         let total = tick.total_rss_kb();
         if total > self.peak.0 || self.peak.1 == 0 {
             self.peak = (total, tick.tick);
@@ -782,6 +826,53 @@ mod tests {
             text.contains(
                 "1 still alive at the end holds PSS ~36.13 MiB (what killing them frees)"
             ),
+            "{text}"
+        );
+    }
+
+    /// Issue 26, fault 5: `report` listed an alert without saying it cleared. It says
+    /// when each rose and cleared, in ticks and seconds, and how often it rose.
+    #[test]
+    fn alerts_say_when_they_rose_and_cleared() {
+        let alert = |since| crate::model::Alert {
+            kind: crate::model::AlertKind::Accumulating,
+            pid: 7,
+            start: 100,
+            since_tick: since,
+            reason: "children that stay rose".into(),
+        };
+        let mut fold = Summarizer::new();
+        for n in 1..=40 {
+            let mut t = tick(n, vec![row(7, "daemon", "daemon", 1_000, None)]);
+            if (12..28).contains(&n) {
+                t.alerts.push(alert(12));
+            }
+            if n >= 35 {
+                t.alerts.push(alert(35));
+            }
+            fold.add(&t);
+        }
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        assert_eq!(s.alerts.len(), 1);
+        let r = &s.alerts[0];
+        assert_eq!((r.rose_ms, r.cleared, r.times), (12_000, None, 2));
+        let text = crate::report::write_text(&s, "held.ticklog");
+        assert!(
+            text.contains("rose at tick 12 (12.0s), standing at the end, rose 2 times"),
+            "{text}"
+        );
+        let mut fold = Summarizer::new();
+        for n in 1..=40 {
+            let mut t = tick(n, vec![row(7, "daemon", "daemon", 1_000, None)]);
+            if (12..28).contains(&n) {
+                t.alerts.push(alert(12));
+            }
+            fold.add(&t);
+        }
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        let text = crate::report::write_text(&s, "cleared.ticklog");
+        assert!(
+            text.contains("rose at tick 12 (12.0s), cleared at tick 28 (28.0s): "),
             "{text}"
         );
     }
