@@ -161,7 +161,7 @@ pub fn judge(
     stories: Stories,
     now_ms: u64,
 ) -> Judged {
-    scanner.set_watched(stories.ids());
+    scanner.set_watched(stories.strong_ids());
     let mut scan = scanner.classify(samples, opts);
     crate::model::watch::story::attach(&mut scan.classified, &stories, now_ms);
     Judged { scan, stories }

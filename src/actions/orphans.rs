@@ -392,46 +392,84 @@ pub fn run_on(
     }
     let now_ms = host::wall_ms(host.as_ref());
     let judged = super::known::judge(&mut scanner, samples, &opts.scan, stories, now_ms);
-    let scan = judged.scan;
-    let c = &scan.classified;
+    let c = &judged.scan.classified;
     let selected: Vec<&OrphanGroup> = c.groups.iter().filter(|g| opts.filter.selects(g)).collect();
     if selected.is_empty() {
-        if let Some(id) = &opts.filter.group {
-            let now: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
-            let now = if now.is_empty() {
-                "none".to_string()
-            } else {
-                now.join(", ")
-            };
-            return Err(OrphansError::UnknownGroup(id.clone(), now));
-        }
-        if let Some(p) = &opts.filter.pattern {
-            return Err(OrphansError::NoMatch(
-                p.clone(),
-                NoMatchHint::of(&mut scanner, opts),
-            ));
-        }
+        nothing_selected(&mut scanner, c, opts)?;
     }
     unreadable_note(c, io);
-    let age = |start| scan.age_ms(start);
-    let idle_ms = scanner.idle_of(&scan, &selected);
     let gpu = scanner.gpu_of(&selected);
+    let listing = listing(&scanner, host.as_ref(), opts, &judged, &selected, &gpu, io);
+    (io.out)(&listing)?;
+    if opts.output != Output::Json && !opts.known.journals.is_empty() && !selected.is_empty() {
+        let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
+        (io.say)(&format!(
+            "{}\n",
+            super::known::watcher_line(&watchers, &opts.known.journals, now_ms)
+        ));
+    }
+    match opts.kill {
+        Some(k) => end_selected(&mut scanner, &judged.scan, &selected, &gpu, k, opts, io),
+        None => Ok(()),
+    }
+}
+
+/// The error of a `--group` or `--match` that selects nothing (with what `--all` would
+/// find); `Ok` where no group was named.
+fn nothing_selected(
+    scanner: &mut Scanner,
+    c: &Classified,
+    opts: &Options,
+) -> Result<(), OrphansError> {
+    if let Some(id) = &opts.filter.group {
+        let now: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
+        let now = if now.is_empty() {
+            "none".to_string()
+        } else {
+            now.join(", ")
+        };
+        return Err(OrphansError::UnknownGroup(id.clone(), now));
+    }
+    if let Some(p) = &opts.filter.pattern {
+        return Err(OrphansError::NoMatch(
+            p.clone(),
+            NoMatchHint::of(scanner, opts),
+        ));
+    }
+    Ok(())
+}
+
+/// The listing of the `selected` groups in the output asked for (with their watched
+/// stories, the watcher and the configuration under `--json`); an empty listing is said
+/// on stderr instead.
+fn listing(
+    scanner: &Scanner,
+    host: &dyn Host,
+    opts: &Options,
+    judged: &super::known::Judged,
+    selected: &[&OrphanGroup],
+    gpu: &crate::model::gpu::GpuUsage,
+    io: &mut Io,
+) -> String {
+    let scan = &judged.scan;
+    let age = |start| scan.age_ms(start);
+    let idle_ms = scanner.idle_of(scan, selected);
     let view = crate::format::orphans::View {
         memory: &scan.memory,
         idle_ms: &idle_ms,
         age_ms: &age,
-        gpu: &gpu,
+        gpu,
     };
-    let listing = match opts.output {
-        Output::Table(width) if selected.is_empty() => {
+    match opts.output {
+        Output::Table(_) if selected.is_empty() => {
             (io.say)("leaktop: no orphan groups found\n");
-            let _ = width;
             String::new()
         }
-        Output::Table(width) => crate::format::orphans::table(&selected, &view, width),
+        Output::Table(width) => crate::format::orphans::table(selected, &view, width),
         Output::Json => {
-            let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
-            let mut v = crate::format::orphans::json_value(&selected, &view, c.denied, c.vanished);
+            let c = &scan.classified;
+            let watchers = super::known::watchers(host, &opts.known.journals);
+            let mut v = crate::format::orphans::json_value(selected, &view, c.denied, c.vanished);
             v["watcher"] = watcher_json(&watchers);
             v["config"] = opts
                 .known
@@ -450,23 +488,26 @@ pub fn run_on(
             format!("{v}\n")
         }
         Output::Text => crate::format::orphans::snapshots(
-            &selected,
+            selected,
             &view,
-            host::wall_ms(host.as_ref()),
+            host::wall_ms(host),
             &host.hostname(),
         ),
-    };
-    (io.out)(&listing)?;
-    if opts.output != Output::Json && !opts.known.journals.is_empty() && !selected.is_empty() {
-        let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
-        (io.say)(&format!(
-            "{}\n",
-            super::known::watcher_line(&watchers, &opts.known.journals, now_ms)
-        ));
     }
-    let Some(k) = opts.kill else {
-        return Ok(());
-    };
+}
+
+/// `--kill`: ends the selected groups with strong evidence, or named ones, after
+/// asking unless `--yes`; says which weak ones were spared and what was freed.
+/// Errors: nothing was ended because every selected group was weak.
+fn end_selected(
+    scanner: &mut Scanner,
+    scan: &Scan,
+    selected: &[&OrphanGroup],
+    gpu: &crate::model::gpu::GpuUsage,
+    k: KillOptions,
+    opts: &Options,
+    io: &mut Io,
+) -> Result<(), OrphansError> {
     let (to_kill, spared): (Vec<&OrphanGroup>, Vec<&OrphanGroup>) = selected
         .iter()
         .partition(|g| g.strong() || opts.filter.names());
@@ -483,44 +524,52 @@ pub fn run_on(
             n => Err(OrphansError::NothingEnded(format!("{n} groups"), "have")),
         };
     }
-    let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
-    let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
-    if !k.yes {
-        let gpu_ids: Vec<Identity> = to_kill
-            .iter()
-            .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
-            .collect();
-        let gpu_part = if gpu.found() {
-            format!(
-                ", GPU {}",
-                gpu.group_kb(&gpu_ids)
-                    .map_or("?".to_string(), crate::human::human_kb)
-            )
-        } else {
-            String::new()
-        };
-        let question = format!(
-            "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
-            ids.join(", "),
-            crate::human::plural(processes, "process", "processes"),
-            crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
-            k.signal_name,
-            humantime::format_duration(k.grace),
-        );
-        let yes = io.ask.as_mut().is_some_and(|ask| ask(&question));
-        if !yes {
-            (io.say)("leaktop: nothing ended\n");
-            return Ok(());
-        }
+    if !k.yes && !confirmed(&to_kill, gpu, k, io) {
+        (io.say)("leaktop: nothing ended\n");
+        return Ok(());
     }
     let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
-    let text = kill_text(&to_kill, &report, &gpu);
+    let text = kill_text(&to_kill, &report, gpu);
     if opts.output == Output::Json {
         (io.say)(&text);
     } else {
         (io.out)(&text)?;
     }
     Ok(())
+}
+
+/// Asks whether to end `to_kill` (its processes, RSS and, where a GPU was found, GPU
+/// memory); false without a terminal.
+fn confirmed(
+    to_kill: &[&OrphanGroup],
+    gpu: &crate::model::gpu::GpuUsage,
+    k: KillOptions,
+    io: &mut Io,
+) -> bool {
+    let processes: usize = to_kill.iter().map(|g| g.processes.len()).sum();
+    let ids: Vec<&str> = to_kill.iter().map(|g| g.id.as_str()).collect();
+    let gpu_ids: Vec<Identity> = to_kill
+        .iter()
+        .flat_map(|g| g.processes.iter().map(|o| o.sample.id()))
+        .collect();
+    let gpu_part = if gpu.found() {
+        format!(
+            ", GPU {}",
+            gpu.group_kb(&gpu_ids)
+                .map_or("?".to_string(), crate::human::human_kb)
+        )
+    } else {
+        String::new()
+    };
+    let question = format!(
+        "End {} ({}, RSS {}{gpu_part}) with {}, then SIGKILL after {}? [y/N] ",
+        ids.join(", "),
+        crate::human::plural(processes, "process", "processes"),
+        crate::human::human_kb(to_kill.iter().map(|g| g.rss_kb).sum()),
+        k.signal_name,
+        humantime::format_duration(k.grace),
+    );
+    io.ask.as_mut().is_some_and(|ask| ask(&question))
 }
 
 /// What `--match` would find with `--all`, said after "no orphan group matches".

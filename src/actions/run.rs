@@ -113,6 +113,9 @@ pub trait View {
 pub struct RunOutcome {
     /// CMD's exit code (128 + signal if a signal killed it; 1 where it is unknown).
     pub cmd_code: u8,
+    /// How long CMD ran, ms (from when leaktop started it to when it was reaped);
+    /// `None` where it was never reaped.
+    pub cmd_ms: Option<u64>,
     pub leaked: usize,
     /// `check` was asked and fails: something leaked (or could not be read), or a
     /// `fail_on` alert stood (the command layer's exit 3).
@@ -388,8 +391,14 @@ fn conclude(
     let leaked_count = leaked.len() + exited_count + hidden.len();
     let mut leaked_rows = leaked;
     leaked_rows.extend(exited.into_iter().map(|e| e.row));
+    let supervisor = &session.supervisor;
+    let cmd_ms = supervisor.exited_at.map(|at| {
+        at.saturating_duration_since(supervisor.started_at)
+            .as_millis() as u64
+    });
     RunOutcome {
         cmd_code: session.cmd_code(),
+        cmd_ms,
         leaked: leaked_count,
         fails_check: opts.check && (any_leak || !failing.is_empty()),
         leaked_rows,
@@ -502,6 +511,8 @@ struct Supervisor {
     cmd: Box<dyn Pinned>,
     /// How CMD ended, once reaped.
     exit: Option<Exit>,
+    /// When leaktop started supervising CMD (just after it was spawned).
+    started_at: Instant,
     exited_at: Option<Instant>,
     /// leaktop's children from before CMD started: never CMD's orphans.
     preexisting: Vec<Identity>,
@@ -510,10 +521,11 @@ struct Supervisor {
 impl Supervisor {
     fn new(host: Arc<dyn Host>, spawned: Spawned, preexisting: Vec<Identity>) -> Self {
         Supervisor {
-            host,
+            host: host.clone(),
             cmd_pid: spawned.pid,
             cmd: spawned.pinned,
             exit: None,
+            started_at: host.now(),
             exited_at: None,
             preexisting,
         }
@@ -962,7 +974,10 @@ fn leak_report(
             "  <- leaked, then exited after {:.1} s",
             *ms as f64 / 1000.0
         ),
-        None if p.escaped && p.ppid == me => "  <- caught by the subreaper".to_string(),
+        None if p.escaped && p.ppid == me => format!(
+            "  <- caught by the subreaper (PPID {me} is leaktop): orphaned before a sample saw its parent"
+        ),
+        None if p.ppid == me => format!("  <- adopted by the subreaper (PPID {me} is leaktop)"),
         None => String::new(),
     });
     if exited_count > exited.len() {
@@ -972,6 +987,68 @@ fn leak_report(
         ));
     }
     out
+}
+
+/// The run's verdict for a CI log, one line: pass or FAIL (under `check`) and why,
+/// CMD's exit code and how long it ran (seconds), what leaked (processes and their RSS,
+/// KiB summed as RSS does) and which `--fail-on` alerts stood, and leaktop's own exit
+/// code. `None` where nothing leaked, no alert was raised and the check (if asked)
+/// passed: a clean run says nothing, as a wrapper around an interactive command must.
+///
+/// `leaktop: FAIL: `npm test` exited 0 after 12.3 s; 2 processes leaked (84.1 MiB RSS); exit 3`
+pub fn verdict(command: &[OsString], outcome: &RunOutcome, check: bool) -> Option<String> {
+    let leaked = outcome.leaked > 0;
+    if !leaked && outcome.raised.is_empty() && !outcome.fails_check {
+        return None;
+    }
+    let shown: Vec<String> = command
+        .iter()
+        .map(|a| crate::human::printable(&a.to_string_lossy()).into_owned())
+        .collect();
+    let shown = crate::human::fit(&shown.join(" "), 60);
+    let ran = outcome.cmd_ms.map_or(String::new(), |ms| {
+        format!(" after {:.1} s", ms as f64 / 1000.0)
+    });
+    let mut why = Vec::new();
+    if leaked {
+        let rss: u64 = outcome.leaked_rows.iter().map(|r| r.rss_kb).sum();
+        why.push(format!(
+            "{} leaked ({} RSS at the end)",
+            plural(outcome.leaked, "process", "processes"),
+            human_kb(rss)
+        ));
+    } else {
+        why.push("nothing leaked".into());
+    }
+    if !outcome.failing.is_empty() {
+        let mut kinds: Vec<String> = outcome.failing.iter().map(|a| a.kind.to_string()).collect();
+        kinds.dedup();
+        why.push(format!(
+            "{} of --fail-on kinds stood ({})",
+            plural(outcome.failing.len(), "alert", "alerts"),
+            kinds.join(", ")
+        ));
+    }
+    let code = if outcome.fails_check {
+        crate::exit_codes::ExitCode::Leaked.code()
+    } else {
+        outcome.cmd_code
+    };
+    let head = match (check, outcome.fails_check) {
+        (true, true) => "FAIL: ",
+        (true, false) => "pass: ",
+        (false, _) => "",
+    };
+    let tail = if !check && leaked {
+        " (leaks change the exit code only with --check)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "leaktop: {head}`{shown}` exited {}{ran}; {}; exit {code}{tail}\n",
+        outcome.cmd_code,
+        why.join("; "),
+    ))
 }
 
 /// Pids listed by the summary before "…".

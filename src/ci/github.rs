@@ -96,65 +96,9 @@ pub fn property(s: &str) -> String {
 /// trees, failing alerts, and the trees themselves; at most `room` bytes (trees, then
 /// table rows, are left out with a note when it would not fit).
 pub fn step_summary(report: &CiReport, room: usize) -> String {
-    let command = code(&report.command);
-    let leaked: usize =
-        report.trees.iter().map(|t| t.rows.len()).sum::<usize>() + report.hidden.len();
-    let head = if leaked == 0 {
-        format!(
-            "### leaktop: `{command}` exited with code {}; no processes leaked\n\n",
-            report.cmd_code
-        )
-    } else {
-        format!(
-            "### leaktop: `{command}` exited with code {}; {} leaked in {}\n\n",
-            report.cmd_code,
-            plural(leaked, "process", "processes"),
-            plural(
-                report.trees.len() + usize::from(!report.hidden.is_empty()),
-                "tree",
-                "trees"
-            ),
-        )
-    };
-    let mut rows: Vec<String> = report
-        .trees
-        .iter()
-        .map(|t| {
-            let top = t.top();
-            format!(
-                "| {} | {} | {} | {} | {} | `{}` |\n",
-                top.pid,
-                cell(&top.name),
-                cell(&t.how()),
-                t.rows.len(),
-                human_kb(t.rss_kb()),
-                code(&crate::format::fit(&top.cmd, 120)),
-            )
-        })
-        .collect();
-    if !report.hidden.is_empty() {
-        let pids: Vec<String> = report.hidden.iter().map(u32::to_string).collect();
-        rows.push(format!(
-            "| {} | ? | adopted, /proc unreadable | {} | ? | |\n",
-            cell(&pids.join(" ")),
-            report.hidden.len()
-        ));
-    }
-    let mut alerts = String::new();
-    for (kind, raised) in &report.fail_on {
-        let _ = writeln!(
-            alerts,
-            "- alert `{kind}` (--fail-on): {}",
-            if raised.is_empty() {
-                "passed (none standing at the end)".to_string()
-            } else {
-                format!("failed ({})", plural(raised.len(), "alert", "alerts"))
-            }
-        );
-    }
-    if !alerts.is_empty() {
-        alerts.push('\n');
-    }
+    let head = summary_heading(report);
+    let rows = summary_rows(report);
+    let alerts = summary_alerts(report);
     let details: String = report
         .trees
         .iter()
@@ -196,6 +140,79 @@ pub fn step_summary(report: &CiReport, room: usize) -> String {
         return String::new();
     }
     out
+}
+
+/// The step summary's heading: the command, its exit code and what leaked.
+fn summary_heading(report: &CiReport) -> String {
+    let command = code(&report.command);
+    let leaked: usize =
+        report.trees.iter().map(|t| t.rows.len()).sum::<usize>() + report.hidden.len();
+    if leaked == 0 {
+        return format!(
+            "### leaktop: `{command}` exited with code {}; no processes leaked\n\n",
+            report.cmd_code
+        );
+    }
+    format!(
+        "### leaktop: `{command}` exited with code {}; {} leaked in {}\n\n",
+        report.cmd_code,
+        plural(leaked, "process", "processes"),
+        plural(
+            report.trees.len() + usize::from(!report.hidden.is_empty()),
+            "tree",
+            "trees"
+        ),
+    )
+}
+
+/// One table row per leaked tree, and one for the adopted processes leaktop could not
+/// read.
+fn summary_rows(report: &CiReport) -> Vec<String> {
+    let mut rows: Vec<String> = report
+        .trees
+        .iter()
+        .map(|t| {
+            let top = t.top();
+            format!(
+                "| {} | {} | {} | {} | {} | `{}` |\n",
+                top.pid,
+                cell(&top.name),
+                cell(&t.how()),
+                t.rows.len(),
+                human_kb(t.rss_kb()),
+                code(&crate::format::fit(&top.cmd, 120)),
+            )
+        })
+        .collect();
+    if !report.hidden.is_empty() {
+        let pids: Vec<String> = report.hidden.iter().map(u32::to_string).collect();
+        rows.push(format!(
+            "| {} | ? | adopted, /proc unreadable | {} | ? | |\n",
+            cell(&pids.join(" ")),
+            report.hidden.len()
+        ));
+    }
+    rows
+}
+
+/// One line per `--fail-on` alert kind: passed, or failed with how many.
+fn summary_alerts(report: &CiReport) -> String {
+    let mut alerts = String::new();
+    for (kind, raised) in &report.fail_on {
+        let _ = writeln!(
+            alerts,
+            "- alert `{kind}` (--fail-on): {}",
+            if raised.is_empty() {
+                "passed (none failed the run)".to_string()
+            } else {
+                format!("failed ({})", plural(raised.len(), "alert", "alerts"))
+            }
+        );
+    }
+    if !alerts.is_empty() {
+        alerts.push('\n');
+    }
+    alerts
 }
 
 /// Text for a Markdown table cell: printable, one line, no `|` or HTML.

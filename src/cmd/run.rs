@@ -126,6 +126,9 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         backend: args.backend.into(),
     };
     let outcome = run::run_on(host, &opts)?;
+    if let Some(line) = run::verdict(&command, &outcome, check) {
+        leaktop::say(&line);
+    }
     let code = if outcome.fails_check {
         Exit::Leaked
     } else {

@@ -107,7 +107,8 @@ pub struct Context {
     /// Processes meant to outlive their parent (`--allow`): not listed unless `all`,
     /// and then never strong.
     pub allowed: Vec<AllowRule>,
-    /// Processes a watcher saw orphaned (`leaktop watch`'s journal): listed even
+    /// Processes a watcher saw orphaned when their parent was killed or failed
+    /// (`leaktop watch`'s journal, strong stories): listed even
     /// where `/proc` alone holds no evidence or they look like daemons; their story
     /// is added as evidence afterwards ([`super::watch::story::attach`]).
     pub watched: IdSet<Identity>,

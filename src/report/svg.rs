@@ -314,7 +314,6 @@ fn draw(
     // A single tick still gets an axis one interval wide.
     let x_max = xs[xs.len() - 1].max(header.interval_ms.max(1) as f64 / units.ms_per_unit);
     let y_max = units.rss(peak_kb.max(1024)) * 1.15;
-    let top = &chart_data.top;
     let series_steps = |s: usize| steps(&xs, x_max, series[s].iter().map(|&kb| units.rss(kb)));
 
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
@@ -346,21 +345,47 @@ fn draw(
         .axis_desc_style(("sans-serif", 15))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
+    draw_memory(&mut chart, summary, chart_data, &series_steps)?;
+    let entries = legend_entries(summary, chart_data);
+    let moments = leak_moments(summary);
+    draw_moments(&mut chart, &moments, chart_data, &x_of, y_max)?;
+    let about = about_lines(header, summary);
+    let leaks: Vec<String> = moments
+        .iter()
+        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
+        .collect();
+    draw_legend(&legend, &about, &entries, &leaks)?;
+    root.present()?;
+    Ok(())
+}
 
+/// The plot's drawing area, in the chart's units (time, memory).
+type Plot<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// The stacked bands of the top processes under the family's total, and the total,
+/// live, leaked (RSS, PSS, GPU) lines; `series_steps(k)` is series `k` as steps.
+fn draw_memory(
+    chart: &mut Plot,
+    summary: &Summary,
+    chart_data: &Chart,
+    series_steps: &dyn Fn(usize) -> Vec<(f64, f64)>,
+) -> Result<(), Box<dyn std::error::Error>> {
     // Stacked areas, drawn from the top of the stack down so each band shows; the
     // whole family's total tops them as "others".
     chart.draw_series(AreaSeries::new(series_steps(0), 0.0, OTHERS.filled()))?;
-    for k in (0..top.len()).rev() {
+    for k in (0..chart_data.top.len()).rev() {
         chart.draw_series(AreaSeries::new(
             series_steps(STACK + k),
             0.0,
             PALETTE[k].filled(),
         ))?;
     }
-
-    let any_leak = !summary.leaked.is_empty();
     chart.draw_series(LineSeries::new(series_steps(0), BLACK.stroke_width(3)))?;
-    if any_leak {
+    if !summary.leaked.is_empty() {
         chart.draw_series(LineSeries::new(series_steps(1), LIVE.stroke_width(2)))?;
         chart.draw_series(LineSeries::new(series_steps(2), LEAKED.stroke_width(3)))?;
         if chart_data.pss {
@@ -370,11 +395,18 @@ fn draw(
             chart.draw_series(LineSeries::new(series_steps(4), LEAKED_GPU.stroke_width(2)))?;
         }
     }
-    let entries = legend_entries(summary, chart_data);
+    Ok(())
+}
 
-    // One marker per tick at which something leaked, labelled with the tick; the
-    // legend says what leaked then.
-    let moments = leak_moments(summary);
+/// One dashed marker per tick at which something leaked, labelled with the tick (the
+/// legend says what leaked then); `x_of` places a time (wall ms).
+fn draw_moments<T>(
+    chart: &mut Plot,
+    moments: &BTreeMap<u32, T>,
+    chart_data: &Chart,
+    x_of: &dyn Fn(u64) -> f64,
+    y_max: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
     let label_font = ("sans-serif", 14).into_font().color(&LEAKED);
     for (n, tick) in moments.keys().enumerate() {
         let Some(&at) = chart_data.moments.get(tick).filter(|&&ms| ms != u64::MAX) else {
@@ -393,13 +425,6 @@ fn draw(
             EmptyElement::at((x, y)) + Text::new(tick.to_string(), (4, 0), label_font.clone()),
         ))?;
     }
-    let about = about_lines(header, summary);
-    let leaks: Vec<String> = moments
-        .iter()
-        .map(|(tick, what)| format!("tick {tick}: {}", what.join(", ")))
-        .collect();
-    draw_legend(&legend, &about, &entries, &leaks)?;
-    root.present()?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::filter::{FilterKey, filter_key};
 use super::history::History;
 use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
@@ -30,6 +31,8 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Quit,
+    /// Close the view and go back to the picker it was opened from (`q` there).
+    Back,
     SetPaused(bool),
     /// Write the whole timeline so far as a tick-log; answer with [`App::exported`].
     Export,
@@ -56,6 +59,8 @@ pub struct Victim {
     pub uss_kb: Option<u64>,
     /// Its PSS told apart by kind, known once read for the dialog (never from a tick).
     pub parts: PssParts,
+    /// Last-known GPU memory in KiB (NVML or DRM fdinfo); `None`: unknown or no GPU.
+    pub gpu_kb: Option<u64>,
 }
 
 impl Victim {
@@ -68,6 +73,7 @@ impl Victim {
             pss_kb: row.pss_kb,
             uss_kb: row.uss_kb,
             parts: PssParts::default(),
+            gpu_kb: row.gpu_kb,
         }
     }
 
@@ -363,6 +369,9 @@ pub struct App {
     pub root_note: Option<String>,
     /// What is about to happen, soonest first (the demo's schedule; empty otherwise).
     pub forecast: Vec<Forecast>,
+    /// Opened from the picker: `q` goes back to it ([`Effect::Back`]); `F10` and
+    /// Ctrl-C still quit.
+    pub picker_behind: bool,
     /// The memory figure the table shows.
     pub mem_column: MemColumn,
     /// Orphans that exited by themselves within the leak grace, so far.
@@ -404,6 +413,7 @@ impl App {
             status: None,
             root_note: None,
             forecast: Vec::new(),
+            picker_behind: false,
             mem_column: MemColumn::Rss,
             orphans_exited: 0,
             finished: None,
@@ -578,25 +588,22 @@ impl App {
             };
             return None;
         }
-        if self.editing_filter {
-            self.filter_key(key.code);
-            return None;
-        }
         match &self.overlay {
             Overlay::Help => {
                 self.overlay = Overlay::None;
-                return (key.code == KeyCode::Char('q')).then_some(Effect::Quit);
+                return (key.code == KeyCode::Char('q')).then(|| self.quit_key());
             }
             Overlay::Kill(_) => return self.dialog_key(key.code),
             Overlay::None => {}
         }
         self.status = None;
+        if filter_key(&mut self.filter, &mut self.editing_filter, key.code) == FilterKey::Taken {
+            self.fix_selection();
+            return None;
+        }
         match key.code {
-            KeyCode::Char('q') | KeyCode::F(10) => return Some(Effect::Quit),
-            KeyCode::Esc if !self.filter.is_empty() => {
-                self.filter.clear();
-                self.fix_selection();
-            }
+            KeyCode::Char('q') => return Some(self.quit_key()),
+            KeyCode::F(10) => return Some(Effect::Quit),
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
             KeyCode::PageUp => self.move_selection(-(PAGE as isize)),
@@ -623,7 +630,6 @@ impl App {
                     MemColumn::Uss => "memory column: USS (pages only this process maps; READ: how long ago)",
                 }.into());
             }
-            KeyCode::Char('/') => self.editing_filter = true,
             KeyCode::Char('?') => self.overlay = Overlay::Help,
             KeyCode::Char('p') => {
                 if self.is_replay() {
@@ -644,20 +650,13 @@ impl App {
         None
     }
 
-    fn filter_key(&mut self, code: KeyCode) {
-        match code {
-            KeyCode::Enter => self.editing_filter = false,
-            KeyCode::Esc => {
-                self.editing_filter = false;
-                self.filter.clear();
-            }
-            KeyCode::Backspace => {
-                self.filter.pop();
-            }
-            KeyCode::Char(c) => self.filter.push(c),
-            _ => {}
+    /// What `q` does: back to the picker the view was opened from, else quit.
+    fn quit_key(&self) -> Effect {
+        if self.picker_behind {
+            Effect::Back
+        } else {
+            Effect::Quit
         }
-        self.fix_selection();
     }
 
     fn toggle_fold(&mut self) {

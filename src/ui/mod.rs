@@ -2,6 +2,7 @@
 //!
 //! - [`app`]: the state and what keys do to it (no terminal, no OS);
 //! - [`history`]: the ticks kept for the timeline;
+//! - [`filter`]: the filter line, edited alike in the view and the picker;
 //! - [`table`]: a tick turned into the rows on screen (folds, filter, deltas);
 //! - [`render`]: pure drawing of the state into a frame;
 //! - [`picker`]: choosing a root when none was given;
@@ -9,6 +10,7 @@
 //! - [`RunView`]: the view as `run --tui` shows CMD's family in it.
 
 pub mod app;
+pub mod filter;
 pub mod history;
 pub mod picker;
 pub mod render;
@@ -111,9 +113,38 @@ pub fn watch_with(
     if matches!(opts.root, Root::Pick) {
         require_terminal(RECORD_INSTEAD)?;
     }
-    let Some(pid) = choose_root(&host, opts)? else {
-        return Ok(None);
-    };
+    // Opened from the picker, `q` in the view comes back to it, as it was left.
+    let mut back = Back::default();
+    loop {
+        let Some(pid) = choose_root(&host, opts, &mut back)? else {
+            return Ok(back.last);
+        };
+        let (app, ending) = watch_root(&host, opts, pid, forecast.clone())?;
+        back.last = app.history.newest().cloned();
+        if ending != Some(terminal::Ending::Back) {
+            return Ok(back.last);
+        }
+        back.watched = Some(pid);
+    }
+}
+
+/// What the picker comes back with after `q` in a view it opened: its sort, its
+/// layout and filter, the process last watched (selected again), and that view's last
+/// tick.
+#[derive(Default)]
+struct Back {
+    layout: Option<(picker::SortKey, bool, String)>,
+    watched: Option<u32>,
+    last: Option<Tick>,
+}
+
+/// The view on `pid`'s family, until it ends: its final state and how it ended.
+fn watch_root(
+    host: &Arc<dyn Host>,
+    opts: &WatchOptions,
+    pid: u32,
+    forecast: Vec<app::Forecast>,
+) -> Result<(App, Option<terminal::Ending>), ViewError> {
     let me = host.own_pid();
     let sampler = host.sampler(opts.backend)?;
     let monitor = Monitor::attach_on(
@@ -147,6 +178,7 @@ pub fn watch_with(
     );
     app.root_note = monitor.orphan_root().map(str::to_string);
     app.forecast = forecast;
+    app.picker_behind = matches!(opts.root, Root::Pick);
     // As the subreaper (demo, run) leaktop must reap the orphans it adopts.
     let source: Box<dyn terminal::TickSource> = if opts.subreapers.contains(&me) {
         Box::new(terminal::Reaping::new(monitor, host.clone()))
@@ -160,15 +192,20 @@ pub fn watch_with(
         Some(source),
         opts.interval,
     )?;
+    let ending = tui.ending();
     // `demo` must end its helpers before leaktop may die of a signal.
     close(host.as_ref(), tui, opts.subreapers.contains(&me));
-    Ok(app.history.newest().cloned())
+    Ok((app, ending))
 }
 
 /// The root `opts` names: its pid, the one the user picks among several `--name`
 /// matches, or the one picked from every process; `None` if the user quit the
 /// picker without choosing.
-fn choose_root(host: &Arc<dyn Host>, opts: &WatchOptions) -> Result<Option<u32>, ViewError> {
+fn choose_root(
+    host: &Arc<dyn Host>,
+    opts: &WatchOptions,
+    back: &mut Back,
+) -> Result<Option<u32>, ViewError> {
     let me = host.own_pid();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
@@ -187,13 +224,27 @@ fn choose_root(host: &Arc<dyn Host>, opts: &WatchOptions) -> Result<Option<u32>,
         Root::Pick => {
             let mut sampler = host.sampler(opts.backend)?;
             let all = sample::scan(sampler.as_mut())?;
-            let list =
-                picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
+            let clock = sampler
+                .start_clock()
+                .map(|c| (c, crate::host::wall_ms(host.as_ref())));
+            let list = picker::candidates(
+                &all,
+                |s| sampler.command(s.id()).unwrap_or_default(),
+                me,
+                clock,
+            );
             let mut tui = Tui::open()?;
             // Orphan groups first, killable with the view's dialog.
-            let picker = Picker::new(list, opts.color)
+            let mut picker = Picker::new(list, opts.color)
                 .with_orphans(crate::host::protected(host.as_ref()), opts.grace);
-            let picked = tui.pick(host.clone(), picker)?;
+            if let Some((key, tree, filter)) = back.layout.take() {
+                picker = picker.sorted(key, tree).filtered(filter);
+            }
+            if let Some(pid) = back.watched {
+                picker.select_pid(pid);
+            }
+            let picked = tui.pick(host.clone(), &mut picker)?;
+            back.layout = Some((picker.sort, picker.tree, picker.filter.clone()));
             close(host.as_ref(), tui, false);
             return Ok(picked);
         }
@@ -212,7 +263,15 @@ fn pick_among(
     let mut sampler = host.sampler(opts.backend)?;
     let all = sample::scan(sampler.as_mut())?;
     let pids = found.pids();
-    let mut list = picker::candidates(&all, |s| sampler.command(s.id()).unwrap_or_default(), me);
+    let clock = sampler
+        .start_clock()
+        .map(|c| (c, crate::host::wall_ms(host.as_ref())));
+    let mut list = picker::candidates(
+        &all,
+        |s| sampler.command(s.id()).unwrap_or_default(),
+        me,
+        clock,
+    );
     list.retain(|c| pids.contains(&c.pid));
     list.sort_by_key(|c| pids.iter().position(|&p| p == c.pid));
     if list.is_empty() {
@@ -226,7 +285,7 @@ fn pick_among(
     let mut tui = Tui::open()?;
     let picked = tui.pick(
         host.clone(),
-        Picker::new(list, opts.color).with_title(title),
+        &mut Picker::new(list, opts.color).with_title(title),
     )?;
     close(host.as_ref(), tui, false);
     Ok(picked)

@@ -66,7 +66,7 @@ mod orphans_fake;
 mod orphans_shapes;
 // orphans under a one-child init (tini): its own child is no orphan, never grouped or killed
 mod orphans_tini;
-// the picker's event loop on TestBackend with the fake host
+// the picker's event loop on TestBackend with the fake host (orphan groups, tree, sort, filter)
 mod picker_app;
 // a dead member's pid handed to an innocent process (root only)
 mod pid_reuse;

@@ -68,16 +68,17 @@ impl Running {
             &host.scan(),
             |s| sampler.command(s.id()).unwrap_or_default(),
             ME,
+            None,
         );
         let protected: HashSet<u32> = leaktop::host::protected(host.as_ref())
             .into_iter()
             .collect();
-        let picker = Picker::new(list, false).with_orphans(protected, Duration::from_secs(3));
+        let mut picker = Picker::new(list, false).with_orphans(protected, Duration::from_secs(3));
         let (backend, screens) = screen::recorder(100, 24);
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || {
             let mut terminal = Terminal::new(backend).unwrap();
-            pick_loop(&mut terminal, picker, rx, host)
+            pick_loop(&mut terminal, &mut picker, rx, host)
         });
         Running {
             input: tx,
@@ -195,5 +196,64 @@ fn x_on_a_weak_group_or_a_process_signals_nothing_and_says_why() {
     p.keys(&[KeyCode::Enter]);
     // Enter on a group watches its oldest process.
     assert_eq!(p.end(), (Some(701), Ending::Quit));
+    assert!(fake.signals().is_empty(), "{:?}", fake.signals());
+}
+
+/// Issue 28: the picker as a process browser. `t` lays the processes out as a tree
+/// (each under its parent), `>` sorts by family RSS (marked in the header and the
+/// column), and a filter kept with Enter leaves the list's keys to act on what it
+/// shows: `x` opens the kill dialog of the group the filter found (before, `x` was
+/// typed into the filter).
+#[test]
+fn tree_sort_and_a_kept_filter_that_x_acts_on() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    p.screens.wait_for("ORPHAN", LIMIT);
+    p.keys(&[KeyCode::Char('t')]);
+    let tree = p.screens.wait_for("tree (t: list", LIMIT);
+    let at = |screen: &str, text: &str| {
+        screen
+            .lines()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no {text:?} in\n{screen}"))
+    };
+    // Each child right under its parent, indented; a parent marked ▾.
+    assert_eq!(at(&tree, "▾ bash") + 1, at(&tree, "    vim"), "{tree}");
+    assert_eq!(
+        at(&tree, "▾ node node mcp-server.js") + 1,
+        at(&tree, "--child")
+    );
+    assert_snapshot!("picker_tree", tree);
+    p.keys(&[KeyCode::Char('>')]);
+    let by_family = p.screens.wait_for("sorted by family RSS", LIMIT);
+    assert!(by_family.contains("FAMILY▼"), "{by_family}");
+    // 602's family (250 MiB) before 701's (70 MiB), 601 (50 MiB) and bash (30 MiB).
+    assert!(
+        at(&by_family, "▾ python3") < at(&by_family, "▾ node"),
+        "{by_family}"
+    );
+    assert!(
+        at(&by_family, "▾ node") < at(&by_family, "▾ bash"),
+        "{by_family}"
+    );
+    assert_snapshot!("picker_tree_by_family", by_family);
+    // `/mcp`, Enter: the filter stays, the keys are the list's again.
+    p.keys(&[KeyCode::Char('/')]);
+    for c in "mcp".chars() {
+        p.keys(&[KeyCode::Char(c)]);
+    }
+    p.keys(&[KeyCode::Enter]);
+    let filtered = p.screens.wait_for("/ edits · Esc clears", LIMIT);
+    assert!(filtered.contains("filter: mcp"), "{filtered}");
+    assert!(!filtered.contains("vim"), "{filtered}");
+    p.keys(&[KeyCode::Char('x')]);
+    let dialog = p.screens.wait_for("Send SIGTERM to 2 processes", LIMIT);
+    assert!(dialog.contains("kill orphan group"), "{dialog}");
+    p.keys(&[KeyCode::Char('n')]);
+    // Esc clears the kept filter; the next Esc quits.
+    p.keys(&[KeyCode::Esc]);
+    p.screens.wait_for("/ filters by pid", LIMIT);
+    p.keys(&[KeyCode::Esc]);
+    assert_eq!(p.end(), (None, Ending::Quit));
     assert!(fake.signals().is_empty(), "{:?}", fake.signals());
 }

@@ -69,7 +69,18 @@ fn setsid_escapee_fails_the_check_and_is_caught_by_the_subreaper() {
     assert!(out.stderr.contains("1 process leaked"), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("cmd: sleep 300  <- caught by the subreaper"),
+            .contains("cmd: sleep 300  <- caught by the subreaper (PPID "),
+        "{}",
+        out.stderr
+    );
+    // Issue 28: a verdict a CI log can be read by: FAIL and why, CMD's exit code and
+    // time in seconds, leaktop's own exit code.
+    let verdict = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        verdict.starts_with("leaktop: FAIL: `sh -c (setsid sleep 300")
+            && verdict.contains(" exited 0 after ")
+            && verdict.contains(" s; 1 process leaked (")
+            && verdict.ends_with("; exit 3"),
         "{}",
         out.stderr
     );

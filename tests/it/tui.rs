@@ -385,13 +385,16 @@ fn picker_chooses_a_root_by_typing_and_name_finds_the_oldest_match() {
         screen.tmux(&["send-keys", "-l", &c.to_string()]);
     }
     screen.wait_for(&format!("{:>8}", target.id()), Duration::from_secs(10));
+    // Enter keeps the filter and gives the keys back to the list; Enter again picks.
+    screen.keys(&["Enter"]);
+    screen.wait_for("Esc clears", Duration::from_secs(10));
     screen.keys(&["Enter"]);
     screen.wait_for(
         &format!("root {} alive", target.id()),
-        Duration::from_secs(5),
+        Duration::from_secs(30),
     );
     // The header shows the root before the first sample; the verdict comes with it.
-    screen.wait_for("no leaks", Duration::from_secs(5));
+    screen.wait_for("no leaks", Duration::from_secs(30));
     screen.keys(&["q"]);
 
     let by_name = Screen::start(&format!("{} --name {marker}", leaktop()));

@@ -510,3 +510,54 @@ fn a_parent_whose_last_thread_ends_after_its_main_one_is_recorded_when_and_how_i
     assert_eq!(o.died.how.and_then(|h| h.exit_code), Some(3), "{o:?}");
     assert_eq!(o.left.iter().map(|l| l.pid).collect::<Vec<_>>(), [child]);
 }
+
+/// A daemon by design: the child calls setsid, points its streams at /dev/null and
+/// lives on; the parent prints its pid and exits 0.
+const DAEMONIZE: &str = r#"
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    time.sleep(3600)
+    os._exit(0)
+print(pid, flush=True)
+os._exit(0)
+"#;
+
+/// A watched daemon's story is weak (its parent exited 0: every double fork starts
+/// so), and a weak story lists nothing by itself: the daemon stays out of `orphans`
+/// as without a watcher, and `--all` shows it with its story.
+#[test]
+fn a_daemon_by_design_with_a_weak_story_is_listed_only_with_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let w = Watcher::start(&journal, &[]);
+    let tag = Tag::new();
+    let (mut parent, daemon) = python_job(&tag, &["-c".as_ref(), DAEMONIZE.as_ref()]);
+    assert!(parent.wait().unwrap().success());
+    let o = orphaning_of(&w, parent.id());
+    assert_eq!(o.left.iter().map(|l| l.pid).collect::<Vec<_>>(), [daemon]);
+    let listed = |v: &Value| {
+        v["groups"].as_array().unwrap().iter().any(|g| {
+            g["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["pid"] == daemon)
+        })
+    };
+    let v = orphans_json(&journal, &[]);
+    assert!(!listed(&v), "a daemon by design is not listed: {v}");
+    let v = orphans_json(&journal, &["--all"]);
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["processes"][0]["pid"] == daemon)
+        .unwrap_or_else(|| panic!("listed with --all: {v}"));
+    assert_eq!(g["strength"], "weak", "{g}");
+    assert!(g["story"].is_object(), "with its story: {g}");
+}

@@ -180,6 +180,17 @@ impl Stories {
         self.by_process.keys().copied()
     }
 
+    /// The identities whose story is strong (their parent was killed or failed):
+    /// evidence enough to list them whatever `/proc` shows. A weak story (a normal
+    /// exit) is how every double-forking daemon starts, so it only adds to a group
+    /// listed on other evidence.
+    pub fn strong_ids(&self) -> impl Iterator<Item = Identity> + '_ {
+        self.by_process
+            .iter()
+            .filter(|(_, s)| s.strength() == Strength::Strong)
+            .map(|(&id, _)| id)
+    }
+
     /// The story of a group: that of its earliest orphaning among its processes.
     pub fn of_group(&self, g: &OrphanGroup) -> Option<&Story> {
         g.processes

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
-use super::text::{command_tail, fit, interval, plural};
+use super::text::{command_tail, fit, gpu_frees, interval, plural};
 use super::theme::Theme;
 use crate::actions::kill::KillSignal;
 use crate::format::freed::{freed_text, mem_available_text};
@@ -251,8 +251,13 @@ fn expected_free(victims: &[Victim]) -> Vec<String> {
             _ => None,
         };
     }
+    let mut gpu = MemSum::default();
+    for v in victims {
+        gpu.add(v.gpu_kb);
+    }
+    let gpu = gpu_frees(gpu);
     let Some(pss_kb) = pss.known() else {
-        return vec!["Frees: unknown (no PSS measured yet)".to_string()];
+        return vec![format!("Frees: unknown (no PSS measured yet){gpu}")];
     };
     let (upper, what) = match split {
         Some([anon, shmem, swap, _]) => {
@@ -280,6 +285,7 @@ fn expected_free(victims: &[Victim]) -> Vec<String> {
         let floor = if split.is_some() { kb.min(upper) } else { kb };
         first.push_str(&format!(", at least {} (private)", human_kb(floor)));
     }
+    first.push_str(&gpu);
     let mut lines = vec![first];
     if let Some([.., file]) = split.filter(|s| s[3] > 0) {
         lines.push(format!(
@@ -305,6 +311,7 @@ mod tests {
             pss_kb: pss_mb.map(|mb| mb * 1024),
             uss_kb: pss_mb.map(|_| 1024),
             parts: PssParts::default(),
+            gpu_kb: None,
         }
     }
 
@@ -343,6 +350,33 @@ mod tests {
             [
                 "Frees ~39 MiB + ? (anon 35 MiB · swap 4 MiB; 1 process not measured yet), at least 1 MiB (private)"
             ]
+        );
+    }
+
+    #[test]
+    fn the_gpu_memory_a_kill_returns_is_in_what_it_frees_where_known() {
+        let mut holder = victim(1, Some(35));
+        holder.gpu_kb = Some(2 * 1024 * 1024);
+        let mut unknown = victim(2, Some(35));
+        unknown.gpu_kb = None;
+        assert_eq!(
+            expected_free(&[holder.clone(), unknown.clone()]),
+            ["Frees ~70 MiB (their PSS), at least 2 MiB (private), GPU 2 GiB + ?"]
+        );
+        assert_eq!(
+            expected_free(&[holder.clone()]),
+            ["Frees ~35 MiB (their PSS), at least 1 MiB (private), GPU 2 GiB"]
+        );
+        // Before PSS is read, the GPU memory is still said.
+        holder.pss_kb = None;
+        assert_eq!(
+            expected_free(&[holder]),
+            ["Frees: unknown (no PSS measured yet), GPU 2 GiB"]
+        );
+        // No GPU memory known (no GPU found): nothing about GPUs.
+        assert_eq!(
+            expected_free(&[unknown]),
+            ["Frees ~35 MiB (their PSS), at least 1 MiB (private)"]
         );
     }
 

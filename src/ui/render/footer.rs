@@ -30,7 +30,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Line::from(vec![
             Span::styled(" filter: ", theme.title()),
             Span::raw(format!("{}█", app.filter)),
-            Span::styled("   Enter keeps it · Esc clears it", theme.dim()),
+            Span::styled(
+                "   Enter or Esc keeps it · Esc again clears it",
+                theme.dim(),
+            ),
         ])
     } else if let Some(status) = &app.status {
         Line::from(Span::styled(format!(" {status}"), theme.notice()))

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::text::{command_tail, elapsed, interval, plural};
+use super::text::{command_tail, elapsed, gpu_frees, interval, plural};
 use super::theme::Theme;
 use crate::format::human_kb;
 use crate::model::Tick;
@@ -180,12 +180,7 @@ fn leaked_figures(t: &Tick) -> String {
         (Some(kb), 0) => format!("~{}", human_kb(kb)),
         (Some(kb), _) => format!("~{} + ?", human_kb(kb)),
     };
-    let gpu = t.leaked_gpu_kb();
-    let gpu = match (gpu.known(), gpu.unknown) {
-        (None, _) => String::new(),
-        (Some(kb), 0) => format!(", GPU {}", human_kb(kb)),
-        (Some(kb), _) => format!(", GPU {} + ?", human_kb(kb)),
-    };
+    let gpu = gpu_frees(t.leaked_gpu_kb());
     let mut s = format!(
         "{} · RSS {} · frees {frees}{gpu}",
         plural(t.leaked_count(), "process", "processes"),

@@ -12,7 +12,7 @@ const HELP: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection"),
     ("PgUp PgDn  g G", "move by a page, to the top or bottom"),
     ("Enter  Space", "fold or unfold the selected subtree"),
-    ("/", "filter by pid, name or command (Esc clears)"),
+    ("/", "filter by pid, name or command (Esc twice clears)"),
     (
         "← →  [ ]",
         "step back and forward through the recorded ticks",

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::theme::Theme;
-use crate::human::{human_kb, printable};
+use crate::human::{age, elapsed, human_kb, printable};
 use crate::model::orphans::OrphanGroup;
-use crate::ui::picker::{Entry, PICKER_KEYS, Picker};
+use crate::ui::picker::{Entry, PICKER_KEYS, Picker, ProcLine, SortKey};
 
 /// Draws the picker:
 ///
@@ -17,10 +17,11 @@ use crate::ui::picker::{Entry, PICKER_KEYS, Picker};
 /// ┌──────────────────────────────────────────────────────────────┐
 /// │ leaktop  what the list is for                                │ 2 rows
 /// │ / filters by pid, name or command  (or the filter typed)     │
+/// │   sorted by RSS, largest first (< > F6) · list (t: tree)     │
 /// ├──────────────────────────────────────────────────────────────┤
-/// │      PID  SUBTREE RSS  PROCS  COMMAND                        │ as needed
-/// │      601      300 MiB      3  ORPHAN pg-600 (weak) evidence  │
-/// │      500       20 MiB      2  bash                           │
+/// │    PID      RSS▼   FAMILY  PROCS    CPU    AGE  COMMAND      │ as needed
+/// │    601            300 MiB      3                ORPHAN pg-600 │
+/// │    500   20 MiB    20 MiB      2   1.2s  3m02s  bash         │
 /// ├──────────────────────────────────────────────────────────────┤
 /// │ footer: keys, the orphan scan's state, or a status message   │ 1 row
 /// └──────────────────────────────────────────────────────────────┘
@@ -29,7 +30,7 @@ use crate::ui::picker::{Entry, PICKER_KEYS, Picker};
 /// The help and the kill dialog are drawn over it, centred.
 pub fn render(frame: &mut Frame, picker: &Picker) {
     let [top, list, bottom] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
@@ -57,7 +58,7 @@ fn title(picker: &Picker) -> Vec<Line<'static>> {
             Line::from(vec![
                 Span::styled(" filter: ", theme.title()),
                 Span::raw(format!("{}█", picker.filter)),
-                Span::styled("   Enter watches · Esc clears", theme.dim()),
+                Span::styled("   Enter or Esc keeps it · Esc again clears", theme.dim()),
             ])
         } else if picker.filter.is_empty() {
             Line::from(Span::styled(
@@ -71,7 +72,68 @@ fn title(picker: &Picker) -> Vec<Line<'static>> {
                 Span::styled("   / edits · Esc clears", theme.dim()),
             ])
         },
+        Line::from(vec![
+            Span::styled(" sorted by ", theme.dim()),
+            Span::raw(picker.sort.label()),
+            Span::styled(" (< > F6)", theme.dim()),
+            Span::styled(" · ", theme.dim()),
+            Span::raw(if picker.tree { "tree" } else { "list" }),
+            Span::styled(
+                if picker.tree {
+                    " (t: list · Space folds)"
+                } else {
+                    " (t: tree)"
+                },
+                theme.dim(),
+            ),
+        ]),
     ]
+}
+
+/// The column titles, the sort key's marked `▼` (`▲` for A to Z).
+fn columns(key: SortKey) -> String {
+    let mark = |k: SortKey, title: &str| {
+        if k == key {
+            format!("{title}{}", if k == SortKey::Name { "▲" } else { "▼" })
+        } else {
+            title.to_string()
+        }
+    };
+    format!(
+        "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  {}",
+        "PID",
+        mark(SortKey::Rss, "RSS"),
+        mark(SortKey::FamilyRss, "FAMILY"),
+        mark(SortKey::Procs, "PROCS"),
+        mark(SortKey::Cpu, "CPU"),
+        mark(SortKey::Age, "AGE"),
+        mark(SortKey::Name, "COMMAND"),
+    )
+}
+
+/// A process's line: its figures, then (in a tree, indented under its parent, `▾`
+/// before one with children, `▸` before a folded one) its name and command.
+fn process_line(p: &ProcLine, tree: bool, theme: Theme) -> Line<'static> {
+    let c = p.candidate;
+    let branch = match (tree, p.folded, p.children > 0) {
+        (false, ..) => String::new(),
+        (true, true, _) => format!("{}▸ ", "  ".repeat(p.depth)),
+        (true, false, true) => format!("{}▾ ", "  ".repeat(p.depth)),
+        (true, false, false) => format!("{}  ", "  ".repeat(p.depth)),
+    };
+    Line::from(vec![
+        Span::raw(format!(
+            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  {branch}",
+            c.pid,
+            human_kb(c.rss_kb),
+            human_kb(c.subtree_rss_kb),
+            c.subtree_len,
+            elapsed(c.cpu_ms),
+            c.age_ms.map_or_else(|| "?".to_string(), age),
+        )),
+        Span::styled(c.name.clone(), theme.title()),
+        Span::styled(format!(" {}", c.cmd), theme.dim()),
+    ])
 }
 
 /// The list under its column titles, scrolled to keep the selection in view.
@@ -84,22 +146,13 @@ fn entries(frame: &mut Frame, area: Rect, picker: &Picker) {
     let visible = inner.height.saturating_sub(1) as usize;
     let offset = (picker.selected + 1).saturating_sub(visible);
     let mut lines = vec![Line::from(Span::styled(
-        format!("{:>8} {:>12} {:>6}  COMMAND", "PID", "SUBTREE RSS", "PROCS"),
+        columns(picker.sort),
         theme.title(),
     ))];
     for (i, entry) in shown.iter().enumerate().skip(offset).take(visible) {
         let line = match entry {
             Entry::Group(g) => group_line(g, theme),
-            Entry::Process(c) => Line::from(vec![
-                Span::raw(format!(
-                    "{:>8} {:>12} {:>6}  ",
-                    c.pid,
-                    human_kb(c.subtree_rss_kb),
-                    c.subtree_len
-                )),
-                Span::styled(c.name.clone(), theme.title()),
-                Span::styled(format!(" {}", c.cmd), theme.dim()),
-            ]),
+            Entry::Process(p) => process_line(p, picker.tree, theme),
         };
         lines.push(if i == picker.selected {
             line.patch_style(theme.selected())
@@ -168,18 +221,21 @@ fn help(frame: &mut Frame, theme: Theme) {
     );
 }
 
-/// An orphan group's line: its oldest process, its RSS and size, `ORPHAN`, its id
-/// and its strongest evidence.
+/// An orphan group's line: its oldest process, its summed RSS and size (under FAMILY
+/// and PROCS), `ORPHAN`, its id and its strongest evidence.
 fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
     let oldest = g.processes.first().map_or(0, |p| p.sample.pid);
     let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
     let weak = if g.strong() { "" } else { " (weak)" };
     Line::from(vec![
         Span::raw(format!(
-            "{:>8} {:>12} {:>6}  ",
+            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  ",
             oldest,
+            "",
             human_kb(g.rss_kb),
-            g.processes.len()
+            g.processes.len(),
+            "",
+            ""
         )),
         Span::styled("ORPHAN", theme.leaked()),
         Span::styled(format!(" {}{weak}", g.id), theme.title()),

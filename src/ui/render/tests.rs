@@ -217,6 +217,9 @@ fn folding_and_filtering() {
     assert!(screen.contains("(2 of 5 shown)"), "{screen}");
     assert!(!screen.contains("indexer"), "{screen}");
     assert_snapshot!(screen);
+    // Esc after typing keeps the filter (as Enter does); Esc again clears it.
+    press(&mut app, &[KeyCode::Esc]);
+    assert!(app.filter == "claude" && !app.editing_filter);
     press(&mut app, &[KeyCode::Esc]);
     assert!(app.filter.is_empty() && !app.editing_filter);
 }
@@ -746,4 +749,19 @@ fn gpu_memory_shows_as_a_column_and_in_what_a_kill_frees_where_known() {
     press(&mut app, &[KeyCode::Left, KeyCode::Left]);
     let before = draw(&app, 120, 40);
     assert!(!before.contains("GPU"), "{before}");
+}
+
+/// Issue 28: `q` in a view opened from the picker goes back to it; F10 and Ctrl-C
+/// still quit, and a view not opened from it quits on `q` as before.
+#[test]
+fn q_in_a_view_opened_from_the_picker_goes_back_to_it() {
+    let mut app = live(5);
+    app.picker_behind = true;
+    assert_eq!(press(&mut app, &[KeyCode::Char('q')]), [Effect::Back]);
+    // From the help too: its q is the view's.
+    press(&mut app, &[KeyCode::Char('?')]);
+    assert_eq!(press(&mut app, &[KeyCode::Char('q')]), [Effect::Back]);
+    assert_eq!(press(&mut app, &[KeyCode::F(10)]), [Effect::Quit]);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(app.handle_key(ctrl_c), Some(Effect::Quit));
 }

@@ -24,6 +24,16 @@ pub fn delta_kb(delta: i64) -> String {
     format!("{sign}{short}")
 }
 
+/// `, GPU 2 GiB`, `, GPU 2 GiB + ?` (some unknown), or empty where no process's GPU
+/// memory is known (no GPU found): the GPU memory a kill would return, for "frees".
+pub fn gpu_frees(sum: crate::model::MemSum) -> String {
+    match (sum.known(), sum.unknown) {
+        (None, _) => String::new(),
+        (Some(kb), 0) => format!(", GPU {}", human_kb(kb)),
+        (Some(kb), _) => format!(", GPU {} + ?", human_kb(kb)),
+    }
+}
+
 pub fn interval(ms: u64) -> String {
     if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)

@@ -135,7 +135,7 @@ pub fn run_loop<B: Backend>(
 /// in flight is finished (told to stop waiting) before this returns.
 pub fn pick_loop<B: Backend>(
     terminal: &mut Terminal<B>,
-    mut picker: Picker,
+    picker: &mut Picker,
     events: Receiver<Msg>,
     host: Arc<dyn Host>,
 ) -> (Option<u32>, Ending) {
@@ -151,7 +151,7 @@ pub fn pick_loop<B: Backend>(
     let result = (|| {
         loop {
             if terminal
-                .draw(|f| render::picker::render(f, &picker))
+                .draw(|f| render::picker::render(f, picker))
                 .is_err()
             {
                 // The terminal has gone away (EIO, ENXIO): an ordinary end.
@@ -257,6 +257,7 @@ fn serve<B: Backend>(
             match effect {
                 None => {}
                 Some(Effect::Quit) => return Ending::Quit,
+                Some(Effect::Back) => return Ending::Back,
                 Some(Effect::SetPaused(p)) => {
                     if let Some(s) = sampling {
                         s.set_paused(p);

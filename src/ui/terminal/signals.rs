@@ -16,6 +16,8 @@ use crate::host::{Host, Listening};
 pub enum Ending {
     /// The user quit (`q`, Ctrl-C).
     Quit,
+    /// The user pressed `q` in a view opened from the picker: back to it.
+    Back,
     /// A signal arrived (its number).
     Signal(i32),
     /// The terminal went away: reading input failed, or its channel closed.

@@ -65,7 +65,7 @@ impl Tui {
     /// Lets the user choose a root; `None` if they quit (or a signal arrives, or the
     /// terminal goes away: see [`Tui::ending`]). Signals, kills and memory reads go
     /// through `host`.
-    pub fn pick(&mut self, host: Arc<dyn Host>, picker: Picker) -> io::Result<Option<u32>> {
+    pub fn pick(&mut self, host: Arc<dyn Host>, picker: &mut Picker) -> io::Result<Option<u32>> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let input = spawn_input(tx.clone(), stop.clone());
