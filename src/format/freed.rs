@@ -4,14 +4,14 @@
 use crate::human::human_kb;
 use crate::model::MemSum;
 
-/// `the machine's MemAvailable rose 212 MiB meanwhile (/proc/meminfo: the whole
-/// machine's, which every other process and the kernel's caches move too; the PSS freed
-/// is these processes' own figure)`. It says what it measures, so a small rise beside
+/// `MemAvailable rose 212 MiB meanwhile (the whole machine's, which everything moves;
+/// PSS is theirs)`: `/proc/meminfo`'s figure, which every other process and the
+/// kernel's caches move too, where the PSS freed is these processes' own. It says what it measures, so a small rise beside
 /// a large PSS freed reads as two measures, not a contradiction.
 pub fn mem_available_text(change_kb: i64) -> String {
     let moved = if change_kb < 0 { "fell" } else { "rose" };
     format!(
-        "the machine's MemAvailable {moved} {} meanwhile (/proc/meminfo: the whole machine's, which every other process and the kernel's caches move too; the PSS freed is these processes' own figure)",
+        "MemAvailable {moved} {} meanwhile (the whole machine's, which everything moves; PSS is theirs)",
         human_kb(change_kb.unsigned_abs())
     )
 }
@@ -43,10 +43,9 @@ mod tests {
     #[test]
     fn mem_available_change_says_its_sign() {
         assert!(
-            mem_available_text(216_000)
-                .starts_with("the machine's MemAvailable rose 210.94 MiB meanwhile (")
+            mem_available_text(216_000).starts_with("MemAvailable rose 210.94 MiB meanwhile (")
         );
-        assert!(mem_available_text(-2048).starts_with("the machine's MemAvailable fell 2 MiB"));
+        assert!(mem_available_text(-2048).starts_with("MemAvailable fell 2 MiB"));
     }
 
     #[test]
