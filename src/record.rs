@@ -71,7 +71,13 @@ pub struct Summary {
     pub ticks: u64,
     pub stop: StopReason,
     pub leaked_at_end: usize,
+    /// RSS of the leaked processes at the last tick, KiB.
     pub leaked_rss_kb: u64,
+    /// Orphaned or escaped members still within their leak grace at the last tick:
+    /// caught, not yet judged (the recording stopped first).
+    pub undecided_at_end: usize,
+    /// Their RSS at the last tick, KiB.
+    pub undecided_rss_kb: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,11 +250,19 @@ pub fn record(host: Arc<dyn Host>, opts: &RecordOptions) -> Result<Summary, Reco
     if status {
         crate::say("\n");
     }
+    let (undecided_at_end, undecided_rss_kb) = monitor
+        .tracker()
+        .undecided_members()
+        .fold((0, 0u64), |(n, kb), m| {
+            (n + 1, kb.saturating_add(m.last.rss_kb))
+        });
     Ok(Summary {
         ticks,
         stop,
         leaked_at_end,
         leaked_rss_kb,
+        undecided_at_end,
+        undecided_rss_kb,
     })
 }
 

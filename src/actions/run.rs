@@ -132,6 +132,9 @@ pub struct RunOutcome {
     pub failing: Vec<Alert>,
     /// The run as `report --json` summarises a recording (with `summarize`).
     pub summary: Option<crate::report::Summary>,
+    /// Why `--record`'s recording stopped before the run ended (a full disk): the run
+    /// went on, but the output asked for is incomplete.
+    pub recording_error: Option<String>,
 }
 
 /// Rounds of `--kill-leaks`: each ends what is left under the subreaper, including
@@ -339,10 +342,16 @@ fn decide(
         ));
     }
     say(&findings_text(
-        session.recording.as_ref(),
         session.orphans_exited,
         (!adopting).then_some(opts.interval),
     ));
+    // What the recording holds that no tick showed (process events: the connector).
+    if session.sink.is_some() && session.short_lived.count > 0 {
+        say(&format!(
+            "leaktop: the recording holds {}\n",
+            session.short_lived
+        ));
+    }
     Found {
         leaked,
         exited: (exited, exited_count),
@@ -403,26 +412,19 @@ fn conclude(
         fails_check: opts.check && (any_leak || !failing.is_empty()),
         leaked_rows,
         hidden,
+        recording_error: session.recording.as_ref().map(ToString::to_string),
         raised: session.raised,
         failing,
         summary,
     }
 }
 
-/// What else the run found, for stderr after the leak report: an incomplete
-/// recording, orphans that exited by themselves, and (`no_subreaper`: the tick
-/// interval) what a run without a subreaper cannot see. Empty when there is nothing.
-fn findings_text(
-    recording: Option<&RecordError>,
-    orphans_exited: usize,
-    no_subreaper: Option<Duration>,
-) -> String {
+/// What else the run found, for stderr after the leak report: orphans that exited by
+/// themselves, and (`no_subreaper`: the tick interval) what a run without a subreaper
+/// cannot see. Empty when there is nothing. (An incomplete recording is the run's
+/// error: [`RunOutcome::recording_error`].)
+fn findings_text(orphans_exited: usize, no_subreaper: Option<Duration>) -> String {
     let mut out = String::new();
-    if let Some(e) = recording {
-        out.push_str(&format!(
-            "leaktop: warning: the recording is incomplete: {e}\n"
-        ));
-    }
     match orphans_exited {
         0 => {}
         1 => out.push_str(
@@ -633,6 +635,8 @@ struct Session {
     since_ms: Vec<Since>,
     /// Orphans that exited by themselves within the leak grace.
     orphans_exited: usize,
+    /// Processes forked and exited between two ticks (process events).
+    short_lived: crate::model::ShortLives,
     /// A failure inside the view's sampler, reported once the view closes.
     error: Option<RunError>,
     /// The view owns the terminal.
@@ -662,6 +666,7 @@ impl Session {
             stood_ms: Vec::new(),
             since_ms: Vec::new(),
             orphans_exited: 0,
+            short_lived: crate::model::ShortLives::default(),
             error: None,
             viewing: opts.tui.is_some(),
             summary: opts.summarize.then(crate::report::Summarizer::new),
@@ -700,6 +705,7 @@ impl Session {
             summary.add(&tick);
         }
         self.leaks.add(&tick);
+        self.short_lived.add(&tick);
         self.orphans_exited += tick
             .events
             .iter()

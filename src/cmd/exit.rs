@@ -95,16 +95,32 @@ pub(crate) fn finish(result: Result<Exit, Error>) -> std::process::ExitCode {
         Err(e) if e.closed_pipe() => Exit::Success.into(),
         Err(e) => {
             // Every error message already carries its cause: print it once, not the chain.
-            say!("leaktop: error: {e}");
+            // What it quotes (a pattern, a group id, a key from a file) may hold
+            // control characters that would drive the terminal: shown escaped.
+            say!("leaktop: error: {}", message(&e));
             e.exit_code().into()
         }
     }
+}
+
+/// The one line an error is reported with: control and bidirectional characters
+/// escaped, whatever the message quotes.
+fn message(e: &Error) -> String {
+    leaktop::human::printable(&e.to_string()).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io;
+
+    #[test]
+    fn what_an_error_quotes_reaches_the_terminal_escaped() {
+        let e = Error::usage("no orphan group '\u{1b}[2J' or '\u{202e}x' or '\u{9b}'");
+        let m = message(&e);
+        assert!(!m.chars().any(leaktop::human::is_hidden), "{m}");
+        assert!(m.contains("\\x1b[2J") && m.contains("\\u202e"), "{m}");
+    }
 
     #[test]
     fn each_failure_has_its_documented_exit_code() {

@@ -116,8 +116,22 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RecordArgs) -> Result<Exit, super::
         } else {
             args.out.display().to_string()
         };
+        // Caught but not yet judged: never left out, so the line is no all-clear.
+        let undecided = if summary.undecided_at_end > 0 {
+            format!(
+                "; {} ({}) still within the leak grace, not yet judged",
+                format::plural(
+                    summary.undecided_at_end,
+                    "orphaned or escaped process",
+                    "orphaned or escaped processes"
+                ),
+                human_kb(summary.undecided_rss_kb),
+            )
+        } else {
+            String::new()
+        };
         say!(
-            "leaktop: recorded {} to {place} ({}); {} holding {} at the end",
+            "leaktop: recorded {} to {place} ({}); {} holding {} at the end{undecided}",
             format::plural(summary.ticks as usize, "tick", "ticks"),
             summary.stop,
             format::plural(summary.leaked_at_end, "leaked process", "leaked processes"),

@@ -148,5 +148,12 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
             error: e.into(),
             code,
         })?;
+    // The run went on without its recording: the output asked for is not all there.
+    if let Some(e) = outcome.recording_error {
+        return Err(super::Error::Unreported {
+            error: anyhow::anyhow!("the recording is incomplete: {e}"),
+            code,
+        });
+    }
     Ok(code)
 }

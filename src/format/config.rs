@@ -97,6 +97,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let read_err =
         |e: std::io::Error| ConfigError::Read(path.to_path_buf(), crate::human::io_message(&e));
     let meta = std::fs::metadata(path).map_err(read_err)?;
+    // A FIFO would wait for a writer and a device (/dev/zero) never ends: only a
+    // regular file is read, and never past the cap even if it grows meanwhile.
+    if !meta.is_file() {
+        return Err(ConfigError::Read(
+            path.to_path_buf(),
+            "not a regular file".to_string(),
+        ));
+    }
     if meta.len() > MAX_BYTES {
         return Err(ConfigError::Read(
             path.to_path_buf(),
@@ -106,7 +114,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             ),
         ));
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(read_err)?, MAX_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(ConfigError::Read(
+            path.to_path_buf(),
+            format!(
+                "larger than {} KiB: not a configuration file",
+                MAX_BYTES >> 10
+            ),
+        ));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|_| ConfigError::Read(path.to_path_buf(), "not UTF-8 text".to_string()))?;
     let mut config = parse(&text, path)?;

@@ -201,7 +201,21 @@ fn tick_of(n: u32, first: u32, texts: &[(String, String)], note: &str, exits: u3
             start,
             after_ms: u64::MAX,
         });
+        events.push(Event::ShortLived {
+            pid,
+            ppid: u32::MAX,
+            life_ms: u64::MAX,
+            exec: true,
+            comm: Some("cc1 plus".into()),
+            code: Some(u8::MAX),
+            signal: Some(u8::MAX),
+        });
     }
+    events.push(Event::ShortLivedMore {
+        count: u64::MAX,
+        failed: u64::MAX,
+        signaled: u64::MAX,
+    });
     Tick {
         events,
         alerts,

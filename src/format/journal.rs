@@ -91,6 +91,37 @@ pub fn files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf, u64)>> {
     Ok(out)
 }
 
+/// The highest number any entry of `dir` is named with (a file, or something else in
+/// the way of the name), 0 if none: new files are numbered past it.
+fn highest_name(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(seq_of))
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Whether the file at `path` is a journal file leaktop wrote: its first line is a
+/// journal header, or it is empty (a watcher killed between creating it and writing
+/// the header). Only these are ever rotated away.
+fn written_by_us(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut lines = Lines::new(BufReader::new(file), 64 << 10);
+    match lines.next_line() {
+        None => true,
+        Some(Ok(line)) if !line.cut => {
+            serde_json::from_str::<FileHeader>(line.text).is_ok_and(|h| h.kind == "journal")
+        }
+        Some(_) => false,
+    }
+}
+
 /// Makes a new journal file at a path (and refuses one that exists).
 pub type CreateFile = Box<dyn Fn(&Path) -> std::io::Result<File> + Send>;
 
@@ -107,9 +138,15 @@ pub struct Writer {
     /// The batch being made.
     batch: String,
     create: CreateFile,
+    /// The number the next file is made with: past every name in the directory.
+    next: u64,
     /// Records dropped because a line alone was larger than a file may be.
     pub dropped: u64,
 }
+
+/// How many taken names (something in the way, made since the directory was read)
+/// a rotation steps over before it gives up.
+const NAME_TRIES: u64 = 16;
 
 impl Writer {
     /// The journal in `dir` (created, with its parents, if missing), bounded by
@@ -123,7 +160,14 @@ impl Writer {
     ) -> Result<Writer, JournalError> {
         let err = |e| JournalError::Dir(dir.to_path_buf(), e);
         make_dir(dir).map_err(err)?;
-        let files = files(dir).map_err(err)?;
+        // A file that only has a journal's name (another program's, or leaktop's own
+        // that it cannot read) is read past with a warning and never removed.
+        let files: Vec<_> = files(dir)
+            .map_err(err)?
+            .into_iter()
+            .filter(|(_, path, _)| written_by_us(path))
+            .collect();
+        let next = highest_name(dir).max(files.last().map_or(0, |f| f.0)) + 1;
         let cap = cap.max(MIN_CAP);
         Ok(Writer {
             dir: dir.to_path_buf(),
@@ -134,6 +178,7 @@ impl Writer {
             current: None,
             batch: String::new(),
             create,
+            next,
             dropped: 0,
         })
     }
@@ -213,9 +258,7 @@ impl Writer {
                 return Err(JournalError::Write(path, e));
             }
         }
-        let seq = self.files.last().map_or(1, |f| f.0 + 1);
-        let path = self.dir.join(format!("{PREFIX}{seq:08}{SUFFIX}"));
-        let mut file = (self.create)(&path).map_err(|e| JournalError::Write(path.clone(), e))?;
+        let (seq, path, mut file) = self.create_next()?;
         let header = FileHeader {
             kind: "journal".into(),
             version: VERSION,
@@ -229,6 +272,23 @@ impl Writer {
         self.files.push((seq, path, line.len() as u64));
         self.current = Some(file);
         Ok(())
+    }
+
+    /// Creates the next journal file, stepping over names something else took.
+    fn create_next(&mut self) -> Result<(u64, PathBuf, File), JournalError> {
+        let mut tries = 0;
+        loop {
+            let seq = self.next;
+            self.next += 1;
+            let path = self.dir.join(format!("{PREFIX}{seq:08}{SUFFIX}"));
+            match (self.create)(&path) {
+                Ok(file) => return Ok((seq, path, file)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < NAME_TRIES => {
+                    tries += 1;
+                }
+                Err(e) => return Err(JournalError::Write(path, e)),
+            }
+        }
     }
 }
 

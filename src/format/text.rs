@@ -169,6 +169,38 @@ fn write_event(e: &Event, out: &mut String) {
             out,
             "* events-lost counted={counted} uncounted={uncounted}; rescanned"
         ),
+        Event::ShortLived {
+            pid,
+            ppid,
+            life_ms,
+            exec,
+            comm,
+            code,
+            signal,
+        } => {
+            let _ = write!(out, "* short-lived {pid} ppid={ppid} life={life_ms}ms");
+            if *exec {
+                out.push_str(" exec");
+            }
+            if let Some(c) = code {
+                let _ = write!(out, " code={c}");
+            }
+            if let Some(s) = signal {
+                let _ = write!(out, " signal={s}");
+            }
+            if let Some(comm) = comm {
+                let _ = write!(out, " comm: {}", escape(comm, false));
+            }
+            writeln!(out)
+        }
+        Event::ShortLivedMore {
+            count,
+            failed,
+            signaled,
+        } => writeln!(
+            out,
+            "* short-lived-more count={count} failed={failed} signaled={signaled}"
+        ),
     };
 }
 
@@ -247,6 +279,19 @@ impl<'a> Cur<'a> {
         let kb = self.number(what)?;
         self.expect(" KiB)")?;
         Ok(kb)
+    }
+
+    /// `lit` then a number, if the line goes on with `lit`.
+    fn number_after<T: std::str::FromStr>(
+        &mut self,
+        lit: &str,
+        what: &str,
+    ) -> Result<Option<T>, ParseError> {
+        if self.eat(lit) {
+            self.number(what).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn text(&self, what: &str) -> Result<String, ParseError> {
@@ -598,11 +643,7 @@ fn parse_process(cur: &mut Cur) -> Result<ProcRow, ParseError> {
         }
     }
     let [pss_kb, uss_kb, swap_kb] = memory;
-    let mem_tick = if cur.eat(" measured=") {
-        Some(cur.number("the tick the memory was measured at")?)
-    } else {
-        None
-    };
+    let mem_tick = cur.number_after(" measured=", "the tick the memory was measured at")?;
     let gpu_kb = if cur.eat(" GPU=") {
         Some(cur.size("a GPU memory size like '2 GiB (2097152 KiB)'")?)
     } else {
@@ -663,6 +704,36 @@ fn parse_alert(cur: &mut Cur) -> Result<Alert, ParseError> {
     })
 }
 
+/// `PID ppid=P life=Nms[ exec][ code=C][ signal=S][ comm: NAME]`, after the kind.
+fn parse_short_life(cur: &mut Cur) -> Result<Event, ParseError> {
+    let pid = cur.number("a pid")?;
+    cur.expect(" ppid=")?;
+    let ppid = cur.number("a parent pid")?;
+    cur.expect(" life=")?;
+    let life_ms = cur.number("milliseconds")?;
+    cur.expect("ms")?;
+    let exec = cur.eat(" exec");
+    let code = cur.number_after(" code=", "an exit code")?;
+    let signal = cur.number_after(" signal=", "a signal number")?;
+    let comm = if cur.eat(" comm: ") {
+        let comm = cur.text("a name with valid escapes")?;
+        cur.rest = "";
+        Some(comm)
+    } else {
+        None
+    };
+    cur.done()?;
+    Ok(Event::ShortLived {
+        pid,
+        ppid,
+        life_ms,
+        exec,
+        comm,
+        code,
+        signal,
+    })
+}
+
 fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
     let kind = cur.until(" ", "an event kind")?;
     if kind == "events-lost" {
@@ -673,6 +744,23 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
         cur.expect("; rescanned")?;
         cur.done()?;
         return Ok(Event::EventsLost { counted, uncounted });
+    }
+    if kind == "short-lived" {
+        return parse_short_life(cur);
+    }
+    if kind == "short-lived-more" {
+        cur.expect("count=")?;
+        let count = cur.number("a count of processes")?;
+        cur.expect(" failed=")?;
+        let failed = cur.number("a count of processes")?;
+        cur.expect(" signaled=")?;
+        let signaled = cur.number("a count of processes")?;
+        cur.done()?;
+        return Ok(Event::ShortLivedMore {
+            count,
+            failed,
+            signaled,
+        });
     }
     let pid = cur.number("a pid")?;
     cur.expect(" start=")?;
@@ -734,7 +822,7 @@ fn parse_event(cur: &mut Cur) -> Result<Event, ParseError> {
             return Err(ParseError::new(
                 cur.line,
                 format!(
-                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited, events-lost), found {other:?}"
+                    "an event kind (spawned, exited, reparented, escaped, root-exited, root-restarted, orphan-exited, events-lost, short-lived, short-lived-more), found {other:?}"
                 ),
             ));
         }
@@ -817,6 +905,52 @@ mod tests {
         assert!(json.contains(r#"{"kind":"events_lost","counted":7,"uncounted":1}"#));
         assert_eq!(crate::format::ndjson::parse(&json).unwrap(), rec);
         let bad = text.replace("uncounted=1; rescanned", "uncounted=x; rescanned");
+        assert!(parse(&bad).is_err() || parse(&bad).unwrap().ticks.len() < rec.ticks.len());
+    }
+
+    #[test]
+    fn short_lives_read_back_in_both_formats() {
+        let mut rec = recording();
+        rec.ticks[1].events.extend([
+            Event::ShortLived {
+                pid: 4123,
+                ppid: 4121,
+                life_ms: 12,
+                exec: true,
+                comm: Some("cc1 plus".into()),
+                code: None,
+                signal: Some(9),
+            },
+            Event::ShortLived {
+                pid: 4124,
+                ppid: 4121,
+                life_ms: 0,
+                exec: false,
+                comm: None,
+                code: Some(3),
+                signal: None,
+            },
+            Event::ShortLivedMore {
+                count: 900,
+                failed: 2,
+                signaled: 1,
+            },
+        ]);
+        let text = rec.write(crate::format::Format::Text);
+        for line in [
+            "\n* short-lived 4123 ppid=4121 life=12ms exec signal=9 comm: cc1 plus\n",
+            "\n* short-lived 4124 ppid=4121 life=0ms code=3\n",
+            "\n* short-lived-more count=900 failed=2 signaled=1\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert_eq!(parse(&text).unwrap(), rec);
+        let json = rec.write(crate::format::Format::Ndjson);
+        assert!(json.contains(
+            r#"{"kind":"short_lived","pid":4124,"ppid":4121,"life_ms":0,"exec":false,"code":3}"#
+        ));
+        assert_eq!(crate::format::ndjson::parse(&json).unwrap(), rec);
+        let bad = text.replace("life=12ms", "life=12");
         assert!(parse(&bad).is_err() || parse(&bad).unwrap().ticks.len() < rec.ticks.len());
     }
 

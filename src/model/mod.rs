@@ -26,5 +26,5 @@ pub mod tracker;
 pub mod watch;
 
 pub use alerts::{Alert, AlertConfig, AlertKind};
-pub use snapshot::{Event, Header, MemSum, ProcRow, Tick};
+pub use snapshot::{Event, Header, MemSum, ProcRow, ShortLives, Tick};
 pub use tracker::Tracker;

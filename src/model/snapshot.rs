@@ -121,6 +121,37 @@ pub enum Event {
         counted: u64,
         uncounted: u32,
     },
+    /// A process forked from the family since the last tick that exited before this
+    /// one read it: its whole life, as process events told it (recordings made with
+    /// the connector). At most [`crate::model::tracker::MAX_SHORT_LISTED`] a tick, the
+    /// rest in [`Event::ShortLivedMore`].
+    ShortLived {
+        pid: u32,
+        /// The process that forked it.
+        ppid: u32,
+        /// Fork to exit, ms.
+        life_ms: u64,
+        /// It exec'd another program.
+        exec: bool,
+        /// Its name as it last renamed itself (`prctl(PR_SET_NAME)`: the connector's
+        /// comm event; an exec sends none), 15 bytes at most; `None` where no event told.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comm: Option<String>,
+        /// Its exit status (`exit(code)`), where known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u8>,
+        /// The signal that killed it, where one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<u8>,
+    },
+    /// Short-lived processes beyond the ones listed at this tick, counted: `count` in
+    /// all, `failed` of them exited with a non-zero code, `signaled` were killed by a
+    /// signal (the rest exited with 0, or how is unknown).
+    ShortLivedMore {
+        count: u64,
+        failed: u64,
+        signaled: u64,
+    },
 }
 
 /// The state of the family at one tick.
@@ -178,6 +209,59 @@ impl Tick {
     /// in each one's figure, so there the sum overstates.
     pub fn leaked_gpu_kb(&self) -> MemSum {
         MemSum::of(self.processes.iter().filter(|p| p.leaked), |p| p.gpu_kb)
+    }
+}
+
+/// Short-lived processes counted over ticks ([`Event::ShortLived`] and
+/// [`Event::ShortLivedMore`]): forked from the family and exited between two ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ShortLives {
+    /// How many, listed or counted.
+    pub count: u64,
+    /// Of them, how many exited with a non-zero code.
+    pub failed: u64,
+    /// Of them, how many a signal killed.
+    pub signaled: u64,
+}
+
+impl ShortLives {
+    /// Adds the short lives of `tick`.
+    pub fn add(&mut self, tick: &Tick) {
+        for e in &tick.events {
+            let (count, failed, signaled) = match e {
+                Event::ShortLived { code, signal, .. } => (
+                    1,
+                    u64::from(code.is_some_and(|c| c != 0)),
+                    u64::from(signal.is_some()),
+                ),
+                Event::ShortLivedMore {
+                    count,
+                    failed,
+                    signaled,
+                } => (*count, *failed, *signaled),
+                _ => continue,
+            };
+            self.count = self.count.saturating_add(count);
+            self.failed = self.failed.saturating_add(failed);
+            self.signaled = self.signaled.saturating_add(signaled);
+        }
+    }
+}
+
+impl std::fmt::Display for ShortLives {
+    /// "1204 short-lived processes (forked and exited between two ticks; 3 failed, 1
+    /// killed by a signal)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = crate::human::plural(
+            self.count as usize,
+            "short-lived process",
+            "short-lived processes",
+        );
+        write!(
+            f,
+            "{n} (forked and exited between two ticks; {} failed, {} killed by a signal)",
+            self.failed, self.signaled
+        )
     }
 }
 

@@ -23,7 +23,7 @@ use super::allow::{self, AllowRule, Subject};
 use super::{Event, ProcRow, Tick};
 
 mod events;
-pub use events::{At, Happened, Loss, MAX_BORN, MAX_OBSERVED, Noted, Observed};
+pub use events::{At, Happened, Loss, MAX_BORN, MAX_OBSERVED, MAX_SHORT_LISTED, Noted, Observed};
 
 /// Where and when a member was reparented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,10 +241,17 @@ impl Tracker {
         self.seen.to_sample(out);
     }
 
-    /// Whether an orphan is still within its leak grace: alive, orphaned (or outliving
-    /// the root), and not yet called leaked.
+    /// Whether an orphan is still within its leak grace (see
+    /// [`Tracker::undecided_members`]).
     pub fn undecided(&self) -> bool {
-        self.live.values().any(|m| {
+        self.undecided_members().next().is_some()
+    }
+
+    /// The members still within their leak grace: alive, orphaned or escaped (or
+    /// outliving the root), not spared by `--allow`, and not yet called leaked. A
+    /// recording that stops now leaves them unjudged, never cleared.
+    pub fn undecided_members(&self) -> impl Iterator<Item = &Member> {
+        self.live.values().filter(|m| {
             m.leaked_since.is_none()
                 && !self.spared.contains(&m.id.pid)
                 && (m.orphaned_ms.is_some() || (self.root_exited_ms.is_some() && m.id != self.root))
@@ -295,7 +302,8 @@ impl Tracker {
         self.discover(samples, describe);
         self.note_zombies(samples);
         self.mark_leaks();
-        self.seen.close_window(&admitted);
+        self.seen
+            .close_window(&admitted, &self.live, &mut self.events);
         debug_assert!(self.live.values().all(|m| m.first_tick <= tick));
     }
 

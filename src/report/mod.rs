@@ -61,6 +61,12 @@ fn write_overview(o: &mut String, s: &Summary, file: &str) {
         human_kb(s.peak_total_rss_kb),
         s.peak_tick
     );
+    if s.short_lived.count > 0 {
+        let _ = writeln!(o, "brief:     {}", s.short_lived);
+    }
+    if s.events_lost_ticks > 0 {
+        let _ = writeln!(o, "events:    {}", events_lost_note(s));
+    }
     if s.leaked.is_empty() {
         let _ = writeln!(o, "leaked:    none");
         return;
@@ -86,6 +92,27 @@ fn write_overview(o: &mut String, s: &Summary, file: &str) {
             }
         );
     }
+}
+
+/// The ticks marked events-lost, in words: "3 ticks marked events-lost (at least 120
+/// events, and 2 losses of unknown size); a fork escape in those windows may be missed".
+fn events_lost_note(s: &Summary) -> String {
+    let mut lost = Vec::new();
+    if s.events_lost_counted > 0 {
+        lost.push(format!("at least {} events", s.events_lost_counted));
+    }
+    if s.events_lost_uncounted > 0 {
+        lost.push(plural(
+            s.events_lost_uncounted as usize,
+            "loss of unknown size",
+            "losses of unknown size",
+        ));
+    }
+    format!(
+        "{} marked events-lost ({}); a fork escape in those windows may be missed",
+        plural(s.events_lost_ticks, "tick", "ticks"),
+        lost.join(", and ")
+    )
 }
 
 /// The table of leaked processes, with a SWAP column where any was swapped out and a

@@ -45,6 +45,17 @@ pub struct Summary {
     pub leaked: Vec<Leaked>,
     /// Orphans that exited by themselves within the leak grace (not leaks).
     pub orphans_exited: u64,
+    /// Ticks marked `events-lost` ([`crate::model::Event::EventsLost`]): windows where
+    /// process events were dropped and `/proc` was read again. What was judged there
+    /// rests on a partial account, and a fork escape in them may be missed.
+    pub events_lost_ticks: usize,
+    /// Events known lost over those ticks (sequence gaps: at least this many), and
+    /// losses of unknown size (`ENOBUFS`).
+    pub events_lost_counted: u64,
+    pub events_lost_uncounted: u64,
+    /// Processes forked from the family that exited between two ticks, told by
+    /// process events (recordings made with the connector; 0 in others).
+    pub short_lived: crate::model::ShortLives,
     pub growers: Vec<Grower>,
     /// Every alert raised, once per kind and process, with the tick it was first raised
     /// (and listed by it, then oldest process first).
@@ -209,6 +220,9 @@ pub struct Summarizer {
     peak_leaked_mem: (MemSum, Option<u64>, Option<u64>),
     root_exited_tick: Option<u32>,
     orphans_exited: u64,
+    /// Ticks marked events-lost, and the losses they counted (known, unknown size).
+    events_lost: (usize, u64, u64),
+    short_lived: crate::model::ShortLives,
     alerts: Vec<Alert>,
     /// Where each alert is in `alerts`, by kind and process.
     alert_index: HashMap<(crate::model::AlertKind, u32, u64), usize>,
@@ -260,6 +274,14 @@ impl Summarizer {
             .iter()
             .filter(|e| matches!(e, crate::model::Event::OrphanExited { .. }))
             .count() as u64;
+        self.short_lived.add(tick);
+        for e in &tick.events {
+            if let crate::model::Event::EventsLost { counted, uncounted } = e {
+                self.events_lost.0 += 1;
+                self.events_lost.1 = self.events_lost.1.saturating_add(*counted);
+                self.events_lost.2 = self.events_lost.2.saturating_add(u64::from(*uncounted));
+            }
+        }
         if !tick.root_alive && self.root_exited_tick.is_none() {
             self.root_exited_tick = Some(tick.tick);
         }
@@ -465,6 +487,10 @@ impl Summarizer {
             peak_leaked_gpu_kb: self.peak_leaked_mem.2,
             leaked,
             orphans_exited: self.orphans_exited,
+            events_lost_ticks: self.events_lost.0,
+            events_lost_counted: self.events_lost.1,
+            events_lost_uncounted: self.events_lost.2,
+            short_lived: self.short_lived,
             growers,
             alerts,
             truncated,
@@ -533,6 +559,82 @@ mod tests {
         );
         assert!(s.leaked.iter().all(|l| l.tick == 2));
         assert_eq!(s.orphans_exited, 1);
+    }
+
+    #[test]
+    fn ticks_marked_events_lost_are_counted_and_said_in_the_text() {
+        let mut rec = crate::testkit::forkserver_recording();
+        assert_eq!(summarize(&rec).events_lost_ticks, 0);
+        let text = crate::report::write_text(&summarize(&rec), "x");
+        assert!(!text.contains("events-lost"), "{text}");
+        rec.ticks[1].events.push(crate::model::Event::EventsLost {
+            counted: 120,
+            uncounted: 0,
+        });
+        rec.ticks[2].events.push(crate::model::Event::EventsLost {
+            counted: 3,
+            uncounted: 2,
+        });
+        let s = summarize(&rec);
+        assert_eq!(
+            (
+                s.events_lost_ticks,
+                s.events_lost_counted,
+                s.events_lost_uncounted
+            ),
+            (2, 123, 2)
+        );
+        let text = crate::report::write_text(&s, "x");
+        assert!(!text.contains("short-lived"), "{text}");
+        assert!(
+            text.contains(
+                "events:    2 ticks marked events-lost (at least 123 events, and 2 losses of \
+                 unknown size); a fork escape in those windows may be missed"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn short_lives_are_counted_listed_or_not() {
+        let mut rec = crate::testkit::forkserver_recording();
+        let life = |code, signal| crate::model::Event::ShortLived {
+            pid: 9,
+            ppid: 8,
+            life_ms: 1,
+            exec: true,
+            comm: None,
+            code,
+            signal,
+        };
+        rec.ticks[1]
+            .events
+            .extend([life(Some(0), None), life(Some(2), None)]);
+        rec.ticks[2].events.extend([
+            life(None, Some(9)),
+            crate::model::Event::ShortLivedMore {
+                count: 100,
+                failed: 4,
+                signaled: 1,
+            },
+        ]);
+        let s = summarize(&rec);
+        assert_eq!(
+            s.short_lived,
+            crate::model::ShortLives {
+                count: 103,
+                failed: 5,
+                signaled: 2
+            }
+        );
+        let text = crate::report::write_text(&s, "x");
+        assert!(
+            text.contains(
+                "\nbrief:     103 short-lived processes (forked and exited between two ticks; 5 \
+                 failed, 2 killed by a signal)\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

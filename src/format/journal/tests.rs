@@ -168,3 +168,46 @@ fn the_pid_file_is_written_whole_and_read_back() {
     std::fs::write(tmp.path().join(PID_FILE), "garbage").unwrap();
     assert!(WatcherFile::read(tmp.path()).is_none());
 }
+
+#[test]
+fn a_name_taken_by_something_else_is_stepped_over_and_nothing_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    std::fs::create_dir_all(dir.join("journal-00000001.ndjson")).unwrap();
+    let mut w = writer(&dir, 1 << 20);
+    for i in 0..3 {
+        w.push(&lost(i));
+    }
+    w.flush(false, 1).unwrap();
+    // Taken after the directory was read: the next name is stepped over too.
+    std::fs::create_dir(dir.join("journal-00000003.ndjson")).unwrap();
+    let mut w = writer(&dir, 1 << 20);
+    std::fs::remove_dir(dir.join("journal-00000003.ndjson")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("journal-00000003.ndjson")).unwrap();
+    w.push(&lost(3));
+    w.flush(false, 2).unwrap();
+    let (records, _, _) = read_all(&dir);
+    assert_eq!(records, (0..4).map(lost).collect::<Vec<_>>());
+}
+
+#[test]
+fn rotation_never_removes_a_file_leaktop_did_not_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    std::fs::create_dir_all(&dir).unwrap();
+    let foreign = dir.join("journal-00000001.ndjson");
+    std::fs::write(&foreign, "my notes, not a journal\n").unwrap();
+    let mut w = writer(&dir, MIN_CAP);
+    for i in 0..20_000 {
+        w.push(&lost(i));
+        if i % 100 == 0 {
+            w.flush(false, i).unwrap();
+        }
+    }
+    w.flush(false, 0).unwrap();
+    assert!(files(&dir).unwrap().len() > 2, "rotated");
+    assert_eq!(
+        std::fs::read_to_string(&foreign).unwrap(),
+        "my notes, not a journal\n"
+    );
+}

@@ -28,15 +28,19 @@
 
 use std::fmt;
 
+use crate::model::Event;
 use crate::sample::events::{Ended, ProcEvent};
-use crate::sample::{Command, IdMap, Identity, ProcSample};
+use crate::sample::{Comm, Command, IdMap, Identity, ProcSample};
 
-use super::Tracker;
+use super::{Member, Tracker};
 
 /// The most family happenings kept per window between two ticks.
 pub const MAX_OBSERVED: usize = 1024;
 /// The most processes forked from the family that wait for the next tick.
 pub const MAX_BORN: usize = 65_536;
+/// The most short lives ([`Event::ShortLived`]) written per tick; the rest are
+/// counted in one [`Event::ShortLivedMore`].
+pub const MAX_SHORT_LISTED: usize = 32;
 
 /// When an event happened, on the tracker's clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,6 +124,11 @@ struct Story {
     forked: At,
     setsid: Option<At>,
     exited: Option<At>,
+    /// It exec'd; its name after its last rename, where told.
+    exec: bool,
+    comm: Option<Comm>,
+    /// How it ended, where told.
+    how: Option<Ended>,
     /// No loss since it was recorded: its fork and its fate are known.
     trusted: bool,
     /// Ticks that did not find it (it waits for one more).
@@ -202,20 +211,81 @@ impl Seen {
 
     /// Ends the window at a tick: what it held becomes the last window's; processes
     /// forked from the family that the tick did not find wait one more tick, unless
-    /// the window lost events.
-    pub(super) fn close_window(&mut self, admitted: &[u32]) {
+    /// the window lost events. Those that exited unread are written whole to `events`
+    /// ([`Event::ShortLived`], the first [`MAX_SHORT_LISTED`] by fork time, the rest
+    /// counted); those the tick read (admitted, or found as members) are forgotten.
+    pub(super) fn close_window(
+        &mut self,
+        admitted: &[u32],
+        live: &IdMap<u32, Member>,
+        events: &mut Vec<Event>,
+    ) {
         self.last_loss = self.loss.take();
         self.last_log = std::mem::take(&mut self.log);
         self.last_left_out = std::mem::take(&mut self.left_out);
         for pid in admitted {
             self.born.remove(pid);
         }
+        self.born.retain(|pid, _| !live.contains_key(pid));
+        short_lives(&self.born, events);
         self.born.retain(|_, s| {
             s.unseen += 1;
             s.trusted && s.exited.is_none() && s.unseen < 2
         });
         self.exits.clear();
         self.orphaned.clear();
+    }
+}
+
+/// Appends the lives of the processes in `born` that exited: listed up to
+/// [`MAX_SHORT_LISTED`] (first forked first), the rest counted.
+fn short_lives(born: &IdMap<u32, Story>, events: &mut Vec<Event>) {
+    let mut ended: Vec<(u32, &Story)> = born
+        .iter()
+        .filter(|(_, s)| s.exited.is_some())
+        .map(|(&pid, s)| (pid, s))
+        .collect();
+    if ended.is_empty() {
+        return;
+    }
+    ended.sort_unstable_by_key(|(pid, s)| (s.forked.elapsed_ms, *pid));
+    let split = ended.len().min(MAX_SHORT_LISTED);
+    for &(pid, s) in &ended[..split] {
+        let (code, signal) = ending(s.how);
+        events.push(Event::ShortLived {
+            pid,
+            ppid: s.parent,
+            life_ms: s
+                .exited
+                .map_or(0, |e| e.elapsed_ms.saturating_sub(s.forked.elapsed_ms)),
+            exec: s.exec,
+            comm: s
+                .comm
+                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned()),
+            code,
+            signal,
+        });
+    }
+    let rest = &ended[split..];
+    if !rest.is_empty() {
+        let endings = rest.iter().map(|(_, s)| ending(s.how));
+        events.push(Event::ShortLivedMore {
+            count: rest.len() as u64,
+            failed: endings
+                .clone()
+                .filter(|(c, _)| c.is_some_and(|c| c != 0))
+                .count() as u64,
+            signaled: endings.filter(|(_, sig)| sig.is_some()).count() as u64,
+        });
+    }
+}
+
+/// An ending as (exit code, signal), where known.
+fn ending(how: Option<Ended>) -> (Option<u8>, Option<u8>) {
+    match how {
+        Some(Ended::Code(c)) => (Some(c), None),
+        Some(Ended::Signaled { signal, .. }) => (None, Some(signal)),
+        None => (None, None),
     }
 }
 
@@ -251,11 +321,24 @@ impl Tracker {
             }
             ProcEvent::Exec { task } => {
                 let pid = task.tgid;
-                if !self.seen.born.contains_key(&pid) && !self.is_live_member(pid) {
+                if let Some(s) = self.seen.born.get_mut(&pid) {
+                    s.exec = true;
+                } else if !self.is_live_member(pid) {
                     return Noted::Nothing;
                 }
                 self.seen.note(at, pid, Happened::Exec);
                 Noted::Recorded
+            }
+            // A rename (`PR_SET_NAME`; an exec sends no comm event): the name its life
+            // is told by.
+            ProcEvent::Comm { task, comm } if task.is_process() => {
+                match self.seen.born.get_mut(&task.pid) {
+                    Some(s) => {
+                        s.comm = Some(comm);
+                        Noted::Recorded
+                    }
+                    None => Noted::Nothing,
+                }
             }
             ProcEvent::Lost { count } => {
                 self.seen.lose(count);
@@ -296,6 +379,9 @@ impl Tracker {
                 forked: at,
                 setsid: None,
                 exited: None,
+                exec: false,
+                comm: None,
+                how: None,
                 trusted,
                 unseen: 0,
             },
@@ -311,6 +397,7 @@ impl Tracker {
             && s.exited.is_none()
         {
             s.exited = Some(at);
+            s.how = how;
             self.seen.note(at, pid, Happened::Exited { how });
             return Noted::Recorded;
         }

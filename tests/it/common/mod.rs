@@ -268,9 +268,22 @@ impl Recorder {
 
     /// As [`Recorder::start`], with `env` set for leaktop.
     pub fn start_with(pid: u32, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
-        let child = leaktop()
-            .envs(env.iter().copied())
-            .args(["record", "--quiet", "--pid", &pid.to_string(), "--out"])
+        Self::spawn(pid, out, &[&["--quiet"], extra].concat(), env)
+    }
+
+    /// As [`Recorder::start_with`], without `--quiet`: its summary is on stderr
+    /// ([`Recorder::finish`]).
+    pub fn spawn(pid: u32, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
+        let mut leaktop = leaktop();
+        leaktop.envs(env.iter().copied());
+        Self::spawn_as(leaktop, pid, out, extra)
+    }
+
+    /// `leaktop record --pid PID --out OUT EXTRA` through `command` (leaktop, or a
+    /// program that runs it, such as `setpriv ... leaktop`).
+    pub fn spawn_as(mut command: Command, pid: u32, out: &Path, extra: &[&str]) -> Recorder {
+        let child = command
+            .args(["record", "--pid", &pid.to_string(), "--out"])
             .arg(out)
             .args(extra)
             .stderr(Stdio::piped())

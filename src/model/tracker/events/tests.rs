@@ -313,8 +313,28 @@ fn a_short_life_is_on_record_though_no_tick_saw_it() {
             }),
         },
     );
+    t.observe(
+        at(2),
+        &ProcEvent::Comm {
+            task: Task::process(200),
+            comm: crate::sample::Comm::new(b"cc1"),
+        },
+    );
     let tick = feed(&mut t, &[root]);
     assert_eq!(tick.processes.len(), 1);
+    assert_eq!(
+        tick.events,
+        [crate::model::Event::ShortLived {
+            pid: 200,
+            ppid: 100,
+            life_ms: 2,
+            exec: true,
+            comm: Some("cc1".into()),
+            code: None,
+            signal: Some(9),
+        }],
+        "its whole life is in the tick"
+    );
     let (observed, _) = t.observed();
     assert_eq!(observed.len(), 3);
     assert_eq!(observed[1].what, Happened::Exec);
@@ -370,7 +390,24 @@ fn a_fork_storm_is_bounded_and_marked_beyond_the_bound() {
     for child in 1000..1000 + n {
         t.observe(at(2), &exit(child));
     }
-    feed(&mut t, &[root]);
+    let tick = feed(&mut t, &[root]);
+    let listed = tick
+        .events
+        .iter()
+        .filter(|e| matches!(e, crate::model::Event::ShortLived { .. }))
+        .count();
+    assert_eq!(listed, MAX_SHORT_LISTED, "a bounded number listed");
+    let more = tick.events.iter().find_map(|e| match e {
+        crate::model::Event::ShortLivedMore { count, failed, .. } => Some((*count, *failed)),
+        _ => None,
+    });
+    // The one past MAX_BORN was a loss, not a life.
+    let lives = u64::from(n) - 1;
+    assert_eq!(
+        more,
+        Some((lives - MAX_SHORT_LISTED as u64, 0)),
+        "the rest counted"
+    );
     let (observed, left_out) = t.observed();
     assert_eq!(observed.len(), MAX_OBSERVED);
     assert_eq!(observed.len() as u64 + left_out, 2 * u64::from(n) - 2);
