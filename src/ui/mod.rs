@@ -326,7 +326,9 @@ fn pick_among(
     let mut tui = Tui::open()?;
     let picked = tui.pick(
         host.clone(),
-        &mut Picker::new(list, opts.color).with_title(title),
+        &mut Picker::new(list, opts.color)
+            .with_title(title)
+            .sorted(picker::SortKey::Age, false),
     )?;
     close(host.as_ref(), tui, false);
     Ok(picked)
