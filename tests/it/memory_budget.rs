@@ -183,6 +183,12 @@ fn pss_is_read_again_only_where_rss_moved_or_a_process_sharing_pages_forked_or_e
     fake.advance(Duration::from_secs(1));
     let (tick, read) = reads_of_step(&fake, &mut m);
     assert_eq!(read, [b + 1]);
-    let at = |pid| tick.processes.iter().find(|p| p.pid == pid).unwrap().mem_tick;
+    let at = |pid| {
+        tick.processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .unwrap()
+            .mem_tick
+    };
     assert_eq!((at(b + 1), at(ROOT)), (Some(tick.tick), Some(1)));
 }
