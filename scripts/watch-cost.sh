@@ -76,6 +76,14 @@ pids+=("$w")
 sleep 10
 idle_rss=$(kb "$w" VmRSS)
 c0=$(cpu_ticks "$w"); t0=$(date +%s.%N)
+# The journal's largest size during the storm, sampled every second.
+( largest=0
+  while :; do
+    now=$(du -sb "$work/journal" 2>/dev/null | cut -f1)
+    [ "${now:-0}" -gt "$largest" ] && largest=$now && echo "$largest" > "$work/largest"
+    sleep 1
+  done ) &
+pids+=("$!")
 python3 scripts/orphan-storm.py --rate 1000 --seconds "$storm"
 c1=$(cpu_ticks "$w"); t1=$(date +%s.%N)
 sleep 2
@@ -88,5 +96,5 @@ print(f"fork storm: {100 * (int(c1) - int(c0)) / int(hz) / wall:.1f}% of a core;
       f"journal {int(journal) / 1024:.0f} KiB of a 1024 KiB cap")
 PY
 lost=$(cat "$work"/journal/journal-*.ndjson | grep -c '"type":"lost"' || true)
-echo "fork storm: $lost loss records in the journal's last 1 MiB"
+echo "fork storm: $lost loss records in the journal's last 1 MiB; the journal's largest size during it: $(( $(cat "$work/largest") / 1024 )) KiB"
 kill "$w"; wait "$w" 2>/dev/null || true

@@ -34,13 +34,12 @@ const OWNER_ENV: &str = "LEAKTOP_DEMO_OWNER";
 const SESSION_EVERY: Duration = Duration::from_secs(12);
 const SESSIONS: usize = 3;
 const SESSION_LIFETIME: Duration = Duration::from_secs(1);
-/// The demo's interval when `--interval` is left at its default (1 s): room for the
-/// leak grace within the first 3 s.
-const DEMO_INTERVAL: Duration = Duration::from_millis(250);
-/// The demo's leak grace unless one is given: its helpers leak at once, on purpose.
-const DEMO_LEAK_GRACE: Duration = Duration::from_secs(1);
-/// `--interval`'s default.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// `demo --interval`'s default (the other commands' is 1 s): room for the leak grace
+/// within the first 3 s.
+pub const DEMO_INTERVAL_ARG: &str = "250ms";
+/// `demo --leak-grace`'s default (the other commands' is 5 s): its helpers leak at
+/// once, on purpose, and linger by design nowhere.
+pub const DEMO_LEAK_GRACE_ARG: &str = "1s";
 const JOB_EVERY: Duration = Duration::from_secs(1);
 const WORKER_MIB: [usize; 2] = [24, 48];
 
@@ -64,14 +63,6 @@ pub fn run(host: Arc<dyn Host>, mut opts: WatchOptions) -> Result<(), DemoError>
     let root = server.pid;
     opts.root = Root::Pid(root);
     opts.subreapers = if adopting { vec![me] } else { Vec::new() };
-    if opts.interval == DEFAULT_INTERVAL {
-        opts.interval = DEMO_INTERVAL;
-    }
-    // Its helpers leak on purpose and linger by design nowhere: the point is shown at
-    // once, not after the default grace that spares real lingering services.
-    if opts.leak_grace == crate::monitor::LEAK_GRACE {
-        opts.leak_grace = DEMO_LEAK_GRACE;
-    }
     let last = ui::watch_with(host.clone(), &opts, schedule(started_ms, opts.leak_grace));
     // leaktop reaps everything itself, the server included, below.
     drop(server);

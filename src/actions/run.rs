@@ -132,6 +132,9 @@ pub struct RunOutcome {
     pub failing: Vec<Alert>,
     /// The run as `report --json` summarises a recording (with `summarize`).
     pub summary: Option<crate::report::Summary>,
+    /// Why `--record`'s recording stopped before the run ended (a full disk): the run
+    /// went on, but the output asked for is incomplete.
+    pub recording_error: Option<String>,
 }
 
 /// Rounds of `--kill-leaks`: each ends what is left under the subreaper, including
@@ -339,7 +342,6 @@ fn decide(
         ));
     }
     say(&findings_text(
-        session.recording.as_ref(),
         session.orphans_exited,
         (!adopting).then_some(opts.interval),
     ));
@@ -385,7 +387,7 @@ fn conclude(
         trail.finish(!session.supervisor.adoptees().is_empty());
     }
     let hidden = session.supervisor.hidden_adoptees(&leaked, killed);
-    say(&ending_text(&hidden, &session.raised));
+    say(&ending_text(&hidden, &session.raised, &session.since_ms));
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     if let Some(view) = &opts.tui {
         view.finish(host.as_ref());
@@ -410,26 +412,19 @@ fn conclude(
         fails_check: opts.check && (any_leak || !failing.is_empty()),
         leaked_rows,
         hidden,
+        recording_error: session.recording.as_ref().map(ToString::to_string),
         raised: session.raised,
         failing,
         summary,
     }
 }
 
-/// What else the run found, for stderr after the leak report: an incomplete
-/// recording, orphans that exited by themselves, and (`no_subreaper`: the tick
-/// interval) what a run without a subreaper cannot see. Empty when there is nothing.
-fn findings_text(
-    recording: Option<&RecordError>,
-    orphans_exited: usize,
-    no_subreaper: Option<Duration>,
-) -> String {
+/// What else the run found, for stderr after the leak report: orphans that exited by
+/// themselves, and (`no_subreaper`: the tick interval) what a run without a subreaper
+/// cannot see. Empty when there is nothing. (An incomplete recording is the run's
+/// error: [`RunOutcome::recording_error`].)
+fn findings_text(orphans_exited: usize, no_subreaper: Option<Duration>) -> String {
     let mut out = String::new();
-    if let Some(e) = recording {
-        out.push_str(&format!(
-            "leaktop: warning: the recording is incomplete: {e}\n"
-        ));
-    }
     match orphans_exited {
         0 => {}
         1 => out.push_str(
@@ -452,7 +447,7 @@ fn findings_text(
 
 /// The last lines of the run's report: adopted processes that could not be read, and
 /// every alert raised. Empty when there is nothing.
-fn ending_text(hidden: &[u32], raised: &[Alert]) -> String {
+fn ending_text(hidden: &[u32], raised: &[Alert], since_ms: &[Since]) -> String {
     let mut out = String::new();
     if !hidden.is_empty() {
         let pids: Vec<String> = hidden.iter().map(u32::to_string).collect();
@@ -463,13 +458,44 @@ fn ending_text(hidden: &[u32], raised: &[Alert]) -> String {
             pids.join(" ")
         ));
     }
-    for a in raised {
+    for (i, a) in raised.iter().enumerate() {
+        let from = match since_ms.get(i) {
+            Some(since) => format!("{} (tick {})", since.seconds(), a.since_tick),
+            None => format!("tick {}", a.since_tick),
+        };
         out.push_str(&format!(
-            "leaktop: alert {} {} from tick {}: {}\n",
-            a.kind, a.pid, a.since_tick, a.reason
+            "leaktop: alert {} {} from {from}: {}\n",
+            a.kind, a.pid, a.reason
         ));
     }
     out
+}
+
+/// When an alert's condition began, in ms since the run began: exact when it was
+/// raised at the tick it began, else counted back from the tick that raised it by
+/// the interval (a loaded machine can delay a tick: then approximate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Since {
+    ms: u64,
+    exact: bool,
+}
+
+impl Since {
+    /// At tick `since_tick`, seen from `tick` (elapsed `elapsed_ms`), ticks
+    /// `interval_ms` apart.
+    fn of(since_tick: u32, tick: u32, elapsed_ms: u64, interval_ms: u64) -> Since {
+        let back = u64::from(tick.saturating_sub(since_tick));
+        Since {
+            ms: elapsed_ms.saturating_sub(back.saturating_mul(interval_ms)),
+            exact: back == 0,
+        }
+    }
+
+    /// `7.6 s`, or `~7.6 s` when approximate.
+    fn seconds(self) -> String {
+        let about = if self.exact { "" } else { "~" };
+        format!("{about}{}.{} s", self.ms / 1000, self.ms % 1000 / 100)
+    }
 }
 
 /// Ends the leaked trees (SIGTERM, then SIGKILL after `grace`), then, round after
@@ -605,6 +631,8 @@ struct Session {
     /// began, and the longest it stood without a break, ms, from the tick it was
     /// raised to the last tick it stood.
     stood_ms: Vec<(u64, u64)>,
+    /// For each alert of `raised` (same index): when its condition began.
+    since_ms: Vec<Since>,
     /// Orphans that exited by themselves within the leak grace.
     orphans_exited: usize,
     /// Processes forked and exited between two ticks (process events).
@@ -636,6 +664,7 @@ impl Session {
             raised: Vec::new(),
             standing: Vec::new(),
             stood_ms: Vec::new(),
+            since_ms: Vec::new(),
             orphans_exited: 0,
             short_lived: crate::model::ShortLives::default(),
             error: None,
@@ -687,9 +716,16 @@ impl Session {
                 .raised
                 .iter()
                 .position(|r| (r.kind, r.pid, r.start) == (a.kind, a.pid, a.start));
+            let interval_ms = self.monitor.header().interval_ms;
             let i = at.unwrap_or_else(|| {
                 self.raised.push(a.clone());
                 self.stood_ms.push((tick.elapsed_ms, 0));
+                self.since_ms.push(Since::of(
+                    a.since_tick,
+                    tick.tick,
+                    tick.elapsed_ms,
+                    interval_ms,
+                ));
                 self.raised.len() - 1
             });
             // Raised afresh at this tick (it had cleared): a new streak.
@@ -1103,4 +1139,32 @@ fn kill_summary(r: &KillReport) -> String {
     }
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AlertKind;
+
+    /// Issue 28: a CI log read "from tick 38", which says nothing without the
+    /// interval.
+    #[test]
+    fn an_alert_line_says_when_in_seconds_and_ticks() {
+        let alert = Alert {
+            kind: AlertKind::Zombies,
+            pid: 4082,
+            start: 1,
+            since_tick: 38,
+            reason: "8 unreaped children".into(),
+        };
+        let exact = Since::of(38, 38, 7_600, 200);
+        let text = ending_text(&[], std::slice::from_ref(&alert), &[exact]);
+        assert_eq!(
+            text,
+            "leaktop: alert zombies 4082 from 7.6 s (tick 38): 8 unreaped children\n"
+        );
+        // Raised 5 ticks after it began: counted back, and said to be approximate.
+        let back = Since::of(38, 43, 8_650, 200);
+        assert_eq!(back.seconds(), "~7.6 s");
+    }
 }

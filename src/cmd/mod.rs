@@ -122,11 +122,16 @@ impl ColorChoice {
 #[derive(Subcommand)]
 pub(crate) enum Cmd {
     /// Start a small family that leaks on purpose and watch it: the first thing to try.
-    #[command(after_help = "\
+    // Its own defaults, so that `demo -h` says what the demo does: it samples every
+    // 250 ms and calls a leak after 1 s, to show its point at once.
+    #[command(
+        mut_arg("interval", |a| a.default_value(leaktop::demo::DEMO_INTERVAL_ARG)),
+        mut_arg("leak_grace", |a| a.default_value(leaktop::demo::DEMO_LEAK_GRACE_ARG)),
+        after_help = "\
 Examples:
-  The demo as it comes, then faster and with short alert thresholds:
+  The demo as it comes, then with short alert thresholds:
     leaktop demo
-    leaktop demo --interval 250ms --idle-after 5s --idle-min-rss 20MB
+    leaktop demo --idle-after 5s --idle-min-rss 20MB
 
 leaktop starts a server that opens a session every 12 s, three in all; each session
 starts two workers holding memory and then exits without ending them, so they are
@@ -524,6 +529,74 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every default `--help` states for an option is the one clap parses to, stated
+    /// once: a hand-written `[default: …]` in a doc comment beside clap's own would
+    /// say two things (issue 28: `demo -h` said 1s, and the demo ran at 250ms).
+    #[test]
+    fn help_states_each_default_once_and_as_clap_uses_it() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let help = sub.clone().render_long_help().to_string();
+            for arg in sub.get_arguments() {
+                let defaults: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                let Some(long) = arg.get_long() else { continue };
+                if defaults.is_empty()
+                    || arg.is_hide_default_value_set()
+                    || !arg.get_action().takes_values()
+                {
+                    continue;
+                }
+                // The option's paragraph: from its flag to the next option or heading.
+                let flag = format!("--{long}");
+                let Some(at) = help.lines().position(|l| {
+                    l.trim_start().starts_with(&flag) || l.contains(&format!(", {flag}"))
+                }) else {
+                    panic!("{}: no {flag} in its help", sub.get_name());
+                };
+                let next = |l: &&str| {
+                    let body = l.trim_start();
+                    let indent = l.len() - body.len();
+                    (body.starts_with('-') && indent <= 6) || (indent == 0 && !body.is_empty())
+                };
+                let paragraph: String = help
+                    .lines()
+                    .skip(at)
+                    .enumerate()
+                    .take_while(|(i, l)| *i == 0 || !next(l))
+                    .map(|(_, l)| l.trim())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let stated = paragraph.matches("[default: ").count();
+                assert_eq!(stated, 1, "{} {flag}: {paragraph}", sub.get_name());
+                let want = format!("[default: {}]", defaults.join(","));
+                assert!(
+                    paragraph.contains(&want),
+                    "{} {flag}: clap uses {want}: {paragraph}",
+                    sub.get_name()
+                );
+            }
+        }
+        // The demo states its own defaults, and runs at them.
+        let demo = Cli::try_parse_from(["leaktop", "demo"]).unwrap();
+        let Some(Cmd::Demo(tuning)) = demo.command else {
+            panic!("not the demo");
+        };
+        assert_eq!(tuning.interval, std::time::Duration::from_millis(250));
+        assert_eq!(tuning.verdict.leak_grace, std::time::Duration::from_secs(1));
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("demo")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("[default: 250ms]"), "{help}");
     }
 
     /// The pages in `assets/` must match the CLI; regenerate with

@@ -207,6 +207,18 @@ pub(crate) struct AlertArgs {
     /// count that rises in each of five parts of --accumulate-window raises it too.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) zombies_min: u32,
+    /// How long one zombie may stay unreaped under a live parent before it raises
+    /// `zombies` by itself (a server child OOM-killed that nothing waits for). A
+    /// parent that reaps does so within milliseconds: on a busy build machine (about
+    /// 100 processes, each second for 2 minutes) no zombie stayed over 2s.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    pub(crate) zombie_after: Duration,
+    /// How long a process may stay stopped by a signal (state T: a profiler that
+    /// detached with a SIGSTOP pending, a job stopped and forgotten) before it is
+    /// `stopped`. A debugger's stop (t) is not counted; that busy machine showed no
+    /// stopped process at all.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    pub(crate) stopped_after: Duration,
 }
 
 impl AlertArgs {
@@ -257,6 +269,8 @@ impl AlertArgs {
             ratchet_min_growth_pct: self.ratchet_min_growth,
             ratchet_min_rise_kb: self.ratchet_min_rise,
             zombies_min: self.zombies_min as usize,
+            zombie_after_ms: ms(self.zombie_after),
+            stopped_after_ms: ms(self.stopped_after),
         }
     }
 }

@@ -54,7 +54,7 @@ pub(crate) struct RunArgs {
     pub(crate) tui: bool,
     /// With --check, also exit 3 when any of these alerts was raised at any time during
     /// the run, even if it cleared before CMD exited (comma-separated: accumulating,
-    /// idle, rss_ratchet, zombies).
+    /// idle, rss_ratchet, zombies, stopped).
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_kinds, requires = "check")]
     pub(crate) fail_on: Vec<AlertKind>,
     /// With --fail-on, exit 3 only for an alert standing when CMD exits or one that
@@ -148,5 +148,12 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
             error: e.into(),
             code,
         })?;
+    // The run went on without its recording: the output asked for is not all there.
+    if let Some(e) = outcome.recording_error {
+        return Err(super::Error::Unreported {
+            error: anyhow::anyhow!("the recording is incomplete: {e}"),
+            code,
+        });
+    }
     Ok(code)
 }

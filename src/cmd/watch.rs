@@ -65,7 +65,7 @@ pub(crate) struct WatchArgs {
 /// be had, and what [`watch::run_on`] returns (exit 1).
 pub(crate) fn run(host: Arc<dyn Host>, args: WatchArgs) -> Result<Exit, super::Error> {
     if let Some(kind) = args.print_unit {
-        return print_unit(kind);
+        return print_unit(kind, &args.config);
     }
     let config = args.config.load()?;
     let journal = args
@@ -147,27 +147,15 @@ pub(crate) fn run(host: Arc<dyn Host>, args: WatchArgs) -> Result<Exit, super::E
 
 /// `--print-unit KIND`: the unit, running this leaktop with the options given
 /// (those that matter to a service), on standard output.
-fn print_unit(kind: UnitKind) -> Result<Exit, super::Error> {
+fn print_unit(kind: UnitKind, config: &ConfigArgs) -> Result<Exit, super::Error> {
+    // A unit that would fail at its first start is no unit to install.
+    config.load()?;
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "/usr/local/bin/leaktop".into());
-    // The options given, without --print-unit itself.
-    let mut args: Vec<String> = Vec::new();
-    let mut skip = false;
-    for a in std::env::args().skip_while(|a| a != "watch").skip(1) {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if a == "--print-unit" {
-            skip = true;
-            continue;
-        }
-        if a.starts_with("--print-unit=") {
-            continue;
-        }
-        args.push(a);
-    }
+    let cwd = std::env::current_dir().map_err(anyhow::Error::from)?;
+    let raw = std::env::args().skip_while(|a| a != "watch").skip(1);
+    let args = units::service_args(raw, &cwd).map_err(super::Error::usage)?;
     let home = std::env::var("HOME").unwrap_or_else(|_| "~".into());
     let text = units::unit(kind, &exe, &args, &home);
     leaktop::stdout::write_all(text.as_bytes())?;

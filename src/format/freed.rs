@@ -4,11 +4,14 @@
 use crate::human::human_kb;
 use crate::model::MemSum;
 
-/// `MemAvailable +212 MiB (a second opinion: anything on the machine moves it)`.
+/// `MemAvailable rose 212 MiB meanwhile (the whole machine's, which everything moves;
+/// PSS is theirs)`: `/proc/meminfo`'s figure, which every other process and the
+/// kernel's caches move too, where the PSS freed is these processes' own. It says what it measures, so a small rise beside
+/// a large PSS freed reads as two measures, not a contradiction.
 pub fn mem_available_text(change_kb: i64) -> String {
-    let sign = if change_kb < 0 { '-' } else { '+' };
+    let moved = if change_kb < 0 { "fell" } else { "rose" };
     format!(
-        "MemAvailable {sign}{} (a second opinion: anything on the machine moves it)",
+        "MemAvailable {moved} {} meanwhile (the whole machine's, which everything moves; PSS is theirs)",
         human_kb(change_kb.unsigned_abs())
     )
 }
@@ -39,8 +42,10 @@ mod tests {
 
     #[test]
     fn mem_available_change_says_its_sign() {
-        assert!(mem_available_text(216_000).starts_with("MemAvailable +210.94 MiB ("));
-        assert!(mem_available_text(-2048).starts_with("MemAvailable -2 MiB ("));
+        assert!(
+            mem_available_text(216_000).starts_with("MemAvailable rose 210.94 MiB meanwhile (")
+        );
+        assert!(mem_available_text(-2048).starts_with("MemAvailable fell 2 MiB"));
     }
 
     #[test]

@@ -196,10 +196,17 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    /// Consumes the rest of the current line, its LF included, without holding it.
+    /// Consumes the rest of the current line, its LF included, without holding it; a
+    /// line that goes on past [`SKIP_LINES`] times the limit (a stream that never ends
+    /// a line: `cat /dev/zero` into a FIFO) ends the reading instead.
     fn skip_rest(&mut self) -> Result<(), LineError> {
         self.buf.clear();
+        let mut skipped = 0usize;
         loop {
+            if skipped > self.limit.saturating_mul(SKIP_LINES) {
+                self.done = true;
+                return Ok(());
+            }
             let chunk = next_chunk(&mut self.src)?;
             if chunk.is_empty() {
                 self.done = true;
@@ -211,12 +218,16 @@ impl<R: BufRead> Lines<R> {
             };
             self.src.consume(used);
             self.offset += used as u64;
+            skipped += used;
             if end {
                 return Ok(());
             }
         }
     }
 }
+
+/// How many limits' worth of an overlong line is skipped to find the next line.
+const SKIP_LINES: usize = 16;
 
 /// The next bytes of `src` (empty at its end), read again if interrupted.
 fn next_chunk<R: BufRead>(src: &mut R) -> Result<&[u8], LineError> {
@@ -233,6 +244,17 @@ fn next_chunk<R: BufRead>(src: &mut R) -> Result<&[u8], LineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_never_ends_ends_the_reading() {
+        // An endless source of bytes without a line end.
+        let mut lines = Lines::new(std::io::BufReader::new(std::io::repeat(b'x')), 4);
+        assert!(matches!(
+            lines.next_line(),
+            Some(Err(LineError::TooLong { line: 1, limit: 4 }))
+        ));
+        assert!(lines.next_line().is_none());
+    }
 
     fn all(input: &[u8], limit: usize) -> Vec<Result<(usize, String, bool), String>> {
         let mut lines = Lines::new(input, limit);

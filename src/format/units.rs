@@ -42,6 +42,49 @@ fn systemd_word(w: &str) -> String {
     }
 }
 
+/// The options of `leaktop watch ARGS` a unit runs the watcher with: `raw` (the words
+/// after `watch`) without `--print-unit`, and each path option (`--journal`,
+/// `--textfile`, `--config`) made absolute against `cwd`, since a service starts
+/// elsewhere. Errors: a word with a control character (a newline would end
+/// `ExecStart=` and start a line of the unit's own), named escaped.
+pub fn service_args(
+    raw: impl IntoIterator<Item = String>,
+    cwd: &std::path::Path,
+) -> Result<Vec<String>, String> {
+    const PATHS: [&str; 3] = ["--journal", "--textfile", "--config"];
+    let absolute = |p: &str| cwd.join(p).display().to_string();
+    let mut out: Vec<String> = Vec::new();
+    let mut raw = raw.into_iter();
+    while let Some(a) = raw.next() {
+        if a.chars().any(crate::human::is_hidden) {
+            return Err(format!(
+                "'{}' holds a control character, which a unit cannot carry",
+                crate::human::printable(&a)
+            ));
+        }
+        if a == "--print-unit" {
+            raw.next();
+            continue;
+        }
+        if a.starts_with("--print-unit=") {
+            continue;
+        }
+        match a.split_once('=') {
+            Some((opt, path)) if PATHS.contains(&opt) => {
+                out.push(format!("{opt}={}", absolute(path)))
+            }
+            _ if out
+                .last()
+                .is_some_and(|prev| PATHS.contains(&prev.as_str())) =>
+            {
+                out.push(absolute(&a))
+            }
+            _ => out.push(a),
+        }
+    }
+    Ok(out)
+}
+
 /// XML text escaped.
 fn xml(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -155,6 +198,42 @@ pub fn unit(kind: UnitKind, exe: &str, args: &[String], home: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_units_options_are_absolute_and_carry_no_control_character() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cwd = std::path::Path::new("/home/u");
+        assert_eq!(
+            service_args(
+                words(&[
+                    "--print-unit",
+                    "systemd",
+                    "--journal",
+                    "j",
+                    "--textfile=/t",
+                    "--config=c.toml",
+                    "--allow",
+                    "x"
+                ]),
+                cwd
+            ),
+            Ok(words(&[
+                "--journal",
+                "/home/u/j",
+                "--textfile=/t",
+                "--config=/home/u/c.toml",
+                "--allow",
+                "x"
+            ]))
+        );
+        let e = service_args(
+            words(&["--allow", "x\nExecStartPre=/bin/touch /tmp/p"]),
+            cwd,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("'x\\nExecStartPre"), "{e}");
+        assert!(service_args(words(&["--allow", "\u{1b}]0;x\u{7}"]), cwd).is_err());
+    }
 
     #[test]
     fn exec_start_quotes_what_systemd_would_split_or_expand() {

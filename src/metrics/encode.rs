@@ -104,7 +104,7 @@ fn register_family(registry: &mut Registry, f: &FamilyFigures) {
     gauge(
         registry,
         "escaped_processes",
-        "Processes that escaped the family (setsid or reparented outside it) at the last tick",
+        "Processes that escaped the family (their parent gone before a sample saw it) at the last tick",
         None,
         vec![(root(), int(f.escaped))],
     );

@@ -28,16 +28,22 @@ pub enum AlertKind {
     /// The RSS low-water mark rises window after window instead of returning.
     RssRatchet,
     /// A live parent holding unreaped children (zombies, state `Z` in
-    /// `/proc/PID/stat`): at least `zombies_min` of them, or more and more.
+    /// `/proc/PID/stat`): at least `zombies_min` of them, one for `zombie_after_ms`,
+    /// or more and more.
     Zombies,
+    /// A process stopped by a signal (state `T` in `/proc/PID/stat`) for
+    /// `stopped_after_ms`: a profiler that detached with a SIGSTOP pending, a job
+    /// stopped and forgotten. (A debugger's tracing stop, `t`, is not counted.)
+    Stopped,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::Accumulating,
         AlertKind::Idle,
         AlertKind::RssRatchet,
         AlertKind::Zombies,
+        AlertKind::Stopped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +52,7 @@ impl AlertKind {
             AlertKind::Idle => "idle",
             AlertKind::RssRatchet => "rss_ratchet",
             AlertKind::Zombies => "zombies",
+            AlertKind::Stopped => "stopped",
         }
     }
 
@@ -105,6 +112,11 @@ pub struct AlertConfig {
     /// Unreaped children a live parent must hold (for [`ZOMBIES_HOLD_MS`]) to raise
     /// `zombies`.
     pub zombies_min: usize,
+    /// How long (ms) one zombie may stay unreaped under a live parent before it
+    /// raises `zombies` by itself (a parent that reaps does so within milliseconds).
+    pub zombie_after_ms: u64,
+    /// How long (ms) a process may stay stopped (state `T`) before it is `stopped`.
+    pub stopped_after_ms: u64,
 }
 
 impl Default for AlertConfig {
@@ -119,6 +131,8 @@ impl Default for AlertConfig {
             ratchet_min_growth_pct: 5.0,
             ratchet_min_rise_kb: 8 * 1024,
             zombies_min: 5,
+            zombie_after_ms: DEFAULT_LONG_MS,
+            stopped_after_ms: DEFAULT_LONG_MS,
         }
     }
 }
@@ -150,6 +164,10 @@ impl AlertConfig {
     }
 }
 
+/// The default of `zombie_after_ms` and `stopped_after_ms`: one minute. A healthy
+/// machine shows neither for so long (measured: see `--zombie-after` in `--help`).
+pub const DEFAULT_LONG_MS: u64 = 60_000;
+
 /// Parts a span of [`AlertKind::Accumulating`] is cut into: a pool starting its
 /// workers raises the count in one or two of them, a leak in every one.
 pub const ACCUMULATE_PARTS: usize = 5;
@@ -171,6 +189,13 @@ struct Track {
     summary: Summary,
     /// Its live children at the last tick, sorted.
     children: Vec<Identity>,
+    /// Of those, how many were there at the tick before too, and how many in all.
+    stay: u64,
+    count: usize,
+    /// First seen at this tick: no history to judge yet.
+    fresh: bool,
+    /// Since when (elapsed ms) it has been stopped (state `T`).
+    stopped_since_ms: Option<u64>,
     /// CPU time last seen, and the wall time it last changed.
     cpu_ms: u64,
     cpu_changed_ms: u64,
@@ -192,6 +217,8 @@ pub struct AlertDetector {
     rules: Option<[Rule; SERIES]>,
     tracks: IdMap<Identity, Track>,
     since: IdMap<(AlertKind, Identity), u32>,
+    /// When (elapsed ms) each zombie now seen was first seen defunct.
+    zombie_seen: IdMap<Identity, u64>,
 }
 
 impl AlertDetector {
@@ -201,143 +228,69 @@ impl AlertDetector {
             config,
             tracks: IdMap::default(),
             since: IdMap::default(),
+            zombie_seen: IdMap::default(),
         }
     }
 
     /// The alerts standing at `tick`, in a stable order. Trends are timed by
     /// `tick.elapsed_ms`, idleness by `tick.time_ms`.
     pub fn observe(&mut self, tick: &Tick) -> Vec<Alert> {
-        let c = &self.config;
-        let rules = *self.rules.get_or_insert_with(|| c.rules());
-        let id = super::ProcRow::id;
-        // Defunct rows (zombies) have exited: they are nobody's live children, never
-        // idle or ratcheting; they count only as their parent's zombies.
-        let living: Vec<&super::ProcRow> =
-            tick.processes.iter().filter(|p| p.state != 'Z').collect();
-        let by_pid: IdMap<u32, Identity> = living.iter().map(|p| (p.pid, id(p))).collect();
-        // Each living parent's live children, and its count of zombies.
-        let mut kids: IdMap<Identity, (Vec<Identity>, u64)> = IdMap::default();
-        for p in &tick.processes {
-            if let Some(parent) = by_pid.get(&p.ppid) {
-                let (children, zombies) = kids.entry(*parent).or_default();
-                if p.state == 'Z' {
-                    *zombies += 1;
-                } else {
-                    children.push(id(p));
-                }
-            }
-        }
-        let alive: IdSet<Identity> = living.iter().map(|p| id(p)).collect();
-        self.tracks.retain(|k, _| alive.contains(k));
-
-        let now = tick.elapsed_ms;
+        let rules = *self.rules.get_or_insert_with(|| self.config.rules());
+        let mut kin = Kin::of(tick);
+        self.tracks.retain(|k, _| kin.alive.contains(k));
+        self.note_zombies(tick);
         let mut found: Vec<(AlertKind, Identity, String)> = Vec::new();
-        for p in living.iter().copied() {
-            let me = id(p);
-            let (mut children, zombies) = kids.remove(&me).unwrap_or_default();
+        for p in kin.living.iter().copied() {
+            let me = p.id();
+            let (mut children, zombies) = kin.kids.remove(&me).unwrap_or_default();
             children.sort_unstable();
-            let rss = if p.rss_kb == 0 { NONE } else { p.rss_kb };
-            let mut fresh = false;
-            let t = self.tracks.entry(me).or_insert_with(|| {
-                fresh = true;
-                Track {
-                    summary: Summary::new(now, [NONE, rss, zombies]),
-                    children: Vec::new(),
-                    cpu_ms: p.cpu_ms,
-                    cpu_changed_ms: tick.time_ms,
-                    zombies_since_ms: None,
-                    accumulated: None,
-                }
-            });
-            // Children that stay: there at the last tick and at this one. A pool that
-            // recycles its workers, or a build's short jobs, keep few of them.
-            let stay = common(&t.children, &children) as u64;
-            let count = children.len();
-            t.children = children;
-            let values = [stay, rss, zombies];
-            if !fresh {
-                t.summary.add(now, values, &rules);
-            }
-            if p.cpu_ms != t.cpu_ms {
-                t.cpu_ms = p.cpu_ms;
-                t.cpu_changed_ms = tick.time_ms;
-            }
-            // A trend stands while what rose is still held: a parent that ends its
-            // children, or memory given back, clears it at once.
-            let holding = |s: usize| t.summary.trend(s).filter(|tr| values[s] >= tr.last);
-            if let Some(tr) = holding(CHILDREN) {
-                let (from, most) = t.accumulated.get_or_insert((tr.first, tr.last));
-                *from = (*from).min(tr.first);
-                *most = (*most).max(tr.last);
-                found.push((
-                    AlertKind::Accumulating,
-                    me,
-                    format!(
-                        "children that stay rose in each of {} parts of the last {}: from {} to {} ({count} children now)",
-                        tr.segments,
-                        span(tr.span_ms),
-                        tr.first,
-                        tr.last
-                    ),
-                ));
-            } else if let Some((from, most)) = t.accumulated {
-                if stay >= from.saturating_add(c.accumulate_min.max(1) as u64) {
-                    found.push((
-                        AlertKind::Accumulating,
-                        me,
-                        format!(
-                            "still holds {stay} children that stay, accumulated from {from} (at most {most}); the count stopped rising ({count} children now)"
-                        ),
-                    ));
-                } else {
-                    t.accumulated = None;
-                }
-            }
-            let idle_ms = tick.time_ms.saturating_sub(t.cpu_changed_ms);
-            if !fresh && idle_ms >= c.idle_after_ms && p.rss_kb >= c.idle_min_rss_kb {
-                found.push((
-                    AlertKind::Idle,
-                    me,
-                    format!(
-                        "no CPU used for {}s while holding {}",
-                        idle_ms / 1000,
-                        human_kb(p.rss_kb)
-                    ),
-                ));
-            }
-            if let Some(tr) = holding(RSS) {
-                found.push((AlertKind::RssRatchet, me, ratchet_reason(&tr)));
-            }
-            let many = zombies >= c.zombies_min.max(1) as u64;
-            let since = if many {
-                *t.zombies_since_ms.get_or_insert(now)
-            } else {
-                t.zombies_since_ms = None;
-                now
+            let oldest_zombie = self.oldest_zombie(&zombies, tick.elapsed_ms);
+            let t = self.tracks.entry(me).or_insert_with(|| Track::new(p, tick));
+            let fresh = t.fresh;
+            let seen = Seen {
+                p,
+                tick,
+                zombies: zombies.len() as u64,
+                oldest_zombie,
             };
-            if many && now - since >= ZOMBIES_HOLD_MS {
-                found.push((
-                    AlertKind::Zombies,
-                    me,
-                    format!(
-                        "{zombies} unreaped children (zombies) for {}",
-                        span(now - since)
-                    ),
-                ));
-            } else if let Some(tr) = holding(ZOMBIES) {
-                found.push((
-                    AlertKind::Zombies,
-                    me,
-                    format!(
-                        "unreaped children (zombies) rose in each of {} parts of the last {}: from {} to {} ({zombies} now)",
-                        tr.segments,
-                        span(tr.span_ms),
-                        tr.first,
-                        tr.last
-                    ),
-                ));
+            let mut raise = |kind, reason| found.push((kind, me, reason));
+            t.observe(&seen, children, &rules);
+            t.accumulating(&self.config, &mut raise);
+            t.idle(&seen, &self.config, &mut raise);
+            t.ratchet(&seen, &mut raise);
+            t.zombies(&seen, &self.config, &mut raise);
+            t.stopped(&seen, &self.config, &mut raise);
+            if fresh {
+                t.fresh = false;
             }
         }
+        self.stamp(found, tick.tick)
+    }
+
+    /// Remembers when each zombie was first seen defunct; forgets the reaped.
+    fn note_zombies(&mut self, tick: &Tick) {
+        let defunct: IdSet<Identity> = tick
+            .processes
+            .iter()
+            .filter(|p| p.state == 'Z')
+            .map(super::ProcRow::id)
+            .collect();
+        self.zombie_seen.retain(|k, _| defunct.contains(k));
+        for z in defunct {
+            self.zombie_seen.entry(z).or_insert(tick.elapsed_ms);
+        }
+    }
+
+    /// How long (ms) the oldest of `zombies` has been seen defunct, and its pid.
+    fn oldest_zombie(&self, zombies: &[Identity], now_ms: u64) -> Option<(u64, u32)> {
+        zombies
+            .iter()
+            .filter_map(|z| Some((now_ms.saturating_sub(*self.zombie_seen.get(z)?), z.pid)))
+            .max()
+    }
+
+    /// The alerts found, each stamped with the tick it has stood since.
+    fn stamp(&mut self, found: Vec<(AlertKind, Identity, String)>, tick: u32) -> Vec<Alert> {
         let standing: IdSet<(AlertKind, Identity)> =
             found.iter().map(|(k, id, _)| (*k, *id)).collect();
         self.since.retain(|key, _| standing.contains(key));
@@ -347,7 +300,7 @@ impl AlertDetector {
                 kind,
                 pid: id.pid,
                 start: id.start,
-                since_tick: *self.since.entry((kind, id)).or_insert(tick.tick),
+                since_tick: *self.since.entry((kind, id)).or_insert(tick),
                 reason,
             })
             .collect();
@@ -355,6 +308,225 @@ impl AlertDetector {
         alerts
     }
 }
+
+/// One tick's processes as the detector reads them. Defunct rows (zombies) have
+/// exited: they are nobody's live children, never idle or ratcheting; they count only
+/// as their parent's zombies.
+struct Kin<'t> {
+    living: Vec<&'t super::ProcRow>,
+    alive: IdSet<Identity>,
+    /// Each living parent's live children, and its zombies.
+    kids: IdMap<Identity, (Vec<Identity>, Vec<Identity>)>,
+}
+
+impl<'t> Kin<'t> {
+    fn of(tick: &'t Tick) -> Self {
+        let living: Vec<&super::ProcRow> =
+            tick.processes.iter().filter(|p| p.state != 'Z').collect();
+        let by_pid: IdMap<u32, Identity> = living.iter().map(|p| (p.pid, p.id())).collect();
+        let mut kids: IdMap<Identity, (Vec<Identity>, Vec<Identity>)> = IdMap::default();
+        for p in &tick.processes {
+            if let Some(parent) = by_pid.get(&p.ppid) {
+                let (children, zombies) = kids.entry(*parent).or_default();
+                if p.state == 'Z' {
+                    zombies.push(p.id());
+                } else {
+                    children.push(p.id());
+                }
+            }
+        }
+        let alive = living.iter().map(|p| p.id()).collect();
+        Kin {
+            living,
+            alive,
+            kids,
+        }
+    }
+}
+
+/// One living process at one tick, as its track's checks read it.
+struct Seen<'a> {
+    p: &'a super::ProcRow,
+    tick: &'a Tick,
+    /// Its zombie children.
+    zombies: u64,
+    /// How long (ms) its oldest zombie child has been defunct, and that child's pid.
+    oldest_zombie: Option<(u64, u32)>,
+}
+
+impl Seen<'_> {
+    fn rss(&self) -> u64 {
+        if self.p.rss_kb == 0 {
+            NONE
+        } else {
+            self.p.rss_kb
+        }
+    }
+}
+
+impl Track {
+    fn new(p: &super::ProcRow, tick: &Tick) -> Track {
+        let rss = if p.rss_kb == 0 { NONE } else { p.rss_kb };
+        Track {
+            summary: Summary::new(tick.elapsed_ms, [NONE, rss, 0]),
+            children: Vec::new(),
+            stay: 0,
+            count: 0,
+            cpu_ms: p.cpu_ms,
+            cpu_changed_ms: tick.time_ms,
+            zombies_since_ms: None,
+            stopped_since_ms: None,
+            accumulated: None,
+            fresh: true,
+        }
+    }
+
+    /// Adds this tick to the history: children that stay (there at the last tick and
+    /// at this one: a pool that recycles its workers, or a build's short jobs, keep
+    /// few of them), RSS, zombies; and when CPU time last moved.
+    fn observe(&mut self, s: &Seen<'_>, children: Vec<Identity>, rules: &[Rule; SERIES]) {
+        self.stay = common(&self.children, &children) as u64;
+        self.count = children.len();
+        self.children = children;
+        if self.fresh {
+            self.summary = Summary::new(s.tick.elapsed_ms, [NONE, s.rss(), s.zombies]);
+        } else {
+            let values = [self.stay, s.rss(), s.zombies];
+            self.summary.add(s.tick.elapsed_ms, values, rules);
+        }
+        if s.p.cpu_ms != self.cpu_ms {
+            self.cpu_ms = s.p.cpu_ms;
+            self.cpu_changed_ms = s.tick.time_ms;
+        }
+    }
+
+    /// A trend that stands while what rose is still held: a parent that ends its
+    /// children, or memory given back, clears it at once.
+    fn holding(&self, series: usize, value: u64) -> Option<Trend> {
+        self.summary.trend(series).filter(|tr| value >= tr.last)
+    }
+
+    /// `accumulating`: children that stay rose; it stands while the parent still
+    /// holds what it accumulated.
+    fn accumulating(&mut self, c: &AlertConfig, raise: &mut Raise<'_>) {
+        let (stay, count) = (self.stay, self.count);
+        if let Some(tr) = self.holding(CHILDREN, stay) {
+            let (from, most) = self.accumulated.get_or_insert((tr.first, tr.last));
+            *from = (*from).min(tr.first);
+            *most = (*most).max(tr.last);
+            raise(
+                AlertKind::Accumulating,
+                format!(
+                    "children that stay rose in each of {} parts of the last {}: from {} to {} ({count} children now)",
+                    tr.segments,
+                    span(tr.span_ms),
+                    tr.first,
+                    tr.last
+                ),
+            );
+        } else if let Some((from, most)) = self.accumulated {
+            if stay >= from.saturating_add(c.accumulate_min.max(1) as u64) {
+                raise(
+                    AlertKind::Accumulating,
+                    format!(
+                        "still holds {stay} children that stay, accumulated from {from} (at most {most}); the count stopped rising ({count} children now)"
+                    ),
+                );
+            } else {
+                self.accumulated = None;
+            }
+        }
+    }
+
+    /// `idle`: no CPU used for long while holding real memory.
+    fn idle(&self, s: &Seen<'_>, c: &AlertConfig, raise: &mut Raise<'_>) {
+        let idle_ms = s.tick.time_ms.saturating_sub(self.cpu_changed_ms);
+        if !self.fresh && idle_ms >= c.idle_after_ms && s.p.rss_kb >= c.idle_min_rss_kb {
+            raise(
+                AlertKind::Idle,
+                format!(
+                    "no CPU used for {}s while holding {}",
+                    idle_ms / 1000,
+                    human_kb(s.p.rss_kb)
+                ),
+            );
+        }
+    }
+
+    /// `rss_ratchet`: the RSS low-water mark rises and is still held.
+    fn ratchet(&self, s: &Seen<'_>, raise: &mut Raise<'_>) {
+        if let Some(tr) = self.holding(RSS, s.rss()) {
+            raise(AlertKind::RssRatchet, ratchet_reason(&tr));
+        }
+    }
+
+    /// `zombies`: many held for [`ZOMBIES_HOLD_MS`], one held for `zombie_after_ms`,
+    /// or a count that keeps rising.
+    fn zombies(&mut self, s: &Seen<'_>, c: &AlertConfig, raise: &mut Raise<'_>) {
+        let (now, zombies) = (s.tick.elapsed_ms, s.zombies);
+        let many = zombies >= c.zombies_min.max(1) as u64;
+        let since = if many {
+            *self.zombies_since_ms.get_or_insert(now)
+        } else {
+            self.zombies_since_ms = None;
+            now
+        };
+        if many && now - since >= ZOMBIES_HOLD_MS {
+            raise(
+                AlertKind::Zombies,
+                format!(
+                    "{zombies} unreaped children (zombies) for {}",
+                    span(now - since)
+                ),
+            );
+        } else if let Some((age, pid)) =
+            s.oldest_zombie.filter(|(age, _)| *age >= c.zombie_after_ms)
+        {
+            raise(
+                AlertKind::Zombies,
+                format!(
+                    "child {pid} exited {} ago and is still unreaped ({zombies} zombie{} now): nothing waits for it",
+                    span(age),
+                    if zombies == 1 { "" } else { "s" }
+                ),
+            );
+        } else if let Some(tr) = self.holding(ZOMBIES, zombies) {
+            raise(
+                AlertKind::Zombies,
+                format!(
+                    "unreaped children (zombies) rose in each of {} parts of the last {}: from {} to {} ({zombies} now)",
+                    tr.segments,
+                    span(tr.span_ms),
+                    tr.first,
+                    tr.last
+                ),
+            );
+        }
+    }
+
+    /// `stopped`: stopped by a signal (state `T`; not a debugger's `t`) for at least
+    /// `stopped_after_ms`.
+    fn stopped(&mut self, s: &Seen<'_>, c: &AlertConfig, raise: &mut Raise<'_>) {
+        let now = s.tick.elapsed_ms;
+        if s.p.state != 'T' {
+            self.stopped_since_ms = None;
+            return;
+        }
+        let since = *self.stopped_since_ms.get_or_insert(now);
+        if now - since >= c.stopped_after_ms {
+            raise(
+                AlertKind::Stopped,
+                format!(
+                    "stopped (state T, by a signal) for {}: it does no work until it is sent SIGCONT",
+                    span(now - since)
+                ),
+            );
+        }
+    }
+}
+
+/// Where a check puts what it raises: the kind and its reason.
+type Raise<'r> = dyn FnMut(AlertKind, String) + 'r;
 
 /// How many of two sorted lists' elements they share.
 fn common(a: &[Identity], b: &[Identity]) -> usize {

@@ -2,7 +2,7 @@
 //!
 //! - [`tracker`] turns a stream of samples into a family with lineage and leaks;
 //! - [`snapshot`] holds what one tick looked like (what the formats write and read);
-//! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies;
+//! - [`alerts`] flags leaks under live parents: accumulating, idle, rss_ratchet, zombies, stopped;
 //! - [`allow`] says which processes are meant to outlive their parent (`--allow`);
 //! - [`gpu`] joins what the GPU drivers say into GPU memory per process;
 //! - [`orphans`] finds the groups orphaned before leaktop looked (`leaktop orphans`);

@@ -11,8 +11,11 @@
 //!   and a `systemd` is a user manager. A live parent that is no adopter (a shell,
 //!   tmux, sshd, a process that calls itself `init`) is its children's job: they are
 //!   no orphans, whatever their group. A subreaper leaves no mark in `/proc`.
-//! - A *candidate* is a live process whose parent is an adopter, older than the grace.
-//!   The processes below a candidate belong to its group as its tree.
+//! - A *candidate* is a live process whose parent is an adopter, older than the grace,
+//!   but for the one child a one-child init started itself ([`own_child`]: tini and
+//!   its kind exit when it does, so it is their oldest child while they live). The
+//!   processes below a candidate belong to its group as its tree, but for candidates
+//!   listed in their own right.
 //! - **Evidence**, strong: the process group's or session's leader is gone (the job
 //!   that created it died), the environment carries the `LEAKTOP_RUN` marker of a
 //!   `leaktop run` that is gone *and* a record of that run ([`RunRecord`]) of the
@@ -330,21 +333,68 @@ pub fn adopters_seen(before: &[ProcSample], now: &[ProcSample]) -> Vec<u32> {
     out
 }
 
-/// Classifies one scan of every process. See the module's documentation.
-pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> Classified {
-    let by_pid: IdMap<u32, &ProcSample> = scan.iter().map(|s| (s.pid, s)).collect();
-    let live = |pid: u32| by_pid.get(&pid).is_some_and(|s| !s.has_exited());
-    let mut children: IdMap<u32, Vec<&ProcSample>> = IdMap::default();
-    for s in scan {
-        if !s.has_exited() && s.pid != s.ppid {
-            children.entry(s.ppid).or_default().push(s);
+/// Known subreapers that start exactly one child and exit when it exits (tini and its
+/// builds, dumb-init, catatonit, Docker's and Podman's `--init`): while one lives, so
+/// does the child it started, and that child is the oldest of its children, since
+/// every process it adopts descends from it or was started after it.
+const ONE_CHILD_INITS: [&str; 5] = [
+    "tini",
+    "dumb-init",
+    "catatonit",
+    "docker-init",
+    "podman-init",
+];
+
+/// The child adopter `a` started itself (a container's supervisor under tini), if `a`
+/// is one of [`ONE_CHILD_INITS`] recognised as [`known_subreaper`] does: its oldest
+/// live child. `kids` are `a`'s live children. That child is no orphan, whatever it
+/// looks like, and its tree is its own job.
+fn own_child(a: &ProcSample, kids: &[&ProcSample], lookup: &mut dyn Lookup) -> Option<u32> {
+    let comm = a.comm.to_string_lossy();
+    if !ONE_CHILD_INITS.contains(&comm.as_ref()) || !known_subreaper(a, lookup) {
+        return None;
+    }
+    kids.iter().min_by_key(|k| (k.start, k.pid)).map(|k| k.pid)
+}
+
+/// One scan, indexed: each process by pid, and each live process's live children.
+struct Family<'a> {
+    by_pid: IdMap<u32, &'a ProcSample>,
+    children: IdMap<u32, Vec<&'a ProcSample>>,
+}
+
+impl<'a> Family<'a> {
+    fn new(scan: &'a [ProcSample]) -> Self {
+        let by_pid: IdMap<u32, &ProcSample> = scan.iter().map(|s| (s.pid, s)).collect();
+        let mut children: IdMap<u32, Vec<&ProcSample>> = IdMap::default();
+        for s in scan {
+            if !s.has_exited() && s.pid != s.ppid {
+                children.entry(s.ppid).or_default().push(s);
+            }
         }
+        Family { by_pid, children }
     }
 
-    // Candidates: adopted, alive, old enough, not kernel threads, not leaktop. Each
-    // parent is judged once.
-    let mut adopters: IdMap<u32, bool> = IdMap::default();
-    let mut candidates: Vec<&ProcSample> = Vec::new();
+    fn live(&self, pid: u32) -> bool {
+        self.by_pid.get(&pid).is_some_and(|s| !s.has_exited())
+    }
+
+    fn kids(&self, pid: u32) -> &[&'a ProcSample] {
+        self.children.get(&pid).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Candidates: adopted, alive, old enough, not kernel threads, not leaktop, not the
+/// child a one-child init started itself ([`own_child`]). Each parent is judged once.
+fn candidates<'a>(
+    scan: &'a [ProcSample],
+    family: &Family<'a>,
+    ctx: &Context,
+    lookup: &mut dyn Lookup,
+) -> Vec<&'a ProcSample> {
+    // Per parent: whether it adopts, and the child it started itself.
+    let mut adopters: IdMap<u32, (bool, Option<u32>)> = IdMap::default();
+    let mut out = Vec::new();
     for s in scan {
         if s.pid > 1
             && !s.has_exited()
@@ -352,22 +402,34 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
             && !ctx.protected.contains(&s.pid)
             && ctx.now_start.saturating_sub(s.start) >= ctx.older_than
         {
-            let parent = by_pid.get(&s.ppid).copied();
-            let adopts = *adopters
-                .entry(s.ppid)
-                .or_insert_with(|| is_adopter(parent, s.ppid, ctx, &mut *lookup));
-            if adopts {
-                candidates.push(s);
+            let parent = family.by_pid.get(&s.ppid).copied();
+            let (adopts, own) = *adopters.entry(s.ppid).or_insert_with(|| {
+                let adopts = is_adopter(parent, s.ppid, ctx, &mut *lookup);
+                let own = parent
+                    .filter(|_| adopts)
+                    .and_then(|a| own_child(a, family.kids(a.pid), &mut *lookup));
+                (adopts, own)
+            });
+            if adopts && own != Some(s.pid) {
+                out.push(s);
             }
         }
     }
+    out
+}
 
-    // Everything in the tree of a candidate whose group or session leader is gone:
-    // no live shell, whatever its session. (A candidate that leads its own group and
-    // session, such as sshd or a tmux server under init, holds its sessions.)
+/// The first live process of each session that is in no adopted tree of a candidate
+/// whose group or session leader is gone: a shell, a terminal, whatever still holds
+/// it. (A candidate that leads its own group and session, such as sshd or a tmux
+/// server under init, holds its sessions.)
+fn session_holders<'a>(
+    scan: &'a [ProcSample],
+    family: &Family<'a>,
+    candidates: &[&ProcSample],
+) -> IdMap<u32, &'a ProcSample> {
     let leader_gone = |c: &ProcSample| {
-        (c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp))
-            || (c.session != 0 && c.session != c.pid && !live(c.session))
+        (c.pgrp != 0 && c.pgrp != c.pid && !family.live(c.pgrp))
+            || (c.session != 0 && c.session != c.pid && !family.live(c.session))
     };
     let mut in_trees: IdSet<u32> = IdSet::default();
     let mut stack: Vec<u32> = candidates
@@ -377,27 +439,29 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         .collect();
     while let Some(pid) = stack.pop() {
         if in_trees.insert(pid) {
-            stack.extend(children.get(&pid).into_iter().flatten().map(|c| c.pid));
+            stack.extend(family.kids(pid).iter().map(|c| c.pid));
         }
     }
-    // The first live process of each session that is in no adopted tree: a shell,
-    // a terminal, whatever still holds it.
     let mut holders: IdMap<u32, &ProcSample> = IdMap::default();
     for s in scan {
         if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
             holders.entry(s.session).or_insert(s);
         }
     }
+    holders
+}
 
+/// Classifies one scan of every process. See the module's documentation.
+pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> Classified {
+    let family = Family::new(scan);
+    let candidates = candidates(scan, &family, ctx, lookup);
+    let holders = session_holders(scan, &family, &candidates);
     let mut out = Classified::default();
-    let mut groups: Vec<OrphanGroup> = Vec::new();
-    let mut index: IdMap<String, usize> = IdMap::default();
-    // A process is listed once, even under an adopter that is itself an orphan.
-    let mut placed: IdSet<u32> = IdSet::default();
+    // Each candidate judged first: one with a verdict of its own heads its group, even
+    // under an adopter that is itself an orphan (tini adopted by init: what tini
+    // adopted is not grouped with tini's own child).
+    let mut verdicts = Vec::new();
     for c in candidates {
-        if placed.contains(&c.pid) {
-            continue;
-        }
         let Some(facts) = lookup.facts(c.id()) else {
             out.vanished += 1;
             continue;
@@ -408,12 +472,49 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         if facts.exiting {
             continue;
         }
-        let Some((origin, evidence)) = judge(c, &facts, ctx, lookup, &by_pid, &live, &holders)
-        else {
-            continue;
+        let seen = Seen {
+            family: &family,
+            holders: &holders,
         };
+        if let Some(verdict) = judge(c, &facts, ctx, lookup, &seen) {
+            verdicts.push((c, facts, verdict));
+        }
+    }
+    let mut groups = Groups {
+        heads: verdicts.iter().map(|(c, _, _)| c.pid).collect(),
+        ..Groups::default()
+    };
+    for (c, facts, (origin, evidence)) in verdicts {
+        groups.add(c, &facts, origin, evidence, &family, lookup);
+    }
+    out.groups = groups.finish();
+    out
+}
+
+/// The groups as they are built: a process is listed once.
+#[derive(Default)]
+struct Groups {
+    groups: Vec<OrphanGroup>,
+    index: IdMap<String, usize>,
+    placed: IdSet<u32>,
+    /// The candidates listed in their own right: no other's tree takes them.
+    heads: IdSet<u32>,
+}
+
+impl Groups {
+    /// Adds candidate `c` and its tree to the group of `origin`, with its evidence.
+    fn add(
+        &mut self,
+        c: &ProcSample,
+        facts: &ProcFacts,
+        origin: Origin,
+        evidence: Vec<Evidence>,
+        family: &Family<'_>,
+        lookup: &mut dyn Lookup,
+    ) {
         let id = origin.id();
-        let at = *index.entry(id.clone()).or_insert_with(|| {
+        let groups = &mut self.groups;
+        let at = *self.index.entry(id.clone()).or_insert_with(|| {
             groups.push(OrphanGroup {
                 id,
                 origin,
@@ -431,7 +532,7 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
         }
         let mut tree = vec![(c, true)];
         while let Some((p, adopted)) = tree.pop() {
-            if !placed.insert(p.pid) {
+            if !self.placed.insert(p.pid) {
                 continue;
             }
             let command = lookup.command(p.id()).unwrap_or_else(|| bare_command(p));
@@ -447,34 +548,45 @@ pub fn classify(scan: &[ProcSample], ctx: &Context, lookup: &mut dyn Lookup) -> 
                 uid,
                 adopted,
             });
+            let heads = &self.heads;
             tree.extend(
-                children
-                    .get(&p.pid)
-                    .into_iter()
-                    .flatten()
+                family
+                    .kids(p.pid)
+                    .iter()
+                    .filter(|ch| !heads.contains(&ch.pid))
                     .map(|ch| (*ch, false)),
             );
         }
     }
-    for g in &mut groups {
-        if !g.workers()
-            && let Some(e) = g.processes.iter().find_map(|o| worker_evidence(&o.command))
-        {
-            g.evidence.push(e);
+
+    /// The groups labelled, each's members and evidence in order, and ranked: workers
+    /// by design whose parent is gone first (a pool is the likely leak, above a
+    /// shell's background jobs), then by memory.
+    fn finish(self) -> Vec<OrphanGroup> {
+        let mut groups = self.groups;
+        for g in &mut groups {
+            if !g.workers()
+                && let Some(e) = g.processes.iter().find_map(|o| worker_evidence(&o.command))
+            {
+                g.evidence.push(e);
+            }
+            g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
+            g.evidence
+                .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
         }
-        g.processes.sort_by_key(|o| (o.sample.start, o.sample.pid));
-        g.evidence
-            .sort_by_key(|e| (std::cmp::Reverse(e.strength), kind_rank(e.kind)));
+        groups.sort_by(|a, b| {
+            (b.workers(), b.rss_kb)
+                .cmp(&(a.workers(), a.rss_kb))
+                .then(a.id.cmp(&b.id))
+        });
+        groups
     }
-    // Workers by design whose parent is gone first (a pool is the likely leak, above
-    // a shell's background jobs), then by memory.
-    groups.sort_by(|a, b| {
-        (b.workers(), b.rss_kb)
-            .cmp(&(a.workers(), a.rss_kb))
-            .then(a.id.cmp(&b.id))
-    });
-    out.groups = groups;
-    out
+}
+
+/// What `judge` reads of the scan beside the candidate.
+struct Seen<'s, 'a> {
+    family: &'s Family<'a>,
+    holders: &'s IdMap<u32, &'a ProcSample>,
 }
 
 /// The origin and evidence of one candidate, or `None` if it is not listed.
@@ -483,39 +595,77 @@ fn judge(
     facts: &ProcFacts,
     ctx: &Context,
     lookup: &mut dyn Lookup,
-    by_pid: &IdMap<u32, &ProcSample>,
-    live: &dyn Fn(u32) -> bool,
-    holders: &IdMap<u32, &ProcSample>,
+    seen: &Seen<'_, '_>,
 ) -> Option<(Origin, Vec<Evidence>)> {
     if let Some(e) = allowed_evidence(c, facts, ctx, lookup) {
         return ctx.all.then(|| (default_origin(c), vec![e]));
     }
-    let mut evidence = Vec::new();
-    let mut origin = None;
-    let strong = |kind, text| Evidence {
+    let mut found = Found::default();
+    found.run_marker(c, facts, ctx, lookup, &seen.family.by_pid);
+    let in_live_service = found.service(c, facts, lookup, &seen.family.by_pid)?;
+    let shown = found.leaders(c, facts, ctx, lookup, seen);
+    // Its parent is gone while the job that started it lives on.
+    if let Some(e) = job_lives_on(c, &seen.family.by_pid)
+        && shown
+    {
+        found.evidence.push(e);
+        found.origin.get_or_insert(Origin::Group(c.pgrp));
+    }
+    // A live service's processes are its manager's business (`KillMode=`), unless a
+    // gone `leaktop run` started them.
+    if in_live_service && !ctx.all && !matches!(found.origin, Some(Origin::Run(_))) {
+        return None;
+    }
+    found.conclude(c, ctx)
+}
+
+/// The evidence found of one candidate so far.
+#[derive(Default)]
+struct Found {
+    evidence: Vec<Evidence>,
+    origin: Option<Origin>,
+    /// A `LEAKTOP_RUN` marker nothing vouches for: shown, overriding nothing.
+    unverified: Option<Evidence>,
+    /// A worker by design by its command line ([`worker_evidence`]).
+    worker: Option<Evidence>,
+}
+
+fn strong(kind: &'static str, text: String) -> Evidence {
+    Evidence {
         strength: Strength::Strong,
         kind,
         text,
-    };
+    }
+}
 
-    // A `leaktop run` that is gone, if its record vouches for the marker; a marker
-    // nothing vouches for is shown, and overrides nothing.
-    let mut unverified = None;
-    if let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty()) {
+impl Found {
+    /// A `leaktop run` that is gone, if its record vouches for the marker; a marker
+    /// nothing vouches for is kept aside.
+    fn run_marker(
+        &mut self,
+        c: &ProcSample,
+        facts: &ProcFacts,
+        ctx: &Context,
+        lookup: &mut dyn Lookup,
+        by_pid: &IdMap<u32, &ProcSample>,
+    ) {
+        let Some(marker) = facts.run_marker.as_deref().filter(|m| !m.is_empty()) else {
+            return;
+        };
         match check_marker(marker, c, facts, ctx, lookup, by_pid) {
             Marker::RunAlive => {}
             Marker::Vouched(record) => {
-                evidence.push(strong(
+                self.evidence.push(strong(
                     "run_marker",
                     format!(
                         "started under `leaktop run` (LEAKTOP_RUN={}), which is gone; its record vouches for it",
                         record.marker()
                     ),
                 ));
-                origin = Some(Origin::Run(record.marker()));
+                self.origin = Some(Origin::Run(record.marker()));
             }
             Marker::Unverified(why) => {
-                unverified = Some(Evidence {
+                self.unverified = Some(Evidence {
                     strength: Strength::Weak,
                     kind: "run_marker",
                     text: format!("LEAKTOP_RUN is set, unverified: {why}"),
@@ -524,137 +674,164 @@ fn judge(
         }
     }
 
-    // A systemd service whose main process is gone or was restarted.
-    let mut in_live_service = false;
-    if let Some(unit) = facts.cgroup.as_deref().and_then(service_of)
-        && let Some(main) = lookup.service_main_pid(unit)
-    {
-        if main == c.pid {
-            return None; // the service's main process is no orphan
-        }
-        let main_sample = by_pid.get(&main).filter(|m| main != 0 && !m.has_exited());
-        match main_sample {
-            None => evidence.push(strong(
-                "unit_main_gone",
-                format!("in the cgroup of {unit}, whose main process is gone"),
-            )),
-            Some(m) if m.start > c.start => evidence.push(strong(
-                "unit_restarted",
-                format!(
-                    "in the cgroup of {unit}, whose main process {} started after it (restarted)",
-                    m.pid
-                ),
-            )),
-            Some(_) => in_live_service = true,
-        }
-        if !in_live_service && origin.is_none() {
-            origin = Some(Origin::Unit(unit.to_string()));
-        }
-    }
-
-    // A process group or session whose leader is gone.
-    let holder = holders.get(&c.session).copied();
-    let mut leader_gone = Vec::new();
-    if c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp) {
-        leader_gone.push((
-            "group_leader_gone",
-            format!("its process group {}'s leader is gone", c.pgrp),
-            Origin::Group(c.pgrp),
-        ));
-    }
-    if c.session != 0 && c.session != c.pid && !live(c.session) {
-        leader_gone.push((
-            "session_leader_gone",
-            format!("its session {}'s leader is gone", c.session),
-            Origin::Session(c.session),
-        ));
-    }
-    // A daemon by design: no terminal, a session no live process shares, streams
-    // where nobody reads; the double fork's gone leaders are no evidence then.
-    let daemon_like = holder.is_none()
-        && facts.tty_nr == Some(0)
-        && facts.stdio.is_some_and(|s| s.iter().all(|k| k.detached()));
-    // Unreadable streams or terminal, and no live holder: it cannot be told from a
-    // daemon.
-    let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
-    let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
-    let trusted_leaders = !looks_daemon;
-    // A worker by design whose parent is gone is no deliberate daemon: listed (weak,
-    // whatever else it looks like) with what it would show under --all.
-    let worker = if looks_daemon || evidence.is_empty() {
-        lookup.command(c.id()).as_ref().and_then(worker_evidence)
-    } else {
-        None
-    };
-    let shown = ctx.all || worker.is_some();
-    for (kind, text, o) in leader_gone {
-        let e = match holder {
-            _ if !trusted_leaders => Evidence {
-                strength: Strength::Weak,
-                kind,
-                text: format!("{text}, but it looks like a daemon by design"),
-            },
-            Some(h) => Evidence {
-                strength: Strength::Weak,
-                kind,
-                text: format!(
-                    "{text}, but session {} is still held by live {} ({}): an intentional `nohup cmd &` looks the same",
-                    c.session,
-                    h.pid,
-                    h.comm.to_string_lossy()
-                ),
-            },
-            None => strong(kind, text),
+    /// A systemd service whose main process is gone or was restarted. `None`: the
+    /// candidate is the service's main process, no orphan; else whether it is in a
+    /// live service.
+    fn service(
+        &mut self,
+        c: &ProcSample,
+        facts: &ProcFacts,
+        lookup: &mut dyn Lookup,
+        by_pid: &IdMap<u32, &ProcSample>,
+    ) -> Option<bool> {
+        let Some(unit) = facts.cgroup.as_deref().and_then(service_of) else {
+            return Some(false);
         };
-        if !trusted_leaders && !shown && origin.is_none() && !ctx.watched.contains(&c.id()) {
-            continue;
-        }
-        evidence.push(e);
-        origin.get_or_insert(o);
-    }
-
-    // Its parent is gone while the job that started it lives on.
-    if let Some(e) = job_lives_on(c, by_pid)
-        && (trusted_leaders || shown)
-    {
-        evidence.push(e);
-        origin.get_or_insert(Origin::Group(c.pgrp));
-    }
-
-    // A live service's processes are its manager's business (`KillMode=`), unless a
-    // gone `leaktop run` started them.
-    if in_live_service && !ctx.all && !matches!(origin, Some(Origin::Run(_))) {
-        return None;
-    }
-    evidence.extend(worker);
-    if evidence.is_empty() {
-        if ctx.watched.contains(&c.id()) {
-            // The watcher's story is its evidence, attached after classification.
-            let origin = Origin::Group(if c.pgrp > 1 { c.pgrp } else { c.pid });
-            return Some((origin, evidence));
-        }
-        if !ctx.all {
+        let Some(main) = lookup.service_main_pid(unit) else {
+            return Some(false);
+        };
+        if main == c.pid {
             return None;
         }
-        evidence.push(unverified.take().unwrap_or_else(|| Evidence {
-            strength: Strength::Weak,
-            kind: "no_evidence",
-            text: format!(
-                "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
-                c.ppid
-            ),
-        }));
+        let main_sample = by_pid.get(&main).filter(|m| main != 0 && !m.has_exited());
+        let in_live_service = match main_sample {
+            None => {
+                self.evidence.push(strong(
+                    "unit_main_gone",
+                    format!("in the cgroup of {unit}, whose main process is gone"),
+                ));
+                false
+            }
+            Some(m) if m.start > c.start => {
+                self.evidence.push(strong(
+                    "unit_restarted",
+                    format!(
+                        "in the cgroup of {unit}, whose main process {} started after it (restarted)",
+                        m.pid
+                    ),
+                ));
+                false
+            }
+            Some(_) => true,
+        };
+        if !in_live_service && self.origin.is_none() {
+            self.origin = Some(Origin::Unit(unit.to_string()));
+        }
+        Some(in_live_service)
     }
-    evidence.extend(unverified);
-    Some((origin.unwrap_or_else(|| default_origin(c)), evidence))
+
+    /// A process group or session whose leader is gone: strong unless a live process
+    /// still holds the session or the candidate looks like a daemon by design. Returns
+    /// whether the candidate's job evidence is shown: it does not look like a daemon,
+    /// or it is listed all the same (`all`, a worker by design).
+    fn leaders(
+        &mut self,
+        c: &ProcSample,
+        facts: &ProcFacts,
+        ctx: &Context,
+        lookup: &mut dyn Lookup,
+        seen: &Seen<'_, '_>,
+    ) -> bool {
+        let live = |pid| seen.family.live(pid);
+        let holder = seen.holders.get(&c.session).copied();
+        let mut leader_gone = Vec::new();
+        if c.pgrp != 0 && c.pgrp != c.pid && !live(c.pgrp) {
+            leader_gone.push((
+                "group_leader_gone",
+                format!("its process group {}'s leader is gone", c.pgrp),
+                Origin::Group(c.pgrp),
+            ));
+        }
+        if c.session != 0 && c.session != c.pid && !live(c.session) {
+            leader_gone.push((
+                "session_leader_gone",
+                format!("its session {}'s leader is gone", c.session),
+                Origin::Session(c.session),
+            ));
+        }
+        // A daemon by design: no terminal, a session no live process shares, streams
+        // where nobody reads; the double fork's gone leaders are no evidence then.
+        let daemon_like = holder.is_none()
+            && facts.tty_nr == Some(0)
+            && facts.stdio.is_some_and(|s| s.iter().all(|k| k.detached()));
+        // Unreadable streams or terminal, and no live holder: it cannot be told from
+        // a daemon.
+        let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
+        let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
+        // A worker by design whose parent is gone is no deliberate daemon: listed
+        // (weak, whatever else it looks like) with what it would show under --all.
+        if looks_daemon || self.evidence.is_empty() {
+            self.worker = lookup.command(c.id()).as_ref().and_then(worker_evidence);
+        }
+        let shown = ctx.all || self.worker.is_some();
+        for (kind, text, o) in leader_gone {
+            let e = match holder {
+                _ if looks_daemon => Evidence {
+                    strength: Strength::Weak,
+                    kind,
+                    text: format!("{text}, but it looks like a daemon by design"),
+                },
+                Some(h) => Evidence {
+                    strength: Strength::Weak,
+                    kind,
+                    text: format!(
+                        "{text}, but session {} is still held by live {} ({}): an intentional `nohup cmd &` looks the same",
+                        c.session,
+                        h.pid,
+                        h.comm.to_string_lossy()
+                    ),
+                },
+                None => strong(kind, text),
+            };
+            if looks_daemon && !shown && self.origin.is_none() && !ctx.watched.contains(&c.id()) {
+                continue;
+            }
+            self.evidence.push(e);
+            self.origin.get_or_insert(o);
+        }
+        !looks_daemon || shown
+    }
+
+    /// The origin and evidence, or `None` where nothing lists the candidate.
+    fn conclude(mut self, c: &ProcSample, ctx: &Context) -> Option<(Origin, Vec<Evidence>)> {
+        self.evidence.extend(self.worker.take());
+        if self.evidence.is_empty() {
+            if ctx.watched.contains(&c.id()) {
+                // The watcher's story is its evidence, attached after classification.
+                let origin = Origin::Group(if c.pgrp > 1 { c.pgrp } else { c.pid });
+                return Some((origin, self.evidence));
+            }
+            if !ctx.all {
+                return None;
+            }
+            self.evidence
+                .push(self.unverified.take().unwrap_or_else(|| Evidence {
+                    strength: Strength::Weak,
+                    kind: "no_evidence",
+                    text: format!(
+                        "adopted by {}; nothing says its job is gone (a daemon by design, or a detached child)",
+                        c.ppid
+                    ),
+                }));
+        }
+        self.evidence.extend(self.unverified);
+        Some((
+            self.origin.unwrap_or_else(|| default_origin(c)),
+            self.evidence,
+        ))
+    }
 }
 
-/// The origin of a candidate nothing else names: its session, or its group.
+/// The origin of a candidate nothing else names: its session, or its group. A session
+/// or group its adopter leads is the adopter's own job, no origin of what it adopted
+/// (tini leading the session of its own child and of the orphans it took in).
 fn default_origin(c: &ProcSample) -> Origin {
-    if c.session != 0 {
+    if c.session != 0 && c.session != c.ppid {
         Origin::Session(c.session)
+    } else if c.pgrp > 1 && c.pgrp != c.ppid {
+        Origin::Group(c.pgrp)
     } else {
-        Origin::Group(c.pgrp.max(c.pid))
+        Origin::Group(c.pid)
     }
 }
 

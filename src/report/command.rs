@@ -67,24 +67,7 @@ pub enum ReportError {
 pub fn run(host: &dyn Host, opts: &Options) -> Result<(), ReportError> {
     let name = shown_path(&opts.file);
     let say = |m: &str| crate::say(&format!("leaktop: {m}\n"));
-    // The chart is a second pass over the file: refused before the first.
-    if opts.svg.is_some() && std::fs::metadata(&opts.file).is_ok_and(|m| !m.is_file()) {
-        return Err(ReportError::SvgNeedsFile(name));
-    }
-    // The chart must never replace the recording it is drawn from.
-    if let Some(svg) = opts.svg.as_deref()
-        && svg != Path::new("-")
-        && same_file(svg, &opts.file)
-    {
-        return Err(ReportError::SvgOverInput(name));
-    }
-    // `--svg -`: the chart is all that goes to standard output.
-    let svg_to_stdout = opts.svg.as_deref() == Some(Path::new("-"));
-    let convert_to_stdout =
-        opts.convert.is_some() && opts.out.as_deref().is_none_or(|p| p == Path::new("-"));
-    if svg_to_stdout && (opts.tick.is_some() || convert_to_stdout) {
-        return Err(ReportError::BothToStdout);
-    }
+    refuse_clashing_outputs(opts, &name)?;
     let mut reader = format::open(&opts.file, say)?.skip_damaged(!opts.strict);
     // The header waits for the first tick: a recording without one is an error
     // before anything is written.
@@ -142,28 +125,78 @@ pub fn run(host: &dyn Host, opts: &Options) -> Result<(), ReportError> {
         ));
     }
     let summary = fold.summary(reader.header(), ended && reader.truncated().is_some());
+    write_report(
+        host,
+        opts,
+        &name,
+        reader.header(),
+        &summary,
+        &fold,
+        &mut out,
+    )?;
+    out.flush().map_err(ReportError::Stdout)
+}
+
+/// Refuses, before anything is read, outputs that cannot be had together: a chart of
+/// something that is not a file (it is a second pass), a chart over the recording
+/// itself, and two outputs on standard output.
+fn refuse_clashing_outputs(opts: &Options, name: &str) -> Result<(), ReportError> {
+    if opts.svg.is_some() && std::fs::metadata(&opts.file).is_ok_and(|m| !m.is_file()) {
+        return Err(ReportError::SvgNeedsFile(name.to_string()));
+    }
+    if let Some(svg) = opts.svg.as_deref()
+        && svg != Path::new("-")
+        && same_file(svg, &opts.file)
+    {
+        return Err(ReportError::SvgOverInput(name.to_string()));
+    }
+    // `--svg -`: the chart is all that goes to standard output.
+    let svg_to_stdout = opts.svg.as_deref() == Some(Path::new("-"));
+    let convert_to_stdout =
+        opts.convert.is_some() && opts.out.as_deref().is_none_or(|p| p == Path::new("-"));
+    if svg_to_stdout && (opts.tick.is_some() || convert_to_stdout) {
+        return Err(ReportError::BothToStdout);
+    }
+    Ok(())
+}
+
+/// Writes what the report asked for besides a tick or a conversion: the chart
+/// (`--svg`, to its file or standard output) and the summary (text or `--json`).
+fn write_report(
+    host: &dyn Host,
+    opts: &Options,
+    name: &str,
+    header: &crate::model::Header,
+    summary: &super::Summary,
+    fold: &Summarizer,
+    out: &mut impl Write,
+) -> Result<(), ReportError> {
+    let svg_to_stdout = opts.svg.as_deref() == Some(Path::new("-"));
     if let Some(path) = &opts.svg {
-        let chart = chart(&opts.file, &summary, &fold)?;
-        let drawn = svg::render_chart(reader.header(), &summary, &chart)?;
+        let chart = chart(&opts.file, summary, fold)?;
+        let drawn = svg::render_chart(header, summary, &chart)?;
         if svg_to_stdout {
             out.write_all(drawn.as_bytes())
                 .map_err(ReportError::Stdout)?;
         } else {
             svg::write_file(host, &drawn, path)?;
-            say(&format!("wrote the chart to {}", shown_path(path)));
+            crate::say(&format!(
+                "leaktop: wrote the chart to {}\n",
+                shown_path(path)
+            ));
         }
     }
     if opts.tick.is_none() && opts.convert.is_none() && !svg_to_stdout {
         let text = if opts.json {
             // A struct of strings and numbers always serialises.
-            serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n"
+            serde_json::to_string_pretty(summary).unwrap_or_default() + "\n"
         } else {
-            super::write_text(&summary, &name)
+            super::write_text(summary, name)
         };
         out.write_all(text.as_bytes())
             .map_err(ReportError::Stdout)?;
     }
-    out.flush().map_err(ReportError::Stdout)
+    Ok(())
 }
 
 /// Says in one line on stderr what `reader` skipped, if anything: which lines and why,

@@ -176,13 +176,24 @@ fn write_alerts(o: &mut String, s: &Summary) {
         return;
     }
     let _ = writeln!(o, "\nalerts:");
-    for a in &s.alerts {
+    for r in &s.alerts {
+        let a = &r.alert;
+        let span = match r.cleared {
+            Some((tick, ms)) => format!("cleared at tick {tick} ({})", elapsed(ms)),
+            None => "standing at the end".to_string(),
+        };
+        let again = if r.times > 1 {
+            format!(", rose {} times", r.times)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "  {:<13} {:>8}  from tick {:<5} {}",
+            "  {:<13} {:>8}  rose at tick {} ({}), {span}{again}: {}",
             a.kind.name(),
             a.pid,
             a.since_tick,
+            elapsed(r.rose_ms),
             a.reason
         );
     }
@@ -207,12 +218,13 @@ fn write_growers(o: &mut String, s: &Summary) {
     }
 }
 
-/// `, PSS ~211 MiB (what killing them would free)[, swap 12 MiB][, GPU 2 GiB]` for the peak leaked
-/// tick; `?` for PSS not measured (a recording from before PSS, or unreadable).
+/// `, PSS ~211 MiB[, swap 12 MiB][, GPU 2 GiB]` for the peak leaked tick; `?` for PSS
+/// not measured (a recording from before PSS, or unreadable); then what killing the
+/// ones still alive at the end frees ([`freed_at_end`]).
 fn leaked_pss_note(s: &Summary) -> String {
     let mut note = match (s.peak_leaked_pss_kb, s.peak_leaked_pss_unknown) {
         (None, _) => ", PSS ?".to_string(),
-        (Some(kb), 0) => format!(", PSS ~{} (what killing them frees)", human_kb(kb)),
+        (Some(kb), 0) => format!(", PSS ~{}", human_kb(kb)),
         (Some(kb), n) => format!(
             ", PSS ~{} + {} of unknown PSS",
             human_kb(kb),
@@ -225,5 +237,32 @@ fn leaked_pss_note(s: &Summary) -> String {
     if let Some(kb) = s.peak_leaked_gpu_kb.filter(|&kb| kb > 0) {
         note.push_str(&format!(", GPU {}", human_kb(kb)));
     }
+    note.push_str(&freed_at_end(s));
     note
+}
+
+/// `; 2 still alive at the end hold PSS ~36 MiB (what killing them frees)`, or `; none
+/// is alive at the end: killing frees nothing`. A process that no longer exists frees
+/// nothing; the figure is the last PSS measured of those alive.
+fn freed_at_end(s: &Summary) -> String {
+    let alive: Vec<&summary::Leaked> = s.leaked.iter().filter(|l| l.alive_at_end).collect();
+    if alive.is_empty() {
+        return "; none is alive at the end: killing frees nothing".to_string();
+    }
+    let known: u64 = alive.iter().filter_map(|l| l.pss_kb_last).sum();
+    let unknown = alive.iter().filter(|l| l.pss_kb_last.is_none()).count();
+    let held = match unknown {
+        0 => format!("PSS ~{}", human_kb(known)),
+        n if n == alive.len() => "PSS ?".to_string(),
+        n => format!(
+            "PSS ~{} + {} of unknown PSS",
+            human_kb(known),
+            plural(n, "process", "processes")
+        ),
+    };
+    format!(
+        "; {} still alive at the end {} {held} (what killing them frees)",
+        alive.len(),
+        if alive.len() == 1 { "holds" } else { "hold" }
+    )
 }

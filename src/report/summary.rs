@@ -12,6 +12,21 @@ use crate::sample::Identity;
 /// Largest RSS growers listed.
 const GROWERS: usize = 5;
 
+/// One alert over the recording: as last raised (its reason the latest, with the
+/// largest numbers), when it first rose and when it last cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Raised {
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The recording's elapsed time (ms) at the first tick it stood.
+    pub rose_ms: u64,
+    /// The tick and elapsed time (ms) at which it last cleared (the first tick it no
+    /// longer stood); `None` while it stood at the last tick.
+    pub cleared: Option<(u32, u64)>,
+    /// How many times it rose (more than once where it cleared and rose again).
+    pub times: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub root_pid: u32,
@@ -58,8 +73,8 @@ pub struct Summary {
     pub short_lived: crate::model::ShortLives,
     pub growers: Vec<Grower>,
     /// Every alert raised, once per kind and process, with the tick it was first raised
-    /// (and listed by it, then oldest process first).
-    pub alerts: Vec<Alert>,
+    /// and when it cleared (listed by the tick first raised, then oldest process first).
+    pub alerts: Vec<Raised>,
     /// An incomplete last tick was dropped.
     pub truncated: bool,
 }
@@ -173,7 +188,8 @@ fn leak_order(l: &Leaked) -> (u32, u64, u32) {
 
 /// The order alerts are listed in: by the tick first raised, then the process (start
 /// time, pid), then the kind.
-fn alert_order(a: &Alert) -> (u32, u64, u32, &'static str) {
+fn alert_order(r: &Raised) -> (u32, u64, u32, &'static str) {
+    let a = &r.alert;
     (a.since_tick, a.start, a.pid, a.kind.name())
 }
 
@@ -223,9 +239,11 @@ pub struct Summarizer {
     /// Ticks marked events-lost, and the losses they counted (known, unknown size).
     events_lost: (usize, u64, u64),
     short_lived: crate::model::ShortLives,
-    alerts: Vec<Alert>,
+    alerts: Vec<Raised>,
     /// Where each alert is in `alerts`, by kind and process.
     alert_index: HashMap<(crate::model::AlertKind, u32, u64), usize>,
+    /// The alerts standing at the last tick, by their place in `alerts`.
+    standing: Vec<usize>,
     ticks: usize,
     /// First and last tick: (number, elapsed ms).
     first: Option<(u32, u64)>,
@@ -237,29 +255,14 @@ impl Summarizer {
         Summarizer::default()
     }
 
-    /// Folds in the next tick (ticks come in order; the order of its rows does not
-    /// matter).
-    pub fn add(&mut self, tick: &Tick) {
-        self.ticks += 1;
-        self.first.get_or_insert((tick.tick, tick.elapsed_ms));
-        self.last = Some((tick.tick, tick.elapsed_ms));
-        for a in &tick.alerts {
-            match self.alert_index.entry((a.kind, a.pid, a.start)) {
-                // The latest reason has the largest numbers; the first tick stays.
-                std::collections::hash_map::Entry::Occupied(at) => {
-                    self.alerts[*at.get()].reason.clone_from(&a.reason);
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(self.alerts.len());
-                    self.alerts.push(a.clone());
-                }
-            }
-        }
+    /// Folds in the peaks of the next tick: of all RSS, and of the leaked processes'
+    /// RSS (at a tick that had leaks, never a tick before them) with their PSS, swap
+    /// and GPU memory there.
+    fn fold_peaks(&mut self, tick: &Tick) {
         let total = tick.total_rss_kb();
         if total > self.peak.0 || self.peak.1 == 0 {
             self.peak = (total, tick.tick);
         }
-        // The peak of leaked RSS is at a tick that had leaks, never a tick before them.
         let leaked = tick.leaked_rss_kb();
         if tick.leaked_count() > 0 && (leaked > self.peak_leaked.0 || self.peak_leaked.1 == 0) {
             self.peak_leaked = (leaked, tick.tick);
@@ -269,6 +272,11 @@ impl Summarizer {
                 tick.leaked_gpu_kb().known(),
             );
         }
+    }
+
+    /// Folds in the events of the next tick: orphans that exited by themselves,
+    /// short-lived processes, events lost.
+    fn fold_events(&mut self, tick: &Tick) {
         self.orphans_exited += tick
             .events
             .iter()
@@ -282,6 +290,54 @@ impl Summarizer {
                 self.events_lost.2 = self.events_lost.2.saturating_add(u64::from(*uncounted));
             }
         }
+    }
+
+    /// Folds in the alerts of the next tick: each kept once, the latest reason (with
+    /// the largest numbers) and the first tick it rose; one standing before and not now
+    /// cleared at this tick.
+    fn fold_alerts(&mut self, tick: &Tick) {
+        let mut now = Vec::with_capacity(tick.alerts.len());
+        for a in &tick.alerts {
+            let at = match self.alert_index.entry((a.kind, a.pid, a.start)) {
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    let r = &mut self.alerts[*at.get()];
+                    r.alert.reason.clone_from(&a.reason);
+                    if r.cleared.take().is_some() {
+                        r.times += 1;
+                    }
+                    *at.get()
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.alerts.len());
+                    self.alerts.push(Raised {
+                        alert: a.clone(),
+                        rose_ms: tick.elapsed_ms,
+                        cleared: None,
+                        times: 1,
+                    });
+                    self.alerts.len() - 1
+                }
+            };
+            now.push(at);
+        }
+        now.sort_unstable();
+        for at in std::mem::take(&mut self.standing) {
+            if now.binary_search(&at).is_err() {
+                self.alerts[at].cleared = Some((tick.tick, tick.elapsed_ms));
+            }
+        }
+        self.standing = now;
+    }
+
+    /// Folds in the next tick (ticks come in order; the order of its rows does not
+    /// matter).
+    pub fn add(&mut self, tick: &Tick) {
+        self.ticks += 1;
+        self.first.get_or_insert((tick.tick, tick.elapsed_ms));
+        self.last = Some((tick.tick, tick.elapsed_ms));
+        self.fold_alerts(tick);
+        self.fold_peaks(tick);
+        self.fold_events(tick);
         if !tick.root_alive && self.root_exited_tick.is_none() {
             self.root_exited_tick = Some(tick.tick);
         }
@@ -315,8 +371,12 @@ impl Summarizer {
                 continue;
             };
             life.peak_rss = life.peak_rss.max(p.rss_kb);
-            // RSS LAST is the last sample, whatever it was.
-            life.last_rss = p.rss_kb;
+            // RSS LAST is the last sample of the living process, whatever it was; a
+            // zombie's 0 is no measure of it (its memory is gone with it), and its PSS
+            // LAST is the one measured alive: the two figures are of the same moment.
+            if p.state != 'Z' {
+                life.last_rss = p.rss_kb;
+            }
             if p.pss_kb.is_some() || p.uss_kb.is_some() || p.swap_kb.is_some() {
                 life.last_mem = Some(LastMem {
                     pss_kb: p.pss_kb,
@@ -838,5 +898,96 @@ mod tests {
         fold.add(&tick(2, vec![row(7, "sleep", "sleep 9", 0, Some(2))]));
         let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
         assert_eq!((s.peak_leaked_rss_kb, s.peak_leaked_tick), (0, 2));
+    }
+
+    /// Issue 26, fault 9: a leaked process that died showed `RSS LAST 0 B` (its
+    /// zombie's) beside the PSS measured alive, and the headline said its PSS was
+    /// "what killing them frees". Both LAST figures are of the living process, and a
+    /// process that no longer exists frees nothing.
+    #[test]
+    fn a_dead_leak_keeps_its_living_figures_and_frees_nothing() {
+        let alive = |pss| ProcRow {
+            pss_kb: Some(pss),
+            mem_tick: Some(2),
+            ..row(7, "worker", "worker", 40_000, Some(2))
+        };
+        let zombie = ProcRow {
+            state: 'Z',
+            rss_kb: 0,
+            ..alive(37_000)
+        };
+        let mut fold = Summarizer::new();
+        fold.add(&tick(1, vec![row(8, "root", "root", 1_000, None)]));
+        fold.add(&tick(2, vec![alive(37_000)]));
+        fold.add(&tick(3, vec![zombie]));
+        fold.add(&tick(4, vec![row(8, "root", "root", 1_000, None)]));
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        let leak = &s.leaked[0];
+        assert_eq!((leak.rss_kb_last, leak.pss_kb_last), (40_000, Some(37_000)));
+        assert!(!leak.alive_at_end);
+        let text = crate::report::write_text(&s, "dead.ticklog");
+        assert!(
+            text.contains("none is alive at the end: killing frees nothing"),
+            "{text}"
+        );
+        assert!(!text.contains("(what killing them frees)"), "{text}");
+        // Alive at the end, it is what killing it frees.
+        let mut fold = Summarizer::new();
+        fold.add(&tick(1, vec![alive(37_000)]));
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        let text = crate::report::write_text(&s, "alive.ticklog");
+        assert!(
+            text.contains(
+                "1 still alive at the end holds PSS ~36.13 MiB (what killing them frees)"
+            ),
+            "{text}"
+        );
+    }
+
+    /// Issue 26, fault 5: `report` listed an alert without saying it cleared. It says
+    /// when each rose and cleared, in ticks and seconds, and how often it rose.
+    #[test]
+    fn alerts_say_when_they_rose_and_cleared() {
+        let alert = |since| crate::model::Alert {
+            kind: crate::model::AlertKind::Accumulating,
+            pid: 7,
+            start: 100,
+            since_tick: since,
+            reason: "children that stay rose".into(),
+        };
+        let mut fold = Summarizer::new();
+        for n in 1..=40 {
+            let mut t = tick(n, vec![row(7, "daemon", "daemon", 1_000, None)]);
+            if (12..28).contains(&n) {
+                t.alerts.push(alert(12));
+            }
+            if n >= 35 {
+                t.alerts.push(alert(35));
+            }
+            fold.add(&t);
+        }
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        assert_eq!(s.alerts.len(), 1);
+        let r = &s.alerts[0];
+        assert_eq!((r.rose_ms, r.cleared, r.times), (12_000, None, 2));
+        let text = crate::report::write_text(&s, "held.ticklog");
+        assert!(
+            text.contains("rose at tick 12 (12.0s), standing at the end, rose 2 times"),
+            "{text}"
+        );
+        let mut fold = Summarizer::new();
+        for n in 1..=40 {
+            let mut t = tick(n, vec![row(7, "daemon", "daemon", 1_000, None)]);
+            if (12..28).contains(&n) {
+                t.alerts.push(alert(12));
+            }
+            fold.add(&t);
+        }
+        let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
+        let text = crate::report::write_text(&s, "cleared.ticklog");
+        assert!(
+            text.contains("rose at tick 12 (12.0s), cleared at tick 28 (28.0s): "),
+            "{text}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::filter::{FilterKey, filter_key};
-use super::history::History;
+use super::history::{History, Landmark};
 use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
 use crate::host::{Memory, PssParts};
@@ -386,6 +386,9 @@ pub struct App {
     series: Option<(Identity, Vec<(u32, u64)>)>,
     /// What the rows on screen were last laid out from: tick index, filter, folds.
     laid_out: Option<(Option<usize>, String, usize)>,
+    /// A replay still looks for where its story starts ([`App::push_tick`]): until
+    /// the first leak is loaded, the load ends, or a key is pressed.
+    opening: bool,
 }
 
 #[derive(Debug, Default)]
@@ -397,6 +400,7 @@ struct Shown {
 
 impl App {
     pub fn new(header: Header, source: Source, options: ViewOptions) -> App {
+        let opening = matches!(source, Source::Replay { .. });
         App {
             header,
             source,
@@ -421,6 +425,7 @@ impl App {
             shown: Shown::default(),
             series: None,
             laid_out: None,
+            opening,
         }
     }
 
@@ -440,7 +445,26 @@ impl App {
         {
             series.push((newest.tick, p.rss_kb));
         }
+        // A replay opens where its story is: the first leak, not the last tick.
+        if self.opening
+            && let Some(&(index, what)) = self.history.landmarks().last()
+            && index + 1 == self.history.len()
+            && what.contains(Landmark::LEAK)
+        {
+            self.open_at(index, "the first leak");
+        }
         self.sync();
+    }
+
+    /// Shows history `index` (`what` is there), and says so in the footer with the
+    /// keys that move on.
+    fn open_at(&mut self, index: usize, what: &str) {
+        self.opening = false;
+        self.view = Some(index);
+        let tick = self.history.totals()[index].tick;
+        self.status = Some(format!(
+            "opened at tick {tick}, {what} · n next event · N previous · > the last tick"
+        ));
     }
 
     /// Brings the decoded tick, the selection and its series in line with the history
@@ -574,6 +598,8 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return None;
         }
+        // The user moves on: a replay still loading stays where they put it.
+        self.opening = false;
         let ctrl_c =
             key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c'));
         if ctrl_c {
@@ -836,9 +862,40 @@ impl App {
     }
 
     /// Sampling has stopped for good (the family is gone, or sampling failed).
+    /// A replay that has loaded without a leak opens at its first event, if it has
+    /// one; a live view whose family has gone says where its first leak was.
     pub fn finish(&mut self, why: String) {
         self.finished = Some(why);
         self.paused = false;
+        let first_leak = self
+            .history
+            .landmarks()
+            .iter()
+            .find(|(_, what)| what.contains(Landmark::LEAK))
+            .map(|&(index, _)| index);
+        if std::mem::take(&mut self.opening) && self.view.is_none() {
+            match self.history.landmarks().first() {
+                Some(&(index, what)) => {
+                    let what = format!("the first event ({}; no leak)", what.describe());
+                    self.open_at(index, &what);
+                }
+                None => {
+                    self.status = Some(
+                        "nothing happened in this recording: no leak, alert, restart or exit"
+                            .into(),
+                    );
+                }
+            }
+        } else if !self.is_replay()
+            && self.view.is_none()
+            && let Some(index) = first_leak
+        {
+            let tick = self.history.totals()[index].tick;
+            self.status = Some(format!(
+                "its first leak was at tick {tick}: N steps back event by event, < to the first tick"
+            ));
+        }
+        self.sync();
     }
 }
 
@@ -850,4 +907,61 @@ fn proc_positions(rows: &[Row<'_>]) -> Vec<(usize, Identity)> {
             Row::Heading(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Event;
+    use crate::testkit::{header, leaked, row, tick};
+
+    fn replay() -> App {
+        App::new(
+            header(10),
+            Source::Replay {
+                path: "x.ndjson".into(),
+            },
+            ViewOptions::default(),
+        )
+    }
+
+    /// Issue 28: a replay opened at its last tick ("family 0 processes · no leaks").
+    #[test]
+    fn a_replay_opens_at_its_first_leak_and_says_so() {
+        let mut app = replay();
+        app.push_tick(tick(1, vec![row(10, 1), row(11, 10)]));
+        app.push_tick(tick(2, vec![row(10, 1), leaked(11, 1, 2)]));
+        app.push_tick(tick(3, vec![leaked(11, 1, 2)]));
+        app.push_tick(tick(4, Vec::new()));
+        app.finish("end of the recording".into());
+        assert_eq!(app.viewed_tick().map(|t| t.tick), Some(2));
+        assert!(
+            app.status
+                .as_deref()
+                .unwrap()
+                .contains("opened at tick 2, the first leak"),
+            "{:?}",
+            app.status
+        );
+    }
+
+    #[test]
+    fn without_a_leak_a_replay_opens_at_its_first_event_and_a_key_keeps_the_view() {
+        let mut app = replay();
+        app.push_tick(tick(1, vec![row(10, 1)]));
+        let mut exit = tick(2, Vec::new());
+        exit.root_alive = false;
+        exit.events.push(Event::RootExited { pid: 10, start: 10 });
+        app.push_tick(exit);
+        app.push_tick(tick(3, Vec::new()));
+        app.finish("end".into());
+        assert_eq!(app.viewed_tick().map(|t| t.tick), Some(2));
+        assert!(app.status.as_deref().unwrap().contains("first event (exit"));
+        // A key before the first leak is loaded: the view stays where the user is.
+        let mut app = replay();
+        app.push_tick(tick(1, vec![row(10, 1), row(11, 10)]));
+        app.handle_key(KeyEvent::from(KeyCode::Char('j')));
+        app.push_tick(tick(2, vec![row(10, 1), leaked(11, 1, 2)]));
+        assert_eq!(app.view, None);
+    }
 }

@@ -6,11 +6,13 @@
 //! - [`table`]: a tick turned into the rows on screen (folds, filter, deltas);
 //! - [`render`]: pure drawing of the state into a frame;
 //! - [`picker`]: choosing a root when none was given;
+//! - [`group`]: an orphan group's several roots watched as one;
 //! - [`terminal`]: the event loop that owns the terminal, the sampler and the kills;
 //! - [`RunView`]: the view as `run --tui` shows CMD's family in it.
 
 pub mod app;
 pub mod filter;
+pub mod group;
 pub mod history;
 pub mod picker;
 pub mod render;
@@ -23,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use app::{App, Source, ViewOptions};
-use picker::Picker;
+use picker::{Picked, Picker};
 pub use run_view::RunView;
 use terminal::{LoopOptions, Tui};
 
@@ -116,15 +118,15 @@ pub fn watch_with(
     // Opened from the picker, `q` in the view comes back to it, as it was left.
     let mut back = Back::default();
     loop {
-        let Some(pid) = choose_root(&host, opts, &mut back)? else {
+        let Some(picked) = choose_root(&host, opts, &mut back)? else {
             return Ok(back.last);
         };
-        let (app, ending) = watch_root(&host, opts, pid, forecast.clone())?;
+        let (app, ending) = watch_root(&host, opts, &picked, forecast.clone())?;
         back.last = app.history.newest().cloned();
         if ending != Some(terminal::Ending::Back) {
             return Ok(back.last);
         }
-        back.watched = Some(pid);
+        back.watched = picked.roots().first().copied();
     }
 }
 
@@ -138,33 +140,30 @@ struct Back {
     last: Option<Tick>,
 }
 
-/// The view on `pid`'s family, until it ends: its final state and how it ended.
+/// The view on the family of what was picked (a process, or each root of an orphan
+/// group side by side), until it ends: its final state and how it ended.
 fn watch_root(
     host: &Arc<dyn Host>,
     opts: &WatchOptions,
-    pid: u32,
+    picked: &Picked,
     forecast: Vec<app::Forecast>,
 ) -> Result<(App, Option<terminal::Ending>), ViewError> {
     let me = host.own_pid();
-    let sampler = host.sampler(opts.backend)?;
-    let monitor = Monitor::attach_on(
-        host.clone(),
-        sampler,
-        pid,
-        opts.interval,
-        opts.subreapers.clone(),
-    )?
-    .with_alerts(opts.alerts.clone())
-    .with_leak_grace(opts.leak_grace)
-    .with_allowed(opts.allowed.clone())
-    .with_metrics(opts.metrics.clone())
-    .following(match &opts.root {
-        Root::Name {
-            pattern,
-            follow: true,
-        } => Some(pattern.clone()),
-        _ => None,
-    });
+    let roots = picked.roots();
+    // A root of a group that has exited since the scan is left out; none left is
+    // the first one's error.
+    let mut monitors = Vec::with_capacity(roots.len());
+    let mut failed = None;
+    for &pid in roots {
+        match attach(host, opts, pid, monitors.is_empty()) {
+            Ok(m) => monitors.push(m),
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    let mut monitors = monitors.into_iter();
+    let Some(monitor) = monitors.next() else {
+        return Err(failed.unwrap_or(ViewError::NoMatch(String::new())));
+    };
     require_terminal(RECORD_INSTEAD)?;
     let mut app = App::new(
         monitor.header().clone(),
@@ -176,12 +175,19 @@ fn watch_root(
             protected: crate::host::protected(host.as_ref()),
         },
     );
-    app.root_note = monitor.orphan_root().map(str::to_string);
+    app.root_note = match picked {
+        Picked::Process(_) => monitor.orphan_root().map(str::to_string),
+        Picked::Group { id, roots } => Some(group_note(id, roots)),
+    };
     app.forecast = forecast;
     app.picker_behind = matches!(opts.root, Root::Pick);
     // As the subreaper (demo, run) leaktop must reap the orphans it adopts.
     let source: Box<dyn terminal::TickSource> = if opts.subreapers.contains(&me) {
         Box::new(terminal::Reaping::new(monitor, host.clone()))
+    } else if !monitors.as_slice().is_empty() {
+        let mut all: Vec<Box<dyn terminal::TickSource>> = vec![Box::new(monitor)];
+        all.extend(monitors.map(|m| Box::new(m) as Box<dyn terminal::TickSource>));
+        Box::new(group::GroupSource::new(all))
     } else {
         Box::new(monitor)
     };
@@ -198,6 +204,41 @@ fn watch_root(
     Ok((app, ending))
 }
 
+/// The monitor of `pid`'s family with `opts`' settings; `metrics` publishes its ticks
+/// (one family of a group publishes, not each).
+fn attach(
+    host: &Arc<dyn Host>,
+    opts: &WatchOptions,
+    pid: u32,
+    metrics: bool,
+) -> Result<Monitor, ViewError> {
+    let sampler = host.sampler(opts.backend)?;
+    Ok(Monitor::attach_on(
+        host.clone(),
+        sampler,
+        pid,
+        opts.interval,
+        opts.subreapers.clone(),
+    )?
+    .with_alerts(opts.alerts.clone())
+    .with_leak_grace(opts.leak_grace)
+    .with_allowed(opts.allowed.clone())
+    .with_metrics(opts.metrics.clone().filter(|_| metrics))
+    .following(match &opts.root {
+        Root::Name {
+            pattern,
+            follow: true,
+        } => Some(pattern.clone()),
+        _ => None,
+    }))
+}
+
+/// What the header says of an orphan group watched whole.
+fn group_note(id: &str, roots: &[u32]) -> String {
+    let pids: Vec<String> = roots.iter().map(u32::to_string).collect();
+    format!("orphan group {id}: roots {}", pids.join(", "))
+}
+
 /// The root `opts` names: its pid, the one the user picks among several `--name`
 /// matches, or the one picked from every process; `None` if the user quit the
 /// picker without choosing.
@@ -205,7 +246,7 @@ fn choose_root(
     host: &Arc<dyn Host>,
     opts: &WatchOptions,
     back: &mut Back,
-) -> Result<Option<u32>, ViewError> {
+) -> Result<Option<Picked>, ViewError> {
     let me = host.own_pid();
     let pid = match &opts.root {
         Root::Pid(pid) => *pid,
@@ -249,7 +290,7 @@ fn choose_root(
             return Ok(picked);
         }
     };
-    Ok(Some(pid))
+    Ok(Some(Picked::Process(pid)))
 }
 
 /// `--name` matched several processes: the picker, showing only them, oldest first
@@ -259,7 +300,7 @@ fn pick_among(
     opts: &WatchOptions,
     found: &crate::monitor::NameMatches,
     me: u32,
-) -> Result<Option<u32>, ViewError> {
+) -> Result<Option<Picked>, ViewError> {
     let mut sampler = host.sampler(opts.backend)?;
     let all = sample::scan(sampler.as_mut())?;
     let pids = found.pids();
@@ -275,7 +316,7 @@ fn pick_among(
     list.retain(|c| pids.contains(&c.pid));
     list.sort_by_key(|c| pids.iter().position(|&p| p == c.pid));
     if list.is_empty() {
-        return Ok(found.picked());
+        return Ok(found.picked().map(Picked::Process));
     }
     let title = format!(
         "{} processes match --name '{}' (oldest first): choose the root",

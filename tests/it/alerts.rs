@@ -352,3 +352,51 @@ fn accumulated_children_still_held_keep_the_alert_standing() {
         standing[0].reason
     );
 }
+
+/// A server whose single child was killed (as by the OOM killer) and is never reaped:
+/// one zombie, below `--zombies-min`, raises `zombies` once it has stayed
+/// `--zombie-after` (issue 26, fault 6).
+#[test]
+fn one_child_killed_and_never_reaped_raises_zombies() {
+    let tag = Tag::new();
+    let script = "import os, signal, time\npid = os.fork()\nif pid == 0:\n    time.sleep(3600)\nos.kill(pid, signal.SIGKILL)\ntime.sleep(3600)\n";
+    let parent = spawn(&tag, "python3", &["-c", script]);
+    let rec = record(parent.id(), 40, &["--zombie-after", "1s"]);
+    let found = raised(&rec, AlertKind::Zombies);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, parent.id());
+    assert!(found[0].2.contains("still unreaped"), "{found:?}");
+}
+
+/// A worker left stopped (SIGSTOP, as a profiler that detached with one pending
+/// leaves it) raises `stopped` once it has stayed `--stopped-after`; its busy parent
+/// does not (issue 26, fault 6).
+#[test]
+fn a_worker_left_stopped_raises_stopped() {
+    let tag = Tag::new();
+    let script = "import subprocess, sys, time\np = subprocess.Popen(['sleep', '3600'])\nprint(p.pid, flush=True)\np.wait()\n";
+    let mut parent = tag
+        .command("python3")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(parent.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let parent = Reaped(parent);
+    let worker: u32 = line.trim().parse().unwrap();
+    common::signal(worker, rustix::process::Signal::STOP);
+    let rec = record(parent.id(), 40, &["--stopped-after", "1s"]);
+    let found = raised(&rec, AlertKind::Stopped);
+    assert_eq!(
+        found.iter().map(|f| f.0).collect::<Vec<_>>(),
+        [worker],
+        "{found:?}"
+    );
+    assert!(found[0].2.contains("stopped (state T"), "{found:?}");
+    common::signal(worker, rustix::process::Signal::KILL);
+}

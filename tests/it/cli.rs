@@ -341,23 +341,28 @@ fn record_to_standard_output_ends_quietly_when_its_reader_goes() {
     assert_quiet("record, reader gone after 100 bytes", (code, err));
 }
 
+/// `leaktop ARGS > /dev/full` fails with exit 1 and one line saying standard output.
+fn fails_on_a_full_stdout(args: &[&str]) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = leaktop().args(args).stdout(full).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(
+        err.trim(),
+        "leaktop: error: cannot write to standard output: No space left on device (os error 28)",
+        "{args:?}"
+    );
+}
+
 /// A full disk behind standard output is an error that says it was standard output
 /// (not a bare "No space left on device", not clap_complete's panic).
 #[test]
 fn a_failed_write_to_standard_output_says_so() {
     for args in [vec!["man"], vec!["man", "run"], vec!["completions", "bash"]] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
-        let out = leaktop().args(&args).stdout(full).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert_eq!(
-            err.trim(),
-            "leaktop: error: cannot write to standard output: No space left on device (os error 28)",
-            "{args:?}"
-        );
+        fails_on_a_full_stdout(&args);
     }
 }
 
@@ -500,17 +505,6 @@ fn help_and_version_that_cannot_be_written_are_errors() {
         vec!["record", "--help"],
         vec!["help"],
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
-        let out = leaktop().args(&args).stdout(full).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert_eq!(
-            err.trim(),
-            "leaktop: error: cannot write to standard output: No space left on device (os error 28)",
-            "{args:?}"
-        );
+        fails_on_a_full_stdout(&args);
     }
 }

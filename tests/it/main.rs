@@ -66,6 +66,8 @@ mod orphans_fake;
 mod orphans_watch_fake;
 // `leaktop orphans` on shapes it was blind to: a live job's helper, a pane's pool
 mod orphans_shapes;
+// orphans under a one-child init (tini): its own child is no orphan, never grouped or killed
+mod orphans_tini;
 // the picker's event loop on TestBackend with the fake host (orphan groups, tree, sort, filter)
 mod picker_app;
 // a dead member's pid handed to an innocent process (root only)

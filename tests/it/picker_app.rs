@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use fakes::host::{FakeHost, Proc};
 use insta::assert_snapshot;
 use leaktop::host::Signal;
+use leaktop::monitor::{Monitor, TickSource};
 use leaktop::sample::Sampler;
-use leaktop::ui::picker::{self, Picker};
+use leaktop::ui::group::GroupSource;
+use leaktop::ui::picker::{self, Picked, Picker};
 use leaktop::ui::terminal::{Ending, Msg, pick_loop};
 use ratatui::Terminal;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
@@ -57,7 +59,7 @@ fn machine() -> FakeHost {
 struct Running {
     input: Sender<Msg>,
     screens: std::sync::Arc<Screens>,
-    handle: JoinHandle<(Option<u32>, Ending)>,
+    handle: JoinHandle<(Option<Picked>, Ending)>,
 }
 
 impl Running {
@@ -93,7 +95,7 @@ impl Running {
         }
     }
 
-    fn end(self) -> (Option<u32>, Ending) {
+    fn end(self) -> (Option<Picked>, Ending) {
         let started = Instant::now();
         while !self.handle.is_finished() {
             assert!(
@@ -194,8 +196,8 @@ fn x_on_a_weak_group_or_a_process_signals_nothing_and_says_why() {
     p.screens.wait_for("Send SIGTERM", LIMIT);
     p.keys(&[KeyCode::Char('n')]);
     p.keys(&[KeyCode::Enter]);
-    // Enter on a group watches its oldest process.
-    assert_eq!(p.end(), (Some(701), Ending::Quit));
+    // Enter on a group that adopted one process watches it: its family is the group.
+    assert_eq!(p.end(), (Some(Picked::Process(701)), Ending::Quit));
     assert!(fake.signals().is_empty(), "{:?}", fake.signals());
 }
 
@@ -219,10 +221,7 @@ fn tree_sort_and_a_kept_filter_that_x_acts_on() {
     };
     // Each child right under its parent, indented; a parent marked ▾.
     assert_eq!(at(&tree, "▾ bash") + 1, at(&tree, "    vim"), "{tree}");
-    assert_eq!(
-        at(&tree, "▾ node node mcp-server.js") + 1,
-        at(&tree, "--child")
-    );
+    assert_eq!(at(&tree, "▾ node mcp-server.js") + 1, at(&tree, "--child"));
     assert_snapshot!("picker_tree", tree);
     p.keys(&[KeyCode::Char('>')]);
     let by_family = p.screens.wait_for("sorted by family RSS", LIMIT);
@@ -256,4 +255,68 @@ fn tree_sort_and_a_kept_filter_that_x_acts_on() {
     p.keys(&[KeyCode::Esc]);
     assert_eq!(p.end(), (None, Ending::Quit));
     assert!(fake.signals().is_empty(), "{:?}", fake.signals());
+}
+
+/// Enter on a group that adopted several processes watches every one of them (issue
+/// 28: it watched only the oldest, and the other worker was nowhere in the view).
+#[test]
+fn enter_on_a_group_of_several_watches_the_whole_group() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    p.screens.wait_for("ORPHAN pg-600", LIMIT);
+    p.keys(&[KeyCode::Char('g'), KeyCode::Enter]);
+    let (picked, ending) = p.end();
+    assert_eq!(ending, Ending::Quit);
+    let Some(picked) = picked else {
+        panic!("nothing picked")
+    };
+    assert_eq!(
+        picked,
+        Picked::Group {
+            id: "pg-600".into(),
+            roots: vec![601, 602],
+        }
+    );
+    // Each root watched with its family, as one source: all three processes.
+    let sources: Vec<Box<dyn TickSource>> = picked
+        .roots()
+        .iter()
+        .map(|&pid| {
+            let m = Monitor::attach_on(
+                fake.host(),
+                Box::new(fake.sampler()),
+                pid,
+                Duration::from_secs(1),
+                Vec::new(),
+            )
+            .unwrap();
+            Box::new(m) as Box<dyn TickSource>
+        })
+        .collect();
+    let mut group = GroupSource::new(sources);
+    let tick = group.step().unwrap();
+    let mut pids: Vec<u32> = tick.processes.iter().map(|r| r.pid).collect();
+    pids.sort_unstable();
+    assert_eq!(pids, [601, 602, 603]);
+    assert!(tick.processes.iter().all(|r| !r.leaked));
+    assert!(fake.signals().is_empty(), "{:?}", fake.signals());
+}
+
+/// F1's box holds every key's line whole (issue 28: it cut one at "(strong ev"), and
+/// a process whose command line starts with its name is not named twice
+/// ("python3 python3").
+#[test]
+fn the_help_box_cuts_no_line_and_names_are_not_said_twice() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    let list = p.screens.wait_for("ORPHAN", LIMIT);
+    assert!(!list.contains("python3 python3"), "{list}");
+    assert!(list.contains("node mcp-server.js --child"), "{list}");
+    p.keys(&[KeyCode::F(1)]);
+    let help = p.screens.wait_for("any key closes this help", LIMIT);
+    for (_, what) in picker::PICKER_KEYS {
+        assert!(help.contains(what), "{what:?} cut in\n{help}");
+    }
+    p.keys(&[KeyCode::Char('q'), KeyCode::Char('q')]);
+    assert_eq!(p.end(), (None, Ending::Quit));
 }

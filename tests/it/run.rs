@@ -432,6 +432,21 @@ fn a_full_disk_stops_the_recording_not_the_run() {
     assert_eq!(sleeps(&tag), 0, "{}", out.stderr);
 }
 
+/// A run that leaked nothing but could not write its recording does not pass: the
+/// output asked for is incomplete (exit 1, said once, at the end).
+#[test]
+fn a_recording_that_could_not_be_written_fails_a_clean_run() {
+    let tag = Tag::new();
+    let out = run(&tag, &["--record", "/dev/full", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("leaktop: error: the recording is incomplete: "),
+        "{}",
+        out.stderr
+    );
+}
+
 /// An empty directory mounted over `/proc/PID`, unmounted on drop (before the tag's
 /// cleanup, which must see the process to end it).
 struct Hidden(String);

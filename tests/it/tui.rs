@@ -504,6 +504,9 @@ fn replay_skips_a_damaged_tick_and_shows_the_rest() {
         )
     };
     let screen = Screen::start(&command(""));
+    // It opens at the first leak (issue 28); > goes to the last tick.
+    screen.wait_for("the first leak", Duration::from_secs(10));
+    screen.keys(&[">"]);
     let shown = screen.wait_for("tick 39 of 39", Duration::from_secs(10));
     assert!(shown.contains("skipped"), "{shown}");
     screen.keys(&["<"]);
@@ -517,6 +520,8 @@ fn replay_skips_a_damaged_tick_and_shows_the_rest() {
         "{said}"
     );
     let strict = Screen::start(&command("--strict "));
+    strict.wait_for("the first leak", Duration::from_secs(10));
+    strict.keys(&[">"]);
     let shown = strict.wait_for("tick 19 of 19", Duration::from_secs(10));
     assert!(shown.contains("the rest of it"), "{shown}");
     strict.keys(&["q"]);
@@ -550,7 +555,9 @@ fn replay_is_crossed_with_first_last_tenths_and_events() {
     assert!(status.success());
     drop(root);
     let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
-    screen.wait_for("tick 60 of 60", Duration::from_secs(10));
+    // It opens at the first leak, and says so (issue 28).
+    let opened = screen.wait_for("the first leak · n next event", Duration::from_secs(10));
+    assert!(opened.contains("LEAKED 2 processes"), "{opened}");
     let press = |key: &str, shown: &str| -> String {
         screen.keys(&[key]);
         screen.wait_for(shown, Duration::from_secs(10))

@@ -516,8 +516,9 @@ fn an_export_that_cannot_be_written_says_why() {
 }
 
 /// A replay of 1,000 ticks of the family: the session process exits at tick 300
-/// (its workers leak a tick later) and the root at tick 900. `<` goes to the first
-/// tick, `}` and `{` a tenth of the history on and back, `n`/`N` to the next and
+/// (its workers leak a tick later) and the root at tick 900. It opens at the first
+/// leak, saying so (issue 28: it opened at the last tick, where the family has
+/// gone); `<` goes to the first tick, `}` and `{` a tenth of the history on and back, `n`/`N` to the next and
 /// previous event, `>` back to the newest; the chart says which tick is viewed.
 #[test]
 fn a_long_replay_is_crossed_with_first_last_tenths_and_events() {
@@ -553,7 +554,13 @@ fn a_long_replay_is_crossed_with_first_last_tenths_and_events() {
         app.push_tick(t);
     }
     let view = View::start(app, None, options(&fake, std::env::temp_dir()));
-    view.wait_for("tick 1000 of 1000");
+    let opened = view.wait_for(&format!(
+        "opened at tick {leak_at}, the first leak · n next event"
+    ));
+    assert!(
+        opened.contains(&format!("tick {leak_at} of 1000")),
+        "{opened}"
+    );
     let at = |key: char, shown: &str| {
         view.key(KeyCode::Char(key));
         view.wait_for(shown)

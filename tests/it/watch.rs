@@ -561,3 +561,33 @@ fn a_daemon_by_design_with_a_weak_story_is_listed_only_with_all() {
     assert_eq!(g["strength"], "weak", "{g}");
     assert!(g["story"].is_object(), "with its story: {g}");
 }
+
+/// A journal or a textfile directory that cannot be written is the watcher's error at
+/// its start: one line, exit 1, nothing on standard output (a service manager shows
+/// it at once, not as a warning an hour later).
+#[test]
+fn an_unwritable_journal_or_textfile_directory_is_one_line_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    for args in [
+        vec!["--journal", "/proc"],
+        vec![
+            "--journal",
+            journal.to_str().unwrap(),
+            "--textfile",
+            "/nonexistent-leaktop/dir",
+        ],
+    ] {
+        let out = leaktop()
+            .args(["watch", "--dry-run"])
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("leaktop: error: "), "{stderr}");
+    }
+}

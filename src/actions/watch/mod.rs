@@ -79,6 +79,8 @@ pub enum WatchError {
     Journal(#[from] JournalError),
     #[error("cannot write the pid file in {}: {}", crate::human::shown_path(.0), crate::human::io_message(.1))]
     PidFile(PathBuf, #[source] std::io::Error),
+    #[error("--textfile: cannot write {}: {}", crate::human::shown_path(.0), crate::human::io_message(.1))]
+    Textfile(PathBuf, #[source] std::io::Error),
     #[error("{0}")]
     Sample(#[from] crate::sample::SampleError),
     #[error("{0}")]
@@ -145,6 +147,12 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
             w.file.pid,
             ago,
         ));
+    }
+    // A textfile directory that cannot be written is said now, not as a warning an
+    // hour into a service's life; the first scan replaces this empty file.
+    if let Some(dir) = &opts.textfile {
+        write_textfile(h, dir, "")
+            .map_err(|e| WatchError::Textfile(dir.join("leaktop.prom"), e))?;
     }
     let create_host = host.clone();
     let mut writer = journal::Writer::open(
@@ -241,6 +249,21 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         config: opts.config.as_ref().map(|p| p.display().to_string()),
         resumed: resumed.len(),
     }));
+    {
+        let mut reader = orphaning::Reader {
+            host: h,
+            sampler: sampler.as_mut(),
+            budget: &mut budget,
+        };
+        let present = by_pid(&samples);
+        state.handle(&mut reader, &mut seen, Some(&present));
+        state.publish(&mut policies, samples, clock.now_ms(h));
+    }
+    // The start record is in the journal before the pid file says a watcher runs.
+    state.write_or_fail(&mut writer, io, &mut None, clock.now_ms(h), true)?;
+    pid_file
+        .write(&opts.journal)
+        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
     (io.say)(&format!(
         "leaktop: watching {} with {} events{}; journal {}\n",
         match scope {
@@ -253,21 +276,6 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
             .map_or(String::new(), |why| format!(" (no connector: {why})")),
         crate::human::shown_path(&opts.journal)
     ));
-    {
-        let mut reader = orphaning::Reader {
-            host: h,
-            sampler: sampler.as_mut(),
-            budget: &mut budget,
-        };
-        let present = by_pid(&samples);
-        state.handle(&mut reader, &mut seen, Some(&present));
-        state.publish(&mut policies, samples, clock.now_ms(h));
-    }
-    // The start record is in the journal before the pid file says a watcher runs.
-    state.write(&mut writer, io, &mut None, clock.now_ms(h))?;
-    pid_file
-        .write(&opts.journal)
-        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
     // Policies, metrics and the textfile look at the groups at each interval; with
     // nothing to look, the connector's events need a scan only now and then.
     let looking = !opts.policies.is_empty() || opts.metrics.is_some() || opts.textfile.is_some();
@@ -567,6 +575,19 @@ impl State<'_> {
         last_sync: &mut Option<Instant>,
         now_ms: u64,
     ) -> Result<(), WatchError> {
+        self.write_or_fail(writer, io, last_sync, now_ms, false)
+    }
+
+    /// As [`State::write`]; with `first`, a journal that cannot be written is the
+    /// watcher's error (said before anything is printed), not a warning.
+    fn write_or_fail(
+        &mut self,
+        writer: &mut journal::Writer,
+        io: &mut Io,
+        last_sync: &mut Option<Instant>,
+        now_ms: u64,
+        first: bool,
+    ) -> Result<(), WatchError> {
         for w in self.warnings.drain(..) {
             (io.say)(&format!("leaktop: warning: {w}\n"));
         }
@@ -592,6 +613,7 @@ impl State<'_> {
                 }
                 self.said_journal_error = false;
             }
+            Err(e) if first => return Err(e.into()),
             Err(e) if !self.said_journal_error => {
                 (io.say)(&format!(
                     "leaktop: warning: {e}; the batch was not journaled\n"

@@ -366,8 +366,10 @@ fn a_moment_with_several_zombies_is_no_alert() {
 
 #[test]
 fn a_rising_count_of_zombies_raises_zombies_below_the_minimum() {
+    // The rising count alone: no zombie is held long enough to raise it by itself.
     let config = AlertConfig {
         zombies_min: 1000,
+        zombie_after_ms: u64::MAX,
         ..AlertConfig::default()
     };
     let run = Run::new(config, 1000, 300, |t| {
@@ -420,7 +422,7 @@ fn kinds_round_trip_their_names() {
     assert_eq!(AlertKind::from_name("leaky"), None);
     assert_eq!(
         AlertKind::names(),
-        "accumulating, idle, rss_ratchet, zombies"
+        "accumulating, idle, rss_ratchet, zombies, stopped"
     );
 }
 
@@ -490,4 +492,90 @@ fn a_small_ratchet_is_caught_once_it_has_risen_by_the_minimum() {
     });
     let at = run.first(AlertKind::RssRatchet).expect("flagged");
     assert!((240_000..=600_000).contains(&at), "at {at} ms");
+}
+
+/// A server child OOM-killed under a parent that never reaps it: one zombie, below
+/// `zombies_min`, raises `zombies` once it has stayed `zombie_after_ms`; one reaped at
+/// once never does.
+#[test]
+fn one_zombie_left_unreaped_for_long_raises_zombies() {
+    let config = AlertConfig::default();
+    let after = config.zombie_after_ms;
+    let run = Run::new(config, 1000, 120, |t| {
+        let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+        if t >= 10_000 {
+            rows.push(zombie(100, 1));
+        }
+        rows
+    });
+    let at = run.first(AlertKind::Zombies).expect("flagged");
+    assert!(
+        (10_000 + after..=12_000 + after).contains(&at),
+        "at {at} ms"
+    );
+    let reason = &run.ticks.last().unwrap().1[0].reason;
+    assert!(
+        reason.contains("child 100 exited") && reason.contains("unreaped"),
+        "{reason}"
+    );
+    // A parent that reaps: a zombie now and then, each for a tick.
+    let run = Run::new(AlertConfig::default(), 1000, 300, |t| {
+        let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+        if t % 7000 == 0 {
+            rows.push(zombie(100 + (t / 1000) as u32, 1));
+        }
+        rows
+    });
+    assert!(run.any().is_none(), "{:?}", run.any());
+}
+
+/// A worker left stopped (a profiler detached with a SIGSTOP pending): `stopped` once
+/// it has been `T` for `stopped_after_ms`, and cleared when it is continued; a
+/// debugger's tracing stop (`t`) and a short stop raise nothing.
+#[test]
+fn a_member_stopped_for_long_raises_stopped_until_continued() {
+    let after = AlertConfig::default().stopped_after_ms;
+    let state = |t: u64| match t {
+        10_000..=100_000 => 'T',
+        _ => 'S',
+    };
+    let run = Run::new(AlertConfig::default(), 1000, 120, |t| {
+        vec![
+            row(1, 0, 20 * MIB, t / 10),
+            ProcRow {
+                state: state(t),
+                ..row(2, 1, 20 * MIB, 0)
+            },
+        ]
+    });
+    let at = run.first(AlertKind::Stopped).expect("flagged");
+    assert_eq!(at, 10_000 + after);
+    assert!(
+        run.ticks
+            .iter()
+            .filter(|(t, _)| (at..=100_000).contains(t))
+            .all(|(_, a)| kinds(a) == [(AlertKind::Stopped, 2)]),
+        "it stands while stopped"
+    );
+    let last = &run.ticks.last().unwrap().1;
+    assert!(last.is_empty(), "continued, it clears: {last:?}");
+    for (state, until) in [('t', 100_000), ('T', 10_000 + after - 2000)] {
+        let run = Run::new(AlertConfig::default(), 1000, 120, |t| {
+            vec![
+                row(1, 0, 20 * MIB, t / 10),
+                ProcRow {
+                    state: if (10_000..=until).contains(&t) {
+                        state
+                    } else {
+                        'S'
+                    },
+                    ..row(2, 1, 20 * MIB, t / 10)
+                },
+            ]
+        });
+        assert!(
+            run.first(AlertKind::Stopped).is_none(),
+            "{state} until {until}"
+        );
+    }
 }

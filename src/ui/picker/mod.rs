@@ -27,7 +27,7 @@ use crate::model::orphans::OrphanGroup;
 use crate::sample::Identity;
 
 /// The picker's keys, as its help lists them.
-pub(crate) const PICKER_KEYS: &[(&str, &str)] = &[
+pub const PICKER_KEYS: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection"),
     ("PgUp PgDn", "move by a page"),
     ("Home End  g G", "to the top or bottom"),
@@ -37,7 +37,7 @@ pub(crate) const PICKER_KEYS: &[(&str, &str)] = &[
     ("< >  F6", "sort by RSS, family RSS, CPU, age, procs, name"),
     ("t  F5", "tree or list"),
     ("Space", "fold or unfold the selected subtree (tree)"),
-    ("Enter", "watch the selected process's family"),
+    ("Enter", "watch the selection's family (a group: all of it)"),
     ("x  F9", "kill the selected orphan group (strong only)"),
     ("q  F10  Ctrl-C", "quit (q in a view goes back here)"),
     ("F1  ?", "this help"),
@@ -45,12 +45,38 @@ pub(crate) const PICKER_KEYS: &[(&str, &str)] = &[
 
 pub enum PickerOutcome {
     Continue,
+    /// Watch this process's family.
     Pick(u32),
+    /// Watch an orphan group that adopted several processes: each of `roots` (the
+    /// adopted ones, oldest first) with its family, side by side.
+    Group {
+        id: String,
+        roots: Vec<u32>,
+    },
     Quit,
     /// The kill dialog asks the loop for this ([`Effect::MeasureMemory`] or
     /// [`Effect::Kill`]); answer with [`Picker::memory_measured`] and
     /// [`Picker::kill_finished`].
     Effect(Effect),
+}
+
+/// What the user chose to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Picked {
+    /// A process, as the root of its family.
+    Process(u32),
+    /// An orphan group that adopted several processes: `roots`, oldest first.
+    Group { id: String, roots: Vec<u32> },
+}
+
+impl Picked {
+    /// The roots to watch: one process, or each adopted process of the group.
+    pub fn roots(&self) -> &[u32] {
+        match self {
+            Picked::Process(pid) => std::slice::from_ref(pid),
+            Picked::Group { roots, .. } => roots,
+        }
+    }
 }
 
 /// A line of the list: an orphan group (listed first) or a process.
@@ -392,10 +418,7 @@ impl Picker {
             KeyCode::F(10) => return PickerOutcome::Quit,
             KeyCode::Enter => match self.shown().get(self.selected) {
                 Some(Entry::Process(p)) => return PickerOutcome::Pick(p.candidate.pid),
-                // A group is watched from its oldest process.
-                Some(Entry::Group(g)) if !g.processes.is_empty() => {
-                    return PickerOutcome::Pick(g.processes[0].sample.pid);
-                }
+                Some(Entry::Group(g)) => return watch_group(g),
                 _ => {}
             },
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
@@ -425,6 +448,31 @@ impl Picker {
         }
         self.selected = self.selected.min(self.shown().len().saturating_sub(1));
         PickerOutcome::Continue
+    }
+}
+
+/// Enter on an orphan group watches all of it: the processes it adopted are the tops
+/// of its trees (the rest descend from them), so one adopted process is watched as a
+/// root, several as roots side by side.
+fn watch_group(g: &OrphanGroup) -> PickerOutcome {
+    let mut roots: Vec<u32> = g
+        .processes
+        .iter()
+        .filter(|p| p.adopted)
+        .map(|p| p.sample.pid)
+        .collect();
+    // A group lists its processes by start time; one listed without the adopted mark
+    // (never seen) is still watched from its oldest.
+    if roots.is_empty() {
+        roots.extend(g.processes.first().map(|p| p.sample.pid));
+    }
+    match roots.as_slice() {
+        [] => PickerOutcome::Continue,
+        [pid] => PickerOutcome::Pick(*pid),
+        _ => PickerOutcome::Group {
+            id: g.id.clone(),
+            roots,
+        },
     }
 }
 

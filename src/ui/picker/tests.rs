@@ -235,10 +235,14 @@ fn orphan_groups_come_first_filter_by_their_members_and_only_strong_ones_open_th
     ));
     assert_eq!(p.filter, "worker-71");
     assert!(p.status().unwrap().contains("--group pg-70"));
-    assert!(matches!(
-        p.handle_key(KeyEvent::from(KeyCode::Enter)),
-        PickerOutcome::Pick(70)
-    ));
+    // Enter watches the whole group: both processes it adopted.
+    let PickerOutcome::Group { id, roots } = p.handle_key(KeyEvent::from(KeyCode::Enter)) else {
+        panic!("the group is not watched whole");
+    };
+    assert_eq!(
+        (id.as_str(), roots.as_slice()),
+        ("pg-70", [70, 71].as_slice())
+    );
 }
 
 /// A group is found by the processes it adopted, not their descendants: an

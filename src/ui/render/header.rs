@@ -13,6 +13,17 @@ use crate::model::Tick;
 use crate::ui::app::{App, Source};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let lines = vec![
+        Line::from(root_line(app, theme)),
+        Line::from(family_line(app, theme)),
+        mode_line(app, theme),
+    ];
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The first line: the root, alive or exited (and restarted), the interval, the tick
+/// shown and its time, where events come from, and the root's command.
+fn root_line(app: &App, theme: Theme) -> Vec<Span<'static>> {
     let h = &app.header;
     let tick = app.viewed_tick();
     let alive = tick.is_none_or(|t| t.root_alive);
@@ -61,60 +72,64 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         format!(" · {}", command_tail("", root_cmd)),
         theme.dim(),
     ));
+    first
+}
 
+/// The second line: the family's size and RSS, then the verdict (leaked, orphans
+/// within the grace, or no leaks), a note on the root, the alerts, and the orphans that
+/// exited by themselves.
+fn family_line(app: &App, theme: Theme) -> Vec<Span<'static>> {
     let mut second = vec![Span::raw(" ")];
-    if let Some(t) = tick {
-        // Defunct rows (zombies) have exited: not counted as family.
-        let living = t.processes.iter().filter(|p| p.state != 'Z').count();
-        second.push(Span::raw(format!(
-            "family {} · RSS {}  ",
-            plural(living, "process", "processes"),
-            human_kb(t.total_rss_kb())
-        )));
-        let leaked = t.leaked_count();
-        if leaked > 0 {
-            second.push(Span::styled(
-                format!(" LEAKED {} ", leaked_figures(t)),
-                theme.alarm(),
-            ));
-        } else if let n @ 1.. = orphans_in_grace(t) {
-            // Orphaned, but not yet outliving the leak grace: no verdict either way.
-            second.push(Span::styled(
-                format!(
-                    " {} orphaned · within the leak grace ",
-                    plural(n, "process", "processes")
-                ),
-                theme.alert(),
-            ));
-        } else if app.root_note.is_none() {
-            second.push(Span::styled("no leaks", theme.ok()));
-        }
-        // A root orphaned before leaktop attached: its family is no healthy one, even
-        // with nothing leaked since.
-        if let Some(note) = &app.root_note {
-            second.push(Span::styled(format!(" {note} "), theme.alert()));
-        }
-        if !t.alerts.is_empty() {
-            second.push(Span::styled(
-                format!("  {} ", plural(t.alerts.len(), "alert", "alerts")),
-                theme.alert(),
-            ));
-        }
-        if app.orphans_exited > 0 {
-            second.push(Span::styled(
-                match app.orphans_exited {
-                    1 => "  1 orphan exited by itself".to_string(),
-                    n => format!("  {n} orphans exited by themselves"),
-                },
-                theme.dim(),
-            ));
-        }
-    } else {
+    let Some(t) = app.viewed_tick() else {
         second.push(Span::raw("waiting for the first sample…"));
+        return second;
+    };
+    // Defunct rows (zombies) have exited: not counted as family.
+    let living = t.processes.iter().filter(|p| p.state != 'Z').count();
+    second.push(Span::raw(format!(
+        "family {} · RSS {}  ",
+        plural(living, "process", "processes"),
+        human_kb(t.total_rss_kb())
+    )));
+    let leaked = t.leaked_count();
+    if leaked > 0 {
+        second.push(Span::styled(
+            format!(" LEAKED {} ", leaked_figures(t)),
+            theme.alarm(),
+        ));
+    } else if let n @ 1.. = orphans_in_grace(t) {
+        // Orphaned, but not yet outliving the leak grace: no verdict either way.
+        second.push(Span::styled(
+            format!(
+                " {} orphaned · within the leak grace ",
+                plural(n, "process", "processes")
+            ),
+            theme.alert(),
+        ));
+    } else if app.root_note.is_none() {
+        second.push(Span::styled("no leaks", theme.ok()));
     }
-
-    let lines = vec![Line::from(first), Line::from(second), mode_line(app, theme)];
-    frame.render_widget(Paragraph::new(lines), area);
+    // A root orphaned before leaktop attached: its family is no healthy one, even
+    // with nothing leaked since.
+    if let Some(note) = &app.root_note {
+        second.push(Span::styled(format!(" {note} "), theme.alert()));
+    }
+    if !t.alerts.is_empty() {
+        second.push(Span::styled(
+            format!("  {} ", plural(t.alerts.len(), "alert", "alerts")),
+            theme.alert(),
+        ));
+    }
+    if app.orphans_exited > 0 {
+        second.push(Span::styled(
+            match app.orphans_exited {
+                1 => "  1 orphan exited by itself".to_string(),
+                n => format!("  {n} orphans exited by themselves"),
+            },
+            theme.dim(),
+        ));
+    }
+    second
 }
 
 /// Processes orphaned (reparented, escaped, or outliving the root) that have no

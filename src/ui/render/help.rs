@@ -49,7 +49,11 @@ pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
         theme.dim(),
     )));
     lines.push(Line::from(Span::styled(
-        " ESC: escaped the family (double fork + setsid) and caught.",
+        " ESC: orphaned before a sample saw its parent (a double fork, a",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        "      quick `cmd &`), traced to the family all the same.",
         theme.dim(),
     )));
     lines.push(Line::from(Span::styled(

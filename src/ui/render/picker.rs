@@ -132,8 +132,27 @@ fn process_line(p: &ProcLine, tree: bool, theme: Theme) -> Line<'static> {
             c.age_ms.map_or_else(|| "?".to_string(), age),
         )),
         Span::styled(c.name.clone(), theme.title()),
-        Span::styled(format!(" {}", c.cmd), theme.dim()),
+        Span::styled(command_after_name(&c.name, &c.cmd), theme.dim()),
     ])
+}
+
+/// What the COMMAND column shows after the name: the command line, less its first
+/// word when that word is the name or a path to it (`python3 python3 -c …`,
+/// `python3 /usr/bin/python3 -c …` say the name twice).
+fn command_after_name(name: &str, cmd: &str) -> String {
+    let (first, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let base = first.rsplit('/').next().unwrap_or(first);
+    if !name.is_empty() && base == name {
+        if rest.is_empty() {
+            String::new()
+        } else {
+            format!(" {rest}")
+        }
+    } else if cmd.is_empty() {
+        String::new()
+    } else {
+        format!(" {cmd}")
+    }
 }
 
 /// The list under its column titles, scrolled to keep the selection in view.
@@ -209,7 +228,14 @@ fn help(frame: &mut Frame, theme: Theme) {
             Line::from(Span::styled(" any key closes this help", theme.dim())),
         ])
         .collect();
-    let area = super::centered(frame.area(), 60, lines.len() as u16 + 2);
+    // As wide as its longest line, borders included: no line is cut short of the
+    // terminal's width.
+    let width = lines.iter().map(Line::width).max().unwrap_or(0) + 3;
+    let area = super::centered(
+        frame.area(),
+        u16::try_from(width).unwrap_or(u16::MAX),
+        lines.len() as u16 + 2,
+    );
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines).block(
@@ -227,15 +253,15 @@ fn group_line(g: &OrphanGroup, theme: Theme) -> Line<'static> {
     let oldest = g.processes.first().map_or(0, |p| p.sample.pid);
     let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
     let weak = if g.strong() { "" } else { " (weak)" };
+    // The empty RSS column is left blank; CPU and AGE, which a group has no one
+    // figure for, give their room to the evidence.
     Line::from(vec![
         Span::raw(format!(
-            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  ",
+            "{:>8} {:>10} {:>10} {:>6}  ",
             oldest,
             "",
             human_kb(g.rss_kb),
             g.processes.len(),
-            "",
-            ""
         )),
         Span::styled("ORPHAN", theme.leaked()),
         Span::styled(format!(" {}{weak}", g.id), theme.title()),

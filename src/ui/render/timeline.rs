@@ -43,38 +43,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .map(|r| [(f64::from(r.tick), 0.0), (f64::from(r.tick), top)])
         .collect();
 
-    // The legend is the title line: a legend box would hide the start of the lines,
-    // and ratatui drops it altogether on small charts.
-    let glyph = |marker: Marker| match marker {
-        Marker::Dot => "•",
-        Marker::Block => "█",
-        _ => "⣿",
-    };
-    let mono = |marker: Marker| if theme.color { Marker::Braille } else { marker };
-    let mut title = vec![Span::styled(" RSS over time ", theme.title())];
-    let mut key = |marker: Marker, name: String, style| {
-        title.push(Span::styled(format!(" {} {name} ", glyph(marker)), style));
-    };
-    key(Marker::Braille, "total".into(), theme.series(Series::Total));
-    key(
-        mono(Marker::Dot),
-        "leaked".into(),
-        theme.series(Series::Leaked),
+    let mono = |marker: Marker| mono(theme, marker);
+    let title = legend(
+        app,
+        theme,
+        !selected.is_empty(),
+        !restarts.is_empty(),
+        (!cursor.is_empty())
+            .then(|| app.viewed_tick().map(|t| t.tick))
+            .flatten(),
     );
-    let selected_name = app.selected_row().map(|r| format!("pid {}", r.pid));
-    if let Some(name) = selected_name.filter(|_| !selected.is_empty()) {
-        key(mono(Marker::Block), name, theme.series(Series::Selected));
-    }
-    if !restarts.is_empty() {
-        key(Marker::Braille, "restart".into(), theme.alert());
-    }
-    if let (false, Some(t)) = (cursor.is_empty(), app.viewed_tick()) {
-        key(
-            Marker::Braille,
-            format!("viewing tick {}", t.tick),
-            theme.series(Series::Cursor),
-        );
-    }
 
     let line = |data, marker, style| {
         Dataset::default()
@@ -115,6 +93,57 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 .style(theme.dim()),
         );
     frame.render_widget(chart, area);
+}
+
+/// The chart's marker for a series other than the total: braille in color, told apart
+/// by its shape without color.
+fn mono(theme: Theme, marker: Marker) -> Marker {
+    if theme.color { Marker::Braille } else { marker }
+}
+
+/// The legend, as the title line (a legend box would hide the start of the lines, and
+/// ratatui drops it altogether on small charts): total, leaked, the selected process,
+/// restarts and the tick viewed, each where drawn.
+fn legend(
+    app: &App,
+    theme: Theme,
+    selected: bool,
+    restarts: bool,
+    viewing: Option<u32>,
+) -> Vec<Span<'static>> {
+    let glyph = |marker: Marker| match marker {
+        Marker::Dot => "•",
+        Marker::Block => "█",
+        _ => "⣿",
+    };
+    let mut title = vec![Span::styled(" RSS over time ", theme.title())];
+    let mut key = |marker: Marker, name: String, style| {
+        title.push(Span::styled(format!(" {} {name} ", glyph(marker)), style));
+    };
+    key(Marker::Braille, "total".into(), theme.series(Series::Total));
+    key(
+        mono(theme, Marker::Dot),
+        "leaked".into(),
+        theme.series(Series::Leaked),
+    );
+    if let Some(r) = app.selected_row().filter(|_| selected) {
+        key(
+            mono(theme, Marker::Block),
+            format!("pid {}", r.pid),
+            theme.series(Series::Selected),
+        );
+    }
+    if restarts {
+        key(Marker::Braille, "restart".into(), theme.alert());
+    }
+    if let Some(tick) = viewing {
+        key(
+            Marker::Braille,
+            format!("viewing tick {tick}"),
+            theme.series(Series::Cursor),
+        );
+    }
+    title
 }
 
 /// At most `max` evenly spread history indexes, each with the end of its bucket.

@@ -143,6 +143,7 @@ pub fn alert_mark(kind: AlertKind) -> &'static str {
         AlertKind::Idle => "IDLE",
         AlertKind::RssRatchet => "RTCH",
         AlertKind::Zombies => "ZOMB",
+        AlertKind::Stopped => "STOP",
     }
 }
 

@@ -23,7 +23,7 @@ use crate::model::orphans::OrphanGroup;
 use crate::monitor::TickSource;
 use crate::sample::Identity;
 use crate::ui::app::{App, Effect};
-use crate::ui::picker::{Picker, PickerOutcome};
+use crate::ui::picker::{Picked, Picker, PickerOutcome};
 use crate::ui::render;
 
 /// Everything the event loop reacts to.
@@ -138,7 +138,7 @@ pub fn pick_loop<B: Backend>(
     picker: &mut Picker,
     events: Receiver<Msg>,
     host: Arc<dyn Host>,
-) -> (Option<u32>, Ending) {
+) -> (Option<Picked>, Ending) {
     let (tx, rx) = mpsc::channel();
     relay(events, tx.clone());
     if picker.wants_orphans() {
@@ -164,7 +164,10 @@ pub fn pick_loop<B: Backend>(
             match msg {
                 Msg::Key(key) => match picker.handle_key(key) {
                     PickerOutcome::Continue => {}
-                    PickerOutcome::Pick(pid) => return (Some(pid), Ending::Quit),
+                    PickerOutcome::Pick(pid) => return (Some(Picked::Process(pid)), Ending::Quit),
+                    PickerOutcome::Group { id, roots } => {
+                        return (Some(Picked::Group { id, roots }), Ending::Quit);
+                    }
                     PickerOutcome::Quit => return (None, Ending::Quit),
                     PickerOutcome::Effect(Effect::MeasureMemory(ids)) => {
                         workers.measure(ids, &host, &tx)

@@ -24,7 +24,7 @@ use super::{Ending, LoopOptions, Msg, pick_loop, run_loop};
 use crate::host::Host;
 use crate::monitor::TickSource;
 use crate::ui::app::App;
-use crate::ui::picker::Picker;
+use crate::ui::picker::{Picked, Picker};
 
 /// The terminal in raw mode on the alternate screen; restored when dropped.
 pub struct Tui {
@@ -65,7 +65,7 @@ impl Tui {
     /// Lets the user choose a root; `None` if they quit (or a signal arrives, or the
     /// terminal goes away: see [`Tui::ending`]). Signals, kills and memory reads go
     /// through `host`.
-    pub fn pick(&mut self, host: Arc<dyn Host>, picker: &mut Picker) -> io::Result<Option<u32>> {
+    pub fn pick(&mut self, host: Arc<dyn Host>, picker: &mut Picker) -> io::Result<Option<Picked>> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let input = spawn_input(tx.clone(), stop.clone());

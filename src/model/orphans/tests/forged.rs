@@ -126,9 +126,15 @@ fn an_unverified_marker_is_shown_beside_real_evidence() {
 }
 
 /// Parent 50 called `comm`, running `exe`, with child 51 whose group leader (40) is
-/// gone and whose session no one else holds.
+/// gone and whose session no one else holds, and its own first child 49 (tini and its
+/// kind exit when the one child they started exits: they always have it).
 fn named_parent(comm: &str, exe: Option<ExeFile>) -> (Vec<ProcSample>, World) {
-    let scan = vec![init(), p(50, 1, 50, 50, comm), p(51, 50, 40, 40, "child")];
+    let scan = vec![
+        init(),
+        p(50, 1, 50, 50, comm),
+        p(49, 50, 49, 49, "own"),
+        p(51, 50, 40, 40, "child"),
+    ];
     let mut world = World::default();
     if let Some(exe) = exe {
         world.exes.insert(50, exe);

@@ -176,3 +176,83 @@ fn worker_shapes() {
         assert!(!is(no), "{no}");
     }
 }
+
+/// tini (PID 1 or a subreaper, a system file of that name) with its own child, a
+/// supervisor 10 (its own group, as tini starts it) and the supervisor's tree, and two
+/// components 20 and 30 a killed launcher left, which tini adopted: in a group of
+/// their own, in the supervisor's session.
+fn under_tini(tini: u32) -> (Vec<ProcSample>, World) {
+    let mut scan = vec![
+        p(tini, 0, tini, tini, "tini"),
+        p(tini + 10, tini, tini + 10, tini, "supervisor"),
+        p(tini + 11, tini + 10, tini + 10, tini, "launcher"),
+        p(tini + 12, tini + 11, tini + 10, tini, "component"),
+        p(tini + 20, tini, tini + 20, tini, "component"),
+        p(tini + 30, tini, tini + 30, tini, "component"),
+    ];
+    if tini != 1 {
+        scan[0].ppid = 1;
+        scan.insert(0, init());
+    }
+    let mut world = World::default();
+    world.exes.insert(tini, system_exe("/sbin/tini"));
+    (scan, world)
+}
+
+#[test]
+fn a_one_child_inits_own_child_is_never_grouped_with_what_it_adopted() {
+    for tini in [1, 100] {
+        let (scan, mut world) = under_tini(tini);
+        let all = Context { all: true, ..ctx() };
+        let got = classify(&scan, &all, &mut world);
+        // The components, each group of them only them; tini's own tree at most in
+        // tini's own group (tini under init is itself adopted, listed with --all).
+        let mut adopted = Vec::new();
+        for g in &got.groups {
+            let members = pids(g);
+            if members.contains(&tini) {
+                assert!(
+                    !members.contains(&(tini + 20)) && !members.contains(&(tini + 30)),
+                    "{:?}",
+                    got.groups
+                );
+                continue;
+            }
+            for own in [10, 11, 12] {
+                assert!(
+                    !members.contains(&(tini + own)),
+                    "tini {tini}'s own tree is no orphan: {:?}",
+                    got.groups
+                );
+            }
+            adopted.extend(members);
+        }
+        adopted.sort();
+        assert_eq!(adopted, [tini + 20, tini + 30], "tini {tini}");
+        // Without --all neither is listed, and a kill can name no group holding it.
+        let got = classify(&scan, &ctx(), &mut world);
+        assert!(
+            got.groups.iter().flat_map(pids).all(|pid| pid != tini + 10),
+            "{:?}",
+            got.groups
+        );
+    }
+}
+
+#[test]
+fn only_a_one_child_init_known_by_its_executable_has_an_own_child() {
+    // A python3 calling itself tini, and systemd (many children of its own), as PID 1:
+    // their oldest child is judged as any other.
+    for (comm, exe) in [("tini", "/usr/bin/python3"), ("init", "/sbin/init")] {
+        let (mut scan, mut world) = under_tini(1);
+        scan[0].comm = Comm::new(comm.as_bytes());
+        world.exes.insert(1, system_exe(exe));
+        let all = Context { all: true, ..ctx() };
+        let got = classify(&scan, &all, &mut world);
+        assert!(
+            got.groups.iter().flat_map(pids).any(|pid| pid == 11),
+            "{comm} at {exe}: {:?}",
+            got.groups
+        );
+    }
+}
