@@ -507,22 +507,22 @@ impl Workloads<'_> {
         run(&mut c)
     }
 
-    fn floor(&self, family: &Family) -> Cost {
+    /// The naive floor (`__floor`) or the held-descriptor one (`__held`).
+    fn floor_of(&self, which: &str, family: &Family) -> Cost {
         let mut c = Command::new(&self.me);
-        c.arg("__floor")
+        c.arg(which)
             .arg(self.o.interval_ms.to_string())
             .arg(self.o.ticks.to_string());
         c.args(&family.members);
         run(&mut c)
     }
 
+    fn floor(&self, family: &Family) -> Cost {
+        self.floor_of("__floor", family)
+    }
+
     fn held_floor(&self, family: &Family) -> Cost {
-        let mut c = Command::new(&self.me);
-        c.arg("__held")
-            .arg(self.o.interval_ms.to_string())
-            .arg(self.o.ticks.to_string());
-        c.args(&family.members);
-        run(&mut c)
+        self.floor_of("__held", family)
     }
 
     fn ps(&self) -> Cost {
