@@ -268,15 +268,17 @@ fn choose_root(
             let clock = sampler
                 .start_clock()
                 .map(|c| (c, crate::host::wall_ms(host.as_ref())));
-            let list = picker::candidates(
+            let mut list = picker::candidates(
                 &all,
                 |s| sampler.command(s.id()).unwrap_or_default(),
                 me,
                 clock,
             );
+            let gpu = picker::fill_gpu(host.as_ref(), &mut list);
             let mut tui = Tui::open()?;
             // Orphan groups first, killable with the view's dialog.
             let mut picker = Picker::new(list, opts.color)
+                .with_gpu(gpu)
                 .with_orphans(crate::host::protected(host.as_ref()), opts.grace);
             if let Some((key, tree, filter)) = back.layout.take() {
                 picker = picker.sorted(key, tree).filtered(filter);
@@ -326,7 +328,9 @@ fn pick_among(
     let mut tui = Tui::open()?;
     let picked = tui.pick(
         host.clone(),
-        &mut Picker::new(list, opts.color).with_title(title),
+        &mut Picker::new(list, opts.color)
+            .with_title(title)
+            .sorted(picker::SortKey::Age, false),
     )?;
     close(host.as_ref(), tui, false);
     Ok(picked)

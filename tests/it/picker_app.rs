@@ -66,16 +66,19 @@ impl Running {
     fn start(fake: &FakeHost) -> Running {
         let host = fake.host();
         let mut sampler = fake.sampler();
-        let list = picker::candidates(
+        let mut list = picker::candidates(
             &host.scan(),
             |s| sampler.command(s.id()).unwrap_or_default(),
             ME,
             None,
         );
+        let gpu = picker::fill_gpu(host.as_ref(), &mut list);
         let protected: HashSet<u32> = leaktop::host::protected(host.as_ref())
             .into_iter()
             .collect();
-        let mut picker = Picker::new(list, false).with_orphans(protected, Duration::from_secs(3));
+        let mut picker = Picker::new(list, false)
+            .with_gpu(gpu)
+            .with_orphans(protected, Duration::from_secs(3));
         let (backend, screens) = screen::recorder(100, 24);
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || {
@@ -319,4 +322,46 @@ fn the_help_box_cuts_no_line_and_names_are_not_said_twice() {
     }
     p.keys(&[KeyCode::Char('q'), KeyCode::Char('q')]);
     assert_eq!(p.end(), (None, Ending::Quit));
+}
+
+/// On a machine with a GPU the picker has a GPU column: what NVML reports for a
+/// process, `?` where it is unknown (never 0); without one, no column at all.
+#[test]
+fn the_gpu_column_shows_what_a_process_holds_and_only_where_there_is_a_gpu() {
+    let fake = machine();
+    let p = Running::start(&fake);
+    let before = p.screens.wait_for("vim", LIMIT);
+    assert!(!before.contains(" GPU "), "no GPU, no column:\n{before}");
+    p.keys(&[KeyCode::F(10)]);
+    p.end();
+
+    let fake = machine();
+    // NVIDIA (NVML says what each process holds) and a DRM node (only a process's
+    // descriptors say): unreadable descriptors leave the DRM part unknown.
+    fake.set_gpu(leaktop::model::gpu::GpuPresence {
+        nvidia: true,
+        drm: true,
+    });
+    fake.nvml_lists(603, Some(2 * 1024 * 1024));
+    fake.fds_unreadable(800);
+    let p = Running::start(&fake);
+    let shown = p.screens.wait_for("vim", LIMIT);
+    assert!(shown.contains(" GPU "), "{shown}");
+    let row = |pid: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start_matches(['"', ' ']).starts_with(pid))
+            .unwrap_or_else(|| panic!("no row {pid}:\n{shown}"))
+            .to_string()
+    };
+    assert!(row("603").contains("2 GiB"), "{shown}");
+    // AGE is `?` here (no clock), then GPU: unknown for a process whose descriptors
+    // could not be read, where one known to hold nothing shows 0 B.
+    assert!(
+        row("800").contains(&format!("{:>7}{:>11}  vim", "?", "?")),
+        "unknown, not 0: {shown}"
+    );
+    assert!(row("500").contains("0 B  bash"), "{shown}");
+    p.keys(&[KeyCode::F(10)]);
+    p.end();
 }

@@ -28,6 +28,10 @@ pub struct Candidate {
     /// How long it has run, ms; `None` where the sampler cannot say when it started
     /// in wall time.
     pub age_ms: Option<u64>,
+    /// GPU memory it holds, KiB (NVML, DRM fdinfo), read for the rows shown first on a
+    /// machine with a GPU ([`crate::ui::picker::fill_gpu`]); `None`: unknown or not
+    /// read.
+    pub gpu_kb: Option<u64>,
 }
 
 /// What the list is sorted by (htop's and btop's sort keys); `<`, `>` and `F6` cycle
@@ -141,6 +145,7 @@ pub fn candidates(
                 cpu_ms: s.cpu_ms,
                 start: s.start,
                 age_ms: clock.map(|(c, now)| now.saturating_sub(c.started_ms(s.start))),
+                gpu_kb: None,
             }
         })
         .collect();

@@ -18,6 +18,32 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 pub use candidates::{Candidate, SortKey, candidates};
 pub use lines::ProcLine;
 
+/// How many processes, largest RSS first, have their GPU memory read when the picker
+/// opens: more than a screen holds, and no descriptor scan of every process.
+pub const GPU_ROWS: usize = 200;
+
+/// Reads the GPU memory of the [`GPU_ROWS`] processes of `list` with the most RSS
+/// (one NVML query, and a descriptor scan each: `/proc/PID/fd`, `fdinfo`); the others
+/// stay unknown. Returns whether the host has a GPU at all (else nothing is read).
+pub fn fill_gpu(host: &dyn crate::host::Host, list: &mut [Candidate]) -> bool {
+    if host.gpu().is_none() {
+        return false;
+    }
+    let id = |c: &Candidate| crate::sample::Identity {
+        pid: c.pid,
+        start: c.start,
+    };
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|&a, &b| list[b].rss_kb.cmp(&list[a].rss_kb));
+    order.truncate(GPU_ROWS);
+    let ids: Vec<crate::sample::Identity> = order.iter().map(|&i| id(&list[i])).collect();
+    let usage = crate::monitor::gpu::read(host, &ids);
+    for i in order {
+        list[i].gpu_kb = usage.kb(id(&list[i]));
+    }
+    true
+}
+
 use super::app::{DialogKey, Effect, KillDialog, KillScope, Victim};
 use super::filter::{FilterKey, filter_key};
 use super::render::theme::Theme;
@@ -121,6 +147,8 @@ pub struct Picker {
     pub(crate) sort: SortKey,
     /// Laid out as a tree (`t`, F5) rather than a list.
     pub(crate) tree: bool,
+    /// A GPU column: the machine has a GPU ([`fill_gpu`] read the first rows').
+    pub(crate) gpu: bool,
     /// Pids whose children the tree does not list (Space).
     folded: HashSet<u32>,
     pub(crate) theme: Theme,
@@ -144,6 +172,7 @@ impl Picker {
             selected: 0,
             sort: SortKey::default(),
             tree: false,
+            gpu: false,
             folded: HashSet::new(),
             theme: Theme { color },
             title: "choose the process whose family to watch".into(),
@@ -239,6 +268,12 @@ impl Picker {
     /// the processes `--name` matched).
     pub fn with_title(mut self, title: String) -> Picker {
         self.title = title;
+        self
+    }
+
+    /// With a GPU column (the machine has a GPU).
+    pub fn with_gpu(mut self, gpu: bool) -> Picker {
+        self.gpu = gpu;
         self
     }
 

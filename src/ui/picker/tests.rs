@@ -292,6 +292,7 @@ fn cand(pid: u32, ppid: u32, rss_kb: u64, family_kb: u64, name: &str) -> Candida
         cpu_ms: u64::from(1000 - pid),
         start: u64::from(pid),
         age_ms: None,
+        gpu_kb: None,
     }
 }
 

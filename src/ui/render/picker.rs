@@ -91,7 +91,7 @@ fn title(picker: &Picker) -> Vec<Line<'static>> {
 }
 
 /// The column titles, the sort key's marked `▼` (`▲` for A to Z).
-fn columns(key: SortKey) -> String {
+fn columns(key: SortKey, gpu: bool) -> String {
     let mark = |k: SortKey, title: &str| {
         if k == key {
             format!("{title}{}", if k == SortKey::Name { "▲" } else { "▼" })
@@ -100,20 +100,25 @@ fn columns(key: SortKey) -> String {
         }
     };
     format!(
-        "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  {}",
+        "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}{}  {}",
         "PID",
         mark(SortKey::Rss, "RSS"),
         mark(SortKey::FamilyRss, "FAMILY"),
         mark(SortKey::Procs, "PROCS"),
         mark(SortKey::Cpu, "CPU"),
         mark(SortKey::Age, "AGE"),
+        if gpu {
+            format!(" {:>10}", "GPU")
+        } else {
+            String::new()
+        },
         mark(SortKey::Name, "COMMAND"),
     )
 }
 
 /// A process's line: its figures, then (in a tree, indented under its parent, `▾`
 /// before one with children, `▸` before a folded one) its name and command.
-fn process_line(p: &ProcLine, tree: bool, theme: Theme) -> Line<'static> {
+fn process_line(p: &ProcLine, tree: bool, gpu: bool, theme: Theme) -> Line<'static> {
     let c = p.candidate;
     let branch = match (tree, p.folded, p.children > 0) {
         (false, ..) => String::new(),
@@ -123,13 +128,22 @@ fn process_line(p: &ProcLine, tree: bool, theme: Theme) -> Line<'static> {
     };
     Line::from(vec![
         Span::raw(format!(
-            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}  {branch}",
+            "{:>8} {:>10} {:>10} {:>6} {:>8} {:>7}{}  {branch}",
             c.pid,
             human_kb(c.rss_kb),
             human_kb(c.subtree_rss_kb),
             c.subtree_len,
             elapsed(c.cpu_ms),
             c.age_ms.map_or_else(|| "?".to_string(), age),
+            // Unknown (or not read: past the first rows) is `?`, never 0.
+            if gpu {
+                format!(
+                    " {:>10}",
+                    c.gpu_kb.map_or_else(|| "?".to_string(), human_kb)
+                )
+            } else {
+                String::new()
+            },
         )),
         Span::styled(c.name.clone(), theme.title()),
         Span::styled(command_after_name(&c.name, &c.cmd), theme.dim()),
@@ -165,13 +179,13 @@ fn entries(frame: &mut Frame, area: Rect, picker: &Picker) {
     let visible = inner.height.saturating_sub(1) as usize;
     let offset = (picker.selected + 1).saturating_sub(visible);
     let mut lines = vec![Line::from(Span::styled(
-        columns(picker.sort),
+        columns(picker.sort, picker.gpu),
         theme.title(),
     ))];
     for (i, entry) in shown.iter().enumerate().skip(offset).take(visible) {
         let line = match entry {
             Entry::Group(g) => group_line(g, theme),
-            Entry::Process(p) => process_line(p, picker.tree, theme),
+            Entry::Process(p) => process_line(p, picker.tree, picker.gpu, theme),
         };
         lines.push(if i == picker.selected {
             line.patch_style(theme.selected())
