@@ -92,6 +92,12 @@ struct Options {
     /// measured with `--no-pss`.
     #[arg(long, value_name = "MB")]
     pool_mb: Option<u64>,
+    /// Instead of the comparison above: what PSS costs, side by side. `leaktop record`
+    /// with PSS on, with `--no-pss`, and the held-descriptor floor (each member's
+    /// `stat` opened once and read with `pread` every tick), each quiet and with
+    /// --busy unrelated sleepers (default 2000) on the machine.
+    #[arg(long, conflicts_with_all = ["pool_mb", "scale"])]
+    pss_cost: bool,
 }
 
 // ---- Cleanup: every process spawned here dies with the harness ----------------------
@@ -376,6 +382,27 @@ fn floor(args: &[String]) {
     }
 }
 
+/// `__held INTERVAL_MS TICKS PID...`: the held-descriptor floor: each member's
+/// `/proc/PID/stat` opened once, then read with `pread` every tick, nothing else.
+fn held_floor(args: &[String]) {
+    use std::os::unix::fs::FileExt;
+    let interval = Duration::from_millis(args[0].parse().expect("interval"));
+    let ticks: u32 = args[1].parse().expect("ticks");
+    let files: Vec<std::fs::File> = args[2..]
+        .iter()
+        .filter_map(|p| std::fs::File::open(format!("/proc/{p}/stat")).ok())
+        .collect();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    for tick in 1..=ticks {
+        for f in &files {
+            let n = f.read_at(&mut buf, 0).unwrap_or(0);
+            std::hint::black_box(&buf[..n]);
+        }
+        pace(start, tick, interval);
+    }
+}
+
 /// `__ps INTERVAL_MS TICKS`: the field reports' loop.
 fn ps_loop(args: &[String]) {
     let interval = Duration::from_millis(args[0].parse().expect("interval"));
@@ -480,13 +507,22 @@ impl Workloads<'_> {
         run(&mut c)
     }
 
-    fn floor(&self, family: &Family) -> Cost {
+    /// The naive floor (`__floor`) or the held-descriptor one (`__held`).
+    fn floor_of(&self, which: &str, family: &Family) -> Cost {
         let mut c = Command::new(&self.me);
-        c.arg("__floor")
+        c.arg(which)
             .arg(self.o.interval_ms.to_string())
             .arg(self.o.ticks.to_string());
         c.args(&family.members);
         run(&mut c)
+    }
+
+    fn floor(&self, family: &Family) -> Cost {
+        self.floor_of("__floor", family)
+    }
+
+    fn held_floor(&self, family: &Family) -> Cost {
+        self.floor_of("__held", family)
     }
 
     fn ps(&self) -> Cost {
@@ -513,6 +549,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("__floor") => return floor(&args[2..]),
         Some("__ps") => return ps_loop(&args[2..]),
+        Some("__held") => return held_floor(&args[2..]),
         _ => {}
     }
     let o = Options::parse();
@@ -524,6 +561,9 @@ fn main() {
         o: &o,
         me: std::env::current_exe().expect("current_exe"),
     };
+    if o.pss_cost {
+        return pss_cost(&w, o.busy.unwrap_or(SCALE_BUSY));
+    }
     // The sleepers stay up for the whole measurement; a pool is fresh for each
     // workload, since its workers are leaked only to a leaktop that saw them orphaned.
     let family = || match o.pool_mb {
@@ -647,4 +687,70 @@ fn main() {
             );
         }
     }
+}
+
+/// `--pss-cost`: `record` with PSS on, `--no-pss` and the held-descriptor floor over
+/// the sleepers' family, interleaved, quiet and then with `busy` unrelated sleepers
+/// up, each round; medians and the ratios the issue sets targets for.
+fn pss_cost(w: &Workloads, busy: usize) {
+    let o = w.o;
+    let family = Family::sleepers();
+    println!(
+        "family {FAMILY} processes (sh + {} sleepers), {busy} unrelated sleepers in the busy \
+         setting, {} ticks at {}ms, median of {}",
+        FAMILY - 1,
+        o.ticks,
+        o.interval_ms,
+        o.repeat
+    );
+    println!(
+        "({} processes on the machine; CPU = user+sys from wait4, start-up included)",
+        processes_on_the_machine()
+    );
+    // quiet: pss, no-pss, held; busy: the same.
+    let mut s: [[Samples; 3]; 2] = Default::default();
+    for round in 1..=o.repeat {
+        for (setting, samples) in s.iter_mut().enumerate() {
+            let _others = (setting == 1).then(|| {
+                eprintln!("round {round}/{}: starting {busy} sleepers", o.repeat);
+                Sleepers::spawn(busy)
+            });
+            eprintln!("round {round}/{}: {}", o.repeat, ["quiet", "busy"][setting]);
+            samples[0].push(w.leaktop(&family, &[]));
+            samples[1].push(w.leaktop(&family, &["--no-pss"]));
+            samples[2].push(w.held_floor(&family));
+        }
+    }
+    let ticks = f64::from(o.ticks);
+    let per_tick = |x: &Samples| x.median_cpu_us() / ticks;
+    for (setting, samples) in s.iter().enumerate() {
+        for (name, x) in ["record (PSS on)", "record --no-pss", "held floor"]
+            .iter()
+            .zip(samples)
+        {
+            let (min, max) = x.0.iter().fold((u64::MAX, 0), |(lo, hi), c| {
+                (lo.min(c.cpu_us), hi.max(c.cpu_us))
+            });
+            println!(
+                "{:<6}{name:<17}{:>9.1} µs/tick  [{:.1} .. {:.1}]",
+                ["quiet", "busy"][setting],
+                per_tick(x),
+                min as f64 / ticks,
+                max as f64 / ticks
+            );
+        }
+    }
+    let ratio = |name: &str, r: f64, target: f64| {
+        let verdict = if r <= target { "ok" } else { "MISSED" };
+        println!("{name:<28}{r:>7.3}  (target <= {target:.2}) {verdict}");
+    };
+    for (setting, samples) in s.iter().enumerate() {
+        let [pss, no_pss, held] = samples.each_ref().map(per_tick);
+        let name = ["quiet", "busy"][setting];
+        ratio(&format!("{name} pss/no-pss"), pss / no_pss, 1.25);
+        ratio(&format!("{name} no-pss/held floor"), no_pss / held, 1.6);
+    }
+    let [quiet, busy] = s.each_ref().map(|x| x.each_ref().map(per_tick));
+    ratio("busy/quiet (PSS on)", busy[0] / quiet[0], 1.1);
+    ratio("busy/quiet (--no-pss)", busy[1] / quiet[1], 1.1);
 }

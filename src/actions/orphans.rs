@@ -17,6 +17,8 @@ use crate::sample::{Backend, Command, IdMap, IdSet, Identity, ProcSample, Sample
 
 use super::kill::{self, KillReport, Target};
 
+mod watch;
+
 /// What one scan looks at.
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
@@ -378,7 +380,7 @@ pub fn run_on(
     }
     let mut scanner = Scanner::new(host.clone())?;
     if let Some(interval) = opts.watch {
-        return watch(&mut scanner, host.as_ref(), opts, interval, io);
+        return watch::watch(&mut scanner, host.as_ref(), opts, interval, io);
     }
     let samples = host.scan();
     let alive: IdSet<Identity> = samples
@@ -763,92 +765,6 @@ fn orphan_figures(
         groups: groups.len() as u64,
         memory_bytes: Some(groups.iter().map(|g| g.rss_kb * 1024).sum()),
         gpu_bytes,
-    }
-}
-
-/// `--watch`: scans at `interval` and reports each group once, when it appears.
-fn watch(
-    scanner: &mut Scanner,
-    host: &dyn Host,
-    opts: &Options,
-    interval: Duration,
-    io: &mut Io,
-) -> Result<(), OrphansError> {
-    let mut reported: IdSet<String> = IdSet::default();
-    // When each group was first seen: one is reported once it has lasted
-    // --older-than, so a pool that exits by itself after its parent is not.
-    let mut first_seen: IdMap<String, std::time::Instant> = IdMap::default();
-    let mut scans = 0u64;
-    loop {
-        let scan = scanner.scan(&opts.scan);
-        scans += 1;
-        let mut now: IdSet<String> = IdSet::default();
-        let mut due: Vec<&OrphanGroup> = Vec::new();
-        for g in scan
-            .classified
-            .groups
-            .iter()
-            .filter(|g| opts.filter.selects(g))
-        {
-            now.insert(g.id.clone());
-            let since = *first_seen.entry(g.id.clone()).or_insert_with(|| host.now());
-            if reported.contains(&g.id) || host.now().duration_since(since) < opts.scan.older_than {
-                continue;
-            }
-            reported.insert(g.id.clone());
-            due.push(g);
-        }
-        let idle_ms = if opts.output == Output::Json && !due.is_empty() {
-            scanner.idle_of(&scan, &due)
-        } else {
-            IdMap::default()
-        };
-        let gpu = scanner.gpu_of(&due);
-        let age = |start| scan.age_ms(start);
-        let view = crate::format::orphans::View {
-            memory: &scan.memory,
-            idle_ms: &idle_ms,
-            age_ms: &age,
-            gpu: &gpu,
-        };
-        for g in due {
-            let line = match opts.output {
-                Output::Json => {
-                    let mut v = crate::format::orphans::group_json(g, &view);
-                    v["time_ms"] = host::wall_ms(host).into();
-                    format!("{v}\n")
-                }
-                _ => crate::format::orphans::appeared_line(g, &view),
-            };
-            (io.out)(&line)?;
-        }
-        if let Some(state) = &opts.metrics {
-            state.set_orphans(orphan_figures(scanner, &scan, &opts.filter));
-        }
-        // Only the groups alive now are remembered: memory stays bounded.
-        reported.retain(|id| now.contains(id));
-        first_seen.retain(|id, _| now.contains(id));
-        if scans == 1 {
-            // After the first scan: from now on an adoption is seen as it happens.
-            (io.say)(&format!(
-                "leaktop: watching for new orphan groups every {}; Ctrl-C stops\n",
-                humantime::format_duration(interval)
-            ));
-        }
-        if opts.count.is_some_and(|n| scans >= n) {
-            return Ok(());
-        }
-        // In steps of at most a second, so a reader leaving is noticed within one
-        // even at `--interval 1h`.
-        let mut left = interval;
-        while !left.is_zero() {
-            if (io.reader_gone)() {
-                return Ok(());
-            }
-            let step = left.min(Duration::from_secs(1));
-            host.sleep(step);
-            left -= step;
-        }
     }
 }
 

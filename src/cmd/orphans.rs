@@ -99,13 +99,17 @@ pub(crate) struct OrphansArgs {
     /// How long --kill waits before SIGKILL (at most 1h).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT), requires = "kill")]
     pub(crate) grace: Duration,
-    /// Keep scanning at --interval and report each new group once, as it appears.
+    /// Keep watching and report each new group once, when it has lasted --older-than.
+    /// With process events (the connector, else pidfds on every parent) a parent's
+    /// exit starts the scan that finds its group; the scans at --interval go on
+    /// beside them, and are all there is where neither can be had (other systems).
     #[arg(long)]
     pub(crate) watch: bool,
     /// Time between scans with --watch (from 10ms to 1h).
     #[arg(long, short, value_name = "DURATION", default_value = "2s", value_parser = Named(INTERVAL), requires = "watch")]
     pub(crate) interval: Duration,
-    /// With --watch, stop after N scans.
+    /// With --watch, stop after N scans at --interval (those a parent's exit starts
+    /// are not counted).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "watch")]
     pub(crate) count: Option<u64>,
     /// The journal of a `leaktop watch` to read the stories from [default: this

@@ -1,7 +1,7 @@
 //! Attaching to a root: checking it is a readable process, reading what it runs, and
 //! what lies outside its family (its parent and ancestors, leaktop's own).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +87,7 @@ impl Monitor {
             fresh: Vec::new(),
             restart: None,
             orphan_root,
-            memory: HashMap::new(),
+            memory: Default::default(),
             measure_pss: true,
             metrics: None,
             focus: HashSet::new(),

@@ -1,7 +1,8 @@
 //! The memory budget: which members' PSS, USS and swap (`smaps_rollup`, 20-300x a
-//! `stat` read) are read at each tick, within a tenth of the interval.
+//! `stat` read) are read at each tick, within a tenth of the interval, and only where
+//! they can have moved since the last read ([`memory_due`], [`touched_by`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::Monitor;
@@ -20,20 +21,81 @@ pub(super) struct Measured {
     leaked: bool,
 }
 
-/// How long a process's memory figures stay fresh while nothing suggests they moved.
+/// The members' memory as [`Monitor`] keeps it between ticks.
+#[derive(Debug, Default)]
+pub(super) struct Memories {
+    measured: HashMap<Identity, Measured>,
+    /// Each member's parent at the last tick (pid to ppid), where it is the parent
+    /// that forked it (not an adopter): whose kin an exit touched once the exited
+    /// process is gone from the rows.
+    parents: HashMap<u32, u32>,
+}
+
+/// How long a process's memory figures stay fresh while nothing suggests they moved:
+/// PSS also moves when a process outside the family maps or unmaps a page it shares
+/// (a library), which no event tells; this bounds how old such a figure gets.
 pub const MEMORY_REFRESH: Duration = Duration::from_secs(30);
 
+/// The pids whose kin this tick's events may have moved the PSS of: a fork shares
+/// the parent's pages with one more process (`Spawned`: the parent), an exit leaves
+/// its pages to fewer (`Exited`: its parent at the last tick, from `parents`, and the
+/// exited pid itself, whose children held its pages too), a reparent is the trace of
+/// an exit (`Reparented`: the parent it had). A short life (`ShortLived`) is not one:
+/// forked and gone between two ticks, it left its parent's pages shared as before.
+/// An escapee is new, so read anyway.
+fn touched_by(events: &[Event], parents: &HashMap<u32, u32>) -> HashSet<u32> {
+    let mut touched = HashSet::new();
+    for e in events {
+        match *e {
+            Event::Spawned { ppid, .. } => {
+                touched.insert(ppid);
+            }
+            Event::Exited { pid, .. } => {
+                touched.insert(pid);
+                touched.extend(parents.get(&pid));
+            }
+            Event::Reparented { from, .. } => {
+                touched.insert(from);
+            }
+            _ => {}
+        }
+    }
+    touched
+}
+
+/// Whether `row` shares pages with a process in `touched` ([`touched_by`]): it is one,
+/// the parent that forked it is one (a sibling forked or exited), or its parent at the
+/// last tick (`last_ppid`) was one (its parent exited, and it was adopted since). An
+/// adopter (PID 1, a subreaper) shares no image with the orphans it took in.
+fn kin_of(row: &ProcRow, last_ppid: Option<u32>, touched: &HashSet<u32>) -> bool {
+    touched.contains(&row.pid)
+        || (forked_by_parent(row) && touched.contains(&row.ppid))
+        || last_ppid.is_some_and(|p| touched.contains(&p))
+}
+
+/// Whether `row`'s parent is the process that forked it: neither adopted nor escaped.
+fn forked_by_parent(row: &ProcRow) -> bool {
+    row.reparented_from.is_none() && !row.escaped
+}
+
 /// Whether `row`'s memory is due a read: never read (or unreadable so far); its RSS or
-/// its leaked mark changed since; a member exited this tick (its shared pages now
-/// divide among fewer: PSS moves with no change of RSS); or it was last tried
-/// `refresh` ticks ago or more. A leak of sleeping workers is then read once, not
-/// every tick.
-fn memory_due(row: &ProcRow, m: Option<&Measured>, tick: u32, refresh: u32, exits: bool) -> bool {
+/// its leaked mark changed since; a process it shares pages with forked or exited
+/// (`kin_moved`: [`kin_of`]; its pages now divide among more or fewer, so PSS moves
+/// with no change of RSS); or it was last tried `refresh` ticks ago or more. A leak
+/// of sleeping workers is then read once, not every tick, and an exit elsewhere in the
+/// family does not make everyone due.
+fn memory_due(
+    row: &ProcRow,
+    m: Option<&Measured>,
+    tick: u32,
+    refresh: u32,
+    kin_moved: bool,
+) -> bool {
     match m {
         None => true,
         Some(m) => {
             m.known.is_none()
-                || exits
+                || kin_moved
                 || m.rss_kb != row.rss_kb
                 || m.leaked != row.leaked
                 || tick.saturating_sub(m.tried) >= refresh
@@ -48,9 +110,10 @@ impl Monitor {
     /// Reads PSS/USS/swap (`Host::memory`, 20-300x a `stat` read) for as many members
     /// as a tenth of the interval allows, leaked ones first (the least recently tried
     /// first), then the focus (the view's selected subtree, likewise), then the others
-    /// round-robin, the largest RSS first among equals ([`memory_order`]); at least
-    /// one per tick. Fills every row with
-    /// its last-known figures and the tick they were read at.
+    /// round-robin, the largest RSS first among equals ([`memory_order`]); of those
+    /// only the ones whose figures can have moved ([`memory_due`]), at least one of
+    /// them per tick. Fills every row with its last-known figures and the tick they
+    /// were read at (`mem_tick`); one never read stays unknown.
     pub(super) fn measure_memory(&mut self, tick: &mut Tick) {
         if !self.measure_pss {
             return;
@@ -58,16 +121,13 @@ impl Monitor {
         let interval = Duration::from_millis(self.header.interval_ms);
         let budget = interval / MEMORY_BUDGET_SHARE;
         let refresh = (MEMORY_REFRESH.as_millis() / interval.as_millis().max(1)).max(1) as u32;
-        let exits = tick
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Exited { .. }));
-        let memory = &self.memory;
-        let due = tick
-            .processes
-            .iter()
-            .filter(|r| memory_due(r, memory.get(&r.id()), tick.tick, refresh, exits));
-        let order = memory_order(due, |id| memory.get(&id).map(|m| m.tried), &self.focus);
+        let touched = touched_by(&tick.events, &self.memory.parents);
+        let Memories { measured, parents } = &self.memory;
+        let due = tick.processes.iter().filter(|r| {
+            let kin = kin_of(r, parents.get(&r.pid).copied(), &touched);
+            memory_due(r, measured.get(&r.id()), tick.tick, refresh, kin)
+        });
+        let order = memory_order(due, |id| measured.get(&id).map(|m| m.tried), &self.focus);
         let began = self.host.now();
         for (i, id) in order.ids.iter().enumerate() {
             if i > 0 && self.host.now().duration_since(began) >= budget {
@@ -77,7 +137,7 @@ impl Monitor {
             let Some(row) = tick.processes.iter().find(|r| r.id() == *id) else {
                 continue;
             };
-            let entry = self.memory.entry(*id).or_insert(Measured {
+            let entry = self.memory.measured.entry(*id).or_insert(Measured {
                 known: None,
                 tried: tick.tick,
                 rss_kb: row.rss_kb,
@@ -91,13 +151,21 @@ impl Monitor {
                 entry.known = Some((m, tick.tick));
             }
         }
-        self.memory
+        let memory = &mut self.memory;
+        memory
+            .measured
             .retain(|id, _| tick.processes.iter().any(|p| p.id() == *id));
+        memory.parents.clear();
+        memory.parents.extend(
+            (tick.processes.iter())
+                .filter(|p| forked_by_parent(p))
+                .map(|p| (p.pid, p.ppid)),
+        );
         for row in &mut tick.processes {
             if let Some(Measured {
                 known: Some((m, at)),
                 ..
-            }) = self.memory.get(&row.id())
+            }) = self.memory.measured.get(&row.id())
             {
                 row.pss_kb = Some(m.pss_kb);
                 row.uss_kb = Some(m.uss_kb);
@@ -266,13 +334,13 @@ mod tests {
             leaked: true,
         };
         let due =
-            |row: &ProcRow, m: Option<&Measured>, tick, exits| memory_due(row, m, tick, 30, exits);
+            |row: &ProcRow, m: Option<&Measured>, tick, kin| memory_due(row, m, tick, 30, kin);
         assert!(due(&row, None, 6, false), "never read");
         assert!(!due(&row, Some(&m), 6, false), "fresh and unchanged");
         assert!(due(&row, Some(&m), 35, false), "30 ticks old");
         assert!(
             due(&row, Some(&m), 6, true),
-            "a member exited: PSS shares moved"
+            "a process it shares pages with forked or exited"
         );
         let grown = ProcRow {
             rss_kb: 2000,
@@ -289,5 +357,83 @@ mod tests {
         );
         let unknown = Measured { known: None, ..m };
         assert!(due(&row, Some(&unknown), 6, false), "unknown so far");
+    }
+
+    /// A server (1) with two pools (10, 20) of two workers each (11, 12; 21, 22).
+    fn pools() -> (Vec<ProcRow>, HashMap<u32, u32>) {
+        let rows: Vec<ProcRow> = [
+            (1, 0),
+            (10, 1),
+            (11, 10),
+            (12, 10),
+            (20, 1),
+            (21, 20),
+            (22, 20),
+        ]
+        .into_iter()
+        .map(|(pid, ppid)| crate::testkit::row(pid, ppid))
+        .collect();
+        let parents = rows.iter().map(|r| (r.pid, r.ppid)).collect();
+        (rows, parents)
+    }
+
+    /// The pids of `rows` whose kin `events` touched.
+    fn kin_touched(rows: &[ProcRow], parents: &HashMap<u32, u32>, events: &[Event]) -> Vec<u32> {
+        let touched = touched_by(events, parents);
+        rows.iter()
+            .filter(|r| kin_of(r, parents.get(&r.pid).copied(), &touched))
+            .map(|r| r.pid)
+            .collect()
+    }
+
+    #[test]
+    fn a_fork_or_exit_touches_only_the_processes_sharing_pages_with_it() {
+        let (rows, parents) = pools();
+        assert!(
+            kin_touched(&rows, &parents, &[]).is_empty(),
+            "nothing happened"
+        );
+        // Worker 11 exited: its parent and its sibling; the other pool is untouched.
+        let exit = Event::Exited { pid: 11, start: 11 };
+        let rest: Vec<ProcRow> = rows.iter().filter(|r| r.pid != 11).cloned().collect();
+        assert_eq!(kin_touched(&rest, &parents, &[exit]), [10, 12]);
+        // Pool 20 forked 23: the pool, its workers and the new one.
+        let mut grown = rows.clone();
+        grown.push(crate::testkit::row(23, 20));
+        let fork = Event::Spawned {
+            pid: 23,
+            start: 23,
+            ppid: 20,
+        };
+        assert_eq!(kin_touched(&grown, &parents, &[fork]), [20, 21, 22, 23]);
+        // Pool 10 exited and its workers were adopted by 1: they and the server (its
+        // parent), and so the server's other child, pool 20.
+        let mut adopted: Vec<ProcRow> = rows.iter().filter(|r| r.pid != 10).cloned().collect();
+        for r in &mut adopted {
+            if r.ppid == 10 {
+                (r.ppid, r.reparented_from) = (1, Some(10));
+            }
+        }
+        let exit = Event::Exited { pid: 10, start: 10 };
+        assert_eq!(kin_touched(&adopted, &parents, &[exit]), [1, 11, 12, 20]);
+        // Then orphan 11 exits: its adopter shares nothing with orphan 12.
+        let orphans: Vec<ProcRow> = adopted.iter().filter(|r| r.pid != 11).cloned().collect();
+        let parents: HashMap<u32, u32> = (adopted.iter())
+            .filter(|r| forked_by_parent(r))
+            .map(|r| (r.pid, r.ppid))
+            .collect();
+        let exit = Event::Exited { pid: 11, start: 11 };
+        assert!(kin_touched(&orphans, &parents, &[exit]).is_empty());
+        // A life that began and ended between two ticks left the pages as they were.
+        let short = Event::ShortLived {
+            pid: 30,
+            ppid: 21,
+            life_ms: 3,
+            exec: false,
+            comm: None,
+            code: Some(0),
+            signal: None,
+        };
+        assert!(kin_touched(&rows, &parents, &[short]).is_empty());
     }
 }

@@ -28,7 +28,7 @@ pub use memory::{MEMORY_BUDGET_SHARE, MEMORY_REFRESH, MemoryOrder, memory_order}
 pub use name::{NameMatches, all_matching, find_all_by_name};
 pub use source::{Reaping, TickSource};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ use crate::model::alerts::{AlertConfig, AlertDetector};
 use crate::model::restart::{Restart, RootMarks};
 use crate::model::{Header, Tick, Tracker};
 use crate::sample::{ExeId, Identity, ProcSample, SampleError, Sampler, StartClock};
-use memory::Measured;
+use memory::Memories;
 
 /// The default leak grace: an orphan that exits by itself within 5 s of its parent is
 /// not a leak. Measured (`scripts/linger.py`): a multiprocessing pool's workers drain
@@ -77,7 +77,7 @@ pub struct Monitor {
     /// The root was an orphan at attach, and it is not a daemon by design.
     orphan_root: Option<String>,
     /// Last-known PSS/USS/swap of the members, with when they were read.
-    memory: HashMap<Identity, Measured>,
+    memory: Memories,
     /// Read PSS/USS/swap at all (`record --no-pss` turns it off).
     measure_pss: bool,
     /// `--metrics`: where each tick's figures are published.

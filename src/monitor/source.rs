@@ -26,7 +26,8 @@ pub trait TickSource: Send {
     }
     /// Waits for process events until `until` (at most [`super::LISTEN_SLICE`]),
     /// feeding them to the monitor; `true`: step now (events were lost, `/proc` must be
-    /// read again). See [`Monitor::listen`].
+    /// read again; or a member's parent exited, so the view shows its orphans as they
+    /// are orphaned, not at the next tick). See [`Monitor::listen`].
     fn listen(&mut self, _until: Instant) -> bool {
         false
     }
@@ -46,7 +47,7 @@ impl TickSource for Monitor {
     }
 
     fn listen(&mut self, until: Instant) -> bool {
-        Monitor::listen(self, Some(until)).rescan
+        step_now(&Monitor::listen(self, Some(until)))
     }
 
     /// Never while `--follow` waits for the root's restart: a family that has all
@@ -55,6 +56,12 @@ impl TickSource for Monitor {
         (self.follow.is_none() && !self.tracker().any_alive())
             .then(|| "every process of the family has exited".into())
     }
+}
+
+/// Whether what a listen heard brings the view's next step forward: a loss, or an
+/// orphaning (its verdict still waits for the leak grace).
+fn step_now(heard: &super::Heard) -> bool {
+    heard.rescan || !heard.orphaned.is_empty()
 }
 
 /// A monitor run by a subreaper: reaps the orphans it adopted before each sample.
@@ -89,6 +96,6 @@ impl TickSource for Reaping {
     }
 
     fn listen(&mut self, until: Instant) -> bool {
-        self.monitor.listen(Some(until)).rescan
+        step_now(&self.monitor.listen(Some(until)))
     }
 }

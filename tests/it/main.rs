@@ -62,6 +62,8 @@ mod outputs;
 mod orphans;
 // `leaktop orphans` on the fake host: services, subreapers, kills
 mod orphans_fake;
+// `orphans --watch` on process events: a group found when its parent exits, the rescans without events
+mod orphans_watch_fake;
 // `leaktop orphans` on shapes it was blind to: a live job's helper, a pane's pool
 mod orphans_shapes;
 // orphans under a one-child init (tini): its own child is no orphan, never grouped or killed

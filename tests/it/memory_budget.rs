@@ -131,3 +131,64 @@ fn leaked_processes_are_read_first_and_unreadable_ones_stay_unknown() {
     let sum = tick.leaked_pss_kb();
     assert_eq!((sum.kb, sum.unknown), (3 * 30 * 1024, 1));
 }
+
+/// The pids whose memory one step read.
+fn reads_of_step(fake: &FakeHost, m: &mut Monitor) -> (Tick, Vec<u32>) {
+    let before = fake.memory_reads().len();
+    let tick = m.step().unwrap();
+    let mut pids: Vec<u32> = fake.memory_reads()[before..]
+        .iter()
+        .map(|id| id.pid)
+        .collect();
+    pids.sort_unstable();
+    (tick, pids)
+}
+
+#[test]
+fn pss_is_read_again_only_where_rss_moved_or_a_process_sharing_pages_forked_or_exited() {
+    let fake = FakeHost::new(500);
+    // Two pools of two workers each, forked from the root.
+    let (a, b) = (ROOT + 1, ROOT + 4);
+    fake.add(Proc::new(ROOT, 1, "server").mem_mb(50, 40, 0));
+    for (pool, workers) in [(a, [a + 1, a + 2]), (b, [b + 1, b + 2])] {
+        fake.add(Proc::new(pool, ROOT, "pool").mem_mb(40, 10, 0));
+        for w in workers {
+            fake.add(Proc::new(w, pool, "worker").rss_mb(200).mem_mb(30, 2, 0));
+        }
+    }
+    let mut m = monitor(&fake);
+    let (_, read) = reads_of_step(&fake, &mut m);
+    assert_eq!(read.len(), 7, "everyone at first: {read:?}");
+    fake.advance(Duration::from_secs(1));
+    let (tick, read) = reads_of_step(&fake, &mut m);
+    assert!(read.is_empty(), "nothing changed, nothing read: {read:?}");
+    // Carried figures say when they were read.
+    assert!(
+        tick.processes.iter().all(|p| p.mem_tick == Some(1)),
+        "{tick:#?}"
+    );
+    // A worker of pool a exits: its pool and its sibling, not pool b.
+    fake.exit(a + 1, 0);
+    fake.advance(Duration::from_secs(1));
+    assert_eq!(reads_of_step(&fake, &mut m).1, [a, a + 2]);
+    // Pool b forks: the pool, its workers and the new one.
+    let child = fake.fork(b);
+    fake.add(fake.get(child).unwrap().mem_mb(30, 2, 0));
+    fake.advance(Duration::from_secs(1));
+    assert_eq!(reads_of_step(&fake, &mut m).1, [b, b + 1, b + 2, child]);
+    fake.advance(Duration::from_secs(1));
+    assert!(reads_of_step(&fake, &mut m).1.is_empty());
+    // One worker's RSS moves: that worker alone.
+    fake.add(fake.get(b + 1).unwrap().rss_mb(300));
+    fake.advance(Duration::from_secs(1));
+    let (tick, read) = reads_of_step(&fake, &mut m);
+    assert_eq!(read, [b + 1]);
+    let at = |pid| {
+        tick.processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .unwrap()
+            .mem_tick
+    };
+    assert_eq!((at(b + 1), at(ROOT)), (Some(tick.tick), Some(1)));
+}

@@ -150,3 +150,25 @@ fn a_members_parent_exit_is_heard_as_an_orphaning_before_the_next_tick() {
         );
     }
 }
+
+#[test]
+fn the_view_steps_at_once_when_a_members_parent_exits_and_shows_the_orphan() {
+    use leaktop::monitor::TickSource;
+    let fake = family();
+    let host = fake.host();
+    let mut monitor = attach(&fake);
+    TickSource::step(&mut monitor).unwrap();
+    let next = host.now() + TICK;
+    fake.advance(Duration::from_millis(250));
+    fake.exit(101, 0);
+    let mut step_now = TickSource::listen(&mut monitor, next);
+    while !step_now && host.now() < next {
+        step_now = TickSource::listen(&mut monitor, next);
+    }
+    assert!(step_now, "the orphaning brings the step forward");
+    assert!(host.now() < next);
+    let tick = TickSource::step(&mut monitor).unwrap();
+    let orphan = tick.processes.iter().find(|r| r.pid == 102).unwrap();
+    assert_eq!(orphan.reparented_from, Some(101), "{tick:#?}");
+    assert!(!orphan.leaked, "its verdict waits for the leak grace");
+}

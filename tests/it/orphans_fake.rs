@@ -82,7 +82,7 @@ pub(crate) fn run(fake: &FakeHost, opts: &Options, terminal: Option<bool>) -> Ru
 }
 
 /// [`run`], with `reader_gone` saying when the reader of the output went away.
-fn run_until(
+pub(crate) fn run_until(
     fake: &FakeHost,
     opts: &Options,
     terminal: Option<bool>,
@@ -418,6 +418,8 @@ fn unreadable_processes_are_counted_not_errors() {
 #[test]
 fn watch_reports_each_new_group_once() {
     let fake = machine();
+    // The scans at the interval, without events (orphans_watch_fake has them).
+    fake.ticks_only();
     let state = leaktop::metrics::MetricsState::new();
     let opts = Options {
         watch: Some(Duration::from_secs(2)),
@@ -461,6 +463,7 @@ fn watch_reports_each_new_group_once() {
 #[test]
 fn watch_ends_within_a_second_of_its_reader_going_away_even_at_an_hour() {
     let fake = machine();
+    fake.ticks_only();
     let mut opts = Options {
         watch: Some(Duration::from_secs(3600)),
         ..options(Output::Json)

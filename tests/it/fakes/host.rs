@@ -420,6 +420,8 @@ struct World {
     holds: Vec<(Point, Arc<Gate>)>,
     sleeps: Vec<Duration>,
     samples: usize,
+    /// How many times [`Host::scan`] listed the table.
+    scans: usize,
     /// The threads in [`Host::wait`] now: their deadline (fake time; `None`: none)
     /// and alarm.
     waiting: Vec<(u64, Option<Duration>, Alarm)>,
@@ -667,6 +669,7 @@ impl FakeHost {
             lineage: HashMap::new(),
             scripted_reaps: VecDeque::new(),
             denied: HashSet::new(),
+            scans: 0,
             memory_reads: Vec::new(),
             hidden: HashSet::new(),
             creates: Vec::new(),
@@ -1084,6 +1087,11 @@ impl FakeHost {
         self.world().spawns.clone()
     }
 
+    /// How many times [`Host::scan`] listed every process.
+    pub fn scans(&self) -> usize {
+        self.world().scans
+    }
+
     /// How many times a [`FakeSampler`] has sampled.
     pub fn samples_taken(&self) -> usize {
         self.world().samples
@@ -1176,7 +1184,8 @@ impl Host for FakeHost {
     }
 
     fn scan(&self) -> Vec<ProcSample> {
-        let w = self.call();
+        let mut w = self.call();
+        w.scans += 1;
         w.procs
             .values()
             .filter(|l| !w.hidden.contains(&l.p.pid))
