@@ -125,6 +125,114 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         began: h.now(),
         began_ms: crate::host::wall_ms(h),
     };
+    let (own, scope) = preflight(h, opts, &clock)?;
+    let create_host = host.clone();
+    let mut writer = journal::Writer::open(
+        &opts.journal,
+        opts.journal_max,
+        &h.hostname(),
+        Box::new(move |p| create_host.create(p, Create::New)),
+    )?;
+    let mut events = h.events(opts.request);
+    let source = events.source();
+    let mut sampler = h.sampler(Backend::default())?;
+    let mut budget = orphaning::Budget::new();
+    let mut policies = policies::Policies::new(
+        Scanner::new(host.clone())?,
+        opts.policies.clone(),
+        opts.allowed.clone(),
+        opts.older_than,
+        opts.dry_run,
+    );
+
+    let now_ms = clock.now_ms(h);
+    let first = first_look(h, &opts.journal, now_ms, io);
+    let mut seen = first.seen;
+    let scope_name = scope.map_or("machine".to_string(), |u| format!("uid:{u}"));
+    let pid_file = WatcherFile {
+        pid: own.pid,
+        start: own.start,
+        since_ms: now_ms,
+        source: source.name().to_string(),
+        scope: scope_name.clone(),
+    };
+    let mut state = State::new(h, opts, source, scope, first.lineage, first.stories);
+    state.batch.push(Record::Start(Start {
+        fallback: events.fallback_reason().map(ToString::to_string),
+        ..start_record(own, source, scope_name, opts, first.resumed, now_ms)
+    }));
+    {
+        let mut reader = orphaning::Reader {
+            host: h,
+            sampler: sampler.as_mut(),
+            budget: &mut budget,
+        };
+        let present = by_pid(&first.samples);
+        state.handle(&mut reader, &mut seen, Some(&present));
+        state.publish(&mut policies, first.samples, clock.now_ms(h));
+    }
+    // The start record is in the journal before the pid file says a watcher runs.
+    state.write_or_fail(&mut writer, io, &mut None, clock.now_ms(h), true)?;
+    pid_file
+        .write(&opts.journal)
+        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
+    (io.say)(&watching_line(
+        scope,
+        source,
+        events.fallback_reason(),
+        &opts.journal,
+    ));
+    let interval = scan_interval(opts, source);
+    let mut next_scan = h.now() + interval;
+    let mut last_sync: Option<Instant> = None;
+    let mut got: Vec<Stamped> = Vec::new();
+    let why = loop {
+        state.write(&mut writer, io, &mut last_sync, clock.now_ms(h))?;
+        if let Some(why) = (io.stop)() {
+            break why;
+        }
+        let wait = next_scan.saturating_duration_since(h.now()).min(STEP);
+        if !state.wait_events(&mut events, wait, &mut got, io) {
+            next_scan = h.now();
+        }
+        let now_ms = clock.now_ms(h);
+        let mut rescan = state.intake(&got, now_ms, events.clock_ns(), &mut seen);
+        let mut reader = orphaning::Reader {
+            host: h,
+            sampler: sampler.as_mut(),
+            budget: &mut budget,
+        };
+        rescan |= state.handle(&mut reader, &mut seen, None);
+        state.retry_held(&mut reader, now_ms);
+        if rescan || h.now() >= next_scan {
+            state.scan(&mut reader, &mut policies, &mut seen, clock.now_ms(h));
+            next_scan = h.now() + interval;
+        }
+    };
+    state.batch.push(Record::Stop(Stop {
+        time_ms: clock.now_ms(h),
+        pid: own.pid,
+        why: why.clone(),
+    }));
+    // The pid file stays: `orphans` tells a watcher that stopped from one that runs
+    // by its start time, and says when the last one started.
+    state.write(&mut writer, io, &mut None, clock.now_ms(h))
+}
+
+/// Samples by pid.
+fn by_pid(samples: &[ProcSample]) -> IdMap<u32, ProcSample> {
+    samples.iter().map(|s| (s.pid, *s)).collect()
+}
+
+/// Before anything is written: this watcher's identity and scope (`None`: the whole
+/// machine, as root; else the user's uid). Errors: another watcher runs on the journal,
+/// or the `--textfile` directory cannot be written (said now, not as a warning an hour
+/// into a service's life; the first scan replaces the empty file written here).
+fn preflight(
+    h: &dyn Host,
+    opts: &Options,
+    clock: &Clock,
+) -> Result<(Identity, Option<u32>), WatchError> {
     let own = h.probe(h.own_pid()).map_or(
         Identity {
             pid: h.own_pid(),
@@ -132,8 +240,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         },
         |s| s.id(),
     );
-    let own_uid = h.uid(own);
-    let scope = match own_uid {
+    let scope = match h.uid(own) {
         Some(0) | None => None,
         Some(u) => Some(u),
     };
@@ -148,48 +255,119 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
             ago,
         ));
     }
-    // A textfile directory that cannot be written is said now, not as a warning an
-    // hour into a service's life; the first scan replaces this empty file.
     if let Some(dir) = &opts.textfile {
         write_textfile(h, dir, "")
             .map_err(|e| WatchError::Textfile(dir.join("leaktop.prom"), e))?;
     }
-    let create_host = host.clone();
-    let mut writer = journal::Writer::open(
-        &opts.journal,
-        opts.journal_max,
-        &h.hostname(),
-        Box::new(move |p| create_host.create(p, Create::New)),
-    )?;
-    let mut events = h.events(opts.request);
-    let source = events.source();
-    let mut sampler = h.sampler(Backend::default())?;
-    let mut lineage = Lineage::new();
-    let mut stories = Stories::new();
-    let mut budget = orphaning::Budget::new();
-    let figures = WatchFigures {
-        source: source.name().to_string(),
-        ..WatchFigures::default()
-    };
-    let mut policies = policies::Policies::new(
-        Scanner::new(host.clone())?,
-        opts.policies.clone(),
-        opts.allowed.clone(),
-        opts.older_than,
-        opts.dry_run,
-    );
+    Ok((own, scope))
+}
 
-    // The first scan, and the journal read back: the processes it left behind that
-    // still live are followed again.
+/// `leaktop: watching every process with connector events; journal DIR`, and why not
+/// the connector where it is not used.
+fn watching_line(
+    scope: Option<u32>,
+    source: Source,
+    fallback: Option<&crate::sample::events::NoEvents>,
+    journal: &std::path::Path,
+) -> String {
+    format!(
+        "leaktop: watching {} with {} events{}; journal {}\n",
+        match scope {
+            None => "every process".to_string(),
+            Some(u) => format!("the processes of uid {u}"),
+        },
+        source.name(),
+        fallback.map_or(String::new(), |why| format!(" (no connector: {why})")),
+        crate::human::shown_path(journal)
+    )
+}
+
+/// The journal's first record of this watcher (`fallback` to be filled in): who it
+/// is, where its events come from and what they guarantee, its scope and
+/// configuration, and how many orphans it follows again.
+fn start_record(
+    own: Identity,
+    source: Source,
+    scope: String,
+    opts: &Options,
+    resumed: usize,
+    now_ms: u64,
+) -> Start {
+    Start {
+        time_ms: now_ms,
+        pid: own.pid,
+        start: own.start,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        source: source.name().to_string(),
+        guarantees: source.guarantees().to_string(),
+        fallback: None,
+        scope,
+        config: opts.config.as_ref().map(|p| p.display().to_string()),
+        resumed,
+    }
+}
+
+/// How often the whole of `/proc` is scanned: policies, metrics and the textfile look
+/// at the groups at each `--interval`; with nothing to look at, the connector's events
+/// need a scan only now and then ([`CONNECTOR_SCAN`]).
+fn scan_interval(opts: &Options, source: Source) -> Duration {
+    let looking = !opts.policies.is_empty() || opts.metrics.is_some() || opts.textfile.is_some();
+    match source {
+        Source::Connector if !looking => CONNECTOR_SCAN.max(opts.interval),
+        _ => opts.interval,
+    }
+}
+
+/// What the watcher starts from: its first scan, the lineage built from it, and the
+/// journal read back (the stories of processes it left behind that still live, which
+/// are followed again).
+struct FirstLook {
+    samples: Vec<ProcSample>,
+    lineage: Lineage,
+    stories: Stories,
+    /// How many orphans are followed again.
+    resumed: usize,
+    /// What the first scan told.
+    seen: Vec<Seen>,
+}
+
+/// The first scan at `now_ms`, and the journal in `dir` read back ([`FirstLook`]).
+fn first_look(h: &dyn Host, dir: &std::path::Path, now_ms: u64, io: &mut Io) -> FirstLook {
     let samples = h.scan();
     let alive: IdMap<Identity, ()> = samples
         .iter()
         .filter(|s| !s.has_exited())
         .map(|s| (s.id(), ()))
         .collect();
+    let mut stories = Stories::new();
+    let resumed = read_back(dir, &alive, &mut stories, io);
+    let mut lineage = Lineage::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    lineage.scan(now_ms, &samples, &mut seen);
+    for (id, at, died) in &resumed {
+        lineage.follow(*id, *at, *died);
+    }
+    FirstLook {
+        samples,
+        lineage,
+        stories,
+        resumed: resumed.len(),
+        seen,
+    }
+}
+
+/// The journal read back: the stories of the processes it left behind that are
+/// still `alive`, into `stories`; returns each to follow again (its identity, when it
+/// was orphaned, the pid that died). Warnings (a damaged file) are said on `io`.
+fn read_back(
+    dir: &std::path::Path,
+    alive: &IdMap<Identity, ()>,
+    stories: &mut Stories,
+    io: &mut Io,
+) -> Vec<(Identity, u64, u32)> {
     let mut resumed: Vec<(Identity, u64, u32)> = Vec::new();
     journal::read(
-        &opts.journal,
+        dir,
         &mut |r| match r {
             Record::Orphaned(o) => {
                 stories.add(&o, &mut |id| alive.contains_key(&id));
@@ -209,153 +387,7 @@ pub fn run_on(host: Arc<dyn Host>, opts: &Options, io: &mut Io) -> Result<(), Wa
         },
         &mut |w| (io.say)(&format!("leaktop: warning: {w}\n")),
     );
-    let mut seen: Vec<Seen> = Vec::new();
-    let now_ms = clock.now_ms(h);
-    lineage.scan(now_ms, &samples, &mut seen);
-    for (id, at, died) in &resumed {
-        lineage.follow(*id, *at, *died);
-    }
-    let scope_name = scope.map_or("machine".to_string(), |u| format!("uid:{u}"));
-    let pid_file = WatcherFile {
-        pid: own.pid,
-        start: own.start,
-        since_ms: now_ms,
-        source: source.name().to_string(),
-        scope: scope_name.clone(),
-    };
-    let mut state = State {
-        host: h,
-        opts,
-        source,
-        scope,
-        lineage,
-        stories,
-        figures,
-        origins: crate::model::watch::Origins::default(),
-        batch: Vec::new(),
-        said_journal_error: false,
-        warnings: Vec::new(),
-        held: Vec::new(),
-    };
-    state.batch.push(Record::Start(Start {
-        time_ms: now_ms,
-        pid: own.pid,
-        start: own.start,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        source: source.name().to_string(),
-        guarantees: source.guarantees().to_string(),
-        fallback: events.fallback_reason().map(ToString::to_string),
-        scope: scope_name,
-        config: opts.config.as_ref().map(|p| p.display().to_string()),
-        resumed: resumed.len(),
-    }));
-    {
-        let mut reader = orphaning::Reader {
-            host: h,
-            sampler: sampler.as_mut(),
-            budget: &mut budget,
-        };
-        let present = by_pid(&samples);
-        state.handle(&mut reader, &mut seen, Some(&present));
-        state.publish(&mut policies, samples, clock.now_ms(h));
-    }
-    // The start record is in the journal before the pid file says a watcher runs.
-    state.write_or_fail(&mut writer, io, &mut None, clock.now_ms(h), true)?;
-    pid_file
-        .write(&opts.journal)
-        .map_err(|e| WatchError::PidFile(opts.journal.clone(), e))?;
-    (io.say)(&format!(
-        "leaktop: watching {} with {} events{}; journal {}\n",
-        match scope {
-            None => "every process".to_string(),
-            Some(u) => format!("the processes of uid {u}"),
-        },
-        source.name(),
-        events
-            .fallback_reason()
-            .map_or(String::new(), |why| format!(" (no connector: {why})")),
-        crate::human::shown_path(&opts.journal)
-    ));
-    // Policies, metrics and the textfile look at the groups at each interval; with
-    // nothing to look, the connector's events need a scan only now and then.
-    let looking = !opts.policies.is_empty() || opts.metrics.is_some() || opts.textfile.is_some();
-    let interval = match source {
-        Source::Connector if !looking => CONNECTOR_SCAN.max(opts.interval),
-        _ => opts.interval,
-    };
-    let mut next_scan = h.now() + interval;
-    let mut last_sync: Option<Instant> = None;
-    let mut got: Vec<Stamped> = Vec::new();
-    let why = loop {
-        state.write(&mut writer, io, &mut last_sync, clock.now_ms(h))?;
-        if let Some(why) = (io.stop)() {
-            break why;
-        }
-        if source == Source::Pidfd {
-            let mut ids = Vec::new();
-            state.lineage.worth_watching(scope, &mut ids);
-            events.watch(&ids);
-        }
-        got.clear();
-        let wait = next_scan.saturating_duration_since(h.now()).min(STEP);
-        if let Err(e) = events.wait(wait, &mut got) {
-            (io.say)(&format!(
-                "leaktop: warning: {e}; scanning /proc every {} from now on\n",
-                humantime::format_duration(opts.interval)
-            ));
-            events = Box::new(Ticks::new(None));
-            state.figures.source = Source::Ticks.name().to_string();
-            next_scan = h.now();
-        }
-        let now_ms = clock.now_ms(h);
-        let events_now = events.clock_ns();
-        let mut rescan = false;
-        for s in &got {
-            let at = now_ms.saturating_sub(events_now.saturating_sub(s.at_ns) / 1_000_000);
-            if let ProcEvent::Lost { count } = s.event {
-                state.figures.events_lost += count.unwrap_or(1);
-                state
-                    .batch
-                    .push(Record::Lost(LostRecord { time_ms: at, count }));
-                rescan = true;
-            }
-            state.lineage.observe(at, &s.event, &mut seen);
-        }
-        let mut reader = orphaning::Reader {
-            host: h,
-            sampler: sampler.as_mut(),
-            budget: &mut budget,
-        };
-        rescan |= state.handle(&mut reader, &mut seen, None);
-        state.retry_held(&mut reader, now_ms);
-        if rescan || h.now() >= next_scan {
-            let samples = h.scan();
-            let now_ms = clock.now_ms(h);
-            state.lineage.scan(now_ms, &samples, &mut seen);
-            let present = by_pid(&samples);
-            // A story of a process no fate was told of (it went while the followed
-            // were at their cap) goes once the process is gone.
-            state
-                .stories
-                .retain(&mut |id| present.get(&id.pid).is_some_and(|s| s.start == id.start));
-            state.handle(&mut reader, &mut seen, Some(&present));
-            state.publish(&mut policies, samples, now_ms);
-            next_scan = h.now() + interval;
-        }
-    };
-    state.batch.push(Record::Stop(Stop {
-        time_ms: clock.now_ms(h),
-        pid: own.pid,
-        why: why.clone(),
-    }));
-    // The pid file stays: `orphans` tells a watcher that stopped from one that runs
-    // by its start time, and says when the last one started.
-    state.write(&mut writer, io, &mut None, clock.now_ms(h))
-}
-
-/// Samples by pid.
-fn by_pid(samples: &[ProcSample]) -> IdMap<u32, ProcSample> {
-    samples.iter().map(|s| (s.pid, *s)).collect()
+    resumed
 }
 
 /// The watcher between two batches.
@@ -393,7 +425,63 @@ const HELD_FOR: Duration = Duration::from_secs(10);
 /// its children (the kernel reparents first, then sends the event).
 const EVENT_LAG: Duration = Duration::from_millis(500);
 
-impl State<'_> {
+impl<'a> State<'a> {
+    /// The watcher's state from its first look: nothing recorded yet.
+    fn new(
+        host: &'a dyn Host,
+        opts: &'a Options,
+        source: Source,
+        scope: Option<u32>,
+        lineage: Lineage,
+        stories: Stories,
+    ) -> State<'a> {
+        State {
+            host,
+            opts,
+            source,
+            scope,
+            lineage,
+            stories,
+            figures: WatchFigures {
+                source: source.name().to_string(),
+                ..WatchFigures::default()
+            },
+            origins: crate::model::watch::Origins::default(),
+            batch: Vec::new(),
+            said_journal_error: false,
+            warnings: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Waits up to `wait` for `events` into `got` (with pidfds, on the processes worth
+    /// watching now). Returns false when the source failed: it is replaced by scans at
+    /// the interval from now on, and said so.
+    fn wait_events(
+        &mut self,
+        events: &mut Box<dyn crate::sample::events::EventSource>,
+        wait: Duration,
+        got: &mut Vec<Stamped>,
+        io: &mut Io,
+    ) -> bool {
+        if self.source == Source::Pidfd {
+            let mut ids = Vec::new();
+            self.lineage.worth_watching(self.scope, &mut ids);
+            events.watch(&ids);
+        }
+        got.clear();
+        let Err(e) = events.wait(wait, got) else {
+            return true;
+        };
+        (io.say)(&format!(
+            "leaktop: warning: {e}; scanning /proc every {} from now on\n",
+            humantime::format_duration(self.opts.interval)
+        ));
+        *events = Box::new(Ticks::new(None));
+        self.figures.source = Source::Ticks.name().to_string();
+        false
+    }
+
     /// Acts on what the lineage told; returns whether a scan is wanted now.
     fn handle(
         &mut self,
@@ -467,6 +555,50 @@ impl State<'_> {
             }),
             _ => {}
         }
+    }
+
+    /// Feeds the events `got` (stamped on the source's clock, which reads
+    /// `events_now` at wall ms `now_ms`) to the lineage; a loss is recorded and counted.
+    /// Returns whether a scan is wanted now (events were lost).
+    fn intake(
+        &mut self,
+        got: &[Stamped],
+        now_ms: u64,
+        events_now: u64,
+        seen: &mut Vec<Seen>,
+    ) -> bool {
+        let mut rescan = false;
+        for s in got {
+            let at = now_ms.saturating_sub(events_now.saturating_sub(s.at_ns) / 1_000_000);
+            if let ProcEvent::Lost { count } = s.event {
+                self.figures.events_lost += count.unwrap_or(1);
+                self.batch
+                    .push(Record::Lost(LostRecord { time_ms: at, count }));
+                rescan = true;
+            }
+            self.lineage.observe(at, &s.event, seen);
+        }
+        rescan
+    }
+
+    /// One whole scan of `/proc` at `now_ms`: what it tells the lineage, stories of
+    /// processes gone without a told fate dropped, then the figures and policies.
+    fn scan(
+        &mut self,
+        reader: &mut orphaning::Reader,
+        policies: &mut policies::Policies,
+        seen: &mut Vec<Seen>,
+        now_ms: u64,
+    ) {
+        let samples = self.host.scan();
+        self.lineage.scan(now_ms, &samples, seen);
+        let present = by_pid(&samples);
+        // A story of a process no fate was told of (it went while the followed were
+        // at their cap) goes once the process is gone.
+        self.stories
+            .retain(&mut |id| present.get(&id.pid).is_some_and(|s| s.start == id.start));
+        self.handle(reader, seen, Some(&present));
+        self.publish(policies, samples, now_ms);
     }
 
     /// Tries again the held orphanings whose process ended with no event telling how

@@ -363,6 +363,33 @@ impl Lineage {
         }));
     }
 
+    /// Fates of the followed orphans a scan at `now_ms` no longer finds (`present`: its
+    /// living processes by pid): gone, how unknown.
+    fn gone_followed(
+        &mut self,
+        now_ms: u64,
+        present: &IdMap<u32, &ProcSample>,
+        out: &mut Vec<Seen>,
+    ) {
+        let mut ended: Vec<u32> = self
+            .followed
+            .values()
+            .filter(|f| present.get(&f.id.pid).is_none_or(|s| s.start != f.id.start))
+            .map(|f| f.id.pid)
+            .collect();
+        ended.sort_unstable();
+        for pid in ended {
+            if let Some(f) = self.followed.remove(&pid) {
+                out.push(Seen::Fate {
+                    followed: f,
+                    time_ms: now_ms,
+                    fate: FateKind::Gone,
+                    how: None,
+                });
+            }
+        }
+    }
+
     /// Replaces the table with a whole scan of `/proc` taken at `now_ms`, and appends
     /// what happened since the last one that no event told: orphanings (confirmed:
     /// the children are under their new parent already), fates of followed orphans,
@@ -433,24 +460,7 @@ impl Lineage {
             _ => 0,
         });
         out.extend(deaths);
-        // Fates: followed orphans that are gone.
-        let mut ended: Vec<u32> = self
-            .followed
-            .values()
-            .filter(|f| present.get(&f.id.pid).is_none_or(|s| s.start != f.id.start))
-            .map(|f| f.id.pid)
-            .collect();
-        ended.sort_unstable();
-        for pid in ended {
-            if let Some(f) = self.followed.remove(&pid) {
-                out.push(Seen::Fate {
-                    followed: f,
-                    time_ms: now_ms,
-                    fate: FateKind::Gone,
-                    how: None,
-                });
-            }
-        }
+        self.gone_followed(now_ms, &present, out);
         // The new table, keeping what was read of processes that are the same.
         let mut procs: IdMap<u32, Known> = IdMap::default();
         let mut kids: IdMap<u32, u32> = IdMap::default();
