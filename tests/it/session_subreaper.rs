@@ -88,7 +88,11 @@ fn an_escape_adopted_by_a_session_subreaper_above_the_root_is_caught_alone() {
         ));
     let from_events = evidence.contains(&format!("adopted by pid {me} when"))
         && evidence.contains(&format!("was forked by {}", root.pid()));
-    assert!(from_proc || from_events, "{evidence}");
+    // The fork seen as it happened, the adoption found at the next tick (a busy
+    // machine delivered the parent's exit after that tick read the new parent).
+    let fork_then_tick = evidence.starts_with("forked by ")
+        && evidence.contains(&format!("now a child of pid {me} (process events"));
+    assert!(from_proc || from_events || fork_then_tick, "{evidence}");
     drop(root);
     leaktop::host::real().reap();
 }
