@@ -19,7 +19,7 @@ pub(crate) fn orphans_json(args: &[&str]) -> Value {
 }
 
 /// [`orphans_json`] through `leaktop`, a command set up by the caller.
-fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value {
+pub(crate) fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value {
     let out = leaktop
         .args(["orphans", "--json", "--older-than", "0s"])
         .args(args)

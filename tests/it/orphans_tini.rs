@@ -184,18 +184,9 @@ fn leaktop_in(pid: u32) -> std::process::Command {
 
 /// `leaktop orphans --json --older-than 0s --no-pss ARGS` in the namespaces of `pid`.
 fn in_container(pid: u32, args: &[&str]) -> Value {
-    let out = leaktop_in(pid)
-        .args(["orphans", "--json", "--older-than", "0s", "--no-pss"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut all = vec!["--no-pss"];
+    all.extend_from_slice(args);
+    crate::orphans::orphans_json_with(leaktop_in(pid), &all)
 }
 
 fn group_pids(g: &Value) -> Vec<u32> {
