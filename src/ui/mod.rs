@@ -263,17 +263,7 @@ fn choose_root(
             oldest
         }
         Root::Pick => {
-            let mut sampler = host.sampler(opts.backend)?;
-            let all = sample::scan(sampler.as_mut())?;
-            let clock = sampler
-                .start_clock()
-                .map(|c| (c, crate::host::wall_ms(host.as_ref())));
-            let mut list = picker::candidates(
-                &all,
-                |s| sampler.command(s.id()).unwrap_or_default(),
-                me,
-                clock,
-            );
+            let mut list = scan_candidates(host, opts, me)?;
             let gpu = picker::fill_gpu(host.as_ref(), &mut list);
             let mut tui = Tui::open()?;
             // Orphan groups first, killable with the view's dialog.
@@ -295,6 +285,25 @@ fn choose_root(
     Ok(Some(Picked::Process(pid)))
 }
 
+/// Every process but `me` as the picker lists it, from one scan with `opts`' backend.
+fn scan_candidates(
+    host: &Arc<dyn Host>,
+    opts: &WatchOptions,
+    me: u32,
+) -> Result<Vec<picker::Candidate>, ViewError> {
+    let mut sampler = host.sampler(opts.backend)?;
+    let all = sample::scan(sampler.as_mut())?;
+    let clock = sampler
+        .start_clock()
+        .map(|c| (c, crate::host::wall_ms(host.as_ref())));
+    Ok(picker::candidates(
+        &all,
+        |s| sampler.command(s.id()).unwrap_or_default(),
+        me,
+        clock,
+    ))
+}
+
 /// `--name` matched several processes: the picker, showing only them, oldest first
 /// selected. `None` if the user quit without choosing.
 fn pick_among(
@@ -303,18 +312,8 @@ fn pick_among(
     found: &crate::monitor::NameMatches,
     me: u32,
 ) -> Result<Option<Picked>, ViewError> {
-    let mut sampler = host.sampler(opts.backend)?;
-    let all = sample::scan(sampler.as_mut())?;
     let pids = found.pids();
-    let clock = sampler
-        .start_clock()
-        .map(|c| (c, crate::host::wall_ms(host.as_ref())));
-    let mut list = picker::candidates(
-        &all,
-        |s| sampler.command(s.id()).unwrap_or_default(),
-        me,
-        clock,
-    );
+    let mut list = scan_candidates(host, opts, me)?;
     list.retain(|c| pids.contains(&c.pid));
     list.sort_by_key(|c| pids.iter().position(|&p| p == c.pid));
     if list.is_empty() {
