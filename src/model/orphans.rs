@@ -23,7 +23,7 @@
 //!   systemd service's whose main process is gone or was restarted since (only where
 //!   systemd is PID 1). Weak: a gone leader while the session is still shared by a
 //!   live process that is no orphan (the shell: an intentional `nohup cmd &` looks
-//!   the same); a marker nothing vouches for (anyone can set it: shown as
+//!   the same; session 0, whose leader is outside the PID namespace, the same way); a marker nothing vouches for (anyone can set it: shown as
 //!   unverified, and it overrides nothing). Weak groups are listed and never killed
 //!   unless named.
 //! - Not listed unless `all`: a daemon by design (no controlling terminal, a session
@@ -442,9 +442,11 @@ fn session_holders<'a>(
             stack.extend(family.kids(pid).iter().map(|c| c.pid));
         }
     }
+    // Session 0 is one too: its leader is outside this PID namespace (a container's
+    // or a VM's init that never called setsid), and what shares it still holds it.
     let mut holders: IdMap<u32, &ProcSample> = IdMap::default();
     for s in scan {
-        if s.session != 0 && !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
+        if !s.has_exited() && !in_trees.contains(&s.pid) && !is_kernel_thread(s) {
             holders.entry(s.session).or_insert(s);
         }
     }
@@ -751,13 +753,16 @@ impl Found {
         }
         // A daemon by design: no terminal, a session no live process shares, streams
         // where nobody reads; the double fork's gone leaders are no evidence then.
-        let daemon_like = holder.is_none()
+        // (Session 0 counts as unshared here: in a container every process that
+        // never called setsid shares it, daemons by design included.)
+        let unshared = holder.is_none() || c.session == 0;
+        let daemon_like = unshared
             && facts.tty_nr == Some(0)
             && facts.stdio.is_some_and(|s| s.iter().all(|k| k.detached()));
         // Unreadable streams or terminal, and no live holder: it cannot be told from
         // a daemon.
         let unknown_kind = facts.stdio.is_none() || facts.tty_nr.is_none();
-        let looks_daemon = daemon_like || (unknown_kind && holder.is_none());
+        let looks_daemon = daemon_like || (unknown_kind && unshared);
         // A worker by design whose parent is gone is no deliberate daemon: listed
         // (weak, whatever else it looks like) with what it would show under --all.
         if looks_daemon || self.evidence.is_empty() {

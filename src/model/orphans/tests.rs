@@ -160,6 +160,31 @@ fn a_pool_whose_job_died_is_one_group_with_the_gone_leader() {
 }
 
 #[test]
+fn session_0_is_held_by_what_shares_it() {
+    // CI in a VM, or a container whose init never called setsid: the session's
+    // leader is outside the PID namespace, and the job runner shares session 0 with
+    // the pool. A gone group leader there is a `nohup cmd &` from a live session.
+    let mut scan = vec![p(1, 0, 0, 0, "process_api"), p(300, 1, 300, 0, "runner")];
+    scan.extend(pool(600, 0));
+    let got = classify(&scan, &ctx(), &mut World::default());
+    assert_eq!(ids(&got), ["pg-600"]);
+    let g = &got.groups[0];
+    assert!(!g.strong(), "{:?}", g.evidence);
+    assert!(
+        g.evidence[0]
+            .text
+            .contains("session 0 is still held by live 1"),
+        "{:?}",
+        g.evidence
+    );
+    // Nothing but the pool in session 0: the job and its session are gone.
+    let mut scan = vec![init()];
+    scan.extend(pool(600, 0));
+    let got = classify(&scan, &ctx(), &mut World::default());
+    assert!(got.groups[0].strong(), "{:?}", got.groups[0].evidence);
+}
+
+#[test]
 fn two_jobs_of_one_live_shell_are_two_weak_groups() {
     let mut scan = vec![
         init(),
