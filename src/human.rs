@@ -152,7 +152,12 @@ pub fn io_message(e: &std::io::Error) -> String {
 
 /// A size for people, next to the exact KiB figure.
 pub fn human_kb(kb: u64) -> String {
-    humansize::format_size(kb.saturating_mul(1024), humansize::BINARY)
+    shown_kb(kb).to_string()
+}
+
+/// [`human_kb`] as a `Display`, to write into a line without a `String` of its own.
+pub fn shown_kb(kb: u64) -> impl std::fmt::Display {
+    humansize::SizeFormatter::new(kb.saturating_mul(1024), humansize::BINARY)
 }
 
 /// `12s`, `4m12s`, `2h05m`, `3d04h`.
