@@ -20,6 +20,7 @@ mod report;
 mod run;
 mod view;
 mod watch;
+mod width;
 
 use std::process::ExitCode;
 
