@@ -13,6 +13,7 @@ mod lines;
 pub use lines::MAX_LINE_BYTES;
 pub mod freed;
 pub mod journal;
+pub mod leaks;
 pub mod ndjson;
 pub mod orphans;
 pub mod stream;

@@ -68,6 +68,28 @@ impl Width {
     }
 }
 
+impl Width {
+    /// Each line of `text` (messages: `leaktop: ended 5 leaked processes, …`) within
+    /// the width: one that is longer wrapped between words ([`Width::wrap`]), its
+    /// continuation indented by two. Whole, `text` as it is.
+    pub fn lines(self, text: &str) -> Cow<'_, str> {
+        let Width::Cut(w) = self else {
+            return Cow::Borrowed(text);
+        };
+        if text.lines().all(|l| columns(l) <= w) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        for line in text.lines() {
+            out.push_str(&self.wrap(line, "", "  "));
+        }
+        if !text.ends_with('\n') {
+            out.pop();
+        }
+        Cow::Owned(out)
+    }
+}
+
 /// The fewest columns the last column is given beside the others; with less room it
 /// goes on a line of its own below its row.
 pub const LAST_AT_LEAST: usize = 16;
@@ -121,7 +143,8 @@ impl Table {
         self.entries.push(Entry::Text(line));
     }
 
-    /// A remark under the last row, starting where its last column does.
+    /// A remark under the last row, starting where its last column does (where it
+    /// fits there; else four columns in, wrapped between words).
     pub fn note(&mut self, note: String) {
         self.entries.push(Entry::Note(note));
     }
@@ -199,8 +222,13 @@ impl Table {
                 }
                 Entry::Text(text) => push_line(out, &width.line(text)),
                 Entry::Note(note) => {
-                    let note = width.rest(note, columns(margin), 1);
-                    push_line(out, &format!("{}{note}", " ".repeat(columns(margin))));
+                    let at = " ".repeat(columns(margin));
+                    let fits = match width {
+                        Width::Cut(w) => columns(&at) + columns(note) <= w,
+                        Width::Whole => true,
+                    };
+                    let at = if fits { &at } else { &below };
+                    out.push_str(&width.wrap(note, at, at));
                 }
             }
         }
@@ -237,6 +265,17 @@ mod tests {
         let mut out = String::new();
         t.write(width, &mut out);
         out
+    }
+
+    #[test]
+    fn lines_wrap_only_where_longer_than_the_width() {
+        let text = "leaktop: short\nleaktop: ended 5 leaked processes, ~94 MiB freed\n";
+        assert_eq!(Width::Whole.lines(text), text);
+        assert_eq!(Width::Cut(80).lines(text), text);
+        assert_eq!(
+            Width::Cut(30).lines(text),
+            "leaktop: short\nleaktop: ended 5 leaked\n  processes, ~94 MiB freed\n"
+        );
     }
 
     #[test]
@@ -284,7 +323,7 @@ mod tests {
             assert!(columns(line) <= 24, "{line:?}");
         }
         assert!(
-            narrow.contains("    41 escaped\n      python3 -c from m…\n      <- adopted by the…\n"),
+            narrow.contains("    41 escaped\n      python3 -c from m…\n      <- adopted by the\n      subreaper\n"),
             "{narrow}"
         );
         assert!(!narrow.contains("COMMAND"), "{narrow}");
