@@ -390,11 +390,9 @@ fn conclude(
         trail.finish(!session.supervisor.adoptees().is_empty());
     }
     let hidden = session.supervisor.hidden_adoptees(&leaked, killed);
-    say(&opts.width.lines(&ending_text(
-        &hidden,
-        &session.raised,
-        &session.since_ms,
-    )));
+    say(&opts
+        .width
+        .lines(&ending_text(&hidden, &session.raised, &session.since_ms)));
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     if let Some(view) = &opts.tui {
         view.finish(host.as_ref());

@@ -16,11 +16,11 @@ use leaktop::model::AlertKind;
 use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
-use super::width::{Stream, WideArg};
 use super::options::{
     AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
     parse_kinds,
 };
+use super::width::{Stream, WideArg};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {

@@ -4,8 +4,8 @@
 
 use super::table::{Align, Table, Width};
 use crate::human::{human_kb, printable};
-use crate::model::layout::{self, Line};
 use crate::model::ProcRow;
+use crate::model::layout::{self, Line};
 
 /// The rows as trees under their headings (`leaked at tick 3: reparented from 41`):
 /// per process its PID, PPID, state, RSS, PSS and USS (`?` where not measured), swap

@@ -50,14 +50,26 @@ impl Width {
         let mut out = String::new();
         let mut line = first.to_string();
         let mut empty = true;
-        for word in text.split(' ').filter(|w| !w.is_empty()) {
-            if !empty && columns(&line) + 1 + columns(word) > w {
+        // Each word with the spaces before it: kept within a line (a report's aligned
+        // `brief:     40`), dropped where the line breaks.
+        let mut rest_of = text;
+        while !rest_of.is_empty() {
+            let word_at = rest_of.len() - rest_of.trim_start_matches(' ').len();
+            let (spaces, after) = rest_of.split_at(word_at);
+            let word_len = after.find(' ').unwrap_or(after.len());
+            let (word, next) = after.split_at(word_len);
+            rest_of = next;
+            if word.is_empty() {
+                break;
+            }
+            if !empty && columns(&line) + spaces.len() + columns(word) > w {
                 push_line(&mut out, &line);
                 line = rest.to_string();
                 empty = true;
             }
-            if !empty {
-                line.push(' ');
+            // Spaces that begin the text are its own indent: kept.
+            if !empty || rest_of.len() + word.len() + spaces.len() == text.len() {
+                line.push_str(spaces);
             }
             let room = w.saturating_sub(columns(&line)).max(1);
             line.push_str(&Width::Cut(room).line(word));
@@ -292,6 +304,11 @@ mod tests {
         );
         let long = Width::Cut(12).wrap("a verylongwordindeed b", "", "  ");
         assert_eq!(long, "a\n  verylongw…\n  b\n");
+        // Spaces within a line are kept; those at a break are not.
+        assert_eq!(
+            Width::Cut(20).wrap("brief:     40 short-lived processes", "", "  "),
+            "brief:     40\n  short-lived\n  processes\n"
+        );
         for line in long.lines() {
             assert!(columns(line) <= 12, "{line:?}");
         }

@@ -76,7 +76,9 @@ fn setsid_escapee_fails_the_check_and_is_caught_by_the_subreaper() {
         .unwrap_or_else(|| panic!("{}", out.stderr));
     assert!(row.contains(" S "), "{}", out.stderr);
     assert!(
-        remark.trim_start().starts_with("<- caught by the subreaper (PPID ")
+        remark
+            .trim_start()
+            .starts_with("<- caught by the subreaper (PPID ")
             || remark
                 .trim_start()
                 .starts_with("<- adopted by the subreaper (PPID "),
