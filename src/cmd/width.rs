@@ -18,9 +18,10 @@ pub(crate) enum Stream {
 /// `--wide` (`-w`): whole command lines.
 #[derive(Args, Clone, Copy, Debug, Default)]
 pub(crate) struct WideArg {
-    /// Whole command lines (as `ps -ww`), not cut with `…` to the terminal's width;
-    /// a pipe gets whole lines already, unless COLUMNS is set. Example: `leaktop
-    /// orphans --wide`, or `COLUMNS=100 leaktop orphans | less` to cut at 100.
+    /// Whole command lines (as `ps -ww`), not cut with … to the terminal's width.
+    ///
+    /// In a pipe lines are whole already, unless COLUMNS is set (then cut to it); JSON
+    /// is never cut.
     #[arg(long, short = 'w')]
     pub(crate) wide: bool,
 }
