@@ -7,6 +7,27 @@ use crate::human::{human_kb, printable};
 use crate::model::ProcRow;
 use crate::model::layout::{self, Line};
 
+/// The first columns of a table of processes: PID, PPID, state, RSS and PSS.
+pub const PROCESS_HEADS: [(&str, Align); 5] = [
+    ("PID", Align::Right),
+    ("PPID", Align::Right),
+    ("S", Align::Left),
+    ("RSS", Align::Right),
+    ("PSS", Align::Right),
+];
+
+/// A process's cells under [`PROCESS_HEADS`]: sizes for people, PSS `?` where it was
+/// not measured.
+pub fn process_cells(r: &ProcRow) -> Vec<String> {
+    vec![
+        r.pid.to_string(),
+        r.ppid.to_string(),
+        r.state.to_string(),
+        human_kb(r.rss_kb),
+        r.pss_kb.map_or("?".to_string(), human_kb),
+    ]
+}
+
 /// The rows as trees under their headings (`leaked at tick 3: reparented from 41`):
 /// per process its PID, PPID, state, RSS, PSS and USS (`?` where not measured), swap
 /// and GPU memory where any process has some, CPU time in seconds, and its command
@@ -15,14 +36,8 @@ use crate::model::layout::{self, Line};
 pub fn table(rows: &[ProcRow], width: Width, note: &dyn Fn(&ProcRow) -> String) -> String {
     let swap = rows.iter().any(|r| r.swap_kb.is_some_and(|kb| kb > 0));
     let gpu = rows.iter().any(|r| r.gpu_kb.is_some());
-    let mut heads = vec![
-        ("PID", Align::Right),
-        ("PPID", Align::Right),
-        ("S", Align::Left),
-        ("RSS", Align::Right),
-        ("PSS", Align::Right),
-        ("USS", Align::Right),
-    ];
+    let mut heads = PROCESS_HEADS.to_vec();
+    heads.push(("USS", Align::Right));
     if swap {
         heads.push(("SWAP", Align::Right));
     }
@@ -37,14 +52,8 @@ pub fn table(rows: &[ProcRow], width: Width, note: &dyn Fn(&ProcRow) -> String) 
             Line::Heading(h) => table.text(h),
             Line::Proc { index, prefix, .. } => {
                 let r = &rows[index];
-                let mut cells = vec![
-                    r.pid.to_string(),
-                    r.ppid.to_string(),
-                    r.state.to_string(),
-                    human_kb(r.rss_kb),
-                    known(r.pss_kb),
-                    known(r.uss_kb),
-                ];
+                let mut cells = process_cells(r);
+                cells.push(known(r.uss_kb));
                 if swap {
                     cells.push(known(r.swap_kb));
                 }

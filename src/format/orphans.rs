@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::Format;
+use super::leaks::{PROCESS_HEADS, process_cells};
 use super::table::{Align, Table, Width};
 use crate::human::{age, human_kb, plural, printable};
 use crate::model::gpu::GpuUsage;
@@ -119,13 +120,7 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: Width) -> String {
 
 /// A group's processes as a table: its trees in the last column.
 fn processes(g: &OrphanGroup, view: &View) -> Table {
-    let mut heads = vec![
-        ("PID", Align::Right),
-        ("PPID", Align::Right),
-        ("S", Align::Left),
-        ("RSS", Align::Right),
-        ("PSS", Align::Right),
-    ];
+    let mut heads = PROCESS_HEADS.to_vec();
     if view.gpu.found() {
         heads.push(("GPU", Align::Right));
     }
@@ -141,13 +136,7 @@ fn processes(g: &OrphanGroup, view: &View) -> Table {
             continue;
         };
         let r = &rows[index];
-        let mut cells = vec![
-            r.pid.to_string(),
-            r.ppid.to_string(),
-            r.state.to_string(),
-            human_kb(r.rss_kb),
-            r.pss_kb.map_or("-".to_string(), human_kb),
-        ];
+        let mut cells = process_cells(r);
         if view.gpu.found() {
             cells.push(view.gpu.kb(r.id()).map_or("?".to_string(), human_kb));
         }

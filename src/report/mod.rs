@@ -30,7 +30,7 @@ pub fn write_text(s: &Summary, file: &str, width: Width) -> String {
 fn write_overview(o: &mut String, s: &Summary, file: &str, width: Width) {
     let head = format!("{file}: leaktop recording of root {} (", s.root_pid);
     let root = printable(&command_tail("", &s.root_cmd)).into_owned();
-    let root = width.rest(&root, crate::human::columns(&head) + 1, 20);
+    let root = width.rest(&root, crate::human::columns(&head) + 1, 40);
     let _ = writeln!(o, "{head}{root})");
     let fate = match s.root_exited_tick {
         Some(t) => format!("exited at tick {t}"),

@@ -4,10 +4,11 @@
 
 use crate::common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Tag, leaktop};
+use common::{Signal, Tag, leaktop};
 use leaktop::human::columns;
 
 /// How each case is run: `COLUMNS`, and `--wide`.
@@ -58,38 +59,41 @@ fn with(mut cmd: Command, (columns_var, wide): (Option<&str>, bool)) -> Command 
     cmd
 }
 
-/// A forkserver pool's parent that exits at once, leaving its pool to `run`.
-const POOL_LEFT: &str = r#"
-import multiprocessing as mp, os, time
-def work(_):
-    time.sleep(3600)
-if __name__ == "__main__":
-    mp.set_start_method("forkserver")
-    pool = mp.Pool(2)
-    pool.map_async(work, range(2))
-    time.sleep(1)
-    os._exit(0)
-"#;
+/// `leaktop run` of [`common::POOL`] whose parent is SIGKILLed once its workers are
+/// up, as the field report's was: the report on stderr.
+fn run_killed_pool(script: &Path, case: (Option<&str>, bool)) -> String {
+    let tag = Tag::new();
+    let mut cmd = tag.command(env!("CARGO_BIN_EXE_leaktop"));
+    cmd.args(["run", "--kill-leaks", "--grace", "1s"]);
+    let mut run = with(cmd, case)
+        .args(["--", "python3", "-W", "ignore"])
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(run.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let parent: u32 = line.trim().parse().unwrap();
+    common::signal(parent, Signal::KILL);
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
+    stderr
+}
 
 #[test]
 fn run_reports_a_forkserver_pool_within_80_columns_or_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("pool_left.py");
-    std::fs::write(&script, POOL_LEFT).unwrap();
+    let script = dir.path().join("pool.py");
+    std::fs::write(&script, common::POOL).unwrap();
     for case in CASES {
-        let tag = Tag::new();
-        let mut cmd = tag.command(env!("CARGO_BIN_EXE_leaktop"));
-        cmd.args(["run", "--kill-leaks", "--grace", "1s"]);
-        let out = with(cmd, case)
-            .args(["--", "python3", "-W", "ignore"])
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("leaked"), "{case:?}: {stderr}");
+        let stderr = run_killed_pool(&script, case);
+        assert!(stderr.contains("processes leaked"), "{case:?}: {stderr}");
         check(&stderr, case);
-        assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
     }
 }
 
