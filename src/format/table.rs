@@ -158,7 +158,8 @@ impl Table {
     /// A remark under the last row, starting where its last column does (where it
     /// fits there; else four columns in, wrapped between words).
     pub fn note(&mut self, note: String) {
-        self.entries.push(Entry::Note(note));
+        self.entries
+            .push(Entry::Note(note.trim_start().to_string()));
     }
 
     /// Each column's width: its head's or its widest cell's.
@@ -268,7 +269,7 @@ mod tests {
             vec!["41".into(), "escaped".into()],
             "python3 -c from multiprocessing.forkserver import main".into(),
         );
-        t.note("<- adopted by the subreaper".into());
+        t.note("  <- adopted by the subreaper".into());
         t.row(vec!["4242".into(), "日本".into()], "sleep 300".into());
         t
     }
