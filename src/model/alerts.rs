@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Tick;
-use crate::human::human_kb;
+use crate::human::{human_kb, plural};
 use crate::sample::{IdMap, IdSet, Identity};
 
 pub mod trend;
@@ -417,11 +417,12 @@ impl Track {
             raise(
                 AlertKind::Accumulating,
                 format!(
-                    "children that stay rose in each of {} parts of the last {}: from {} to {} ({count} children now)",
+                    "children that stay rose in each of {} parts of the last {}: from {} to {} ({} now)",
                     tr.segments,
                     span(tr.span_ms),
                     tr.first,
-                    tr.last
+                    tr.last,
+                    plural(count as usize, "child", "children")
                 ),
             );
         } else if let Some((from, most)) = self.accumulated {
@@ -429,7 +430,9 @@ impl Track {
                 raise(
                     AlertKind::Accumulating,
                     format!(
-                        "still holds {stay} children that stay, accumulated from {from} (at most {most}); the count stopped rising ({count} children now)"
+                        "still holds {} that stay, accumulated from {from} (at most {most}); the count stopped rising ({} now)",
+                        plural(stay as usize, "child", "children"),
+                        plural(count as usize, "child", "children")
                     ),
                 );
             } else {
@@ -475,7 +478,12 @@ impl Track {
             raise(
                 AlertKind::Zombies,
                 format!(
-                    "{zombies} unreaped children (zombies) for {}",
+                    "{} for {}",
+                    plural(
+                        zombies as usize,
+                        "unreaped child (zombie)",
+                        "unreaped children (zombies)"
+                    ),
                     span(now - since)
                 ),
             );
@@ -485,9 +493,9 @@ impl Track {
             raise(
                 AlertKind::Zombies,
                 format!(
-                    "child {pid} exited {} ago and is still unreaped ({zombies} zombie{} now): nothing waits for it",
+                    "child {pid} exited {} ago and is still unreaped ({} now): nothing waits for it",
                     span(age),
-                    if zombies == 1 { "" } else { "s" }
+                    plural(zombies as usize, "zombie", "zombies")
                 ),
             );
         } else if let Some(tr) = self.holding(ZOMBIES, zombies) {
