@@ -461,12 +461,32 @@ impl Checked for Span {
     type Value = Duration;
     /// Parses a human duration (`200ms`, `1m 30s`) within these bounds.
     fn check(&self, s: &str) -> Result<Duration, String> {
+        let show = |d| humantime::format_duration(d).to_string();
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return Err(format!("needs a unit, like {s}s or {s}ms"));
+            // Suggest only what would be accepted: `--interval 0` is neither 0s nor 0ms.
+            let fits: Vec<String> = ["s", "ms"]
+                .iter()
+                .map(|unit| format!("{s}{unit}"))
+                .filter(|given| self.check(given).is_ok())
+                .collect();
+            return Err(match fits.as_slice() {
+                [] if humantime::parse_duration(&format!("{s}ms")).is_ok_and(|d| d < self.min) => {
+                    format!(
+                        "needs a unit, and is too short with any: give at least {}",
+                        show(self.min)
+                    )
+                }
+                [] => format!(
+                    "needs a unit, like 200ms or 1s (from {} to {})",
+                    show(self.min),
+                    show(self.max)
+                ),
+                [one] => format!("needs a unit, like {one}"),
+                [one, two, ..] => format!("needs a unit, like {one} or {two}"),
+            });
         }
         let d = humantime::parse_duration(s)
             .map_err(|e| format!("is not a duration like 200ms or 1s ({e})"))?;
-        let show = |d| humantime::format_duration(d).to_string();
         if d < self.min {
             return Err(match (d.is_zero(), self.why_min) {
                 (true, "") => "must be greater than zero".to_string(),
@@ -563,7 +583,35 @@ mod tests {
                 .unwrap_err()
                 .contains("too long")
         );
-        assert!(INTERVAL.check("5").unwrap_err().contains("needs a unit"));
+        assert_eq!(INTERVAL.check("5").unwrap_err(), "needs a unit, like 5s");
+        // A bare number is told a value that is accepted (issue 28: `--interval 0`
+        // suggested 0s, which was then refused).
+        for tiny in ["0", "0.0", "0.001"] {
+            let e = INTERVAL.check(tiny).unwrap_err();
+            assert!(e.contains("give at least 10ms"), "{tiny}: {e}");
+        }
+        assert_eq!(
+            INTERVAL.check("5000").unwrap_err(),
+            "needs a unit, like 5000ms"
+        );
+        assert_eq!(WAIT.check("0").unwrap_err(), "needs a unit, like 0s or 0ms");
+        assert_eq!(
+            INTERVAL.check("99999999").unwrap_err(),
+            "needs a unit, like 200ms or 1s (from 10ms to 1h)"
+        );
+        for span in [INTERVAL, WAIT, SPAN] {
+            for bare in ["0", "1", "9", "10", "59", "3600", "5000", "0.5", "99999999"] {
+                let e = span.check(bare).unwrap_err();
+                for word in e.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+                {
+                    let suggested = word.starts_with(|c: char| c.is_ascii_digit())
+                        && word.ends_with(|c: char| c.is_ascii_alphabetic());
+                    if suggested {
+                        assert!(span.check(word).is_ok(), "{bare}: {e}: {word} is refused");
+                    }
+                }
+            }
+        }
         assert!(
             INTERVAL
                 .check("soon")
