@@ -67,7 +67,7 @@ pub(crate) struct RootArgs {
     #[arg(long, short, value_name = "PID", conflicts_with = "name", allow_hyphen_values = true, value_parser = Named(ProcessId))]
     pub(crate) pid: Option<u32>,
     /// The root is the oldest process whose command line contains PATTERN.
-    #[arg(long, short, value_name = "PATTERN")]
+    #[arg(long, short, value_name = "PATTERN", value_parser = Named(Pattern))]
     pub(crate) name: Option<String>,
     /// With --name: when the root exits, follow its restart: a new process matching
     /// PATTERN that runs the same executable, started by the root's parent (its
@@ -123,16 +123,38 @@ pub(crate) struct VerdictArgs {
     /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
     /// double-forking daemon): one whose command line contains PATTERN (a plain
     /// substring), and everything below it, is never called leaked. Repeatable.
-    #[arg(long = "allow", value_name = "PATTERN", value_parser = parse_allow)]
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = Named(Allow))]
     pub(crate) allow: Vec<AllowRule>,
 }
 
-/// `--allow PATTERN`: a rule on the command line; an empty pattern would allow all.
-pub(crate) fn parse_allow(s: &str) -> Result<AllowRule, String> {
-    if s.is_empty() {
-        return Err("an empty pattern would allow every process".into());
+/// `--allow PATTERN`: a rule on the command line, a [`Pattern`]; an empty or blank one
+/// would allow every process.
+#[derive(Clone, Copy)]
+pub(crate) struct Allow;
+
+impl Checked for Allow {
+    type Value = AllowRule;
+    fn check(&self, s: &str) -> Result<AllowRule, String> {
+        if s.trim().is_empty() {
+            return Err("would allow every process: give part of a command line".into());
+        }
+        Ok(AllowRule::command(s))
     }
-    Ok(AllowRule::command(s))
+}
+
+/// A plain substring of a command line (--name, --match). An empty or blank one is
+/// refused: it would match every process (`--name ''` watched kthreadd).
+#[derive(Clone, Copy)]
+pub(crate) struct Pattern;
+
+impl Checked for Pattern {
+    type Value = String;
+    fn check(&self, s: &str) -> Result<String, String> {
+        if s.trim().is_empty() {
+            return Err("would match every process: give part of a command line".into());
+        }
+        Ok(s.to_string())
+    }
 }
 
 impl VerdictArgs {
@@ -355,9 +377,15 @@ fn named_error(
     let flag = arg
         .and_then(clap::Arg::get_long)
         .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+    // An empty or blank value is shown quoted, so that the line still names it.
+    let value = if value.trim().is_empty() {
+        format!("'{}'", leaktop::human::printable(value))
+    } else {
+        leaktop::human::printable(value).into_owned()
+    };
     clap::Error::raw(
         clap::error::ErrorKind::ValueValidation,
-        format!("{flag} {} {why}\n", leaktop::human::printable(value)),
+        format!("{flag} {value} {why}\n"),
     )
     .with_cmd(cmd)
 }

@@ -14,7 +14,7 @@ use leaktop::host::Host;
 use leaktop::actions::known::Known;
 
 use super::config::{ConfigArgs, journals_to_read};
-use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
+use super::options::{INTERVAL, MetricsArgs, Named, Pattern, WAIT, parse_size_kb};
 
 /// Whether the listing is a table, JSON or tick-log snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,7 +49,7 @@ impl SignalArg {
 pub(crate) struct OrphansArgs {
     /// Only groups with a process whose command line contains PATTERN (a plain
     /// substring). Names the groups: weak ones are ended too with --kill.
-    #[arg(long = "match", short = 'm', value_name = "PATTERN")]
+    #[arg(long = "match", short = 'm', value_name = "PATTERN", value_parser = Named(Pattern))]
     pub(crate) pattern: Option<String>,
     /// Only processes at least this old are candidates, and with --watch a group is
     /// reported once it has lasted this long: a pool orphaned a moment ago may still
@@ -78,7 +78,7 @@ pub(crate) struct OrphansArgs {
     /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
     /// double-forking daemon): one whose command line contains PATTERN is not listed
     /// (with --all, listed weak), nor ended. Repeatable.
-    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = Named(super::options::Allow))]
     pub(crate) allow: Vec<leaktop::model::allow::AllowRule>,
     /// Print one JSON object (with --watch: one NDJSON line per new group).
     #[arg(long, conflicts_with = "format")]

@@ -38,7 +38,7 @@ pub(crate) struct WatchArgs {
     /// A process meant to outlive its parent: its command line contains PATTERN (as
     /// an [[ignore]] rule with `command = PATTERN`). Its group is neither counted nor
     /// handed to a policy. Repeatable.
-    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::Named(super::options::Allow))]
     pub(crate) allow: Vec<AllowRule>,
     /// Policies say what they would do (a `policy` record, `would end …`) and do nothing.
     #[arg(long)]
