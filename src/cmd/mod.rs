@@ -599,6 +599,44 @@ mod tests {
         assert!(help.contains("[default: 250ms]"), "{help}");
     }
 
+    /// An option sits under a heading that names what it is (issue 28: `run -h` listed
+    /// --junit and --json, and CMD, under "Metrics:").
+    #[test]
+    fn options_sit_under_the_heading_of_what_they_are() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                match arg.get_help_heading() {
+                    Some("Metrics") => {
+                        assert!(id.starts_with("metrics"), "{}: {id}", sub.get_name())
+                    }
+                    Some("Alerts") => assert!(
+                        !["junit", "json", "command", "record"].contains(&id),
+                        "{}: {id}",
+                        sub.get_name()
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        let run = cli.find_subcommand_mut("run").unwrap();
+        let help = run.render_long_help().to_string();
+        let heading_of = |flag: &str| {
+            let at = help.find(flag).unwrap();
+            help[..at]
+                .lines()
+                .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
+                .last()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(heading_of("--junit <FILE>"), "Reports:");
+        assert_eq!(heading_of("--json <FILE>"), "Reports:");
+        assert_eq!(heading_of("--metrics <ADDR>"), "Metrics:");
+    }
+
     /// The pages in `assets/` must match the CLI; regenerate with
     /// `UPDATE_MAN=1 cargo test --bin leaktop man_page`.
     #[test]

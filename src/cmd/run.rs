@@ -70,14 +70,14 @@ pub(crate) struct RunArgs {
     /// Write a JUnit XML report to FILE: a failing test case per leaked tree (the tree
     /// with pids, RSS and how each process leaked), one per --fail-on alert kind; a
     /// clean run is one passing case.
-    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout, help_heading = "Reports")]
     pub(crate) junit: Option<PathBuf>,
     /// Write the run's report to FILE as one JSON object, as `leaktop report --json`
     /// writes a recording's (a file: CMD's own output shares standard output).
-    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout, help_heading = "Reports")]
     pub(crate) json: Option<PathBuf>,
     /// The command and its arguments.
-    #[arg(last = true, value_name = "CMD")]
+    #[arg(last = true, value_name = "CMD", help_heading = "Arguments")]
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
