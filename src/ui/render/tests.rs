@@ -200,6 +200,24 @@ fn help_screen() {
     assert_eq!(app.overlay, Overlay::None, "any key closes help");
 }
 
+/// At 80x24, the smallest terminal leaktop is made for, the help holds every key's
+/// line whole and says how it closes (issue 28: a help box cut its lines).
+#[test]
+fn the_help_fits_80_by_24_whole() {
+    let mut app = live(3);
+    press(&mut app, &[KeyCode::Char('?')]);
+    let screen = draw(&app, 80, 24);
+    for (keys, what) in super::help::HELP {
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains(keys) && l.contains(what) && l.contains('│')),
+            "{what:?} cut in\n{screen}"
+        );
+    }
+    assert!(screen.contains("any key closes this help"), "{screen}");
+}
+
 #[test]
 fn folding_and_filtering() {
     let mut app = live(5);
