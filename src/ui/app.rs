@@ -376,6 +376,9 @@ pub struct App {
     pub mem_column: MemColumn,
     /// Orphans that exited by themselves within the leak grace, so far.
     pub orphans_exited: usize,
+    /// Leaked processes this view's kills have ended, so far: the header says so
+    /// rather than "no leaks" once they are gone.
+    pub leaked_ended: usize,
     /// Why sampling stopped, once it has.
     pub finished: Option<String>,
     /// An export under way: ticks written so far, and in all.
@@ -420,6 +423,7 @@ impl App {
             picker_behind: false,
             mem_column: MemColumn::Rss,
             orphans_exited: 0,
+            leaked_ended: 0,
             finished: None,
             exporting: None,
             shown: Shown::default(),
@@ -830,6 +834,13 @@ impl App {
 
     /// The kill the dialog asked for has finished.
     pub fn kill_finished(&mut self, report: KillReport) {
+        if let Some(tick) = self.history.newest() {
+            self.leaked_ended += tick
+                .processes
+                .iter()
+                .filter(|p| p.leaked && report.ended.contains(&p.id()))
+                .count();
+        }
         if let Overlay::Kill(dialog) = &mut self.overlay {
             dialog.kill_finished(report);
         }
