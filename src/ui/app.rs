@@ -14,7 +14,7 @@ use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
 use crate::host::{Memory, PssParts};
 use crate::model::{Header, MemSum, ProcRow, Tick};
-use crate::sample::{Identity, StartClock};
+use crate::sample::Identity;
 
 /// Rows moved by PageUp/PageDown.
 const PAGE: usize = 10;
@@ -332,7 +332,6 @@ impl MemColumn {
 pub struct ViewOptions {
     pub color: bool,
     pub grace: Duration,
-    pub start_clock: Option<StartClock>,
     /// Pids no kill signals (init, leaktop, its ancestors): the dialog leaves them out.
     pub protected: HashSet<u32>,
 }
@@ -342,7 +341,6 @@ impl Default for ViewOptions {
         ViewOptions {
             color: true,
             grace: Duration::from_secs(3),
-            start_clock: None,
             protected: HashSet::new(),
         }
     }

@@ -171,7 +171,6 @@ fn watch_root(
         ViewOptions {
             color: opts.color,
             grace: opts.grace,
-            start_clock: monitor.start_clock(),
             protected: crate::host::protected(host.as_ref()),
         },
     );

@@ -11,7 +11,6 @@ use crate::actions::run::View;
 use crate::host::Host;
 use crate::model::Header;
 use crate::monitor::TickSource;
-use crate::sample::StartClock;
 
 /// The live view for `run --tui`, with the user's colour and kill grace.
 pub struct RunView {
@@ -33,7 +32,6 @@ impl View for RunView {
         &self,
         host: Arc<dyn Host>,
         header: Header,
-        start_clock: Option<StartClock>,
         source: Box<dyn TickSource>,
         interval: Duration,
     ) -> io::Result<()> {
@@ -41,7 +39,6 @@ impl View for RunView {
             header,
             Source::Live,
             ViewOptions {
-                start_clock,
                 protected: crate::host::protected(host.as_ref()),
                 ..self.options.clone()
             },

@@ -186,7 +186,6 @@ fn app(fake: &FakeHost, monitor: &Fixed) -> App {
         ViewOptions {
             color: false,
             grace: Duration::from_secs(3),
-            start_clock: Some(fake.start_clock()),
             protected: leaktop::host::protected(fake.host().as_ref()),
         },
     )

@@ -91,15 +91,15 @@ fn app_with(ticks: Vec<Tick>, source: Source) -> App {
         started_ms: T0,
         host: "devbox".into(),
         events: None,
-    };
-    let options = ViewOptions {
-        color: false,
-        grace: Duration::from_secs(3),
         // Every process started 10 minutes before the first tick, give or take its pid.
         start_clock: Some(StartClock {
             boot_ms: T0 - 600_000 - 41_000 * 10,
             per_sec: 100,
         }),
+    };
+    let options = ViewOptions {
+        color: false,
+        grace: Duration::from_secs(3),
         protected: [1, 4100].into_iter().collect(),
     };
     let mut app = App::new(header, source, options);
