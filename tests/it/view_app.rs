@@ -584,6 +584,103 @@ fn a_long_replay_is_crossed_with_first_last_tenths_and_events() {
     assert_eq!(view.end().ending, Ending::Quit);
 }
 
+/// The AGE of `pid`'s row on `screen` (the column before COMMAND): blank if unknown.
+fn age_of(screen: &str, pid: u32) -> String {
+    let titles = screen.lines().find(|l| l.contains("AGE  COMMAND")).unwrap();
+    let end = titles.find("AGE").unwrap() + "AGE".len();
+    let row = screen
+        .lines()
+        .find(|l| l.split_whitespace().take(3).any(|w| w == pid.to_string()))
+        .unwrap_or_else(|| panic!("no row of {pid}:\n{screen}"));
+    row.chars()
+        .skip(end - 7)
+        .take(7)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// A recording written (as `record` writes it, in both formats) and replayed shows
+/// each process's AGE (issue 28: a replay's AGE column was empty, the recording not
+/// saying how start times map to wall time); an older recording without its start
+/// clock shows AGE unknown (blank), never 0.
+#[test]
+fn a_replay_shows_age_and_an_old_recording_leaves_it_unknown() {
+    use leaktop::format::Format;
+    let fake = family();
+    let mut m = monitor(&fake);
+    let header = m.0.header().clone();
+    assert!(header.start_clock.is_some(), "the monitor knows its clock");
+    let ticks = five_ticks(&fake, &mut m);
+    let dir = tempfile::tempdir().unwrap();
+    let replay = |path: PathBuf| {
+        let recording = leaktop::format::read(&path).unwrap();
+        let mut app = App::new(
+            recording.header.clone(),
+            Source::Replay {
+                path: path.display().to_string(),
+            },
+            ViewOptions {
+                color: false,
+                ..ViewOptions::default()
+            },
+        );
+        for t in recording.ticks {
+            app.push_tick(t);
+        }
+        let view = View::start(app, None, options(&fake, dir.path().to_path_buf()));
+        let screen = view.wait_for(" of 5 ");
+        view.key(KeyCode::Char('q'));
+        view.end();
+        (recording.header, screen)
+    };
+    for format in [Format::Text, Format::Ndjson] {
+        let mut out = String::new();
+        format.write_header(&header, &mut out);
+        for t in &ticks {
+            format.write_tick(t, &mut out);
+        }
+        let path = dir.path().join(format!("family.{format:?}"));
+        std::fs::write(&path, &out).unwrap();
+        let (read, screen) = replay(path);
+        assert_eq!(read.start_clock, header.start_clock, "{format:?}");
+        // The fake's processes started at boot; the ticks are ten minutes after it.
+        for pid in [4100, 4131] {
+            let age = age_of(&screen, pid);
+            assert!(
+                age.ends_with('s') && age.starts_with(|c: char| c.is_ascii_digit()),
+                "{format:?}: AGE of {pid} is {age:?}:\n{screen}"
+            );
+        }
+
+        // The same recording as leaktop wrote it before it carried its clock.
+        let old: String = match format {
+            Format::Text => out
+                .lines()
+                .filter(|l| !l.starts_with("# start-clock:"))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            Format::Ndjson => {
+                let mut lines = out.lines();
+                let mut head: serde_json::Value =
+                    serde_json::from_str(lines.next().unwrap()).unwrap();
+                head.as_object_mut().unwrap().remove("start_clock").unwrap();
+                std::iter::once(head.to_string())
+                    .chain(lines.map(str::to_string))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            }
+        };
+        let path = dir.path().join(format!("old.{format:?}"));
+        std::fs::write(&path, old).unwrap();
+        let (read, screen) = replay(path);
+        assert_eq!(read.start_clock, None);
+        for pid in [4100, 4131] {
+            assert_eq!(age_of(&screen, pid), "", "{format:?}: unknown:\n{screen}");
+        }
+    }
+}
+
 /// A monitor that samples only when the test says so (one step per message), so that
 /// the test knows which tick did what.
 struct Gated(Monitor, mpsc::Receiver<()>);
