@@ -168,6 +168,8 @@ Killing and pausing are off in a replay. Without a terminal, use leaktop report.
         /// Stop at a damaged line, instead of skipping the tick it is in.
         #[arg(long)]
         strict: bool,
+        #[command(flatten)]
+        export: options::ExportArgs,
     },
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -321,8 +323,13 @@ fn run(host: std::sync::Arc<dyn leaktop::host::Host>, cli: Cli) -> Result<Exit, 
             Ok(Exit::Success)
         }
         Some(Cmd::Report(args)) => report::run(host, args),
-        Some(Cmd::Replay { file, strict }) => {
-            ui::replay(host, &file, color, strict).map_err(anyhow::Error::from)?;
+        Some(Cmd::Replay {
+            file,
+            strict,
+            export,
+        }) => {
+            ui::replay(host, &file, color, strict, export.export_dir)
+                .map_err(anyhow::Error::from)?;
             Ok(Exit::Success)
         }
         Some(Cmd::Completions { shell }) => {

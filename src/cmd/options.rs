@@ -102,6 +102,8 @@ pub(crate) struct ViewTuning {
     #[arg(long, value_enum, default_value_t = BackendArg::here())]
     pub(crate) backend: BackendArg,
     #[command(flatten)]
+    pub(crate) export: ExportArgs,
+    #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
     pub(crate) alerts: AlertArgs,
@@ -182,7 +184,32 @@ impl ViewTuning {
             leak_grace: self.verdict.leak_grace,
             allowed: self.verdict.allowed()?,
             metrics: None,
+            export_dir: self.export.export_dir.clone(),
         })
+    }
+}
+
+/// Where the view's `e` writes (the view, the demo, a replay).
+#[derive(Args, Clone)]
+pub(crate) struct ExportArgs {
+    /// Where `e` writes the timeline (it says where and waits for Enter first)
+    /// [default: $XDG_DATA_HOME/leaktop, else ~/.local/share/leaktop, made on first use].
+    #[arg(long, value_name = "DIR", value_parser = Named(Dir))]
+    pub(crate) export_dir: Option<std::path::PathBuf>,
+}
+
+/// A directory given on the command line: not empty (which would be the working
+/// directory by accident).
+#[derive(Clone, Copy)]
+pub(crate) struct Dir;
+
+impl Checked for Dir {
+    type Value = std::path::PathBuf;
+    fn check(&self, s: &str) -> Result<std::path::PathBuf, String> {
+        if s.trim().is_empty() {
+            return Err("is no directory: give a path (. for the working directory)".into());
+        }
+        Ok(s.into())
     }
 }
 

@@ -44,7 +44,7 @@ impl View for RunView {
             },
         );
         let mut tui = Tui::open()?;
-        tui.run(LoopOptions::new(host), app, Some(source), interval)?;
+        tui.run(LoopOptions::new(host, None), app, Some(source), interval)?;
         // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once
         // the run has reported and cleaned up: see `finish`.
         if let Some(ending) = tui.ending() {

@@ -197,7 +197,7 @@ fn options(fake: &FakeHost, dir: PathBuf) -> LoopOptions {
     fake.set_wall_clock(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_983_189));
     LoopOptions {
         host: fake.host(),
-        export_dirs: vec![dir],
+        export_dir: dir,
     }
 }
 
@@ -474,6 +474,8 @@ fn export_streams_with_progress_and_never_follows_a_symlink() {
     let view = View::start(app, None, options(&fake, dir.path().to_path_buf()));
     view.wait_for("tick 2500");
     view.key(KeyCode::Char('e'));
+    view.wait_for("Enter writes · Esc cancels");
+    view.key(KeyCode::Enter);
     assert!(hold.wait_reached(LIMIT));
     let exporting = view.wait_for("exporting… 0/2,500 ticks");
     assert_snapshot!("exporting", exporting);
@@ -501,12 +503,81 @@ fn export_streams_with_progress_and_never_follows_a_symlink() {
     assert_eq!(recording.header.root_pid, 4100);
 }
 
+/// `e` says where it would write, and whose the directory is, before anything is
+/// written (issue 28: it wrote into the working directory, whoever's it was, with no
+/// word first): Esc writes nothing; Enter makes the directory (for the user alone)
+/// and writes there; someone else's directory is named as such first.
+#[test]
+fn export_says_where_before_writing_and_esc_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data").join("leaktop");
+    let fake = family();
+    let mut m = monitor(&fake);
+    let app = app(&fake, &m);
+    let ticks = five_ticks(&fake, &mut m);
+    let view = View::start(app, None, options(&fake, dir.clone()));
+    for t in ticks {
+        view.send(Msg::Tick(t));
+    }
+    view.wait_for("LEAKED 2 processes");
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_983_189);
+    let path = dir.join(export_name(4100, time, 0));
+    view.key(KeyCode::Char('e'));
+    let asked = view.wait_for("Enter writes · Esc cancels");
+    // The footer, within 100 columns: the directory, whose it is, and the keys.
+    let footer = asked.lines().last().unwrap().to_string();
+    assert!(
+        footer.contains("/data/leaktop/? (new directory)  Enter writes · Esc cancels"),
+        "{footer}"
+    );
+    view.key(KeyCode::Esc);
+    view.wait_for("export cancelled: nothing written");
+    assert!(fake.creates().is_empty(), "{:?}", fake.creates());
+    assert!(fake.made_dirs().is_empty());
+    assert!(!dir.exists());
+
+    view.key(KeyCode::Char('e'));
+    view.wait_for("(new directory)");
+    view.key(KeyCode::Enter);
+    let done = view.wait_for("exported 5 ticks to");
+    assert!(done.contains(&path.display().to_string()), "{done}");
+    assert_eq!(fake.made_dirs(), [dir.clone()]);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    assert_eq!(fake.creates(), [(path.clone(), Create::New)]);
+    assert_eq!(leaktop::format::read(&path).unwrap().ticks.len(), 5);
+
+    // Now the directory is the user's: nothing to say about it.
+    view.key(KeyCode::Char('e'));
+    let again = view.wait_for("Enter writes · Esc cancels");
+    assert!(!again.contains("new directory"), "{again}");
+    assert!(!again.contains("not you"), "{again}");
+    view.key(KeyCode::Esc);
+    view.wait_for("export cancelled");
+    // Someone else's directory is named as such before anything is written.
+    let other = fake.host().own_uid() + 1;
+    fake.set_owner(&dir, other);
+    view.key(KeyCode::Char('e'));
+    let warned = view.wait_for("Enter writes · Esc cancels");
+    assert!(
+        warned.contains(&format!("(owned by uid {other}, not you)")),
+        "{warned}"
+    );
+    view.key(KeyCode::Esc);
+    view.key(KeyCode::Char('q'));
+    assert_eq!(view.end().ending, Ending::Quit);
+    assert_eq!(fake.creates().len(), 1, "only the one Enter wrote");
+}
+
 #[test]
 fn an_export_that_cannot_be_written_says_why() {
     let fake = family();
     let view = view_of(&fake);
     fake.fail_next_create(std::io::ErrorKind::PermissionDenied);
     view.key(KeyCode::Char('e'));
+    view.wait_for("Enter writes · Esc cancels");
+    view.key(KeyCode::Enter);
     let screen = view.wait_for("export failed:");
     assert!(screen.contains("permission denied"), "{screen}");
     view.key(KeyCode::Char('q'));

@@ -27,7 +27,7 @@ pub(super) const HELP: &[(&str, &str)] = &[
     ("> End l", "return to the newest tick (live)"),
     ("m", "memory column: RSS, PSS, USS (READ: how old)"),
     ("p", "pause or resume sampling"),
-    ("e", "export the timeline so far as a tick-log file"),
+    ("e", "export the timeline so far (says where; Enter writes)"),
     ("x  F9", "kill the selected process and its tree"),
     ("K", "kill every leaked tree"),
     ("?  F1", "this help"),
