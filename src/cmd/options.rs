@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use clap::Args;
 
+use leaktop::actions::kill::KILL_GRACE;
 use leaktop::format::Format;
+use leaktop::human::human_kb;
 use leaktop::model::allow::AllowRule;
 use leaktop::model::{AlertConfig, AlertKind};
+use leaktop::monitor::LEAK_GRACE;
 use leaktop::sample::Backend;
 use leaktop::ui::{Root, WatchOptions};
 
@@ -93,10 +96,10 @@ impl RootArgs {
 #[derive(Args)]
 pub(crate) struct ViewTuning {
     /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
+    #[arg(long, short, value_name = "DURATION", default_value = shown(VIEW_INTERVAL), value_parser = Named(INTERVAL))]
     pub(crate) interval: Duration,
     /// How long a kill waits for processes to end before offering SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(KILL_GRACE), value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = BackendArg::here())]
@@ -120,7 +123,7 @@ pub(crate) struct VerdictArgs {
     /// polling its client's pid every 3 s within 3 s. Longer ones need more (VS Code's
     /// extension host watchdog: 6 s). Not --grace, which is how long a kill waits
     /// before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(LEAK_GRACE), value_parser = Named(WAIT))]
     pub(crate) leak_grace: Duration,
     /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
     /// double-forking daemon): one whose command line contains PATTERN (a plain
@@ -222,51 +225,51 @@ pub(crate) struct AlertArgs {
     /// history at several timescales at once; this is the least evidence one needs (a
     /// warm-up rises like a leak for its first seconds). A bare number counts ticks
     /// (deprecated).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = Named(Window { min_ticks: 5 }))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.accumulate_span_ms), value_parser = Named(Window { min_ticks: 5 }))]
     pub(crate) accumulate_window: WindowArg,
     /// How many more children the last part of that span holds than the first, at least.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.accumulate_min as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) accumulate_min: u32,
     /// How long a process must use no CPU to be `idle` (at most 1year).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.idle_after_ms), value_parser = Named(SPAN))]
     pub(crate) idle_after: Duration,
     /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB (KB, MB, GB count in
     /// 1024s, as KiB, MiB, GiB do).
-    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
+    #[arg(long, value_name = "SIZE", default_value = shown_kb(DEFAULTS.idle_min_rss_kb), value_parser = parse_size_kb)]
     pub(crate) idle_min_rss: u64,
     /// Parts (2 to 16) the span of `rss_ratchet` is cut into: the RSS minimum must rise
     /// from each to the next.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=16))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.ratchet_windows as u32, value_parser = clap::value_parser!(u32).range(2..=16))]
     pub(crate) ratchet_windows: u32,
     /// The shortest span over which the RSS low-water mark must rise, in each part, to
     /// be `rss_ratchet` (judged, as for --accumulate-window, over the whole history).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = Named(SPAN), conflicts_with = "ratchet_window_ticks")]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.ratchet_span_ms), value_parser = Named(SPAN), conflicts_with = "ratchet_window_ticks")]
     pub(crate) ratchet_span: Duration,
     /// Deprecated: use --ratchet-span. The length of each of --ratchet-windows parts; a
     /// bare number counts ticks.
     #[arg(long, value_name = "TICKS", value_parser = Named(Window { min_ticks: 1 }))]
     pub(crate) ratchet_window_ticks: Option<WindowArg>,
     /// How much the last part's minimum must exceed the first's, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULTS.ratchet_min_growth_pct, value_parser = Named(Percent))]
     pub(crate) ratchet_min_growth: f64,
     /// How much the last part's minimum must exceed the first's, in memory: 8MB, 512KB.
-    #[arg(long, value_name = "SIZE", default_value = "8MB", value_parser = parse_size_kb)]
+    #[arg(long, value_name = "SIZE", default_value = shown_kb(DEFAULTS.ratchet_min_rise_kb), value_parser = parse_size_kb)]
     pub(crate) ratchet_min_rise: u64,
     /// Unreaped children (zombies) a live parent must hold for 3s to raise `zombies`; a
     /// count that rises in each of five parts of --accumulate-window raises it too.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.zombies_min as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) zombies_min: u32,
     /// How long one zombie may stay unreaped under a live parent before it raises
     /// `zombies` by itself (a server child OOM-killed that nothing waits for). A
     /// parent that reaps does so within milliseconds: on a busy build machine (about
     /// 100 processes, each second for 2 minutes) no zombie stayed over 2s.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.zombie_after_ms), value_parser = Named(SPAN))]
     pub(crate) zombie_after: Duration,
     /// How long a process may stay stopped by a signal (state T: a profiler that
     /// detached with a SIGSTOP pending, a job stopped and forgotten) before it is
     /// `stopped`. A debugger's stop (t) is not counted; that busy machine showed no
     /// stopped process at all.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.stopped_after_ms), value_parser = Named(SPAN))]
     pub(crate) stopped_after: Duration,
 }
 
@@ -323,6 +326,37 @@ impl AlertArgs {
         }
     }
 }
+
+/// The alerts' thresholds when no option or file says otherwise: `--help` states
+/// these, and a monitor made without options uses them.
+const DEFAULTS: AlertConfig = AlertConfig::DEFAULT;
+
+/// A duration as `--help` states a default, from the constant the code uses: `5s`,
+/// `200ms`, `2m`.
+pub(crate) fn shown(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// [`shown`] of a count of milliseconds.
+fn shown_ms(ms: u64) -> String {
+    shown(Duration::from_millis(ms))
+}
+
+/// A size in KiB as `--help` states a default, as it is typed: `100MiB`.
+pub(crate) fn shown_kb(kb: u64) -> String {
+    human_kb(kb).replace(' ', "")
+}
+
+/// `--interval`'s default in the view and `record`.
+pub(crate) const VIEW_INTERVAL: Duration = Duration::from_secs(1);
+/// `run --interval`'s default: a test suite's processes live for moments.
+pub(crate) const RUN_INTERVAL: Duration = Duration::from_millis(200);
+/// `run --settle`'s default.
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
+/// `orphans --watch --interval`'s default.
+pub(crate) const SCAN_INTERVAL: Duration = Duration::from_secs(2);
+/// `watch --interval`'s default, where no configuration file says otherwise.
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An alert window as given: a duration, or (deprecated) a bare count of ticks.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -17,17 +17,17 @@ use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
 use super::options::{
-    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
-    parse_kinds,
+    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, RUN_INTERVAL,
+    SETTLE, VerdictArgs, WAIT, parse_kinds, shown,
 };
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// Time between samples while CMD runs, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = Named(INTERVAL))]
+    #[arg(long, short, value_name = "DURATION", default_value = shown(RUN_INTERVAL), value_parser = Named(INTERVAL))]
     pub(crate) interval: Duration,
     /// How long to wait after CMD exits before deciding what leaked (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(SETTLE), value_parser = Named(WAIT))]
     pub(crate) settle: Duration,
     /// Exit with code 3 if anything leaked, instead of CMD's exit code.
     #[arg(long)]
@@ -36,7 +36,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) kill_leaks: bool,
     /// How long --kill-leaks waits after SIGTERM before SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(leaktop::actions::kill::KILL_GRACE), value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Record the whole run to FILE.
     #[arg(long, value_name = "FILE", value_parser = NotStdout)]
@@ -59,7 +59,7 @@ pub(crate) struct RunArgs {
     pub(crate) fail_on: Vec<AlertKind>,
     /// With --fail-on, exit 3 only for an alert standing when CMD exits or one that
     /// stood for at least DURATION without a break (0 = any alert raised at any time).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
+    #[arg(long, value_name = "DURATION", default_value = shown(Duration::ZERO), value_parser = Named(WAIT), requires = "fail_on")]
     pub(crate) fail_after: Duration,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,

@@ -121,20 +121,25 @@ pub struct AlertConfig {
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        AlertConfig {
-            accumulate_span_ms: 120_000,
-            accumulate_min: 5,
-            idle_after_ms: 60_000,
-            idle_min_rss_kb: 100 * 1024,
-            ratchet_windows: 5,
-            ratchet_span_ms: 120_000,
-            ratchet_min_growth_pct: 5.0,
-            ratchet_min_rise_kb: 8 * 1024,
-            zombies_min: 5,
-            zombie_after_ms: DEFAULT_LONG_MS,
-            stopped_after_ms: DEFAULT_LONG_MS,
-        }
+        AlertConfig::DEFAULT
     }
+}
+
+impl AlertConfig {
+    /// The thresholds `--help` states as the defaults (see the README's table).
+    pub const DEFAULT: AlertConfig = AlertConfig {
+        accumulate_span_ms: 120_000,
+        accumulate_min: 5,
+        idle_after_ms: 60_000,
+        idle_min_rss_kb: 100 * 1024,
+        ratchet_windows: 5,
+        ratchet_span_ms: 120_000,
+        ratchet_min_growth_pct: 5.0,
+        ratchet_min_rise_kb: 8 * 1024,
+        zombies_min: 5,
+        zombie_after_ms: DEFAULT_LONG_MS,
+        stopped_after_ms: DEFAULT_LONG_MS,
+    };
 }
 
 impl AlertConfig {

@@ -358,7 +358,7 @@ impl Default for ViewOptions {
     fn default() -> Self {
         ViewOptions {
             color: true,
-            grace: Duration::from_secs(3),
+            grace: crate::actions::kill::KILL_GRACE,
             protected: HashSet::new(),
         }
     }
