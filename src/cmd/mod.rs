@@ -747,8 +747,7 @@ mod tests {
             let at = help.find(flag).unwrap();
             help[..at]
                 .lines()
-                .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
-                .last()
+                .rfind(|l| !l.starts_with(' ') && l.ends_with(':'))
                 .unwrap_or("")
                 .to_string()
         };

@@ -427,7 +427,7 @@ impl Track {
                     span(tr.span_ms),
                     tr.first,
                     tr.last,
-                    plural(count as usize, "child", "children")
+                    plural(count, "child", "children")
                 ),
             );
         } else if let Some((from, most)) = self.accumulated {
@@ -437,7 +437,7 @@ impl Track {
                     format!(
                         "still holds {} that stay, accumulated from {from} (at most {most}); the count stopped rising ({} now)",
                         plural(stay as usize, "child", "children"),
-                        plural(count as usize, "child", "children")
+                        plural(count, "child", "children")
                     ),
                 );
             } else {

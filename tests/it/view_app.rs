@@ -542,7 +542,7 @@ fn export_says_where_before_writing_and_esc_writes_nothing() {
     view.key(KeyCode::Enter);
     let done = view.wait_for("exported 5 ticks to");
     assert!(done.contains(&path.display().to_string()), "{done}");
-    assert_eq!(fake.made_dirs(), [dir.clone()]);
+    assert_eq!(fake.made_dirs(), std::slice::from_ref(&dir));
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     assert_eq!(fake.creates(), [(path.clone(), Create::New)]);
