@@ -140,10 +140,10 @@ pub(crate) struct Allow;
 impl Checked for Allow {
     type Value = AllowRule;
     fn check(&self, s: &str) -> Result<AllowRule, String> {
-        if s.trim().is_empty() {
-            return Err("would allow every process: give part of a command line".into());
-        }
-        Ok(AllowRule::command(s))
+        Pattern
+            .check(s)
+            .map(|pattern| AllowRule::command(&pattern))
+            .map_err(|_| "would allow every process: give part of a command line".into())
     }
 }
 

@@ -260,18 +260,6 @@ impl Host for LinuxHost {
         std::fs::remove_file(path)
     }
 
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        super::unix::create_dir_all(path)
-    }
-
-    fn owner(&self, path: &Path) -> io::Result<u32> {
-        super::unix::owner(path)
-    }
-
-    fn own_uid(&self) -> u32 {
-        super::own_uid()
-    }
-
     fn memory(&self, id: Identity) -> Option<Memory> {
         read_memory(id)
     }

@@ -238,18 +238,6 @@ impl Host for MacosHost {
         std::fs::remove_file(path)
     }
 
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        super::unix::create_dir_all(path)
-    }
-
-    fn owner(&self, path: &Path) -> io::Result<u32> {
-        super::unix::owner(path)
-    }
-
-    fn own_uid(&self) -> u32 {
-        super::own_uid()
-    }
-
     /// Unknown: macOS has no `smaps_rollup`.
     fn memory(&self, _id: Identity) -> Option<Memory> {
         None

@@ -459,21 +459,26 @@ fn run_with_the_view_reports_and_gates_after_it_closes() {
     assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
 }
 
+/// `leaktop record` of `pid`'s family, three ticks at 100 ms, into `file`.
+fn record_three_ticks(pid: u32, file: &std::path::Path) {
+    let status = std::process::Command::new(leaktop())
+        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "3"])
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg("--out")
+        .arg(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn replay_steps_through_a_recording_and_refuses_to_kill() {
     let tag = Tag::new();
     let sleeper = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("three.ticklog");
-    let status = std::process::Command::new(leaktop())
-        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "3"])
-        .arg("--pid")
-        .arg(sleeper.id().to_string())
-        .arg("--out")
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    record_three_ticks(sleeper.id(), &file);
     let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
     screen.wait_for("tick 3 of 3", Duration::from_secs(30));
     screen.keys(&["Left"]);
@@ -494,15 +499,7 @@ fn replay_shows_age_and_export_asks_before_writing_into_the_data_directory() {
     let sleeper = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("three.ndjson");
-    let status = std::process::Command::new(leaktop())
-        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "3"])
-        .arg("--pid")
-        .arg(sleeper.id().to_string())
-        .arg("--out")
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    record_three_ticks(sleeper.id(), &file);
     let data = dir.path().join("data");
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();

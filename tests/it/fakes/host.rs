@@ -1426,10 +1426,6 @@ impl Host for FakeHost {
         }
     }
 
-    fn own_uid(&self) -> u32 {
-        leaktop::host::own_uid()
-    }
-
     fn mem_available_kb(&self) -> Option<u64> {
         // Not scripted: the kill's second opinion is left out.
         None
