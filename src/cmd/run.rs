@@ -17,8 +17,8 @@ use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
 use super::options::{
-    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, RUN_INTERVAL,
-    SETTLE, VerdictArgs, WAIT, parse_kinds, shown,
+    AlertArgs, BackendArg, ExportArgs, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout,
+    RUN_INTERVAL, SETTLE, VerdictArgs, WAIT, parse_kinds, shown,
 };
 
 #[derive(Args)]
@@ -61,6 +61,9 @@ pub(crate) struct RunArgs {
     /// stood for at least DURATION without a break (0 = any alert raised at any time).
     #[arg(long, value_name = "DURATION", default_value = shown(Duration::ZERO), value_parser = Named(WAIT), requires = "fail_on")]
     pub(crate) fail_after: Duration,
+    /// With --tui: where the view's `e` writes.
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -109,11 +112,14 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         fail_on: args.fail_on,
         fail_after: args.fail_after,
         tui: args.tui.then(|| {
-            Box::new(RunView::new(ViewOptions {
-                color,
-                grace: args.grace,
-                ..ViewOptions::default()
-            })) as Box<dyn run::View>
+            Box::new(RunView::new(
+                ViewOptions {
+                    color,
+                    grace: args.grace,
+                    ..ViewOptions::default()
+                },
+                args.export.export_dir.clone(),
+            )) as Box<dyn run::View>
         }),
         command: args.command,
         interval: args.interval,

@@ -12,14 +12,19 @@ use crate::host::Host;
 use crate::model::Header;
 use crate::monitor::TickSource;
 
-/// The live view for `run --tui`, with the user's colour and kill grace.
+/// The live view for `run --tui`, with the user's colour and kill grace, and where
+/// its `e` writes (`None`: the XDG data directory).
 pub struct RunView {
     options: ViewOptions,
+    export_dir: Option<std::path::PathBuf>,
 }
 
 impl RunView {
-    pub fn new(options: ViewOptions) -> RunView {
-        RunView { options }
+    pub fn new(options: ViewOptions, export_dir: Option<std::path::PathBuf>) -> RunView {
+        RunView {
+            options,
+            export_dir,
+        }
     }
 }
 
@@ -44,7 +49,12 @@ impl View for RunView {
             },
         );
         let mut tui = Tui::open()?;
-        tui.run(LoopOptions::new(host, None), app, Some(source), interval)?;
+        tui.run(
+            LoopOptions::new(host, self.export_dir.clone()),
+            app,
+            Some(source),
+            interval,
+        )?;
         // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once
         // the run has reported and cleaned up: see `finish`.
         if let Some(ending) = tui.ending() {
