@@ -268,6 +268,13 @@ impl Tracker {
         !self.live.is_empty()
     }
 
+    /// Whether a defunct member (a zombie, exited and not yet reaped) is still shown:
+    /// a view that stopped sampling now would keep its `<defunct>` row after it is
+    /// reaped.
+    pub fn any_defunct(&self) -> bool {
+        !self.defunct.is_empty()
+    }
+
     /// How many processes have ever belonged to the family.
     pub fn ever_members(&self) -> u64 {
         self.ever_members
