@@ -297,7 +297,6 @@ fn status_line(tick: &Tick) {
     ));
 }
 
-/// When the tick after `now` is due: the first point of the schedule `started`,
 /// Waits until `next` (`None`: for a signal only), listening for process events where
 /// the monitor can (a loss brings the tick forward: it rescans at once); the stop
 /// signal that came first, if one did.

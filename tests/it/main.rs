@@ -98,6 +98,8 @@ mod scenarios;
 mod session_subreaper;
 // the interactive view in a real terminal (tmux)
 mod tui;
+// leaktop under valgrind (skipped without it)
+mod valgrind;
 // verdicts on innocent and leaking real shapes
 mod verdicts;
 // the whole view's event loop on TestBackend with the fake host
