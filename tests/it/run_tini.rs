@@ -27,30 +27,6 @@ use serde_json::Value;
 const SUPERVISOR: &str =
     "read _ < \"$0\"; sh -c 'sleep 3600 & kill -9 $$'; while :; do sh -c 'sleep 3600 & wait'; done";
 
-/// How to make a PID namespace: as root, or in a user namespace of one's own.
-fn unshare() -> Option<&'static [&'static str]> {
-    let ways: [&'static [&'static str]; 2] = [
-        &["--pid", "--fork", "--mount-proc"],
-        &[
-            "--user",
-            "--map-root-user",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-        ],
-    ];
-    ways.into_iter().find(|how| {
-        std::process::Command::new("unshare")
-            .args(*how)
-            .arg("true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
 /// The ticks of an ndjson recording written so far.
 fn ticks(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -73,7 +49,7 @@ fn leaked_in(tick: &Value) -> Vec<u32> {
 
 #[test]
 fn run_of_tini_calls_the_components_it_adopted_leaked_and_its_own_tree_not() {
-    let Some(how) = unshare() else {
+    let Some(how) = common::unshare_pid() else {
         eprintln!("skipped: needs a PID namespace of its own (unshare)");
         return;
     };
