@@ -23,7 +23,7 @@ use serde_json::Value;
 /// The supervisor (`$0`: a FIFO to read a line from before it starts launchers, once
 /// a tick has seen it, so that the events know it as family). The first launcher
 /// starts its component and is SIGKILLed at once (between two ticks); the test kills
-/// the second from outside; the third stays.
+/// the second from outside once a tick has seen it; the third stays.
 const SUPERVISOR: &str =
     "read _ < \"$0\"; sh -c 'sleep 3600 & kill -9 $$'; while :; do sh -c 'sleep 3600 & wait'; done";
 
@@ -35,6 +35,17 @@ fn ticks(path: &std::path::Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["type"] == "tick")
         .collect()
+}
+
+/// Whether the last tick recorded so far shows `pid`.
+fn seen(record: &std::path::Path, pid: u32) -> bool {
+    ticks(record).last().is_some_and(|t| {
+        t["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["pid"] == pid)
+    })
 }
 
 fn leaked_in(tick: &Value) -> Vec<u32> {
@@ -80,15 +91,7 @@ fn run_of_tini_calls_the_components_it_adopted_leaked_and_its_own_tree_not() {
     let tini = only_child(unshare);
     let supervisor = only_child(tini);
     assert!(
-        wait_until(common::PATIENCE, || ticks(&record).last().is_some_and(
-            |t| {
-                t["processes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|p| p["pid"] == supervisor)
-            }
-        )),
+        wait_until(common::PATIENCE, || seen(&record, supervisor)),
         "a tick saw the supervisor {supervisor}"
     );
     std::fs::write(&go, "go\n").unwrap();
@@ -102,9 +105,14 @@ fn run_of_tini_calls_the_components_it_adopted_leaked_and_its_own_tree_not() {
         "tini {tini} has the supervisor and one adopted component: {kids:?}"
     );
     let first = kids.into_iter().find(|&k| k != supervisor).unwrap();
-    // The second launcher is killed from outside, its component adopted.
+    // The second launcher, once a tick has seen it run with its component, is killed
+    // from outside, its component adopted.
     let launcher = only_child(supervisor);
     let second = only_child(launcher);
+    assert!(
+        wait_until(common::PATIENCE, || seen(&record, second)),
+        "a tick saw the component {second}"
+    );
     common::signal(launcher, rustix::process::Signal::KILL);
     assert!(wait_until(common::PATIENCE, || ppid(second) == Some(tini)));
     let adopted = [first, second];
