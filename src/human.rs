@@ -152,7 +152,12 @@ pub fn io_message(e: &std::io::Error) -> String {
 
 /// A size for people, next to the exact KiB figure.
 pub fn human_kb(kb: u64) -> String {
-    humansize::format_size(kb.saturating_mul(1024), humansize::BINARY)
+    shown_kb(kb).to_string()
+}
+
+/// [`human_kb`] as a `Display`, to write into a line without a `String` of its own.
+pub fn shown_kb(kb: u64) -> impl std::fmt::Display {
+    humansize::SizeFormatter::new(kb.saturating_mul(1024), humansize::BINARY)
 }
 
 /// `12s`, `4m12s`, `2h05m`, `3d04h`.
@@ -175,12 +180,44 @@ pub fn elapsed(ms: u64) -> String {
     }
 }
 
-/// `text` cut to `width` characters, with `…` where it was cut.
+/// How many terminal columns `text` takes: each character's display width (a CJK
+/// ideograph or an emoji 2, a combining accent 0, a control character 0), summed as
+/// a terminal that uses `wcwidth` places them. Text from a process is [`printable`]
+/// first, so control characters do not reach here as such.
+pub fn columns(text: &str) -> usize {
+    text.chars().map(char_columns).sum()
+}
+
+fn char_columns(c: char) -> usize {
+    unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
+}
+
+/// `text` within `width` terminal columns ([`columns`]): unchanged if it fits, else
+/// cut at a character boundary (a character is never split, and the combining marks
+/// after the last character kept stay with it) with `…` (one column) where it was
+/// cut. A wide character that would straddle the edge is left out whole; `width` 0
+/// is the empty string, 1 the ellipsis alone.
 pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+    if columns(text) <= width {
         return text.to_string();
     }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    let Some(room) = width.checked_sub(1) else {
+        return String::new();
+    };
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        let w = char_columns(c);
+        // A zero-width character belongs to the character before it: kept with it,
+        // left out with it.
+        if w > 0 && used + w > room {
+            break;
+        }
+        used += w;
+        end = i + c.len_utf8();
+    }
+    let mut cut = String::with_capacity(end + '…'.len_utf8());
+    cut.push_str(&text[..end]);
     cut.push('…');
     cut
 }
@@ -217,6 +254,42 @@ pub fn parse_size_kb(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 28, item 6: the one cut every width-aware table uses.
+    #[test]
+    fn fit_cuts_at_display_columns_with_an_ellipsis_never_inside_a_character() {
+        // Exactly fitting, and one over.
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdefg", 6), "abcde…");
+        assert_eq!(fit("", 0), "");
+        // Narrower than the ellipsis, or just as wide.
+        assert_eq!(fit("abc", 0), "");
+        assert_eq!(fit("abc", 1), "…");
+        assert_eq!(fit("a", 1), "a");
+        // Wide characters take two columns: counted so, and never split.
+        assert_eq!(columns("日本語"), 6);
+        assert_eq!(fit("日本語", 6), "日本語");
+        assert_eq!(fit("日本語テキスト", 6), "日本…");
+        // The edge falls inside a wide character: it is left out whole.
+        assert_eq!(fit("a日本語テキスト", 6), "a日本…");
+        assert_eq!(columns(&fit("a日本語テキスト", 6)), 6);
+        assert_eq!(columns(&fit("日本語テキスト", 5)), 5);
+        assert_eq!(fit("日本語テキスト", 2), "…");
+        // Combining marks take no column and stay with their character.
+        let accents = "e\u{301}e\u{301}e\u{301}e\u{301}";
+        assert_eq!(columns(accents), 4);
+        assert_eq!(fit(accents, 4), accents);
+        assert_eq!(fit(accents, 3), "e\u{301}e\u{301}…");
+        // Whatever the text and the width: within the width, a prefix of the text.
+        for text in ["python3 -c from multiprocessing", "ü日x\u{301}🦀 a", "☃☃☃"] {
+            for width in 0..40 {
+                let cut = fit(text, width);
+                assert!(columns(&cut) <= width, "{text:?} {width}: {cut:?}");
+                let kept = cut.strip_suffix('…').unwrap_or(&cut);
+                assert!(text.starts_with(kept), "{text:?} {width}: {cut:?}");
+            }
+        }
+    }
 
     /// Issue 27, fault 2: what a command line is cut to, and the marker that says so.
     #[test]

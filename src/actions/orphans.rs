@@ -298,12 +298,22 @@ impl Lookup for HostLookup<'_> {
 /// How `leaktop orphans` writes its listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// The table, this many columns wide.
-    Table(usize),
+    /// The table, within this width.
+    Table(crate::format::Width),
     /// One JSON object (NDJSON, one group per line, under `--watch`).
     Json,
     /// A tick-log snapshot per group.
     Text,
+}
+
+impl Output {
+    /// How wide lines for people may be: the table's width, whole otherwise.
+    pub fn width(self) -> crate::format::Width {
+        match self {
+            Output::Table(width) => width,
+            _ => crate::format::Width::Whole,
+        }
+    }
 }
 
 /// How `--kill` ends the selected groups.

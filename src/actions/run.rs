@@ -21,7 +21,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use super::kill::{self, KillReport, Target};
 use super::run_trail::RunTrail;
 use crate::exit_codes::ExitCode;
-use crate::format::{Format, human_kb, plural, text};
+use crate::format::{Format, Width, human_kb, plural};
 use crate::host::{Alarm, Exit, Host, Listening, Pinned, Signal, SpawnError, SpawnSpec, Spawned};
 use crate::model::leak_log::{ExitedLeak, LeakLog};
 use crate::model::{Alert, AlertConfig};
@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub record: Option<PathBuf>,
     pub format: Option<Format>,
     pub backend: Backend,
+    /// How wide the report on stderr may be ([`Width::Whole`] in a pipe).
+    pub width: Width,
     /// Show the interactive view instead of passing the terminal through to CMD.
     pub tui: Option<Box<dyn View>>,
     pub alerts: AlertConfig,
@@ -333,24 +335,25 @@ fn decide(
     let exited = session.leaks.exited().to_vec();
     let exited_count = session.leaks.exited_count();
     if !leaked.is_empty() || exited_count > 0 {
-        say(&leak_report(
+        say(&opts.width.lines(&leak_report(
             &opts.command,
             session.cmd_code(),
             &leaked,
             (&exited, exited_count),
             session.supervisor.host.own_pid(),
-        ));
+            opts.width,
+        )));
     }
-    say(&findings_text(
+    say(&opts.width.lines(&findings_text(
         session.orphans_exited,
         (!adopting).then_some(opts.interval),
-    ));
+    )));
     // What the recording holds that no tick showed (process events: the connector).
     if session.sink.is_some() && session.short_lived.count > 0 {
-        say(&format!(
+        say(&opts.width.lines(&format!(
             "leaktop: the recording holds {}\n",
             session.short_lived
-        ));
+        )));
     }
     Found {
         leaked,
@@ -364,7 +367,7 @@ fn end_leaks(supervisor: &Supervisor, leaked: &[ProcRow], opts: &RunOptions) -> 
         return KillReport::default();
     }
     let killed = kill_leaks(supervisor, leaked, opts.grace);
-    say(&kill_summary(&killed));
+    say(&opts.width.lines(&kill_summary(&killed)));
     killed
 }
 
@@ -387,7 +390,9 @@ fn conclude(
         trail.finish(!session.supervisor.adoptees().is_empty());
     }
     let hidden = session.supervisor.hidden_adoptees(&leaked, killed);
-    say(&ending_text(&hidden, &session.raised, &session.since_ms));
+    say(&opts
+        .width
+        .lines(&ending_text(&hidden, &session.raised, &session.since_ms)));
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     if let Some(view) = &opts.tui {
         view.finish(host.as_ref());
@@ -982,15 +987,16 @@ fn forwarded(sig: i32) -> Option<Signal> {
     }
 }
 
-/// What stayed behind, as a tree in the tick-log style: the leaks alive at the end,
-/// and those that leaked and exited before it (`exited`: the rows kept, and how many
-/// in all), each said so.
+/// What stayed behind, as a table of trees within `width`
+/// ([`crate::format::leaks::table`]): the leaks alive at the end, and those that leaked
+/// and exited before it (`exited`: the rows kept, and how many in all), each said so.
 fn leak_report(
     command: &[OsString],
     cmd_code: u8,
     leaked: &[ProcRow],
     exited: (&[ExitedLeak], usize),
     me: u32,
+    width: Width,
 ) -> String {
     // CMD's arguments are anyone's text: control characters escaped.
     let shown: Vec<String> = command
@@ -1008,15 +1014,18 @@ fn leak_report(
             human_kb(rss)
         ),
     };
+    // CMD cut to leave the line's first words beside it; the rest wraps.
+    let exited_with = format!("` exited with code {cmd_code};");
+    let used = "leaktop: `".len() + exited_with.len();
     let mut out = format!(
-        "leaktop: `{}` exited with code {cmd_code}; {} leaked, {held}:\n",
-        shown.join(" "),
+        "leaktop: `{}{exited_with} {} leaked, {held}:\n",
+        width.rest(&shown.join(" "), used, 20),
         plural(leaked.len() + exited_count, "process", "processes"),
     );
     let mut rows = leaked.to_vec();
     rows.extend(exited.iter().map(|e| e.row.clone()));
     let after: IdMap<Identity, u64> = exited.iter().map(|e| (e.row.id(), e.after_ms)).collect();
-    text::write_tree(&rows, &mut out, &|p| match after.get(&p.id()) {
+    let table = crate::format::leaks::table(&rows, width, &|p| match after.get(&p.id()) {
         Some(ms) => format!(
             "  <- leaked, then exited after {:.1} s",
             *ms as f64 / 1000.0
@@ -1027,6 +1036,7 @@ fn leak_report(
         None if p.ppid == me => format!("  <- adopted by the subreaper (PPID {me} is leaktop)"),
         None => String::new(),
     });
+    out.push_str(&table);
     if exited_count > exited.len() {
         out.push_str(&format!(
             "leaktop: and {} more leaked and exited before the end\n",

@@ -20,6 +20,7 @@ mod report;
 mod run;
 mod view;
 mod watch;
+mod width;
 
 use std::process::ExitCode;
 
@@ -150,6 +151,8 @@ Examples:
   One tick as a snapshot for an issue, and a conversion to NDJSON:
     leaktop report serve.ticklog --tick 14
     leaktop report serve.ticklog --convert ndjson --out serve.ndjson
+  Whole command lines on a terminal, not cut to its width with …:
+    leaktop report serve.ticklog --wide
 
 The format (text or NDJSON) is detected from the content, not the name.")]
     Report(ReportArgs),
@@ -206,6 +209,8 @@ Examples:
     leaktop run --record tests.ticklog --kill-leaks -- npm test
   Watch a dev server's family live while it runs:
     leaktop run --tui -- npm run dev
+  The report's command lines whole on a terminal, not cut to its width with …:
+    leaktop run --wide --check -- pytest -n 4
 
 leaktop becomes a child subreaper, so every process orphaned under CMD is adopted by
 leaktop instead of init, however fast it forks or whether it calls setsid. CMD's
@@ -237,6 +242,9 @@ Examples:
     leaktop orphans --match mcp-server --older-than 2m --kill --yes
   Report new orphan groups as they appear, as NDJSON:
     leaktop orphans --watch --json
+  Whole command lines (a forkserver's sys.path), or cut to 120 columns in a pipe:
+    leaktop orphans --wide
+    COLUMNS=120 leaktop orphans | less
 
 An orphan is a process whose parent is PID 1 or a known subreaper (systemd --user, tini,
 dumb-init, catatonit, WSL's init), known by its root-owned executable, not by its name.

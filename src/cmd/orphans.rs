@@ -15,6 +15,7 @@ use leaktop::actions::known::Known;
 
 use super::config::{ConfigArgs, journals_to_read};
 use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
+use super::width::{Stream, WideArg};
 
 /// Whether the listing is a table, JSON or tick-log snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -117,6 +118,8 @@ pub(crate) struct OrphansArgs {
     #[arg(long, value_name = "DIR", env = "LEAKTOP_JOURNAL")]
     pub(crate) journal: Option<std::path::PathBuf>,
     #[command(flatten)]
+    pub(crate) wide: WideArg,
+    #[command(flatten)]
     pub(crate) config: ConfigArgs,
     #[command(flatten)]
     pub(crate) metrics: MetricsArgs,
@@ -149,11 +152,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super:
         journals: journals_to_read(host.as_ref(), args.journal.as_ref()),
     };
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let width = if std::io::stdout().is_terminal() {
-        ratatui::crossterm::terminal::size().map_or(120, |(w, _)| usize::from(w))
-    } else {
-        200
-    };
+    let width = args.wide.width(Stream::Stdout);
     let kill = args.kill.then(|| {
         let s = args.signal.kill_signal();
         KillOptions {

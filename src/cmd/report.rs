@@ -11,6 +11,7 @@ use leaktop::host::Host;
 use leaktop::report;
 
 use super::options::FormatArg;
+use super::width::{Stream, WideArg};
 
 #[derive(Args)]
 pub(crate) struct ReportArgs {
@@ -36,6 +37,8 @@ pub(crate) struct ReportArgs {
     /// is in with a warning that says which lines were skipped and why.
     #[arg(long)]
     pub(crate) strict: bool,
+    #[command(flatten)]
+    pub(crate) wide: WideArg,
 }
 
 pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> Result<Exit, super::Error> {
@@ -49,6 +52,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: ReportArgs) -> Result<Exit, super::
             convert: args.convert.map(Format::from),
             out: args.out,
             strict: args.strict,
+            width: args.wide.width(Stream::Stdout),
         },
     )
     .map_err(anyhow::Error::from)?;

@@ -20,6 +20,7 @@ use super::options::{
     AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
     parse_kinds,
 };
+use super::width::{Stream, WideArg};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -52,6 +53,8 @@ pub(crate) struct RunArgs {
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
+    #[command(flatten)]
+    pub(crate) wide: WideArg,
     /// With --check, also exit 3 when any of these alerts was raised at any time during
     /// the run, even if it cleared before CMD exited (comma-separated: accumulating,
     /// idle, rss_ratchet, zombies, stopped).
@@ -124,10 +127,11 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         record: args.record,
         format: args.format.map(Format::from),
         backend: args.backend.into(),
+        width: args.wide.width(Stream::Stderr),
     };
     let outcome = run::run_on(host, &opts)?;
     if let Some(line) = run::verdict(&command, &outcome, check) {
-        leaktop::say(&line);
+        leaktop::say(&opts.width.lines(&line));
     }
     let code = if outcome.fails_check {
         Exit::Leaked

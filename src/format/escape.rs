@@ -7,14 +7,25 @@ use crate::human::{is_bidi, push_shown};
 /// as `\\`, `\n`, `\xNN`, `\uNNNN`.
 pub fn escape(s: &str, space: bool) -> String {
     let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s, space);
+    out
+}
+
+/// [`escape`], appended to `out` (the tick-log's hot path: no allocation, and text
+/// that needs no escape, the common case, is copied whole).
+pub fn escape_into(out: &mut String, s: &str, space: bool) {
+    let plain = |b: u8| (b'!'..=b'~').contains(&b) && b != b'\\' || (b == b' ' && !space);
+    if s.bytes().all(plain) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             ' ' if space => out.push_str("\\x20"),
-            c => push_shown(&mut out, c),
+            c => push_shown(out, c),
         }
     }
-    out
 }
 
 /// Reverses [`escape`]; `None` on a malformed escape, or one [`escape`] would not

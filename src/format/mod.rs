@@ -13,10 +13,13 @@ mod lines;
 pub use lines::MAX_LINE_BYTES;
 pub mod freed;
 pub mod journal;
+pub mod leaks;
 pub mod ndjson;
 pub mod orphans;
 pub mod stream;
+pub mod table;
 pub use stream::{TickAt, TickReader, open};
+pub use table::Width;
 pub mod text;
 pub mod units;
 
@@ -409,6 +412,17 @@ pub fn command_tail(name: &str, cmd: &str) -> String {
             humansize::format_size(cut, humansize::BINARY)
         ),
         None => tail,
+    }
+}
+
+/// A process as a command column shows it: its name, then [`command_tail`] where that
+/// says more (`python3 -c from multiprocessing.forkserver import main`).
+pub fn shown_command(name: &str, cmd: &str) -> String {
+    let tail = command_tail(name, cmd);
+    if tail.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name} {tail}")
     }
 }
 

@@ -2,12 +2,12 @@
 //! the tick-log, sizes by `humansize`), a JSON object, a tick-log snapshot per group,
 //! and one line (or one NDJSON object) per group that `--watch` sees appear.
 
-use std::fmt::Write;
-
 use serde_json::{Value, json};
 
 use super::Format;
-use crate::human::{age, fit, human_kb, plural, printable};
+use super::leaks::{PROCESS_HEADS, process_cells};
+use super::table::{Align, Table, Width};
+use crate::human::{age, human_kb, plural, printable};
 use crate::model::gpu::GpuUsage;
 use crate::model::layout::{self, Line};
 use crate::model::orphans::{Orphan, OrphanGroup, Strength};
@@ -82,9 +82,10 @@ fn strength(g: &OrphanGroup) -> &'static str {
 }
 
 /// The table: per group a heading with its id, strength, size (RSS, PSS, GPU memory:
-/// `?` where unknown) and evidence, then its processes as trees, `width` columns wide,
-/// with a GPU column where a GPU was found.
-pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
+/// `?` where unknown) and evidence, then its processes as trees, within `width`
+/// ([`Width`]: the command lines cut with `…` on a terminal), with a GPU column where
+/// a GPU was found.
+pub fn table(groups: &[&OrphanGroup], view: &View, width: Width) -> String {
     let mut out = String::new();
     for g in groups {
         let pss = view
@@ -92,78 +93,69 @@ pub fn table(groups: &[&OrphanGroup], view: &View, width: usize) -> String {
             .map_or(String::new(), |kb| format!(", PSS {}", human_kb(kb)));
         // Unknown where no GPU was found too: the heading never says 0 for it.
         let gpu = format!(", GPU {}", view.gpu_kb(g).map_or("?".to_string(), human_kb));
-        let _ = writeln!(
-            out,
+        let heading = format!(
             "{}  {}  {}, RSS {}{pss}{gpu}",
             g.id,
             strength(g).to_uppercase(),
             plural(g.processes.len(), "process", "processes"),
             human_kb(g.rss_kb),
         );
+        out.push_str(&width.wrap(&heading, "", "    "));
         for e in &g.evidence {
             let mark = if e.strength == Strength::Strong {
                 "+"
             } else {
                 "?"
             };
-            let _ = writeln!(out, "  {mark} {}", printable(&e.text));
+            out.push_str(&width.wrap(&printable(&e.text), &format!("  {mark} "), "    "));
         }
         for note in view.gpu_notes(g) {
-            let _ = writeln!(out, "  ! {}", printable(&note));
+            out.push_str(&width.wrap(&printable(&note), "  ! ", "    "));
         }
-        let gpu_head = if view.gpu.found() {
-            format!(" {:>10}", "GPU")
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "  {:>7} {:>7} S {:>10} {:>10}{gpu_head} {:>6} {:>8} {:>6}  COMMAND",
-            "PID", "PPID", "RSS", "PSS", "AGE", "CPU", "IDLE"
-        );
-        let rows = view.rows(g);
-        for line in layout::layout(&rows) {
-            let Line::Proc { index, prefix, .. } = line else {
-                continue;
-            };
-            let r = &rows[index];
-            let pss = r.pss_kb.map_or("-".to_string(), human_kb);
-            let idle = view
-                .idle_ms
-                .get(&Identity {
-                    pid: r.pid,
-                    start: r.start,
-                })
-                .map_or("?".to_string(), |ms| age(*ms));
-            let gpu = if view.gpu.found() {
-                let kb = view.gpu.kb(r.id());
-                format!(" {:>10}", kb.map_or("?".to_string(), human_kb))
-            } else {
-                String::new()
-            };
-            let head = format!(
-                "  {:>7} {:>7} {} {:>10} {:>10}{gpu} {:>6} {:>7.1}s {:>6}  {prefix}",
-                r.pid,
-                r.ppid,
-                r.state,
-                human_kb(r.rss_kb),
-                pss,
-                age((view.age_ms)(r.start)),
-                r.cpu_ms as f64 / 1000.0,
-                idle,
-            );
-            let room = width.saturating_sub(head.chars().count()).max(20);
-            let tail = super::command_tail(&r.name, &r.cmd);
-            let shown = if tail.is_empty() {
-                r.name.clone()
-            } else {
-                format!("{} {tail}", r.name)
-            };
-            let _ = writeln!(out, "{head}{}", fit(&printable(&shown), room));
-        }
+        processes(g, view).write(width, &mut out);
         out.push('\n');
     }
     out
+}
+
+/// A group's processes as a table: its trees in the last column.
+fn processes(g: &OrphanGroup, view: &View) -> Table {
+    let mut heads = PROCESS_HEADS.to_vec();
+    if view.gpu.found() {
+        heads.push(("GPU", Align::Right));
+    }
+    heads.extend([
+        ("AGE", Align::Right),
+        ("CPU", Align::Right),
+        ("IDLE", Align::Right),
+    ]);
+    let mut table = Table::new(2, heads, "COMMAND");
+    let rows = view.rows(g);
+    for line in layout::layout(&rows) {
+        let Line::Proc { index, prefix, .. } = line else {
+            continue;
+        };
+        let r = &rows[index];
+        let mut cells = process_cells(r);
+        if view.gpu.found() {
+            cells.push(view.gpu.kb(r.id()).map_or("?".to_string(), human_kb));
+        }
+        cells.extend([
+            age((view.age_ms)(r.start)),
+            format!("{:.1}s", r.cpu_ms as f64 / 1000.0),
+            view.idle_ms
+                .get(&r.id())
+                .map_or("?".to_string(), |ms| age(*ms)),
+        ]);
+        table.row(
+            cells,
+            format!(
+                "{prefix}{}",
+                printable(&super::shown_command(&r.name, &r.cmd))
+            ),
+        );
+    }
+    table
 }
 
 /// One group as JSON: `id`, `strength`, `evidence`, `rss_kb`, `pss_kb` (when every
@@ -306,26 +298,27 @@ pub fn snapshots(groups: &[&OrphanGroup], view: &View, time_ms: u64, host: &str)
 }
 
 /// The line `--watch` prints when a group appears (its GPU memory too where a GPU was
-/// found).
-pub fn appeared_line(g: &OrphanGroup, view: &View) -> String {
+/// found), ending with its largest process's command line, within `width`.
+pub fn appeared_line(g: &OrphanGroup, view: &View, width: Width) -> String {
     let top = g
         .processes
         .iter()
         .max_by_key(|o| o.sample.rss_kb)
-        .map_or(String::new(), |o| fit(&printable(&o.command.cmd), 60));
+        .map_or(String::new(), |o| printable(&o.command.cmd).into_owned());
     let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
     let gpu = if view.gpu.found() {
         format!(", GPU {}", view.gpu_kb(g).map_or("?".to_string(), human_kb))
     } else {
         String::new()
     };
-    format!(
-        "new orphan group {} ({}): {}, RSS {}{gpu}: {}: {}\n",
+    let line = format!(
+        "new orphan group {} ({}): {}, RSS {}{gpu}: {}: {}",
         g.id,
         strength(g),
         plural(g.processes.len(), "process", "processes"),
         human_kb(g.rss_kb),
         printable(evidence),
         top
-    )
+    );
+    format!("{}\n", width.line(&line))
 }

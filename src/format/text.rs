@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use super::escape::{escape, unescape};
+use super::escape::{escape, escape_into, unescape};
 use super::stream::{Item, LineParser};
 use super::{ParseError, Recording, TickChecks, format_time, human_kb, order_error, parse_time};
+use crate::human::shown_kb;
 use crate::model::layout::{self, Line};
 use crate::model::snapshot::{FORMAT_NAME, FORMAT_VERSION};
 use crate::model::{Alert, AlertKind, Event, Header, ProcRow, Tick};
@@ -85,7 +86,9 @@ pub fn write_tree(rows: &[ProcRow], out: &mut String, note: &dyn Fn(&ProcRow) ->
 }
 
 fn write_process(p: &ProcRow, out: &mut String) {
-    let _ = write!(out, "{} {} PPID={}", p.pid, escape(&p.name, true), p.ppid);
+    let _ = write!(out, "{} ", p.pid);
+    escape_into(out, &p.name, true);
+    let _ = write!(out, " PPID={}", p.ppid);
     if let Some(from) = p.reparented_from {
         let _ = write!(out, " (reparented from {from})");
     }
@@ -93,7 +96,7 @@ fn write_process(p: &ProcRow, out: &mut String) {
         out,
         " state={} RSS={} ({} KiB) cpu={}.{:03}s start={}",
         p.state,
-        human_kb(p.rss_kb),
+        shown_kb(p.rss_kb),
         p.rss_kb,
         p.cpu_ms / 1000,
         p.cpu_ms % 1000,
@@ -101,14 +104,14 @@ fn write_process(p: &ProcRow, out: &mut String) {
     );
     for (label, kb) in [("PSS", p.pss_kb), ("USS", p.uss_kb), ("SWAP", p.swap_kb)] {
         if let Some(kb) = kb {
-            let _ = write!(out, " {label}={} ({kb} KiB)", human_kb(kb));
+            let _ = write!(out, " {label}={} ({kb} KiB)", shown_kb(kb));
         }
     }
     if let Some(at) = p.mem_tick {
         let _ = write!(out, " measured={at}");
     }
     if let Some(kb) = p.gpu_kb {
-        let _ = write!(out, " GPU={} ({kb} KiB)", human_kb(kb));
+        let _ = write!(out, " GPU={} ({kb} KiB)", shown_kb(kb));
     }
     if p.leaked {
         out.push_str(" LEAKED");
@@ -119,7 +122,8 @@ fn write_process(p: &ProcRow, out: &mut String) {
     if p.escaped {
         out.push_str(" ESCAPED");
     }
-    let _ = write!(out, " cmd: {}", escape(&p.cmd, false));
+    out.push_str(" cmd: ");
+    escape_into(out, &p.cmd, false);
 }
 
 fn write_event(e: &Event, out: &mut String) {

@@ -28,6 +28,8 @@ pub struct Options {
     /// Refuse a recording with a damaged tick, instead of skipping the tick with a
     /// warning that says which lines were skipped and why.
     pub strict: bool,
+    /// How wide the summary's lines may be (JSON, ticks and conversions are whole).
+    pub width: format::Width,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +197,7 @@ fn write_report(
             // A struct of strings and numbers always serialises.
             serde_json::to_string_pretty(summary).unwrap_or_default() + "\n"
         } else {
-            super::write_text(summary, name)
+            super::write_text(summary, name, opts.width)
         };
         out.write_all(text.as_bytes())
             .map_err(ReportError::Stdout)?;

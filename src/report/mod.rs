@@ -8,30 +8,30 @@ pub use command::{Options, ReportError, run};
 
 use std::fmt::Write;
 
-use crate::format::{command_tail, elapsed, fit, human_kb, plural};
+use crate::format::table::{Align, Table, Width};
+use crate::format::{command_tail, elapsed, human_kb, plural, printable, shown_command};
 pub use summary::{Summarizer, Summary, summarize};
 
-/// The summary for a person, in plain text: the overview, then the leaked processes,
-/// the alerts and the largest growers, each where there are any.
-pub fn write_text(s: &Summary, file: &str) -> String {
+/// The summary for a person, in plain text within `width` (command lines cut with
+/// `…`, other long lines wrapped between words): the overview, then the leaked
+/// processes, the alerts and the largest growers, each where there are any.
+pub fn write_text(s: &Summary, file: &str, width: Width) -> String {
     let mut o = String::new();
-    write_overview(&mut o, s, file);
+    write_overview(&mut o, s, file, width);
     if !s.leaked.is_empty() {
-        write_leaked(&mut o, s);
+        write_leaked(&mut o, s, width);
     }
     write_alerts(&mut o, s);
     write_growers(&mut o, s);
-    o
+    width.lines(&o).into_owned()
 }
 
 /// The recording in a few lines: root, ticks, processes, peak, how much leaked.
-fn write_overview(o: &mut String, s: &Summary, file: &str) {
-    let _ = writeln!(
-        o,
-        "{file}: leaktop recording of root {} ({})",
-        s.root_pid,
-        command_tail("", &s.root_cmd)
-    );
+fn write_overview(o: &mut String, s: &Summary, file: &str, width: Width) {
+    let head = format!("{file}: leaktop recording of root {} (", s.root_pid);
+    let root = printable(&command_tail("", &s.root_cmd)).into_owned();
+    let root = width.rest(&root, crate::human::columns(&head) + 1, 40);
+    let _ = writeln!(o, "{head}{root})");
     let fate = match s.root_exited_tick {
         Some(t) => format!("exited at tick {t}"),
         None => "alive at the end".to_string(),
@@ -115,9 +115,9 @@ fn events_lost_note(s: &Summary) -> String {
     )
 }
 
-/// The table of leaked processes, with a SWAP column where any was swapped out and a
-/// GPU column where the recording has GPU memory.
-fn write_leaked(o: &mut String, s: &Summary) {
+/// The table of leaked processes within `width`, with a SWAP column where any was
+/// swapped out and a GPU column where the recording has GPU memory.
+fn write_leaked(o: &mut String, s: &Summary, width: Width) {
     let _ = writeln!(o, "\nleaked processes:");
     let swap = s
         .leaked
@@ -125,49 +125,48 @@ fn write_leaked(o: &mut String, s: &Summary) {
         .any(|l| l.swap_kb_last.is_some_and(|kb| kb > 0));
     // A GPU column where the recording has GPU memory at all.
     let gpu = s.leaked.iter().any(|l| l.gpu_kb_last.is_some());
-    let column = |shown: bool, text: &str| {
-        if shown {
-            format!("{text:>11}  ")
-        } else {
-            String::new()
-        }
-    };
-    let _ = writeln!(
-        o,
-        "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  COMMAND",
-        "PID",
-        "HOW",
-        "TICK",
-        "RSS THEN",
-        "RSS LAST",
-        "PSS LAST",
-        column(swap, "SWAP LAST"),
-        column(gpu, "GPU LAST"),
-        "AT END"
-    );
+    let mut heads = vec![
+        ("PID", Align::Right),
+        ("TICK", Align::Right),
+        ("RSS THEN", Align::Right),
+        ("RSS LAST", Align::Right),
+        ("PSS LAST", Align::Right),
+    ];
+    if swap {
+        heads.push(("SWAP LAST", Align::Right));
+    }
+    if gpu {
+        heads.push(("GPU LAST", Align::Right));
+    }
+    heads.extend([("AT END", Align::Left), ("HOW", Align::Left)]);
     let known = |kb: Option<u64>| kb.map_or_else(|| "?".to_string(), human_kb);
+    let mut table = Table::new(2, heads, "COMMAND");
     for l in &s.leaked {
+        let mut cells = vec![
+            l.pid.to_string(),
+            l.tick.to_string(),
+            human_kb(l.rss_kb_then),
+            human_kb(l.rss_kb_last),
+            known(l.pss_kb_last),
+        ];
+        if swap {
+            cells.push(known(l.swap_kb_last));
+        }
+        if gpu {
+            cells.push(known(l.gpu_kb_last));
+        }
         let end = if l.alive_at_end {
             "alive".to_string()
         } else {
             format!("gone@{}", l.last_seen_tick)
         };
-        let _ = writeln!(
-            o,
-            "  {:>8}  {:<22} {:>6}  {:>11}  {:>11}  {:>11}  {}{}{:<8}  {} {}",
-            l.pid,
-            l.how(),
-            l.tick,
-            human_kb(l.rss_kb_then),
-            human_kb(l.rss_kb_last),
-            known(l.pss_kb_last),
-            column(swap, &known(l.swap_kb_last)),
-            column(gpu, &known(l.gpu_kb_last)),
-            end,
-            l.name,
-            fit(&command_tail(&l.name, &l.cmd), 80)
+        cells.extend([end, l.how()]);
+        table.row(
+            cells,
+            printable(&shown_command(&l.name, &l.cmd)).into_owned(),
         );
     }
+    table.write(width, o);
 }
 
 /// Every alert raised, as first raised.

@@ -625,7 +625,7 @@ mod tests {
     fn ticks_marked_events_lost_are_counted_and_said_in_the_text() {
         let mut rec = crate::testkit::forkserver_recording();
         assert_eq!(summarize(&rec).events_lost_ticks, 0);
-        let text = crate::report::write_text(&summarize(&rec), "x");
+        let text = crate::report::write_text(&summarize(&rec), "x", crate::format::Width::Whole);
         assert!(!text.contains("events-lost"), "{text}");
         rec.ticks[1].events.push(crate::model::Event::EventsLost {
             counted: 120,
@@ -644,7 +644,7 @@ mod tests {
             ),
             (2, 123, 2)
         );
-        let text = crate::report::write_text(&s, "x");
+        let text = crate::report::write_text(&s, "x", crate::format::Width::Whole);
         assert!(!text.contains("short-lived"), "{text}");
         assert!(
             text.contains(
@@ -687,7 +687,7 @@ mod tests {
                 signaled: 2
             }
         );
-        let text = crate::report::write_text(&s, "x");
+        let text = crate::report::write_text(&s, "x", crate::format::Width::Whole);
         assert!(
             text.contains(
                 "\nbrief:     103 short-lived processes (forked and exited between two ticks; 5 \
@@ -705,7 +705,7 @@ mod tests {
         let l = |pid| s.leaked.iter().find(|l| l.pid == pid).unwrap();
         assert_eq!(l(214864).gpu_kb_last, Some(2 * 1024 * 1024));
         assert_eq!(l(214862).gpu_kb_last, None, "unknown, not 0");
-        let text = crate::report::write_text(&s, "sample.ticklog");
+        let text = crate::report::write_text(&s, "sample.ticklog", crate::format::Width::Whole);
         assert!(text.contains(", GPU 2 GiB"), "{text}");
         assert!(text.contains("GPU LAST"), "{text}");
         // A recording without GPU memory has no GPU in its report.
@@ -715,7 +715,7 @@ mod tests {
         }
         let s = summarize(&old);
         assert_eq!(s.peak_leaked_gpu_kb, None);
-        let text = crate::report::write_text(&s, "sample.ticklog");
+        let text = crate::report::write_text(&s, "sample.ticklog", crate::format::Width::Whole);
         assert!(!text.contains("GPU"), "{text}");
         let json = serde_json::to_value(&s).unwrap();
         assert!(json.get("peak_leaked_gpu_kb").is_none());
@@ -742,7 +742,7 @@ mod tests {
             None,
             "never measured: unknown, not 0"
         );
-        let text = crate::report::write_text(&s, "sample.ticklog");
+        let text = crate::report::write_text(&s, "sample.ticklog", crate::format::Width::Whole);
         assert!(
             text.contains("peak leaked RSS 2.39 GiB at tick 2, PSS ~270.72 MiB + 3 processes of unknown PSS, swap 512 KiB"),
             "{text}"
@@ -763,7 +763,7 @@ mod tests {
         assert_eq!((s.peak_leaked_pss_kb, s.peak_leaked_swap_kb), (None, None));
         let json = serde_json::to_value(&s).unwrap();
         assert!(json["peak_leaked_swap_kb"].is_null(), "{json}");
-        let text = crate::report::write_text(&s, "old.ticklog");
+        let text = crate::report::write_text(&s, "old.ticklog", crate::format::Width::Whole);
         assert!(!text.contains("swap") && !text.contains("SWAP"), "{text}");
     }
 
@@ -925,7 +925,7 @@ mod tests {
         let leak = &s.leaked[0];
         assert_eq!((leak.rss_kb_last, leak.pss_kb_last), (40_000, Some(37_000)));
         assert!(!leak.alive_at_end);
-        let text = crate::report::write_text(&s, "dead.ticklog");
+        let text = crate::report::write_text(&s, "dead.ticklog", crate::format::Width::Whole);
         assert!(
             text.contains("none is alive at the end: killing frees nothing"),
             "{text}"
@@ -935,7 +935,7 @@ mod tests {
         let mut fold = Summarizer::new();
         fold.add(&tick(1, vec![alive(37_000)]));
         let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
-        let text = crate::report::write_text(&s, "alive.ticklog");
+        let text = crate::report::write_text(&s, "alive.ticklog", crate::format::Width::Whole);
         assert!(
             text.contains(
                 "1 still alive at the end holds PSS ~36.13 MiB (what killing them frees)"
@@ -970,7 +970,7 @@ mod tests {
         assert_eq!(s.alerts.len(), 1);
         let r = &s.alerts[0];
         assert_eq!((r.rose_ms, r.cleared, r.times), (12_000, None, 2));
-        let text = crate::report::write_text(&s, "held.ticklog");
+        let text = crate::report::write_text(&s, "held.ticklog", crate::format::Width::Whole);
         assert!(
             text.contains("rose at tick 12 (12.0s), standing at the end, rose 2 times"),
             "{text}"
@@ -984,7 +984,7 @@ mod tests {
             fold.add(&t);
         }
         let s = fold.summary(&crate::testkit::forkserver_recording().header, false);
-        let text = crate::report::write_text(&s, "cleared.ticklog");
+        let text = crate::report::write_text(&s, "cleared.ticklog", crate::format::Width::Whole);
         assert!(
             text.contains("rose at tick 12 (12.0s), cleared at tick 28 (28.0s): "),
             "{text}"

@@ -24,29 +24,33 @@ const PF_EXITING: u64 = 0x4;
 
 pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
     // `comm` may contain spaces and parentheses: it runs to the *last* ')'.
-    let open = buf.iter().position(|&b| b == b'(')?;
-    let close = buf.iter().rposition(|&b| b == b')')?;
+    let open = memchr::memchr(b'(', buf)?;
+    let close = memchr::memrchr(b')', buf)?;
     if close < open {
         return None;
     }
     let pid = parse_num(buf[..open].trim_ascii())? as u32;
     let comm = Comm::new(&buf[open + 1..close]);
-    let mut fields = buf.get(close + 2..)?.split(|&b| b == b' ');
+    // Fields 3.. (state is field 3), read in one pass: the ones a tick uses.
+    let mut fields = Fields {
+        rest: buf.get(close + 2..)?,
+    };
     let state = *fields.next()?.first()?;
     let ppid = parse_num(fields.next()?)? as u32;
     let pgrp = parse_num(fields.next()?)? as u32;
     let session = parse_num(fields.next()?)? as u32;
-    let _tty = fields.next()?;
-    let _tpgid = fields.next()?;
+    // tty_nr tpgid
+    fields.skip(2)?;
     let flags = parse_num(fields.next()?)?;
     // minflt cminflt majflt cmajflt
-    let mut fields = fields.skip(4);
+    fields.skip(4)?;
     let utime = parse_num(fields.next()?)?;
     let stime = parse_num(fields.next()?)?;
     // cutime cstime priority nice num_threads itrealvalue
-    let mut fields = fields.skip(6);
+    fields.skip(6)?;
     let start = parse_num(fields.next()?)?;
-    let _vsize = fields.next()?;
+    // vsize
+    fields.skip(1)?;
     let rss_pages = parse_num(fields.next()?)?;
     // A field after rss proves the rss number was not cut short.
     fields.next()?;
@@ -68,6 +72,38 @@ pub fn parse(buf: &[u8], units: Units) -> Option<ProcSample> {
         cpu_ms: (utime + stime) * 1000 / units.ticks_per_sec.max(1),
         comm,
     })
+}
+
+/// The space-separated fields after `comm`, front to back.
+struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    /// The next field; `None` past the last (a field may be empty only at the end of a
+    /// short read, which `parse_num` then refuses).
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // A plain scan: fields are a few bytes, shorter than memchr's set-up.
+        match self.rest.iter().position(|&b| b == b' ') {
+            Some(i) => {
+                let field = &self.rest[..i];
+                self.rest = &self.rest[i + 1..];
+                Some(field)
+            }
+            None => Some(std::mem::take(&mut self.rest)),
+        }
+    }
+
+    /// Steps over `n` fields; `None` if there are fewer.
+    fn skip(&mut self, n: usize) -> Option<()> {
+        for _ in 0..n {
+            self.next()?;
+        }
+        Some(())
+    }
 }
 
 /// Whether a `stat` line is a thread other than its group's leader: `/proc/TID` can be

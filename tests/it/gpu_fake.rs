@@ -4,6 +4,7 @@
 //! read, everything unknown, never 0).
 
 use leaktop::actions::orphans::{Filter, Options, Output};
+use leaktop::format::Width;
 use leaktop::host::gpu::NvmlError;
 use leaktop::model::gpu::{GpuPresence, NodeKind};
 use serde_json::Value;
@@ -56,7 +57,7 @@ fn without_a_gpu_nothing_is_read_and_every_figure_is_unknown() {
         }
     }
     assert!(fake.gpu_reads().is_empty(), "{:?}", fake.gpu_reads());
-    let table = run(&fake, &options(Output::Table(160)), None).out;
+    let table = run(&fake, &options(Output::Table(Width::Cut(160))), None).out;
     assert!(table.contains("RSS 20 MiB, GPU ?"), "{table}");
     assert!(!table.contains(" GPU  "), "no GPU column: {table}");
 }
@@ -87,7 +88,7 @@ fn nvml_memory_shows_per_process_and_group_and_only_shown_processes_are_scanned(
     // One NVML query; descriptors of the group shown, not of pg-600's.
     assert_eq!(fake.gpu_reads(), ["nvml", "fds 701", "fds 702"]);
 
-    let mut opts = options(Output::Table(160));
+    let mut opts = options(Output::Table(Width::Cut(160)));
     opts.filter.group = Some("pg-700".into());
     let table = run(&fake, &opts, None).out;
     assert!(table.contains("RSS 20 MiB, GPU 2 GiB"), "{table}");
@@ -110,7 +111,7 @@ fn nvml_not_available_is_unknown_not_zero() {
     let g = group_700(&fake);
     assert!(process(&g, 702)["gpu_kb"].is_null());
     assert!(g["gpu_kb"].is_null());
-    let mut opts = options(Output::Table(160));
+    let mut opts = options(Output::Table(Width::Cut(160)));
     opts.filter.group = Some("pg-700".into());
     let table = run(&fake, &opts, None).out;
     assert!(table.contains(", GPU ?"), "{table}");
@@ -236,7 +237,7 @@ fn the_kill_asks_and_reports_the_gpu_memory_it_returns() {
     fake.holds_node(702, "/dev/nvidia0", NodeKind::Nvidia);
     let opts = Options {
         kill: kill(false),
-        ..options(Output::Table(160))
+        ..options(Output::Table(Width::Cut(160)))
     };
     let r = run(&fake, &opts, Some(true));
     r.result.as_ref().unwrap();

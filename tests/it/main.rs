@@ -106,5 +106,7 @@ mod verdicts;
 mod view_app;
 // `leaktop watch` on real pools: the story in the journal and in `orphans`, restarts, rules, a fork storm
 mod watch;
+// `run`, `orphans` and `report` within 80 columns (COLUMNS), whole in a pipe and with --wide
+mod width;
 // `leaktop watch` on the fake host: orphanings by every event source, resumes, ignore rules, kill policies
 mod watch_fake;

@@ -12,7 +12,7 @@ use leaktop::actions::known::Known;
 use leaktop::actions::orphans::{
     Filter, Io, KillOptions, Options, OrphansError, Output, ScanOptions, run_on,
 };
-use leaktop::format::Format;
+use leaktop::format::{Format, Width};
 use leaktop::host::Signal;
 use leaktop::model::orphans::StdioKind;
 use leaktop::sample::events::{NoEvents, Source};
@@ -159,7 +159,7 @@ fn groups_by_job_sorted_by_memory_with_their_evidence() {
 fn kill_strong(fake: &FakeHost) -> (Run, Options) {
     let opts = Options {
         kill: kill(true),
-        ..options(Output::Table(120))
+        ..options(Output::Table(Width::Cut(120)))
     };
     let r = run(fake, &opts, None);
     r.result.as_ref().unwrap();
@@ -272,7 +272,7 @@ fn a_newcomer_to_a_shared_session_is_reported_and_never_signalled() {
             group: Some("pg-600".into()),
             ..Filter::default()
         },
-        ..options(Output::Table(120))
+        ..options(Output::Table(Width::Cut(120)))
     };
     let r = run(&fake, &opts, None);
     r.result.as_ref().unwrap();
@@ -305,7 +305,7 @@ fn without_a_terminal_or_yes_or_with_a_no_nothing_is_signalled() {
     let fake = machine();
     let opts = Options {
         kill: kill(false),
-        ..options(Output::Table(120))
+        ..options(Output::Table(Width::Cut(120)))
     };
     let r = run(&fake, &opts, None);
     assert!(matches!(r.result, Err(OrphansError::NoTerminal)));
@@ -327,7 +327,7 @@ fn without_a_terminal_or_yes_or_with_a_no_nothing_is_signalled() {
 #[test]
 fn unknown_groups_and_patterns_are_errors() {
     let fake = machine();
-    let mut opts = options(Output::Table(120));
+    let mut opts = options(Output::Table(Width::Cut(120)));
     opts.filter.group = Some("pg-1234".into());
     opts.kill = kill(true);
     let r = run(&fake, &opts, None);
@@ -404,7 +404,7 @@ fn unreadable_processes_are_counted_not_errors() {
     let fake = machine();
     fake.add(Proc::new(951, 1, "root-job").group(950, 950));
     fake.deny(951);
-    let r = run(&fake, &options(Output::Table(120)), None);
+    let r = run(&fake, &options(Output::Table(Width::Cut(120))), None);
     r.result.as_ref().unwrap();
     assert!(
         r.said
@@ -544,7 +544,7 @@ fn idle_time_is_shown_where_the_host_knows_it_and_unknown_elsewhere() {
         "never longer than it lived"
     );
 
-    let r = run(&fake, &options(Output::Table(120)), None);
+    let r = run(&fake, &options(Output::Table(Width::Cut(120))), None);
     let header = r.out.lines().find(|l| l.contains("COMMAND")).unwrap();
     assert!(header.contains("IDLE"), "{}", r.out);
     let row = |pid: &str| {

@@ -252,7 +252,7 @@ fn a_kill_that_ends_nothing_says_so_and_fails() {
             ..ScanOptions::default()
         },
         filter: Filter::default(),
-        output: Output::Table(120),
+        output: Output::Table(leaktop::format::Width::Cut(120)),
         kill: Some(KillOptions {
             signal: leaktop::host::Signal::TERM,
             signal_name: "SIGTERM",

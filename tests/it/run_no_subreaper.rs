@@ -33,6 +33,7 @@ fn options() -> RunOptions {
         record: None,
         format: None,
         backend: Backend::Procfs,
+        width: leaktop::format::Width::Whole,
         tui: None,
         alerts: AlertConfig::default(),
         fail_on: Vec::new(),

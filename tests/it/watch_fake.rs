@@ -14,6 +14,7 @@ use fakes::host::{FakeHost, Proc};
 use leaktop::actions::known::Known;
 use leaktop::actions::orphans::Output;
 use leaktop::actions::watch::{Io, Options, run_on};
+use leaktop::format::Width;
 use leaktop::host::{Exit, Signal};
 use leaktop::model::allow::AllowRule;
 use leaktop::model::watch::policy::{Action, KillWith, Policy};
@@ -217,7 +218,7 @@ fn the_story_makes_the_group_strong_and_first_in_orphans() {
     let table = orphans_fake::run(
         &fake,
         &leaktop::actions::orphans::Options {
-            output: Output::Table(160),
+            output: Output::Table(Width::Cut(160)),
             ..opts
         },
         None,
@@ -471,7 +472,7 @@ fn an_ignore_rule_hides_an_intended_job_and_keeps_the_kill_off_it() {
             ..opts.scan.clone()
         },
         kill: orphans_fake::kill(true),
-        output: Output::Table(160),
+        output: Output::Table(Width::Cut(160)),
         ..opts.clone()
     };
     let r = orphans_fake::run(&fake, &all, None);

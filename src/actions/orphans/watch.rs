@@ -231,7 +231,7 @@ fn report(
                 v["time_ms"] = host::wall_ms(host).into();
                 format!("{v}\n")
             }
-            _ => crate::format::orphans::appeared_line(g, &view),
+            _ => crate::format::orphans::appeared_line(g, &view, opts.output.width()),
         };
         (io.out)(&line)?;
     }

@@ -233,10 +233,12 @@ pub fn leaktop() -> Command {
     c
 }
 
-/// The environment that keeps leaktop off this machine's configuration and journal.
+/// The environment that keeps leaktop off this machine's configuration and journal,
+/// and its output whole in a pipe whatever `COLUMNS` the suite was started with.
 pub fn isolate(c: &mut Command) {
     c.env("LEAKTOP_NO_CONFIG", "1")
-        .env("LEAKTOP_JOURNAL", "/nonexistent/leaktop-tests/journal");
+        .env("LEAKTOP_JOURNAL", "/nonexistent/leaktop-tests/journal")
+        .env_remove("COLUMNS");
 }
 
 /// How long a test waits for what must happen: long, so that the suite passes on a
