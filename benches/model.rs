@@ -113,6 +113,7 @@ fn parse_recording_600x150(bencher: Bencher, format: Format) {
             started_ms: 1_795_000_000_000,
             host: "bench".into(),
             events: None,
+            start_clock: None,
         },
         ticks: ticks(600),
         truncated: None,

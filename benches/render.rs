@@ -64,6 +64,7 @@ fn app() -> App {
         started_ms: 1_795_000_000_000,
         host: "bench".into(),
         events: None,
+        start_clock: None,
     };
     let mut app = App::new(
         header,
@@ -116,6 +117,7 @@ fn day() -> App {
         started_ms: 1_795_000_000_000,
         host: "bench".into(),
         events: None,
+        start_clock: None,
     };
     let mut app = App::new(
         header,

@@ -36,10 +36,10 @@ const SESSIONS: usize = 3;
 const SESSION_LIFETIME: Duration = Duration::from_secs(1);
 /// `demo --interval`'s default (the other commands' is 1 s): room for the leak grace
 /// within the first 3 s.
-pub const DEMO_INTERVAL_ARG: &str = "250ms";
+pub const DEMO_INTERVAL: Duration = Duration::from_millis(250);
 /// `demo --leak-grace`'s default (the other commands' is 5 s): its helpers leak at
 /// once, on purpose, and linger by design nowhere.
-pub const DEMO_LEAK_GRACE_ARG: &str = "1s";
+pub const DEMO_LEAK_GRACE: Duration = Duration::from_secs(1);
 const JOB_EVERY: Duration = Duration::from_secs(1);
 const WORKER_MIB: [usize; 2] = [24, 48];
 

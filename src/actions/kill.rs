@@ -210,6 +210,10 @@ impl KillReport {
 }
 
 /// How long the SIGKILL round waits for the processes to go.
+/// How long a kill waits, by default, for its targets to end before offering or
+/// sending SIGKILL (`--grace` of the view, `orphans --kill` and `run --kill-leaks`).
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
+
 const KILL_WAIT: Duration = Duration::from_secs(2);
 /// Time between two looks at the processes being ended.
 const POLL: Duration = Duration::from_millis(20);

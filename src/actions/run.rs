@@ -29,7 +29,7 @@ use crate::model::{AlertKind, Event, Header, ProcRow, Tick, layout};
 use crate::monitor::{AttachError, Monitor, TickSource};
 use crate::outfile::{Interrupts, Mode, OutFile};
 use crate::record::{RecordError, TickSink};
-use crate::sample::{Backend, IdMap, Identity, StartClock};
+use crate::sample::{Backend, IdMap, Identity};
 use crate::say;
 
 pub struct RunOptions {
@@ -93,8 +93,7 @@ pub trait View {
     /// starts.
     fn can_open(&self) -> bool;
 
-    /// Shows the family whose header is `header` (`start_clock`: how its start times
-    /// map to wall time), sampled from `source` every `interval` on `host`'s clock,
+    /// Shows the family whose header is `header`, sampled from `source` every `interval` on `host`'s clock,
     /// until the user closes it or its terminal goes away (an ordinary end, `Ok`). A
     /// fatal signal that ended it waits for [`View::finish`]. `Err`: the terminal could
     /// not be set up; the run then ends CMD and reports as after a close.
@@ -102,7 +101,6 @@ pub trait View {
         &self,
         host: Arc<dyn Host>,
         header: Header,
-        start_clock: Option<StartClock>,
         source: Box<dyn TickSource>,
         interval: Duration,
     ) -> io::Result<()>;
@@ -926,12 +924,9 @@ fn show_view(
     view: &dyn View,
     interval: Duration,
 ) {
-    let (header, start_clock) = {
-        let s = lock(session);
-        (s.monitor.header().clone(), s.monitor.start_clock())
-    };
+    let header = lock(session).monitor.header().clone();
     let source = Box::new(SharedSession(session.clone()));
-    if let Err(e) = view.show(host, header, start_clock, source, interval) {
+    if let Err(e) = view.show(host, header, source, interval) {
         say(&format!(
             "leaktop: warning: the view ended: terminal: {e}\n"
         ));

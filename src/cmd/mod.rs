@@ -126,8 +126,8 @@ pub(crate) enum Cmd {
     // Its own defaults, so that `demo -h` says what the demo does: it samples every
     // 250 ms and calls a leak after 1 s, to show its point at once.
     #[command(
-        mut_arg("interval", |a| a.default_value(leaktop::demo::DEMO_INTERVAL_ARG)),
-        mut_arg("leak_grace", |a| a.default_value(leaktop::demo::DEMO_LEAK_GRACE_ARG)),
+        mut_arg("interval", |a| a.default_value(options::shown(leaktop::demo::DEMO_INTERVAL))),
+        mut_arg("leak_grace", |a| a.default_value(options::shown(leaktop::demo::DEMO_LEAK_GRACE))),
         after_help = "\
 Examples:
   The demo as it comes, then with short alert thresholds:
@@ -171,6 +171,8 @@ Killing and pausing are off in a replay. Without a terminal, use leaktop report.
         /// Stop at a damaged line, instead of skipping the tick it is in.
         #[arg(long)]
         strict: bool,
+        #[command(flatten)]
+        export: options::ExportArgs,
     },
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -331,8 +333,13 @@ fn run(host: std::sync::Arc<dyn leaktop::host::Host>, cli: Cli) -> Result<Exit, 
             Ok(Exit::Success)
         }
         Some(Cmd::Report(args)) => report::run(host, args),
-        Some(Cmd::Replay { file, strict }) => {
-            ui::replay(host, &file, color, strict).map_err(anyhow::Error::from)?;
+        Some(Cmd::Replay {
+            file,
+            strict,
+            export,
+        }) => {
+            ui::replay(host, &file, color, strict, export.export_dir)
+                .map_err(anyhow::Error::from)?;
             Ok(Exit::Success)
         }
         Some(Cmd::Completions { shell }) => {
@@ -541,6 +548,44 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The top-level command (the view) and every subcommand a user sees.
+    fn every_command(cli: &clap::Command) -> Vec<&clap::Command> {
+        std::iter::once(cli)
+            .chain(cli.get_subcommands().filter(|c| !c.is_hide_set()))
+            .collect()
+    }
+
+    /// The paragraph of `--long` in `help`: from its flag to the next option or
+    /// heading, on one line.
+    fn paragraph_of(help: &str, long: &str) -> Option<String> {
+        let flag = format!("--{long}");
+        let at = help
+            .lines()
+            .position(|l| l.trim_start().starts_with(&flag) || l.contains(&format!(", {flag}")))?;
+        let next = |l: &&str| {
+            let body = l.trim_start();
+            let indent = l.len() - body.len();
+            (body.starts_with('-') && indent <= 6) || (indent == 0 && !body.is_empty())
+        };
+        Some(
+            help.lines()
+                .skip(at)
+                .enumerate()
+                .take_while(|(i, l)| *i == 0 || !next(l))
+                .map(|(_, l)| l.trim())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+
+    /// The default `--help` states for `--long`: what is inside `[default: …]`.
+    fn stated_default(help: &str, long: &str) -> Option<String> {
+        let paragraph = paragraph_of(help, long)?;
+        let at = paragraph.find("[default: ")? + "[default: ".len();
+        let len = paragraph[at..].find(']')?;
+        Some(paragraph[at..at + len].to_string())
+    }
+
     /// Every default `--help` states for an option is the one clap parses to, stated
     /// once: a hand-written `[default: …]` in a doc comment beside clap's own would
     /// say two things (issue 28: `demo -h` said 1s, and the demo ran at 250ms).
@@ -548,7 +593,7 @@ mod tests {
     fn help_states_each_default_once_and_as_clap_uses_it() {
         let mut cli = Cli::command();
         cli.build();
-        for sub in cli.get_subcommands().filter(|c| !c.is_hide_set()) {
+        for sub in every_command(&cli) {
             let help = sub.clone().render_long_help().to_string();
             for arg in sub.get_arguments() {
                 let defaults: Vec<String> = arg
@@ -563,26 +608,10 @@ mod tests {
                 {
                     continue;
                 }
-                // The option's paragraph: from its flag to the next option or heading.
                 let flag = format!("--{long}");
-                let Some(at) = help.lines().position(|l| {
-                    l.trim_start().starts_with(&flag) || l.contains(&format!(", {flag}"))
-                }) else {
+                let Some(paragraph) = paragraph_of(&help, long) else {
                     panic!("{}: no {flag} in its help", sub.get_name());
                 };
-                let next = |l: &&str| {
-                    let body = l.trim_start();
-                    let indent = l.len() - body.len();
-                    (body.starts_with('-') && indent <= 6) || (indent == 0 && !body.is_empty())
-                };
-                let paragraph: String = help
-                    .lines()
-                    .skip(at)
-                    .enumerate()
-                    .take_while(|(i, l)| *i == 0 || !next(l))
-                    .map(|(_, l)| l.trim())
-                    .collect::<Vec<_>>()
-                    .join(" ");
                 let stated = paragraph.matches("[default: ").count();
                 assert_eq!(stated, 1, "{} {flag}: {paragraph}", sub.get_name());
                 let want = format!("[default: {}]", defaults.join(","));
@@ -607,6 +636,134 @@ mod tests {
             .render_long_help()
             .to_string();
         assert!(help.contains("[default: 250ms]"), "{help}");
+    }
+
+    /// Every figure's default that `--help` states, on every command, read back from
+    /// the help text and compared with the constant the code itself uses where no
+    /// option says otherwise (the monitor's leak grace and alert thresholds, the
+    /// kill's grace, the demo's pace): the help is generated from those constants,
+    /// and this keeps it so. A new option with a default must be added here.
+    #[test]
+    fn help_defaults_are_the_constants_the_code_uses() {
+        use leaktop::model::AlertConfig;
+        use std::time::Duration;
+        #[derive(Debug, PartialEq)]
+        enum Value {
+            Span(Duration),
+            Kb(u64),
+            Count(u64),
+            Percent(f64),
+        }
+        let a = AlertConfig::default();
+        let ms = Duration::from_millis;
+        let expected = |sub: &str, long: &str| -> Option<Value> {
+            use Value::*;
+            Some(match (sub, long) {
+                ("demo", "interval") => Span(leaktop::demo::DEMO_INTERVAL),
+                ("demo", "leak-grace") => Span(leaktop::demo::DEMO_LEAK_GRACE),
+                ("run", "interval") => Span(options::RUN_INTERVAL),
+                ("orphans", "interval") => Span(options::SCAN_INTERVAL),
+                ("watch", "interval") => Span(options::WATCH_INTERVAL),
+                (_, "older-than") => Span(leaktop::monitor::LEAK_GRACE),
+                ("watch", "journal-max") => Kb(leaktop::format::journal::DEFAULT_CAP / 1024),
+                (_, "interval") => Span(options::VIEW_INTERVAL),
+                (_, "grace") => Span(leaktop::actions::kill::KILL_GRACE),
+                (_, "leak-grace") => Span(leaktop::monitor::LEAK_GRACE),
+                ("run", "settle") => Span(options::SETTLE),
+                ("run", "fail-after") => Span(Duration::ZERO),
+                (_, "accumulate-window") => Span(ms(a.accumulate_span_ms)),
+                (_, "accumulate-min") => Count(a.accumulate_min as u64),
+                (_, "idle-after") => Span(ms(a.idle_after_ms)),
+                (_, "idle-min-rss") => Kb(a.idle_min_rss_kb),
+                (_, "ratchet-windows") => Count(a.ratchet_windows as u64),
+                (_, "ratchet-span") => Span(ms(a.ratchet_span_ms)),
+                (_, "ratchet-min-growth") => Percent(a.ratchet_min_growth_pct),
+                (_, "ratchet-min-rise") => Kb(a.ratchet_min_rise_kb),
+                (_, "zombies-min") => Count(a.zombies_min as u64),
+                (_, "zombie-after") => Span(ms(a.zombie_after_ms)),
+                (_, "stopped-after") => Span(ms(a.stopped_after_ms)),
+                _ => return None,
+            })
+        };
+        let mut cli = Cli::command();
+        cli.build();
+        let mut checked = 0;
+        for sub in every_command(&cli) {
+            let name = sub.get_name();
+            let help = sub.clone().render_long_help().to_string();
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                let Some(stated) = stated_default(&help, long) else {
+                    continue;
+                };
+                let figure = arg.get_value_names().is_some_and(|names| {
+                    names.iter().any(|n| {
+                        ["DURATION", "SIZE", "N", "PERCENT", "TICKS"].contains(&n.as_str())
+                    })
+                });
+                let Some(want) = expected(name, long) else {
+                    assert!(
+                        !figure,
+                        "{name} --{long}: [default: {stated}] is in no table"
+                    );
+                    continue;
+                };
+                // "5s, or the configuration file's": the figure comes first.
+                let stated = stated.split(',').next().unwrap_or_default().to_string();
+                let read = match want {
+                    Value::Span(_) => Value::Span(humantime::parse_duration(&stated).unwrap()),
+                    Value::Kb(_) => Value::Kb(leaktop::human::parse_size_kb(&stated).unwrap()),
+                    Value::Count(_) => Value::Count(stated.parse().unwrap()),
+                    Value::Percent(_) => Value::Percent(stated.parse().unwrap()),
+                };
+                assert_eq!(read, want, "{name} --{long}: [default: {stated}]");
+                checked += 1;
+            }
+        }
+        // The view, demo, record and run each state the alert thresholds at least.
+        assert!(checked >= 4 * 11, "{checked}");
+        // A view opened without options (a replay: nothing to kill) waits as long.
+        assert_eq!(
+            leaktop::ui::app::ViewOptions::default().grace,
+            leaktop::actions::kill::KILL_GRACE
+        );
+    }
+
+    /// An option sits under a heading that names what it is (issue 28: `run -h` listed
+    /// --junit and --json, and CMD, under "Metrics:").
+    #[test]
+    fn options_sit_under_the_heading_of_what_they_are() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                match arg.get_help_heading() {
+                    Some("Metrics") => {
+                        assert!(id.starts_with("metrics"), "{}: {id}", sub.get_name())
+                    }
+                    Some("Alerts") => assert!(
+                        !["junit", "json", "command", "record"].contains(&id),
+                        "{}: {id}",
+                        sub.get_name()
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        let run = cli.find_subcommand_mut("run").unwrap();
+        let help = run.render_long_help().to_string();
+        let heading_of = |flag: &str| {
+            let at = help.find(flag).unwrap();
+            help[..at]
+                .lines()
+                .rfind(|l| !l.starts_with(' ') && l.ends_with(':'))
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(heading_of("--junit <FILE>"), "Reports:");
+        assert_eq!(heading_of("--json <FILE>"), "Reports:");
+        assert_eq!(heading_of("--metrics <ADDR>"), "Metrics:");
     }
 
     /// The pages in `assets/` must match the CLI; regenerate with

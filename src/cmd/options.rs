@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use clap::Args;
 
+use leaktop::actions::kill::KILL_GRACE;
 use leaktop::format::Format;
+use leaktop::human::human_kb;
 use leaktop::model::allow::AllowRule;
 use leaktop::model::{AlertConfig, AlertKind};
+use leaktop::monitor::LEAK_GRACE;
 use leaktop::sample::Backend;
 use leaktop::ui::{Root, WatchOptions};
 
@@ -67,7 +70,7 @@ pub(crate) struct RootArgs {
     #[arg(long, short, value_name = "PID", conflicts_with = "name", allow_hyphen_values = true, value_parser = Named(ProcessId))]
     pub(crate) pid: Option<u32>,
     /// The root is the oldest process whose command line contains PATTERN.
-    #[arg(long, short, value_name = "PATTERN")]
+    #[arg(long, short, value_name = "PATTERN", value_parser = Named(Pattern))]
     pub(crate) name: Option<String>,
     /// With --name: when the root exits, follow its restart: a new process matching
     /// PATTERN that runs the same executable, started by the root's parent (its
@@ -93,14 +96,16 @@ impl RootArgs {
 #[derive(Args)]
 pub(crate) struct ViewTuning {
     /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
+    #[arg(long, short, value_name = "DURATION", default_value = shown(VIEW_INTERVAL), value_parser = Named(INTERVAL))]
     pub(crate) interval: Duration,
     /// How long a kill waits for processes to end before offering SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(KILL_GRACE), value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Where samples come from.
     #[arg(long, value_enum, default_value_t = BackendArg::here())]
     pub(crate) backend: BackendArg,
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -118,21 +123,43 @@ pub(crate) struct VerdictArgs {
     /// polling its client's pid every 3 s within 3 s. Longer ones need more (VS Code's
     /// extension host watchdog: 6 s). Not --grace, which is how long a kill waits
     /// before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(LEAK_GRACE), value_parser = Named(WAIT))]
     pub(crate) leak_grace: Duration,
     /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
     /// double-forking daemon): one whose command line contains PATTERN (a plain
     /// substring), and everything below it, is never called leaked. Repeatable.
-    #[arg(long = "allow", value_name = "PATTERN", value_parser = parse_allow)]
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = Named(Allow))]
     pub(crate) allow: Vec<AllowRule>,
 }
 
-/// `--allow PATTERN`: a rule on the command line; an empty pattern would allow all.
-pub(crate) fn parse_allow(s: &str) -> Result<AllowRule, String> {
-    if s.is_empty() {
-        return Err("an empty pattern would allow every process".into());
+/// `--allow PATTERN`: a rule on the command line, a [`Pattern`]; an empty or blank one
+/// would allow every process.
+#[derive(Clone, Copy)]
+pub(crate) struct Allow;
+
+impl Checked for Allow {
+    type Value = AllowRule;
+    fn check(&self, s: &str) -> Result<AllowRule, String> {
+        Pattern
+            .check(s)
+            .map(|pattern| AllowRule::command(&pattern))
+            .map_err(|_| "would allow every process: give part of a command line".into())
     }
-    Ok(AllowRule::command(s))
+}
+
+/// A plain substring of a command line (--name, --match). An empty or blank one is
+/// refused: it would match every process (`--name ''` watched kthreadd).
+#[derive(Clone, Copy)]
+pub(crate) struct Pattern;
+
+impl Checked for Pattern {
+    type Value = String;
+    fn check(&self, s: &str) -> Result<String, String> {
+        if s.trim().is_empty() {
+            return Err("would match every process: give part of a command line".into());
+        }
+        Ok(s.to_string())
+    }
 }
 
 impl VerdictArgs {
@@ -160,7 +187,32 @@ impl ViewTuning {
             leak_grace: self.verdict.leak_grace,
             allowed: self.verdict.allowed()?,
             metrics: None,
+            export_dir: self.export.export_dir.clone(),
         })
+    }
+}
+
+/// Where the view's `e` writes (the view, the demo, a replay).
+#[derive(Args, Clone)]
+pub(crate) struct ExportArgs {
+    /// Where `e` writes the timeline (it says where and waits for Enter first)
+    /// [default: $XDG_DATA_HOME/leaktop, else ~/.local/share/leaktop, made on first use].
+    #[arg(long, value_name = "DIR", value_parser = Named(Dir))]
+    pub(crate) export_dir: Option<std::path::PathBuf>,
+}
+
+/// A directory given on the command line: not empty (which would be the working
+/// directory by accident).
+#[derive(Clone, Copy)]
+pub(crate) struct Dir;
+
+impl Checked for Dir {
+    type Value = std::path::PathBuf;
+    fn check(&self, s: &str) -> Result<std::path::PathBuf, String> {
+        if s.trim().is_empty() {
+            return Err("is no directory: give a path (. for the working directory)".into());
+        }
+        Ok(s.into())
     }
 }
 
@@ -173,51 +225,51 @@ pub(crate) struct AlertArgs {
     /// history at several timescales at once; this is the least evidence one needs (a
     /// warm-up rises like a leak for its first seconds). A bare number counts ticks
     /// (deprecated).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = Named(Window { min_ticks: 5 }))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.accumulate_span_ms), value_parser = Named(Window { min_ticks: 5 }))]
     pub(crate) accumulate_window: WindowArg,
     /// How many more children the last part of that span holds than the first, at least.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.accumulate_min as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) accumulate_min: u32,
     /// How long a process must use no CPU to be `idle` (at most 1year).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.idle_after_ms), value_parser = Named(SPAN))]
     pub(crate) idle_after: Duration,
     /// The RSS an `idle` process must hold: 100MB, 512MiB, 2GB (KB, MB, GB count in
     /// 1024s, as KiB, MiB, GiB do).
-    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size_kb)]
+    #[arg(long, value_name = "SIZE", default_value = shown_kb(DEFAULTS.idle_min_rss_kb), value_parser = parse_size_kb)]
     pub(crate) idle_min_rss: u64,
     /// Parts (2 to 16) the span of `rss_ratchet` is cut into: the RSS minimum must rise
     /// from each to the next.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=16))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.ratchet_windows as u32, value_parser = clap::value_parser!(u32).range(2..=16))]
     pub(crate) ratchet_windows: u32,
     /// The shortest span over which the RSS low-water mark must rise, in each part, to
     /// be `rss_ratchet` (judged, as for --accumulate-window, over the whole history).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = Named(SPAN), conflicts_with = "ratchet_window_ticks")]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.ratchet_span_ms), value_parser = Named(SPAN), conflicts_with = "ratchet_window_ticks")]
     pub(crate) ratchet_span: Duration,
     /// Deprecated: use --ratchet-span. The length of each of --ratchet-windows parts; a
     /// bare number counts ticks.
     #[arg(long, value_name = "TICKS", value_parser = Named(Window { min_ticks: 1 }))]
     pub(crate) ratchet_window_ticks: Option<WindowArg>,
     /// How much the last part's minimum must exceed the first's, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, value_parser = Named(Percent))]
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULTS.ratchet_min_growth_pct, value_parser = Named(Percent))]
     pub(crate) ratchet_min_growth: f64,
     /// How much the last part's minimum must exceed the first's, in memory: 8MB, 512KB.
-    #[arg(long, value_name = "SIZE", default_value = "8MB", value_parser = parse_size_kb)]
+    #[arg(long, value_name = "SIZE", default_value = shown_kb(DEFAULTS.ratchet_min_rise_kb), value_parser = parse_size_kb)]
     pub(crate) ratchet_min_rise: u64,
     /// Unreaped children (zombies) a live parent must hold for 3s to raise `zombies`; a
     /// count that rises in each of five parts of --accumulate-window raises it too.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.zombies_min as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) zombies_min: u32,
     /// How long one zombie may stay unreaped under a live parent before it raises
     /// `zombies` by itself (a server child OOM-killed that nothing waits for). A
     /// parent that reaps does so within milliseconds: on a busy build machine (about
     /// 100 processes, each second for 2 minutes) no zombie stayed over 2s.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.zombie_after_ms), value_parser = Named(SPAN))]
     pub(crate) zombie_after: Duration,
     /// How long a process may stay stopped by a signal (state T: a profiler that
     /// detached with a SIGSTOP pending, a job stopped and forgotten) before it is
     /// `stopped`. A debugger's stop (t) is not counted; that busy machine showed no
     /// stopped process at all.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Named(SPAN))]
+    #[arg(long, value_name = "DURATION", default_value = shown_ms(DEFAULTS.stopped_after_ms), value_parser = Named(SPAN))]
     pub(crate) stopped_after: Duration,
 }
 
@@ -274,6 +326,37 @@ impl AlertArgs {
         }
     }
 }
+
+/// The alerts' thresholds when no option or file says otherwise: `--help` states
+/// these, and a monitor made without options uses them.
+const DEFAULTS: AlertConfig = AlertConfig::DEFAULT;
+
+/// A duration as `--help` states a default, from the constant the code uses: `5s`,
+/// `200ms`, `2m`.
+pub(crate) fn shown(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// [`shown`] of a count of milliseconds.
+fn shown_ms(ms: u64) -> String {
+    shown(Duration::from_millis(ms))
+}
+
+/// A size in KiB as `--help` states a default, as it is typed: `100MiB`.
+pub(crate) fn shown_kb(kb: u64) -> String {
+    human_kb(kb).replace(' ', "")
+}
+
+/// `--interval`'s default in the view and `record`.
+pub(crate) const VIEW_INTERVAL: Duration = Duration::from_secs(1);
+/// `run --interval`'s default: a test suite's processes live for moments.
+pub(crate) const RUN_INTERVAL: Duration = Duration::from_millis(200);
+/// `run --settle`'s default.
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
+/// `orphans --watch --interval`'s default.
+pub(crate) const SCAN_INTERVAL: Duration = Duration::from_secs(2);
+/// `watch --interval`'s default, where no configuration file says otherwise.
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An alert window as given: a duration, or (deprecated) a bare count of ticks.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -355,9 +438,15 @@ fn named_error(
     let flag = arg
         .and_then(clap::Arg::get_long)
         .map_or_else(|| "a value".to_string(), |l| format!("--{l}"));
+    // An empty or blank value is shown quoted, so that the line still names it.
+    let value = if value.trim().is_empty() {
+        format!("'{}'", leaktop::human::printable(value))
+    } else {
+        leaktop::human::printable(value).into_owned()
+    };
     clap::Error::raw(
         clap::error::ErrorKind::ValueValidation,
-        format!("{flag} {} {why}\n", leaktop::human::printable(value)),
+        format!("{flag} {value} {why}\n"),
     )
     .with_cmd(cmd)
 }
@@ -461,12 +550,32 @@ impl Checked for Span {
     type Value = Duration;
     /// Parses a human duration (`200ms`, `1m 30s`) within these bounds.
     fn check(&self, s: &str) -> Result<Duration, String> {
+        let show = |d| humantime::format_duration(d).to_string();
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return Err(format!("needs a unit, like {s}s or {s}ms"));
+            // Suggest only what would be accepted: `--interval 0` is neither 0s nor 0ms.
+            let fits: Vec<String> = ["s", "ms"]
+                .iter()
+                .map(|unit| format!("{s}{unit}"))
+                .filter(|given| self.check(given).is_ok())
+                .collect();
+            return Err(match fits.as_slice() {
+                [] if humantime::parse_duration(&format!("{s}ms")).is_ok_and(|d| d < self.min) => {
+                    format!(
+                        "needs a unit, and is too short with any: give at least {}",
+                        show(self.min)
+                    )
+                }
+                [] => format!(
+                    "needs a unit, like 200ms or 1s (from {} to {})",
+                    show(self.min),
+                    show(self.max)
+                ),
+                [one] => format!("needs a unit, like {one}"),
+                [one, two, ..] => format!("needs a unit, like {one} or {two}"),
+            });
         }
         let d = humantime::parse_duration(s)
             .map_err(|e| format!("is not a duration like 200ms or 1s ({e})"))?;
-        let show = |d| humantime::format_duration(d).to_string();
         if d < self.min {
             return Err(match (d.is_zero(), self.why_min) {
                 (true, "") => "must be greater than zero".to_string(),
@@ -563,7 +672,35 @@ mod tests {
                 .unwrap_err()
                 .contains("too long")
         );
-        assert!(INTERVAL.check("5").unwrap_err().contains("needs a unit"));
+        assert_eq!(INTERVAL.check("5").unwrap_err(), "needs a unit, like 5s");
+        // A bare number is told a value that is accepted (issue 28: `--interval 0`
+        // suggested 0s, which was then refused).
+        for tiny in ["0", "0.0", "0.001"] {
+            let e = INTERVAL.check(tiny).unwrap_err();
+            assert!(e.contains("give at least 10ms"), "{tiny}: {e}");
+        }
+        assert_eq!(
+            INTERVAL.check("5000").unwrap_err(),
+            "needs a unit, like 5000ms"
+        );
+        assert_eq!(WAIT.check("0").unwrap_err(), "needs a unit, like 0s or 0ms");
+        assert_eq!(
+            INTERVAL.check("99999999").unwrap_err(),
+            "needs a unit, like 200ms or 1s (from 10ms to 1h)"
+        );
+        for span in [INTERVAL, WAIT, SPAN] {
+            for bare in ["0", "1", "9", "10", "59", "3600", "5000", "0.5", "99999999"] {
+                let e = span.check(bare).unwrap_err();
+                for word in e.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+                {
+                    let suggested = word.starts_with(|c: char| c.is_ascii_digit())
+                        && word.ends_with(|c: char| c.is_ascii_alphabetic());
+                    if suggested {
+                        assert!(span.check(word).is_ok(), "{bare}: {e}: {word} is refused");
+                    }
+                }
+            }
+        }
         assert!(
             INTERVAL
                 .check("soon")

@@ -10,11 +10,14 @@ use leaktop::actions::kill::KillSignal;
 use leaktop::actions::orphans::{self, Filter, Io, KillOptions, Options, Output, ScanOptions};
 use leaktop::exit_codes::ExitCode as Exit;
 use leaktop::host::Host;
+use leaktop::monitor::LEAK_GRACE;
 
 use leaktop::actions::known::Known;
 
 use super::config::{ConfigArgs, journals_to_read};
-use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
+use super::options::{
+    INTERVAL, MetricsArgs, Named, Pattern, SCAN_INTERVAL, WAIT, parse_size_kb, shown,
+};
 use super::width::{Stream, WideArg};
 
 /// Whether the listing is a table, JSON or tick-log snapshots.
@@ -50,14 +53,17 @@ impl SignalArg {
 pub(crate) struct OrphansArgs {
     /// Only groups with a process whose command line contains PATTERN (a plain
     /// substring). Names the groups: weak ones are ended too with --kill.
-    #[arg(long = "match", short = 'm', value_name = "PATTERN")]
+    #[arg(long = "match", short = 'm', value_name = "PATTERN", value_parser = Named(Pattern))]
     pub(crate) pattern: Option<String>,
-    /// Only processes at least this old are candidates, and with --watch a group is
-    /// reported once it has lasted this long: a pool orphaned a moment ago may still
-    /// be exiting by itself, a service lingering by design (esbuild's, a language
-    /// server) exits within 3 s of its parent; the default is --leak-grace's (at most
-    /// 1h) [default: 5s, or the configuration file's].
-    #[arg(long, value_name = "DURATION", value_parser = Named(WAIT))]
+    // Its help names its default, the constant the code falls back to.
+    #[arg(long, value_name = "DURATION", value_parser = Named(WAIT), help = format!(
+        "Only processes at least this old are candidates, and with --watch a group is \
+         reported once it has lasted this long: a pool orphaned a moment ago may still \
+         be exiting by itself, a service lingering by design (esbuild's, a language \
+         server) exits within 3 s of its parent; the default is --leak-grace's (at most \
+         1h) [default: {}, or the configuration file's]",
+        shown(LEAK_GRACE)
+    ))]
     pub(crate) older_than: Option<Duration>,
     /// Only groups holding at least this much RSS, e.g. 100MB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size_kb)]
@@ -79,7 +85,7 @@ pub(crate) struct OrphansArgs {
     /// A process meant to outlive its parent (a deploy script's `nohup app &`, a
     /// double-forking daemon): one whose command line contains PATTERN is not listed
     /// (with --all, listed weak), nor ended. Repeatable.
-    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = Named(super::options::Allow))]
     pub(crate) allow: Vec<leaktop::model::allow::AllowRule>,
     /// Print one JSON object (with --watch: one NDJSON line per new group).
     #[arg(long, conflicts_with = "format")]
@@ -98,7 +104,7 @@ pub(crate) struct OrphansArgs {
     #[arg(long, value_enum, default_value_t = SignalArg::Term, requires = "kill")]
     pub(crate) signal: SignalArg,
     /// How long --kill waits before SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT), requires = "kill")]
+    #[arg(long, value_name = "DURATION", default_value = shown(leaktop::actions::kill::KILL_GRACE), value_parser = Named(WAIT), requires = "kill")]
     pub(crate) grace: Duration,
     /// Keep watching and report each new group once, when it has lasted --older-than.
     /// With process events (the connector, else pidfds on every parent) a parent's
@@ -107,7 +113,7 @@ pub(crate) struct OrphansArgs {
     #[arg(long)]
     pub(crate) watch: bool,
     /// Time between scans with --watch (from 10ms to 1h).
-    #[arg(long, short, value_name = "DURATION", default_value = "2s", value_parser = Named(INTERVAL), requires = "watch")]
+    #[arg(long, short, value_name = "DURATION", default_value = shown(SCAN_INTERVAL), value_parser = Named(INTERVAL), requires = "watch")]
     pub(crate) interval: Duration,
     /// With --watch, stop after N scans at --interval (those a parent's exit starts
     /// are not counted).
@@ -164,10 +170,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super:
     });
     let opts = Options {
         scan: ScanOptions {
-            older_than: args
-                .older_than
-                .or(config.older_than)
-                .unwrap_or(Duration::from_secs(5)),
+            older_than: args.older_than.or(config.older_than).unwrap_or(LEAK_GRACE),
             all: args.all,
             measure: !args.no_pss,
             // `[[ignore]]` rules are `--allow` rules from the file.

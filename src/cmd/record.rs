@@ -24,7 +24,7 @@ pub(crate) struct RecordArgs {
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     pub(crate) out: PathBuf,
     /// Time between samples, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "1s", value_parser = Named(INTERVAL))]
+    #[arg(long, short, value_name = "DURATION", default_value = super::options::shown(super::options::VIEW_INTERVAL), value_parser = Named(INTERVAL))]
     pub(crate) interval: Duration,
     /// Stop after this many ticks.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

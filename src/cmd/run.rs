@@ -17,18 +17,18 @@ use leaktop::ui::RunView;
 use leaktop::ui::app::ViewOptions;
 
 use super::options::{
-    AlertArgs, BackendArg, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout, VerdictArgs, WAIT,
-    parse_kinds,
+    AlertArgs, BackendArg, ExportArgs, FormatArg, INTERVAL, MetricsArgs, Named, NotStdout,
+    RUN_INTERVAL, SETTLE, VerdictArgs, WAIT, parse_kinds, shown,
 };
 use super::width::{Stream, WideArg};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// Time between samples while CMD runs, e.g. 200ms, 1s; from 10ms (CPU times advance in 10 ms steps) to 1h.
-    #[arg(long, short, value_name = "DURATION", default_value = "200ms", value_parser = Named(INTERVAL))]
+    #[arg(long, short, value_name = "DURATION", default_value = shown(RUN_INTERVAL), value_parser = Named(INTERVAL))]
     pub(crate) interval: Duration,
     /// How long to wait after CMD exits before deciding what leaked (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(SETTLE), value_parser = Named(WAIT))]
     pub(crate) settle: Duration,
     /// Exit with code 3 if anything leaked, instead of CMD's exit code.
     #[arg(long)]
@@ -37,7 +37,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) kill_leaks: bool,
     /// How long --kill-leaks waits after SIGTERM before SIGKILL (at most 1h).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", default_value = shown(leaktop::actions::kill::KILL_GRACE), value_parser = Named(WAIT))]
     pub(crate) grace: Duration,
     /// Record the whole run to FILE.
     #[arg(long, value_name = "FILE", value_parser = NotStdout)]
@@ -62,8 +62,11 @@ pub(crate) struct RunArgs {
     pub(crate) fail_on: Vec<AlertKind>,
     /// With --fail-on, exit 3 only for an alert standing when CMD exits or one that
     /// stood for at least DURATION without a break (0 = any alert raised at any time).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = Named(WAIT), requires = "fail_on")]
+    #[arg(long, value_name = "DURATION", default_value = shown(Duration::ZERO), value_parser = Named(WAIT), requires = "fail_on")]
     pub(crate) fail_after: Duration,
+    /// With --tui: where the view's `e` writes.
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
     #[command(flatten)]
     pub(crate) verdict: VerdictArgs,
     #[command(flatten)]
@@ -73,14 +76,14 @@ pub(crate) struct RunArgs {
     /// Write a JUnit XML report to FILE: a failing test case per leaked tree (the tree
     /// with pids, RSS and how each process leaked), one per --fail-on alert kind; a
     /// clean run is one passing case.
-    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout, help_heading = "Reports")]
     pub(crate) junit: Option<PathBuf>,
     /// Write the run's report to FILE as one JSON object, as `leaktop report --json`
     /// writes a recording's (a file: CMD's own output shares standard output).
-    #[arg(long, value_name = "FILE", value_parser = NotStdout)]
+    #[arg(long, value_name = "FILE", value_parser = NotStdout, help_heading = "Reports")]
     pub(crate) json: Option<PathBuf>,
     /// The command and its arguments.
-    #[arg(last = true, value_name = "CMD")]
+    #[arg(last = true, value_name = "CMD", help_heading = "Arguments")]
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
@@ -112,11 +115,14 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         fail_on: args.fail_on,
         fail_after: args.fail_after,
         tui: args.tui.then(|| {
-            Box::new(RunView::new(ViewOptions {
-                color,
-                grace: args.grace,
-                ..ViewOptions::default()
-            })) as Box<dyn run::View>
+            Box::new(RunView::new(
+                ViewOptions {
+                    color,
+                    grace: args.grace,
+                    ..ViewOptions::default()
+                },
+                args.export.export_dir.clone(),
+            )) as Box<dyn run::View>
         }),
         command: args.command,
         interval: args.interval,

@@ -14,7 +14,11 @@ use leaktop::model::allow::AllowRule;
 use leaktop::sample::events::EventRequest;
 
 use super::config::{ConfigArgs, own_journal};
-use super::options::{INTERVAL, MetricsArgs, Named, WAIT, parse_size_kb};
+use super::options::{
+    INTERVAL, MetricsArgs, Named, WAIT, WATCH_INTERVAL, parse_size_kb, shown, shown_kb,
+};
+use leaktop::format::journal::DEFAULT_CAP;
+use leaktop::monitor::LEAK_GRACE;
 
 #[derive(Args)]
 pub(crate) struct WatchArgs {
@@ -22,23 +26,30 @@ pub(crate) struct WatchArgs {
     /// $XDG_STATE_HOME/leaktop].
     #[arg(long, value_name = "DIR", env = "LEAKTOP_JOURNAL")]
     pub(crate) journal: Option<PathBuf>,
-    /// The journal's cap: its oldest files are removed to stay within it (at least
-    /// 256KiB) [default: 64MiB].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size_kb)]
+    // The helps below name their defaults, the constants the code falls back to.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_kb, help = format!(
+        "The journal's cap: its oldest files are removed to stay within it (at least \
+         256KiB) [default: {}]",
+        shown_kb(DEFAULT_CAP / 1024)
+    ))]
     pub(crate) journal_max: Option<u64>,
-    /// Time between scans of /proc where the kernel's connector gives no events (a
-    /// user without CAP_NET_ADMIN: pidfds see exits only) [default: 10s]; with the
-    /// connector, a scan a minute checks what the events told.
-    #[arg(long, short, value_name = "DURATION", value_parser = Named(INTERVAL))]
+    #[arg(long, short, value_name = "DURATION", value_parser = Named(INTERVAL), help = format!(
+        "Time between scans of /proc where the kernel's connector gives no events (a \
+         user without CAP_NET_ADMIN: pidfds see exits only) [default: {}]; with the \
+         connector, a scan a minute checks what the events told",
+        shown(WATCH_INTERVAL)
+    ))]
     pub(crate) interval: Option<Duration>,
-    /// A group must have lasted this long to be counted or handed to a policy
-    /// [default: 5s, as --leak-grace].
-    #[arg(long, value_name = "DURATION", value_parser = Named(WAIT))]
+    #[arg(long, value_name = "DURATION", value_parser = Named(WAIT), help = format!(
+        "A group must have lasted this long to be counted or handed to a policy \
+         [default: {}, as --leak-grace]",
+        shown(LEAK_GRACE)
+    ))]
     pub(crate) older_than: Option<Duration>,
     /// A process meant to outlive its parent: its command line contains PATTERN (as
     /// an [[ignore]] rule with `command = PATTERN`). Its group is neither counted nor
     /// handed to a policy. Repeatable.
-    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::parse_allow)]
+    #[arg(long = "allow", value_name = "PATTERN", value_parser = super::options::Named(super::options::Allow))]
     pub(crate) allow: Vec<AllowRule>,
     /// Policies say what they would do (a `policy` record, `would end …`) and do nothing.
     #[arg(long)]
@@ -83,15 +94,12 @@ pub(crate) fn run(host: Arc<dyn Host>, args: WatchArgs) -> Result<Exit, super::E
             .journal_max
             .map(|kb| kb.saturating_mul(1024))
             .or(config.watch.journal_max)
-            .unwrap_or(leaktop::format::journal::DEFAULT_CAP),
+            .unwrap_or(DEFAULT_CAP),
         interval: args
             .interval
             .or(config.watch.interval)
-            .unwrap_or(Duration::from_secs(10)),
-        older_than: args
-            .older_than
-            .or(config.older_than)
-            .unwrap_or(Duration::from_secs(5)),
+            .unwrap_or(WATCH_INTERVAL),
+        older_than: args.older_than.or(config.older_than).unwrap_or(LEAK_GRACE),
         policies: config.policies.clone(),
         allowed: args.allow.iter().chain(&config.ignore).cloned().collect(),
         config: config.path.clone(),

@@ -352,8 +352,14 @@ impl TickChecks {
         );
         (actual != declared).then(|| {
             format!(
-                "tick {} to hold the {} processes ({} KiB, {} leaked) its header declares, found {} ({} KiB, {} leaked)",
-                tick.tick, declared.0, declared.1, declared.2, actual.0, actual.1, actual.2
+                "tick {} to hold the {} ({} KiB, {} leaked) its header declares, found {} ({} KiB, {} leaked)",
+                tick.tick,
+                plural(declared.0, "process", "processes"),
+                declared.1,
+                declared.2,
+                actual.0,
+                actual.1,
+                actual.2
             )
         })
     }

@@ -28,6 +28,18 @@ struct WireHeader {
     /// Where process events came from (additive: older recordings have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     events: Option<String>,
+    /// How start times map to wall time (additive: older recordings have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_clock: Option<WireStartClock>,
+}
+
+/// [`crate::sample::StartClock`] on the wire: the boot time as RFC 3339, and the
+/// start-time units per second.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireStartClock {
+    boot: String,
+    per_second: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -71,6 +83,10 @@ pub fn write_header(h: &Header, out: &mut String) {
         started: format_time(h.started_ms),
         host: h.host.clone(),
         events: h.events.clone(),
+        start_clock: h.start_clock.map(|c| WireStartClock {
+            boot: format_time(c.boot_ms),
+            per_second: c.per_sec,
+        }),
     });
     push_line(&wire, out);
 }
@@ -236,6 +252,16 @@ fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
             .ok_or_else(|| ParseError::new(n, "an RFC 3339 'started' time"))?,
         host: h.host,
         events: h.events,
+        start_clock: match h.start_clock {
+            None => None,
+            Some(c) => Some(crate::sample::StartClock {
+                boot_ms: parse_time(&c.boot)
+                    .ok_or_else(|| ParseError::new(n, "an RFC 3339 start_clock boot time"))?,
+                per_sec: Some(c.per_second)
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| ParseError::new(n, "start_clock per_second of 1 or more"))?,
+            }),
+        },
     })
 }
 

@@ -269,6 +269,7 @@ pub fn snapshots(groups: &[&OrphanGroup], view: &View, time_ms: u64, host: &str)
             started_ms: time_ms,
             host: host.to_string(),
             events: None,
+            start_clock: None,
         };
         let evidence: Vec<&str> = g.evidence.iter().map(|e| e.text.as_str()).collect();
         let events = g

@@ -27,6 +27,14 @@ pub fn write_header(h: &Header, out: &mut String) {
     if let Some(events) = &h.events {
         let _ = writeln!(out, "# events: {}", escape(events, false));
     }
+    if let Some(clock) = &h.start_clock {
+        let _ = writeln!(
+            out,
+            "# start-clock: boot={} per-second={}",
+            format_time(clock.boot_ms),
+            clock.per_sec
+        );
+    }
     out.push('\n');
 }
 
@@ -515,6 +523,7 @@ pub(crate) fn empty_header() -> Header {
         started_ms: 0,
         host: String::new(),
         events: None,
+        start_clock: None,
     }
 }
 
@@ -532,6 +541,26 @@ fn header_line(
             return Err(ParseError::new(n, "one '# events:' line, found a second"));
         }
         header.events = Some(cur.text("where events came from")?);
+        return Ok(());
+    }
+    // Optional too (recordings before it have none: AGE unknown in a replay).
+    if cur.eat("# start-clock: ") {
+        if header.start_clock.is_some() {
+            return Err(ParseError::new(
+                n,
+                "one '# start-clock:' line, found a second",
+            ));
+        }
+        cur.expect("boot=")?;
+        let boot = cur.until(" ", "the boot time")?;
+        let boot_ms = parse_time(boot).ok_or_else(|| cur.err("an RFC 3339 boot time"))?;
+        cur.expect("per-second=")?;
+        let per_sec: u64 = cur.number("start-time units per second")?;
+        if per_sec == 0 {
+            return Err(cur.err("start-time units per second, at least 1"));
+        }
+        cur.done()?;
+        header.start_clock = Some(crate::sample::StartClock { boot_ms, per_sec });
         return Ok(());
     }
     let Some(key) = ["# root: ", "# interval: ", "# started: ", "# host: "]
@@ -868,6 +897,54 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("* root-exited 213019 start=100\n"), "{text}");
+    }
+
+    /// How start times map to wall time (for AGE in a replay) is an optional header
+    /// line and NDJSON field: written, read back, and unknown in older recordings.
+    #[test]
+    fn the_start_clock_is_optional_and_reads_back_in_both_formats() {
+        use crate::format::Format;
+        let mut rec = recording();
+        let clock = crate::sample::StartClock {
+            boot_ms: 1_795_983_189_123,
+            per_sec: 100,
+        };
+        rec.header.start_clock = Some(clock);
+        let text = rec.write(Format::Text);
+        assert!(
+            text.contains("\n# start-clock: boot=2026-11-29T20:13:09.123Z per-second=100\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap(), rec, "read back");
+        let json = rec.write(Format::Ndjson);
+        assert!(
+            json.contains(r#""start_clock":{"boot":"2026-11-29T20:13:09.123Z","per_second":100}"#),
+            "{json}"
+        );
+        assert_eq!(Format::Ndjson.parse(&json).unwrap(), rec, "read back");
+        // Older recordings have none: unknown, never a made-up clock.
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("# start-clock: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(parse(&old).unwrap().header.start_clock, None);
+        let old_json = json.replace(
+            r#","start_clock":{"boot":"2026-11-29T20:13:09.123Z","per_second":100}"#,
+            "",
+        );
+        assert_ne!(old_json, json);
+        let back = Format::Ndjson.parse(&old_json).unwrap();
+        assert_eq!(back.header.start_clock, None);
+        // A bad one is an error naming the line, not a clock of zero.
+        for bad in [
+            "boot=yesterday per-second=100",
+            "boot=2026-11-29T20:13:09.123Z per-second=0",
+        ] {
+            let broken = text.replace("boot=2026-11-29T20:13:09.123Z per-second=100", bad);
+            let err = parse(&broken).unwrap_err().to_string();
+            assert!(err.starts_with("6: expected"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -306,6 +306,24 @@ pub trait Host: Send + Sync {
     /// Removes the file at `path` (a partial output, a check's empty file).
     fn remove_file(&self, path: &Path) -> io::Result<()>;
 
+    /// Makes the directory `path` and any missing parents, each one made with mode
+    /// 0700 (the user's own data: the view's exports); one already there is fine.
+    /// Errors: as `mkdir(2)`. (The same on every Unix host.)
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        unix::create_dir_all(path)
+    }
+
+    /// The uid owning `path` (`stat(2)`, following symlinks). Errors: as `stat(2)`,
+    /// `NotFound` where nothing is there yet.
+    fn owner(&self, path: &Path) -> io::Result<u32> {
+        unix::owner(path)
+    }
+
+    /// This process's effective uid (`geteuid(2)`).
+    fn own_uid(&self) -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
     /// PSS, USS and swap of the process `id` (`/proc/PID/smaps_rollup`), read only if
     /// the process now at `id.pid` is `id` (same start time). `None` when unknown: gone,
     /// reused pid, permission denied (another user's process), macOS. Costs 20-300x a
@@ -425,6 +443,19 @@ pub fn real() -> Arc<dyn Host> {
 #[cfg(unix)]
 pub fn create_file(path: &Path, how: Create) -> io::Result<File> {
     unix::create(path, how)
+}
+
+/// [`Host::create_dir_all`] as the Unix hosts do it, for a fake host that makes real
+/// directories.
+#[cfg(unix)]
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    unix::create_dir_all(path)
+}
+
+/// [`Host::owner`] as the Unix hosts do it.
+#[cfg(unix)]
+pub fn owner(path: &Path) -> io::Result<u32> {
+    unix::owner(path)
 }
 
 /// [`Host::wall_clock`] in ms since the Unix epoch (0 for a clock set before it), as

@@ -95,6 +95,21 @@ pub(super) fn create(path: &Path, how: Create) -> io::Result<File> {
     options.open(path)
 }
 
+/// See [`super::Host::create_dir_all`].
+pub(super) fn create_dir_all(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// See [`super::Host::owner`].
+pub(super) fn owner(path: &Path) -> io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata(path)?.uid())
+}
+
 /// This machine's name (`uname -n`).
 pub(super) fn hostname() -> String {
     rustix::system::uname()

@@ -204,6 +204,7 @@ mod tests {
             started_ms: 0,
             host: "h".into(),
             events: None,
+            start_clock: None,
         }
     }
 

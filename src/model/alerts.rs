@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Tick;
-use crate::human::human_kb;
+use crate::human::{human_kb, plural};
 use crate::sample::{IdMap, IdSet, Identity};
 
 pub mod trend;
@@ -121,20 +121,25 @@ pub struct AlertConfig {
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        AlertConfig {
-            accumulate_span_ms: 120_000,
-            accumulate_min: 5,
-            idle_after_ms: 60_000,
-            idle_min_rss_kb: 100 * 1024,
-            ratchet_windows: 5,
-            ratchet_span_ms: 120_000,
-            ratchet_min_growth_pct: 5.0,
-            ratchet_min_rise_kb: 8 * 1024,
-            zombies_min: 5,
-            zombie_after_ms: DEFAULT_LONG_MS,
-            stopped_after_ms: DEFAULT_LONG_MS,
-        }
+        AlertConfig::DEFAULT
     }
+}
+
+impl AlertConfig {
+    /// The thresholds `--help` states as the defaults (see the README's table).
+    pub const DEFAULT: AlertConfig = AlertConfig {
+        accumulate_span_ms: 120_000,
+        accumulate_min: 5,
+        idle_after_ms: 60_000,
+        idle_min_rss_kb: 100 * 1024,
+        ratchet_windows: 5,
+        ratchet_span_ms: 120_000,
+        ratchet_min_growth_pct: 5.0,
+        ratchet_min_rise_kb: 8 * 1024,
+        zombies_min: 5,
+        zombie_after_ms: DEFAULT_LONG_MS,
+        stopped_after_ms: DEFAULT_LONG_MS,
+    };
 }
 
 impl AlertConfig {
@@ -417,11 +422,12 @@ impl Track {
             raise(
                 AlertKind::Accumulating,
                 format!(
-                    "children that stay rose in each of {} parts of the last {}: from {} to {} ({count} children now)",
+                    "children that stay rose in each of {} parts of the last {}: from {} to {} ({} now)",
                     tr.segments,
                     span(tr.span_ms),
                     tr.first,
-                    tr.last
+                    tr.last,
+                    plural(count, "child", "children")
                 ),
             );
         } else if let Some((from, most)) = self.accumulated {
@@ -429,7 +435,9 @@ impl Track {
                 raise(
                     AlertKind::Accumulating,
                     format!(
-                        "still holds {stay} children that stay, accumulated from {from} (at most {most}); the count stopped rising ({count} children now)"
+                        "still holds {} that stay, accumulated from {from} (at most {most}); the count stopped rising ({} now)",
+                        plural(stay as usize, "child", "children"),
+                        plural(count, "child", "children")
                     ),
                 );
             } else {
@@ -475,7 +483,12 @@ impl Track {
             raise(
                 AlertKind::Zombies,
                 format!(
-                    "{zombies} unreaped children (zombies) for {}",
+                    "{} for {}",
+                    plural(
+                        zombies as usize,
+                        "unreaped child (zombie)",
+                        "unreaped children (zombies)"
+                    ),
                     span(now - since)
                 ),
             );
@@ -485,9 +498,9 @@ impl Track {
             raise(
                 AlertKind::Zombies,
                 format!(
-                    "child {pid} exited {} ago and is still unreaped ({zombies} zombie{} now): nothing waits for it",
+                    "child {pid} exited {} ago and is still unreaped ({} now): nothing waits for it",
                     span(age),
-                    if zombies == 1 { "" } else { "s" }
+                    plural(zombies as usize, "zombie", "zombies")
                 ),
             );
         } else if let Some(tr) = self.holding(ZOMBIES, zombies) {

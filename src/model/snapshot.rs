@@ -19,6 +19,11 @@ pub struct Header {
     /// name, then why the connector was not used, if it was not: `"pidfd (connector:
     /// not permitted: …)"`); `None` in recordings made before leaktop had events.
     pub events: Option<String>,
+    /// How the rows' start times (`ProcRow::start`, clock ticks since boot on Linux)
+    /// map to wall time: the boot time and the ticks per second of the machine that
+    /// was sampled, so that a replay can say each process's AGE. `None` in recordings
+    /// made before it was written, or where the backend does not know: AGE unknown.
+    pub start_clock: Option<crate::sample::StartClock>,
 }
 
 /// One process in one tick.

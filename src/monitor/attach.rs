@@ -66,6 +66,7 @@ impl Monitor {
             started_ms: crate::host::wall_ms(host.as_ref()),
             host: host.hostname(),
             events: Some(super::listen::describe(events.as_ref())),
+            start_clock: sampler.start_clock(),
         };
         let outside = outside(sampler.as_mut(), &root, subreapers, me);
         let tracker = Tracker::new(root, command, outside);

@@ -23,6 +23,7 @@ pub fn forkserver_recording() -> Recording {
             started_ms: 1_795_000_000_000,
             host: "wsl".into(),
             events: None,
+            start_clock: None,
         },
         ticks: vec![first, second, third],
         truncated: None,

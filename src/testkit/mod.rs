@@ -114,6 +114,7 @@ pub fn header(root: u32) -> Header {
         started_ms: T0_MS,
         host: "test".into(),
         events: None,
+        start_clock: None,
     }
 }
 

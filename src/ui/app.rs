@@ -14,7 +14,7 @@ use super::table::{self, Row, identity};
 use crate::actions::kill::{KillReport, KillSignal, Target};
 use crate::host::{Memory, PssParts};
 use crate::model::{Header, MemSum, ProcRow, Tick};
-use crate::sample::{Identity, StartClock};
+use crate::sample::Identity;
 
 /// Rows moved by PageUp/PageDown.
 const PAGE: usize = 10;
@@ -34,8 +34,13 @@ pub enum Effect {
     /// Close the view and go back to the picker it was opened from (`q` there).
     Back,
     SetPaused(bool),
-    /// Write the whole timeline so far as a tick-log; answer with [`App::exported`].
-    Export,
+    /// Say where `e` would write: answer with [`App::ask_export`].
+    AskExport,
+    /// Write the whole timeline so far as a tick-log, named for wall time `at` (the
+    /// prompt's); answer with [`App::exported`].
+    Export {
+        at: std::time::SystemTime,
+    },
     /// Read these processes' PSS/USS/swap now (`smaps_rollup`, slow: off the UI
     /// thread); answer with [`App::memory_measured`].
     MeasureMemory(Vec<Identity>),
@@ -286,6 +291,19 @@ pub struct Forecast {
     pub then: String,
 }
 
+/// Where `e` would write, shown before anything is written (Enter writes, Esc
+/// cancels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportPrompt {
+    /// The file the export would create (the next free name if it is taken by then).
+    pub path: PathBuf,
+    /// What the user should know about its directory: someone else's, a new one, or
+    /// why it cannot be looked at; `None` where it is the user's own.
+    pub whose: Option<String>,
+    /// The wall time the file is named for.
+    pub at: std::time::SystemTime,
+}
+
 /// Which memory figure the process table shows (`m` cycles through them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MemColumn {
@@ -332,7 +350,6 @@ impl MemColumn {
 pub struct ViewOptions {
     pub color: bool,
     pub grace: Duration,
-    pub start_clock: Option<StartClock>,
     /// Pids no kill signals (init, leaktop, its ancestors): the dialog leaves them out.
     pub protected: HashSet<u32>,
 }
@@ -341,8 +358,7 @@ impl Default for ViewOptions {
     fn default() -> Self {
         ViewOptions {
             color: true,
-            grace: Duration::from_secs(3),
-            start_clock: None,
+            grace: crate::actions::kill::KILL_GRACE,
             protected: HashSet::new(),
         }
     }
@@ -376,10 +392,15 @@ pub struct App {
     pub mem_column: MemColumn,
     /// Orphans that exited by themselves within the leak grace, so far.
     pub orphans_exited: usize,
+    /// Leaked processes this view's kills have ended, so far: the header says so
+    /// rather than "no leaks" once they are gone.
+    pub leaked_ended: usize,
     /// Why sampling stopped, once it has.
     pub finished: Option<String>,
     /// An export under way: ticks written so far, and in all.
     pub exporting: Option<(usize, usize)>,
+    /// Where `e` would write, waiting for Enter or Esc.
+    pub export_prompt: Option<ExportPrompt>,
     /// The viewed tick and the one before it, decoded from the history.
     shown: Shown,
     /// The selected process's RSS over the history, kept up to date as ticks arrive.
@@ -420,8 +441,10 @@ impl App {
             picker_behind: false,
             mem_column: MemColumn::Rss,
             orphans_exited: 0,
+            leaked_ended: 0,
             finished: None,
             exporting: None,
+            export_prompt: None,
             shown: Shown::default(),
             series: None,
             laid_out: None,
@@ -622,6 +645,19 @@ impl App {
             Overlay::Kill(_) => return self.dialog_key(key.code),
             Overlay::None => {}
         }
+        if let Some(prompt) = self.export_prompt.take() {
+            return match key.code {
+                KeyCode::Enter | KeyCode::Char('y') => Some(Effect::Export { at: prompt.at }),
+                KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => {
+                    self.status = Some("export cancelled: nothing written".into());
+                    None
+                }
+                _ => {
+                    self.export_prompt = Some(prompt);
+                    None
+                }
+            };
+        }
         self.status = None;
         if filter_key(&mut self.filter, &mut self.editing_filter, key.code) == FilterKey::Taken {
             self.fix_selection();
@@ -668,7 +704,7 @@ impl App {
             KeyCode::Char('e') if self.exporting.is_some() => {
                 self.status = Some("an export is already under way".into());
             }
-            KeyCode::Char('e') => return Some(Effect::Export),
+            KeyCode::Char('e') => return Some(Effect::AskExport),
             KeyCode::Char('x') | KeyCode::F(9) => return self.open_kill(false),
             KeyCode::Char('K') => return self.open_kill(true),
             _ => {}
@@ -830,9 +866,23 @@ impl App {
 
     /// The kill the dialog asked for has finished.
     pub fn kill_finished(&mut self, report: KillReport) {
+        if let Some(tick) = self.history.newest() {
+            self.leaked_ended += tick
+                .processes
+                .iter()
+                .filter(|p| p.leaked && report.ended.contains(&p.id()))
+                .count();
+        }
         if let Overlay::Kill(dialog) = &mut self.overlay {
             dialog.kill_finished(report);
         }
+    }
+
+    /// Where the export [`Effect::AskExport`] asked about would write: the footer says
+    /// so and waits for Enter ([`Effect::Export`]) or Esc.
+    pub fn ask_export(&mut self, prompt: ExportPrompt) {
+        self.status = None;
+        self.export_prompt = Some(prompt);
     }
 
     /// The event loop has started the export [`Effect::Export`] asked for, of `total`

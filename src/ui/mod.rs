@@ -65,6 +65,9 @@ pub struct WatchOptions {
     pub allowed: Vec<crate::model::allow::AllowRule>,
     /// `--metrics`: where each tick's figures are published.
     pub metrics: Option<std::sync::Arc<crate::metrics::MetricsState>>,
+    /// `--export-dir`: where `e` writes; `None`: the XDG data directory
+    /// ([`terminal::default_export_dir`]).
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +174,6 @@ fn watch_root(
         ViewOptions {
             color: opts.color,
             grace: opts.grace,
-            start_clock: monitor.start_clock(),
             protected: crate::host::protected(host.as_ref()),
         },
     );
@@ -193,7 +195,7 @@ fn watch_root(
     };
     let mut tui = Tui::open()?;
     let app = tui.run(
-        LoopOptions::new(host.clone()),
+        LoopOptions::new(host.clone(), opts.export_dir.clone()),
         app,
         Some(source),
         opts.interval,
@@ -347,6 +349,7 @@ pub fn replay(
     path: &std::path::Path,
     color: bool,
     strict: bool,
+    export_dir: Option<std::path::PathBuf>,
 ) -> Result<(), ViewError> {
     let mut reader =
         format::open(path, |m| crate::say(&format!("leaktop: {m}\n")))?.skip_damaged(!strict);
@@ -396,7 +399,12 @@ pub fn replay(
         _ => Some(Box::new(source)),
     };
     let mut tui = Tui::open()?;
-    tui.run(LoopOptions::new(host.clone()), app, source, Duration::ZERO)?;
+    tui.run(
+        LoopOptions::new(host.clone(), export_dir),
+        app,
+        source,
+        Duration::ZERO,
+    )?;
     close(host.as_ref(), tui, false);
     if let Some(skipped) = skipped
         .lock()

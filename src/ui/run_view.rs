@@ -11,16 +11,20 @@ use crate::actions::run::View;
 use crate::host::Host;
 use crate::model::Header;
 use crate::monitor::TickSource;
-use crate::sample::StartClock;
 
-/// The live view for `run --tui`, with the user's colour and kill grace.
+/// The live view for `run --tui`, with the user's colour and kill grace, and where
+/// its `e` writes (`None`: the XDG data directory).
 pub struct RunView {
     options: ViewOptions,
+    export_dir: Option<std::path::PathBuf>,
 }
 
 impl RunView {
-    pub fn new(options: ViewOptions) -> RunView {
-        RunView { options }
+    pub fn new(options: ViewOptions, export_dir: Option<std::path::PathBuf>) -> RunView {
+        RunView {
+            options,
+            export_dir,
+        }
     }
 }
 
@@ -33,7 +37,6 @@ impl View for RunView {
         &self,
         host: Arc<dyn Host>,
         header: Header,
-        start_clock: Option<StartClock>,
         source: Box<dyn TickSource>,
         interval: Duration,
     ) -> io::Result<()> {
@@ -41,13 +44,17 @@ impl View for RunView {
             header,
             Source::Live,
             ViewOptions {
-                start_clock,
                 protected: crate::host::protected(host.as_ref()),
                 ..self.options.clone()
             },
         );
         let mut tui = Tui::open()?;
-        tui.run(LoopOptions::new(host), app, Some(source), interval)?;
+        tui.run(
+            LoopOptions::new(host, self.export_dir.clone()),
+            app,
+            Some(source),
+            interval,
+        )?;
         // A fatal signal that ended the view (SIGQUIT, SIGUSR1, ...) takes effect once
         // the run has reported and cleaned up: see `finish`.
         if let Some(ending) = tui.ending() {

@@ -55,6 +55,41 @@ fn pid_and_name_conflict_and_bad_values_are_usage_errors() {
     assert!(err.contains("/nonexistent/leak.ticklog"), "{err}");
 }
 
+/// An empty or blank pattern would match every process (`--name ''` watched
+/// kthreadd, `orphans --match '' --kill` would end every weak group): one line naming
+/// it, exit 2, before anything is sampled (issue 28).
+#[test]
+fn an_empty_or_blank_pattern_is_a_usage_error_naming_it() {
+    let record = ["record", "--ticks", "1", "--out", "/dev/null"];
+    for (blank, shown) in [("", "''"), ("  ", "'  '"), ("\t", "'\\t'")] {
+        for (before, flag, why) in [
+            (&[][..], "--name", "would match every process"),
+            (&record[..], "--name", "would match every process"),
+            (&["orphans"][..], "--match", "would match every process"),
+            (&["orphans"][..], "--allow", "would allow every process"),
+            (
+                &["watch", "--dry-run"][..],
+                "--allow",
+                "would allow every process",
+            ),
+            (&[][..], "--allow", "would allow every process"),
+        ] {
+            let mut args = before.to_vec();
+            args.extend([flag, blank]);
+            let err = usage_error(&args);
+            assert!(
+                err.contains(&format!("{flag} {shown} {why}")),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    // A bare number for a duration is told a value that is then accepted.
+    let err = usage_error(&["--interval", "0"]);
+    assert!(err.contains("--interval 0 needs a unit"), "{err}");
+    assert!(err.contains("at least 10ms"), "{err}");
+    assert!(!err.contains("0s"), "0s is refused: {err}");
+}
+
 /// Every duration option has a cap (and --interval a floor) that its error names; none
 /// of them may reach the arithmetic that panicked ("overflow when adding duration to
 /// instant", exit 101). `record` is bounded by --ticks so that the old code, which

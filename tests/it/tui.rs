@@ -459,21 +459,26 @@ fn run_with_the_view_reports_and_gates_after_it_closes() {
     assert!(tag.live().is_empty(), "left behind: {:?}", tag.live());
 }
 
+/// `leaktop record` of `pid`'s family, three ticks at 100 ms, into `file`.
+fn record_three_ticks(pid: u32, file: &std::path::Path) {
+    let status = std::process::Command::new(leaktop())
+        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "3"])
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg("--out")
+        .arg(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn replay_steps_through_a_recording_and_refuses_to_kill() {
     let tag = Tag::new();
     let sleeper = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("three.ticklog");
-    let status = std::process::Command::new(leaktop())
-        .args(["record", "--quiet", "--interval", "100ms", "--ticks", "3"])
-        .arg("--pid")
-        .arg(sleeper.id().to_string())
-        .arg("--out")
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    record_three_ticks(sleeper.id(), &file);
     let screen = Screen::start(&format!("{} replay {}", leaktop(), file.display()));
     screen.wait_for("tick 3 of 3", Duration::from_secs(30));
     screen.keys(&["Left"]);
@@ -481,6 +486,89 @@ fn replay_steps_through_a_recording_and_refuses_to_kill() {
     screen.keys(&["x"]);
     screen.wait_for("killing is disabled in a replay", Duration::from_secs(30));
     assert!(alive(sleeper.id()));
+}
+
+/// A recording made by `record` and replayed in a real terminal shows each process's
+/// AGE (issue 28: it was blank in replays); `e` says where it would write, in the XDG
+/// data directory (not the working directory), and writes there only on Enter,
+/// making the directory for the user alone; `--export-dir` names another.
+#[test]
+fn replay_shows_age_and_export_asks_before_writing_into_the_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let tag = Tag::new();
+    let sleeper = Reaped(tag.command("sleep").arg("300").spawn().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("three.ndjson");
+    record_three_ticks(sleeper.id(), &file);
+    let data = dir.path().join("data");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let screen = Screen::start(&format!(
+        "cd {} && XDG_DATA_HOME={} {} replay {}",
+        work.display(),
+        data.display(),
+        leaktop(),
+        file.display()
+    ));
+    let shown = screen.wait_for("tick 3 of 3", Duration::from_secs(30));
+    let row = shown
+        .lines()
+        .skip_while(|l| !l.contains("AGE  COMMAND"))
+        .find(|l| {
+            l.split_whitespace()
+                .take(3)
+                .any(|w| w == sleeper.id().to_string())
+        })
+        .unwrap_or_else(|| panic!("no row of the sleeper:\n{shown}"));
+    let age = row.split_whitespace().rev().nth(2).unwrap_or("");
+    assert!(
+        age.ends_with('s') && age.starts_with(|c: char| c.is_ascii_digit()),
+        "AGE {age:?} in {row:?}"
+    );
+    screen.keys(&["e"]);
+    let asked = screen.wait_for("Enter writes", Duration::from_secs(30));
+    assert!(
+        asked.contains(&format!("{}/leaktop/", data.display())),
+        "{asked}"
+    );
+    assert!(asked.contains("(new directory)"), "{asked}");
+    screen.keys(&["Escape"]);
+    screen.wait_for("export cancelled", Duration::from_secs(30));
+    assert!(!data.exists(), "nothing made before Enter");
+    screen.keys(&["e"]);
+    screen.wait_for("Enter writes", Duration::from_secs(30));
+    screen.keys(&["Enter"]);
+    screen.wait_for("exported 3 ticks to", Duration::from_secs(30));
+    let exported: Vec<_> = std::fs::read_dir(data.join("leaktop"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    assert_eq!(leaktop::format::read(&exported[0]).unwrap().ticks.len(), 3);
+    let mode = std::fs::metadata(data.join("leaktop"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    assert_eq!(
+        std::fs::read_dir(&work).unwrap().count(),
+        0,
+        "the working directory"
+    );
+    screen.keys(&["q"]);
+    drop(screen);
+
+    let other = dir.path().join("other");
+    let screen = Screen::start(&format!(
+        "{} replay --export-dir {} {}",
+        leaktop(),
+        other.display(),
+        file.display()
+    ));
+    screen.wait_for("tick 3 of 3", Duration::from_secs(30));
+    screen.keys(&["e"]);
+    let asked = screen.wait_for("Enter writes", Duration::from_secs(30));
+    assert!(asked.contains(&format!("{}/", other.display())), "{asked}");
 }
 
 /// Issue 27, fault 3: a damaged line in the middle of a recording stopped the replay

@@ -186,7 +186,6 @@ fn app(fake: &FakeHost, monitor: &Fixed) -> App {
         ViewOptions {
             color: false,
             grace: Duration::from_secs(3),
-            start_clock: Some(fake.start_clock()),
             protected: leaktop::host::protected(fake.host().as_ref()),
         },
     )
@@ -198,7 +197,7 @@ fn options(fake: &FakeHost, dir: PathBuf) -> LoopOptions {
     fake.set_wall_clock(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_983_189));
     LoopOptions {
         host: fake.host(),
-        export_dirs: vec![dir],
+        export_dir: dir,
     }
 }
 
@@ -475,6 +474,8 @@ fn export_streams_with_progress_and_never_follows_a_symlink() {
     let view = View::start(app, None, options(&fake, dir.path().to_path_buf()));
     view.wait_for("tick 2500");
     view.key(KeyCode::Char('e'));
+    view.wait_for("Enter writes · Esc cancels");
+    view.key(KeyCode::Enter);
     assert!(hold.wait_reached(LIMIT));
     let exporting = view.wait_for("exporting… 0/2,500 ticks");
     assert_snapshot!("exporting", exporting);
@@ -502,12 +503,81 @@ fn export_streams_with_progress_and_never_follows_a_symlink() {
     assert_eq!(recording.header.root_pid, 4100);
 }
 
+/// `e` says where it would write, and whose the directory is, before anything is
+/// written (issue 28: it wrote into the working directory, whoever's it was, with no
+/// word first): Esc writes nothing; Enter makes the directory (for the user alone)
+/// and writes there; someone else's directory is named as such first.
+#[test]
+fn export_says_where_before_writing_and_esc_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data").join("leaktop");
+    let fake = family();
+    let mut m = monitor(&fake);
+    let app = app(&fake, &m);
+    let ticks = five_ticks(&fake, &mut m);
+    let view = View::start(app, None, options(&fake, dir.clone()));
+    for t in ticks {
+        view.send(Msg::Tick(t));
+    }
+    view.wait_for("LEAKED 2 processes");
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_983_189);
+    let path = dir.join(export_name(4100, time, 0));
+    view.key(KeyCode::Char('e'));
+    let asked = view.wait_for("Enter writes · Esc cancels");
+    // The footer, within 100 columns: the directory, whose it is, and the keys.
+    let footer = asked.lines().last().unwrap().to_string();
+    assert!(
+        footer.contains("/data/leaktop/? (new directory)  Enter writes · Esc cancels"),
+        "{footer}"
+    );
+    view.key(KeyCode::Esc);
+    view.wait_for("export cancelled: nothing written");
+    assert!(fake.creates().is_empty(), "{:?}", fake.creates());
+    assert!(fake.made_dirs().is_empty());
+    assert!(!dir.exists());
+
+    view.key(KeyCode::Char('e'));
+    view.wait_for("(new directory)");
+    view.key(KeyCode::Enter);
+    let done = view.wait_for("exported 5 ticks to");
+    assert!(done.contains(&path.display().to_string()), "{done}");
+    assert_eq!(fake.made_dirs(), std::slice::from_ref(&dir));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    assert_eq!(fake.creates(), [(path.clone(), Create::New)]);
+    assert_eq!(leaktop::format::read(&path).unwrap().ticks.len(), 5);
+
+    // Now the directory is the user's: nothing to say about it.
+    view.key(KeyCode::Char('e'));
+    let again = view.wait_for("Enter writes · Esc cancels");
+    assert!(!again.contains("new directory"), "{again}");
+    assert!(!again.contains("not you"), "{again}");
+    view.key(KeyCode::Esc);
+    view.wait_for("export cancelled");
+    // Someone else's directory is named as such before anything is written.
+    let other = fake.host().own_uid() + 1;
+    fake.set_owner(&dir, other);
+    view.key(KeyCode::Char('e'));
+    let warned = view.wait_for("Enter writes · Esc cancels");
+    assert!(
+        warned.contains(&format!("(owned by uid {other}, not you)")),
+        "{warned}"
+    );
+    view.key(KeyCode::Esc);
+    view.key(KeyCode::Char('q'));
+    assert_eq!(view.end().ending, Ending::Quit);
+    assert_eq!(fake.creates().len(), 1, "only the one Enter wrote");
+}
+
 #[test]
 fn an_export_that_cannot_be_written_says_why() {
     let fake = family();
     let view = view_of(&fake);
     fake.fail_next_create(std::io::ErrorKind::PermissionDenied);
     view.key(KeyCode::Char('e'));
+    view.wait_for("Enter writes · Esc cancels");
+    view.key(KeyCode::Enter);
     let screen = view.wait_for("export failed:");
     assert!(screen.contains("permission denied"), "{screen}");
     view.key(KeyCode::Char('q'));
@@ -583,6 +653,103 @@ fn a_long_replay_is_crossed_with_first_last_tenths_and_events() {
     at('>', "tick 1000 of 1000");
     view.key(KeyCode::Char('q'));
     assert_eq!(view.end().ending, Ending::Quit);
+}
+
+/// The AGE of `pid`'s row on `screen` (the column before COMMAND): blank if unknown.
+fn age_of(screen: &str, pid: u32) -> String {
+    let titles = screen.lines().find(|l| l.contains("AGE  COMMAND")).unwrap();
+    let end = titles.find("AGE").unwrap() + "AGE".len();
+    let row = screen
+        .lines()
+        .find(|l| l.split_whitespace().take(3).any(|w| w == pid.to_string()))
+        .unwrap_or_else(|| panic!("no row of {pid}:\n{screen}"));
+    row.chars()
+        .skip(end - 7)
+        .take(7)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// A recording written (as `record` writes it, in both formats) and replayed shows
+/// each process's AGE (issue 28: a replay's AGE column was empty, the recording not
+/// saying how start times map to wall time); an older recording without its start
+/// clock shows AGE unknown (blank), never 0.
+#[test]
+fn a_replay_shows_age_and_an_old_recording_leaves_it_unknown() {
+    use leaktop::format::Format;
+    let fake = family();
+    let mut m = monitor(&fake);
+    let header = m.0.header().clone();
+    assert!(header.start_clock.is_some(), "the monitor knows its clock");
+    let ticks = five_ticks(&fake, &mut m);
+    let dir = tempfile::tempdir().unwrap();
+    let replay = |path: PathBuf| {
+        let recording = leaktop::format::read(&path).unwrap();
+        let mut app = App::new(
+            recording.header.clone(),
+            Source::Replay {
+                path: path.display().to_string(),
+            },
+            ViewOptions {
+                color: false,
+                ..ViewOptions::default()
+            },
+        );
+        for t in recording.ticks {
+            app.push_tick(t);
+        }
+        let view = View::start(app, None, options(&fake, dir.path().to_path_buf()));
+        let screen = view.wait_for(" of 5 ");
+        view.key(KeyCode::Char('q'));
+        view.end();
+        (recording.header, screen)
+    };
+    for format in [Format::Text, Format::Ndjson] {
+        let mut out = String::new();
+        format.write_header(&header, &mut out);
+        for t in &ticks {
+            format.write_tick(t, &mut out);
+        }
+        let path = dir.path().join(format!("family.{format:?}"));
+        std::fs::write(&path, &out).unwrap();
+        let (read, screen) = replay(path);
+        assert_eq!(read.start_clock, header.start_clock, "{format:?}");
+        // The fake's processes started at boot; the ticks are ten minutes after it.
+        for pid in [4100, 4131] {
+            let age = age_of(&screen, pid);
+            assert!(
+                age.ends_with('s') && age.starts_with(|c: char| c.is_ascii_digit()),
+                "{format:?}: AGE of {pid} is {age:?}:\n{screen}"
+            );
+        }
+
+        // The same recording as leaktop wrote it before it carried its clock.
+        let old: String = match format {
+            Format::Text => out
+                .lines()
+                .filter(|l| !l.starts_with("# start-clock:"))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            Format::Ndjson => {
+                let mut lines = out.lines();
+                let mut head: serde_json::Value =
+                    serde_json::from_str(lines.next().unwrap()).unwrap();
+                head.as_object_mut().unwrap().remove("start_clock").unwrap();
+                std::iter::once(head.to_string())
+                    .chain(lines.map(str::to_string))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            }
+        };
+        let path = dir.path().join(format!("old.{format:?}"));
+        std::fs::write(&path, old).unwrap();
+        let (read, screen) = replay(path);
+        assert_eq!(read.start_clock, None);
+        for pid in [4100, 4131] {
+            assert_eq!(age_of(&screen, pid), "", "{format:?}: unknown:\n{screen}");
+        }
+    }
 }
 
 /// A monitor that samples only when the test says so (one step per message), so that

@@ -579,3 +579,22 @@ fn a_member_stopped_for_long_raises_stopped_until_continued() {
         );
     }
 }
+
+/// One zombie held past `--zombies-min 1` is one unreaped child, not "1 unreaped
+/// children" (issue 28).
+#[test]
+fn one_zombie_is_counted_in_the_singular() {
+    let config = AlertConfig {
+        zombies_min: 1,
+        zombie_after_ms: u64::MAX,
+        ..AlertConfig::default()
+    };
+    let run = Run::new(config, 1000, 10, |t| {
+        let mut rows = vec![row(1, 0, 20 * MIB, t / 10)];
+        rows.push(zombie(100, 1));
+        rows
+    });
+    let last = &run.ticks.last().unwrap().1;
+    assert_eq!(kinds(last), [(AlertKind::Zombies, 1)]);
+    assert_eq!(last[0].reason, "1 unreaped child (zombie) for 10s");
+}

@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
-use crate::ui::app::App;
+use crate::human::shown_path;
+use crate::ui::app::{App, ExportPrompt};
 
 /// The main keys, in the order shown, each with how early it gives way on a narrow
 /// terminal (0: never; `?` lists them all anyway).
@@ -35,6 +36,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 theme.dim(),
             ),
         ])
+    } else if let Some(prompt) = &app.export_prompt {
+        export_prompt(prompt, usize::from(area.width), theme)
     } else if let Some(status) = &app.status {
         Line::from(Span::styled(format!(" {status}"), theme.notice()))
     } else if let Some((done, total)) = app.exporting {
@@ -46,6 +49,48 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         keys_line(app.is_replay(), usize::from(area.width), theme)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// ` export to PATH? (whose)  Enter writes · Esc cancels`, within `width`: where the
+/// file's name does not fit, the directory alone (`into DIR/`), losing its head first
+/// (`…/share/leaktop/`); never the keys or what is said about the directory.
+fn export_prompt(prompt: &ExportPrompt, width: usize, theme: Theme) -> Line<'static> {
+    const KEYS: &str = "  Enter writes · Esc cancels";
+    let whose = prompt
+        .whose
+        .as_ref()
+        .map_or(String::new(), |w| format!(" ({w})"));
+    let room = width.saturating_sub(whose.chars().count() + KEYS.chars().count() + 2);
+    let file = format!("export to {}", shown_path(&prompt.path));
+    let dir = prompt
+        .path
+        .parent()
+        .map_or_else(String::new, |d| format!("{}/", shown_path(d)));
+    let what = if file.chars().count() < room {
+        file
+    } else {
+        let len = dir.chars().count();
+        if len + "export into ".len() < room {
+            format!("export into {dir}")
+        } else {
+            // "export into …" and the '?' after it take 14 columns; the directory's
+            // own name stays, whatever the width.
+            let last = prompt
+                .path
+                .parent()
+                .and_then(|d| d.file_name())
+                .map_or(0, |n| shown_path(n.as_ref()).chars().count() + 1);
+            let keep = room.saturating_sub(14).max(last);
+            let tail: String = dir.chars().skip(len.saturating_sub(keep)).collect();
+            format!("export into …{tail}")
+        }
+    };
+    let mut spans = vec![Span::styled(format!(" {what}?"), theme.notice())];
+    if !whose.is_empty() {
+        spans.push(Span::styled(whose, theme.alert()));
+    }
+    spans.push(Span::styled(KEYS, theme.dim()));
+    Line::from(spans)
 }
 
 /// `n` with a comma every three digits: 10,000.
@@ -126,5 +171,43 @@ mod tests {
         assert!(tiny.contains("? help"), "{tiny}");
         let replay = text(&keys_line(true, 80, theme));
         assert!(!replay.contains("kill"), "{replay}");
+    }
+
+    #[test]
+    fn the_export_prompt_names_the_place_and_keeps_the_keys_at_any_width() {
+        let theme = Theme { color: false };
+        let prompt = ExportPrompt {
+            path: "/home/ada/.local/share/leaktop/leaktop-4100-20261129-201309.ticklog".into(),
+            whose: Some("owned by uid 0, not you".into()),
+            at: std::time::SystemTime::UNIX_EPOCH,
+        };
+        let wide = text(&export_prompt(&prompt, 200, theme));
+        assert_eq!(
+            wide,
+            " export to /home/ada/.local/share/leaktop/leaktop-4100-20261129-201309.ticklog? \
+             (owned by uid 0, not you)  Enter writes · Esc cancels"
+        );
+        let narrower = text(&export_prompt(&prompt, 100, theme));
+        assert_eq!(
+            narrower,
+            " export into /home/ada/.local/share/leaktop/? (owned by uid 0, not you)  \
+             Enter writes · Esc cancels"
+        );
+        assert_eq!(
+            text(&export_prompt(&prompt, 80, theme)),
+            " export into …e/leaktop/? (owned by uid 0, not you)  \
+             Enter writes · Esc cancels"
+        );
+        for width in [40, 60, 80, 90, 100, 120, 200] {
+            let line = text(&export_prompt(&prompt, width, theme));
+            assert!(
+                line.ends_with("not you)  Enter writes · Esc cancels"),
+                "{line}"
+            );
+            assert!(line.contains("leaktop/"), "{width}: {line}");
+            if width >= 80 {
+                assert!(line.chars().count() <= width, "{width}: {line}");
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::ui::app::{App, Source};
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let lines = vec![
         Line::from(root_line(app, theme)),
-        Line::from(family_line(app, theme)),
+        Line::from(family_line(app, theme, usize::from(area.width))),
         mode_line(app, theme),
     ];
     frame.render_widget(Paragraph::new(lines), area);
@@ -76,9 +76,41 @@ fn root_line(app: &App, theme: Theme) -> Vec<Span<'static>> {
 }
 
 /// The second line: the family's size and RSS, then the verdict (leaked, orphans
-/// within the grace, or no leaks), a note on the root, the alerts, and the orphans that
-/// exited by themselves.
-fn family_line(app: &App, theme: Theme) -> Vec<Span<'static>> {
+/// within the grace, what the view's kills ended, or no leaks), a note on the root,
+/// the alerts, and the orphans that exited by themselves. Within `width` columns
+/// where it can be: the family's figures and the leaked RSS are shortened first, so
+/// that what a kill would free stays on screen (80 columns cut it).
+fn family_line(app: &App, theme: Theme, width: usize) -> Vec<Span<'static>> {
+    // A badge's closing space may fall off the edge.
+    let fits = |spans: &Vec<Span<'static>>| {
+        let total: usize = spans.iter().map(Span::width).sum();
+        let padding = spans.last().map_or(0, |s| {
+            s.content.len() - s.content.trim_end_matches(' ').len()
+        });
+        total - padding <= width
+    };
+    let mut line = family_spans(app, theme, Brevity::Full);
+    for brevity in [Brevity::Counts, Brevity::Verdict] {
+        if fits(&line) {
+            break;
+        }
+        line = family_spans(app, theme, brevity);
+    }
+    line
+}
+
+/// How much of the second line's figures is said, most first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Brevity {
+    /// `family 5 processes · RSS 2.78 GiB   LEAKED 2 processes · RSS 2.32 GiB · frees ~600 MiB`
+    Full,
+    /// `family 5 · RSS 2.78 GiB   LEAKED 2 · RSS 2.32 GiB · frees ~600 MiB`
+    Counts,
+    /// `family 5   LEAKED 2 · frees ~600 MiB`: what a kill would free, and little else.
+    Verdict,
+}
+
+fn family_spans(app: &App, theme: Theme, brevity: Brevity) -> Vec<Span<'static>> {
     let mut second = vec![Span::raw(" ")];
     let Some(t) = app.viewed_tick() else {
         second.push(Span::raw("waiting for the first sample…"));
@@ -86,15 +118,19 @@ fn family_line(app: &App, theme: Theme) -> Vec<Span<'static>> {
     };
     // Defunct rows (zombies) have exited: not counted as family.
     let living = t.processes.iter().filter(|p| p.state != 'Z').count();
-    second.push(Span::raw(format!(
-        "family {} · RSS {}  ",
-        plural(living, "process", "processes"),
-        human_kb(t.total_rss_kb())
-    )));
+    second.push(Span::raw(match brevity {
+        Brevity::Full => format!(
+            "family {} · RSS {}  ",
+            plural(living, "process", "processes"),
+            human_kb(t.total_rss_kb())
+        ),
+        Brevity::Counts => format!("family {living} · RSS {}  ", human_kb(t.total_rss_kb())),
+        Brevity::Verdict => format!("family {living}  "),
+    }));
     let leaked = t.leaked_count();
     if leaked > 0 {
         second.push(Span::styled(
-            format!(" LEAKED {} ", leaked_figures(t)),
+            format!(" LEAKED {} ", leaked_figures(t, brevity)),
             theme.alarm(),
         ));
     } else if let n @ 1.. = orphans_in_grace(t) {
@@ -105,6 +141,12 @@ fn family_line(app: &App, theme: Theme) -> Vec<Span<'static>> {
                 plural(n, "process", "processes")
             ),
             theme.alert(),
+        ));
+    } else if let n @ 1.. = app.leaked_ended {
+        // Not an all-clear: the leaks are gone because this view ended them.
+        second.push(Span::styled(
+            format!("{} ended", plural(n, "leaked process", "leaked processes")),
+            theme.ok(),
         ));
     } else if app.root_note.is_none() {
         second.push(Span::styled("no leaks", theme.ok()));
@@ -187,8 +229,9 @@ fn mode_line(app: &App, theme: Theme) -> Line<'static> {
 /// `6 processes · RSS 1.26 GiB · frees ~211 MiB[, GPU 2 GiB][ · swap 12 MiB]`: the
 /// leaked RSS (shared pages counted in every process) and what killing them all would
 /// free (their last-known PSS summed, and their GPU memory where any is known; `?` for
-/// the part not known, never 0); swap when there is any.
-fn leaked_figures(t: &Tick) -> String {
+/// the part not known, never 0); swap when there is any. Shorter as `brevity` asks:
+/// `6 · RSS 1.26 GiB · frees ~211 MiB`, then `6 · frees ~211 MiB`.
+fn leaked_figures(t: &Tick, brevity: Brevity) -> String {
     let pss = t.leaked_pss_kb();
     let frees = match (pss.known(), pss.unknown) {
         (None, _) => "?".to_string(),
@@ -196,13 +239,18 @@ fn leaked_figures(t: &Tick) -> String {
         (Some(kb), _) => format!("~{} + ?", human_kb(kb)),
     };
     let gpu = gpu_frees(t.leaked_gpu_kb());
-    let mut s = format!(
-        "{} · RSS {} · frees {frees}{gpu}",
-        plural(t.leaked_count(), "process", "processes"),
-        human_kb(t.leaked_rss_kb())
-    );
+    let n = t.leaked_count();
+    let count = match brevity {
+        Brevity::Full => plural(n, "process", "processes"),
+        _ => n.to_string(),
+    };
+    let rss = match brevity {
+        Brevity::Verdict => String::new(),
+        _ => format!(" · RSS {}", human_kb(t.leaked_rss_kb())),
+    };
+    let mut s = format!("{count}{rss} · frees {frees}{gpu}");
     let swap = t.leaked_swap_kb().kb;
-    if swap > 0 {
+    if swap > 0 && brevity != Brevity::Verdict {
         s.push_str(&format!(" · swap {}", human_kb(swap)));
     }
     s
@@ -240,29 +288,36 @@ mod tests {
     fn the_leaked_figure_says_what_a_kill_would_free() {
         let six = (1..=6).map(|pid| leaked(pid, 210, Some(35), 0)).collect();
         assert_eq!(
-            leaked_figures(&tick(six)),
+            leaked_figures(&tick(six), Brevity::Full),
             "6 processes · RSS 1.23 GiB · frees ~210 MiB"
         );
+        let six = (1..=6).map(|pid| leaked(pid, 210, Some(35), 1)).collect();
+        let six = tick(six);
+        assert_eq!(
+            leaked_figures(&six, Brevity::Counts),
+            "6 · RSS 1.23 GiB · frees ~210 MiB · swap 6 MiB"
+        );
+        assert_eq!(leaked_figures(&six, Brevity::Verdict), "6 · frees ~210 MiB");
         let some = vec![leaked(1, 210, Some(35), 2), leaked(2, 210, None, 0)];
         assert_eq!(
-            leaked_figures(&tick(some)),
+            leaked_figures(&tick(some), Brevity::Full),
             "2 processes · RSS 420 MiB · frees ~35 MiB + ? · swap 2 MiB"
         );
         let none = vec![leaked(1, 210, None, 0)];
         assert_eq!(
-            leaked_figures(&tick(none)),
+            leaked_figures(&tick(none), Brevity::Full),
             "1 process · RSS 210 MiB · frees ?",
             "unknown, never 0"
         );
         let mut gpu = vec![leaked(1, 210, Some(35), 0), leaked(2, 210, Some(35), 0)];
         gpu[0].gpu_kb = Some(2 * 1024 * 1024);
         assert_eq!(
-            leaked_figures(&tick(gpu.clone())),
+            leaked_figures(&tick(gpu.clone()), Brevity::Full),
             "2 processes · RSS 420 MiB · frees ~70 MiB, GPU 2 GiB + ?"
         );
         gpu[1].gpu_kb = Some(0);
         assert_eq!(
-            leaked_figures(&tick(gpu)),
+            leaked_figures(&tick(gpu), Brevity::Full),
             "2 processes · RSS 420 MiB · frees ~70 MiB, GPU 2 GiB"
         );
     }

@@ -8,7 +8,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::centered;
 use super::theme::Theme;
 
-const HELP: &[(&str, &str)] = &[
+/// Each key of the view and what it does.
+pub(super) const HELP: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection"),
     ("PgUp PgDn  g G", "move by a page, to the top or bottom"),
     ("Enter  Space", "fold or unfold the selected subtree"),
@@ -26,7 +27,7 @@ const HELP: &[(&str, &str)] = &[
     ("> End l", "return to the newest tick (live)"),
     ("m", "memory column: RSS, PSS, USS (READ: how old)"),
     ("p", "pause or resume sampling"),
-    ("e", "export the timeline so far as a tick-log file"),
+    ("e", "export the timeline so far (says where; Enter writes)"),
     ("x  F9", "kill the selected process and its tree"),
     ("K", "kill every leaked tree"),
     ("?  F1", "this help"),
@@ -65,6 +66,11 @@ pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
         " any key closes this help",
         theme.dim(),
     )));
+    // On a short terminal (80x24) the blank lines go first, so that every key's line
+    // and how to close the help stay on screen.
+    if lines.len() + 2 > usize::from(area.height) {
+        lines.retain(|l| l.width() > 0);
+    }
     let box_area = centered(area, 74, lines.len() as u16 + 2);
     frame.render_widget(Clear, box_area);
     frame.render_widget(

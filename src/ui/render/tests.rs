@@ -91,15 +91,15 @@ fn app_with(ticks: Vec<Tick>, source: Source) -> App {
         started_ms: T0,
         host: "devbox".into(),
         events: None,
-    };
-    let options = ViewOptions {
-        color: false,
-        grace: Duration::from_secs(3),
         // Every process started 10 minutes before the first tick, give or take its pid.
         start_clock: Some(StartClock {
             boot_ms: T0 - 600_000 - 41_000 * 10,
             per_sec: 100,
         }),
+    };
+    let options = ViewOptions {
+        color: false,
+        grace: Duration::from_secs(3),
         protected: [1, 4100].into_iter().collect(),
     };
     let mut app = App::new(header, source, options);
@@ -198,6 +198,92 @@ fn help_screen() {
     assert_snapshot!(screen);
     press(&mut app, &[KeyCode::Char('x')]);
     assert_eq!(app.overlay, Overlay::None, "any key closes help");
+}
+
+/// At 80 columns the header's verdict keeps what a kill would free (issue 28: `frees
+/// ~N` was cut off); the other parts are shortened first. With a GPU and swap too.
+#[test]
+fn the_leaked_figures_fit_80_columns() {
+    for extra in [false, true] {
+        let mut ticks = family_ticks(5);
+        for t in ticks.iter_mut() {
+            for p in t.processes.iter_mut().filter(|p| p.leaked) {
+                p.pss_kb = Some(300 * 1024);
+                p.uss_kb = Some(90 * 1024);
+                p.swap_kb = Some(if extra { 700 * 1024 } else { 0 });
+                p.gpu_kb = extra.then_some(2 * 1024 * 1024);
+                p.mem_tick = Some(t.tick);
+            }
+        }
+        let app = app_with(ticks, Source::Live);
+        let wide = draw(&app, 200, 30);
+        let family = |screen: &str| screen.lines().nth(1).unwrap().to_string();
+        assert!(family(&wide).contains("frees ~600 MiB"), "{wide}");
+        let screen = draw(&app, 80, 24);
+        let line = family(&screen);
+        assert!(line.contains("LEAKED 2"), "{screen}");
+        assert!(line.contains("frees ~600 MiB"), "{screen}");
+        if extra {
+            assert!(line.contains("GPU 4 GiB"), "{screen}");
+        }
+        assert!(!line.trim_end_matches('"').ends_with('…'), "{screen}");
+    }
+}
+
+/// After `K` and `y`, once the leaked processes are gone, the header says what the
+/// kill ended, not "no leaks" (issue 28: an all-clear beside the kill's result).
+#[test]
+fn after_a_kill_the_header_says_what_was_ended_not_no_leaks() {
+    let mut app = live(5);
+    press(&mut app, &[KeyCode::Char('K')]);
+    let effects = press(&mut app, &[KeyCode::Char('y')]);
+    let [Effect::Kill { targets, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    app.kill_finished(KillReport {
+        ended: targets.iter().map(|t| t.id).collect(),
+        ..KillReport::default()
+    });
+    // The next tick: both workers are gone.
+    let mut next = family_ticks(6).pop().unwrap();
+    next.processes.retain(|p| !p.leaked);
+    app.push_tick(next);
+    for width in [80, 120] {
+        let screen = draw(&app, width, 24);
+        let header = screen.lines().nth(1).unwrap();
+        assert!(header.contains("2 leaked processes ended"), "{screen}");
+        assert!(!header.contains("no leaks"), "{screen}");
+        // The dialog closed, the header still says so.
+        press(&mut app, &[KeyCode::Esc]);
+    }
+    // A kill of a tree with nothing leaked in it ends no leak.
+    let mut other = live(2);
+    other.kill_finished(KillReport {
+        ended: vec![crate::sample::Identity {
+            pid: 4121,
+            start: 41210,
+        }],
+        ..KillReport::default()
+    });
+    assert!(draw(&other, 120, 24).contains("no leaks"));
+}
+
+/// At 80x24, the smallest terminal leaktop is made for, the help holds every key's
+/// line whole and says how it closes (issue 28: a help box cut its lines).
+#[test]
+fn the_help_fits_80_by_24_whole() {
+    let mut app = live(3);
+    press(&mut app, &[KeyCode::Char('?')]);
+    let screen = draw(&app, 80, 24);
+    for (keys, what) in super::help::HELP {
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains(keys) && l.contains(what) && l.contains('│')),
+            "{what:?} cut in\n{screen}"
+        );
+    }
+    assert!(screen.contains("any key closes this help"), "{screen}");
 }
 
 #[test]

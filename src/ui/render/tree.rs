@@ -108,8 +108,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme:
         let line = match row {
             Row::Heading(h) => Line::from(Span::styled(format!(" {h}"), theme.heading())),
             Row::Proc(p) => {
+                // Unknown (blank, never 0) where the recording does not say how its
+                // start times map to wall time.
                 let started = app
-                    .options
+                    .header
                     .start_clock
                     .map(|c| time_ms.saturating_sub(c.started_ms(p.row.start)));
                 proc_line(p, started, &cols, &mem, theme)

@@ -13,7 +13,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::KeyEvent;
 
 use super::Ending;
-use super::export::spawn_export;
+use super::export::{export_name, spawn_export, whose_dir};
 use super::sampling::Sampling;
 use super::workers::{Workers, scan_orphans};
 use crate::actions::kill::KillReport;
@@ -22,7 +22,7 @@ use crate::model::Tick;
 use crate::model::orphans::OrphanGroup;
 use crate::monitor::TickSource;
 use crate::sample::Identity;
-use crate::ui::app::{App, Effect};
+use crate::ui::app::{App, Effect, ExportPrompt};
 use crate::ui::picker::{Picked, Picker, PickerOutcome};
 use crate::ui::render;
 
@@ -60,17 +60,18 @@ pub struct LoopOptions {
     /// Every effect on the machine goes through it: kills, export files (named by its
     /// wall clock), and the sampling thread's clock.
     pub host: Arc<dyn Host>,
-    /// Where `e` writes, the first directory where a file can be created.
-    pub export_dirs: Vec<PathBuf>,
+    /// Where `e` writes (made on first use).
+    pub export_dir: PathBuf,
 }
 
 impl LoopOptions {
-    /// Exports go to the working directory, else to the temporary directory (where the
-    /// working directory is not writable: /, a read-only mount).
-    pub fn new(host: Arc<dyn Host>) -> LoopOptions {
-        let mut export_dirs: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
-        export_dirs.push(std::env::temp_dir());
-        LoopOptions { host, export_dirs }
+    /// Exports go to `export_dir` (`--export-dir`), else to the XDG data directory
+    /// ([`super::export::default_export_dir`]).
+    pub fn new(host: Arc<dyn Host>, export_dir: Option<PathBuf>) -> LoopOptions {
+        LoopOptions {
+            host,
+            export_dir: export_dir.unwrap_or_else(super::export::default_export_dir),
+        }
     }
 }
 
@@ -266,12 +267,22 @@ fn serve<B: Backend>(
                         s.set_paused(p);
                     }
                 }
-                Some(Effect::Export) => {
+                Some(Effect::AskExport) => {
+                    // Named now, so that the file written is the one the prompt names.
+                    let at = options.host.wall_clock();
+                    let name = export_name(app.header.root_pid, at, 0);
+                    app.ask_export(ExportPrompt {
+                        path: options.export_dir.join(name),
+                        whose: whose_dir(options.host.as_ref(), &options.export_dir),
+                        at,
+                    });
+                }
+                Some(Effect::Export { at }) => {
                     if let Some(done) = workers.exporter.take() {
                         let _ = done.join();
                     }
                     app.export_started(app.history.len());
-                    workers.exporter = Some(spawn_export(app, options, tx.clone()));
+                    workers.exporter = Some(spawn_export(app, options, at, tx.clone()));
                 }
                 Some(Effect::MeasureMemory(ids)) => workers.measure(ids, &options.host, tx),
                 Some(Effect::Kill {

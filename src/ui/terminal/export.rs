@@ -1,6 +1,8 @@
 //! `e`: the timeline so far written to a new file, named after the root and the wall
-//! time, in the first directory where one can be made, never through a planted
-//! symlink; streamed on a worker thread with progress.
+//! time, in the export directory (`--export-dir`, else the XDG data directory, made on
+//! first use), never through a planted symlink; the view says where, and whose the
+//! directory is, and waits for Enter before anything is written; streamed on a worker
+//! thread with progress.
 
 use std::fs::File;
 use std::io;
@@ -11,7 +13,8 @@ use std::time::SystemTime;
 
 use super::{LoopOptions, Msg};
 use crate::format::Format;
-use crate::host::Create;
+use crate::host::{Create, Host};
+use crate::human::{io_message, shown_path};
 use crate::model::Header;
 use crate::record::TickSink;
 use crate::ui::app::App;
@@ -38,37 +41,52 @@ pub fn export_name(root: u32, time: SystemTime, n: u32) -> String {
     }
 }
 
-/// Creates a new file in the first of `dirs` where one can be made, with `create`
-/// (which must make only a new file and never follow a symlink: [`Create::New`]),
-/// trying `name(0)`, `name(1)`, … while the name is taken. A taken name, a symlink
-/// planted there included, is never a reason to fail. The error is the first
-/// directory's.
+/// Where `e` writes without `--export-dir`: `$XDG_DATA_HOME/leaktop`, else
+/// `$HOME/.local/share/leaktop` (the XDG default), made on first use; the working
+/// directory only where neither variable names an absolute path.
+pub fn default_export_dir() -> PathBuf {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_DATA_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local/share")))
+        .map(|data| data.join("leaktop"))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// What the view says about `dir` before writing into it, asked through `host`: `None`
+/// where it is the user's own; "new directory" where it is not there yet (it is
+/// made, for the user alone, on Enter); "owned by uid N, not you" where it is someone
+/// else's; why it cannot be looked at otherwise.
+pub fn whose_dir(host: &dyn Host, dir: &Path) -> Option<String> {
+    match host.owner(dir) {
+        Ok(uid) if uid == host.own_uid() => None,
+        Ok(uid) => Some(format!("owned by uid {uid}, not you")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some("new directory".into()),
+        Err(e) => Some(io_message(&e)),
+    }
+}
+
+/// Creates a new file in `dir` with `create` (which must make only a new file and
+/// never follow a symlink: [`Create::New`]), trying `name(0)`, `name(1)`, … while the
+/// name is taken. A taken name, a symlink planted there included, is never a reason
+/// to fail.
 pub fn create_export(
-    dirs: &[PathBuf],
+    dir: &Path,
     name: impl Fn(u32) -> String,
     mut create: impl FnMut(&Path) -> io::Result<File>,
 ) -> Result<(PathBuf, File), String> {
-    let mut first: Option<String> = None;
-    for dir in dirs {
-        for n in 0..EXPORT_NAMES {
-            let path = dir.join(name(n));
-            match create(&path) {
-                Ok(file) => return Ok((path, file)),
-                Err(e) if taken(&e) => {
-                    if n + 1 == EXPORT_NAMES {
-                        first.get_or_insert_with(|| {
-                            format!("{}: every name is taken", dir.display())
-                        });
-                    }
-                }
-                Err(e) => {
-                    first.get_or_insert_with(|| format!("{}: {e}", path.display()));
-                    break;
-                }
-            }
+    for n in 0..EXPORT_NAMES {
+        let path = dir.join(name(n));
+        match create(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if taken(&e) => {}
+            Err(e) => return Err(format!("{}: {}", shown_path(&path), io_message(&e))),
         }
     }
-    Err(first.unwrap_or_else(|| "nowhere to write".into()))
+    Err(format!("{}: every name is taken", shown_path(dir)))
 }
 
 /// Whether a create failed only because something is at the name already (a file, a
@@ -79,28 +97,38 @@ fn taken(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
 }
 
-/// Starts writing the timeline so far on a worker thread; progress and the result come
-/// back as messages.
-pub(super) fn spawn_export(app: &App, options: &LoopOptions, tx: Sender<Msg>) -> JoinHandle<()> {
+/// Starts writing the timeline so far, named for wall time `at` (the time the prompt
+/// named it by), on a worker thread: the export directory is made first if it is not
+/// there. Progress and the result come back as messages.
+pub(super) fn spawn_export(
+    app: &App,
+    options: &LoopOptions,
+    at: SystemTime,
+    tx: Sender<Msg>,
+) -> JoinHandle<()> {
     // A copy of the compact history: the UI goes on while it is written.
     let history = app.history.clone();
     let header = app.header.clone();
     let host = options.host.clone();
-    let dirs = options.export_dirs.clone();
-    let time = host.wall_clock();
+    let dir = options.export_dir.clone();
     thread::spawn(move || {
         let root = header.root_pid;
-        let result = create_export(
-            &dirs,
-            |n| export_name(root, time, n),
-            |p| host.create(p, Create::New),
-        )
-        .and_then(|(path, file)| {
-            let progress = |done, total| {
-                let _ = tx.send(Msg::ExportProgress { done, total });
-            };
-            write_export(file, &path, &header, &history, progress).map(|n| (path, n))
-        });
+        let result = host
+            .create_dir_all(&dir)
+            .map_err(|e| format!("{}: {}", shown_path(&dir), io_message(&e)))
+            .and_then(|()| {
+                create_export(
+                    &dir,
+                    |n| export_name(root, at, n),
+                    |p| host.create(p, Create::New),
+                )
+            })
+            .and_then(|(path, file)| {
+                let progress = |done, total| {
+                    let _ = tx.send(Msg::ExportProgress { done, total });
+                };
+                write_export(file, &path, &header, &history, progress).map(|n| (path, n))
+            });
         let _ = tx.send(Msg::Exported(result));
     })
 }
@@ -150,16 +178,14 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_name_moves_on_to_the_next_and_another_error_to_the_next_directory() {
-        let dirs = [PathBuf::from("/ro"), PathBuf::from("/here")];
+    fn a_taken_name_moves_on_to_the_next() {
         let mut tried = Vec::new();
         let made = create_export(
-            &dirs,
+            Path::new("/here"),
             |n| format!("x-{n}"),
             |p| {
                 tried.push(p.to_path_buf());
                 match p.to_str().unwrap() {
-                    "/ro/x-0" => Err(io::ErrorKind::PermissionDenied.into()),
                     "/here/x-0" => Err(io::ErrorKind::AlreadyExists.into()),
                     "/here/x-1" => Err(io::Error::from_raw_os_error(
                         rustix::io::Errno::LOOP.raw_os_error(),
@@ -172,25 +198,38 @@ mod tests {
         assert_eq!(path, PathBuf::from("/here/x-2"));
         assert_eq!(
             tried,
-            ["/ro/x-0", "/here/x-0", "/here/x-1", "/here/x-2"].map(PathBuf::from)
+            ["/here/x-0", "/here/x-1", "/here/x-2"].map(PathBuf::from)
         );
     }
 
     #[test]
-    fn when_nothing_can_be_made_the_first_directorys_error_is_told() {
-        let dirs = [PathBuf::from("/a"), PathBuf::from("/b")];
-        let err = create_export(
-            &dirs,
+    fn when_nothing_can_be_made_it_says_why() {
+        let taken = create_export(
+            Path::new("/a"),
             |n| format!("x-{n}"),
-            |p| {
-                if p.starts_with("/a") {
-                    Err(io::ErrorKind::AlreadyExists.into())
-                } else {
-                    Err(io::ErrorKind::PermissionDenied.into())
-                }
-            },
-        )
-        .unwrap_err();
-        assert_eq!(err, "/a: every name is taken");
+            |_| Err(io::ErrorKind::AlreadyExists.into()),
+        );
+        assert_eq!(taken.unwrap_err(), "/a: every name is taken");
+        let denied = create_export(
+            Path::new("/b"),
+            |n| format!("x-{n}"),
+            |_| Err(io::Error::from_raw_os_error(13)),
+        );
+        assert_eq!(denied.unwrap_err(), "/b/x-0: Permission denied");
+    }
+
+    #[test]
+    fn the_default_directory_is_the_xdg_data_directory() {
+        // Read once, as the view reads it; the variables are the process's own.
+        let dir = default_export_dir();
+        match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
+            (Some(data), _) if Path::new(&data).is_absolute() => {
+                assert_eq!(dir, Path::new(&data).join("leaktop"))
+            }
+            (_, Some(home)) if Path::new(&home).is_absolute() => {
+                assert_eq!(dir, Path::new(&home).join(".local/share/leaktop"))
+            }
+            _ => assert_eq!(dir, Path::new(".")),
+        }
     }
 }

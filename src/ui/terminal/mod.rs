@@ -37,6 +37,6 @@ mod workers;
 
 pub use crate::monitor::{Reaping, TickSource};
 pub use event_loop::{LoopOptions, Msg, Outcome, pick_loop, run_loop};
-pub use export::{create_export, export_name};
+pub use export::{create_export, default_export_dir, export_name, whose_dir};
 pub use signals::{Ending, FATAL_SIGNALS, QUIT_SIGNALS, reraise_deferred};
 pub use tui::Tui;

@@ -415,6 +415,10 @@ struct World {
     hidden: HashSet<u32>,
     creates: Vec<(PathBuf, Create)>,
     create_errors: VecDeque<io::ErrorKind>,
+    /// Directories made by [`Host::create_dir_all`], in order.
+    made_dirs: Vec<PathBuf>,
+    /// Owners [`Host::owner`] says instead of the file system's.
+    owners: HashMap<PathBuf, u32>,
     spawns: Vec<Vec<OsString>>,
     spawn_error: Option<io::ErrorKind>,
     holds: Vec<(Point, Arc<Gate>)>,
@@ -674,6 +678,8 @@ impl FakeHost {
             hidden: HashSet::new(),
             creates: Vec::new(),
             create_errors: VecDeque::new(),
+            made_dirs: Vec::new(),
+            owners: HashMap::new(),
             spawns: Vec::new(),
             spawn_error: None,
             holds: Vec::new(),
@@ -1077,6 +1083,16 @@ impl FakeHost {
         self.world().creates.clone()
     }
 
+    /// [`Host::owner`] says `uid` owns `path` (someone else's directory).
+    pub fn set_owner(&self, path: &Path, uid: u32) {
+        self.world().owners.insert(path.to_path_buf(), uid);
+    }
+
+    /// Every directory leaktop asked to make, in order.
+    pub fn made_dirs(&self) -> Vec<PathBuf> {
+        self.world().made_dirs.clone()
+    }
+
     /// Every [`Host::spawn`] fails with `kind` (NotFound, PermissionDenied, other).
     pub fn fail_spawns(&self, kind: io::ErrorKind) {
         self.world().spawn_error = Some(kind);
@@ -1395,6 +1411,19 @@ impl Host for FakeHost {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.call().removals.push(path.to_path_buf());
         std::fs::remove_file(path)
+    }
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.call().made_dirs.push(path.to_path_buf());
+        // The real thing, as the Unix hosts make them.
+        leaktop::host::create_dir_all(path)
+    }
+
+    fn owner(&self, path: &Path) -> io::Result<u32> {
+        match self.call().owners.get(path) {
+            Some(&uid) => Ok(uid),
+            None => leaktop::host::owner(path),
+        }
     }
 
     fn mem_available_kb(&self) -> Option<u64> {
