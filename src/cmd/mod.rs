@@ -259,7 +259,9 @@ leader lives on (sh -c \"helper & exit 0\"), a LEAKTOP_RUN nothing vouches for
 (unverified); weak groups are ended only when named by --group or --match, and a --kill
 that ends nothing for that reason exits 1. Workers by design (multiprocessing, loky,
 celery, gunicorn, uvicorn, Jupyter kernels, by their command line) are listed, labelled
-and ranked first, never made strong by that alone. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
+and ranked first, never made strong by that alone. A detached child whose stdout and
+stderr are pipes or sockets no living process reads any more (its reader is gone) is
+listed, weak. Daemons by design (setsid, no terminal, stdio on /dev/null or a file) are listed
 only with --all, as is a detached child that looks like one.
 
 Each process shows its RSS, PSS, age, CPU time and IDLE: how long ago it last ran on any

@@ -17,6 +17,7 @@ use super::{
 use crate::sample::events::{EventRequest, EventSource};
 use crate::sample::facts::{ProcFacts, RUN_MARKER, StdioKind};
 use crate::sample::procfs::ProcfsSampler;
+use crate::sample::unread;
 use crate::sample::{self, Backend, Identity, ProcSample, SampleError, Sampler};
 
 /// The real Linux host. Its own sampler (for probes and scans) sits behind a lock, so
@@ -395,6 +396,19 @@ fn read_facts(id: Identity) -> Option<ProcFacts> {
                     } else {
                         StdioKind::Other
                     }
+                }
+                // Output no one reads any more: its reader is gone.
+                FDTarget::Pipe(_)
+                    if fd > 0 && unread::pipe_unread(id.pid, fd as u32) == Some(true) =>
+                {
+                    StdioKind::Unread
+                }
+                FDTarget::Socket(ino)
+                    if fd > 0
+                        && u32::try_from(ino).ok().and_then(unread::socket_unread)
+                            == Some(true) =>
+                {
+                    StdioKind::Unread
                 }
                 FDTarget::Pipe(_) => StdioKind::Pipe,
                 FDTarget::Socket(_) | FDTarget::Net(_) => StdioKind::Socket,

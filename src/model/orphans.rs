@@ -26,6 +26,9 @@
 //!   the same; session 0, whose leader is outside the PID namespace, the same way); a marker nothing vouches for (anyone can set it: shown as
 //!   unverified, and it overrides nothing). Weak groups are listed and never killed
 //!   unless named.
+//!   A detached child whose standard output and error lead to pipes or sockets no
+//!   living process reads any more (its reader, the parent, is gone) is listed,
+//!   weak, whatever else it looks like.
 //! - Not listed unless `all`: a daemon by design (no controlling terminal, a session
 //!   no live process shares, standard streams on `/dev/null`, a file or closed,
 //!   however many forks it took), a process in a live service's cgroup, anything
@@ -249,6 +252,22 @@ fn job_lives_on(c: &ProcSample, by_pid: &IdMap<u32, &ProcSample>) -> Option<Evid
             leader.pid,
             leader.comm.to_string_lossy()
         ),
+    })
+}
+
+/// The `streams_unread` evidence of a candidate whose standard output and error lead
+/// nowhere anyone reads any more (one at least [`StdioKind::Unread`], the other that
+/// or detached): the process that read them, its parent or the job's, is gone (a Node
+/// `detached: true` child that kept its killed parent's pipes). Weak: a pipe's reader
+/// may have died by itself, leaving a deliberate daemon behind.
+fn streams_unread(facts: &ProcFacts) -> Option<Evidence> {
+    let [_, out, err] = facts.stdio?;
+    let unread = |k: StdioKind| k == StdioKind::Unread;
+    let quiet = |k: StdioKind| unread(k) || k.detached();
+    ((unread(out) || unread(err)) && quiet(out) && quiet(err)).then(|| Evidence {
+        strength: Strength::Weak,
+        kind: "streams_unread",
+        text: "its standard output and error lead to pipes or sockets no living process reads any more: whoever read them is gone (a detached child that kept its parent's pipes)".to_string(),
     })
 }
 
@@ -618,6 +637,7 @@ fn judge(
     if in_live_service && !ctx.all && !matches!(found.origin, Some(Origin::Run(_))) {
         return None;
     }
+    found.evidence.extend(streams_unread(facts));
     found.conclude(c, ctx)
 }
 

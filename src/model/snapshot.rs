@@ -74,6 +74,22 @@ impl ProcRow {
             start: self.start,
         }
     }
+
+    /// Whether this is a defunct row: a zombie (state `Z`), exited and waiting for
+    /// its parent to reap it. It holds no memory and ending it frees nothing.
+    pub fn is_defunct(&self) -> bool {
+        self.state == 'Z'
+    }
+
+    /// Drops the memory figures (PSS, USS, swap, GPU) of a defunct row: the ones it
+    /// had alive are no longer held (older recordings carried them); they
+    /// read as unknown, beside the RSS of 0 its `stat` gives.
+    pub fn forget_memory_if_defunct(&mut self) {
+        if self.is_defunct() {
+            (self.pss_kb, self.uss_kb, self.swap_kb, self.mem_tick) = (None, None, None, None);
+            self.gpu_kb = None;
+        }
+    }
 }
 
 /// Something that happened between the previous tick and this one.

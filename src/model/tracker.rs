@@ -13,6 +13,11 @@
 //!   or was a member. A group or session that an outsider also holds (the user's
 //!   shell, another element of a pipeline, the root's parent) proves nothing, and
 //!   group or session 0 never counts.
+//! - A process forked from the family that a tick first finds adopted by anyone but
+//!   the parent that forked it (the process events saw the fork) is an escaped
+//!   member too, whoever adopted it: a subreaper inside the family, such as tini
+//!   under `leaktop run`, makes the orphan of a launcher killed between two ticks look
+//!   like its own child in `/proc`.
 //! - The price: a process that escapes between two ticks from a root that leads
 //!   neither its process group nor its session leaves no evidence in `/proc`, and is
 //!   not flagged in attach mode (`leaktop run` catches it: it is the subreaper).
@@ -261,6 +266,13 @@ impl Tracker {
     /// Whether any member still runs.
     pub fn any_alive(&self) -> bool {
         !self.live.is_empty()
+    }
+
+    /// Whether a defunct member (a zombie, exited and not yet reaped) is still shown:
+    /// a view that stopped sampling now would keep its `<defunct>` row after it is
+    /// reaped.
+    pub fn any_defunct(&self) -> bool {
+        !self.defunct.is_empty()
     }
 
     /// How many processes have ever belonged to the family.

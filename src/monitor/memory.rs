@@ -113,7 +113,8 @@ impl Monitor {
     /// round-robin, the largest RSS first among equals ([`memory_order`]); of those
     /// only the ones whose figures can have moved ([`memory_due`]), at least one of
     /// them per tick. Fills every row with its last-known figures and the tick they
-    /// were read at (`mem_tick`); one never read stays unknown.
+    /// were read at (`mem_tick`); one never read stays unknown, and so does a zombie's
+    /// (state `Z`: it has exited and holds none).
     pub(super) fn measure_memory(&mut self, tick: &mut Tick) {
         if !self.measure_pss {
             return;
@@ -123,10 +124,15 @@ impl Monitor {
         let refresh = (MEMORY_REFRESH.as_millis() / interval.as_millis().max(1)).max(1) as u32;
         let touched = touched_by(&tick.events, &self.memory.parents);
         let Memories { measured, parents } = &self.memory;
-        let due = tick.processes.iter().filter(|r| {
-            let kin = kin_of(r, parents.get(&r.pid).copied(), &touched);
-            memory_due(r, measured.get(&r.id()), tick.tick, refresh, kin)
-        });
+        // A zombie has exited: its memory is gone with it, nothing to read.
+        let due = tick
+            .processes
+            .iter()
+            .filter(|r| !r.is_defunct())
+            .filter(|r| {
+                let kin = kin_of(r, parents.get(&r.pid).copied(), &touched);
+                memory_due(r, measured.get(&r.id()), tick.tick, refresh, kin)
+            });
         let order = memory_order(due, |id| measured.get(&id).map(|m| m.tried), &self.focus);
         let began = self.host.now();
         for (i, id) in order.ids.iter().enumerate() {
@@ -161,7 +167,9 @@ impl Monitor {
                 .filter(|p| forked_by_parent(p))
                 .map(|p| (p.pid, p.ppid)),
         );
-        for row in &mut tick.processes {
+        // A zombie holds no memory: never the figures it had alive (unknown, as for a
+        // process never read; its RSS, from `stat`, says 0).
+        for row in tick.processes.iter_mut().filter(|r| !r.is_defunct()) {
             if let Some(Measured {
                 known: Some((m, at)),
                 ..

@@ -51,9 +51,11 @@ impl TickSource for Monitor {
     }
 
     /// Never while `--follow` waits for the root's restart: a family that has all
-    /// exited is what a supervisor's back-off looks like.
+    /// exited is what a supervisor's back-off looks like. Nor while a zombie of the
+    /// family waits to be reaped: its `<defunct>` row goes once it is, as in `ps`.
     fn finished(&self) -> Option<String> {
-        (self.follow.is_none() && !self.tracker().any_alive())
+        let tracker = self.tracker();
+        (self.follow.is_none() && !tracker.any_alive() && !tracker.any_defunct())
             .then(|| "every process of the family has exited".into())
     }
 }

@@ -8,7 +8,7 @@ use super::summary::Summarizer;
 use super::svg::{self, Chart, SvgError};
 use crate::format::{self, Format, NoTicks, ReadError, TickReader, io_message, shown_path};
 use crate::host::{Create, Host};
-use crate::model::Tick;
+use crate::model::{ProcRow, Tick};
 
 /// What `leaktop report` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +79,11 @@ pub fn run(host: &dyn Host, opts: &Options) -> Result<(), ReportError> {
     let mut ended = true;
     if let Some(n) = opts.tick {
         match find_tick(first, &mut reader, n, &mut fold, opts.svg.is_none())? {
-            Some(tick) => {
+            Some(mut tick) => {
+                // A zombie holds nothing: not the memory an older recording kept of it.
+                tick.processes
+                    .iter_mut()
+                    .for_each(ProcRow::forget_memory_if_defunct);
                 let mut text = String::new();
                 Format::Text.write_header(reader.header(), &mut text);
                 Format::Text.write_tick(&tick, &mut text);

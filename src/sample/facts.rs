@@ -66,8 +66,14 @@ pub enum StdioKind {
     Null,
     /// A regular file (a log).
     File,
+    /// A pipe someone still reads, or whose reader is unknown.
     Pipe,
+    /// A socket: a live peer, another kind, or unknown.
     Socket,
+    /// Standard output or error only: a pipe no process reads any more, or a
+    /// connected Unix stream socket whose peer was closed (Node's `pipe` stdio). The
+    /// process that read it is gone.
+    Unread,
     /// The descriptor is closed.
     Closed,
     /// Anything else (another device, an anonymous inode).

@@ -10,6 +10,8 @@ pub mod gpu;
 pub mod procfs;
 pub mod stat;
 pub mod sysinfo;
+#[cfg(target_os = "linux")]
+pub mod unread;
 
 use std::fmt;
 

@@ -90,6 +90,8 @@ mod run;
 mod run_no_subreaper;
 // `leaktop run`'s verdicts: leaks that exited before the end, lingers by design
 mod run_verdicts;
+// `leaktop run` of a one-child init (tini): the components it adopts are leaks, its own tree is not
+mod run_tini;
 // the verdict scenarios of tests/scenarios/ through the tracker
 mod scenarios;
 // an escape adopted by a subreaper above the root

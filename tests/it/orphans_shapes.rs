@@ -289,3 +289,65 @@ fn a_kill_that_ends_nothing_says_so_and_fails() {
     assert!(out.contains("pg-600  WEAK"), "{out}");
     assert!(fake.signals().is_empty());
 }
+
+/// A parent that starts a `detached: true` child with its stdout and stderr piped to
+/// itself (a socketpair, as Node's `pipe` stdio is), prints the child's pid, and
+/// waits.
+const NODE_PARENT: &str = "const c = require('child_process').spawn(process.execPath, \
+     ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }); \
+     console.log(c.pid); setInterval(() => {}, 1000);";
+
+/// The same where Node is missing: a child in a session of its own, its stdout and
+/// stderr pipes its parent reads.
+const PYTHON_PARENT: &str = "import subprocess, sys, time\n\
+     c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'], \
+     start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n\
+     print(c.pid, flush=True)\n\
+     time.sleep(3600)\n";
+
+#[test]
+fn a_detached_child_that_kept_its_killed_parents_pipes_is_listed_without_all() {
+    let tag = Tag::new();
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let (program, flag, script) = if node {
+        ("node", "-e", NODE_PARENT)
+    } else {
+        eprintln!("note: no node here; python3's pipes stand in for Node's socketpair");
+        ("python3", "-c", PYTHON_PARENT)
+    };
+    let mut parent = tag
+        .command(program)
+        .args([flag, script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let child: u32 = line.trim().parse().unwrap();
+    let parent_pid = parent.id();
+    let _ = parent.kill();
+    let _ = parent.wait();
+    assert!(wait_until(common::PATIENCE, || ppid(child)
+        .is_some_and(|p| p != parent_pid)));
+    assert!(alive(child));
+
+    let v = orphans(&[]).unwrap();
+    let g = group_of(&v, child)
+        .unwrap_or_else(|| panic!("{child} ({program}) is listed without --all: {v}"));
+    assert_eq!(g["processes"].as_array().unwrap().len(), 1, "{g}");
+    assert!(kinds(g).contains(&"streams_unread"), "{g}");
+    assert_eq!(g["strength"], "weak", "never killed unless named: {g}");
+    // --all lists it the same.
+    let v = orphans(&["--all"]).unwrap();
+    let g = group_of(&v, child).unwrap_or_else(|| panic!("listed with --all: {v}"));
+    assert!(kinds(g).contains(&"streams_unread"), "{g}");
+}

@@ -17,7 +17,9 @@ use std::process::Stdio;
 use common::{Tag, alive, children_of, ppid, wait_until};
 use serde_json::Value;
 
-const TINI: &str = r#"
+/// The stand-in for tini: start one child in a group of its own, reap everything,
+/// exit when that child exits.
+pub(crate) const TINI: &str = r#"
 import os, sys
 child = os.fork()
 if child == 0:
@@ -147,7 +149,7 @@ fn a_one_child_init_keeps_its_own_child_out_of_the_orphans_it_adopted() {
 }
 
 /// The one live child of `pid` once there is exactly one.
-fn only_child(pid: u32) -> u32 {
+pub(crate) fn only_child(pid: u32) -> u32 {
     let mut kids = Vec::new();
     assert!(
         wait_until(common::PATIENCE, || {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{Reaped, Signal, leaktop, signal, wait_until};
 
 /// Makes a FIFO at `path`.
-fn mkfifo(path: &Path) {
+pub(crate) fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(status.success(), "mkfifo {}", path.display());
 }

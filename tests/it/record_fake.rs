@@ -244,3 +244,79 @@ fn an_output_that_cannot_be_created_is_named_before_anything_is_sampled() {
     // The stop signals are heard first: a wait for a FIFO's reader ends on one.
     assert_eq!(fake.listening(), [vec![SIGINT, SIGTERM, SIGHUP]]);
 }
+
+/// Issue 26, fault 9: a zombie has exited and holds no memory; its defunct row carried
+/// the PSS, USS and swap it had alive (RSS 0 beside PSS 40 MiB), and `report --tick`
+/// showed them as held.
+#[test]
+fn a_defunct_row_carries_no_memory_it_had_alive() {
+    let (_dir, out) = out_file();
+    let fake = family();
+    fake.add(
+        Proc::new(111, 110, "worker")
+            .cmd("cced worker")
+            .rss_mb(64)
+            .mem_mb(40, 30, 2),
+    );
+    let recorder = start(&fake, options(&out, |o| o.ticks = Some(3)));
+    // Two ticks read it alive; then it exits and its parent never reaps it.
+    assert_eq!(fake.tick(LIMIT), Some(2 * SECOND));
+    fake.add(
+        Proc::new(111, 110, "worker")
+            .cmd("cced worker")
+            .rss_mb(0)
+            .state(b'Z'),
+    );
+    finish(&fake, recorder);
+    let rec = leaktop::format::read(&out).unwrap();
+    let worker = |t: usize| {
+        rec.ticks[t]
+            .processes
+            .iter()
+            .find(|p| p.pid == 111)
+            .unwrap()
+    };
+    assert_eq!(worker(1).pss_kb, Some(40 << 10), "measured alive");
+    let zombie = worker(2);
+    assert_eq!(zombie.state, 'Z');
+    assert_eq!(
+        (
+            zombie.pss_kb,
+            zombie.uss_kb,
+            zombie.swap_kb,
+            zombie.mem_tick
+        ),
+        (None, None, None, None),
+        "a zombie holds no memory: {zombie:?}"
+    );
+    // `report --tick` of that tick shows none either, nor of a recording made before,
+    // which kept the zombie's figures from when it was alive.
+    let mut older = rec.clone();
+    let row = older.ticks[2]
+        .processes
+        .iter_mut()
+        .find(|p| p.pid == 111)
+        .unwrap();
+    (row.pss_kb, row.uss_kb, row.mem_tick) = (Some(40 << 10), Some(30 << 10), Some(1));
+    let old_file = out.with_extension("ndjson");
+    let mut text = String::new();
+    Format::Ndjson.write_header(&older.header, &mut text);
+    for t in &older.ticks {
+        Format::Ndjson.write_tick(t, &mut text);
+    }
+    std::fs::write(&old_file, text).unwrap();
+    for file in [&out, &old_file] {
+        let shown = crate::common::leaktop()
+            .args(["report", "--tick", "3"])
+            .arg(file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&shown.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains(" 111 worker "))
+            .unwrap_or_else(|| panic!("the zombie's row: {text}"));
+        assert!(line.contains("state=Z"), "{line}");
+        assert!(!line.contains("PSS=") && !line.contains("USS="), "{line}");
+    }
+}

@@ -917,3 +917,32 @@ fn the_kill_dialog_tells_the_pss_apart_and_leaves_the_page_cache_out() {
     assert_eq!(view.end().ending, Ending::Quit);
     assert!(fake.signals().is_empty(), "{:?}", fake.signals());
 }
+
+/// Issue 26, fault 9: once no member was alive the view stopped sampling, and kept
+/// the `<defunct>` rows of its last tick after `ps` said they were reaped. It samples
+/// on while a defunct row is shown, and finishes once it is gone.
+#[test]
+fn the_view_samples_until_its_defunct_rows_are_reaped() {
+    let fake = family();
+    let mut m = monitor(&fake);
+    m.step().unwrap();
+    // Every member exits; the indexer's corpse waits for a reaper (here leaktop's
+    // fake, which reaps only when asked) as one waits for init.
+    fake.set_reparent_to(50);
+    for pid in [4131, 4132, 4130, 4100, 4120] {
+        fake.exit(pid, 0);
+    }
+    let tick = m.step().unwrap();
+    let defunct: Vec<u32> = tick
+        .processes
+        .iter()
+        .filter(|p| p.state == 'Z')
+        .map(|p| p.pid)
+        .collect();
+    assert!(!defunct.is_empty(), "{:?}", tick.processes);
+    assert_eq!(m.finished(), None, "{defunct:?} are still shown");
+    assert!(!fake.host().reap().is_empty());
+    let tick = m.step().unwrap();
+    assert!(tick.processes.is_empty(), "{:?}", tick.processes);
+    assert!(m.finished().is_some());
+}

@@ -337,6 +337,45 @@ fn leaktop_and_its_ancestors_are_protected() {
 }
 
 #[test]
+fn a_detached_child_whose_output_no_one_reads_is_listed_weak() {
+    // A Node `detached: true` child (its own session) that kept its killed parent's
+    // stdio: a socketpair or pipes whose other end no process holds any more.
+    let scan = vec![init(), p(301, 1, 301, 301, "node")];
+    let unread = |out, err| ProcFacts {
+        stdio: Some([StdioKind::Null, out, err]),
+        ..piped()
+    };
+    let listed = |facts: ProcFacts| {
+        let mut world = World::default();
+        world.facts.insert(301, facts);
+        classify(&scan, &ctx(), &mut world)
+    };
+    for (out, err) in [
+        (StdioKind::Unread, StdioKind::Unread),
+        (StdioKind::Unread, StdioKind::Null),
+        (StdioKind::File, StdioKind::Unread),
+    ] {
+        let got = listed(unread(out, err));
+        assert_eq!(ids(&got), ["sid-301"], "{out:?} {err:?}");
+        let g = &got.groups[0];
+        assert!(!g.strong(), "weak: never killed unless named");
+        assert_eq!(g.evidence[0].kind, "streams_unread");
+    }
+    // A reader alive on either stream, or a terminal: its job may live on.
+    for (out, err) in [
+        (StdioKind::Unread, StdioKind::Pipe),
+        (StdioKind::Socket, StdioKind::Unread),
+        (StdioKind::Unread, StdioKind::Terminal),
+        (StdioKind::Null, StdioKind::Null),
+    ] {
+        assert!(
+            listed(unread(out, err)).groups.is_empty(),
+            "{out:?} {err:?}"
+        );
+    }
+}
+
+#[test]
 fn the_run_marker_of_a_gone_run_groups_its_survivors() {
     // leaktop run 900 (start 900) was SIGKILLed; two survivors in two groups.
     let scan = vec![

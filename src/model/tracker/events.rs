@@ -11,7 +11,9 @@
 //!   12:03:07.120, called setsid at 12:03:07.121, adopted by pid 1 when 4122 exited at
 //!   12:03:07.125" (the adopter is what the tick read; times are UTC). This catches
 //!   the escape that leaves no trace in `/proc` (out of a root that leads neither its
-//!   group nor its session, or adopted by a subreaper ancestor).
+//!   group nor its session, or adopted by a subreaper ancestor), and the orphan
+//!   adopted by a subreaper inside the family (tini under `leaktop run`: the
+//!   component of a launcher killed between two ticks looks like tini's own child).
 //! - **A parent's exit orphans its member children when it happens.** [`Noted`]
 //!   names them at once (a view may show them orphaned before the next tick); the
 //!   tick that sees them reparented dates the orphaning from the exit, so the leak
@@ -481,8 +483,11 @@ impl Tracker {
                 if parent_waits {
                     return true;
                 }
-                let evidence = (!self.live.contains_key(&s.ppid) && s.ppid != story.parent)
-                    .then(|| self.born_evidence(s.pid, s.ppid));
+                // Adopted by anyone but the parent that forked it: orphaned before a
+                // tick saw it, whether by an outsider or by a subreaper inside the
+                // family (tini under `run`, whose adoption /proc cannot tell from its
+                // own child).
+                let evidence = (s.ppid != story.parent).then(|| self.born_evidence(s.pid, s.ppid));
                 if evidence.is_some() {
                     self.adopters.insert(s.ppid);
                 }

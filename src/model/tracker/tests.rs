@@ -392,7 +392,9 @@ fn zombies_handed_to_init_by_a_dying_parent_are_exits_not_leaks() {
     let tick = feed(&mut t, &corpses);
     assert!(tick.processes.iter().all(|r| r.state == 'Z' && !r.leaked));
     assert!(!t.any_alive());
+    assert!(t.any_defunct(), "their rows are still shown");
     assert!(feed(&mut t, &[]).processes.is_empty());
+    assert!(!t.any_defunct(), "reaped: nothing is left to show");
 }
 
 #[test]

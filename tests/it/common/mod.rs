@@ -424,6 +424,21 @@ const UNSHARE: [&[&str]; 2] = [
     ],
 ];
 
+/// The `unshare` arguments that make a PID namespace here (as root, or in a user
+/// namespace of one's own), or `None` where none can be made.
+pub fn unshare_pid() -> Option<&'static [&'static str]> {
+    UNSHARE.into_iter().find(|how| {
+        Command::new("unshare")
+            .args(*how)
+            .arg("true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 /// Runs `body` as PID 1 of a PID namespace of its own (as [`isolated_under`]
 /// `unshare --pid --fork --mount-proc`), for a test that needs init as the adopter:
 /// every process it orphans is adopted by PID 1, the test itself, whatever subreapers
@@ -432,17 +447,11 @@ const UNSHARE: [&[&str]; 2] = [
 /// namespaces), the test is skipped with a note.
 pub fn in_pid_namespace(name: &str, body: impl FnOnce()) {
     let inside = std::env::var(ISOLATED_VAR).as_deref() == Ok(name);
-    let how = UNSHARE.into_iter().find(|how| {
-        inside
-            || Command::new("unshare")
-                .args(*how)
-                .arg("true")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-    });
+    let how = if inside {
+        Some(UNSHARE[0])
+    } else {
+        unshare_pid()
+    };
     let Some(how) = how else {
         eprintln!("skipped: {name} needs a PID namespace of its own (unshare)");
         return;
