@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub settle: Duration,
     pub check: bool,
     pub kill_leaks: bool,
+    /// `--quiet`: nothing said while CMD runs or when nothing leaked; of the report,
+    /// only the verdict, the kill's result and warnings about what was not ended.
+    pub quiet: bool,
     pub grace: Duration,
     pub record: Option<PathBuf>,
     pub format: Option<Format>,
@@ -236,9 +239,12 @@ fn spawn_cmd(
         .collect();
     // The record that vouches for CMD's marker once this run is gone.
     let trail = RunTrail::begin(host.clone()).unwrap_or_else(|e| {
-        say(&format!(
+        // Quiet, this note would land in CMD's terminal as it starts.
+        if !opts.quiet {
+            say(&format!(
             "leaktop: note: this run keeps no record ({e}): `leaktop orphans` will call the marker of what it leaves unverified\n"
-        ));
+            ));
+        }
         None
     });
     let spawned = host.spawn(&SpawnSpec {
@@ -332,6 +338,13 @@ fn decide(
     // A leak that ended before the run did is still a leak.
     let exited = session.leaks.exited().to_vec();
     let exited_count = session.leaks.exited_count();
+    // Quiet, the verdict line says it all.
+    if opts.quiet {
+        return Found {
+            leaked,
+            exited: (exited, exited_count),
+        };
+    }
     if !leaked.is_empty() || exited_count > 0 {
         say(&opts.width.lines(&leak_report(
             &opts.command,
@@ -365,7 +378,7 @@ fn end_leaks(supervisor: &Supervisor, leaked: &[ProcRow], opts: &RunOptions) -> 
         return KillReport::default();
     }
     let killed = kill_leaks(supervisor, leaked, opts.grace);
-    say(&opts.width.lines(&kill_summary(&killed)));
+    say(&opts.width.lines(&kill_summary(&killed, opts.quiet)));
     killed
 }
 
@@ -388,9 +401,11 @@ fn conclude(
         trail.finish(!session.supervisor.adoptees().is_empty());
     }
     let hidden = session.supervisor.hidden_adoptees(&leaked, killed);
+    // Quiet, an alert is said only in the verdict, and only where it fails --check.
+    let raised: &[Alert] = if opts.quiet { &[] } else { &session.raised };
     say(&opts
         .width
-        .lines(&ending_text(&hidden, &session.raised, &session.since_ms)));
+        .lines(&ending_text(&hidden, raised, &session.since_ms)));
     let failing = session.failing(&opts.fail_on, opts.fail_after);
     if let Some(view) = &opts.tui {
         view.finish(host.as_ref());
@@ -642,7 +657,8 @@ struct Session {
     short_lived: crate::model::ShortLives,
     /// A failure inside the view's sampler, reported once the view closes.
     error: Option<RunError>,
-    /// The view owns the terminal.
+    /// The view owns the terminal, or (`quiet`) CMD does: a failed recording is said
+    /// only in the run's final error.
     viewing: bool,
     /// `--json`: every tick folded in.
     summary: Option<crate::report::Summarizer>,
@@ -671,7 +687,7 @@ impl Session {
             orphans_exited: 0,
             short_lived: crate::model::ShortLives::default(),
             error: None,
-            viewing: opts.tui.is_some(),
+            viewing: opts.tui.is_some() || opts.quiet,
             summary: opts.summarize.then(crate::report::Summarizer::new),
             trail,
             leaks: LeakLog::new(),
@@ -1046,11 +1062,17 @@ fn leak_report(
 /// KiB summed as RSS does) and which `--fail-on` alerts stood, and leaktop's own exit
 /// code. `None` where nothing leaked, no alert was raised and the check (if asked)
 /// passed: a clean run says nothing, as a wrapper around an interactive command must.
+/// `quiet` (`--quiet`): `None` also where alerts were raised but none fails `--check`.
 ///
 /// `leaktop: FAIL: `npm test` exited 0 after 12.3 s; 2 processes leaked (84.1 MiB RSS); exit 3`
-pub fn verdict(command: &[OsString], outcome: &RunOutcome, check: bool) -> Option<String> {
+pub fn verdict(
+    command: &[OsString],
+    outcome: &RunOutcome,
+    check: bool,
+    quiet: bool,
+) -> Option<String> {
     let leaked = outcome.leaked > 0;
-    if !leaked && outcome.raised.is_empty() && !outcome.fails_check {
+    if !leaked && (quiet || outcome.raised.is_empty()) && !outcome.fails_check {
         return None;
     }
     let shown: Vec<String> = command
@@ -1106,7 +1128,9 @@ pub fn verdict(command: &[OsString], outcome: &RunOutcome, check: bool) -> Optio
 /// Pids listed by the summary before "…".
 const PIDS_LISTED: usize = 12;
 
-fn kill_summary(r: &KillReport) -> String {
+/// What `--kill-leaks` ended and freed, then (not `quiet`) how MemAvailable moved,
+/// then what survived or was not signalled.
+fn kill_summary(r: &KillReport, quiet: bool) -> String {
     let pids = |ids: &[Identity]| {
         let mut shown: Vec<String> = ids
             .iter()
@@ -1126,7 +1150,10 @@ fn kill_summary(r: &KillReport) -> String {
     if !r.ended.is_empty() {
         s.push_str(&format!(": {}", pids(&r.ended)));
     }
-    if let Some(change) = r.mem_available_change_kb.filter(|_| !r.ended.is_empty()) {
+    if let Some(change) = r
+        .mem_available_change_kb
+        .filter(|_| !r.ended.is_empty() && !quiet)
+    {
         s.push_str(&format!(
             "\nleaktop: {}",
             crate::format::freed::mem_available_text(change)

@@ -213,12 +213,16 @@ Examples:
     leaktop run --tui -- npm run dev
   The report's command lines whole on a terminal, not cut to its width with …:
     leaktop run --wide --check -- pytest -n 4
+  Wrap an interactive command for good (silent unless it leaked; leaks ended):
+    alias claude='leaktop run --kill-leaks --quiet -- claude'
 
 leaktop becomes a child subreaper, so every process orphaned under CMD is adopted by
 leaktop instead of init, however fast it forks or whether it calls setsid. CMD's
 stdin, stdout and stderr are untouched; leaktop reports on stderr. INT, TERM and HUP
 sent to leaktop are forwarded to CMD. If leaktop is killed with SIGKILL, CMD receives
-SIGTERM (PR_SET_PDEATHSIG).
+SIGTERM (PR_SET_PDEATHSIG). Nothing is said while CMD runs: the terminal is CMD's
+(raw mode, resizes, Ctrl-C, Ctrl-Z and fg, a closed terminal all reach it as without
+leaktop).
 
 What the subreaper changes for CMD's family: an orphan's parent is leaktop, not PID 1,
 so a program that exits once getppid() == 1 never does under run (the verdict is

@@ -53,6 +53,11 @@ pub(crate) struct RunArgs {
     /// the leak report and exit code follow as without --tui.
     #[arg(long)]
     pub(crate) tui: bool,
+    /// Say nothing when nothing leaked and no --fail-on alert stood; when something
+    /// did, only the one verdict line (and, with --kill-leaks, what the kill ended).
+    /// Errors are still said. For a wrapper around an interactive command.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) wide: WideArg,
     /// With --check, also exit 3 when any of these alerts was raised at any time during
@@ -96,6 +101,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
     let served = args.metrics.start()?;
     if let Some(s) = &served
         && !args.tui
+        && !args.quiet
     {
         say!("{}", s.note());
     }
@@ -129,6 +135,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         settle: args.settle,
         check: args.check,
         kill_leaks: args.kill_leaks,
+        quiet: args.quiet,
         grace: args.grace,
         record: args.record,
         format: args.format.map(Format::from),
@@ -136,7 +143,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: RunArgs, color: bool) -> Result<Exi
         width: args.wide.width(Stream::Stderr),
     };
     let outcome = run::run_on(host, &opts)?;
-    if let Some(line) = run::verdict(&command, &outcome, check) {
+    if let Some(line) = run::verdict(&command, &outcome, check, opts.quiet) {
         leaktop::say(&opts.width.lines(&line));
     }
     let code = if outcome.fails_check {

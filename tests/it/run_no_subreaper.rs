@@ -29,6 +29,7 @@ fn options() -> RunOptions {
         settle: Duration::from_millis(50),
         check: true,
         kill_leaks: false,
+        quiet: false,
         grace: Duration::from_secs(1),
         record: None,
         format: None,

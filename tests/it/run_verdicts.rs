@@ -201,3 +201,73 @@ fn a_service_that_lingers_by_design_is_not_reported_by_orphans_watch() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "", "nothing reported");
     parent.kill_root();
 }
+
+/// `run --quiet`, as the wrapper around an interactive command (issue 28): a clean
+/// run says nothing at all, even when an orphan came and went or an alert was raised
+/// that fails nothing, and the exit code is CMD's.
+#[test]
+fn quiet_says_nothing_when_nothing_leaked() {
+    let tag = Tag::new();
+    for (args, code) in [
+        // An orphan that exits by itself: a note without --quiet.
+        (&["--", "sh", "-c", "sleep 0.3 & exit 4"][..], 4),
+        // A zombie alert raised (not a --fail-on kind): a line without --quiet.
+        (
+            &[
+                "--check",
+                "--interval",
+                "100ms",
+                "--zombies-min",
+                "1",
+                "--zombie-after",
+                "200ms",
+                "--",
+                "sh",
+                "-c",
+                "sleep 0.1 & exec sleep 3",
+            ][..],
+            0,
+        ),
+    ] {
+        let loud = run(&tag, args);
+        assert_eq!(loud.code, Some(code), "{args:?}: {}", loud.stderr);
+        assert!(
+            !loud.stderr.is_empty(),
+            "{args:?}: without --quiet it says something"
+        );
+        let quiet = run(&tag, &[&["--quiet"][..], args].concat());
+        assert_eq!(quiet.code, Some(code), "{args:?}: {}", quiet.stderr);
+        assert_eq!(quiet.stderr, "", "{args:?}");
+    }
+}
+
+/// `run --quiet --kill-leaks` with a leak: only the kill's result and the verdict, and
+/// the exit code is still CMD's (or 3 with --check).
+#[test]
+fn quiet_says_only_the_verdict_and_the_kill_when_something_leaked() {
+    let tag = Tag::new();
+    for (check, code) in [(&[][..], 2), (&["--check"][..], 3)] {
+        let args = [
+            &["-q", "--kill-leaks", "--grace", "1s"][..],
+            check,
+            &["--", "sh", "-c", "(setsid sleep 300 &); exit 2"][..],
+        ]
+        .concat();
+        let o = run(&tag, &args);
+        assert_eq!(o.code, Some(code), "{args:?}: {}", o.stderr);
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {}", o.stderr);
+        assert!(
+            lines[0].starts_with("leaktop: ended 1 leaked process"),
+            "{}",
+            o.stderr
+        );
+        assert!(lines[1].contains("1 process leaked"), "{}", o.stderr);
+        assert!(lines[1].contains(&format!("; exit {code}")), "{}", o.stderr);
+        assert!(
+            common::wait_until(common::PATIENCE, || tag.live().is_empty()),
+            "left behind: {:?}",
+            tag.live()
+        );
+    }
+}
