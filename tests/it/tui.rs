@@ -882,3 +882,208 @@ fn view_exits_cleanly_when_its_pane_closes() {
         assert_eq!(code_written(dir.path()), "0", "`leaktop {args}`");
     }
 }
+
+/// CMD for the wrapper tests: starts a `setsid sleep 300` leak (`LEAK PID`), prints its
+/// window size on SIGWINCH (`SIZE COLSxROWS`); `raw` puts the terminal in raw mode and
+/// echoes each byte read as `KEY b'x'` (`q` restores the terminal and exits 0; a
+/// terminal gone, EOF or EIO, exits 7), `cooked`
+/// echoes each line as `LINE text` and dies of SIGINT.
+const WRAPPED: &str = r#"
+import os, signal, subprocess, sys, termios, tty
+
+def say(line):
+    os.write(1, (line + "\r\n").encode())
+
+def size(*_):
+    c, r = os.get_terminal_size(0)
+    say(f"SIZE {c}x{r}")
+
+mode = sys.argv[1]
+leak = subprocess.Popen(["setsid", "sleep", "300"])
+say(f"LEAK {leak.pid}")
+signal.signal(signal.SIGWINCH, size)
+if mode == "raw":
+    saved = termios.tcgetattr(0)
+    tty.setraw(0)
+    say("READY raw")
+    while True:
+        try:
+            key = os.read(0, 1)
+        except OSError:
+            key = b""
+        if key == b"":
+            # The terminal is gone (EOF or EIO): nothing to restore.
+            os._exit(7)
+        say(f"KEY {key!r}")
+        if key == b"q":
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            sys.exit(0)
+else:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    say("READY cooked")
+    for line in sys.stdin:
+        say(f"LINE {line.strip()}")
+"#;
+
+/// `--kill-leaks --quiet -- python3 WRAPPED MODE`, the wrapper's `run` arguments, with
+/// `WRAPPED` written into `dir`.
+fn wrapper_command(dir: &std::path::Path, mode: &str) -> String {
+    let script = dir.join("wrapped.py");
+    std::fs::write(&script, WRAPPED).unwrap();
+    format!(
+        "--kill-leaks --quiet --grace 1s -- python3 {} {mode}",
+        script.display()
+    )
+}
+
+/// The pid of the leak CMD printed (`LEAK PID`), once it is on screen.
+fn leak_pid(screen: &Screen) -> u32 {
+    let text = screen.wait_for("LEAK ", Duration::from_secs(30));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("LEAK "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no leak pid on screen:\n{text}"))
+}
+
+/// The state letter of /proc/PID/stat (`T` stopped), if the process exists.
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+/// Issue 28, `run` as the wrapper around an interactive command: raw mode set by CMD
+/// reaches it (a key arrives without Enter), a resize reaches it (SIGWINCH, the new
+/// size), Ctrl-C in raw mode is the byte 0x03 and no signal (CMD and leaktop live on);
+/// when CMD exits, only the kill's result and the verdict are said, the `setsid` leak
+/// is ended and the exit code is CMD's.
+#[test]
+fn run_as_a_wrapper_passes_raw_mode_a_resize_and_ctrl_c_through() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let screen = Screen::run_leaktop(&tag, dir.path(), &wrapper_command(dir.path(), "raw"));
+    let leak = leak_pid(&screen);
+    screen.wait_for("READY raw", Duration::from_secs(30));
+    screen.keys(&["x"]);
+    screen.wait_for("KEY b'x'", Duration::from_secs(30));
+    screen.tmux(&["resize-window", "-x", "100", "-y", "30"]);
+    screen.wait_for("SIZE 100x30", Duration::from_secs(30));
+    screen.keys(&["C-c"]);
+    let text = screen.wait_for(r"KEY b'\x03'", Duration::from_secs(30));
+    // Nothing said while CMD runs, and Ctrl-C ended nothing.
+    assert!(!text.contains("leaktop"), "{text}");
+    assert!(!text.contains("exit="), "{text}");
+    assert!(alive(leak), "the leak is not ended while CMD runs");
+    screen.keys(&["q"]);
+    let text = screen.wait_for("exit=", Duration::from_secs(60));
+    assert!(text.contains("exit=0"), "{text}");
+    assert!(text.contains("leaktop: ended 1 leaked process"), "{text}");
+    assert!(text.contains("1 process leaked"), "{text}");
+    assert!(
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
+
+/// The wrapper typed at an interactive shell with job control: Ctrl-Z stops CMD and
+/// leaktop, `fg` resumes them and CMD reads input again; Ctrl-C in cooked mode ends
+/// CMD (SIGINT), and leaktop ends the leak and exits with CMD's status (130).
+#[test]
+fn run_as_a_wrapper_suspends_resumes_and_ends_on_ctrl_c_at_a_shell() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let screen = Screen::start("env HISTFILE=/dev/null PS1='$ ' bash --norc --noprofile -i");
+    screen.wait_for("$", Duration::from_secs(30));
+    screen.tmux(&[
+        "send-keys",
+        &format!(
+            "{} {} run {}",
+            tag.assignment(),
+            leaktop(),
+            wrapper_command(dir.path(), "cooked")
+        ),
+        "Enter",
+    ]);
+    let leak = leak_pid(&screen);
+    screen.wait_for("READY cooked", Duration::from_secs(30));
+    screen.keys(&["C-z"]);
+    screen.wait_for("Stopped", Duration::from_secs(30));
+    let stopped: Vec<u32> = tag.live().into_iter().filter(|&p| p != leak).collect();
+    assert_eq!(stopped.len(), 2, "leaktop and CMD: {stopped:?}");
+    assert!(
+        wait_until(Duration::from_secs(30), || stopped
+            .iter()
+            .all(|&p| state_of(p) == Some('T'))),
+        "not stopped: {:?}",
+        stopped.iter().map(|&p| state_of(p)).collect::<Vec<_>>()
+    );
+    // `exit:CODE` on screen only once the job has ended (not in the echoed input).
+    screen.tmux(&["send-keys", "fg; echo exit=$? | tr = :", "Enter"]);
+    // Typed only once resumed: the shell may flush the input as it hands CMD the
+    // terminal.
+    assert!(
+        wait_until(Duration::from_secs(30), || stopped
+            .iter()
+            .all(|&p| state_of(p).is_some_and(|s| s != 'T'))),
+        "not resumed: {:?}",
+        stopped.iter().map(|&p| state_of(p)).collect::<Vec<_>>()
+    );
+    screen.tmux(&["send-keys", "hello", "Enter"]);
+    screen.wait_for("LINE hello", Duration::from_secs(30));
+    assert!(alive(leak), "the leak is not ended while CMD runs");
+    screen.keys(&["C-c"]);
+    let text = screen.wait_for("exit:", Duration::from_secs(60));
+    assert!(text.contains("exit:130"), "{text}");
+    assert!(text.contains("leaktop: ended 1 leaked process"), "{text}");
+    assert!(
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
+
+/// Closing the pane under the wrapper ends the `setsid` leak whichever way CMD learns
+/// of it. From an interactive shell, which dies of the SIGHUP and passes it on to its
+/// jobs: CMD and leaktop get SIGHUP. Under a shell that traps HUP (so it outlives the
+/// pane to write leaktop's status), no SIGHUP reaches them: CMD reads a terminal gone
+/// and exits 7, and leaktop exits with CMD's status.
+#[test]
+fn run_as_a_wrapper_ends_the_leak_when_its_pane_closes() {
+    let tag = Tag::new();
+    let dir = tempfile::tempdir().unwrap();
+    let args = format!("run {}", wrapper_command(dir.path(), "raw"));
+    let shell = Screen::start("env HISTFILE=/dev/null PS1='$ ' bash --norc --noprofile -i");
+    shell.wait_for("$", Duration::from_secs(30));
+    shell.tmux(&[
+        "send-keys",
+        &format!("{} {} {args}", tag.assignment(), leaktop()),
+        "Enter",
+    ]);
+    let leak = leak_pid(&shell);
+    shell.wait_for("READY raw", Duration::from_secs(30));
+    shell.tmux(&["kill-pane"]);
+    assert!(
+        wait_until(common::PATIENCE, || !alive(leak)),
+        "the leak {leak} outlived the closed pane of a shell"
+    );
+    assert!(
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+
+    let screen = leaktop_then_code(&tag, dir.path(), &args);
+    let leak = leak_pid(&screen);
+    screen.wait_for("READY raw", Duration::from_secs(30));
+    screen.tmux(&["kill-pane"]);
+    assert_eq!(code_written(dir.path()), "7", "CMD's status");
+    assert!(
+        wait_until(common::PATIENCE, || !alive(leak)),
+        "the leak {leak} outlived the closed pane"
+    );
+    assert!(
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
