@@ -304,6 +304,8 @@ pub enum Output {
     Json,
     /// A tick-log snapshot per group.
     Text,
+    /// One tab-separated line per group, for scripts.
+    Summary,
 }
 
 impl Output {
@@ -499,6 +501,7 @@ fn listing(
             }
             format!("{v}\n")
         }
+        Output::Summary => crate::format::orphans::summary(selected, &view),
         Output::Text => crate::format::orphans::snapshots(
             selected,
             &view,
@@ -542,7 +545,8 @@ fn end_selected(
     }
     let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
     let text = kill_text(&to_kill, &report, gpu);
-    if opts.output == Output::Json {
+    // Machine-read outputs keep standard output to their own lines.
+    if matches!(opts.output, Output::Json | Output::Summary) {
         (io.say)(&text);
     } else {
         (io.out)(&text)?;
