@@ -417,10 +417,8 @@ pub fn run_on(
     (io.out)(&listing)?;
     if opts.output != Output::Json && !opts.known.journals.is_empty() && !selected.is_empty() {
         let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
-        (io.say)(&format!(
-            "{}\n",
-            super::known::watcher_line(&watchers, &opts.known.journals, now_ms)
-        ));
+        let line = super::known::watcher_line(&watchers, &opts.known.journals, now_ms);
+        (io.say)(&opts.output.width().wrap(&line, "", "  "));
     }
     match opts.kill {
         Some(k) => end_selected(&mut scanner, &judged.scan, &selected, &gpu, k, opts, io),
@@ -545,6 +543,7 @@ fn end_selected(
     }
     let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
     let text = kill_text(&to_kill, &report, gpu);
+    let text = opts.output.width().lines(&text);
     // Machine-read outputs keep standard output to their own lines.
     if matches!(opts.output, Output::Json | Output::Summary) {
         (io.say)(&text);
