@@ -19,9 +19,15 @@ pub(crate) fn orphans_json(args: &[&str]) -> Value {
 }
 
 /// [`orphans_json`] through `leaktop`, a command set up by the caller.
-pub(crate) fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value {
+pub(crate) fn orphans_json_with(leaktop: std::process::Command, args: &[&str]) -> Value {
+    serde_json::from_slice(&orphans_stdout(leaktop, &[&["--json"], args].concat())).unwrap()
+}
+
+/// `leaktop orphans --older-than 0s ARGS` through `leaktop`: its standard output, once
+/// it succeeded.
+fn orphans_stdout(mut leaktop: std::process::Command, args: &[&str]) -> Vec<u8> {
     let out = leaktop
-        .args(["orphans", "--json", "--older-than", "0s"])
+        .args(["orphans", "--older-than", "0s"])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -31,7 +37,7 @@ pub(crate) fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
 }
 
 pub(crate) fn group<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
@@ -553,18 +559,8 @@ fn the_summary_is_one_tab_separated_line_per_group_for_scripts() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, leader, members) = orphaned_pool(dir.path());
     let id = format!("pg-{leader}");
-    let out = leaktop()
-        .args(["orphans", "--format", "summary", "--older-than", "0s"])
-        .args(["--group", &id])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let out = orphans_stdout(leaktop(), &["--format", "summary", "--group", &id]);
+    let stdout = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     let fields: Vec<&str> = lines[0].split('\t').collect();
