@@ -304,6 +304,8 @@ pub enum Output {
     Json,
     /// A tick-log snapshot per group.
     Text,
+    /// One tab-separated line per group, for scripts.
+    Summary,
 }
 
 impl Output {
@@ -415,10 +417,8 @@ pub fn run_on(
     (io.out)(&listing)?;
     if opts.output != Output::Json && !opts.known.journals.is_empty() && !selected.is_empty() {
         let watchers = super::known::watchers(host.as_ref(), &opts.known.journals);
-        (io.say)(&format!(
-            "{}\n",
-            super::known::watcher_line(&watchers, &opts.known.journals, now_ms)
-        ));
+        let line = super::known::watcher_line(&watchers, &opts.known.journals, now_ms);
+        (io.say)(&opts.output.width().wrap(&line, "", "  "));
     }
     match opts.kill {
         Some(k) => end_selected(&mut scanner, &judged.scan, &selected, &gpu, k, opts, io),
@@ -499,6 +499,7 @@ fn listing(
             }
             format!("{v}\n")
         }
+        Output::Summary => crate::format::orphans::summary(selected, &view),
         Output::Text => crate::format::orphans::snapshots(
             selected,
             &view,
@@ -542,7 +543,9 @@ fn end_selected(
     }
     let report = scanner.kill(&to_kill, &scan.memory, k.signal, k.grace);
     let text = kill_text(&to_kill, &report, gpu);
-    if opts.output == Output::Json {
+    let text = opts.output.width().lines(&text);
+    // Machine-read outputs keep standard output to their own lines.
+    if matches!(opts.output, Output::Json | Output::Summary) {
         (io.say)(&text);
     } else {
         (io.out)(&text)?;

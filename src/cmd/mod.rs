@@ -239,8 +239,10 @@ leaked; 127 when CMD is not found, 126 when it cannot be executed; 1 on other er
 Examples:
   What crashed jobs left behind, largest first, with the evidence:
     leaktop orphans
-  The same for a script, and a snapshot per group for a bug report:
+  The same for a script, a line per group (tab-separated, KiB), and a snapshot per
+  group for a bug report:
     leaktop orphans --json | jq '.groups[] | {id, rss_kb}'
+    leaktop orphans --format summary | awk -F'\\t' '$2 == \"strong\" { print $1, $4 }'
     leaktop orphans --format text
   End one group (asks first; --yes without a terminal):
     leaktop orphans --group pg-4242 --kill

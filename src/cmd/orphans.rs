@@ -27,6 +27,10 @@ pub(crate) enum ListFormat {
     Table,
     /// A tick-log snapshot per group, to paste into a bug report.
     Text,
+    /// One line per group for scripts, tab-separated, never cut: id, strength,
+    /// processes, RSS KiB, PSS KiB, GPU KiB (`?` where unknown), the first evidence's
+    /// kind, the largest process's command line.
+    Summary,
 }
 
 /// The signal `--kill` sends first.
@@ -190,6 +194,7 @@ pub(crate) fn run(host: Arc<dyn Host>, args: OrphansArgs) -> Result<Exit, super:
             (true, _) => Output::Json,
             (false, ListFormat::Text) => Output::Text,
             (false, ListFormat::Table) => Output::Table(width),
+            (false, ListFormat::Summary) => Output::Summary,
         },
         kill,
         watch: args.watch.then_some(args.interval),

@@ -2,6 +2,8 @@
 //! the tick-log, sizes by `humansize`), a JSON object, a tick-log snapshot per group,
 //! and one line (or one NDJSON object) per group that `--watch` sees appear.
 
+use std::fmt::Write;
+
 use serde_json::{Value, json};
 
 use super::Format;
@@ -298,14 +300,43 @@ pub fn snapshots(groups: &[&OrphanGroup], view: &View, time_ms: u64, host: &str)
     out
 }
 
+/// `--format summary`: one line per group for scripts, tab-separated and never cut:
+/// id, `strong`/`weak`, processes, RSS KiB, PSS KiB, GPU KiB (`?` where unknown), the
+/// first evidence's kind, and its largest process's command line (control characters,
+/// tabs included, escaped as `\t`, so a line is always 8 fields).
+pub fn summary(groups: &[&OrphanGroup], view: &View) -> String {
+    let mut out = String::new();
+    for g in groups {
+        let known = |kb: Option<u64>| kb.map_or("?".to_string(), |kb| kb.to_string());
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            g.id,
+            strength(g),
+            g.processes.len(),
+            g.rss_kb,
+            known(view.pss_kb(g)),
+            known(view.gpu_kb(g)),
+            g.evidence.first().map_or("none", |e| e.kind),
+            printable(&largest_command(g)),
+        );
+    }
+    out
+}
+
+/// The command line of the group's process with the most RSS.
+fn largest_command(g: &OrphanGroup) -> String {
+    g.processes
+        .iter()
+        .max_by_key(|o| o.sample.rss_kb)
+        .map_or(String::new(), |o| o.command.cmd.clone())
+}
+
 /// The line `--watch` prints when a group appears (its GPU memory too where a GPU was
 /// found), ending with its largest process's command line, within `width`.
 pub fn appeared_line(g: &OrphanGroup, view: &View, width: Width) -> String {
-    let top = g
-        .processes
-        .iter()
-        .max_by_key(|o| o.sample.rss_kb)
-        .map_or(String::new(), |o| printable(&o.command.cmd).into_owned());
+    let top = largest_command(g);
+    let top = printable(&top);
     let evidence = g.evidence.first().map_or("", |e| e.text.as_str());
     let gpu = if view.gpu.found() {
         format!(", GPU {}", view.gpu_kb(g).map_or("?".to_string(), human_kb))

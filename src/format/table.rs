@@ -40,7 +40,8 @@ impl Width {
 impl Width {
     /// `text` (prose: evidence, a note) as lines within the width, the first begun
     /// with `first`, the others with `rest`, broken between words; a word wider than
-    /// a line is cut with `…`. Whole, or where it fits, it is one line as it was. Each line ends with a newline.
+    /// a line is cut with `…`. Whole, or where it fits, it is one line as it was.
+    /// Each line ends with a newline.
     pub fn wrap(self, text: &str, first: &str, rest: &str) -> String {
         let whole = format!("{first}{text}");
         let w = match self {

@@ -19,9 +19,15 @@ pub(crate) fn orphans_json(args: &[&str]) -> Value {
 }
 
 /// [`orphans_json`] through `leaktop`, a command set up by the caller.
-pub(crate) fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str]) -> Value {
+pub(crate) fn orphans_json_with(leaktop: std::process::Command, args: &[&str]) -> Value {
+    serde_json::from_slice(&orphans_stdout(leaktop, &[&["--json"], args].concat())).unwrap()
+}
+
+/// `leaktop orphans --older-than 0s ARGS` through `leaktop`: its standard output, once
+/// it succeeded.
+fn orphans_stdout(mut leaktop: std::process::Command, args: &[&str]) -> Vec<u8> {
     let out = leaktop
-        .args(["orphans", "--json", "--older-than", "0s"])
+        .args(["orphans", "--older-than", "0s"])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -31,7 +37,7 @@ pub(crate) fn orphans_json_with(mut leaktop: std::process::Command, args: &[&str
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
 }
 
 pub(crate) fn group<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
@@ -543,4 +549,35 @@ fn kill_double_forkers(no_connector: &str) {
         })
         .unwrap_or_else(|| panic!("no count of what escaped: {stdout}"));
     assert!(escaped >= 6, "one sleeper per member at least: {stdout}");
+}
+
+/// Issue 28: a one-line-per-group summary for scripts, agreeing with the JSON: 8
+/// tab-separated fields, figures in KiB, and nothing on standard output but the lines
+/// (the watcher note goes to stderr).
+#[test]
+fn the_summary_is_one_tab_separated_line_per_group_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, leader, members) = orphaned_pool(dir.path());
+    let id = format!("pg-{leader}");
+    let out = orphans_stdout(leaktop(), &["--format", "summary", "--group", &id]);
+    let stdout = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields.len(), 8, "{stdout}");
+    let v = orphans_json(&["--group", &id]);
+    let g = group(&v, &id).unwrap();
+    assert_eq!(fields[0], id);
+    assert_eq!(fields[1], g["strength"].as_str().unwrap());
+    assert_eq!(fields[2], members.len().to_string());
+    // Two scans a moment apart: the same processes, figures in KiB of the same size.
+    let rss: u64 = fields[3].parse().unwrap();
+    let json_rss = g["rss_kb"].as_u64().unwrap();
+    assert!(rss.abs_diff(json_rss) < json_rss / 4, "{rss} vs {json_rss}");
+    assert!(
+        fields[4] == "?" || fields[4].parse::<u64>().is_ok(),
+        "{stdout}"
+    );
+    assert_eq!(fields[6], g["evidence"][0]["kind"].as_str().unwrap());
+    assert!(fields[7].contains("multiprocessing"), "{stdout}");
 }

@@ -109,6 +109,27 @@ fn orphans_lists_a_forkserver_pool_within_80_columns_or_whole() {
         assert!(out.status.success(), "{case:?}: {out:?}");
         check(&String::from_utf8_lossy(&out.stdout), case);
     }
+    // The kill's result (MemAvailable's long line) within the width too.
+    let out = leaktop()
+        .env("COLUMNS", "80")
+        .args([
+            "orphans",
+            "--older-than",
+            "0s",
+            "--kill",
+            "--yes",
+            "--group",
+        ])
+        .arg(format!("pg-{leader}"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ended pg-"), "{text}");
+    for line in text.lines() {
+        assert!(columns(line) <= 80, "{line:?}\n{text}");
+    }
 }
 
 #[test]

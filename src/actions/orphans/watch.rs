@@ -231,6 +231,7 @@ fn report(
                 v["time_ms"] = host::wall_ms(host).into();
                 format!("{v}\n")
             }
+            Output::Summary => crate::format::orphans::summary(&[g], &view),
             _ => crate::format::orphans::appeared_line(g, &view, opts.output.width()),
         };
         (io.out)(&line)?;
