@@ -951,6 +951,25 @@ fn state_of(pid: u32) -> Option<char> {
     stat.rsplit(')').next()?.trim_start().chars().next()
 }
 
+/// Waits until no process carrying `tag` is left; fails naming those that are.
+fn nothing_left(tag: &Tag) {
+    assert!(
+        wait_until(common::PATIENCE, || tag.live().is_empty()),
+        "left behind: {:?}",
+        tag.live()
+    );
+}
+
+impl Screen {
+    /// An interactive bash with job control (no rc files, no history, prompt `$ `),
+    /// once its prompt is shown.
+    fn job_control_shell() -> Screen {
+        let screen = Screen::start("env HISTFILE=/dev/null PS1='$ ' bash --norc --noprofile -i");
+        screen.wait_for("$", Duration::from_secs(30));
+        screen
+    }
+}
+
 /// Issue 28, `run` as the wrapper around an interactive command: raw mode set by CMD
 /// reaches it (a key arrives without Enter), a resize reaches it (SIGWINCH, the new
 /// size), Ctrl-C in raw mode is the byte 0x03 and no signal (CMD and leaktop live on);
@@ -978,11 +997,7 @@ fn run_as_a_wrapper_passes_raw_mode_a_resize_and_ctrl_c_through() {
     assert!(text.contains("exit=0"), "{text}");
     assert!(text.contains("leaktop: ended 1 leaked process"), "{text}");
     assert!(text.contains("1 process leaked"), "{text}");
-    assert!(
-        wait_until(common::PATIENCE, || tag.live().is_empty()),
-        "left behind: {:?}",
-        tag.live()
-    );
+    nothing_left(&tag);
 }
 
 /// The wrapper typed at an interactive shell with job control: Ctrl-Z stops CMD and
@@ -992,8 +1007,7 @@ fn run_as_a_wrapper_passes_raw_mode_a_resize_and_ctrl_c_through() {
 fn run_as_a_wrapper_suspends_resumes_and_ends_on_ctrl_c_at_a_shell() {
     let tag = Tag::new();
     let dir = tempfile::tempdir().unwrap();
-    let screen = Screen::start("env HISTFILE=/dev/null PS1='$ ' bash --norc --noprofile -i");
-    screen.wait_for("$", Duration::from_secs(30));
+    let screen = Screen::job_control_shell();
     screen.tmux(&[
         "send-keys",
         &format!(
@@ -1035,11 +1049,7 @@ fn run_as_a_wrapper_suspends_resumes_and_ends_on_ctrl_c_at_a_shell() {
     let text = screen.wait_for("exit:", Duration::from_secs(60));
     assert!(text.contains("exit:130"), "{text}");
     assert!(text.contains("leaktop: ended 1 leaked process"), "{text}");
-    assert!(
-        wait_until(common::PATIENCE, || tag.live().is_empty()),
-        "left behind: {:?}",
-        tag.live()
-    );
+    nothing_left(&tag);
 }
 
 /// Closing the pane under the wrapper ends the `setsid` leak whichever way CMD learns
@@ -1052,8 +1062,7 @@ fn run_as_a_wrapper_ends_the_leak_when_its_pane_closes() {
     let tag = Tag::new();
     let dir = tempfile::tempdir().unwrap();
     let args = format!("run {}", wrapper_command(dir.path(), "raw"));
-    let shell = Screen::start("env HISTFILE=/dev/null PS1='$ ' bash --norc --noprofile -i");
-    shell.wait_for("$", Duration::from_secs(30));
+    let shell = Screen::job_control_shell();
     shell.tmux(&[
         "send-keys",
         &format!("{} {} {args}", tag.assignment(), leaktop()),
@@ -1066,11 +1075,7 @@ fn run_as_a_wrapper_ends_the_leak_when_its_pane_closes() {
         wait_until(common::PATIENCE, || !alive(leak)),
         "the leak {leak} outlived the closed pane of a shell"
     );
-    assert!(
-        wait_until(common::PATIENCE, || tag.live().is_empty()),
-        "left behind: {:?}",
-        tag.live()
-    );
+    nothing_left(&tag);
 
     let screen = leaktop_then_code(&tag, dir.path(), &args);
     let leak = leak_pid(&screen);
@@ -1081,9 +1086,5 @@ fn run_as_a_wrapper_ends_the_leak_when_its_pane_closes() {
         wait_until(common::PATIENCE, || !alive(leak)),
         "the leak {leak} outlived the closed pane"
     );
-    assert!(
-        wait_until(common::PATIENCE, || tag.live().is_empty()),
-        "left behind: {:?}",
-        tag.live()
-    );
+    nothing_left(&tag);
 }
