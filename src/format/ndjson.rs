@@ -36,7 +36,10 @@ struct WireHeader {
 /// [`crate::sample::StartClock`] on the wire: the boot time as RFC 3339, and the
 /// start-time units per second.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a start_clock object: {\"boot\": an RFC 3339 time, \"per_second\": N}"
+)]
 struct WireStartClock {
     boot: String,
     per_second: u64,
@@ -255,8 +258,12 @@ fn read_header(h: WireHeader, n: usize) -> Result<Header, ParseError> {
         start_clock: match h.start_clock {
             None => None,
             Some(c) => Some(crate::sample::StartClock {
-                boot_ms: parse_time(&c.boot)
-                    .ok_or_else(|| ParseError::new(n, "an RFC 3339 start_clock boot time"))?,
+                boot_ms: parse_time(&c.boot).ok_or_else(|| {
+                    ParseError::new(
+                        n,
+                        format!("an RFC 3339 start_clock boot time, found {:?}", c.boot),
+                    )
+                })?,
                 per_sec: Some(c.per_second)
                     .filter(|&p| p > 0)
                     .ok_or_else(|| ParseError::new(n, "start_clock per_second of 1 or more"))?,

@@ -544,20 +544,23 @@ fn header_line(
         return Ok(());
     }
     // Optional too (recordings before it have none: AGE unknown in a replay).
-    if cur.eat("# start-clock: ") {
+    if cur.eat("# start-clock:") {
         if header.start_clock.is_some() {
             return Err(ParseError::new(
                 n,
                 "one '# start-clock:' line, found a second",
             ));
         }
-        cur.expect("boot=")?;
-        let boot = cur.until(" ", "the boot time")?;
-        let boot_ms = parse_time(boot).ok_or_else(|| cur.err("an RFC 3339 boot time"))?;
-        cur.expect("per-second=")?;
+        cur.expect(" boot=")?;
+        let boot = cur.until(" per-second=", "the boot time, then ' per-second=N'")?;
+        let boot_ms = parse_time(boot)
+            .ok_or_else(|| ParseError::new(n, format!("an RFC 3339 boot time, found {boot:?}")))?;
         let per_sec: u64 = cur.number("start-time units per second")?;
         if per_sec == 0 {
-            return Err(cur.err("start-time units per second, at least 1"));
+            return Err(ParseError::new(
+                n,
+                "start-time units per second, at least 1, found 0",
+            ));
         }
         cur.done()?;
         header.start_clock = Some(crate::sample::StartClock { boot_ms, per_sec });
@@ -937,13 +940,46 @@ mod tests {
         let back = Format::Ndjson.parse(&old_json).unwrap();
         assert_eq!(back.header.start_clock, None);
         // A bad one is an error naming the line, not a clock of zero.
-        for bad in [
-            "boot=yesterday per-second=100",
-            "boot=2026-11-29T20:13:09.123Z per-second=0",
+        // It names the bad value (the break-it review: it quoted the next field).
+        let good = "# start-clock: boot=2026-11-29T20:13:09.123Z per-second=100";
+        for (bad, says) in [
+            (
+                "# start-clock: boot=yesterday per-second=100",
+                "found \"yesterday\"",
+            ),
+            (
+                "# start-clock: boot=2026-13-07T00:00:00Z per-second=100",
+                "found \"2026-13",
+            ),
+            (
+                "# start-clock: boot=2026-11-29T20:13:09.123Z per-second=0",
+                "found 0",
+            ),
+            (
+                "# start-clock: boot=2026-11-29T20:13:09.123Z",
+                "' per-second=N'",
+            ),
+            ("# start-clock:", "\" boot=\""),
+            ("# start-clock: ", "\" boot=\""),
         ] {
-            let broken = text.replace("boot=2026-11-29T20:13:09.123Z per-second=100", bad);
+            let broken = text.replace(good, bad);
             let err = parse(&broken).unwrap_err().to_string();
             assert!(err.starts_with("6: expected"), "{bad}: {err}");
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let good = r#""start_clock":{"boot":"2026-11-29T20:13:09.123Z","per_second":100}"#;
+        for (bad, says) in [
+            (r#""start_clock":"x""#, "expected a start_clock object"),
+            (
+                r#""start_clock":{"boot":"yesterday","per_second":100}"#,
+                "found \"yesterday\"",
+            ),
+        ] {
+            let err = Format::Ndjson
+                .parse(&json.replace(good, bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 
