@@ -29,7 +29,7 @@ pub(crate) struct WideArg {
 impl WideArg {
     /// The width for lines written to `stream`: whole with `--wide`; `COLUMNS` where
     /// it is a number above 0; on a terminal its width (80 where it reports none);
-    /// else whole.
+    /// else whole. Never under [`MIN_COLUMNS`].
     pub(crate) fn width(self, stream: Stream) -> Width {
         if self.wide {
             return Width::Whole;
@@ -39,7 +39,7 @@ impl WideArg {
             .and_then(|c| c.trim().parse::<usize>().ok())
             .filter(|&c| c > 0)
         {
-            return Width::Cut(columns);
+            return Width::Cut(columns.max(MIN_COLUMNS));
         }
         let terminal = match stream {
             Stream::Stdout => std::io::stdout().is_terminal(),
@@ -51,6 +51,14 @@ impl WideArg {
         let columns = ratatui::crossterm::terminal::size()
             .map(|(w, _)| usize::from(w))
             .unwrap_or(0);
-        Width::Cut(if columns == 0 { 80 } else { columns })
+        Width::Cut(if columns == 0 {
+            80
+        } else {
+            columns.max(MIN_COLUMNS)
+        })
     }
 }
+
+/// The narrowest lines are cut to: below it every word would be `…` on a line of its
+/// own (COLUMNS=1), so narrower terminals get lines of this width, which wrap.
+const MIN_COLUMNS: usize = 20;

@@ -219,7 +219,13 @@ impl Table {
         } else {
             ("", below.as_str())
         };
-        push_line(out, &width.line(&format!("{head}{last_head}")));
+        // Figures are never cut (a cut number reads as another number): where they
+        // alone are wider than the width, their lines run past it.
+        if beside {
+            push_line(out, &width.line(&format!("{head}{last_head}")));
+        } else {
+            push_line(out, &head);
+        }
         for e in &self.entries {
             match e {
                 Entry::Row(cells, last) => {
@@ -229,7 +235,7 @@ impl Table {
                         let last = width.rest(last, used, LAST_AT_LEAST);
                         push_line(out, &format!("{line}{last}"));
                     } else {
-                        push_line(out, &width.line(&line));
+                        push_line(out, &line);
                         let last = width.rest(last, below.len(), 1);
                         push_line(out, &format!("{below}{last}"));
                     }
@@ -346,6 +352,12 @@ mod tests {
             "{narrow}"
         );
         assert!(!narrow.contains("COMMAND"), "{narrow}");
+        // Narrower than the figures: they run past the width, never cut (the break-it
+        // review read "175…" for 175 KiB).
+        let tiny = written(&table(), Width::Cut(8));
+        assert!(tiny.contains("    41 escaped\n"), "{tiny}");
+        assert!(tiny.contains("  4242 日本\n"), "{tiny}");
+        assert!(tiny.contains("   PID HOW\n"), "{tiny}");
         // No rows, no table.
         let mut empty = Table::new(0, vec![("PID", Align::Right)], "COMMAND");
         empty.text("heading".into());

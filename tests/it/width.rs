@@ -142,6 +142,19 @@ fn report_summarises_a_forkserver_recording_within_80_columns_or_whole() {
         assert!(out.status.success(), "{case:?}: {out:?}");
         check(&String::from_utf8_lossy(&out.stdout), case);
     }
+    // A nonsense width (COLUMNS=1) is taken as the narrowest useful one: words are
+    // still there, not a column of "…".
+    let out = leaktop()
+        .env("COLUMNS", "1")
+        .arg("report")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("exited at") && text.contains("tick 13"),
+        "{text}"
+    );
     // JSON is never cut.
     let mut cmd = leaktop();
     cmd.env("COLUMNS", "80")
