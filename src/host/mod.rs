@@ -313,8 +313,9 @@ pub trait Host: Send + Sync {
         unix::create_dir_all(path)
     }
 
-    /// The uid owning `path` (`stat(2)`, following symlinks). Errors: as `stat(2)`,
-    /// `NotFound` where nothing is there yet.
+    /// The uid owning the directory `path` (`stat(2)`, following symlinks). Errors:
+    /// as `stat(2)`, `NotFound` where nothing is there yet, `NotADirectory` where
+    /// something else is.
     fn owner(&self, path: &Path) -> io::Result<u32> {
         unix::owner(path)
     }

@@ -107,7 +107,11 @@ pub(super) fn create_dir_all(path: &Path) -> io::Result<()> {
 /// See [`super::Host::owner`].
 pub(super) fn owner(path: &Path) -> io::Result<u32> {
     use std::os::unix::fs::MetadataExt;
-    Ok(std::fs::metadata(path)?.uid())
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_dir() {
+        return Err(io::ErrorKind::NotADirectory.into());
+    }
+    Ok(meta.uid())
 }
 
 /// This machine's name (`uname -n`).

@@ -905,7 +905,7 @@ impl App {
             Ok((path, ticks)) => format!(
                 "exported {} to {}",
                 crate::format::plural(ticks, "tick", "ticks"),
-                path.display()
+                crate::human::shown_path(&path)
             ),
             Err(e) => format!("export failed: {e}"),
         });

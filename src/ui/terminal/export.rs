@@ -115,7 +115,15 @@ pub(super) fn spawn_export(
         let root = header.root_pid;
         let result = host
             .create_dir_all(&dir)
-            .map_err(|e| format!("{}: {}", shown_path(&dir), io_message(&e)))
+            .map_err(|e| {
+                // mkdir's EEXIST here means something other than a directory is there.
+                let why = if e.kind() == io::ErrorKind::AlreadyExists {
+                    "not a directory".to_string()
+                } else {
+                    io_message(&e)
+                };
+                format!("{}: {why}", shown_path(&dir))
+            })
             .and_then(|()| {
                 create_export(
                     &dir,
@@ -174,6 +182,27 @@ mod tests {
         assert_eq!(
             export_name(4100, t, 2),
             "leaktop-4100-20261129-201309-2.ticklog"
+        );
+    }
+
+    /// The break-it review: `--export-dir FILE` was offered without a word, then
+    /// failed with "File exists".
+    #[test]
+    fn a_file_where_the_directory_should_be_is_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("afile");
+        std::fs::write(&file, "x").unwrap();
+        let e = crate::host::owner(&file).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory);
+        assert_eq!(
+            crate::host::owner(dir.path()).ok(),
+            Some(rustix::process::geteuid().as_raw())
+        );
+        assert_eq!(
+            crate::host::owner(&dir.path().join("none"))
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound
         );
     }
 
