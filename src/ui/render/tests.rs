@@ -151,6 +151,21 @@ fn the_header_names_where_events_come_from() {
     assert!(screen.contains("· events: pidfd"), "{screen}");
 }
 
+/// The break-it review: a recording whose start clock put every start after its
+/// ticks (`per-second=1`) showed AGE 0s; a clock that cannot be right leaves it blank.
+#[test]
+fn a_start_clock_that_cannot_be_right_leaves_age_blank() {
+    let mut app = live(5);
+    assert!(draw(&app, 120, 40).contains(" 10m"), "ages shown");
+    app.header.start_clock = Some(StartClock {
+        boot_ms: T0,
+        per_sec: 1,
+    });
+    let screen = draw(&app, 120, 40);
+    assert!(screen.contains("AGE"), "{screen}");
+    assert!(!screen.contains(" 0s "), "{screen}");
+}
+
 #[test]
 fn narrow_terminal_keeps_the_essentials() {
     let screen = draw(&live(5), 80, 24);

@@ -109,11 +109,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows: &[Row<'_>], theme:
             Row::Heading(h) => Line::from(Span::styled(format!(" {h}"), theme.heading())),
             Row::Proc(p) => {
                 // Unknown (blank, never 0) where the recording does not say how its
-                // start times map to wall time.
+                // start times map to wall time, or maps one after the tick (a clock
+                // that cannot be right).
                 let started = app
                     .header
                     .start_clock
-                    .map(|c| time_ms.saturating_sub(c.started_ms(p.row.start)));
+                    .and_then(|c| time_ms.checked_sub(c.started_ms(p.row.start)));
                 proc_line(p, started, &cols, &mem, theme)
             }
         };
