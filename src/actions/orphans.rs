@@ -661,7 +661,8 @@ fn kill_text(
         let left = report.not_ended(&members);
         let processes = plural(members.len(), "process", "processes");
         if left.is_empty() && done == members.len() {
-            let _ = writeln!(out, "ended {}: all {processes}", g.id);
+            let all = if members.len() == 1 { "its" } else { "all" };
+            let _ = writeln!(out, "ended {}: {all} {processes}", g.id);
         } else if left.is_empty() {
             let _ = writeln!(out, "ended {}: {done} of {processes}", g.id);
         } else {
