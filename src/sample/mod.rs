@@ -114,8 +114,12 @@ pub struct Command {
 impl Command {
     /// Whether `--name PATTERN` picks this process: a plain substring of its command
     /// line or name. Never a leaktop, nor what started one with this very option (a
-    /// shell, `tmux new`, `sudo`), whose command line holds the pattern too.
+    /// shell, `tmux new`, `sudo`), whose command line holds the pattern too. Command
+    /// lines are kept with control characters escaped, so the pattern is matched in
+    /// that form too: a real tab in it matches a real tab in the command line.
     pub fn matches(&self, pattern: &str) -> bool {
+        let pattern = crate::human::printable(pattern);
+        let pattern = pattern.as_ref();
         let runs_leaktop = self.name == "leaktop"
             || (self.cmd.contains("leaktop")
                 && ["--name ", "--name=", "-n "].iter().any(|flag| {
@@ -282,6 +286,14 @@ mod tests {
         assert!(!cmd("tmux: client", "tmux new leaktop --name cce").matches("cce"));
         assert!(!cmd("sh", "sh -c leaktop --name 'cce serve' --follow").matches("cce serve"));
         assert!(!cmd("sudo", "sudo leaktop -n cce").matches("cce"));
+        // A pattern with a real tab matches the tab the command line keeps escaped
+        // (the break-it review: `--match $'worker\tA'` found nothing).
+        let tabbed = Command {
+            name: "python3".into(),
+            cmd: super::kept_command("python3 worker\tA"),
+        };
+        assert!(tabbed.matches("worker\tA"));
+        assert!(!tabbed.matches("worker A"));
         // A process that merely mentions leaktop is fair game.
         assert!(cmd("server", "/src/leaktop/target/debug/server --port 1").matches("server"));
         assert!(cmd("sh", "sh -c leaktop demo").matches("leaktop demo"));
