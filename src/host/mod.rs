@@ -308,7 +308,8 @@ pub trait Host: Send + Sync {
 
     /// Makes the directory `path` and any missing parents, each one made with mode
     /// 0700 (the user's own data: the view's exports); one already there is fine.
-    /// Errors: as `mkdir(2)`. (The same on every Unix host.)
+    /// Errors: as `mkdir(2)`, `NotADirectory` where something else is at `path`. (The
+    /// same on every Unix host.)
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         unix::create_dir_all(path)
     }

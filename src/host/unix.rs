@@ -102,6 +102,11 @@ pub(super) fn create_dir_all(path: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
+        .map_err(|e| match e.kind() {
+            // mkdir's EEXIST here: something other than a directory is at `path`.
+            io::ErrorKind::AlreadyExists => io::ErrorKind::NotADirectory.into(),
+            _ => e,
+        })
 }
 
 /// See [`super::Host::owner`].

@@ -115,15 +115,7 @@ pub(super) fn spawn_export(
         let root = header.root_pid;
         let result = host
             .create_dir_all(&dir)
-            .map_err(|e| {
-                // mkdir's EEXIST here means something other than a directory is there.
-                let why = if e.kind() == io::ErrorKind::AlreadyExists {
-                    "not a directory".to_string()
-                } else {
-                    io_message(&e)
-                };
-                format!("{}: {why}", shown_path(&dir))
-            })
+            .map_err(|e| format!("{}: {}", shown_path(&dir), io_message(&e)))
             .and_then(|()| {
                 create_export(
                     &dir,
@@ -204,6 +196,9 @@ mod tests {
                 .kind(),
             io::ErrorKind::NotFound
         );
+        let e = crate::host::create_dir_all(&file).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory);
+        assert_eq!(io_message(&e), "not a directory");
     }
 
     #[test]
