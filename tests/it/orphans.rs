@@ -25,7 +25,7 @@ pub(crate) fn orphans_json_with(leaktop: std::process::Command, args: &[&str]) -
 
 /// `leaktop orphans --older-than 0s ARGS` through `leaktop`: its standard output, once
 /// it succeeded.
-fn orphans_stdout(mut leaktop: std::process::Command, args: &[&str]) -> Vec<u8> {
+pub(crate) fn orphans_stdout(mut leaktop: std::process::Command, args: &[&str]) -> Vec<u8> {
     let out = leaktop
         .args(["orphans", "--older-than", "0s"])
         .args(args)

@@ -113,17 +113,12 @@ fn a_helper_a_live_service_left_behind_is_listed_weak() {
         "the service itself is no orphan"
     );
     // Named, it is ended; the service lives on.
-    let out = leaktop()
-        .args(["orphans", "--older-than", "0s", "--no-pss", "--group"])
-        .arg(format!("pg-{service_pid}"))
-        .args(["--kill", "--yes", "--grace", "1s"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let group = format!("pg-{service_pid}");
+    crate::orphans::orphans_stdout(
+        leaktop(),
+        &[
+            "--no-pss", "--group", &group, "--kill", "--yes", "--grace", "1s",
+        ],
     );
     assert!(wait_until(Duration::from_secs(5), || !alive(helper)));
     assert!(alive(service_pid));

@@ -120,24 +120,11 @@ fn a_one_child_init_keeps_its_own_child_out_of_the_orphans_it_adopted() {
 
     // Named and killed, the group ends the components; the supervisor lives on.
     let id = g["id"].as_str().unwrap();
-    let out = leaktop_in(tini)
-        .args([
-            "orphans",
-            "--all",
-            "--older-than",
-            "0s",
-            "--no-pss",
-            "--group",
-            id,
-        ])
-        .args(["--kill", "--yes", "--grace", "1s"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::orphans::orphans_stdout(
+        leaktop_in(tini),
+        &[
+            "--all", "--no-pss", "--group", id, "--kill", "--yes", "--grace", "1s",
+        ],
     );
     assert!(wait_until(common::PATIENCE, || !adopted
         .iter()
